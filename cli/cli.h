@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The thin command-line layer: option parsing, printing, exit statuses.
+ * Only this module prints errors (once, in cli_fail). */
+
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "store/store.h"
+
+typedef struct cli_ctx {
+        const char *store_path; /* --store, or NULL */
+} cli_ctx;
+
+/* Every handler gets argv[0] = the command name, and returns an exit status. */
+typedef int (*cli_cmd_fn)(cli_ctx *ctx, int argc, char **argv);
+
+/* Opens the store named by --store / $FORGE_STORE / the default. */
+int cli_store_open(cli_ctx *ctx, store **ret, forge_error **err);
+
+/* Prints "forge: MESSAGE" to stderr, frees err, returns its exit status
+ * (FORGE_EXIT_USAGE for usage/spec errors, else FORGE_EXIT_FAILURE). */
+int cli_fail(forge_error **err);
+/* Prints "forge CMD: MESSAGE" plus a hint to run --help; returns FORGE_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "1.2 MiB" style; buf of at least 16 bytes. */
+const char *cli_format_size(unsigned long long bytes, char *buf, unsigned long len);
+
+int cmd_build(cli_ctx *ctx, int argc, char **argv);   /* cmd-build.c */
+int cmd_check(cli_ctx *ctx, int argc, char **argv);   /* cmd-build.c */
+int cmd_run(cli_ctx *ctx, int argc, char **argv);     /* cmd-run.c */
+int cmd_images(cli_ctx *ctx, int argc, char **argv);  /* cmd-images.c */
+int cmd_inspect(cli_ctx *ctx, int argc, char **argv); /* cmd-images.c */
+int cmd_rmi(cli_ctx *ctx, int argc, char **argv);     /* cmd-images.c */
+int cmd_export(cli_ctx *ctx, int argc, char **argv);  /* cmd-export.c */
+int cmd_import(cli_ctx *ctx, int argc, char **argv);  /* cmd-import.c */
+int cmd_store(cli_ctx *ctx, int argc, char **argv);   /* cmd-store.c: gc, verify */

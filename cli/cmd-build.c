@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* PLACEHOLDER: replaced by the module owner */
+#include <stdio.h>
+#include "cli/cli.h"
+int cmd_build(cli_ctx *ctx, int argc, char **argv)
+{
+        fprintf(stderr, "forge %s: not implemented yet\n", argv[0]);
+        return 1;
+}
+int cmd_check(cli_ctx *ctx, int argc, char **argv)
+{
+        fprintf(stderr, "forge %s: not implemented yet\n", argv[0]);
+        return 1;
+}

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+#include "common/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+char *path_join(const char *a, const char *b)
+{
+        size_t la = strlen(a);
+        char *r = NULL;
+
+        while (la > 1 && a[la - 1] == '/')
+                la--;
+        while (*b == '/')
+                b++;
+        if (asprintf(&r, "%.*s%s%s", (int)la, a, (la > 0 && a[la - 1] == '/') ? "" : "/", b) < 0)
+                return NULL;
+        return r;
+}
+
+bool path_is_contained(const char *rel)
+{
+        const char *p = rel;
+
+        if (rel == NULL || rel[0] == '/')
+                return false;
+        while (*p) {
+                const char *e = strchrnul(p, '/');
+                if (e - p == 2 && p[0] == '.' && p[1] == '.')
+                        return false;
+                p = *e ? e + 1 : e;
+        }
+        return true;
+}
+
+int mkdir_p(const char *path, mode_t mode, forge_error **err)
+{
+        cleanup_free char *buf = strdup(path);
+
+        if (buf == NULL)
+                return forge_error_make(err, ENOMEM, "mkdir '%s'", path);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return forge_error_make(err, errno, "mkdir '%s'", buf);
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return forge_error_make(err, errno, "mkdir '%s'", buf);
+        return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+        (void)st;
+        (void)ftw;
+        if (type == FTW_DP || type == FTW_D) {
+                if (rmdir(path) < 0 && errno != ENOENT)
+                        return -1;
+                return 0;
+        }
+        if (unlink(path) < 0 && errno != ENOENT)
+                return -1;
+        return 0;
+}
+
+int rm_rf(const char *path, forge_error **err)
+{
+        struct stat st;
+
+        if (lstat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                return forge_error_make(err, errno, "remove '%s'", path);
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                if (unlink(path) < 0 && errno != ENOENT)
+                        return forge_error_make(err, errno, "remove '%s'", path);
+                return 0;
+        }
+        if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+                return forge_error_make(err, errno, "remove '%s'", path);
+        return 0;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+        const char *p = buf;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -1;
+                }
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+int file_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                      forge_error **err)
+{
+        char tmp[PATH_MAX];
+        cleanup_close int fd = -1;
+        const char *base = strrchr(name, '/');
+        cleanup_free char *dir = NULL;
+        int n;
+
+        n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", name, (int)getpid());
+        if (n < 0 || (size_t)n >= sizeof(tmp))
+                return forge_error_make(err, ENAMETOOLONG, "write '%s'", name);
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return forge_error_make(err, errno, "create '%s'", tmp);
+        if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+                int e = errno;
+                unlinkat(dirfd, tmp, 0);
+                return forge_error_make(err, e, "write '%s'", tmp);
+        }
+        if (fchmod(fd, mode) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+                int e = errno;
+                unlinkat(dirfd, tmp, 0);
+                return forge_error_make(err, e, "rename '%s'", name);
+        }
+        dir = base ? strndup(name, (size_t)(base - name)) : strdup(".");
+        if (dir != NULL) {
+                cleanup_close int dfd = openat(dirfd, dir[0] ? dir : "/",
+                                               O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0)
+                        fsync(dfd);
+        }
+        return 0;
+}
+
+int file_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
+                  forge_error **err)
+{
+        cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+        cleanup_free char *buf = NULL;
+        size_t len = 0, cap = 0;
+
+        if (fd < 0)
+                return forge_error_make(err, errno, "open '%s'", path);
+        for (;;) {
+                ssize_t n;
+                if (cap - len < 4096) {
+                        size_t ncap = cap ? cap * 2 : 8192;
+                        char *nb;
+                        if (cap > max + 1)
+                                return forge_error_make(err, EFBIG, "read '%s'", path);
+                        nb = realloc(buf, ncap + 1);
+                        if (nb == NULL)
+                                return forge_error_make(err, ENOMEM, "read '%s'", path);
+                        buf = nb;
+                        cap = ncap;
+                }
+                n = read(fd, buf + len, cap - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return forge_error_make(err, errno, "read '%s'", path);
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+                if (len > max)
+                        return forge_error_make(err, EFBIG, "read '%s'", path);
+        }
+        if (buf == NULL && (buf = malloc(1)) == NULL)
+                return forge_error_make(err, ENOMEM, "read '%s'", path);
+        buf[len] = '\0';
+        *ret_buf = take_ptr(buf);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+int copy_fd(int in, int out, forge_error **err)
+{
+        static __thread char buf[1 << 16];
+
+        for (;;) {
+                ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+                if (n == 0)
+                        return 0;
+                if (n < 0)
+                        break; /* fall back to read/write */
+        }
+        for (;;) {
+                ssize_t n = read(in, buf, sizeof(buf));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return forge_error_make(err, errno, "read");
+                }
+                if (n == 0)
+                        return 0;
+                if (write_all(out, buf, (size_t)n) < 0)
+                        return forge_error_make(err, errno, "write");
+        }
+}
+
+int parse_size(const char *s, unsigned long long *ret)
+{
+        unsigned long long whole = 0, frac = 0, fracdiv = 1, mult = 1;
+        const char *p = s;
+
+        if (s == NULL || *p < '0' || *p > '9')
+                return -1;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                if (whole > (ULLONG_MAX - 9) / 10)
+                        return -1;
+                whole = whole * 10 + (unsigned)(*p - '0');
+        }
+        if (*p == '.') {
+                p++;
+                if (*p < '0' || *p > '9')
+                        return -1;
+                for (; *p >= '0' && *p <= '9'; p++) {
+                        if (fracdiv >= 1000000000ULL)
+                                continue;
+                        frac = frac * 10 + (unsigned)(*p - '0');
+                        fracdiv *= 10;
+                }
+        }
+        switch (*p) {
+        case 'k': case 'K': mult = 1ULL << 10; p++; break;
+        case 'm': case 'M': mult = 1ULL << 20; p++; break;
+        case 'g': case 'G': mult = 1ULL << 30; p++; break;
+        case 't': case 'T': mult = 1ULL << 40; p++; break;
+        default: break;
+        }
+        if (mult > 1 && *p == 'i')
+                p++;
+        if (*p == 'B' || *p == 'b')
+                p++;
+        if (*p != '\0')
+                return -1;
+        if (whole > ULLONG_MAX / mult)
+                return -1;
+        *ret = whole * mult + (frac * mult) / fracdiv;
+        return 0;
+}

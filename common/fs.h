@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+/* malloc'd "a/b", with exactly one '/' between; NULL on ENOMEM. */
+char *path_join(const char *a, const char *b);
+/* True when the relative path has no ".." component and is not absolute. */
+bool path_is_contained(const char *rel);
+
+int mkdir_p(const char *path, mode_t mode, forge_error **err);
+/* Removes path and everything below it; missing is not an error. Does not
+ * follow symlinks and stays on the file system of path. */
+int rm_rf(const char *path, forge_error **err);
+
+/* Writes buf to dirfd/name atomically: temp file in the same directory,
+ * fsync, rename, fsync of the directory. */
+int file_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                      forge_error **err);
+/* Reads a whole file (at most max bytes, else EFBIG); the buffer is NUL-terminated. */
+int file_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
+                  forge_error **err);
+/* write(2) all of buf, retrying on EINTR and short writes. */
+int write_all(int fd, const void *buf, size_t len);
+/* Copies in to out until EOF (copy_file_range/sendfile where possible). */
+int copy_fd(int in, int out, forge_error **err);
+
+/* Parses "512M", "1G", "1024", "1.5G" (binary units K/M/G/T, optional B/iB suffix).
+ * Returns -1 on malformed input or overflow. */
+int parse_size(const char *s, unsigned long long *ret);
