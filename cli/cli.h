@@ -37,3 +37,8 @@ int cmd_rmi(cli_ctx *ctx, int argc, char **argv);     /* cmd-images.c */
 int cmd_export(cli_ctx *ctx, int argc, char **argv);  /* cmd-export.c */
 int cmd_import(cli_ctx *ctx, int argc, char **argv);  /* cmd-import.c */
 int cmd_store(cli_ctx *ctx, int argc, char **argv);   /* cmd-store.c: gc, verify */
+
+/* `forge export --format disk` (cmd-export-disk.c, vmimage owner). */
+int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const char *out_path);
+/* `forge run --as vm` (cmd-run-vm.c, vmm owner): argv as given to `forge run`. */
+int cli_run_vm(cli_ctx *ctx, int argc, char **argv);
