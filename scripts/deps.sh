@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything forge needs to build, run and be tested on Debian 12.
+# Idempotent; run as root.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential cmake pkg-config git
+	libyaml-dev libarchive-dev libssl-dev libzstd-dev libjansson-dev libseccomp-dev libcap-dev
+	libcmocka-dev zlib1g-dev
+	# run time: overlayfs is in the kernel; disk images
+	e2fsprogs dosfstools mtools fdisk binutils systemd-boot-efi zstd cpio
+	# tests and benchmarks: peers and checkers
+	skopeo umoci crun jq busybox-static qemu-system-x86 ovmf clang llvm hyperfine time
+	iproute2 util-linux procps python3
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: run as root (it installs Debian packages)" >&2
+	exit 1
+fi
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, as root on Debian 12: installs what it needs, builds
+# forge twice (warnings as errors; then with ASan+UBSan) and runs every test.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+bash scripts/deps.sh
+jobs=$(nproc)
+
+echo "== build (Debug, -Werror)"
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DFORGE_WERROR=ON >/dev/null
+cmake --build build-test -j"$jobs"
+echo "== tests"
+ctest --test-dir build-test --output-on-failure -j"$jobs" --timeout 1800
+
+echo "== build (ASan+UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFORGE_WERROR=ON -DFORGE_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+echo "== tests under ASan+UBSan (VM boots excluded: they exercise the same code as above under QEMU)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800 -LE 'vm|bench'
