@@ -1,19 +1,165 @@
 /* SPDX-License-Identifier: MIT */
-/* PLACEHOLDER: replaced by the module owner */
+/* forge images, forge inspect, forge rmi */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "common/cleanup.h"
+
+static int want_help(int argc, char **argv, const char *text)
+{
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0)
+                        break;
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        fputs(text, stdout);
+                        return 1;
+                }
+        }
+        return 0;
+}
+
 int cmd_images(cli_ctx *ctx, int argc, char **argv)
 {
-        fprintf(stderr, "forge %s: not implemented yet\n", argv[0]);
-        return 1;
+        cleanup_store store *s = NULL;
+        forge_error *err = NULL;
+        store_tag *tags = NULL;
+        size_t n = 0;
+
+        if (want_help(argc, argv, "usage: forge images\n\nLists the tagged images: name, tag, "
+                                  "digest, size (compressed layers) and layer count.\n"))
+                return 0;
+        if (argc > 1)
+                return cli_usage_error("images", "unexpected argument '%s'", argv[1]);
+        if (cli_store_open(ctx, &s, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
+                return cli_fail(&err);
+        printf("%-24s %-16s %-19s %10s %6s\n", "NAME", "TAG", "DIGEST", "SIZE", "LAYERS");
+        for (size_t i = 0; i < n; i++) {
+                store_image *img = NULL;
+                uint64_t size = 0;
+                char sz[32];
+                if (store_image_load(s, tags[i].digest, &img, &err) < 0) {
+                        printf("%-24s %-16s %.19s %10s %6s\n", tags[i].name, tags[i].tag,
+                               tags[i].digest + 7, "?", "?");
+                        forge_error_release(&err);
+                        continue;
+                }
+                for (size_t l = 0; l < img->n_layers; l++)
+                        size += img->layers[l].size;
+                printf("%-24s %-16s %.12s %10s %6zu\n", tags[i].name, tags[i].tag,
+                       tags[i].digest + 7, cli_format_size(size, sz, sizeof(sz)),
+                       img->n_layers);
+                store_image_free(img);
+        }
+        store_tag_list_free(tags, n);
+        return 0;
 }
+
 int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
 {
-        fprintf(stderr, "forge %s: not implemented yet\n", argv[0]);
-        return 1;
+        cleanup_store store *s = NULL;
+        cleanup_store_image store_image *img = NULL;
+        forge_error *err = NULL;
+        char digest[DIGEST_STR_SIZE];
+        store_tag *tags = NULL;
+        size_t n = 0;
+        json_t *out, *jl, *jt;
+        char *txt;
+
+        if (want_help(argc, argv,
+                      "usage: forge inspect IMAGE\n\nPrints the image as JSON: digest, tags, "
+                      "layers (digest, diff_id, sizes, media type), the OCI config and the "
+                      "manifest.\nIMAGE is NAME[:TAG], sha256:HEX or a unique digest prefix.\n"))
+                return 0;
+        if (argc != 2)
+                return cli_usage_error("inspect", "expected one IMAGE");
+        if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[1], digest, &err) < 0 ||
+            store_image_load(s, digest, &img, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
+                return cli_fail(&err);
+        jl = json_array();
+        for (size_t i = 0; i < img->n_layers; i++) {
+                store_layer *l = &img->layers[i];
+                json_array_append_new(jl, json_pack("{s:s, s:s, s:I, s:I, s:s}", "digest",
+                                                    l->digest, "diff_id", l->diff_id, "size",
+                                                    (json_int_t)l->size, "uncompressed_size",
+                                                    (json_int_t)l->usize, "media_type",
+                                                    l->media_type));
+        }
+        jt = json_array();
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(tags[i].digest, digest) == 0) {
+                        char *t = NULL;
+                        if (asprintf(&t, "%s:%s", tags[i].name, tags[i].tag) >= 0) {
+                                json_array_append_new(jt, json_string(t));
+                                free(t);
+                        }
+                }
+        store_tag_list_free(tags, n);
+        out = json_pack("{s:s, s:o, s:o, s:O, s:O}", "digest", digest, "tags", jt, "layers", jl,
+                        "config", img->config, "manifest", img->manifest);
+        txt = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (txt)
+                printf("%s\n", txt);
+        free(txt);
+        json_decref(out);
+        return 0;
 }
+
 int cmd_rmi(cli_ctx *ctx, int argc, char **argv)
 {
-        fprintf(stderr, "forge %s: not implemented yet\n", argv[0]);
-        return 1;
+        cleanup_store store *s = NULL;
+        forge_error *err = NULL;
+        int status = 0;
+
+        if (want_help(argc, argv,
+                      "usage: forge rmi IMAGE...\n\nRemoves tags. NAME[:TAG] removes that tag; "
+                      "a digest removes every tag pointing to it.\nThe data stays until "
+                      "'forge store gc'.\n"))
+                return 0;
+        if (argc < 2)
+                return cli_usage_error("rmi", "expected at least one IMAGE");
+        if (cli_store_open(ctx, &s, &err) < 0 || store_lock_shared(s, &err) < 0)
+                return cli_fail(&err);
+        for (int a = 1; a < argc; a++) {
+                char digest[DIGEST_STR_SIZE];
+                const char *ref = argv[a];
+                bool by_digest = strncmp(ref, "sha256:", 7) == 0 ||
+                                 (strlen(ref) >= 12 && strspn(ref, "0123456789abcdef") == strlen(ref));
+                if (store_resolve(s, ref, digest, &err) < 0) {
+                        status = cli_fail(&err);
+                        continue;
+                }
+                if (by_digest) {
+                        store_tag *tags = NULL;
+                        size_t n = 0;
+                        if (store_tag_list(s, &tags, &n, &err) < 0) {
+                                status = cli_fail(&err);
+                                continue;
+                        }
+                        for (size_t i = 0; i < n; i++)
+                                if (strcmp(tags[i].digest, digest) == 0) {
+                                        if (store_tag_remove(s, tags[i].name, tags[i].tag, &err) < 0)
+                                                status = cli_fail(&err);
+                                        else
+                                                printf("untagged %s:%s\n", tags[i].name, tags[i].tag);
+                                }
+                        store_tag_list_free(tags, n);
+                } else {
+                        cleanup_free char *name = strdup(ref);
+                        char *colon = name ? strchr(name, ':') : NULL;
+                        const char *tag = "latest";
+                        if (colon) {
+                                *colon = '\0';
+                                tag = colon + 1;
+                        }
+                        if (name == NULL || store_tag_remove(s, name, tag, &err) < 0)
+                                status = cli_fail(&err);
+                        else
+                                printf("untagged %s:%s\n", name, tag);
+                }
+        }
+        return status;
 }

@@ -1,9 +1,46 @@
 /* SPDX-License-Identifier: MIT */
-/* PLACEHOLDER: replaced by the module owner */
+/* forge import PATH [--tag NAME:TAG] */
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "common/cleanup.h"
+
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
-        fprintf(stderr, "forge %s: not implemented yet\n", argv[0]);
-        return 1;
+        static const struct option opts[] = {
+                {"tag", required_argument, NULL, 't'},
+                {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0},
+        };
+        const char *tag = NULL;
+        cleanup_store store *s = NULL;
+        forge_error *err = NULL;
+        char digest[DIGEST_STR_SIZE];
+        int c;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 't':
+                        tag = optarg;
+                        break;
+                case 'h':
+                        printf("usage: forge import PATH [--tag NAME:TAG]\n\n"
+                               "Imports an OCI image layout (directory or tar) or a "
+                               "docker-archive tar\n(docker save). Every blob is verified. "
+                               "Without --tag the image is named\nafter the layout's ref name "
+                               "or the archive's RepoTags.\n");
+                        return 0;
+                default:
+                        return cli_usage_error("import", "bad option");
+                }
+        }
+        if (optind != argc - 1)
+                return cli_usage_error("import", "expected one PATH");
+        if (cli_store_open(ctx, &s, &err) < 0 || store_import(s, argv[optind], tag, digest, &err) < 0)
+                return cli_fail(&err);
+        printf("%s\n", digest);
+        return 0;
 }

@@ -134,6 +134,9 @@ typedef struct store_tag {
 
 int store_tag_set(store *s, const char *name, const char *tag, const char *digest,
                   forge_error **err);
+/* The digest a tag points to; ENOENT when the tag does not exist. */
+int store_tag_get(store *s, const char *name, const char *tag, char ret[DIGEST_STR_SIZE],
+                  forge_error **err);
 /* ENOENT when the tag does not exist. */
 int store_tag_remove(store *s, const char *name, const char *tag, forge_error **err);
 /* Sorted by name then tag. */
@@ -228,3 +231,13 @@ static inline void cleanup_store_image_fn(store_image **i)
         store_image_free(*i);
 }
 #define cleanup_store_image __attribute__((cleanup(cleanup_store_image_fn)))
+
+/* store_export with the OCI ref name (index.json annotation) given. */
+int store_export_ref(store *s, const char *manifest_digest, const char *ref,
+                     store_export_format fmt, store_compression comp, const char *path,
+                     forge_error **err);
+/* Applies the image's layers, in order, into dir (whiteouts applied). */
+int store_flatten(store *s, const store_image *img, const char *dir, forge_error **err);
+/* Writes the tree at dir as a deterministic tar (sorted, numeric owners, or
+ * all 0:0 with zero_owners; mtimes as on disk). */
+int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge_error **err);

@@ -1,0 +1,626 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The build: spec -> (base image) -> one layer per spec layer, each looked
+ * up in the cache first -> config -> manifest -> tag. Nothing is tagged
+ * unless everything succeeded; blobs of a failed build are garbage for gc.
+ */
+#include "builder/builder-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+#define MAX_FROM_DEPTH 16
+
+typedef struct bstate {
+        store *s;
+        const builder_opts *o;
+        const spec *sp;
+        bmemo memo;
+        json_t *prev;   /* previous build record's "layers", or NULL */
+        json_t *record; /* this build's */
+        store_layer *layers; /* base + built so far */
+        size_t n_layers;
+        char **unpacked; /* lowerdirs for run steps, lazily filled */
+        char parent_key[DIGEST_STR_SIZE + 8];
+        bool have_parent;
+        bool no_cache_write;
+        int depth;
+} bstate;
+
+static double now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *layer_label(const spec_layer *l)
+{
+        static const char *kinds[] = {"deb", "archive", "files", "run"};
+        char *r = NULL;
+        const char *what = l->kind == SPEC_LAYER_RUN ? l->run : l->src ? l->src : "";
+
+        if (l->name)
+                return strdup(l->name);
+        if (l->kind == SPEC_LAYER_FILES)
+                what = l->n_files ? l->files[0].src : "";
+        if (asprintf(&r, "%s %.40s%s", kinds[l->kind], what, strlen(what) > 40 ? "..." : "") < 0)
+                return NULL;
+        for (char *c = r; *c; c++)
+                if (*c == '\n')
+                        *c = ' ';
+        return r;
+}
+
+static int push_layer(bstate *b, const store_layer *l, forge_error **err)
+{
+        store_layer *nv = realloc(b->layers, (b->n_layers + 1) * sizeof(*nv));
+        char **nu = realloc(b->unpacked, (b->n_layers + 1) * sizeof(char *));
+        if (nv == NULL || nu == NULL) {
+                free(nv == b->layers ? NULL : nv);
+                return forge_error_make(err, ENOMEM, "build");
+        }
+        b->layers = nv;
+        b->unpacked = nu;
+        b->layers[b->n_layers] = *l;
+        b->unpacked[b->n_layers] = NULL;
+        b->n_layers++;
+        return 0;
+}
+
+/* ---- cache records ---- */
+
+static int cache_get(bstate *b, const char *key, store_layer *ret)
+{
+        cleanup_free char *val = NULL;
+        forge_error *e = NULL;
+        json_t *j;
+        const char *d, *di, *mt;
+        int r = 0;
+
+        if (store_kv_get(b->s, "cache", key, &val, &e) <= 0) {
+                forge_error_release(&e);
+                return 0;
+        }
+        j = json_loads(val, 0, NULL);
+        d = json_string_value(json_object_get(j, "digest"));
+        di = json_string_value(json_object_get(j, "diff_id"));
+        mt = json_string_value(json_object_get(j, "media_type"));
+        if (digest_valid(d) && digest_valid(di) && mt && strlen(mt) < sizeof(ret->media_type) &&
+            store_blob_exists(b->s, d)) {
+                memset(ret, 0, sizeof(*ret));
+                memcpy(ret->digest, d, DIGEST_STR_SIZE);
+                memcpy(ret->diff_id, di, DIGEST_STR_SIZE);
+                ret->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
+                ret->usize = (uint64_t)json_integer_value(json_object_get(j, "usize"));
+                snprintf(ret->media_type, sizeof(ret->media_type), "%s", mt);
+                r = 1;
+        }
+        json_decref(j);
+        return r;
+}
+
+static int cache_put(bstate *b, const char *key, const store_layer *l, forge_error **err)
+{
+        json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:s}", "digest", l->digest, "diff_id",
+                              l->diff_id, "size", (json_int_t)l->size, "usize",
+                              (json_int_t)l->usize, "media_type", l->media_type);
+        cleanup_free char *txt = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(j);
+        if (txt == NULL)
+                return forge_error_make(err, ENOMEM, "cache");
+        return store_kv_put(b->s, "cache", key, txt, err);
+}
+
+/* ---- why a layer was rebuilt ---- */
+
+static char *why_inputs(json_t *old, json_t *new)
+{
+        const char *k;
+        json_t *v;
+        char *r = NULL;
+
+        json_object_foreach(new, k, v)
+        {
+                json_t *o = json_object_get(old, k);
+                if (o == NULL) {
+                        if (asprintf(&r, "'%s' added", k) < 0)
+                                r = NULL;
+                        return r;
+                }
+                if (!json_equal(o, v)) {
+                        if (asprintf(&r, "'%s' changed", k) < 0)
+                                r = NULL;
+                        return r;
+                }
+        }
+        json_object_foreach(old, k, v)
+        {
+                if (json_object_get(new, k) == NULL) {
+                        if (asprintf(&r, "'%s' removed", k) < 0)
+                                r = NULL;
+                        return r;
+                }
+        }
+        return NULL;
+}
+
+static char *why_miss(bstate *b, size_t idx, const bkey *k, const spec_layer *l)
+{
+        json_t *old = json_array_get(b->prev, idx);
+        const char *odef = json_string_value(json_object_get(old, "def"));
+        const char *oparent = json_string_value(json_object_get(old, "parent"));
+        const char *okey = json_string_value(json_object_get(old, "key"));
+        char *r;
+
+        if (b->o->no_cache)
+                return strdup("--no-cache");
+        if (old == NULL)
+                return strdup(b->prev ? "new layer" : "no earlier build");
+        if (okey && strcmp(okey, k->key) == 0)
+                return strdup("cached layer was removed (gc)");
+        if (odef && strcmp(odef, k->def) != 0) {
+                r = why_inputs(json_object_get(old, "inputs"), k->inputs);
+                if (r != NULL)
+                        return r;
+                if (l->kind == SPEC_LAYER_RUN)
+                        return strdup("command or its env changed");
+                return strdup("definition changed");
+        }
+        if (oparent && strcmp(oparent, b->have_parent ? b->parent_key : "scratch") != 0)
+                return strdup("a layer below changed");
+        return strdup("not in cache");
+}
+
+/* ---- run steps ---- */
+
+static int unpack_all(bstate *b, forge_error **err)
+{
+        for (size_t i = 0; i < b->n_layers; i++) {
+                if (b->unpacked[i] != NULL)
+                        continue;
+                if (store_layer_unpack(b->s, &b->layers[i], &b->unpacked[i], err) < 0)
+                        return forge_error_prefix(err, "unpack layer %zu", i + 1);
+        }
+        return 0;
+}
+
+static char **run_env(const spec_layer *l)
+{
+        size_t n = l->env.n + 2;
+        char **env = calloc(n + 1, sizeof(char *));
+        size_t o = 0;
+        bool have_path = false;
+
+        if (env == NULL)
+                return NULL;
+        for (size_t i = 0; i < l->env.n; i++) {
+                if (strcmp(l->env.items[i].key, "PATH") == 0)
+                        have_path = true;
+                if (asprintf(&env[o++], "%s=%s", l->env.items[i].key, l->env.items[i].value) < 0)
+                        return NULL;
+        }
+        if (!have_path)
+                env[o++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        return env;
+}
+
+static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, char **ret_tmp,
+                     forge_error **err)
+{
+        cleanup_free char *tmp = NULL, *upper = NULL, *work = NULL;
+        cleanup_strv char **env = NULL;
+        builder_run_step step = {0};
+        int status = 0, r = -1;
+
+        if (b->o->run_step == NULL)
+                return spec_error(err, b->sp, l->pos, "'run' layers need the container runtime");
+        if (unpack_all(b, err) < 0 || store_tmpdir(b->s, &tmp, err) < 0)
+                return -1;
+        upper = path_join(tmp, "upper");
+        work = path_join(tmp, "work");
+        env = run_env(l);
+        if (upper == NULL || work == NULL || env == NULL) {
+                forge_error_make(err, ENOMEM, "run step");
+                goto out;
+        }
+        if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) {
+                forge_error_make(err, errno, "run step: mkdir in '%s'", tmp);
+                goto out;
+        }
+        step.lowerdirs = (const char *const *)b->unpacked;
+        step.n_lowerdirs = b->n_layers;
+        step.upper_dir = upper;
+        step.work_dir = work;
+        step.command = l->run;
+        step.env = env;
+        step.network_host = l->network_host;
+        step.output_fd = STDERR_FILENO;
+        if (b->o->run_step(&step, &status, b->o->run_step_data, err) < 0) {
+                forge_error_prefix(err, "layer %zu: run '%s'", idx + 1, l->run);
+                goto out;
+        }
+        if (status != 0) {
+                forge_error_make(err, 0, "layer %zu: '%s' failed with exit status %d", idx + 1,
+                                 l->run, status);
+                goto out;
+        }
+        if (bsrc_upper(b->sp, upper, e, err) < 0 ||
+            bentries_finish(e, (int64_t)b->sp->source_date_epoch, err) < 0)
+                goto out;
+        r = 0;
+out:
+        /* The tar is written from upper: the caller removes tmp afterwards. */
+        *ret_tmp = take_ptr(tmp);
+        return r;
+}
+
+/* ---- one layer ---- */
+
+static int build_layer(bstate *b, size_t idx, forge_error **err)
+{
+        const spec *sp = b->sp;
+        const spec_layer *l = &sp->layers[idx];
+        bentries e;
+        bkey k = {0};
+        bkey_input in = {sp, l, b->have_parent ? b->parent_key : NULL, &e, &b->memo};
+        store_layer out = {0};
+        builder_layer_event ev = {0};
+        cleanup_free char *label = layer_label(l), *why = NULL, *run_tmp = NULL;
+        double t0 = now();
+        bool hit = false;
+        int r = -1;
+
+        bentries_init(&e);
+        if (l->kind == SPEC_LAYER_FILES &&
+            (bsrc_files(sp, l, &e, err) < 0 ||
+             bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0))
+                goto out;
+        if (bkey_compute(&in, &k, err) < 0)
+                goto out;
+        if (l->sha256 && strcmp(k.input_sha256, l->sha256) != 0) {
+                spec_error(err, sp, l->sha256_pos,
+                           "'%s' has sha256 %s but the spec pins %s (update the pin if the new "
+                           "file is intended)",
+                           l->src, digest_hex(k.input_sha256), digest_hex(l->sha256));
+                goto out;
+        }
+        if (!b->o->no_cache)
+                hit = cache_get(b, k.key, &out) == 1;
+        if (!hit) {
+                why = why_miss(b, idx, &k, l);
+                if (l->kind == SPEC_LAYER_DEB || l->kind == SPEC_LAYER_ARCHIVE) {
+                        cleanup_free char *spool = path_join(store_root(b->s), "tmp");
+                        if (spool == NULL || bsrc_archive(sp, l, spool, &e, err) < 0 ||
+                            bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0)
+                                goto out;
+                } else if (l->kind == SPEC_LAYER_RUN) {
+                        if (build_run(b, l, idx, &e, &run_tmp, err) < 0)
+                                goto out;
+                }
+                if (btar_write(b->s, &e, &out, err) < 0)
+                        goto out;
+                if (!b->no_cache_write && cache_put(b, k.key, &out, err) < 0)
+                        goto out;
+        }
+        if (push_layer(b, &out, err) < 0)
+                goto out;
+        json_array_append_new(b->record,
+                              json_pack("{s:s, s:s, s:s, s:O}", "key", k.key, "parent",
+                                        b->have_parent ? b->parent_key : "scratch", "def", k.def,
+                                        "inputs", k.inputs));
+        memcpy(b->parent_key, k.key, DIGEST_STR_SIZE);
+        b->have_parent = true;
+        ev.index = idx;
+        ev.count = sp->n_layers;
+        ev.name = label ? label : "";
+        ev.cached = hit;
+        ev.why = why;
+        ev.digest = out.digest;
+        ev.size = out.size;
+        ev.usize = out.usize;
+        ev.seconds = now() - t0;
+        if (b->o->progress)
+                b->o->progress(&ev, b->o->progress_data);
+        r = 0;
+out:
+        if (r < 0 && label)
+                forge_error_prefix(err, "build layer %zu '%s'", idx + 1, label);
+        if (run_tmp) {
+                forge_error *e2 = NULL;
+                rm_rf(run_tmp, &e2);
+                forge_error_release(&e2);
+        }
+        bentries_free(&e);
+        bkey_release(&k);
+        return r;
+}
+
+/* ---- base image, vm, the whole build ---- */
+
+static int build_rec(store *s, const char *path, const builder_opts *o, int depth,
+                     bool no_cache_write, bool tag, char ret[DIGEST_STR_SIZE], forge_error **err);
+
+static int load_base(bstate *b, const builder_opts *o, int depth, store_image **ret,
+                     forge_error **err)
+{
+        const spec *sp = b->sp;
+        char digest[DIGEST_STR_SIZE];
+        forge_error *e = NULL;
+
+        *ret = NULL;
+        if (sp->from_kind == SPEC_FROM_SCRATCH)
+                return 0;
+        if (sp->from_kind == SPEC_FROM_SPEC) {
+                if (build_rec(b->s, sp->from_path, o, depth + 1, b->no_cache_write, !b->no_cache_write, digest,
+                              err) < 0)
+                        return forge_error_prefix(err, "%s:%d:%d: from '%s'", sp->path,
+                                                  sp->from_pos.line, sp->from_pos.col, sp->from);
+        } else if (store_resolve(b->s, sp->from, digest, &e) < 0) {
+                int r = spec_error(err, sp, sp->from_pos, "'from': %s", e->msg);
+                forge_error_release(&e);
+                return r;
+        }
+        if (store_image_load(b->s, digest, ret, err) < 0)
+                return forge_error_prefix(err, "from '%s'", sp->from);
+        for (size_t i = 0; i < (*ret)->n_layers; i++)
+                if (push_layer(b, &(*ret)->layers[i], err) < 0)
+                        return -1;
+        snprintf(b->parent_key, sizeof(b->parent_key), "%s", digest);
+        b->have_parent = true;
+        return 0;
+}
+
+/* Stores the kernel inputs as blobs; returns {"vm": {...}, "blobs": [...]}. */
+static int vm_ext(bstate *b, json_t **ret, forge_error **err)
+{
+        const spec_vm *vm = &b->sp->vm;
+        json_t *ext, *v, *blobs;
+        char d[DIGEST_STR_SIZE];
+
+        *ret = NULL;
+        if (!vm->present)
+                return 0;
+        ext = json_object();
+        v = json_object();
+        blobs = json_array();
+        json_object_set_new(ext, "vm", v);
+        json_object_set_new(ext, "blobs", blobs);
+        *ret = ext;
+        if (vm->kernel_deb || vm->kernel_bzimage) {
+                const char *p = vm->kernel_deb ? vm->kernel_deb : vm->kernel_bzimage;
+                cleanup_close int fd = open(p, O_RDONLY | O_CLOEXEC);
+                char h[DIGEST_STR_SIZE];
+                if (fd < 0)
+                        return spec_error(err, b->sp, b->sp->vm.kernel_pos, "cannot read '%s': %s",
+                                          p, strerror(errno));
+                if (vm->kernel_sha256) {
+                        if (bhash_file(&b->memo, p, h, err) < 0)
+                                return -1;
+                        if (strcmp(h, vm->kernel_sha256) != 0)
+                                return spec_error(err, b->sp, b->sp->vm.kernel_pos,
+                                                  "kernel '%s' has sha256 %s but the spec pins %s",
+                                                  p, digest_hex(h), digest_hex(vm->kernel_sha256));
+                }
+                if (store_blob_put_fd(b->s, fd, d, NULL, err) < 0)
+                        return forge_error_prefix(err, "store kernel '%s'", p);
+                json_object_set_new(v, vm->kernel_deb ? "kernel_deb" : "kernel_bzimage",
+                                    json_string(d));
+                json_array_append_new(blobs, json_string(d));
+        }
+        if (vm->kernel_modules) {
+                /* The modules tree as a layer-format blob, placed at lib/modules/VERSION. */
+                const char *base = strrchr(vm->kernel_modules, '/');
+                spec_file f = {0};
+                spec_layer l = {0};
+                bentries e;
+                store_layer out;
+                cleanup_free char *dest = NULL;
+                int r;
+                if (asprintf(&dest, "/lib/modules/%s/", base ? base + 1 : vm->kernel_modules) < 0)
+                        return forge_error_make(err, ENOMEM, "vm");
+                f.src = vm->kernel_modules;
+                f.src_path = vm->kernel_modules;
+                f.dest = dest;
+                f.mode = -1;
+                f.pos = vm->kernel_pos;
+                l.kind = SPEC_LAYER_FILES;
+                l.files = &f;
+                l.n_files = 1;
+                bentries_init(&e);
+                r = bsrc_files(b->sp, &l, &e, err);
+                if (r == 0)
+                        r = bentries_finish(&e, (int64_t)b->sp->source_date_epoch, err);
+                if (r == 0)
+                        r = btar_write(b->s, &e, &out, err);
+                bentries_free(&e);
+                if (r < 0)
+                        return forge_error_prefix(err, "store kernel modules");
+                json_object_set_new(v, "kernel_modules", json_string(out.digest));
+                json_array_append_new(blobs, json_string(out.digest));
+        }
+        if (vm->memory)
+                json_object_set_new(v, "memory", json_integer((json_int_t)vm->memory));
+        if (vm->cpus)
+                json_object_set_new(v, "cpus", json_integer(vm->cpus));
+        if (vm->disk_size)
+                json_object_set_new(v, "disk_size", json_integer((json_int_t)vm->disk_size));
+        if (vm->cmdline)
+                json_object_set_new(v, "cmdline", json_string(vm->cmdline));
+        return 0;
+}
+
+static void history(json_t *cfg, const spec *sp, size_t n_base)
+{
+        json_t *h = json_array();
+        json_t *base = json_object_get(cfg, "history");
+        const char *created = json_string_value(json_object_get(cfg, "created"));
+        size_t i;
+        json_t *v;
+
+        json_array_foreach(base, i, v) if (i < n_base) json_array_append(h, v);
+        for (i = 0; i < sp->n_layers; i++) {
+                char *label = layer_label(&sp->layers[i]), *by = NULL;
+                if (asprintf(&by, "forge: %s", label ? label : "") >= 0)
+                        json_array_append_new(h, json_pack("{s:s, s:s}", "created", created,
+                                                           "created_by", by));
+                free(by);
+                free(label);
+        }
+        json_object_set_new(cfg, "history", h);
+}
+
+static int finish_image(bstate *b, const store_image *base, bool tag, char ret[DIGEST_STR_SIZE],
+                        forge_error **err)
+{
+        const spec *sp = b->sp;
+        json_t *ext = NULL, *cfg;
+        int r;
+
+        if (vm_ext(b, &ext, err) < 0) {
+                json_decref(ext);
+                return -1;
+        }
+        cfg = bconfig_make(sp, base ? base->config : NULL, ext);
+        json_decref(ext);
+        if (cfg == NULL)
+                return forge_error_make(err, ENOMEM, "image config");
+        if (base && json_is_array(json_object_get(base->config, "history")))
+                json_object_set(cfg, "history", json_object_get(base->config, "history"));
+        history(cfg, sp, base ? json_array_size(json_object_get(base->config, "history")) : 0);
+        r = store_image_put(b->s, cfg, b->layers, b->n_layers, NULL, ret, err);
+        json_decref(cfg);
+        if (r < 0)
+                return -1;
+        if (!tag)
+                return 0;
+        {
+                const char *name = sp->name, *t = sp->tag;
+                cleanup_free char *copy = NULL;
+                if (b->o->tag && b->depth == 0) {
+                        copy = strdup(b->o->tag);
+                        char *colon = copy ? strchr(copy, ':') : NULL;
+                        if (copy == NULL)
+                                return forge_error_make(err, ENOMEM, "tag");
+                        if (colon) {
+                                *colon = '\0';
+                                name = copy;
+                                t = colon + 1;
+                        } else {
+                                t = copy;
+                        }
+                }
+                if (store_tag_set(b->s, name, t, ret, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static void bstate_release(bstate *b)
+{
+        bmemo_release(&b->memo);
+        json_decref(b->prev);
+        json_decref(b->record);
+        for (size_t i = 0; i < b->n_layers; i++)
+                free(b->unpacked[i]);
+        free(b->unpacked);
+        free(b->layers);
+}
+
+static int load_prev(bstate *b, char *rec_key, size_t len)
+{
+        cleanup_free char *val = NULL;
+        forge_error *e = NULL;
+        json_t *j;
+
+        snprintf(rec_key, len, "%s:%s", b->sp->name, b->sp->tag);
+        if (store_kv_get(b->s, "builds", rec_key, &val, &e) <= 0) {
+                forge_error_release(&e);
+                return 0;
+        }
+        j = json_loads(val, 0, NULL);
+        b->prev = json_incref(json_object_get(j, "layers"));
+        json_decref(j);
+        return 0;
+}
+
+static int build_rec(store *s, const char *path, const builder_opts *o, int depth,
+                     bool no_cache_write, bool tag, char ret[DIGEST_STR_SIZE], forge_error **err)
+{
+        cleanup_spec spec *sp = NULL;
+        cleanup_store_image store_image *base = NULL;
+        bstate b = {0};
+        char rec_key[300];
+        int r = -1;
+
+        if (depth > MAX_FROM_DEPTH)
+                return forge_error_usage(err, "%s: 'from' specs nest more than %d deep (a loop?)",
+                                         path, MAX_FROM_DEPTH);
+        if (spec_load(path, &sp, err) < 0)
+                return -1;
+        b.s = s;
+        b.o = o;
+        b.sp = sp;
+        b.depth = depth;
+        b.no_cache_write = no_cache_write;
+        b.record = json_array();
+        if (b.record == NULL || bmemo_load(s, sp, &b.memo, err) < 0)
+                goto out;
+        load_prev(&b, rec_key, sizeof(rec_key));
+        if (load_base(&b, o, depth, &base, err) < 0)
+                goto out;
+        for (size_t i = 0; i < sp->n_layers; i++)
+                if (build_layer(&b, i, err) < 0)
+                        goto out;
+        if (finish_image(&b, base, tag, ret, err) < 0)
+                goto out;
+        if (!no_cache_write) {
+                json_t *rec = json_pack("{s:O}", "layers", b.record);
+                cleanup_free char *txt = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+                forge_error *e = NULL;
+                json_decref(rec);
+                /* Records only improve messages: failing to write them fails nothing. */
+                if (txt == NULL || store_kv_put(s, "builds", rec_key, txt, &e) < 0 ||
+                    bmemo_save(s, &b.memo, &e) < 0)
+                        forge_error_release(&e);
+        }
+        r = 0;
+out:
+        bstate_release(&b);
+        return r;
+}
+
+int builder_build(store *s, const char *spec_path, const builder_opts *opts,
+                  char ret_digest[DIGEST_STR_SIZE], forge_error **err)
+{
+        int r;
+
+        if (store_lock_shared(s, err) < 0)
+                return -1;
+        r = build_rec(s, spec_path, opts, 0, false, true, ret_digest, err);
+        store_unlock(s);
+        return r;
+}
+
+int builder_rebuild_untagged(store *s, const char *spec_path, const builder_opts *opts,
+                             char ret_digest[DIGEST_STR_SIZE], forge_error **err)
+{
+        builder_opts o = *opts;
+        int r;
+
+        o.no_cache = true;
+        if (store_lock_shared(s, err) < 0)
+                return -1;
+        r = build_rec(s, spec_path, &o, 0, true, false, ret_digest, err);
+        store_unlock(s);
+        return r;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "builder/builder.h"
+#include "common/hash.h"
+
+/* One entry of a layer, before it is written as tar. */
+typedef struct bentry {
+        char *path;     /* relative, no leading '/', no '..', no trailing '/' */
+        mode_t type;    /* S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO */
+        mode_t perm;    /* & 07777 */
+        uid_t uid;
+        gid_t gid;
+        int64_t mtime;
+        char *link;     /* symlink target, or hardlink target path when hardlink */
+        bool hardlink;
+        dev_t rdev;
+        uint64_t size;
+        char *host_path; /* content from this file, or */
+        int64_t spool_off; /* content at this offset of the layer's spool file (-1: none) */
+        size_t n_xattrs;
+        char **xattr_names; /* sorted */
+        void **xattr_values;
+        size_t *xattr_sizes;
+} bentry;
+
+typedef struct bentries {
+        bentry *v;
+        size_t n, cap;
+        int spool_fd; /* -1, or a temp file holding archive contents */
+} bentries;
+
+void bentries_init(bentries *e);
+void bentries_free(bentries *e);
+/* Appends a copy of path; returns the new entry (zeroed but path, spool_off=-1). */
+bentry *bentries_add(bentries *e, const char *path);
+/* Sorts (directory contents contiguous, opaque markers first in their dir),
+ * drops duplicates (the last one added wins) and adds missing parent
+ * directories (0755, 0:0, mtime). */
+int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err);
+int bentry_add_xattr(bentry *en, const char *name, const void *value, size_t size);
+
+/* Normalises an archive or destination path: strips leading "/" and "./",
+ * collapses "//" and "/./"; fails on ".." components. "" means the root.
+ * Returns a malloc'd string or NULL (errno EINVAL/ENOMEM). */
+char *bpath_clean(const char *p);
+
+/* Writes the entries as a deterministic tar, zstd-compressed, into the store. */
+int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err);
+
+/* Sources (src-*.c). sde: source_date_epoch. */
+int bsrc_files(const spec *sp, const spec_layer *l, bentries *out, forge_error **err);
+/* deb (is_deb) or any archive libarchive reads, placed under dest. spool_dir: where
+ * the content spool file goes. Hashes the input file into ret_sha (sha256:...). */
+int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, bentries *out,
+                 forge_error **err);
+/* The upper directory of a run step: overlay whiteouts become OCI whiteouts. */
+int bsrc_upper(const spec *sp, const char *upper, bentries *out, forge_error **err);
+
+/* File hash memo (cache.c): per build context, by inode/size/mtime/ctime. */
+typedef struct bmemo {
+        char key[DIGEST_HEX_LEN + 1];
+        json_t *map;
+        bool dirty;
+} bmemo;
+int bmemo_load(store *s, const spec *sp, bmemo *m, forge_error **err);
+int bmemo_save(store *s, bmemo *m, forge_error **err);
+void bmemo_release(bmemo *m);
+/* sha256 of a file's content, memoised when m is not NULL. */
+int bhash_file(bmemo *m, const char *path, char out[DIGEST_STR_SIZE], forge_error **err);
+
+/* Cache keys (cache.c). inputs (JSON: layer path or source -> hash) tells a
+ * later build what changed; def is the definition without the parent. */
+typedef struct bkey_input {
+        const spec *sp;
+        const spec_layer *layer;
+        const char *parent_key;  /* NULL for the first layer on scratch */
+        const bentries *entries; /* files layers: the collected entries */
+        bmemo *memo;
+} bkey_input;
+typedef struct bkey {
+        char key[DIGEST_STR_SIZE];
+        char input_sha256[DIGEST_STR_SIZE]; /* deb/archive: the input file's hash */
+        char *def;
+        json_t *inputs;
+} bkey;
+int bkey_compute(const bkey_input *in, bkey *ret, forge_error **err);
+void bkey_release(bkey *k);
+
+/* OCI config for the image (config.c). base may be NULL. */
+json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ext);
+
+/* Builds without cache, without writing cache records or tags (build.c). */
+int builder_rebuild_untagged(store *s, const char *spec_path, const builder_opts *opts,
+                             char ret_digest[DIGEST_STR_SIZE], forge_error **err);

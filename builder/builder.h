@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * spec -> layers -> image in the store.
+ *
+ * Each layer is a deterministic tar (sorted entries, mtimes clamped to
+ * source_date_epoch, numeric owners, no atime/ctime/device/inode leaks),
+ * zstd-compressed, stored by sha256, with its uncompressed digest (diff_id)
+ * recorded. A layer's cache key covers its parent's key, its canonical
+ * definition, the content of its inputs and BUILDER_LAYER_FORMAT.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "specs/specs.h"
+#include "store/store.h"
+
+/* Bump when the produced tar bytes change for the same inputs. */
+#define BUILDER_LAYER_FORMAT 1
+
+typedef struct builder_layer_event {
+        size_t index; /* 0-based */
+        size_t count;
+        const char *name;  /* label or a description like "deb busybox.deb" */
+        bool cached;
+        const char *why;   /* on a miss: which input changed, or "no cache", "new layer" */
+        const char *digest; /* compressed blob digest */
+        uint64_t size;      /* compressed bytes */
+        uint64_t usize;     /* uncompressed bytes */
+        double seconds;
+} builder_layer_event;
+
+typedef void (*builder_progress_fn)(const builder_layer_event *ev, void *userdata);
+
+/* Runs one `run:` step: a container over lowerdirs (bottom first) whose
+ * overlay upper directory is left in upper_dir (which exists and is empty).
+ * Set by the caller (cli wires the container runtime in), so that the builder
+ * does not depend on the runtime. Returns < 0 if the step could not be
+ * started; otherwise *ret_status is the command's exit status (0 = success).
+ * output_fd receives the step's stdout and stderr. */
+typedef struct builder_run_step {
+        const char *const *lowerdirs;
+        size_t n_lowerdirs;
+        const char *upper_dir;
+        const char *work_dir; /* empty, same file system as upper_dir */
+        const char *command;  /* passed to /bin/sh -c */
+        char **env;           /* NULL-terminated "K=V" */
+        bool network_host;
+        int output_fd;
+} builder_run_step;
+typedef int (*builder_run_fn)(const builder_run_step *step, int *ret_status, void *userdata,
+                              forge_error **err);
+
+typedef struct builder_opts {
+        bool no_cache;
+        const char *tag; /* overrides spec name:tag ("NAME:TAG" or "TAG") */
+        builder_progress_fn progress;
+        void *progress_data;
+        builder_run_fn run_step;
+        void *run_step_data;
+} builder_opts;
+
+/* Builds the spec (and, first, a spec named by from:), tags it and returns the
+ * manifest digest. Spec errors are usage errors (exit 2) located in the spec.
+ * A failed build leaves the store's tags and images as they were. */
+int builder_build(store *s, const char *spec_path, const builder_opts *opts,
+                  char ret_digest[DIGEST_STR_SIZE], forge_error **err);
+
+/* --check: builds twice, the second time without cache into a scratch store,
+ * and compares. Returns 0 when bit-identical; otherwise fails, naming each
+ * differing layer and the files within it. */
+int builder_check(store *s, const char *spec_path, const builder_opts *opts,
+                  char ret_digest[DIGEST_STR_SIZE], forge_error **err);

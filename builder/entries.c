@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+#include "builder/builder-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+#define OPAQUE ".wh..wh..opq"
+
+void bentries_init(bentries *e)
+{
+        memset(e, 0, sizeof(*e));
+        e->spool_fd = -1;
+}
+
+static void bentry_free(bentry *en)
+{
+        free(en->path);
+        free(en->link);
+        free(en->host_path);
+        for (size_t i = 0; i < en->n_xattrs; i++) {
+                free(en->xattr_names[i]);
+                free(en->xattr_values[i]);
+        }
+        free(en->xattr_names);
+        free(en->xattr_values);
+        free(en->xattr_sizes);
+}
+
+void bentries_free(bentries *e)
+{
+        for (size_t i = 0; i < e->n; i++)
+                bentry_free(&e->v[i]);
+        free(e->v);
+        if (e->spool_fd >= 0)
+                close(e->spool_fd);
+        bentries_init(e);
+}
+
+bentry *bentries_add(bentries *e, const char *path)
+{
+        bentry *en;
+
+        if (e->n == e->cap) {
+                size_t ncap = e->cap ? e->cap * 2 : 256;
+                bentry *nv = realloc(e->v, ncap * sizeof(*nv));
+                if (nv == NULL)
+                        return NULL;
+                e->v = nv;
+                e->cap = ncap;
+        }
+        en = &e->v[e->n];
+        memset(en, 0, sizeof(*en));
+        en->spool_off = -1;
+        en->path = strdup(path);
+        if (en->path == NULL)
+                return NULL;
+        e->n++;
+        return en;
+}
+
+int bentry_add_xattr(bentry *en, const char *name, const void *value, size_t size)
+{
+        size_t n = en->n_xattrs + 1, at;
+        char **names = realloc(en->xattr_names, n * sizeof(char *));
+        void **values;
+        size_t *sizes;
+
+        if (names == NULL)
+                return -1;
+        en->xattr_names = names;
+        values = realloc(en->xattr_values, n * sizeof(void *));
+        if (values == NULL)
+                return -1;
+        en->xattr_values = values;
+        sizes = realloc(en->xattr_sizes, n * sizeof(size_t));
+        if (sizes == NULL)
+                return -1;
+        en->xattr_sizes = sizes;
+        for (at = 0; at < en->n_xattrs && strcmp(en->xattr_names[at], name) < 0; at++)
+                ;
+        memmove(&names[at + 1], &names[at], (en->n_xattrs - at) * sizeof(char *));
+        memmove(&values[at + 1], &values[at], (en->n_xattrs - at) * sizeof(void *));
+        memmove(&sizes[at + 1], &sizes[at], (en->n_xattrs - at) * sizeof(size_t));
+        names[at] = strdup(name);
+        values[at] = malloc(size ? size : 1);
+        if (names[at] == NULL || values[at] == NULL)
+                return -1;
+        memcpy(values[at], value, size);
+        sizes[at] = size;
+        en->n_xattrs = n;
+        return 0;
+}
+
+char *bpath_clean(const char *p)
+{
+        size_t len = strlen(p);
+        char *out = malloc(len + 1);
+        size_t o = 0;
+
+        if (out == NULL)
+                return NULL;
+        while (*p) {
+                const char *e;
+                size_t clen;
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                e = strchrnul(p, '/');
+                clen = (size_t)(e - p);
+                if (clen == 1 && p[0] == '.') {
+                        p = e;
+                        continue;
+                }
+                if (clen == 2 && p[0] == '.' && p[1] == '.') {
+                        free(out);
+                        errno = EINVAL;
+                        return NULL;
+                }
+                if (o > 0)
+                        out[o++] = '/';
+                memcpy(out + o, p, clen);
+                o += clen;
+                p = e;
+        }
+        out[o] = '\0';
+        return out;
+}
+
+/* Path order: component by component, bytewise, with the opaque-directory
+ * marker first among its siblings. Parents sort before their children and a
+ * directory's contents are contiguous. */
+static int cmp_path(const char *a, const char *b)
+{
+        for (;;) {
+                const char *ea = strchrnul(a, '/'), *eb = strchrnul(b, '/');
+                size_t la = (size_t)(ea - a), lb = (size_t)(eb - b);
+                bool oa = la == sizeof(OPAQUE) - 1 && memcmp(a, OPAQUE, la) == 0;
+                bool ob = lb == sizeof(OPAQUE) - 1 && memcmp(b, OPAQUE, lb) == 0;
+                int c;
+
+                if (oa != ob)
+                        return oa ? -1 : 1;
+                c = memcmp(a, b, la < lb ? la : lb);
+                if (c != 0)
+                        return c;
+                if (la != lb)
+                        return la < lb ? -1 : 1;
+                if (!*ea || !*eb)
+                        return (*ea ? 1 : 0) - (*eb ? 1 : 0);
+                a = ea + 1;
+                b = eb + 1;
+        }
+}
+
+typedef struct sortrec {
+        bentry *en;
+        size_t seq;
+} sortrec;
+
+static int cmp_rec(const void *x, const void *y)
+{
+        const sortrec *a = x, *b = y;
+        int c = cmp_path(a->en->path, b->en->path);
+        if (c != 0)
+                return c;
+        return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static bool has_path(const bentries *e, size_t n, const char *path)
+{
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = cmp_path(e->v[mid].path, path);
+                if (c == 0)
+                        return true;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
+}
+
+static int sort_dedupe(bentries *e, forge_error **err)
+{
+        cleanup_free sortrec *r = calloc(e->n ? e->n : 1, sizeof(*r));
+        cleanup_free bentry *nv = NULL;
+        size_t o = 0;
+
+        if (r == NULL)
+                return forge_error_make(err, ENOMEM, "sort layer");
+        for (size_t i = 0; i < e->n; i++)
+                r[i] = (sortrec){&e->v[i], i};
+        qsort(r, e->n, sizeof(*r), cmp_rec);
+        nv = calloc(e->cap ? e->cap : 1, sizeof(*nv));
+        if (nv == NULL)
+                return forge_error_make(err, ENOMEM, "sort layer");
+        for (size_t i = 0; i < e->n; i++) {
+                if (i + 1 < e->n && strcmp(r[i].en->path, r[i + 1].en->path) == 0) {
+                        bentry_free(r[i].en); /* a later entry replaces it */
+                        continue;
+                }
+                nv[o++] = *r[i].en;
+        }
+        free(e->v);
+        e->v = take_ptr(nv);
+        e->n = o;
+        return 0;
+}
+
+int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err)
+{
+        size_t n0;
+
+        if (sort_dedupe(e, err) < 0)
+                return -1;
+        /* Missing parents: collect, then sort again. */
+        n0 = e->n;
+        for (size_t i = 0; i < n0; i++) {
+                cleanup_free char *p = strdup(e->v[i].path);
+                char *slash;
+                if (p == NULL)
+                        return forge_error_make(err, ENOMEM, "layer parents");
+                while ((slash = strrchr(p, '/')) != NULL) {
+                        bentry *d;
+                        *slash = '\0';
+                        if (has_path(e, n0, p))
+                                break;
+                        /* Check the entries added in this pass too. */
+                        bool seen = false;
+                        for (size_t j = n0; j < e->n && !seen; j++)
+                                seen = strcmp(e->v[j].path, p) == 0;
+                        if (seen)
+                                break;
+                        d = bentries_add(e, p);
+                        if (d == NULL)
+                                return forge_error_make(err, ENOMEM, "layer parents");
+                        d->type = S_IFDIR;
+                        d->perm = 0755;
+                        d->mtime = parent_mtime;
+                }
+        }
+        if (e->n != n0 && sort_dedupe(e, err) < 0)
+                return -1;
+        /* A non-directory can't have children. */
+        for (size_t i = 0; i + 1 < e->n; i++) {
+                size_t l = strlen(e->v[i].path);
+                if (e->v[i].type != S_IFDIR && strncmp(e->v[i + 1].path, e->v[i].path, l) == 0 &&
+                    e->v[i + 1].path[l] == '/')
+                        return forge_error_make(err, ENOTDIR, "'/%s' is not a directory but "
+                                                              "'/%s' is below it",
+                                                e->v[i].path, e->v[i + 1].path);
+        }
+        return 0;
+}

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `deb:` and `archive:` layers. The input is untrusted: names are cleaned
+ * (no absolute paths, no '..'), hardlinks must point inside the layer,
+ * contents are streamed to an unlinked spool file (memory stays flat
+ * whatever the archive's size) and only what the archive really holds is
+ * read. mtimes are clamped to source_date_epoch.
+ */
+#include "builder/builder-internal.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+#define BUF_SIZE (1 << 20)
+
+static void cleanup_archive_fn(struct archive **a)
+{
+        if (*a)
+                archive_read_free(*a);
+}
+#define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
+
+typedef struct actx {
+        const spec *sp;
+        const spec_layer *l;
+        bentries *out;
+        const char *prefix; /* cleaned dest, "" for / */
+        off_t spool_end;
+        char *buf;
+} actx;
+
+static char *dest_path(actx *c, const char *name)
+{
+        cleanup_free char *clean = bpath_clean(name);
+        if (clean == NULL)
+                return NULL;
+        if (c->prefix[0] == '\0')
+                return take_ptr(clean);
+        if (clean[0] == '\0')
+                return strdup(c->prefix);
+        return path_join(c->prefix, clean);
+}
+
+static int spool(actx *c, struct archive *a, bentry *en, const char *name, forge_error **err)
+{
+        en->spool_off = c->spool_end;
+        en->size = 0;
+        for (;;) {
+                la_ssize_t n = archive_read_data(a, c->buf, BUF_SIZE);
+                if (n < 0)
+                        return forge_error_make(err, EIO, "'%s': %s", name,
+                                                archive_error_string(a));
+                if (n == 0)
+                        break;
+                if (pwrite(c->out->spool_fd, c->buf, (size_t)n, c->spool_end) != n)
+                        return forge_error_make(err, errno, "spool '%s'", name);
+                c->spool_end += n;
+                en->size += (uint64_t)n;
+        }
+        return 0;
+}
+
+static int add_xattrs(struct archive_entry *ae, bentry *en, forge_error **err)
+{
+        const char *name;
+        const void *value;
+        size_t size;
+
+        archive_entry_xattr_reset(ae);
+        while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK)
+                if (bentry_add_xattr(en, name, value, size) < 0)
+                        return forge_error_make(err, ENOMEM, "xattrs");
+        return 0;
+}
+
+static int read_entries(actx *c, struct archive *a, const char *what, forge_error **err)
+{
+        struct archive_entry *ae;
+        int r;
+        int64_t sde = (int64_t)c->sp->source_date_epoch;
+
+        while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+                const char *name = archive_entry_pathname(ae);
+                cleanup_free char *path = NULL;
+                mode_t type = archive_entry_filetype(ae);
+                const char *hl = archive_entry_hardlink(ae);
+                bentry *en;
+
+                if (name == NULL)
+                        return forge_error_make(err, EINVAL, "%s: entry without a name", what);
+                path = dest_path(c, name);
+                if (path == NULL)
+                        return spec_error(err, c->sp, c->l->src_pos,
+                                          "%s: entry '%s' leaves the layer ('..' in its path): "
+                                          "refusing a hostile or broken archive",
+                                          what, name);
+                if (path[0] == '\0')
+                        continue; /* the root itself */
+                en = bentries_add(c->out, path);
+                if (en == NULL)
+                        return forge_error_make(err, ENOMEM, "archive");
+                en->perm = archive_entry_perm(ae) & 07777;
+                en->uid = (uid_t)archive_entry_uid(ae);
+                en->gid = (gid_t)archive_entry_gid(ae);
+                en->mtime = archive_entry_mtime(ae);
+                if (en->mtime > sde)
+                        en->mtime = sde;
+                if (en->mtime < 0)
+                        en->mtime = 0;
+                if (add_xattrs(ae, en, err) < 0)
+                        return -1;
+                if (hl != NULL) {
+                        en->type = S_IFREG;
+                        en->hardlink = true;
+                        en->link = dest_path(c, hl);
+                        if (en->link == NULL || en->link[0] == '\0')
+                                return spec_error(err, c->sp, c->l->src_pos,
+                                                  "%s: hardlink '%s' -> '%s' leaves the layer",
+                                                  what, name, hl);
+                        continue;
+                }
+                switch (type) {
+                case AE_IFREG:
+                        en->type = S_IFREG;
+                        if (spool(c, a, en, name, err) < 0)
+                                return -1;
+                        break;
+                case AE_IFDIR:
+                        en->type = S_IFDIR;
+                        break;
+                case AE_IFLNK:
+                        en->type = S_IFLNK;
+                        en->link = strdup(archive_entry_symlink(ae) ? archive_entry_symlink(ae) : "");
+                        if (en->link == NULL)
+                                return forge_error_make(err, ENOMEM, "archive");
+                        break;
+                case AE_IFCHR:
+                case AE_IFBLK:
+                        en->type = type == AE_IFCHR ? S_IFCHR : S_IFBLK;
+                        en->rdev = archive_entry_rdev(ae);
+                        break;
+                case AE_IFIFO:
+                        en->type = S_IFIFO;
+                        break;
+                default:
+                        return forge_error_make(err, EINVAL, "%s: '%s' has an unsupported type",
+                                                what, name);
+                }
+        }
+        if (r != ARCHIVE_EOF)
+                return spec_error(err, c->sp, c->l->src_pos, "%s: %s (is it a truncated or "
+                                                             "corrupt archive?)",
+                                  what, archive_error_string(a));
+        return 0;
+}
+
+/* Hardlinks must name an earlier regular file of the same layer. */
+static int check_hardlinks(actx *c, const char *what, forge_error **err)
+{
+        bentries *e = c->out;
+        for (size_t i = 0; i < e->n; i++) {
+                bool ok = false;
+                if (!e->v[i].hardlink)
+                        continue;
+                for (size_t j = 0; j < e->n && !ok; j++)
+                        ok = !e->v[j].hardlink && e->v[j].type == S_IFREG &&
+                             strcmp(e->v[j].path, e->v[i].link) == 0;
+                if (!ok)
+                        return spec_error(err, c->sp, c->l->src_pos,
+                                          "%s: hardlink '/%s' points to '/%s', which is not a "
+                                          "file of this layer",
+                                          what, e->v[i].path, e->v[i].link);
+        }
+        return 0;
+}
+
+static struct archive *reader(void)
+{
+        struct archive *a = archive_read_new();
+        if (a == NULL)
+                return NULL;
+        archive_read_support_filter_all(a);
+        archive_read_support_format_tar(a);
+        archive_read_support_format_cpio(a);
+        archive_read_support_format_gnutar(a);
+        return a;
+}
+
+typedef struct nested {
+        struct archive *outer;
+        char *buf;
+} nested;
+
+static la_ssize_t nested_read(struct archive *a, void *ud, const void **out)
+{
+        nested *n = ud;
+        la_ssize_t r = archive_read_data(n->outer, n->buf, BUF_SIZE);
+        if (r < 0)
+                archive_set_error(a, EIO, "%s", archive_error_string(n->outer));
+        *out = n->buf;
+        return r;
+}
+
+static int read_deb(actx *c, forge_error **err)
+{
+        cleanup_archive struct archive *outer = archive_read_new();
+        struct archive_entry *ae;
+        int r;
+
+        if (outer == NULL)
+                return forge_error_make(err, ENOMEM, "deb");
+        archive_read_support_format_ar(outer);
+        if (archive_read_open_filename(outer, c->l->src_path, BUF_SIZE) != ARCHIVE_OK)
+                return spec_error(err, c->sp, c->l->src_pos, "deb '%s': %s", c->l->src,
+                                  archive_error_string(outer));
+        while ((r = archive_read_next_header(outer, &ae)) == ARCHIVE_OK) {
+                const char *name = archive_entry_pathname(ae);
+                if (name != NULL && strncmp(name, "data.tar", 8) == 0) {
+                        cleanup_archive struct archive *inner = reader();
+                        cleanup_free char *nbuf = malloc(BUF_SIZE);
+                        nested n = {outer, nbuf};
+                        cleanup_free char *what = NULL;
+                        if (inner == NULL || nbuf == NULL)
+                                return forge_error_make(err, ENOMEM, "deb");
+                        if (asprintf(&what, "deb '%s' (%s)", c->l->src, name) < 0)
+                                return forge_error_make(err, ENOMEM, "deb");
+                        if (archive_read_open(inner, &n, NULL, nested_read, NULL) != ARCHIVE_OK)
+                                return spec_error(err, c->sp, c->l->src_pos, "%s: %s", what,
+                                                  archive_error_string(inner));
+                        if (read_entries(c, inner, what, err) < 0)
+                                return -1;
+                        return check_hardlinks(c, what, err);
+                }
+        }
+        return spec_error(err, c->sp, c->l->src_pos,
+                          "'%s' is not a Debian package (no data.tar member%s%s)", c->l->src,
+                          r == ARCHIVE_EOF ? "" : ": ",
+                          r == ARCHIVE_EOF ? "" : archive_error_string(outer));
+}
+
+static int read_archive(actx *c, forge_error **err)
+{
+        cleanup_archive struct archive *a = reader();
+        cleanup_free char *what = NULL;
+
+        if (a == NULL || asprintf(&what, "archive '%s'", c->l->src) < 0)
+                return forge_error_make(err, ENOMEM, "archive");
+        if (archive_read_open_filename(a, c->l->src_path, BUF_SIZE) != ARCHIVE_OK)
+                return spec_error(err, c->sp, c->l->src_pos, "%s: %s", what,
+                                  archive_error_string(a));
+        if (read_entries(c, a, what, err) < 0)
+                return -1;
+        return check_hardlinks(c, what, err);
+}
+
+int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, bentries *out,
+                 forge_error **err)
+{
+        cleanup_free char *prefix = bpath_clean(l->dest ? l->dest : "/");
+        cleanup_free char *buf = malloc(BUF_SIZE);
+        actx c = {sp, l, out, NULL, 0, NULL};
+
+        if (prefix == NULL || buf == NULL)
+                return forge_error_make(err, ENOMEM, "archive");
+        c.prefix = prefix;
+        c.buf = buf;
+        if (out->spool_fd < 0) {
+                out->spool_fd = open(spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+                if (out->spool_fd < 0)
+                        return forge_error_make(err, errno, "spool file in '%s'", spool_dir);
+        }
+        return l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err);
+}

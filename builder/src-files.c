@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `files:` layers: copy files and trees from the build context. Host
+ * metadata that isn't content is dropped: mtimes become source_date_epoch,
+ * owners come from the spec, modes are normalised (0755 if any execute bit,
+ * else 0644; directories 0755) unless the spec gives one. Symlinks are kept
+ * as symlinks, never followed.
+ */
+#include "builder/builder-internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+typedef struct fctx {
+        const spec *sp;
+        const spec_layer *l;
+        const spec_file *f;
+        bentries *out;
+        size_t depth;
+} fctx;
+
+static mode_t norm_mode(const fctx *c, const struct stat *st)
+{
+        if (S_ISDIR(st->st_mode))
+                return 0755;
+        if (S_ISLNK(st->st_mode))
+                return 0777;
+        if (c->f->mode >= 0)
+                return (mode_t)c->f->mode;
+        return (st->st_mode & 0111) ? 0755 : 0644;
+}
+
+static int add_one(fctx *c, const char *host, const char *dest, const struct stat *st,
+                   forge_error **err)
+{
+        bentry *en = bentries_add(c->out, dest);
+
+        if (en == NULL)
+                return forge_error_make(err, ENOMEM, "files");
+        en->perm = norm_mode(c, st);
+        en->uid = c->f->uid;
+        en->gid = c->f->gid;
+        en->mtime = (int64_t)c->sp->source_date_epoch;
+        if (S_ISREG(st->st_mode)) {
+                en->type = S_IFREG;
+                en->size = (uint64_t)st->st_size;
+                en->host_path = strdup(host);
+                if (en->host_path == NULL)
+                        return forge_error_make(err, ENOMEM, "files");
+                char cap[256];
+                ssize_t n = lgetxattr(host, "security.capability", cap, sizeof(cap));
+                if (n > 0 && bentry_add_xattr(en, "security.capability", cap, (size_t)n) < 0)
+                        return forge_error_make(err, ENOMEM, "files");
+        } else if (S_ISDIR(st->st_mode)) {
+                en->type = S_IFDIR;
+        } else if (S_ISLNK(st->st_mode)) {
+                char target[4096];
+                ssize_t n = readlink(host, target, sizeof(target) - 1);
+                if (n < 0)
+                        return forge_error_make(err, errno, "readlink '%s'", host);
+                target[n] = '\0';
+                en->type = S_IFLNK;
+                en->link = strdup(target);
+                if (en->link == NULL)
+                        return forge_error_make(err, ENOMEM, "files");
+        } else {
+                return spec_error(err, c->sp, c->f->pos,
+                                  "'%s' is a special file (device, socket or fifo): only "
+                                  "files, directories and symlinks can be copied",
+                                  host);
+        }
+        return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int walk(fctx *c, const char *host, const char *dest, forge_error **err)
+{
+        cleanup_closedir DIR *d = opendir(host);
+        char **names = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        int r = 0;
+
+        if (d == NULL)
+                return forge_error_make(err, errno, "read directory '%s'", host);
+        if (++c->depth > 256)
+                return forge_error_make(err, ELOOP, "'%s' is nested too deeply", host);
+        while ((de = readdir(d)) != NULL) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (n == cap) {
+                        char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(char *));
+                        if (nn == NULL) {
+                                r = forge_error_make(err, ENOMEM, "files");
+                                goto out;
+                        }
+                        names = nn;
+                }
+                if ((names[n] = strdup(de->d_name)) == NULL) {
+                        r = forge_error_make(err, ENOMEM, "files");
+                        goto out;
+                }
+                n++;
+        }
+        qsort(names, n, sizeof(char *), cmp_str);
+        for (size_t i = 0; i < n && r == 0; i++) {
+                cleanup_free char *h = path_join(host, names[i]);
+                cleanup_free char *dd = dest[0] ? path_join(dest, names[i]) : strdup(names[i]);
+                struct stat st;
+                if (h == NULL || dd == NULL) {
+                        r = forge_error_make(err, ENOMEM, "files");
+                        break;
+                }
+                if (lstat(h, &st) < 0) {
+                        r = forge_error_make(err, errno, "stat '%s'", h);
+                        break;
+                }
+                r = add_one(c, h, dd, &st, err);
+                if (r == 0 && S_ISDIR(st.st_mode))
+                        r = walk(c, h, dd, err);
+        }
+out:
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        c->depth--;
+        return r;
+}
+
+static int add_file_spec(fctx *c, forge_error **err)
+{
+        const spec_file *f = c->f;
+        struct stat st;
+        cleanup_free char *dest = NULL;
+        bool into = f->dest[strlen(f->dest) - 1] == '/';
+
+        if (lstat(f->src_path, &st) < 0)
+                return spec_error(err, c->sp, f->pos, "cannot read '%s': %s", f->src,
+                                  strerror(errno));
+        dest = bpath_clean(f->dest);
+        if (dest == NULL)
+                return spec_error(err, c->sp, f->pos, "bad dest '%s'", f->dest);
+        if (S_ISDIR(st.st_mode)) {
+                if (dest[0] != '\0') {
+                        if (add_one(c, f->src_path, dest, &st, err) < 0)
+                                return -1;
+                }
+                return walk(c, f->src_path, dest, err);
+        }
+        if (into || dest[0] == '\0') {
+                cleanup_free char *src = strdup(f->src);
+                char *base;
+                size_t sl = src ? strlen(src) : 0;
+                if (src == NULL)
+                        return forge_error_make(err, ENOMEM, "files");
+                while (sl > 1 && src[sl - 1] == '/')
+                        src[--sl] = '\0';
+                base = strrchr(src, '/');
+                base = base ? base + 1 : src;
+                char *full = dest[0] ? path_join(dest, base) : strdup(base);
+                if (full == NULL)
+                        return forge_error_make(err, ENOMEM, "files");
+                free(dest);
+                dest = full;
+        }
+        return add_one(c, f->src_path, dest, &st, err);
+}
+
+int bsrc_files(const spec *sp, const spec_layer *l, bentries *out, forge_error **err)
+{
+        fctx c = {sp, l, NULL, out, 0};
+
+        for (size_t i = 0; i < l->n_files; i++) {
+                c.f = &l->files[i];
+                if (add_file_spec(&c, err) < 0)
+                        return -1;
+        }
+        return 0;
+}

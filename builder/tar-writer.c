@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Entries -> deterministic tar -> (sha256 = diff_id) -> zstd -> store blob
+ * (sha256 = digest), in one pass. pax (restricted) format: ustar headers,
+ * pax extended headers only where ustar can't say it (long names, big ids,
+ * xattrs); no atime/ctime, no user or group names, nanoseconds zero.
+ */
+#include "builder/builder-internal.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "common/cleanup.h"
+
+#define ZSTD_LEVEL 3
+#define COPY_BUF (1 << 20)
+
+typedef struct sink {
+        store_blob_writer *w;
+        hash_sha256 *diff;
+        ZSTD_CCtx *z;
+        void *zout;
+        size_t zout_size;
+        uint64_t usize;
+        forge_error *err;
+} sink;
+
+static int zpush(sink *k, const void *buf, size_t len, ZSTD_EndDirective mode)
+{
+        ZSTD_inBuffer in = {buf, len, 0};
+
+        for (;;) {
+                ZSTD_outBuffer out = {k->zout, k->zout_size, 0};
+                size_t rem = ZSTD_compressStream2(k->z, &out, &in, mode);
+                if (ZSTD_isError(rem))
+                        return forge_error_make(&k->err, EIO, "zstd: %s", ZSTD_getErrorName(rem));
+                if (out.pos > 0 && store_blob_writer_write(k->w, k->zout, out.pos, &k->err) < 0)
+                        return -1;
+                if (mode == ZSTD_e_end ? rem == 0 : in.pos == in.size)
+                        return 0;
+        }
+}
+
+static la_ssize_t sink_write(struct archive *a, void *ud, const void *buf, size_t len)
+{
+        sink *k = ud;
+
+        hash_sha256_update(k->diff, buf, len);
+        k->usize += len;
+        if (zpush(k, buf, len, ZSTD_e_continue) < 0) {
+                archive_set_error(a, EIO, "%s", k->err ? k->err->msg : "write failed");
+                return -1;
+        }
+        return (la_ssize_t)len;
+}
+
+static int copy_content(struct archive *a, const bentries *e, const bentry *en, char *buf,
+                        forge_error **err)
+{
+        cleanup_close int fd = -1;
+        uint64_t left = en->size;
+        off_t off = 0;
+        int src;
+
+        if (en->host_path != NULL) {
+                fd = open(en->host_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return forge_error_make(err, errno, "read '%s'", en->host_path);
+                src = fd;
+        } else {
+                src = e->spool_fd;
+                off = en->spool_off;
+        }
+        while (left > 0) {
+                size_t want = left < COPY_BUF ? (size_t)left : COPY_BUF;
+                ssize_t n = pread(src, buf, want, off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return forge_error_make(err, errno, "read '%s'", en->path);
+                if (n == 0)
+                        return forge_error_make(err, EIO, "'%s' changed size while being read",
+                                                en->host_path ? en->host_path : en->path);
+                if (archive_write_data(a, buf, (size_t)n) != n)
+                        return forge_error_make(err, EIO, "write layer: %s",
+                                                archive_error_string(a));
+                left -= (uint64_t)n;
+                off += n;
+        }
+        return 0;
+}
+
+static int write_entry(struct archive *a, struct archive_entry *ae, const bentries *e,
+                       const bentry *en, char *buf, forge_error **err)
+{
+        archive_entry_clear(ae);
+        if (en->type == S_IFDIR) {
+                cleanup_free char *p = NULL;
+                if (asprintf(&p, "%s/", en->path) < 0)
+                        return forge_error_make(err, ENOMEM, "layer");
+                archive_entry_copy_pathname(ae, p);
+        } else {
+                archive_entry_copy_pathname(ae, en->path);
+        }
+        archive_entry_set_mode(ae, en->type | (en->perm & 07777));
+        archive_entry_set_uid(ae, en->uid);
+        archive_entry_set_gid(ae, en->gid);
+        archive_entry_set_mtime(ae, en->mtime, 0);
+        if (en->hardlink) {
+                archive_entry_set_filetype(ae, AE_IFREG);
+                archive_entry_copy_hardlink(ae, en->link);
+                archive_entry_set_size(ae, 0);
+        } else if (en->type == S_IFLNK) {
+                archive_entry_copy_symlink(ae, en->link);
+        } else if (en->type == S_IFCHR || en->type == S_IFBLK) {
+                archive_entry_set_rdev(ae, en->rdev);
+        } else if (en->type == S_IFREG) {
+                archive_entry_set_size(ae, (la_int64_t)en->size);
+        }
+        for (size_t i = 0; i < en->n_xattrs; i++)
+                archive_entry_xattr_add_entry(ae, en->xattr_names[i], en->xattr_values[i],
+                                              en->xattr_sizes[i]);
+        if (archive_write_header(a, ae) != ARCHIVE_OK)
+                return forge_error_make(err, EIO, "write layer entry '%s': %s", en->path,
+                                        archive_error_string(a));
+        if (en->type == S_IFREG && !en->hardlink && en->size > 0)
+                return copy_content(a, e, en, buf, err);
+        return 0;
+}
+
+int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
+{
+        sink k = {0};
+        struct archive *a = NULL;
+        struct archive_entry *ae = NULL;
+        cleanup_free char *buf = malloc(COPY_BUF);
+        int r = -1;
+
+        k.diff = hash_sha256_new();
+        k.z = ZSTD_createCCtx();
+        k.zout_size = ZSTD_CStreamOutSize();
+        k.zout = malloc(k.zout_size);
+        a = archive_write_new();
+        ae = archive_entry_new();
+        if (buf == NULL || k.diff == NULL || k.z == NULL || k.zout == NULL || a == NULL ||
+            ae == NULL) {
+                forge_error_make(err, ENOMEM, "write layer");
+                goto out;
+        }
+        ZSTD_CCtx_setParameter(k.z, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+        ZSTD_CCtx_setParameter(k.z, ZSTD_c_checksumFlag, 1);
+        if (store_blob_writer_new(s, &k.w, err) < 0)
+                goto out;
+        if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+            archive_write_set_bytes_per_block(a, 10240) != ARCHIVE_OK ||
+            archive_write_open2(a, &k, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
+                forge_error_make(err, EIO, "write layer: %s", archive_error_string(a));
+                goto out;
+        }
+        for (size_t i = 0; i < e->n; i++) {
+                if (write_entry(a, ae, e, &e->v[i], buf, err) < 0) {
+                        if (k.err) {
+                                forge_error_release(err);
+                                *err = take_ptr(k.err);
+                        }
+                        goto out;
+                }
+        }
+        if (archive_write_close(a) != ARCHIVE_OK) {
+                if (k.err)
+                        *err = take_ptr(k.err);
+                else
+                        forge_error_make(err, EIO, "write layer: %s", archive_error_string(a));
+                goto out;
+        }
+        if (zpush(&k, NULL, 0, ZSTD_e_end) < 0) {
+                *err = take_ptr(k.err);
+                goto out;
+        }
+        hash_sha256_final(k.diff, ret->diff_id);
+        ret->usize = k.usize;
+        snprintf(ret->media_type, sizeof(ret->media_type), "%s", STORE_MEDIA_LAYER_ZSTD);
+        r = store_blob_writer_commit(take_ptr(k.w), NULL, ret->digest, &ret->size, err);
+out:
+        if (a)
+                archive_write_free(a); /* may still flush into the sink */
+        store_blob_writer_abort(k.w);
+        forge_error_release(&k.err);
+        archive_entry_free(ae);
+        hash_sha256_free(k.diff);
+        ZSTD_freeCCtx(k.z);
+        free(k.zout);
+        return r;
+}

@@ -1,0 +1,1216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The spec parser: libyaml's document API, then a strict walk over the
+ * node tree. Every error is "SPEC:LINE:COL: what (expected)", exit 2.
+ */
+#include "specs/specs.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/hash.h"
+
+#define SPEC_MAX_BYTES (1 << 20)
+
+typedef struct parser {
+        spec *s;
+        yaml_document_t *doc;
+        forge_error **err;
+} parser;
+
+static spec_pos pos_of(const yaml_node_t *n)
+{
+        return (spec_pos){(int)n->start_mark.line + 1, (int)n->start_mark.column + 1};
+}
+
+int spec_error(forge_error **err, const spec *s, spec_pos pos, const char *fmt, ...)
+{
+        cleanup_free char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        return forge_error_usage(err, "%s:%d:%d: %s", s->path, pos.line, pos.col,
+                                 msg ? msg : "error");
+}
+
+#define FAIL(p, node, ...) spec_error((p)->err, (p)->s, pos_of(node), __VA_ARGS__)
+
+static const char *type_name(const yaml_node_t *n)
+{
+        switch (n->type) {
+        case YAML_SCALAR_NODE:
+                return "a scalar";
+        case YAML_SEQUENCE_NODE:
+                return "a list";
+        case YAML_MAPPING_NODE:
+                return "a map";
+        default:
+                return "nothing";
+        }
+}
+
+static yaml_node_t *node(parser *p, int id)
+{
+        return yaml_document_get_node(p->doc, id);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+        return (const char *)n->data.scalar.value;
+}
+
+static int expect_scalar(parser *p, yaml_node_t *n, const char *key)
+{
+        if (n->type != YAML_SCALAR_NODE)
+                return FAIL(p, n, "'%s' is %s (expected a string or number)", key, type_name(n));
+        return 0;
+}
+
+static int expect_map(parser *p, yaml_node_t *n, const char *key)
+{
+        if (n->type != YAML_MAPPING_NODE)
+                return FAIL(p, n, "'%s' is %s (expected a map)", key, type_name(n));
+        return 0;
+}
+
+static int get_string(parser *p, yaml_node_t *n, const char *key, char **ret)
+{
+        if (expect_scalar(p, n, key) < 0)
+                return -1;
+        if (n->data.scalar.length != strlen(scalar(n)))
+                return FAIL(p, n, "'%s' contains a NUL byte", key);
+        free(*ret);
+        *ret = strdup(scalar(n));
+        if (*ret == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        return 0;
+}
+
+static int get_bool(parser *p, yaml_node_t *n, const char *key, bool *ret)
+{
+        const char *v;
+
+        if (expect_scalar(p, n, key) < 0)
+                return -1;
+        v = scalar(n);
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
+                *ret = true;
+        else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
+                *ret = false;
+        else
+                return FAIL(p, n, "'%s' is '%s' (expected true or false)", key, v);
+        return 0;
+}
+
+static int get_uint(parser *p, yaml_node_t *n, const char *key, uint64_t max, uint64_t *ret)
+{
+        const char *v;
+        char *end = NULL;
+        unsigned long long x;
+
+        if (expect_scalar(p, n, key) < 0)
+                return -1;
+        v = scalar(n);
+        errno = 0;
+        if (!isdigit((unsigned char)v[0]))
+                goto bad;
+        x = strtoull(v, &end, 10);
+        if (errno != 0 || *end != '\0' || x > max)
+                goto bad;
+        *ret = x;
+        return 0;
+bad:
+        return FAIL(p, n, "'%s' is '%s' (expected a whole number from 0 to %llu)", key, v,
+                    (unsigned long long)max);
+}
+
+static int get_size(parser *p, yaml_node_t *n, const char *key, uint64_t *ret)
+{
+        unsigned long long v;
+
+        if (expect_scalar(p, n, key) < 0)
+                return -1;
+        if (parse_size(scalar(n), &v) < 0 || v == 0)
+                return FAIL(p, n, "'%s' is '%s' (expected a size like 512M or 2G)", key,
+                            scalar(n));
+        *ret = v;
+        return 0;
+}
+
+static int get_strv(parser *p, yaml_node_t *n, const char *key, char ***ret)
+{
+        size_t count, i = 0;
+        char **v;
+
+        if (n->type != YAML_SEQUENCE_NODE)
+                return FAIL(p, n, "'%s' is %s (expected a list of strings, like [\"/bin/sh\"])",
+                            key, type_name(n));
+        count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+        v = calloc(count + 1, sizeof(char *));
+        if (v == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+                yaml_node_t *e = node(p, *it);
+                if (get_string(p, e, key, &v[i]) < 0) {
+                        cleanup_strv char **drop = v;
+                        return -1;
+                }
+                i++;
+        }
+        cleanup_strv_fn(ret);
+        *ret = v;
+        return 0;
+}
+
+static int kvs_add(spec_kvs *kvs, const char *k, const char *v)
+{
+        spec_kv *n = realloc(kvs->items, (kvs->n + 1) * sizeof(*n));
+        if (n == NULL)
+                return -1;
+        kvs->items = n;
+        n[kvs->n].key = strdup(k);
+        n[kvs->n].value = strdup(v);
+        if (n[kvs->n].key == NULL || n[kvs->n].value == NULL) {
+                free(n[kvs->n].key);
+                free(n[kvs->n].value);
+                return -1;
+        }
+        kvs->n++;
+        return 0;
+}
+
+/* Checks a mapping for duplicate keys and non-scalar keys. */
+static int check_map_keys(parser *p, yaml_node_t *map)
+{
+        for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+             a++) {
+                yaml_node_t *ka = node(p, a->key);
+                if (ka->type != YAML_SCALAR_NODE)
+                        return FAIL(p, ka, "map key is %s (expected a string)", type_name(ka));
+                for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
+                        yaml_node_t *kb = node(p, b->key);
+                        if (strcmp(scalar(ka), scalar(kb)) == 0)
+                                return FAIL(p, ka, "duplicate key '%s' (first at line %d)",
+                                            scalar(ka), (int)kb->start_mark.line + 1);
+                }
+        }
+        return 0;
+}
+
+static int get_kvs(parser *p, yaml_node_t *n, const char *key, spec_kvs *ret)
+{
+        if (expect_map(p, n, key) < 0 || check_map_keys(p, n) < 0)
+                return -1;
+        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
+             pr++) {
+                yaml_node_t *k = node(p, pr->key), *v = node(p, pr->value);
+                if (k->data.scalar.length == 0)
+                        return FAIL(p, k, "empty key in '%s'", key);
+                if (v->type != YAML_SCALAR_NODE)
+                        return FAIL(p, v, "'%s.%s' is %s (expected a string)", key, scalar(k),
+                                    type_name(v));
+                if (kvs_add(ret, scalar(k), scalar(v)) < 0)
+                        return forge_error_make(p->err, ENOMEM, "parse spec");
+        }
+        return 0;
+}
+
+static int check_env_keys(parser *p, yaml_node_t *n, const spec_kvs *kvs)
+{
+        for (size_t i = 0; i < kvs->n; i++)
+                if (strchr(kvs->items[i].key, '=') != NULL)
+                        return FAIL(p, n, "environment variable name '%s' contains '='",
+                                    kvs->items[i].key);
+        return 0;
+}
+
+/* Resolves a context-relative (or absolute) path; it must exist and stay
+ * inside the context after following symlinks. */
+static int resolve_input(parser *p, yaml_node_t *n, const char *key, bool must_exist,
+                         char **ret_abs)
+{
+        const char *rel = scalar(n);
+        cleanup_free char *joined = NULL;
+        char *real;
+        size_t clen = strlen(p->s->context_dir);
+
+        if (rel[0] == '\0')
+                return FAIL(p, n, "'%s' is empty (expected a path)", key);
+        joined = rel[0] == '/' ? strdup(rel) : path_join(p->s->context_dir, rel);
+        if (joined == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        real = realpath(joined, NULL);
+        if (real == NULL) {
+                if (errno == ENOENT && !must_exist) {
+                        *ret_abs = take_ptr(joined);
+                        return 0;
+                }
+                return FAIL(p, n, "'%s': cannot read '%s': %s (paths are relative to %s)", key,
+                            rel, strerror(errno), p->s->context_dir);
+        }
+        if (strncmp(real, p->s->context_dir, clen) != 0 ||
+            (real[clen] != '/' && real[clen] != '\0' && clen > 1)) {
+                free(real);
+                return FAIL(p, n, "'%s': '%s' is outside the build context %s (move it inside)",
+                            key, rel, p->s->context_dir);
+        }
+        *ret_abs = real;
+        return 0;
+}
+
+static int check_abs_path(parser *p, yaml_node_t *n, const char *key)
+{
+        const char *v = scalar(n);
+        if (v[0] != '/')
+                return FAIL(p, n, "'%s' is '%s' (expected an absolute path like /opt/app)", key,
+                            v);
+        if (!path_is_contained(v + 1))
+                return FAIL(p, n, "'%s' is '%s' (expected a path without '..')", key, v);
+        return 0;
+}
+
+static int get_sha256(parser *p, yaml_node_t *n, char **ret)
+{
+        const char *v;
+        cleanup_free char *norm = NULL;
+
+        if (expect_scalar(p, n, "sha256") < 0)
+                return -1;
+        v = scalar(n);
+        if (strncmp(v, "sha256:", 7) == 0)
+                v += 7;
+        if (asprintf(&norm, "sha256:%s", v) < 0)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        for (char *c = norm + 7; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+        if (!digest_valid(norm))
+                return FAIL(p, n, "'sha256' is '%s' (expected 64 hex digits)", scalar(n));
+        free(*ret);
+        *ret = take_ptr(norm);
+        return 0;
+}
+
+typedef int (*key_fn)(parser *p, void *obj, yaml_node_t *key, yaml_node_t *value);
+
+typedef struct key_handler {
+        const char *name;
+        key_fn fn;
+} key_handler;
+
+static int walk_map(parser *p, yaml_node_t *map, const char *what, const key_handler *h,
+                    size_t nh, void *obj)
+{
+        if (expect_map(p, map, what) < 0 || check_map_keys(p, map) < 0)
+                return -1;
+        for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+             pr++) {
+                yaml_node_t *k = node(p, pr->key), *v = node(p, pr->value);
+                size_t i;
+                for (i = 0; i < nh; i++)
+                        if (strcmp(h[i].name, scalar(k)) == 0)
+                                break;
+                if (i == nh) {
+                        cleanup_free char *keys = NULL;
+                        size_t len = 0;
+                        for (size_t j = 0; j < nh; j++)
+                                len += strlen(h[j].name) + 2;
+                        keys = calloc(1, len + 1);
+                        for (size_t j = 0; keys && j < nh; j++) {
+                                strcat(keys, h[j].name);
+                                if (j + 1 < nh)
+                                        strcat(keys, ", ");
+                        }
+                        return FAIL(p, k, "unknown key '%s' in %s (expected one of: %s)",
+                                    scalar(k), what, keys ? keys : "");
+                }
+                if (h[i].fn(p, obj, k, v) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+#define KEYFN(name) static int name(parser *p, void *obj, yaml_node_t *k, yaml_node_t *v)
+
+/* ---- layers ---- */
+
+KEYFN(l_name)
+{
+        return get_string(p, v, "name", &((spec_layer *)obj)->name);
+}
+
+static int set_source(parser *p, spec_layer *l, yaml_node_t *k, spec_layer_kind kind)
+{
+        static const char *names[] = {"deb", "archive", "files", "run"};
+        if (l->src_pos.line != 0)
+                return FAIL(p, k, "layer has two sources, '%s' and '%s' (expected exactly one "
+                                  "of deb, archive, files, run)",
+                            names[l->kind], names[kind]);
+        l->kind = kind;
+        l->src_pos = pos_of(k);
+        return 0;
+}
+
+KEYFN(l_deb)
+{
+        spec_layer *l = obj;
+        if (set_source(p, l, k, SPEC_LAYER_DEB) < 0 || get_string(p, v, "deb", &l->src) < 0)
+                return -1;
+        l->src_pos = pos_of(v);
+        return resolve_input(p, v, "deb", true, &l->src_path);
+}
+
+KEYFN(l_archive)
+{
+        spec_layer *l = obj;
+        if (set_source(p, l, k, SPEC_LAYER_ARCHIVE) < 0 ||
+            get_string(p, v, "archive", &l->src) < 0)
+                return -1;
+        l->src_pos = pos_of(v);
+        return resolve_input(p, v, "archive", true, &l->src_path);
+}
+
+KEYFN(l_sha256)
+{
+        spec_layer *l = obj;
+        l->sha256_pos = pos_of(v);
+        return get_sha256(p, v, &l->sha256);
+}
+
+KEYFN(l_dest)
+{
+        spec_layer *l = obj;
+        if (get_string(p, v, "dest", &l->dest) < 0)
+                return -1;
+        return check_abs_path(p, v, "dest");
+}
+
+KEYFN(l_run)
+{
+        spec_layer *l = obj;
+        if (set_source(p, l, k, SPEC_LAYER_RUN) < 0 || get_string(p, v, "run", &l->run) < 0)
+                return -1;
+        if (l->run[0] == '\0')
+                return FAIL(p, v, "'run' is empty (expected a shell command)");
+        return 0;
+}
+
+KEYFN(l_env)
+{
+        spec_layer *l = obj;
+        if (get_kvs(p, v, "env", &l->env) < 0)
+                return -1;
+        return check_env_keys(p, v, &l->env);
+}
+
+KEYFN(l_network)
+{
+        spec_layer *l = obj;
+        if (expect_scalar(p, v, "network") < 0)
+                return -1;
+        if (strcmp(scalar(v), "host") == 0)
+                l->network_host = true;
+        else if (strcmp(scalar(v), "none") == 0)
+                l->network_host = false;
+        else
+                return FAIL(p, v, "'network' is '%s' (expected none or host)", scalar(v));
+        return 0;
+}
+
+static int parse_mode(parser *p, yaml_node_t *v, int *ret)
+{
+        const char *s;
+        char *end = NULL;
+        long m;
+
+        if (expect_scalar(p, v, "mode") < 0)
+                return -1;
+        s = scalar(v);
+        errno = 0;
+        m = strtol(s, &end, 8);
+        if (s[0] < '0' || s[0] > '7' || errno != 0 || *end != '\0' || m < 0 || m > 07777)
+                return FAIL(p, v, "'mode' is '%s' (expected an octal mode like \"0755\")", s);
+        *ret = (int)m;
+        return 0;
+}
+
+static int parse_owner(parser *p, yaml_node_t *v, uid_t *uid, gid_t *gid)
+{
+        const char *s;
+        unsigned long u, g;
+        char *end = NULL;
+
+        if (expect_scalar(p, v, "owner") < 0)
+                return -1;
+        s = scalar(v);
+        errno = 0;
+        if (!isdigit((unsigned char)s[0]))
+                goto bad;
+        u = strtoul(s, &end, 10);
+        if (errno || *end != ':' || !isdigit((unsigned char)end[1]))
+                goto bad;
+        g = strtoul(end + 1, &end, 10);
+        if (errno || *end != '\0' || u > 0xfffffffeUL || g > 0xfffffffeUL)
+                goto bad;
+        *uid = (uid_t)u;
+        *gid = (gid_t)g;
+        return 0;
+bad:
+        return FAIL(p, v, "'owner' is '%s' (expected numeric \"uid:gid\" like \"0:0\")", s);
+}
+
+KEYFN(f_src)
+{
+        spec_file *f = obj;
+        if (get_string(p, v, "src", &f->src) < 0)
+                return -1;
+        return resolve_input(p, v, "src", true, &f->src_path);
+}
+
+KEYFN(f_dest)
+{
+        spec_file *f = obj;
+        if (get_string(p, v, "dest", &f->dest) < 0)
+                return -1;
+        return check_abs_path(p, v, "dest");
+}
+
+KEYFN(f_mode)
+{
+        return parse_mode(p, v, &((spec_file *)obj)->mode);
+}
+
+KEYFN(f_owner)
+{
+        spec_file *f = obj;
+        return parse_owner(p, v, &f->uid, &f->gid);
+}
+
+static const key_handler file_keys[] = {
+        {"src", f_src}, {"dest", f_dest}, {"mode", f_mode}, {"owner", f_owner}};
+
+KEYFN(l_files)
+{
+        spec_layer *l = obj;
+        size_t n;
+
+        if (set_source(p, l, k, SPEC_LAYER_FILES) < 0)
+                return -1;
+        if (v->type != YAML_SEQUENCE_NODE)
+                return FAIL(p, v, "'files' is %s (expected a list of {src, dest})", type_name(v));
+        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (n == 0)
+                return FAIL(p, v, "'files' is empty (expected at least one {src, dest})");
+        l->files = calloc(n, sizeof(*l->files));
+        if (l->files == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++) {
+                yaml_node_t *e = node(p, *it);
+                spec_file *f = &l->files[l->n_files++];
+                f->mode = -1;
+                f->pos = pos_of(e);
+                if (walk_map(p, e, "a files entry", file_keys, ARRAY_SIZE(file_keys), f) < 0)
+                        return -1;
+                if (f->src == NULL)
+                        return FAIL(p, e, "files entry has no 'src' (expected src and dest)");
+                if (f->dest == NULL)
+                        return FAIL(p, e, "files entry has no 'dest' (expected src and dest)");
+        }
+        return 0;
+}
+
+static const key_handler layer_keys[] = {
+        {"name", l_name},     {"deb", l_deb}, {"archive", l_archive}, {"files", l_files},
+        {"run", l_run},       {"sha256", l_sha256}, {"dest", l_dest}, {"env", l_env},
+        {"network", l_network},
+};
+
+/* Keys allowed with each source, beyond name. */
+static int check_layer_keys(parser *p, spec_layer *l, yaml_node_t *map)
+{
+        static const char *allowed[] = {
+                [SPEC_LAYER_DEB] = " sha256 ",
+                [SPEC_LAYER_ARCHIVE] = " sha256 dest ",
+                [SPEC_LAYER_FILES] = " ",
+                [SPEC_LAYER_RUN] = " env network ",
+        };
+        static const char *names[] = {"deb", "archive", "files", "run"};
+
+        for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+             pr++) {
+                yaml_node_t *k = node(p, pr->key);
+                char pat[32];
+                const char *name = scalar(k);
+                if (!strcmp(name, "name") || !strcmp(name, names[l->kind]))
+                        continue;
+                snprintf(pat, sizeof(pat), " %s ", name);
+                if (strstr(allowed[l->kind], pat) == NULL)
+                        return FAIL(p, k, "'%s' does not apply to a '%s' layer", name,
+                                    names[l->kind]);
+        }
+        return 0;
+}
+
+static int parse_layers(parser *p, yaml_node_t *v)
+{
+        spec *s = p->s;
+        size_t n;
+
+        if (v->type != YAML_SEQUENCE_NODE)
+                return FAIL(p, v, "'layers' is %s (expected a list of layers)", type_name(v));
+        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (n > 1000)
+                return FAIL(p, v, "%zu layers (at most 1000 are supported)", n);
+        s->layers = calloc(n ? n : 1, sizeof(*s->layers));
+        if (s->layers == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++) {
+                yaml_node_t *e = node(p, *it);
+                spec_layer *l = &s->layers[s->n_layers++];
+                l->pos = pos_of(e);
+                if (walk_map(p, e, "a layer", layer_keys, ARRAY_SIZE(layer_keys), l) < 0)
+                        return -1;
+                if (l->src_pos.line == 0)
+                        return FAIL(p, e, "layer has no source (expected exactly one of deb, "
+                                          "archive, files, run)");
+                if (check_layer_keys(p, l, e) < 0)
+                        return -1;
+                if (l->kind == SPEC_LAYER_ARCHIVE && l->dest == NULL &&
+                    (l->dest = strdup("/")) == NULL)
+                        return forge_error_make(p->err, ENOMEM, "parse spec");
+        }
+        return 0;
+}
+
+/* ---- config ---- */
+
+KEYFN(c_entrypoint)
+{
+        spec_config *c = obj;
+        c->has_entrypoint = true;
+        return get_strv(p, v, "entrypoint", &c->entrypoint);
+}
+
+KEYFN(c_cmd)
+{
+        spec_config *c = obj;
+        c->has_cmd = true;
+        return get_strv(p, v, "cmd", &c->cmd);
+}
+
+KEYFN(c_env)
+{
+        spec_config *c = obj;
+        if (get_kvs(p, v, "env", &c->env) < 0)
+                return -1;
+        return check_env_keys(p, v, &c->env);
+}
+
+KEYFN(c_workdir)
+{
+        spec_config *c = obj;
+        if (get_string(p, v, "workdir", &c->workdir) < 0)
+                return -1;
+        return check_abs_path(p, v, "workdir");
+}
+
+KEYFN(c_user)
+{
+        spec_config *c = obj;
+        if (get_string(p, v, "user", &c->user) < 0)
+                return -1;
+        if (c->user[0] == '\0')
+                return FAIL(p, v, "'user' is empty (expected \"uid:gid\" or a user name)");
+        return 0;
+}
+
+KEYFN(c_hostname)
+{
+        spec_config *c = obj;
+        size_t len;
+        if (get_string(p, v, "hostname", &c->hostname) < 0)
+                return -1;
+        len = strlen(c->hostname);
+        if (len == 0 || len > 63)
+                goto bad;
+        for (const char *ch = c->hostname; *ch; ch++)
+                if (!isalnum((unsigned char)*ch) && *ch != '-' && *ch != '.')
+                        goto bad;
+        return 0;
+bad:
+        return FAIL(p, v, "'hostname' is '%s' (expected 1-63 letters, digits, '-' or '.')",
+                    c->hostname);
+}
+
+KEYFN(c_labels)
+{
+        return get_kvs(p, v, "labels", &((spec_config *)obj)->labels);
+}
+
+static const key_handler config_keys[] = {
+        {"entrypoint", c_entrypoint}, {"cmd", c_cmd},           {"env", c_env},
+        {"workdir", c_workdir},       {"user", c_user},         {"hostname", c_hostname},
+        {"labels", c_labels},
+};
+
+/* ---- container ---- */
+
+KEYFN(k_memory)
+{
+        return get_size(p, v, "memory", &((spec_container *)obj)->memory);
+}
+
+KEYFN(k_cpus)
+{
+        spec_container *c = obj;
+        const char *s;
+        char *end = NULL;
+        double d;
+
+        if (expect_scalar(p, v, "cpus") < 0)
+                return -1;
+        s = scalar(v);
+        errno = 0;
+        d = strtod(s, &end);
+        if (!isdigit((unsigned char)s[0]) || errno || *end != '\0' || d < 0.01 || d > 4096)
+                return FAIL(p, v, "'cpus' is '%s' (expected a number of CPUs like 1.5)", s);
+        c->cpus_milli = (uint32_t)(d * 1000 + 0.5);
+        return 0;
+}
+
+KEYFN(k_pids)
+{
+        uint64_t n;
+        if (get_uint(p, v, "pids", 4194304, &n) < 0)
+                return -1;
+        if (n == 0)
+                return FAIL(p, v, "'pids' is 0 (expected a positive number of processes)");
+        ((spec_container *)obj)->pids = (int64_t)n;
+        return 0;
+}
+
+static int parse_network(parser *p, yaml_node_t *v, spec_network *ret)
+{
+        if (expect_scalar(p, v, "network") < 0)
+                return -1;
+        if (strcmp(scalar(v), "none") == 0)
+                *ret = SPEC_NETWORK_NONE;
+        else if (strcmp(scalar(v), "host") == 0)
+                *ret = SPEC_NETWORK_HOST;
+        else
+                return FAIL(p, v, "'network' is '%s' (expected none or host)", scalar(v));
+        return 0;
+}
+
+KEYFN(k_network)
+{
+        return parse_network(p, v, &((spec_container *)obj)->network);
+}
+
+KEYFN(k_read_only)
+{
+        return get_bool(p, v, "read_only", &((spec_container *)obj)->read_only);
+}
+
+KEYFN(m_src)
+{
+        spec_mount *m = obj;
+        if (expect_scalar(p, v, "src") < 0)
+                return -1;
+        if (scalar(v)[0] == '\0')
+                return FAIL(p, v, "'src' is empty (expected a host path)");
+        free(m->src);
+        m->src = scalar(v)[0] == '/' ? strdup(scalar(v)) : path_join(p->s->context_dir, scalar(v));
+        return m->src ? 0 : forge_error_make(p->err, ENOMEM, "parse spec");
+}
+
+KEYFN(m_dest)
+{
+        spec_mount *m = obj;
+        if (get_string(p, v, "dest", &m->dest) < 0)
+                return -1;
+        return check_abs_path(p, v, "dest");
+}
+
+KEYFN(m_ro)
+{
+        return get_bool(p, v, "ro", &((spec_mount *)obj)->ro);
+}
+
+static const key_handler mount_keys[] = {{"src", m_src}, {"dest", m_dest}, {"ro", m_ro}};
+
+KEYFN(k_mounts)
+{
+        spec_container *c = obj;
+        size_t n;
+
+        if (v->type != YAML_SEQUENCE_NODE)
+                return FAIL(p, v, "'mounts' is %s (expected a list of {src, dest, ro})",
+                            type_name(v));
+        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        c->mounts = calloc(n ? n : 1, sizeof(*c->mounts));
+        if (c->mounts == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++) {
+                yaml_node_t *e = node(p, *it);
+                spec_mount *m = &c->mounts[c->n_mounts++];
+                m->pos = pos_of(e);
+                if (walk_map(p, e, "a mount", mount_keys, ARRAY_SIZE(mount_keys), m) < 0)
+                        return -1;
+                if (m->src == NULL || m->dest == NULL)
+                        return FAIL(p, e, "mount needs 'src' and 'dest'");
+        }
+        return 0;
+}
+
+static const key_handler container_keys[] = {
+        {"memory", k_memory},       {"cpus", k_cpus},     {"pids", k_pids},
+        {"network", k_network},     {"read_only", k_read_only}, {"mounts", k_mounts},
+};
+
+/* ---- vm ---- */
+
+KEYFN(kk_deb)
+{
+        spec_vm *vm = obj;
+        if (vm->kernel_bzimage != NULL)
+                return FAIL(p, k, "kernel has both 'deb' and 'bzimage' (expected one)");
+        if (expect_scalar(p, v, "deb") < 0)
+                return -1;
+        return resolve_input(p, v, "deb", true, &vm->kernel_deb);
+}
+
+KEYFN(kk_bzimage)
+{
+        spec_vm *vm = obj;
+        if (vm->kernel_deb != NULL)
+                return FAIL(p, k, "kernel has both 'deb' and 'bzimage' (expected one)");
+        if (expect_scalar(p, v, "bzimage") < 0)
+                return -1;
+        return resolve_input(p, v, "bzimage", true, &vm->kernel_bzimage);
+}
+
+KEYFN(kk_modules)
+{
+        spec_vm *vm = obj;
+        if (expect_scalar(p, v, "modules") < 0)
+                return -1;
+        return resolve_input(p, v, "modules", true, &vm->kernel_modules);
+}
+
+KEYFN(kk_sha256)
+{
+        return get_sha256(p, v, &((spec_vm *)obj)->kernel_sha256);
+}
+
+static const key_handler kernel_keys[] = {
+        {"deb", kk_deb}, {"bzimage", kk_bzimage}, {"modules", kk_modules}, {"sha256", kk_sha256}};
+
+KEYFN(v_kernel)
+{
+        spec_vm *vm = obj;
+        vm->kernel_pos = pos_of(v);
+        if (walk_map(p, v, "vm.kernel", kernel_keys, ARRAY_SIZE(kernel_keys), vm) < 0)
+                return -1;
+        if (vm->kernel_deb == NULL && vm->kernel_bzimage == NULL)
+                return FAIL(p, v, "kernel has no source (expected deb, or bzimage and modules)");
+        if (vm->kernel_deb != NULL && vm->kernel_modules != NULL)
+                return FAIL(p, v, "'modules' goes with 'bzimage' (a deb brings its own modules)");
+        return 0;
+}
+
+KEYFN(v_memory)
+{
+        return get_size(p, v, "memory", &((spec_vm *)obj)->memory);
+}
+
+KEYFN(v_cpus)
+{
+        uint64_t n;
+        if (get_uint(p, v, "cpus", 255, &n) < 0)
+                return -1;
+        if (n == 0)
+                return FAIL(p, v, "'cpus' is 0 (expected 1 to 255)");
+        ((spec_vm *)obj)->cpus = (uint32_t)n;
+        return 0;
+}
+
+KEYFN(v_disk_size)
+{
+        return get_size(p, v, "disk_size", &((spec_vm *)obj)->disk_size);
+}
+
+KEYFN(v_cmdline)
+{
+        spec_vm *vm = obj;
+        if (get_string(p, v, "cmdline", &vm->cmdline) < 0)
+                return -1;
+        if (strlen(vm->cmdline) > 2048)
+                return FAIL(p, v, "'cmdline' is longer than 2048 bytes");
+        return 0;
+}
+
+static const key_handler vm_keys[] = {
+        {"kernel", v_kernel},       {"memory", v_memory},   {"cpus", v_cpus},
+        {"disk_size", v_disk_size}, {"cmdline", v_cmdline},
+};
+
+/* ---- top level ---- */
+
+static bool name_valid(const char *n)
+{
+        size_t len = strlen(n);
+        if (len == 0 || len > 128 || !(islower((unsigned char)n[0]) || isdigit((unsigned char)n[0])))
+                return false;
+        for (const char *c = n; *c; c++)
+                if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '.' ||
+                      *c == '_' || *c == '-'))
+                        return false;
+        return true;
+}
+
+bool spec_tag_valid(const char *t)
+{
+        size_t len = strlen(t);
+        if (len == 0 || len > 128 || !(isalnum((unsigned char)t[0]) || t[0] == '_'))
+                return false;
+        for (const char *c = t; *c; c++)
+                if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-'))
+                        return false;
+        return true;
+}
+
+bool spec_name_valid(const char *n)
+{
+        return name_valid(n);
+}
+
+KEYFN(t_forge)
+{
+        uint64_t ver;
+        if (get_uint(p, v, "forge", 1000, &ver) < 0)
+                return -1;
+        if (ver != 1)
+                return FAIL(p, v, "spec format version %llu is not supported (expected forge: 1)",
+                            (unsigned long long)ver);
+        p->s->version = 1;
+        return 0;
+}
+
+KEYFN(t_name)
+{
+        if (get_string(p, v, "name", &p->s->name) < 0)
+                return -1;
+        if (!name_valid(p->s->name))
+                return FAIL(p, v, "name '%s' is not valid (expected [a-z0-9][a-z0-9._-]{0,127})",
+                            p->s->name);
+        return 0;
+}
+
+KEYFN(t_tag)
+{
+        if (get_string(p, v, "tag", &p->s->tag) < 0)
+                return -1;
+        if (!spec_tag_valid(p->s->tag))
+                return FAIL(p, v, "tag '%s' is not valid (expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127})",
+                            p->s->tag);
+        return 0;
+}
+
+KEYFN(t_from)
+{
+        spec *s = p->s;
+        const char *f;
+
+        if (get_string(p, v, "from", &s->from) < 0)
+                return -1;
+        s->from_pos = pos_of(v);
+        f = s->from;
+        if (strcmp(f, "scratch") == 0) {
+                s->from_kind = SPEC_FROM_SCRATCH;
+                return 0;
+        }
+        if (strchr(f, '/') != NULL || strstr(f, ".yaml") != NULL || strstr(f, ".yml") != NULL) {
+                cleanup_free char *joined = f[0] == '/' ? strdup(f) : path_join(s->context_dir, f);
+                if (joined == NULL)
+                        return forge_error_make(p->err, ENOMEM, "parse spec");
+                s->from_path = realpath(joined, NULL);
+                if (s->from_path == NULL)
+                        return FAIL(p, v, "'from': cannot read spec '%s': %s", f, strerror(errno));
+                s->from_kind = SPEC_FROM_SPEC;
+                return 0;
+        }
+        if (strncmp(f, "sha256:", 7) == 0) {
+                if (!digest_valid(f))
+                        return FAIL(p, v, "'from' is '%s' (expected sha256: and 64 hex digits)", f);
+        } else {
+                cleanup_free char *name = strdup(f);
+                char *colon = name ? strchr(name, ':') : NULL;
+                if (name == NULL)
+                        return forge_error_make(p->err, ENOMEM, "parse spec");
+                if (colon)
+                        *colon = '\0';
+                if (!name_valid(name) || (colon && !spec_tag_valid(colon + 1)))
+                        return FAIL(p, v, "'from' is '%s' (expected scratch, NAME[:TAG], "
+                                          "sha256:HEX or a path to a spec)",
+                                    f);
+        }
+        s->from_kind = SPEC_FROM_IMAGE;
+        return 0;
+}
+
+KEYFN(t_sde)
+{
+        return get_uint(p, v, "source_date_epoch", 253402300799ULL, &p->s->source_date_epoch);
+}
+
+KEYFN(t_layers)
+{
+        return parse_layers(p, v);
+}
+
+KEYFN(t_config)
+{
+        return walk_map(p, v, "config", config_keys, ARRAY_SIZE(config_keys), &p->s->config);
+}
+
+KEYFN(t_container)
+{
+        return walk_map(p, v, "container", container_keys, ARRAY_SIZE(container_keys),
+                        &p->s->container);
+}
+
+KEYFN(t_vm)
+{
+        spec_vm *vm = &p->s->vm;
+        vm->present = true;
+        vm->pos = pos_of(k);
+        if (walk_map(p, v, "vm", vm_keys, ARRAY_SIZE(vm_keys), vm) < 0)
+                return -1;
+        if (vm->kernel_deb == NULL && vm->kernel_bzimage == NULL)
+                return FAIL(p, v, "vm has no 'kernel' (expected kernel: {deb: ...} or "
+                                  "{bzimage: ..., modules: ...})");
+        return 0;
+}
+
+static const key_handler top_keys[] = {
+        {"forge", t_forge},   {"name", t_name},     {"tag", t_tag},
+        {"from", t_from},     {"source_date_epoch", t_sde}, {"layers", t_layers},
+        {"config", t_config}, {"container", t_container},   {"vm", t_vm},
+};
+
+static int parse_document(parser *p)
+{
+        yaml_node_t *root = yaml_document_get_root_node(p->doc);
+        spec *s = p->s;
+
+        if (root == NULL)
+                return spec_error(p->err, s, (spec_pos){1, 1},
+                                  "the spec is empty (expected at least 'forge: 1' and 'name')");
+        if (root->type != YAML_MAPPING_NODE)
+                return FAIL(p, root, "the spec is %s (expected a map of keys like 'forge: 1')",
+                            type_name(root));
+        if (walk_map(p, root, "the spec", top_keys, ARRAY_SIZE(top_keys), s) < 0)
+                return -1;
+        if (s->version == 0)
+                return FAIL(p, root, "missing 'forge: 1' (the spec format version)");
+        if (s->name == NULL)
+                return FAIL(p, root, "missing 'name' (expected [a-z0-9][a-z0-9._-]{0,127})");
+        return 0;
+}
+
+static int resolve_epoch(spec *s, forge_error **err, bool have)
+{
+        const char *env;
+        char *end = NULL;
+        unsigned long long v;
+
+        if (have)
+                return 0;
+        env = getenv("SOURCE_DATE_EPOCH");
+        if (env == NULL || env[0] == '\0')
+                return 0;
+        errno = 0;
+        v = strtoull(env, &end, 10);
+        if (!isdigit((unsigned char)env[0]) || errno || *end != '\0')
+                return forge_error_usage(err, "SOURCE_DATE_EPOCH is '%s' (expected seconds since "
+                                              "1970 as a whole number)",
+                                         env);
+        s->source_date_epoch = v;
+        return 0;
+}
+
+static bool has_key(yaml_document_t *doc, const char *key)
+{
+        yaml_node_t *root = yaml_document_get_root_node(doc);
+        if (root == NULL || root->type != YAML_MAPPING_NODE)
+                return false;
+        for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
+             pr < root->data.mapping.pairs.top; pr++) {
+                yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+                if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static int load_yaml(spec *s, const char *buf, size_t len, yaml_document_t *doc,
+                     forge_error **err)
+{
+        yaml_parser_t yp;
+        yaml_document_t extra;
+        int r = 0;
+
+        if (!yaml_parser_initialize(&yp))
+                return forge_error_make(err, ENOMEM, "yaml parser");
+        yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+        if (!yaml_parser_load(&yp, doc)) {
+                spec_pos pos = {(int)yp.problem_mark.line + 1, (int)yp.problem_mark.column + 1};
+                r = spec_error(err, s, pos, "YAML syntax error: %s%s%s",
+                               yp.problem ? yp.problem : "invalid YAML",
+                               yp.context ? " " : "", yp.context ? yp.context : "");
+                yaml_parser_delete(&yp);
+                return r;
+        }
+        /* One document only. */
+        if (yaml_parser_load(&yp, &extra)) {
+                if (yaml_document_get_root_node(&extra) != NULL) {
+                        spec_pos pos = {(int)extra.start_mark.line + 1,
+                                        (int)extra.start_mark.column + 1};
+                        r = spec_error(err, s, pos, "a second YAML document (expected one)");
+                }
+                yaml_document_delete(&extra);
+        }
+        yaml_parser_delete(&yp);
+        if (r < 0)
+                yaml_document_delete(doc);
+        return r;
+}
+
+int spec_load(const char *path, spec **ret, forge_error **err)
+{
+        spec *s = calloc(1, sizeof(*s));
+        cleanup_free char *buf = NULL, *dir = NULL, *real = NULL;
+        size_t len = 0;
+        yaml_document_t doc;
+        parser p = {s, &doc, err};
+        char *slash;
+
+        if (s == NULL)
+                return forge_error_make(err, ENOMEM, "load spec");
+        s->path = strdup(path);
+        if (s->path == NULL)
+                goto oom;
+        if (file_read_all(AT_FDCWD, path, SPEC_MAX_BYTES, &buf, &len, err) < 0) {
+                if ((*err)->errnum == EFBIG) {
+                        forge_error_release(err);
+                        forge_error_usage(err, "%s: larger than 1 MiB: not a spec", path);
+                } else {
+                        (*err)->status = FORGE_EXIT_USAGE;
+                        forge_error_prefix(err, "read spec");
+                }
+                goto fail;
+        }
+        real = realpath(path, NULL);
+        if (real == NULL) {
+                forge_error_make(err, errno, "read spec '%s'", path);
+                (*err)->status = FORGE_EXIT_USAGE;
+                goto fail;
+        }
+        slash = strrchr(real, '/');
+        dir = slash == real ? strdup("/") : strndup(real, (size_t)(slash - real));
+        if (dir == NULL)
+                goto oom;
+        s->context_dir = take_ptr(dir);
+        if (load_yaml(s, buf, len, &doc, err) < 0)
+                goto fail;
+        if (parse_document(&p) < 0 || resolve_epoch(s, err, has_key(&doc, "source_date_epoch")) < 0) {
+                yaml_document_delete(&doc);
+                goto fail;
+        }
+        yaml_document_delete(&doc);
+        if (s->tag == NULL && (s->tag = strdup("latest")) == NULL)
+                goto oom;
+        if (s->from == NULL && (s->from = strdup("scratch")) == NULL)
+                goto oom;
+        *ret = s;
+        return 0;
+oom:
+        forge_error_make(err, ENOMEM, "load spec");
+fail:
+        spec_free(s);
+        return -1;
+}
+
+static void kvs_free(spec_kvs *kvs)
+{
+        for (size_t i = 0; i < kvs->n; i++) {
+                free(kvs->items[i].key);
+                free(kvs->items[i].value);
+        }
+        free(kvs->items);
+}
+
+void spec_free(spec *s)
+{
+        if (s == NULL)
+                return;
+        free(s->path);
+        free(s->context_dir);
+        free(s->name);
+        free(s->tag);
+        free(s->from);
+        free(s->from_path);
+        for (size_t i = 0; i < s->n_layers; i++) {
+                spec_layer *l = &s->layers[i];
+                free(l->name);
+                free(l->src);
+                free(l->src_path);
+                free(l->sha256);
+                free(l->dest);
+                for (size_t j = 0; j < l->n_files; j++) {
+                        free(l->files[j].src);
+                        free(l->files[j].src_path);
+                        free(l->files[j].dest);
+                }
+                free(l->files);
+                free(l->run);
+                kvs_free(&l->env);
+        }
+        free(s->layers);
+        cleanup_strv_fn(&s->config.entrypoint);
+        cleanup_strv_fn(&s->config.cmd);
+        kvs_free(&s->config.env);
+        free(s->config.workdir);
+        free(s->config.user);
+        free(s->config.hostname);
+        kvs_free(&s->config.labels);
+        for (size_t i = 0; i < s->container.n_mounts; i++) {
+                free(s->container.mounts[i].src);
+                free(s->container.mounts[i].dest);
+        }
+        free(s->container.mounts);
+        free(s->vm.kernel_deb);
+        free(s->vm.kernel_bzimage);
+        free(s->vm.kernel_modules);
+        free(s->vm.kernel_sha256);
+        free(s->vm.cmdline);
+        free(s);
+}

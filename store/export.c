@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * forge export: the flattened rootfs as a directory or a deterministic tar,
+ * or an OCI image layout (a directory, or a tar of one). Outputs are built
+ * next to their destination and renamed into place.
+ */
+#include "store/store-internal.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+#define BUF_SIZE (1 << 20)
+
+/* ---- flatten ---- */
+
+int store_flatten(store *s, const store_image *img, const char *dir, forge_error **err)
+{
+        int flags = STORE_EXTRACT_WHITEOUTS_APPLY | STORE_EXTRACT_SPECIAL_BITS;
+
+        if (geteuid() == 0)
+                flags |= STORE_EXTRACT_OWNERS | STORE_EXTRACT_DEVICES;
+        for (size_t i = 0; i < img->n_layers; i++) {
+                cleanup_close int fd = -1;
+                if (store_blob_open(s, img->layers[i].digest, &fd, err) < 0 ||
+                    store_extract_fd(fd, dir, flags, err) < 0)
+                        return forge_error_prefix(err, "layer %zu", i + 1);
+        }
+        return 0;
+}
+
+/* ---- a deterministic tar of a directory tree ---- */
+
+typedef struct linkrec {
+        dev_t dev;
+        ino_t ino;
+        char *path;
+} linkrec;
+
+typedef struct dtar {
+        struct archive *a;
+        struct archive_entry *ae;
+        char *buf;
+        linkrec *links;
+        size_t n_links;
+        bool zero_owners;
+} dtar;
+
+static int cmp_name(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, forge_error **err);
+
+static int dtar_dir(dtar *t, int fd, const char *rel, forge_error **err)
+{
+        int dfd = dup(fd);
+        cleanup_closedir DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        char **names = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        int r = 0;
+
+        if (d == NULL) {
+                if (dfd >= 0)
+                        close(dfd);
+                return forge_error_make(err, errno, "read '%s'", rel);
+        }
+        while ((de = readdir(d)) != NULL) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (n == cap) {
+                        char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(char *));
+                        if (nn == NULL) {
+                                r = forge_error_make(err, ENOMEM, "tar");
+                                goto out;
+                        }
+                        names = nn;
+                }
+                if ((names[n] = strdup(de->d_name)) == NULL) {
+                        r = forge_error_make(err, ENOMEM, "tar");
+                        goto out;
+                }
+                n++;
+        }
+        qsort(names, n, sizeof(char *), cmp_name);
+        for (size_t i = 0; i < n && r == 0; i++) {
+                cleanup_free char *child = rel[0] ? path_join(rel, names[i]) : strdup(names[i]);
+                r = child ? dtar_entry(t, fd, names[i], child, err)
+                          : forge_error_make(err, ENOMEM, "tar");
+        }
+out:
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return r;
+}
+
+static int dtar_data(dtar *t, int fd, const char *rel, forge_error **err)
+{
+        for (;;) {
+                ssize_t n = read(fd, t->buf, BUF_SIZE);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return forge_error_make(err, errno, "read '%s'", rel);
+                if (n == 0)
+                        return 0;
+                if (archive_write_data(t->a, t->buf, (size_t)n) != n)
+                        return forge_error_make(err, EIO, "write tar: %s",
+                                                archive_error_string(t->a));
+        }
+}
+
+static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, forge_error **err)
+{
+        struct stat st;
+        cleanup_close int fd = -1;
+        cleanup_free char *dname = NULL;
+        struct archive_entry *ae = t->ae;
+
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return forge_error_make(err, errno, "stat '%s'", rel);
+        archive_entry_clear(ae);
+        if (S_ISDIR(st.st_mode)) {
+                if (asprintf(&dname, "%s/", rel) < 0)
+                        return forge_error_make(err, ENOMEM, "tar");
+                archive_entry_copy_pathname(ae, dname);
+        } else {
+                archive_entry_copy_pathname(ae, rel);
+        }
+        archive_entry_set_mode(ae, st.st_mode & (S_IFMT | 07777));
+        archive_entry_set_uid(ae, t->zero_owners ? 0 : st.st_uid);
+        archive_entry_set_gid(ae, t->zero_owners ? 0 : st.st_gid);
+        archive_entry_set_mtime(ae, st.st_mtime, 0);
+        if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+                for (size_t i = 0; i < t->n_links; i++)
+                        if (t->links[i].dev == st.st_dev && t->links[i].ino == st.st_ino) {
+                                archive_entry_copy_hardlink(ae, t->links[i].path);
+                                archive_entry_set_size(ae, 0);
+                                if (archive_write_header(t->a, ae) != ARCHIVE_OK)
+                                        return forge_error_make(err, EIO, "write tar: %s",
+                                                                archive_error_string(t->a));
+                                return 0;
+                        }
+                linkrec *nl = realloc(t->links, (t->n_links + 1) * sizeof(*nl));
+                if (nl == NULL)
+                        return forge_error_make(err, ENOMEM, "tar");
+                t->links = nl;
+                nl[t->n_links] = (linkrec){st.st_dev, st.st_ino, strdup(rel)};
+                t->n_links++;
+        }
+        if (S_ISLNK(st.st_mode)) {
+                char target[4096];
+                ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+                if (n < 0)
+                        return forge_error_make(err, errno, "readlink '%s'", rel);
+                target[n] = '\0';
+                archive_entry_copy_symlink(ae, target);
+        } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+                archive_entry_set_rdev(ae, st.st_rdev);
+        } else if (S_ISREG(st.st_mode)) {
+                char cap[256];
+                ssize_t n;
+                archive_entry_set_size(ae, st.st_size);
+                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return forge_error_make(err, errno, "open '%s'", rel);
+                n = fgetxattr(fd, "security.capability", cap, sizeof(cap));
+                if (n > 0)
+                        archive_entry_xattr_add_entry(ae, "security.capability", cap, (size_t)n);
+        } else if (S_ISDIR(st.st_mode)) {
+                fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return forge_error_make(err, errno, "open '%s'", rel);
+        } else if (!S_ISFIFO(st.st_mode)) {
+                return 0; /* sockets */
+        }
+        if (archive_write_header(t->a, ae) != ARCHIVE_OK)
+                return forge_error_make(err, EIO, "write tar: %s", archive_error_string(t->a));
+        if (S_ISREG(st.st_mode) && dtar_data(t, fd, rel, err) < 0)
+                return -1;
+        if (S_ISDIR(st.st_mode))
+                return dtar_dir(t, fd, rel, err);
+        return 0;
+}
+
+/* Writes the tree at dir as a tar to out_path (sorted, numeric owners,
+ * mtimes as on disk). */
+int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge_error **err)
+{
+        dtar t = {0};
+        cleanup_close int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = -1;
+
+        t.zero_owners = zero_owners;
+        if (root < 0)
+                return forge_error_make(err, errno, "open '%s'", dir);
+        t.a = archive_write_new();
+        t.ae = archive_entry_new();
+        t.buf = malloc(BUF_SIZE);
+        if (t.a == NULL || t.ae == NULL || t.buf == NULL) {
+                forge_error_make(err, ENOMEM, "tar");
+                goto out;
+        }
+        if (archive_write_set_format_pax_restricted(t.a) != ARCHIVE_OK ||
+            archive_write_open_filename(t.a, out_path) != ARCHIVE_OK) {
+                forge_error_make(err, EIO, "write '%s': %s", out_path, archive_error_string(t.a));
+                goto out;
+        }
+        if (dtar_dir(&t, root, "", err) < 0)
+                goto out;
+        if (archive_write_close(t.a) != ARCHIVE_OK) {
+                forge_error_make(err, EIO, "write '%s': %s", out_path, archive_error_string(t.a));
+                goto out;
+        }
+        r = 0;
+out:
+        if (t.a)
+                archive_write_free(t.a);
+        archive_entry_free(t.ae);
+        free(t.buf);
+        for (size_t i = 0; i < t.n_links; i++)
+                free(t.links[i].path);
+        free(t.links);
+        return r;
+}
+
+/* ---- OCI layout ---- */
+
+/* Recompresses a layer blob (any compression) as deterministic gzip (no
+ * name, mtime 0) into a new store blob. */
+static int to_gzip(store *s, const store_layer *l, store_layer *ret, forge_error **err)
+{
+        cleanup_close int fd = -1;
+        struct archive *a = archive_read_new();
+        store_blob_writer *w = NULL;
+        z_stream z = {0};
+        cleanup_free unsigned char *out = malloc(BUF_SIZE);
+        const void *buf;
+        size_t len;
+        la_int64_t off;
+        int r = -1, ar;
+
+        if (a == NULL || out == NULL)
+                return forge_error_make(err, ENOMEM, "gzip");
+        archive_read_support_filter_all(a);
+        archive_read_support_format_raw(a);
+        if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+                archive_read_free(a);
+                return forge_error_make(err, ENOMEM, "gzip");
+        }
+        if (store_blob_open(s, l->digest, &fd, err) < 0 || store_blob_writer_new(s, &w, err) < 0)
+                goto out;
+        if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK ||
+            archive_read_next_header(a, &(struct archive_entry *){NULL}) != ARCHIVE_OK) {
+                forge_error_make(err, EIO, "read layer %s: %s", l->digest, archive_error_string(a));
+                goto out;
+        }
+        for (;;) {
+                int flush;
+                ar = archive_read_data_block(a, &buf, &len, &off);
+                if (ar != ARCHIVE_OK && ar != ARCHIVE_EOF) {
+                        forge_error_make(err, EIO, "read layer %s: %s", l->digest,
+                                         archive_error_string(a));
+                        goto out;
+                }
+                flush = ar == ARCHIVE_EOF ? Z_FINISH : Z_NO_FLUSH;
+                z.next_in = (unsigned char *)(uintptr_t)(ar == ARCHIVE_EOF ? NULL : buf);
+                z.avail_in = ar == ARCHIVE_EOF ? 0 : (uInt)len;
+                do {
+                        z.next_out = out;
+                        z.avail_out = BUF_SIZE;
+                        int zr = deflate(&z, flush);
+                        if (zr == Z_STREAM_ERROR) {
+                                forge_error_make(err, EIO, "gzip");
+                                goto out;
+                        }
+                        if (store_blob_writer_write(w, out, BUF_SIZE - z.avail_out, err) < 0)
+                                goto out;
+                } while (z.avail_out == 0);
+                if (ar == ARCHIVE_EOF)
+                        break;
+        }
+        *ret = *l;
+        snprintf(ret->media_type, sizeof(ret->media_type), "%s", STORE_MEDIA_LAYER_GZIP);
+        r = store_blob_writer_commit(w, NULL, ret->digest, &ret->size, err);
+        w = NULL;
+out:
+        store_blob_writer_abort(w);
+        deflateEnd(&z);
+        archive_read_free(a);
+        return r;
+}
+
+static int copy_blob(store *s, const char *digest, int blobs_dir, forge_error **err)
+{
+        cleanup_close int in = -1, out = -1;
+
+        if (store_blob_open(s, digest, &in, err) < 0)
+                return -1;
+        out = openat(blobs_dir, digest_hex(digest), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out < 0)
+                return forge_error_make(err, errno, "write blob %s", digest);
+        return copy_fd(in, out, err);
+}
+
+static int write_json_file(int dirfd, const char *name, json_t *j, forge_error **err)
+{
+        cleanup_free char *txt = store_json_canonical(j, NULL);
+        if (txt == NULL)
+                return forge_error_make(err, ENOMEM, "json");
+        return file_write_atomic(dirfd, name, txt, strlen(txt), 0644, err);
+}
+
+static int export_oci_dir(store *s, const store_image *img, const char *ref, store_compression comp,
+                          const char *dir, forge_error **err)
+{
+        cleanup_close int dfd = -1, bfd = -1;
+        json_t *manifest = NULL, *layers, *index = NULL, *layout = NULL;
+        char mdigest[DIGEST_STR_SIZE];
+        int r = -1;
+
+        if (mkdir_p(dir, 0755, err) < 0)
+                return -1;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || (mkdirat(dfd, "blobs", 0755) < 0 && errno != EEXIST) ||
+            (mkdirat(dfd, "blobs/sha256", 0755) < 0 && errno != EEXIST))
+                return forge_error_make(err, errno, "create '%s'", dir);
+        bfd = openat(dfd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (bfd < 0)
+                return forge_error_make(err, errno, "create '%s/blobs/sha256'", dir);
+        manifest = json_deep_copy(img->manifest);
+        layers = json_object_get(manifest, "layers");
+        for (size_t i = 0; i < img->n_layers; i++) {
+                store_layer out = img->layers[i];
+                json_t *d = json_array_get(layers, i);
+                bool want_gzip = comp != STORE_COMPRESSION_ZSTD;
+                if (want_gzip && strcmp(out.media_type, STORE_MEDIA_LAYER_GZIP) != 0 &&
+                    to_gzip(s, &img->layers[i], &out, err) < 0)
+                        goto out;
+                if (copy_blob(s, out.digest, bfd, err) < 0)
+                        goto out;
+                json_object_set_new(d, "mediaType", json_string(out.media_type));
+                json_object_set_new(d, "digest", json_string(out.digest));
+                json_object_set_new(d, "size", json_integer((json_int_t)out.size));
+        }
+        if (copy_blob(s, img->config_digest, bfd, err) < 0)
+                goto out;
+        {
+                size_t len;
+                cleanup_free char *txt = store_json_canonical(manifest, &len);
+                if (txt == NULL) {
+                        forge_error_make(err, ENOMEM, "manifest");
+                        goto out;
+                }
+                hash_sha256_buf(txt, len, mdigest);
+                if (file_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
+                        goto out;
+                index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
+                                  "mediaType", "application/vnd.oci.image.index.v1+json",
+                                  "manifests", "mediaType", STORE_MEDIA_MANIFEST, "digest", mdigest,
+                                  "size", (json_int_t)len, "annotations",
+                                  "org.opencontainers.image.ref.name", ref);
+        }
+        layout = json_pack("{s:s}", "imageLayoutVersion", "1.0.0");
+        if (index == NULL || layout == NULL) {
+                forge_error_make(err, ENOMEM, "oci layout");
+                goto out;
+        }
+        if (write_json_file(dfd, "oci-layout", layout, err) < 0 ||
+            write_json_file(dfd, "index.json", index, err) < 0)
+                goto out;
+        r = 0;
+out:
+        json_decref(manifest);
+        json_decref(index);
+        json_decref(layout);
+        return r;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* A sibling temp path of path, so the final rename stays on one file system. */
+static char *sibling_tmp(const char *path)
+{
+        char *r = NULL;
+        if (asprintf(&r, "%s.forge-tmp.%d", path, (int)getpid()) < 0)
+                return NULL;
+        return r;
+}
+
+int store_export_ref(store *s, const char *manifest_digest, const char *ref,
+                     store_export_format fmt, store_compression comp, const char *path,
+                     forge_error **err)
+{
+        cleanup_store_image store_image *img = NULL;
+        cleanup_free char *tmp = sibling_tmp(path), *work = NULL, *inner = NULL;
+        forge_error *e2 = NULL;
+        struct stat st;
+        int r = -1;
+
+        if (tmp == NULL)
+                return forge_error_make(err, ENOMEM, "export");
+        if (lstat(path, &st) == 0)
+                return forge_error_usage(err, "'%s' already exists: remove it or choose another "
+                                              "output path",
+                                         path);
+        if (store_lock_shared(s, err) < 0 || store_image_load(s, manifest_digest, &img, err) < 0)
+                return -1;
+        switch (fmt) {
+        case STORE_EXPORT_DIR:
+                if (mkdir(tmp, 0755) < 0) {
+                        forge_error_make(err, errno, "create '%s'", tmp);
+                        break;
+                }
+                if (store_flatten(s, img, tmp, err) == 0)
+                        r = 0;
+                break;
+        case STORE_EXPORT_TAR:
+                if (store_tmpdir(s, &work, err) < 0)
+                        break;
+                if (store_flatten(s, img, work, err) == 0 &&
+                    store_tar_dir(work, tmp, false, err) == 0)
+                        r = 0;
+                break;
+        case STORE_EXPORT_OCI:
+                if (!ends_with(path, ".tar")) {
+                        r = export_oci_dir(s, img, ref, comp, tmp, err);
+                        break;
+                }
+                if (store_tmpdir(s, &work, err) < 0)
+                        break;
+                inner = path_join(work, "oci");
+                if (inner && export_oci_dir(s, img, ref, comp, inner, err) == 0 &&
+                    store_tar_dir(inner, tmp, true, err) == 0)
+                        r = 0;
+                break;
+        }
+        if (work) {
+                rm_rf(work, &e2);
+                forge_error_release(&e2);
+        }
+        if (r == 0 && rename(tmp, path) < 0)
+                r = forge_error_make(err, errno, "rename '%s' to '%s'", tmp, path);
+        if (r < 0) {
+                rm_rf(tmp, &e2);
+                forge_error_release(&e2);
+                return forge_error_prefix(err, "export to '%s'", path);
+        }
+        return 0;
+}
+
+int store_export(store *s, const char *manifest_digest, store_export_format fmt,
+                 store_compression comp, const char *path, forge_error **err)
+{
+        return store_export_ref(s, manifest_digest, "latest", fmt, comp, path, err);
+}

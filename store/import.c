@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * forge import: an OCI image layout (directory or tar) or a docker-archive
+ * tar. A tar is first unpacked (safely, streaming) into the store's tmp/;
+ * every blob is verified against its digest while it is copied in, so
+ * memory stays flat whatever the size of the archive.
+ */
+#include "store/store-internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "specs/specs.h"
+
+#define MAX_JSON (4 << 20)
+
+static json_t *load_json_at(int dirfd, const char *rel, forge_error **err)
+{
+        cleanup_free char *buf = NULL;
+        size_t len;
+        json_error_t je;
+        json_t *j;
+
+        if (file_read_all(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
+                return NULL;
+        j = json_loadb(buf, len, 0, &je);
+        if (j == NULL)
+                forge_error_make(err, EBADMSG, "'%s': invalid JSON: %s (line %d)", rel, je.text,
+                                 je.line);
+        return j;
+}
+
+/* Opens rel inside the layout without leaving it (no '..', no absolute). */
+static int open_in(int dirfd, const char *rel, forge_error **err)
+{
+        int fd;
+        if (!path_is_contained(rel) || rel[0] == '\0')
+                return forge_error_make(err, EINVAL, "'%s' points outside the archive", rel);
+        fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return forge_error_make(err, errno, "open '%s'", rel);
+        return fd;
+}
+
+static int put_verified(store *s, int dirfd, const char *rel, const char *digest,
+                        uint64_t *ret_size, forge_error **err)
+{
+        cleanup_close int fd = open_in(dirfd, rel, err);
+        store_blob_writer *w = NULL;
+        cleanup_free char *buf = malloc(1 << 20);
+        char got[DIGEST_STR_SIZE];
+
+        if (fd < 0)
+                return -1;
+        if (buf == NULL)
+                return forge_error_make(err, ENOMEM, "import");
+        if (store_blob_writer_new(s, &w, err) < 0)
+                return -1;
+        for (;;) {
+                ssize_t n = read(fd, buf, 1 << 20);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        store_blob_writer_abort(w);
+                        return forge_error_make(err, errno, "read '%s'", rel);
+                }
+                if (n == 0)
+                        break;
+                if (store_blob_writer_write(w, buf, (size_t)n, err) < 0) {
+                        store_blob_writer_abort(w);
+                        return -1;
+                }
+        }
+        if (store_blob_writer_commit(w, digest, got, ret_size, err) < 0)
+                return forge_error_prefix(err, "'%s' does not match its digest", rel);
+        return 0;
+}
+
+static char *blob_rel(const char *digest)
+{
+        char *r = NULL;
+        if (!digest_valid(digest) || asprintf(&r, "blobs/sha256/%s", digest_hex(digest)) < 0)
+                return NULL;
+        return r;
+}
+
+/* Reads a JSON blob of the layout, checking its digest. */
+static json_t *layout_json(int dirfd, const char *digest, forge_error **err)
+{
+        cleanup_free char *rel = blob_rel(digest), *buf = NULL;
+        char got[DIGEST_STR_SIZE];
+        size_t len;
+        json_t *j;
+
+        if (rel == NULL) {
+                forge_error_make(err, EINVAL, "bad digest '%s'", digest ? digest : "");
+                return NULL;
+        }
+        if (file_read_all(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
+                return NULL;
+        hash_sha256_buf(buf, len, got);
+        if (strcmp(got, digest) != 0) {
+                forge_error_make(err, EBADMSG, "'%s' does not match its digest", rel);
+                return NULL;
+        }
+        j = json_loadb(buf, len, 0, NULL);
+        if (j == NULL)
+                forge_error_make(err, EBADMSG, "'%s': invalid JSON", rel);
+        return j;
+}
+
+/* Picks the image manifest: the one named ref (if given), else the first;
+ * an image index inside is followed to its linux/amd64 entry. */
+static json_t *pick_manifest(int dirfd, json_t *index, char *ret_ref, size_t ref_len,
+                             forge_error **err)
+{
+        json_t *ms = json_object_get(index, "manifests");
+        json_t *d = json_array_get(ms, 0), *owned = NULL;
+        const char *mt, *digest;
+        json_t *m;
+
+        if (d == NULL) {
+                forge_error_make(err, EINVAL, "index.json lists no manifests");
+                return NULL;
+        }
+        for (int depth = 0; depth < 4; depth++) {
+                const char *ref = json_string_value(json_object_get(
+                        json_object_get(d, "annotations"), "org.opencontainers.image.ref.name"));
+                if (ref && ret_ref[0] == '\0')
+                        snprintf(ret_ref, ref_len, "%s", ref);
+                char mtbuf[128], dbuf[DIGEST_STR_SIZE];
+                mt = json_string_value(json_object_get(d, "mediaType"));
+                snprintf(mtbuf, sizeof(mtbuf), "%s", mt ? mt : "");
+                mt = mt ? mtbuf : NULL;
+                digest = json_string_value(json_object_get(d, "digest"));
+                snprintf(dbuf, sizeof(dbuf), "%s", digest ? digest : "");
+                digest = dbuf;
+                m = layout_json(dirfd, digest, err);
+                json_decref(owned);
+                owned = NULL;
+                if (m == NULL)
+                        return NULL;
+                if (mt == NULL)
+                        mt = json_string_value(json_object_get(m, "mediaType"));
+                if (mt == NULL || strstr(mt, "index") == NULL)
+                        return m;
+                /* nested index: take linux/amd64 */
+                size_t i;
+                json_t *e;
+                d = NULL;
+                json_array_foreach(json_object_get(m, "manifests"), i, e)
+                {
+                        json_t *p = json_object_get(e, "platform");
+                        const char *os = json_string_value(json_object_get(p, "os"));
+                        const char *arch = json_string_value(json_object_get(p, "architecture"));
+                        if (p == NULL || (os && arch && !strcmp(os, "linux") && !strcmp(arch, "amd64"))) {
+                                d = owned = json_incref(e);
+                                break;
+                        }
+                }
+                json_decref(m);
+                if (d == NULL) {
+                        forge_error_make(err, EINVAL, "the image index has no linux/amd64 image");
+                        return NULL;
+                }
+        }
+        json_decref(owned);
+        forge_error_make(err, EINVAL, "image indexes nest too deeply");
+        return NULL;
+}
+
+static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], char *ret_ref,
+                      size_t ref_len, forge_error **err)
+{
+        json_t *index = load_json_at(dirfd, "index.json", err), *manifest = NULL, *config = NULL;
+        json_t *layers;
+        store_layer *ls = NULL;
+        size_t n;
+        const char *cdigest;
+        json_t *ids;
+        int r = -1;
+
+        if (index == NULL)
+                return -1;
+        manifest = pick_manifest(dirfd, index, ret_ref, ref_len, err);
+        if (manifest == NULL)
+                goto out;
+        cdigest = json_string_value(json_object_get(json_object_get(manifest, "config"), "digest"));
+        config = layout_json(dirfd, cdigest, err);
+        if (config == NULL)
+                goto out;
+        layers = json_object_get(manifest, "layers");
+        ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
+        n = json_array_size(layers);
+        if (!json_is_array(layers) || n != json_array_size(ids) || n > 4096) {
+                forge_error_make(err, EBADMSG, "manifest and config disagree on the layers");
+                goto out;
+        }
+        ls = calloc(n ? n : 1, sizeof(*ls));
+        if (ls == NULL) {
+                forge_error_make(err, ENOMEM, "import");
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_t *d = json_array_get(layers, i);
+                const char *digest = json_string_value(json_object_get(d, "digest"));
+                const char *mt = json_string_value(json_object_get(d, "mediaType"));
+                const char *diff = json_string_value(json_array_get(ids, i));
+                cleanup_free char *rel = blob_rel(digest);
+                if (rel == NULL || !digest_valid(diff) || mt == NULL ||
+                    strlen(mt) >= sizeof(ls[i].media_type)) {
+                        forge_error_make(err, EBADMSG, "layer %zu is malformed", i + 1);
+                        goto out;
+                }
+                if (put_verified(s, dirfd, rel, digest, &ls[i].size, err) < 0)
+                        goto out;
+                memcpy(ls[i].digest, digest, DIGEST_STR_SIZE);
+                memcpy(ls[i].diff_id, diff, DIGEST_STR_SIZE);
+                snprintf(ls[i].media_type, sizeof(ls[i].media_type), "%s", mt);
+        }
+        r = store_image_put(s, config, ls, n, json_object_get(manifest, "annotations"), ret_digest,
+                            err);
+out:
+        free(ls);
+        json_decref(index);
+        json_decref(manifest);
+        json_decref(config);
+        return r;
+}
+
+static int import_docker(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], char *ret_ref,
+                         size_t ref_len, forge_error **err)
+{
+        json_t *man = load_json_at(dirfd, "manifest.json", err), *config = NULL;
+        json_t *entry, *layers, *ids;
+        cleanup_free char *cbuf = NULL;
+        store_layer *ls = NULL;
+        size_t n, clen;
+        const char *cfg_rel;
+        int r = -1;
+
+        if (man == NULL)
+                return -1;
+        entry = json_array_get(man, 0);
+        cfg_rel = json_string_value(json_object_get(entry, "Config"));
+        layers = json_object_get(entry, "Layers");
+        if (cfg_rel == NULL || !json_is_array(layers)) {
+                forge_error_make(err, EBADMSG, "manifest.json: no Config or Layers");
+                goto out;
+        }
+        if (json_string_value(json_array_get(json_object_get(entry, "RepoTags"), 0)))
+                snprintf(ret_ref, ref_len, "%s",
+                         json_string_value(json_array_get(json_object_get(entry, "RepoTags"), 0)));
+        if (!path_is_contained(cfg_rel) ||
+            file_read_all(dirfd, cfg_rel, MAX_JSON, &cbuf, &clen, err) < 0) {
+                if (!*err)
+                        forge_error_make(err, EINVAL, "'%s' points outside the archive", cfg_rel);
+                goto out;
+        }
+        config = json_loadb(cbuf, clen, 0, NULL);
+        ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
+        n = json_array_size(layers);
+        if (config == NULL || n != json_array_size(ids) || n > 4096) {
+                forge_error_make(err, EBADMSG, "'%s' and manifest.json disagree on the layers",
+                                 cfg_rel);
+                goto out;
+        }
+        ls = calloc(n ? n : 1, sizeof(*ls));
+        if (ls == NULL) {
+                forge_error_make(err, ENOMEM, "import");
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *rel = json_string_value(json_array_get(layers, i));
+                const char *diff = json_string_value(json_array_get(ids, i));
+                if (rel == NULL || !digest_valid(diff)) {
+                        forge_error_make(err, EBADMSG, "layer %zu is malformed", i + 1);
+                        goto out;
+                }
+                /* docker-archive layers are plain tars: digest = diff_id. */
+                if (put_verified(s, dirfd, rel, diff, &ls[i].size, err) < 0)
+                        goto out;
+                memcpy(ls[i].digest, diff, DIGEST_STR_SIZE);
+                memcpy(ls[i].diff_id, diff, DIGEST_STR_SIZE);
+                ls[i].usize = ls[i].size;
+                snprintf(ls[i].media_type, sizeof(ls[i].media_type), "%s", STORE_MEDIA_LAYER_TAR);
+        }
+        r = store_image_put(s, config, ls, n, NULL, ret_digest, err);
+out:
+        free(ls);
+        json_decref(man);
+        json_decref(config);
+        return r;
+}
+
+/* "docker.io/library/busybox:1.36" -> name "busybox", tag "1.36"; "v1" -> tag only. */
+static int split_ref(const char *ref, char *name, size_t nlen, char *tag, size_t tlen)
+{
+        const char *slash = strrchr(ref, '/');
+        const char *base = slash ? slash + 1 : ref;
+        const char *colon = strchr(base, ':');
+
+        if (colon) {
+                snprintf(name, nlen, "%.*s", (int)(colon - base), base);
+                snprintf(tag, tlen, "%s", colon + 1);
+        } else {
+                snprintf(name, nlen, "%s", base);
+                tag[0] = '\0';
+        }
+        for (char *c = name; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+        return 0;
+}
+
+int store_import(store *s, const char *path, const char *tag, char ret_digest[DIGEST_STR_SIZE],
+                 forge_error **err)
+{
+        cleanup_free char *work = NULL, *base = NULL;
+        cleanup_close int dirfd = -1;
+        char ref[512] = "", name[512], t[512];
+        struct stat st;
+        forge_error *e2 = NULL;
+        int r = -1;
+
+        if (stat(path, &st) < 0)
+                return forge_error_make(err, errno, "import '%s'", path);
+        if (store_lock_shared(s, err) < 0)
+                return -1;
+        if (S_ISDIR(st.st_mode)) {
+                dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        } else {
+                cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return forge_error_make(err, errno, "import '%s'", path);
+                if (store_tmpdir(s, &work, err) < 0)
+                        return -1;
+                if (store_extract_fd(fd, work, 0, err) < 0) {
+                        forge_error_prefix(err, "import '%s': unpack", path);
+                        goto out;
+                }
+                dirfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        }
+        if (dirfd < 0) {
+                forge_error_make(err, errno, "import '%s'", path);
+                goto out;
+        }
+        if (faccessat(dirfd, "index.json", F_OK, 0) == 0)
+                r = import_oci(s, dirfd, ret_digest, ref, sizeof(ref), err);
+        else if (faccessat(dirfd, "manifest.json", F_OK, 0) == 0)
+                r = import_docker(s, dirfd, ret_digest, ref, sizeof(ref), err);
+        else
+                r = forge_error_usage(err, "'%s' is neither an OCI image layout (no index.json) "
+                                           "nor a docker-archive (no manifest.json)",
+                                      path);
+        if (r < 0) {
+                forge_error_prefix(err, "import '%s'", path);
+                goto out;
+        }
+        r = -1;
+        split_ref(tag ? tag : ref, name, sizeof(name), t, sizeof(t));
+        if (tag == NULL && strchr(ref, ':') == NULL && ref[0] != '\0' && spec_tag_valid(ref)) {
+                /* an OCI ref name is often just a tag: name the image after the file */
+                const char *b = strrchr(path, '/');
+                base = strdup(b ? b + 1 : path);
+                if (base) {
+                        char *dot = strchr(base, '.');
+                        if (dot)
+                                *dot = '\0';
+                }
+                snprintf(name, sizeof(name), "%s", base ? base : "imported");
+                for (char *c = name; *c; c++)
+                        *c = (char)tolower((unsigned char)*c);
+                snprintf(t, sizeof(t), "%s", ref);
+        }
+        if (t[0] == '\0')
+                snprintf(t, sizeof(t), "latest");
+        if (!spec_name_valid(name) || !spec_tag_valid(t)) {
+                forge_error_usage(err, "import '%s': no usable image name (found '%s'): give "
+                                       "--tag NAME:TAG",
+                                  path, ref);
+                goto out;
+        }
+        r = store_tag_set(s, name, t, ret_digest, err);
+out:
+        if (work) {
+                rm_rf(work, &e2);
+                forge_error_release(&e2);
+        }
+        return r;
+}
