@@ -1,9 +1,416 @@
 /* SPDX-License-Identifier: MIT */
-/* PLACEHOLDER: replaced by the module owner */
+/* forge run: option parsing and the image's run configuration; the container
+ * itself is runtime_container_run(), the VM cli_run_vm(). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "builder/builder.h"
 #include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "runtime/runtime.h"
+
+#define MAX_LIST 256
+
+typedef struct run_opts {
+        const char *env[MAX_LIST];
+        size_t n_env;
+        runtime_mount mounts[MAX_LIST];
+        size_t n_mounts;
+        const char *rootfs[MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
+        size_t n_rootfs;
+        bool tty, read_only, read_only_set;
+        const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname;
+        const char *as;
+} run_opts;
+
+static void help(void)
+{
+        printf("usage: forge run [--as container|vm] [OPTIONS] IMAGE|SPEC [-- ARG...]\n\n"
+               "Runs the image's entrypoint; ARGs replace its cmd. A SPEC is built first.\n\n"
+               "  -e K=V                 set an environment variable\n"
+               "  -v SRC:DST[:ro]        bind-mount a host path\n"
+               "  -t                     allocate a terminal\n"
+               "  --memory SIZE          memory limit (e.g. 256M)\n"
+               "  --cpus N               CPU limit (e.g. 1.5)\n"
+               "  --pids N               process limit\n"
+               "  --network none|host    default none: own network namespace, loopback only\n"
+               "  --read-only            read-only root file system\n"
+               "  --user U[:G]           numeric or a name from the image's /etc/passwd\n"
+               "  --workdir DIR          working directory\n"
+               "  --hostname NAME        host name\n"
+               "  --as container|vm      default container\n\n"
+               "exit status: the workload's; 128+N when it died of signal N; 125 when forge\n"
+               "could not start it; 126 when the command cannot be executed; 127 when it is\n"
+               "not found. See docs/run.md.\n");
+}
+
+/* "SRC:DST[:ro|rw]"; the strings stay allocated for the whole run. */
+static int parse_volume(const char *arg, runtime_mount *m)
+{
+        cleanup_free char *s = strdup(arg);
+        char *dst, *mode;
+
+        if (s == NULL)
+                return -1;
+        dst = strchr(s, ':');
+        if (dst == NULL || dst == s)
+                return -1;
+        *dst++ = '\0';
+        mode = strchr(dst, ':');
+        if (mode != NULL) {
+                *mode++ = '\0';
+                if (strcmp(mode, "ro") == 0)
+                        m->ro = true;
+                else if (strcmp(mode, "rw") != 0)
+                        return -1;
+        }
+        if (dst[0] != '/')
+                return -1;
+        m->src = realpath(s, NULL);
+        if (m->src == NULL)
+                return -2;
+        m->dest = strdup(dst);
+        if (m->dest == NULL)
+                return -1;
+        return 0;
+}
+
+static void volumes_free(run_opts *o)
+{
+        for (size_t i = 0; i < o->n_mounts; i++) {
+                free((char *)o->mounts[i].src);
+                free((char *)o->mounts[i].dest);
+        }
+}
+
+enum {
+        OPT_MEMORY = 256,
+        OPT_CPUS,
+        OPT_PIDS,
+        OPT_NETWORK,
+        OPT_READONLY,
+        OPT_USER,
+        OPT_WORKDIR,
+        OPT_HOSTNAME,
+        OPT_AS,
+        OPT_ROOTFS,
+        OPT_HELP
+};
+
+static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
+{
+        static const struct option longopts[] = {
+            {"memory", required_argument, NULL, OPT_MEMORY},
+            {"cpus", required_argument, NULL, OPT_CPUS},
+            {"pids", required_argument, NULL, OPT_PIDS},
+            {"network", required_argument, NULL, OPT_NETWORK},
+            {"read-only", no_argument, NULL, OPT_READONLY},
+            {"user", required_argument, NULL, OPT_USER},
+            {"workdir", required_argument, NULL, OPT_WORKDIR},
+            {"hostname", required_argument, NULL, OPT_HOSTNAME},
+            {"as", required_argument, NULL, OPT_AS},
+            {"rootfs", required_argument, NULL, OPT_ROOTFS},
+            {"help", no_argument, NULL, OPT_HELP},
+            {NULL, 0, NULL, 0},
+        };
+        int c, r;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+e:v:t", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'e':
+                        if (strchr(optarg, '=') == NULL || optarg[0] == '=' || o->n_env >= MAX_LIST)
+                                return cli_usage_error("run", "-e wants K=V, got '%s'", optarg);
+                        o->env[o->n_env++] = optarg;
+                        break;
+                case 'v':
+                        if (o->n_mounts >= MAX_LIST)
+                                return cli_usage_error("run", "too many -v");
+                        r = parse_volume(optarg, &o->mounts[o->n_mounts]);
+                        if (r == -2) {
+                                fprintf(stderr, "forge run: volume source of '%s': %s\n", optarg,
+                                        strerror(errno));
+                                return 125;
+                        }
+                        if (r < 0)
+                                return cli_usage_error("run",
+                                                       "-v wants SRC:DST[:ro] with an absolute "
+                                                       "DST, got '%s'",
+                                                       optarg);
+                        o->n_mounts++;
+                        break;
+                case 't':
+                        o->tty = true;
+                        break;
+                case OPT_MEMORY:
+                        o->memory = optarg;
+                        break;
+                case OPT_CPUS:
+                        o->cpus = optarg;
+                        break;
+                case OPT_PIDS:
+                        o->pids = optarg;
+                        break;
+                case OPT_NETWORK:
+                        o->network = optarg;
+                        break;
+                case OPT_READONLY:
+                        o->read_only = o->read_only_set = true;
+                        break;
+                case OPT_USER:
+                        o->user = optarg;
+                        break;
+                case OPT_WORKDIR:
+                        o->workdir = optarg;
+                        break;
+                case OPT_HOSTNAME:
+                        o->hostname = optarg;
+                        break;
+                case OPT_AS:
+                        o->as = optarg;
+                        break;
+                case OPT_ROOTFS:
+                        if (o->n_rootfs >= MAX_LIST)
+                                return cli_usage_error("run", "too many --rootfs");
+                        o->rootfs[o->n_rootfs++] = optarg;
+                        break;
+                case OPT_HELP:
+                        help();
+                        return -1;
+                default:
+                        return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+                }
+        }
+        *ret_optind = optind;
+        return 0;
+}
+
+static bool is_spec_path(const char *p)
+{
+        struct stat st;
+        size_t n = strlen(p);
+
+        if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
+                return false;
+        return (n > 5 && strcmp(p + n - 5, ".yaml") == 0) ||
+               (n > 4 && strcmp(p + n - 4, ".yml") == 0) || strchr(p, '/') != NULL;
+}
+
+static int parse_limits(const run_opts *o, runtime_config *cfg)
+{
+        unsigned long long v;
+
+        if (o->memory != NULL) {
+                if (parse_size(o->memory, &v) < 0 || v == 0)
+                        return cli_usage_error("run", "--memory wants a size like 256M, got '%s'",
+                                               o->memory);
+                cfg->memory = v;
+        }
+        if (o->cpus != NULL) {
+                char *end;
+                double d = strtod(o->cpus, &end);
+
+                if (*end != '\0' || !(d > 0) || d > 4096)
+                        return cli_usage_error("run", "--cpus wants a number like 1.5, got '%s'",
+                                               o->cpus);
+                cfg->cpus_milli = (uint32_t)(d * 1000 + 0.5);
+                if (cfg->cpus_milli == 0)
+                        cfg->cpus_milli = 1;
+        }
+        if (o->pids != NULL) {
+                char *end;
+                long long n = strtoll(o->pids, &end, 10);
+
+                if (*end != '\0' || n <= 0)
+                        return cli_usage_error("run", "--pids wants a positive number, got '%s'",
+                                               o->pids);
+                cfg->pids = n;
+        }
+        return 0;
+}
+
+static int report(const runtime_result *res, const char *cmd)
+{
+        if (res->exec_errno != 0) {
+                fprintf(stderr, "forge run: cannot execute '%s': %s\n", cmd,
+                        strerror(res->exec_errno));
+                return res->exec_errno == ENOENT ? 127 : 126;
+        }
+        if (res->oom) {
+                fprintf(stderr, "forge run: out of memory: the container hit its memory limit "
+                                "and the kernel killed the workload (raise --memory)\n");
+                return 137;
+        }
+        return res->status;
+}
+
+/* The image's layers (unpacked once in the store) and run configuration;
+ * a SPEC is built first. */
+static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char ***ret_lowers,
+                      size_t *ret_n, runtime_image_config *ic, forge_error **err)
+{
+        cleanup_store store *s = NULL;
+        cleanup_store_image store_image *img = NULL;
+        cleanup_free char *tmp = NULL;
+        char **lowers = NULL;
+        char digest[DIGEST_STR_SIZE];
+
+        if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
+                return -1;
+        if (is_spec_path(image)) {
+                builder_opts bo = {.run_step = runtime_build_step};
+
+                tmp = path_join(store_root(s), "tmp");
+                bo.run_step_data = tmp;
+                if (builder_build(s, image, &bo, digest, err) < 0)
+                        return forge_error_prefix(err, "build '%s'", image);
+        } else if (store_resolve(s, image, digest, err) < 0) {
+                return -1;
+        }
+        if (store_image_load(s, digest, &img, err) < 0 ||
+            runtime_image_config_parse(img->config, ic, err) < 0)
+                return -1;
+        lowers = calloc(img->n_layers + 1, sizeof(char *));
+        if (lowers == NULL)
+                return forge_error_make(err, ENOMEM, "layers");
+        for (size_t i = 0; i < img->n_layers; i++) {
+                if (store_layer_unpack(s, &img->layers[i], &lowers[i], err) < 0) {
+                        cleanup_strv_fn(&lowers);
+                        runtime_image_config_free(ic);
+                        return forge_error_prefix(err, "unpack layer %zu of '%s'", i + 1, image);
+                }
+        }
+        *ret_lowers = lowers;
+        *ret_n = img->n_layers;
+        *ret_store = take_ptr(s);
+        return 0;
+}
+
+static int configure(const run_opts *o, const runtime_image_config *ic, runtime_config *cfg)
+{
+        const char *net = o->network;
+        int r;
+
+        cfg->memory = ic->memory;
+        cfg->cpus_milli = ic->cpus_milli;
+        cfg->pids = ic->pids;
+        r = parse_limits(o, cfg);
+        if (r != 0)
+                return r;
+        if (net != NULL && strcmp(net, "host") != 0 && strcmp(net, "none") != 0)
+                return cli_usage_error("run", "--network wants none or host, got '%s'", net);
+        cfg->network_host = net != NULL ? strcmp(net, "host") == 0 : ic->network == 1;
+        cfg->read_only = o->read_only_set ? o->read_only : ic->read_only == 1;
+        cfg->workdir = o->workdir ? o->workdir : ic->workdir;
+        cfg->user = o->user ? o->user : ic->user;
+        cfg->hostname = o->hostname ? o->hostname : ic->hostname;
+        cfg->tty = o->tty;
+        return 0;
+}
+
+static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **args, int n_args)
+{
+        cleanup_error forge_error *err = NULL;
+        cleanup_store store *s = NULL;
+        cleanup_strv char **lowers = NULL;
+        cleanup_free char **argv = NULL;
+        cleanup_strv char **env = NULL;
+        cleanup_free char *tmp = NULL;
+        cleanup_free runtime_mount *mounts = NULL;
+        runtime_image_config ic = {.network = -1, .read_only = -1};
+        runtime_config cfg;
+        runtime_result res;
+        size_t n_mounts = 0, n_lowers = 0;
+        int r = 125;
+
+        runtime_config_init(&cfg);
+        if (o->n_rootfs > 0) {
+                lowers = calloc(o->n_rootfs + 1, sizeof(char *));
+                if (lowers == NULL)
+                        return 125;
+                for (size_t i = 0; i < o->n_rootfs; i++)
+                        if ((lowers[n_lowers++] = strdup(o->rootfs[i])) == NULL)
+                                return 125;
+        } else {
+                if (load_image(ctx, image, &s, &lowers, &n_lowers, &ic, &err) < 0) {
+                        r = cli_fail(&err);
+                        return r == FORGE_EXIT_USAGE ? r : 125;
+                }
+                tmp = path_join(store_root(s), "tmp");
+        }
+        mounts = calloc(ic.n_mounts + o->n_mounts + 1, sizeof(runtime_mount));
+        argv = runtime_argv_build(ic.entrypoint, ic.cmd, args, (size_t)n_args);
+        env = runtime_env_merge(ic.env, o->env, o->n_env);
+        if (mounts == NULL || argv == NULL || env == NULL)
+                goto out;
+        for (size_t i = 0; i < ic.n_mounts; i++)
+                mounts[n_mounts++] = ic.mounts[i];
+        for (size_t i = 0; i < o->n_mounts; i++)
+                mounts[n_mounts++] = o->mounts[i];
+        r = configure(o, &ic, &cfg);
+        if (r != 0)
+                goto out;
+        if (argv[0] == NULL) {
+                r = cli_usage_error("run", "the image has no entrypoint or cmd: give a command "
+                                           "after --");
+                goto out;
+        }
+        cfg.lowerdirs = (const char *const *)lowers;
+        cfg.n_lowerdirs = n_lowers;
+        cfg.tmp_root = tmp;
+        cfg.argv = argv;
+        cfg.env = env;
+        cfg.mounts = mounts;
+        cfg.n_mounts = n_mounts;
+        if (runtime_container_run(&cfg, &res, &err) < 0) {
+                cli_fail(&err);
+                r = 125;
+        } else {
+                r = report(&res, argv[0]);
+        }
+out:
+        runtime_image_config_free(&ic);
+        return r;
+}
+
 int cmd_run(cli_ctx *ctx, int argc, char **argv)
 {
-        fprintf(stderr, "forge %s: not implemented yet\n", argv[0]);
-        return 1;
+        run_opts o = {0};
+        int idx, r;
+        const char *image = NULL;
+
+        r = parse_args(argc, argv, &o, &idx);
+        if (r != 0)
+                volumes_free(&o);
+        if (r < 0)
+                return 0; /* --help */
+        if (r != 0)
+                return r;
+        if (o.as != NULL && strcmp(o.as, "vm") == 0) {
+                volumes_free(&o);
+                return cli_run_vm(ctx, argc, argv);
+        }
+        if (o.as != NULL && strcmp(o.as, "container") != 0) {
+                volumes_free(&o);
+                return cli_usage_error("run", "--as wants container or vm, got '%s'", o.as);
+        }
+        if (o.n_rootfs == 0) {
+                if (idx >= argc || strcmp(argv[idx], "--") == 0) {
+                        volumes_free(&o);
+                        return cli_usage_error("run", "missing IMAGE or SPEC");
+                }
+                image = argv[idx++];
+        }
+        if (idx < argc && strcmp(argv[idx], "--") == 0)
+                idx++;
+        r = run_container(ctx, &o, image, argv + idx, argc - idx);
+        volumes_free(&o);
+        return r;
 }

@@ -7,8 +7,12 @@
  *   true | false | exit N | echo ARGS... | args | env [NAME] | cwd | id |
  *   hostname | pid | cat | write PATH TEXT | read PATH | sleep SECONDS | kill-self SIG
  *
- * More subcommands (caps, mounts, escape attempts, memhog, forkbomb) are added
- * by the runtime tests.
+ * Runtime tests (tests/runtime/):
+ *   caps | mounts | cgroup | escape [HOSTPID] | memhog MB | forkbomb |
+ *   signals SECONDS (prints "signal=NAME" for each signal received) | tty |
+ *   foreign-arch (x32 and i386 system calls in children: how they ended)
+ *
+ * escape prints one "NAME=blocked|ESCAPED (detail)" line per attempt.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -139,10 +150,226 @@ static int c_kill_self(int argc, char **argv)
         return 0;
 }
 
+static int c_caps(int argc, char **argv)
+{
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        if (f == NULL)
+                return 1;
+        while (fgets(line, sizeof(line), f) != NULL) {
+                if (strncmp(line, "Cap", 3) == 0 || strncmp(line, "NoNewPrivs", 10) == 0 ||
+                    strncmp(line, "Seccomp:", 8) == 0) {
+                        char *tab = strchr(line, '\t');
+                        char *colon = strchr(line, ':');
+                        if (colon == NULL)
+                                continue;
+                        *colon = '\0';
+                        while (tab && (*tab == '\t' || *tab == ' '))
+                                tab++;
+                        printf("%s=%s", line, tab ? tab : "\n");
+                }
+        }
+        fclose(f);
+        return 0;
+}
+static int c_mounts(int argc, char **argv)
+{
+        char *a[] = {"cat", "/proc/self/mounts", NULL};
+        return c_cat(2, a);
+}
+static int print_file(const char *key, const char *path)
+{
+        char buf[256];
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+                return 0;
+        if (fgets(buf, sizeof(buf), f) != NULL) {
+                buf[strcspn(buf, "\n")] = '\0';
+                printf("%s=%s\n", key, buf);
+        }
+        fclose(f);
+        return 1;
+}
+static int c_cgroup(int argc, char **argv)
+{
+        /* v2 */
+        print_file("memory", "/sys/fs/cgroup/memory.max");
+        print_file("pids", "/sys/fs/cgroup/pids.max");
+        print_file("cpu", "/sys/fs/cgroup/cpu.max");
+        /* v1 */
+        print_file("memory", "/sys/fs/cgroup/memory/memory.limit_in_bytes");
+        print_file("pids", "/sys/fs/cgroup/pids/pids.max");
+        print_file("cpu_quota", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
+        print_file("self", "/proc/self/cgroup");
+        return 0;
+}
+static void result(const char *name, int escaped, const char *detail)
+{
+        printf("%s=%s (%s)\n", name, escaped ? "ESCAPED" : "blocked", detail);
+}
+static void try_rc(const char *name, long rc)
+{
+        result(name, rc >= 0, rc >= 0 ? "succeeded" : strerror(errno));
+}
+static int c_escape(int argc, char **argv)
+{
+        char buf[16];
+        int fd;
+        long rc;
+        pid_t host_pid = argc > 1 ? atoi(argv[1]) : 1;
+
+        mkdir("/tmp", 01777);
+        try_rc("mount", mount("tmpfs", "/tmp", "tmpfs", 0, NULL));
+        fd = open("/proc/kcore", O_RDONLY);
+        rc = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+        if (fd >= 0 && rc <= 0)
+                errno = rc == 0 ? ENODATA : errno;
+        result("kcore", rc > 0, rc > 0 ? "read bytes" : strerror(errno));
+        if (fd >= 0)
+                close(fd);
+        /* a pid of the host: outside our pid namespace it does not exist */
+        try_rc("kill", host_pid > 1 ? kill(host_pid, 0) : -1);
+        fd = open("/proc/sysrq-trigger", O_WRONLY);
+        result("sysrq", fd >= 0, fd >= 0 ? "opened" : strerror(errno));
+        if (fd >= 0)
+                close(fd);
+        fd = open("/sys/kernel/uevent_helper", O_WRONLY);
+        result("sysfs_write", fd >= 0, fd >= 0 ? "opened" : strerror(errno));
+        if (fd >= 0)
+                close(fd);
+        try_rc("init_module", syscall(SYS_init_module, NULL, 0, ""));
+        try_rc("finit_module", syscall(SYS_finit_module, 0, "", 0));
+        try_rc("keyctl", syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3, 0));
+        try_rc("bpf", syscall(SYS_bpf, 0, NULL, 0));
+        try_rc("unshare", unshare(CLONE_NEWUSER));
+        try_rc("unshare_ns", unshare(CLONE_NEWNS));
+        fd = open("/proc/1/ns/mnt", O_RDONLY);
+        try_rc("setns", fd >= 0 ? setns(fd, 0) : -1);
+        if (fd >= 0)
+                close(fd);
+        {
+                struct {
+                        unsigned int bytes;
+                        int type;
+                        unsigned char h[128];
+                } fh = {128, 1, {0}};
+                try_rc("open_by_handle_at", syscall(SYS_open_by_handle_at, AT_FDCWD, &fh, O_RDONLY));
+        }
+        try_rc("ptrace", ptrace(PTRACE_ATTACH, 1, NULL, NULL));
+        try_rc("mknod_disk", mknod("/dev/escape-vda", S_IFBLK | 0600, makedev(253, 0)));
+        try_rc("chroot", chroot("/"));
+        try_rc("reboot", syscall(SYS_reboot, 0xfee1dead, 672274793, 0x4321fedc, NULL));
+        try_rc("perf_event_open", syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0));
+        try_rc("clone_newuser", syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0));
+        return 0;
+}
+static int c_memhog(int argc, char **argv)
+{
+        size_t mb = argc > 1 ? (size_t)atol(argv[1]) : 1024;
+        for (size_t i = 0; i < mb; i++) {
+                char *p = malloc(1 << 20);
+                if (p == NULL) {
+                        printf("memhog=malloc failed at %zu MB\n", i);
+                        return 1;
+                }
+                memset(p, 1, 1 << 20);
+        }
+        printf("memhog=%zu MB allocated\n", mb);
+        return 0;
+}
+static int c_forkbomb(int argc, char **argv)
+{
+        int n = 0, failed = 0;
+        /* Children sleep, so they hold their pid; stop on the first failure. */
+        for (int i = 0; i < 100000; i++) {
+                pid_t p = fork();
+                if (p == 0) {
+                        sleep(30);
+                        _exit(0);
+                }
+                if (p < 0) {
+                        failed = errno;
+                        break;
+                }
+                n++;
+        }
+        printf("forked=%d\nfork_error=%s\n", n, failed ? strerror(failed) : "none");
+        fflush(stdout);
+        kill(0, SIGKILL);
+        return 0;
+}
+static volatile sig_atomic_t got_sig;
+static void on_sig(int sig)
+{
+        got_sig = sig;
+}
+static int c_signals(int argc, char **argv)
+{
+        int secs = argc > 1 ? atoi(argv[1]) : 30;
+        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+        for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+                signal(sigs[i], on_sig);
+        printf("ready\n");
+        fflush(stdout);
+        for (int i = 0; i < secs * 10; i++) {
+                usleep(100000);
+                if (got_sig) {
+                        printf("signal=%s\n", strsignal(got_sig));
+                        fflush(stdout);
+                        return 0;
+                }
+        }
+        printf("signal=none\n");
+        return 1;
+}
+/* Makes a system call through a foreign entry point in a child and reports
+ * how the child ended: the seccomp filter must kill it. */
+static void foreign(const char *name, void (*fn)(void))
+{
+        int st;
+        pid_t p = fork();
+        if (p == 0) {
+                fn();
+                _exit(0);
+        }
+        waitpid(p, &st, 0);
+        if (WIFSIGNALED(st))
+                printf("%s=killed (%s)\n", name, strsignal(WTERMSIG(st)));
+        else
+                printf("%s=ESCAPED (exit %d)\n", name, WEXITSTATUS(st));
+}
+static void call_x32(void)
+{
+        syscall(0x40000000 | SYS_getpid);
+}
+static void call_i386(void)
+{
+#if defined(__x86_64__)
+        long ret;
+        __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) : "memory"); /* i386 getpid */
+        (void)ret;
+#endif
+}
+static int c_foreign_arch(int argc, char **argv)
+{
+        foreign("x32", call_x32);
+        foreign("i386", call_i386);
+        return 0;
+}
+static int c_tty(int argc, char **argv)
+{
+        char *name = ttyname(0);
+        printf("isatty=%d\nttyname=%s\n", isatty(0), name ? name : "none");
+        return 0;
+}
+
 static const struct {
         const char *name;
         subcmd_fn fn;
 } subcmds[] = {
+        {"caps", c_caps},         {"mounts", c_mounts},     {"cgroup", c_cgroup},
+        {"escape", c_escape},     {"memhog", c_memhog},     {"forkbomb", c_forkbomb},
+        {"signals", c_signals},   {"tty", c_tty},           {"foreign-arch", c_foreign_arch},
         {"true", c_true}, {"false", c_false},       {"exit", c_exit}, {"echo", c_echo},
         {"args", c_args}, {"env", c_env},           {"cwd", c_cwd},   {"id", c_id},
         {"hostname", c_hostname}, {"pid", c_pid},   {"cat", c_cat},   {"write", c_write},

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* cgroup v1: a directory per controller (memory, pids, cpu). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "runtime/runtime-internal.h"
+
+static int make_dir(cgroup *cg, const char *controller, char **ret_dir, forge_error **err)
+{
+        cleanup_free char *self = cgroup_self_path(controller);
+        char *dir = NULL;
+
+        if (self == NULL)
+                return forge_error_make(err, 0,
+                                        "the '%s' cgroup controller is not available "
+                                        "(not in /proc/self/cgroup)",
+                                        controller);
+        if (asprintf(&dir, "/sys/fs/cgroup/%s%s/%s", controller, strcmp(self, "/") == 0 ? "" : self,
+                     cg->name) < 0)
+                return forge_error_make(err, ENOMEM, "cgroup");
+        if (mkdir(dir, 0755) < 0) {
+                int e = errno;
+
+                forge_error_make(err, e, "create cgroup '%s'", dir);
+                free(dir);
+                return -1;
+        }
+        cg->dirs[cg->n_dirs++] = dir;
+        *ret_dir = dir;
+        return 0;
+}
+
+static int v1_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
+{
+        char buf[64], *dir;
+
+        if (cfg->memory) {
+                if (make_dir(cg, "memory", &dir, err) < 0)
+                        return -1;
+                cg->memory_dir = dir;
+                snprintf(buf, sizeof(buf), "%llu", (unsigned long long)cfg->memory);
+                if (cgroup_write(dir, "memory.limit_in_bytes", buf, err) < 0)
+                        return -1;
+                /* No escape into swap: memory+swap gets the same limit. */
+                cgroup_write(dir, "memory.memsw.limit_in_bytes", buf, NULL);
+                cgroup_write(dir, "memory.swappiness", "0", NULL);
+        }
+        if (cfg->pids) {
+                if (make_dir(cg, "pids", &dir, err) < 0)
+                        return -1;
+                snprintf(buf, sizeof(buf), "%lld", (long long)cfg->pids);
+                if (cgroup_write(dir, "pids.max", buf, err) < 0)
+                        return -1;
+        }
+        if (cfg->cpus_milli) {
+                if (make_dir(cg, "cpu", &dir, err) < 0)
+                        return -1;
+                snprintf(buf, sizeof(buf), "%u", cfg->cpus_milli * 100);
+                if (cgroup_write(dir, "cpu.cfs_period_us", "100000", err) < 0 ||
+                    cgroup_write(dir, "cpu.cfs_quota_us", buf, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int v1_attach(cgroup *cg, pid_t pid, forge_error **err)
+{
+        char buf[32];
+
+        snprintf(buf, sizeof(buf), "%d", (int)pid);
+        for (size_t i = 0; i < cg->n_dirs; i++)
+                if (cgroup_write(cg->dirs[i], "cgroup.procs", buf, err) < 0)
+                        return -1;
+        return 0;
+}
+
+static bool v1_oom_killed(cgroup *cg)
+{
+        cleanup_free char *p = NULL;
+        cleanup_fclose FILE *f = NULL;
+        char key[64];
+        unsigned long long v;
+
+        if (cg->memory_dir == NULL)
+                return false;
+        p = path_join(cg->memory_dir, "memory.oom_control");
+        f = p ? fopen(p, "re") : NULL;
+        if (f == NULL)
+                return false;
+        while (fscanf(f, "%63s %llu", key, &v) == 2)
+                if (strcmp(key, "oom_kill") == 0)
+                        return v > 0;
+        return false;
+}
+
+/* rmdir once the last task is gone; exiting tasks may linger briefly. */
+void cgroup_rmdir_retry(const char *dir)
+{
+        for (int i = 0; i < 200; i++) {
+                if (rmdir(dir) == 0 || errno == ENOENT)
+                        return;
+                if (errno != EBUSY)
+                        return;
+                nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+}
+
+static void v1_destroy(cgroup *cg)
+{
+        for (size_t i = 0; i < cg->n_dirs; i++)
+                cgroup_rmdir_retry(cg->dirs[i]);
+}
+
+const cgroup_ops cgroup_v1_ops = {
+    .name = "v1",
+    .create = v1_create,
+    .attach = v1_attach,
+    .oom_killed = v1_oom_killed,
+    .destroy = v1_destroy,
+};

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/* cgroup v2: one directory in the unified hierarchy. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "runtime/runtime-internal.h"
+
+/* Enables the controllers cfg needs in dir's children; true when they are
+ * (already) available there. */
+static bool delegate(const char *dir, const runtime_config *cfg)
+{
+        bool ok = true;
+
+        if (cfg->memory)
+                ok &= cgroup_write(dir, "cgroup.subtree_control", "+memory", NULL) == 0;
+        if (cfg->pids)
+                ok &= cgroup_write(dir, "cgroup.subtree_control", "+pids", NULL) == 0;
+        if (cfg->cpus_milli)
+                ok &= cgroup_write(dir, "cgroup.subtree_control", "+cpu", NULL) == 0;
+        return ok;
+}
+
+/* The parent for the run's cgroup: forge's own cgroup when controllers can be
+ * delegated from it; otherwise (it holds processes: the "no internal
+ * processes" rule, e.g. a service or session scope) the nearest ancestor that
+ * can, up to the root, which always can. */
+static char *pick_parent(const char *self, const runtime_config *cfg)
+{
+        cleanup_free char *rel = strdup(strcmp(self, "/") == 0 ? "" : self);
+
+        if (rel == NULL)
+                return NULL;
+        for (;;) {
+                char *dir = NULL;
+                char *slash;
+
+                if (asprintf(&dir, "/sys/fs/cgroup%s", rel) < 0)
+                        return NULL;
+                if (delegate(dir, cfg) || rel[0] == '\0')
+                        return dir;
+                free(dir);
+                slash = strrchr(rel, '/');
+                if (slash == NULL)
+                        rel[0] = '\0';
+                else
+                        *slash = '\0';
+        }
+}
+
+static int v2_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
+{
+        cleanup_free char *self = cgroup_self_path("");
+        cleanup_free char *parent = NULL;
+        char buf[64], *dir = NULL;
+
+        if (self == NULL)
+                return forge_error_make(err, 0, "no cgroup v2 path in /proc/self/cgroup");
+        parent = pick_parent(self, cfg);
+        if (parent == NULL || asprintf(&dir, "%s/%s", parent, cg->name) < 0)
+                return forge_error_make(err, ENOMEM, "cgroup");
+        if (mkdir(dir, 0755) < 0) {
+                int e = errno;
+
+                free(dir);
+                return forge_error_make(err, e, "create cgroup under '%s'", parent);
+        }
+        cg->dirs[cg->n_dirs++] = dir;
+        if (cfg->memory) {
+                cg->memory_dir = dir;
+                snprintf(buf, sizeof(buf), "%llu", (unsigned long long)cfg->memory);
+                if (cgroup_write(dir, "memory.max", buf, err) < 0)
+                        return forge_error_prefix(err,
+                                                  "is the memory controller enabled in "
+                                                  "'%s/cgroup.subtree_control'",
+                                                  parent);
+                cgroup_write(dir, "memory.swap.max", "0", NULL);
+        }
+        if (cfg->pids) {
+                snprintf(buf, sizeof(buf), "%lld", (long long)cfg->pids);
+                if (cgroup_write(dir, "pids.max", buf, err) < 0)
+                        return -1;
+        }
+        if (cfg->cpus_milli) {
+                snprintf(buf, sizeof(buf), "%u 100000", cfg->cpus_milli * 100);
+                if (cgroup_write(dir, "cpu.max", buf, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int v2_attach(cgroup *cg, pid_t pid, forge_error **err)
+{
+        char buf[32];
+
+        snprintf(buf, sizeof(buf), "%d", (int)pid);
+        return cgroup_write(cg->dirs[0], "cgroup.procs", buf, err);
+}
+
+static bool v2_oom_killed(cgroup *cg)
+{
+        cleanup_free char *p = NULL;
+        cleanup_fclose FILE *f = NULL;
+        char key[64];
+        unsigned long long v;
+
+        if (cg->memory_dir == NULL)
+                return false;
+        p = path_join(cg->memory_dir, "memory.events");
+        f = p ? fopen(p, "re") : NULL;
+        if (f == NULL)
+                return false;
+        while (fscanf(f, "%63s %llu", key, &v) == 2)
+                if (strcmp(key, "oom_kill") == 0)
+                        return v > 0;
+        return false;
+}
+
+static void v2_destroy(cgroup *cg)
+{
+        if (cg->n_dirs > 0)
+                cgroup_rmdir_retry(cg->dirs[0]);
+}
+
+const cgroup_ops cgroup_v2_ops = {
+    .name = "v2",
+    .create = v2_create,
+    .attach = v2_attach,
+    .oom_killed = v2_oom_killed,
+    .destroy = v2_destroy,
+};

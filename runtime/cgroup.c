@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cgroups: one interface, two implementations (cgroup-v2.c, cgroup-v1.c).
+ * The run's cgroup is made below forge's own cgroup in each hierarchy, so
+ * forge works when it is itself confined (a service, a CI job's cgroup).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "runtime/runtime-internal.h"
+
+char *cgroup_self_path(const char *controller)
+{
+        cleanup_fclose FILE *f = fopen("/proc/self/cgroup", "re");
+        char line[4096];
+        size_t clen = strlen(controller);
+
+        if (f == NULL)
+                return NULL;
+        while (fgets(line, sizeof(line), f) != NULL) {
+                char *list = strchr(line, ':'), *path;
+
+                if (list == NULL)
+                        continue;
+                list++;
+                path = strchr(list, ':');
+                if (path == NULL)
+                        continue;
+                *path++ = '\0';
+                path[strcspn(path, "\n")] = '\0';
+                if (clen == 0) {
+                        if (list[0] == '\0' && strncmp(line, "0:", 2) == 0)
+                                return strdup(path);
+                        continue;
+                }
+                for (char *tok = strtok(list, ","); tok != NULL; tok = strtok(NULL, ","))
+                        if (strcmp(tok, controller) == 0)
+                                return strdup(path);
+        }
+        return NULL;
+}
+
+int cgroup_write(const char *dir, const char *file, const char *value, forge_error **err)
+{
+        cleanup_free char *p = path_join(dir, file);
+        cleanup_close int fd = -1;
+
+        if (p == NULL)
+                return forge_error_make(err, ENOMEM, "cgroup");
+        fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return forge_error_make(err, errno, "open '%s'", p);
+        if (write(fd, value, strlen(value)) < 0)
+                return forge_error_make(err, errno, "write '%s' to '%s'", value, p);
+        return 0;
+}
+
+static bool is_cgroup2(const char *path)
+{
+        struct statfs st;
+
+        return statfs(path, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+bool cgroup_unified(void)
+{
+        return is_cgroup2("/sys/fs/cgroup");
+}
+
+int cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err)
+{
+        unsigned rnd;
+        cgroup *cg;
+
+        *ret = NULL;
+        if (cfg->memory == 0 && cfg->cpus_milli == 0 && cfg->pids == 0)
+                return 0;
+        cg = calloc(1, sizeof(*cg));
+        if (cg == NULL)
+                return forge_error_make(err, ENOMEM, "cgroup");
+        cg->ops = is_cgroup2("/sys/fs/cgroup") ? &cgroup_v2_ops : &cgroup_v1_ops;
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+                rnd = (unsigned)time(NULL);
+        snprintf(cg->name, sizeof(cg->name), "forge-%d-%06x", (int)getpid(), rnd & 0xffffff);
+        if (cg->ops->create(cg, cfg, err) < 0) {
+                cgroup_free(cg);
+                return forge_error_prefix(err, "set up the %s cgroup", cg->ops->name);
+        }
+        *ret = cg;
+        return 0;
+}
+
+int cgroup_attach(cgroup *cg, pid_t pid, forge_error **err)
+{
+        return cg->ops->attach(cg, pid, err);
+}
+
+bool cgroup_oom_killed(cgroup *cg)
+{
+        return cg != NULL && cg->ops->oom_killed(cg);
+}
+
+void cgroup_free(cgroup *cg)
+{
+        if (cg == NULL)
+                return;
+        cg->ops->destroy(cg);
+        for (size_t i = 0; i < cg->n_dirs; i++)
+                free(cg->dirs[i]);
+        free(cg);
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Shared by the runtime sources only. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "runtime/runtime.h"
+
+/* ---- cgroups (cgroup.c picks cgroup-v2.c or cgroup-v1.c) ---- */
+
+typedef struct cgroup cgroup;
+
+typedef struct cgroup_ops {
+        const char *name;
+        /* Creates the run's cgroup (relative to forge's own) and applies limits. */
+        int (*create)(cgroup *cg, const runtime_config *cfg, forge_error **err);
+        int (*attach)(cgroup *cg, pid_t pid, forge_error **err);
+        /* true when the kernel OOM-killed a process of the cgroup */
+        bool (*oom_killed)(cgroup *cg);
+        void (*destroy)(cgroup *cg);
+} cgroup_ops;
+
+#define CGROUP_MAX_DIRS 4
+
+struct cgroup {
+        const cgroup_ops *ops;
+        char name[64];
+        /* v2: dirs[0]; v1: one per controller used */
+        char *dirs[CGROUP_MAX_DIRS];
+        size_t n_dirs;
+        char *memory_dir; /* where the OOM counters are, or NULL */
+};
+
+extern const cgroup_ops cgroup_v1_ops;
+extern const cgroup_ops cgroup_v2_ops;
+
+/* Picks the hierarchy, creates the cgroup and applies limits. *ret is NULL when
+ * no limit was requested (no cgroup needed). */
+int cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err);
+int cgroup_attach(cgroup *cg, pid_t pid, forge_error **err);
+bool cgroup_oom_killed(cgroup *cg);
+void cgroup_free(cgroup *cg);
+bool cgroup_unified(void);
+/* Forge's own path in a hierarchy from /proc/self/cgroup: controller "" is
+ * the v2 one ("0::"). malloc'd, NULL when absent. */
+char *cgroup_self_path(const char *controller);
+int cgroup_write(const char *dir, const char *file, const char *value, forge_error **err);
+
+/* ---- security (caps.c, seccomp.c) ---- */
+
+/* Limits the bounding set and, for root, sets effective/permitted/ambient to
+ * the set; for other users only the bounding set remains. Call after the
+ * credentials are switched. Returns -errno. */
+int caps_bounding_drop(runtime_caps set);
+int caps_apply(runtime_caps set, bool root);
+/* The set as a 64-bit mask (for tests). */
+uint64_t caps_mask(runtime_caps set);
+
+/* Installs the deny-list filter; returns -errno. */
+int seccomp_filter_install(void);
+
+/* ---- users (user.c): lookups inside the container's root ---- */
+
+typedef struct user_ids {
+        uid_t uid;
+        gid_t gid;
+        gid_t groups[64];
+        size_t n_groups;
+} user_ids;
+
+/* Resolves "uid[:gid]" or "name[:group]" against passwd/group files (the
+ * container's, as streams); either may be NULL (missing file). Returns -errno
+ * (ENOENT: unknown name) and a message in errbuf. */
+int user_resolve(const char *user, FILE *passwd, FILE *group, user_ids *ret, char *errbuf,
+                 size_t errlen);
+
+/* ---- the container child (setup.c) ---- */
+
+typedef struct setup_args {
+        const runtime_config *cfg;
+        const char *rootfs;     /* mount point (exists) */
+        const char *upper_dir;  /* NULL: no upper */
+        const char *work_dir;
+        int sync_fd;            /* socket to forge */
+        int init_fd;            /* sealed memfd of forge-init */
+        int stdio[3];           /* the workload's stdio */
+        bool cgroup2;           /* the host's /sys/fs/cgroup is the unified hierarchy */
+} setup_args;
+
+/* Runs in the cloned child: never returns. Reports "error MESSAGE" on sync_fd. */
+int setup_child_main(void *arg);
+
+/* The overlay mount options, with lowerdirs given relative to *ret_chdir when
+ * they share a parent directory (keeps the option under the page size). */
+int overlay_options(const char *const *lowerdirs, size_t n, const char *upper, const char *work,
+                    char **ret_opts, char **ret_chdir, forge_error **err);
+
+/* ---- terminal (terminal.c) ---- */
+
+/* Copies the window size of from_fd's terminal to the pty master. */
+void terminal_set_size(int from_fd, int master);
+/* Puts fd in raw mode, saving the old settings (a struct termios) in saved. */
+int terminal_raw(int fd, void *saved, size_t saved_len);
+void terminal_restore(int fd, const void *saved);
+void cgroup_rmdir_retry(const char *dir);

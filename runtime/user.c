@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * User lookup in the container's /etc/passwd and /etc/group (never the
+ * host's, never NSS): plain parsing of the colon-separated files.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime-internal.h"
+
+#define FIELDS_MAX 8
+
+/* Splits line in place on ':'; returns the number of fields. */
+static size_t split(char *line, char **f)
+{
+        size_t n = 0;
+
+        line[strcspn(line, "\n")] = '\0';
+        f[n++] = line;
+        for (char *p = line; *p && n < FIELDS_MAX; p++) {
+                if (*p == ':') {
+                        *p = '\0';
+                        f[n++] = p + 1;
+                }
+        }
+        return n;
+}
+
+static bool parse_id(const char *s, unsigned long *ret)
+{
+        char *end;
+        unsigned long v;
+
+        if (*s < '0' || *s > '9')
+                return false;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v > 0xfffffffeUL)
+                return false;
+        *ret = v;
+        return true;
+}
+
+/* Finds a passwd entry by name (name != NULL) or uid. */
+static bool passwd_find(FILE *f, const char *name, uid_t uid, user_ids *ret, char *ret_name,
+                        size_t name_len)
+{
+        char line[1024];
+        char *fld[FIELDS_MAX];
+        unsigned long u, g;
+
+        if (f == NULL)
+                return false;
+        rewind(f);
+        while (fgets(line, sizeof(line), f) != NULL) {
+                if (split(line, fld) < 4 || !parse_id(fld[2], &u) || !parse_id(fld[3], &g))
+                        continue;
+                if (name != NULL ? strcmp(fld[0], name) != 0 : (uid_t)u != uid)
+                        continue;
+                ret->uid = (uid_t)u;
+                ret->gid = (gid_t)g;
+                snprintf(ret_name, name_len, "%s", fld[0]);
+                return true;
+        }
+        return false;
+}
+
+static bool group_find(FILE *f, const char *name, gid_t *ret)
+{
+        char line[4096];
+        char *fld[FIELDS_MAX];
+        unsigned long g;
+
+        if (f == NULL)
+                return false;
+        rewind(f);
+        while (fgets(line, sizeof(line), f) != NULL) {
+                if (split(line, fld) < 3 || !parse_id(fld[2], &g))
+                        continue;
+                if (strcmp(fld[0], name) == 0) {
+                        *ret = (gid_t)g;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static bool member_of(char *members, const char *user)
+{
+        for (char *tok = strtok(members, ","); tok != NULL; tok = strtok(NULL, ","))
+                if (strcmp(tok, user) == 0)
+                        return true;
+        return false;
+}
+
+/* Supplementary groups: the primary group plus every group listing user. */
+static void groups_collect(FILE *f, const char *user, user_ids *ids)
+{
+        char line[4096];
+        char *fld[FIELDS_MAX];
+        unsigned long g;
+
+        ids->groups[0] = ids->gid;
+        ids->n_groups = 1;
+        if (f == NULL || user[0] == '\0')
+                return;
+        rewind(f);
+        while (fgets(line, sizeof(line), f) != NULL) {
+                if (split(line, fld) < 4 || !parse_id(fld[2], &g) || (gid_t)g == ids->gid)
+                        continue;
+                if (member_of(fld[3], user) &&
+                    ids->n_groups < sizeof(ids->groups) / sizeof(ids->groups[0]))
+                        ids->groups[ids->n_groups++] = (gid_t)g;
+        }
+}
+
+int user_resolve(const char *user, FILE *passwd, FILE *group, user_ids *ret, char *errbuf,
+                 size_t errlen)
+{
+        char buf[256], name[256] = "";
+        const char *grp;
+        unsigned long v;
+        user_ids ids = {0};
+        char *colon;
+
+        if (user == NULL || user[0] == '\0')
+                user = "0";
+        if (strlen(user) >= sizeof(buf)) {
+                snprintf(errbuf, errlen, "user '%s' is too long", user);
+                return -EINVAL;
+        }
+        strcpy(buf, user);
+        colon = strchr(buf, ':');
+        grp = NULL;
+        if (colon != NULL) {
+                *colon = '\0';
+                grp = colon + 1;
+        }
+        if (parse_id(buf, &v)) {
+                /* Numeric: the primary group comes from passwd when the uid is
+                 * listed there, else 0 (as docker does). */
+                if (!passwd_find(passwd, NULL, (uid_t)v, &ids, name, sizeof(name))) {
+                        ids.uid = (uid_t)v;
+                        ids.gid = 0;
+                }
+        } else if (!passwd_find(passwd, buf, 0, &ids, name, sizeof(name))) {
+                snprintf(errbuf, errlen,
+                         "user '%s' not found in the image's /etc/passwd (use a numeric uid:gid)",
+                         buf);
+                return -ENOENT;
+        }
+        if (grp != NULL) {
+                if (parse_id(grp, &v)) {
+                        ids.gid = (gid_t)v;
+                } else if (!group_find(group, grp, &ids.gid)) {
+                        snprintf(errbuf, errlen,
+                                 "group '%s' not found in the image's /etc/group (use a numeric "
+                                 "gid)",
+                                 grp);
+                        return -ENOENT;
+                }
+        }
+        groups_collect(group, name, &ids);
+        *ret = ids;
+        return 0;
+}

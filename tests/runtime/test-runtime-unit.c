@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/* Pure logic of the runtime: user lookup, overlay options, capability sets. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <linux/capability.h>
+
+#include "runtime/runtime-internal.h"
+
+static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
+                             "broken line\n"
+                             "alice:x:1000:1001::/home/alice:/bin/sh\n";
+static const char group[] = "root:x:0:\nalice:x:1001:\nstaff:x:50:bob,alice\nwheel:x:10:bob\n";
+
+static int resolve(const char *user, user_ids *ids, char *msg)
+{
+        FILE *pw = fmemopen((void *)passwd, sizeof(passwd) - 1, "r");
+        FILE *gr = fmemopen((void *)group, sizeof(group) - 1, "r");
+        int r = user_resolve(user, pw, gr, ids, msg, 256);
+
+        fclose(pw);
+        fclose(gr);
+        return r;
+}
+
+static void test_user_name(void **state)
+{
+        user_ids ids;
+        char msg[256];
+
+        assert_int_equal(resolve("alice", &ids, msg), 0);
+        assert_int_equal(ids.uid, 1000);
+        assert_int_equal(ids.gid, 1001);
+        assert_int_equal(ids.n_groups, 2);
+        assert_int_equal(ids.groups[0], 1001);
+        assert_int_equal(ids.groups[1], 50);
+        assert_int_equal(resolve("alice:wheel", &ids, msg), 0);
+        assert_int_equal(ids.gid, 10);
+        assert_int_equal(resolve("nobody", &ids, msg), -ENOENT);
+        assert_non_null(strstr(msg, "'nobody' not found"));
+        assert_int_equal(resolve("alice:nogroup", &ids, msg), -ENOENT);
+}
+
+static void test_user_numeric(void **state)
+{
+        user_ids ids;
+        char msg[256];
+
+        assert_int_equal(resolve("1000", &ids, msg), 0);
+        assert_int_equal(ids.gid, 1001); /* from passwd */
+        assert_int_equal(resolve("4242:7", &ids, msg), 0);
+        assert_int_equal(ids.uid, 4242);
+        assert_int_equal(ids.gid, 7);
+        assert_int_equal(ids.n_groups, 1);
+        assert_int_equal(resolve(NULL, &ids, msg), 0);
+        assert_int_equal(ids.uid, 0);
+        assert_int_equal(resolve("4294967295", &ids, msg), -ENOENT); /* (uid_t)-1 */
+}
+
+static void test_overlay_relative(void **state)
+{
+        const char *l[] = {"/s/layers/aaa", "/s/layers/bbb", "/s/layers/ccc"};
+        char *opts = NULL, *dir = NULL;
+        forge_error *err = NULL;
+
+        assert_int_equal(overlay_options(l, 3, "/s/tmp/u", "/s/tmp/w", &opts, &dir, &err), 0);
+        assert_string_equal(opts, "lowerdir=ccc:bbb:aaa,upperdir=/s/tmp/u,workdir=/s/tmp/w");
+        assert_string_equal(dir, "/s/layers");
+        free(opts);
+        free(dir);
+}
+
+static void test_overlay_mixed_and_limits(void **state)
+{
+        const char *l[] = {"/a/x", "/b/y"};
+        const char *many[200];
+        char names[200][128];
+        char *opts = NULL, *dir = NULL;
+        forge_error *err = NULL;
+
+        assert_int_equal(overlay_options(l, 2, "/u", "/w", &opts, &dir, &err), 0);
+        assert_string_equal(opts, "lowerdir=/b/y:/a/x,upperdir=/u,workdir=/w");
+        assert_null(dir);
+        free(opts);
+        /* 64 store layers (sha256 hex names) fit as relative paths */
+        for (int i = 0; i < 200; i++) {
+                snprintf(names[i], sizeof(names[i]), "/var/lib/forge/layers/%064x", i);
+                many[i] = names[i];
+        }
+        assert_int_equal(overlay_options(many, 60, "/u", "/w", &opts, &dir, &err), 0);
+        assert_true(strlen(opts) < 4096);
+        free(opts);
+        free(dir);
+        /* too many for one page: a clear error, not a truncated mount */
+        assert_int_equal(overlay_options(many, 200, "/u", "/w", &opts, &dir, &err), -1);
+        assert_non_null(strstr(err->msg, "too many layers"));
+        forge_error_release(&err);
+        const char *colon[] = {"/a/x:y"};
+        assert_int_equal(overlay_options(colon, 1, "/u", "/w", &opts, &dir, &err), -1);
+        forge_error_release(&err);
+}
+
+static void test_caps(void **state)
+{
+        uint64_t crun =
+            (1ULL << CAP_AUDIT_WRITE) | (1ULL << CAP_KILL) | (1ULL << CAP_NET_BIND_SERVICE);
+
+        assert_int_equal(caps_mask(RUNTIME_CAPS_DEFAULT), crun);
+        assert_int_equal(__builtin_popcountll(caps_mask(RUNTIME_CAPS_BUILD)), 14);
+        assert_false(caps_mask(RUNTIME_CAPS_BUILD) & (1ULL << CAP_SYS_ADMIN));
+}
+
+static void test_image_config(void **state)
+{
+        const char *doc =
+            "{\"config\": {\"Entrypoint\": [\"/bin/sh\", \"-c\"], \"Cmd\": [\"echo hi\"],"
+            " \"Env\": [\"PATH=/bin\", \"A=1\"], \"WorkingDir\": \"/w\", \"User\": \"app\"},"
+            " \"dev.forge\": {\"config\": {\"hostname\": \"h1\"}, \"container\": {"
+            " \"memory\": \"256M\", \"cpus\": 1.5, \"pids\": 256, \"network\": \"host\","
+            " \"read_only\": true, \"mounts\": [{\"src\": \"/d\", \"dest\": \"/data\","
+            " \"ro\": true}]}}}";
+        json_t *j = json_loads(doc, 0, NULL);
+        runtime_image_config ic;
+        forge_error *err = NULL;
+
+        assert_non_null(j);
+        assert_int_equal(runtime_image_config_parse(j, &ic, &err), 0);
+        assert_string_equal(ic.entrypoint[1], "-c");
+        assert_string_equal(ic.cmd[0], "echo hi");
+        assert_string_equal(ic.workdir, "/w");
+        assert_string_equal(ic.user, "app");
+        assert_string_equal(ic.hostname, "h1");
+        assert_int_equal(ic.memory, 256ULL << 20);
+        assert_int_equal(ic.cpus_milli, 1500);
+        assert_int_equal(ic.pids, 256);
+        assert_int_equal(ic.network, 1);
+        assert_int_equal(ic.read_only, 1);
+        assert_int_equal(ic.n_mounts, 1);
+        assert_string_equal(ic.mounts[0].dest, "/data");
+        assert_true(ic.mounts[0].ro);
+
+        char *args[] = {"x", "y"};
+        char **argv = runtime_argv_build(ic.entrypoint, ic.cmd, NULL, 0);
+        assert_string_equal(argv[2], "echo hi");
+        assert_null(argv[3]);
+        free(argv);
+        argv = runtime_argv_build(ic.entrypoint, ic.cmd, args, 2);
+        assert_string_equal(argv[2], "x");
+        assert_string_equal(argv[3], "y");
+        assert_null(argv[4]);
+        free(argv);
+
+        const char *extra[] = {"A=2", "B=3"};
+        char **env = runtime_env_merge(ic.env, extra, 2);
+        assert_string_equal(env[0], "PATH=/bin");
+        assert_string_equal(env[1], "A=2");
+        assert_string_equal(env[2], "B=3");
+        assert_null(env[3]);
+        for (char **e = env; *e; e++)
+                free(*e);
+        free(env);
+        env = runtime_env_merge(NULL, NULL, 0);
+        assert_true(strncmp(env[0], "PATH=", 5) == 0);
+        free(env[0]);
+        free(env);
+        runtime_image_config_free(&ic);
+        json_decref(j);
+
+        /* wrong types are errors, not silently ignored */
+        j = json_loads("{\"config\": {\"Cmd\": \"echo\"}}", 0, NULL);
+        assert_int_equal(runtime_image_config_parse(j, &ic, &err), -1);
+        forge_error_release(&err);
+        json_decref(j);
+        j = json_loads("{\"dev.forge\": {\"container\": {\"memory\": \"lots\"}}}", 0, NULL);
+        assert_int_equal(runtime_image_config_parse(j, &ic, &err), -1);
+        forge_error_release(&err);
+        json_decref(j);
+        /* an empty config is fine */
+        j = json_loads("{\"dev.forge\": {\"container\": {\"cpus_milli\": 250}}}", 0, NULL);
+        assert_int_equal(runtime_image_config_parse(j, &ic, &err), 0);
+        assert_int_equal(ic.cpus_milli, 250);
+        runtime_image_config_free(&ic);
+        json_decref(j);
+        j = json_object();
+        assert_int_equal(runtime_image_config_parse(j, &ic, &err), 0);
+        assert_null(ic.entrypoint[0]);
+        assert_int_equal(ic.network, -1);
+        runtime_image_config_free(&ic);
+        json_decref(j);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_user_name),
+            cmocka_unit_test(test_user_numeric),
+            cmocka_unit_test(test_overlay_relative),
+            cmocka_unit_test(test_overlay_mixed_and_limits),
+            cmocka_unit_test(test_caps),
+            cmocka_unit_test(test_image_config),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
