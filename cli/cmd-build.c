@@ -9,6 +9,7 @@
 #include "builder/builder.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "runtime/runtime.h"
 
 static const char build_usage[] =
@@ -52,6 +53,7 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         progress p = {0};
         bool check = false;
         char digest[DIGEST_STR_SIZE];
+        cleanup_free char *scratch = NULL;
         int c, r;
 
         optind = 1;
@@ -93,7 +95,10 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         bo.run_step = runtime_build_step;
         if (cli_store_open(ctx, &s, &err) < 0)
                 return cli_fail(&err);
-        bo.run_step_data = NULL;
+        scratch = path_join(store_root(s), "tmp");
+        if (scratch == NULL)
+                return cli_fail(&err);
+        bo.run_step_data = scratch; /* run: steps keep their scratch dirs in the store */
         r = check ? builder_check(s, argv[optind], &bo, digest, &err)
                   : builder_build(s, argv[optind], &bo, digest, &err);
         if (r < 0)

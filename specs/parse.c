@@ -239,6 +239,43 @@ static int check_env_keys(parser *p, yaml_node_t *n, const spec_kvs *kvs)
         return 0;
 }
 
+/* True when abs, with "." and ".." applied textually, stays below dir. */
+static bool lexically_inside(const char *abs, const char *dir)
+{
+        cleanup_free char *norm = malloc(strlen(abs) + 2);
+        size_t o = 0, dlen = strlen(dir);
+        const char *q = abs;
+
+        if (norm == NULL)
+                return false;
+        while (*q) {
+                const char *e;
+                size_t len;
+                while (*q == '/')
+                        q++;
+                if (!*q)
+                        break;
+                e = strchrnul(q, '/');
+                len = (size_t)(e - q);
+                if (len == 1 && q[0] == '.') {
+                } else if (len == 2 && q[0] == '.' && q[1] == '.') {
+                        while (o > 0 && norm[o - 1] != '/')
+                                o--;
+                        if (o > 0)
+                                o--;
+                } else {
+                        norm[o++] = '/';
+                        memcpy(norm + o, q, len);
+                        o += len;
+                }
+                q = e;
+        }
+        norm[o] = '\0';
+        if (dlen == 1)
+                return true;
+        return strncmp(norm, dir, dlen) == 0 && (norm[dlen] == '/' || norm[dlen] == '\0');
+}
+
 /* Resolves a context-relative (or absolute) path; it must exist and stay
  * inside the context after following symlinks. */
 static int resolve_input(parser *p, yaml_node_t *n, const char *key, bool must_exist,
@@ -254,6 +291,9 @@ static int resolve_input(parser *p, yaml_node_t *n, const char *key, bool must_e
         joined = rel[0] == '/' ? strdup(rel) : path_join(p->s->context_dir, rel);
         if (joined == NULL)
                 return forge_error_make(p->err, ENOMEM, "parse spec");
+        if (!lexically_inside(joined, p->s->context_dir))
+                return FAIL(p, n, "'%s': '%s' is outside the build context %s (move it inside)",
+                            key, rel, p->s->context_dir);
         real = realpath(joined, NULL);
         if (real == NULL) {
                 if (errno == ENOENT && !must_exist) {

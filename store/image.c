@@ -16,6 +16,10 @@
 #define MAX_LAYERS 4096
 #define ANNOT_USIZE "dev.forge.uncompressed-size"
 
+/* A not-found error whose message needs no strerror suffix. */
+#define not_found(err, ...)                                                                        \
+        (forge_error_make(err, 0, __VA_ARGS__), (*(err))->errnum = ENOENT, -1)
+
 static void cleanup_json_fn(json_t **j)
 {
         json_decref(*j);
@@ -221,9 +225,9 @@ static int resolve_prefix(store *s, const char *prefix, char ret[DIGEST_STR_SIZE
         }
         store_tag_list_free(tags, n);
         if (found == 0)
-                return forge_error_make(err, ENOENT, "no image '%s' in the store (run 'forge "
-                                                     "images' to list them)",
-                                        prefix);
+                return not_found(err, "no image '%s%s' in the store (run 'forge images' to list "
+                                      "them)",
+                                 prefix, "");
         memcpy(ret, match, DIGEST_STR_SIZE);
         return 0;
 }
@@ -239,10 +243,9 @@ int store_resolve(store *s, const char *ref, char ret_digest[DIGEST_STR_SIZE], f
         if (strncmp(ref, "sha256:", 7) == 0) {
                 if (digest_valid(ref)) {
                         if (!store_blob_exists(s, ref))
-                                return forge_error_make(err, ENOENT,
-                                                        "no image %s in the store (run 'forge "
-                                                        "images' to list them)",
-                                                        ref);
+                                return not_found(err, "no image %s%s in the store (run 'forge "
+                                                      "images' to list them)",
+                                                 ref, "");
                         memcpy(ret_digest, ref, DIGEST_STR_SIZE);
                         return 0;
                 }
@@ -271,10 +274,9 @@ int store_resolve(store *s, const char *ref, char ret_digest[DIGEST_STR_SIZE], f
         if (store_tag_get(s, name, tag, ret_digest, &e) < 0) {
                 if (e->errnum == ENOENT) {
                         forge_error_release(&e);
-                        return forge_error_make(err, ENOENT,
-                                                "no image '%s:%s' in the store (run 'forge "
-                                                "images' to list them, or 'forge build' it)",
-                                                name, tag);
+                        return not_found(err, "no image '%s:%s' in the store (run 'forge "
+                                              "images' to list them, or 'forge build' it)",
+                                         name, tag);
                 }
                 *err = e;
                 return -1;
