@@ -246,12 +246,14 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
         step.network_host = l->network_host;
         step.output_fd = STDERR_FILENO;
         if (b->o->run_step(&step, &status, b->o->run_step_data, err) < 0) {
-                forge_error_prefix(err, "layer %zu: run '%s'", idx + 1, l->run);
+                forge_error_prefix(err, "start the step");
                 goto out;
         }
         if (status != 0) {
-                forge_error_make(err, 0, "layer %zu: '%s' failed with exit status %d", idx + 1,
-                                 l->run, status);
+                forge_error_make(err, 0, "the command failed with exit status %d%s", status,
+                                 status == 127 ? " (command not found: does the image have "
+                                                 "/bin/sh?)"
+                                               : "");
                 goto out;
         }
         if (bsrc_upper(b->sp, upper, e, err) < 0 ||
@@ -333,7 +335,8 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                 b->o->progress(&ev, b->o->progress_data);
         r = 0;
 out:
-        if (r < 0 && label)
+        /* Spec errors already say SPEC:LINE:COL, which must stay first. */
+        if (r < 0 && label && *err && (*err)->status != FORGE_EXIT_USAGE)
                 forge_error_prefix(err, "build layer %zu '%s'", idx + 1, label);
         if (run_tmp) {
                 forge_error *e2 = NULL;

@@ -221,8 +221,8 @@ static int read_deb(actx *c, forge_error **err)
                 return forge_error_make(err, ENOMEM, "deb");
         archive_read_support_format_ar(outer);
         if (archive_read_open_filename(outer, c->l->src_path, BUF_SIZE) != ARCHIVE_OK)
-                return spec_error(err, c->sp, c->l->src_pos, "deb '%s': %s", c->l->src,
-                                  archive_error_string(outer));
+                return spec_error(err, c->sp, c->l->src_pos, "'%s' is not a Debian package (%s)",
+                                  c->l->src, archive_error_string(outer));
         while ((r = archive_read_next_header(outer, &ae)) == ARCHIVE_OK) {
                 const char *name = archive_entry_pathname(ae);
                 if (name != NULL && strncmp(name, "data.tar", 8) == 0) {

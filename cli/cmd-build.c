@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* forge build, forge check */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,26 @@ int cmd_check(cli_ctx *ctx, int argc, char **argv)
                 return cli_usage_error("check", "expected one SPEC file");
         if (spec_load(argv[1], &sp, &err) < 0)
                 return cli_fail(&err);
+        /* Pins are part of the spec's promise: check them too. */
+        for (size_t i = 0; i < sp->n_layers; i++) {
+                const spec_layer *l = &sp->layers[i];
+                cleanup_close int fd = -1;
+                char h[DIGEST_STR_SIZE];
+                if (l->sha256 == NULL)
+                        continue;
+                fd = open(l->src_path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || hash_sha256_fd(fd, h, &err) < 0) {
+                        forge_error_release(&err);
+                        spec_error(&err, sp, l->src_pos, "cannot read '%s'", l->src);
+                        return cli_fail(&err);
+                }
+                if (strcmp(h, l->sha256) != 0) {
+                        spec_error(&err, sp, l->sha256_pos,
+                                   "'%s' has sha256 %s but the spec pins %s", l->src,
+                                   digest_hex(h), digest_hex(l->sha256));
+                        return cli_fail(&err);
+                }
+        }
         printf("%s: ok\n", argv[1]);
         return 0;
 }
