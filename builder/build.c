@@ -26,6 +26,7 @@ typedef struct bstate {
         const spec *sp;
         bmemo memo;
         json_t *prev;   /* previous build record's "layers", or NULL */
+        char *prev_text; /* the previous record as stored */
         json_t *record; /* this build's */
         store_layer *layers; /* base + built so far */
         size_t n_layers;
@@ -168,8 +169,16 @@ static char *why_miss(bstate *b, size_t idx, const bkey *k, const spec_layer *l)
                 return strdup(b->prev ? "new layer" : "no earlier build");
         if (okey && strcmp(okey, k->key) == 0)
                 return strdup("cached layer was removed (gc)");
-        if (odef && strcmp(odef, k->def) != 0) {
-                r = why_inputs(json_object_get(old, "inputs"), k->inputs);
+        if (odef && strcmp(odef, k->def_hash) != 0) {
+                cleanup_free char *txt = NULL;
+                forge_error *e = NULL;
+                json_t *oin = NULL;
+                if (okey && digest_valid(okey) &&
+                    store_kv_get(b->s, "inputs", digest_hex(okey), &txt, &e) > 0)
+                        oin = json_loads(txt, 0, NULL);
+                forge_error_release(&e);
+                r = oin && k->inputs ? why_inputs(oin, k->inputs) : NULL;
+                json_decref(oin);
                 if (r != NULL)
                         return r;
                 if (l->kind == SPEC_LAYER_RUN)
@@ -279,7 +288,8 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         builder_layer_event ev = {0};
         cleanup_free char *label = layer_label(l), *why = NULL, *run_tmp = NULL;
         double t0 = now();
-        bool hit = false;
+        bool hit = false, stamped = false;
+        char stamp[DIGEST_STR_SIZE] = "";
         int r = -1;
 
         bentries_init(&e);
@@ -287,7 +297,26 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
             (bsrc_files(sp, l, &e, err) < 0 ||
              bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0))
                 goto out;
-        if (bkey_compute(&in, &k, err) < 0)
+        if (l->kind != SPEC_LAYER_RUN) {
+                json_t *old = json_array_get(b->prev, idx);
+                const char *ostamp = json_string_value(json_object_get(old, "stamp"));
+                const char *okey = json_string_value(json_object_get(old, "key"));
+                const char *odef = json_string_value(json_object_get(old, "def"));
+                const char *oinput = json_string_value(json_object_get(old, "input"));
+                if (l->kind == SPEC_LAYER_FILES)
+                        bstamp_files(&e, in.parent_key, sp->source_date_epoch, stamp);
+                else
+                        bstamp_input(l, in.parent_key, sp->source_date_epoch, stamp);
+                if (!b->o->no_cache && ostamp && strcmp(ostamp, stamp) == 0 && digest_valid(okey) &&
+                    digest_valid(odef) && (l->kind == SPEC_LAYER_FILES || digest_valid(oinput))) {
+                        memcpy(k.key, okey, DIGEST_STR_SIZE);
+                        memcpy(k.def_hash, odef, DIGEST_STR_SIZE);
+                        if (oinput)
+                                memcpy(k.input_sha256, oinput, DIGEST_STR_SIZE);
+                        stamped = true;
+                }
+        }
+        if (!stamped && bkey_compute(&in, &k, err) < 0)
                 goto out;
         if (l->sha256 && strcmp(k.input_sha256, l->sha256) != 0) {
                 spec_error(err, sp, l->sha256_pos,
@@ -298,6 +327,12 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         }
         if (!b->o->no_cache)
                 hit = cache_get(b, k.key, &out) == 1;
+        if (!hit && stamped) {
+                /* the fingerprint matched but the layer is gone: compute it all */
+                stamped = false;
+                if (bkey_compute(&in, &k, err) < 0)
+                        goto out;
+        }
         if (!hit) {
                 why = why_miss(b, idx, &k, l);
                 if (l->kind == SPEC_LAYER_DEB || l->kind == SPEC_LAYER_ARCHIVE) {
@@ -316,10 +351,23 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         }
         if (push_layer(b, &out, err) < 0)
                 goto out;
-        json_array_append_new(b->record,
-                              json_pack("{s:s, s:s, s:s, s:O}", "key", k.key, "parent",
-                                        b->have_parent ? b->parent_key : "scratch", "def", k.def,
-                                        "inputs", k.inputs));
+        {
+                json_t *rec = json_pack("{s:s, s:s, s:s}", "key", k.key, "parent",
+                                        b->have_parent ? b->parent_key : "scratch", "def",
+                                        k.def_hash);
+                if (stamp[0])
+                        json_object_set_new(rec, "stamp", json_string(stamp));
+                if (digest_valid(k.input_sha256))
+                        json_object_set_new(rec, "input", json_string(k.input_sha256));
+                json_array_append_new(b->record, rec);
+        }
+        if (k.inputs && !b->no_cache_write) {
+                /* what the inputs were, for naming a changed file next time */
+                cleanup_free char *txt = json_dumps(k.inputs, JSON_COMPACT | JSON_SORT_KEYS);
+                forge_error *e2 = NULL;
+                if (txt == NULL || store_kv_put(b->s, "inputs", digest_hex(k.key), txt, &e2) < 0)
+                        forge_error_release(&e2);
+        }
         memcpy(b->parent_key, k.key, DIGEST_STR_SIZE);
         b->have_parent = true;
         ev.index = idx;
@@ -532,6 +580,7 @@ static void bstate_release(bstate *b)
 {
         bmemo_release(&b->memo);
         json_decref(b->prev);
+        free(b->prev_text);
         json_decref(b->record);
         for (size_t i = 0; i < b->n_layers; i++)
                 free(b->unpacked[i]);
@@ -553,6 +602,7 @@ static int load_prev(bstate *b, char *rec_key, size_t len)
         j = json_loads(val, 0, NULL);
         b->prev = json_incref(json_object_get(j, "layers"));
         json_decref(j);
+        b->prev_text = take_ptr(val);
         return 0;
 }
 
@@ -576,8 +626,11 @@ static int build_rec(store *s, const char *path, const builder_opts *o, int dept
         b.depth = depth;
         b.no_cache_write = no_cache_write;
         b.record = json_array();
-        if (b.record == NULL || bmemo_load(s, sp, &b.memo, err) < 0)
+        if (b.record == NULL) {
+                forge_error_make(err, ENOMEM, "build");
                 goto out;
+        }
+        bmemo_init(s, sp, &b.memo);
         load_prev(&b, rec_key, sizeof(rec_key));
         if (load_base(&b, o, depth, &base, err) < 0)
                 goto out;
@@ -592,8 +645,10 @@ static int build_rec(store *s, const char *path, const builder_opts *o, int dept
                 forge_error *e = NULL;
                 json_decref(rec);
                 /* Records only improve messages: failing to write them fails nothing. */
-                if (txt == NULL || store_kv_put(s, "builds", rec_key, txt, &e) < 0 ||
-                    bmemo_save(s, &b.memo, &e) < 0)
+                if (txt != NULL && (b.prev_text == NULL || strcmp(txt, b.prev_text) != 0) &&
+                    store_kv_put(s, "builds", rec_key, txt, &e) < 0)
+                        forge_error_release(&e);
+                if (bmemo_save(s, &b.memo, &e) < 0)
                         forge_error_release(&e);
         }
         r = 0;

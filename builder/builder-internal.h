@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "builder/builder.h"
 #include "common/hash.h"
@@ -20,7 +21,10 @@ typedef struct bentry {
         bool hardlink;
         dev_t rdev;
         uint64_t size;
-        char *host_path; /* content from this file, or */
+        char *host_path; /* content from this file (its stat data below), or */
+        dev_t host_dev;
+        ino_t host_ino;
+        struct timespec host_mtim, host_ctim;
         int64_t spool_off; /* content at this offset of the layer's spool file (-1: none) */
         size_t n_xattrs;
         char **xattr_names; /* sorted */
@@ -63,15 +67,27 @@ int bsrc_upper(const spec *sp, const char *upper, bentries *out, forge_error **e
 
 /* File hash memo (cache.c): per build context, by inode/size/mtime/ctime. */
 typedef struct bmemo {
+        store *s;
         char key[DIGEST_HEX_LEN + 1];
-        json_t *map;
+        json_t *map; /* loaded on first use */
         bool dirty;
 } bmemo;
-int bmemo_load(store *s, const spec *sp, bmemo *m, forge_error **err);
+/* Prepares the memo; it is read from the store only when a hash is needed. */
+void bmemo_init(store *s, const spec *sp, bmemo *m);
 int bmemo_save(store *s, bmemo *m, forge_error **err);
 void bmemo_release(bmemo *m);
 /* sha256 of a file's content, memoised when m is not NULL. */
 int bhash_file(bmemo *m, const char *path, char out[DIGEST_STR_SIZE], forge_error **err);
+
+/* A cheap fingerprint of a files layer's entries and their inputs' stat data
+ * (inode, size, mtime, ctime): when it matches the previous build's, the
+ * previous cache key is still right and no file needs reading. */
+void bstamp_files(const bentries *e, const char *parent_key, uint64_t sde,
+                  char out[DIGEST_STR_SIZE]);
+
+/* The same for a deb or archive input file. */
+void bstamp_input(const spec_layer *l, const char *parent_key, uint64_t sde,
+                  char out[DIGEST_STR_SIZE]);
 
 /* Cache keys (cache.c). inputs (JSON: layer path or source -> hash) tells a
  * later build what changed; def is the definition without the parent. */
@@ -85,6 +101,7 @@ typedef struct bkey_input {
 typedef struct bkey {
         char key[DIGEST_STR_SIZE];
         char input_sha256[DIGEST_STR_SIZE]; /* deb/archive: the input file's hash */
+        char def_hash[DIGEST_STR_SIZE];     /* sha256 of def */
         char *def;
         json_t *inputs;
 } bkey;

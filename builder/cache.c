@@ -21,32 +21,37 @@
 
 #include "common/cleanup.h"
 
-int bmemo_load(store *s, const spec *sp, bmemo *m, forge_error **err)
+void bmemo_init(store *s, const spec *sp, bmemo *m)
 {
-        cleanup_free char *val = NULL;
         char id[DIGEST_STR_SIZE];
-        int r;
 
         memset(m, 0, sizeof(*m));
+        m->s = s;
         hash_sha256_buf(sp->context_dir, strlen(sp->context_dir), id);
         memcpy(m->key, digest_hex(id), DIGEST_HEX_LEN + 1);
-        r = store_kv_get(s, "fmemo", m->key, &val, err);
-        if (r < 0)
-                return -1;
-        if (r > 0)
+}
+
+static void bmemo_ensure(bmemo *m)
+{
+        cleanup_free char *val = NULL;
+        forge_error *e = NULL;
+
+        if (m->map != NULL || m->s == NULL)
+                return;
+        if (store_kv_get(m->s, "fmemo", m->key, &val, &e) > 0)
                 m->map = json_loads(val, 0, NULL);
+        forge_error_release(&e);
         if (!json_is_object(m->map)) {
                 json_decref(m->map);
                 m->map = json_object();
         }
-        return m->map ? 0 : forge_error_make(err, ENOMEM, "memo");
 }
 
 int bmemo_save(store *s, bmemo *m, forge_error **err)
 {
         cleanup_free char *txt = NULL;
 
-        if (!m->dirty)
+        if (!m->dirty || m->map == NULL)
                 return 0;
         txt = json_dumps(m->map, JSON_COMPACT | JSON_SORT_KEYS);
         if (txt == NULL)
@@ -73,6 +78,8 @@ int bhash_file(bmemo *m, const char *path, char out[DIGEST_STR_SIZE], forge_erro
                  (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
                  (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
                  (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+        if (m)
+                bmemo_ensure(m);
         old = m && m->map ? json_string_value(json_object_get(m->map, path)) : NULL;
         if (old != NULL && strncmp(old, stamp, strlen(stamp)) == 0 &&
             digest_valid(old + strlen(stamp))) {
@@ -208,6 +215,7 @@ int bkey_compute(const bkey_input *in, bkey *ret, forge_error **err)
         ret->def = t.buf ? strdup(t.buf) : strdup("");
         if (ret->def == NULL)
                 goto oom;
+        hash_sha256_buf(ret->def, strlen(ret->def), ret->def_hash);
         /* The parent goes in last so that `def` compares across parents. */
         if (addf(&t, "parent %s\n", in->parent_key ? in->parent_key : "scratch") < 0)
                 goto oom;
@@ -230,4 +238,61 @@ void bkey_release(bkey *k)
         json_decref(k->inputs);
         k->def = NULL;
         k->inputs = NULL;
+}
+
+void bstamp_files(const bentries *e, const char *parent_key, uint64_t sde,
+                  char out[DIGEST_STR_SIZE])
+{
+        hash_sha256 *h = hash_sha256_new();
+        char buf[256];
+
+        snprintf(buf, sizeof(buf), "stamp %d %llu %s\n", BUILDER_LAYER_FORMAT,
+                 (unsigned long long)sde, parent_key ? parent_key : "scratch");
+        hash_sha256_update(h, buf, strlen(buf));
+        for (size_t i = 0; i < e->n; i++) {
+                const bentry *en = &e->v[i];
+                hash_sha256_update(h, en->path, strlen(en->path) + 1);
+                if (en->link)
+                        hash_sha256_update(h, en->link, strlen(en->link) + 1);
+                for (size_t x = 0; x < en->n_xattrs; x++) {
+                        hash_sha256_update(h, en->xattr_names[x], strlen(en->xattr_names[x]) + 1);
+                        hash_sha256_update(h, en->xattr_values[x], en->xattr_sizes[x]);
+                }
+                /* fixed-width binary record: no formatting on the hot path */
+                uint64_t rec[9] = {en->type,
+                                   en->perm,
+                                   en->uid,
+                                   en->gid,
+                                   (uint64_t)en->host_dev,
+                                   (uint64_t)en->host_ino,
+                                   en->size,
+                                   (uint64_t)en->host_mtim.tv_sec * 1000000000ULL +
+                                           (uint64_t)en->host_mtim.tv_nsec,
+                                   (uint64_t)en->host_ctim.tv_sec * 1000000000ULL +
+                                           (uint64_t)en->host_ctim.tv_nsec};
+                hash_sha256_update(h, rec, sizeof(rec));
+        }
+        hash_sha256_final(h, out);
+        hash_sha256_free(h);
+}
+
+void bstamp_input(const spec_layer *l, const char *parent_key, uint64_t sde,
+                  char out[DIGEST_STR_SIZE])
+{
+        struct stat st;
+        char buf[8192];
+        int n;
+
+        if (lstat(l->src_path, &st) < 0) {
+                out[0] = '\0';
+                return;
+        }
+        n = snprintf(buf, sizeof(buf), "input %d %llu %s %d %s %s %llu %llu %lld %lld.%ld %lld.%ld",
+                     BUILDER_LAYER_FORMAT, (unsigned long long)sde,
+                     parent_key ? parent_key : "scratch", (int)l->kind, l->src_path,
+                     l->dest ? l->dest : "/", (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino, (long long)st.st_size,
+                     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                     (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+        hash_sha256_buf(buf, (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1), out);
 }

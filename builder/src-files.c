@@ -57,6 +57,10 @@ static int add_one(fctx *c, const char *host, const char *dest, const struct sta
                 en->host_path = strdup(host);
                 if (en->host_path == NULL)
                         return forge_error_make(err, ENOMEM, "files");
+                en->host_dev = st->st_dev;
+                en->host_ino = st->st_ino;
+                en->host_mtim = st->st_mtim;
+                en->host_ctim = st->st_ctim;
                 char cap[256];
                 ssize_t n = lgetxattr(host, "security.capability", cap, sizeof(cap));
                 if (n > 0 && bentry_add_xattr(en, "security.capability", cap, (size_t)n) < 0)

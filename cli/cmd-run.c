@@ -383,7 +383,7 @@ out:
 int cmd_run(cli_ctx *ctx, int argc, char **argv)
 {
         run_opts o = {0};
-        int idx, r;
+        int idx = 0, r;
         const char *image = NULL;
 
         r = parse_args(argc, argv, &o, &idx);

@@ -253,7 +253,7 @@ static void test_gigantic_size(void **state)
 {
         struct stat st;
         char p[256];
-        make_lying_tar(1LL << 40);
+        make_lying_tar(8000000000LL); /* 8 GB claimed, 512 bytes held */
         assert_true(extract(0) < 0);
         snprintf(p, sizeof(p), "%s/huge", root);
         if (stat(p, &st) == 0)
