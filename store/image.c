@@ -51,7 +51,7 @@ int store_image_put(store *s, json_t *config, const store_layer *layers, size_t 
         cleanup_json json_t *manifest = NULL, *ldescs = json_array();
         json_t *rootfs = json_object_get(config, "rootfs");
         char cfg_digest[DIGEST_STR_SIZE];
-        uint64_t cfg_size;
+        uint64_t cfg_size = 0;
 
         if (ldescs == NULL)
                 return forge_error_make(err, ENOMEM, "image");
