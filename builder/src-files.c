@@ -86,42 +86,16 @@ static int add_one(fctx *c, const char *host, const char *dest, const struct sta
         return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int walk(fctx *c, const char *host, const char *dest, forge_error **err)
 {
-        cleanup_closedir DIR *d = opendir(host);
-        char **names = NULL;
-        size_t n = 0, cap = 0;
-        struct dirent *de;
+        cleanup_strv char **names = NULL;
         int r = 0;
 
-        if (d == NULL)
-                return forge_error_make(err, errno, "read directory '%s'", host);
         if (++c->depth > 256)
                 return forge_error_make(err, ELOOP, "'%s' is nested too deeply", host);
-        while ((de = readdir(d)) != NULL) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (n == cap) {
-                        char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(char *));
-                        if (nn == NULL) {
-                                r = forge_error_make(err, ENOMEM, "files");
-                                goto out;
-                        }
-                        names = nn;
-                }
-                if ((names[n] = strdup(de->d_name)) == NULL) {
-                        r = forge_error_make(err, ENOMEM, "files");
-                        goto out;
-                }
-                n++;
-        }
-        qsort(names, n, sizeof(char *), cmp_str);
-        for (size_t i = 0; i < n && r == 0; i++) {
+        if (dir_list_sorted(AT_FDCWD, host, &names, err) < 0)
+                return -1;
+        for (size_t i = 0; names[i] != NULL && r == 0; i++) {
                 cleanup_free char *h = path_join(host, names[i]);
                 cleanup_free char *dd = dest[0] ? path_join(dest, names[i]) : strdup(names[i]);
                 struct stat st;
@@ -137,10 +111,6 @@ static int walk(fctx *c, const char *host, const char *dest, forge_error **err)
                 if (r == 0 && S_ISDIR(st.st_mode))
                         r = walk(c, h, dd, err);
         }
-out:
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
         c->depth--;
         return r;
 }

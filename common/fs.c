@@ -256,3 +256,56 @@ int parse_size(const char *s, unsigned long long *ret)
         *ret = whole * mult + (frac * mult) / fracdiv;
         return 0;
 }
+
+DIR *opendir_at(int dirfd, const char *rel)
+{
+        int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d;
+
+        if (fd < 0)
+                return NULL;
+        d = fdopendir(fd);
+        if (d == NULL) {
+                int e = errno;
+                close(fd);
+                errno = e;
+        }
+        return d;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int dir_list_sorted(int dirfd, const char *rel, char ***ret_names, forge_error **err)
+{
+        cleanup_closedir DIR *d = opendir_at(dirfd, rel);
+        cleanup_strv char **names = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+
+        if (d == NULL)
+                return forge_error_make(err, errno, "read directory '%s'", rel);
+        while ((de = readdir(d)) != NULL) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (n + 1 >= cap) {
+                        size_t ncap = cap ? cap * 2 : 32;
+                        char **nn = realloc(names, ncap * sizeof(char *));
+                        if (nn == NULL)
+                                return forge_error_make(err, ENOMEM, "read directory '%s'", rel);
+                        names = nn;
+                        cap = ncap;
+                }
+                names[n] = strdup(de->d_name);
+                if (names[n] == NULL)
+                        return forge_error_make(err, ENOMEM, "read directory '%s'", rel);
+                names[++n] = NULL;
+        }
+        if (names == NULL && (names = calloc(1, sizeof(char *))) == NULL)
+                return forge_error_make(err, ENOMEM, "read directory '%s'", rel);
+        qsort(names, n, sizeof(char *), cmp_names);
+        *ret_names = take_ptr(names);
+        return 0;
+}

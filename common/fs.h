@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <dirent.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -32,3 +33,9 @@ int copy_fd(int in, int out, forge_error **err);
 /* Parses "512M", "1G", "1024", "1.5G" (binary units K/M/G/T, optional B/iB suffix).
  * Returns -1 on malformed input or overflow. */
 int parse_size(const char *s, unsigned long long *ret);
+
+/* Opens dirfd/rel as a directory stream (O_CLOEXEC); NULL with errno on failure. */
+DIR *opendir_at(int dirfd, const char *rel);
+/* The names in dirfd/rel ("." for dirfd itself) except "." and "..", sorted
+ * bytewise, as a NULL-terminated malloc'd vector (free with cleanup_strv). */
+int dir_list_sorted(int dirfd, const char *rel, char ***ret_names, forge_error **err);

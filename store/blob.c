@@ -149,6 +149,13 @@ int store_blob_put(store *s, const void *buf, size_t len, char ret_digest[DIGEST
 int store_blob_put_fd(store *s, int fd, char ret_digest[DIGEST_STR_SIZE], uint64_t *ret_size,
                       forge_error **err)
 {
+        return store_blob_put_fd_expect(s, fd, NULL, ret_digest, ret_size, err);
+}
+
+int store_blob_put_fd_expect(store *s, int fd, const char *expected,
+                             char ret_digest[DIGEST_STR_SIZE], uint64_t *ret_size,
+                             forge_error **err)
+{
         store_blob_writer *w = NULL;
         cleanup_free char *buf = malloc(1 << 20);
 
@@ -171,7 +178,7 @@ int store_blob_put_fd(store *s, int fd, char ret_digest[DIGEST_STR_SIZE], uint64
                         return -1;
                 }
         }
-        return store_blob_writer_commit(w, NULL, ret_digest, ret_size, err);
+        return store_blob_writer_commit(w, expected, ret_digest, ret_size, err);
 }
 
 bool store_blob_exists(store *s, const char *digest)

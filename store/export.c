@@ -58,54 +58,20 @@ typedef struct dtar {
         bool zero_owners;
 } dtar;
 
-static int cmp_name(const void *a, const void *b)
-{
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, forge_error **err);
 
 static int dtar_dir(dtar *t, int fd, const char *rel, forge_error **err)
 {
-        int dfd = dup(fd);
-        cleanup_closedir DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-        char **names = NULL;
-        size_t n = 0, cap = 0;
-        struct dirent *de;
+        cleanup_strv char **names = NULL;
         int r = 0;
 
-        if (d == NULL) {
-                if (dfd >= 0)
-                        close(dfd);
-                return forge_error_make(err, errno, "read '%s'", rel);
-        }
-        while ((de = readdir(d)) != NULL) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (n == cap) {
-                        char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(char *));
-                        if (nn == NULL) {
-                                r = forge_error_make(err, ENOMEM, "tar");
-                                goto out;
-                        }
-                        names = nn;
-                }
-                if ((names[n] = strdup(de->d_name)) == NULL) {
-                        r = forge_error_make(err, ENOMEM, "tar");
-                        goto out;
-                }
-                n++;
-        }
-        qsort(names, n, sizeof(char *), cmp_name);
-        for (size_t i = 0; i < n && r == 0; i++) {
+        if (dir_list_sorted(fd, ".", &names, err) < 0)
+                return forge_error_prefix(err, "'%s'", rel[0] ? rel : ".");
+        for (size_t i = 0; names[i] != NULL && r == 0; i++) {
                 cleanup_free char *child = rel[0] ? path_join(rel, names[i]) : strdup(names[i]);
                 r = child ? dtar_entry(t, fd, names[i], child, err)
                           : forge_error_make(err, ENOMEM, "tar");
         }
-out:
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
         return r;
 }
 

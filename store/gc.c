@@ -87,18 +87,6 @@ static int mark_image(store *s, const char *digest, hexset *blobs, hexset *diffs
         return 0;
 }
 
-static DIR *opendir_at(int dirfd, const char *rel)
-{
-        int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *d;
-        if (fd < 0)
-                return NULL;
-        d = fdopendir(fd);
-        if (d == NULL)
-                close(fd);
-        return d;
-}
-
 static uint64_t tree_size(const char *path)
 {
         char cmd[4096];

@@ -54,33 +54,15 @@ static int put_verified(store *s, int dirfd, const char *rel, const char *digest
                         uint64_t *ret_size, forge_error **err)
 {
         cleanup_close int fd = open_in(dirfd, rel, err);
-        store_blob_writer *w = NULL;
-        cleanup_free char *buf = malloc(1 << 20);
         char got[DIGEST_STR_SIZE];
 
         if (fd < 0)
                 return -1;
-        if (buf == NULL)
-                return forge_error_make(err, ENOMEM, "import");
-        if (store_blob_writer_new(s, &w, err) < 0)
-                return -1;
-        for (;;) {
-                ssize_t n = read(fd, buf, 1 << 20);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        store_blob_writer_abort(w);
-                        return forge_error_make(err, errno, "read '%s'", rel);
-                }
-                if (n == 0)
-                        break;
-                if (store_blob_writer_write(w, buf, (size_t)n, err) < 0) {
-                        store_blob_writer_abort(w);
-                        return -1;
-                }
+        if (store_blob_put_fd_expect(s, fd, digest, got, ret_size, err) < 0) {
+                if (*err && (*err)->errnum == EBADMSG)
+                        return forge_error_prefix(err, "'%s' does not match its digest", rel);
+                return forge_error_prefix(err, "copy '%s'", rel);
         }
-        if (store_blob_writer_commit(w, digest, got, ret_size, err) < 0)
-                return forge_error_prefix(err, "'%s' does not match its digest", rel);
         return 0;
 }
 

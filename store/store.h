@@ -78,6 +78,11 @@ int store_blob_put(store *s, const void *buf, size_t len, char ret_digest[DIGEST
 /* Copies fd (from its offset to EOF) into the store. */
 int store_blob_put_fd(store *s, int fd, char ret_digest[DIGEST_STR_SIZE], uint64_t *ret_size,
                       forge_error **err);
+/* The same, failing with EBADMSG (and storing nothing) unless the content
+ * hashes to expected. */
+int store_blob_put_fd_expect(store *s, int fd, const char *expected,
+                             char ret_digest[DIGEST_STR_SIZE], uint64_t *ret_size,
+                             forge_error **err);
 bool store_blob_exists(store *s, const char *digest);
 int store_blob_size(store *s, const char *digest, uint64_t *ret_size, forge_error **err);
 /* O_RDONLY|O_CLOEXEC fd of the blob. */

@@ -108,18 +108,6 @@ static int cmp_tag(const void *a, const void *b)
         return c ? c : strcmp(x->tag, y->tag);
 }
 
-static DIR *opendir_at(int dirfd, const char *rel)
-{
-        int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *d;
-        if (fd < 0)
-                return NULL;
-        d = fdopendir(fd);
-        if (d == NULL)
-                close(fd);
-        return d;
-}
-
 int store_tag_list(store *s, store_tag **ret, size_t *ret_n, forge_error **err)
 {
         cleanup_closedir DIR *names = opendir_at(s->root_fd, "tags");
