@@ -11,6 +11,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +23,15 @@
 #define ZSTD_LEVEL 3
 #define COPY_BUF (1 << 20)
 
+/*
+ * Compression runs on its own thread: the tar side (reading files, hashing
+ * the diff_id) and the zstd side (compressing, hashing and writing the blob)
+ * each get a core. The tar stream is handed over in 1 MiB chunks through a
+ * small ring; zstd's output does not depend on how its input is chunked.
+ */
+#define RING 4
+#define CHUNK (1 << 20)
+
 typedef struct sink {
         store_blob_writer *w;
         hash_sha256 *diff;
@@ -29,7 +39,18 @@ typedef struct sink {
         void *zout;
         size_t zout_size;
         uint64_t usize;
-        forge_error *err;
+        forge_error *err; /* the compressor's error, read after join */
+
+        pthread_t thread;
+        bool started;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        char *bufs[RING];
+        size_t lens[RING];
+        unsigned head, count; /* filled chunks waiting: head .. head+count */
+        bool closing, failed;
+        char *fill; /* the chunk being filled by the tar side */
+        size_t fill_len;
 } sink;
 
 static int zpush(sink *k, const void *buf, size_t len, ZSTD_EndDirective mode)
@@ -48,17 +69,127 @@ static int zpush(sink *k, const void *buf, size_t len, ZSTD_EndDirective mode)
         }
 }
 
-static la_ssize_t sink_write(struct archive *a, void *ud, const void *buf, size_t len)
+static void *compressor(void *ud)
 {
         sink *k = ud;
 
-        hash_sha256_update(k->diff, buf, len);
-        k->usize += len;
-        if (zpush(k, buf, len, ZSTD_e_continue) < 0) {
-                archive_set_error(a, EIO, "%s", k->err ? k->err->msg : "write failed");
+        pthread_mutex_lock(&k->mu);
+        for (;;) {
+                char *buf;
+                size_t len;
+                while (k->count == 0 && !k->closing)
+                        pthread_cond_wait(&k->cv, &k->mu);
+                if (k->count == 0)
+                        break;
+                buf = k->bufs[k->head];
+                len = k->lens[k->head];
+                pthread_mutex_unlock(&k->mu);
+                int r = zpush(k, buf, len, ZSTD_e_continue);
+                pthread_mutex_lock(&k->mu);
+                k->bufs[k->head] = buf; /* stays owned by the ring slot */
+                k->head = (k->head + 1) % RING;
+                k->count--;
+                pthread_cond_broadcast(&k->cv);
+                if (r < 0) {
+                        k->failed = true;
+                        break;
+                }
+        }
+        if (!k->failed && zpush(k, NULL, 0, ZSTD_e_end) < 0)
+                k->failed = true;
+        pthread_cond_broadcast(&k->cv);
+        pthread_mutex_unlock(&k->mu);
+        return NULL;
+}
+
+/* Hands the filled chunk to the compressor and takes a free one. */
+static int hand_over(sink *k)
+{
+        unsigned slot;
+
+        pthread_mutex_lock(&k->mu);
+        while (k->count == RING - 1 && !k->failed)
+                pthread_cond_wait(&k->cv, &k->mu);
+        if (k->failed) {
+                pthread_mutex_unlock(&k->mu);
                 return -1;
         }
+        slot = (k->head + k->count) % RING;
+        {
+                char *free_buf = k->bufs[slot];
+                k->bufs[slot] = k->fill;
+                k->lens[slot] = k->fill_len;
+                k->fill = free_buf;
+                k->fill_len = 0;
+        }
+        k->count++;
+        pthread_cond_broadcast(&k->cv);
+        pthread_mutex_unlock(&k->mu);
+        return 0;
+}
+
+static la_ssize_t sink_write(struct archive *a, void *ud, const void *buf, size_t len)
+{
+        sink *k = ud;
+        const char *p = buf;
+        size_t left = len;
+
+        hash_sha256_update(k->diff, buf, len);
+        k->usize += len;
+        while (left > 0) {
+                size_t n = CHUNK - k->fill_len < left ? CHUNK - k->fill_len : left;
+                memcpy(k->fill + k->fill_len, p, n);
+                k->fill_len += n;
+                p += n;
+                left -= n;
+                if (k->fill_len == CHUNK && hand_over(k) < 0) {
+                        archive_set_error(a, EIO, "compression failed");
+                        return -1;
+                }
+        }
         return (la_ssize_t)len;
+}
+
+/* Flushes the last chunk, waits for the compressor; 0 when all went well. */
+static int sink_close(sink *k)
+{
+        int r = 0;
+
+        if (!k->started)
+                return 0;
+        if (k->fill_len > 0 && hand_over(k) < 0)
+                r = -1;
+        pthread_mutex_lock(&k->mu);
+        k->closing = true;
+        pthread_cond_broadcast(&k->cv);
+        pthread_mutex_unlock(&k->mu);
+        pthread_join(k->thread, NULL);
+        k->started = false;
+        return r < 0 || k->failed ? -1 : 0;
+}
+
+static int sink_start(sink *k, forge_error **err)
+{
+        k->fill = malloc(CHUNK);
+        for (int i = 0; i < RING; i++)
+                k->bufs[i] = malloc(CHUNK);
+        for (int i = 0; i < RING; i++)
+                if (k->bufs[i] == NULL || k->fill == NULL)
+                        return forge_error_make(err, ENOMEM, "write layer");
+        pthread_mutex_init(&k->mu, NULL);
+        pthread_cond_init(&k->cv, NULL);
+        if (pthread_create(&k->thread, NULL, compressor, k) != 0)
+                return forge_error_make(err, EAGAIN, "write layer: start the compressor");
+        k->started = true;
+        return 0;
+}
+
+static void sink_free(sink *k)
+{
+        sink_close(k);
+        free(k->fill);
+        for (int i = 0; i < RING; i++)
+                free(k->bufs[i]);
 }
 
 static int copy_content(struct archive *a, const bentries *e, const bentry *en, char *buf,
@@ -156,7 +287,7 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
         }
         ZSTD_CCtx_setParameter(k.z, ZSTD_c_compressionLevel, ZSTD_LEVEL);
         ZSTD_CCtx_setParameter(k.z, ZSTD_c_checksumFlag, 1);
-        if (store_blob_writer_new(s, &k.w, err) < 0)
+        if (store_blob_writer_new(s, &k.w, err) < 0 || sink_start(&k, err) < 0)
                 goto out;
         if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
             archive_write_set_bytes_per_block(a, 10240) != ARCHIVE_OK ||
@@ -166,6 +297,7 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
         }
         for (size_t i = 0; i < e->n; i++) {
                 if (write_entry(a, ae, e, &e->v[i], buf, err) < 0) {
+                        sink_close(&k);
                         if (k.err) {
                                 forge_error_release(err);
                                 *err = take_ptr(k.err);
@@ -173,15 +305,12 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
                         goto out;
                 }
         }
-        if (archive_write_close(a) != ARCHIVE_OK) {
+        if (archive_write_close(a) != ARCHIVE_OK || sink_close(&k) < 0) {
+                sink_close(&k);
                 if (k.err)
                         *err = take_ptr(k.err);
                 else
                         forge_error_make(err, EIO, "write layer: %s", archive_error_string(a));
-                goto out;
-        }
-        if (zpush(&k, NULL, 0, ZSTD_e_end) < 0) {
-                *err = take_ptr(k.err);
                 goto out;
         }
         hash_sha256_final(k.diff, ret->diff_id);
@@ -191,6 +320,7 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
 out:
         if (a)
                 archive_write_free(a); /* may still flush into the sink */
+        sink_free(&k);
         store_blob_writer_abort(k.w);
         forge_error_release(&k.err);
         archive_entry_free(ae);
