@@ -51,12 +51,46 @@ int store_blob_writer_new(store *s, store_blob_writer **ret, forge_error **err)
         return 0;
 }
 
+static bool all_zero(const char *p, size_t len)
+{
+        return len > 0 && p[0] == 0 && memcmp(p, p + 1, len - 1) == 0;
+}
+
+/* Writes len bytes at the writer's position; whole 4 KiB blocks of zeros
+ * become holes (disk images are mostly zeros), the size is set at commit. */
+static int write_sparse(store_blob_writer *w, const char *p, size_t len, forge_error **err)
+{
+        while (len > 0) {
+                size_t n = len < 4096 ? len : 4096;
+                size_t run = 0;
+                if (n == 4096 && all_zero(p, 4096)) {
+                        while (run + 4096 <= len && all_zero(p + run, 4096))
+                                run += 4096;
+                        if (lseek(w->fd, (off_t)run, SEEK_CUR) < 0)
+                                return forge_error_make(err, errno, "write blob");
+                } else {
+                        while (run < len) {
+                                size_t m = len - run < 4096 ? len - run : 4096;
+                                if (m == 4096 && all_zero(p + run, 4096))
+                                        break;
+                                run += m;
+                        }
+                        if (write_all(w->fd, p, run) < 0)
+                                return forge_error_make(err, errno, "write blob '%s/%s'",
+                                                        w->s->root, w->tmp_rel);
+                }
+                p += run;
+                len -= run;
+        }
+        return 0;
+}
+
 static int flush_buf(store_blob_writer *w, forge_error **err)
 {
         if (w->used == 0)
                 return 0;
-        if (write_all(w->fd, w->buf, w->used) < 0)
-                return forge_error_make(err, errno, "write blob '%s/%s'", w->s->root, w->tmp_rel);
+        if (write_sparse(w, w->buf, w->used, err) < 0)
+                return -1;
         w->used = 0;
         return 0;
 }
@@ -68,10 +102,7 @@ int store_blob_writer_write(store_blob_writer *w, const void *buf, size_t len, f
         if (len >= WBUF_SIZE) {
                 if (flush_buf(w, err) < 0)
                         return -1;
-                if (write_all(w->fd, buf, len) < 0)
-                        return forge_error_make(err, errno, "write blob '%s/%s'", w->s->root,
-                                                w->tmp_rel);
-                return 0;
+                return write_sparse(w, buf, len, err);
         }
         if (w->used + len > WBUF_SIZE && flush_buf(w, err) < 0)
                 return -1;
@@ -99,7 +130,7 @@ int store_blob_writer_commit(store_blob_writer *w, const char *expected,
                 r = 0; /* already there: same name, same content */
                 goto out;
         }
-        if (fchmod(w->fd, 0444) < 0 || fsync(w->fd) < 0) {
+        if (ftruncate(w->fd, (off_t)w->size) < 0 || fchmod(w->fd, 0444) < 0 || fsync(w->fd) < 0) {
                 forge_error_make(err, errno, "write blob '%s/%s'", w->s->root, w->tmp_rel);
                 goto out;
         }

@@ -2,11 +2,14 @@
 #pragma once
 
 /*
- * Bootable VM disk images (vmimage owner). See docs/vm-disk.md and the
- * guest <-> host protocol in docs/vm-protocol.md.
+ * Bootable VM disk images: GPT with an EFI system partition (a unified kernel
+ * image for UEFI firmware), a forge boot partition (kernel, initramfs and
+ * command line for forge's own launcher) and an ext4 root. See
+ * docs/vm-disk.md and the guest <-> host protocol in docs/vm-protocol.md.
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "store/store.h"
@@ -24,3 +27,33 @@ typedef struct vmimage_boot {
 
 int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **err);
 void vmimage_boot_release(vmimage_boot *b);
+
+/* Bump when the bytes of a disk image change for the same inputs. */
+#define VMIMAGE_FORMAT 1
+
+typedef struct vmimage_opts {
+        const char *rootfs_dir;   /* the flattened image; /.forge/run is added */
+        const char *kernel_deb;   /* a Debian linux-image package, or */
+        const char *bzimage;      /* a bzImage plus */
+        const char *modules_dir;  /* lib/modules/VERSION (may be NULL) */
+        const char *init_path;    /* forge-vminit */
+        const char *run_config;   /* the content of /.forge/run */
+        const char *cmdline;      /* extra kernel arguments, or NULL */
+        uint64_t memory;          /* recorded for launchers (0 = unset) */
+        unsigned cpus;
+        uint64_t disk_size;       /* 0: content plus headroom */
+        uint64_t sde;             /* every timestamp */
+        const char *seed;         /* the image digest: GUIDs, UUIDs, serials */
+        const char *tmpdir;       /* scratch, on the same file system as out_path ideally */
+        const char *out_path;
+} vmimage_opts;
+
+/* Builds the disk image at out_path (written to a temp file, renamed). */
+int vmimage_build(const vmimage_opts *o, forge_error **err);
+
+/* The run configuration (/.forge/run) for an image config; malloc'd. */
+char *vmimage_run_config(const json_t *image_config);
+
+/* Builds (or takes from the store's cache) the disk image of an image and
+ * copies it, sparsely, to out_path. */
+int vmimage_export(store *s, const char *manifest_digest, const char *out_path, forge_error **err);

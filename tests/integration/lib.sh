@@ -34,3 +34,36 @@ need_root() {
 		exit 77
 	fi
 }
+
+# kernel_deb [cloud|generic]: path of a Debian kernel package, downloaded once
+# into /var/cache/forge-test (the current version, resolved through the meta
+# package; nothing is installed).
+kernel_deb() {
+	local flavour=${1:-cloud} meta pkg cache=/var/cache/forge-test f
+	meta=linux-image-$([ "$flavour" = cloud ] && echo cloud-amd64 || echo amd64)
+	mkdir -p "$cache"
+	pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+	if [ -z "$pkg" ]; then
+		apt-get update -qq >/dev/null 2>&1 || true
+		pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+	fi
+	[ -n "$pkg" ] || { echo "cannot resolve $meta (apt-cache)" >&2; return 1; }
+	f=$(ls "$cache/${pkg}_"*.deb 2>/dev/null | tail -n1)
+	if [ -z "$f" ]; then
+		(cd "$cache" && apt-get download -qq "$pkg" >/dev/null 2>&1) ||
+			(apt-get update -qq >/dev/null 2>&1 && cd "$cache" && apt-get download -qq "$pkg" >/dev/null)
+		f=$(ls "$cache/${pkg}_"*.deb 2>/dev/null | tail -n1)
+	fi
+	[ -n "$f" ] || { echo "cannot download $pkg" >&2; return 1; }
+	echo "$f"
+}
+
+# hexargs ARG...: the docs/vm-protocol.md encoding (NUL-joined, hex)
+hexargs() {
+	local first=1 a
+	for a in "$@"; do
+		[ $first = 1 ] || printf '00'
+		printf '%s' "$a" | od -An -tx1 -v | tr -d ' \n'
+		first=0
+	done
+}

@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * forge-vminit: PID 1 of a forge VM (static; /init of the initramfs).
+ *
+ * 1. mounts /proc, /sys, /dev (devtmpfs); loads the modules listed in
+ *    /modules/order (finit_module);
+ * 2. finds the root partition by its GPT name (forge.root=NAME on the kernel
+ *    command line, default "forge-root"), waiting for it up to 30 s; mounts it
+ *    and switches root into it;
+ * 3. reads the run configuration /.forge/run written by `forge export
+ *    --format disk`, applies forge.args / forge.env from the command line
+ *    (docs/vm-protocol.md), sets hostname, user, workdir;
+ * 4. runs the workload, supervised (init_supervise: zombies reaped, signals
+ *    forwarded); reports "FORGE-EXIT: N" on the console and N on I/O port
+ *    0xf4; syncs and powers off.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/init/supervise.h"
+
+#define MAX_ARGS 4096
+#define EXIT_PORT 0xf4
+
+static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void msg(const char *fmt, ...)
+{
+        va_list ap;
+        fprintf(stderr, "forge-vminit: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static void __attribute__((noreturn)) finish(int status)
+{
+        printf("FORGE-EXIT: %d\n", status);
+        fflush(stdout);
+        fflush(stderr);
+        sync();
+        if (ioperm(EXIT_PORT, 1, 1) == 0)
+                outb((unsigned char)status, EXIT_PORT);
+        reboot(RB_POWER_OFF);
+        for (;;)
+                pause();
+}
+
+static void __attribute__((noreturn)) fatal(const char *what)
+{
+        msg("%s: %s", what, strerror(errno));
+        finish(125);
+}
+
+static char *read_text(const char *path, size_t max)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char *buf;
+        ssize_t n;
+        size_t len = 0;
+
+        if (fd < 0)
+                return NULL;
+        buf = malloc(max + 1);
+        if (buf == NULL) {
+                close(fd);
+                return NULL;
+        }
+        while (len < max && (n = read(fd, buf + len, max - len)) > 0)
+                len += (size_t)n;
+        close(fd);
+        buf[len] = '\0';
+        return buf;
+}
+
+/* Value of key=... on the kernel command line (malloc'd), or NULL. */
+static char *cmdline_get(const char *cmdline, const char *key)
+{
+        size_t klen = strlen(key);
+        const char *p = cmdline;
+
+        while (p && *p) {
+                while (*p == ' ' || *p == '\n')
+                        p++;
+                if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+                        const char *v = p + klen + 1;
+                        size_t len = strcspn(v, " \n");
+                        return strndup(v, len);
+                }
+                p = strchr(p, ' ');
+        }
+        return NULL;
+}
+
+/* Hex of NUL-joined strings -> NULL-terminated vector appended to *v. */
+static int unhex_strv(const char *hex, char ***v, size_t *n)
+{
+        size_t len = strlen(hex), blen = len / 2, start = 0;
+        unsigned char *bin;
+
+        if (len % 2)
+                return -1;
+        bin = malloc(blen + 1);
+        if (bin == NULL)
+                return -1;
+        for (size_t i = 0; i < blen; i++) {
+                unsigned hi, lo;
+                if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]))
+                        return free(bin), -1;
+                hi = (unsigned)(isdigit((unsigned char)hex[2 * i]) ? hex[2 * i] - '0'
+                                                                  : (tolower(hex[2 * i]) - 'a' + 10));
+                lo = (unsigned)(isdigit((unsigned char)hex[2 * i + 1])
+                                        ? hex[2 * i + 1] - '0'
+                                        : (tolower(hex[2 * i + 1]) - 'a' + 10));
+                bin[i] = (unsigned char)(hi << 4 | lo);
+        }
+        bin[blen] = '\0';
+        for (size_t i = 0; i <= blen && blen > 0; i++) {
+                if (i == blen || bin[i] == '\0') {
+                        if (*n + 2 > MAX_ARGS)
+                                return free(bin), -1;
+                        *v = realloc(*v, (*n + 2) * sizeof(char *));
+                        (*v)[(*n)++] = strndup((char *)bin + start, i - start);
+                        (*v)[*n] = NULL;
+                        start = i + 1;
+                }
+        }
+        free(bin);
+        return 0;
+}
+
+static void load_modules(void)
+{
+        char *order = read_text("/modules/order", 1 << 16);
+        char *line, *save = NULL;
+
+        if (order == NULL)
+                return;
+        for (line = strtok_r(order, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char path[512];
+                int fd;
+                snprintf(path, sizeof(path), "/modules/%s", line);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST))
+                        msg("load module %s: %s", line, strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+        }
+        free(order);
+}
+
+/* /dev/NAME of the partition whose GPT name is want, or NULL. */
+static char *find_partition(const char *want)
+{
+        DIR *d = opendir("/sys/class/block");
+        struct dirent *de;
+        char *found = NULL;
+
+        if (d == NULL)
+                return NULL;
+        while (!found && (de = readdir(d)) != NULL) {
+                char path[512], *ue, *pn;
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "/sys/class/block/%s/uevent", de->d_name);
+                ue = read_text(path, 4096);
+                if (ue == NULL)
+                        continue;
+                pn = strstr(ue, "PARTNAME=");
+                if (pn) {
+                        size_t len = strcspn(pn + 9, "\n");
+                        if (len == strlen(want) && strncmp(pn + 9, want, len) == 0 &&
+                            asprintf(&found, "/dev/%s", de->d_name) < 0)
+                                found = NULL;
+                }
+                free(ue);
+        }
+        closedir(d);
+        return found;
+}
+
+static void mount_root(const char *cmdline)
+{
+        char *name = cmdline_get(cmdline, "forge.root");
+        char *dev = NULL;
+
+        if (name == NULL)
+                name = strdup("forge-root");
+        for (int i = 0; i < 300 && dev == NULL; i++) {
+                dev = find_partition(name);
+                if (dev == NULL) {
+                        struct timespec ts = {0, 100 * 1000 * 1000};
+                        nanosleep(&ts, NULL);
+                }
+        }
+        if (dev == NULL) {
+                errno = ENODEV;
+                msg("no partition named '%s' appeared within 30 s (disk driver missing?)", name);
+                finish(125);
+        }
+        mkdir("/newroot", 0755);
+        if (mount(dev, "/newroot", "ext4", 0, NULL) < 0)
+                fatal("mount the root file system");
+        free(dev);
+        free(name);
+        /* switch_root: the initramfs is left behind (it's small) */
+        if (chdir("/newroot") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
+            chdir("/") < 0)
+                fatal("switch to the root file system");
+}
+
+static void mount_api(void)
+{
+        mkdir("/proc", 0555);
+        mkdir("/sys", 0555);
+        mkdir("/dev", 0755);
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+}
+
+typedef struct runcfg {
+        char **argv;
+        size_t argc;
+        char **env;
+        size_t envc;
+        char *workdir, *user, *hostname;
+} runcfg;
+
+static void read_runcfg(runcfg *rc)
+{
+        char *txt = read_text("/.forge/run", 1 << 20), *line, *save = NULL;
+
+        if (txt == NULL)
+                fatal("read /.forge/run (not a forge disk image?)");
+        for (line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                if (strncmp(line, "argv=", 5) == 0)
+                        unhex_strv(line + 5, &rc->argv, &rc->argc);
+                else if (strncmp(line, "env=", 4) == 0)
+                        unhex_strv(line + 4, &rc->env, &rc->envc);
+                else if (strncmp(line, "workdir=", 8) == 0)
+                        rc->workdir = strdup(line + 8);
+                else if (strncmp(line, "user=", 5) == 0)
+                        rc->user = strdup(line + 5);
+                else if (strncmp(line, "hostname=", 9) == 0)
+                        rc->hostname = strdup(line + 9);
+        }
+        free(txt);
+}
+
+/* forge.args replaces cmd: the entrypoint's argument count is in /.forge/run
+ * as entrypoint=N. */
+static void apply_cmdline(runcfg *rc, const char *cmdline)
+{
+        char *args = cmdline_get(cmdline, "forge.args");
+        char *env = cmdline_get(cmdline, "forge.env");
+        char *txt = read_text("/.forge/run", 1 << 20);
+        char *ep = txt ? strstr(txt, "\nentrypoint=") : NULL;
+        size_t keep = ep ? (size_t)strtoul(ep + 12, NULL, 10) : 0;
+
+        if (args != NULL) {
+                if (keep > rc->argc)
+                        keep = rc->argc;
+                for (size_t i = keep; i < rc->argc; i++)
+                        free(rc->argv[i]);
+                rc->argc = keep;
+                if (rc->argv)
+                        rc->argv[keep] = NULL;
+                if (unhex_strv(args, &rc->argv, &rc->argc) < 0)
+                        msg("ignoring a malformed forge.args");
+        }
+        if (env != NULL && unhex_strv(env, &rc->env, &rc->envc) < 0)
+                msg("ignoring a malformed forge.env");
+        free(args);
+        free(env);
+        free(txt);
+}
+
+/* The user as the container runtime resolves it (runtime/user.c), from the
+ * image's /etc/passwd and /etc/group: NAME or UID, optionally :GROUP or :GID;
+ * supplementary groups are the primary group plus every group listing the
+ * user by name. */
+#define MAX_GROUPS 64
+typedef struct ids {
+        uid_t uid;
+        gid_t gid;
+        gid_t groups[MAX_GROUPS];
+        size_t n_groups;
+} ids;
+
+static size_t split_fields(char *line, char **f, size_t max)
+{
+        size_t n = 0;
+        line[strcspn(line, "\n")] = '\0';
+        f[n++] = line;
+        for (char *p = line; *p && n < max; p++)
+                if (*p == ':') {
+                        *p = '\0';
+                        f[n++] = p + 1;
+                }
+        return n;
+}
+
+static bool numeric(const char *s)
+{
+        if (*s == '\0')
+                return false;
+        for (; *s; s++)
+                if (!isdigit((unsigned char)*s))
+                        return false;
+        return true;
+}
+
+static bool in_list(const char *list, const char *name)
+{
+        size_t len = strlen(name);
+        for (const char *p = list; p && *p;) {
+                size_t l = strcspn(p, ",");
+                if (l == len && strncmp(p, name, len) == 0)
+                        return true;
+                p += l;
+                if (*p == ',')
+                        p++;
+        }
+        return false;
+}
+
+static int lookup_user(const char *spec, ids *r)
+{
+        char *copy = strdup(spec), *grp = strchr(copy, ':');
+        char line[4096], name[256] = "";
+        char *fld[8];
+        FILE *f;
+        bool found = false;
+
+        if (grp)
+                *grp++ = '\0';
+        r->uid = 0;
+        r->gid = 0;
+        f = fopen("/etc/passwd", "re");
+        while (f && fgets(line, sizeof(line), f)) {
+                if (split_fields(line, fld, 8) < 4 || !numeric(fld[2]) || !numeric(fld[3]))
+                        continue;
+                if (numeric(copy) ? strtoul(fld[2], NULL, 10) == strtoul(copy, NULL, 10)
+                                  : strcmp(fld[0], copy) == 0) {
+                        r->uid = (uid_t)strtoul(fld[2], NULL, 10);
+                        r->gid = (gid_t)strtoul(fld[3], NULL, 10);
+                        snprintf(name, sizeof(name), "%s", fld[0]);
+                        found = true;
+                        break;
+                }
+        }
+        if (f)
+                fclose(f);
+        if (!found) {
+                if (!numeric(copy)) {
+                        msg("user '%s' not found in the image's /etc/passwd", copy);
+                        free(copy);
+                        return -1;
+                }
+                r->uid = (uid_t)strtoul(copy, NULL, 10);
+        }
+        f = fopen("/etc/group", "re");
+        if (grp && numeric(grp)) {
+                r->gid = (gid_t)strtoul(grp, NULL, 10);
+        } else if (grp) {
+                found = false;
+                while (f && !found && fgets(line, sizeof(line), f))
+                        if (split_fields(line, fld, 8) >= 3 && strcmp(fld[0], grp) == 0 &&
+                            numeric(fld[2])) {
+                                r->gid = (gid_t)strtoul(fld[2], NULL, 10);
+                                found = true;
+                        }
+                if (!found) {
+                        msg("group '%s' not found in the image's /etc/group", grp);
+                        if (f)
+                                fclose(f);
+                        free(copy);
+                        return -1;
+                }
+        }
+        r->groups[0] = r->gid;
+        r->n_groups = 1;
+        if (f && name[0]) {
+                rewind(f);
+                while (fgets(line, sizeof(line), f) && r->n_groups < MAX_GROUPS) {
+                        if (split_fields(line, fld, 8) < 4 || !numeric(fld[2]) ||
+                            (gid_t)strtoul(fld[2], NULL, 10) == r->gid)
+                                continue;
+                        if (in_list(fld[3], name))
+                                r->groups[r->n_groups++] = (gid_t)strtoul(fld[2], NULL, 10);
+                }
+        }
+        if (f)
+                fclose(f);
+        free(copy);
+        return 0;
+}
+
+static void __attribute__((noreturn)) exec_workload(runcfg *rc, const ids *id)
+{
+        init_signals_restore();
+        setsid();
+        ioctl(0, TIOCSCTTY, 0);
+        if (setgroups(id->n_groups, id->groups) < 0 || setgid(id->gid) < 0 ||
+            setuid(id->uid) < 0) {
+                msg("set user %u:%u: %s", (unsigned)id->uid, (unsigned)id->gid, strerror(errno));
+                _exit(125);
+        }
+        if (rc->workdir && chdir(rc->workdir) < 0) {
+                msg("workdir '%s': %s", rc->workdir, strerror(errno));
+                _exit(125);
+        }
+        execvpe(rc->argv[0], rc->argv, rc->env ? rc->env : (char *[]){NULL});
+        msg("exec '%s': %s", rc->argv[0], strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+}
+
+int main(int argc, char **argv)
+{
+        runcfg rc = {0};
+        char *cmdline;
+        ids id = {.n_groups = 1};
+        pid_t child;
+
+        (void)argc;
+        (void)argv;
+        if (getpid() != 1) {
+                fprintf(stderr, "forge-vminit: must run as PID 1 of a VM\n");
+                return 2;
+        }
+        mount_api();
+        cmdline = read_text("/proc/cmdline", 8192);
+        if (cmdline == NULL)
+                fatal("read /proc/cmdline");
+        load_modules();
+        mount_root(cmdline);
+        mount_api();
+        mkdir("/dev/pts", 0755);
+        mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666");
+        mkdir("/tmp", 01777);
+        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+        mkdir("/run", 0755);
+        mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+        read_runcfg(&rc);
+        apply_cmdline(&rc, cmdline);
+        if (rc.argc == 0) {
+                msg("nothing to run: the image has no entrypoint or cmd");
+                finish(125);
+        }
+        if (rc.hostname && sethostname(rc.hostname, strlen(rc.hostname)) < 0)
+                msg("set hostname: %s", strerror(errno));
+        if (lookup_user(rc.user ? rc.user : "0", &id) < 0)
+                finish(125);
+        if (init_signals_block() < 0)
+                fatal("block signals");
+        fflush(stdout);
+        child = fork();
+        if (child < 0)
+                fatal("fork");
+        if (child == 0)
+                exec_workload(&rc, &id);
+        finish(init_supervise(child));
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/* Disk image pieces: GPT round trip and hostile tables, bzImage checks,
+ * derived GUIDs, boot partition bounds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmimage/vmimage-internal.h"
+
+static int tmp_disk(uint64_t size, char path[64])
+{
+        int fd;
+        snprintf(path, 64, "/tmp/forge-gpt-XXXXXX");
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, (off_t)size), 0);
+        return fd;
+}
+
+static void test_gpt_roundtrip(void **state)
+{
+        char path[64];
+        int fd = tmp_disk(64 << 20, path);
+        vm_part parts[2] = {{"forge-esp", VM_ESP_TYPE, 1 << 20, 8 << 20},
+                            {"forge-boot", VM_FORGE_BOOT_TYPE, 9 << 20, 4 << 20}};
+        forge_error *e = NULL;
+        uint64_t off, size;
+
+        assert_int_equal(vm_gpt_write(fd, 64 << 20, parts, 2, "sha256:seed", &e), 0);
+        assert_int_equal(vm_gpt_find(fd, 64 << 20, "forge-boot", &off, &size, &e), 0);
+        assert_int_equal(off, 9 << 20);
+        assert_int_equal(size, 4 << 20);
+        assert_true(vm_gpt_find(fd, 64 << 20, "nope", &off, &size, &e) < 0);
+        forge_error_release(&e);
+        /* a flipped byte in the entries: CRC mismatch, refused */
+        assert_int_equal(pwrite(fd, "X", 1, 1024 + 40), 1);
+        assert_true(vm_gpt_find(fd, 64 << 20, "forge-boot", &off, &size, &e) < 0);
+        assert_non_null(strstr(e->msg, "CRC"));
+        forge_error_release(&e);
+        /* not GPT at all */
+        assert_int_equal(pwrite(fd, "NOTAGPT!", 8, 512), 8);
+        assert_true(vm_gpt_find(fd, 64 << 20, "forge-boot", &off, &size, &e) < 0);
+        forge_error_release(&e);
+        close(fd);
+        unlink(path);
+}
+
+static void test_guid(void **state)
+{
+        uint8_t a[16], b[16], c[16];
+        char txt[37];
+        vm_guid_derive("sha256:x", "root", a);
+        vm_guid_derive("sha256:x", "root", b);
+        vm_guid_derive("sha256:y", "root", c);
+        assert_memory_equal(a, b, 16);
+        assert_memory_not_equal(a, c, 16);
+        vm_guid_format(a, txt);
+        assert_int_equal(txt[14], '4'); /* version 4 shape */
+        vm_guid_parse("C12A7328-F81F-11D2-BA4B-00A0C93EC93B", a);
+        assert_int_equal(a[0], 0x28);
+        assert_int_equal(a[3], 0xc1);
+        vm_guid_format(a, txt);
+        assert_string_equal(txt, "c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+}
+
+static void test_bzimage_check(void **state)
+{
+        uint8_t k[0x300] = {0};
+        forge_error *e = NULL;
+
+        assert_true(vm_bzimage_check(k, sizeof(k), &e) < 0);
+        assert_non_null(strstr(e->msg, "not a bzImage"));
+        forge_error_release(&e);
+        memcpy(k + 0x202, "HdrS", 4);
+        k[0x206] = 0x0f;
+        k[0x207] = 0x02; /* 2.15 */
+        assert_true(vm_bzimage_check(k, sizeof(k), &e) < 0); /* no XLF_KERNEL_64 */
+        assert_non_null(strstr(e->msg, "64-bit"));
+        forge_error_release(&e);
+        k[0x236] = 1;
+        assert_int_equal(vm_bzimage_check(k, sizeof(k), &e), 0);
+        k[0x206] = 0x0a; /* 2.10 */
+        assert_true(vm_bzimage_check(k, sizeof(k), &e) < 0);
+        forge_error_release(&e);
+        assert_true(vm_bzimage_check(k, 0x100, &e) < 0); /* truncated */
+        forge_error_release(&e);
+}
+
+static void test_boot_partition_bounds(void **state)
+{
+        char path[64];
+        int fd = tmp_disk(16 << 20, path);
+        vm_part parts[1] = {{VM_BOOT_NAME, VM_FORGE_BOOT_TYPE, 1 << 20, 4 << 20}};
+        struct vm_boot_header h = {0};
+        forge_error *e = NULL;
+        vmimage_boot b;
+
+        assert_int_equal(vm_gpt_write(fd, 16 << 20, parts, 1, "s", &e), 0);
+        memcpy(h.magic, VM_BOOT_MAGIC, 8);
+        h.version = 1;
+        h.kernel_off = 4096;
+        h.kernel_len = 1ULL << 40; /* lies: beyond the partition */
+        h.initrd_off = 8192;
+        h.initrd_len = 10;
+        h.cmdline_off = 12288;
+        h.cmdline_len = 3;
+        assert_int_equal(pwrite(fd, &h, sizeof(h), 1 << 20), sizeof(h));
+        assert_true(vmimage_boot_load(path, &b, &e) < 0);
+        assert_non_null(strstr(e->msg, "kernel"));
+        forge_error_release(&e);
+        h.kernel_len = 100;
+        h.kernel_off = (4 << 20) - 50; /* runs past the end */
+        assert_int_equal(pwrite(fd, &h, sizeof(h), 1 << 20), sizeof(h));
+        assert_true(vmimage_boot_load(path, &b, &e) < 0);
+        forge_error_release(&e);
+        close(fd);
+        unlink(path);
+}
+
+static void test_run_config(void **state)
+{
+        json_t *cfg = json_pack("{s:{s:[s], s:[s,s], s:[s], s:s, s:s}}", "config", "Entrypoint",
+                                "/bin/th", "Cmd", "args", "x", "Env", "A=1", "WorkingDir", "/srv",
+                                "User", "1000:1000");
+        char *rc = vmimage_run_config(cfg);
+        assert_non_null(strstr(rc, "argv=2f62696e2f7468006172677300" "78\n"));
+        assert_non_null(strstr(rc, "entrypoint=1\n"));
+        assert_non_null(strstr(rc, "env=413d31\n"));
+        assert_non_null(strstr(rc, "workdir=/srv\n"));
+        assert_non_null(strstr(rc, "user=1000:1000\n"));
+        free(rc);
+        json_decref(cfg);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_gpt_roundtrip),         cmocka_unit_test(test_guid),
+                cmocka_unit_test(test_bzimage_check),         cmocka_unit_test(test_boot_partition_bounds),
+                cmocka_unit_test(test_run_config),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The disk image:
+ *
+ *   LBA 0..33        protective MBR, GPT header and entries
+ *   forge-esp        FAT, \EFI\BOOT\BOOTX64.EFI = systemd-stub + kernel +
+ *                    initramfs + command line (a unified kernel image), so
+ *                    any UEFI firmware boots the disk with no arguments
+ *   forge-boot       raw: a header, the kernel, the initramfs, the command
+ *                    line: what forge's own launcher reads
+ *   forge-root       ext4 with the flattened image and /.forge/run
+ *   last 33 LBAs     backup GPT
+ *
+ * Reproducible: every GUID, UUID, serial and hash seed is derived from the
+ * image digest; mke2fs runs with a fixed clock in a fresh PID namespace (its
+ * random inode generations are seeded from pid and time), inode times are
+ * then set to source_date_epoch with debugfs.
+ */
+#include "vmimage/vmimage-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+#define MiB (1ULL << 20)
+#define STUB "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+        return (v + a - 1) / a * a;
+}
+
+/* Runs argv (with extra environment) and waits; output goes to a log file
+ * whose tail becomes the error message. */
+static int run(char *const argv[], char *const extra_env[], const char *log, forge_error **err)
+{
+        pid_t pid = fork();
+        int st;
+
+        if (pid < 0)
+                return forge_error_make(err, errno, "fork");
+        if (pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                for (size_t i = 0; extra_env && extra_env[i]; i++)
+                        putenv(extra_env[i]);
+                execvp(argv[0], argv);
+                fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return forge_error_make(err, errno, "wait for %s", argv[0]);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                cleanup_free char *out = NULL;
+                size_t len = 0;
+                forge_error *e = NULL;
+                file_read_all(AT_FDCWD, log, 1 << 20, &out, &len, &e);
+                forge_error_release(&e);
+                return forge_error_make(err, 0, "%s failed (%s %d): %s", argv[0],
+                                        WIFEXITED(st) ? "exit" : "signal",
+                                        WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+                                        out && len > 400 ? out + len - 400 : out ? out : "");
+        }
+        return 0;
+}
+
+static uint64_t tree_bytes(const char *dir, uint64_t *ret_inodes)
+{
+        cleanup_strv char **names = NULL;
+        forge_error *e = NULL;
+        uint64_t total = 0;
+
+        if (dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
+                forge_error_release(&e);
+                return 0;
+        }
+        for (size_t i = 0; names[i]; i++) {
+                cleanup_free char *p = path_join(dir, names[i]);
+                struct stat st;
+                if (p == NULL || lstat(p, &st) < 0)
+                        continue;
+                (*ret_inodes)++;
+                total += align_up((uint64_t)st.st_size, 4096);
+                if (S_ISDIR(st.st_mode))
+                        total += tree_bytes(p, ret_inodes);
+        }
+        return total;
+}
+
+/* debugfs script: every inode's atime/ctime/crtime = source_date_epoch. */
+static int write_time_script(FILE *f, const char *dir, const char *rel, uint64_t sde,
+                             forge_error **err)
+{
+        cleanup_strv char **names = NULL;
+
+        fprintf(f, "sif \"%s\" atime @%llu\nsif \"%s\" ctime @%llu\nsif \"%s\" crtime @%llu\n",
+                rel[0] ? rel : "/", (unsigned long long)sde, rel[0] ? rel : "/",
+                (unsigned long long)sde, rel[0] ? rel : "/", (unsigned long long)sde);
+        if (dir_list_sorted(AT_FDCWD, dir, &names, err) < 0)
+                return -1;
+        for (size_t i = 0; names[i]; i++) {
+                cleanup_free char *p = path_join(dir, names[i]), *r = NULL;
+                struct stat st;
+                if (strpbrk(names[i], "\"\n\\") != NULL)
+                        return forge_error_make(err, EINVAL, "file name '%s' can't be put in a "
+                                                             "disk image",
+                                                names[i]);
+                if (p == NULL || asprintf(&r, "%s/%s", rel, names[i]) < 0 || lstat(p, &st) < 0)
+                        return forge_error_make(err, errno ? errno : ENOMEM, "disk image");
+                if (S_ISDIR(st.st_mode)) {
+                        if (write_time_script(f, p, r, sde, err) < 0)
+                                return -1;
+                } else {
+                        fprintf(f, "sif \"%s\" atime @%llu\nsif \"%s\" ctime @%llu\nsif \"%s\" "
+                                   "crtime @%llu\n",
+                                r, (unsigned long long)sde, r, (unsigned long long)sde, r,
+                                (unsigned long long)sde);
+                }
+        }
+        return 0;
+}
+
+static int make_ext4(const vmimage_opts *o, const char *img, uint64_t size, const char *log,
+                     forge_error **err)
+{
+        uint8_t g[16];
+        char uuid[37], size_arg[32], fake[64], eopt[160];
+        cleanup_free char *script = NULL;
+        cleanup_fclose FILE *f = NULL;
+        cleanup_close int fd = -1;
+
+        vm_guid_derive(o->seed, "root-fs", g);
+        vm_guid_format(g, uuid);
+        snprintf(size_arg, sizeof(size_arg), "%lluk", (unsigned long long)(size / 1024));
+        snprintf(fake, sizeof(fake), "E2FSPROGS_FAKE_TIME=%llu", (unsigned long long)o->sde);
+        snprintf(eopt, sizeof(eopt), "hash_seed=%s,root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0", uuid);
+        fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+                return forge_error_make(err, errno, "create '%s'", img);
+        {
+                /* a fresh PID namespace: mke2fs seeds its randomness from pid and time */
+                char *argv[] = {"unshare", "--pid", "--fork", "mke2fs", "-q", "-t", "ext4", "-L", "forge-root",
+                                "-U", uuid, "-E", eopt, "-d", (char *)o->rootfs_dir, "-F",
+                                (char *)img, size_arg, NULL};
+                char *env[] = {fake, NULL};
+                if (run(argv, env, log, err) < 0)
+                        return forge_error_prefix(err, "make the root file system");
+        }
+        if (asprintf(&script, "%s.debugfs", img) < 0 || (f = fopen(script, "we")) == NULL)
+                return forge_error_make(err, errno, "debugfs script");
+        if (write_time_script(f, o->rootfs_dir, "", o->sde, err) < 0)
+                return -1;
+        fclose(take_ptr(f));
+        {
+                char *argv[] = {"debugfs", "-w", "-f", script, (char *)img, NULL};
+                char *env[] = {fake, NULL};
+                if (run(argv, env, log, err) < 0)
+                        return forge_error_prefix(err, "set the root file system's timestamps");
+        }
+        return 0;
+}
+
+/* objcopy stamps PE files with the current time: set the COFF TimeDateStamp
+ * to source_date_epoch and recompute the PE checksum. */
+static int pe_fix_timestamp(const char *path, uint64_t sde, forge_error **err)
+{
+        cleanup_free uint8_t *b = NULL;
+        size_t len;
+        uint32_t pe, ts = (uint32_t)sde, sum = 0;
+
+        if (file_read_all(AT_FDCWD, path, 512 << 20, (char **)&b, &len, err) < 0)
+                return -1;
+        if (len < 0x40 || b[0] != 'M' || b[1] != 'Z')
+                return forge_error_make(err, EINVAL, "the unified kernel image is not a PE file");
+        pe = (uint32_t)(b[0x3c] | b[0x3d] << 8 | b[0x3e] << 16 | (uint32_t)b[0x3f] << 24);
+        if ((uint64_t)pe + 0x5c > len || memcmp(b + pe, "PE\0\0", 4) != 0)
+                return forge_error_make(err, EINVAL, "the unified kernel image is not a PE file");
+        memcpy(b + pe + 8, &ts, 4);
+        memset(b + pe + 0x58, 0, 4);
+        for (size_t i = 0; i + 1 < len; i += 2) {
+                sum += (uint32_t)(b[i] | b[i + 1] << 8);
+                sum = (sum & 0xffff) + (sum >> 16);
+        }
+        if (len & 1) {
+                sum += b[len - 1];
+                sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum = (sum & 0xffff) + (uint32_t)len;
+        memcpy(b + pe + 0x58, &sum, 4);
+        {
+                cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || pwrite(fd, b, len, 0) != (ssize_t)len)
+                        return forge_error_make(err, errno, "write '%s'", path);
+        }
+        return 0;
+}
+
+static int make_uki(const vmimage_opts *o, const vm_kernel *k, const char *initrd,
+                    const char *cmdline_file, const char *out, const char *log, forge_error **err)
+{
+        struct stat ks;
+        char linux_vma[32], initrd_vma[32], osrel_arg[512], cmd_arg[512], linux_arg[512],
+                initrd_arg[512];
+        cleanup_free char *osrel = NULL;
+        uint64_t lv = 0x2000000, iv;
+
+        if (access(STUB, R_OK) < 0)
+                return forge_error_make(err, errno, "'%s' (package systemd-boot-efi) is needed for "
+                                                    "UEFI boot",
+                                        STUB);
+        if (stat(k->bzimage, &ks) < 0)
+                return forge_error_make(err, errno, "kernel");
+        iv = align_up(lv + (uint64_t)ks.st_size, MiB);
+        if (asprintf(&osrel, "%s.osrel", out) < 0)
+                return forge_error_make(err, ENOMEM, "uki");
+        {
+                const char *txt = "NAME=forge\nID=forge\nPRETTY_NAME=\"forge VM\"\n";
+                cleanup_close int fd = open(osrel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd < 0 || write_all(fd, txt, strlen(txt)) < 0)
+                        return forge_error_make(err, errno, "uki");
+        }
+        snprintf(linux_vma, sizeof(linux_vma), ".linux=0x%llx", (unsigned long long)lv);
+        snprintf(initrd_vma, sizeof(initrd_vma), ".initrd=0x%llx", (unsigned long long)iv);
+        snprintf(osrel_arg, sizeof(osrel_arg), ".osrel=%s", osrel);
+        snprintf(cmd_arg, sizeof(cmd_arg), ".cmdline=%s", cmdline_file);
+        snprintf(linux_arg, sizeof(linux_arg), ".linux=%s", k->bzimage);
+        snprintf(initrd_arg, sizeof(initrd_arg), ".initrd=%s", initrd);
+        {
+                char *argv[] = {"objcopy", "--add-section", osrel_arg, "--change-section-vma",
+                                ".osrel=0x20000", "--add-section", cmd_arg,
+                                "--change-section-vma", ".cmdline=0x30000", "--add-section",
+                                linux_arg, "--change-section-vma", linux_vma, "--add-section",
+                                initrd_arg, "--change-section-vma", initrd_vma, STUB,
+                                (char *)out, NULL};
+                if (run(argv, NULL, log, err) < 0)
+                        return forge_error_prefix(err, "build the unified kernel image");
+        }
+        return pe_fix_timestamp(out, o->sde, err);
+}
+
+static int make_esp(const vmimage_opts *o, const char *uki, const char *img, uint64_t size,
+                    const char *log, forge_error **err)
+{
+        char serial[16], kb[32], sde_env[64];
+        uint8_t g[16];
+        cleanup_free char *tree = NULL, *efi = NULL, *boot = NULL, *dst = NULL;
+        struct timespec ts[2] = {{(time_t)o->sde, 0}, {(time_t)o->sde, 0}};
+
+        vm_guid_derive(o->seed, "esp", g);
+        snprintf(serial, sizeof(serial), "%02X%02X%02X%02X", g[0], g[1], g[2], g[3]);
+        snprintf(kb, sizeof(kb), "%llu", (unsigned long long)(size / 1024));
+        snprintf(sde_env, sizeof(sde_env), "SOURCE_DATE_EPOCH=%llu", (unsigned long long)o->sde);
+        unlink(img);
+        {
+                char *argv[] = {"mkfs.fat", "--invariant", "-i", serial, "-n", "FORGE-ESP", "-C",
+                                (char *)img, kb, NULL};
+                char *env[] = {sde_env, NULL};
+                if (run(argv, env, log, err) < 0)
+                        return forge_error_prefix(err, "make the EFI system partition");
+        }
+        if (asprintf(&tree, "%s.tree", img) < 0 || asprintf(&efi, "%s/EFI", tree) < 0 ||
+            asprintf(&boot, "%s/EFI/BOOT", tree) < 0 || asprintf(&dst, "%s/EFI/BOOT/BOOTX64.EFI", tree) < 0)
+                return forge_error_make(err, ENOMEM, "esp");
+        if (mkdir_p(boot, 0755, err) < 0)
+                return -1;
+        if (link(uki, dst) < 0) {
+                cleanup_close int in = open(uki, O_RDONLY | O_CLOEXEC);
+                cleanup_close int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (in < 0 || out < 0 || copy_fd(in, out, err) < 0)
+                        return forge_error_make(err, errno, "esp");
+        }
+        utimensat(AT_FDCWD, dst, ts, 0);
+        utimensat(AT_FDCWD, boot, ts, 0);
+        utimensat(AT_FDCWD, efi, ts, 0);
+        {
+                char *argv[] = {"mcopy", "-s", "-m", "-i", (char *)img, efi, "::/", NULL};
+                char *env[] = {sde_env, NULL};
+                if (run(argv, env, log, err) < 0)
+                        return forge_error_prefix(err, "fill the EFI system partition");
+        }
+        return 0;
+}
+
+/* Copies src into dst at offset, skipping holes. */
+static int copy_sparse(const char *src, int dst, uint64_t offset, forge_error **err)
+{
+        cleanup_close int in = open(src, O_RDONLY | O_CLOEXEC);
+        cleanup_free char *buf = malloc(MiB);
+        struct stat st;
+        off_t pos = 0;
+
+        if (in < 0 || fstat(in, &st) < 0 || buf == NULL)
+                return forge_error_make(err, errno ? errno : ENOMEM, "read '%s'", src);
+        while (pos < st.st_size) {
+                off_t data = lseek(in, pos, SEEK_DATA), hole;
+                if (data < 0)
+                        break; /* the rest is a hole */
+                hole = lseek(in, data, SEEK_HOLE);
+                if (hole < 0)
+                        hole = st.st_size;
+                for (off_t p = data; p < hole;) {
+                        size_t want = (size_t)(hole - p < (off_t)MiB ? hole - p : (off_t)MiB);
+                        ssize_t n = pread(in, buf, want, p);
+                        if (n <= 0)
+                                return forge_error_make(err, n < 0 ? errno : EIO, "read '%s'", src);
+                        if (pwrite(dst, buf, (size_t)n, (off_t)offset + p) != n)
+                                return forge_error_make(err, errno, "write the disk image");
+                        p += n;
+                }
+                pos = hole;
+        }
+        return 0;
+}
+
+static int write_boot_partition(const vmimage_opts *o, int fd, uint64_t off, const char *kernel,
+                                const char *initrd, const char *cmdline, forge_error **err)
+{
+        struct vm_boot_header h = {0};
+        struct stat ks, is;
+        uint64_t pos = 4096;
+
+        if (stat(kernel, &ks) < 0 || stat(initrd, &is) < 0)
+                return forge_error_make(err, errno, "boot partition");
+        memcpy(h.magic, VM_BOOT_MAGIC, 8);
+        h.version = 1;
+        h.cpus = o->cpus;
+        h.memory = o->memory;
+        h.kernel_off = pos;
+        h.kernel_len = (uint64_t)ks.st_size;
+        pos = align_up(pos + h.kernel_len, 4096);
+        h.initrd_off = pos;
+        h.initrd_len = (uint64_t)is.st_size;
+        pos = align_up(pos + h.initrd_len, 4096);
+        h.cmdline_off = pos;
+        h.cmdline_len = strlen(cmdline);
+        if (pwrite(fd, &h, sizeof(h), (off_t)off) != sizeof(h) ||
+            pwrite(fd, cmdline, h.cmdline_len, (off_t)(off + h.cmdline_off)) != (ssize_t)h.cmdline_len)
+                return forge_error_make(err, errno, "write the boot partition");
+        if (copy_sparse(kernel, fd, off + h.kernel_off, err) < 0 ||
+            copy_sparse(initrd, fd, off + h.initrd_off, err) < 0)
+                return -1;
+        return 0;
+}
+
+static uint64_t boot_part_size(const char *kernel, const char *initrd, size_t cmdline_len)
+{
+        struct stat ks = {0}, is = {0};
+        stat(kernel, &ks);
+        stat(initrd, &is);
+        return align_up(4096 + align_up((uint64_t)ks.st_size, 4096) +
+                                align_up((uint64_t)is.st_size, 4096) + cmdline_len + 4096,
+                        MiB);
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+        return path_join(dir, name);
+}
+
+int vmimage_build(const vmimage_opts *o, forge_error **err)
+{
+        vm_kernel k = {0};
+        cleanup_free char *initrd = path_in(o->tmpdir, "initrd.cpio"), *uki = path_in(o->tmpdir, "uki.efi"),
+                          *esp = path_in(o->tmpdir, "esp.img"), *root = path_in(o->tmpdir, "root.img"),
+                          *cmdf = path_in(o->tmpdir, "cmdline"), *log = path_in(o->tmpdir, "log"),
+                          *runf = NULL, *forgedir = NULL, *cmdline = NULL, *tmp_out = NULL;
+        cleanup_close int fd = -1;
+        uint64_t inodes = 0, content, root_size, esp_size, boot_size, total;
+        struct stat us;
+        vm_part parts[3];
+        int r = -1;
+
+        if (!initrd || !uki || !esp || !root || !cmdf || !log)
+                return forge_error_make(err, ENOMEM, "disk image");
+        if (vm_kernel_prepare(o, o->tmpdir, &k, err) < 0 ||
+            vm_initramfs_write(o, &k, initrd, err) < 0)
+                goto out;
+        if (asprintf(&cmdline, "console=ttyS0 panic=-1 forge.root=%s%s%s", VM_ROOT_NAME,
+                     o->cmdline && o->cmdline[0] ? " " : "", o->cmdline ? o->cmdline : "") < 0)
+                goto oom;
+        {
+                cleanup_close int cf = open(cmdf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (cf < 0 || write_all(cf, cmdline, strlen(cmdline)) < 0) {
+                        forge_error_make(err, errno, "cmdline");
+                        goto out;
+                }
+        }
+        if (make_uki(o, &k, initrd, cmdf, uki, log, err) < 0 || stat(uki, &us) < 0)
+                goto out;
+        /* the run configuration, inside the root file system */
+        forgedir = path_join(o->rootfs_dir, ".forge");
+        runf = path_join(o->rootfs_dir, ".forge/run");
+        if (forgedir == NULL || runf == NULL)
+                goto oom;
+        mkdir(forgedir, 0755);
+        {
+                cleanup_close int rf = open(runf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                struct timespec ts[2] = {{(time_t)o->sde, 0}, {(time_t)o->sde, 0}};
+                if (rf < 0 || write_all(rf, o->run_config, strlen(o->run_config)) < 0) {
+                        forge_error_make(err, errno, "write /.forge/run");
+                        goto out;
+                }
+                futimens(rf, ts);
+                utimensat(AT_FDCWD, forgedir, ts, 0);
+        }
+        content = tree_bytes(o->rootfs_dir, &inodes);
+        esp_size = align_up((uint64_t)us.st_size + 2 * MiB, MiB);
+        if (esp_size < 16 * MiB)
+                esp_size = 16 * MiB;
+        boot_size = boot_part_size(k.bzimage, initrd, strlen(cmdline));
+        /* ext4 metadata (inode tables, journal) plus the content */
+        root_size = align_up(content + content / 8 + inodes * 512 + 24 * MiB, MiB);
+        total = MiB + esp_size + boot_size + root_size + MiB;
+        if (o->disk_size) {
+                if (o->disk_size < total)
+                        return vm_kernel_release(&k),
+                               forge_error_usage(err, "vm.disk_size %llu MiB is too small: the "
+                                                      "content needs at least %llu MiB (set "
+                                                      "vm.disk_size: %lluM or more, or leave it out)",
+                                                 (unsigned long long)(o->disk_size / MiB),
+                                                 (unsigned long long)(total / MiB),
+                                                 (unsigned long long)(total / MiB));
+                root_size = align_up(o->disk_size, MiB) - MiB - esp_size - boot_size - MiB;
+                total = MiB + esp_size + boot_size + root_size + MiB;
+        } else {
+                root_size = align_up(root_size + root_size / 4 + 64 * MiB, MiB); /* headroom */
+                total = MiB + esp_size + boot_size + root_size + MiB;
+        }
+        if (make_ext4(o, root, root_size, log, err) < 0 || make_esp(o, uki, esp, esp_size, log, err) < 0)
+                goto out;
+        parts[0] = (vm_part){VM_ESP_NAME, VM_ESP_TYPE, MiB, esp_size};
+        parts[1] = (vm_part){VM_BOOT_NAME, VM_FORGE_BOOT_TYPE, MiB + esp_size, boot_size};
+        parts[2] = (vm_part){VM_ROOT_NAME, VM_LINUX_TYPE, MiB + esp_size + boot_size, root_size};
+        if (asprintf(&tmp_out, "%s.forge-tmp.%d", o->out_path, (int)getpid()) < 0)
+                goto oom;
+        fd = open(tmp_out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || ftruncate(fd, (off_t)total) < 0) {
+                forge_error_make(err, errno, "create '%s'", tmp_out);
+                goto out;
+        }
+        if (vm_gpt_write(fd, total, parts, 3, o->seed, err) < 0 ||
+            copy_sparse(esp, fd, parts[0].offset, err) < 0 ||
+            write_boot_partition(o, fd, parts[1].offset, k.bzimage, initrd, cmdline, err) < 0 ||
+            copy_sparse(root, fd, parts[2].offset, err) < 0)
+                goto out;
+        if (fsync(fd) < 0 || rename(tmp_out, o->out_path) < 0) {
+                forge_error_make(err, errno, "write '%s'", o->out_path);
+                goto out;
+        }
+        free(tmp_out);
+        tmp_out = NULL;
+        r = 0;
+        goto out;
+oom:
+        forge_error_make(err, ENOMEM, "disk image");
+out:
+        if (tmp_out)
+                unlink(tmp_out);
+        vm_kernel_release(&k);
+        return r;
+}

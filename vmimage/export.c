@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * forge export --format disk: flatten the image, build the disk, keep it in
+ * the store (a blob, found again through kv "disk" by image digest and disk
+ * format version) and copy it out sparsely.
+ */
+#include "vmimage/vmimage-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+static void hex_strv(FILE *f, const char *key, json_t *a, json_t *b)
+{
+        size_t i;
+        json_t *v;
+        bool first = true;
+
+        fprintf(f, "%s=", key);
+        for (int part = 0; part < 2; part++) {
+                json_array_foreach(part ? b : a, i, v)
+                {
+                        const char *s = json_string_value(v);
+                        if (s == NULL)
+                                continue;
+                        if (!first)
+                                fprintf(f, "00");
+                        for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+                                fprintf(f, "%02x", *c);
+                        first = false;
+                }
+        }
+        fprintf(f, "\n");
+}
+
+char *vmimage_run_config(const json_t *image_config)
+{
+        json_t *rc = json_object_get(image_config, "config");
+        json_t *ep = json_object_get(rc, "Entrypoint"), *cmd = json_object_get(rc, "Cmd");
+        const char *wd = json_string_value(json_object_get(rc, "WorkingDir"));
+        const char *user = json_string_value(json_object_get(rc, "User"));
+        const char *host = json_string_value(json_object_get(rc, "Hostname"));
+        char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+
+        if (f == NULL)
+                return NULL;
+        hex_strv(f, "argv", ep, cmd);
+        fprintf(f, "entrypoint=%zu\n", json_array_size(ep));
+        hex_strv(f, "env", json_object_get(rc, "Env"), NULL);
+        if (wd && !strchr(wd, '\n'))
+                fprintf(f, "workdir=%s\n", wd);
+        if (user && !strchr(user, '\n'))
+                fprintf(f, "user=%s\n", user);
+        if (host && !strchr(host, '\n'))
+                fprintf(f, "hostname=%s\n", host);
+        fclose(f);
+        return out;
+}
+
+static char *find_vminit(void)
+{
+        const char *env = getenv("FORGE_VMINIT");
+        char self[PATH_MAX];
+        ssize_t n;
+        char *r = NULL;
+
+        if (env && access(env, X_OK) == 0)
+                return strdup(env);
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                char *slash;
+                self[n] = '\0';
+                slash = strrchr(self, '/');
+                if (slash) {
+                        *slash = '\0';
+                        const char *cands[] = {"forge-vminit", "../runtime/init/forge-vminit"};
+                        for (size_t i = 0; i < 2 && r == NULL; i++) {
+                                char *p = NULL;
+                                if (asprintf(&p, "%s/%s", self, cands[i]) >= 0 && access(p, X_OK) == 0)
+                                        r = p;
+                                else
+                                        free(p);
+                        }
+                }
+        }
+        if (r == NULL && access("/usr/local/libexec/forge/forge-vminit", X_OK) == 0)
+                r = strdup("/usr/local/libexec/forge/forge-vminit");
+        if (r == NULL && access("/usr/libexec/forge/forge-vminit", X_OK) == 0)
+                r = strdup("/usr/libexec/forge/forge-vminit");
+        return r;
+}
+
+static int copy_out(const char *src, const char *dst, forge_error **err)
+{
+        cleanup_close int in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
+        cleanup_free char *tmp = NULL;
+        cleanup_free char *buf = malloc(1 << 20);
+        struct stat st;
+        off_t pos = 0;
+
+        if (in < 0 || fstat(in, &st) < 0 || buf == NULL)
+                return forge_error_make(err, errno, "read the disk image");
+        if (asprintf(&tmp, "%s.forge-tmp.%d", dst, (int)getpid()) < 0)
+                return forge_error_make(err, ENOMEM, "export");
+        out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (out < 0 || ftruncate(out, st.st_size) < 0)
+                return forge_error_make(err, errno, "create '%s'", tmp);
+        while (pos < st.st_size) {
+                off_t data = lseek(in, pos, SEEK_DATA), hole;
+                if (data < 0)
+                        break;
+                hole = lseek(in, data, SEEK_HOLE);
+                if (hole < 0)
+                        hole = st.st_size;
+                for (off_t p = data; p < hole;) {
+                        ssize_t n = pread(in, buf, (size_t)(hole - p < (1 << 20) ? hole - p : (1 << 20)), p);
+                        if (n <= 0 || pwrite(out, buf, (size_t)n, p) != n) {
+                                unlink(tmp);
+                                return forge_error_make(err, errno ? errno : EIO, "copy the disk image");
+                        }
+                        p += n;
+                }
+                pos = hole;
+        }
+        if (fsync(out) < 0 || rename(tmp, dst) < 0) {
+                unlink(tmp);
+                return forge_error_make(err, errno, "write '%s'", dst);
+        }
+        return 0;
+}
+
+static int build_into_store(store *s, const store_image *img, json_t *vm, char ret[DIGEST_STR_SIZE],
+                            forge_error **err)
+{
+        cleanup_free char *work = NULL, *rootfs = NULL, *disk = NULL, *run = NULL, *init = NULL,
+                          *kdeb = NULL, *kbz = NULL, *mods = NULL, *modsdir = NULL;
+        const char *kd = json_string_value(json_object_get(vm, "kernel_deb"));
+        const char *kb = json_string_value(json_object_get(vm, "kernel_bzimage"));
+        const char *km = json_string_value(json_object_get(vm, "kernel_modules"));
+        vmimage_opts o = {0};
+        json_t *created;
+        struct tm tm = {0};
+        forge_error *e2 = NULL;
+        int r = -1;
+
+        init = find_vminit();
+        if (init == NULL)
+                return forge_error_make(err, ENOENT, "forge-vminit not found (set FORGE_VMINIT or "
+                                                     "install it next to forge)");
+        if (store_tmpdir(s, &work, err) < 0)
+                return -1;
+        rootfs = path_join(work, "rootfs");
+        disk = path_join(work, "disk.img");
+        run = vmimage_run_config(img->config);
+        if (!rootfs || !disk || !run || mkdir(rootfs, 0755) < 0) {
+                forge_error_make(err, errno ? errno : ENOMEM, "disk image work dir");
+                goto out;
+        }
+        if (store_flatten(s, img, rootfs, err) < 0) {
+                forge_error_prefix(err, "flatten the image");
+                goto out;
+        }
+        if (kd)
+                kdeb = store_blob_path(s, kd);
+        if (kb)
+                kbz = store_blob_path(s, kb);
+        if (km) {
+                /* the modules tree was stored as a layer: unpack it */
+                store_layer l = {0};
+                snprintf(l.digest, sizeof(l.digest), "%s", km);
+                snprintf(l.diff_id, sizeof(l.diff_id), "%s", km);
+                mods = path_join(work, "modules");
+                cleanup_close int fd = -1;
+                if (mods == NULL || mkdir(mods, 0755) < 0 || store_blob_open(s, km, &fd, err) < 0 ||
+                    store_extract_fd(fd, mods, 0, err) < 0)
+                        goto out;
+                {
+                        cleanup_strv char **names = NULL;
+                        cleanup_free char *lm = path_join(mods, "lib/modules");
+                        if (lm && dir_list_sorted(AT_FDCWD, lm, &names, err) == 0 && names[0])
+                                modsdir = path_join(lm, names[0]);
+                }
+        }
+        o.rootfs_dir = rootfs;
+        o.kernel_deb = kdeb;
+        o.bzimage = kbz;
+        o.modules_dir = modsdir;
+        o.init_path = init;
+        o.run_config = run;
+        o.cmdline = json_string_value(json_object_get(vm, "cmdline"));
+        o.memory = (uint64_t)json_integer_value(json_object_get(vm, "memory"));
+        o.cpus = (unsigned)json_integer_value(json_object_get(vm, "cpus"));
+        o.disk_size = (uint64_t)json_integer_value(json_object_get(vm, "disk_size"));
+        created = json_object_get(img->config, "created");
+        if (json_is_string(created) && strptime(json_string_value(created), "%Y-%m-%dT%H:%M:%SZ", &tm))
+                o.sde = (uint64_t)timegm(&tm);
+        o.seed = img->digest;
+        o.tmpdir = work;
+        o.out_path = disk;
+        if (vmimage_build(&o, err) < 0)
+                goto out;
+        {
+                cleanup_close int fd = open(disk, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || store_blob_put_fd(s, fd, ret, NULL, err) < 0)
+                        goto out;
+        }
+        r = 0;
+out:
+        rm_rf(work, &e2);
+        forge_error_release(&e2);
+        return r;
+}
+
+int vmimage_export(store *s, const char *manifest_digest, const char *out_path, forge_error **err)
+{
+        cleanup_store_image store_image *img = NULL;
+        char key[160], disk[DIGEST_STR_SIZE];
+        cleanup_free char *cached = NULL, *path = NULL;
+        json_t *vm;
+        struct stat st;
+        int r;
+
+        if (lstat(out_path, &st) == 0)
+                return forge_error_usage(err, "'%s' already exists: remove it or choose another "
+                                              "output path",
+                                         out_path);
+        if (store_lock_shared(s, err) < 0 || store_image_load(s, manifest_digest, &img, err) < 0)
+                return -1;
+        vm = json_object_get(json_object_get(img->config, STORE_CONFIG_FORGE_KEY), "vm");
+        if (!json_is_object(vm))
+                return forge_error_usage(err, "image %s has no vm section: add 'vm:' with a kernel "
+                                              "to its spec",
+                                         manifest_digest);
+        snprintf(key, sizeof(key), "%s-v%d", digest_hex(manifest_digest), VMIMAGE_FORMAT);
+        r = store_kv_get(s, "disk", key, &cached, err);
+        if (r < 0)
+                return -1;
+        if (r == 0 || !digest_valid(cached) || !store_blob_exists(s, cached)) {
+                if (build_into_store(s, img, vm, disk, err) < 0)
+                        return -1;
+                if (store_kv_put(s, "disk", key, disk, err) < 0)
+                        return -1;
+        } else {
+                memcpy(disk, cached, DIGEST_STR_SIZE);
+        }
+        path = store_blob_path(s, disk);
+        if (path == NULL)
+                return forge_error_make(err, ENOMEM, "export");
+        return copy_out(path, out_path, err);
+}

@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel: taken from a Debian linux-image package (read with
+ * libarchive, nothing installed) or given as a bzImage plus modules. The
+ * initramfs holds forge-vminit as /init and only the modules needed to reach
+ * the root disk, ordered by their modinfo "depends=" fields (Debian's
+ * packages ship no modules.dep: depmod runs at install time).
+ */
+#include "vmimage/vmimage-internal.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "store/store-internal.h"
+
+#define BUF (1 << 20)
+#define MAX_MODULES 64
+
+/* Modules forge wants, when not built into the kernel. The first group is
+ * required; the rest are used when the kernel has them. */
+static const char *const required_mods[] = {"virtio_pci", "virtio_blk"};
+static const char *const optional_mods[] = {"ext4", "ata_piix", "ata_generic", "sd_mod"};
+
+int vm_bzimage_check(const void *buf, size_t len, forge_error **err)
+{
+        const uint8_t *b = buf;
+        uint16_t version, xload;
+
+        if (len < 0x264 || memcmp(b + 0x202, "HdrS", 4) != 0)
+                return forge_error_make(err, EINVAL, "the kernel is not a bzImage (no 'HdrS' "
+                                                     "boot protocol header at 0x202)");
+        version = (uint16_t)(b[0x206] | b[0x207] << 8);
+        if (version < 0x020c)
+                return forge_error_make(err, EINVAL, "the kernel's boot protocol %u.%02u is too "
+                                                     "old (need 2.12 or later)",
+                                        version >> 8, version & 0xff);
+        xload = (uint16_t)(b[0x236] | b[0x237] << 8);
+        if (!(xload & 1))
+                return forge_error_make(err, EINVAL, "the kernel has no 64-bit entry point "
+                                                     "(XLF_KERNEL_64): build it for x86_64");
+        return 0;
+}
+
+typedef struct nested {
+        struct archive *outer;
+        char *buf;
+} nested;
+
+static la_ssize_t nested_read(struct archive *a, void *ud, const void **out)
+{
+        nested *n = ud;
+        la_ssize_t r = archive_read_data(n->outer, n->buf, BUF);
+        if (r < 0)
+                archive_set_error(a, EIO, "%s", archive_error_string(n->outer));
+        *out = n->buf;
+        return r;
+}
+
+/* Unpacks the data.tar of a kernel .deb into dir. */
+static int unpack_deb(const char *deb, const char *dir, forge_error **err)
+{
+        struct archive *outer = archive_read_new(), *inner = NULL;
+        struct archive_entry *ae;
+        cleanup_free char *buf = malloc(BUF);
+        int r = -1;
+
+        if (outer == NULL || buf == NULL)
+                return forge_error_make(err, ENOMEM, "kernel");
+        archive_read_support_format_ar(outer);
+        if (archive_read_open_filename(outer, deb, BUF) != ARCHIVE_OK) {
+                forge_error_make(err, EINVAL, "kernel package: %s", archive_error_string(outer));
+                goto out;
+        }
+        while (archive_read_next_header(outer, &ae) == ARCHIVE_OK) {
+                nested n = {outer, buf};
+                if (strncmp(archive_entry_pathname(ae), "data.tar", 8) != 0)
+                        continue;
+                inner = archive_read_new();
+                archive_read_support_filter_all(inner);
+                archive_read_support_format_tar(inner);
+                if (archive_read_open(inner, &n, NULL, nested_read, NULL) != ARCHIVE_OK) {
+                        forge_error_make(err, EINVAL, "kernel package: %s",
+                                         archive_error_string(inner));
+                        goto out;
+                }
+                r = store_extract_archive(inner, dir, 0, err);
+                goto out;
+        }
+        forge_error_make(err, EINVAL, "the kernel is not a Debian package (no data.tar member)");
+out:
+        if (inner)
+                archive_read_free(inner);
+        archive_read_free(outer);
+        return r;
+}
+
+static char *find_one(const char *dir, const char *prefix)
+{
+        cleanup_strv char **names = NULL;
+        forge_error *e = NULL;
+        char *r = NULL;
+
+        if (dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
+                forge_error_release(&e);
+                return NULL;
+        }
+        for (size_t i = 0; names[i]; i++)
+                if (strncmp(names[i], prefix, strlen(prefix)) == 0)
+                        r = path_join(dir, names[i]); /* the last one, sorted */
+        return r;
+}
+
+int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, forge_error **err)
+{
+        memset(ret, 0, sizeof(*ret));
+        if (o->kernel_deb) {
+                cleanup_free char *dir = path_join(work, "kernel"), *boot = NULL, *mods = NULL;
+                if (dir == NULL || mkdir(dir, 0755) < 0)
+                        return forge_error_make(err, errno, "kernel work dir");
+                if (unpack_deb(o->kernel_deb, dir, err) < 0)
+                        return -1;
+                boot = path_join(dir, "boot");
+                ret->bzimage = boot ? find_one(boot, "vmlinuz-") : NULL;
+                if (ret->bzimage == NULL)
+                        return forge_error_make(err, ENOENT, "the kernel package has no "
+                                                             "boot/vmlinuz-*: is it a linux-image "
+                                                             "package?");
+                ret->version = strdup(strrchr(ret->bzimage, '/') + strlen("/vmlinuz-"));
+                mods = path_join(dir, "lib/modules");
+                if (mods)
+                        ret->modules_dir = path_join(mods, ret->version);
+        } else {
+                ret->bzimage = strdup(o->bzimage);
+                if (o->modules_dir) {
+                        ret->modules_dir = strdup(o->modules_dir);
+                        ret->version = strdup(strrchr(o->modules_dir, '/') ? strrchr(o->modules_dir, '/') + 1
+                                                                           : o->modules_dir);
+                }
+        }
+        {
+                cleanup_free char *k = NULL;
+                size_t len;
+                if (file_read_all(AT_FDCWD, ret->bzimage, 256 << 20, &k, &len, err) < 0)
+                        return forge_error_prefix(err, "kernel");
+                if (vm_bzimage_check(k, len, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+void vm_kernel_release(vm_kernel *k)
+{
+        free(k->bzimage);
+        free(k->modules_dir);
+        free(k->version);
+}
+
+/* ---- modules ---- */
+
+typedef struct modinfo {
+        char name[64];
+        char *path;    /* absolute .ko */
+        char *depends; /* comma-separated, malloc'd */
+} modinfo;
+
+typedef struct modset {
+        modinfo *v;
+        size_t n;
+        char *builtin; /* modules.builtin text */
+} modset;
+
+static void name_of(const char *file, char out[64])
+{
+        const char *base = strrchr(file, '/');
+        size_t len;
+        base = base ? base + 1 : file;
+        len = strcspn(base, ".");
+        if (len > 63)
+                len = 63;
+        memcpy(out, base, len);
+        out[len] = '\0';
+        for (char *c = out; *c; c++)
+                if (*c == '-')
+                        *c = '_';
+}
+
+/* "depends=" from the .modinfo section of a (trusted, but checked) ELF64 module. */
+static char *elf_depends(const char *path)
+{
+        cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        const uint8_t *m;
+        const Elf64_Ehdr *eh;
+        char *r = NULL;
+
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(Elf64_Ehdr))
+                return NULL;
+        m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+                return NULL;
+        eh = (const Elf64_Ehdr *)m;
+        if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+            eh->e_shoff == 0 || eh->e_shentsize != sizeof(Elf64_Shdr) ||
+            eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > (uint64_t)st.st_size ||
+            eh->e_shstrndx >= eh->e_shnum)
+                goto out;
+        {
+                const Elf64_Shdr *sh = (const Elf64_Shdr *)(m + eh->e_shoff);
+                const Elf64_Shdr *strs = &sh[eh->e_shstrndx];
+                if (strs->sh_offset + strs->sh_size > (uint64_t)st.st_size)
+                        goto out;
+                for (int i = 0; i < eh->e_shnum; i++) {
+                        const char *p, *end;
+                        if (sh[i].sh_name >= strs->sh_size ||
+                            sh[i].sh_offset + sh[i].sh_size > (uint64_t)st.st_size)
+                                continue;
+                        if (strncmp((const char *)m + strs->sh_offset + sh[i].sh_name, ".modinfo",
+                                    9) != 0)
+                                continue;
+                        p = (const char *)m + sh[i].sh_offset;
+                        end = p + sh[i].sh_size;
+                        while (p < end) {
+                                size_t len = strnlen(p, (size_t)(end - p));
+                                if (len >= 8 && strncmp(p, "depends=", 8) == 0) {
+                                        r = strndup(p + 8, len - 8);
+                                        goto out;
+                                }
+                                p += len + 1;
+                        }
+                }
+        }
+out:
+        munmap((void *)m, (size_t)st.st_size);
+        return r ? r : strdup("");
+}
+
+static int collect(modset *ms, const char *dir, int depth)
+{
+        cleanup_strv char **names = NULL;
+        forge_error *e = NULL;
+
+        if (depth > 16 || dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
+                forge_error_release(&e);
+                return 0;
+        }
+        for (size_t i = 0; names[i]; i++) {
+                cleanup_free char *p = path_join(dir, names[i]);
+                struct stat st;
+                if (p == NULL || lstat(p, &st) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        collect(ms, p, depth + 1);
+                } else if (S_ISREG(st.st_mode) && strstr(names[i], ".ko") != NULL) {
+                        modinfo *nv = realloc(ms->v, (ms->n + 1) * sizeof(*nv));
+                        if (nv == NULL)
+                                return -1;
+                        ms->v = nv;
+                        name_of(names[i], nv[ms->n].name);
+                        nv[ms->n].path = take_ptr(p);
+                        nv[ms->n].depends = NULL;
+                        ms->n++;
+                }
+        }
+        return 0;
+}
+
+static modinfo *mod_find(modset *ms, const char *name)
+{
+        for (size_t i = 0; i < ms->n; i++)
+                if (strcmp(ms->v[i].name, name) == 0)
+                        return &ms->v[i];
+        return NULL;
+}
+
+static bool builtin(const modset *ms, const char *name)
+{
+        char pat[80];
+        const char *p = ms->builtin;
+        snprintf(pat, sizeof(pat), "/%s.ko", name);
+        while (p && (p = strstr(p, pat)) != NULL) {
+                char after = p[strlen(pat)];
+                if (after == '\n' || after == '\0')
+                        return true;
+                p++;
+        }
+        return false;
+}
+
+/* Depth-first: dependencies before the module. */
+static int add_mod(modset *ms, const char *name, modinfo **order, size_t *n, int depth,
+                   forge_error **err)
+{
+        modinfo *m;
+        char *deps, *tok, *save = NULL;
+
+        if (builtin(ms, name))
+                return 0;
+        for (size_t i = 0; i < *n; i++)
+                if (strcmp(order[i]->name, name) == 0)
+                        return 0;
+        m = mod_find(ms, name);
+        if (m == NULL)
+                return forge_error_make(err, ENOENT, "the kernel lacks module '%s' (neither built in "
+                                                     "nor a module)",
+                                        name);
+        if (depth > 32 || *n >= MAX_MODULES)
+                return forge_error_make(err, ELOOP, "module dependencies of '%s' too deep", name);
+        if (m->depends == NULL)
+                m->depends = elf_depends(m->path);
+        deps = strdup(m->depends ? m->depends : "");
+        for (tok = strtok_r(deps, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                char dn[64];
+                name_of(tok, dn);
+                if (dn[0] && add_mod(ms, dn, order, n, depth + 1, err) < 0) {
+                        free(deps);
+                        return -1;
+                }
+        }
+        free(deps);
+        order[(*n)++] = m;
+        return 0;
+}
+
+static int cpio_add(struct archive *a, const char *name, mode_t mode, const void *data, size_t len,
+                    uint64_t mtime, int64_t ino, forge_error **err)
+{
+        struct archive_entry *ae = archive_entry_new();
+        int r = 0;
+
+        archive_entry_copy_pathname(ae, name);
+        archive_entry_set_mode(ae, mode);
+        archive_entry_set_mtime(ae, (time_t)mtime, 0);
+        archive_entry_set_ino64(ae, ino);
+        archive_entry_set_nlink(ae, S_ISDIR(mode) ? 2 : 1);
+        archive_entry_set_size(ae, S_ISREG(mode) ? (la_int64_t)len : 0);
+        if (archive_write_header(a, ae) != ARCHIVE_OK ||
+            (S_ISREG(mode) && len > 0 && archive_write_data(a, data, len) != (la_ssize_t)len))
+                r = forge_error_make(err, EIO, "initramfs: %s", archive_error_string(a));
+        archive_entry_free(ae);
+        return r;
+}
+
+static int cpio_add_file(struct archive *a, const char *name, const char *path, uint64_t mtime,
+                         int64_t ino, forge_error **err)
+{
+        cleanup_free char *buf = NULL;
+        size_t len;
+
+        if (file_read_all(AT_FDCWD, path, 512 << 20, &buf, &len, err) < 0)
+                return -1;
+        return cpio_add(a, name, S_IFREG | 0755, buf, len, mtime, ino, err);
+}
+
+int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *out_path,
+                       forge_error **err)
+{
+        modset ms = {0};
+        modinfo *order[MAX_MODULES];
+        size_t n = 0;
+        struct archive *a = NULL;
+        cleanup_free char *builtin_path = NULL, *list = NULL;
+        size_t list_len = 0;
+        FILE *lf = NULL;
+        int64_t ino = 1;
+        int r = -1;
+
+        if (k->modules_dir) {
+                builtin_path = path_join(k->modules_dir, "modules.builtin");
+                if (builtin_path)
+                        file_read_all(AT_FDCWD, builtin_path, 4 << 20, &ms.builtin, NULL,
+                                      &(forge_error *){NULL});
+                collect(&ms, k->modules_dir, 0);
+        }
+        for (size_t i = 0; i < sizeof(required_mods) / sizeof(required_mods[0]); i++) {
+                if (k->modules_dir == NULL) {
+                        forge_error_make(err, ENOENT, "the kernel comes without modules: give "
+                                                      "vm.kernel.modules (needs %s)",
+                                         required_mods[i]);
+                        goto out;
+                }
+                if (add_mod(&ms, required_mods[i], order, &n, 0, err) < 0) {
+                        forge_error_prefix(err, "kernel %s", k->version ? k->version : "");
+                        goto out;
+                }
+        }
+        for (size_t i = 0; i < sizeof(optional_mods) / sizeof(optional_mods[0]); i++) {
+                forge_error *e = NULL;
+                if (mod_find(&ms, optional_mods[i]) && add_mod(&ms, optional_mods[i], order, &n, 0, &e) < 0)
+                        forge_error_release(&e);
+        }
+        if (!builtin(&ms, "ext4") && mod_find(&ms, "ext4") == NULL) {
+                forge_error_make(err, ENOENT, "the kernel has no ext4 (neither built in nor a "
+                                              "module)");
+                goto out;
+        }
+        lf = open_memstream(&list, &list_len);
+        a = archive_write_new();
+        if (lf == NULL || a == NULL) {
+                forge_error_make(err, ENOMEM, "initramfs");
+                goto out;
+        }
+        archive_write_set_format_cpio_newc(a);
+        if (archive_write_open_filename(a, out_path) != ARCHIVE_OK) {
+                forge_error_make(err, EIO, "initramfs: %s", archive_error_string(a));
+                goto out;
+        }
+        if (cpio_add(a, "modules", S_IFDIR | 0755, NULL, 0, o->sde, ino++, err) < 0 ||
+            cpio_add_file(a, "init", o->init_path, o->sde, ino++, err) < 0)
+                goto out;
+        for (size_t i = 0; i < n; i++) {
+                char name[128], file[96];
+                snprintf(file, sizeof(file), "%02zu-%s.ko", i, order[i]->name);
+                snprintf(name, sizeof(name), "modules/%s", file);
+                fprintf(lf, "%s\n", file);
+                if (cpio_add_file(a, name, order[i]->path, o->sde, ino++, err) < 0)
+                        goto out;
+        }
+        fclose(lf);
+        lf = NULL;
+        if (cpio_add(a, "modules/order", S_IFREG | 0644, list, list_len, o->sde, ino++, err) < 0)
+                goto out;
+        if (archive_write_close(a) != ARCHIVE_OK) {
+                forge_error_make(err, EIO, "initramfs: %s", archive_error_string(a));
+                goto out;
+        }
+        r = 0;
+out:
+        if (lf)
+                fclose(lf);
+        if (a)
+                archive_write_free(a);
+        for (size_t i = 0; i < ms.n; i++) {
+                free(ms.v[i].path);
+                free(ms.v[i].depends);
+        }
+        free(ms.v);
+        free(ms.builtin);
+        return r;
+}

@@ -1,3 +1,0 @@
-/* SPDX-License-Identifier: MIT */
-/* PLACEHOLDER so the library has a source; the module owner deletes it. */
-int forge_vmimage_placeholder_;
