@@ -52,12 +52,21 @@ int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **er
         if (vm_gpt_find(fd, (uint64_t)st.st_size, VM_BOOT_NAME, &off, &size, err) < 0)
                 return forge_error_prefix(err, "'%s'", disk_path);
         if (size < sizeof(h) || pread(fd, &h, sizeof(h), (off_t)off) != sizeof(h) ||
-            memcmp(h.magic, VM_BOOT_MAGIC, 8) != 0 || h.version != 1)
+            memcmp(h.magic, VM_BOOT_MAGIC, 8) != 0 || (h.version != 1 && h.version != 2))
                 return forge_error_make(err, EINVAL, "'%s': corrupt forge boot partition",
                                         disk_path);
-        if (read_range(fd, off, size, h.kernel_off, h.kernel_len, MAX_KERNEL, "kernel", &b.kernel, err) < 0 ||
-            read_range(fd, off, size, h.initrd_off, h.initrd_len, MAX_INITRD, "initramfs", &b.initrd, err) < 0 ||
-            read_range(fd, off, size, h.cmdline_off, h.cmdline_len, MAX_CMDLINE, "command line", &cmd, err) < 0) {
+        if (h.version == 2) {
+                /* kernel and initramfs inside the ESP's UKI: extents are
+                 * relative to the disk */
+                off = 0;
+                size = (uint64_t)st.st_size;
+        }
+        if (read_range(fd, off, size, h.kernel_off, h.kernel_len, MAX_KERNEL, "kernel", &b.kernel,
+                       err) < 0 ||
+            read_range(fd, off, size, h.initrd_off, h.initrd_len, MAX_INITRD, "initramfs",
+                       &b.initrd, err) < 0 ||
+            read_range(fd, off, size, h.cmdline_off, h.cmdline_len, MAX_CMDLINE, "command line",
+                       &cmd, err) < 0) {
                 vmimage_boot_release(&b);
                 return forge_error_prefix(err, "'%s'", disk_path);
         }

@@ -6,8 +6,10 @@
  *   forge-esp        FAT, \EFI\BOOT\BOOTX64.EFI = systemd-stub + kernel +
  *                    initramfs + command line (a unified kernel image), so
  *                    any UEFI firmware boots the disk with no arguments
- *   forge-boot       raw: a header, the kernel, the initramfs, the command
- *                    line: what forge's own launcher reads
+ *   forge-boot       raw: a header and the command line; the header points
+ *                    at the kernel and initramfs inside the UKI (version 2),
+ *                    or, when they can't be found there, they follow it
+ *                    (version 1): what forge's own launcher reads
  *   forge-root       ext4 with the flattened image and /.forge/run
  *   last 33 LBAs     backup GPT
  *
@@ -18,6 +20,7 @@
  */
 #include "vmimage/vmimage-internal.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -71,7 +74,9 @@ static int run(char *const argv[], char *const extra_env[], const char *log, for
                 return forge_error_make(err, 0, "%s failed (%s %d): %s", argv[0],
                                         WIFEXITED(st) ? "exit" : "signal",
                                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-                                        out && len > 400 ? out + len - 400 : out ? out : "");
+                                        out && len > 400 ? out + len - 400
+                                        : out            ? out
+                                                         : "");
         }
         return 0;
 }
@@ -114,8 +119,9 @@ static int write_time_script(FILE *f, const char *dir, const char *rel, uint64_t
                 cleanup_free char *p = path_join(dir, names[i]), *r = NULL;
                 struct stat st;
                 if (strpbrk(names[i], "\"\n\\") != NULL)
-                        return forge_error_make(err, EINVAL, "file name '%s' can't be put in a "
-                                                             "disk image",
+                        return forge_error_make(err, EINVAL,
+                                                "file name '%s' can't be put in a "
+                                                "disk image",
                                                 names[i]);
                 if (p == NULL || asprintf(&r, "%s/%s", rel, names[i]) < 0 || lstat(p, &st) < 0)
                         return forge_error_make(err, errno ? errno : ENOMEM, "disk image");
@@ -123,8 +129,9 @@ static int write_time_script(FILE *f, const char *dir, const char *rel, uint64_t
                         if (write_time_script(f, p, r, sde, err) < 0)
                                 return -1;
                 } else {
-                        fprintf(f, "sif \"%s\" atime @%llu\nsif \"%s\" ctime @%llu\nsif \"%s\" "
-                                   "crtime @%llu\n",
+                        fprintf(f,
+                                "sif \"%s\" atime @%llu\nsif \"%s\" ctime @%llu\nsif \"%s\" "
+                                "crtime @%llu\n",
                                 r, (unsigned long long)sde, r, (unsigned long long)sde, r,
                                 (unsigned long long)sde);
                 }
@@ -145,15 +152,25 @@ static int make_ext4(const vmimage_opts *o, const char *img, uint64_t size, cons
         vm_guid_format(g, uuid);
         snprintf(size_arg, sizeof(size_arg), "%lluk", (unsigned long long)(size / 1024));
         snprintf(fake, sizeof(fake), "E2FSPROGS_FAKE_TIME=%llu", (unsigned long long)o->sde);
-        snprintf(eopt, sizeof(eopt), "hash_seed=%s,root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0", uuid);
+        snprintf(eopt, sizeof(eopt),
+                 "hash_seed=%s,root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0", uuid);
         fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
                 return forge_error_make(err, errno, "create '%s'", img);
         {
                 /* a fresh PID namespace: mke2fs seeds its randomness from pid and time */
-                char *argv[] = {"unshare", "--pid", "--fork", "mke2fs", "-q", "-t", "ext4", "-L", "forge-root",
-                                "-U", uuid, "-E", eopt, "-d", (char *)o->rootfs_dir, "-F",
-                                (char *)img, size_arg, NULL};
+                char *argv[] = {
+                    "unshare", "--pid",     "--fork", "mke2fs",     "-q",
+                    "-t",      "ext4",      "-L",     "forge-root", "-U",
+                    uuid,      "-E",        eopt,     "-d",         (char *)o->rootfs_dir,
+                    "-F",      (char *)img, size_arg, NULL,         NULL,
+                    NULL};
+                if (geteuid() != 0) {
+                        /* unprivileged: a user namespace makes the PID namespace possible */
+                        memmove(argv + 3, argv + 1, sizeof(argv) - 3 * sizeof(argv[0]));
+                        argv[1] = "--user";
+                        argv[2] = "--map-root-user";
+                }
                 char *env[] = {fake, NULL};
                 if (run(argv, env, log, err) < 0)
                         return forge_error_prefix(err, "make the root file system");
@@ -207,22 +224,66 @@ static int pe_fix_timestamp(const char *path, uint64_t sde, forge_error **err)
         return 0;
 }
 
+/* The end of the stub's last section (image base included, as objcopy takes
+ * VMAs) and its section alignment, from its PE headers: the added sections
+ * go after it, like ukify places them (systemd 252's stub needs that). */
+static int stub_layout(uint64_t *ret_end, uint64_t *ret_align, forge_error **err)
+{
+        cleanup_free char *b = NULL;
+        size_t len;
+        uint32_t pe, opt, nsec, optsize;
+        uint64_t base, align, end = 0;
+
+        if (file_read_all(AT_FDCWD, STUB, 16 << 20, &b, &len, err) < 0)
+                return forge_error_prefix(err, "the EFI stub (package systemd-boot-efi)");
+#define U16(o) ((uint32_t)(uint8_t)b[o] | (uint32_t)(uint8_t)b[(o) + 1] << 8)
+#define U32(o) (U16(o) | U16((o) + 2) << 16)
+        if (len < 0x40 || b[0] != 'M' || b[1] != 'Z')
+                goto bad;
+        pe = U32(0x3c);
+        if ((uint64_t)pe + 24 + 40 > len || memcmp(b + pe, "PE\0\0", 4) != 0)
+                goto bad;
+        nsec = U16(pe + 6);
+        optsize = U16(pe + 20);
+        opt = pe + 24;
+        if (U16(opt) != 0x20b || (uint64_t)opt + optsize + (uint64_t)nsec * 40 > len)
+                goto bad; /* not PE32+ */
+        base = (uint64_t)U32(opt + 24) | (uint64_t)U32(opt + 28) << 32;
+        align = U32(opt + 32);
+        if (align == 0 || (align & (align - 1)) != 0)
+                goto bad;
+        for (uint32_t i = 0; i < nsec; i++) {
+                uint32_t sec = opt + optsize + i * 40;
+                uint64_t e = (uint64_t)U32(sec + 12) + U32(sec + 8);
+                if (e > end)
+                        end = e;
+        }
+#undef U16
+#undef U32
+        *ret_end = base + align_up(end, align);
+        *ret_align = align;
+        return 0;
+bad:
+        return forge_error_make(err, EINVAL, "'%s' is not a PE32+ EFI stub", STUB);
+}
+
 static int make_uki(const vmimage_opts *o, const vm_kernel *k, const char *initrd,
                     const char *cmdline_file, const char *out, const char *log, forge_error **err)
 {
-        struct stat ks;
-        char linux_vma[32], initrd_vma[32], osrel_arg[512], cmd_arg[512], linux_arg[512],
-                initrd_arg[512];
+        struct stat st;
         cleanup_free char *osrel = NULL;
-        uint64_t lv = 0x2000000, iv;
+        const char *names[4] = {".osrel", ".cmdline", ".linux", ".initrd"};
+        const char *files[4];
+        char add[4][600], vma[4][64];
+        uint64_t at, align;
 
         if (access(STUB, R_OK) < 0)
-                return forge_error_make(err, errno, "'%s' (package systemd-boot-efi) is needed for "
-                                                    "UEFI boot",
+                return forge_error_make(err, errno,
+                                        "'%s' (package systemd-boot-efi) is needed for "
+                                        "UEFI boot",
                                         STUB);
-        if (stat(k->bzimage, &ks) < 0)
-                return forge_error_make(err, errno, "kernel");
-        iv = align_up(lv + (uint64_t)ks.st_size, MiB);
+        if (stub_layout(&at, &align, err) < 0)
+                return -1;
         if (asprintf(&osrel, "%s.osrel", out) < 0)
                 return forge_error_make(err, ENOMEM, "uki");
         {
@@ -231,23 +292,37 @@ static int make_uki(const vmimage_opts *o, const vm_kernel *k, const char *initr
                 if (fd < 0 || write_all(fd, txt, strlen(txt)) < 0)
                         return forge_error_make(err, errno, "uki");
         }
-        snprintf(linux_vma, sizeof(linux_vma), ".linux=0x%llx", (unsigned long long)lv);
-        snprintf(initrd_vma, sizeof(initrd_vma), ".initrd=0x%llx", (unsigned long long)iv);
-        snprintf(osrel_arg, sizeof(osrel_arg), ".osrel=%s", osrel);
-        snprintf(cmd_arg, sizeof(cmd_arg), ".cmdline=%s", cmdline_file);
-        snprintf(linux_arg, sizeof(linux_arg), ".linux=%s", k->bzimage);
-        snprintf(initrd_arg, sizeof(initrd_arg), ".initrd=%s", initrd);
+        files[0] = osrel;
+        files[1] = cmdline_file;
+        files[2] = k->bzimage;
+        files[3] = initrd;
+        for (int i = 0; i < 4; i++) {
+                if (stat(files[i], &st) < 0)
+                        return forge_error_make(err, errno, "uki: '%s'", files[i]);
+                if ((size_t)snprintf(add[i], sizeof(add[i]), "%s=%s", names[i], files[i]) >=
+                    sizeof(add[i]))
+                        return forge_error_make(err, ENAMETOOLONG, "uki: '%s'", files[i]);
+                snprintf(vma[i], sizeof(vma[i]), "%s=0x%llx", names[i], (unsigned long long)at);
+                at = align_up(at + (uint64_t)st.st_size, align);
+        }
         {
-                char *argv[] = {"objcopy", "--add-section", osrel_arg, "--change-section-vma",
-                                ".osrel=0x20000", "--add-section", cmd_arg,
-                                "--change-section-vma", ".cmdline=0x30000", "--add-section",
-                                linux_arg, "--change-section-vma", linux_vma, "--add-section",
-                                initrd_arg, "--change-section-vma", initrd_vma, STUB,
+                char *argv[] = {"objcopy",   "--add-section",
+                                add[0],      "--change-section-vma",
+                                vma[0],      "--add-section",
+                                add[1],      "--change-section-vma",
+                                vma[1],      "--add-section",
+                                add[2],      "--change-section-vma",
+                                vma[2],      "--add-section",
+                                add[3],      "--change-section-vma",
+                                vma[3],      STUB,
                                 (char *)out, NULL};
                 if (run(argv, NULL, log, err) < 0)
                         return forge_error_prefix(err, "build the unified kernel image");
         }
-        return pe_fix_timestamp(out, o->sde, err);
+        /* the kernel artifacts are shared by every image with the same kernel
+         * (cached in the store): their timestamps don't depend on the image */
+        (void)o;
+        return pe_fix_timestamp(out, VM_KERNEL_EPOCH, err);
 }
 
 static int make_esp(const vmimage_opts *o, const char *uki, const char *img, uint64_t size,
@@ -264,14 +339,15 @@ static int make_esp(const vmimage_opts *o, const char *uki, const char *img, uin
         snprintf(sde_env, sizeof(sde_env), "SOURCE_DATE_EPOCH=%llu", (unsigned long long)o->sde);
         unlink(img);
         {
-                char *argv[] = {"mkfs.fat", "--invariant", "-i", serial, "-n", "FORGE-ESP", "-C",
-                                (char *)img, kb, NULL};
+                char *argv[] = {"mkfs.fat",  "--invariant", "-i",        serial, "-n",
+                                "FORGE-ESP", "-C",          (char *)img, kb,     NULL};
                 char *env[] = {sde_env, NULL};
                 if (run(argv, env, log, err) < 0)
                         return forge_error_prefix(err, "make the EFI system partition");
         }
         if (asprintf(&tree, "%s.tree", img) < 0 || asprintf(&efi, "%s/EFI", tree) < 0 ||
-            asprintf(&boot, "%s/EFI/BOOT", tree) < 0 || asprintf(&dst, "%s/EFI/BOOT/BOOTX64.EFI", tree) < 0)
+            asprintf(&boot, "%s/EFI/BOOT", tree) < 0 ||
+            asprintf(&dst, "%s/EFI/BOOT/BOOTX64.EFI", tree) < 0)
                 return forge_error_make(err, ENOMEM, "esp");
         if (mkdir_p(boot, 0755, err) < 0)
                 return -1;
@@ -324,6 +400,102 @@ static int copy_sparse(const char *src, int dst, uint64_t offset, forge_error **
         return 0;
 }
 
+/* Where the UKI's .linux and .initrd bytes lie in the ESP image, so the
+ * forge boot partition can point at them instead of holding a second copy:
+ * mcopy writes the only file of a fresh FAT into consecutive clusters; every
+ * byte is compared, and when anything doesn't match the caller falls back to
+ * copying (returns 0 = not found, 1 = found). */
+static int pe_section(const uint8_t *b, size_t len, const char *name, uint64_t *ret_off,
+                      uint64_t *ret_len)
+{
+        uint32_t pe, nsec, optsize;
+
+        if (len < 0x40)
+                return -1;
+        pe = (uint32_t)b[0x3c] | (uint32_t)b[0x3d] << 8 | (uint32_t)b[0x3e] << 16 |
+             (uint32_t)b[0x3f] << 24;
+        if ((uint64_t)pe + 24 > len || memcmp(b + pe, "PE\0\0", 4) != 0)
+                return -1;
+        nsec = (uint32_t)b[pe + 6] | (uint32_t)b[pe + 7] << 8;
+        optsize = (uint32_t)b[pe + 20] | (uint32_t)b[pe + 21] << 8;
+        for (uint32_t i = 0; i < nsec; i++) {
+                uint64_t sec = (uint64_t)pe + 24 + optsize + (uint64_t)i * 40;
+                uint32_t vsize, raw;
+                if (sec + 40 > len)
+                        return -1;
+                if (strncmp((const char *)b + sec, name, 8) != 0)
+                        continue;
+                memcpy(&vsize, b + sec + 8, 4);
+                memcpy(&raw, b + sec + 20, 4);
+                vsize = le32toh(vsize);
+                raw = le32toh(raw);
+                if ((uint64_t)raw + vsize > len)
+                        return -1;
+                *ret_off = raw;
+                *ret_len = vsize;
+                return 0;
+        }
+        return -1;
+}
+
+static int uki_locate(const char *esp, const char *uki, const char *kernel, const char *initrd,
+                      uint64_t *ret_kernel, uint64_t *ret_initrd)
+{
+        cleanup_free char *u = NULL, *e = NULL, *kb = NULL, *ib = NULL;
+        size_t ulen, elen, klen, ilen;
+        uint64_t ko, kl, io, il;
+        forge_error *err = NULL;
+        int found = 0;
+
+        if (file_read_all(AT_FDCWD, uki, 512 << 20, &u, &ulen, &err) < 0 ||
+            file_read_all(AT_FDCWD, esp, 1 << 30, &e, &elen, &err) < 0 ||
+            file_read_all(AT_FDCWD, kernel, 512 << 20, &kb, &klen, &err) < 0 ||
+            file_read_all(AT_FDCWD, initrd, 1 << 30, &ib, &ilen, &err) < 0) {
+                forge_error_release(&err);
+                return 0;
+        }
+        if (pe_section((const uint8_t *)u, ulen, ".linux", &ko, &kl) < 0 ||
+            pe_section((const uint8_t *)u, ulen, ".initrd", &io, &il) < 0 || kl != klen ||
+            il != ilen || memcmp(u + ko, kb, klen) != 0 || memcmp(u + io, ib, ilen) != 0 ||
+            ulen < 4096)
+                return 0;
+        for (size_t pos = 0; pos + ulen <= elen && !found; pos += 512) {
+                if (memcmp(e + pos, u, 4096) != 0 || memcmp(e + pos, u, ulen) != 0)
+                        continue;
+                *ret_kernel = pos + ko;
+                *ret_initrd = pos + io;
+                found = 1;
+        }
+        return found;
+}
+
+/* Version 2: kernel and initramfs are the UKI's sections inside the ESP
+ * (offsets from the start of the disk); only the command line is here. */
+static int write_boot_header_v2(const vmimage_opts *o, int fd, uint64_t off, const char *kernel,
+                                const char *initrd, uint64_t kernel_at, uint64_t initrd_at,
+                                const char *cmdline, forge_error **err)
+{
+        struct vm_boot_header h = {0};
+        struct stat ks, is;
+
+        if (stat(kernel, &ks) < 0 || stat(initrd, &is) < 0)
+                return forge_error_make(err, errno, "boot partition");
+        memcpy(h.magic, VM_BOOT_MAGIC, 8);
+        h.version = 2;
+        h.cpus = o->cpus;
+        h.memory = o->memory;
+        h.kernel_off = kernel_at;
+        h.kernel_len = (uint64_t)ks.st_size;
+        h.initrd_off = initrd_at;
+        h.initrd_len = (uint64_t)is.st_size;
+        h.cmdline_off = off + 4096;
+        h.cmdline_len = strlen(cmdline);
+        if (pwrite(fd, &h, sizeof(h), (off_t)off) != sizeof(h) ||
+            pwrite(fd, cmdline, h.cmdline_len, (off_t)h.cmdline_off) != (ssize_t)h.cmdline_len)
+                return forge_error_make(err, errno, "write the boot partition");
+        return 0;
+}
+
 static int write_boot_partition(const vmimage_opts *o, int fd, uint64_t off, const char *kernel,
                                 const char *initrd, const char *cmdline, forge_error **err)
 {
@@ -346,7 +518,8 @@ static int write_boot_partition(const vmimage_opts *o, int fd, uint64_t off, con
         h.cmdline_off = pos;
         h.cmdline_len = strlen(cmdline);
         if (pwrite(fd, &h, sizeof(h), (off_t)off) != sizeof(h) ||
-            pwrite(fd, cmdline, h.cmdline_len, (off_t)(off + h.cmdline_off)) != (ssize_t)h.cmdline_len)
+            pwrite(fd, cmdline, h.cmdline_len, (off_t)(off + h.cmdline_off)) !=
+                (ssize_t)h.cmdline_len)
                 return forge_error_make(err, errno, "write the boot partition");
         if (copy_sparse(kernel, fd, off + h.kernel_off, err) < 0 ||
             copy_sparse(initrd, fd, off + h.initrd_off, err) < 0)
@@ -360,7 +533,7 @@ static uint64_t boot_part_size(const char *kernel, const char *initrd, size_t cm
         stat(kernel, &ks);
         stat(initrd, &is);
         return align_up(4096 + align_up((uint64_t)ks.st_size, 4096) +
-                                align_up((uint64_t)is.st_size, 4096) + cmdline_len + 4096,
+                            align_up((uint64_t)is.st_size, 4096) + cmdline_len + 4096,
                         MiB);
 }
 
@@ -372,33 +545,58 @@ static char *path_in(const char *dir, const char *name)
 int vmimage_build(const vmimage_opts *o, forge_error **err)
 {
         vm_kernel k = {0};
-        cleanup_free char *initrd = path_in(o->tmpdir, "initrd.cpio"), *uki = path_in(o->tmpdir, "uki.efi"),
-                          *esp = path_in(o->tmpdir, "esp.img"), *root = path_in(o->tmpdir, "root.img"),
+        cleanup_free char *initrd = path_in(o->tmpdir, "initrd.cpio"),
+                          *uki = path_in(o->tmpdir, "uki.efi"),
+                          *esp = path_in(o->tmpdir, "esp.img"),
+                          *root = path_in(o->tmpdir, "root.img"),
                           *cmdf = path_in(o->tmpdir, "cmdline"), *log = path_in(o->tmpdir, "log"),
                           *runf = NULL, *forgedir = NULL, *cmdline = NULL, *tmp_out = NULL;
         cleanup_close int fd = -1;
         uint64_t inodes = 0, content, root_size, esp_size, boot_size, total;
         struct stat us;
         vm_part parts[3];
-        int r = -1;
+        const char *kernel_path, *initrd_path, *uki_path;
+        uint64_t kernel_at = 0, initrd_at = 0;
+        int shared, r = -1;
 
         if (!initrd || !uki || !esp || !root || !cmdf || !log)
                 return forge_error_make(err, ENOMEM, "disk image");
-        if (vm_kernel_prepare(o, o->tmpdir, &k, err) < 0 ||
-            vm_initramfs_write(o, &k, initrd, err) < 0)
-                goto out;
         if (asprintf(&cmdline, "console=ttyS0 panic=-1 forge.root=%s%s%s", VM_ROOT_NAME,
                      o->cmdline && o->cmdline[0] ? " " : "", o->cmdline ? o->cmdline : "") < 0)
                 goto oom;
-        {
-                cleanup_close int cf = open(cmdf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                if (cf < 0 || write_all(cf, cmdline, strlen(cmdline)) < 0) {
-                        forge_error_make(err, errno, "cmdline");
+        if (o->prepared_bzimage && o->prepared_initrd && o->prepared_uki) {
+                kernel_path = o->prepared_bzimage;
+                initrd_path = o->prepared_initrd;
+                uki_path = o->prepared_uki;
+        } else {
+                cleanup_free char *kcopy = path_in(o->tmpdir, "bzImage");
+                if (kcopy == NULL)
+                        goto oom;
+                if (vm_kernel_prepare(o, o->tmpdir, &k, err) < 0 ||
+                    vm_initramfs_write(o, &k, initrd, err) < 0)
+                        goto out;
+                {
+                        cleanup_close int cf =
+                            open(cmdf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                        if (cf < 0 || write_all(cf, cmdline, strlen(cmdline)) < 0) {
+                                forge_error_make(err, errno, "cmdline");
+                                goto out;
+                        }
+                }
+                if (make_uki(o, &k, initrd, cmdf, uki, log, err) < 0)
+                        goto out;
+                if (link(k.bzimage, kcopy) < 0) {
+                        forge_error_make(err, errno, "keep the kernel");
                         goto out;
                 }
+                kernel_path = k.bzimage;
+                initrd_path = initrd;
+                uki_path = uki;
         }
-        if (make_uki(o, &k, initrd, cmdf, uki, log, err) < 0 || stat(uki, &us) < 0)
+        if (stat(uki_path, &us) < 0) {
+                forge_error_make(err, errno, "'%s'", uki_path);
                 goto out;
+        }
         /* the run configuration, inside the root file system */
         forgedir = path_join(o->rootfs_dir, ".forge");
         runf = path_join(o->rootfs_dir, ".forge/run");
@@ -419,16 +617,20 @@ int vmimage_build(const vmimage_opts *o, forge_error **err)
         esp_size = align_up((uint64_t)us.st_size + 2 * MiB, MiB);
         if (esp_size < 16 * MiB)
                 esp_size = 16 * MiB;
-        boot_size = boot_part_size(k.bzimage, initrd, strlen(cmdline));
+        if (make_esp(o, uki_path, esp, esp_size, log, err) < 0)
+                goto out;
+        shared = uki_locate(esp, uki_path, kernel_path, initrd_path, &kernel_at, &initrd_at);
+        boot_size = shared ? MiB : boot_part_size(kernel_path, initrd_path, strlen(cmdline));
         /* ext4 metadata (inode tables, journal) plus the content */
         root_size = align_up(content + content / 8 + inodes * 512 + 24 * MiB, MiB);
         total = MiB + esp_size + boot_size + root_size + MiB;
         if (o->disk_size) {
                 if (o->disk_size < total)
                         return vm_kernel_release(&k),
-                               forge_error_usage(err, "vm.disk_size %llu MiB is too small: the "
-                                                      "content needs at least %llu MiB (set "
-                                                      "vm.disk_size: %lluM or more, or leave it out)",
+                               forge_error_usage(err,
+                                                 "vm.disk_size %llu MiB is too small: the "
+                                                 "content needs at least %llu MiB (set "
+                                                 "vm.disk_size: %lluM or more, or leave it out)",
                                                  (unsigned long long)(o->disk_size / MiB),
                                                  (unsigned long long)(total / MiB),
                                                  (unsigned long long)(total / MiB));
@@ -438,7 +640,7 @@ int vmimage_build(const vmimage_opts *o, forge_error **err)
                 root_size = align_up(root_size + root_size / 4 + 64 * MiB, MiB); /* headroom */
                 total = MiB + esp_size + boot_size + root_size + MiB;
         }
-        if (make_ext4(o, root, root_size, log, err) < 0 || make_esp(o, uki, esp, esp_size, log, err) < 0)
+        if (make_ext4(o, root, root_size, log, err) < 0)
                 goto out;
         parts[0] = (vm_part){VM_ESP_NAME, VM_ESP_TYPE, MiB, esp_size};
         parts[1] = (vm_part){VM_BOOT_NAME, VM_FORGE_BOOT_TYPE, MiB + esp_size, boot_size};
@@ -452,7 +654,11 @@ int vmimage_build(const vmimage_opts *o, forge_error **err)
         }
         if (vm_gpt_write(fd, total, parts, 3, o->seed, err) < 0 ||
             copy_sparse(esp, fd, parts[0].offset, err) < 0 ||
-            write_boot_partition(o, fd, parts[1].offset, k.bzimage, initrd, cmdline, err) < 0 ||
+            (shared ? write_boot_header_v2(o, fd, parts[1].offset, kernel_path, initrd_path,
+                                           parts[0].offset + kernel_at, parts[0].offset + initrd_at,
+                                           cmdline, err)
+                    : write_boot_partition(o, fd, parts[1].offset, kernel_path, initrd_path,
+                                           cmdline, err)) < 0 ||
             copy_sparse(root, fd, parts[2].offset, err) < 0)
                 goto out;
         if (fsync(fd) < 0 || rename(tmp_out, o->out_path) < 0) {

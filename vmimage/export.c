@@ -87,7 +87,8 @@ static char *find_vminit(void)
                         const char *cands[] = {"forge-vminit", "../runtime/init/forge-vminit"};
                         for (size_t i = 0; i < 2 && r == NULL; i++) {
                                 char *p = NULL;
-                                if (asprintf(&p, "%s/%s", self, cands[i]) >= 0 && access(p, X_OK) == 0)
+                                if (asprintf(&p, "%s/%s", self, cands[i]) >= 0 &&
+                                    access(p, X_OK) == 0)
                                         r = p;
                                 else
                                         free(p);
@@ -124,10 +125,12 @@ static int copy_out(const char *src, const char *dst, forge_error **err)
                 if (hole < 0)
                         hole = st.st_size;
                 for (off_t p = data; p < hole;) {
-                        ssize_t n = pread(in, buf, (size_t)(hole - p < (1 << 20) ? hole - p : (1 << 20)), p);
+                        ssize_t n = pread(in, buf,
+                                          (size_t)(hole - p < (1 << 20) ? hole - p : (1 << 20)), p);
                         if (n <= 0 || pwrite(out, buf, (size_t)n, p) != n) {
                                 unlink(tmp);
-                                return forge_error_make(err, errno ? errno : EIO, "copy the disk image");
+                                return forge_error_make(err, errno ? errno : EIO,
+                                                        "copy the disk image");
                         }
                         p += n;
                 }
@@ -138,6 +141,89 @@ static int copy_out(const char *src, const char *dst, forge_error **err)
                 return forge_error_make(err, errno, "write '%s'", dst);
         }
         return 0;
+}
+
+/* The kernel artifacts (bzImage, initramfs, UKI) depend only on the kernel,
+ * forge-vminit, the command line and the EFI stub: kept in the store as blobs
+ * under kv "vmkernel", so images sharing a kernel don't unpack it again. */
+#define STUB_PATH "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+
+static int file_digest(const char *path, char out[DIGEST_STR_SIZE], forge_error **err)
+{
+        cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return forge_error_make(err, errno, "open '%s'", path);
+        return hash_sha256_fd(fd, out, err);
+}
+
+static int kernel_key(json_t *vm, const char *init, char key[DIGEST_STR_SIZE], forge_error **err)
+{
+        char init_d[DIGEST_STR_SIZE], stub_d[DIGEST_STR_SIZE] = "none";
+        cleanup_free char *text = NULL;
+        const char *cl = json_string_value(json_object_get(vm, "cmdline"));
+
+        if (file_digest(init, init_d, err) < 0)
+                return -1;
+        if (access(STUB_PATH, R_OK) == 0 && file_digest(STUB_PATH, stub_d, err) < 0)
+                return -1;
+        if (asprintf(&text, "v%d\ndeb=%s\nbz=%s\nmods=%s\ninit=%s\nstub=%s\ncmdline=%s\n",
+                     VMIMAGE_FORMAT, json_string_value(json_object_get(vm, "kernel_deb")) ?: "",
+                     json_string_value(json_object_get(vm, "kernel_bzimage")) ?: "",
+                     json_string_value(json_object_get(vm, "kernel_modules")) ?: "", init_d, stub_d,
+                     cl ? cl : "") < 0)
+                return forge_error_make(err, ENOMEM, "kernel key");
+        hash_sha256_buf(text, strlen(text), key);
+        return 0;
+}
+
+/* kv value: "BZIMAGE INITRD UKI" blob digests; paths when all three exist. */
+static bool kernel_cached(store *s, const char *key, char *paths[3])
+{
+        cleanup_free char *v = NULL;
+        forge_error *e = NULL;
+        char d[3][DIGEST_STR_SIZE];
+
+        if (store_kv_get(s, "vmkernel", digest_hex(key), &v, &e) <= 0) {
+                forge_error_release(&e);
+                return false;
+        }
+        {
+                const char *p = v;
+                for (int i = 0; i < 3; i++) {
+                        size_t len = strcspn(p, " \n");
+                        if (len != DIGEST_STR_SIZE - 1)
+                                return false;
+                        memcpy(d[i], p, len);
+                        d[i][len] = '\0';
+                        p += len;
+                        if (*p == ' ')
+                                p++;
+                }
+        }
+        for (int i = 0; i < 3; i++)
+                if (!digest_valid(d[i]) || !store_blob_exists(s, d[i]))
+                        return false;
+        for (int i = 0; i < 3; i++)
+                paths[i] = store_blob_path(s, d[i]);
+        return paths[0] && paths[1] && paths[2];
+}
+
+static int kernel_keep(store *s, const char *key, const char *work, forge_error **err)
+{
+        const char *names[3] = {"bzImage", "initrd.cpio", "uki.efi"};
+        char d[3][DIGEST_STR_SIZE];
+        char v[3 * DIGEST_STR_SIZE + 4];
+
+        for (int i = 0; i < 3; i++) {
+                cleanup_free char *p = path_join(work, names[i]);
+                cleanup_close int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+                if (fd < 0)
+                        return forge_error_make(err, errno ? errno : ENOMEM, "keep '%s'", names[i]);
+                if (store_blob_put_fd(s, fd, d[i], NULL, err) < 0)
+                        return -1;
+        }
+        snprintf(v, sizeof(v), "%s %s %s", d[0], d[1], d[2]);
+        return store_kv_put(s, "vmkernel", digest_hex(key), v, err);
 }
 
 static int build_into_store(store *s, const store_image *img, json_t *vm, char ret[DIGEST_STR_SIZE],
@@ -152,12 +238,15 @@ static int build_into_store(store *s, const store_image *img, json_t *vm, char r
         json_t *created;
         struct tm tm = {0};
         forge_error *e2 = NULL;
+        char kkey[DIGEST_STR_SIZE];
+        char *kpaths[3] = {NULL, NULL, NULL};
         int r = -1;
 
         init = find_vminit();
         if (init == NULL)
-                return forge_error_make(err, ENOENT, "forge-vminit not found (set FORGE_VMINIT or "
-                                                     "install it next to forge)");
+                return forge_error_make(err, ENOENT,
+                                        "forge-vminit not found (set FORGE_VMINIT or "
+                                        "install it next to forge)");
         if (store_tmpdir(s, &work, err) < 0)
                 return -1;
         rootfs = path_join(work, "rootfs");
@@ -203,12 +292,22 @@ static int build_into_store(store *s, const store_image *img, json_t *vm, char r
         o.cpus = (unsigned)json_integer_value(json_object_get(vm, "cpus"));
         o.disk_size = (uint64_t)json_integer_value(json_object_get(vm, "disk_size"));
         created = json_object_get(img->config, "created");
-        if (json_is_string(created) && strptime(json_string_value(created), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        if (json_is_string(created) &&
+            strptime(json_string_value(created), "%Y-%m-%dT%H:%M:%SZ", &tm))
                 o.sde = (uint64_t)timegm(&tm);
         o.seed = img->digest;
         o.tmpdir = work;
         o.out_path = disk;
+        if (kernel_key(vm, init, kkey, err) < 0)
+                goto out;
+        if (kernel_cached(s, kkey, kpaths)) {
+                o.prepared_bzimage = kpaths[0];
+                o.prepared_initrd = kpaths[1];
+                o.prepared_uki = kpaths[2];
+        }
         if (vmimage_build(&o, err) < 0)
+                goto out;
+        if (o.prepared_uki == NULL && kernel_keep(s, kkey, work, err) < 0)
                 goto out;
         {
                 cleanup_close int fd = open(disk, O_RDONLY | O_CLOEXEC);
@@ -217,6 +316,8 @@ static int build_into_store(store *s, const store_image *img, json_t *vm, char r
         }
         r = 0;
 out:
+        for (int i = 0; i < 3; i++)
+                free(kpaths[i]);
         rm_rf(work, &e2);
         forge_error_release(&e2);
         return r;
@@ -232,15 +333,17 @@ int vmimage_export(store *s, const char *manifest_digest, const char *out_path, 
         int r;
 
         if (lstat(out_path, &st) == 0)
-                return forge_error_usage(err, "'%s' already exists: remove it or choose another "
-                                              "output path",
+                return forge_error_usage(err,
+                                         "'%s' already exists: remove it or choose another "
+                                         "output path",
                                          out_path);
         if (store_lock_shared(s, err) < 0 || store_image_load(s, manifest_digest, &img, err) < 0)
                 return -1;
         vm = json_object_get(json_object_get(img->config, STORE_CONFIG_FORGE_KEY), "vm");
         if (!json_is_object(vm))
-                return forge_error_usage(err, "image %s has no vm section: add 'vm:' with a kernel "
-                                              "to its spec",
+                return forge_error_usage(err,
+                                         "image %s has no vm section: add 'vm:' with a kernel "
+                                         "to its spec",
                                          manifest_digest);
         snprintf(key, sizeof(key), "%s-v%d", digest_hex(manifest_digest), VMIMAGE_FORMAT);
         r = store_kv_get(s, "disk", key, &cached, err);

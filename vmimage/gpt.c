@@ -55,9 +55,9 @@ _Static_assert(sizeof(struct gpt_entry) == ENTRY_SIZE, "GPT entry size");
 void vm_guid_parse(const char *s, uint8_t out[16])
 {
         unsigned b[16];
-        sscanf(s, "%2x%2x%2x%2x-%2x%2x-%2x%2x-%2x%2x-%2x%2x%2x%2x%2x%2x", &b[3], &b[2], &b[1], &b[0],
-               &b[5], &b[4], &b[7], &b[6], &b[8], &b[9], &b[10], &b[11], &b[12], &b[13], &b[14],
-               &b[15]);
+        sscanf(s, "%2x%2x%2x%2x-%2x%2x-%2x%2x-%2x%2x-%2x%2x%2x%2x%2x%2x", &b[3], &b[2], &b[1],
+               &b[0], &b[5], &b[4], &b[7], &b[6], &b[8], &b[9], &b[10], &b[11], &b[12], &b[13],
+               &b[14], &b[15]);
         for (int i = 0; i < 16; i++)
                 out[i] = (uint8_t)b[i];
 }
@@ -119,8 +119,8 @@ int vm_gpt_write(int fd, uint64_t disk_bytes, const vm_part *parts, size_t n, co
         mbr[446 + 7] = 0xff;
         {
                 uint32_t first = htole32(1);
-                uint32_t count = htole32(sectors - 1 > 0xffffffffULL ? 0xffffffffU
-                                                                      : (uint32_t)(sectors - 1));
+                uint32_t count =
+                    htole32(sectors - 1 > 0xffffffffULL ? 0xffffffffU : (uint32_t)(sectors - 1));
                 memcpy(mbr + 446 + 8, &first, 4);
                 memcpy(mbr + 446 + 12, &count, 4);
         }
@@ -212,7 +212,8 @@ int vm_gpt_find(int fd, uint64_t disk_bytes, const char *name, uint64_t *ret_off
                 return forge_error_make(err, EINVAL, "corrupt partition table (entries CRC)");
         put_name(wname, name);
         for (uint32_t i = 0; i < n; i++) {
-                const struct gpt_entry *e = (const void *)((const char *)entries + (size_t)i * esize);
+                const struct gpt_entry *e =
+                    (const void *)((const char *)entries + (size_t)i * esize);
                 uint64_t first = le64toh(e->first_lba), last = le64toh(e->last_lba);
                 if (memcmp(e->name, wname, sizeof(wname)) != 0)
                         continue;

@@ -39,17 +39,20 @@ int vm_bzimage_check(const void *buf, size_t len, forge_error **err)
         uint16_t version, xload;
 
         if (len < 0x264 || memcmp(b + 0x202, "HdrS", 4) != 0)
-                return forge_error_make(err, EINVAL, "the kernel is not a bzImage (no 'HdrS' "
-                                                     "boot protocol header at 0x202)");
+                return forge_error_make(err, EINVAL,
+                                        "the kernel is not a bzImage (no 'HdrS' "
+                                        "boot protocol header at 0x202)");
         version = (uint16_t)(b[0x206] | b[0x207] << 8);
         if (version < 0x020c)
-                return forge_error_make(err, EINVAL, "the kernel's boot protocol %u.%02u is too "
-                                                     "old (need 2.12 or later)",
+                return forge_error_make(err, EINVAL,
+                                        "the kernel's boot protocol %u.%02u is too "
+                                        "old (need 2.12 or later)",
                                         version >> 8, version & 0xff);
         xload = (uint16_t)(b[0x236] | b[0x237] << 8);
         if (!(xload & 1))
-                return forge_error_make(err, EINVAL, "the kernel has no 64-bit entry point "
-                                                     "(XLF_KERNEL_64): build it for x86_64");
+                return forge_error_make(err, EINVAL,
+                                        "the kernel has no 64-bit entry point "
+                                        "(XLF_KERNEL_64): build it for x86_64");
         return 0;
 }
 
@@ -134,9 +137,10 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
                 boot = path_join(dir, "boot");
                 ret->bzimage = boot ? find_one(boot, "vmlinuz-") : NULL;
                 if (ret->bzimage == NULL)
-                        return forge_error_make(err, ENOENT, "the kernel package has no "
-                                                             "boot/vmlinuz-*: is it a linux-image "
-                                                             "package?");
+                        return forge_error_make(err, ENOENT,
+                                                "the kernel package has no "
+                                                "boot/vmlinuz-*: is it a linux-image "
+                                                "package?");
                 ret->version = strdup(strrchr(ret->bzimage, '/') + strlen("/vmlinuz-"));
                 mods = path_join(dir, "lib/modules");
                 if (mods)
@@ -145,8 +149,9 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
                 ret->bzimage = strdup(o->bzimage);
                 if (o->modules_dir) {
                         ret->modules_dir = strdup(o->modules_dir);
-                        ret->version = strdup(strrchr(o->modules_dir, '/') ? strrchr(o->modules_dir, '/') + 1
-                                                                           : o->modules_dir);
+                        ret->version =
+                            strdup(strrchr(o->modules_dir, '/') ? strrchr(o->modules_dir, '/') + 1
+                                                                : o->modules_dir);
                 }
         }
         {
@@ -179,6 +184,7 @@ typedef struct modset {
         modinfo *v;
         size_t n;
         char *builtin; /* modules.builtin text */
+        char *dep;     /* modules.dep text, when there is one */
 } modset;
 
 static void name_of(const char *file, char out[64])
@@ -196,54 +202,153 @@ static void name_of(const char *file, char out[64])
                         *c = '_';
 }
 
+/* A module file's bytes: plain .ko read as is; .ko.xz / .ko.zst / .ko.gz
+ * (Debian may compress them) decompressed with libarchive's raw format. */
+static int module_read(const char *path, char **ret, size_t *ret_len, forge_error **err)
+{
+        const char *base = strrchr(path, '/');
+        const char *ext = strstr(base ? base : path, ".ko");
+        struct archive *a;
+        struct archive_entry *ae;
+        char *buf = NULL;
+        size_t len = 0, cap = 0;
+        int r = -1;
+
+        if (ext == NULL || ext[3] == '\0')
+                return file_read_all(AT_FDCWD, path, 512 << 20, ret, ret_len, err);
+        a = archive_read_new();
+        if (a == NULL)
+                return forge_error_make(err, ENOMEM, "module '%s'", path);
+        archive_read_support_filter_all(a);
+        archive_read_support_format_raw(a);
+        if (archive_read_open_filename(a, path, BUF) != ARCHIVE_OK ||
+            archive_read_next_header(a, &ae) != ARCHIVE_OK) {
+                forge_error_make(err, EINVAL, "module '%s': %s", path, archive_error_string(a));
+                goto out;
+        }
+        for (;;) {
+                la_ssize_t n;
+                if (cap - len < BUF) {
+                        char *nb;
+                        if (cap >= (512u << 20)) {
+                                forge_error_make(err, EFBIG, "module '%s' is too large", path);
+                                goto out;
+                        }
+                        nb = realloc(buf, cap + BUF);
+                        if (nb == NULL) {
+                                forge_error_make(err, ENOMEM, "module '%s'", path);
+                                goto out;
+                        }
+                        buf = nb;
+                        cap += BUF;
+                }
+                n = archive_read_data(a, buf + len, cap - len);
+                if (n < 0) {
+                        forge_error_make(err, EINVAL, "module '%s': %s", path,
+                                         archive_error_string(a));
+                        goto out;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        *ret = take_ptr(buf);
+        *ret_len = len;
+        r = 0;
+out:
+        free(buf);
+        archive_read_free(a);
+        return r;
+}
+
 /* "depends=" from the .modinfo section of a (trusted, but checked) ELF64 module. */
 static char *elf_depends(const char *path)
 {
-        cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
+        cleanup_free char *buf = NULL;
         const uint8_t *m;
+        size_t size;
         const Elf64_Ehdr *eh;
-        char *r = NULL;
+        forge_error *e = NULL;
 
-        if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(Elf64_Ehdr))
-                return NULL;
-        m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED)
-                return NULL;
+        if (module_read(path, &buf, &size, &e) < 0) {
+                forge_error_release(&e);
+                return strdup("");
+        }
+        if (size < sizeof(Elf64_Ehdr))
+                return strdup("");
+        m = (const uint8_t *)buf;
         eh = (const Elf64_Ehdr *)m;
         if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-            eh->e_shoff == 0 || eh->e_shentsize != sizeof(Elf64_Shdr) ||
-            eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > (uint64_t)st.st_size ||
+            eh->e_shoff == 0 || eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
+            (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > size - eh->e_shoff ||
             eh->e_shstrndx >= eh->e_shnum)
-                goto out;
+                return strdup("");
         {
                 const Elf64_Shdr *sh = (const Elf64_Shdr *)(m + eh->e_shoff);
                 const Elf64_Shdr *strs = &sh[eh->e_shstrndx];
-                if (strs->sh_offset + strs->sh_size > (uint64_t)st.st_size)
-                        goto out;
+                if (strs->sh_offset > size || strs->sh_size > size - strs->sh_offset)
+                        return strdup("");
                 for (int i = 0; i < eh->e_shnum; i++) {
                         const char *p, *end;
-                        if (sh[i].sh_name >= strs->sh_size ||
-                            sh[i].sh_offset + sh[i].sh_size > (uint64_t)st.st_size)
+                        if (sh[i].sh_name >= strs->sh_size || sh[i].sh_offset > size ||
+                            sh[i].sh_size > size - sh[i].sh_offset ||
+                            strs->sh_size - sh[i].sh_name < 9)
                                 continue;
-                        if (strncmp((const char *)m + strs->sh_offset + sh[i].sh_name, ".modinfo",
-                                    9) != 0)
+                        if (memcmp(m + strs->sh_offset + sh[i].sh_name, ".modinfo", 9) != 0)
                                 continue;
                         p = (const char *)m + sh[i].sh_offset;
                         end = p + sh[i].sh_size;
                         while (p < end) {
                                 size_t len = strnlen(p, (size_t)(end - p));
-                                if (len >= 8 && strncmp(p, "depends=", 8) == 0) {
-                                        r = strndup(p + 8, len - 8);
-                                        goto out;
-                                }
+                                if (len >= 8 && strncmp(p, "depends=", 8) == 0)
+                                        return strndup(p + 8, len - 8);
                                 p += len + 1;
                         }
                 }
         }
-out:
-        munmap((void *)m, (size_t)st.st_size);
-        return r ? r : strdup("");
+        return strdup("");
+}
+
+/* modules.dep (when the kernel comes with one, e.g. a bzImage plus an
+ * installed modules tree): "kernel/x/a.ko: kernel/y/b.ko kernel/z/c.ko".
+ * Returns the comma-separated dependency names of module name, or NULL. */
+static char *dep_from_modules_dep(const char *dep, const char *name)
+{
+        char *r = NULL;
+        size_t rlen = 0;
+        FILE *f;
+
+        if (dep == NULL)
+                return NULL;
+        for (const char *line = dep; *line;) {
+                const char *nl = strchr(line, '\n'), *colon = strchr(line, ':');
+                size_t llen = nl ? (size_t)(nl - line) : strlen(line);
+                char n[64];
+                if (colon && colon < line + llen) {
+                        cleanup_free char *target = strndup(line, (size_t)(colon - line));
+                        if (target == NULL)
+                                return NULL;
+                        name_of(target, n);
+                        if (strcmp(n, name) == 0) {
+                                cleanup_free char *deps =
+                                    strndup(colon + 1, llen - (size_t)(colon + 1 - line));
+                                char *tok, *save = NULL;
+                                bool first = true;
+                                if (deps == NULL || (f = open_memstream(&r, &rlen)) == NULL)
+                                        return NULL;
+                                for (tok = strtok_r(deps, " \t", &save); tok;
+                                     tok = strtok_r(NULL, " \t", &save)) {
+                                        name_of(tok, n);
+                                        fprintf(f, "%s%s", first ? "" : ",", n);
+                                        first = false;
+                                }
+                                fclose(f);
+                                return r;
+                        }
+                }
+                line += llen + (nl ? 1 : 0);
+        }
+        return NULL;
 }
 
 static int collect(modset *ms, const char *dir, int depth)
@@ -312,11 +417,14 @@ static int add_mod(modset *ms, const char *name, modinfo **order, size_t *n, int
                         return 0;
         m = mod_find(ms, name);
         if (m == NULL)
-                return forge_error_make(err, ENOENT, "the kernel lacks module '%s' (neither built in "
-                                                     "nor a module)",
+                return forge_error_make(err, ENOENT,
+                                        "the kernel lacks module '%s' (neither built in "
+                                        "nor a module)",
                                         name);
         if (depth > 32 || *n >= MAX_MODULES)
                 return forge_error_make(err, ELOOP, "module dependencies of '%s' too deep", name);
+        if (m->depends == NULL)
+                m->depends = dep_from_modules_dep(ms->dep, name);
         if (m->depends == NULL)
                 m->depends = elf_depends(m->path);
         deps = strdup(m->depends ? m->depends : "");
@@ -358,7 +466,7 @@ static int cpio_add_file(struct archive *a, const char *name, const char *path, 
         cleanup_free char *buf = NULL;
         size_t len;
 
-        if (file_read_all(AT_FDCWD, path, 512 << 20, &buf, &len, err) < 0)
+        if (module_read(path, &buf, &len, err) < 0)
                 return -1;
         return cpio_add(a, name, S_IFREG | 0755, buf, len, mtime, ino, err);
 }
@@ -370,7 +478,7 @@ int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *ou
         modinfo *order[MAX_MODULES];
         size_t n = 0;
         struct archive *a = NULL;
-        cleanup_free char *builtin_path = NULL, *list = NULL;
+        cleanup_free char *builtin_path = NULL, *dep_path = NULL, *list = NULL;
         size_t list_len = 0;
         FILE *lf = NULL;
         int64_t ino = 1;
@@ -378,15 +486,20 @@ int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *ou
 
         if (k->modules_dir) {
                 builtin_path = path_join(k->modules_dir, "modules.builtin");
-                if (builtin_path)
-                        file_read_all(AT_FDCWD, builtin_path, 4 << 20, &ms.builtin, NULL,
-                                      &(forge_error *){NULL});
+                if (builtin_path && access(builtin_path, F_OK) == 0 &&
+                    file_read_all(AT_FDCWD, builtin_path, 4 << 20, &ms.builtin, NULL, err) < 0)
+                        goto out;
+                dep_path = path_join(k->modules_dir, "modules.dep");
+                if (dep_path && access(dep_path, F_OK) == 0 &&
+                    file_read_all(AT_FDCWD, dep_path, 64 << 20, &ms.dep, NULL, err) < 0)
+                        goto out;
                 collect(&ms, k->modules_dir, 0);
         }
         for (size_t i = 0; i < sizeof(required_mods) / sizeof(required_mods[0]); i++) {
                 if (k->modules_dir == NULL) {
-                        forge_error_make(err, ENOENT, "the kernel comes without modules: give "
-                                                      "vm.kernel.modules (needs %s)",
+                        forge_error_make(err, ENOENT,
+                                         "the kernel comes without modules: give "
+                                         "vm.kernel.modules (needs %s)",
                                          required_mods[i]);
                         goto out;
                 }
@@ -397,12 +510,14 @@ int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *ou
         }
         for (size_t i = 0; i < sizeof(optional_mods) / sizeof(optional_mods[0]); i++) {
                 forge_error *e = NULL;
-                if (mod_find(&ms, optional_mods[i]) && add_mod(&ms, optional_mods[i], order, &n, 0, &e) < 0)
+                if (mod_find(&ms, optional_mods[i]) &&
+                    add_mod(&ms, optional_mods[i], order, &n, 0, &e) < 0)
                         forge_error_release(&e);
         }
         if (!builtin(&ms, "ext4") && mod_find(&ms, "ext4") == NULL) {
-                forge_error_make(err, ENOENT, "the kernel has no ext4 (neither built in nor a "
-                                              "module)");
+                forge_error_make(err, ENOENT,
+                                 "the kernel has no ext4 (neither built in nor a "
+                                 "module)");
                 goto out;
         }
         lf = open_memstream(&list, &list_len);
@@ -416,20 +531,22 @@ int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *ou
                 forge_error_make(err, EIO, "initramfs: %s", archive_error_string(a));
                 goto out;
         }
-        if (cpio_add(a, "modules", S_IFDIR | 0755, NULL, 0, o->sde, ino++, err) < 0 ||
-            cpio_add_file(a, "init", o->init_path, o->sde, ino++, err) < 0)
+        /* sorted: init, modules, modules/NN-*.ko, modules/order */
+        if (cpio_add_file(a, "init", o->init_path, VM_KERNEL_EPOCH, ino++, err) < 0 ||
+            cpio_add(a, "modules", S_IFDIR | 0755, NULL, 0, VM_KERNEL_EPOCH, ino++, err) < 0)
                 goto out;
         for (size_t i = 0; i < n; i++) {
                 char name[128], file[96];
                 snprintf(file, sizeof(file), "%02zu-%s.ko", i, order[i]->name);
                 snprintf(name, sizeof(name), "modules/%s", file);
                 fprintf(lf, "%s\n", file);
-                if (cpio_add_file(a, name, order[i]->path, o->sde, ino++, err) < 0)
+                if (cpio_add_file(a, name, order[i]->path, VM_KERNEL_EPOCH, ino++, err) < 0)
                         goto out;
         }
         fclose(lf);
         lf = NULL;
-        if (cpio_add(a, "modules/order", S_IFREG | 0644, list, list_len, o->sde, ino++, err) < 0)
+        if (cpio_add(a, "modules/order", S_IFREG | 0644, list, list_len, VM_KERNEL_EPOCH, ino++,
+                     err) < 0)
                 goto out;
         if (archive_write_close(a) != ARCHIVE_OK) {
                 forge_error_make(err, EIO, "initramfs: %s", archive_error_string(a));
@@ -447,5 +564,6 @@ out:
         }
         free(ms.v);
         free(ms.builtin);
+        free(ms.dep);
         return r;
 }

@@ -13,6 +13,9 @@
 #define VM_ROOT_NAME "forge-root"
 #define VM_BOOT_NAME "forge-boot"
 #define VM_ESP_NAME "forge-esp"
+/* Timestamp of the kernel artifacts (initramfs entries, UKI): they are
+ * shared between images, so they don't take the image's source_date_epoch. */
+#define VM_KERNEL_EPOCH 0
 
 typedef struct vm_part {
         const char *name;
@@ -43,7 +46,9 @@ int vm_bzimage_check(const void *buf, size_t len, forge_error **err);
 int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *out_path,
                        forge_error **err);
 
-/* The boot partition header (boot.c). */
+/* The boot partition header (boot.c). Version 1: extents relative to the
+ * partition, the data in it; version 2: extents relative to the disk (the
+ * kernel and initramfs are the UKI's sections in the ESP). */
 #define VM_BOOT_MAGIC "FORGEBT1"
 struct vm_boot_header {
         char magic[8];

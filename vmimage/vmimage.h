@@ -20,7 +20,7 @@ typedef struct vmimage_boot {
         size_t kernel_len;
         void *initrd; /* initramfs bytes */
         size_t initrd_len;
-        char *cmdline; /* NUL-terminated kernel command line */
+        char *cmdline;             /* NUL-terminated kernel command line */
         unsigned long long memory; /* the image's vm.memory in bytes (0 = unset) */
         unsigned cpus;             /* the image's vm.cpus (0 = unset) */
 } vmimage_boot;
@@ -29,23 +29,29 @@ int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **er
 void vmimage_boot_release(vmimage_boot *b);
 
 /* Bump when the bytes of a disk image change for the same inputs. */
-#define VMIMAGE_FORMAT 1
+#define VMIMAGE_FORMAT 2
 
 typedef struct vmimage_opts {
-        const char *rootfs_dir;   /* the flattened image; /.forge/run is added */
-        const char *kernel_deb;   /* a Debian linux-image package, or */
-        const char *bzimage;      /* a bzImage plus */
-        const char *modules_dir;  /* lib/modules/VERSION (may be NULL) */
-        const char *init_path;    /* forge-vminit */
-        const char *run_config;   /* the content of /.forge/run */
-        const char *cmdline;      /* extra kernel arguments, or NULL */
-        uint64_t memory;          /* recorded for launchers (0 = unset) */
+        const char *rootfs_dir;  /* the flattened image; /.forge/run is added */
+        const char *kernel_deb;  /* a Debian linux-image package, or */
+        const char *bzimage;     /* a bzImage plus */
+        const char *modules_dir; /* lib/modules/VERSION (may be NULL) */
+        const char *init_path;   /* forge-vminit */
+        const char *run_config;  /* the content of /.forge/run */
+        const char *cmdline;     /* extra kernel arguments, or NULL */
+        uint64_t memory;         /* recorded for launchers (0 = unset) */
         unsigned cpus;
-        uint64_t disk_size;       /* 0: content plus headroom */
-        uint64_t sde;             /* every timestamp */
-        const char *seed;         /* the image digest: GUIDs, UUIDs, serials */
-        const char *tmpdir;       /* scratch, on the same file system as out_path ideally */
+        uint64_t disk_size; /* 0: content plus headroom */
+        uint64_t sde;       /* every timestamp */
+        const char *seed;   /* the image digest: GUIDs, UUIDs, serials */
+        const char *tmpdir; /* scratch, on the same file system as out_path ideally */
         const char *out_path;
+        /* Kernel artifacts of an earlier build with the same kernel, init,
+         * command line and EFI stub (all three, or NULL: built, and left in
+         * tmpdir as bzImage, initrd.cpio and uki.efi for the caller to keep). */
+        const char *prepared_bzimage;
+        const char *prepared_initrd;
+        const char *prepared_uki;
 } vmimage_opts;
 
 /* Builds the disk image at out_path (written to a temp file, renamed). */

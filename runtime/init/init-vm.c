@@ -123,13 +123,15 @@ static int unhex_strv(const char *hex, char ***v, size_t *n)
                 return -1;
         for (size_t i = 0; i < blen; i++) {
                 unsigned hi, lo;
-                if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]))
+                if (!isxdigit((unsigned char)hex[2 * i]) ||
+                    !isxdigit((unsigned char)hex[2 * i + 1]))
                         return free(bin), -1;
-                hi = (unsigned)(isdigit((unsigned char)hex[2 * i]) ? hex[2 * i] - '0'
-                                                                  : (tolower(hex[2 * i]) - 'a' + 10));
+                hi = (unsigned)(isdigit((unsigned char)hex[2 * i])
+                                    ? hex[2 * i] - '0'
+                                    : (tolower(hex[2 * i]) - 'a' + 10));
                 lo = (unsigned)(isdigit((unsigned char)hex[2 * i + 1])
-                                        ? hex[2 * i + 1] - '0'
-                                        : (tolower(hex[2 * i + 1]) - 'a' + 10));
+                                    ? hex[2 * i + 1] - '0'
+                                    : (tolower(hex[2 * i + 1]) - 'a' + 10));
                 bin[i] = (unsigned char)(hi << 4 | lo);
         }
         bin[blen] = '\0';
@@ -287,8 +289,37 @@ static void apply_cmdline(runcfg *rc, const char *cmdline)
                 if (unhex_strv(args, &rc->argv, &rc->argc) < 0)
                         msg("ignoring a malformed forge.args");
         }
-        if (env != NULL && unhex_strv(env, &rc->env, &rc->envc) < 0)
-                msg("ignoring a malformed forge.env");
+        if (env != NULL) {
+                char **over = NULL;
+                size_t n = 0;
+                if (unhex_strv(env, &over, &n) < 0) {
+                        msg("ignoring a malformed forge.env");
+                        n = 0;
+                }
+                /* K=V replaces the image's K, else is appended */
+                for (size_t i = 0; i < n; i++) {
+                        size_t klen = strcspn(over[i], "=");
+                        bool replaced = false;
+                        for (size_t j = 0; j < rc->envc && !replaced; j++)
+                                if (strncmp(rc->env[j], over[i], klen) == 0 &&
+                                    rc->env[j][klen] == '=') {
+                                        free(rc->env[j]);
+                                        rc->env[j] = over[i];
+                                        replaced = true;
+                                }
+                        if (!replaced) {
+                                char **nv = realloc(rc->env, (rc->envc + 2) * sizeof(char *));
+                                if (nv == NULL) {
+                                        free(over[i]);
+                                        continue;
+                                }
+                                rc->env = nv;
+                                rc->env[rc->envc++] = over[i];
+                                rc->env[rc->envc] = NULL;
+                        }
+                }
+                free(over);
+        }
         free(args);
         free(env);
         free(txt);
@@ -420,8 +451,7 @@ static void __attribute__((noreturn)) exec_workload(runcfg *rc, const ids *id)
         init_signals_restore();
         setsid();
         ioctl(0, TIOCSCTTY, 0);
-        if (setgroups(id->n_groups, id->groups) < 0 || setgid(id->gid) < 0 ||
-            setuid(id->uid) < 0) {
+        if (setgroups(id->n_groups, id->groups) < 0 || setgid(id->gid) < 0 || setuid(id->uid) < 0) {
                 msg("set user %u:%u: %s", (unsigned)id->uid, (unsigned)id->gid, strerror(errno));
                 _exit(125);
         }

@@ -13,6 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "common/fs.h"
 #include "vmimage/vmimage-internal.h"
 
 static int tmp_disk(uint64_t size, char path[64])
@@ -81,7 +87,7 @@ static void test_bzimage_check(void **state)
         forge_error_release(&e);
         memcpy(k + 0x202, "HdrS", 4);
         k[0x206] = 0x0f;
-        k[0x207] = 0x02; /* 2.15 */
+        k[0x207] = 0x02;                                     /* 2.15 */
         assert_true(vm_bzimage_check(k, sizeof(k), &e) < 0); /* no XLF_KERNEL_64 */
         assert_non_null(strstr(e->msg, "64-bit"));
         forge_error_release(&e);
@@ -121,17 +127,30 @@ static void test_boot_partition_bounds(void **state)
         assert_int_equal(pwrite(fd, &h, sizeof(h), 1 << 20), sizeof(h));
         assert_true(vmimage_boot_load(path, &b, &e) < 0);
         forge_error_release(&e);
+        /* version 2: extents relative to the disk, still bounded by it */
+        h.version = 2;
+        h.kernel_off = (16 << 20) - 50;
+        assert_int_equal(pwrite(fd, &h, sizeof(h), 1 << 20), sizeof(h));
+        assert_true(vmimage_boot_load(path, &b, &e) < 0);
+        assert_non_null(strstr(e->msg, "kernel"));
+        forge_error_release(&e);
+        h.version = 3; /* unknown */
+        assert_int_equal(pwrite(fd, &h, sizeof(h), 1 << 20), sizeof(h));
+        assert_true(vmimage_boot_load(path, &b, &e) < 0);
+        assert_non_null(strstr(e->msg, "corrupt forge boot partition"));
+        forge_error_release(&e);
         close(fd);
         unlink(path);
 }
 
 static void test_run_config(void **state)
 {
-        json_t *cfg = json_pack("{s:{s:[s], s:[s,s], s:[s], s:s, s:s}}", "config", "Entrypoint",
-                                "/bin/th", "Cmd", "args", "x", "Env", "A=1", "WorkingDir", "/srv",
-                                "User", "1000:1000");
+        json_t *cfg =
+            json_pack("{s:{s:[s], s:[s,s], s:[s], s:s, s:s}}", "config", "Entrypoint", "/bin/th",
+                      "Cmd", "args", "x", "Env", "A=1", "WorkingDir", "/srv", "User", "1000:1000");
         char *rc = vmimage_run_config(cfg);
-        assert_non_null(strstr(rc, "argv=2f62696e2f7468006172677300" "78\n"));
+        assert_non_null(strstr(rc, "argv=2f62696e2f7468006172677300"
+                                   "78\n"));
         assert_non_null(strstr(rc, "entrypoint=1\n"));
         assert_non_null(strstr(rc, "env=413d31\n"));
         assert_non_null(strstr(rc, "workdir=/srv\n"));
@@ -140,12 +159,116 @@ static void test_run_config(void **state)
         json_decref(cfg);
 }
 
+static void put_file(const char *dir, const char *rel, const char *text)
+{
+        char path[512];
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/%s", dir, rel);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+/* The initramfs: modules resolved through modules.dep (dependencies first),
+ * built-ins skipped, compressed modules decompressed, entries sorted with
+ * fixed metadata; a missing driver is an error naming it. */
+static void test_initramfs(void **state)
+{
+        char dir[] = "/tmp/forge-initrd-XXXXXX", path[600], out[600], initp[600];
+        vmimage_opts o = {0};
+        vm_kernel k = {0};
+        forge_error *e = NULL;
+        struct archive *a;
+        struct archive_entry *ae;
+        const char *want[] = {"init",
+                              "modules",
+                              "modules/00-virtio_pci_modern_dev.ko",
+                              "modules/01-virtio_ring.ko",
+                              "modules/02-virtio.ko",
+                              "modules/03-virtio_pci.ko",
+                              "modules/04-virtio_blk.ko",
+                              "modules/order"};
+        size_t n = 0;
+        gzFile gz;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/kernel/drivers/virtio", dir);
+        assert_int_equal(mkdir_p(path, 0755, &e), 0);
+        snprintf(path, sizeof(path), "%s/kernel/drivers/block", dir);
+        assert_int_equal(mkdir_p(path, 0755, &e), 0);
+        put_file(dir, "modules.builtin", "kernel/fs/ext4/ext4.ko\n");
+        put_file(
+            dir, "modules.dep",
+            "kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_modern_dev.ko "
+            "kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko\n"
+            "kernel/drivers/virtio/virtio_pci_modern_dev.ko:\n"
+            "kernel/drivers/virtio/virtio_ring.ko:\nkernel/drivers/virtio/virtio.ko:\n"
+            "kernel/drivers/block/virtio_blk.ko.gz: kernel/drivers/virtio/virtio_ring.ko "
+            "kernel/drivers/virtio/virtio.ko\n");
+        put_file(dir, "kernel/drivers/virtio/virtio_pci.ko", "KO virtio_pci");
+        put_file(dir, "kernel/drivers/virtio/virtio_pci_modern_dev.ko", "KO modern");
+        put_file(dir, "kernel/drivers/virtio/virtio_ring.ko", "KO ring");
+        put_file(dir, "kernel/drivers/virtio/virtio.ko", "KO virtio");
+        put_file(dir, "init", "#!init");
+        snprintf(path, sizeof(path), "%s/kernel/drivers/block/virtio_blk.ko.gz", dir);
+        gz = gzopen(path, "wb");
+        assert_non_null(gz);
+        assert_int_equal(gzputs(gz, "KO blk, was compressed"), 22);
+        gzclose(gz);
+
+        snprintf(initp, sizeof(initp), "%s/init", dir);
+        o.init_path = initp;
+        k.modules_dir = dir;
+        k.version = "test";
+        snprintf(out, sizeof(out), "%s/initrd.cpio", dir);
+        assert_int_equal(vm_initramfs_write(&o, &k, out, &e), 0);
+
+        a = archive_read_new();
+        archive_read_support_format_cpio(a);
+        assert_int_equal(archive_read_open_filename(a, out, 10240), ARCHIVE_OK);
+        while (archive_read_next_header(a, &ae) == ARCHIVE_OK) {
+                char buf[256] = "";
+                assert_true(n < sizeof(want) / sizeof(want[0]));
+                assert_string_equal(archive_entry_pathname(ae), want[n]);
+                assert_int_equal(archive_entry_uid(ae), 0);
+                assert_int_equal(archive_entry_gid(ae), 0);
+                assert_int_equal(archive_entry_mtime(ae), VM_KERNEL_EPOCH);
+                archive_read_data(a, buf, sizeof(buf) - 1);
+                if (strcmp(want[n], "modules/04-virtio_blk.ko") == 0)
+                        assert_string_equal(buf, "KO blk, was compressed");
+                if (strcmp(want[n], "modules/order") == 0)
+                        assert_string_equal(buf,
+                                            "00-virtio_pci_modern_dev.ko\n01-virtio_ring.ko\n"
+                                            "02-virtio.ko\n03-virtio_pci.ko\n04-virtio_blk.ko\n");
+                n++;
+        }
+        assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+        archive_read_free(a);
+
+        /* ext4 neither built in nor a module */
+        put_file(dir, "modules.builtin", "");
+        assert_true(vm_initramfs_write(&o, &k, out, &e) < 0);
+        assert_non_null(strstr(e->msg, "ext4"));
+        forge_error_release(&e);
+        /* no virtio_blk */
+        put_file(dir, "modules.builtin", "kernel/fs/ext4/ext4.ko\n");
+        assert_int_equal(
+            unlink((snprintf(path, sizeof(path), "%s/kernel/drivers/block/virtio_blk.ko.gz", dir),
+                    path)),
+            0);
+        assert_true(vm_initramfs_write(&o, &k, out, &e) < 0);
+        assert_non_null(strstr(e->msg, "virtio_blk"));
+        forge_error_release(&e);
+        assert_int_equal(rm_rf(dir, &e), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_gpt_roundtrip),         cmocka_unit_test(test_guid),
-                cmocka_unit_test(test_bzimage_check),         cmocka_unit_test(test_boot_partition_bounds),
-                cmocka_unit_test(test_run_config),
+            cmocka_unit_test(test_gpt_roundtrip), cmocka_unit_test(test_guid),
+            cmocka_unit_test(test_bzimage_check), cmocka_unit_test(test_boot_partition_bounds),
+            cmocka_unit_test(test_run_config),    cmocka_unit_test(test_initramfs),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

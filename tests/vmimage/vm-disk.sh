@@ -78,6 +78,8 @@ sfdisk --json "$T/d1.img" >"$T/pt.json"
 [ "$(jq -r '.partitiontable.partitions[0].type' "$T/pt.json")" = C12A7328-F81F-11D2-BA4B-00A0C93EC93B ] ||
 	fail "partition 1 is not an EFI system partition"
 [ "$(jq -r '.partitiontable.partitions[2].name' "$T/pt.json")" = forge-root ] || fail "no forge-root"
+# the forge boot partition only points into the ESP's UKI (no second copy)
+[ "$(jq '.partitiontable.partitions[1].size' "$T/pt.json")" = 2048 ] || fail "forge-boot holds a copy"
 part() { # part N OUT: partition N of d1.img into OUT
 	local start size
 	start=$(jq ".partitiontable.partitions[$(($1 - 1))].start" "$T/pt.json")
@@ -105,6 +107,13 @@ cmp "$T/d1.img" "$T/d1b.img" || fail "cached export differs"
 echo "export: first $t1 s, cached $t2 s"
 [ "$(echo "$t2 < $t1" | bc)" = 1 ] || fail "cached export not faster ($t2 s vs $t1 s)"
 rm -f "$T/d1b.img"
+# store2 first exports another image with the same kernel: the kernel
+# artifacts come from its cache, and the disk must still be the same bytes
+sed 's/^name: vmtest/name: other/; s/hostname: vmhost/hostname: other/' "$CTX/vm.yaml" >"$CTX/other.yaml"
+"$FORGE" --store "$T/store2" build -q "$CTX/other.yaml" >/dev/null
+"$FORGE" --store "$T/store2" export other --format disk -o "$T/other.img" >/dev/null
+[ -n "$(ls "$T/store2/kv/vmkernel")" ] || fail "kernel artifacts not cached"
+rm -f "$T/other.img"
 "$FORGE" --store "$T/store2" build -q "$CTX/vm.yaml" >/dev/null
 "$FORGE" --store "$T/store2" export vmtest --format disk -o "$T/d2.img" >/dev/null
 h1=$(sha256sum <"$T/d1.img" | cut -d' ' -f1)
@@ -124,10 +133,47 @@ experr() { # experr STATUS PATTERN SPEC
 	ls "$T" | grep -q forge-tmp && fail "$3: temp file left behind"
 	true
 }
+# vm.disk_size is honoured exactly
+sed 's/^name: vmtest/name: sized/; s/^  cpus: 1/  cpus: 1\n  disk_size: 300M/' "$CTX/vm.yaml" >"$CTX/sized.yaml"
+f build -q "$CTX/sized.yaml" >/dev/null
+f export sized --format disk -o "$T/sized.img" >/dev/null
+[ "$(stat -c %s "$T/sized.img")" = $((300 << 20)) ] || fail "disk_size 300M: got $(stat -c %s "$T/sized.img") bytes"
+sfdisk --verify "$T/sized.img" >/dev/null 2>&1 || fail "sized disk: sfdisk --verify"
+rm -f "$T/sized.img"
 experr 2 "has no vm section" novm.yaml
 experr 1 "no boot/vmlinuz" badk.yaml
 experr 1 "not a bzImage" notbz.yaml
 experr 2 "too small.*MiB" tiny.yaml
+
+# ---- bzImage + modules tree: compressed modules, missing drivers ----
+dpkg-deb -x "$kdeb" "$T/kx"
+kver=$(ls "$T/kx/lib/modules")
+cp "$T/kx/boot/vmlinuz-$kver" "$CTX/vmlinuz"
+m=$CTX/mods/$kver
+mkdir -p "$m/kernel/drivers/block" "$CTX/nomods/$kver"
+cp "$T/kx/lib/modules/$kver/modules.builtin" "$m/"
+cp "$T/kx/lib/modules/$kver/modules.builtin" "$CTX/nomods/$kver/"
+cp -r "$T/kx/lib/modules/$kver/kernel/drivers/virtio" "$m/kernel/drivers/"
+cp "$T/kx/lib/modules/$kver/kernel/drivers/block/virtio_blk.ko" "$m/kernel/drivers/block/"
+find "$m" -name '*.ko' -exec xz -q {} +
+rm -rf "$T/kx"
+sed "s/^name: vmtest/name: bz/; s|{deb: kernel.deb}|{bzimage: vmlinuz, modules: mods/$kver}|" "$CTX/vm.yaml" >"$CTX/bz.yaml"
+sed "s/^name: vmtest/name: nomods/; s|{deb: kernel.deb}|{bzimage: vmlinuz, modules: nomods/$kver}|" "$CTX/vm.yaml" >"$CTX/nomods.yaml"
+f build -q "$CTX/bz.yaml" >/dev/null
+f export bz --format disk -o "$T/bz.img" >/dev/null
+mkdir "$T/bzboot" "$T/bzinitrd"
+"$VMBOOT_EXTRACT" "$T/bz.img" "$T/bzboot" >/dev/null
+(cd "$T/bzinitrd" && cpio -id --quiet <"$T/bzboot/initrd")
+for mod in virtio virtio_ring virtio_pci virtio_blk; do
+	ko=$(ls "$T/bzinitrd/modules/"*-"$mod".ko 2>/dev/null) || fail "initramfs lacks $mod: $(ls "$T/bzinitrd/modules")"
+	[ "$(head -c4 "$ko" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] || fail "$mod not decompressed"
+done
+# dependencies before dependents
+order=$(tr '\n' ' ' <"$T/bzinitrd/modules/order")
+[[ "$order" =~ -virtio_ring\.ko.*-virtio_pci\.ko.*-virtio_blk\.ko ]] || fail "module order: $order"
+cmp "$T/bzboot/kernel" "$CTX/vmlinuz" || fail "kernel differs"
+rm -rf "$T/bz.img" "$T/bzboot" "$T/bzinitrd"
+experr 1 "lacks module 'virtio_pci'" nomods.yaml
 
 # ---- boots (QEMU TCG) ----
 hex() { printf '%s\0' "$@" | od -An -v -tx1 | tr -d ' \n' | sed 's/00$//'; }
@@ -137,7 +183,8 @@ qemu() { # qemu LOG ARGS...: QEMU's exit status ((v << 1) | 1 from isa-debug-exi
 	timeout 300 qemu-system-x86_64 -m 512 -nographic -no-reboot -nodefaults -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-drive file="$T/d1.img",format=raw,if=virtio,snapshot=on "$@" >"$log" 2>&1 </dev/null || st=$?
-	tr -d '\r' <"$log" >"$log.txt"
+	# the console text without firmware noise (escape sequences, SeaBIOS banner)
+	tr -d '\r' <"$log" | sed -E 's/^.*\x1b(\[[0-9;?]*[a-zA-Z]|c)//; s/^Booting from ROM\.\.//' >"$log.txt"
 	return $st
 }
 # 1. UEFI: nothing but the disk; the image's own cmd, exit 0
@@ -157,15 +204,17 @@ script='th args "$@"; th env GREETING; th env EXTRA; th cwd; th id; th hostname;
 args=(/bin/busybox sh -c "$script" sh a "b c")
 st=0
 qemu "$T/direct.log" -kernel "$T/boot/kernel" -initrd "$T/boot/initrd" \
-	-append "$(cat "$T/boot/cmdline") quiet forge.args=$(hex "${args[@]}") forge.env=$(hex EXTRA=x)" || st=$?
+	-append "$(cat "$T/boot/cmdline") quiet forge.args=$(hex "${args[@]}") forge.env=$(hex EXTRA=x GREETING=over)" || st=$?
 grep -q '^FORGE-EXIT: 7$' "$T/direct.log.txt" || { tail -40 "$T/direct.log.txt"; fail "direct boot: no FORGE-EXIT: 7"; }
 [ "$st" -eq 15 ] || fail "direct boot: qemu exit $st, expected 15 (status 7 on port 0xf4)"
-vmout=$(sed -n '/^argc=/,/^FORGE-EXIT/p' "$T/direct.log.txt" | grep -v '^FORGE-EXIT' | grep -E '^[a-z0-9_]+=' || true)
+vmout=$(sed -n '/^argc=/,/^FORGE-EXIT/p' "$T/direct.log.txt" | grep -v '^FORGE-EXIT' | grep -E '^[A-Za-z0-9_]+=' || true)
 st=0
-ctout=$(f run --as container -e EXTRA=x vmtest -- "${args[@]}" 2>&1) || st=$?
+ctout=$(f run --as container -e EXTRA=x -e GREETING=over vmtest -- "${args[@]}" 2>&1) || st=$?
 [ "$st" -eq 7 ] || fail "container run: exit $st, expected 7: $ctout"
-[ -n "$vmout" ] || fail "direct boot: no workload output"
+[ -n "$vmout" ] || { tail -30 "$T/direct.log.txt"; fail "direct boot: no workload output"; }
 diff <(echo "$ctout") <(echo "$vmout") >"$T/parity.diff" || fail "container/VM parity:
 $(cat "$T/parity.diff")"
-grep -qxF "uid=1000" <<<"$vmout" || grep -q "uid=1000" <<<"$vmout" || fail "VM: not running as alice: $vmout"
+for l in uid=1000 gid=1001 cwd=/srv hostname=vmhost GREETING=over EXTRA=x arg2="b c"; do
+	grep -qxF "$l" <<<"$vmout" || fail "VM: no '$l' in: $vmout"
+done
 echo "ok: disk structure, fsck, reproducibility, cache, errors, UEFI and direct boots, parity"

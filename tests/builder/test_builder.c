@@ -1,0 +1,726 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Builder units: path sanitisation, entry normalisation (order, parents,
+ * duplicates), the deterministic tar writer read back, input archives
+ * normalised (names, mtimes, owners), files sources (modes, owners, symlinks)
+ * and cache-key sensitivity.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "builder/builder-internal.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "store/store.h"
+
+#define SDE 1600000000LL
+
+typedef struct fixture {
+        char dir[64];
+        char *ctx;
+        store *s;
+} fixture;
+
+static int setup(void **state)
+{
+        fixture *f = calloc(1, sizeof(*f));
+        forge_error *e = NULL;
+        cleanup_free char *sd = NULL;
+
+        snprintf(f->dir, sizeof(f->dir), "/tmp/forge-builder-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        f->ctx = path_join(f->dir, "ctx");
+        sd = path_join(f->dir, "store");
+        assert_int_equal(mkdir(f->ctx, 0755), 0);
+        assert_int_equal(store_open(sd, &f->s, &e), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        fixture *f = *state;
+        forge_error *e = NULL;
+
+        store_close(f->s);
+        rm_rf(f->dir, &e);
+        forge_error_release(&e);
+        free(f->ctx);
+        free(f);
+        return 0;
+}
+
+static void write_file(const char *dir, const char *rel, const char *content, mode_t mode)
+{
+        cleanup_free char *p = path_join(dir, rel);
+        cleanup_free char *parent = strdup(p);
+        forge_error *e = NULL;
+        int fd;
+
+        *strrchr(parent, '/') = '\0';
+        assert_int_equal(mkdir_p(parent, 0755, &e), 0);
+        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        assert_true(fd >= 0);
+        assert_int_equal(write_all(fd, content, strlen(content)), 0);
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+/* A spec with no layers of its own: the sources only read these fields. */
+static void fake_spec(spec *sp, const char *ctx)
+{
+        memset(sp, 0, sizeof(*sp));
+        sp->path = (char *)"test.yaml";
+        sp->context_dir = (char *)ctx;
+        sp->version = 1;
+        sp->name = (char *)"t";
+        sp->tag = (char *)"latest";
+        sp->source_date_epoch = SDE;
+}
+
+/* ---- paths ---- */
+
+static void assert_clean(const char *in, const char *want)
+{
+        cleanup_free char *got = bpath_clean(in);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+}
+
+static void test_path_clean(void **state)
+{
+        assert_clean("/usr/bin/sh", "usr/bin/sh");
+        assert_clean("./etc//passwd", "etc/passwd");
+        assert_clean("///a/./b/./", "a/b");
+        assert_clean("/", "");
+        assert_clean(".", "");
+        assert_clean("./", "");
+        assert_clean("...", "...");
+        assert_clean("a/..b/c..", "a/..b/c..");
+        const char *bad[] = {"..", "../etc", "a/../../b", "/a/..", "./..", "a/b/../c"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                errno = 0;
+                assert_null(bpath_clean(bad[i]));
+                assert_int_equal(errno, EINVAL);
+        }
+}
+
+/* ---- entry normalisation ---- */
+
+static bentry *add(bentries *e, const char *path, mode_t type, mode_t perm)
+{
+        bentry *en = bentries_add(e, path);
+        assert_non_null(en);
+        en->type = type;
+        en->perm = perm;
+        en->mtime = 5;
+        return en;
+}
+
+static void test_entries_order_and_parents(void **state)
+{
+        bentries e;
+        forge_error *err = NULL;
+        const char *want[] = {"a",   "a/.wh..wh..opq", "a/b",  "a/b/c", "a/b/c/f",
+                              "a-b", "a.b",            "zdir", "zdir/x"};
+
+        bentries_init(&e);
+        add(&e, "a.b", S_IFREG, 0644);
+        add(&e, "zdir/x", S_IFREG, 0600);
+        add(&e, "a/b/c/f", S_IFREG, 0644);
+        add(&e, "a-b", S_IFREG, 0644);
+        add(&e, "a/.wh..wh..opq", S_IFREG, 0644);
+        bentry *d = add(&e, "zdir", S_IFDIR, 0700);
+        d->uid = 7;
+        assert_int_equal(bentries_finish(&e, 42, &err), 0);
+        assert_int_equal(e.n, sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < e.n; i++)
+                assert_string_equal(e.v[i].path, want[i]);
+        /* implicit parents: 0755 root directories with the given mtime */
+        for (size_t i = 0; i < 4; i++) {
+                if (i == 1)
+                        continue;
+                assert_int_equal(e.v[i].type, S_IFDIR);
+                assert_int_equal(e.v[i].perm, 0755);
+                assert_int_equal(e.v[i].uid, 0);
+                assert_int_equal(e.v[i].gid, 0);
+                assert_int_equal(e.v[i].mtime, 42);
+        }
+        /* an explicit directory keeps its own metadata */
+        assert_int_equal(e.v[7].perm, 0700);
+        assert_int_equal(e.v[7].uid, 7);
+        bentries_free(&e);
+}
+
+static void test_entries_duplicates_last_wins(void **state)
+{
+        bentries e;
+        forge_error *err = NULL;
+
+        bentries_init(&e);
+        add(&e, "f", S_IFREG, 0644)->size = 1;
+        add(&e, "g", S_IFREG, 0644);
+        add(&e, "f", S_IFREG, 0600)->size = 2;
+        assert_int_equal(bentries_finish(&e, 0, &err), 0);
+        assert_int_equal(e.n, 2);
+        assert_string_equal(e.v[0].path, "f");
+        assert_int_equal(e.v[0].perm, 0600);
+        assert_int_equal(e.v[0].size, 2);
+        bentries_free(&e);
+}
+
+static void test_entries_file_with_children(void **state)
+{
+        bentries e;
+        forge_error *err = NULL;
+
+        bentries_init(&e);
+        add(&e, "etc", S_IFREG, 0644);
+        add(&e, "etc/passwd", S_IFREG, 0644);
+        assert_int_equal(bentries_finish(&e, 0, &err), -1);
+        assert_non_null(err);
+        assert_int_equal(err->errnum, ENOTDIR);
+        forge_error_release(&err);
+        bentries_free(&e);
+}
+
+/* ---- the tar writer, read back ---- */
+
+typedef struct rentry {
+        char path[512];
+        mode_t mode;
+        int64_t uid, gid, mtime, size;
+        char link[256];
+        bool hardlink;
+        char content[64];
+        bool uname, atime, ctime, mtime_ns;
+        char xattrs[128]; /* "name=value;" of each distinct name, in order */
+} rentry;
+
+/* Reads a layer blob back: its entries and the sha256 of the tar stream. */
+static size_t read_layer(store *s, const char *digest, rentry *out, size_t max,
+                         char diff_id[DIGEST_STR_SIZE])
+{
+        forge_error *e = NULL;
+        int fd;
+        struct archive *a = archive_read_new();
+        struct archive_entry *ae;
+        size_t n = 0;
+        char buf[8192];
+        la_ssize_t got;
+
+        /* the uncompressed stream */
+        assert_int_equal(store_blob_open(s, digest, &fd, &e), 0);
+        archive_read_support_filter_zstd(a);
+        archive_read_support_format_raw(a);
+        assert_int_equal(archive_read_open_fd(a, fd, 65536), ARCHIVE_OK);
+        assert_int_equal(archive_read_next_header(a, &ae), ARCHIVE_OK);
+        hash_sha256 *h = hash_sha256_new();
+        while ((got = archive_read_data(a, buf, sizeof(buf))) > 0)
+                hash_sha256_update(h, buf, (size_t)got);
+        assert_int_equal(got, 0);
+        hash_sha256_final(h, diff_id);
+        hash_sha256_free(h);
+        archive_read_free(a);
+        close(fd);
+
+        a = archive_read_new();
+        assert_int_equal(store_blob_open(s, digest, &fd, &e), 0);
+        archive_read_support_filter_zstd(a);
+        archive_read_support_format_tar(a);
+        assert_int_equal(archive_read_open_fd(a, fd, 65536), ARCHIVE_OK);
+        while (archive_read_next_header(a, &ae) == ARCHIVE_OK) {
+                rentry *r = &out[n++];
+                assert_true(n <= max);
+                memset(r, 0, sizeof(*r));
+                snprintf(r->path, sizeof(r->path), "%s", archive_entry_pathname(ae));
+                r->mode = archive_entry_mode(ae);
+                r->uid = archive_entry_uid(ae);
+                r->gid = archive_entry_gid(ae);
+                r->mtime = archive_entry_mtime(ae);
+                r->size = archive_entry_size(ae);
+                r->mtime_ns = archive_entry_mtime_nsec(ae) != 0;
+                r->atime = archive_entry_atime_is_set(ae);
+                r->ctime = archive_entry_ctime_is_set(ae);
+                r->uname = (archive_entry_uname(ae) && *archive_entry_uname(ae)) ||
+                           (archive_entry_gname(ae) && *archive_entry_gname(ae));
+                /* libarchive's pax writer records each xattr twice (SCHILY and
+                 * LIBARCHIVE keys): list distinct names */
+                archive_entry_xattr_reset(ae);
+                const char *xn;
+                const void *xv;
+                size_t xs;
+                while (archive_entry_xattr_next(ae, &xn, &xv, &xs) == ARCHIVE_OK) {
+                        char one[64];
+                        snprintf(one, sizeof(one), "%s=%.*s;", xn, (int)xs, (const char *)xv);
+                        if (strstr(r->xattrs, one) == NULL)
+                                strncat(r->xattrs, one, sizeof(r->xattrs) - strlen(r->xattrs) - 1);
+                }
+                if (archive_entry_hardlink(ae)) {
+                        r->hardlink = true;
+                        snprintf(r->link, sizeof(r->link), "%s", archive_entry_hardlink(ae));
+                } else if (archive_entry_symlink(ae)) {
+                        snprintf(r->link, sizeof(r->link), "%s", archive_entry_symlink(ae));
+                }
+                got = archive_read_data(a, r->content, sizeof(r->content) - 1);
+                assert_true(got >= 0);
+        }
+        archive_read_free(a);
+        close(fd);
+        return n;
+}
+
+static void test_tar_writer(void **state)
+{
+        fixture *f = *state;
+        bentries e;
+        forge_error *err = NULL;
+        store_layer l1, l2;
+        rentry r[16];
+        char diff[DIGEST_STR_SIZE];
+        cleanup_free char *host = path_join(f->ctx, "data");
+        cleanup_free char *longname = malloc(300);
+
+        write_file(f->ctx, "data", "hello", 0644);
+        memset(longname, 'n', 299);
+        longname[299] = '\0';
+        memcpy(longname, "d/", 2);
+
+        bentries_init(&e);
+        bentry *en = add(&e, "d/file", S_IFREG, 0640);
+        en->size = 5;
+        en->host_path = strdup(host);
+        en->uid = 123456789; /* too big for ustar's octal field: pax */
+        en->gid = 3;
+        en->mtime = SDE;
+        assert_int_equal(bentry_add_xattr(en, "user.b", "2", 1), 0);
+        assert_int_equal(bentry_add_xattr(en, "security.capability", "1", 1), 0);
+        assert_string_equal(en->xattr_names[0], "security.capability");
+        en = add(&e, "d/link", S_IFLNK, 0777);
+        en->link = strdup("file");
+        en = add(&e, longname, S_IFREG, 0644);
+        en = add(&e, "dev/null", S_IFCHR, 0666);
+        en->rdev = makedev(1, 3);
+        assert_int_equal(bentries_finish(&e, 9, &err), 0);
+
+        assert_int_equal(btar_write(f->s, &e, &l1, &err), 0);
+        assert_int_equal(btar_write(f->s, &e, &l2, &err), 0);
+        /* same entries, same bytes */
+        assert_string_equal(l1.digest, l2.digest);
+        assert_string_equal(l1.diff_id, l2.diff_id);
+        assert_string_equal(l1.media_type, STORE_MEDIA_LAYER_ZSTD);
+        assert_true(store_blob_exists(f->s, l1.digest));
+
+        size_t n = read_layer(f->s, l1.digest, r, 16, diff);
+        assert_string_equal(diff, l1.diff_id);
+        /* a long name (pax) comes back whole */
+        const char *want[] = {"d/", "d/file", "d/link", longname, "dev/", "dev/null"};
+        assert_int_equal(n, 6);
+        for (size_t i = 0; i < n; i++) {
+                assert_string_equal(r[i].path, want[i]);
+                assert_false(r[i].uname);
+                assert_false(r[i].atime);
+                assert_false(r[i].ctime);
+                assert_false(r[i].mtime_ns);
+        }
+        assert_int_equal(r[0].mode, S_IFDIR | 0755);
+        assert_int_equal(r[0].mtime, 9);
+        assert_int_equal(r[1].mode, S_IFREG | 0640);
+        assert_int_equal(r[1].uid, 123456789);
+        assert_int_equal(r[1].gid, 3);
+        assert_int_equal(r[1].mtime, SDE);
+        assert_int_equal(r[1].size, 5);
+        assert_string_equal(r[1].content, "hello");
+        assert_string_equal(r[1].xattrs, "security.capability=1;user.b=2;");
+        assert_string_equal(r[2].link, "file");
+        assert_true(S_ISLNK(r[2].mode));
+        assert_true(S_ISCHR(r[5].mode));
+        bentries_free(&e);
+}
+
+/* ---- input archives ---- */
+
+static void make_tar(const char *path, int64_t mtime, bool evil)
+{
+        struct archive *a = archive_write_new();
+        struct archive_entry *ae = archive_entry_new();
+        struct {
+                const char *name;
+                mode_t mode;
+                const char *data;
+                const char *hl;
+        } ents[] = {
+                {"./usr/bin/", AE_IFDIR | 0775, NULL, NULL},
+                {"/usr/bin/zz", AE_IFREG | 0755, "zz!", NULL},
+                {"usr//bin/./aa", AE_IFREG | 0755, NULL, "usr/bin/zz"},
+                {"./etc/conf", AE_IFREG | 0600, "c", NULL},
+                {evil ? "a/../../escape" : "etc/ok", AE_IFREG | 0644, "x", NULL},
+        };
+
+        archive_write_set_format_pax(a);
+        assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+        for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+                archive_entry_clear(ae);
+                archive_entry_set_pathname(ae, ents[i].name);
+                archive_entry_set_mode(ae, ents[i].mode);
+                archive_entry_set_uid(ae, 1000);
+                archive_entry_set_gid(ae, 1000);
+                archive_entry_set_uname(ae, "someone");
+                archive_entry_set_gname(ae, "group");
+                archive_entry_set_mtime(ae, mtime, 123);
+                archive_entry_set_atime(ae, mtime + 5, 0);
+                archive_entry_set_ctime(ae, mtime + 6, 0);
+                if (ents[i].hl) {
+                        archive_entry_set_hardlink(ae, ents[i].hl);
+                        archive_entry_set_size(ae, 0);
+                } else {
+                        archive_entry_set_size(ae, ents[i].data ? (la_int64_t)strlen(ents[i].data)
+                                                                : 0);
+                }
+                assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
+                if (ents[i].data && !ents[i].hl)
+                        archive_write_data(a, ents[i].data, strlen(ents[i].data));
+        }
+        archive_write_close(a);
+        archive_write_free(a);
+        archive_entry_free(ae);
+}
+
+static void test_archive_normalised(void **state)
+{
+        fixture *f = *state;
+        cleanup_free char *tar = path_join(f->ctx, "in.tar");
+        cleanup_free char *spool = path_join(f->dir, "store/tmp");
+        spec sp;
+        spec_layer l = {0};
+        bentries e;
+        forge_error *err = NULL;
+        store_layer out;
+        rentry r[16];
+        char diff[DIGEST_STR_SIZE];
+
+        make_tar(tar, SDE + 1000000, false); /* mtimes in the future of SDE */
+        fake_spec(&sp, f->ctx);
+        l.kind = SPEC_LAYER_ARCHIVE;
+        l.src = (char *)"in.tar";
+        l.src_path = tar;
+        l.dest = (char *)"/opt/x/";
+        bentries_init(&e);
+        assert_int_equal(bsrc_archive(&sp, &l, spool, &e, &err), 0);
+        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        assert_int_equal(btar_write(f->s, &e, &out, &err), 0);
+        bentries_free(&e);
+
+        size_t n = read_layer(f->s, out.digest, r, 16, diff);
+        const char *want[] = {"opt/",          "opt/x/",        "opt/x/etc/",
+                              "opt/x/etc/conf", "opt/x/etc/ok", "opt/x/usr/",
+                              "opt/x/usr/bin/", "opt/x/usr/bin/aa", "opt/x/usr/bin/zz"};
+        assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < n; i++) {
+                assert_string_equal(r[i].path, want[i]);
+                assert_int_equal(r[i].mtime, SDE); /* clamped, no nanoseconds */
+                assert_false(r[i].mtime_ns);
+                assert_false(r[i].uname);
+                assert_false(r[i].atime);
+                assert_false(r[i].ctime);
+        }
+        /* owners and modes are the archive's: it is content */
+        assert_int_equal(r[3].uid, 1000);
+        assert_int_equal(r[3].mode, S_IFREG | 0600);
+        assert_int_equal(r[6].mode, S_IFDIR | 0775);
+        /* implicit parents are root's */
+        assert_int_equal(r[0].uid, 0);
+        assert_int_equal(r[0].mode, S_IFDIR | 0755);
+        /* the hardlink's target is cleaned like any name */
+        assert_true(r[7].hardlink);
+        assert_string_equal(r[7].link, "opt/x/usr/bin/zz");
+        assert_string_equal(r[8].content, "zz!");
+
+        /* older mtimes are kept */
+        make_tar(tar, 1000, false);
+        bentries_init(&e);
+        assert_int_equal(bsrc_archive(&sp, &l, spool, &e, &err), 0);
+        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        for (size_t i = 0; i < e.n; i++)
+                if (e.v[i].type == S_IFREG)
+                        assert_int_equal(e.v[i].mtime, 1000);
+        bentries_free(&e);
+
+        /* '..' leaving the layer is refused as a spec error */
+        make_tar(tar, 1000, true);
+        bentries_init(&e);
+        assert_int_equal(bsrc_archive(&sp, &l, spool, &e, &err), -1);
+        assert_int_equal(err->status, FORGE_EXIT_USAGE);
+        assert_non_null(strstr(err->msg, "leaves the layer"));
+        forge_error_release(&err);
+        bentries_free(&e);
+}
+
+/* ---- files sources ---- */
+
+static void files_layer(spec_layer *l, spec_file *fs, size_t n)
+{
+        memset(l, 0, sizeof(*l));
+        l->kind = SPEC_LAYER_FILES;
+        l->files = fs;
+        l->n_files = n;
+}
+
+static void test_files_source(void **state)
+{
+        fixture *f = *state;
+        cleanup_free char *app = path_join(f->ctx, "app");
+        cleanup_free char *one = path_join(f->ctx, "app/one");
+        cleanup_free char *lnk = path_join(f->ctx, "app/sub/link");
+        spec sp;
+        spec_layer l;
+        bentries e;
+        forge_error *err = NULL;
+
+        write_file(f->ctx, "app/one", "1", 0600);
+        write_file(f->ctx, "app/sub/tool", "t", 0700);
+        write_file(f->ctx, "app/sub/other", "o", 0751);
+        assert_int_equal(chmod(app, 0700), 0);
+        assert_int_equal(symlink("../../../etc/passwd", lnk), 0);
+        fake_spec(&sp, f->ctx);
+        spec_file fs[] = {
+                {"app/", app, (char *)"/srv/app/", -1, 0, 0, {1, 1}},
+                {"app/one", one, (char *)"/etc/", 0640, 1000, 100, {2, 1}},
+                {"app/one", one, (char *)"/bin/renamed", -1, 0, 0, {3, 1}},
+        };
+        files_layer(&l, fs, 3);
+        bentries_init(&e);
+        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
+        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        struct {
+                const char *path;
+                mode_t type, perm;
+                uid_t uid;
+        } want[] = {
+                {"bin", S_IFDIR, 0755, 0},
+                {"bin/renamed", S_IFREG, 0644, 0},
+                {"etc", S_IFDIR, 0755, 0},
+                {"etc/one", S_IFREG, 0640, 1000},
+                {"srv", S_IFDIR, 0755, 0},
+                {"srv/app", S_IFDIR, 0755, 0},
+                {"srv/app/one", S_IFREG, 0644, 0},
+                {"srv/app/sub", S_IFDIR, 0755, 0},
+                {"srv/app/sub/link", S_IFLNK, 0777, 0},
+                {"srv/app/sub/other", S_IFREG, 0755, 0},
+                {"srv/app/sub/tool", S_IFREG, 0755, 0},
+        };
+        assert_int_equal(e.n, sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < e.n; i++) {
+                assert_string_equal(e.v[i].path, want[i].path);
+                assert_int_equal(e.v[i].type, want[i].type);
+                assert_int_equal(e.v[i].perm, want[i].perm);
+                assert_int_equal(e.v[i].uid, want[i].uid);
+                assert_int_equal(e.v[i].mtime, SDE);
+        }
+        assert_int_equal(e.v[3].gid, 100);
+        /* the symlink is kept as it is, not followed */
+        assert_string_equal(e.v[8].link, "../../../etc/passwd");
+        assert_null(e.v[8].host_path);
+        bentries_free(&e);
+}
+
+/* ---- cache keys ---- */
+
+static void run_layer(spec_layer *l, const char *cmd, spec_kv *env, size_t n_env, bool host)
+{
+        memset(l, 0, sizeof(*l));
+        l->kind = SPEC_LAYER_RUN;
+        l->run = (char *)cmd;
+        l->env.items = env;
+        l->env.n = n_env;
+        l->network_host = host;
+}
+
+static void key_of(const spec *sp, const spec_layer *l, const char *parent, const bentries *e,
+                   char out[DIGEST_STR_SIZE])
+{
+        bkey_input in = {sp, l, parent, e, NULL};
+        bkey k = {0};
+        forge_error *err = NULL;
+
+        assert_int_equal(bkey_compute(&in, &k, &err), 0);
+        memcpy(out, k.key, DIGEST_STR_SIZE);
+        bkey_release(&k);
+}
+
+static void test_key_run(void **state)
+{
+        fixture *f = *state;
+        spec sp;
+        spec_layer l;
+        spec_kv env[] = {{(char *)"A", (char *)"1"}, {(char *)"B", (char *)"2"}};
+        spec_kv env_v[] = {{(char *)"A", (char *)"1"}, {(char *)"B", (char *)"3"}};
+        spec_kv env_k[] = {{(char *)"A", (char *)"1"}, {(char *)"C", (char *)"2"}};
+        const char *p1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        const char *p2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        char base[DIGEST_STR_SIZE], k[DIGEST_STR_SIZE];
+
+        fake_spec(&sp, f->ctx);
+        run_layer(&l, "make install", env, 2, false);
+        key_of(&sp, &l, p1, NULL, base);
+        assert_true(digest_valid(base));
+        key_of(&sp, &l, p1, NULL, k);
+        assert_string_equal(k, base); /* stable */
+
+        l.name = (char *)"a label"; /* the label is not part of the key */
+        key_of(&sp, &l, p1, NULL, k);
+        assert_string_equal(k, base);
+
+#define CHANGES(stmt, parent)                                                                      \
+        do {                                                                                       \
+                run_layer(&l, "make install", env, 2, false);                                      \
+                fake_spec(&sp, f->ctx);                                                            \
+                stmt;                                                                              \
+                key_of(&sp, &l, parent, NULL, k);                                                  \
+                assert_string_not_equal(k, base);                                                  \
+        } while (0)
+        CHANGES(l.run = (char *)"make install ", p1);
+        CHANGES(l.env.items = env_v, p1);
+        CHANGES(l.env.items = env_k, p1);
+        CHANGES(l.env.n = 1, p1);
+        CHANGES(l.network_host = true, p1);
+        CHANGES((void)0, p2);
+        CHANGES((void)0, NULL);
+        CHANGES(sp.source_date_epoch++, p1);
+#undef CHANGES
+        /* a newline in the command can't forge another field */
+        spec_kv none[] = {{NULL, NULL}};
+        run_layer(&l, "x\nnetwork host", none, 0, false);
+        key_of(&sp, &l, p1, NULL, base);
+        run_layer(&l, "x", none, 0, true);
+        key_of(&sp, &l, p1, NULL, k);
+        assert_string_not_equal(k, base);
+}
+
+static void test_key_archive(void **state)
+{
+        fixture *f = *state;
+        cleanup_free char *in = path_join(f->ctx, "in.tar");
+        spec sp;
+        spec_layer l = {0};
+        char base[DIGEST_STR_SIZE], k[DIGEST_STR_SIZE];
+
+        write_file(f->ctx, "in.tar", "version 1", 0644);
+        fake_spec(&sp, f->ctx);
+        l.kind = SPEC_LAYER_ARCHIVE;
+        l.src = (char *)"in.tar";
+        l.src_path = in;
+        l.dest = (char *)"/";
+        key_of(&sp, &l, NULL, NULL, base);
+
+        l.name = (char *)"label";
+        key_of(&sp, &l, NULL, NULL, k);
+        assert_string_equal(k, base);
+
+        l.dest = (char *)"/opt";
+        key_of(&sp, &l, NULL, NULL, k);
+        assert_string_not_equal(k, base);
+        l.dest = (char *)"/";
+
+        l.kind = SPEC_LAYER_DEB; /* the same file as a deb is another layer */
+        key_of(&sp, &l, NULL, NULL, k);
+        assert_string_not_equal(k, base);
+        l.kind = SPEC_LAYER_ARCHIVE;
+
+        /* mtime alone: same key; content: another key */
+        struct timespec ts[2] = {{1, 0}, {1, 0}};
+        assert_int_equal(utimensat(AT_FDCWD, in, ts, 0), 0);
+        key_of(&sp, &l, NULL, NULL, k);
+        assert_string_equal(k, base);
+        write_file(f->ctx, "in.tar", "version 2", 0644);
+        key_of(&sp, &l, NULL, NULL, k);
+        assert_string_not_equal(k, base);
+}
+
+static void files_key(fixture *f, spec_file *fs, size_t n, char out[DIGEST_STR_SIZE])
+{
+        spec sp;
+        spec_layer l;
+        bentries e;
+        forge_error *err = NULL;
+
+        fake_spec(&sp, f->ctx);
+        files_layer(&l, fs, n);
+        bentries_init(&e);
+        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
+        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        key_of(&sp, &l, NULL, &e, out);
+        bentries_free(&e);
+}
+
+static void test_key_files(void **state)
+{
+        fixture *f = *state;
+        cleanup_free char *app = path_join(f->ctx, "app");
+        cleanup_free char *a = path_join(f->ctx, "app/a");
+        cleanup_free char *lnk = path_join(f->ctx, "app/l");
+        cleanup_free char *b = path_join(f->ctx, "app/b");
+        char base[DIGEST_STR_SIZE], k[DIGEST_STR_SIZE];
+        spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
+
+        write_file(f->ctx, "app/a", "aaa", 0644);
+        assert_int_equal(symlink("a", lnk), 0);
+        files_key(f, &fs, 1, base);
+
+        /* mtimes are not content */
+        struct timespec ts[2] = {{1, 0}, {1, 0}};
+        assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
+        files_key(f, &fs, 1, k);
+        assert_string_equal(k, base);
+
+#define CHANGES(stmt, undo)                                                                        \
+        do {                                                                                       \
+                stmt;                                                                              \
+                files_key(f, &fs, 1, k);                                                           \
+                assert_string_not_equal(k, base);                                                  \
+                undo;                                                                              \
+                files_key(f, &fs, 1, k);                                                           \
+                assert_string_equal(k, base);                                                      \
+        } while (0)
+        CHANGES(write_file(f->ctx, "app/a", "aab", 0644), write_file(f->ctx, "app/a", "aaa", 0644));
+        CHANGES(assert_int_equal(chmod(a, 0755), 0), assert_int_equal(chmod(a, 0644), 0));
+        CHANGES((unlink(lnk), assert_int_equal(symlink("b", lnk), 0)),
+                (unlink(lnk), assert_int_equal(symlink("a", lnk), 0)));
+        CHANGES(write_file(f->ctx, "app/b", "", 0644), unlink(b));
+        CHANGES(fs.dest = (char *)"/other/", fs.dest = (char *)"/app/");
+        CHANGES(fs.mode = 0600, fs.mode = -1);
+        CHANGES(fs.uid = 1, fs.uid = 0);
+        CHANGES(fs.gid = 1, fs.gid = 0);
+#undef CHANGES
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_path_clean),
+                cmocka_unit_test(test_entries_order_and_parents),
+                cmocka_unit_test(test_entries_duplicates_last_wins),
+                cmocka_unit_test(test_entries_file_with_children),
+                cmocka_unit_test_setup_teardown(test_tar_writer, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_archive_normalised, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_files_source, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_key_run, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_key_archive, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_key_files, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
