@@ -93,8 +93,10 @@ int cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err)
                 rnd = (unsigned)time(NULL);
         snprintf(cg->name, sizeof(cg->name), "forge-%d-%06x", (int)getpid(), rnd & 0xffffff);
         if (cg->ops->create(cg, cfg, err) < 0) {
+                const char *hierarchy = cg->ops->name; /* static: outlives cg */
+
                 cgroup_free(cg);
-                return forge_error_prefix(err, "set up the %s cgroup", cg->ops->name);
+                return forge_error_prefix(err, "set up the %s cgroup", hierarchy);
         }
         *ret = cg;
         return 0;
