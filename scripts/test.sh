@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as root on Debian 12: installs what it needs, builds
-# forge twice (warnings as errors; then with ASan+UBSan) and runs every test.
+# forge (warnings as errors, at -O0 and -O2; then with ASan+UBSan) and runs every test.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -11,6 +11,10 @@ jobs=$(nproc)
 echo "== build (Debug, -Werror)"
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DFORGE_WERROR=ON >/dev/null
 cmake --build build-test -j"$jobs"
+# -O2 finds warnings -O0 does not (maybe-uninitialized, use-after-free): build only
+echo "== build (RelWithDebInfo, -Werror)"
+cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFORGE_WERROR=ON >/dev/null
+cmake --build build-rel -j"$jobs"
 echo "== tests"
 ctest --test-dir build-test --output-on-failure -j"$jobs" --timeout 1800
 

@@ -234,8 +234,12 @@ static int stub_layout(uint64_t *ret_end, uint64_t *ret_align, forge_error **err
         uint32_t pe, opt, nsec, optsize;
         uint64_t base, align, end = 0;
 
-        if (file_read_all(AT_FDCWD, STUB, 16 << 20, &b, &len, err) < 0)
-                return forge_error_prefix(err, "the EFI stub (package systemd-boot-efi)");
+        /* -1, not forge_error_*()'s result: at -O2 gcc can't see that is always
+         * negative and warns that the caller's out-parameters may be unset */
+        if (file_read_all(AT_FDCWD, STUB, 16 << 20, &b, &len, err) < 0) {
+                forge_error_prefix(err, "the EFI stub (package systemd-boot-efi)");
+                return -1;
+        }
 #define U16(o) ((uint32_t)(uint8_t)b[o] | (uint32_t)(uint8_t)b[(o) + 1] << 8)
 #define U32(o) (U16(o) | U16((o) + 2) << 16)
         if (len < 0x40 || b[0] != 'M' || b[1] != 'Z')
@@ -264,7 +268,8 @@ static int stub_layout(uint64_t *ret_end, uint64_t *ret_align, forge_error **err
         *ret_align = align;
         return 0;
 bad:
-        return forge_error_make(err, EINVAL, "'%s' is not a PE32+ EFI stub", STUB);
+        forge_error_make(err, EINVAL, "'%s' is not a PE32+ EFI stub", STUB);
+        return -1;
 }
 
 static int make_uki(const vmimage_opts *o, const vm_kernel *k, const char *initrd,
