@@ -24,6 +24,7 @@ typedef struct bentry {
         char *host_path; /* content from this file (its stat data below), or */
         dev_t host_dev;
         ino_t host_ino;
+        nlink_t host_nlink; /* > 1: names of one inode become hardlinks (bentries_finish) */
         struct timespec host_mtim, host_ctim;
         int64_t spool_off; /* content at this offset of the layer's spool file (-1: none) */
         size_t n_xattrs;
@@ -43,8 +44,11 @@ void bentries_free(bentries *e);
 /* Appends a copy of path; returns the new entry (zeroed but path, spool_off=-1). */
 bentry *bentries_add(bentries *e, const char *path);
 /* Sorts (directory contents contiguous, opaque markers first in their dir),
- * drops duplicates (the last one added wins) and adds missing parent
- * directories (0755, 0:0, mtime). */
+ * drops duplicates (the last one added wins), adds missing parent
+ * directories (0755, 0:0, mtime) and orders hardlinks: of each inode (host
+ * files: dev, ino with nlink > 1 and the same mode, owner and mtime; archive
+ * entries: a file and the hardlinks to it) the first name in sorted order
+ * carries the content and every later name is a hardlink to it. */
 int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err);
 int bentry_add_xattr(bentry *en, const char *name, const void *value, size_t size);
 

@@ -185,7 +185,13 @@ int bkey_compute(const bkey_input *in, bkey *ret, forge_error **err)
                                 if (addf(&t, " xattr %s=%s", en->xattr_names[x], xh) < 0)
                                         goto oom;
                         }
-                        if (en->type == S_IFREG && en->host_path) {
+                        if (en->hardlink) {
+                                cleanup_free char *v = NULL;
+                                if (addf(&t, " => ") < 0 || add_escaped(&t, en->link) < 0 ||
+                                    addf(&t, "\n") < 0 || asprintf(&v, "=> /%s", en->link) < 0)
+                                        goto oom;
+                                json_object_set_new(inputs, en->path, json_string(v));
+                        } else if (en->type == S_IFREG && en->host_path) {
                                 if (bhash_file(in->memo, en->host_path, h, err) < 0)
                                         goto out;
                                 if (addf(&t, " %s\n", h) < 0)

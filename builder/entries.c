@@ -2,6 +2,7 @@
 #include "builder/builder-internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,11 +18,8 @@ void bentries_init(bentries *e)
         e->spool_fd = -1;
 }
 
-static void bentry_free(bentry *en)
+static void bentry_drop_xattrs(bentry *en)
 {
-        free(en->path);
-        free(en->link);
-        free(en->host_path);
         for (size_t i = 0; i < en->n_xattrs; i++) {
                 free(en->xattr_names[i]);
                 free(en->xattr_values[i]);
@@ -29,6 +27,18 @@ static void bentry_free(bentry *en)
         free(en->xattr_names);
         free(en->xattr_values);
         free(en->xattr_sizes);
+        en->xattr_names = NULL;
+        en->xattr_values = NULL;
+        en->xattr_sizes = NULL;
+        en->n_xattrs = 0;
+}
+
+static void bentry_free(bentry *en)
+{
+        free(en->path);
+        free(en->link);
+        free(en->host_path);
+        bentry_drop_xattrs(en);
 }
 
 void bentries_free(bentries *e)
@@ -215,6 +225,160 @@ static int sort_dedupe(bentries *e, forge_error **err)
         return 0;
 }
 
+static size_t find_path(const bentries *e, const char *path)
+{
+        size_t lo = 0, hi = e->n;
+
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = cmp_path(e->v[mid].path, path);
+                if (c == 0)
+                        return mid;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return SIZE_MAX;
+}
+
+/* Swaps everything but the names: a takes over b's inode and content. */
+static void swap_content(bentry *a, bentry *b)
+{
+        char *pa = a->path, *pb = b->path;
+        bentry t = *a;
+
+        *a = *b;
+        *b = t;
+        a->path = pa;
+        b->path = pb;
+}
+
+/* en becomes a hardlink to holder, with the inode's metadata. */
+static int make_hardlink(bentry *en, const bentry *holder)
+{
+        char *link = strdup(holder->path);
+
+        if (link == NULL)
+                return -1;
+        free(en->link);
+        free(en->host_path);
+        bentry_drop_xattrs(en);
+        en->link = link;
+        en->hardlink = true;
+        en->host_path = NULL;
+        en->type = S_IFREG;
+        en->perm = holder->perm;
+        en->uid = holder->uid;
+        en->gid = holder->gid;
+        en->mtime = holder->mtime;
+        en->size = 0;
+        en->spool_off = -1;
+        return 0;
+}
+
+/* Archive hardlinks: the regular file each one names, following chains. */
+static int archive_roots(bentries *e, size_t *root, forge_error **err)
+{
+        for (size_t i = 0; i < e->n; i++) {
+                size_t t = i, hops = 0;
+
+                if (!e->v[i].hardlink)
+                        continue;
+                while (t != SIZE_MAX && e->v[t].hardlink && hops++ <= e->n)
+                        t = find_path(e, e->v[t].link);
+                if (t == SIZE_MAX || e->v[t].hardlink || e->v[t].type != S_IFREG)
+                        return forge_error_make(err, EINVAL,
+                                                "hardlink '/%s' points to '/%s', which is not a "
+                                                "file of this layer",
+                                                e->v[i].path, e->v[i].link);
+                root[i] = t;
+                root[t] = t;
+        }
+        return 0;
+}
+
+/* An inode and the metadata its names get in the layer: names that would
+ * differ in mode, owner or mtime stay separate files. */
+typedef struct inode_rec {
+        uint64_t k[6];
+        size_t idx;
+} inode_rec;
+
+static int cmp_inode_key(const inode_rec *a, const inode_rec *b)
+{
+        for (int i = 0; i < 6; i++)
+                if (a->k[i] != b->k[i])
+                        return a->k[i] < b->k[i] ? -1 : 1;
+        return 0;
+}
+
+static int cmp_inode(const void *x, const void *y)
+{
+        const inode_rec *a = x, *b = y;
+        int c = cmp_inode_key(a, b);
+
+        if (c != 0)
+                return c;
+        return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* Host files: the names of one inode, grouped under the first. */
+static int host_roots(bentries *e, size_t *root, forge_error **err)
+{
+        cleanup_free inode_rec *c = calloc(e->n ? e->n : 1, sizeof(*c));
+        size_t n = 0;
+
+        if (c == NULL)
+                return forge_error_make(err, ENOMEM, "layer hardlinks");
+        for (size_t i = 0; i < e->n; i++) {
+                const bentry *en = &e->v[i];
+                if (en->type != S_IFREG || en->hardlink || en->host_path == NULL ||
+                    en->host_nlink < 2 || root[i] != SIZE_MAX)
+                        continue;
+                c[n++] = (inode_rec){{(uint64_t)en->host_dev, (uint64_t)en->host_ino, en->perm,
+                                      en->uid, en->gid, (uint64_t)en->mtime},
+                                     i};
+        }
+        qsort(c, n, sizeof(*c), cmp_inode);
+        for (size_t i = 0, j; i < n; i = j) {
+                for (j = i + 1; j < n && cmp_inode_key(&c[i], &c[j]) == 0; j++)
+                        ;
+                if (j - i > 1)
+                        for (size_t m = i; m < j; m++)
+                                root[c[m].idx] = c[i].idx;
+        }
+        return 0;
+}
+
+/* Tar can only link to a name written before: the first name of each inode in
+ * sorted order carries the content, the later ones link to it. */
+static int order_hardlinks(bentries *e, forge_error **err)
+{
+        cleanup_free size_t *root = malloc((e->n ? e->n : 1) * sizeof(*root));
+        cleanup_free size_t *first = malloc((e->n ? e->n : 1) * sizeof(*first));
+
+        if (root == NULL || first == NULL)
+                return forge_error_make(err, ENOMEM, "layer hardlinks");
+        for (size_t i = 0; i < e->n; i++)
+                root[i] = first[i] = SIZE_MAX;
+        if (archive_roots(e, root, err) < 0 || host_roots(e, root, err) < 0)
+                return -1;
+        for (size_t i = 0; i < e->n; i++) {
+                size_t r = root[i];
+                if (r == SIZE_MAX)
+                        continue;
+                if (first[r] == SIZE_MAX) {
+                        first[r] = i;
+                        if (i != r)
+                                swap_content(&e->v[i], &e->v[r]);
+                } else if (make_hardlink(&e->v[i], &e->v[first[r]]) < 0) {
+                        return forge_error_make(err, ENOMEM, "layer hardlinks");
+                }
+        }
+        return 0;
+}
+
 int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err)
 {
         size_t n0;
@@ -258,5 +422,5 @@ int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err)
                                                               "'/%s' is below it",
                                                 e->v[i].path, e->v[i + 1].path);
         }
-        return 0;
+        return order_hardlinks(e, err);
 }

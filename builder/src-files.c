@@ -4,7 +4,8 @@
  * metadata that isn't content is dropped: mtimes become source_date_epoch,
  * owners come from the spec, modes are normalised (0755 if any execute bit,
  * else 0644; directories 0755) unless the spec gives one. Symlinks are kept
- * as symlinks, never followed.
+ * as symlinks, never followed. Hardlinked files stay hardlinked (see
+ * bentries_finish).
  */
 #include "builder/builder-internal.h"
 
@@ -59,6 +60,7 @@ static int add_one(fctx *c, const char *host, const char *dest, const struct sta
                         return forge_error_make(err, ENOMEM, "files");
                 en->host_dev = st->st_dev;
                 en->host_ino = st->st_ino;
+                en->host_nlink = st->st_nlink;
                 en->host_mtim = st->st_mtim;
                 en->host_ctim = st->st_ctim;
                 char cap[256];

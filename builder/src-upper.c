@@ -3,7 +3,8 @@
  * A `run:` step's overlay upper directory -> layer entries. Overlay
  * whiteouts (char device 0/0) become OCI ".wh.NAME" files; opaque
  * directories (trusted.overlay.opaque=y) get a ".wh..wh..opq" entry.
- * mtimes are clamped to source_date_epoch.
+ * mtimes are clamped to source_date_epoch. Hardlinks made by the step stay
+ * hardlinks (see bentries_finish).
  */
 #include "builder/builder-internal.h"
 
@@ -100,6 +101,9 @@ static int add(uctx *c, const char *host, const char *rel, const struct stat *st
                 en->host_path = strdup(host);
                 if (en->host_path == NULL)
                         return forge_error_make(err, ENOMEM, "run layer");
+                en->host_dev = st->st_dev;
+                en->host_ino = st->st_ino;
+                en->host_nlink = st->st_nlink;
                 n = lgetxattr(host, "security.capability", cap, sizeof(cap));
                 if (n > 0 && bentry_add_xattr(en, "security.capability", cap, (size_t)n) < 0)
                         return forge_error_make(err, ENOMEM, "run layer");

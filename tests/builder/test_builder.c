@@ -198,6 +198,105 @@ static void test_entries_file_with_children(void **state)
         bentries_free(&e);
 }
 
+/* An archive's hardlinks name their target; host files share an inode. */
+static void test_entries_hardlinks(void **state)
+{
+        bentries e;
+        forge_error *err = NULL;
+        bentry *en;
+
+        bentries_init(&e);
+        en = add(&e, "b/t", S_IFREG, 0750);
+        en->uid = 9;
+        en->size = 4;
+        en->spool_off = 100;
+        assert_int_equal(bentry_add_xattr(en, "user.x", "1", 1), 0);
+        en = add(&e, "c/l2", S_IFREG, 0600);
+        en->hardlink = true;
+        en->link = strdup("b/t");
+        en = add(&e, "a/l1", S_IFREG, 0600);
+        en->hardlink = true;
+        en->link = strdup("b/t");
+        en = add(&e, "d", S_IFREG, 0600); /* a chain: d -> c/l2 -> b/t */
+        en->hardlink = true;
+        en->link = strdup("c/l2");
+        assert_int_equal(bentries_finish(&e, 0, &err), 0);
+        const char *want[] = {"a", "a/l1", "b", "b/t", "c", "c/l2", "d"};
+        assert_int_equal(e.n, 7);
+        for (size_t i = 0; i < e.n; i++)
+                assert_string_equal(e.v[i].path, want[i]);
+        /* the first name has the inode: content, metadata, xattrs */
+        en = &e.v[1];
+        assert_false(en->hardlink);
+        assert_null(en->link);
+        assert_int_equal(en->perm, 0750);
+        assert_int_equal(en->uid, 9);
+        assert_int_equal(en->size, 4);
+        assert_int_equal(en->spool_off, 100);
+        assert_int_equal(en->n_xattrs, 1);
+        /* every later name links to it, with the inode's metadata */
+        for (size_t i = 3; i < 7; i += 2) {
+                en = &e.v[i];
+                assert_true(en->hardlink);
+                assert_string_equal(en->link, "a/l1");
+                assert_int_equal(en->type, S_IFREG);
+                assert_int_equal(en->perm, 0750);
+                assert_int_equal(en->uid, 9);
+                assert_int_equal(en->size, 0);
+                assert_int_equal(en->spool_off, -1);
+                assert_int_equal(en->n_xattrs, 0);
+        }
+        assert_true(e.v[6].hardlink);
+        assert_string_equal(e.v[6].link, "a/l1");
+        bentries_free(&e);
+
+        /* host files: one inode (nlink > 1) with the same metadata is linked;
+         * nlink 1 (the same file copied twice) and other modes stay copies */
+        bentries_init(&e);
+        const struct {
+                const char *path;
+                ino_t ino;
+                nlink_t nlink;
+                mode_t perm;
+        } host[] = {
+                {"y", 7, 3, 0644}, {"x", 7, 3, 0644}, {"w", 7, 3, 0755},
+                {"v", 8, 1, 0644}, {"u", 8, 1, 0644}, {"t", 9, 2, 0644},
+        };
+        for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++) {
+                en = add(&e, host[i].path, S_IFREG, host[i].perm);
+                en->host_path = strdup(host[i].path);
+                en->host_dev = 3;
+                en->host_ino = host[i].ino;
+                en->host_nlink = host[i].nlink;
+                en->size = 1;
+        }
+        assert_int_equal(bentries_finish(&e, 0, &err), 0);
+        const char *hwant[] = {"t", "u", "v", "w", "x", "y"};
+        assert_int_equal(e.n, 6);
+        for (size_t i = 0; i < e.n; i++) {
+                assert_string_equal(e.v[i].path, hwant[i]);
+                assert_int_equal(e.v[i].hardlink, i == 5);
+                assert_int_equal(e.v[i].host_path == NULL, i == 5);
+        }
+        assert_string_equal(e.v[5].link, "x");
+        assert_int_equal(e.v[5].size, 0);
+        bentries_free(&e);
+
+        /* a hardlink to nothing, or to a directory, is refused */
+        const char *targets[] = {"nope", "dir"};
+        for (size_t i = 0; i < 2; i++) {
+                bentries_init(&e);
+                add(&e, "dir", S_IFDIR, 0755);
+                en = add(&e, "hl", S_IFREG, 0644);
+                en->hardlink = true;
+                en->link = strdup(targets[i]);
+                assert_int_equal(bentries_finish(&e, 0, &err), -1);
+                assert_non_null(strstr(err->msg, "not a file of this layer"));
+                forge_error_release(&err);
+                bentries_free(&e);
+        }
+}
+
 /* ---- the tar writer, read back ---- */
 
 typedef struct rentry {
@@ -445,10 +544,15 @@ static void test_archive_normalised(void **state)
         /* implicit parents are root's */
         assert_int_equal(r[0].uid, 0);
         assert_int_equal(r[0].mode, S_IFDIR | 0755);
-        /* the hardlink's target is cleaned like any name */
-        assert_true(r[7].hardlink);
-        assert_string_equal(r[7].link, "opt/x/usr/bin/zz");
-        assert_string_equal(r[8].content, "zz!");
+        /* aa sorts before its target zz: aa carries the content (and the
+         * inode's metadata) and zz links to it, so the tar extracts */
+        assert_false(r[7].hardlink);
+        assert_string_equal(r[7].content, "zz!");
+        assert_int_equal(r[7].mode, S_IFREG | 0755);
+        assert_int_equal(r[7].size, 3);
+        assert_true(r[8].hardlink);
+        assert_string_equal(r[8].link, "opt/x/usr/bin/aa");
+        assert_int_equal(r[8].size, 0);
 
         /* older mtimes are kept */
         make_tar(tar, 1000, false);
@@ -535,6 +639,123 @@ static void test_files_source(void **state)
         /* the symlink is kept as it is, not followed */
         assert_string_equal(e.v[8].link, "../../../etc/passwd");
         assert_null(e.v[8].host_path);
+        bentries_free(&e);
+}
+
+/* app/z with two more names (app/a, app/sub/m), app/solo, and app/o linked
+ * to a file outside the source. a_first: app/a is made first, else app/z. */
+static void make_linked_tree(fixture *f, bool a_first)
+{
+        cleanup_free char *z = path_join(f->ctx, "app/z");
+        cleanup_free char *a = path_join(f->ctx, "app/a");
+        cleanup_free char *m = path_join(f->ctx, "app/sub/m");
+        cleanup_free char *out = path_join(f->ctx, "outside");
+        cleanup_free char *o = path_join(f->ctx, "app/o");
+        cleanup_free char *sub = path_join(f->ctx, "app/sub");
+
+        write_file(f->ctx, a_first ? "app/a" : "app/z", "zzz", 0755);
+        assert_int_equal(link(a_first ? a : z, a_first ? z : a), 0);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        assert_int_equal(link(z, m), 0);
+        write_file(f->ctx, "app/solo", "s", 0644);
+        write_file(f->ctx, "outside", "out", 0644);
+        assert_int_equal(link(out, o), 0);
+}
+
+static void check_linked_entries(const bentries *e, const char *prefix)
+{
+        char p[128];
+        const struct {
+                const char *path;
+                bool hardlink;
+        } want[] = {{"a", false}, {"o", false}, {"solo", false}, {"sub", false},
+                    {"sub/m", true}, {"z", true}};
+        size_t at = 0;
+
+        snprintf(p, sizeof(p), "%s/", prefix);
+        while (at < e->n && strncmp(e->v[at].path, p, strlen(p)) != 0)
+                at++;
+        assert_true(at + 6 <= e->n);
+        for (size_t i = 0; i < 6; i++) {
+                const bentry *en = &e->v[at + i];
+                snprintf(p, sizeof(p), "%s/%s", prefix, want[i].path);
+                assert_string_equal(en->path, p);
+                assert_int_equal(en->hardlink, want[i].hardlink);
+                if (want[i].hardlink) {
+                        snprintf(p, sizeof(p), "%s/a", prefix);
+                        assert_string_equal(en->link, p);
+                        assert_null(en->host_path);
+                        assert_int_equal(en->size, 0);
+                } else if (en->type == S_IFREG) {
+                        assert_non_null(en->host_path);
+                }
+        }
+        assert_int_equal(e->v[at].size, 3);
+}
+
+/* Hardlinked files of a files: source stay hardlinked, whatever the order
+ * the names were made in. */
+static void test_files_hardlinks(void **state)
+{
+        fixture *f = *state;
+        cleanup_free char *app = path_join(f->ctx, "app");
+        cleanup_free char *outside = path_join(f->ctx, "outside");
+        spec sp;
+        spec_layer l;
+        bentries e;
+        forge_error *err = NULL;
+        store_layer out1, out2;
+        rentry r[16];
+        char diff[DIGEST_STR_SIZE];
+        spec_file fs = {"app/", app, (char *)"/srv/app/", -1, 0, 0, {1, 1}};
+
+        fake_spec(&sp, f->ctx);
+        files_layer(&l, &fs, 1);
+        for (int round = 0; round < 2; round++) {
+                make_linked_tree(f, round == 1);
+                bentries_init(&e);
+                assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
+                assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+                check_linked_entries(&e, "srv/app");
+                assert_int_equal(btar_write(f->s, &e, round ? &out2 : &out1, &err), 0);
+                bentries_free(&e);
+                assert_int_equal(rm_rf(app, &err), 0);
+                assert_int_equal(unlink(outside), 0);
+        }
+        assert_string_equal(out1.digest, out2.digest);
+        size_t n = read_layer(f->s, out1.digest, r, 16, diff);
+        const char *want[] = {"srv/",           "srv/app/",     "srv/app/a", "srv/app/o",
+                              "srv/app/solo",   "srv/app/sub/", "srv/app/sub/m",
+                              "srv/app/z"};
+        assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(r[i].path, want[i]);
+        assert_false(r[2].hardlink);
+        assert_string_equal(r[2].content, "zzz");
+        assert_int_equal(r[2].mode, S_IFREG | 0755);
+        for (size_t i = 6; i < 8; i++) {
+                assert_true(r[i].hardlink);
+                assert_string_equal(r[i].link, "srv/app/a");
+                assert_int_equal(r[i].mode & 07777, 0755);
+        }
+        assert_false(r[3].hardlink); /* its other name is not in the layer */
+        assert_string_equal(r[3].content, "out");
+}
+
+/* A run step's upper directory: the same rule, from readdir order. */
+static void test_upper_hardlinks(void **state)
+{
+        fixture *f = *state;
+        spec sp;
+        bentries e;
+        forge_error *err = NULL;
+
+        make_linked_tree(f, false);
+        fake_spec(&sp, f->ctx);
+        bentries_init(&e);
+        assert_int_equal(bsrc_upper(&sp, f->ctx, &e, &err), 0);
+        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        check_linked_entries(&e, "app");
         bentries_free(&e);
 }
 
@@ -706,6 +927,13 @@ static void test_key_files(void **state)
         CHANGES(fs.uid = 1, fs.uid = 0);
         CHANGES(fs.gid = 1, fs.gid = 0);
 #undef CHANGES
+        /* a hardlink is not a copy with the same content */
+        write_file(f->ctx, "app/b", "aaa", 0644);
+        files_key(f, &fs, 1, base);
+        assert_int_equal(unlink(b), 0);
+        assert_int_equal(link(a, b), 0);
+        files_key(f, &fs, 1, k);
+        assert_string_not_equal(k, base);
 }
 
 int main(void)
@@ -715,9 +943,12 @@ int main(void)
                 cmocka_unit_test(test_entries_order_and_parents),
                 cmocka_unit_test(test_entries_duplicates_last_wins),
                 cmocka_unit_test(test_entries_file_with_children),
+                cmocka_unit_test(test_entries_hardlinks),
                 cmocka_unit_test_setup_teardown(test_tar_writer, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_archive_normalised, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_files_source, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_files_hardlinks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upper_hardlinks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_run, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_archive, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_files, setup, teardown),
