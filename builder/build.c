@@ -18,8 +18,6 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 
-#define MAX_FROM_DEPTH 16
-
 typedef struct bstate {
         store *s;
         const builder_opts *o;
@@ -31,6 +29,7 @@ typedef struct bstate {
         store_layer *layers; /* base + built so far */
         size_t n_layers;
         char **unpacked; /* lowerdirs for run steps, lazily filled */
+        bentries *files; /* files: layers' entries from the check, or NULL */
         char parent_key[DIGEST_STR_SIZE + 8];
         bool have_parent;
         bool no_cache_write;
@@ -44,7 +43,7 @@ static double now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char *layer_label(const spec_layer *l)
+char *blayer_label(const spec_layer *l)
 {
         static const char *kinds[] = {"deb", "archive", "files", "run"};
         char *r = NULL;
@@ -286,17 +285,21 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         bkey_input in = {sp, l, b->have_parent ? b->parent_key : NULL, &e, &b->memo};
         store_layer out = {0};
         builder_layer_event ev = {0};
-        cleanup_free char *label = layer_label(l), *why = NULL, *run_tmp = NULL;
+        cleanup_free char *label = blayer_label(l), *why = NULL, *run_tmp = NULL;
         double t0 = now();
         bool hit = false, stamped = false;
         char stamp[DIGEST_STR_SIZE] = "";
         int r = -1;
 
         bentries_init(&e);
-        if (l->kind == SPEC_LAYER_FILES &&
-            (bsrc_files(sp, l, &e, err) < 0 ||
-             bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0))
+        if (l->kind == SPEC_LAYER_FILES && b->files != NULL) {
+                e = b->files[idx]; /* collected by the check */
+                bentries_init(&b->files[idx]);
+        } else if (l->kind == SPEC_LAYER_FILES &&
+                   (bsrc_files(sp, l, &e, err) < 0 ||
+                    bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0)) {
                 goto out;
+        }
         if (l->kind != SPEC_LAYER_RUN) {
                 json_t *old = json_array_get(b->prev, idx);
                 const char *ostamp = json_string_value(json_object_get(old, "stamp"));
@@ -520,7 +523,7 @@ static void history(json_t *cfg, const spec *sp, size_t n_base)
 
         json_array_foreach(base, i, v) if (i < n_base) json_array_append(h, v);
         for (i = 0; i < sp->n_layers; i++) {
-                char *label = layer_label(&sp->layers[i]), *by = NULL;
+                char *label = blayer_label(&sp->layers[i]), *by = NULL;
                 if (asprintf(&by, "forge: %s", label ? label : "") >= 0)
                         json_array_append_new(h, json_pack("{s:s, s:s}", "created", created,
                                                            "created_by", by));
@@ -586,6 +589,9 @@ static void bstate_release(bstate *b)
                 free(b->unpacked[i]);
         free(b->unpacked);
         free(b->layers);
+        for (size_t i = 0; b->files != NULL && i < b->sp->n_layers; i++)
+                bentries_free(&b->files[i]);
+        free(b->files);
 }
 
 static int load_prev(bstate *b, char *rec_key, size_t len)
@@ -606,6 +612,21 @@ static int load_prev(bstate *b, char *rec_key, size_t len)
         return 0;
 }
 
+/* A spec error must leave the store as it was: everything that can be
+ * checked (for the specs of the from: chain too) is, before the first write.
+ * The files: entries collected on the way are kept for the build. */
+static int check_all(bstate *b, forge_error **err)
+{
+        size_t n = b->sp->n_layers;
+
+        b->files = calloc(n ? n : 1, sizeof(*b->files));
+        if (b->files == NULL)
+                return forge_error_make(err, ENOMEM, "build");
+        for (size_t i = 0; i < n; i++)
+                bentries_init(&b->files[i]);
+        return bcheck_spec(b->s, b->sp, b->o, &b->memo, 0, b->files, err);
+}
+
 static int build_rec(store *s, const char *path, const builder_opts *o, int depth,
                      bool no_cache_write, bool tag, char ret[DIGEST_STR_SIZE], forge_error **err)
 {
@@ -615,9 +636,9 @@ static int build_rec(store *s, const char *path, const builder_opts *o, int dept
         char rec_key[300];
         int r = -1;
 
-        if (depth > MAX_FROM_DEPTH)
+        if (depth > BUILDER_MAX_FROM_DEPTH)
                 return forge_error_usage(err, "%s: 'from' specs nest more than %d deep (a loop?)",
-                                         path, MAX_FROM_DEPTH);
+                                         path, BUILDER_MAX_FROM_DEPTH);
         if (spec_load(path, &sp, err) < 0)
                 return -1;
         b.s = s;
@@ -631,6 +652,8 @@ static int build_rec(store *s, const char *path, const builder_opts *o, int dept
                 goto out;
         }
         bmemo_init(s, sp, &b.memo);
+        if (depth == 0 && check_all(&b, err) < 0)
+                goto out;
         load_prev(&b, rec_key, sizeof(rec_key));
         if (load_base(&b, o, depth, &base, err) < 0)
                 goto out;

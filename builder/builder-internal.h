@@ -115,6 +115,20 @@ void bkey_release(bkey *k);
 /* OCI config for the image (config.c). base may be NULL. */
 json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ext);
 
+/* How deep `from:` specs may nest. */
+#define BUILDER_MAX_FROM_DEPTH 16
+
+/* "deb busybox.deb", or the layer's name (build.c); malloc'd, NULL on ENOMEM. */
+char *blayer_label(const spec_layer *l);
+
+/* Checks what can be checked before anything is written (spec-check.c): pins,
+ * `from:` (the whole chain of specs), files: sources, run: steps having a
+ * runtime (when o is not NULL) and the VM kernel. depth: of sp in the from:
+ * chain. ret_files (NULL, or sp->n_layers initialised entries): receives the
+ * entries of files: layers, ready for the build. */
+int bcheck_spec(store *s, const spec *sp, const builder_opts *o, bmemo *memo, int depth,
+                bentries *ret_files, forge_error **err);
+
 /* Builds without cache, without writing cache records or tags (build.c). */
 int builder_rebuild_untagged(store *s, const char *spec_path, const builder_opts *opts,
                              char ret_digest[DIGEST_STR_SIZE], forge_error **err);

@@ -65,10 +65,17 @@ typedef struct builder_opts {
 } builder_opts;
 
 /* Builds the spec (and, first, a spec named by from:), tags it and returns the
- * manifest digest. Spec errors are usage errors (exit 2) located in the spec.
- * A failed build leaves the store's tags and images as they were. */
+ * manifest digest. Spec errors are usage errors (exit 2) located in the spec;
+ * those builder_spec_check() finds are found before anything is written. A
+ * failed build leaves the store's tags and images as they were. */
 int builder_build(store *s, const char *spec_path, const builder_opts *opts,
                   char ret_digest[DIGEST_STR_SIZE], forge_error **err);
+
+/* Checks the spec and everything that can be checked without building:
+ * input pins, `from:` images and specs, files: sources, the VM kernel. Reads
+ * the store, writes nothing. Errors are spec errors (exit 2) where the spec
+ * is at fault. builder_build() does the same first. */
+int builder_spec_check(store *s, const char *spec_path, forge_error **err);
 
 /* --check: builds twice, the second time without cache into a scratch store,
  * and compares. Returns 0 when bit-identical; otherwise fails, naming each

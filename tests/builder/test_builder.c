@@ -936,6 +936,67 @@ static void test_key_files(void **state)
         assert_string_not_equal(k, base);
 }
 
+/* ---- checks before a build ---- */
+
+/* Every file under dir with its content hash, one line each, sorted. */
+static char *tree_listing(const char *dir)
+{
+        cleanup_free char *cmd = NULL;
+        char *out = NULL;
+        size_t len = 0;
+        FILE *p, *m = open_memstream(&out, &len);
+        char line[1024];
+
+        assert_true(asprintf(&cmd, "cd '%s' && find . -type f ! -name lock -exec sha256sum {} + | sort",
+                             dir) > 0);
+        p = popen(cmd, "r");
+        assert_non_null(p);
+        while (fgets(line, sizeof(line), p) != NULL)
+                fputs(line, m);
+        assert_int_equal(pclose(p), 0);
+        fclose(m);
+        return out;
+}
+
+static void test_spec_check(void **state)
+{
+        fixture *f = *state;
+        cleanup_free char *specp = path_join(f->ctx, "spec.yaml");
+        cleanup_free char *in = path_join(f->ctx, "in.tar");
+        cleanup_free char *sd = path_join(f->dir, "store");
+        cleanup_free char *before = NULL, *after = NULL, *spec_text = NULL;
+        char h[DIGEST_STR_SIZE];
+        forge_error *err = NULL;
+        int fd;
+
+        write_file(f->ctx, "a", "a", 0644);
+        make_tar(in, 1000, false);
+        fd = open(in, O_RDONLY | O_CLOEXEC);
+        assert_int_equal(hash_sha256_fd(fd, h, &err), 0);
+        close(fd);
+        before = tree_listing(sd);
+        const char *pins[] = {digest_hex(h),
+                              "0000000000000000000000000000000000000000000000000000000000000000"};
+        for (int i = 0; i < 2; i++) {
+                free(spec_text);
+                assert_true(asprintf(&spec_text,
+                                     "forge: 1\nname: t\nlayers:\n  - files: [{src: a, dest: /a}]\n"
+                                     "  - archive: in.tar\n    sha256: %s\n",
+                                     pins[i]) > 0);
+                write_file(f->ctx, "spec.yaml", spec_text, 0644);
+                if (i == 0) {
+                        assert_int_equal(builder_spec_check(f->s, specp, &err), 0);
+                        continue;
+                }
+                assert_int_equal(builder_spec_check(f->s, specp, &err), -1);
+                assert_int_equal(err->status, FORGE_EXIT_USAGE);
+                assert_non_null(strstr(err->msg, "spec.yaml:6:13: 'in.tar' has sha256"));
+                forge_error_release(&err);
+        }
+        after = tree_listing(sd);
+        assert_string_equal(before, after); /* a check writes nothing */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -952,6 +1013,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_key_run, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_archive, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_files, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_spec_check, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
