@@ -134,8 +134,11 @@ static int get_uint(parser *p, yaml_node_t *n, const char *key, uint64_t max, ui
         *ret = x;
         return 0;
 bad:
-        return FAIL(p, n, "'%s' is '%s' (expected a whole number from 0 to %llu)", key, v,
-                    (unsigned long long)max);
+        /* -1, not FAIL()'s result: gcc can't see that is negative and warns
+         * that the callers' *ret may be unset */
+        FAIL(p, n, "'%s' is '%s' (expected a whole number from 0 to %llu)", key, v,
+             (unsigned long long)max);
+        return -1;
 }
 
 static int get_size(parser *p, yaml_node_t *n, const char *key, uint64_t *ret)
