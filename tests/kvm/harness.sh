@@ -121,6 +121,7 @@ kvm_harness_base() {
 	} | sha256sum | cut -c1-16)
 	dir=$KVM_HARNESS_CACHE/$key
 	if [ -s "$dir/base.cpio" ]; then
+		touch "$dir" # in use: not pruned
 		echo "$dir"
 		return 0
 	fi
@@ -135,6 +136,8 @@ kvm_harness_base() {
 		mkdir -p "$stage"/{bin,usr/bin,usr/lib,usr/lib64,usr/sbin,sbin,proc,sys,dev,tmp,root,etc,files,harness}
 		mkdir -p "$stage/lib/modules/harness"
 		ln -s usr/lib64 "$stage/lib64"
+		mkdir -p "$stage/var"
+		ln -s ../tmp "$stage/var/tmp" # QEMU's snapshot=on files go to /var/tmp
 		cp "$KVM_HARNESS_BUSYBOX" "$stage/bin/busybox"
 		for f in $("$KVM_HARNESS_BUSYBOX" --list); do
 			[ "$f" = busybox ] || ln -s busybox "$stage/bin/$f"
@@ -183,6 +186,9 @@ kvm_harness_base() {
 		_kvm_cpio "$stage" "$tmp/out/base.cpio"
 		rm -rf "$dir"
 		mv "$tmp/out" "$dir"
+		# bases of other inputs (older harness, qemu or kernel), unused for an hour
+		find "$KVM_HARNESS_CACHE" -mindepth 1 -maxdepth 1 -type d -name '????????????????' \
+			! -name "$key" -mmin +60 -exec rm -rf {} + 2>/dev/null || true
 	) 9>"$KVM_HARNESS_CACHE/.lock" || return 1
 	echo "$dir"
 }
