@@ -1,9 +1,326 @@
 /* SPDX-License-Identifier: MIT */
-/* PLACEHOLDER: replaced by the module owner */
+/*
+ * forge run --as vm IMAGE|SPEC|DISK.img: boots the image's disk image (built
+ * and cached in the store when needed) with forge's own KVM launcher. The
+ * kernel, initramfs and command line come from the disk image itself; the
+ * arguments and environment reach the guest init on the kernel command line
+ * (docs/vm-protocol.md).
+ */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder/builder.h"
 #include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "runtime/runtime.h"
+#include "runtime/vmm/vmm.h"
+#include "vmimage/vmimage.h"
+
+#define MAX_ENV 256
+#define DEFAULT_MEMORY (512ULL << 20)
+
+typedef struct vm_opts {
+        const char *env[MAX_ENV];
+        size_t n_env;
+        bool tty, persist, verbose;
+        const char *memory, *cpus, *timeout;
+} vm_opts;
+
+static void help(void)
+{
+        printf("usage: forge run --as vm [OPTIONS] IMAGE|SPEC|DISK.img [-- ARG...]\n\n"
+               "Boots the image as a VM with forge's own KVM launcher; ARGs replace its cmd.\n"
+               "An IMAGE's disk image is built once and cached in the store; a SPEC is built first.\n\n"
+               "  -e K=V             set an environment variable\n"
+               "  -t                 interactive: the host terminal is raw, the guest console a terminal\n"
+               "  --memory SIZE      guest memory (default: the spec's vm.memory, else 512M)\n"
+               "  --cpus N           vCPUs (default: the spec's vm.cpus, else 1)\n"
+               "  --timeout SECONDS  stop the guest after this long (exit 124)\n"
+               "  --persist          write guest writes to DISK.img (default: thrown away)\n"
+               "  --verbose          show the guest kernel's messages on the console\n\n"
+               "exit status: the workload's; 128+N when it died of signal N; 124 on --timeout;\n"
+               "125 when the VM could not be started or the guest failed (kernel panic ...).\n"
+               "See docs/vm.md.\n");
+}
+
+enum { OPT_MEMORY = 256, OPT_CPUS, OPT_TIMEOUT, OPT_PERSIST, OPT_VERBOSE, OPT_AS, OPT_HELP, OPT_UNSUPPORTED };
+
+static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
+{
+        static const struct option longopts[] = {
+            {"memory", required_argument, NULL, OPT_MEMORY},
+            {"cpus", required_argument, NULL, OPT_CPUS},
+            {"timeout", required_argument, NULL, OPT_TIMEOUT},
+            {"persist", no_argument, NULL, OPT_PERSIST},
+            {"verbose", no_argument, NULL, OPT_VERBOSE},
+            {"as", required_argument, NULL, OPT_AS},
+            {"help", no_argument, NULL, OPT_HELP},
+            {"pids", required_argument, NULL, OPT_UNSUPPORTED},
+            {"network", required_argument, NULL, OPT_UNSUPPORTED},
+            {"read-only", no_argument, NULL, OPT_UNSUPPORTED},
+            {"user", required_argument, NULL, OPT_UNSUPPORTED},
+            {"workdir", required_argument, NULL, OPT_UNSUPPORTED},
+            {"hostname", required_argument, NULL, OPT_UNSUPPORTED},
+            {NULL, 0, NULL, 0},
+        };
+        int c;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+e:v:t", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'e':
+                        if (strchr(optarg, '=') == NULL || optarg[0] == '=' || o->n_env >= MAX_ENV)
+                                return cli_usage_error("run", "-e wants K=V, got '%s'", optarg);
+                        o->env[o->n_env++] = optarg;
+                        break;
+                case 't':
+                        o->tty = true;
+                        break;
+                case OPT_MEMORY:
+                        o->memory = optarg;
+                        break;
+                case OPT_CPUS:
+                        o->cpus = optarg;
+                        break;
+                case OPT_TIMEOUT:
+                        o->timeout = optarg;
+                        break;
+                case OPT_PERSIST:
+                        o->persist = true;
+                        break;
+                case OPT_VERBOSE:
+                        o->verbose = true;
+                        break;
+                case OPT_AS:
+                        break;
+                case OPT_HELP:
+                        help();
+                        return -1;
+                case 'v':
+                case OPT_UNSUPPORTED:
+                        return cli_usage_error("run", "%s is for containers: a VM takes -e, -t, --memory, "
+                                                      "--cpus, --timeout and --persist",
+                                               argv[optind - 1]);
+                default:
+                        return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+                }
+        }
+        *ret_optind = optind;
+        return 0;
+}
+
+static bool is_spec_path(const char *p)
+{
+        size_t n = strlen(p);
+
+        return (n > 5 && strcmp(p + n - 5, ".yaml") == 0) || (n > 4 && strcmp(p + n - 4, ".yml") == 0);
+}
+
+/* " KEY=HEX" of NUL-joined strings */
+static int append_hex(char **cmdline, const char *key, const char *const *v, size_t n)
+{
+        size_t len = strlen(*cmdline), extra = strlen(key) + 3;
+        char *s, *p;
+
+        for (size_t i = 0; i < n; i++)
+                extra += 2 * (strlen(v[i]) + 1);
+        s = realloc(*cmdline, len + extra);
+        if (s == NULL)
+                return -1;
+        *cmdline = s;
+        p = s + len;
+        p += sprintf(p, " %s=", key);
+        for (size_t i = 0; i < n; i++) {
+                for (const char *c = v[i]; *c; c++)
+                        p += sprintf(p, "%02x", (unsigned char)*c);
+                if (i + 1 < n)
+                        p += sprintf(p, "00");
+        }
+        return 0;
+}
+
+static int append_str(char **cmdline, const char *text)
+{
+        size_t len = strlen(*cmdline);
+        char *s = realloc(*cmdline, len + strlen(text) + 1);
+
+        if (s == NULL)
+                return -1;
+        strcpy(s + len, text);
+        *cmdline = s;
+        return 0;
+}
+
+static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_args, char **ret)
+{
+        cleanup_free char *c = strdup(base);
+        char tty[96];
+
+        /* a reset is a triple fault: no waiting on a keyboard controller that
+         * isn't there; the console is the workload's: kernel messages only
+         * when they are emergencies (a panic) */
+        if (c == NULL || append_str(&c, o->verbose ? " reboot=t" : " reboot=t quiet loglevel=1") < 0)
+                return -1;
+        if (n_args > 0 && append_hex(&c, "forge.args", (const char *const *)args, (size_t)n_args) < 0)
+                return -1;
+        if (o->n_env > 0 && append_hex(&c, "forge.env", o->env, o->n_env) < 0)
+                return -1;
+        if (o->tty) {
+                struct winsize ws = {0};
+                if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
+                        snprintf(tty, sizeof(tty), " forge.tty=1 forge.rows=%u forge.cols=%u", ws.ws_row,
+                                 ws.ws_col);
+                else
+                        snprintf(tty, sizeof(tty), " forge.tty=1");
+                if (append_str(&c, tty) < 0)
+                        return -1;
+        }
+        *ret = take_ptr(c);
+        return 0;
+}
+
+/* The disk image to boot: the path itself, or the store's cached disk of an
+ * image (a SPEC built first). */
+static int find_disk(cli_ctx *ctx, const char *target, store **ret_store, char **ret_path,
+                     forge_error **err)
+{
+        cleanup_store store *s = NULL;
+        char digest[DIGEST_STR_SIZE];
+        struct stat st;
+
+        if (stat(target, &st) == 0 && S_ISREG(st.st_mode) && !is_spec_path(target) &&
+            vmimage_is_disk(target)) {
+                *ret_path = strdup(target);
+                return *ret_path ? 0 : forge_error_make(err, ENOMEM, "path");
+        }
+        if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
+                return -1;
+        if (stat(target, &st) == 0 && S_ISREG(st.st_mode)) {
+                builder_opts bo = {.run_step = runtime_build_step};
+                cleanup_free char *tmp = path_join(store_root(s), "tmp");
+
+                bo.run_step_data = tmp;
+                if (builder_build(s, target, &bo, digest, err) < 0)
+                        return forge_error_prefix(err, "build '%s'", target);
+        } else if (store_resolve(s, target, digest, err) < 0) {
+                return -1;
+        }
+        if (vmimage_disk_get(s, digest, ret_path, err) < 0)
+                return forge_error_prefix(err, "disk image of '%s'", target);
+        *ret_store = take_ptr(s);
+        return 0;
+}
+
+static int report(const vmm_result *res, const vm_opts *o)
+{
+        switch (res->end) {
+        case VMM_END_STATUS:
+        case VMM_END_SIGNAL:
+                break;
+        case VMM_END_PANIC:
+                fprintf(stderr, "forge run: the guest kernel panicked: %s\n", res->detail);
+                break;
+        case VMM_END_TIMEOUT:
+                fprintf(stderr, "forge run: the guest did not finish within --timeout %s s: stopped it\n",
+                        o->timeout);
+                break;
+        case VMM_END_POWEROFF:
+                fprintf(stderr, "forge run: the guest stopped without reporting an exit status (%s)\n",
+                        res->detail);
+                break;
+        case VMM_END_CRASH:
+                fprintf(stderr, "forge run: the VM failed: %s\n", res->detail);
+                break;
+        }
+        return vmm_result_exit_status(res);
+}
+
+static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, int n_args)
+{
+        cleanup_error forge_error *err = NULL;
+        cleanup_store store *s = NULL;
+        cleanup_free char *disk = NULL, *cmdline = NULL;
+        vmimage_boot boot = {0};
+        vmm_config c = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .tty = o->tty, .persist = o->persist};
+        vmm_result res = {0};
+        unsigned long long v;
+        int r;
+
+        if (o->memory && (parse_size(o->memory, &v) < 0 || v == 0))
+                return cli_usage_error("run", "--memory wants a size like 512M, got '%s'", o->memory);
+        if (o->cpus) {
+                char *end;
+                unsigned long n = strtoul(o->cpus, &end, 10);
+                if (*end || n == 0 || n > 64)
+                        return cli_usage_error("run", "--cpus wants a whole number of vCPUs from 1 to 64, got '%s'",
+                                               o->cpus);
+                c.cpus = (unsigned)n;
+        }
+        if (o->timeout) {
+                char *end;
+                unsigned long n = strtoul(o->timeout, &end, 10);
+                if (*end || n == 0 || n > 86400 * 365)
+                        return cli_usage_error("run", "--timeout wants seconds, got '%s'", o->timeout);
+                c.timeout_sec = (unsigned)n;
+        }
+        if (find_disk(ctx, target, &s, &disk, &err) < 0) {
+                r = cli_fail(&err);
+                return r == FORGE_EXIT_USAGE ? r : 125;
+        }
+        if (o->persist && s != NULL) {
+                fprintf(stderr, "forge run: --persist wants a disk image file (forge export --format disk), "
+                                "not an image in the store\n");
+                return FORGE_EXIT_USAGE;
+        }
+        if (vmimage_boot_load(disk, &boot, &err) < 0) {
+                cli_fail(&err);
+                return 125;
+        }
+        if (build_cmdline(o, boot.cmdline, args, n_args, &cmdline) < 0) {
+                vmimage_boot_release(&boot);
+                return 125;
+        }
+        c.kernel = boot.kernel;
+        c.kernel_len = boot.kernel_len;
+        c.initrd = boot.initrd;
+        c.initrd_len = boot.initrd_len;
+        c.cmdline = cmdline;
+        c.memory = o->memory ? v : boot.memory ? boot.memory : DEFAULT_MEMORY;
+        if (c.cpus == 0)
+                c.cpus = boot.cpus ? boot.cpus : 1;
+        c.disk_path = disk;
+        r = vmm_run(&c, &res, &err);
+        vmimage_boot_release(&boot);
+        if (r < 0) {
+                fprintf(stderr, "forge run: %s\n", err && err->msg ? err->msg : "the VM could not start");
+                return 125;
+        }
+        return report(&res, o);
+}
+
 int cli_run_vm(cli_ctx *ctx, int argc, char **argv)
 {
-        fprintf(stderr, "forge run: --as vm: not implemented yet\n");
-        return 125;
+        vm_opts o = {0};
+        int idx = 0, r;
+        const char *target;
+
+        r = parse_args(argc, argv, &o, &idx);
+        if (r < 0)
+                return 0;
+        if (r != 0)
+                return r;
+        if (idx >= argc || strcmp(argv[idx], "--") == 0)
+                return cli_usage_error("run", "missing IMAGE, SPEC or DISK.img");
+        target = argv[idx++];
+        if (idx < argc && strcmp(argv[idx], "--") == 0)
+                idx++;
+        return run(ctx, &o, target, argv + idx, argc - idx);
 }

@@ -386,6 +386,14 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv)
         int idx = 0, r;
         const char *image = NULL;
 
+        /* --as vm has options of its own (cmd-run-vm.c) */
+        for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+                if ((strcmp(argv[i], "--as") == 0 && i + 1 < argc && strcmp(argv[i + 1], "vm") == 0) ||
+                    strcmp(argv[i], "--as=vm") == 0)
+                        return cli_run_vm(ctx, argc, argv);
+                if (argv[i][0] != '-')
+                        break;
+        }
         r = parse_args(argc, argv, &o, &idx);
         if (r != 0)
                 volumes_free(&o);

@@ -94,3 +94,12 @@ void vmimage_boot_release(vmimage_boot *b)
         free(b->cmdline);
         memset(b, 0, sizeof(*b));
 }
+
+bool vmimage_is_disk(const char *path)
+{
+        cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char sig[8];
+
+        return fd >= 0 && pread(fd, sig, sizeof(sig), 512) == (ssize_t)sizeof(sig) &&
+               memcmp(sig, "EFI PART", 8) == 0;
+}

@@ -323,20 +323,14 @@ out:
         return r;
 }
 
-int vmimage_export(store *s, const char *manifest_digest, const char *out_path, forge_error **err)
+int vmimage_disk_get(store *s, const char *manifest_digest, char **ret_path, forge_error **err)
 {
         cleanup_store_image store_image *img = NULL;
         char key[160], disk[DIGEST_STR_SIZE];
-        cleanup_free char *cached = NULL, *path = NULL;
+        cleanup_free char *cached = NULL;
         json_t *vm;
-        struct stat st;
         int r;
 
-        if (lstat(out_path, &st) == 0)
-                return forge_error_usage(err,
-                                         "'%s' already exists: remove it or choose another "
-                                         "output path",
-                                         out_path);
         if (store_lock_shared(s, err) < 0 || store_image_load(s, manifest_digest, &img, err) < 0)
                 return -1;
         vm = json_object_get(json_object_get(img->config, STORE_CONFIG_FORGE_KEY), "vm");
@@ -345,7 +339,21 @@ int vmimage_export(store *s, const char *manifest_digest, const char *out_path, 
                                          "image %s has no vm section: add 'vm:' with a kernel "
                                          "to its spec",
                                          manifest_digest);
-        snprintf(key, sizeof(key), "%s-v%d", digest_hex(manifest_digest), VMIMAGE_FORMAT);
+        {
+                /* the disk depends on the image and on the kernel artifacts
+                 * (kernel, forge-vminit, EFI stub, command line) */
+                cleanup_free char *init = find_vminit();
+                char kkey[DIGEST_STR_SIZE];
+
+                if (init == NULL)
+                        return forge_error_make(err, ENOENT,
+                                                "forge-vminit not found (set FORGE_VMINIT or "
+                                                "install it next to forge)");
+                if (kernel_key(vm, init, kkey, err) < 0)
+                        return -1;
+                snprintf(key, sizeof(key), "%s-v%d-%.16s", digest_hex(manifest_digest), VMIMAGE_FORMAT,
+                         digest_hex(kkey));
+        }
         r = store_kv_get(s, "disk", key, &cached, err);
         if (r < 0)
                 return -1;
@@ -357,8 +365,23 @@ int vmimage_export(store *s, const char *manifest_digest, const char *out_path, 
         } else {
                 memcpy(disk, cached, DIGEST_STR_SIZE);
         }
-        path = store_blob_path(s, disk);
-        if (path == NULL)
-                return forge_error_make(err, ENOMEM, "export");
+        *ret_path = store_blob_path(s, disk);
+        if (*ret_path == NULL)
+                return forge_error_make(err, ENOMEM, "disk image path");
+        return 0;
+}
+
+int vmimage_export(store *s, const char *manifest_digest, const char *out_path, forge_error **err)
+{
+        cleanup_free char *path = NULL;
+        struct stat st;
+
+        if (lstat(out_path, &st) == 0)
+                return forge_error_usage(err,
+                                         "'%s' already exists: remove it or choose another "
+                                         "output path",
+                                         out_path);
+        if (vmimage_disk_get(s, manifest_digest, &path, err) < 0)
+                return -1;
         return copy_out(path, out_path, err);
 }

@@ -8,6 +8,7 @@
  * docs/vm-disk.md and the guest <-> host protocol in docs/vm-protocol.md.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,3 +64,10 @@ char *vmimage_run_config(const json_t *image_config);
 /* Builds (or takes from the store's cache) the disk image of an image and
  * copies it, sparsely, to out_path. */
 int vmimage_export(store *s, const char *manifest_digest, const char *out_path, forge_error **err);
+
+/* The store's cached disk image of an image (built when missing): the path of
+ * a read-only blob, valid while the store is open (and its shared lock held). */
+int vmimage_disk_get(store *s, const char *manifest_digest, char **ret_path, forge_error **err);
+
+/* Whether path starts like a disk image (a GPT behind a protective MBR). */
+bool vmimage_is_disk(const char *path);

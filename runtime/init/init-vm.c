@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,8 @@
 
 #define MAX_ARGS 4096
 #define EXIT_PORT 0xf4
+#define CTL_PORT 0x4f4     /* reads 'F' under forge's own launcher */
+#define CTL_SIG_PORT 0x4f5 /* a signal the host asks to forward, 0 for none */
 
 static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void msg(const char *fmt, ...)
@@ -51,9 +54,13 @@ static void msg(const char *fmt, ...)
         fputc('\n', stderr);
 }
 
+/* forge's own launcher takes the status from the port alone: no marker line */
+static bool under_forge;
+
 static void __attribute__((noreturn)) finish(int status)
 {
-        printf("FORGE-EXIT: %d\n", status);
+        if (!under_forge)
+                printf("FORGE-EXIT: %d\n", status);
         fflush(stdout);
         fflush(stderr);
         sync();
@@ -446,6 +453,65 @@ static int lookup_user(const char *spec, ids *r)
         return 0;
 }
 
+/*
+ * The console. Interactive (-t, forge.tty=1): the tty's normal cooked mode,
+ * sized as the host terminal (forge.rows, forge.cols). Otherwise the console
+ * carries the workload's stdin and stdout byte for byte: no echo, no signal
+ * characters, no CR/NL translation; canonical mode stays so that the ^D the
+ * launcher sends at the end of its stdin is end-of-file here.
+ */
+static void setup_console(const char *cmdline)
+{
+        char *tty = cmdline_get(cmdline, "forge.tty");
+        struct termios t;
+
+        if (tty && strcmp(tty, "1") == 0) {
+                char *rows = cmdline_get(cmdline, "forge.rows"), *cols = cmdline_get(cmdline, "forge.cols");
+                if (rows && cols) {
+                        struct winsize ws = {.ws_row = (unsigned short)strtoul(rows, NULL, 10),
+                                             .ws_col = (unsigned short)strtoul(cols, NULL, 10)};
+                        ioctl(0, TIOCSWINSZ, &ws);
+                }
+                free(rows);
+                free(cols);
+        } else if (tcgetattr(0, &t) == 0) {
+                t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL | ECHOCTL | ISIG | IEXTEN);
+                t.c_lflag |= ICANON;
+                t.c_iflag &= ~(tcflag_t)(ICRNL | INLCR | IGNCR | IXON | IXOFF);
+                t.c_oflag &= ~(tcflag_t)OPOST;
+                tcsetattr(0, TCSANOW, &t);
+        }
+        free(tty);
+}
+
+/*
+ * Under forge's launcher, SIGINT/SIGTERM given to forge on the host reach the
+ * workload: a small child polls the launcher's control port and signals PID 1,
+ * which forwards to the workload like any other signal.
+ */
+static void start_signal_poller(void)
+{
+        pid_t pid;
+
+        if (!under_forge)
+                return;
+        pid = fork();
+        if (pid != 0)
+                return;
+        init_signals_restore();
+        if (ioperm(CTL_PORT, 2, 1) < 0)
+                _exit(0);
+        for (;;) {
+                struct timespec ts = {0, 50 * 1000 * 1000};
+                unsigned sig;
+
+                nanosleep(&ts, NULL);
+                sig = inb(CTL_SIG_PORT);
+                if (sig > 0 && sig < 65)
+                        kill(1, (int)sig);
+        }
+}
+
 static void __attribute__((noreturn)) exec_workload(runcfg *rc, const ids *id)
 {
         init_signals_restore();
@@ -478,6 +544,10 @@ int main(int argc, char **argv)
                 return 2;
         }
         mount_api();
+        if (ioperm(CTL_PORT, 2, 1) == 0) {
+                under_forge = inb(CTL_PORT) == 'F';
+                ioperm(CTL_PORT, 2, 0); /* not inherited by the workload */
+        }
         cmdline = read_text("/proc/cmdline", 8192);
         if (cmdline == NULL)
                 fatal("read /proc/cmdline");
@@ -500,8 +570,14 @@ int main(int argc, char **argv)
                 msg("set hostname: %s", strerror(errno));
         if (lookup_user(rc.user ? rc.user : "0", &id) < 0)
                 finish(125);
+        setup_console(cmdline);
+        if (under_forge && ioperm(CTL_PORT, 1, 1) == 0) {
+                outb(1, CTL_PORT); /* console ready: the launcher starts sending input */
+                ioperm(CTL_PORT, 1, 0);
+        }
         if (init_signals_block() < 0)
                 fatal("block signals");
+        start_signal_poller();
         fflush(stdout);
         child = fork();
         if (child < 0)

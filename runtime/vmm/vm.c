@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM: /dev/kvm, guest memory, the in-kernel irqchip (PIC, IOAPIC, local
+ * APICs) and PIT, one thread per vCPU serving port and MMIO exits, and the
+ * main thread multiplexing the console input, signals and the timeout.
+ */
+#include "runtime/vmm/vmm-cpu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+#define KICK_SIGNAL SIGUSR1
+#define GRACE_SEC 10
+#define PANIC_DRAIN_MS 500
+#define TSS_ADDR 0xfffbd000ULL
+#define IDENTITY_MAP_ADDR 0xfffbc000ULL
+#define HOST_BRIDGE_SLOT 0
+#define BLK_SLOT 1
+
+typedef struct vcpu {
+        struct vm *vm;
+        unsigned id;
+        int fd;
+        struct kvm_run *run;
+        pthread_t tid;
+        bool started;
+} vcpu;
+
+typedef struct vm {
+        int kvm_fd, vm_fd;
+        guest_mem gm;
+        size_t run_size;
+        unsigned ncpus;
+        vcpu *cpu;
+        uart *uart;
+        pci_bus pci;
+        pci_function bridge;
+        vblk *blk;
+        blk_backend *disk;
+        pthread_mutex_t dev_lock;
+        int done_fd;
+        atomic_int ended;
+        atomic_int stop;
+        atomic_int ctl_sig;
+        atomic_bool console_ready; /* the guest init set up its console: input may flow */
+        uint8_t rtc_index;
+        vmm_result result;
+} vm;
+
+static void end(vm *v, vmm_end how, int status, const char *detail)
+{
+        int expected = 0;
+
+        if (!atomic_compare_exchange_strong(&v->ended, &expected, 1))
+                return;
+        v->result.end = how;
+        v->result.status = status;
+        if (detail)
+                snprintf(v->result.detail, sizeof(v->result.detail), "%s", detail);
+        eventfd_write(v->done_fd, 1);
+}
+
+/* A reset or shutdown without a reported status: a panic when the console said so. */
+static void end_reset(vm *v, const char *what)
+{
+        char line[256];
+
+        if (uart_panicked(v->uart, line, sizeof(line)))
+                end(v, VMM_END_PANIC, 0, line);
+        else
+                end(v, VMM_END_POWEROFF, 0, what);
+}
+
+/* --- interrupts --- */
+
+static void irq_line(vm *v, unsigned gsi, int level)
+{
+        struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)level};
+
+        ioctl(v->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+static void uart_irq(void *opaque, int level)
+{
+        irq_line(opaque, UART_IRQ, level);
+}
+
+static void blk_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+        vm *v = opaque;
+        struct kvm_msi m = {.address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
+                            .data = data};
+
+        ioctl(v->vm_fd, KVM_SIGNAL_MSI, &m);
+}
+
+static void blk_intx(void *opaque, int level)
+{
+        irq_line(opaque, PCI_INTX_GSI, level);
+}
+
+/* --- exits --- */
+
+static uint8_t bcd(int v)
+{
+        return (uint8_t)((v / 10) << 4 | (v % 10));
+}
+
+/*
+ * The MC146818 RTC's registers as Linux reads them: the host's UTC time in
+ * BCD, update never in progress, battery good. Without it rtc_cmos spends
+ * seconds waiting on a chip that isn't there.
+ */
+static uint8_t rtc_read(uint8_t index)
+{
+        time_t now = time(NULL);
+        struct tm tm;
+
+        gmtime_r(&now, &tm);
+        switch (index) {
+        case 0x00: return bcd(tm.tm_sec);
+        case 0x02: return bcd(tm.tm_min);
+        case 0x04: return bcd(tm.tm_hour);
+        case 0x06: return bcd(tm.tm_wday + 1);
+        case 0x07: return bcd(tm.tm_mday);
+        case 0x08: return bcd(tm.tm_mon + 1);
+        case 0x09: return bcd(tm.tm_year % 100);
+        case 0x32: return bcd(tm.tm_year / 100 + 19);
+        case 0x0a: return 0x26; /* 32.768 kHz, 1024 Hz, no update in progress */
+        case 0x0b: return 0x02; /* 24-hour, BCD, no interrupts */
+        case 0x0d: return 0x80; /* valid RAM and time */
+        default: return 0;
+        }
+}
+
+static void port_io(vm *v, uint16_t port, uint8_t *data, unsigned size, bool write)
+{
+        if (port >= UART_PORT && port < UART_PORT + 8) {
+                for (unsigned i = 0; i < size; i++)
+                        uart_io(v->uart, port - UART_PORT + i, data + i, write);
+                return;
+        }
+        if (port >= PCI_CONFIG_ADDR && port < PCI_CONFIG_DATA + 4) {
+                pthread_mutex_lock(&v->dev_lock);
+                pci_bus_io(&v->pci, port, data, size, write);
+                pthread_mutex_unlock(&v->dev_lock);
+                return;
+        }
+        if (port == RTC_PORT || port == RTC_PORT + 1) {
+                if (port == RTC_PORT && write)
+                        v->rtc_index = data[0] & 0x7f;
+                else if (port == RTC_PORT + 1 && !write)
+                        data[0] = rtc_read(v->rtc_index);
+                else if (!write)
+                        data[0] = 0xff;
+                return;
+        }
+        if (write) {
+                if (port == EXIT_PORT)
+                        end(v, VMM_END_STATUS, data[0], NULL);
+                else if (port == CTL_PORT && data[0] == CTL_CONSOLE_READY)
+                        atomic_store(&v->console_ready, true);
+                else if (port == I8042_PORT && data[0] == 0xfe)
+                        end_reset(v, "the guest reset itself");
+                return;
+        }
+        memset(data, 0xff, size);
+        if (port == CTL_PORT)
+                data[0] = 'F';
+        else if (port == CTL_SIG_PORT)
+                data[0] = (uint8_t)atomic_exchange(&v->ctl_sig, 0);
+}
+
+static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
+{
+        bool hit = false;
+
+        if (len > 8)
+                return;
+        pthread_mutex_lock(&v->dev_lock);
+        if (v->blk)
+                hit = vblk_mmio(v->blk, addr, data, len, write);
+        pthread_mutex_unlock(&v->dev_lock);
+        if (!hit && !write)
+                memset(data, 0xff, len);
+}
+
+static int handle_exit(vm *v, vcpu *c)
+{
+        struct kvm_run *r = c->run;
+        char msg[128];
+
+        switch (r->exit_reason) {
+        case KVM_EXIT_IO: {
+                unsigned size = r->io.size;
+                uint64_t total = (uint64_t)size * r->io.count;
+                uint8_t *data = (uint8_t *)r + r->io.data_offset;
+
+                if ((size != 1 && size != 2 && size != 4) || r->io.data_offset > v->run_size ||
+                    total > v->run_size - r->io.data_offset)
+                        break;
+                for (uint32_t i = 0; i < r->io.count; i++)
+                        port_io(v, r->io.port, data + i * size, size, r->io.direction == KVM_EXIT_IO_OUT);
+                return 0;
+        }
+        case KVM_EXIT_MMIO:
+                mmio(v, r->mmio.phys_addr, r->mmio.data, r->mmio.len, r->mmio.is_write);
+                return 0;
+        case KVM_EXIT_HLT:
+                end_reset(v, "the guest halted");
+                return -1;
+        case KVM_EXIT_SHUTDOWN:
+                end_reset(v, "the guest reset itself (or triple-faulted)");
+                return -1;
+        case KVM_EXIT_SYSTEM_EVENT:
+                end_reset(v, r->system_event.type == KVM_SYSTEM_EVENT_RESET ? "the guest reset itself"
+                                                                             : "the guest powered off");
+                return -1;
+        case KVM_EXIT_FAIL_ENTRY:
+                snprintf(msg, sizeof(msg), "vCPU %u: KVM entry failed (hardware reason 0x%llx)", c->id,
+                         (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
+                end(v, VMM_END_CRASH, 0, msg);
+                return -1;
+        case KVM_EXIT_INTERNAL_ERROR:
+                snprintf(msg, sizeof(msg), "vCPU %u: KVM internal error (suberror %u)", c->id,
+                         r->internal.suberror);
+                end(v, VMM_END_CRASH, 0, msg);
+                return -1;
+        default:
+                break;
+        }
+        snprintf(msg, sizeof(msg), "vCPU %u: unexpected KVM exit %u", c->id, r->exit_reason);
+        end(v, VMM_END_CRASH, 0, msg);
+        return -1;
+}
+
+static void kick_handler(int sig)
+{
+        (void)sig;
+}
+
+static void *vcpu_thread(void *arg)
+{
+        vcpu *c = arg;
+        vm *v = c->vm;
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, KICK_SIGNAL);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        while (!atomic_load(&v->stop) && !atomic_load(&v->ended)) {
+                if (ioctl(c->fd, KVM_RUN, 0) < 0) {
+                        if (errno == EINTR || errno == EAGAIN) {
+                                c->run->immediate_exit = 0;
+                                continue;
+                        }
+                        char msg[128];
+                        snprintf(msg, sizeof(msg), "vCPU %u: KVM_RUN: %s", c->id, strerror(errno));
+                        end(v, VMM_END_CRASH, 0, msg);
+                        break;
+                }
+                if (handle_exit(v, c) < 0)
+                        break;
+        }
+        return NULL;
+}
+
+static void stop_vcpus(vm *v)
+{
+        atomic_store(&v->stop, 1);
+        for (unsigned i = 0; i < v->ncpus; i++) {
+                if (!v->cpu[i].started)
+                        continue;
+                v->cpu[i].run->immediate_exit = 1;
+                pthread_kill(v->cpu[i].tid, KICK_SIGNAL);
+        }
+        for (unsigned i = 0; i < v->ncpus; i++) {
+                if (v->cpu[i].started)
+                        pthread_join(v->cpu[i].tid, NULL);
+                v->cpu[i].started = false;
+        }
+}
+
+/* --- set-up --- */
+
+static int open_kvm(forge_error **err)
+{
+        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        struct stat st;
+
+        if (fd >= 0)
+                return fd;
+        if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
+                return forge_error_make(err, 0,
+                                        "no /dev/kvm: this host offers no KVM; it needs hardware "
+                                        "virtualization (VT-x/AMD-V enabled, kvm_intel or kvm_amd loaded), "
+                                        "or nested virtualization when it is itself a VM");
+        if (errno == EACCES || errno == EPERM) {
+                struct group *g = stat("/dev/kvm", &st) == 0 ? getgrgid(st.st_gid) : NULL;
+                if (g)
+                        return forge_error_make(err, 0,
+                                                "permission denied on /dev/kvm: add this user to the "
+                                                "'%s' group (usermod -aG %s USER) and log in again",
+                                                g->gr_name, g->gr_name);
+                return forge_error_make(err, 0, "permission denied on /dev/kvm: it needs read and "
+                                                "write access");
+        }
+        return forge_error_make(err, errno, "open /dev/kvm");
+}
+
+static uint64_t host_memory(void)
+{
+        cleanup_fclose FILE *f = fopen("/proc/meminfo", "re");
+        char line[256];
+        unsigned long long kb;
+
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+                        return kb * 1024;
+        return 0;
+}
+
+static int check_caps(vm *v, forge_error **err)
+{
+        static const struct {
+                int cap;
+                const char *name;
+        } caps[] = {
+                {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},     {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+                {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"}, {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+                {KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI"}, {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+                {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+        };
+        int api = ioctl(v->kvm_fd, KVM_GET_API_VERSION, 0);
+
+        if (api != KVM_API_VERSION)
+                return forge_error_make(err, 0, "/dev/kvm speaks API version %d, %d is needed", api,
+                                        KVM_API_VERSION);
+        for (size_t i = 0; i < ARRAY_SIZE(caps); i++)
+                if (ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0)
+                        return forge_error_make(err, 0, "this host's KVM lacks %s", caps[i].name);
+        return 0;
+}
+
+static int setup_memory(vm *v, uint64_t size, forge_error **err)
+{
+        struct kvm_userspace_memory_region low = {0}, high = {0};
+        uint64_t host = host_memory();
+
+        if (size < VMM_MIN_MEMORY)
+                return forge_error_make(err, 0, "guest memory of %llu MiB is too small (at least %llu MiB)",
+                                        (unsigned long long)(size >> 20),
+                                        (unsigned long long)(VMM_MIN_MEMORY >> 20));
+        if (host && size > host)
+                return forge_error_make(err, 0,
+                                        "not enough memory: the guest wants %llu MiB, this host has %llu MiB",
+                                        (unsigned long long)(size >> 20), (unsigned long long)(host >> 20));
+        v->gm.size = size;
+        v->gm.low_size = size < MMIO_HOLE_START ? size : MMIO_HOLE_START;
+        v->gm.host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                          -1, 0);
+        if (v->gm.host == MAP_FAILED) {
+                v->gm.host = NULL;
+                return forge_error_make(err, errno, "not enough memory: map %llu MiB of guest memory",
+                                        (unsigned long long)(size >> 20));
+        }
+        madvise(v->gm.host, size, MADV_HUGEPAGE);
+        low.slot = 0;
+        low.guest_phys_addr = 0;
+        low.memory_size = v->gm.low_size;
+        low.userspace_addr = (uint64_t)(uintptr_t)v->gm.host;
+        if (ioctl(v->vm_fd, KVM_SET_USER_MEMORY_REGION, &low) < 0)
+                return forge_error_make(err, errno, "KVM_SET_USER_MEMORY_REGION");
+        if (size > v->gm.low_size) {
+                high.slot = 1;
+                high.guest_phys_addr = MMIO_HOLE_END;
+                high.memory_size = size - v->gm.low_size;
+                high.userspace_addr = (uint64_t)(uintptr_t)(v->gm.host + v->gm.low_size);
+                if (ioctl(v->vm_fd, KVM_SET_USER_MEMORY_REGION, &high) < 0)
+                        return forge_error_make(err, errno, "KVM_SET_USER_MEMORY_REGION");
+        }
+        return 0;
+}
+
+static int create_vm(vm *v, const vmm_config *c, forge_error **err)
+{
+        struct kvm_pit_config pit = {0};
+        uint64_t ident = IDENTITY_MAP_ADDR;
+
+        v->kvm_fd = open_kvm(err);
+        if (v->kvm_fd < 0)
+                return -1;
+        if (check_caps(v, err) < 0)
+                return -1;
+        v->vm_fd = ioctl(v->kvm_fd, KVM_CREATE_VM, 0);
+        if (v->vm_fd < 0)
+                return forge_error_make(err, errno, "KVM_CREATE_VM");
+        if (ioctl(v->vm_fd, KVM_SET_TSS_ADDR, TSS_ADDR) < 0 ||
+            ioctl(v->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0)
+                return forge_error_make(err, errno, "KVM_SET_TSS_ADDR");
+        if (ioctl(v->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+                return forge_error_make(err, errno, "KVM_CREATE_IRQCHIP");
+        if (ioctl(v->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+                return forge_error_make(err, errno, "KVM_CREATE_PIT2");
+        return setup_memory(v, c->memory & ~((1ULL << 20) - 1), err);
+}
+
+static int create_devices(vm *v, const vmm_config *c, forge_error **err)
+{
+        vblk_irq_ops ops = {.msi = blk_msi, .intx = blk_intx, .opaque = v};
+
+        v->uart = uart_new(c->out_fd, uart_irq, v);
+        if (v->uart == NULL)
+                return forge_error_make(err, ENOMEM, "uart");
+        /* a host bridge at 00:00.0: Linux's check that mechanism #1 really has a PCI bus */
+        pci_function_init(&v->bridge, 0x1b36 /* Red Hat */, 0x0008, 0x06000000, 0x1b36, 0x0008);
+        v->pci.dev[HOST_BRIDGE_SLOT] = &v->bridge;
+        if (c->disk_path == NULL)
+                return 0;
+        if (blk_open(c->disk_path, c->persist, &v->disk, err) < 0)
+                return -1;
+        v->blk = vblk_new(v->disk, &v->gm, PCI_BAR_BASE, &ops);
+        if (v->blk == NULL)
+                return forge_error_make(err, ENOMEM, "virtio-blk");
+        v->pci.dev[BLK_SLOT] = vblk_pci(v->blk);
+        return 0;
+}
+
+static int create_vcpus(vm *v, uint64_t entry, forge_error **err)
+{
+        cleanup_free struct kvm_cpuid2 *supported = cpu_supported_cpuid(v->kvm_fd, err);
+        size_t cpuid_size;
+        int sz = ioctl(v->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+
+        if (supported == NULL)
+                return -1;
+        if (sz < (int)sizeof(struct kvm_run))
+                return forge_error_make(err, errno, "KVM_GET_VCPU_MMAP_SIZE");
+        v->run_size = (size_t)sz;
+        cpuid_size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
+        for (unsigned i = 0; i < v->ncpus; i++) {
+                vcpu *c = &v->cpu[i];
+                cleanup_free struct kvm_cpuid2 *cpuid = malloc(cpuid_size);
+
+                c->vm = v;
+                c->id = i;
+                c->fd = ioctl(v->vm_fd, KVM_CREATE_VCPU, i);
+                if (c->fd < 0)
+                        return forge_error_make(err, errno, "create vCPU %u", i);
+                c->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+                if (c->run == MAP_FAILED) {
+                        c->run = NULL;
+                        return forge_error_make(err, errno, "map vCPU %u", i);
+                }
+                if (cpuid == NULL)
+                        return forge_error_make(err, ENOMEM, "cpuid");
+                memcpy(cpuid, supported, cpuid_size);
+                cpu_cpuid_for(cpuid, i, v->ncpus);
+                if (cpu_setup_common(c->fd, i, cpuid, err) < 0)
+                        return forge_error_prefix(err, "vCPU %u", i);
+                if (i == 0 && cpu_setup_boot(c->fd, entry, err) < 0)
+                        return forge_error_prefix(err, "vCPU 0");
+        }
+        return 0;
+}
+
+static void destroy(vm *v)
+{
+        if (v->cpu) {
+                for (unsigned i = 0; i < v->ncpus; i++) {
+                        if (v->cpu[i].run)
+                                munmap(v->cpu[i].run, v->run_size);
+                        if (v->cpu[i].fd > 0)
+                                close(v->cpu[i].fd);
+                }
+                free(v->cpu);
+        }
+        vblk_free(v->blk);
+        if (v->disk) {
+                blk_flush(v->disk);
+                blk_close(v->disk);
+        }
+        uart_free(v->uart);
+        if (v->gm.host)
+                munmap(v->gm.host, v->gm.size);
+        if (v->vm_fd > 0)
+                close(v->vm_fd);
+        if (v->kvm_fd > 0)
+                close(v->kvm_fd);
+        if (v->done_fd > 0)
+                close(v->done_fd);
+        pthread_mutex_destroy(&v->dev_lock);
+}
+
+/* --- the main loop --- */
+
+typedef struct console_in {
+        int fd;
+        bool eof, eof_sent, tty;
+        uint8_t buf[512];
+        size_t off, len;
+} console_in;
+
+static void feed_console(vm *v, console_in *in)
+{
+        if (in->off < in->len)
+                in->off += uart_input(v->uart, in->buf + in->off, in->len - in->off);
+        if (in->off < in->len)
+                return;
+        in->off = in->len = 0;
+        /* end of input: ^D ends a read on the guest's canonical-mode console */
+        if (in->eof && !in->eof_sent && !in->tty) {
+                uint8_t eot = 4;
+                in->eof_sent = uart_input(v->uart, &eot, 1) == 1;
+        }
+}
+
+static void read_console(vm *v, console_in *in)
+{
+        ssize_t n = read(in->fd, in->buf, sizeof(in->buf));
+
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return;
+        if (n <= 0) {
+                in->eof = true;
+        } else {
+                in->off = 0;
+                in->len = (size_t)n;
+        }
+        feed_console(v, in);
+}
+
+static int arm_timer(int fd, unsigned sec, unsigned msec)
+{
+        struct itimerspec t = {.it_value = {.tv_sec = sec, .tv_nsec = (long)msec * 1000000L}};
+        return timerfd_settime(fd, 0, &t, NULL);
+}
+
+static void main_loop(vm *v, const vmm_config *c, int sig_fd)
+{
+        cleanup_close int timeout_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+        cleanup_close int grace_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+        console_in in = {.fd = c->in_fd, .eof = c->in_fd < 0, .tty = c->tty};
+        bool signalled = false, panic_seen = false;
+        struct timespec panic_at = {0};
+
+        if (c->timeout_sec && timeout_fd >= 0)
+                arm_timer(timeout_fd, c->timeout_sec, 0);
+        for (;;) {
+                struct pollfd p[5] = {
+                        {v->done_fd, POLLIN, 0}, {sig_fd, POLLIN, 0}, {timeout_fd, POLLIN, 0},
+                        {grace_fd, POLLIN, 0},   {-1, POLLIN, 0},
+                };
+                bool pending = in.off < in.len || (in.eof && !in.eof_sent && !in.tty);
+                int r;
+
+                if (!atomic_load(&v->console_ready))
+                        pending = false;
+                if (!in.eof && !pending && atomic_load(&v->console_ready) && uart_can_input(v->uart))
+                        p[4].fd = in.fd;
+                r = poll(p, 5, pending ? 10 : 100);
+                if (r < 0 && errno != EINTR)
+                        break;
+                if (p[0].revents)
+                        break;
+                if (p[4].revents)
+                        read_console(v, &in);
+                else if (pending)
+                        feed_console(v, &in);
+                if (p[1].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+                        if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                                if (signalled) {
+                                        end(v, VMM_END_SIGNAL, (int)si.ssi_signo, NULL);
+                                } else {
+                                        /* the guest init forwards it to the workload */
+                                        signalled = true;
+                                        atomic_store(&v->ctl_sig, (int)si.ssi_signo);
+                                        arm_timer(grace_fd, GRACE_SEC, 0);
+                                }
+                        }
+                }
+                if (p[2].revents & POLLIN) {
+                        char d[64];
+                        snprintf(d, sizeof(d), "%u", c->timeout_sec);
+                        end(v, VMM_END_TIMEOUT, 0, d);
+                }
+                if (p[3].revents & POLLIN)
+                        end(v, VMM_END_SIGNAL, SIGKILL, "the guest did not stop in time");
+                if (!panic_seen) {
+                        char line[2];
+                        if (uart_panicked(v->uart, line, sizeof(line))) {
+                                panic_seen = true;
+                                clock_gettime(CLOCK_MONOTONIC, &panic_at);
+                        }
+                } else {
+                        struct timespec now;
+                        clock_gettime(CLOCK_MONOTONIC, &now);
+                        if ((now.tv_sec - panic_at.tv_sec) * 1000 + (now.tv_nsec - panic_at.tv_nsec) / 1000000 >
+                            PANIC_DRAIN_MS)
+                                end_reset(v, "panic");
+                }
+        }
+}
+
+static const int handled_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+int vmm_run(const vmm_config *c, vmm_result *ret, forge_error **err)
+{
+        vm v = {.kvm_fd = -1, .vm_fd = -1, .done_fd = -1, .ncpus = c->cpus ? c->cpus : 1};
+        boot_layout layout;
+        sigset_t sigs, old;
+        struct sigaction sa = {.sa_handler = kick_handler};
+        struct termios saved_tio;
+        bool raw = false;
+        int sig_fd = -1, r = -1;
+
+        pthread_mutex_init(&v.dev_lock, NULL);
+        if (v.ncpus > VMM_MAX_CPUS) {
+                forge_error_make(err, 0, "%u vCPUs: at most %d are supported", v.ncpus, VMM_MAX_CPUS);
+                goto out;
+        }
+        v.cpu = calloc(v.ncpus, sizeof(*v.cpu));
+        v.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (v.cpu == NULL || v.done_fd < 0) {
+                forge_error_make(err, errno, "set up the VM");
+                goto out;
+        }
+        for (unsigned i = 0; i < v.ncpus; i++)
+                v.cpu[i].fd = -1;
+        if (create_vm(&v, c, err) < 0 || create_devices(&v, c, err) < 0)
+                goto out;
+        if (boot_load(&v.gm, c->kernel, c->kernel_len, c->initrd, c->initrd_len, c->cmdline, &layout, err) < 0 ||
+            boot_mptable(&v.gm, v.ncpus, BLK_SLOT, err) < 0 || boot_acpi(&v.gm, v.ncpus, err) < 0)
+                goto out;
+        if (create_vcpus(&v, layout.kernel_entry, err) < 0)
+                goto out;
+
+        sigemptyset(&sigs);
+        for (size_t i = 0; i < ARRAY_SIZE(handled_signals); i++)
+                sigaddset(&sigs, handled_signals[i]);
+        sigaddset(&sigs, KICK_SIGNAL);
+        sigaction(KICK_SIGNAL, &sa, NULL);
+        pthread_sigmask(SIG_BLOCK, &sigs, &old);
+        sigdelset(&sigs, KICK_SIGNAL);
+        sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (c->tty && c->in_fd >= 0 && tcgetattr(c->in_fd, &saved_tio) == 0) {
+                struct termios t = saved_tio;
+                cfmakeraw(&t);
+                raw = tcsetattr(c->in_fd, TCSANOW, &t) == 0;
+        }
+        for (unsigned i = 0; i < v.ncpus; i++) {
+                if (pthread_create(&v.cpu[i].tid, NULL, vcpu_thread, &v.cpu[i]) != 0) {
+                        end(&v, VMM_END_CRASH, 0, "could not start a vCPU thread");
+                        break;
+                }
+                v.cpu[i].started = true;
+        }
+        main_loop(&v, c, sig_fd);
+        stop_vcpus(&v);
+        if (raw)
+                tcsetattr(c->in_fd, TCSANOW, &saved_tio);
+        close(sig_fd);
+        /* signals that arrived meanwhile are consumed: forge reports them itself */
+        {
+                struct timespec zero = {0, 0};
+                while (sigtimedwait(&sigs, NULL, &zero) > 0)
+                        ;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        *ret = v.result;
+        r = 0;
+out:
+        destroy(&v);
+        return r;
+}
+
+int vmm_result_exit_status(const vmm_result *r)
+{
+        switch (r->end) {
+        case VMM_END_STATUS:
+                return r->status & 0xff;
+        case VMM_END_SIGNAL:
+                return 128 + r->status;
+        case VMM_END_TIMEOUT:
+                return 124;
+        default:
+                return 125;
+        }
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/vmm/vmm.h"
+
+/*
+ * Guest physical layout (x86-64):
+ *   0x00500  GDT                0x07000  boot_params (zero page)
+ *   0x08ff0  boot stack top     0x09000  PML4, 0x0a000 PDPT, 0x0b000.. PDs
+ *   0x20000  kernel command line
+ *   0x9fc00 .. 0xfffff  reserved (EBDA, BIOS area; the MP table at 0xf0000)
+ *   0x100000 kernel (protected-mode part of the bzImage), initrd at the top of low RAM
+ *   0xc0000000 .. 0xffffffff  PCI/MMIO hole: virtio BAR, IOAPIC, LAPIC
+ *   RAM above 3 GiB continues at 4 GiB.
+ */
+#define GDT_ADDR 0x500ULL
+#define ZERO_PAGE_ADDR 0x7000ULL
+#define BOOT_STACK_TOP 0x8ff0ULL
+#define PML4_ADDR 0x9000ULL
+#define PDPT_ADDR 0xa000ULL
+#define PD_ADDR 0xb000ULL /* four pages: the first 4 GiB in 2 MiB pages */
+#define CMDLINE_ADDR 0x20000ULL
+#define CMDLINE_MAX 0x10000ULL
+#define EBDA_START 0x9fc00ULL
+#define MPTABLE_ADDR 0xf0000ULL
+#define ACPI_RSDP_ADDR 0xe0000ULL /* where Linux scans for the RSDP */
+#define ACPI_XSDT_ADDR 0xe0040ULL
+#define ACPI_MADT_ADDR 0xe0100ULL
+#define HIGH_MEMORY 0x100000ULL
+#define KERNEL_ADDR HIGH_MEMORY
+#define MMIO_HOLE_START 0xc0000000ULL
+#define MMIO_HOLE_END 0x100000000ULL
+#define IOAPIC_ADDR 0xfec00000ULL
+#define LAPIC_ADDR 0xfee00000ULL
+#define PCI_BAR_BASE 0xe0000000ULL
+
+#define VMM_MIN_MEMORY (64ULL << 20)
+#define VMM_MAX_CPUS 64
+
+/* I/O ports */
+#define UART_PORT 0x3f8
+#define UART_IRQ 4
+#define EXIT_PORT 0xf4    /* the guest init's exit status byte (QEMU isa-debug-exit too) */
+#define CTL_PORT 0x4f4    /* read: 'F' when the launcher is forge's; write: */
+#define CTL_CONSOLE_READY 1 /* the guest's console is set up: send input */
+#define CTL_SIG_PORT 0x4f5 /* read: a signal for the guest init to forward (0: none) */
+#define PCI_CONFIG_ADDR 0xcf8
+#define PCI_CONFIG_DATA 0xcfc
+#define I8042_PORT 0x64
+#define RTC_PORT 0x70
+#define PCI_INTX_GSI 10
+
+/* Guest memory: up to two RAM ranges backed by one host mapping. */
+typedef struct guest_mem {
+        uint8_t *host;
+        uint64_t size;     /* total RAM */
+        uint64_t low_size; /* RAM at [0, low_size) */
+        /* RAM at [4 GiB, 4 GiB + size - low_size) is host + low_size */
+} guest_mem;
+
+/* A host pointer for [gpa, gpa+len) when it lies wholly in guest RAM, else NULL. */
+void *gm_ptr(const guest_mem *gm, uint64_t gpa, uint64_t len);
+
+/* boot.c: the boot protocol over a guest memory (no KVM needed: unit tested) */
+typedef struct boot_layout {
+        uint64_t kernel_entry; /* 64-bit entry point */
+        uint64_t initrd_addr;
+        uint64_t initrd_size;
+} boot_layout;
+
+struct e820_entry {
+        uint64_t addr;
+        uint64_t size;
+        uint32_t type;
+} __attribute__((packed));
+#define E820_RAM 1
+#define E820_RESERVED 2
+
+/* Fills table (max entries) with the RAM map of gm; returns the count. */
+unsigned boot_e820(const guest_mem *gm, struct e820_entry *table, unsigned max);
+/* Checks the bzImage header, loads kernel, initrd, command line, boot_params,
+ * the GDT and identity page tables. */
+int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *initrd,
+              size_t initrd_len, const char *cmdline, boot_layout *ret, forge_error **err);
+/* The MP table announcing cpus vCPUs, the IOAPIC, ISA and PCI interrupts. */
+int boot_mptable(guest_mem *gm, unsigned cpus, unsigned pci_slot_intx, forge_error **err);
+/* The same CPUs and IOAPIC as ACPI tables (RSDP, XSDT, MADT), for kernels
+ * without MP table support (Debian's cloud kernel). There is no FADT: the
+ * kernel reads the MADT while it sets up, then finds no ACPI hardware, turns
+ * ACPI off and scans PCI itself (mechanism #1). pci=noacpi must not be given:
+ * without MP table support it turns the local APIC off too. */
+int boot_acpi(guest_mem *gm, unsigned cpus, forge_error **err);
+
+/* virtq.c: split virtqueues read from guest memory (every index and
+ * address checked; a misbehaving driver gets its queue marked broken). */
+#define VIRTQ_MAX_SIZE 256
+#define VIRTQ_MAX_CHAIN 1024
+
+typedef struct virtq {
+        uint16_t size; /* negotiated size, power of two */
+        bool ready;
+        bool broken;
+        uint64_t desc_gpa, avail_gpa, used_gpa;
+        uint16_t last_avail;
+        uint16_t msix_vector;
+} virtq;
+
+typedef struct virtq_buf {
+        void *ptr; /* host pointer into guest RAM */
+        uint32_t len;
+        bool write; /* device writes (guest reads) */
+} virtq_buf;
+
+typedef struct virtq_chain {
+        uint16_t head;
+        unsigned n;
+        virtq_buf buf[VIRTQ_MAX_CHAIN];
+} virtq_chain;
+
+/* 1 and a chain when the driver made one available, 0 when none, < 0 when the
+ * ring is corrupt (the queue is then broken and ignored until reset). */
+int virtq_pop(virtq *q, const guest_mem *gm, virtq_chain *ret);
+/* Returns the chain to the driver with len bytes written. */
+int virtq_push(virtq *q, const guest_mem *gm, uint16_t head, uint32_t len);
+/* Whether the driver wants an interrupt (VRING_AVAIL_F_NO_INTERRUPT unset). */
+bool virtq_should_notify(const virtq *q, const guest_mem *gm);
+
+/* pci.c: configuration space of one PCI function, with BAR sizing. */
+#define PCI_CFG_SIZE 256
+typedef struct pci_function {
+        uint8_t cfg[PCI_CFG_SIZE];
+        uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may write */
+        uint64_t bar_size[6];        /* 0: no BAR; a 64-bit BAR uses two slots */
+        bool bar_is64[6];
+        unsigned cap_last, cap_free; /* capability list */
+        void (*cfg_written)(struct pci_function *f, unsigned off, unsigned len);
+        void *opaque;
+} pci_function;
+
+void pci_function_init(pci_function *f, uint16_t vendor, uint16_t device, uint32_t class_rev,
+                       uint16_t subsys_vendor, uint16_t subsys);
+void pci_function_bar(pci_function *f, unsigned bar, uint64_t size, uint64_t addr, bool is64);
+/* Appends a capability; returns its offset (0 when there is no room). */
+unsigned pci_function_cap(pci_function *f, const uint8_t *cap, unsigned len, unsigned wmask_from,
+                          unsigned wmask_len);
+uint32_t pci_cfg_read(const pci_function *f, unsigned off, unsigned len);
+void pci_cfg_write(pci_function *f, unsigned off, unsigned len, uint32_t val);
+/* The address a memory BAR decodes at, or 0 when memory decoding is off. */
+uint64_t pci_bar_addr(const pci_function *f, unsigned bar);
+
+#define PCI_MAX_DEVICES 4
+typedef struct pci_bus {
+        uint32_t config_addr; /* 0xcf8 latch */
+        pci_function *dev[PCI_MAX_DEVICES]; /* slot -> function 0 */
+} pci_bus;
+
+/* Port accesses to 0xcf8..0xcff; data is little endian, len 1, 2 or 4. */
+void pci_bus_io(pci_bus *bus, uint16_t port, uint8_t *data, unsigned len, bool write);
+
+/* uart.c: an 8250/16550A on 0x3f8 */
+typedef struct uart uart;
+uart *uart_new(int out_fd, void (*set_irq)(void *opaque, int level), void *opaque);
+void uart_free(uart *u);
+void uart_io(uart *u, unsigned off, uint8_t *data, bool write);
+/* Queues guest input; returns how many bytes were taken. */
+size_t uart_input(uart *u, const uint8_t *buf, size_t len);
+/* Whether the guest's receive buffer has room (the host should read stdin). */
+bool uart_can_input(uart *u);
+/* Whether the guest printed a kernel panic line; copies it to line. */
+bool uart_panicked(uart *u, char *line, size_t size);
+
+/* virtio-blk over the modern virtio-pci transport */
+typedef struct vblk vblk;
+typedef struct blk_backend blk_backend;
+
+/* disk.c: the block backend; copy-on-write over a read-only image unless persist. */
+int blk_open(const char *path, bool persist, blk_backend **ret, forge_error **err);
+void blk_close(blk_backend *b);
+uint64_t blk_size(const blk_backend *b);
+int blk_read(blk_backend *b, void *buf, uint64_t len, uint64_t off);
+int blk_write(blk_backend *b, const void *buf, uint64_t len, uint64_t off);
+int blk_flush(blk_backend *b);
+
+typedef struct vblk_irq_ops {
+        void (*msi)(void *opaque, uint64_t addr, uint32_t data);
+        void (*intx)(void *opaque, int level);
+        void *opaque;
+} vblk_irq_ops;
+
+vblk *vblk_new(blk_backend *backend, const guest_mem *gm, uint64_t bar_addr,
+               const vblk_irq_ops *irq);
+void vblk_free(vblk *d);
+pci_function *vblk_pci(vblk *d);
+/* MMIO on the device's BAR; returns false when addr is not in the BAR. */
+bool vblk_mmio(vblk *d, uint64_t addr, uint8_t *data, unsigned len, bool write);
+/* Processes an MMIO access at offset off in the BAR (for tests and the fuzzer). */
+void vblk_bar_access(vblk *d, uint64_t off, uint8_t *data, unsigned len, bool write);

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * forge's KVM launcher: a small VMM on /dev/kvm that boots a Linux bzImage
+ * with the 64-bit boot protocol, an 8250 UART console on 0x3f8 and one
+ * virtio-pci block device, and reports the guest's exit status (the byte the
+ * guest init writes to port 0xf4, see docs/vm-protocol.md).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct vmm_config {
+        const void *kernel; /* bzImage */
+        size_t kernel_len;
+        const void *initrd;
+        size_t initrd_len;
+        const char *cmdline;
+        uint64_t memory; /* bytes */
+        unsigned cpus;
+        const char *disk_path; /* virtio-blk backing file, or NULL */
+        bool persist;          /* write guest writes to disk_path (else copy-on-write) */
+        int in_fd;             /* guest console input (-1: none) */
+        int out_fd;            /* guest console output */
+        bool tty;              /* in_fd is a terminal to put into raw mode */
+        unsigned timeout_sec;  /* 0: none */
+        bool quiet;            /* no launcher messages besides errors */
+} vmm_config;
+
+/* How a run ended. */
+typedef enum vmm_end {
+        VMM_END_STATUS,   /* the guest reported an exit status (port 0xf4) */
+        VMM_END_POWEROFF, /* shut down or reset without a status */
+        VMM_END_PANIC,    /* the guest kernel panicked */
+        VMM_END_TIMEOUT,  /* killed after timeout_sec */
+        VMM_END_SIGNAL,   /* killed after a second SIGINT/SIGTERM, or the guest ignored one */
+        VMM_END_CRASH,    /* triple fault or an internal KVM error */
+} vmm_end;
+
+typedef struct vmm_result {
+        vmm_end end;
+        int status;       /* VMM_END_STATUS: the guest's exit status; VMM_END_SIGNAL: the signal */
+        char detail[256]; /* the panic line, the KVM error ... */
+} vmm_result;
+
+/* Boots the guest and runs it to the end. < 0 only when the VM could not be
+ * started (no /dev/kvm, too little memory, a broken kernel ...). */
+int vmm_run(const vmm_config *c, vmm_result *ret, forge_error **err);
+
+/* The exit status forge reports for a result (docs/vm.md). */
+int vmm_result_exit_status(const vmm_result *r);

@@ -1,0 +1,792 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the KVM launcher's pure parts, over a fake guest memory:
+ * boot protocol (zero page, e820, page tables, GDT, MP table), virtqueue
+ * parsing with hostile rings, PCI configuration space, virtio-blk requests
+ * end to end through the BAR, the UART and the copy-on-write disk.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "runtime/vmm/vmm-internal.h"
+
+#define MEM (128ULL << 20)
+
+static guest_mem *new_mem(uint64_t size)
+{
+        guest_mem *gm = calloc(1, sizeof(*gm));
+        gm->host = calloc(1, size);
+        gm->size = size;
+        gm->low_size = size;
+        assert_non_null(gm->host);
+        return gm;
+}
+
+static void free_mem(guest_mem *gm)
+{
+        free(gm->host);
+        free(gm);
+}
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16; }
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)v); wr16(p + 2, (uint16_t)(v >> 16)); }
+static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p + 4, (uint32_t)(v >> 32)); }
+
+/* a minimal bzImage: setup header, 4 setup sectors, a payload */
+static uint8_t *fake_bzimage(size_t payload, size_t *ret_len)
+{
+        size_t len = 5 * 512 + payload;
+        uint8_t *k = calloc(1, len);
+
+        k[0x1f1] = 4;
+        wr16(k + 0x1fe, 0xaa55);
+        k[0x200] = 0xeb;
+        k[0x201] = 0x6a; /* header up to 0x26c */
+        memcpy(k + 0x202, "HdrS", 4);
+        wr16(k + 0x206, 0x020f);
+        k[0x211] = 0x01;             /* LOADED_HIGH */
+        wr32(k + 0x22c, 0x7fffffff); /* initrd_addr_max */
+        wr16(k + 0x236, 0x1);        /* XLF_KERNEL_64 */
+        wr32(k + 0x238, 2048);       /* cmdline_size */
+        wr32(k + 0x260, 8 << 20);    /* init_size */
+        for (size_t i = 0; i < payload; i++)
+                k[5 * 512 + i] = (uint8_t)(i * 7);
+        *ret_len = len;
+        return k;
+}
+
+static void test_boot_load(void **state)
+{
+        guest_mem *gm = new_mem(MEM);
+        size_t klen;
+        uint8_t *k = fake_bzimage(4096, &klen);
+        uint8_t initrd[10000];
+        boot_layout l;
+        forge_error *err = NULL;
+        uint8_t *zp = gm->host + ZERO_PAGE_ADDR;
+
+        (void)state;
+        memset(initrd, 0x5a, sizeof(initrd));
+        assert_int_equal(boot_load(gm, k, klen, initrd, sizeof(initrd), "console=ttyS0 x=1", &l, &err), 0);
+        assert_int_equal(l.kernel_entry, KERNEL_ADDR + 0x200);
+        /* payload copied to 1 MiB */
+        assert_memory_equal(gm->host + KERNEL_ADDR, k + 5 * 512, 4096);
+        /* initrd at the top of RAM, page aligned, intact */
+        assert_int_equal(l.initrd_addr % 4096, 0);
+        assert_true(l.initrd_addr + sizeof(initrd) <= MEM);
+        assert_true(l.initrd_addr >= MEM - sizeof(initrd) - 4096);
+        assert_memory_equal(gm->host + l.initrd_addr, initrd, sizeof(initrd));
+        assert_int_equal(rd32(zp + 0x218), l.initrd_addr);
+        assert_int_equal(rd32(zp + 0x21c), sizeof(initrd));
+        /* header copied, loader fields set */
+        assert_memory_equal(zp + 0x202, "HdrS", 4);
+        assert_int_equal(zp[0x210], 0xff);
+        assert_true(zp[0x211] & 0x80);
+        assert_int_equal(rd32(zp + 0x228), CMDLINE_ADDR);
+        assert_string_equal((char *)gm->host + CMDLINE_ADDR, "console=ttyS0 x=1");
+        /* e820: low RAM, reserved BIOS area, RAM from 1 MiB */
+        assert_int_equal(zp[0x1e8], 3);
+        assert_int_equal(rd64(zp + 0x2d0), 0);
+        assert_int_equal(rd64(zp + 0x2d0 + 8), EBDA_START);
+        assert_int_equal(rd32(zp + 0x2d0 + 16), E820_RAM);
+        assert_int_equal(rd32(zp + 0x2d0 + 20 + 16), E820_RESERVED);
+        assert_int_equal(rd64(zp + 0x2d0 + 40), HIGH_MEMORY);
+        assert_int_equal(rd64(zp + 0x2d0 + 48), MEM - HIGH_MEMORY);
+        /* identity page tables: 2 MiB pages covering 4 GiB */
+        assert_int_equal(rd64(gm->host + PML4_ADDR), PDPT_ADDR | 3);
+        assert_int_equal(rd64(gm->host + PDPT_ADDR + 8 * 3), (PD_ADDR + 3 * 4096) | 3);
+        assert_int_equal(rd64(gm->host + PD_ADDR), 0x83);
+        assert_int_equal(rd64(gm->host + PD_ADDR + 8 * 2047), (2047ULL << 21) | 0x83);
+        /* GDT: flat 64-bit code at 0x10, data at 0x18 */
+        assert_int_equal(rd64(gm->host + GDT_ADDR + 0x10), 0x00af9b000000ffffULL);
+        assert_int_equal(rd64(gm->host + GDT_ADDR + 0x18), 0x00cf93000000ffffULL);
+        free(k);
+        free_mem(gm);
+}
+
+static void test_boot_rejects(void **state)
+{
+        guest_mem *gm = new_mem(MEM);
+        size_t klen;
+        uint8_t *k = fake_bzimage(4096, &klen);
+        boot_layout l;
+        forge_error *err = NULL;
+        char *longcmd = malloc(4096);
+
+        (void)state;
+        /* not a bzImage */
+        k[0x202] = 'X';
+        assert_int_equal(boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
+        assert_non_null(strstr(err->msg, "bzImage"));
+        forge_error_release(&err);
+        k[0x202] = 'H';
+        /* no 64-bit entry */
+        wr16(k + 0x236, 0);
+        assert_int_equal(boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
+        assert_non_null(strstr(err->msg, "64-bit"));
+        forge_error_release(&err);
+        wr16(k + 0x236, 1);
+        /* truncated: fewer bytes than the setup sectors */
+        assert_int_equal(boot_load(gm, k, 0x400 + 10, NULL, 0, "", &l, &err), -1);
+        forge_error_release(&err);
+        /* a command line longer than the kernel takes */
+        memset(longcmd, 'a', 4095);
+        longcmd[4095] = '\0';
+        assert_int_equal(boot_load(gm, k, klen, NULL, 0, longcmd, &l, &err), -1);
+        assert_non_null(strstr(err->msg, "command line"));
+        forge_error_release(&err);
+        /* an initrd that cannot fit */
+        assert_int_equal(boot_load(gm, k, klen, gm->host, MEM - (8 << 20), "", &l, &err), -1);
+        assert_non_null(strstr(err->msg, "too small"));
+        forge_error_release(&err);
+        /* a huge init_size */
+        wr32(k + 0x260, 0xffffffff);
+        assert_int_equal(boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
+        forge_error_release(&err);
+        free(longcmd);
+        free(k);
+        free_mem(gm);
+}
+
+static void test_e820_high(void **state)
+{
+        guest_mem gm = {.host = NULL, .size = 5ULL << 30, .low_size = MMIO_HOLE_START};
+        struct e820_entry t[8];
+        unsigned n = boot_e820(&gm, t, 8);
+
+        (void)state;
+        assert_int_equal(n, 4);
+        assert_int_equal(t[2].addr + t[2].size, MMIO_HOLE_START);
+        assert_int_equal(t[3].addr, MMIO_HOLE_END);
+        assert_int_equal(t[3].size, (5ULL << 30) - MMIO_HOLE_START);
+        /* the translation follows the same map, and refuses the hole */
+        gm.host = (uint8_t *)0x10000;
+        assert_null(gm_ptr(&gm, MMIO_HOLE_START, 1));
+        assert_null(gm_ptr(&gm, MMIO_HOLE_START - 1, 2));
+        assert_ptr_equal(gm_ptr(&gm, MMIO_HOLE_END, 16), (uint8_t *)0x10000 + MMIO_HOLE_START);
+        assert_null(gm_ptr(&gm, MMIO_HOLE_END + t[3].size - 8, 16));
+        assert_null(gm_ptr(&gm, UINT64_MAX - 4, 8));
+}
+
+static void test_mptable(void **state)
+{
+        guest_mem *gm = new_mem(MEM);
+        forge_error *err = NULL;
+        uint8_t *fp = gm->host + MPTABLE_ADDR, *cfg, sum = 0;
+        unsigned len, procs = 0, bsp = 0;
+
+        (void)state;
+        assert_int_equal(boot_mptable(gm, 4, 1, &err), 0);
+        assert_memory_equal(fp, "_MP_", 4);
+        for (int i = 0; i < 16; i++)
+                sum = (uint8_t)(sum + fp[i]);
+        assert_int_equal(sum, 0);
+        cfg = gm->host + rd32(fp + 4);
+        assert_memory_equal(cfg, "PCMP", 4);
+        len = rd16(cfg + 4);
+        sum = 0;
+        for (unsigned i = 0; i < len; i++)
+                sum = (uint8_t)(sum + cfg[i]);
+        assert_int_equal(sum, 0);
+        assert_int_equal(rd32(cfg + 36), LAPIC_ADDR);
+        for (uint8_t *p = cfg + 44; p < cfg + len;) {
+                if (p[0] == 0) {
+                        assert_int_equal(p[1], procs);
+                        procs++;
+                        bsp += (p[3] & 2) != 0;
+                        p += 20;
+                } else {
+                        if (p[0] == 2)
+                                assert_int_equal(rd32(p + 4), IOAPIC_ADDR);
+                        p += 8;
+                }
+        }
+        assert_int_equal(procs, 4);
+        assert_int_equal(bsp, 1);
+        assert_int_equal(boot_mptable(gm, 0, 1, &err), -1);
+        forge_error_release(&err);
+        assert_int_equal(boot_mptable(gm, VMM_MAX_CPUS + 1, 1, &err), -1);
+        forge_error_release(&err);
+        free_mem(gm);
+}
+
+/* --- virtqueues --- */
+
+#define DESC 0x10000
+#define AVAIL 0x20000
+#define USED 0x30000
+#define DATA 0x40000
+
+static void set_desc(guest_mem *gm, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+                     uint16_t next)
+{
+        uint8_t *d = gm->host + table + 16 * i;
+        wr64(d, addr);
+        wr32(d + 8, len);
+        wr16(d + 12, flags);
+        wr16(d + 14, next);
+}
+
+static void offer(guest_mem *gm, virtq *q, uint16_t head)
+{
+        uint8_t *a = gm->host + AVAIL;
+        uint16_t idx = rd16(a + 2);
+        wr16(a + 4 + 2 * (idx % q->size), head);
+        wr16(a + 2, (uint16_t)(idx + 1));
+}
+
+static virtq make_q(void)
+{
+        return (virtq){.size = 8, .ready = true, .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = USED};
+}
+
+static void test_virtq_chain(void **state)
+{
+        guest_mem *gm = new_mem(MEM);
+        virtq q = make_q();
+        static virtq_chain c;
+
+        (void)state;
+        assert_int_equal(virtq_pop(&q, gm, &c), 0); /* nothing offered */
+        set_desc(gm, DESC, 0, DATA, 16, 1, 3);
+        set_desc(gm, DESC, 3, DATA + 512, 512, 1 | 2, 5);
+        set_desc(gm, DESC, 5, DATA + 4096, 1, 2, 0);
+        offer(gm, &q, 0);
+        assert_int_equal(virtq_pop(&q, gm, &c), 1);
+        assert_int_equal(c.head, 0);
+        assert_int_equal(c.n, 3);
+        assert_ptr_equal(c.buf[0].ptr, gm->host + DATA);
+        assert_false(c.buf[0].write);
+        assert_true(c.buf[1].write);
+        assert_int_equal(c.buf[2].len, 1);
+        assert_int_equal(virtq_pop(&q, gm, &c), 0);
+        assert_int_equal(virtq_push(&q, gm, 0, 513), 0);
+        assert_int_equal(rd16(gm->host + USED + 2), 1);
+        assert_int_equal(rd32(gm->host + USED + 4), 0);
+        assert_int_equal(rd32(gm->host + USED + 8), 513);
+        /* the driver asks for no interrupts */
+        assert_true(virtq_should_notify(&q, gm));
+        wr16(gm->host + AVAIL, 1);
+        assert_false(virtq_should_notify(&q, gm));
+        free_mem(gm);
+}
+
+static void test_virtq_indirect(void **state)
+{
+        guest_mem *gm = new_mem(MEM);
+        virtq q = make_q();
+        static virtq_chain c;
+        const uint64_t ind = DATA + 0x10000;
+
+        (void)state;
+        set_desc(gm, ind, 0, DATA, 16, 1, 1);
+        set_desc(gm, ind, 1, DATA + 100, 1, 2, 0);
+        set_desc(gm, DESC, 2, ind, 32, 4, 0);
+        offer(gm, &q, 2);
+        assert_int_equal(virtq_pop(&q, gm, &c), 1);
+        assert_int_equal(c.n, 2);
+        assert_true(c.buf[1].write);
+        /* nested indirect: refused */
+        set_desc(gm, ind, 1, ind, 32, 4, 0);
+        set_desc(gm, ind, 0, DATA, 16, 1, 1);
+        offer(gm, &q, 2);
+        assert_int_equal(virtq_pop(&q, gm, &c), -1);
+        assert_true(q.broken);
+        free_mem(gm);
+}
+
+static void test_virtq_hostile(void **state)
+{
+        guest_mem *gm = new_mem(MEM);
+        virtq q;
+        static virtq_chain c;
+
+        (void)state;
+        /* a loop in the chain */
+        q = make_q();
+        set_desc(gm, DESC, 0, DATA, 16, 1, 1);
+        set_desc(gm, DESC, 1, DATA, 16, 1, 0);
+        offer(gm, &q, 0);
+        assert_int_equal(virtq_pop(&q, gm, &c), -1);
+        /* next out of range */
+        memset(gm->host + AVAIL, 0, 64);
+        q = make_q();
+        set_desc(gm, DESC, 0, DATA, 16, 1, 9);
+        offer(gm, &q, 0);
+        assert_int_equal(virtq_pop(&q, gm, &c), -1);
+        /* head out of range */
+        memset(gm->host + AVAIL, 0, 64);
+        q = make_q();
+        offer(gm, &q, 8);
+        assert_int_equal(virtq_pop(&q, gm, &c), -1);
+        /* a buffer outside guest memory, or wrapping around */
+        memset(gm->host + AVAIL, 0, 64);
+        q = make_q();
+        set_desc(gm, DESC, 0, MEM - 8, 16, 0, 0);
+        offer(gm, &q, 0);
+        assert_int_equal(virtq_pop(&q, gm, &c), -1);
+        memset(gm->host + AVAIL, 0, 64);
+        q = make_q();
+        set_desc(gm, DESC, 0, UINT64_MAX - 4, 16, 0, 0);
+        offer(gm, &q, 0);
+        assert_int_equal(virtq_pop(&q, gm, &c), -1);
+        /* the driver claims more new buffers than the ring holds */
+        memset(gm->host + AVAIL, 0, 64);
+        q = make_q();
+        wr16(gm->host + AVAIL + 2, 100);
+        assert_int_equal(virtq_pop(&q, gm, &c), -1);
+        /* rings outside memory */
+        q = make_q();
+        q.used_gpa = MEM - 4;
+        assert_int_equal(virtq_push(&q, gm, 0, 0), -1);
+        q = make_q();
+        q.desc_gpa = MEM;
+        assert_int_equal(virtq_pop(&q, gm, &c), -1);
+        /* a broken queue stays quiet */
+        assert_int_equal(virtq_pop(&q, gm, &c), 0);
+        free_mem(gm);
+}
+
+/* --- PCI --- */
+
+static void test_pci_config(void **state)
+{
+        pci_function f;
+        pci_bus bus = {0};
+        uint8_t d[4];
+        uint32_t v;
+
+        (void)state;
+        pci_function_init(&f, 0x1af4, 0x1042, 0x01000001, 0x1af4, 0x40);
+        pci_function_bar(&f, 0, 0x8000, 0xe0000000, true);
+        bus.dev[1] = &f;
+        /* vendor/device through 0xcf8/0xcfc */
+        v = 0x80000000u | (1u << 11);
+        memcpy(d, &v, 4);
+        pci_bus_io(&bus, 0xcf8, d, 4, true);
+        pci_bus_io(&bus, 0xcfc, d, 4, false);
+        assert_int_equal(rd32(d), 0x10421af4);
+        pci_bus_io(&bus, 0xcfe, d, 2, false);
+        assert_int_equal(rd16(d), 0x1042);
+        /* read-only fields stay */
+        pci_cfg_write(&f, 0, 4, 0x12345678);
+        assert_int_equal(pci_cfg_read(&f, 0, 4), 0x10421af4);
+        /* BAR sizing: all ones in, the size mask out; 64-bit BAR */
+        pci_cfg_write(&f, 0x10, 4, 0xffffffff);
+        assert_int_equal(pci_cfg_read(&f, 0x10, 4), 0xffff8004);
+        pci_cfg_write(&f, 0x14, 4, 0xffffffff);
+        assert_int_equal(pci_cfg_read(&f, 0x14, 4), 0xffffffff);
+        pci_cfg_write(&f, 0x10, 4, 0xd0001234);
+        pci_cfg_write(&f, 0x14, 4, 0);
+        assert_int_equal(pci_bar_addr(&f, 0), 0); /* decoding off */
+        pci_cfg_write(&f, 4, 2, 0x2);
+        assert_int_equal(pci_bar_addr(&f, 0), 0xd0000000);
+        /* no such device, function or bus: all ones */
+        v = 0x80000000u | (3u << 11);
+        memcpy(d, &v, 4);
+        pci_bus_io(&bus, 0xcf8, d, 4, true);
+        pci_bus_io(&bus, 0xcfc, d, 4, false);
+        assert_int_equal(rd32(d), 0xffffffff);
+        v = 0x80000000u | (1u << 16) | (1u << 11);
+        memcpy(d, &v, 4);
+        pci_bus_io(&bus, 0xcf8, d, 4, true);
+        pci_bus_io(&bus, 0xcfc, d, 4, false);
+        assert_int_equal(rd32(d), 0xffffffff);
+        /* out-of-range accesses are ignored */
+        assert_int_equal(pci_cfg_read(&f, 254, 4), 0xffffffff);
+        pci_cfg_write(&f, 255, 4, 0);
+        pci_bus_io(&bus, 0xcff, d, 4, false);
+        /* byte writes to 0xcfb do not touch the address latch */
+        d[0] = 1;
+        pci_bus_io(&bus, 0xcfb, d, 1, true);
+        pci_bus_io(&bus, 0xcf8, d, 4, false);
+        assert_int_equal(rd32(d), v);
+}
+
+static void test_pci_caps(void **state)
+{
+        pci_function f;
+        uint8_t cap[16] = {0x09, 0xaa, 16, 1};
+        unsigned a, b;
+
+        (void)state;
+        pci_function_init(&f, 1, 2, 0, 0, 0);
+        a = pci_function_cap(&f, cap, 16, 0, 0);
+        b = pci_function_cap(&f, cap, 16, 0, 0);
+        assert_int_equal(a, 0x40);
+        assert_int_equal(f.cfg[0x34], a);
+        assert_int_equal(f.cfg[a + 1], b);
+        assert_int_equal(f.cfg[b + 1], 0);
+        assert_true(f.cfg[6] & 0x10);
+        /* no room left */
+        for (int i = 0; i < 20; i++)
+                pci_function_cap(&f, cap, 16, 0, 0);
+        assert_int_equal(pci_function_cap(&f, cap, 16, 0, 0), 0);
+}
+
+/* --- virtio-blk through its BAR --- */
+
+typedef struct irq_log {
+        int msi, intx_level;
+        uint32_t last_data;
+} irq_log;
+
+static void log_msi(void *o, uint64_t addr, uint32_t data)
+{
+        irq_log *l = o;
+        (void)addr;
+        l->msi++;
+        l->last_data = data;
+}
+
+static void log_intx(void *o, int level)
+{
+        ((irq_log *)o)->intx_level = level;
+}
+
+static char disk_path[] = "/tmp/forge-test-vmm-XXXXXX";
+
+static blk_backend *test_disk(bool persist)
+{
+        int fd = mkstemp(disk_path);
+        uint8_t sector[512];
+        blk_backend *b = NULL;
+        forge_error *err = NULL;
+
+        assert_true(fd >= 0);
+        for (int i = 0; i < 64; i++) {
+                memset(sector, i, sizeof(sector));
+                assert_int_equal(write(fd, sector, sizeof(sector)), 512);
+        }
+        close(fd);
+        assert_int_equal(blk_open(disk_path, persist, &b, &err), 0);
+        return b;
+}
+
+static void bar_w(vblk *d, uint64_t off, uint64_t v, unsigned len)
+{
+        uint8_t b[8];
+        wr64(b, v);
+        vblk_bar_access(d, off, b, len, true);
+}
+
+static uint64_t bar_r(vblk *d, uint64_t off, unsigned len)
+{
+        uint8_t b[8] = {0};
+        vblk_bar_access(d, off, b, len, false);
+        return rd64(b);
+}
+
+/* the driver's side of initialisation (virtio 1.x 3.1.1) with MSI-X */
+static void driver_init(vblk *d, bool msix)
+{
+        pci_function *f = vblk_pci(d);
+        unsigned cap = 0;
+
+        bar_w(d, 0x14, 0, 1); /* reset */
+        bar_w(d, 0x14, 1 | 2, 1);
+        bar_w(d, 0x00, 1, 4);
+        assert_true(bar_r(d, 0x04, 4) & 1); /* VERSION_1 */
+        bar_w(d, 0x08, 1, 4);
+        bar_w(d, 0x0c, 1, 4);
+        bar_w(d, 0x14, 1 | 2 | 8, 1);
+        assert_true(bar_r(d, 0x14, 1) & 8);
+        if (msix) {
+                for (unsigned p = f->cfg[0x34]; p; p = f->cfg[p + 1])
+                        if (f->cfg[p] == 0x11)
+                                cap = p;
+                assert_true(cap != 0);
+                pci_cfg_write(f, cap + 2, 2, 0x8000);
+                bar_w(d, 0x4000 + 16 + 0, 0xfee00000, 4);
+                bar_w(d, 0x4000 + 16 + 8, 0x41, 4);
+                bar_w(d, 0x4000 + 16 + 12, 0, 4);
+        }
+        bar_w(d, 0x16, 0, 2);
+        assert_int_equal(bar_r(d, 0x18, 2), VIRTQ_MAX_SIZE);
+        bar_w(d, 0x18, 8, 2);
+        bar_w(d, 0x1a, msix ? 1 : 0xffff, 2);
+        assert_int_equal(bar_r(d, 0x1a, 2), msix ? 1 : 0xffff);
+        bar_w(d, 0x20, DESC, 8);
+        bar_w(d, 0x28, AVAIL, 4); /* 64-bit fields in two halves, as Linux does */
+        bar_w(d, 0x2c, 0, 4);
+        bar_w(d, 0x30, USED, 8);
+        bar_w(d, 0x1c, 1, 2);
+        bar_w(d, 0x14, 1 | 2 | 8 | 4, 1);
+}
+
+/* a request at descriptor 0: header, data (len), status */
+static void request(guest_mem *gm, virtq *unused, uint32_t type, uint64_t sector, uint32_t len, bool dev_writes)
+{
+        uint8_t *h = gm->host + DATA;
+        (void)unused;
+        wr32(h, type);
+        wr32(h + 4, 0);
+        wr64(h + 8, sector);
+        set_desc(gm, DESC, 0, DATA, 16, 1, 1);
+        set_desc(gm, DESC, 1, DATA + 4096, len, (uint16_t)(1 | (dev_writes ? 2 : 0)), 2);
+        set_desc(gm, DESC, 2, DATA + 512, 1, 2, 0);
+        {
+                uint8_t *a = gm->host + AVAIL;
+                uint16_t idx = rd16(a + 2);
+                wr16(a + 4 + 2 * (idx % 8), 0);
+                wr16(a + 2, (uint16_t)(idx + 1));
+        }
+}
+
+static void test_vblk_io(void **state)
+{
+        guest_mem *gm = new_mem(MEM);
+        irq_log log = {0};
+        vblk_irq_ops ops = {log_msi, log_intx, &log};
+        blk_backend *b = test_disk(false);
+        vblk *d = vblk_new(b, gm, 0xe0000000, &ops);
+        uint8_t expect[1024];
+
+        (void)state;
+        assert_int_equal(bar_r(d, 0x2000, 8), 64); /* capacity in sectors */
+        driver_init(d, true);
+        /* read sectors 3 and 4 */
+        request(gm, NULL, 0, 3, 1024, true);
+        bar_w(d, 0x3000, 0, 2);
+        memset(expect, 3, 512);
+        memset(expect + 512, 4, 512);
+        assert_memory_equal(gm->host + DATA + 4096, expect, 1024);
+        assert_int_equal(gm->host[DATA + 512], 0);
+        assert_int_equal(rd16(gm->host + USED + 2), 1);
+        assert_int_equal(rd32(gm->host + USED + 8), 1025);
+        assert_int_equal(log.msi, 1);
+        assert_int_equal(log.last_data, 0x41);
+        /* write sector 4, read it back: copy-on-write, the file unchanged */
+        memset(gm->host + DATA + 4096, 0xee, 512);
+        request(gm, NULL, 1, 4, 512, false);
+        bar_w(d, 0x3000, 0, 2);
+        assert_int_equal(gm->host[DATA + 512], 0);
+        memset(gm->host + DATA + 4096, 0, 1024);
+        request(gm, NULL, 0, 3, 1024, true);
+        bar_w(d, 0x3000, 0, 2);
+        memset(expect + 512, 0xee, 512);
+        assert_memory_equal(gm->host + DATA + 4096, expect, 1024);
+        {
+                FILE *f = fopen(disk_path, "rb");
+                uint8_t s[512];
+                assert_int_equal(fseek(f, 4 * 512, SEEK_SET), 0);
+                assert_int_equal(fread(s, 1, 512, f), 512);
+                memset(expect, 4, 512);
+                assert_memory_equal(s, expect, 512);
+                fclose(f);
+        }
+        /* past the end: I/O error; unknown type: unsupported */
+        request(gm, NULL, 0, 63, 1024, true);
+        bar_w(d, 0x3000, 0, 2);
+        assert_int_equal(gm->host[DATA + 512], 1);
+        request(gm, NULL, 0, UINT64_MAX / 256, 512, true);
+        bar_w(d, 0x3000, 0, 2);
+        assert_int_equal(gm->host[DATA + 512], 1);
+        request(gm, NULL, 77, 0, 512, true);
+        bar_w(d, 0x3000, 0, 2);
+        assert_int_equal(gm->host[DATA + 512], 2);
+        /* GET_ID */
+        request(gm, NULL, 8, 0, 20, true);
+        bar_w(d, 0x3000, 0, 2);
+        assert_string_equal((char *)gm->host + DATA + 4096, "forge-vda");
+        /* masked vector: pending, delivered on unmask */
+        log.msi = 0;
+        bar_w(d, 0x4000 + 16 + 12, 1, 4);
+        request(gm, NULL, 0, 0, 512, true);
+        bar_w(d, 0x3000, 0, 2);
+        assert_int_equal(log.msi, 0);
+        assert_int_equal(bar_r(d, 0x5000, 8), 2);
+        bar_w(d, 0x4000 + 16 + 12, 0, 4);
+        assert_int_equal(log.msi, 1);
+        assert_int_equal(bar_r(d, 0x5000, 8), 0);
+        vblk_free(d);
+        blk_close(b);
+        unlink(disk_path);
+        free_mem(gm);
+}
+
+static void test_vblk_intx_and_hostile(void **state)
+{
+        guest_mem *gm = new_mem(MEM);
+        irq_log log = {0};
+        vblk_irq_ops ops = {log_msi, log_intx, &log};
+        blk_backend *b;
+        vblk *d;
+
+        (void)state;
+        strcpy(disk_path, "/tmp/forge-test-vmm-XXXXXX");
+        b = test_disk(false);
+        d = vblk_new(b, gm, 0xe0000000, &ops);
+        driver_init(d, false);
+        request(gm, NULL, 0, 0, 512, true);
+        bar_w(d, 0x3000, 0, 2);
+        assert_int_equal(log.intx_level, 1);
+        assert_int_equal(bar_r(d, 0x1000, 1), 1); /* ISR: read clears, line drops */
+        assert_int_equal(log.intx_level, 0);
+        assert_int_equal(bar_r(d, 0x1000, 1), 0);
+        /* a request without a status byte or header: returned, no crash */
+        set_desc(gm, DESC, 0, DATA, 8, 0, 0);
+        {
+                uint8_t *a = gm->host + AVAIL;
+                uint16_t idx = rd16(a + 2);
+                wr16(a + 4 + 2 * (idx % 8), 0);
+                wr16(a + 2, (uint16_t)(idx + 1));
+        }
+        bar_w(d, 0x3000, 0, 2);
+        assert_int_equal(rd16(gm->host + USED + 2), 2);
+        /* a queue in the wrong place: needs reset, no crash */
+        bar_w(d, 0x14, 0, 1);
+        bar_w(d, 0x14, 1 | 2 | 8, 1);
+        bar_w(d, 0x16, 0, 2);
+        bar_w(d, 0x18, 7, 2); /* not a power of two */
+        bar_w(d, 0x1c, 1, 2);
+        assert_true(bar_r(d, 0x14, 1) & 0x40);
+        /* odd accesses anywhere in the BAR */
+        for (uint64_t off = 0; off < 0x8000; off += 3) {
+                bar_w(d, off, 0xffffffffffffffffULL, (unsigned)(off % 8) + 1);
+                (void)bar_r(d, off, (unsigned)(off % 8) + 1);
+        }
+        vblk_free(d);
+        blk_close(b);
+        unlink(disk_path);
+        free_mem(gm);
+}
+
+static void test_disk_persist(void **state)
+{
+        blk_backend *b;
+        uint8_t buf[1024], s[512];
+        FILE *f;
+
+        (void)state;
+        strcpy(disk_path, "/tmp/forge-test-vmm-XXXXXX");
+        b = test_disk(true);
+        memset(buf, 0x77, sizeof(buf));
+        assert_int_equal(blk_write(b, buf, 512, 512 * 10), 0);
+        assert_int_equal(blk_flush(b), 0);
+        assert_true(blk_write(b, buf, 100, 0) < 0);     /* not whole sectors */
+        assert_true(blk_write(b, buf, 1024, 63 * 512) < 0); /* past the end */
+        assert_true(blk_read(b, buf, 512, UINT64_MAX - 511) < 0);
+        blk_close(b);
+        f = fopen(disk_path, "rb");
+        assert_int_equal(fseek(f, 10 * 512, SEEK_SET), 0);
+        assert_int_equal(fread(s, 1, 512, f), 512);
+        fclose(f);
+        assert_memory_equal(s, buf, 512);
+        unlink(disk_path);
+}
+
+/* --- UART --- */
+
+static int uart_level;
+static void uart_irq(void *o, int level)
+{
+        (void)o;
+        uart_level = level;
+}
+
+static void test_uart(void **state)
+{
+        int p[2];
+        uart *u;
+        uint8_t v;
+        char out[64] = {0};
+        const char *panic = "[  1.0] Kernel panic - not syncing: Attempted to kill init!\n";
+        char line[256];
+
+        (void)state;
+        assert_int_equal(pipe(p), 0);
+        u = uart_new(p[1], uart_irq, NULL);
+        /* scratch register and LSR: THR empty */
+        v = 0x5a;
+        uart_io(u, 7, &v, true);
+        v = 0;
+        uart_io(u, 7, &v, false);
+        assert_int_equal(v, 0x5a);
+        uart_io(u, 5, &v, false);
+        assert_int_equal(v & 0x60, 0x60);
+        /* loopback: MSR mirrors MCR as Linux's autoconfig checks */
+        v = 0x1a;
+        uart_io(u, 4, &v, true);
+        uart_io(u, 6, &v, false);
+        assert_int_equal(v & 0xf0, 0x90);
+        v = 0;
+        uart_io(u, 4, &v, true);
+        /* transmit */
+        for (const char *c = "hi\n"; *c; c++) {
+                v = (uint8_t)*c;
+                uart_io(u, 0, &v, true);
+        }
+        assert_int_equal(read(p[0], out, sizeof(out)), 3);
+        assert_string_equal(out, "hi\n");
+        /* THRE interrupt on enabling, acknowledged by reading IIR */
+        v = 0x02;
+        uart_io(u, 1, &v, true);
+        assert_int_equal(uart_level, 1);
+        uart_io(u, 2, &v, false);
+        assert_int_equal(v & 0x0f, 0x02);
+        assert_int_equal(uart_level, 0);
+        /* receive: data ready, interrupt, read */
+        v = 0x01;
+        uart_io(u, 1, &v, true);
+        assert_int_equal(uart_input(u, (const uint8_t *)"ab", 2), 2);
+        assert_int_equal(uart_level, 1);
+        uart_io(u, 5, &v, false);
+        assert_true(v & 1);
+        uart_io(u, 0, &v, false);
+        assert_int_equal(v, 'a');
+        uart_io(u, 0, &v, false);
+        assert_int_equal(v, 'b');
+        assert_int_equal(uart_level, 0);
+        uart_io(u, 5, &v, false);
+        assert_false(v & 1);
+        /* divisor latch */
+        v = 0x80;
+        uart_io(u, 3, &v, true);
+        v = 1;
+        uart_io(u, 0, &v, true);
+        v = 0;
+        uart_io(u, 0, &v, false);
+        assert_int_equal(v, 1);
+        v = 0x03;
+        uart_io(u, 3, &v, true);
+        /* a panic line is noticed */
+        assert_false(uart_panicked(u, line, sizeof(line)));
+        for (const char *c = panic; *c; c++) {
+                v = (uint8_t)*c;
+                uart_io(u, 0, &v, true);
+        }
+        assert_true(uart_panicked(u, line, sizeof(line)));
+        assert_non_null(strstr(line, "Attempted to kill init"));
+        /* out-of-range registers */
+        uart_io(u, 9, &v, false);
+        assert_int_equal(v, 0xff);
+        uart_free(u);
+        close(p[0]);
+        close(p[1]);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_boot_load),      cmocka_unit_test(test_boot_rejects),
+                cmocka_unit_test(test_e820_high),      cmocka_unit_test(test_mptable),
+                cmocka_unit_test(test_virtq_chain),    cmocka_unit_test(test_virtq_indirect),
+                cmocka_unit_test(test_virtq_hostile),  cmocka_unit_test(test_pci_config),
+                cmocka_unit_test(test_pci_caps),       cmocka_unit_test(test_vblk_io),
+                cmocka_unit_test(test_vblk_intx_and_hostile), cmocka_unit_test(test_disk_persist),
+                cmocka_unit_test(test_uart),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
