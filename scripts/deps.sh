@@ -11,7 +11,7 @@ packages=(
 	# run time: overlayfs is in the kernel; disk images
 	e2fsprogs dosfstools mtools fdisk binutils systemd-boot-efi zstd cpio
 	# tests and benchmarks: peers and checkers
-	skopeo umoci crun jq busybox-static qemu-system-x86 ovmf clang llvm hyperfine time bc
+	skopeo umoci crun jq busybox-static qemu-system-x86 ovmf clang llvm libclang-rt-14-dev hyperfine time bc
 	iproute2 util-linux procps python3
 )
 

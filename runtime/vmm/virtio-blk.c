@@ -50,7 +50,7 @@
 #define BLK_S_OK 0
 #define BLK_S_IOERR 1
 #define BLK_S_UNSUPP 2
-#define MAX_REQUEST (64u << 20)
+#define MAX_REQUEST (8u << 20) /* Linux sends at most max_sectors_kb (1280 KiB by default) */
 
 #define MSIX_CAP_ID 0x11
 #define MSIX_ENABLE 0x8000

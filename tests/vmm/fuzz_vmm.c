@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for the guest-facing device code: the input is a guest
+ * memory image plus a script of PCI configuration and BAR accesses that
+ * drive the virtio-blk device (queue set-up, notifications, MSI-X) and the
+ * virtqueue parser over that memory. Whatever the guest writes, the launcher
+ * must neither crash nor touch memory outside the guest's.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/vmm/vmm-internal.h"
+
+#define GUEST_MEM (1u << 20) /* small: guest addresses hit its end often */
+#define DISK_SIZE (64u * 1024)
+
+static blk_backend *disk;
+
+static void no_msi(void *o, uint64_t a, uint32_t d)
+{
+        (void)o;
+        (void)a;
+        (void)d;
+}
+
+static void no_intx(void *o, int l)
+{
+        (void)o;
+        (void)l;
+}
+
+static void setup_once(void)
+{
+        char path[] = "/tmp/forge-fuzz-disk-XXXXXX";
+        int fd;
+        forge_error *err = NULL;
+
+        if (disk)
+                return;
+        fd = mkstemp(path);
+        if (fd < 0 || ftruncate(fd, DISK_SIZE) < 0)
+                abort();
+        close(fd);
+        if (blk_open(path, false, &disk, &err) < 0)
+                abort();
+        unlink(path);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        static guest_mem gm;
+        static uint8_t *mem;
+        vblk_irq_ops ops = {no_msi, no_intx, NULL};
+        pci_bus bus = {0};
+        pci_function bridge;
+        vblk *d;
+        size_t mem_part;
+
+        setup_once();
+        if (mem == NULL) {
+                mem = malloc(GUEST_MEM);
+                if (mem == NULL)
+                        abort();
+        }
+        /* first half of the input seeds the start of guest memory (rings,
+         * descriptors, requests), the rest is the access script */
+        mem_part = size / 2 < GUEST_MEM ? size / 2 : GUEST_MEM;
+        memset(mem, 0, GUEST_MEM);
+        memcpy(mem, data, mem_part);
+        gm = (guest_mem){.host = mem, .size = GUEST_MEM, .low_size = GUEST_MEM};
+        d = vblk_new(disk, &gm, 0xe0000000, &ops);
+        if (d == NULL)
+                abort();
+        pci_function_init(&bridge, 0x1b36, 8, 0x06000000, 0x1b36, 8);
+        bus.dev[0] = &bridge;
+        bus.dev[1] = vblk_pci(d);
+
+        for (size_t i = mem_part; i + 12 <= size; i += 12) {
+                const uint8_t *op = data + i;
+                uint8_t buf[8];
+                unsigned len = (op[1] % 8) + 1;
+                uint64_t off;
+
+                memcpy(buf, op + 4, 8);
+                switch (op[0] % 6) {
+                case 0: /* BAR read */
+                case 1: /* BAR write */
+                        off = (uint64_t)(op[2] | op[3] << 8) % 0x8100;
+                        vblk_bar_access(d, off, buf, len, op[0] % 6 == 1);
+                        break;
+                case 2: /* notify queue 0: process whatever the rings say */
+                        vblk_bar_access(d, 0x3000, buf, 2, true);
+                        break;
+                case 3: /* config space through the ports */
+                case 4:
+                        pci_bus_io(&bus, (uint16_t)(0xcf8 + op[2] % 8), buf, len > 4 ? 4 : len,
+                                   op[0] % 6 == 4);
+                        break;
+                default: /* direct config access, any offset */
+                        pci_cfg_write(vblk_pci(d), op[2], len > 4 ? 4 : len,
+                                      (uint32_t)(buf[0] | buf[1] << 8 | buf[2] << 16 | (uint32_t)buf[3] << 24));
+                        (void)pci_cfg_read(vblk_pci(d), op[3], len > 4 ? 4 : len);
+                        break;
+                }
+        }
+        vblk_free(d);
+        return 0;
+}
