@@ -30,7 +30,7 @@ typedef struct vm_opts {
         const char *env[MAX_ENV];
         size_t n_env;
         bool tty, persist, verbose;
-        const char *memory, *cpus, *timeout;
+        const char *memory, *cpus, *timeout, *user, *workdir, *hostname;
 } vm_opts;
 
 static void help(void)
@@ -42,6 +42,9 @@ static void help(void)
                "  -t                 interactive: the host terminal is raw, the guest console a terminal\n"
                "  --memory SIZE      guest memory (default: the spec's vm.memory, else 512M)\n"
                "  --cpus N           vCPUs (default: the spec's vm.cpus, else 1)\n"
+               "  --user U[:G]       numeric or a name from the image's /etc/passwd\n"
+               "  --workdir DIR      working directory\n"
+               "  --hostname NAME    host name\n"
                "  --timeout SECONDS  stop the guest after this long (exit 124)\n"
                "  --persist          write guest writes to DISK.img (default: thrown away)\n"
                "  --verbose          show the guest kernel's messages on the console\n\n"
@@ -50,7 +53,19 @@ static void help(void)
                "See docs/vm.md.\n");
 }
 
-enum { OPT_MEMORY = 256, OPT_CPUS, OPT_TIMEOUT, OPT_PERSIST, OPT_VERBOSE, OPT_AS, OPT_HELP, OPT_UNSUPPORTED };
+enum {
+        OPT_MEMORY = 256,
+        OPT_CPUS,
+        OPT_TIMEOUT,
+        OPT_PERSIST,
+        OPT_VERBOSE,
+        OPT_USER,
+        OPT_WORKDIR,
+        OPT_HOSTNAME,
+        OPT_AS,
+        OPT_HELP,
+        OPT_UNSUPPORTED
+};
 
 static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
 {
@@ -65,9 +80,9 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
             {"pids", required_argument, NULL, OPT_UNSUPPORTED},
             {"network", required_argument, NULL, OPT_UNSUPPORTED},
             {"read-only", no_argument, NULL, OPT_UNSUPPORTED},
-            {"user", required_argument, NULL, OPT_UNSUPPORTED},
-            {"workdir", required_argument, NULL, OPT_UNSUPPORTED},
-            {"hostname", required_argument, NULL, OPT_UNSUPPORTED},
+            {"user", required_argument, NULL, OPT_USER},
+            {"workdir", required_argument, NULL, OPT_WORKDIR},
+            {"hostname", required_argument, NULL, OPT_HOSTNAME},
             {NULL, 0, NULL, 0},
         };
         int c;
@@ -99,6 +114,15 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
                 case OPT_VERBOSE:
                         o->verbose = true;
                         break;
+                case OPT_USER:
+                        o->user = optarg;
+                        break;
+                case OPT_WORKDIR:
+                        o->workdir = optarg;
+                        break;
+                case OPT_HOSTNAME:
+                        o->hostname = optarg;
+                        break;
                 case OPT_AS:
                         break;
                 case OPT_HELP:
@@ -107,7 +131,8 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
                 case 'v':
                 case OPT_UNSUPPORTED:
                         return cli_usage_error("run", "%s is for containers: a VM takes -e, -t, --memory, "
-                                                      "--cpus, --timeout and --persist",
+                                                      "--cpus, --user, --workdir, --hostname, --timeout, "
+                                                      "--persist and --verbose",
                                                argv[optind - 1]);
                 default:
                         return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
@@ -172,6 +197,10 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
         if (n_args > 0 && append_hex(&c, "forge.args", (const char *const *)args, (size_t)n_args) < 0)
                 return -1;
         if (o->n_env > 0 && append_hex(&c, "forge.env", o->env, o->n_env) < 0)
+                return -1;
+        if ((o->user && append_hex(&c, "forge.user", &o->user, 1) < 0) ||
+            (o->workdir && append_hex(&c, "forge.workdir", &o->workdir, 1) < 0) ||
+            (o->hostname && append_hex(&c, "forge.hostname", &o->hostname, 1) < 0))
                 return -1;
         if (o->tty) {
                 struct winsize ws = {0};

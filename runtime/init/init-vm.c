@@ -277,6 +277,28 @@ static void read_runcfg(runcfg *rc)
 
 /* forge.args replaces cmd: the entrypoint's argument count is in /.forge/run
  * as entrypoint=N. */
+/* key=HEX (one string) replaces *field: --user, --workdir, --hostname */
+static void override_str(const char *cmdline, const char *key, char **field)
+{
+        char *hex = cmdline_get(cmdline, key);
+        char **v = NULL;
+        size_t n = 0;
+
+        if (hex == NULL)
+                return;
+        if (unhex_strv(hex, &v, &n) < 0 || n != 1) {
+                msg("ignoring a malformed %s", key);
+        } else {
+                free(*field);
+                *field = v[0];
+                v[0] = NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+        free(hex);
+}
+
 static void apply_cmdline(runcfg *rc, const char *cmdline)
 {
         char *args = cmdline_get(cmdline, "forge.args");
@@ -327,6 +349,9 @@ static void apply_cmdline(runcfg *rc, const char *cmdline)
                 }
                 free(over);
         }
+        override_str(cmdline, "forge.user", &rc->user);
+        override_str(cmdline, "forge.workdir", &rc->workdir);
+        override_str(cmdline, "forge.hostname", &rc->hostname);
         free(args);
         free(env);
         free(txt);
