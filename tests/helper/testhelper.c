@@ -15,6 +15,7 @@
  * escape prints one "NAME=blocked|ESCAPED (detail)" line per attempt.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,7 +27,10 @@
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <poll.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -363,10 +367,103 @@ static int c_tty(int argc, char **argv)
         return 0;
 }
 
+/*
+ * pty ROWS COLS INPUT CMD...: runs CMD on a new terminal of that size, types
+ * INPUT (C escapes \\n \\r \\xHH) once CMD printed something, copies the
+ * terminal's output to stdout until CMD exits, then says whether CMD left the
+ * terminal's modes as it found them. Exits with CMD's status.
+ */
+static size_t unescape(const char *in, char *out)
+{
+        size_t n = 0;
+
+        for (; *in; in++) {
+                if (in[0] == '\\' && in[1] == 'n') {
+                        out[n++] = '\n';
+                        in++;
+                } else if (in[0] == '\\' && in[1] == 'r') {
+                        out[n++] = '\r';
+                        in++;
+                } else if (in[0] == '\\' && in[1] == 'x' && in[2] && in[3]) {
+                        char hex[3] = {in[2], in[3], 0};
+                        out[n++] = (char)strtoul(hex, NULL, 16);
+                        in += 3;
+                } else {
+                        out[n++] = *in;
+                }
+        }
+        return n;
+}
+
+static int c_pty(int argc, char **argv)
+{
+        struct winsize ws = {0};
+        struct termios before, after;
+        char input[4096], buf[4096];
+        size_t in_len;
+        int master, slave, status = 0;
+        bool typed = false;
+        pid_t pid;
+
+        if (argc < 5 || strlen(argv[3]) >= sizeof(input)) {
+                fprintf(stderr, "usage: pty ROWS COLS INPUT CMD...\n");
+                return 2;
+        }
+        in_len = unescape(argv[3], input);
+        master = posix_openpt(O_RDWR | O_NOCTTY);
+        if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
+                return perror("posix_openpt"), 2;
+        slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+        if (slave < 0)
+                return perror("open pty"), 2;
+        ws.ws_row = (unsigned short)atoi(argv[1]);
+        ws.ws_col = (unsigned short)atoi(argv[2]);
+        ioctl(slave, TIOCSWINSZ, &ws);
+        tcgetattr(slave, &before);
+        pid = fork();
+        if (pid == 0) {
+                setsid();
+                ioctl(slave, TIOCSCTTY, 0);
+                dup2(slave, 0);
+                dup2(slave, 1);
+                dup2(slave, 2);
+                close(master);
+                close(slave);
+                execvp(argv[4], argv + 4);
+                _exit(127);
+        }
+        for (;;) {
+                struct pollfd p = {master, POLLIN, 0};
+                int r = poll(&p, 1, 200);
+                pid_t w = waitpid(pid, &status, WNOHANG);
+
+                if (r > 0) {
+                        ssize_t n = read(master, buf, sizeof(buf));
+                        if (n > 0) {
+                                fwrite(buf, 1, (size_t)n, stdout);
+                                fflush(stdout);
+                                if (!typed) {
+                                        if (write(master, input, in_len) != (ssize_t)in_len)
+                                                perror("write to the terminal");
+                                        typed = true;
+                                }
+                        }
+                }
+                if (w == pid)
+                        break;
+        }
+        tcgetattr(slave, &after);
+        printf("\nterminal-restored=%d\n",
+               before.c_lflag == after.c_lflag && before.c_iflag == after.c_iflag &&
+                       before.c_oflag == after.c_oflag);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static const struct {
         const char *name;
         subcmd_fn fn;
 } subcmds[] = {
+        {"pty", c_pty},
         {"caps", c_caps},         {"mounts", c_mounts},     {"cgroup", c_cgroup},
         {"escape", c_escape},     {"memhog", c_memhog},     {"forkbomb", c_forkbomb},
         {"signals", c_signals},   {"tty", c_tty},           {"foreign-arch", c_foreign_arch},
