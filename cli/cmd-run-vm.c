@@ -7,6 +7,8 @@
  * (docs/vm-protocol.md).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,6 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/runtime.h"
-#include "runtime/vmm/vmm.h"
 #include "vmimage/vmimage.h"
 
 #define MAX_ENV 256
@@ -248,28 +249,96 @@ static int find_disk(cli_ctx *ctx, const char *target, store **ret_store, char *
         return 0;
 }
 
-static int report(const vmm_result *res, const vm_opts *o)
+/* forge-vmm: FORGE_VMM, next to forge, or where the build tree or an install puts it */
+static char *find_launcher(void)
 {
-        switch (res->end) {
-        case VMM_END_STATUS:
-        case VMM_END_SIGNAL:
-                break;
-        case VMM_END_PANIC:
-                fprintf(stderr, "forge run: the guest kernel panicked: %s\n", res->detail);
-                break;
-        case VMM_END_TIMEOUT:
-                fprintf(stderr, "forge run: the guest did not finish within --timeout %s s: stopped it\n",
-                        o->timeout);
-                break;
-        case VMM_END_POWEROFF:
-                fprintf(stderr, "forge run: the guest stopped without reporting an exit status (%s)\n",
-                        res->detail);
-                break;
-        case VMM_END_CRASH:
-                fprintf(stderr, "forge run: the VM failed: %s\n", res->detail);
-                break;
+        const char *env = getenv("FORGE_VMM");
+        const char *fixed[] = {"/usr/local/libexec/forge/forge-vmm", "/usr/libexec/forge/forge-vmm"};
+        char self[PATH_MAX];
+        ssize_t n;
+
+        if (env && access(env, X_OK) == 0)
+                return strdup(env);
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                char *slash;
+                self[n] = '\0';
+                slash = strrchr(self, '/');
+                if (slash) {
+                        const char *cands[] = {"forge-vmm", "../runtime/vmm/forge-vmm"};
+                        *slash = '\0';
+                        for (size_t i = 0; i < 2; i++) {
+                                char *p = NULL;
+                                if (asprintf(&p, "%s/%s", self, cands[i]) >= 0 && access(p, X_OK) == 0)
+                                        return p;
+                                free(p);
+                        }
+                }
         }
-        return vmm_result_exit_status(res);
+        for (size_t i = 0; i < 2; i++)
+                if (access(fixed[i], X_OK) == 0)
+                        return strdup(fixed[i]);
+        return NULL;
+}
+
+/* Replaces this process with forge-vmm; returns only on failure. The disk
+ * stays open across exec, so a store gc cannot take it away meanwhile. */
+static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot *b, const char *cmdline,
+                         unsigned long long memory, unsigned cpus, unsigned timeout)
+{
+        cleanup_free char *launcher = find_launcher();
+        char fd_s[16], kernel_s[48], initrd_s[48], mem_s[24], cpus_s[16], timeout_s[16];
+        const char *argv[24];
+        size_t n = 0;
+        int fd;
+
+        if (launcher == NULL) {
+                fprintf(stderr, "forge run: forge-vmm not found (set FORGE_VMM or install it next to forge)\n");
+                return -1;
+        }
+        fd = open(disk, o->persist ? O_RDWR : O_RDONLY); /* no O_CLOEXEC: for forge-vmm */
+        if (fd < 0) {
+                fprintf(stderr, "forge run: open '%s': %s\n", disk, strerror(errno));
+                return -1;
+        }
+        snprintf(fd_s, sizeof(fd_s), "%d", fd);
+        snprintf(kernel_s, sizeof(kernel_s), "%llu:%llu", (unsigned long long)b->kernel_off,
+                 (unsigned long long)b->kernel_len);
+        snprintf(initrd_s, sizeof(initrd_s), "%llu:%llu", (unsigned long long)b->initrd_off,
+                 (unsigned long long)b->initrd_len);
+        snprintf(mem_s, sizeof(mem_s), "%llu", memory);
+        snprintf(cpus_s, sizeof(cpus_s), "%u", cpus);
+        snprintf(timeout_s, sizeof(timeout_s), "%u", timeout);
+        argv[n++] = "forge-vmm";
+        argv[n++] = "--disk-fd";
+        argv[n++] = fd_s;
+        argv[n++] = "--disk-name";
+        argv[n++] = disk;
+        argv[n++] = "--kernel";
+        argv[n++] = kernel_s;
+        argv[n++] = "--initrd";
+        argv[n++] = initrd_s;
+        argv[n++] = "--cmdline";
+        argv[n++] = cmdline;
+        argv[n++] = "--memory";
+        argv[n++] = mem_s;
+        argv[n++] = "--cpus";
+        argv[n++] = cpus_s;
+        if (timeout) {
+                argv[n++] = "--timeout";
+                argv[n++] = timeout_s;
+        }
+        if (o->tty)
+                argv[n++] = "--tty";
+        if (o->persist)
+                argv[n++] = "--persist";
+        argv[n] = NULL;
+        fflush(stdout);
+        fflush(stderr);
+        execv(launcher, (char *const *)argv);
+        fprintf(stderr, "forge run: exec '%s': %s\n", launcher, strerror(errno));
+        close(fd);
+        return -1;
 }
 
 static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, int n_args)
@@ -278,9 +347,8 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
         cleanup_store store *s = NULL;
         cleanup_free char *disk = NULL, *cmdline = NULL;
         vmimage_boot boot = {0};
-        vmm_config c = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .tty = o->tty, .persist = o->persist};
-        vmm_result res = {0};
-        unsigned long long v;
+        unsigned long long v = 0;
+        unsigned cpus = 0, timeout = 0;
         int r;
 
         if (o->memory && (parse_size(o->memory, &v) < 0 || v == 0))
@@ -291,14 +359,14 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
                 if (*end || n == 0 || n > 64)
                         return cli_usage_error("run", "--cpus wants a whole number of vCPUs from 1 to 64, got '%s'",
                                                o->cpus);
-                c.cpus = (unsigned)n;
+                cpus = (unsigned)n;
         }
         if (o->timeout) {
                 char *end;
                 unsigned long n = strtoul(o->timeout, &end, 10);
                 if (*end || n == 0 || n > 86400 * 365)
                         return cli_usage_error("run", "--timeout wants seconds, got '%s'", o->timeout);
-                c.timeout_sec = (unsigned)n;
+                timeout = (unsigned)n;
         }
         if (find_disk(ctx, target, &s, &disk, &err) < 0) {
                 r = cli_fail(&err);
@@ -309,30 +377,16 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
                                 "not an image in the store\n");
                 return FORGE_EXIT_USAGE;
         }
-        if (vmimage_boot_load(disk, &boot, &err) < 0) {
+        if (vmimage_boot_locate(disk, &boot, &err) < 0) {
                 cli_fail(&err);
                 return 125;
         }
-        if (build_cmdline(o, boot.cmdline, args, n_args, &cmdline) < 0) {
-                vmimage_boot_release(&boot);
-                return 125;
-        }
-        c.kernel = boot.kernel;
-        c.kernel_len = boot.kernel_len;
-        c.initrd = boot.initrd;
-        c.initrd_len = boot.initrd_len;
-        c.cmdline = cmdline;
-        c.memory = o->memory ? v : boot.memory ? boot.memory : DEFAULT_MEMORY;
-        if (c.cpus == 0)
-                c.cpus = boot.cpus ? boot.cpus : 1;
-        c.disk_path = disk;
-        r = vmm_run(&c, &res, &err);
+        r = build_cmdline(o, boot.cmdline, args, n_args, &cmdline);
+        if (r == 0)
+                r = exec_launcher(o, disk, &boot, cmdline, o->memory ? v : boot.memory ? boot.memory : DEFAULT_MEMORY,
+                                  cpus ? cpus : boot.cpus ? boot.cpus : 1, timeout);
         vmimage_boot_release(&boot);
-        if (r < 0) {
-                fprintf(stderr, "forge run: %s\n", err && err->msg ? err->msg : "the VM could not start");
-                return 125;
-        }
-        return report(&res, o);
+        return 125;
 }
 
 int cli_run_vm(cli_ctx *ctx, int argc, char **argv)

@@ -38,7 +38,9 @@ static int read_range(int fd, uint64_t part_off, uint64_t part_size, uint64_t of
         return 0;
 }
 
-int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **err)
+/* The boot partition's header and extents; the kernel and initramfs are read
+ * only when read_data. */
+static int boot_open(const char *disk_path, bool read_data, vmimage_boot *ret, forge_error **err)
 {
         cleanup_close int fd = open(disk_path, O_RDONLY | O_CLOEXEC);
         struct vm_boot_header h;
@@ -61,15 +63,22 @@ int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **er
                 off = 0;
                 size = (uint64_t)st.st_size;
         }
-        if (read_range(fd, off, size, h.kernel_off, h.kernel_len, MAX_KERNEL, "kernel", &b.kernel,
-                       err) < 0 ||
-            read_range(fd, off, size, h.initrd_off, h.initrd_len, MAX_INITRD, "initramfs",
-                       &b.initrd, err) < 0 ||
-            read_range(fd, off, size, h.cmdline_off, h.cmdline_len, MAX_CMDLINE, "command line",
-                       &cmd, err) < 0) {
+        if (h.kernel_len == 0 || h.kernel_len > MAX_KERNEL || h.kernel_off > size ||
+            h.kernel_len > size - h.kernel_off || h.initrd_len == 0 || h.initrd_len > MAX_INITRD ||
+            h.initrd_off > size || h.initrd_len > size - h.initrd_off)
+                return forge_error_make(err, EINVAL, "'%s': corrupt disk image: bad kernel or initramfs extent",
+                                        disk_path);
+        if ((read_data &&
+             (read_range(fd, off, size, h.kernel_off, h.kernel_len, MAX_KERNEL, "kernel", &b.kernel, err) < 0 ||
+              read_range(fd, off, size, h.initrd_off, h.initrd_len, MAX_INITRD, "initramfs", &b.initrd,
+                         err) < 0)) ||
+            read_range(fd, off, size, h.cmdline_off, h.cmdline_len, MAX_CMDLINE, "command line", &cmd,
+                       err) < 0) {
                 vmimage_boot_release(&b);
                 return forge_error_prefix(err, "'%s'", disk_path);
         }
+        b.kernel_off = off + h.kernel_off;
+        b.initrd_off = off + h.initrd_off;
         b.kernel_len = h.kernel_len;
         b.initrd_len = h.initrd_len;
         b.cmdline = cmd;
@@ -79,12 +88,22 @@ int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **er
         }
         b.memory = h.memory;
         b.cpus = h.cpus;
-        if (vm_bzimage_check(b.kernel, b.kernel_len, err) < 0) {
+        if (read_data && vm_bzimage_check(b.kernel, b.kernel_len, err) < 0) {
                 vmimage_boot_release(&b);
                 return forge_error_prefix(err, "'%s'", disk_path);
         }
         *ret = b;
         return 0;
+}
+
+int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **err)
+{
+        return boot_open(disk_path, true, ret, err);
+}
+
+int vmimage_boot_locate(const char *disk_path, vmimage_boot *ret, forge_error **err)
+{
+        return boot_open(disk_path, false, ret, err);
 }
 
 void vmimage_boot_release(vmimage_boot *b)

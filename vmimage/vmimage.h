@@ -24,9 +24,14 @@ typedef struct vmimage_boot {
         char *cmdline;             /* NUL-terminated kernel command line */
         unsigned long long memory; /* the image's vm.memory in bytes (0 = unset) */
         unsigned cpus;             /* the image's vm.cpus (0 = unset) */
+        uint64_t kernel_off;       /* where the kernel and initramfs lie in the disk file */
+        uint64_t initrd_off;
 } vmimage_boot;
 
 int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **err);
+/* The same without reading the kernel and initramfs (kernel and initrd NULL;
+ * their extents, checked against the file, in *_off and *_len). */
+int vmimage_boot_locate(const char *disk_path, vmimage_boot *ret, forge_error **err);
 void vmimage_boot_release(vmimage_boot *b);
 
 /* Bump when the bytes of a disk image change for the same inputs. */

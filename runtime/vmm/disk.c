@@ -48,15 +48,18 @@ static int scratch_file(forge_error **err)
         return fd;
 }
 
-int blk_open(const char *path, bool persist, blk_backend **ret, forge_error **err)
+int blk_open(const char *path, int path_fd, bool persist, blk_backend **ret, forge_error **err)
 {
-        cleanup_close int fd = open(path, (persist ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+        cleanup_close int fd = path_fd >= 0 ? fcntl(path_fd, F_DUPFD_CLOEXEC, 3)
+                                            : open(path, (persist ? O_RDWR : O_RDONLY) | O_CLOEXEC);
         blk_backend *b;
         struct stat st;
         uint64_t size;
 
         if (fd < 0 || fstat(fd, &st) < 0)
                 return forge_error_make(err, errno, "open disk image '%s'", path);
+        if (persist && (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+                return forge_error_make(err, EBADF, "disk image '%s' is not open for writing", path);
         if (S_ISBLK(st.st_mode)) {
                 if (ioctl(fd, BLKGETSIZE64, &size) < 0)
                         return forge_error_make(err, errno, "size of '%s'", path);

@@ -37,7 +37,7 @@
 #define BLK_SLOT 1
 
 typedef struct vcpu {
-        struct vm *vm;
+        struct vmm *vm;
         unsigned id;
         int fd;
         struct kvm_run *run;
@@ -45,7 +45,7 @@ typedef struct vcpu {
         bool started;
 } vcpu;
 
-typedef struct vm {
+struct vmm {
         int kvm_fd, vm_fd;
         guest_mem gm;
         size_t run_size;
@@ -63,8 +63,10 @@ typedef struct vm {
         atomic_int ctl_sig;
         atomic_bool console_ready; /* the guest init set up its console: input may flow */
         uint8_t rtc_index;
+        vmm_config cfg;
         vmm_result result;
-} vm;
+};
+typedef struct vmm vm;
 
 static void end(vm *v, vmm_end how, int status, const char *detail)
 {
@@ -436,7 +438,7 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
         v->pci.dev[HOST_BRIDGE_SLOT] = &v->bridge;
         if (c->disk_path == NULL)
                 return 0;
-        if (blk_open(c->disk_path, c->persist, &v->disk, err) < 0)
+        if (blk_open(c->disk_path, c->disk_fd, c->persist, &v->disk, err) < 0)
                 return -1;
         v->blk = vblk_new(v->disk, &v->gm, PCI_BAR_BASE, &ops);
         if (v->blk == NULL)
@@ -624,36 +626,54 @@ static void main_loop(vm *v, const vmm_config *c, int sig_fd)
 
 static const int handled_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
-int vmm_run(const vmm_config *c, vmm_result *ret, forge_error **err)
+int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
 {
-        vm v = {.kvm_fd = -1, .vm_fd = -1, .done_fd = -1, .ncpus = c->cpus ? c->cpus : 1};
+        vm *v = calloc(1, sizeof(*v));
         boot_layout layout;
+
+        if (v == NULL)
+                return forge_error_make(err, ENOMEM, "set up the VM");
+        v->kvm_fd = v->vm_fd = v->done_fd = -1;
+        v->ncpus = c->cpus ? c->cpus : 1;
+        v->cfg = *c;
+        pthread_mutex_init(&v->dev_lock, NULL);
+        if (v->ncpus > VMM_MAX_CPUS) {
+                forge_error_make(err, 0, "%u vCPUs: at most %d are supported", v->ncpus, VMM_MAX_CPUS);
+                goto fail;
+        }
+        v->cpu = calloc(v->ncpus, sizeof(*v->cpu));
+        v->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (v->cpu == NULL || v->done_fd < 0) {
+                forge_error_make(err, errno, "set up the VM");
+                goto fail;
+        }
+        for (unsigned i = 0; i < v->ncpus; i++)
+                v->cpu[i].fd = -1;
+        if (create_vm(v, c, err) < 0 || create_devices(v, c, err) < 0)
+                goto fail;
+        if (boot_load(&v->gm, c->kernel, c->kernel_len, c->initrd, c->initrd_len, c->cmdline, &layout, err) < 0 ||
+            boot_mptable(&v->gm, v->ncpus, BLK_SLOT, err) < 0 || boot_acpi(&v->gm, v->ncpus, err) < 0)
+                goto fail;
+        if (create_vcpus(v, layout.kernel_entry, err) < 0)
+                goto fail;
+        /* the kernel, initrd and command line live in guest memory now */
+        v->cfg.kernel = v->cfg.initrd = NULL;
+        v->cfg.cmdline = NULL;
+        *ret = v;
+        return 0;
+fail:
+        vmm_destroy(v);
+        return -1;
+}
+
+int vmm_start(vmm *v, vmm_result *ret)
+{
+        const vmm_config *c = &v->cfg;
         sigset_t sigs, old;
         struct sigaction sa = {.sa_handler = kick_handler};
         struct termios saved_tio;
         bool raw = false;
-        int sig_fd = -1, r = -1;
-
-        pthread_mutex_init(&v.dev_lock, NULL);
-        if (v.ncpus > VMM_MAX_CPUS) {
-                forge_error_make(err, 0, "%u vCPUs: at most %d are supported", v.ncpus, VMM_MAX_CPUS);
-                goto out;
-        }
-        v.cpu = calloc(v.ncpus, sizeof(*v.cpu));
-        v.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (v.cpu == NULL || v.done_fd < 0) {
-                forge_error_make(err, errno, "set up the VM");
-                goto out;
-        }
-        for (unsigned i = 0; i < v.ncpus; i++)
-                v.cpu[i].fd = -1;
-        if (create_vm(&v, c, err) < 0 || create_devices(&v, c, err) < 0)
-                goto out;
-        if (boot_load(&v.gm, c->kernel, c->kernel_len, c->initrd, c->initrd_len, c->cmdline, &layout, err) < 0 ||
-            boot_mptable(&v.gm, v.ncpus, BLK_SLOT, err) < 0 || boot_acpi(&v.gm, v.ncpus, err) < 0)
-                goto out;
-        if (create_vcpus(&v, layout.kernel_entry, err) < 0)
-                goto out;
+        int sig_fd;
 
         sigemptyset(&sigs);
         for (size_t i = 0; i < ARRAY_SIZE(handled_signals); i++)
@@ -668,18 +688,19 @@ int vmm_run(const vmm_config *c, vmm_result *ret, forge_error **err)
                 cfmakeraw(&t);
                 raw = tcsetattr(c->in_fd, TCSANOW, &t) == 0;
         }
-        for (unsigned i = 0; i < v.ncpus; i++) {
-                if (pthread_create(&v.cpu[i].tid, NULL, vcpu_thread, &v.cpu[i]) != 0) {
-                        end(&v, VMM_END_CRASH, 0, "could not start a vCPU thread");
+        for (unsigned i = 0; i < v->ncpus; i++) {
+                if (pthread_create(&v->cpu[i].tid, NULL, vcpu_thread, &v->cpu[i]) != 0) {
+                        end(v, VMM_END_CRASH, 0, "could not start a vCPU thread");
                         break;
                 }
-                v.cpu[i].started = true;
+                v->cpu[i].started = true;
         }
-        main_loop(&v, c, sig_fd);
-        stop_vcpus(&v);
+        main_loop(v, c, sig_fd);
+        stop_vcpus(v);
         if (raw)
                 tcsetattr(c->in_fd, TCSANOW, &saved_tio);
-        close(sig_fd);
+        if (sig_fd >= 0)
+                close(sig_fd);
         /* signals that arrived meanwhile are consumed: forge reports them itself */
         {
                 struct timespec zero = {0, 0};
@@ -687,10 +708,27 @@ int vmm_run(const vmm_config *c, vmm_result *ret, forge_error **err)
                         ;
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        *ret = v.result;
-        r = 0;
-out:
-        destroy(&v);
+        *ret = v->result;
+        return 0;
+}
+
+void vmm_destroy(vmm *v)
+{
+        if (v == NULL)
+                return;
+        destroy(v);
+        free(v);
+}
+
+int vmm_run(const vmm_config *c, vmm_result *ret, forge_error **err)
+{
+        vmm *v;
+        int r;
+
+        if (vmm_create(c, &v, err) < 0)
+                return -1;
+        r = vmm_start(v, ret);
+        vmm_destroy(v);
         return r;
 }
 

@@ -179,7 +179,8 @@ typedef struct vblk vblk;
 typedef struct blk_backend blk_backend;
 
 /* disk.c: the block backend; copy-on-write over a read-only image unless persist. */
-int blk_open(const char *path, bool persist, blk_backend **ret, forge_error **err);
+/* path_fd >= 0: that open file (path only names it in messages) */
+int blk_open(const char *path, int path_fd, bool persist, blk_backend **ret, forge_error **err);
 void blk_close(blk_backend *b);
 uint64_t blk_size(const blk_backend *b);
 int blk_read(blk_backend *b, void *buf, uint64_t len, uint64_t off);

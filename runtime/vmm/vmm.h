@@ -23,6 +23,7 @@ typedef struct vmm_config {
         uint64_t memory; /* bytes */
         unsigned cpus;
         const char *disk_path; /* virtio-blk backing file, or NULL */
+        int disk_fd;           /* >= 0: disk_path already open (read-write with persist) */
         bool persist;          /* write guest writes to disk_path (else copy-on-write) */
         int in_fd;             /* guest console input (-1: none) */
         int out_fd;            /* guest console output */
@@ -47,8 +48,16 @@ typedef struct vmm_result {
         char detail[256]; /* the panic line, the KVM error ... */
 } vmm_result;
 
-/* Boots the guest and runs it to the end. < 0 only when the VM could not be
- * started (no /dev/kvm, too little memory, a broken kernel ...). */
+typedef struct vmm vmm;
+
+/* Creates the VM with the kernel, initrd and command line loaded into guest
+ * memory (the caller may free them afterwards). < 0 when the VM cannot be
+ * made (no /dev/kvm, too little memory, a broken kernel ...). */
+int vmm_create(const vmm_config *c, vmm **ret, forge_error **err);
+/* Runs the guest to its end. */
+int vmm_start(vmm *v, vmm_result *ret);
+void vmm_destroy(vmm *v);
+/* All three. */
 int vmm_run(const vmm_config *c, vmm_result *ret, forge_error **err);
 
 /* The exit status forge reports for a result (docs/vm.md). */

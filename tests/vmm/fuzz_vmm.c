@@ -44,7 +44,7 @@ static void setup_once(void)
         if (fd < 0 || ftruncate(fd, DISK_SIZE) < 0)
                 abort();
         close(fd);
-        if (blk_open(path, false, &disk, &err) < 0)
+        if (blk_open(path, -1, false, &disk, &err) < 0)
                 abort();
         unlink(path);
 }

@@ -470,7 +470,7 @@ static blk_backend *test_disk(bool persist)
                 assert_int_equal(write(fd, sector, sizeof(sector)), 512);
         }
         close(fd);
-        assert_int_equal(blk_open(disk_path, persist, &b, &err), 0);
+        assert_int_equal(blk_open(disk_path, -1, persist, &b, &err), 0);
         return b;
 }
 

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * forge-vmm: the process that runs a VM. `forge run --as vm` resolves the
+ * image, its disk and the kernel command line, then executes this small
+ * program in its place (same PID, same terminal, same signals), so that the
+ * launcher's footprint is the VMM and libc, not forge's archive, YAML and
+ * crypto libraries. Not meant to be run by hand:
+ *
+ *   forge-vmm --disk-fd FD --disk-name PATH --kernel OFF:LEN --initrd OFF:LEN
+ *             --cmdline TEXT --memory BYTES --cpus N [--timeout S] [--tty]
+ *             [--persist]
+ *
+ * The kernel and initramfs are read from the disk at the given extents
+ * (checked against the file). The exit status and messages are forge run's
+ * (docs/vm.md).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/vmm/vmm.h"
+
+#define MAX_KERNEL (256ULL << 20)
+#define MAX_INITRD (1ULL << 30)
+
+static int usage(const char *what)
+{
+        fprintf(stderr, "forge-vmm: %s (this program is run by 'forge run --as vm')\n", what);
+        return 125;
+}
+
+static int extent(const char *arg, uint64_t *off, uint64_t *len)
+{
+        char *end;
+
+        *off = strtoull(arg, &end, 10);
+        if (*end != ':')
+                return -1;
+        *len = strtoull(end + 1, &end, 10);
+        return *end == '\0' ? 0 : -1;
+}
+
+static void *read_extent(int fd, uint64_t file_size, uint64_t off, uint64_t len, uint64_t max)
+{
+        uint8_t *buf;
+        uint64_t done = 0;
+
+        if (len == 0 || len > max || off > file_size || len > file_size - off)
+                return NULL;
+        buf = malloc(len);
+        while (buf && done < len) {
+                ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        free(buf);
+                        return NULL;
+                }
+                done += (uint64_t)n;
+        }
+        return buf;
+}
+
+static int report(const vmm_result *res, unsigned timeout)
+{
+        switch (res->end) {
+        case VMM_END_STATUS:
+        case VMM_END_SIGNAL:
+                break;
+        case VMM_END_PANIC:
+                fprintf(stderr, "forge run: the guest kernel panicked: %s\n", res->detail);
+                break;
+        case VMM_END_TIMEOUT:
+                fprintf(stderr, "forge run: the guest did not finish within --timeout %u s: stopped it\n",
+                        timeout);
+                break;
+        case VMM_END_POWEROFF:
+                fprintf(stderr, "forge run: the guest stopped without reporting an exit status (%s)\n",
+                        res->detail);
+                break;
+        case VMM_END_CRASH:
+                fprintf(stderr, "forge run: the VM failed: %s\n", res->detail);
+                break;
+        }
+        return vmm_result_exit_status(res);
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"disk-fd", required_argument, NULL, 'd'}, {"disk-name", required_argument, NULL, 'n'},
+            {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+            {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
+            {"cpus", required_argument, NULL, 'p'},    {"timeout", required_argument, NULL, 't'},
+            {"tty", no_argument, NULL, 'T'},           {"persist", no_argument, NULL, 'P'},
+            {NULL, 0, NULL, 0},
+        };
+        vmm_config c = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .disk_fd = -1, .disk_path = "disk"};
+        uint64_t koff = 0, klen = 0, ioff = 0, ilen = 0;
+        forge_error *err = NULL;
+        vmm_result res = {0};
+        struct stat st;
+        vmm *vm;
+        void *kernel, *initrd;
+        int o, r;
+
+        while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (o) {
+                case 'd':
+                        c.disk_fd = atoi(optarg);
+                        break;
+                case 'n':
+                        c.disk_path = optarg;
+                        break;
+                case 'k':
+                        if (extent(optarg, &koff, &klen) < 0)
+                                return usage("--kernel wants OFFSET:LENGTH");
+                        break;
+                case 'i':
+                        if (extent(optarg, &ioff, &ilen) < 0)
+                                return usage("--initrd wants OFFSET:LENGTH");
+                        break;
+                case 'c':
+                        c.cmdline = optarg;
+                        break;
+                case 'm':
+                        c.memory = strtoull(optarg, NULL, 10);
+                        break;
+                case 'p':
+                        c.cpus = (unsigned)strtoul(optarg, NULL, 10);
+                        break;
+                case 't':
+                        c.timeout_sec = (unsigned)strtoul(optarg, NULL, 10);
+                        break;
+                case 'T':
+                        c.tty = true;
+                        break;
+                case 'P':
+                        c.persist = true;
+                        break;
+                default:
+                        return usage("unknown option");
+                }
+        }
+        if (c.disk_fd < 0 || c.cmdline == NULL || c.memory == 0 || c.cpus == 0 || fstat(c.disk_fd, &st) < 0)
+                return usage("missing --disk-fd, --cmdline, --memory or --cpus");
+        kernel = read_extent(c.disk_fd, (uint64_t)st.st_size, koff, klen, MAX_KERNEL);
+        initrd = read_extent(c.disk_fd, (uint64_t)st.st_size, ioff, ilen, MAX_INITRD);
+        if (kernel == NULL || initrd == NULL) {
+                fprintf(stderr, "forge run: '%s': corrupt disk image: cannot read the kernel or initramfs\n",
+                        c.disk_path);
+                return 125;
+        }
+        c.kernel = kernel;
+        c.kernel_len = klen;
+        c.initrd = initrd;
+        c.initrd_len = ilen;
+        r = vmm_create(&c, &vm, &err);
+        /* in guest memory now: not kept twice while the guest runs */
+        free(kernel);
+        free(initrd);
+        if (r < 0) {
+                fprintf(stderr, "forge run: %s\n", err && err->msg ? err->msg : "the VM could not start");
+                forge_error_release(&err);
+                return 125;
+        }
+        vmm_start(vm, &res);
+        vmm_destroy(vm);
+        return report(&res, c.timeout_sec);
+}
