@@ -4,8 +4,9 @@
 # paging (-cpu max), so an outer Linux guest booted under TCG can load kvm.ko
 # and kvm-amd.ko and offers a working /dev/kvm (see docs in
 # /work/shared/kvm-testing.md). kvm_harness_run boots such an outer guest from
-# an initramfs holding busybox, the KVM modules, the forge binary with its
-# shared libraries, the static test helper, qemu-system-x86_64 (for
+# an initramfs holding busybox, the KVM modules, the forge binary and its
+# launcher forge-vmm (FORGE_VMM, else found next to FORGE or in its build
+# tree) with their shared libraries, the static test helper, qemu-system-x86_64 (for
 # comparisons) and the files a test passes, and runs a shell script in it.
 #
 #   kvm_harness_need                   skip (77) unless the host can do this
@@ -18,8 +19,9 @@
 #
 # Inside, SCRIPT runs with sh (busybox) in /tmp, a tmpfs of most of the
 # guest's memory, stdin /dev/null, and the environment
-#   FORGE=/usr/bin/forge  FORGE_TESTHELPER=/usr/bin/forge-testhelper
-#   KVM_FILES=/files (FILE... by their base names, writable)
+#   FORGE=/usr/bin/forge (forge-vmm next to it)  FORGE_TESTHELPER=/usr/bin/forge-testhelper
+#   KVM_FILES=/files (FILE... by their base names, writable; directories
+#   whole; sparse files arrive dense: the initramfs has no holes)
 #   KVM_QEMU=/usr/bin/qemu-system-x86_64  KVM_QEMU_FW=/usr/share/qemu-fw (-L)
 # and `kvm-mark NAME VALUE...` prints a marker line for kvm_harness_marker.
 #
@@ -205,10 +207,22 @@ kvm_harness_run() {
 	rm -rf "$stage"
 	mkdir -p "$stage/harness" "$stage/files" "$stage/usr/bin"
 	_kvm_copy_elf "$stage" "$FORGE" /usr/bin/forge
+	# forge execs its launcher, forge-vmm, to run a VM: next to forge in the guest
+	local vmm
+	for vmm in "${FORGE_VMM:-}" "$(dirname "$FORGE")/forge-vmm" "$(dirname "$FORGE")/../runtime/vmm/forge-vmm"; do
+		if [ -n "$vmm" ] && [ -x "$vmm" ]; then
+			_kvm_copy_elf "$stage" "$vmm" /usr/bin/forge-vmm
+			break
+		fi
+	done
 	cp "$FORGE_TESTHELPER" "$stage/usr/bin/forge-testhelper"
 	cp "$script" "$stage/harness/script"
 	for f in "$@"; do
-		ln "$f" "$stage/files/$(basename "$f")" 2>/dev/null || cp "$f" "$stage/files/"
+		if [ -d "$f" ]; then
+			cp -a "$f" "$stage/files/"
+		else
+			ln "$f" "$stage/files/$(basename "$f")" 2>/dev/null || cp "$f" "$stage/files/"
+		fi
 	done
 	_kvm_cpio "$stage" "$work/run.cpio"
 	rm -rf "$stage"

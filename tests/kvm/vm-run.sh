@@ -1,0 +1,226 @@
+# `forge run --as vm` end to end (docs/vm.md), on a disk made by `forge
+# export --format disk` on the host. On the host: without /dev/kvm a DISK, an
+# IMAGE and a SPEC each fail with 125 and one line naming /dev/kvm. In ONE
+# nested-KVM harness boot (tests/kvm/harness.sh): the image's own command
+# (only its output on stdout; cpus and memory from vm:), exit statuses (3,
+# 128+9, 127), --verbose, --cpus, --memory, -e, stdin, SIGTERM forwarded to
+# the workload, guest writes that leave the disk untouched (and no scratch
+# file behind), --persist, --timeout (124), and IMAGE booted from a copy of
+# the store (its cached disk; the store still verifies).
+source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 1
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh" || exit 1
+need_root
+kvm_harness_need
+: "${FORGE_TESTHELPER:?}"
+export FORGE_VMINIT=${FORGE_VMINIT:-$(dirname "$FORGE")/../runtime/init/forge-vminit}
+for tool in mke2fs mkfs.fat mcopy objcopy; do
+	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (forge export --format disk)" >&2; exit 77; }
+done
+[ -r /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || { echo "SKIP: systemd-boot-efi missing" >&2; exit 77; }
+kdeb=$(kernel_deb cloud) || { echo "SKIP: cannot get the Debian cloud kernel package" >&2; exit 77; }
+
+# ---- the image and its disk, made on the host ----
+CTX=$T/ctx
+mkdir -p "$CTX"
+ln "$kdeb" "$CTX/kernel.deb" 2>/dev/null || cp "$kdeb" "$CTX/kernel.deb"
+cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$CTX/bb.deb"
+cp "$FORGE_TESTHELPER" "$CTX/th"
+mkdir -p "$CTX/links" "$CTX/root"
+for a in sh cat nproc grep sleep sync; do ln -s busybox "$CTX/links/$a"; done
+cat >"$CTX/vm.yaml" <<'EOF'
+forge: 1
+name: vmrun
+source_date_epoch: 1700000000
+layers:
+  - deb: bb.deb
+  - files:
+      - {src: th, dest: /bin/th, mode: "0755"}
+      - {src: links/, dest: /bin/}
+      - {src: root/, dest: /root/}
+config:
+  cmd: [/bin/sh, -c, "echo hello-from-vm; echo cpus=$(nproc); grep MemTotal /proc/meminfo"]
+  env: {PATH: /bin:/usr/bin:/sbin:/usr/sbin, FROM_IMAGE: image}
+vm:
+  kernel: {deb: kernel.deb}
+  memory: 384M
+  cpus: 1
+EOF
+f build -q "$CTX/vm.yaml" >/dev/null
+f export vmrun --format disk -o "$T/d.img" >/dev/null
+
+# ---- on the host: no /dev/kvm (hidden in a mount namespace if there is one) ----
+nokvm() {
+	if [ -e /dev/kvm ]; then
+		unshare -m sh -c 'mount -t tmpfs -o mode=755 none "$1" && touch "$1/null" "$1/zero" &&
+			mount --bind /dev/null "$1/null" && mount --bind /dev/zero "$1/zero" && mount --rbind "$1" /dev &&
+			shift && exec "$@"' sh "$T/dev" "$@"
+	else
+		"$@"
+	fi
+}
+mkdir -p "$T/dev"
+st=0
+nokvm "$FORGE" --store "$STORE" run --as vm "$T/d.img" >"$T/nokvm.out" 2>"$T/nokvm.err" </dev/null || st=$?
+[ "$st" -eq 125 ] || fail "without /dev/kvm: exit $st, expected 125: $(cat "$T/nokvm.err")"
+[ "$(wc -l <"$T/nokvm.err")" -eq 1 ] || fail "without /dev/kvm: expected one line on stderr, got: $(cat "$T/nokvm.err")"
+grep -q /dev/kvm "$T/nokvm.err" || fail "without /dev/kvm: message does not name /dev/kvm: $(cat "$T/nokvm.err")"
+[ ! -s "$T/nokvm.out" ] || fail "without /dev/kvm: output on stdout: $(cat "$T/nokvm.out")"
+# IMAGE and SPEC get as far (their disk is found or built first)
+for target in vmrun "$CTX/vm.yaml"; do
+	st=0
+	out=$(nokvm "$FORGE" --store "$STORE" run --as vm "$target" 2>&1 </dev/null) || st=$?
+	[ "$st" -eq 125 ] && grep -q /dev/kvm <<<"$out" && [ "$(wc -l <<<"$out")" -eq 1 ] ||
+		fail "run --as vm $target without /dev/kvm: exit $st, expected 125 and one line naming /dev/kvm: $out"
+done
+st=0
+out=$(nokvm "$FORGE" --store "$STORE" run --as vm no-such-image 2>&1 </dev/null) || st=$?
+[ "$st" -ne 0 ] && grep -q no-such-image <<<"$out" || fail "run --as vm no-such-image: exit $st: $out"
+
+# what the guest needs to find the store's cached disk of IMAGE (its key
+# covers forge-vminit and the EFI stub); the store itself goes in as a copy
+cp "$FORGE_VMINIT" "$T/forge-vminit"
+cp /usr/lib/systemd/boot/efi/linuxx64.efi.stub "$T/linuxx64.efi.stub"
+
+# ---- in the harness ----
+cat >"$T/guest.sh" <<'GUEST'
+D=$KVM_FILES/d.img
+F="$FORGE --store /tmp/store"
+# forge's copy-on-write scratch files go to TMPDIR: one of its own, to see
+# that none is left behind
+export TMPDIR=/tmp/scratch
+mkdir -p $TMPDIR /tmp/t
+nfail=0
+bad() { echo "FAIL: $*"; nfail=$((nfail + 1)); }
+now() { cut -d' ' -f1 /proc/uptime; }
+# vm ARGS...: forge run --as vm ARGS, stdin /dev/null unless IN is set;
+# sets st, out (stdout), err (stderr), secs (wall time)
+vm() {
+	local t0
+	t0=$(now)
+	st=0
+	if [ -n "${IN+x}" ]; then
+		printf '%s\n' "$IN" | $F run --as vm "$@" >/tmp/t/out 2>/tmp/t/err || st=$?
+	else
+		$F run --as vm "$@" >/tmp/t/out 2>/tmp/t/err </dev/null || st=$?
+	fi
+	secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}')
+	out=$(cat /tmp/t/out)
+	err=$(cat /tmp/t/err)
+	echo "--- forge run --as vm $* -> $st in $secs s"
+	sed 's/^/  out| /' /tmp/t/out | tail -n 15
+	sed 's/^/  err| /' /tmp/t/err | tail -n 15
+}
+has() { printf '%s\n' "$out" | grep -qx "$1"; }
+# memtotal_ok KB MIB: MemTotal at most MIB MiB and at most 48 MiB less: the
+# kernel keeps a roughly fixed amount (its image, reserved ranges; 38-41 MiB
+# for the Debian cloud kernel at 256M and 384M), so vm.memory 384M and
+# --memory 256M cannot be mistaken for each other
+memtotal_ok() {
+	awk -v kb="$1" -v mib="$2" 'BEGIN { exit !(kb <= mib * 1024 && kb >= (mib - 48) * 1024) }'
+}
+memtotal() { printf '%s\n' "$out" | awk '/^MemTotal:/ {print $2}'; }
+
+sum0=$(sha256sum $D | cut -d' ' -f1)
+
+# the image's own command, cpus and memory from its vm: section
+vm $D
+[ "$st" = 0 ] || bad "default run: exit $st, expected 0"
+has hello-from-vm || bad "default run: no 'hello-from-vm' in the output"
+[ "$(printf '%s\n' "$out" | wc -l)" = 3 ] || bad "default run: stdout is not only the workload's 3 lines"
+has cpus=1 || bad "default run: vm.cpus 1 but nproc says: $out"
+mt=$(memtotal)
+memtotal_ok "${mt:-0}" 384 || bad "default run: vm.memory 384M but MemTotal is ${mt:-?} kB"
+kvm-mark boot-secs "$secs"
+boot=$secs
+
+vm --verbose $D -- sh -c 'exit 3'
+[ "$st" = 3 ] || bad "exit 3: forge exited $st"
+printf '%s\n' "$out" "$err" | grep -q 'Linux version' || bad "--verbose: no kernel messages"
+vm $D -- sh -c 'kill -9 $$'
+[ "$st" = 137 ] || bad "SIGKILL: forge exited $st, expected 137"
+vm $D -- /no/such/command
+[ "$st" = 127 ] || bad "missing command: forge exited $st, expected 127"
+
+# (several options per boot: each boot costs seconds under nested TCG)
+vm --cpus 2 --memory 256M -e GREETING=hi -e FROM_IMAGE=over $D -- \
+	sh -c 'echo cpus=$(nproc); grep MemTotal /proc/meminfo; echo g=$GREETING i=$FROM_IMAGE'
+[ "$st" = 0 ] || bad "--cpus 2 --memory 256M: exit $st"
+has cpus=2 || bad "--cpus 2: nproc says: $out"
+mt=$(memtotal)
+memtotal_ok "${mt:-0}" 256 || bad "--memory 256M: MemTotal is ${mt:-?} kB"
+has "g=hi i=over" || bad "-e: got: $out"
+
+# SIGTERM to forge reaches the workload, whose status comes back
+rm -f /tmp/t/sig.out
+$F run --as vm $D -- sh -c 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 1; done' \
+	>/tmp/t/sig.out 2>&1 </dev/null &
+pid=$!
+n=0
+while ! grep -q ready /tmp/t/sig.out && [ $n -lt 600 ]; do
+	sleep 0.1
+	n=$((n + 1))
+done
+kill -TERM $pid
+st=0
+wait $pid || st=$?
+echo "--- SIGTERM: exit $st"
+sed 's/^/  out| /' /tmp/t/sig.out
+[ "$st" = 7 ] || bad "SIGTERM: forge exited $st, expected the workload's 7"
+grep -q got-term /tmp/t/sig.out || bad "SIGTERM did not reach the workload's trap"
+
+# without --persist, guest writes do not reach the image, and no scratch file stays
+vm $D -- sh -c 'echo x > /root/f; sync; cat /root/f'
+[ "$st" = 0 ] || bad "write: exit $st"
+has x || bad "write: the guest could not read back its write: $out"
+[ "$(sha256sum $D | cut -d' ' -f1)" = "$sum0" ] || bad "the disk image changed without --persist"
+IN=hello-stdin vm $D -- sh -c 'read l; echo got:$l; cat /root/f 2>/dev/null || echo absent'
+unset IN
+[ "$st" = 0 ] || bad "stdin: exit $st"
+has got:hello-stdin || bad "stdin did not reach the guest: $out"
+has absent || bad "a write of an earlier run is visible without --persist: $out"
+[ -z "$(ls -A $TMPDIR)" ] || bad "files left in TMPDIR: $(ls -A $TMPDIR)"
+
+# --persist: the write is in the image and seen by the next run
+cp $D /tmp/p.img
+vm --persist /tmp/p.img -- sh -c 'echo persisted > /root/p; sync'
+[ "$st" = 0 ] || bad "--persist write: exit $st"
+[ "$(sha256sum /tmp/p.img | cut -d' ' -f1)" != "$sum0" ] || bad "--persist: the image did not change"
+vm /tmp/p.img -- cat /root/p
+has persisted || bad "--persist: the next run does not see the write: $out"
+rm -f /tmp/p.img
+
+# --timeout: longer than a boot, so the workload is running when it fires
+to=$(awk -v b="$boot" 'BEGIN { t = int(b) + 4; print (t < 5 ? 5 : t) }')
+vm --timeout "$to" $D -- sh -c 'echo sleeping; exec sleep 1000'
+kvm-mark timeout-status "$st"
+[ "$st" = 124 ] || bad "--timeout $to: exit $st, expected 124"
+has sleeping || bad "--timeout $to: the workload never started (boot $boot s)"
+printf '%s\n' "$err" | grep -qiE 'time.?out|timed out' || bad "--timeout: no message saying so: $err"
+awk -v s="$secs" -v t="$to" 'BEGIN { exit !(s >= t && s < t + 20) }' || bad "--timeout $to: took $secs s"
+
+[ "$(sha256sum $D | cut -d' ' -f1)" = "$sum0" ] || bad "the disk image changed"
+
+# IMAGE: the disk cached in the store, booted from there, the store unchanged
+mkdir -p /usr/lib/systemd/boot/efi
+cp $KVM_FILES/linuxx64.efi.stub /usr/lib/systemd/boot/efi/
+export FORGE_VMINIT=$KVM_FILES/forge-vminit
+F="$FORGE --store $KVM_FILES/store"
+vm vmrun -- sh -c 'echo via-image'
+[ "$st" = 0 ] || bad "IMAGE: exit $st"
+has via-image || bad "IMAGE: no output: $out"
+$F store verify >/tmp/t/verify 2>&1 || bad "IMAGE: store verify after the run: $(cat /tmp/t/verify)"
+kvm-mark failures "$nfail"
+[ "$nfail" = 0 ] || exit 1
+GUEST
+
+st=0
+kvm_harness_run "$T/h" "$T/guest.sh" "$T/d.img" "$STORE" "$T/forge-vminit" "$T/linuxx64.efi.stub" || st=$?
+[ "$st" -ne 125 ] || fail "the harness failed (see above)"
+sed -n '/^--- forge run/,$p' "$T/h/serial.log" | grep -v '^KVM-HARNESS' || true
+if [ "$st" -ne 0 ]; then
+	grep '^FAIL: ' "$T/h/serial.log" >&2 || true
+	fail "$(kvm_harness_marker "$T/h" failures) check(s) failed in the guest (status $st)"
+fi
+echo "ok: forge run --as vm: output, statuses, --verbose, --cpus, --memory, -e, stdin, SIGTERM, copy-on-write," \
+	"--persist, --timeout, IMAGE from the store;" \
+	"boot to exit $(kvm_harness_marker "$T/h" boot-secs) s nested"
