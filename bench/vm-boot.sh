@@ -13,7 +13,7 @@
 # guest under QEMU TCG offering /dev/kvm), so absolute times are slow and
 # only the ratios mean something. Needs root, qemu-system-x86, busybox-static,
 # the tools of `forge export --format disk`, and these targets of FORGE's
-# build: forge forge-vminit forge-testhelper vmboot-extract.
+# build: forge forge-vmm forge-vminit forge-testhelper vmboot-extract.
 #
 # QEMU settings found by trying in the harness: microvm needs pcie=on (the
 # Debian kernel cannot take virtio-mmio devices from its command line) and
@@ -29,8 +29,9 @@ export FORGE FORGE_SRC=$SRC
 export FORGE_TESTHELPER=${FORGE_TESTHELPER:-$BUILD/tests/helper/forge-testhelper}
 export FORGE_VMINIT=${FORGE_VMINIT:-$BUILD/runtime/init/forge-vminit}
 EXTRACT=${VMBOOT_EXTRACT:-$BUILD/tests/vmimage/vmboot-extract}
-for f in "$FORGE_TESTHELPER" "$FORGE_VMINIT" "$EXTRACT"; do
-	[ -x "$f" ] || { echo "missing $f: cmake --build $BUILD --target forge forge-vminit forge-testhelper vmboot-extract" >&2; exit 1; }
+export FORGE_VMM=${FORGE_VMM:-$BUILD/runtime/vmm/forge-vmm}
+for f in "$FORGE_VMM" "$FORGE_TESTHELPER" "$FORGE_VMINIT" "$EXTRACT"; do
+	[ -x "$f" ] || { echo "missing $f: cmake --build $BUILD --target forge forge-vmm forge-vminit forge-testhelper vmboot-extract" >&2; exit 1; }
 done
 source "$SRC/tests/integration/lib.sh"
 source "$SRC/tests/kvm/harness.sh"
@@ -75,6 +76,8 @@ cat >>"$T/guest.sh" <<'GUEST'
 B=$KVM_FILES
 nfail=0
 now() { cut -d' ' -f1 /proc/uptime; }
+# QEMU gets the command line forge builds: the disk's (console=ttyS0 ...),
+# what forge adds without --verbose, and the arguments
 qemu() { # qemu MACHINE ARGS_HEX [QEMU_ARGS...]: QEMU/KVM with what forge would boot
 	local m=$1 a=$2
 	shift 2
@@ -82,7 +85,7 @@ qemu() { # qemu MACHINE ARGS_HEX [QEMU_ARGS...]: QEMU/KVM with what forge would 
 		-nodefaults -nographic -no-reboot -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-kernel $B/kernel -initrd $B/initrd \
-		-append "$(cat $B/cmdline) console=ttyS0 quiet forge.args=$a" \
+		-append "$(cat $B/cmdline) reboot=t quiet loglevel=1 forge.args=$a" \
 		-drive file=$B/d.img,if=none,id=d0,format=raw,snapshot=on -device virtio-blk-pci,drive=d0
 }
 launch() { # launch NAME ARGS_HEX ARGV...: one of the three; execs, so call it in a subshell
@@ -152,7 +155,7 @@ fm=$(m median-forge) mm=$(m median-microvm) pm=$(m median-pc)
 echo
 printf 'boot to workload exit, median of %d runs each (nested KVM under TCG: compare ratios only)\n' "$RUNS"
 printf '  forge run --as vm:          %6.2f s\n' "$fm"
-printf '  qemu -M microvm,pcie=on:    %6.2f s   forge/microvm = %.2f\n' "$mm" "$(echo "$fm / $mm" | bc -l)"
+printf '  qemu -M microvm (pcie,rtc): %6.2f s   forge/microvm = %.2f\n' "$mm" "$(echo "$fm / $mm" | bc -l)"
 printf '  qemu -M pc:                 %6.2f s   forge/pc      = %.2f\n' "$pm" "$(echo "$fm / $pm" | bc -l)"
 echo "memory, KiB (peak RSS, resident guest RAM, overhead = the difference):"
 for n in forge microvm pc; do
