@@ -44,7 +44,7 @@ struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd, forge_error **err)
         return NULL;
 }
 
-void cpu_cpuid_for(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
+void cpu_cpuid_for(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus, bool tsc_deadline)
 {
         for (unsigned i = 0; i < c->nent; i++) {
                 struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -55,6 +55,12 @@ void cpu_cpuid_for(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
                         e->ebx = (e->ebx & 0x0000ffff) | (id << 24) | ((ncpus & 0xff) << 16);
                         e->ecx |= 1u << 31;
                         e->edx |= 1u << 9; /* the in-kernel local APIC */
+                        /* KVM emulates the TSC-deadline timer but does not
+                         * report it as supported: without it the kernel
+                         * calibrates the APIC timer against the PIT, which
+                         * can fail (nested) and then costs seconds at boot */
+                        if (tsc_deadline)
+                                e->ecx |= 1u << 24;
                         if (ncpus > 1)
                                 e->edx |= 1u << 28; /* HTT: the count above is valid */
                         break;

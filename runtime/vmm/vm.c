@@ -63,6 +63,9 @@ struct vmm {
         atomic_int ctl_sig;
         atomic_bool console_ready; /* the guest init set up its console: input may flow */
         uint8_t rtc_index;
+        /* FORGE_VMM_STATS=1: exits by kind, printed at the end (tuning aid) */
+        bool stats;
+        atomic_ulong n_exits[8];
         vmm_config cfg;
         vmm_result result;
 };
@@ -206,10 +209,32 @@ static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
                 memset(data, 0xff, len);
 }
 
+enum { ST_UART, ST_PCI_CFG, ST_RTC, ST_OTHER_PIO, ST_MMIO, ST_OTHER };
+static const char *const stat_names[] = {"uart", "pci-config", "rtc", "other-pio", "mmio", "other"};
+
+static void count_exit(vm *v, const struct kvm_run *r)
+{
+        unsigned k = ST_OTHER;
+
+        if (r->exit_reason == KVM_EXIT_IO) {
+                uint16_t p = r->io.port;
+                k = p >= UART_PORT && p < UART_PORT + 8             ? ST_UART
+                    : p >= PCI_CONFIG_ADDR && p < PCI_CONFIG_DATA + 4 ? ST_PCI_CFG
+                    : p == RTC_PORT || p == RTC_PORT + 1            ? ST_RTC
+                                                                    : ST_OTHER_PIO;
+        } else if (r->exit_reason == KVM_EXIT_MMIO) {
+                k = ST_MMIO;
+        }
+        atomic_fetch_add(&v->n_exits[k], 1);
+}
+
 static int handle_exit(vm *v, vcpu *c)
 {
         struct kvm_run *r = c->run;
         char msg[128];
+
+        if (v->stats)
+                count_exit(v, r);
 
         switch (r->exit_reason) {
         case KVM_EXIT_IO: {
@@ -452,6 +477,7 @@ static int create_vcpus(vm *v, uint64_t entry, forge_error **err)
         cleanup_free struct kvm_cpuid2 *supported = cpu_supported_cpuid(v->kvm_fd, err);
         size_t cpuid_size;
         int sz = ioctl(v->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+        bool tsc_deadline = ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 
         if (supported == NULL)
                 return -1;
@@ -476,7 +502,7 @@ static int create_vcpus(vm *v, uint64_t entry, forge_error **err)
                 if (cpuid == NULL)
                         return forge_error_make(err, ENOMEM, "cpuid");
                 memcpy(cpuid, supported, cpuid_size);
-                cpu_cpuid_for(cpuid, i, v->ncpus);
+                cpu_cpuid_for(cpuid, i, v->ncpus, tsc_deadline);
                 if (cpu_setup_common(c->fd, i, cpuid, err) < 0)
                         return forge_error_prefix(err, "vCPU %u", i);
                 if (i == 0 && cpu_setup_boot(c->fd, entry, err) < 0)
@@ -636,6 +662,7 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
         v->kvm_fd = v->vm_fd = v->done_fd = -1;
         v->ncpus = c->cpus ? c->cpus : 1;
         v->cfg = *c;
+        v->stats = getenv("FORGE_VMM_STATS") != NULL;
         pthread_mutex_init(&v->dev_lock, NULL);
         if (v->ncpus > VMM_MAX_CPUS) {
                 forge_error_make(err, 0, "%u vCPUs: at most %d are supported", v->ncpus, VMM_MAX_CPUS);
@@ -716,6 +743,12 @@ void vmm_destroy(vmm *v)
 {
         if (v == NULL)
                 return;
+        if (v->stats) {
+                fprintf(stderr, "forge-vmm: exits:");
+                for (size_t i = 0; i < ARRAY_SIZE(stat_names); i++)
+                        fprintf(stderr, " %s=%lu", stat_names[i], atomic_load(&v->n_exits[i]));
+                fputc('\n', stderr);
+        }
         destroy(v);
         free(v);
 }
