@@ -200,6 +200,23 @@ awk -v s="$secs" -v t="$to" 'BEGIN { exit !(s >= t && s < t + 20) }' || bad "--t
 
 [ "$(sha256sum $D | cut -d' ' -f1)" = "$sum0" ] || bad "the disk image changed"
 
+# -t: an interactive shell on a terminal of the host's size (the test
+# helper's pty types into it); the host terminal's modes come back
+st=0
+$FORGE_TESTHELPER pty 30 100 'busybox stty size; echo typed-$((6*7))\nexit 5\n' \
+	$F run --as vm -t $D -- sh >/tmp/t/pty.out 2>&1 </dev/null || st=$?
+echo "--- -t: exit $st"
+sed 's/^/  pty| /' /tmp/t/pty.out | tail -n 12
+[ "$st" = 5 ] || bad "-t: exit $st, expected the shell's 5"
+grep -q '^30 100' /tmp/t/pty.out || bad "-t: the guest's terminal is not 30x100"
+grep -q '^typed-42' /tmp/t/pty.out || bad "-t: the typed command did not run in the guest's shell"
+grep -q 'terminal-restored=1' /tmp/t/pty.out || bad "-t: the host terminal's modes were not restored"
+
+# --user, --workdir, --hostname reach the guest init
+vm --user 1000:1000 --workdir /tmp --hostname vmhost $D -- \
+	sh -c 'echo u=$(busybox id -u):$(busybox id -g) w=$(pwd) h=$(busybox hostname)'
+has "u=1000:1000 w=/tmp h=vmhost" || bad "--user/--workdir/--hostname: $out"
+
 # IMAGE: the disk cached in the store, booted from there, the store unchanged
 mkdir -p /usr/lib/systemd/boot/efi
 cp $KVM_FILES/linuxx64.efi.stub /usr/lib/systemd/boot/efi/
@@ -222,5 +239,5 @@ if [ "$st" -ne 0 ]; then
 	fail "$(kvm_harness_marker "$T/h" failures) check(s) failed in the guest (status $st)"
 fi
 echo "ok: forge run --as vm: output, statuses, --verbose, --cpus, --memory, -e, stdin, SIGTERM, copy-on-write," \
-	"--persist, --timeout, IMAGE from the store;" \
+	"--persist, --timeout, -t, --user/--workdir/--hostname, IMAGE from the store;" \
 	"boot to exit $(kvm_harness_marker "$T/h" boot-secs) s nested"
