@@ -588,7 +588,8 @@ static void main_loop(vm *v, const vmm_config *c, int sig_fd)
         cleanup_close int timeout_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
         cleanup_close int grace_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
         console_in in = {.fd = c->in_fd, .eof = c->in_fd < 0, .tty = c->tty};
-        bool signalled = false, panic_seen = false;
+        bool panic_seen = false;
+        int signalled = 0; /* the first signal, forwarded to the guest */
         struct timespec panic_at = {0};
 
         if (c->timeout_sec && timeout_fd >= 0)
@@ -621,7 +622,7 @@ static void main_loop(vm *v, const vmm_config *c, int sig_fd)
                                         end(v, VMM_END_SIGNAL, (int)si.ssi_signo, NULL);
                                 } else {
                                         /* the guest init forwards it to the workload */
-                                        signalled = true;
+                                        signalled = (int)si.ssi_signo;
                                         atomic_store(&v->ctl_sig, (int)si.ssi_signo);
                                         arm_timer(grace_fd, GRACE_SEC, 0);
                                 }
@@ -633,7 +634,7 @@ static void main_loop(vm *v, const vmm_config *c, int sig_fd)
                         end(v, VMM_END_TIMEOUT, 0, d);
                 }
                 if (p[3].revents & POLLIN)
-                        end(v, VMM_END_SIGNAL, SIGKILL, "the guest did not stop in time");
+                        end(v, VMM_END_SIGNAL, signalled, "the guest did not stop in time");
                 if (!panic_seen) {
                         char line[2];
                         if (uart_panicked(v->uart, line, sizeof(line))) {
