@@ -388,9 +388,8 @@ static int check_caps(vm *v, forge_error **err)
         return 0;
 }
 
-static int setup_memory(vm *v, uint64_t size, forge_error **err)
+static int check_memory(uint64_t size, forge_error **err)
 {
-        struct kvm_userspace_memory_region low = {0}, high = {0};
         uint64_t host = host_memory();
 
         if (size < VMM_MIN_MEMORY)
@@ -401,6 +400,13 @@ static int setup_memory(vm *v, uint64_t size, forge_error **err)
                 return forge_error_make(err, 0,
                                         "not enough memory: the guest wants %llu MiB, this host has %llu MiB",
                                         (unsigned long long)(size >> 20), (unsigned long long)(host >> 20));
+        return 0;
+}
+
+static int setup_memory(vm *v, uint64_t size, forge_error **err)
+{
+        struct kvm_userspace_memory_region low = {0}, high = {0};
+
         v->gm.size = size;
         v->gm.low_size = size < MMIO_HOLE_START ? size : MMIO_HOLE_START;
         v->gm.host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -433,6 +439,9 @@ static int create_vm(vm *v, const vmm_config *c, forge_error **err)
         struct kvm_pit_config pit = {0};
         uint64_t ident = IDENTITY_MAP_ADDR;
 
+        /* what the user asked for is checked before what the host offers */
+        if (check_memory(c->memory & ~((1ULL << 20) - 1), err) < 0)
+                return -1;
         v->kvm_fd = open_kvm(err);
         if (v->kvm_fd < 0)
                 return -1;

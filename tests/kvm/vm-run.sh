@@ -76,6 +76,21 @@ st=0
 out=$(nokvm "$FORGE" --store "$STORE" run --as vm no-such-image 2>&1 </dev/null) || st=$?
 [ "$st" -ne 0 ] && grep -q no-such-image <<<"$out" || fail "run --as vm no-such-image: exit $st: $out"
 
+# bad memory sizes and a corrupt image: exit 125 and one line saying what (before /dev/kvm matters)
+for m in 100T 16M; do
+	st=0
+	out=$(nokvm "$FORGE" --store "$STORE" run --as vm --memory $m "$T/d.img" 2>&1 </dev/null) || st=$?
+	[ "$st" -eq 125 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && grep -qE 'not enough memory|too small' <<<"$out" ||
+		fail "--memory $m: exit $st, expected 125 and one line about memory: $out"
+done
+cp "$T/d.img" "$T/bad.img"
+dd if=/dev/zero of="$T/bad.img" bs=512 seek=2 count=32 conv=notrunc 2>/dev/null # the GPT entries
+st=0
+out=$(nokvm "$FORGE" --store "$STORE" run --as vm "$T/bad.img" 2>&1 </dev/null) || st=$?
+[ "$st" -eq 125 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && grep -q corrupt <<<"$out" ||
+	fail "corrupt disk image: exit $st, expected 125 and one line saying corrupt: $out"
+rm -f "$T/bad.img"
+
 # what the guest needs to find the store's cached disk of IMAGE (its key
 # covers forge-vminit and the EFI stub); the store itself goes in as a copy
 cp "$FORGE_VMINIT" "$T/forge-vminit"
