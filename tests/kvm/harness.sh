@@ -197,7 +197,7 @@ kvm_harness_base() {
 
 # kvm_harness_run WORKDIR SCRIPT [FILE...]
 kvm_harness_run() {
-	local work=$1 script=$2 base stage f st=0 start secs v mark
+	local work=$1 script=$2 base stage f st=0 start secs v mark qpid wedged=
 	shift 2
 	: "${FORGE:?}" "${FORGE_TESTHELPER:?}"
 	[ -n "${KVM_HARNESS_BUSYBOX:-}" ] || kvm_harness_need
@@ -233,20 +233,40 @@ kvm_harness_run() {
 	# check would mark them unstable and fall back to HPET, whose every read
 	# is an emulated MMIO access
 	start=$(date +%s.%N)
+	: >"$work/serial.raw"
 	timeout -k 10 "${KVM_HARNESS_TIMEOUT:-600}" "$KVM_HARNESS_QEMU" \
 		-cpu max -m "${KVM_HARNESS_MEM:-4096}" -smp "${KVM_HARNESS_SMP:-2}" -accel tcg,thread=multi \
 		-nographic -nodefaults -no-reboot -monitor none -serial "file:$work/serial.raw" \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-kernel "$base/vmlinuz" -initrd "$work/initrd" \
-		-append 'console=ttyS0 quiet panic=-1 tsc=reliable' </dev/null >"$work/qemu.out" 2>&1 || st=$?
+		-append 'console=ttyS0 quiet panic=-1 tsc=reliable' </dev/null >"$work/qemu.out" 2>&1 &
+	qpid=$!
+	# an outer kernel whose CPUs are stuck for minutes will not recover: stop
+	# it instead of waiting for the timeout (seen once, a vCPU thread and the
+	# kvm-pit thread of the nested guest both stuck)
+	while kill -0 "$qpid" 2>/dev/null; do
+		if grep -qaE 'soft lockup - CPU#[0-9]+ stuck for [0-9]{3,}s' "$work/serial.raw"; then
+			wedged=1
+			kill "$qpid" 2>/dev/null || true
+			break
+		fi
+		sleep 2
+	done
+	wait "$qpid" || st=$?
 	secs=$(echo "$(date +%s.%N) - $start" | bc)
 	rm -f "$work/initrd"
 	tr -d '\r' <"$work/serial.raw" >"$work/serial.log"
 	mark=$(sed -n 's/^KVM-HARNESS-EXIT: \([0-9]*\).*/\1/p' "$work/serial.log" | tail -n1)
 	echo "kvm harness: outer guest ran $secs s (qemu exit $st)" >&2
-	if [ "$st" -eq 124 ] || [ "$st" -eq 137 ]; then
-		echo "kvm harness: timed out after ${KVM_HARNESS_TIMEOUT:-600} s; console tail:" >&2
-		tail -n 30 "$work/serial.log" >&2
+	if [ -n "$wedged" ] || [ "$st" -eq 124 ] || [ "$st" -eq 137 ]; then
+		if [ -n "$wedged" ]; then
+			echo "kvm harness: the outer guest's CPUs are stuck (soft lockup), stopped it; console:" >&2
+		else
+			echo "kvm harness: timed out after ${KVM_HARNESS_TIMEOUT:-600} s; console:" >&2
+		fi
+		# the first lockup report, and the rest without the repeats
+		grep -m1 -A25 'soft lockup' "$work/serial.log" >&2 || true
+		grep -v 'soft lockup' "$work/serial.log" | tail -n 60 >&2
 		return 125
 	fi
 	if grep -q '^KVM-HARNESS-ERROR' "$work/serial.log"; then

@@ -5,8 +5,9 @@
 # (only its output on stdout; cpus and memory from vm:), exit statuses (3,
 # 128+9, 127), --verbose, --cpus, --memory, -e, stdin, SIGTERM forwarded to
 # the workload, guest writes that leave the disk untouched (and no scratch
-# file behind), --persist, --timeout (124), and IMAGE booted from a copy of
-# the store (its cached disk; the store still verifies).
+# file behind), --persist, --timeout (124), -t (a shell on the test helper's
+# pty), --user/--workdir/--hostname, and IMAGE booted from a copy of the
+# store (its cached disk; the store still verifies).
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 1
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh" || exit 1
 need_root
