@@ -23,8 +23,17 @@ char *path_join(const char *a, const char *b)
                 la--;
         while (*b == '/')
                 b++;
-        if (asprintf(&r, "%.*s%s%s", (int)la, a, (la > 0 && a[la - 1] == '/') ? "" : "/", b) < 0)
-                return NULL;
+        {
+                /* hot (every file of a tree walk): no printf machinery */
+                size_t lb = strlen(b), sep = (la > 0 && a[la - 1] == '/') ? 0 : 1;
+                r = malloc(la + sep + lb + 1);
+                if (r == NULL)
+                        return NULL;
+                memcpy(r, a, la);
+                if (sep)
+                        r[la] = '/';
+                memcpy(r + la + sep, b, lb + 1);
+        }
         return r;
 }
 
