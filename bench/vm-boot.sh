@@ -132,7 +132,13 @@ for n in $names; do
 		h=$(awk '/^VmHWM:/ { print $2 }' /proc/$pid/status 2>/dev/null)
 		g=$(awk '/^Size:/ { s = $2 } /^Rss:/ { if (s > max) { max = s; r = $2 } } END { print max + 0, r + 0 }' \
 			/proc/$pid/smaps 2>/dev/null)
-		[ -n "$h" ] && [ -n "$g" ] && [ "${g% *}" != 0 ] && { hwm=$h; size=${g% *}; guest=${g#* }; }
+		# VmHWM only grows; the guest RAM sample is taken from the largest
+		# mapping seen (at exit the launcher unmaps it before its process ends)
+		[ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
+		if [ -n "$g" ] && [ "${g% *}" -ge "$size" ] && [ "${g#* }" -ge "$guest" ]; then
+			size=${g% *}
+			guest=${g#* }
+		fi
 		sleep 0.3
 	done
 	wait $pid || true
