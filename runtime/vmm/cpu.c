@@ -46,6 +46,10 @@ struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd, forge_error **err)
 
 void cpu_cpuid_for(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus, bool tsc_deadline)
 {
+        unsigned shift = 0;
+
+        while ((1u << shift) < ncpus)
+                shift++;
         for (unsigned i = 0; i < c->nent; i++) {
                 struct kvm_cpuid_entry2 *e = &c->entries[i];
 
@@ -66,7 +70,25 @@ void cpu_cpuid_for(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus, bool tsc_d
                         break;
                 case 0xb:
                 case 0x1f:
+                        /* one package of ncpus cores, one thread each */
                         e->edx = id; /* x2APIC id */
+                        if (e->index == 0) {
+                                e->eax = 0;
+                                e->ebx = 1;
+                                e->ecx = 1u << 8;
+                        } else if (e->index == 1) {
+                                e->eax = shift;
+                                e->ebx = ncpus;
+                                e->ecx = 2u << 8 | 1;
+                        }
+                        break;
+                case 0x80000008:
+                        e->ecx = (e->ecx & ~0xf0ffu) | (shift << 12) | ((ncpus - 1) & 0xff);
+                        break;
+                case 0x8000001e:
+                        e->eax = id;      /* extended APIC id */
+                        e->ebx = id & 0xff; /* core id, one thread per core */
+                        e->ecx = 0;       /* node 0 */
                         break;
                 default:
                         break;
