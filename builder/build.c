@@ -296,7 +296,7 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                 e = b->files[idx]; /* collected by the check */
                 bentries_init(&b->files[idx]);
         } else if (l->kind == SPEC_LAYER_FILES &&
-                   (bsrc_files(sp, l, &e, err) < 0 ||
+                   (bsrc_files_nocaps(sp, l, &e, err) < 0 ||
                     bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0)) {
                 goto out;
         }
@@ -319,6 +319,8 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                         stamped = true;
                 }
         }
+        if (!stamped && l->kind == SPEC_LAYER_FILES && bentries_load_caps(&e, err) < 0)
+                goto out;
         if (!stamped && bkey_compute(&in, &k, err) < 0)
                 goto out;
         if (l->sha256 && strcmp(k.input_sha256, l->sha256) != 0) {
@@ -333,7 +335,8 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         if (!hit && stamped) {
                 /* the fingerprint matched but the layer is gone: compute it all */
                 stamped = false;
-                if (bkey_compute(&in, &k, err) < 0)
+                if ((l->kind == SPEC_LAYER_FILES && bentries_load_caps(&e, err) < 0) ||
+                    bkey_compute(&in, &k, err) < 0)
                         goto out;
         }
         if (!hit) {

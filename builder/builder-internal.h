@@ -62,6 +62,11 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
 
 /* Sources (src-*.c). sde: source_date_epoch. */
 int bsrc_files(const spec *sp, const spec_layer *l, bentries *out, forge_error **err);
+/* The same without the files' capabilities: a no-change rebuild decides on
+ * stat fingerprints (ctime covers xattr changes) and reads no xattr; the
+ * build loads them (bentries_load_caps) once the fingerprint misses. */
+int bsrc_files_nocaps(const spec *sp, const spec_layer *l, bentries *out, forge_error **err);
+int bentries_load_caps(bentries *e, forge_error **err);
 /* deb (is_deb) or any archive libarchive reads, placed under dest. spool_dir: where
  * the content spool file goes. Hashes the input file into ret_sha (sha256:...). */
 int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, bentries *out,

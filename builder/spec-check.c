@@ -40,7 +40,7 @@ static int check_files(const spec *sp, size_t idx, bentries *ret, forge_error **
         bentries e;
 
         bentries_init(&e);
-        if (bsrc_files(sp, &sp->layers[idx], &e, err) < 0 ||
+        if (bsrc_files_nocaps(sp, &sp->layers[idx], &e, err) < 0 ||
             bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0) {
                 bentries_free(&e);
                 if ((*err)->status != FORGE_EXIT_USAGE) {

@@ -28,6 +28,7 @@ typedef struct fctx {
         const spec_file *f;
         bentries *out;
         size_t depth;
+        bool caps; /* read security.capability now (else bentries_load_caps later) */
 } fctx;
 
 static mode_t norm_mode(const fctx *c, const struct stat *st)
@@ -39,6 +40,28 @@ static mode_t norm_mode(const fctx *c, const struct stat *st)
         if (c->f->mode >= 0)
                 return (mode_t)c->f->mode;
         return (st->st_mode & 0111) ? 0755 : 0644;
+}
+
+/* A file's capabilities are its only xattr a layer keeps. */
+static int load_caps(bentry *en, forge_error **err)
+{
+        char cap[256];
+        ssize_t n = lgetxattr(en->host_path, "security.capability", cap, sizeof(cap));
+
+        if (n > 0 && bentry_add_xattr(en, "security.capability", cap, (size_t)n) < 0)
+                return forge_error_make(err, ENOMEM, "files");
+        return 0;
+}
+
+int bentries_load_caps(bentries *e, forge_error **err)
+{
+        for (size_t i = 0; i < e->n; i++) {
+                bentry *en = &e->v[i];
+                if (en->type == S_IFREG && en->host_path != NULL && en->n_xattrs == 0 &&
+                    load_caps(en, err) < 0)
+                        return -1;
+        }
+        return 0;
 }
 
 static int add_one(fctx *c, const char *host, const char *dest, const struct stat *st,
@@ -63,10 +86,8 @@ static int add_one(fctx *c, const char *host, const char *dest, const struct sta
                 en->host_nlink = st->st_nlink;
                 en->host_mtim = st->st_mtim;
                 en->host_ctim = st->st_ctim;
-                char cap[256];
-                ssize_t n = lgetxattr(host, "security.capability", cap, sizeof(cap));
-                if (n > 0 && bentry_add_xattr(en, "security.capability", cap, (size_t)n) < 0)
-                        return forge_error_make(err, ENOMEM, "files");
+                if (c->caps && load_caps(en, err) < 0)
+                        return -1;
         } else if (S_ISDIR(st->st_mode)) {
                 en->type = S_IFDIR;
         } else if (S_ISLNK(st->st_mode)) {
@@ -156,9 +177,9 @@ static int add_file_spec(fctx *c, forge_error **err)
         return add_one(c, f->src_path, dest, &st, err);
 }
 
-int bsrc_files(const spec *sp, const spec_layer *l, bentries *out, forge_error **err)
+static int files(const spec *sp, const spec_layer *l, bool caps, bentries *out, forge_error **err)
 {
-        fctx c = {sp, l, NULL, out, 0};
+        fctx c = {sp, l, NULL, out, 0, caps};
 
         for (size_t i = 0; i < l->n_files; i++) {
                 c.f = &l->files[i];
@@ -166,4 +187,14 @@ int bsrc_files(const spec *sp, const spec_layer *l, bentries *out, forge_error *
                         return -1;
         }
         return 0;
+}
+
+int bsrc_files(const spec *sp, const spec_layer *l, bentries *out, forge_error **err)
+{
+        return files(sp, l, true, out, err);
+}
+
+int bsrc_files_nocaps(const spec *sp, const spec_layer *l, bentries *out, forge_error **err)
+{
+        return files(sp, l, false, out, err);
 }

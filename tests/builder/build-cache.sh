@@ -48,6 +48,23 @@ f build --no-cache "$c/spec.yaml" >"$T/b7"
 [ "$(grep -c 'built .*(--no-cache)' "$T/b7")" = 3 ] || { cat "$T/b7"; fail "--no-cache"; }
 [ "$(tail -n1 "$T/b7")" = "$(tail -n1 "$T/b6")" ] || fail "--no-cache changed the digest"
 
+# a capability set on a file after a build (content and mtime unchanged) is
+# noticed (the fingerprint has ctime; xattrs are read only on a miss) and
+# lands in the layer
+python3 -c 'import os, sys; os.setxattr(sys.argv[1], "security.capability", bytes.fromhex("0100000200040000000000000000000000000000"))' "$c/l3/h"
+f build "$c/spec.yaml" >"$T/b9"
+grep -q '\[3/3\] three .* built' "$T/b9" || { cat "$T/b9"; fail "a new capability did not rebuild the layer"; }
+f export cache --format tar -o "$T/caps.tar"
+python3 - "$T/caps.tar" <<'PY' || fail "the capability is not in the layer"
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    m = t.getmember("l3/h")
+    v = m.pax_headers.get("SCHILY.xattr.security.capability")
+    sys.exit(0 if v is not None else 1)
+PY
+f build "$c/spec.yaml" >"$T/b10"
+[ "$(grep -c ' cached ' "$T/b10")" = 3 ] || { cat "$T/b10"; fail "rebuild after the capability change built something"; }
+
 # the layer label is not part of the key
 sed -i 's/name: two/name: renamed/' "$c/spec.yaml"
 f build "$c/spec.yaml" >"$T/b8"
