@@ -37,6 +37,37 @@ char *path_join(const char *a, const char *b)
         return r;
 }
 
+char *exe_companion_find(const char *name, const char *build_subdir)
+{
+        static const char *const installed[] = {"/usr/local/libexec/forge", "/usr/libexec/forge"};
+        char exe[PATH_MAX], cand[PATH_MAX + 256];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+        if (n > 0) {
+                char *slash;
+                const char *rel[] = {"", build_subdir, "libexec/forge"};
+
+                exe[n] = '\0';
+                slash = strrchr(exe, '/');
+                if (slash != NULL)
+                        *slash = '\0';
+                for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+                        if (i == 0)
+                                snprintf(cand, sizeof(cand), "%s/%s", exe, name);
+                        else
+                                snprintf(cand, sizeof(cand), "%s/../%s/%s", exe, rel[i], name);
+                        if (access(cand, X_OK) == 0)
+                                return realpath(cand, NULL);
+                }
+        }
+        for (size_t i = 0; i < sizeof(installed) / sizeof(installed[0]); i++) {
+                snprintf(cand, sizeof(cand), "%s/%s", installed[i], name);
+                if (access(cand, X_OK) == 0)
+                        return strdup(cand);
+        }
+        return NULL;
+}
+
 bool path_is_contained(const char *rel)
 {
         const char *p = rel;

@@ -10,6 +10,11 @@
 
 /* malloc'd "a/b", with exactly one '/' between; NULL on ENOMEM. */
 char *path_join(const char *a, const char *b);
+/* A program installed with forge (forge-init, forge-vminit, forge-vmm): next
+ * to the running executable, at ../BUILD_SUBDIR/NAME from it (the build
+ * tree), at ../libexec/forge/NAME, else in /usr/local/libexec/forge or
+ * /usr/libexec/forge. malloc'd path of the first executable one, or NULL. */
+char *exe_companion_find(const char *name, const char *build_subdir);
 /* True when the relative path has no ".." component and is not absolute. */
 bool path_is_contained(const char *rel);
 

@@ -43,8 +43,6 @@ static bool is_exec_file(const char *p)
 int runtime_init_find(char **ret_path, forge_error **err)
 {
         const char *env = getenv("FORGE_INIT");
-        char exe[PATH_MAX], cand[PATH_MAX + 64];
-        ssize_t n;
 
         if (env != NULL && env[0] != '\0') {
                 if (!is_exec_file(env))
@@ -52,35 +50,12 @@ int runtime_init_find(char **ret_path, forge_error **err)
                 *ret_path = strdup(env);
                 return *ret_path ? 0 : forge_error_make(err, ENOMEM, "init path");
         }
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n > 0) {
-                char *slash;
-
-                exe[n] = '\0';
-                slash = strrchr(exe, '/');
-                if (slash != NULL)
-                        *slash = '\0';
-                const char *rel[] = {"forge-init", "../runtime/init/forge-init",
-                                     "../libexec/forge/forge-init"};
-                for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
-                        snprintf(cand, sizeof(cand), "%s/%s", exe, rel[i]);
-                        if (is_exec_file(cand)) {
-                                *ret_path = realpath(cand, NULL);
-                                return *ret_path ? 0 : forge_error_make(err, errno, "'%s'", cand);
-                        }
-                }
-        }
-        const char *abs[] = {"/usr/local/libexec/forge/forge-init",
-                             "/usr/libexec/forge/forge-init"};
-        for (size_t i = 0; i < ARRAY_SIZE(abs); i++) {
-                if (is_exec_file(abs[i])) {
-                        *ret_path = strdup(abs[i]);
-                        return *ret_path ? 0 : forge_error_make(err, ENOMEM, "init path");
-                }
-        }
-        return forge_error_make(err, ENOENT,
-                                "forge-init not found next to forge or in /usr/libexec/forge "
-                                "(set FORGE_INIT to its path)");
+        *ret_path = exe_companion_find("forge-init", "runtime/init");
+        if (*ret_path == NULL)
+                return forge_error_make(err, ENOENT,
+                                        "forge-init not found next to forge or in /usr/libexec/forge "
+                                        "(set FORGE_INIT to its path)");
+        return 0;
 }
 
 /* A sealed in-memory copy of forge-init: the container can see its PID 1's
