@@ -40,5 +40,9 @@ int cmd_store(cli_ctx *ctx, int argc, char **argv);   /* cmd-store.c: gc, verify
 
 /* `forge export --format disk` (cmd-export-disk.c, vmimage owner). */
 int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const char *out_path);
+/* forge run's target: an image (name:tag or digest) in the store, or a SPEC
+ * built first (run: steps scratch in the store's tmp/); its manifest digest. */
+int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_STR_SIZE],
+                    forge_error **err);
 /* `forge run --as vm` (cmd-run-vm.c, vmm owner): argv as given to `forge run`. */
 int cli_run_vm(cli_ctx *ctx, int argc, char **argv);

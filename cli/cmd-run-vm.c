@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "builder/builder.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "runtime/runtime.h"
 #include "vmimage/vmimage.h"
 
 #define MAX_ENV 256
@@ -233,52 +230,22 @@ static int find_disk(cli_ctx *ctx, const char *target, store **ret_store, char *
         }
         if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
                 return -1;
-        if (stat(target, &st) == 0 && S_ISREG(st.st_mode)) {
-                builder_opts bo = {.run_step = runtime_build_step};
-                cleanup_free char *tmp = path_join(store_root(s), "tmp");
-
-                bo.run_step_data = tmp;
-                if (builder_build(s, target, &bo, digest, err) < 0)
-                        return forge_error_prefix(err, "build '%s'", target);
-        } else if (store_resolve(s, target, digest, err) < 0) {
+        if (cli_run_resolve(s, target, stat(target, &st) == 0 && S_ISREG(st.st_mode), digest, err) < 0)
                 return -1;
-        }
         if (vmimage_disk_get(s, digest, ret_path, err) < 0)
                 return forge_error_prefix(err, "disk image of '%s'", target);
         *ret_store = take_ptr(s);
         return 0;
 }
 
-/* forge-vmm: FORGE_VMM, next to forge, or where the build tree or an install puts it */
+/* forge-vmm: FORGE_VMM, else installed with forge (exe_companion_find) */
 static char *find_launcher(void)
 {
         const char *env = getenv("FORGE_VMM");
-        const char *fixed[] = {"/usr/local/libexec/forge/forge-vmm", "/usr/libexec/forge/forge-vmm"};
-        char self[PATH_MAX];
-        ssize_t n;
 
         if (env && access(env, X_OK) == 0)
                 return strdup(env);
-        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n > 0) {
-                char *slash;
-                self[n] = '\0';
-                slash = strrchr(self, '/');
-                if (slash) {
-                        const char *cands[] = {"forge-vmm", "../runtime/vmm/forge-vmm"};
-                        *slash = '\0';
-                        for (size_t i = 0; i < 2; i++) {
-                                char *p = NULL;
-                                if (asprintf(&p, "%s/%s", self, cands[i]) >= 0 && access(p, X_OK) == 0)
-                                        return p;
-                                free(p);
-                        }
-                }
-        }
-        for (size_t i = 0; i < 2; i++)
-                if (access(fixed[i], X_OK) == 0)
-                        return strdup(fixed[i]);
-        return NULL;
+        return exe_companion_find("forge-vmm", "runtime/vmm");
 }
 
 /* Replaces this process with forge-vmm; returns only on failure. The disk

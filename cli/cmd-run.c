@@ -251,6 +251,22 @@ static int report(const runtime_result *res, const char *cmd)
         return res->status;
 }
 
+int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_STR_SIZE], forge_error **err)
+{
+        builder_opts bo = {.run_step = runtime_build_step};
+        cleanup_free char *tmp = NULL;
+
+        if (!is_spec)
+                return store_resolve(s, target, ret, err);
+        tmp = path_join(store_root(s), "tmp");
+        if (tmp == NULL)
+                return forge_error_make(err, ENOMEM, "build");
+        bo.run_step_data = tmp;
+        if (builder_build(s, target, &bo, ret, err) < 0)
+                return forge_error_prefix(err, "build '%s'", target);
+        return 0;
+}
+
 /* The image's layers (unpacked once in the store) and run configuration;
  * a SPEC is built first. */
 static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char ***ret_lowers,
@@ -258,22 +274,13 @@ static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char *
 {
         cleanup_store store *s = NULL;
         cleanup_store_image store_image *img = NULL;
-        cleanup_free char *tmp = NULL;
         char **lowers = NULL;
         char digest[DIGEST_STR_SIZE];
 
         if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
                 return -1;
-        if (is_spec_path(image)) {
-                builder_opts bo = {.run_step = runtime_build_step};
-
-                tmp = path_join(store_root(s), "tmp");
-                bo.run_step_data = tmp;
-                if (builder_build(s, image, &bo, digest, err) < 0)
-                        return forge_error_prefix(err, "build '%s'", image);
-        } else if (store_resolve(s, image, digest, err) < 0) {
+        if (cli_run_resolve(s, image, is_spec_path(image), digest, err) < 0)
                 return -1;
-        }
         if (store_image_load(s, digest, &img, err) < 0 ||
             runtime_image_config_parse(img->config, ic, err) < 0)
                 return -1;
