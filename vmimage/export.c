@@ -71,35 +71,10 @@ char *vmimage_run_config(const json_t *image_config)
 static char *find_vminit(void)
 {
         const char *env = getenv("FORGE_VMINIT");
-        char self[PATH_MAX];
-        ssize_t n;
-        char *r = NULL;
 
         if (env && access(env, X_OK) == 0)
                 return strdup(env);
-        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n > 0) {
-                char *slash;
-                self[n] = '\0';
-                slash = strrchr(self, '/');
-                if (slash) {
-                        *slash = '\0';
-                        const char *cands[] = {"forge-vminit", "../runtime/init/forge-vminit"};
-                        for (size_t i = 0; i < 2 && r == NULL; i++) {
-                                char *p = NULL;
-                                if (asprintf(&p, "%s/%s", self, cands[i]) >= 0 &&
-                                    access(p, X_OK) == 0)
-                                        r = p;
-                                else
-                                        free(p);
-                        }
-                }
-        }
-        if (r == NULL && access("/usr/local/libexec/forge/forge-vminit", X_OK) == 0)
-                r = strdup("/usr/local/libexec/forge/forge-vminit");
-        if (r == NULL && access("/usr/libexec/forge/forge-vminit", X_OK) == 0)
-                r = strdup("/usr/libexec/forge/forge-vminit");
-        return r;
+        return exe_companion_find("forge-vminit", "runtime/init");
 }
 
 static int copy_out(const char *src, const char *dst, forge_error **err)
@@ -226,11 +201,12 @@ static int kernel_keep(store *s, const char *key, const char *work, forge_error 
         return store_kv_put(s, "vmkernel", digest_hex(key), v, err);
 }
 
-static int build_into_store(store *s, const store_image *img, json_t *vm, char ret[DIGEST_STR_SIZE],
-                            forge_error **err)
+/* init: forge-vminit; kkey: kernel_key() of vm and init */
+static int build_into_store(store *s, const store_image *img, json_t *vm, const char *init,
+                            const char *kkey, char ret[DIGEST_STR_SIZE], forge_error **err)
 {
-        cleanup_free char *work = NULL, *rootfs = NULL, *disk = NULL, *run = NULL, *init = NULL,
-                          *kdeb = NULL, *kbz = NULL, *mods = NULL, *modsdir = NULL;
+        cleanup_free char *work = NULL, *rootfs = NULL, *disk = NULL, *run = NULL, *kdeb = NULL,
+                          *kbz = NULL, *mods = NULL, *modsdir = NULL;
         const char *kd = json_string_value(json_object_get(vm, "kernel_deb"));
         const char *kb = json_string_value(json_object_get(vm, "kernel_bzimage"));
         const char *km = json_string_value(json_object_get(vm, "kernel_modules"));
@@ -238,15 +214,9 @@ static int build_into_store(store *s, const store_image *img, json_t *vm, char r
         json_t *created;
         struct tm tm = {0};
         forge_error *e2 = NULL;
-        char kkey[DIGEST_STR_SIZE];
         char *kpaths[3] = {NULL, NULL, NULL};
         int r = -1;
 
-        init = find_vminit();
-        if (init == NULL)
-                return forge_error_make(err, ENOENT,
-                                        "forge-vminit not found (set FORGE_VMINIT or "
-                                        "install it next to forge)");
         if (store_tmpdir(s, &work, err) < 0)
                 return -1;
         rootfs = path_join(work, "rootfs");
@@ -298,8 +268,6 @@ static int build_into_store(store *s, const store_image *img, json_t *vm, char r
         o.seed = img->digest;
         o.tmpdir = work;
         o.out_path = disk;
-        if (kernel_key(vm, init, kkey, err) < 0)
-                goto out;
         if (kernel_cached(s, kkey, kpaths)) {
                 o.prepared_bzimage = kpaths[0];
                 o.prepared_initrd = kpaths[1];
@@ -326,8 +294,8 @@ out:
 int vmimage_disk_get(store *s, const char *manifest_digest, char **ret_path, forge_error **err)
 {
         cleanup_store_image store_image *img = NULL;
-        char key[160], disk[DIGEST_STR_SIZE];
-        cleanup_free char *cached = NULL;
+        char key[160], disk[DIGEST_STR_SIZE], kkey[DIGEST_STR_SIZE];
+        cleanup_free char *cached = NULL, *init = NULL;
         json_t *vm;
         int r;
 
@@ -339,26 +307,22 @@ int vmimage_disk_get(store *s, const char *manifest_digest, char **ret_path, for
                                          "image %s has no vm section: add 'vm:' with a kernel "
                                          "to its spec",
                                          manifest_digest);
-        {
-                /* the disk depends on the image and on the kernel artifacts
-                 * (kernel, forge-vminit, EFI stub, command line) */
-                cleanup_free char *init = find_vminit();
-                char kkey[DIGEST_STR_SIZE];
-
-                if (init == NULL)
-                        return forge_error_make(err, ENOENT,
-                                                "forge-vminit not found (set FORGE_VMINIT or "
-                                                "install it next to forge)");
-                if (kernel_key(vm, init, kkey, err) < 0)
-                        return -1;
-                snprintf(key, sizeof(key), "%s-v%d-%.16s", digest_hex(manifest_digest), VMIMAGE_FORMAT,
-                         digest_hex(kkey));
-        }
+        init = find_vminit();
+        if (init == NULL)
+                return forge_error_make(err, ENOENT,
+                                        "forge-vminit not found (set FORGE_VMINIT or "
+                                        "install it next to forge)");
+        /* the disk depends on the image and on the kernel artifacts (kernel,
+         * forge-vminit, EFI stub, command line) */
+        if (kernel_key(vm, init, kkey, err) < 0)
+                return -1;
+        snprintf(key, sizeof(key), "%s-v%d-%.16s", digest_hex(manifest_digest), VMIMAGE_FORMAT,
+                 digest_hex(kkey));
         r = store_kv_get(s, "disk", key, &cached, err);
         if (r < 0)
                 return -1;
         if (r == 0 || !digest_valid(cached) || !store_blob_exists(s, cached)) {
-                if (build_into_store(s, img, vm, disk, err) < 0)
+                if (build_into_store(s, img, vm, init, kkey, disk, err) < 0)
                         return -1;
                 if (store_kv_put(s, "disk", key, disk, err) < 0)
                         return -1;
