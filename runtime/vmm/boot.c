@@ -214,10 +214,12 @@ static uint8_t checksum(const uint8_t *p, size_t n)
         return (uint8_t)(0 - s);
 }
 
-static uint8_t *intsrc(uint8_t *p, uint8_t type, uint16_t flags, uint8_t bus, uint8_t irq,
+/* An I/O (MP_INTSRC: to an IOAPIC pin) or local (MP_LINTSRC: to a LINT
+ * input of local APIC apic, 0xff for all) interrupt assignment. */
+static uint8_t *intsrc(uint8_t *p, uint8_t entry, uint8_t type, uint16_t flags, uint8_t bus, uint8_t irq,
                        uint8_t apic, uint8_t pin)
 {
-        p[0] = MP_INTSRC;
+        p[0] = entry;
         p[1] = type;
         put16(p + 2, flags);
         p[4] = bus;
@@ -284,25 +286,15 @@ int boot_mptable(guest_mem *gm, unsigned cpus, unsigned pci_slot_intx, forge_err
         for (uint8_t irq = 0; irq < 16; irq++) {
                 if (irq == PCI_INTX_GSI)
                         continue;
-                p = intsrc(p, MP_INT, 0, MP_BUS_ISA, irq, ioapic_id, irq);
+                p = intsrc(p, MP_INTSRC, MP_INT, 0, MP_BUS_ISA, irq, ioapic_id, irq);
                 count++;
         }
         /* the virtio device's INTA#: level, active high */
-        p = intsrc(p, MP_INT, 0x0d, MP_BUS_PCI, (uint8_t)(pci_slot_intx << 2), ioapic_id,
+        p = intsrc(p, MP_INTSRC, MP_INT, 0x0d, MP_BUS_PCI, (uint8_t)(pci_slot_intx << 2), ioapic_id,
                    PCI_INTX_GSI);
         count++;
-        p[0] = MP_LINTSRC;
-        p[1] = MP_EXTINT;
-        p[4] = MP_BUS_ISA;
-        p[6] = 0xff;
-        p[7] = 0;
-        p += 8;
-        p[0] = MP_LINTSRC;
-        p[1] = MP_NMI;
-        p[4] = MP_BUS_ISA;
-        p[6] = 0xff;
-        p[7] = 1;
-        p += 8;
+        p = intsrc(p, MP_LINTSRC, MP_EXTINT, 0, MP_BUS_ISA, 0, 0xff, 0);
+        p = intsrc(p, MP_LINTSRC, MP_NMI, 0, MP_BUS_ISA, 0, 0xff, 1);
         count += 2;
 
         put16(cfg + 4, (uint16_t)(p - cfg));

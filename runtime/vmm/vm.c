@@ -434,13 +434,14 @@ static int setup_memory(vm *v, uint64_t size, forge_error **err)
         return 0;
 }
 
-static int create_vm(vm *v, const vmm_config *c, forge_error **err)
+static int create_vm(vm *v, forge_error **err)
 {
         struct kvm_pit_config pit = {0};
         uint64_t ident = IDENTITY_MAP_ADDR;
+        uint64_t memory = v->cfg.memory & ~((1ULL << 20) - 1); /* whole MiB */
 
         /* what the user asked for is checked before what the host offers */
-        if (check_memory(c->memory & ~((1ULL << 20) - 1), err) < 0)
+        if (check_memory(memory, err) < 0)
                 return -1;
         v->kvm_fd = open_kvm(err);
         if (v->kvm_fd < 0)
@@ -457,7 +458,7 @@ static int create_vm(vm *v, const vmm_config *c, forge_error **err)
                 return forge_error_make(err, errno, "KVM_CREATE_IRQCHIP");
         if (ioctl(v->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
                 return forge_error_make(err, errno, "KVM_CREATE_PIT2");
-        return setup_memory(v, c->memory & ~((1ULL << 20) - 1), err);
+        return setup_memory(v, memory, err);
 }
 
 static int create_devices(vm *v, const vmm_config *c, forge_error **err)
@@ -592,8 +593,9 @@ static int arm_timer(int fd, unsigned sec, unsigned msec)
         return timerfd_settime(fd, 0, &t, NULL);
 }
 
-static void main_loop(vm *v, const vmm_config *c, int sig_fd)
+static void main_loop(vm *v, int sig_fd)
 {
+        const vmm_config *c = &v->cfg;
         cleanup_close int timeout_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
         cleanup_close int grace_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
         console_in in = {.fd = c->in_fd, .eof = c->in_fd < 0, .tty = c->tty};
@@ -686,7 +688,7 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
         }
         for (unsigned i = 0; i < v->ncpus; i++)
                 v->cpu[i].fd = -1;
-        if (create_vm(v, c, err) < 0 || create_devices(v, c, err) < 0)
+        if (create_vm(v, err) < 0 || create_devices(v, c, err) < 0)
                 goto fail;
         if (boot_load(&v->gm, c->kernel, c->kernel_len, c->initrd, c->initrd_len, c->cmdline, &layout, err) < 0 ||
             boot_mptable(&v->gm, v->ncpus, BLK_SLOT, err) < 0 || boot_acpi(&v->gm, v->ncpus, err) < 0)
@@ -732,7 +734,7 @@ int vmm_start(vmm *v, vmm_result *ret)
                 }
                 v->cpu[i].started = true;
         }
-        main_loop(v, c, sig_fd);
+        main_loop(v, sig_fd);
         stop_vcpus(v);
         if (raw)
                 tcsetattr(c->in_fd, TCSANOW, &saved_tio);
@@ -761,18 +763,6 @@ void vmm_destroy(vmm *v)
         }
         destroy(v);
         free(v);
-}
-
-int vmm_run(const vmm_config *c, vmm_result *ret, forge_error **err)
-{
-        vmm *v;
-        int r;
-
-        if (vmm_create(c, &v, err) < 0)
-                return -1;
-        r = vmm_start(v, ret);
-        vmm_destroy(v);
-        return r;
 }
 
 int vmm_result_exit_status(const vmm_result *r)

@@ -57,8 +57,6 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err);
 /* Runs the guest to its end. */
 int vmm_start(vmm *v, vmm_result *ret);
 void vmm_destroy(vmm *v);
-/* All three. */
-int vmm_run(const vmm_config *c, vmm_result *ret, forge_error **err);
 
 /* The exit status forge reports for a result (docs/vm.md). */
 int vmm_result_exit_status(const vmm_result *r);
