@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "cli/build-step.h"
 #include "runtime/runtime.h"
 
 static const char build_usage[] =
@@ -93,7 +94,7 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         }
         bo.progress = on_layer;
         bo.progress_data = &p;
-        bo.run_step = runtime_build_step;
+        bo.run_step = cli_build_step;
         if (cli_store_open(ctx, &s, &err) < 0)
                 return cli_fail(&err);
         scratch = path_join(store_root(s), "tmp");

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "cli/build-step.h"
 #include "runtime/runtime.h"
 
 #define MAX_LIST 256
@@ -253,7 +254,7 @@ static int report(const runtime_result *res, const char *cmd)
 
 int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_STR_SIZE], forge_error **err)
 {
-        builder_opts bo = {.run_step = runtime_build_step};
+        builder_opts bo = {.run_step = cli_build_step};
         cleanup_free char *tmp = NULL;
 
         if (!is_spec)

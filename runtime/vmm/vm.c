@@ -4,7 +4,7 @@
  * APICs) and PIT, one thread per vCPU serving port and MMIO exits, and the
  * main thread multiplexing the console input, signals and the timeout.
  */
-#include "runtime/vmm/vmm-cpu.h"
+#include "runtime/vmm/x86/cpu.h"
 
 #include <errno.h>
 #include <fcntl.h>

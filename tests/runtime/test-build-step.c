@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime_build_step, as the builder calls it: a `run:` step over lowerdirs,
+/* cli_build_step, as the builder calls it: a `run:` step over lowerdirs,
  * writing into the given upper dir. Needs root (CTest label "root"). */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/fs.h"
+#include "cli/build-step.h"
 #include "runtime/runtime.h"
 
 static char base[] = "/tmp/forge-build-step.XXXXXX";
@@ -61,8 +62,8 @@ static int run_step(const char *command, const char *const *lowers, size_t n, ch
 
         assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
         step.output_fd = pfd[1];
-        if (runtime_build_step(&step, &status, scratch, &err) < 0)
-                fail_msg("runtime_build_step: %s", err->msg);
+        if (cli_build_step(&step, &status, scratch, &err) < 0)
+                fail_msg("cli_build_step: %s", err->msg);
         close(pfd[1]);
         len = read(pfd[0], out, outlen - 1);
         out[len > 0 ? len : 0] = '\0';
@@ -124,7 +125,7 @@ int main(void)
         };
 
         if (geteuid() != 0) {
-                fprintf(stderr, "SKIP: runtime_build_step needs root\n");
+                fprintf(stderr, "SKIP: cli_build_step needs root\n");
                 return 77;
         }
         if (access("/bin/busybox", X_OK) != 0) {

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 static char prefix[64]; /* "forge-PID-": the names cgroup_new gives */
 static int n_found;

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <linux/capability.h>
 
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
                              "broken line\n"

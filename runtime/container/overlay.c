@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 #define OPTS_MAX 4000 /* a page, less a margin for the kernel's own use */
 

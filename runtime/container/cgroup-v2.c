@@ -9,7 +9,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 /* Enables the controllers cfg needs in dir's children; true when they are
  * (already) available there. */

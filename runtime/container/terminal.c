@@ -6,7 +6,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 void terminal_set_size(int from_fd, int master)
 {

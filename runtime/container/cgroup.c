@@ -17,7 +17,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 char *cgroup_self_path(const char *controller)
 {

@@ -5,10 +5,11 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "runtime/runtime-internal.h"
+#include "cli/build-step.h"
+#include "runtime/runtime.h"
 
-int runtime_build_step(const builder_run_step *step, int *ret_status, void *userdata,
-                       forge_error **err)
+int cli_build_step(const builder_run_step *step, int *ret_status, void *userdata,
+                   forge_error **err)
 {
         char *argv[] = {"/bin/sh", "-c", (char *)step->command, NULL};
         const char *tmp_root = userdata;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 #define FIELDS_MAX 8
 

@@ -10,7 +10,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 static int make_dir(cgroup *cg, const char *controller, char **ret_dir, forge_error **err)
 {

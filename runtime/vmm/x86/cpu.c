@@ -5,7 +5,7 @@
  * APIC id; the local APIC's LINT0/LINT1 wired as ExtINT and NMI, as a PC's
  * firmware leaves them.
  */
-#include "runtime/vmm/vmm-cpu.h"
+#include "runtime/vmm/x86/cpu.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

@@ -25,7 +25,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 

@@ -6,7 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 /* crun's default (`crun spec`): what a container gets. */
 static const int crun_default[] = {

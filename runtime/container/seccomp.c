@@ -11,7 +11,7 @@
 #include <sched.h>
 #include <seccomp.h>
 
-#include "runtime/runtime-internal.h"
+#include "runtime/container/container-internal.h"
 
 static const char *const denied[] = {
     "init_module",
