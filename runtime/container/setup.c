@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -281,11 +282,14 @@ static int make_mount_point(int rootfd, const char *dest, bool dir)
                                 if (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST)
                                         die("create mount point '%s'", path);
                         } else {
+                                /* O_EXCL: an existing FIFO or device is
+                                 * not opened (a FIFO would block) */
                                 fd = openat(parent, slash + 1,
-                                            O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                            0644);
                                 if (fd >= 0)
                                         close(fd);
-                                else if (errno != EISDIR && errno != ELOOP)
+                                else if (errno != EEXIST)
                                         die("create mount point '%s'", path);
                         }
                         close(parent);
@@ -300,18 +304,77 @@ static int make_mount_point(int rootfd, const char *dest, bool dir)
         return fd;
 }
 
+/* The mount made from a volume source: a detached recursive copy whose
+ * attributes are set before it is attached, so that `ro` (and podman's nosuid,
+ * nodev) hold for every mount of it from the first moment. */
+static int volume_tree(int srcfd, bool ro)
+{
+        struct mount_attr attr = {
+            .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (ro ? MOUNT_ATTR_RDONLY : 0)};
+        int tree = open_tree(srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+                                            AT_RECURSIVE);
+
+        if (tree < 0)
+                return -1;
+        if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+                close(tree);
+                return -1;
+        }
+        return tree;
+}
+
+static bool same_inode(int a, int b)
+{
+        struct stat sa, sb;
+
+        return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+               sa.st_ino == sb.st_ino;
+}
+
+static uint64_t mount_id(int fd)
+{
+        struct statx stx;
+
+        if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0)
+                return 0;
+        return stx.stx_mnt_id;
+}
+
+/* The destination, looked up again inside the root, must now be the volume
+ * with the attributes asked for. */
+static void volume_verify(int rootfd, const runtime_mount *m, int tree)
+{
+        struct statvfs sv;
+        int fd = open_in_root(rootfd, m->dest, O_PATH);
+
+        must(fd, "volume '%s': look up the mount made", m->dest);
+        if (mount_id(fd) != mount_id(tree)) {
+                errno = 0;
+                die("volume '%s': the destination changed while it was mounted", m->dest);
+        }
+        must(fstatvfs(fd, &sv), "volume '%s'", m->dest);
+        if ((m->ro && !(sv.f_flag & ST_RDONLY)) || !(sv.f_flag & ST_NODEV) ||
+            !(sv.f_flag & ST_NOSUID)) {
+                errno = 0;
+                die("volume '%s': the mount made is not %snosuid,nodev", m->dest,
+                    m->ro ? "ro," : "");
+        }
+        close(fd);
+}
+
 /* Volumes are bound before pivot_root (the source must be in our mount
- * namespace) onto targets resolved inside the root. */
+ * namespace) onto targets resolved inside the root: a destination that is an
+ * image's symlink leads where it points in the container, never outside, and
+ * never onto the root itself (the volume would become the container's /). */
 static void mount_volumes(const char *rootfs, const runtime_config *cfg, const int *fds)
 {
-        char src[64], dst[64];
         struct stat st;
         int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
         must(rootfd, "open the root file system");
         for (size_t i = 0; i < cfg->n_mounts; i++) {
                 const runtime_mount *m = &cfg->mounts[i];
-                int target;
+                int target, tree;
 
                 if (m->dest[0] != '/' || strlen(m->dest) >= 4000) {
                         errno = 0;
@@ -319,20 +382,20 @@ static void mount_volumes(const char *rootfs, const runtime_config *cfg, const i
                 }
                 must(fstat(fds[i], &st), "volume source '%s'", m->src);
                 target = make_mount_point(rootfd, m->dest, S_ISDIR(st.st_mode));
-                snprintf(src, sizeof(src), "/proc/self/fd/%d", fds[i]);
-                snprintf(dst, sizeof(dst), "/proc/self/fd/%d", target);
-                must(mount(src, dst, NULL, MS_BIND | MS_REC, NULL), "bind '%s' to '%s'", m->src,
-                     m->dest);
-                close(target);
-                if (m->ro) {
-                        target = open_in_root(rootfd, m->dest, O_PATH);
-                        must(target, "reopen '%s'", m->dest);
-                        snprintf(dst, sizeof(dst), "/proc/self/fd/%d", target);
-                        must(
-                            mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL),
-                            "make '%s' read-only", m->dest);
-                        close(target);
+                if (same_inode(target, rootfd)) {
+                        errno = 0;
+                        die("volume destination '%s' resolves to the container's root "
+                            "(a symlink in the image?): choose another destination",
+                            m->dest);
                 }
+                tree = volume_tree(fds[i], m->ro);
+                must(tree, "volume '%s': copy the mount", m->src);
+                must(move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH |
+                                                            MOVE_MOUNT_T_EMPTY_PATH),
+                     "bind '%s' to '%s'", m->src, m->dest);
+                close(target);
+                volume_verify(rootfd, m, tree);
+                close(tree);
                 close(fds[i]);
         }
         close(rootfd);
