@@ -78,9 +78,11 @@ int runtime_init_find(char **ret_path, forge_error **err);
 
 /* What `forge run` reads from an OCI image config: config.Entrypoint, Cmd,
  * Env, WorkingDir, User, Hostname, and forge's extension
- * "dev.forge": {"container": {"memory", "cpus_milli" (or "cpus"), "pids", "network",
- * "read_only", "mounts": [{"src", "dest", "ro"}]}} (also under "config").
- * memory may be a number of bytes or a size string ("256M"). */
+ * "dev.forge": {"container": {"memory", "cpus_milli" (or "cpus"), "pids",
+ * "read_only"}} (also under "config"). memory may be a number of bytes or a
+ * size string ("256M"). An image is data, not authority: host paths
+ * ("mounts") and host networking ("network") in it are ignored; they come
+ * only from the command line or the spec being run (docs/run.md). */
 typedef struct runtime_image_config {
         char **entrypoint; /* NULL-terminated, never NULL */
         char **cmd;
@@ -91,10 +93,7 @@ typedef struct runtime_image_config {
         uint64_t memory;
         uint32_t cpus_milli;
         int64_t pids;
-        int network;   /* -1 unset, 0 none, 1 host */
         int read_only; /* -1 unset, 0, 1 */
-        runtime_mount *mounts;
-        size_t n_mounts;
 } runtime_image_config;
 
 /* Fails (usage error) on wrongly typed values. */

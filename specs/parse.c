@@ -776,11 +776,10 @@ KEYFN(m_src)
         spec_mount *m = obj;
         if (expect_scalar(p, v, "src") < 0)
                 return -1;
-        if (scalar(v)[0] == '\0')
-                return FAIL(p, v, "'src' is empty (expected a host path)");
         free(m->src);
-        m->src = scalar(v)[0] == '/' ? strdup(scalar(v)) : path_join(p->s->context_dir, scalar(v));
-        return m->src ? 0 : forge_error_make(p->err, ENOMEM, "parse spec");
+        m->src = NULL;
+        /* a host path the container sees: inside the context like every input */
+        return resolve_input(p, v, "src", true, &m->src);
 }
 
 KEYFN(m_dest)
