@@ -39,7 +39,7 @@ static void help(void)
                "  -t                     allocate a terminal\n"
                "  --memory SIZE          memory limit (e.g. 256M)\n"
                "  --cpus N               CPU limit (e.g. 1.5)\n"
-               "  --pids N               process limit\n"
+               "  --pids N               process limit (default 2048; -1: none)\n"
                "  --network none|host    default none: own network namespace, loopback only\n"
                "  --read-only            read-only root file system\n"
                "  --user U[:G]           numeric or a name from the image's /etc/passwd\n"
@@ -229,8 +229,10 @@ static int parse_limits(const run_opts *o, runtime_config *cfg)
                 char *end;
                 long long n = strtoll(o->pids, &end, 10);
 
-                if (*end != '\0' || n <= 0)
-                        return cli_usage_error("run", "--pids wants a positive number, got '%s'",
+                if (*end != '\0' || o->pids[0] == '\0' || (n <= 0 && n != -1))
+                        return cli_usage_error("run",
+                                               "--pids wants a positive number (or -1: no "
+                                               "limit), got '%s'",
                                                o->pids);
                 cfg->pids = n;
         }
@@ -363,6 +365,10 @@ static int configure(const run_opts *o, const runtime_image_config *ic, const sp
         r = parse_limits(o, cfg);
         if (r != 0)
                 return r;
+        if (cfg->pids == 0)
+                cfg->pids = RUNTIME_DEFAULT_PIDS;
+        else if (cfg->pids == -1)
+                cfg->pids = 0; /* --pids -1: no limit, as podman's --pids-limit -1 */
         if (net != NULL && strcmp(net, "host") != 0 && strcmp(net, "none") != 0)
                 return cli_usage_error("run", "--network wants none or host, got '%s'", net);
         cfg->network_host = net != NULL ? strcmp(net, "host") == 0 : g->network_host;

@@ -22,6 +22,10 @@ typedef enum runtime_caps {
         RUNTIME_CAPS_BUILD,       /* docker's default set, for `run:` build steps */
 } runtime_caps;
 
+/* The process limit of build steps and of containers that set none (podman's
+ * default pids limit). */
+#define RUNTIME_DEFAULT_PIDS 2048
+
 typedef struct runtime_config {
         /* The root file system: an overlay of lowerdirs (bottom first). When
          * upper_dir is NULL a per-run upper/work pair is made under tmp_root and

@@ -474,6 +474,22 @@ KEYFN(l_network)
         return 0;
 }
 
+KEYFN(l_memory)
+{
+        return get_size(p, v, "memory", &((spec_layer *)obj)->memory);
+}
+
+KEYFN(l_pids)
+{
+        uint64_t n;
+        if (get_uint(p, v, "pids", 4194304, &n) < 0)
+                return -1;
+        if (n == 0)
+                return FAIL(p, v, "'pids' is 0 (expected a positive number of processes)");
+        ((spec_layer *)obj)->pids = (int64_t)n;
+        return 0;
+}
+
 static int parse_mode(parser *p, yaml_node_t *v, int *ret)
 {
         const char *s;
@@ -581,6 +597,7 @@ static const key_handler layer_keys[] = {
         {"name", l_name},     {"deb", l_deb}, {"archive", l_archive}, {"files", l_files},
         {"run", l_run},       {"sha256", l_sha256}, {"dest", l_dest}, {"env", l_env},
         {"network", l_network},
+        {"memory", l_memory}, {"pids", l_pids},
 };
 
 /* Keys allowed with each source, beyond name. */
@@ -590,7 +607,7 @@ static int check_layer_keys(parser *p, spec_layer *l, yaml_node_t *map)
                 [SPEC_LAYER_DEB] = " sha256 ",
                 [SPEC_LAYER_ARCHIVE] = " sha256 dest ",
                 [SPEC_LAYER_FILES] = " ",
-                [SPEC_LAYER_RUN] = " env network ",
+                [SPEC_LAYER_RUN] = " env network memory pids ",
         };
         static const char *names[] = {"deb", "archive", "files", "run"};
 

@@ -148,6 +148,11 @@ static void ensure_dir(const char *path)
                 die("create mount point '%s'", path);
 }
 
+/* crun's device policy without a device cgroup: /dev is a tmpfs mounted
+ * nodev, and only the standard nodes are usable, each a bind mount of a node
+ * made while /dev still allowed devices. A node the workload makes (a build
+ * step has CAP_MKNOD) lands on a nodev mount wherever it can write (/dev, the
+ * overlay root, /dev/shm, volumes) and cannot be opened. */
 static void make_dev(void)
 {
         static const struct {
@@ -160,6 +165,9 @@ static void make_dev(void)
             {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
             {"pts/ptmx", "/dev/ptmx"},
         };
+        struct mount_attr nodev = {.attr_set = MOUNT_ATTR_NODEV};
+        int trees[sizeof(nodes) / sizeof(nodes[0])];
+        struct statvfs sv;
         char path[64];
 
         ensure_dir("/dev");
@@ -170,6 +178,20 @@ static void make_dev(void)
                 must(mknod(path, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)),
                      "create '%s'", path);
                 must(chmod(path, 0666), "chmod '%s'", path);
+                trees[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                must(trees[i], "bind '%s'", path);
+        }
+        must(mount_setattr(AT_FDCWD, "/dev", 0, &nodev, sizeof(nodev)), "make /dev nodev");
+        must(statvfs("/dev", &sv), "/dev");
+        if (!(sv.f_flag & ST_NODEV)) {
+                errno = 0;
+                die("/dev is not nodev");
+        }
+        for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+                snprintf(path, sizeof(path), "/dev/%s", nodes[i].name);
+                must(move_mount(trees[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH),
+                     "bind '%s'", path);
+                close(trees[i]);
         }
         for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
                 must(symlink(links[i][0], links[i][1]), "create '%s'", links[i][1]);
