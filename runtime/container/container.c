@@ -276,6 +276,8 @@ static int signals_setup(sigset_t *old, int *ret_sfd, forge_error **err)
 
 typedef struct run_state {
         run_dirs dirs;
+        etc_files etc;
+        runtime_mount *mounts; /* the provided /etc files, then cfg->mounts */
         cgroup *cg;
         int init_fd;
         int sock[2];
@@ -309,6 +311,8 @@ static void run_state_free(run_state *s)
                 close(s->master);
         cgroup_free(s->cg);
         run_dirs_free(&s->dirs);
+        etc_files_free(&s->etc);
+        free(s->mounts);
 }
 
 static int start_child(const runtime_config *cfg, run_state *s, forge_error **err)
@@ -323,6 +327,7 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .init_fd = s->init_fd,
             .stdio = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd},
             .cgroup2 = cgroup_unified(),
+            .n_provided = ETC_FILES_N,
         };
 
         if (!cfg->network_host)
@@ -344,6 +349,25 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
         return 0;
 }
 
+/* /etc/hosts, /etc/hostname and /etc/resolv.conf go first, so that a -v of
+ * the user's own replaces them. */
+static int mounts_with_etc(run_state *s, runtime_config *cfg, forge_error **err)
+{
+        if (etc_files_make(cfg, s->dirs.base, &s->etc, err) < 0)
+                return forge_error_prefix(err, "provide /etc files");
+        s->mounts = calloc(cfg->n_mounts + ETC_FILES_N, sizeof(runtime_mount));
+        if (s->mounts == NULL)
+                return forge_error_make(err, ENOMEM, "mounts");
+        s->mounts[0] = (runtime_mount){.src = s->etc.hosts, .dest = "/etc/hosts"};
+        s->mounts[1] = (runtime_mount){.src = s->etc.hostname, .dest = "/etc/hostname"};
+        s->mounts[2] = (runtime_mount){.src = s->etc.resolv, .dest = "/etc/resolv.conf"};
+        for (size_t i = 0; i < cfg->n_mounts; i++)
+                s->mounts[ETC_FILES_N + i] = cfg->mounts[i];
+        cfg->mounts = s->mounts;
+        cfg->n_mounts += ETC_FILES_N;
+        return 0;
+}
+
 int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, forge_error **err)
 {
         runtime_config local = *cfg_in;
@@ -351,6 +375,10 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         const char *empty_lower[1];
         cleanup_free char *empty = NULL;
         run_state s = {.init_fd = -1, .sock = {-1, -1}, .sfd = -1, .master = -1};
+
+        if (cfg->n_mounts > 64 - ETC_FILES_N)
+                return forge_error_make(err, E2BIG, "too many volumes (at most %d)",
+                                        64 - ETC_FILES_N);
         cleanup_free char *init_path = NULL;
         cleanup_free char *setup_error = NULL;
         runtime_result res = {0};
@@ -360,11 +388,16 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 return forge_error_make(err, EINVAL,
                                         "no command to run (the image has no "
                                         "entrypoint or cmd; pass one after --)");
+        if (cfg->hostname != NULL && !etc_hostname_valid(cfg->hostname))
+                return forge_error_make(err, EINVAL,
+                                        "the hostname is not valid (expected 1-63 letters, "
+                                        "digits, '-' or '.')");
         if (cfg->init_path == NULL && runtime_init_find(&init_path, err) < 0)
                 return -1;
         if (init_memfd(cfg->init_path ? cfg->init_path : init_path, &s.init_fd, err) < 0)
                 goto out;
-        if (run_dirs_make(cfg, &s.dirs, err) < 0 || cgroup_new(cfg, &s.cg, err) < 0)
+        if (run_dirs_make(cfg, &s.dirs, err) < 0 || mounts_with_etc(&s, &local, err) < 0 ||
+            cgroup_new(cfg, &s.cg, err) < 0)
                 goto out;
         if (cfg->n_lowerdirs == 0) {
                 /* an image with no layer yet (a first `run:` step from scratch) */

@@ -278,8 +278,9 @@ static int open_in_root(int rootfd, const char *path, int flags)
 
 /* Creates the mount point dest (a directory, or a file when !dir) inside the
  * root: every component is resolved with RESOLVE_IN_ROOT, so a symlink in
- * the image cannot lead outside. Returns an O_PATH fd of it. */
-static int make_mount_point(int rootfd, const char *dest, bool dir)
+ * the image cannot lead outside. Returns an O_PATH fd of it; when soft,
+ * -1 instead of failing the run. */
+static int make_mount_point(int rootfd, const char *dest, bool dir, bool soft)
 {
         char path[4096];
         int fd;
@@ -298,10 +299,13 @@ static int make_mount_point(int rootfd, const char *dest, bool dir)
                         *slash = '\0';
                         parent = open_in_root(rootfd, path[0] ? path : "/", O_PATH | O_DIRECTORY);
                         *slash = '/';
+                        if (parent < 0 && soft)
+                                return -1;
                         if (parent < 0)
                                 die("mount point '%s'", dest);
                         if (!last || dir) {
-                                if (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST)
+                                if (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST &&
+                                    !soft)
                                         die("create mount point '%s'", path);
                         } else {
                                 /* O_EXCL: an existing FIFO or device is
@@ -311,7 +315,7 @@ static int make_mount_point(int rootfd, const char *dest, bool dir)
                                             0644);
                                 if (fd >= 0)
                                         close(fd);
-                                else if (errno != EEXIST)
+                                else if (errno != EEXIST && !soft)
                                         die("create mount point '%s'", path);
                         }
                         close(parent);
@@ -321,7 +325,7 @@ static int make_mount_point(int rootfd, const char *dest, bool dir)
                 *p = '/';
         }
         fd = open_in_root(rootfd, dest, O_PATH);
-        if (fd < 0)
+        if (fd < 0 && !soft)
                 die("mount point '%s'", dest);
         return fd;
 }
@@ -351,6 +355,13 @@ static bool same_inode(int a, int b)
 
         return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
                sa.st_ino == sb.st_ino;
+}
+
+static bool is_regular_target(int fd)
+{
+        struct stat st;
+
+        return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static uint64_t mount_id(int fd)
@@ -388,7 +399,8 @@ static void volume_verify(int rootfd, const runtime_mount *m, int tree)
  * namespace) onto targets resolved inside the root: a destination that is an
  * image's symlink leads where it points in the container, never outside, and
  * never onto the root itself (the volume would become the container's /). */
-static void mount_volumes(const char *rootfs, const runtime_config *cfg, const int *fds)
+static void mount_volumes(const char *rootfs, const runtime_config *cfg, size_t n_provided,
+                          const int *fds)
 {
         struct stat st;
         int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -403,7 +415,15 @@ static void mount_volumes(const char *rootfs, const runtime_config *cfg, const i
                         die("volume destination '%s' must be an absolute path", m->dest);
                 }
                 must(fstat(fds[i], &st), "volume source '%s'", m->src);
-                target = make_mount_point(rootfd, m->dest, S_ISDIR(st.st_mode));
+                target = make_mount_point(rootfd, m->dest, S_ISDIR(st.st_mode), i < n_provided);
+                if (i < n_provided && !is_regular_target(target)) {
+                        /* the image's /etc/hosts is a dangling symlink, a
+                         * directory...: it keeps it */
+                        if (target >= 0)
+                                close(target);
+                        close(fds[i]);
+                        continue;
+                }
                 if (same_inode(target, rootfd)) {
                         errno = 0;
                         die("volume destination '%s' resolves to the container's root "
@@ -476,9 +496,33 @@ static void setup_tty(uid_t uid)
         close(slave);
 }
 
+#define ETC_FILE_MAX (4 << 20)
+
+/* The image's /etc/passwd and /etc/group, read after pivot_root: resolved
+ * inside the root, a regular file (a FIFO or /dev/zero there must not hang
+ * the start with signals blocked), at most 4 MiB. NULL when absent or not
+ * fit; user_resolve() then treats it as missing.
+ * TODO: common safe-open helper */
 static FILE *open_etc(const char *p)
 {
-        return fopen(p, "re");
+        struct stat st;
+        FILE *f;
+        int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
+
+        if (root < 0)
+                return NULL;
+        fd = open_in_root(root, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        close(root);
+        if (fd < 0)
+                return NULL;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > ETC_FILE_MAX) {
+                close(fd);
+                return NULL;
+        }
+        f = fdopen(fd, "re");
+        if (f == NULL)
+                close(fd);
+        return f;
 }
 
 static void set_user(const runtime_config *cfg, user_ids *ids)
@@ -516,7 +560,47 @@ static void enter_workdir(const char *wd, bool may_create)
         must(chdir(wd), "workdir '%s'", wd);
 }
 
-static void exec_init(const runtime_config *cfg)
+static bool env_has(char *const *env, const char *key)
+{
+        size_t klen = strlen(key);
+
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+                if (strncmp(env[i], key, klen) == 0 && env[i][klen] == '=')
+                        return true;
+        return false;
+}
+
+/* What podman gives every workload, unless the image or -e set it: HOME from
+ * the image's passwd (else /root for root, / for others), HOSTNAME, TERM
+ * with a terminal, container=forge. */
+static char **workload_env(const runtime_config *cfg, const user_ids *ids, const char *hostname)
+{
+        const char *home = ids->home[0] ? ids->home : ids->uid == 0 ? "/root" : "/";
+        char *add[4];
+        size_t n = 0, k = 0, na = 0;
+        char **env;
+
+        if (asprintf(&add[na], "HOME=%s", home) >= 0 && !env_has(cfg->env, "HOME"))
+                na++;
+        if (asprintf(&add[na], "HOSTNAME=%s", hostname) >= 0 && !env_has(cfg->env, "HOSTNAME"))
+                na++;
+        if (cfg->tty && !env_has(cfg->env, "TERM"))
+                add[na++] = "TERM=xterm";
+        if (!env_has(cfg->env, "container"))
+                add[na++] = "container=forge";
+        while (cfg->env != NULL && cfg->env[n] != NULL)
+                n++;
+        env = calloc(n + na + 1, sizeof(char *));
+        if (env == NULL)
+                die("out of memory");
+        for (size_t i = 0; i < n; i++)
+                env[k++] = cfg->env[i];
+        for (size_t i = 0; i < na; i++)
+                env[k++] = add[i];
+        return env;
+}
+
+static void exec_init(const runtime_config *cfg, char *const *env)
 {
         size_t n = 0, i;
         const char **argv;
@@ -533,8 +617,7 @@ static void exec_init(const runtime_config *cfg)
         argv[i++] = "--";
         memcpy(argv + i, cfg->argv, n * sizeof(char *));
         errno = 0;
-        syscall(SYS_execveat, INIT_FD, "", (char *const *)argv,
-                cfg->env ? cfg->env : (char *const[]){NULL}, AT_EMPTY_PATH);
+        syscall(SYS_execveat, INIT_FD, "", (char *const *)argv, env, AT_EMPTY_PATH);
         die("execute forge-init");
 }
 
@@ -551,7 +634,7 @@ static void build_root(setup_args *a, const int *volume_fds)
 {
         must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make mounts private");
         mount_root(a);
-        mount_volumes(a->rootfs, a->cfg, volume_fds);
+        mount_volumes(a->rootfs, a->cfg, a->n_provided, volume_fds);
         pivot(a->rootfs);
         ensure_dir("/proc");
         must(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
@@ -590,6 +673,7 @@ int setup_child_main(void *arg)
         int volume_fds[64];
         sigset_t none;
         user_ids ids;
+        char **env;
         char go;
 
         if (cfg->n_mounts > sizeof(volume_fds) / sizeof(volume_fds[0])) {
@@ -610,6 +694,7 @@ int setup_child_main(void *arg)
         if (!cfg->network_host)
                 loopback_up();
         set_user(cfg, &ids);
+        env = workload_env(cfg, &ids, hostname);
         if (cfg->tty)
                 setup_tty(ids.uid);
         if (!cfg->read_only)
@@ -619,6 +704,6 @@ int setup_child_main(void *arg)
          * that (forge-init blocks them again for itself) */
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        exec_init(cfg);
+        exec_init(cfg, env);
         return 125;
 }
