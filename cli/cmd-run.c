@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "builder/builder.h"
 #include "cli/cli.h"
@@ -26,7 +27,7 @@ typedef struct run_opts {
         const char *rootfs[MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
         size_t n_rootfs;
         bool tty, read_only, read_only_set;
-        const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname;
+        const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname, *stop_timeout;
         const char *as;
 } run_opts;
 
@@ -45,6 +46,8 @@ static void help(void)
                "  --user U[:G]           numeric or a name from the image's /etc/passwd\n"
                "  --workdir DIR          working directory\n"
                "  --hostname NAME        host name\n"
+               "  --stop-timeout N       seconds from a SIGTERM/SIGINT (forwarded) to SIGKILL\n"
+               "                         (default 10; a second signal kills at once)\n"
                "  --as container|vm      default container\n\n"
                "exit status: the workload's; 128+N when it died of signal N; 125 when forge\n"
                "could not start it; 126 when the command cannot be executed; 127 when it is\n"
@@ -101,6 +104,7 @@ enum {
         OPT_HOSTNAME,
         OPT_AS,
         OPT_ROOTFS,
+        OPT_STOP_TIMEOUT,
         OPT_HELP
 };
 
@@ -117,6 +121,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
             {"hostname", required_argument, NULL, OPT_HOSTNAME},
             {"as", required_argument, NULL, OPT_AS},
             {"rootfs", required_argument, NULL, OPT_ROOTFS},
+            {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
             {"help", no_argument, NULL, OPT_HELP},
             {NULL, 0, NULL, 0},
         };
@@ -181,6 +186,9 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
                         if (o->n_rootfs >= MAX_LIST)
                                 return cli_usage_error("run", "too many --rootfs");
                         o->rootfs[o->n_rootfs++] = optarg;
+                        break;
+                case OPT_STOP_TIMEOUT:
+                        o->stop_timeout = optarg;
                         break;
                 case OPT_HELP:
                         help();
@@ -377,6 +385,16 @@ static int configure(const run_opts *o, const runtime_image_config *ic, const sp
         cfg->user = o->user ? o->user : ic->user;
         cfg->hostname = o->hostname ? o->hostname : ic->hostname;
         cfg->tty = o->tty;
+        if (o->stop_timeout != NULL) {
+                char *end;
+                long n = strtol(o->stop_timeout, &end, 10);
+
+                if (*end != '\0' || o->stop_timeout[0] == '\0' || n <= 0 || n > 86400)
+                        return cli_usage_error("run",
+                                               "--stop-timeout wants seconds (1-86400), got '%s'",
+                                               o->stop_timeout);
+                cfg->stop_timeout = (unsigned)n;
+        }
         return 0;
 }
 
@@ -397,6 +415,12 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
         int r = 125;
 
         runtime_config_init(&cfg);
+        if (o->tty && !isatty(STDIN_FILENO)) {
+                /* docker's answer: a -t shell on a pipe would wait forever */
+                fprintf(stderr, "forge run: the input device is not a TTY (drop -t, or run "
+                                "from a terminal)\n");
+                return 125;
+        }
         if (o->n_rootfs > 0) {
                 lowers = calloc(o->n_rootfs + 1, sizeof(char *));
                 if (lowers == NULL)

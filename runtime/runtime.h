@@ -25,6 +25,9 @@ typedef enum runtime_caps {
 /* The process limit of build steps and of containers that set none (podman's
  * default pids limit). */
 #define RUNTIME_DEFAULT_PIDS 2048
+/* Seconds between a first SIGTERM/SIGINT (forwarded) and SIGKILL, docker
+ * stop's default. */
+#define RUNTIME_DEFAULT_STOP_TIMEOUT 10
 
 typedef struct runtime_config {
         /* The root file system: an overlay of lowerdirs (bottom first). When
@@ -48,6 +51,8 @@ typedef struct runtime_config {
         bool network_host;
         runtime_caps caps;
 
+        unsigned stop_timeout; /* seconds from SIGTERM/SIGINT to SIGKILL; 0: the default */
+
         uint64_t memory;     /* bytes, 0 = no limit */
         uint32_t cpus_milli; /* 0 = no limit */
         int64_t pids;        /* 0 = no limit */
@@ -69,7 +74,9 @@ typedef struct runtime_result {
 
 /* Runs a container to completion. Returns < 0 when it could not be started
  * (the caller exits 125). Signals SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
- * SIGUSR2 sent to the caller are forwarded to the workload meanwhile. */
+ * SIGUSR2 sent to the caller are forwarded to the workload meanwhile; after a
+ * SIGTERM or SIGINT, a second one or stop_timeout seconds kill the container
+ * (status 128 + the first signal's number). */
 int runtime_container_run(const runtime_config *cfg, runtime_result *ret, forge_error **err);
 
 /* Where forge-init is: $FORGE_INIT, next to the running executable, the build

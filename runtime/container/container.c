@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -195,29 +196,86 @@ static void drain(int master)
                 write_all(STDOUT_FILENO, buf, (size_t)n);
 }
 
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* SIGTERM and SIGINT always end a run, as `docker stop` does: the first is
+ * forwarded; a second one, or the grace period passing, kills the container
+ * (its init, hence the whole pid namespace: a shell ignoring SIGTERM too). */
+typedef struct stop_state {
+        int signo;       /* the first SIGTERM/SIGINT received, 0: none */
+        int64_t deadline; /* ms, CLOCK_MONOTONIC */
+        bool killed;
+} stop_state;
+
+static void on_signal(pid_t child, int signo, unsigned grace, stop_state *st)
+{
+        if (signo != SIGTERM && signo != SIGINT) {
+                kill(child, signo);
+                return;
+        }
+        if (st->signo != 0) {
+                kill(child, SIGKILL);
+                st->killed = true;
+                return;
+        }
+        st->signo = signo;
+        st->deadline = now_ms() + (int64_t)grace * 1000;
+        kill(child, signo);
+}
+
+static int poll_timeout(const stop_state *st)
+{
+        int64_t left;
+
+        if (st->signo == 0 || st->killed)
+                return -1;
+        left = st->deadline - now_ms();
+        return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
 /* Waits for the container's init, forwarding signals; relays the terminal
  * when master >= 0. */
-static int supervise(pid_t child, int sfd, int master, int *ret_code)
+static int supervise(pid_t child, int sfd, int master, unsigned grace, int *ret_code)
 {
-        bool in_open = master >= 0;
-        char buf[8192];
+        bool in_open = master >= 0, eof_pending = false;
+        stop_state stop = {0};
+        char buf[8192], in[8192];
+        size_t in_len = 0, in_off = 0;
 
-        if (master >= 0)
+        /* Never block on the terminal: a workload that does not read its
+         * input must not stop forge from relaying output and signals. */
+        if (master >= 0) {
                 terminal_set_size(STDIN_FILENO, master);
+                fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+        }
         for (;;) {
+                bool to_write = in_off < in_len || eof_pending;
                 struct pollfd p[3] = {{sfd, POLLIN, 0},
-                                      {master, POLLIN, 0},
-                                      {in_open ? STDIN_FILENO : -1, POLLIN, 0}};
+                                      {master, (short)(POLLIN | (to_write ? POLLOUT : 0)), 0},
+                                      {in_open && !to_write ? STDIN_FILENO : -1, POLLIN, 0}};
                 int st;
                 pid_t w = waitpid(child, &st, WNOHANG);
 
                 if (w == child) {
                         *ret_code = wait_status_code(st);
+                        /* killed by us: it died of the signal the user sent */
+                        if (stop.killed && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+                                *ret_code = 128 + stop.signo;
                         if (master >= 0)
                                 drain(master);
                         break;
                 }
-                if (poll(p, master >= 0 ? 3 : 1, -1) < 0) {
+                if (stop.signo != 0 && !stop.killed && poll_timeout(&stop) == 0) {
+                        kill(child, SIGKILL);
+                        stop.killed = true;
+                }
+                if (poll(p, master >= 0 ? 3 : 1, poll_timeout(&stop)) < 0) {
                         if (errno == EINTR)
                                 continue;
                         return -errno;
@@ -229,7 +287,7 @@ static int supervise(pid_t child, int sfd, int master, int *ret_code)
                                 if (si.ssi_signo == SIGWINCH && master >= 0)
                                         terminal_set_size(STDIN_FILENO, master);
                                 else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
-                                        kill(child, (int)si.ssi_signo);
+                                        on_signal(child, (int)si.ssi_signo, grace, &stop);
                         }
                 }
                 if (master >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -240,14 +298,27 @@ static int supervise(pid_t child, int sfd, int master, int *ret_code)
                         else if (n < 0 && errno != EINTR && errno != EAGAIN)
                                 master = -1; /* EIO: every slave is closed */
                 }
-                if (in_open && master >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-                        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+                if (master >= 0 && to_write && (p[1].revents & POLLOUT)) {
+                        if (in_off < in_len) {
+                                ssize_t n = write(master, in + in_off, in_len - in_off);
+
+                                if (n > 0)
+                                        in_off += (size_t)n;
+                                if (in_off == in_len)
+                                        in_off = in_len = 0;
+                        } else if (write(master, "\x04", 1) == 1) {
+                                eof_pending = false;
+                        }
+                }
+                if (in_open && master >= 0 && !to_write &&
+                    (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        ssize_t n = read(STDIN_FILENO, in, sizeof(in));
 
                         if (n > 0) {
-                                write_all(master, buf, (size_t)n);
+                                in_len = (size_t)n;
                         } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
                                 /* end of input: the terminal's EOF character */
-                                write_all(master, "\x04", 1);
+                                eof_pending = true;
                                 in_open = false;
                         }
                 }
@@ -266,6 +337,10 @@ static int signals_setup(sigset_t *old, int *ret_sfd, forge_error **err)
         sigaddset(&set, SIGWINCH);
         if (sigprocmask(SIG_BLOCK, &set, old) < 0)
                 return forge_error_make(err, errno, "block signals");
+        /* an ignored SIGINT (a background job of a script) is discarded even
+         * while blocked: it must reach the signalfd */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
         *ret_sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
         if (*ret_sfd < 0) {
                 sigprocmask(SIG_SETMASK, old, NULL);
@@ -426,7 +501,9 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         }
         if (s.master >= 0 && isatty(STDIN_FILENO))
                 s.raw = terminal_raw(STDIN_FILENO, &s.saved_tio, sizeof(s.saved_tio)) == 0;
-        r = supervise(s.child, s.sfd, s.master, &res.status);
+        r = supervise(s.child, s.sfd, s.master,
+                      cfg->stop_timeout ? cfg->stop_timeout : RUNTIME_DEFAULT_STOP_TIMEOUT,
+                      &res.status);
         if (r < 0) {
                 forge_error_make(err, -r, "wait for the container");
                 goto out;
