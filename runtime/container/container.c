@@ -131,12 +131,35 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
 /* Messages from the child and from forge-init on the sync socket:
  * "error MSG" (setup failed), "exec ERRNO" (command could not be run) or
  * "started", and a pty master (with -t); then EOF. */
-static int read_reports(int sock, int *ret_master, int *ret_exec_errno, char **ret_error)
+/* While the container is set up, SIGTERM and SIGINT end the run too (a
+ * set-up step that blocks must not make forge deaf to them). */
+static bool stop_requested(int sfd)
+{
+        struct signalfd_siginfo si;
+
+        while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                        return true;
+        return false;
+}
+
+static int read_reports(int sock, int sfd, int *ret_master, int *ret_exec_errno,
+                        char **ret_error)
 {
         char buf[1100], cbuf[CMSG_SPACE(sizeof(int))];
         size_t len = 0;
 
         for (;;) {
+                struct pollfd pfd[2] = {{sock, POLLIN, 0}, {sfd, POLLIN, 0}};
+
+                if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+                        break;
+                if ((pfd[1].revents & POLLIN) && stop_requested(sfd)) {
+                        *ret_error = strdup("stopped by a signal while the container was set up");
+                        return -1;
+                }
+                if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                        continue;
                 struct iovec iov = {buf + len, sizeof(buf) - 1 - len};
                 struct msghdr msg = {.msg_iov = &iov,
                                      .msg_iovlen = 1,
@@ -494,7 +517,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         s.masked = true;
         if (start_child(cfg, &s, err) < 0)
                 goto out;
-        if (read_reports(s.sock[0], &s.master, &res.exec_errno, &setup_error) < 0) {
+        if (read_reports(s.sock[0], s.sfd, &s.master, &res.exec_errno, &setup_error) < 0) {
                 forge_error_make(err, 0, "%s",
                                  setup_error ? setup_error : "container setup failed");
                 goto out;

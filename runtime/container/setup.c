@@ -148,6 +148,20 @@ static void ensure_dir(const char *path)
                 die("create mount point '%s'", path);
 }
 
+/* /proc, /dev and /sys are mounted by path after pivot_root: an image that
+ * makes one of them a symlink would move the kernel's file system (and the
+ * masked and read-only paths with it) where it likes. As runc, refuse. */
+static void api_dir(const char *path)
+{
+        struct stat st;
+
+        if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+                errno = 0;
+                die("the image's '%s' is not a directory (a symlink?): it must be one", path);
+        }
+        ensure_dir(path);
+}
+
 /* crun's device policy without a device cgroup: /dev is a tmpfs mounted
  * nodev, and only the standard nodes are usable, each a bind mount of a node
  * made while /dev still allowed devices. A node the workload makes (a build
@@ -636,10 +650,11 @@ static void build_root(setup_args *a, const int *volume_fds)
         mount_root(a);
         mount_volumes(a->rootfs, a->cfg, a->n_provided, volume_fds);
         pivot(a->rootfs);
-        ensure_dir("/proc");
+        api_dir("/proc");
+        api_dir("/dev");
+        api_dir("/sys");
         must(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
         make_dev();
-        ensure_dir("/sys");
         if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) ==
             0)
                 mount_cgroups(a->cgroup2);

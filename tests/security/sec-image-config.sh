@@ -58,4 +58,11 @@ for src in / ../ etc-link "$T"; do
 	done
 done
 f images | grep -q '^bad' && fail "a rejected spec was stored"
+
+# an image's Hostname cannot add lines to /etc/hosts
+oci_layout "$T/evilhost" "$ROOTFS" '.config.Hostname = "x\n10.9.9.9 bank.example"'
+f import "$T/evilhost" --tag evilhost:latest >/dev/null || fail "import"
+err=$(f run evilhost -- /bin/th read /etc/hosts 2>&1) && st=0 || st=$?
+[ "$st" = 125 ] || fail "an image Hostname with a newline ran (status $st): $err"
+! grep -q bank <<<"$err" || fail "the image's Hostname reached /etc/hosts: $err"
 echo PASS
