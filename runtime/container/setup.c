@@ -185,7 +185,10 @@ static void make_dev(void)
         char path[64];
 
         ensure_dir("/dev");
-        must(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
+        /* inodes capped too: empty files cost kernel memory that size= does
+         * not count */
+        must(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+                   "mode=755,size=65536k,nr_inodes=16384"),
              "mount /dev");
         for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
                 snprintf(path, sizeof(path), "/dev/%s", nodes[i].name);
@@ -215,7 +218,7 @@ static void make_dev(void)
              "mount /dev/pts");
         ensure_dir("/dev/shm");
         must(mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
-                   "mode=1777,size=65536k"),
+                   "mode=1777,size=65536k,nr_inodes=65536"),
              "mount /dev/shm");
         ensure_dir("/dev/mqueue");
         if (mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)

@@ -17,7 +17,8 @@
  * Security tests (tests/security/):
  *   io-uring (io_uring_setup: "io_uring=ok" or "io_uring=ERRNO-NAME") |
  *   mknod PATH c|b MAJOR MINOR ("mknod=ok|ERR", then "open=ok|ERR" when made) |
- *   open PATH (O_RDONLY|O_NONBLOCK: "open=ok|ERR") | fdlink N (readlink of /proc/self/fd/N)
+ *   open PATH (O_RDONLY|O_NONBLOCK: "open=ok|ERR") | fdlink N (readlink of /proc/self/fd/N) |
+ *   fill DIR N (creates up to N empty files: "created=K", "fill_error=ERR")
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -480,6 +481,7 @@ static const char *errname(int e)
         case EINVAL: return "EINVAL";
         case EEXIST: return "EEXIST";
         case ELOOP: return "ELOOP";
+        case ENOSPC: return "ENOSPC";
         default: return strerror(e);
         }
 }
@@ -523,6 +525,26 @@ static int c_mknod(int argc, char **argv)
         printf("mknod=ok\n");
         return c_open(2, argv);
 }
+static int c_fill(int argc, char **argv)
+{
+        long n = argc > 2 ? atol(argv[2]) : 0, k;
+        int e = 0;
+        char path[4096];
+
+        for (k = 0; k < n; k++) {
+                int fd;
+
+                snprintf(path, sizeof(path), "%s/f%ld", argc > 1 ? argv[1] : ".", k);
+                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0) {
+                        e = errno;
+                        break;
+                }
+                close(fd);
+        }
+        printf("created=%ld\nfill_error=%s\n", k, errname(e));
+        return 0;
+}
 static int c_fdlink(int argc, char **argv)
 {
         char path[64], buf[4096];
@@ -540,6 +562,7 @@ static const struct {
         subcmd_fn fn;
 } subcmds[] = {
         {"io-uring", c_io_uring}, {"open", c_open}, {"mknod", c_mknod}, {"fdlink", c_fdlink},
+        {"fill", c_fill},
         {"pty", c_pty},
         {"caps", c_caps},         {"mounts", c_mounts},     {"cgroup", c_cgroup},
         {"escape", c_escape},     {"memhog", c_memhog},     {"forkbomb", c_forkbomb},

@@ -23,5 +23,13 @@ expect_line "$(timeout 20 "$FORGE" run --rootfs "$ROOTFS" -v "$T/volfile:/fifo:r
 ln -s ../../../.. "$ROOTFS/up"
 expect_line "$(r --workdir /up/etc -- /bin/th read origin)" "image"
 expect_line "$(r --workdir /up -- /bin/th cwd)" "cwd=/"
+# tmpfs mounts forge makes cap inodes as well as bytes (empty files cost
+# kernel memory that size= does not count)
+for d in /dev /dev/shm; do
+	out=$(r -- /bin/th fill $d 200000)
+	expect_line "$out" "fill_error=ENOSPC"
+	n=$(sed -n 's/^created=//p' <<<"$out")
+	[ "$n" -le 65536 ] || fail "$d took $n empty files"
+done
 leftover_check
 echo PASS
