@@ -175,6 +175,11 @@ static void test_image_config(void **state)
         assert_int_equal(runtime_image_config_parse(j, &ic, &err), -1);
         forge_error_release(&err);
         json_decref(j);
+        /* a hostile image's cpus must not overflow the conversion (UB) */
+        j = json_loads("{\"dev.forge\": {\"container\": {\"cpus\": 1e308}}}", 0, NULL);
+        assert_int_equal(runtime_image_config_parse(j, &ic, &err), -1);
+        forge_error_release(&err);
+        json_decref(j);
         j = json_loads("{\"dev.forge\": {\"container\": {\"memory\": \"lots\"}}}", 0, NULL);
         assert_int_equal(runtime_image_config_parse(j, &ic, &err), -1);
         forge_error_release(&err);
