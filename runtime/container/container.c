@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -447,6 +448,32 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
         return 0;
 }
 
+/* The mount points the provided /etc files needed, in an upper directory the
+ * caller keeps (a `run:` step's layer): the upper starts empty, and a mount
+ * point is never written through, so an empty regular file there is one forge
+ * made (the image had none). They, and an /etc left empty, are not the
+ * step's doing and do not belong in its layer. */
+static void provided_cleanup(const char *upper)
+{
+        static const char *const names[] = {"hosts", "hostname", "resolv.conf"};
+        struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+                               .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV};
+        cleanup_close int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        cleanup_close int etc = -1;
+        struct stat st;
+
+        if (ufd < 0)
+                return;
+        etc = (int)syscall(SYS_openat2, ufd, "etc", &how, sizeof(how));
+        if (etc < 0)
+                return;
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (fstatat(etc, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(st.st_mode) && st.st_size == 0)
+                        unlinkat(etc, names[i], 0);
+        unlinkat(ufd, "etc", AT_REMOVEDIR); /* only when empty */
+}
+
 /* /etc/hosts, /etc/hostname and /etc/resolv.conf go first, so that a -v of
  * the user's own replaces them. */
 static int mounts_with_etc(run_state *s, runtime_config *cfg, forge_error **err)
@@ -532,6 +559,8 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 goto out;
         }
         s.child = 0;
+        if (cfg->upper_dir != NULL)
+                provided_cleanup(s.dirs.upper);
         res.oom = cgroup_oom_killed(s.cg);
         *ret = res;
         r = 0;

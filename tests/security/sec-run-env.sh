@@ -48,6 +48,44 @@ ln -s ../run/systemd/resolve/stub-resolv.conf "$ROOTFS/etc/resolv.conf"
 expect_line "$(r -- /bin/th echo ok)" "ok"
 rm "$ROOTFS/etc/resolv.conf"
 
+# run: steps get the files too, but they stay out of the layer: no empty
+# mount points left, the image's own file untouched, a step's writes to
+# them not kept, its other /etc files kept
+ctx=$T/ctx
+mkdir -p "$ctx/bin" "$ctx/etc"
+cp "$FORGE_TESTHELPER" "$ctx/bin/th"
+cp "$BUSYBOX" "$ctx/bin/sh"
+echo image-hosts >"$ctx/etc/hosts"
+cat >"$ctx/a.yaml" <<'YAML'
+forge: 1
+name: etc-a
+layers:
+  - files:
+      - {src: bin/th, dest: /bin/th, mode: "0755"}
+      - {src: bin/sh, dest: /bin/sh, mode: "0755"}
+  - run: /bin/th read /etc/hosts > /seen-hosts; echo 127.0.0.9 step >> /etc/hostname
+YAML
+f build -q "$ctx/a.yaml" >/dev/null || fail "build etc-a"
+f export etc-a --format tar -o "$T/a.tar" >/dev/null
+! tar tf "$T/a.tar" | grep -q '^etc' || fail "a run: step left /etc mount points: $(tar tf "$T/a.tar" | grep ^etc)"
+tar xOf "$T/a.tar" ./seen-hosts 2>/dev/null | grep -q localhost || tar xOf "$T/a.tar" seen-hosts | grep -q localhost ||
+	fail "the run: step had no /etc/hosts"
+cat >"$ctx/b.yaml" <<'YAML'
+forge: 1
+name: etc-b
+layers:
+  - files:
+      - {src: bin/th, dest: /bin/th, mode: "0755"}
+      - {src: bin/sh, dest: /bin/sh, mode: "0755"}
+      - {src: etc/hosts, dest: /etc/hosts}
+  - run: echo 127.0.0.9 step >> /etc/hosts; echo kept > /etc/mine
+YAML
+f build -q "$ctx/b.yaml" >/dev/null || fail "build etc-b"
+f export etc-b --format dir -o "$T/b" >/dev/null
+[ "$(cat "$T/b/etc/hosts")" = image-hosts ] || fail "the image's /etc/hosts changed: $(cat "$T/b/etc/hosts")"
+[ "$(cat "$T/b/etc/mine")" = kept ] || fail "a run: step's own /etc file was lost"
+[ ! -e "$T/b/etc/hostname" ] || fail "an empty /etc/hostname mount point was left"
+
 # hostname injection: refused (125), from the command line or an image
 for h in $'evil\n10.0.0.1 bank' 'a b' '-x' "$(printf 'x%.0s' $(seq 64))"; do
 	expect_status 125 r --hostname "$h" -- /bin/th true 2>/dev/null
