@@ -144,8 +144,7 @@ static bool stop_requested(int sfd)
         return false;
 }
 
-static int read_reports(int sock, int sfd, int *ret_master, int *ret_exec_errno,
-                        char **ret_error)
+static int read_reports(int sock, int sfd, int *ret_master, int *ret_exec_errno, char **ret_error)
 {
         char buf[1100], cbuf[CMSG_SPACE(sizeof(int))];
         size_t len = 0;
@@ -232,7 +231,7 @@ static int64_t now_ms(void)
  * forwarded; a second one, or the grace period passing, kills the container
  * (its init, hence the whole pid namespace: a shell ignoring SIGTERM too). */
 typedef struct stop_state {
-        int signo;       /* the first SIGTERM/SIGINT received, 0: none */
+        int signo;        /* the first SIGTERM/SIGINT received, 0: none */
         int64_t deadline; /* ms, CLOCK_MONOTONIC */
         bool killed;
 } stop_state;
@@ -468,8 +467,8 @@ static void provided_cleanup(const char *upper)
         if (etc < 0)
                 return;
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-                if (fstatat(etc, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    S_ISREG(st.st_mode) && st.st_size == 0)
+                if (fstatat(etc, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+                    st.st_size == 0)
                         unlinkat(etc, names[i], 0);
         unlinkat(ufd, "etc", AT_REMOVEDIR); /* only when empty */
 }

@@ -60,8 +60,8 @@ static int host_file_read(const char *path, char *buf, size_t size, size_t *ret_
         return 0;
 }
 
-static int file_write(const char *dir, const char *name, const char *a, size_t alen,
-                      const char *b, char **ret_path, forge_error **err)
+static int file_write(const char *dir, const char *name, const char *a, size_t alen, const char *b,
+                      char **ret_path, forge_error **err)
 {
         cleanup_free char *path = path_join(dir, name);
         cleanup_close int fd = -1;
@@ -89,8 +89,8 @@ int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, f
         if (file_write(dir, "hostname", "", 0, line, &ret->hostname, err) < 0)
                 return -1;
         /* with the host network, the host's own names too (as podman) */
-        if (cfg->network_host && host_file_read("/etc/hosts", host, HOST_FILE_MAX - 1, &len,
-                                                err) < 0)
+        if (cfg->network_host &&
+            host_file_read("/etc/hosts", host, HOST_FILE_MAX - 1, &len, err) < 0)
                 return forge_error_prefix(err, "--network host");
         if (len > 0 && host[len - 1] != '\n')
                 host[len++] = '\n';
@@ -102,8 +102,8 @@ int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, f
         if (file_write(dir, "hosts", host, len, line, &ret->hosts, err) < 0)
                 return -1;
         len = 0;
-        if (cfg->network_host && host_file_read("/etc/resolv.conf", host, HOST_FILE_MAX, &len,
-                                                err) < 0)
+        if (cfg->network_host &&
+            host_file_read("/etc/resolv.conf", host, HOST_FILE_MAX, &len, err) < 0)
                 return forge_error_prefix(err, "--network host");
         if (file_write(dir, "resolv.conf", host, len,
                        cfg->network_host ? ""

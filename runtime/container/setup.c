@@ -206,8 +206,8 @@ static void make_dev(void)
         }
         for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
                 snprintf(path, sizeof(path), "/dev/%s", nodes[i].name);
-                must(move_mount(trees[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH),
-                     "bind '%s'", path);
+                must(move_mount(trees[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH), "bind '%s'",
+                     path);
                 close(trees[i]);
         }
         for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
@@ -352,10 +352,10 @@ static int make_mount_point(int rootfd, const char *dest, bool dir, bool soft)
  * nodev) hold for every mount of it from the first moment. */
 static int volume_tree(int srcfd, bool ro)
 {
-        struct mount_attr attr = {
-            .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (ro ? MOUNT_ATTR_RDONLY : 0)};
-        int tree = open_tree(srcfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
-                                            AT_RECURSIVE);
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                              (ro ? MOUNT_ATTR_RDONLY : 0)};
+        int tree = open_tree(srcfd, "",
+                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
 
         if (tree < 0)
                 return -1;
@@ -449,8 +449,8 @@ static void mount_volumes(const char *rootfs, const runtime_config *cfg, size_t 
                 }
                 tree = volume_tree(fds[i], m->ro);
                 must(tree, "volume '%s': copy the mount", m->src);
-                must(move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH |
-                                                            MOVE_MOUNT_T_EMPTY_PATH),
+                must(move_mount(tree, "", target, "",
+                                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
                      "bind '%s' to '%s'", m->src, m->dest);
                 close(target);
                 volume_verify(rootfd, m, tree);

@@ -465,25 +465,21 @@ static int c_pty(int argc, char **argv)
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-
 /* errno as its symbolic name, so tests need not know the numbers */
 static const char *errname(int e)
 {
-        switch (e) {
-        case 0: return "ok";
-        case EPERM: return "EPERM";
-        case ENOENT: return "ENOENT";
-        case EACCES: return "EACCES";
-        case ENOSYS: return "ENOSYS";
-        case EROFS: return "EROFS";
-        case ENXIO: return "ENXIO";
-        case ENODEV: return "ENODEV";
-        case EINVAL: return "EINVAL";
-        case EEXIST: return "EEXIST";
-        case ELOOP: return "ELOOP";
-        case ENOSPC: return "ENOSPC";
-        default: return strerror(e);
-        }
+        static const struct {
+                int e;
+                const char *name;
+        } names[] = {{0, "ok"},          {EPERM, "EPERM"},   {ENOENT, "ENOENT"},
+                     {EACCES, "EACCES"}, {ENOSYS, "ENOSYS"}, {EROFS, "EROFS"},
+                     {ENXIO, "ENXIO"},   {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"},
+                     {EEXIST, "EEXIST"}, {ELOOP, "ELOOP"},   {ENOSPC, "ENOSPC"}};
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (names[i].e == e)
+                        return names[i].name;
+        return strerror(e);
 }
 static int c_io_uring(int argc, char **argv)
 {

@@ -26,7 +26,7 @@ cp "$FORGE_TESTHELPER" "$nopw/bin/th"
 expect_line "$("$FORGE" run --rootfs "$nopw" -- /bin/th env HOME)" "HOME=/root"
 expect_line "$("$FORGE" run --rootfs "$nopw" --user 7:7 -- /bin/th env HOME)" "HOME=/"
 if command -v script >/dev/null; then
-	out=$(script -qec "$FORGE run --rootfs $ROOTFS -t -- /bin/th env TERM" /dev/null | tr -d '\r')
+	out=$(script -qec "$FORGE run --rootfs $ROOTFS -t -- /bin/th env TERM" /dev/null | tr -d '\r\0' | sed 's/\^@//g')
 	expect_line "$out" "TERM=xterm"
 fi
 
