@@ -534,6 +534,7 @@ static FILE *open_etc(const char *p)
                 return NULL;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > ETC_FILE_MAX) {
                 close(fd);
+                errno = EINVAL;
                 return NULL;
         }
         f = fdopen(fd, "re");
@@ -545,7 +546,10 @@ static FILE *open_etc(const char *p)
 static void set_user(const runtime_config *cfg, user_ids *ids)
 {
         char msg[512];
-        FILE *pw = open_etc("/etc/passwd"), *gr = open_etc("/etc/group");
+        FILE *pw = open_etc("/etc/passwd");
+        bool pw_unfit = pw == NULL && errno != ENOENT;
+        FILE *gr = open_etc("/etc/group");
+        bool gr_unfit = gr == NULL && errno != ENOENT;
         int r = user_resolve(cfg->user, pw, gr, ids, msg, sizeof(msg));
 
         if (pw)
@@ -554,6 +558,10 @@ static void set_user(const runtime_config *cfg, user_ids *ids)
                 fclose(gr);
         if (r < 0) {
                 errno = 0;
+                if (r == -ENOENT && (pw_unfit || gr_unfit))
+                        die("%s: the image's %s is not a regular file of at most 4 MiB (a symlink, "
+                            "a FIFO, a device?)",
+                            msg, pw_unfit ? "/etc/passwd" : "/etc/group");
                 die("%s", msg);
         }
 }

@@ -94,7 +94,9 @@ done
 # the image's /etc/passwd as a FIFO or /dev/zero: a clear error, no hang
 rm "$ROOTFS/etc/passwd"
 mkfifo "$ROOTFS/etc/passwd"
-expect_status 125 timeout 20 "$FORGE" run --rootfs "$ROOTFS" --user alice -- /bin/th true
+err=$(timeout 20 "$FORGE" run --rootfs "$ROOTFS" --user alice -- /bin/th true 2>&1) && st=0 || st=$?
+[ "$st" = 125 ] || fail "a FIFO as /etc/passwd: status $st: $err"
+grep -q "/etc/passwd is not a regular file" <<<"$err" || fail "a FIFO as /etc/passwd: $err"
 expect_line "$(timeout 20 "$FORGE" run --rootfs "$ROOTFS" -- /bin/th env HOME)" "HOME=/root"
 rm "$ROOTFS/etc/passwd"
 ln -s /dev/zero "$ROOTFS/etc/passwd"
