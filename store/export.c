@@ -182,7 +182,9 @@ int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge
                 forge_error_make(err, ENOMEM, "tar");
                 goto out;
         }
+        /* Names are bytes, written as they are (see builder/tar-writer.c). */
         if (archive_write_set_format_pax_restricted(t.a) != ARCHIVE_OK ||
+            archive_write_set_format_option(t.a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
             archive_write_open_filename(t.a, out_path) != ARCHIVE_OK) {
                 forge_error_make(err, EIO, "write '%s': %s", out_path, archive_error_string(t.a));
                 goto out;
