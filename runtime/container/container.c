@@ -84,6 +84,7 @@ typedef struct run_dirs {
         char *rootfs;
         char *upper;
         char *work;
+        char *links; /* the overlay's short names (overlay_links_make) */
 } run_dirs;
 
 static void run_dirs_free(run_dirs *d)
@@ -94,6 +95,26 @@ static void run_dirs_free(run_dirs *d)
         free(d->rootfs);
         free(d->upper);
         free(d->work);
+        free(d->links);
+}
+
+/* The overlay's short names, to absolute paths of the layers (links resolve
+ * from their own directory). */
+static int links_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
+{
+        cleanup_strv char **abs = calloc(cfg->n_lowerdirs + 1, sizeof(char *));
+
+        d->links = path_join(d->base, "l");
+        if (abs == NULL || d->links == NULL)
+                return forge_error_make(err, ENOMEM, "run dir");
+        for (size_t i = 0; i < cfg->n_lowerdirs; i++) {
+                abs[i] = realpath(cfg->lowerdirs[i], NULL);
+                if (abs[i] == NULL)
+                        return forge_error_make(err, errno, "layer directory '%s'",
+                                                cfg->lowerdirs[i]);
+        }
+        return overlay_links_make(d->links, (const char *const *)abs, cfg->n_lowerdirs, d->upper,
+                                  d->work, err);
 }
 
 static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
@@ -117,14 +138,15 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
                 d->work = realpath(cfg->work_dir, NULL);
                 if (d->upper == NULL || d->work == NULL)
                         return forge_error_make(err, errno, "upper/work dir '%s'", cfg->upper_dir);
-                return 0;
+        } else {
+                d->upper = path_join(d->base, "upper");
+                d->work = path_join(d->base, "work");
+                if (d->upper == NULL || d->work == NULL || mkdir(d->upper, 0755) < 0 ||
+                    mkdir(d->work, 0700) < 0)
+                        return forge_error_make(err, errno, "create the upper dir in '%s'",
+                                                d->base);
         }
-        d->upper = path_join(d->base, "upper");
-        d->work = path_join(d->base, "work");
-        if (d->upper == NULL || d->work == NULL || mkdir(d->upper, 0755) < 0 ||
-            mkdir(d->work, 0700) < 0)
-                return forge_error_make(err, errno, "create the upper dir in '%s'", d->base);
-        return 0;
+        return links_make(cfg, d, err);
 }
 
 /* Messages from the child and from forge-init on the sync socket:
@@ -319,6 +341,7 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .rootfs = s->dirs.rootfs,
             .upper_dir = s->dirs.upper,
             .work_dir = s->dirs.work,
+            .links_dir = s->dirs.links,
             .sync_fd = s->sock[1],
             .init_fd = s->init_fd,
             .stdio = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd},

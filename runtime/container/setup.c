@@ -117,20 +117,18 @@ static void arrange_fds(setup_args *a, int *volume_fds)
 static void mount_root(const setup_args *a)
 {
         const runtime_config *cfg = a->cfg;
-        char *opts = NULL, *dir = NULL;
+        char *opts = NULL;
         forge_error *err = NULL;
 
-        if (overlay_options(cfg->lowerdirs, cfg->n_lowerdirs, a->upper_dir, a->work_dir, &opts,
-                            &dir, &err) < 0) {
+        if (overlay_options(cfg->n_lowerdirs, a->upper_dir != NULL, &opts, &err) < 0) {
                 errno = 0;
                 die("%s", err->msg);
         }
-        if (dir != NULL)
-                must(chdir(dir), "enter the layers directory '%s'", dir);
+        /* the options name the links in links_dir, relative to it */
+        must(chdir(a->links_dir), "enter '%s'", a->links_dir);
         must(mount("overlay", a->rootfs, "overlay", MS_NODEV, opts),
              "mount the root file system (overlay of %zu layers)", cfg->n_lowerdirs);
         free(opts);
-        free(dir);
 }
 
 static void pivot(const char *rootfs)
