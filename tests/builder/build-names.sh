@@ -14,6 +14,7 @@ mkdir -p "$c"
 LAT=$'\xe9t\xe9'
 UTF='Főtanúsítvány.crt'
 NL=$'new\nline'
+LONG=$(printf 'ascii%.0s' $(seq 30)) # 150 bytes: a pax path, as before
 
 # the names every source carries, under usr/share/names/
 mk_tree() {
@@ -24,6 +25,7 @@ mk_tree() {
 	echo newline >"$d/$NL"
 	echo inner >"$d/$LAT.d/$UTF"
 	ln -s "$LAT" "$d/link-$UTF"
+	echo long >"$d/$LONG"
 }
 
 mkdir -p "$T/pkg/DEBIAN"
@@ -98,6 +100,16 @@ for src in "deb: names.deb" "archive: pax.tar" "archive: gnu.tar" "files: [{src:
 	want=$T/want
 	[ "$src" != "deb: names.deb" ] || want=$T/want-deb
 	cmp -s "$want" "$T/got" || { diff "$want" "$T/got"; fail "$src: layer names differ"; }
+	# hdrcharset=BINARY where a name is not ASCII, and only there
+	python3 - "$T/layer.tar" <<'PY' || fail "$src: pax headers"
+import sys, tarfile
+with tarfile.open(sys.argv[1], encoding="utf-8", errors="surrogateescape") as t:
+    for m in t.getmembers():
+        raw = m.name.encode("utf-8", "surrogateescape") + m.linkname.encode("utf-8", "surrogateescape")
+        binary = m.pax_headers.get("hdrcharset") == "BINARY"
+        if binary != (max(raw) > 127):
+            sys.exit("%r: hdrcharset %r" % (raw, m.pax_headers.get("hdrcharset")))
+PY
 	rm -rf "$T/gnu" && mkdir "$T/gnu" && tar --warning=no-unknown-keyword -xf "$T/layer.tar" -C "$T/gnu"
 	names_in_dir "$T/gnu" >"$T/got"
 	cmp -s "$want" "$T/got" || fail "$src: names extracted by GNU tar differ"
