@@ -86,6 +86,7 @@ typedef struct setup_args {
         const char *upper_dir;  /* NULL: no upper */
         const char *work_dir;
         const char *links_dir;  /* overlay_links_make's directory */
+        int made_fd;            /* -1, or where made_write reports (the caller keeps the upper) */
         int sync_fd;            /* socket to forge */
         int init_fd;            /* sealed memfd of forge-init */
         int stdio[3];           /* the workload's stdio */
@@ -105,6 +106,17 @@ int overlay_links_make(const char *dir, const char *const *lowerdirs, size_t n, 
 /* The mount options naming those links, for a mount made with that directory
  * as the current one: "lowerdir=n-1:...:0[,upperdir=u,workdir=w]". */
 int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err);
+
+/* ---- what forge makes in the root (made.c) ---- */
+
+/* In the child: path (absolute, in the root as the child sees it) was just
+ * created by forge, nothing is mounted on it yet; its parents are noted too. */
+void made_note(const char *path);
+/* In the child, once the root is built: the records, to fd (-1: none). */
+int made_write(int fd);
+/* In forge after the run: removes from upper what the records name and the
+ * workload left as it was, deepest first. */
+int made_clean_upper(const char *upper, int fd, forge_error **err);
 
 /* ---- terminal (terminal.c) ---- */
 

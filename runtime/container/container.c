@@ -146,7 +146,7 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
                         return forge_error_make(err, errno, "create the upper dir in '%s'",
                                                 d->base);
         }
-        return links_make(cfg, d, err);
+        return 0;
 }
 
 /* Messages from the child and from forge-init on the sync socket:
@@ -300,6 +300,7 @@ typedef struct run_state {
         run_dirs dirs;
         cgroup *cg;
         int init_fd;
+        int made_fd; /* memfd for made_write, when the caller keeps the upper */
         int sock[2];
         int sfd;
         int master;
@@ -325,6 +326,8 @@ static void run_state_free(run_state *s)
                         close(s->sock[i]);
         if (s->init_fd >= 0)
                 close(s->init_fd);
+        if (s->made_fd >= 0)
+                close(s->made_fd);
         if (s->sfd >= 0)
                 close(s->sfd);
         if (s->master >= 0)
@@ -342,6 +345,7 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .upper_dir = s->dirs.upper,
             .work_dir = s->dirs.work,
             .links_dir = s->dirs.links,
+            .made_fd = s->made_fd,
             .sync_fd = s->sock[1],
             .init_fd = s->init_fd,
             .stdio = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd},
@@ -373,7 +377,8 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         const runtime_config *cfg = &local;
         const char *empty_lower[1];
         cleanup_free char *empty = NULL;
-        run_state s = {.init_fd = -1, .sock = {-1, -1}, .sfd = -1, .master = -1};
+        run_state s = {
+            .init_fd = -1, .made_fd = -1, .sock = {-1, -1}, .sfd = -1, .master = -1};
         cleanup_free char *init_path = NULL;
         cleanup_free char *setup_error = NULL;
         runtime_result res = {0};
@@ -400,6 +405,15 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 local.lowerdirs = empty_lower;
                 local.n_lowerdirs = 1;
         }
+        if (links_make(cfg, &s.dirs, err) < 0)
+                goto out;
+        if (cfg->upper_dir != NULL) {
+                s.made_fd = memfd_create("forge-made", MFD_CLOEXEC);
+                if (s.made_fd < 0) {
+                        forge_error_make(err, errno, "memfd_create");
+                        goto out;
+                }
+        }
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s.sock) < 0) {
                 forge_error_make(err, errno, "socketpair");
                 goto out;
@@ -422,6 +436,8 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 goto out;
         }
         s.child = 0;
+        if (s.made_fd >= 0 && made_clean_upper(s.dirs.upper, s.made_fd, err) < 0)
+                goto out;
         res.oom = cgroup_oom_killed(s.cg);
         *ret = res;
         r = 0;

@@ -30,7 +30,7 @@
 
 #define SYNC_FD 3
 #define INIT_FD 4
-#define FIRST_FREE_FD 5
+#define FIRST_FREE_FD 5 /* volumes from here, then the made_fd */
 
 /* crun's defaults (`crun spec`: linux.maskedPaths, linux.readonlyPaths). */
 static const char *const masked_paths[] = {
@@ -80,7 +80,7 @@ static int move_fd_high(int fd)
 /* Puts the stdio, sync and init fds in place and closes everything else. */
 static void arrange_fds(setup_args *a, int *volume_fds)
 {
-        int std[3], sync, init;
+        int std[3], sync, init, made;
 
         for (int i = 0; i < 3; i++)
                 std[i] = a->stdio[i] >= 0 ? move_fd_high(a->stdio[i]) : -1;
@@ -104,13 +104,20 @@ static void arrange_fds(setup_args *a, int *volume_fds)
                         die("move a volume fd");
                 close(fd);
         }
+        made = a->made_fd >= 0 ? fcntl(a->made_fd, F_DUPFD_CLOEXEC, 512) : -1;
         for (size_t i = 0; i < a->cfg->n_mounts; i++) {
                 int want = FIRST_FREE_FD + (int)i;
 
                 must(dup3(volume_fds[i], want, O_CLOEXEC), "move a volume fd");
                 volume_fds[i] = want;
         }
-        must(syscall(SYS_close_range, FIRST_FREE_FD + a->cfg->n_mounts, ~0U, 0),
+        if (made >= 0) {
+                int want = FIRST_FREE_FD + (int)a->cfg->n_mounts;
+
+                must(dup3(made, want, O_CLOEXEC), "move the made fd");
+                a->made_fd = want++;
+        }
+        must(syscall(SYS_close_range, FIRST_FREE_FD + a->cfg->n_mounts + (made >= 0), ~0U, 0),
              "close inherited fds");
 }
 
@@ -141,7 +148,9 @@ static void pivot(const char *rootfs)
 
 static void ensure_dir(const char *path)
 {
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        if (mkdir(path, 0755) == 0)
+                made_note(path);
+        else if (errno != EEXIST)
                 die("create mount point '%s'", path);
 }
 
@@ -527,6 +536,7 @@ int setup_child_main(void *arg)
                 setup_tty(ids.uid);
         if (!cfg->read_only)
                 enter_workdir(cfg->workdir, true);
+        check(made_write(a->made_fd), "report the mount points made");
         drop_privileges(cfg, &ids);
         /* forge blocks the forwarded signals; the workload must not inherit
          * that (forge-init blocks them again for itself) */
