@@ -627,7 +627,7 @@ static int check_all(bstate *b, forge_error **err)
                 return forge_error_make(err, ENOMEM, "build");
         for (size_t i = 0; i < n; i++)
                 bentries_init(&b->files[i]);
-        return bcheck_spec(b->s, b->sp, b->o, &b->memo, 0, b->files, err);
+        return bcheck_spec(b->s, b->sp, b->o, &b->memo, b->files, err);
 }
 
 static int build_rec(store *s, const char *path, const builder_opts *o, int depth,

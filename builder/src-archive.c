@@ -37,6 +37,7 @@ typedef struct actx {
         const char *prefix; /* cleaned dest, "" for / */
         off_t spool_end;
         char *buf;
+        bool skip_data; /* forge check: read names and structure, keep no content */
 } actx;
 
 static char *dest_path(actx *c, const char *name)
@@ -55,6 +56,13 @@ static int spool(actx *c, struct archive *a, bentry *en, const char *name, forge
 {
         en->spool_off = c->spool_end;
         en->size = 0;
+        if (c->skip_data) {
+                /* still decompressed and read through: corruption shows */
+                if (archive_read_data_skip(a) != ARCHIVE_OK)
+                        return forge_error_make(err, EIO, "'%s': %s", name,
+                                                archive_error_string(a));
+                return 0;
+        }
         for (;;) {
                 la_ssize_t n = archive_read_data(a, c->buf, BUF_SIZE);
                 if (n < 0)
@@ -268,7 +276,7 @@ int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, ben
 {
         cleanup_free char *prefix = bpath_clean(l->dest ? l->dest : "/");
         cleanup_free char *buf = malloc(BUF_SIZE);
-        actx c = {sp, l, out, NULL, 0, NULL};
+        actx c = {sp, l, out, NULL, 0, NULL, false};
 
         if (prefix == NULL || buf == NULL)
                 return forge_error_make(err, ENOMEM, "archive");
@@ -280,4 +288,24 @@ int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, ben
                         return forge_error_make(err, errno, "spool file in '%s'", spool_dir);
         }
         return l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err);
+}
+
+int bsrc_archive_check(const spec *sp, const spec_layer *l, forge_error **err)
+{
+        cleanup_free char *prefix = bpath_clean(l->dest ? l->dest : "/");
+        cleanup_free char *buf = malloc(BUF_SIZE);
+        bentries e;
+        actx c = {sp, l, &e, NULL, 0, NULL, true};
+        int r;
+
+        if (prefix == NULL || buf == NULL)
+                return forge_error_make(err, ENOMEM, "archive");
+        c.prefix = prefix;
+        c.buf = buf;
+        bentries_init(&e);
+        r = l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err);
+        if (r == 0)
+                r = bentries_finish(&e, (int64_t)sp->source_date_epoch, err);
+        bentries_free(&e);
+        return r;
 }
