@@ -66,7 +66,8 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         int c, r;
 
         optind = 1;
-        while ((c = getopt_long(argc, argv, "+t:qh", opts, NULL)) != -1) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":t:qh", opts, NULL)) != -1) {
                 switch (c) {
                 case 't':
                         bo.tag = optarg;
@@ -84,11 +85,13 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
                         fputs(build_usage, stdout);
                         return 0;
                 default:
-                        return cli_usage_error("build", "bad option");
+                        return cli_bad_option("build", c, argv);
                 }
         }
-        if (optind != argc - 1)
-                return cli_usage_error("build", "expected one SPEC file");
+        if (optind == argc)
+                return cli_usage_error("build", "missing SPEC");
+        if (optind < argc - 1)
+                return cli_extra_arg("build", argv[optind + 1]);
         if (bo.tag != NULL) {
                 cleanup_free char *copy = strdup(bo.tag);
                 char *colon = copy ? strchr(copy, ':') : NULL;
@@ -130,17 +133,20 @@ int cmd_check(cli_ctx *ctx, int argc, char **argv)
         int c;
 
         optind = 1;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'h':
                         fputs(check_usage, stdout);
                         return 0;
                 default:
-                        return cli_usage_error("check", "bad option");
+                        return cli_bad_option("check", c, argv);
                 }
         }
-        if (optind != argc - 1)
-                return cli_usage_error("check", "expected one SPEC file");
+        if (optind == argc)
+                return cli_usage_error("check", "missing SPEC");
+        if (optind < argc - 1)
+                return cli_extra_arg("check", argv[optind + 1]);
         /* everything build checks before it writes, and every deb and archive read through */
         if (cli_store_open(ctx, &s, &err) < 0 || builder_spec_check(s, argv[optind], &err) < 0)
                 return cli_fail(&err);

@@ -130,7 +130,8 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
         archive_entry_set_mode(ae, st.st_mode & (S_IFMT | 07777));
         archive_entry_set_uid(ae, t->zero_owners ? 0 : st.st_uid);
         archive_entry_set_gid(ae, t->zero_owners ? 0 : st.st_gid);
-        archive_entry_set_mtime(ae, st.st_mtime, 0);
+        /* an OCI layout's files have no meaningful times: 0, so the tar is reproducible */
+        archive_entry_set_mtime(ae, t->zero_owners ? 0 : st.st_mtime, 0);
         if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
                 for (size_t i = 0; i < t->n_links; i++)
                         if (t->links[i].dev == st.st_dev && t->links[i].ino == st.st_ino) {
