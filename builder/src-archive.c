@@ -52,8 +52,18 @@ static char *dest_path(actx *c, const char *name)
         return path_join(c->prefix, clean);
 }
 
-static int spool(actx *c, struct archive *a, bentry *en, const char *name, forge_error **err)
+/* Content goes to the spool at its offset in the entry: a sparse member's
+ * holes stay holes there (a 10 KiB archive can declare a 1 TiB file). */
+static int spool(actx *c, struct archive *a, struct archive_entry *ae, bentry *en,
+                 const char *name, forge_error **err)
 {
+        int64_t declared = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+        uint64_t end = 0;
+        const void *buf;
+        size_t len;
+        la_int64_t off;
+        int r;
+
         en->spool_off = c->spool_end;
         en->size = 0;
         if (c->skip_data) {
@@ -63,18 +73,23 @@ static int spool(actx *c, struct archive *a, bentry *en, const char *name, forge
                                                 archive_error_string(a));
                 return 0;
         }
-        for (;;) {
-                la_ssize_t n = archive_read_data(a, c->buf, BUF_SIZE);
-                if (n < 0)
-                        return forge_error_make(err, EIO, "'%s': %s", name,
-                                                archive_error_string(a));
-                if (n == 0)
-                        break;
-                if (pwrite(c->out->spool_fd, c->buf, (size_t)n, c->spool_end) != n)
-                        return forge_error_make(err, errno, "spool '%s'", name);
-                c->spool_end += n;
-                en->size += (uint64_t)n;
+        while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
+                if (off < 0 || (declared >= 0 && (int64_t)len > declared - off))
+                        return forge_error_make(err, EINVAL, "'%s': data beyond its declared size",
+                                                name);
+                if (len > 0) {
+                        ssize_t w = pwrite(c->out->spool_fd, buf, len, c->spool_end + off);
+                        if (w != (ssize_t)len)
+                                return forge_error_make(err, w < 0 ? errno : ENOSPC,
+                                                        "spool '%s'", name);
+                }
+                if ((uint64_t)off + len > end)
+                        end = (uint64_t)off + len;
         }
+        if (r != ARCHIVE_EOF)
+                return forge_error_make(err, EIO, "'%s': %s", name, archive_error_string(a));
+        en->size = declared > (int64_t)end ? (uint64_t)declared : end;
+        c->spool_end += (off_t)en->size;
         return 0;
 }
 
@@ -140,7 +155,7 @@ static int read_entries(actx *c, struct archive *a, const char *what, forge_erro
                 switch (type) {
                 case AE_IFREG:
                         en->type = S_IFREG;
-                        if (spool(c, a, en, name, err) < 0)
+                        if (spool(c, a, ae, en, name, err) < 0)
                                 return -1;
                         break;
                 case AE_IFDIR:
