@@ -12,6 +12,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,32 @@ static int spool(actx *c, struct archive *a, struct archive_entry *ae, bentry *e
         return 0;
 }
 
+/* What no Linux file system can hold: a path of PATH_MAX or more bytes (with
+ * the leading '/') or a component longer than NAME_MAX. Such an entry could
+ * be built into a layer that nothing can ever extract. */
+static bool name_too_long(const char *path)
+{
+        size_t comp = 0;
+
+        if (strlen(path) + 1 >= PATH_MAX)
+                return true;
+        for (const char *p = path; *p; p++) {
+                comp = *p == '/' ? 0 : comp + 1;
+                if (comp > NAME_MAX)
+                        return true;
+        }
+        return false;
+}
+
+static int too_long(actx *c, const char *what, const char *kind, const char *name,
+                    forge_error **err)
+{
+        return spec_error(err, c->sp, c->l->src_pos,
+                          "%s: %s '%.48s...' (%zu bytes) is longer than Linux allows (%d bytes, "
+                          "%d per component): refusing a hostile or broken archive",
+                          what, kind, name, strlen(name), PATH_MAX - 1, NAME_MAX);
+}
+
 static int add_xattrs(struct archive_entry *ae, bentry *en, forge_error **err)
 {
         const char *name;
@@ -129,6 +156,8 @@ static int read_entries(actx *c, struct archive *a, const char *what, forge_erro
                                           what, name);
                 if (path[0] == '\0')
                         continue; /* the root itself */
+                if (name_too_long(path))
+                        return too_long(c, what, "entry", name, err);
                 en = bentries_add(c->out, path);
                 if (en == NULL)
                         return forge_error_make(err, ENOMEM, "archive");
@@ -150,6 +179,8 @@ static int read_entries(actx *c, struct archive *a, const char *what, forge_erro
                                 return spec_error(err, c->sp, c->l->src_pos,
                                                   "%s: hardlink '%s' -> '%s' leaves the layer",
                                                   what, name, hl);
+                        if (name_too_long(en->link))
+                                return too_long(c, what, "hardlink target", hl, err);
                         continue;
                 }
                 switch (type) {
@@ -166,6 +197,8 @@ static int read_entries(actx *c, struct archive *a, const char *what, forge_erro
                         en->link = strdup(archive_entry_symlink(ae) ? archive_entry_symlink(ae) : "");
                         if (en->link == NULL)
                                 return forge_error_make(err, ENOMEM, "archive");
+                        if (strlen(en->link) >= PATH_MAX)
+                                return too_long(c, what, "symlink target", en->link, err);
                         break;
                 case AE_IFCHR:
                 case AE_IFBLK:
