@@ -3,7 +3,8 @@
 # across two stores built a couple of seconds apart: no wall-clock time in
 # the ext4 superblock, inodes, journal or the ESP. The ext4 file system's own
 # times are those forge documents (docs/vm-disk.md): 1 for the superblock's,
-# 0 for every file's.
+# 0 for every file's. Names that are not ASCII (Latin-1, UTF-8) are on it
+# as bytes.
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 1
 need_root
 export FORGE_VMINIT=${FORGE_VMINIT:-$(dirname "$FORGE")/../runtime/init/forge-vminit}
@@ -19,6 +20,8 @@ mkdir -p "$CTX/srv"
 ln "$kdeb" "$CTX/kernel.deb" 2>/dev/null || cp "$kdeb" "$CTX/kernel.deb"
 cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$CTX/bb.deb"
 echo data >"$CTX/srv/data"
+echo latin1 >"$CTX/srv/"$'\xe9t\xe9' # names are bytes on the disk too
+echo utf8 >"$CTX/srv/Főtanúsítvány.crt"
 cat >"$CTX/vm.yaml" <<'Y'
 forge: 1
 name: epoch0
@@ -53,5 +56,9 @@ done
 debugfs -R "stat /srv/data" "$T/root.img" 2>/dev/null >"$T/inode"
 for k in ctime atime mtime crtime; do
 	grep -q "^ *$k: 0x00000000" "$T/inode" || { cat "$T/inode"; fail "/srv/data $k is not 0"; }
+done
+for n in $'\xe9t\xe9' 'Főtanúsítvány.crt'; do
+	debugfs -R "cat \"/srv/$n\"" "$T/root.img" 2>/dev/null >"$T/content"
+	[ -s "$T/content" ] || fail "the disk lacks /srv/$n"
 done
 echo "vm-disk-epoch: ok"
