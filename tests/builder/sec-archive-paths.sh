@@ -86,7 +86,7 @@ f export escape --format tar -o "$T/exp.tar" >/dev/null || fail "export tar"
 [ -z "$(ls -A "$H")" ] || fail "a layer wrote into the host directory: $(ls "$H")"
 for n in x/pwned y/pwned2; do
 	[ "$(cat "$T/exp/usr/share/$n")" = pwned ] || fail "export dir: usr/share/$n"
-	tar -tf "$T/exp.tar" | grep -qx "usr/share/$n" || fail "export tar: usr/share/$n"
+	grep -qx "usr/share/$n" <(tar -tf "$T/exp.tar") || fail "export tar: usr/share/$n"
 done
 [ ! -L "$T/exp/usr/share/x" ] || fail "export dir: the symlink was followed, not replaced"
 

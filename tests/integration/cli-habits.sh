@@ -25,7 +25,7 @@ d=$(f build "$c/cli.yaml" --no-cache -q) || fail "build SPEC --no-cache -q"
 [[ $d =~ ^sha256:[0-9a-f]{64}$ ]] || fail "build SPEC -q printed '$d'"
 [ "$(f build "$c/cli.yaml" -q --tag cli:two)" = "$d" ] || fail "build SPEC -q --tag"
 f inspect cli:two >/dev/null || fail "--tag after the operand was not applied"
-f check "$c/cli.yaml" --help | grep -q '^usage: forge check' || fail "check SPEC --help"
+grep -q '^usage: forge check' <(f check "$c/cli.yaml" --help) || fail "check SPEC --help"
 f export cli -o "$T/x.tar" --format tar >/dev/null || fail "export IMAGE -o PATH --format"
 f import "$T/x.tar" --tag nope:1 >/dev/null 2>&1 && fail "importing a rootfs tar succeeded"
 
@@ -44,7 +44,7 @@ cmp -s "$T/std.tar" "$T/x.tar" || fail "export tar -o - differs from -o FILE"
 f export cli --format oci -o "$T/o.tar" >/dev/null
 f export cli --format oci -o - >"$T/ostd.tar" 2>/dev/null || fail "export oci -o -"
 cmp -s "$T/ostd.tar" "$T/o.tar" || fail "export oci -o - differs from -o FILE.tar"
-tar -tf "$T/ostd.tar" | grep -qx index.json || fail "export oci -o - is not an OCI tar"
+grep -qx index.json <(tar -tf "$T/ostd.tar") || fail "export oci -o - is not an OCI tar"
 expect_err 2 "-o - \\(stdout\\) is for --format tar or oci" f export cli --format dir -o -
 
 # errors name the wrong argument
