@@ -51,5 +51,8 @@ int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const c
  * built first (run: steps scratch in the store's tmp/); its manifest digest. */
 int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_STR_SIZE],
                     forge_error **err);
+/* `forge run`'s --user and --hostname (either may be NULL): 0, or a usage
+ * error printed (exit 2) naming the bad value (cmd-run.c). */
+int cli_run_check_names(const char *user, const char *hostname);
 /* `forge run --as vm` (cmd-run-vm.c, vmm owner): argv as given to `forge run`. */
 int cli_run_vm(cli_ctx *ctx, int argc, char **argv);

@@ -325,15 +325,15 @@ static bool hostname_valid(const char *h)
         return h[len - 1] != '-';
 }
 
-static int check_names(const run_opts *o)
+int cli_run_check_names(const char *user, const char *hostname)
 {
-        if (o->user != NULL && o->user[0] == '\0')
+        if (user != NULL && user[0] == '\0')
                 return cli_usage_error("run", "--user wants a NAME or UID[:GID], got ''");
-        if (o->hostname != NULL && !hostname_valid(o->hostname))
+        if (hostname != NULL && !hostname_valid(hostname))
                 return cli_usage_error("run",
                                        "--hostname wants a host name (letters, digits, '-' "
                                        "and '.', at most 64 bytes), got '%s'",
-                                       o->hostname);
+                                       hostname);
         return 0;
 }
 
@@ -342,7 +342,7 @@ static int configure(const run_opts *o, const runtime_image_config *ic, runtime_
         const char *net = o->network;
         int r;
 
-        r = check_names(o);
+        r = cli_run_check_names(o->user, o->hostname);
         if (r != 0)
                 return r;
 

@@ -81,6 +81,9 @@ expect_err 2 "--user wants a NAME or UID\\[:GID\\], got ''" f run --user '' cli 
 for h in bad_name -lead trail- a..b "$(printf 'x%.0s' $(seq 65))" ''; do
 	expect_err 2 "--hostname wants a host name" f run --hostname "$h" cli -- true
 done
+# the same for a VM, before any disk is looked for
+expect_err 2 "--user wants a NAME or UID" f run --as vm --user '' cli -- true
+expect_err 2 "--hostname wants a host name" f run --as vm --hostname bad_name cli -- true
 out=$(f run --hostname ok-1.example cli -- hostname) || fail "a valid --hostname"
 [ "$out" = ok-1.example ] || fail "hostname printed '$out'"
 echo "cli-habits: ok"
