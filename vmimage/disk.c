@@ -118,7 +118,10 @@ static int write_time_script(FILE *f, const char *dir, const char *rel, uint64_t
         for (size_t i = 0; names[i]; i++) {
                 cleanup_free char *p = path_join(dir, names[i]), *r = NULL;
                 struct stat st;
-                if (strpbrk(names[i], "\"\n\\") != NULL)
+                /* debugfs takes a backslash literally (systemd's unit names
+                 * such as system-systemd\x2dcryptsetup.slice have them), but
+                 * cannot quote a '"' or a newline */
+                if (strpbrk(names[i], "\"\n") != NULL)
                         return forge_error_make(err, EINVAL,
                                                 "file name '%s' can't be put in a "
                                                 "disk image",

@@ -22,6 +22,7 @@ cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$CTX/bb.deb"
 echo data >"$CTX/srv/data"
 echo latin1 >"$CTX/srv/"$'\xe9t\xe9' # names are bytes on the disk too
 echo utf8 >"$CTX/srv/Főtanúsítvány.crt"
+echo unit >"$CTX/srv/system-systemd\x2dcryptsetup.slice" # Debian's systemd ships such
 cat >"$CTX/vm.yaml" <<'Y'
 forge: 1
 name: epoch0
@@ -53,11 +54,13 @@ for k in "Filesystem created" "Last write time" "Last checked"; do
 	v=$(sed -n "s/^$k: *//p" "$T/sb")
 	[ "$(date -u -d "$v" +%s)" = 1 ] || fail "superblock '$k' is '$v', not 1 s after the epoch"
 done
-debugfs -R "stat /srv/data" "$T/root.img" 2>/dev/null >"$T/inode"
-for k in ctime atime mtime crtime; do
-	grep -q "^ *$k: 0x00000000" "$T/inode" || { cat "$T/inode"; fail "/srv/data $k is not 0"; }
+for n in data 'system-systemd\x2dcryptsetup.slice'; do
+	debugfs -R "stat \"/srv/$n\"" "$T/root.img" 2>/dev/null >"$T/inode"
+	for k in ctime atime mtime crtime; do
+		grep -q "^ *$k: 0x00000000" "$T/inode" || { cat "$T/inode"; fail "/srv/$n $k is not 0"; }
+	done
 done
-for n in $'\xe9t\xe9' 'Főtanúsítvány.crt'; do
+for n in $'\xe9t\xe9' 'Főtanúsítvány.crt' 'system-systemd\x2dcryptsetup.slice'; do
 	debugfs -R "cat \"/srv/$n\"" "$T/root.img" 2>/dev/null >"$T/content"
 	[ -s "$T/content" ] || fail "the disk lacks /srv/$n"
 done
