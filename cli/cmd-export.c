@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ static int export_stdout(store *s, const char *digest, const char *ref, store_ex
                 forge_error_make(&err, errno, "export: a temporary directory in the store");
                 return cli_fail(&err);
         }
+        /* a reader that goes away (| head) is an error here, not a kill that
+         * would leave the temporary directory behind */
+        signal(SIGPIPE, SIG_IGN);
         if (store_export_ref(s, digest, ref, fmt, comp, path, &err) < 0) {
                 r = cli_fail(&err);
         } else {

@@ -46,6 +46,10 @@ f export cli --format oci -o - >"$T/ostd.tar" 2>/dev/null || fail "export oci -o
 cmp -s "$T/ostd.tar" "$T/o.tar" || fail "export oci -o - differs from -o FILE.tar"
 grep -qx index.json <(tar -tf "$T/ostd.tar") || fail "export oci -o - is not an OCI tar"
 expect_err 2 "-o - \\(stdout\\) is for --format tar or oci" f export cli --format dir -o -
+# a reader that stops early: an error, and nothing left in the store's tmp/
+st=0
+f export cli --format tar -o - 2>/dev/null | head -c 10 >/dev/null || st=$?
+[ -z "$(ls -A "$STORE/tmp")" ] || fail "export -o - | head left $(ls "$STORE/tmp") in the store"
 
 # errors name the wrong argument
 expect_err 2 "unknown option '--bogus'" f build --bogus "$c/cli.yaml"
