@@ -77,6 +77,24 @@ int bsrc_archive_check(const spec *sp, const spec_layer *l, forge_error **err);
 /* The upper directory of a run step: overlay whiteouts become OCI whiteouts. */
 int bsrc_upper(const spec *sp, const char *upper, bentries *out, forge_error **err);
 
+/* The symlinks of the layers so far (lower-links.c), sorted by path, to put
+ * a new layer's entries where the container will see them. */
+typedef struct blinks {
+        char **path;
+        char **target;
+        size_t n, cap;
+} blinks;
+void blinks_init(blinks *l);
+void blinks_release(blinks *l);
+/* Folds a layer in, as a stack of layers would show it: from the store, or
+ * from the entries just built. */
+int blinks_fold_layer(store *s, const store_layer *layer, blinks *l, forge_error **err);
+int blinks_fold_entries(blinks *l, const bentries *e);
+/* Follows each entry's parent directories through l's symlinks (inside the
+ * root), drops directory entries a symlink stands for, and orders the
+ * entries again when anything moved. */
+int blinks_place(const blinks *l, bentries *e, int64_t sde, forge_error **err);
+
 /* File hash memo (cache.c): per build context, by inode/size/mtime/ctime. */
 typedef struct bmemo {
         store *s;
