@@ -86,6 +86,7 @@ static void arrange_fds(setup_args *a, int *volume_fds)
                 std[i] = a->stdio[i] >= 0 ? move_fd_high(a->stdio[i]) : -1;
         sync = move_fd_high(a->sync_fd);
         init = move_fd_high(a->init_fd);
+        made = a->made_fd >= 0 ? move_fd_high(a->made_fd) : -1; /* before 0..4 are reused */
         if (sync < 0 || dup2(sync, SYNC_FD) < 0)
                 _exit(125);
         if (init < 0 || dup3(init, INIT_FD, O_CLOEXEC) < 0)
@@ -104,7 +105,6 @@ static void arrange_fds(setup_args *a, int *volume_fds)
                         die("move a volume fd");
                 close(fd);
         }
-        made = a->made_fd >= 0 ? fcntl(a->made_fd, F_DUPFD_CLOEXEC, 512) : -1;
         for (size_t i = 0; i < a->cfg->n_mounts; i++) {
                 int want = FIRST_FREE_FD + (int)i;
 
@@ -115,7 +115,7 @@ static void arrange_fds(setup_args *a, int *volume_fds)
                 int want = FIRST_FREE_FD + (int)a->cfg->n_mounts;
 
                 must(dup3(made, want, O_CLOEXEC), "move the made fd");
-                a->made_fd = want++;
+                a->made_fd = want;
         }
         must(syscall(SYS_close_range, FIRST_FREE_FD + a->cfg->n_mounts + (made >= 0), ~0U, 0),
              "close inherited fds");
