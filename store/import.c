@@ -18,9 +18,12 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/safe-open.h"
 #include "specs/specs.h"
 
 #define MAX_JSON (4 << 20)
+/* no layer of any real image comes near this; a sparse file may */
+#define MAX_BLOB (64ULL << 30)
 
 static json_t *load_json_at(int dirfd, const char *rel, forge_error **err)
 {
@@ -29,7 +32,7 @@ static json_t *load_json_at(int dirfd, const char *rel, forge_error **err)
         json_error_t je;
         json_t *j;
 
-        if (file_read_all(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
+        if (safe_read_file(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
                 return NULL;
         j = json_loadb(buf, len, 0, &je);
         if (j == NULL)
@@ -38,22 +41,22 @@ static json_t *load_json_at(int dirfd, const char *rel, forge_error **err)
         return j;
 }
 
-/* Opens rel inside the layout without leaving it (no '..', no absolute). */
-static int open_in(int dirfd, const char *rel, forge_error **err)
+/* Opens the regular file rel inside the layout without leaving it (no
+ * '..', no absolute name, no symlink, FIFO or device). */
+static int open_in(int dirfd, const char *rel, uint64_t *ret_size, forge_error **err)
 {
-        int fd;
+        int fd = -1;
         if (!path_is_contained(rel) || rel[0] == '\0')
                 return forge_error_make(err, EINVAL, "'%s' points outside the archive", rel);
-        fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return forge_error_make(err, errno, "open '%s'", rel);
+        if (safe_open_file(dirfd, rel, MAX_BLOB, &fd, ret_size, err) < 0)
+                return -1;
         return fd;
 }
 
 static int put_verified(store *s, int dirfd, const char *rel, const char *digest,
                         uint64_t *ret_size, forge_error **err)
 {
-        cleanup_close int fd = open_in(dirfd, rel, err);
+        cleanup_close int fd = open_in(dirfd, rel, NULL, err);
         char got[DIGEST_STR_SIZE];
 
         if (fd < 0)
@@ -86,7 +89,7 @@ static json_t *layout_json(int dirfd, const char *digest, forge_error **err)
                 forge_error_make(err, EINVAL, "bad digest '%s'", digest ? digest : "");
                 return NULL;
         }
-        if (file_read_all(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
+        if (safe_read_file(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
                 return NULL;
         hash_sha256_buf(buf, len, got);
         if (strcmp(got, digest) != 0) {
@@ -242,7 +245,7 @@ static int import_docker(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], 
                 snprintf(ret_ref, ref_len, "%s",
                          json_string_value(json_array_get(json_object_get(entry, "RepoTags"), 0)));
         if (!path_is_contained(cfg_rel) ||
-            file_read_all(dirfd, cfg_rel, MAX_JSON, &cbuf, &clen, err) < 0) {
+            safe_read_file(dirfd, cfg_rel, MAX_JSON, &cbuf, &clen, err) < 0) {
                 if (!*err)
                         forge_error_make(err, EINVAL, "'%s' points outside the archive", cfg_rel);
                 goto out;
@@ -334,9 +337,9 @@ int store_import(store *s, const char *path, const char *tag, char ret_digest[DI
                 forge_error_make(err, errno, "import '%s'", path);
                 goto out;
         }
-        if (faccessat(dirfd, "index.json", F_OK, 0) == 0)
+        if (faccessat(dirfd, "index.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 r = import_oci(s, dirfd, ret_digest, ref, sizeof(ref), err);
-        else if (faccessat(dirfd, "manifest.json", F_OK, 0) == 0)
+        else if (faccessat(dirfd, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 r = import_docker(s, dirfd, ret_digest, ref, sizeof(ref), err);
         else
                 r = forge_error_usage(err, "'%s' is neither an OCI image layout (no index.json) "
