@@ -391,21 +391,15 @@ static void setup_tty(uid_t uid)
         close(slave);
 }
 
-static FILE *open_etc(const char *p)
-{
-        return fopen(p, "re");
-}
-
 static void set_user(const runtime_config *cfg, user_ids *ids)
 {
         char msg[512];
-        FILE *pw = open_etc("/etc/passwd"), *gr = open_etc("/etc/group");
-        int r = user_resolve(cfg->user, pw, gr, ids, msg, sizeof(msg));
+        int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int r;
 
-        if (pw)
-                fclose(pw);
-        if (gr)
-                fclose(gr);
+        must(rootfd, "open the container's root");
+        r = user_resolve_in_root(cfg->user, rootfd, ids, msg, sizeof(msg));
+        close(rootfd);
         if (r < 0) {
                 errno = 0;
                 die("%s", msg);
