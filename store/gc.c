@@ -149,6 +149,11 @@ static int sweep_unpacked(store *s, hexset *diffs, bool dry_run, store_gc_stats 
                 st->unpacked_bytes += tree_size(path);
                 if (!dry_run && rm_rf(path, err) < 0)
                         return forge_error_prefix(err, "gc");
+                if (!dry_run && strlen(de->d_name) == DIGEST_HEX_LEN) {
+                        forge_error *e = NULL;
+                        if (store_kv_delete(s, "unpacked", de->d_name, &e) < 0)
+                                forge_error_release(&e);
+                }
         }
         return 0;
 }

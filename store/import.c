@@ -53,18 +53,19 @@ static int open_in(int dirfd, const char *rel, uint64_t *ret_size, forge_error *
         return fd;
 }
 
-static int put_verified(store *s, int dirfd, const char *rel, const char *digest,
-                        uint64_t *ret_size, forge_error **err)
+/* Stores the layer rel of the layout, checking its digest (when given) and
+ * its diff_id against the content before anything is named by them. */
+static int put_layer(store *s, int dirfd, const char *rel, const char *digest,
+                     const char *diff_id, store_layer *ret, forge_error **err)
 {
         cleanup_close int fd = open_in(dirfd, rel, NULL, err);
-        char got[DIGEST_STR_SIZE];
 
         if (fd < 0)
                 return -1;
-        if (store_blob_put_fd_expect(s, fd, digest, got, ret_size, err) < 0) {
-                if (*err && (*err)->errnum == EBADMSG)
+        if (store_layer_put_fd(s, fd, digest, diff_id, ret, err) < 0) {
+                if (*err && (*err)->errnum == EBADMSG && strstr((*err)->msg, "diff_id") == NULL)
                         return forge_error_prefix(err, "'%s' does not match its digest", rel);
-                return forge_error_prefix(err, "copy '%s'", rel);
+                return forge_error_prefix(err, "layer '%s'", rel);
         }
         return 0;
 }
@@ -205,10 +206,8 @@ static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], cha
                         forge_error_make(err, EBADMSG, "layer %zu is malformed", i + 1);
                         goto out;
                 }
-                if (put_verified(s, dirfd, rel, digest, &ls[i].size, err) < 0)
+                if (put_layer(s, dirfd, rel, digest, diff, &ls[i], err) < 0)
                         goto out;
-                memcpy(ls[i].digest, digest, DIGEST_STR_SIZE);
-                memcpy(ls[i].diff_id, diff, DIGEST_STR_SIZE);
                 snprintf(ls[i].media_type, sizeof(ls[i].media_type), "%s", mt);
         }
         r = store_image_put(s, config, ls, n, json_object_get(manifest, "annotations"), ret_digest,
@@ -271,11 +270,15 @@ static int import_docker(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], 
                         goto out;
                 }
                 /* docker-archive layers are plain tars: digest = diff_id. */
-                if (put_verified(s, dirfd, rel, diff, &ls[i].size, err) < 0)
+                if (put_layer(s, dirfd, rel, NULL, diff, &ls[i], err) < 0)
                         goto out;
-                memcpy(ls[i].digest, diff, DIGEST_STR_SIZE);
-                memcpy(ls[i].diff_id, diff, DIGEST_STR_SIZE);
-                ls[i].usize = ls[i].size;
+                if (strcmp(ls[i].digest, ls[i].diff_id) != 0) {
+                        forge_error_make(err, EBADMSG,
+                                         "layer '%s' is compressed: a docker-archive holds plain "
+                                         "tars",
+                                         rel);
+                        goto out;
+                }
                 snprintf(ls[i].media_type, sizeof(ls[i].media_type), "%s", STORE_MEDIA_LAYER_TAR);
         }
         r = store_image_put(s, config, ls, n, NULL, ret_digest, err);

@@ -188,6 +188,14 @@ int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad,
  * Safe against concurrent callers and hostile tars. Returns the malloc'd path. */
 int store_layer_unpack(store *s, const store_layer *layer, char **ret_dir, forge_error **err);
 
+/* Stores the layer read from fd (any compression libarchive reads) as a
+ * blob, in one pass, after checking that the content hashes to digest (when
+ * not NULL) and that its decompressed stream hashes to diff_id: on a
+ * mismatch (EBADMSG) nothing is stored. Fills ret's digest, diff_id, size
+ * and usize. */
+int store_layer_put_fd(store *s, int fd, const char *digest, const char *diff_id,
+                       store_layer *ret, forge_error **err);
+
 /* Extracts a (possibly compressed) tar stream into dir: nothing is ever written
  * outside dir (../, absolute names, symlinks and hardlinks pointing out are all
  * contained); device nodes are skipped unless STORE_EXTRACT_DEVICES; setuid/setgid
