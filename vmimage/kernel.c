@@ -146,7 +146,12 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
                 if (mods)
                         ret->modules_dir = path_join(mods, ret->version);
         } else {
+                if (o->bzimage == NULL)
+                        return forge_error_make(err, EINVAL, "no kernel: give a kernel package "
+                                                             "or a bzImage");
                 ret->bzimage = strdup(o->bzimage);
+                if (ret->bzimage == NULL)
+                        return forge_error_make(err, ENOMEM, "kernel");
                 if (o->modules_dir) {
                         ret->modules_dir = strdup(o->modules_dir);
                         ret->version =
