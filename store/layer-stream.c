@@ -182,7 +182,6 @@ int layer_stream_finish(layer_stream *ls, char ret_digest[DIGEST_STR_SIZE],
         }
         hash_sha256_final(ls->raw_h, ret_digest);
         hash_sha256_final(ls->plain_h, ret_diff);
-        ls->raw_h = ls->plain_h = NULL;
         if (ret_size)
                 *ret_size = ls->raw_n;
         if (ret_usize)

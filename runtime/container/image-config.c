@@ -59,7 +59,8 @@ static int parse_limits(const json_t *c, runtime_image_config *r, forge_error **
                         return forge_error_usage(err, "image config: bad container.memory");
         }
         if ((j = json_object_get(c, "cpus")) != NULL) {
-                if (!json_is_number(j) || json_number_value(j) <= 0)
+                if (!json_is_number(j) || !(json_number_value(j) > 0) ||
+                    json_number_value(j) > 4096)
                         return forge_error_usage(err, "image config: bad container.cpus");
                 r->cpus_milli = (uint32_t)(json_number_value(j) * 1000 + 0.5);
         }
