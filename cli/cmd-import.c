@@ -17,7 +17,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
         const char *tag = NULL;
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
-        char digest[DIGEST_STR_SIZE];
+        store_import_result res;
         int c;
 
         optind = 1;
@@ -39,8 +39,17 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
         }
         if (optind != argc - 1)
                 return cli_usage_error("import", "expected one PATH");
-        if (cli_store_open(ctx, &s, &err) < 0 || store_import(s, argv[optind], tag, digest, &err) < 0)
+        if (cli_store_open(ctx, &s, &err) < 0 ||
+            store_import_tagged(s, argv[optind], tag, &res, &err) < 0)
                 return cli_fail(&err);
-        printf("%s\n", digest);
+        printf("%s\n", res.digest);
+        /* on stderr: stdout stays the digest alone, for scripts */
+        if (res.previous[0] == '\0')
+                fprintf(stderr, "tagged %s:%s (new tag)\n", res.name, res.tag);
+        else if (strcmp(res.previous, res.digest) != 0)
+                fprintf(stderr, "tagged %s:%s (moved from %.19s)\n", res.name, res.tag,
+                        res.previous);
+        else
+                fprintf(stderr, "%s:%s already pointed at this image\n", res.name, res.tag);
         return 0;
 }

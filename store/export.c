@@ -169,7 +169,7 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
 int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge_error **err)
 {
         dtar t = {0};
-        cleanup_close int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        cleanup_close int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), out = -1;
         int r = -1;
 
         t.zero_owners = zero_owners;
@@ -182,8 +182,15 @@ int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge
                 forge_error_make(err, ENOMEM, "tar");
                 goto out;
         }
+        /* a new file: never through a symlink or into a file someone put there */
+        out = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (out < 0) {
+                forge_error_make(err, errno, "create '%s'", out_path);
+                goto out;
+        }
         if (archive_write_set_format_pax_restricted(t.a) != ARCHIVE_OK ||
-            archive_write_open_filename(t.a, out_path) != ARCHIVE_OK) {
+            archive_write_set_bytes_in_last_block(t.a, 1) != ARCHIVE_OK ||
+            archive_write_open_fd(t.a, out) != ARCHIVE_OK) {
                 forge_error_make(err, EIO, "write '%s': %s", out_path, archive_error_string(t.a));
                 goto out;
         }
@@ -278,7 +285,10 @@ static int copy_blob(store *s, const char *digest, int blobs_dir, forge_error **
 
         if (store_blob_open(s, digest, &in, err) < 0)
                 return -1;
-        out = openat(blobs_dir, digest_hex(digest), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        out = openat(blobs_dir, digest_hex(digest),
+                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (out < 0 && errno == EEXIST)
+                return 0; /* the same blob twice (a layer used twice) */
         if (out < 0)
                 return forge_error_make(err, errno, "write blob %s", digest);
         return copy_fd(in, out, err);
@@ -298,11 +308,24 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
         cleanup_close int dfd = -1, bfd = -1;
         json_t *manifest = NULL, *layers, *index = NULL, *layout = NULL;
         char mdigest[DIGEST_STR_SIZE];
+        bool changed = false;
         int r = -1;
 
-        if (mkdir_p(dir, 0755, err) < 0)
-                return -1;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* dir is new (a sibling temp name): made here, not found */
+        {
+                cleanup_free char *parent = strdup(dir);
+                char *slash = parent ? strrchr(parent, '/') : NULL;
+                if (parent == NULL)
+                        return forge_error_make(err, ENOMEM, "export");
+                if (slash != NULL && slash != parent) {
+                        *slash = '\0';
+                        if (mkdir_p(parent, 0755, err) < 0)
+                                return -1;
+                }
+        }
+        if (mkdir(dir, 0755) < 0)
+                return forge_error_make(err, errno, "create '%s'", dir);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0 || (mkdirat(dfd, "blobs", 0755) < 0 && errno != EEXIST) ||
             (mkdirat(dfd, "blobs/sha256", 0755) < 0 && errno != EEXIST))
                 return forge_error_make(err, errno, "create '%s'", dir);
@@ -315,9 +338,11 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                 store_layer out = img->layers[i];
                 json_t *d = json_array_get(layers, i);
                 bool want_gzip = comp != STORE_COMPRESSION_ZSTD;
-                if (want_gzip && strcmp(out.media_type, STORE_MEDIA_LAYER_GZIP) != 0 &&
-                    to_gzip(s, &img->layers[i], &out, err) < 0)
-                        goto out;
+                if (want_gzip && strcmp(out.media_type, STORE_MEDIA_LAYER_GZIP) != 0) {
+                        if (to_gzip(s, &img->layers[i], &out, err) < 0)
+                                goto out;
+                        changed = true;
+                }
                 if (copy_blob(s, out.digest, bfd, err) < 0)
                         goto out;
                 json_object_set_new(d, "mediaType", json_string(out.media_type));
@@ -328,14 +353,26 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                 goto out;
         {
                 size_t len;
-                cleanup_free char *txt = store_json_canonical(manifest, &len);
-                if (txt == NULL) {
-                        forge_error_make(err, ENOMEM, "manifest");
-                        goto out;
+                cleanup_free char *txt = NULL;
+                uint64_t msize = 0;
+                if (!changed) {
+                        /* the layers are the image's own: its manifest, byte for
+                         * byte, so the image keeps its digest */
+                        memcpy(mdigest, img->digest, DIGEST_STR_SIZE);
+                        if (store_blob_size(s, mdigest, &msize, err) < 0 ||
+                            copy_blob(s, mdigest, bfd, err) < 0)
+                                goto out;
+                        len = (size_t)msize;
+                } else {
+                        txt = store_json_canonical(manifest, &len);
+                        if (txt == NULL) {
+                                forge_error_make(err, ENOMEM, "manifest");
+                                goto out;
+                        }
+                        hash_sha256_buf(txt, len, mdigest);
+                        if (file_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
+                                goto out;
                 }
-                hash_sha256_buf(txt, len, mdigest);
-                if (file_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
-                        goto out;
                 index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
                                   "mediaType", "application/vnd.oci.image.index.v1+json",
                                   "manifests", "mediaType", STORE_MEDIA_MANIFEST, "digest", mdigest,

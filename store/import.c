@@ -103,10 +103,42 @@ static json_t *layout_json(int dirfd, const char *digest, forge_error **err)
         return j;
 }
 
+/* The image's name in a descriptor's annotations: containerd's full name
+ * (docker and buildkit write it), else the OCI ref name. */
+static const char *ref_name(json_t *annotations)
+{
+        const char *full = json_string_value(json_object_get(annotations, "io.containerd.image.name"));
+        const char *ref = json_string_value(
+                json_object_get(annotations, "org.opencontainers.image.ref.name"));
+        return full && full[0] ? full : ref;
+}
+
+/* Stores the layout's blob digest as it is (its bytes were verified). */
+static int put_raw(store *s, int dirfd, const char *digest, forge_error **err)
+{
+        cleanup_free char *rel = blob_rel(digest), *buf = NULL;
+        store_blob_writer *w = NULL;
+        char got[DIGEST_STR_SIZE];
+        size_t len;
+
+        if (rel == NULL)
+                return forge_error_make(err, EINVAL, "bad digest '%s'", digest ? digest : "");
+        if (safe_read_file(dirfd, rel, MAX_JSON, &buf, &len, err) < 0 ||
+            store_blob_writer_new(s, &w, err) < 0)
+                return -1;
+        if (store_blob_writer_write(w, buf, len, err) < 0) {
+                store_blob_writer_abort(w);
+                return -1;
+        }
+        if (store_blob_writer_commit(w, digest, got, NULL, err) < 0)
+                return forge_error_prefix(err, "'%s' does not match its digest", rel);
+        return 0;
+}
+
 /* Picks the image manifest: the one named ref (if given), else the first;
  * an image index inside is followed to its linux/amd64 entry. */
-static json_t *pick_manifest(int dirfd, json_t *index, char *ret_ref, size_t ref_len,
-                             forge_error **err)
+static json_t *pick_manifest(int dirfd, json_t *index, char ret_mdigest[DIGEST_STR_SIZE],
+                             char *ret_ref, size_t ref_len, forge_error **err)
 {
         json_t *ms = json_object_get(index, "manifests");
         json_t *d = json_array_get(ms, 0), *owned = NULL;
@@ -118,8 +150,7 @@ static json_t *pick_manifest(int dirfd, json_t *index, char *ret_ref, size_t ref
                 return NULL;
         }
         for (int depth = 0; depth < 4; depth++) {
-                const char *ref = json_string_value(json_object_get(
-                        json_object_get(d, "annotations"), "org.opencontainers.image.ref.name"));
+                const char *ref = ref_name(json_object_get(d, "annotations"));
                 if (ref && ret_ref[0] == '\0')
                         snprintf(ret_ref, ref_len, "%s", ref);
                 char mtbuf[128], dbuf[DIGEST_STR_SIZE];
@@ -136,8 +167,10 @@ static json_t *pick_manifest(int dirfd, json_t *index, char *ret_ref, size_t ref
                         return NULL;
                 if (mt == NULL)
                         mt = json_string_value(json_object_get(m, "mediaType"));
-                if (mt == NULL || strstr(mt, "index") == NULL)
+                if (mt == NULL || strstr(mt, "index") == NULL) {
+                        memcpy(ret_mdigest, dbuf, DIGEST_STR_SIZE);
                         return m;
+                }
                 /* nested index: take linux/amd64 */
                 size_t i;
                 json_t *e;
@@ -166,6 +199,8 @@ static json_t *pick_manifest(int dirfd, json_t *index, char *ret_ref, size_t ref
 static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], char *ret_ref,
                       size_t ref_len, forge_error **err)
 {
+        char mdigest[DIGEST_STR_SIZE] = "";
+        store_image *img = NULL;
         json_t *index = load_json_at(dirfd, "index.json", err), *manifest = NULL, *config = NULL;
         json_t *layers;
         store_layer *ls = NULL;
@@ -176,7 +211,7 @@ static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], cha
 
         if (index == NULL)
                 return -1;
-        manifest = pick_manifest(dirfd, index, ret_ref, ref_len, err);
+        manifest = pick_manifest(dirfd, index, mdigest, ret_ref, ref_len, err);
         if (manifest == NULL)
                 goto out;
         cdigest = json_string_value(json_object_get(json_object_get(manifest, "config"), "digest"));
@@ -208,11 +243,27 @@ static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], cha
                 }
                 if (put_layer(s, dirfd, rel, digest, diff, &ls[i], err) < 0)
                         goto out;
-                snprintf(ls[i].media_type, sizeof(ls[i].media_type), "%s", mt);
+                if (json_integer_value(json_object_get(d, "size")) != (json_int_t)ls[i].size) {
+                        forge_error_make(err, EBADMSG, "layer %zu: the manifest says %lld bytes, "
+                                                       "the blob has %llu",
+                                         i + 1,
+                                         (long long)json_integer_value(json_object_get(d, "size")),
+                                         (unsigned long long)ls[i].size);
+                        goto out;
+                }
         }
-        r = store_image_put(s, config, ls, n, json_object_get(manifest, "annotations"), ret_digest,
-                            err);
+        /* the config and the manifest are kept byte for byte: the image keeps
+         * its digest through export and import */
+        if (put_raw(s, dirfd, cdigest, err) < 0 || put_raw(s, dirfd, mdigest, err) < 0)
+                goto out;
+        if (store_image_load(s, mdigest, &img, err) < 0) {
+                forge_error_prefix(err, "the image's manifest");
+                goto out;
+        }
+        memcpy(ret_digest, mdigest, DIGEST_STR_SIZE);
+        r = 0;
 out:
+        store_image_free(img);
         free(ls);
         json_decref(index);
         json_decref(manifest);
@@ -295,8 +346,15 @@ static int split_ref(const char *ref, char *name, size_t nlen, char *tag, size_t
         const char *slash = strrchr(ref, '/');
         const char *base = slash ? slash + 1 : ref;
         const char *colon = strchr(base, ':');
+        size_t blen = strcspn(base, "@"); /* NAME:TAG@sha256:...: the digest goes */
 
-        if (colon) {
+        if (colon && (size_t)(colon - base) < blen) {
+                snprintf(name, nlen, "%.*s", (int)(colon - base), base);
+                snprintf(tag, tlen, "%.*s", (int)(blen - (size_t)(colon - base) - 1), colon + 1);
+        } else if (base[blen] == '@') {
+                snprintf(name, nlen, "%.*s", (int)blen, base);
+                tag[0] = '\0';
+        } else if (colon) {
                 snprintf(name, nlen, "%.*s", (int)(colon - base), base);
                 snprintf(tag, tlen, "%s", colon + 1);
         } else {
@@ -311,6 +369,18 @@ static int split_ref(const char *ref, char *name, size_t nlen, char *tag, size_t
 int store_import(store *s, const char *path, const char *tag, char ret_digest[DIGEST_STR_SIZE],
                  forge_error **err)
 {
+        store_import_result res;
+
+        if (store_import_tagged(s, path, tag, &res, err) < 0)
+                return -1;
+        memcpy(ret_digest, res.digest, DIGEST_STR_SIZE);
+        return 0;
+}
+
+int store_import_tagged(store *s, const char *path, const char *tag, store_import_result *ret,
+                        forge_error **err)
+{
+        char ret_digest[DIGEST_STR_SIZE], prev[DIGEST_STR_SIZE] = "";
         cleanup_free char *work = NULL, *base = NULL;
         cleanup_close int dirfd = -1;
         char ref[512] = "", name[512], t[512];
@@ -376,7 +446,20 @@ int store_import(store *s, const char *path, const char *tag, char ret_digest[DI
                                   path, ref);
                 goto out;
         }
+        {
+                forge_error *e = NULL;
+                if (store_tag_get(s, name, t, prev, &e) < 0) {
+                        prev[0] = '\0';
+                        forge_error_release(&e);
+                }
+        }
         r = store_tag_set(s, name, t, ret_digest, err);
+        if (r == 0) {
+                memcpy(ret->digest, ret_digest, DIGEST_STR_SIZE);
+                snprintf(ret->name, sizeof(ret->name), "%s", name);
+                snprintf(ret->tag, sizeof(ret->tag), "%s", t);
+                memcpy(ret->previous, prev, DIGEST_STR_SIZE);
+        }
 out:
         if (work) {
                 rm_rf(work, &e2);
