@@ -10,6 +10,8 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +281,81 @@ out:
         return r;
 }
 
+/* Layers to recompress, shared by the worker threads: each takes the next
+ * index; the output of each layer does not depend on which thread made it. */
+typedef struct gzjobs {
+        store *s;
+        const store_layer *in;
+        store_layer *out;
+        const bool *todo;
+        size_t n;
+        size_t next;    /* atomic */
+        int failed;     /* atomic */
+        pthread_mutex_t lock;
+        forge_error *err; /* the first failure */
+} gzjobs;
+
+static void *gz_worker(void *arg)
+{
+        gzjobs *j = arg;
+
+        for (;;) {
+                size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+                forge_error *e = NULL;
+                if (i >= j->n || __atomic_load_n(&j->failed, __ATOMIC_RELAXED))
+                        return NULL;
+                if (!j->todo[i] || to_gzip(j->s, &j->in[i], &j->out[i], &e) == 0)
+                        continue;
+                pthread_mutex_lock(&j->lock);
+                if (j->err == NULL)
+                        j->err = take_ptr(e);
+                pthread_mutex_unlock(&j->lock);
+                forge_error_release(&e);
+                __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        }
+}
+
+static size_t cpus_available(void)
+{
+        cpu_set_t set;
+
+        if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+                return (size_t)CPU_COUNT(&set);
+        return 1;
+}
+
+/* Recompresses the layers marked todo to gzip, on up to one thread per CPU. */
+static int gzip_layers(store *s, const store_layer *in, store_layer *out, const bool *todo,
+                       size_t n, forge_error **err)
+{
+        gzjobs j = {.s = s, .in = in, .out = out, .todo = todo, .n = n};
+        pthread_t tids[64];
+        size_t want = 0, nthreads, started = 0;
+
+        for (size_t i = 0; i < n; i++)
+                want += todo[i];
+        nthreads = cpus_available();
+        if (nthreads > want)
+                nthreads = want;
+        if (nthreads > ARRAY_SIZE(tids))
+                nthreads = ARRAY_SIZE(tids);
+        pthread_mutex_init(&j.lock, NULL);
+        for (size_t t = 1; t < nthreads; t++) {
+                if (pthread_create(&tids[started], NULL, gz_worker, &j) != 0)
+                        break; /* fewer threads: the work still gets done */
+                started++;
+        }
+        gz_worker(&j);
+        for (size_t t = 0; t < started; t++)
+                pthread_join(tids[t], NULL);
+        pthread_mutex_destroy(&j.lock);
+        if (j.err != NULL) {
+                *err = j.err;
+                return -1;
+        }
+        return 0;
+}
+
 static int copy_blob(store *s, const char *digest, int blobs_dir, forge_error **err)
 {
         cleanup_close int in = -1, out = -1;
@@ -308,6 +385,8 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
         cleanup_close int dfd = -1, bfd = -1;
         json_t *manifest = NULL, *layers, *index = NULL, *layout = NULL;
         char mdigest[DIGEST_STR_SIZE];
+        cleanup_free store_layer *outs = NULL;
+        cleanup_free bool *todo = NULL;
         bool changed = false;
         int r = -1;
 
@@ -334,15 +413,23 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                 return forge_error_make(err, errno, "create '%s/blobs/sha256'", dir);
         manifest = json_deep_copy(img->manifest);
         layers = json_object_get(manifest, "layers");
+        outs = calloc(img->n_layers ? img->n_layers : 1, sizeof(*outs));
+        todo = calloc(img->n_layers ? img->n_layers : 1, sizeof(*todo));
+        if (manifest == NULL || outs == NULL || todo == NULL) {
+                forge_error_make(err, ENOMEM, "export");
+                goto out;
+        }
         for (size_t i = 0; i < img->n_layers; i++) {
-                store_layer out = img->layers[i];
+                outs[i] = img->layers[i];
+                todo[i] = comp != STORE_COMPRESSION_ZSTD &&
+                          strcmp(img->layers[i].media_type, STORE_MEDIA_LAYER_GZIP) != 0;
+                changed |= todo[i];
+        }
+        if (changed && gzip_layers(s, img->layers, outs, todo, img->n_layers, err) < 0)
+                goto out;
+        for (size_t i = 0; i < img->n_layers; i++) {
+                store_layer out = outs[i];
                 json_t *d = json_array_get(layers, i);
-                bool want_gzip = comp != STORE_COMPRESSION_ZSTD;
-                if (want_gzip && strcmp(out.media_type, STORE_MEDIA_LAYER_GZIP) != 0) {
-                        if (to_gzip(s, &img->layers[i], &out, err) < 0)
-                                goto out;
-                        changed = true;
-                }
                 if (copy_blob(s, out.digest, bfd, err) < 0)
                         goto out;
                 json_object_set_new(d, "mediaType", json_string(out.media_type));

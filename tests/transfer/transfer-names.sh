@@ -47,6 +47,11 @@ g=$(jq -r '.manifests[0].digest' "$T/h7/index.json")
 [ "$(jq -r '.manifests[0].digest' "$T/h7b/index.json")" = "$g" ] || fail "gzip re-export changes the digest"
 [ "$("$FORGE" --store "$T/s3" run hello:v7)" = "hello from forge, world!" ] || fail "the round-tripped image runs"
 
+# gzip layers are compressed in parallel; the bytes do not depend on it
+f export hello:v7 --format oci -o "$T/par" >/dev/null
+taskset -c 0 "$FORGE" --store "$STORE" export hello:v7 --format oci -o "$T/seq" >/dev/null
+diff -r "$T/par" "$T/seq" >/dev/null || fail "parallel and one-CPU gzip exports differ"
+
 # podman: load names it localhost/hello:latest; its save comes back as hello:latest
 if ! command -v podman >/dev/null; then
 	echo "SKIP (podman part): podman is not installed" >&2
