@@ -187,6 +187,12 @@ int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad,
  * (OCI whiteouts become overlay whiteouts: char 0/0 and trusted.overlay.opaque).
  * Safe against concurrent callers and hostile tars. Returns the malloc'd path. */
 int store_layer_unpack(store *s, const store_layer *layer, char **ret_dir, forge_error **err);
+/* An image may list the same layer twice; overlayfs refuses a lowerdir given
+ * twice (ELOOP). dirs (bottom first) keeps only the topmost occurrence of
+ * each path, which stacks to the same tree; compacted in place, NULL after
+ * the last kept one. Dropped strings are freed when free_dropped. Returns
+ * the new count. */
+size_t store_layer_dirs_dedupe(char **dirs, size_t n, bool free_dropped);
 
 /* Stores the layer read from fd (any compression libarchive reads) as a
  * blob, in one pass, after checking that the content hashes to digest (when

@@ -156,6 +156,26 @@ out:
         return r;
 }
 
+size_t store_layer_dirs_dedupe(char **dirs, size_t n, bool free_dropped)
+{
+        size_t o = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                bool later = false;
+                for (size_t k = i + 1; k < n && !later; k++)
+                        later = strcmp(dirs[i], dirs[k]) == 0;
+                if (later) {
+                        if (free_dropped)
+                                free(dirs[i]);
+                        continue;
+                }
+                dirs[o++] = dirs[i];
+        }
+        if (o < n)
+                dirs[o] = NULL;
+        return o;
+}
+
 int store_unpacked_verify(store *s, const char *hex, char *problem, size_t len)
 {
         cleanup_free char *want = NULL, *dir = NULL;
