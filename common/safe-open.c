@@ -35,6 +35,22 @@ int safe_openat(int rootfd, const char *rel, int flags, mode_t mode)
         return openat2_in_root(rootfd, rel, flags | O_NOFOLLOW, mode);
 }
 
+int safe_opendir_nofollow(int rootfd, const char *rel, forge_error **err)
+{
+        struct open_how how = {
+                .flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd;
+
+        do
+                fd = syscall(SYS_openat2, rootfd, rel && rel[0] ? rel : ".", &how, sizeof(how));
+        while (fd < 0 && errno == EAGAIN);
+        if (fd < 0)
+                return forge_error_make(err, errno, "open directory '%s'", rel);
+        return (int)fd;
+}
+
 /* An error whose message needs no strerror suffix but keeps errnum. */
 #define fail(err, en, ...)                                                                     \
         ({                                                                                         \

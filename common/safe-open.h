@@ -29,6 +29,11 @@
  * or a magic link was crossed; EXDEV: never, mounts are crossed). */
 int safe_openat(int rootfd, const char *rel, int flags, mode_t mode);
 
+/* An O_DIRECTORY fd of rel under rootfd where no component is a symlink (or
+ * "..": RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): for trees whose layout forge
+ * relies on (a kernel package's boot/, lib/modules/VERSION). */
+int safe_opendir_nofollow(int rootfd, const char *rel, forge_error **err);
+
 /* Opens the regular file rel under rootfd for reading (O_RDONLY, blocking
  * mode) after checking, without opening it first, that it is a regular file
  * of at most max bytes. The file's size in *ret_size (may be NULL). */

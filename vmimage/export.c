@@ -18,6 +18,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/safe-open.h"
 
 static void hex_strv(FILE *f, const char *key, json_t *a, json_t *b)
 {
@@ -325,10 +326,24 @@ static int build_into_store(store *s, const store_image *img, const vmimage_vm_c
                     store_extract_fd(fd, mods, 0, err) < 0)
                         goto out;
                 {
+                        /* lib/modules/VERSION as real directories of the
+                         * layer: a symlink there could lead to the host's */
                         cleanup_strv char **names = NULL;
-                        cleanup_free char *lm = path_join(mods, "lib/modules");
-                        if (lm && dir_list_sorted(AT_FDCWD, lm, &names, err) == 0 && names[0])
-                                modsdir = path_join(lm, names[0]);
+                        cleanup_close int mfd = open(mods, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        cleanup_close int lfd =
+                                mfd < 0 ? -1 : safe_opendir_nofollow(mfd, "lib/modules", err);
+                        struct stat st;
+                        if (lfd < 0) {
+                                forge_error_prefix(err, "the kernel modules layer");
+                                goto out;
+                        }
+                        if (dir_list_sorted(lfd, ".", &names, err) < 0)
+                                goto out;
+                        if (names[0] && fstatat(lfd, names[0], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                            S_ISDIR(st.st_mode)) {
+                                cleanup_free char *lm = path_join(mods, "lib/modules");
+                                modsdir = lm ? path_join(lm, names[0]) : NULL;
+                        }
                 }
         }
         o.rootfs_dir = rootfs;
