@@ -17,7 +17,7 @@ printf '[{"Config":"c.json","RepoTags":["host:leak"],"Layers":[]}]' >"$HOST/mani
 try() {
 	local name=$1 dir=$2 st=0
 	tar -C "$dir" -cf "$T/$name.tar" .
-	timeout 30 "$FORGE" --store "$T/s-$name" import "$T/$name.tar" --tag "$name:v1" >"$T/$name.out" 2>&1 || st=$?
+	timeout -k 5 30 "$FORGE" --store "$T/s-$name" import "$T/$name.tar" --tag "$name:v1" >"$T/$name.out" 2>&1 || st=$?
 	[ "$st" != 124 ] || fail "$name: import hangs"
 	[ "$st" = 1 ] || { cat "$T/$name.out"; fail "$name: import exit $st, expected 1"; }
 	if "$FORGE" --store "$T/s-$name" inspect "$name:v1" >"$T/$name.insp" 2>/dev/null; then
@@ -27,7 +27,7 @@ try() {
 	# directories: the same layout imported in place
 	if [ -n "${3:-}" ]; then
 		st=0
-		timeout 30 "$FORGE" --store "$T/d-$name" import "$dir" --tag "$name:v1" >"$T/$name.dout" 2>&1 || st=$?
+		timeout -k 5 30 "$FORGE" --store "$T/d-$name" import "$dir" --tag "$name:v1" >"$T/$name.dout" 2>&1 || st=$?
 		[ "$st" != 124 ] || fail "$name (directory): import hangs"
 		[ "$st" = 1 ] || { cat "$T/$name.dout"; fail "$name (directory): exit $st, expected 1"; }
 		! grep -rqs hunter2 "$T/d-$name/blobs" || fail "$name (directory): a host file reached the store"
