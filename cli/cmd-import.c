@@ -44,12 +44,16 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
                 return cli_fail(&err);
         printf("%s\n", res.digest);
         /* on stderr: stdout stays the digest alone, for scripts */
-        if (res.previous[0] == '\0')
-                fprintf(stderr, "tagged %s:%s (new tag)\n", res.name, res.tag);
-        else if (strcmp(res.previous, res.digest) != 0)
-                fprintf(stderr, "tagged %s:%s (moved from %.19s)\n", res.name, res.tag,
-                        res.previous);
-        else
-                fprintf(stderr, "%s:%s already pointed at this image\n", res.name, res.tag);
+        for (size_t i = 0; i < res.n_tags; i++) {
+                const store_import_tag *t = &res.tags[i];
+                if (t->previous[0] == '\0')
+                        fprintf(stderr, "tagged %s:%s (new tag)\n", t->name, t->tag);
+                else if (strcmp(t->previous, res.digest) != 0)
+                        fprintf(stderr, "tagged %s:%s (moved from %.19s)\n", t->name, t->tag,
+                                t->previous);
+                else
+                        fprintf(stderr, "%s:%s already pointed at this image\n", t->name,
+                                t->tag);
+        }
         return 0;
 }

@@ -291,9 +291,24 @@ static int import_docker(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], 
                 forge_error_make(err, EBADMSG, "manifest.json: no Config or Layers");
                 goto out;
         }
-        if (json_string_value(json_array_get(json_object_get(entry, "RepoTags"), 0)))
-                snprintf(ret_ref, ref_len, "%s",
-                         json_string_value(json_array_get(json_object_get(entry, "RepoTags"), 0)));
+        {
+                /* every RepoTag, one a line */
+                size_t i, o = 0;
+                json_t *v;
+                json_array_foreach(json_object_get(entry, "RepoTags"), i, v)
+                {
+                        const char *t = json_string_value(v);
+                        int w;
+                        if (t == NULL || t[0] == '\0' || strchr(t, '\n') != NULL)
+                                continue;
+                        w = snprintf(ret_ref + o, ref_len - o, "%s%s", o ? "\n" : "", t);
+                        if (w < 0 || (size_t)w >= ref_len - o) {
+                                ret_ref[o] = '\0';
+                                break;
+                        }
+                        o += (size_t)w;
+                }
+        }
         if (!path_is_contained(cfg_rel) ||
             safe_read_file(dirfd, cfg_rel, MAX_JSON, &cbuf, &clen, err) < 0) {
                 if (!*err)
@@ -377,13 +392,42 @@ int store_import(store *s, const char *path, const char *tag, char ret_digest[DI
         return 0;
 }
 
+/* NAME and TAG for one ref of the image (or --tag); a bare tag such as
+ * "latest" gets the file's name as image name. */
+static int name_for(const char *path, const char *ref, bool from_user, char *name, size_t nlen,
+                    char *t, size_t tlen, forge_error **err)
+{
+        split_ref(ref, name, nlen, t, tlen);
+        if (!from_user && strchr(ref, ':') == NULL && ref[0] != '\0' && spec_tag_valid(ref)) {
+                const char *b = strrchr(path, '/');
+                cleanup_free char *base = strdup(b ? b + 1 : path);
+                if (base) {
+                        char *dot = strchr(base, '.');
+                        if (dot)
+                                *dot = '\0';
+                }
+                snprintf(name, nlen, "%s", base && base[0] ? base : "imported");
+                for (char *c = name; *c; c++)
+                        *c = (char)tolower((unsigned char)*c);
+                snprintf(t, tlen, "%s", ref);
+        }
+        if (t[0] == '\0')
+                snprintf(t, tlen, "latest");
+        if (!spec_name_valid(name) || !spec_tag_valid(t))
+                return forge_error_usage(err, "import '%s': no usable image name (found '%s'): "
+                                              "give --tag NAME:TAG",
+                                         path, ref);
+        return 0;
+}
+
 int store_import_tagged(store *s, const char *path, const char *tag, store_import_result *ret,
                         forge_error **err)
 {
-        char ret_digest[DIGEST_STR_SIZE], prev[DIGEST_STR_SIZE] = "";
-        cleanup_free char *work = NULL, *base = NULL;
+        char ret_digest[DIGEST_STR_SIZE];
+        cleanup_free char *work = NULL;
         cleanup_close int dirfd = -1;
-        char ref[512] = "", name[512], t[512];
+        char ref[4096] = "", name[512], t[512];
+        store_import_result res = {0};
         struct stat st;
         forge_error *e2 = NULL;
         int r = -1;
@@ -423,43 +467,40 @@ int store_import_tagged(store *s, const char *path, const char *tag, store_impor
                 goto out;
         }
         r = -1;
-        split_ref(tag ? tag : ref, name, sizeof(name), t, sizeof(t));
-        if (tag == NULL && strchr(ref, ':') == NULL && ref[0] != '\0' && spec_tag_valid(ref)) {
-                /* an OCI ref name is often just a tag: name the image after the file */
-                const char *b = strrchr(path, '/');
-                base = strdup(b ? b + 1 : path);
-                if (base) {
-                        char *dot = strchr(base, '.');
-                        if (dot)
-                                *dot = '\0';
-                }
-                snprintf(name, sizeof(name), "%s", base ? base : "imported");
-                for (char *c = name; *c; c++)
-                        *c = (char)tolower((unsigned char)*c);
-                snprintf(t, sizeof(t), "%s", ref);
+        if (tag != NULL)
+                snprintf(ref, sizeof(ref), "%s", tag);
+        memcpy(res.digest, ret_digest, DIGEST_STR_SIZE);
+        /* check every name before setting any tag */
+        for (int pass = 0; pass < 2; pass++) {
+                char *line = ref;
+                res.n_tags = 0;
+                do {
+                        char *nl = strchr(line, '\n');
+                        store_import_tag *it = &res.tags[res.n_tags];
+                        forge_error *e = NULL;
+                        if (nl)
+                                *nl = '\0';
+                        if (name_for(path, line, tag != NULL, name, sizeof(name), t, sizeof(t),
+                                     err) < 0)
+                                goto out;
+                        if (nl)
+                                *nl = '\n';
+                        line = nl ? nl + 1 : NULL;
+                        if (pass == 0)
+                                continue;
+                        snprintf(it->name, sizeof(it->name), "%s", name);
+                        snprintf(it->tag, sizeof(it->tag), "%s", t);
+                        if (store_tag_get(s, name, t, it->previous, &e) < 0) {
+                                it->previous[0] = '\0';
+                                forge_error_release(&e);
+                        }
+                        if (store_tag_set(s, name, t, ret_digest, err) < 0)
+                                goto out;
+                        res.n_tags++;
+                } while (line != NULL && res.n_tags < STORE_IMPORT_MAX_TAGS);
         }
-        if (t[0] == '\0')
-                snprintf(t, sizeof(t), "latest");
-        if (!spec_name_valid(name) || !spec_tag_valid(t)) {
-                forge_error_usage(err, "import '%s': no usable image name (found '%s'): give "
-                                       "--tag NAME:TAG",
-                                  path, ref);
-                goto out;
-        }
-        {
-                forge_error *e = NULL;
-                if (store_tag_get(s, name, t, prev, &e) < 0) {
-                        prev[0] = '\0';
-                        forge_error_release(&e);
-                }
-        }
-        r = store_tag_set(s, name, t, ret_digest, err);
-        if (r == 0) {
-                memcpy(ret->digest, ret_digest, DIGEST_STR_SIZE);
-                snprintf(ret->name, sizeof(ret->name), "%s", name);
-                snprintf(ret->tag, sizeof(ret->tag), "%s", t);
-                memcpy(ret->previous, prev, DIGEST_STR_SIZE);
-        }
+        *ret = res;
+        r = 0;
 out:
         if (work) {
                 rm_rf(work, &e2);

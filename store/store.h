@@ -240,12 +240,17 @@ int store_export(store *s, const char *manifest_digest, store_export_format fmt,
 int store_import(store *s, const char *path, const char *tag, char ret_digest[DIGEST_STR_SIZE],
                  forge_error **err);
 
-typedef struct store_import_result {
-        char digest[DIGEST_STR_SIZE];   /* the manifest */
-        char name[512], tag[512];       /* the tag set */
+#define STORE_IMPORT_MAX_TAGS 16
+typedef struct store_import_tag {
+        char name[512], tag[512];
         char previous[DIGEST_STR_SIZE]; /* what the tag pointed to before; "" when new */
+} store_import_tag;
+typedef struct store_import_result {
+        char digest[DIGEST_STR_SIZE]; /* the manifest */
+        size_t n_tags;                /* --tag, else every RepoTag (at most 16), or the ref name */
+        store_import_tag tags[STORE_IMPORT_MAX_TAGS];
 } store_import_result;
-/* store_import, saying which tag it set and whether it was new or moved. */
+/* store_import, saying which tags it set and whether each was new or moved. */
 int store_import_tagged(store *s, const char *path, const char *tag, store_import_result *ret,
                         forge_error **err);
 

@@ -34,6 +34,22 @@ f export hello --format oci -o "$T/h2.tar" >/dev/null
 "$FORGE" --store "$T/s1" import "$T/h2.tar" >/dev/null 2>"$T/i4.err"
 grep -q "tagged hello:latest (moved from sha256:" "$T/i4.err" || { cat "$T/i4.err"; fail "import does not say the tag moved"; }
 
+# a docker-archive with two RepoTags: both are set, and said
+mkdir -p "$T/da"
+n=0 layers=""
+for l in $(f inspect hello:v7 | jq -r '.layers[].digest'); do
+	n=$((n + 1))
+	zstd -dc "$STORE/blobs/sha256/${l#sha256:}" >"$T/da/l$n.tar"
+	layers="$layers\"l$n.tar\","
+done
+cfg=$(f inspect hello:v7 | jq -r '.manifest.config.digest')
+cp "$STORE/blobs/sha256/${cfg#sha256:}" "$T/da/config.json"
+echo "[{\"Config\":\"config.json\",\"RepoTags\":[\"localhost/two:a\",\"two:b\"],\"Layers\":[${layers%,}]}]" >"$T/da/manifest.json"
+tar -C "$T/da" -cf "$T/two.tar" .
+"$FORGE" --store "$T/s5" import "$T/two.tar" >/dev/null 2>"$T/two.err" || { cat "$T/two.err"; fail "import of two RepoTags"; }
+grep -q "tagged two:a (new tag)" "$T/two.err" && grep -q "tagged two:b (new tag)" "$T/two.err" || { cat "$T/two.err"; fail "two RepoTags: messages"; }
+[ "$("$FORGE" --store "$T/s5" inspect two:a | jq -r .digest)" = "$("$FORGE" --store "$T/s5" inspect two:b | jq -r .digest)" ] || fail "two RepoTags: both tags"
+
 # digests survive round trips
 d=$(f inspect hello:v7 | jq -r .digest)
 f export hello:v7 --format oci --compression zstd -o "$T/z" >/dev/null
