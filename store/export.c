@@ -232,7 +232,7 @@ static int to_gzip(store *s, const store_layer *l, store_layer *ret, forge_error
 
         if (a == NULL || out == NULL)
                 return forge_error_make(err, ENOMEM, "gzip");
-        archive_read_support_filter_all(a);
+        store_archive_filters(a);
         archive_read_support_format_raw(a);
         if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
                 archive_read_free(a);

@@ -116,7 +116,7 @@ int layer_stream_open(int fd, store_blob_writer *w, layer_stream **ret, forge_er
                 layer_stream_free(ls);
                 return forge_error_make(err, ENOMEM, "layer");
         }
-        archive_read_support_filter_all(ls->outer);
+        store_archive_filters(ls->outer);
         archive_read_support_format_raw(ls->outer);
         if (archive_read_open(ls->outer, ls, NULL, raw_read, NULL) != ARCHIVE_OK ||
             archive_read_next_header(ls->outer, &ae) != ARCHIVE_OK) {

@@ -42,3 +42,8 @@ int store_tree_digest(int dirfd, char ret[DIGEST_STR_SIZE], forge_error **err);
 /* Recomputes layers/HEX's tree digest against its kv record; < 0 with a
  * message in problem when they differ or there is no record. */
 int store_unpacked_verify(store *s, const char *hex, char *problem, size_t len);
+
+/* The decompressors forge applies to data an image, archive or package
+ * brings: libarchive's built-in ones (gzip, bzip2, xz, lzma, lzip, zstd, lz4,
+ * compress), never an external program (lrzip, lzop, grzip) fed hostile bytes. */
+void store_archive_filters(struct archive *a);

@@ -92,7 +92,7 @@ static int unpack_deb(const char *deb, const char *dir, forge_error **err)
                 if (strncmp(archive_entry_pathname(ae), "data.tar", 8) != 0)
                         continue;
                 inner = archive_read_new();
-                archive_read_support_filter_all(inner);
+                store_archive_filters(inner);
                 archive_read_support_format_tar(inner);
                 if (archive_read_open(inner, &n, NULL, nested_read, NULL) != ARCHIVE_OK) {
                         forge_error_make(err, EINVAL, "kernel package: %s",
@@ -253,7 +253,7 @@ static int module_read(const char *path, char **ret, size_t *ret_len, forge_erro
         a = archive_read_new();
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "module '%s'", path);
-        archive_read_support_filter_all(a);
+        store_archive_filters(a);
         archive_read_support_format_raw(a);
         if (archive_read_open_filename(a, path, BUF) != ARCHIVE_OK ||
             archive_read_next_header(a, &ae) != ARCHIVE_OK) {
