@@ -8,7 +8,8 @@
  *   blobs/sha256/HEX         every object: layer tars (zstd), configs, manifests, kernels
  *   tags/NAME/TAG            a file holding a manifest digest
  *   kv/NS/KEY                small state records (layer cache index, last build records)
- *   layers/HEX               unpacked layers (by diff_id), shared read-only lowerdirs
+ *   layers/HEX               unpacked layers (by diff_id), shared read-only lowerdirs;
+ *                            kv/unpacked/HEX records each one's tree digest
  *   tmp/                     writes in progress; anything here is garbage after a crash
  *   lock                     flock: shared for builds/runs, exclusive for gc
  *
@@ -185,6 +186,8 @@ int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad,
 
 /* Unpacks the layer once into layers/HEX(diff_id) as an overlayfs lowerdir
  * (OCI whiteouts become overlay whiteouts: char 0/0 and trusted.overlay.opaque).
+ * The tree is named HEX only when the blob hashes to its digest and what was
+ * extracted to its diff_id (EBADMSG otherwise); its tree digest is recorded.
  * Safe against concurrent callers and hostile tars. Returns the malloc'd path. */
 int store_layer_unpack(store *s, const store_layer *layer, char **ret_dir, forge_error **err);
 /* An image may list the same layer twice; overlayfs refuses a lowerdir given
