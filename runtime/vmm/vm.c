@@ -5,6 +5,7 @@
  * main thread multiplexing the console input, signals and the timeout.
  */
 #include "runtime/vmm/x86/cpu.h"
+#include "runtime/vmm/vmm-fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +37,10 @@
 #define IDENTITY_MAP_ADDR 0xfffbc000ULL
 #define HOST_BRIDGE_SLOT 0
 #define BLK_SLOT 1
+/* virtio-fs: the first share at 00:03.0, the others from 00:05.0 on; each
+ * device's BAR 1 MiB apart from PCI_BAR_BASE by slot */
+#define FS_SLOT(i) ((i) == 0 ? 3u : 4u + (i))
+#define FS_BAR(i) (PCI_BAR_BASE + ((uint64_t)FS_SLOT(i) << 20))
 
 typedef struct vcpu {
         struct vmm *vm;
@@ -56,6 +62,10 @@ struct vmm {
         pci_function bridge;
         vblk *blk;
         blk_backend *disk;
+        vfs *fs[VMM_MAX_FS];
+        unsigned n_fs;
+        int fs_fd[VMM_MAX_FS]; /* vhost-user sockets not yet taken by a device */
+        irq_routes *routes;
         pthread_mutex_t dev_lock;
         int done_fd;
         atomic_int ended;
@@ -204,6 +214,8 @@ static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
         pthread_mutex_lock(&v->dev_lock);
         if (v->blk)
                 hit = vblk_mmio(v->blk, addr, data, len, write);
+        for (unsigned i = 0; i < v->n_fs && !hit; i++)
+                hit = vfs_mmio(v->fs[i], addr, data, len, write);
         pthread_mutex_unlock(&v->dev_lock);
         if (!hit && !write)
                 memset(data, 0xff, len);
@@ -403,14 +415,27 @@ static int check_memory(uint64_t size, forge_error **err)
         return 0;
 }
 
+/* Guest RAM that a vhost-user back-end can map too: a memfd, shared. */
+static void *map_shared_memory(vm *v, uint64_t size)
+{
+        v->gm.fd = memfd_create("forge-guest-ram", MFD_CLOEXEC);
+        if (v->gm.fd < 0 || ftruncate(v->gm.fd, (off_t)size) < 0)
+                return MAP_FAILED;
+        v->gm.shared = true;
+        return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, v->gm.fd, 0);
+}
+
 static int setup_memory(vm *v, uint64_t size, forge_error **err)
 {
         struct kvm_userspace_memory_region low = {0}, high = {0};
 
         v->gm.size = size;
         v->gm.low_size = size < MMIO_HOLE_START ? size : MMIO_HOLE_START;
-        v->gm.host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                          -1, 0);
+        if (v->cfg.n_fs > 0)
+                v->gm.host = map_shared_memory(v, size);
+        else
+                v->gm.host = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (v->gm.host == MAP_FAILED) {
                 v->gm.host = NULL;
                 return forge_error_make(err, errno, "not enough memory: map %llu MiB of guest memory",
@@ -461,6 +486,68 @@ static int create_vm(vm *v, forge_error **err)
         return setup_memory(v, memory, err);
 }
 
+static int fs_ioeventfd(void *opaque, uint64_t addr, int fd, bool assign)
+{
+        vm *v = opaque;
+        struct kvm_ioeventfd e = {.addr = addr, .len = 2, .fd = fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
+
+        return ioctl(v->vm_fd, KVM_IOEVENTFD, &e) < 0 ? -errno : 0;
+}
+
+static int fs_irqfd(void *opaque, int fd, uint64_t addr, uint32_t data, bool assign)
+{
+        vm *v = opaque;
+
+        return v->routes ? irq_routes_msi_irqfd(v->routes, fd, addr, data, assign) : -ENOSYS;
+}
+
+static int create_fs(vm *v, const vmm_config *c, forge_error **err)
+{
+        vfs_host_ops ops = {.ioeventfd = fs_ioeventfd, .irqfd = fs_irqfd, .opaque = v};
+        static const struct {
+                int cap;
+                const char *name;
+        } caps[] = {{KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"}, {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
+                    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"}};
+
+        if (c->n_fs == 0)
+                return 0;
+        if (c->n_fs > VMM_MAX_FS)
+                return forge_error_make(err, 0, "%u shared directories: at most %d", c->n_fs, VMM_MAX_FS);
+        for (size_t i = 0; i < ARRAY_SIZE(caps); i++)
+                if (ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0)
+                        return forge_error_make(err, 0, "this host's KVM lacks %s (shared directories)", caps[i].name);
+        v->routes = irq_routes_new(v->vm_fd);
+        if (v->routes == NULL)
+                return forge_error_make(err, ENOMEM, "virtio-fs");
+        for (unsigned i = 0; i < c->n_fs; i++) {
+                int fd = v->fs_fd[i];
+                v->fs_fd[i] = -1; /* vfs_new takes it */
+                if (vfs_new(c->fs[i].tag, fd, &v->gm, FS_BAR(i), &ops, &v->fs[i], err) < 0)
+                        return -1;
+                v->n_fs++;
+                v->pci.dev[FS_SLOT(i)] = vfs_pci(v->fs[i]);
+        }
+        return 0;
+}
+
+/* virtiofsd ends when its socket closes; it is killed when it does not */
+static void stop_fs_backends(vm *v)
+{
+        for (unsigned i = 0; i < v->cfg.n_fs; i++) {
+                pid_t pid = v->cfg.fs[i].pid;
+                int status;
+
+                if (pid <= 0)
+                        continue;
+                for (int t = 0; t < 200 && waitpid(pid, &status, WNOHANG) == 0; t++) {
+                        if (t == 100)
+                                kill(pid, SIGKILL);
+                        usleep(10000);
+                }
+        }
+}
+
 static int create_devices(vm *v, const vmm_config *c, forge_error **err)
 {
         vblk_irq_ops ops = {.msi = blk_msi, .intx = blk_intx, .opaque = v};
@@ -471,10 +558,14 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
         /* a host bridge at 00:00.0: Linux's check that mechanism #1 really has a PCI bus */
         pci_function_init(&v->bridge, 0x1b36 /* Red Hat */, 0x0008, 0x06000000, 0x1b36, 0x0008);
         v->pci.dev[HOST_BRIDGE_SLOT] = &v->bridge;
+        if (create_fs(v, c, err) < 0)
+                return -1;
         if (c->disk_path == NULL)
                 return 0;
         if (blk_open(c->disk_path, c->disk_fd, c->persist, &v->disk, err) < 0)
                 return -1;
+        if (c->read_only)
+                blk_set_read_only(v->disk);
         v->blk = vblk_new(v->disk, &v->gm, PCI_BAR_BASE, &ops);
         if (v->blk == NULL)
                 return forge_error_make(err, ENOMEM, "virtio-blk");
@@ -532,6 +623,17 @@ static void destroy(vm *v)
                 }
                 free(v->cpu);
         }
+        for (unsigned i = 0; i < v->n_fs; i++) {
+                if (vfs_error(v->fs[i]))
+                        fprintf(stderr, "forge run: shared directory '%s': %s\n", v->cfg.fs[i].tag,
+                                vfs_error(v->fs[i]));
+                vfs_free(v->fs[i]);
+        }
+        for (unsigned i = 0; i < VMM_MAX_FS; i++)
+                if (v->fs_fd[i] >= 0)
+                        close(v->fs_fd[i]);
+        stop_fs_backends(v);
+        irq_routes_free(v->routes);
         vblk_free(v->blk);
         if (v->disk) {
                 blk_flush(v->disk);
@@ -540,6 +642,8 @@ static void destroy(vm *v)
         uart_free(v->uart);
         if (v->gm.host)
                 munmap(v->gm.host, v->gm.size);
+        if (v->gm.fd >= 0)
+                close(v->gm.fd);
         if (v->vm_fd > 0)
                 close(v->vm_fd);
         if (v->kvm_fd > 0)
@@ -671,9 +775,11 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
 
         if (v == NULL)
                 return forge_error_make(err, ENOMEM, "set up the VM");
-        v->kvm_fd = v->vm_fd = v->done_fd = -1;
+        v->kvm_fd = v->vm_fd = v->done_fd = v->gm.fd = -1;
         v->ncpus = c->cpus ? c->cpus : 1;
         v->cfg = *c;
+        for (unsigned i = 0; i < VMM_MAX_FS; i++)
+                v->fs_fd[i] = i < c->n_fs && c->n_fs <= VMM_MAX_FS ? c->fs[i].sock_fd : -1;
         v->stats = getenv("FORGE_VMM_STATS") != NULL;
         pthread_mutex_init(&v->dev_lock, NULL);
         if (v->ncpus > VMM_MAX_CPUS) {
