@@ -531,9 +531,30 @@ static int create_fs(vm *v, const vmm_config *c, forge_error **err)
         return 0;
 }
 
-/* virtiofsd ends when its socket closes; it is killed when it does not */
+/* virtiofsd's sandbox is a child in a PID namespace of its own, which the
+ * process forge-vmm started waits for: a SIGTERM to that child ends both
+ * quietly (a closed socket makes virtiofsd complain first). */
+static pid_t sandbox_child(pid_t pid)
+{
+        char path[64], buf[32] = "";
+        cleanup_fclose FILE *f = NULL;
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+        f = fopen(path, "re");
+        if (f == NULL || fgets(buf, sizeof(buf), f) == NULL)
+                return 0;
+        return (pid_t)strtol(buf, NULL, 10);
+}
+
+/* Each virtiofsd ended and reaped before the VM's end is reported; killed
+ * when it does not stop within a second. */
 static void stop_fs_backends(vm *v)
 {
+        for (unsigned i = 0; i < v->cfg.n_fs; i++) {
+                pid_t pid = v->cfg.fs[i].pid, inner = pid > 0 ? sandbox_child(pid) : 0;
+                if (pid > 0)
+                        kill(inner > 0 ? inner : pid, SIGTERM);
+        }
         for (unsigned i = 0; i < v->cfg.n_fs; i++) {
                 pid_t pid = v->cfg.fs[i].pid;
                 int status;
@@ -623,6 +644,7 @@ static void destroy(vm *v)
                 }
                 free(v->cpu);
         }
+        stop_fs_backends(v);
         for (unsigned i = 0; i < v->n_fs; i++) {
                 if (vfs_error(v->fs[i]))
                         fprintf(stderr, "forge run: shared directory '%s': %s\n", v->cfg.fs[i].tag,
@@ -632,7 +654,6 @@ static void destroy(vm *v)
         for (unsigned i = 0; i < VMM_MAX_FS; i++)
                 if (v->fs_fd[i] >= 0)
                         close(v->fs_fd[i]);
-        stop_fs_backends(v);
         irq_routes_free(v->routes);
         vblk_free(v->blk);
         if (v->disk) {

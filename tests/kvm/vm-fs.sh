@@ -4,7 +4,8 @@
 #  1. -v DIR:/mnt/share -v RODIR:/mnt/ro:ro --read-only: a 1 MiB host file
 #     read in the guest is byte-identical (sha256), a script on the share
 #     runs, a guest write appears on the host, writes to the :ro share and to
-#     the root fail with EROFS, the ro share's host files are unchanged; once
+#     the root fail with EROFS, also when the guest remounts the share rw (the
+#     host refuses), the ro share's host files are unchanged; once
 #     forge returns no virtiofsd is left.
 #  2. -v DIR:/new/dir (the mount point is created): the guest writes, then
 #     forge-vmm is SIGKILLed: no virtiofsd outlives it.
@@ -26,7 +27,7 @@ CTX=$T/ctx
 mkdir -p "$CTX/links" "$CTX/mnt/share" "$CTX/mnt/ro" "$CTX/root"
 ln "$kdeb" "$CTX/kernel.deb" 2>/dev/null || cp "$kdeb" "$CTX/kernel.deb"
 cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$CTX/bb.deb"
-for a in sh cat sha256sum touch mkdir ls sleep sync rm; do ln -s busybox "$CTX/links/$a"; done
+for a in sh cat sha256sum touch mkdir ls sleep sync rm mount; do ln -s busybox "$CTX/links/$a"; done
 touch "$CTX/mnt/share/.keep" "$CTX/mnt/ro/.keep" "$CTX/root/.keep"
 cat >"$CTX/vm.yaml" <<'EOF'
 forge: 1
@@ -82,12 +83,16 @@ echo keep >/tmp/ro/kept
 cat >/tmp/share/check.sh <<'EOF'
 echo sum=$(sha256sum /mnt/share/data | cut -d' ' -f1)
 echo from-guest >/mnt/share/out && echo wrote-share
-echo x >/mnt/ro/new 2>/tmp/e1 || echo "ro-share-refused: $(cat /tmp/e1)"
-rm /mnt/ro/kept 2>/tmp/e2 || echo "ro-share-rm-refused: $(cat /tmp/e2)"
-echo x >/root/f 2>/tmp/e3 || echo "root-refused: $(cat /tmp/e3)"
+# (the root is read-only: error messages are captured, not written to files)
+e=$( (echo x >/mnt/ro/new) 2>&1) || echo "ro-share-refused: $e"
+e=$(rm -f /mnt/ro/kept 2>&1) || echo "ro-share-rm-refused: $e"
+e=$( (echo x >/root/f) 2>&1) || echo "root-refused: $e"
 cat /mnt/ro/kept
+# a guest that mounts the share read-write is still refused, by the host
+mount -o remount,rw /mnt/ro && echo ro-share-remounted-rw
+e=$( (echo x >/mnt/ro/new2) 2>&1) || echo "ro-host-refused: $e"
+e=$(mount -o remount,rw / 2>&1) || echo "root-remount-refused: $e"
 EOF
-# (/tmp in the guest is a tmpfs: writable with --read-only)
 st=0
 $F run --as vm --read-only -v /tmp/share:/mnt/share -v /tmp/ro:/mnt/ro:ro $D -- sh /mnt/share/check.sh \
 	>/tmp/out1 2>/tmp/err1 </dev/null || st=$?
@@ -95,6 +100,7 @@ n=$(nvfsd)
 echo "--- boot 1: exit $st"
 sed 's/^/  out| /' /tmp/out1
 sed 's/^/  err| /' /tmp/err1
+[ ! -s /tmp/err1 ] || bad "boot 1: messages on stderr"
 [ "$st" = 0 ] || bad "boot 1: exit $st"
 grep -qx "sum=$sum" /tmp/out1 || bad "the guest read different bytes (host $sum)"
 grep -qx wrote-share /tmp/out1 || bad "the guest could not write to the share"
@@ -103,7 +109,10 @@ grep -q '^ro-share-refused: .*Read-only file system' /tmp/out1 || bad "a write t
 grep -q '^ro-share-rm-refused: .*Read-only file system' /tmp/out1 || bad "an unlink on the :ro share was not refused with EROFS"
 grep -q '^root-refused: .*Read-only file system' /tmp/out1 || bad "--read-only: a write to the root was not refused with EROFS"
 grep -qx keep /tmp/out1 || bad "the :ro share's file is not readable"
-[ -e /tmp/ro/kept ] && [ ! -e /tmp/ro/new ] || bad "the :ro share changed on the host"
+grep -qx ro-share-remounted-rw /tmp/out1 || bad "the guest could not remount the :ro share rw (the next check needs it)"
+grep -q '^ro-host-refused: .*Read-only file system' /tmp/out1 || bad "a :ro share remounted rw in the guest was writable"
+grep -q '^root-remount-refused: ' /tmp/out1 || bad "--read-only: the guest could remount its root read-write"
+[ -e /tmp/ro/kept ] && [ ! -e /tmp/ro/new ] && [ ! -e /tmp/ro/new2 ] || bad "the :ro share changed on the host"
 [ "$n" = 0 ] || bad "$n virtiofsd left after the VM exited"
 
 # a mount point the guest creates; forge-vmm SIGKILLed mid-run
