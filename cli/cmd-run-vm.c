@@ -443,6 +443,11 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
         }
         if (o->persist && o->read_only)
                 return cli_usage_error("run", "--persist and --read-only contradict each other");
+        if (o->n_shares > 0 && geteuid() != 0) {
+                fprintf(stderr, "forge run: -v for a VM needs root: virtiofsd, which serves the directory, "
+                                "sets up namespaces of its own\n");
+                return 125;
+        }
         if (o->persist && s != NULL) {
                 fprintf(stderr, "forge run: --persist wants a disk image file (forge export --format disk), "
                                 "not an image in the store\n");
