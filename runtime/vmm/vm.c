@@ -23,7 +23,6 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,10 +36,6 @@
 #define IDENTITY_MAP_ADDR 0xfffbc000ULL
 #define HOST_BRIDGE_SLOT 0
 #define BLK_SLOT 1
-/* virtio-fs: the first share at 00:03.0, the others from 00:05.0 on; each
- * device's BAR 1 MiB apart from PCI_BAR_BASE by slot */
-#define FS_SLOT(i) ((i) == 0 ? 3u : 4u + (i))
-#define FS_BAR(i) (PCI_BAR_BASE + ((uint64_t)FS_SLOT(i) << 20))
 
 typedef struct vcpu {
         struct vmm *vm;
@@ -62,10 +57,7 @@ struct vmm {
         pci_function bridge;
         vblk *blk;
         blk_backend *disk;
-        vfs *fs[VMM_MAX_FS];
-        unsigned n_fs;
-        int fs_fd[VMM_MAX_FS]; /* vhost-user sockets not yet taken by a device */
-        irq_routes *routes;
+        vm_shares *shares; /* virtio-fs devices (shares.c) */
         pthread_mutex_t dev_lock;
         int done_fd;
         atomic_int ended;
@@ -214,8 +206,8 @@ static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
         pthread_mutex_lock(&v->dev_lock);
         if (v->blk)
                 hit = vblk_mmio(v->blk, addr, data, len, write);
-        for (unsigned i = 0; i < v->n_fs && !hit; i++)
-                hit = vfs_mmio(v->fs[i], addr, data, len, write);
+        if (!hit)
+                hit = vm_shares_mmio(v->shares, addr, data, len, write);
         pthread_mutex_unlock(&v->dev_lock);
         if (!hit && !write)
                 memset(data, 0xff, len);
@@ -486,89 +478,6 @@ static int create_vm(vm *v, forge_error **err)
         return setup_memory(v, memory, err);
 }
 
-static int fs_ioeventfd(void *opaque, uint64_t addr, int fd, bool assign)
-{
-        vm *v = opaque;
-        struct kvm_ioeventfd e = {.addr = addr, .len = 2, .fd = fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
-
-        return ioctl(v->vm_fd, KVM_IOEVENTFD, &e) < 0 ? -errno : 0;
-}
-
-static int fs_irqfd(void *opaque, int fd, uint64_t addr, uint32_t data, bool assign)
-{
-        vm *v = opaque;
-
-        return v->routes ? irq_routes_msi_irqfd(v->routes, fd, addr, data, assign) : -ENOSYS;
-}
-
-static int create_fs(vm *v, const vmm_config *c, forge_error **err)
-{
-        vfs_host_ops ops = {.ioeventfd = fs_ioeventfd, .irqfd = fs_irqfd, .opaque = v};
-        static const struct {
-                int cap;
-                const char *name;
-        } caps[] = {{KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"}, {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
-                    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"}};
-
-        if (c->n_fs == 0)
-                return 0;
-        if (c->n_fs > VMM_MAX_FS)
-                return forge_error_make(err, 0, "%u shared directories: at most %d", c->n_fs, VMM_MAX_FS);
-        for (size_t i = 0; i < ARRAY_SIZE(caps); i++)
-                if (ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0)
-                        return forge_error_make(err, 0, "this host's KVM lacks %s (shared directories)", caps[i].name);
-        v->routes = irq_routes_new(v->vm_fd);
-        if (v->routes == NULL)
-                return forge_error_make(err, ENOMEM, "virtio-fs");
-        for (unsigned i = 0; i < c->n_fs; i++) {
-                int fd = v->fs_fd[i];
-                v->fs_fd[i] = -1; /* vfs_new takes it */
-                if (vfs_new(c->fs[i].tag, fd, &v->gm, FS_BAR(i), &ops, &v->fs[i], err) < 0)
-                        return -1;
-                v->n_fs++;
-                v->pci.dev[FS_SLOT(i)] = vfs_pci(v->fs[i]);
-        }
-        return 0;
-}
-
-/* virtiofsd's sandbox is a child in a PID namespace of its own, which the
- * process forge-vmm started waits for: a SIGTERM to that child ends both
- * quietly (a closed socket makes virtiofsd complain first). */
-static pid_t sandbox_child(pid_t pid)
-{
-        char path[64], buf[32] = "";
-        cleanup_fclose FILE *f = NULL;
-
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
-        f = fopen(path, "re");
-        if (f == NULL || fgets(buf, sizeof(buf), f) == NULL)
-                return 0;
-        return (pid_t)strtol(buf, NULL, 10);
-}
-
-/* Each virtiofsd ended and reaped before the VM's end is reported; killed
- * when it does not stop within a second. */
-static void stop_fs_backends(vm *v)
-{
-        for (unsigned i = 0; i < v->cfg.n_fs; i++) {
-                pid_t pid = v->cfg.fs[i].pid, inner = pid > 0 ? sandbox_child(pid) : 0;
-                if (pid > 0)
-                        kill(inner > 0 ? inner : pid, SIGTERM);
-        }
-        for (unsigned i = 0; i < v->cfg.n_fs; i++) {
-                pid_t pid = v->cfg.fs[i].pid;
-                int status;
-
-                if (pid <= 0)
-                        continue;
-                for (int t = 0; t < 200 && waitpid(pid, &status, WNOHANG) == 0; t++) {
-                        if (t == 100)
-                                kill(pid, SIGKILL);
-                        usleep(10000);
-                }
-        }
-}
-
 static int create_devices(vm *v, const vmm_config *c, forge_error **err)
 {
         vblk_irq_ops ops = {.msi = blk_msi, .intx = blk_intx, .opaque = v};
@@ -579,7 +488,7 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
         /* a host bridge at 00:00.0: Linux's check that mechanism #1 really has a PCI bus */
         pci_function_init(&v->bridge, 0x1b36 /* Red Hat */, 0x0008, 0x06000000, 0x1b36, 0x0008);
         v->pci.dev[HOST_BRIDGE_SLOT] = &v->bridge;
-        if (create_fs(v, c, err) < 0)
+        if (vm_shares_new(v->kvm_fd, v->vm_fd, &v->gm, c, &v->pci, &v->shares, err) < 0)
                 return -1;
         if (c->disk_path == NULL)
                 return 0;
@@ -644,17 +553,7 @@ static void destroy(vm *v)
                 }
                 free(v->cpu);
         }
-        stop_fs_backends(v);
-        for (unsigned i = 0; i < v->n_fs; i++) {
-                if (vfs_error(v->fs[i]))
-                        fprintf(stderr, "forge run: shared directory '%s': %s\n", v->cfg.fs[i].tag,
-                                vfs_error(v->fs[i]));
-                vfs_free(v->fs[i]);
-        }
-        for (unsigned i = 0; i < VMM_MAX_FS; i++)
-                if (v->fs_fd[i] >= 0)
-                        close(v->fs_fd[i]);
-        irq_routes_free(v->routes);
+        vm_shares_free(v->shares);
         vblk_free(v->blk);
         if (v->disk) {
                 blk_flush(v->disk);
@@ -799,8 +698,6 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
         v->kvm_fd = v->vm_fd = v->done_fd = v->gm.fd = -1;
         v->ncpus = c->cpus ? c->cpus : 1;
         v->cfg = *c;
-        for (unsigned i = 0; i < VMM_MAX_FS; i++)
-                v->fs_fd[i] = i < c->n_fs && c->n_fs <= VMM_MAX_FS ? c->fs[i].sock_fd : -1;
         v->stats = getenv("FORGE_VMM_STATS") != NULL;
         pthread_mutex_init(&v->dev_lock, NULL);
         if (v->ncpus > VMM_MAX_CPUS) {

@@ -101,3 +101,12 @@ void vfs_bar_access(vfs *d, uint64_t off, uint8_t *data, unsigned len, bool writ
 bool vfs_started(const vfs *d);
 /* Why the back-end could not be started, or NULL. */
 const char *vfs_error(const vfs *d);
+
+/* --- shares.c: the VM's shared directories (vm.c's view) --- */
+typedef struct vm_shares vm_shares;
+/* The devices of c->fs on bus (taking the sockets); *ret NULL when there are none. */
+int vm_shares_new(int kvm_fd, int vm_fd, const guest_mem *gm, const vmm_config *c, pci_bus *bus,
+                  vm_shares **ret, forge_error **err);
+bool vm_shares_mmio(vm_shares *s, uint64_t addr, uint8_t *data, unsigned len, bool write);
+/* Stops and reaps each virtiofsd, then frees the devices. */
+void vm_shares_free(vm_shares *s);
