@@ -113,7 +113,8 @@ for i in $(seq 1 $RUNS); do
 		else
 			qemu_fs >/tmp/out.$n 2>&1 </dev/null || st=$?
 		fi
-		line=$(tr -d '\r' </tmp/out.$n | grep '^read-bytes=' || true)
+		# (QEMU's console starts with the firmware's escape sequences)
+		line=$(tr -d '\r' </tmp/out.$n | grep -o 'read-bytes=.*' || true)
 		bytes=$(echo "$line" | sed -n 's/^read-bytes=\([0-9]*\) .*/\1/p')
 		secs=$(echo "$line" | awk '{ split($2, a, "="); split($3, b, "="); printf "%.3f", b[2] - a[2] }')
 		if [ "$bytes" != 204800000 ]; then
