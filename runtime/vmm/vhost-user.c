@@ -20,7 +20,7 @@
 #define VHU_FLAG_REPLY 0x4
 #define VHU_HDR_SIZE 12
 #define VHU_MAX_PAYLOAD 256 /* the largest reply forge reads is 8 bytes */
-#define VHU_REPLY_TIMEOUT_MS 5000
+#define VHU_REPLY_TIMEOUT_MS 20000 /* virtiofsd starts slowly on a loaded or nested host */
 #define VHU_VRING_NOFD (1ULL << 8)
 
 struct vhu {
