@@ -14,6 +14,8 @@ packages=(
 	skopeo umoci crun jq busybox-static qemu-system-x86 ovmf clang llvm libclang-rt-14-dev hyperfine time bc
 	iproute2 util-linux procps python3
 	podman # transfer-names: podman load/save of forge's OCI archives
+	# run time: virtiofsd serves -v directories to VMs
+	qemu-system-common
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -555,6 +555,36 @@ static char *path_in(const char *dir, const char *name)
         return path_join(dir, name);
 }
 
+/*
+ * The guest init mounts /proc, /sys, /dev, /tmp and /run; with --read-only
+ * the root is mounted read-only and cannot get them later. Missing ones are
+ * added (empty, dated SOURCE_DATE_EPOCH); what the image has is left alone.
+ */
+static void add_mount_points(const char *rootfs, uint64_t sde)
+{
+        static const struct {
+                const char *name;
+                mode_t mode;
+        } dirs[] = {{"proc", 0555}, {"sys", 0555}, {"dev", 0755}, {"tmp", 01777}, {"run", 0755}};
+        struct timespec ts[2] = {{(time_t)sde, 0}, {(time_t)sde, 0}};
+        cleanup_close int root = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat st;
+        bool added = false;
+
+        if (root < 0)
+                return;
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                if (fstatat(root, dirs[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+                    mkdirat(root, dirs[i].name, dirs[i].mode) < 0)
+                        continue;
+                fchmodat(root, dirs[i].name, dirs[i].mode, 0);
+                utimensat(root, dirs[i].name, ts, AT_SYMLINK_NOFOLLOW);
+                added = true;
+        }
+        if (added)
+                utimensat(root, ".", ts, 0);
+}
+
 int vmimage_build(const vmimage_opts *o, forge_error **err)
 {
         vm_kernel k = {0};
@@ -632,6 +662,7 @@ int vmimage_build(const vmimage_opts *o, forge_error **err)
                 futimens(rf, ts);
                 futimens(dfd, ts);
         }
+        add_mount_points(o->rootfs_dir, o->sde);
         content = tree_bytes(o->rootfs_dir, &inodes);
         esp_size = align_up((uint64_t)us.st_size + 2 * MiB, MiB);
         if (esp_size < 16 * MiB)
