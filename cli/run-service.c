@@ -204,8 +204,6 @@ int cli_run_service(cli_ctx *ctx, int *argc, char **argv)
         r = take_opts(argc, argv, &opts);
         if (r != 0)
                 return r;
-        if (opts.vm && opts.entrypoint != NULL)
-                return cli_usage_error("run", "--entrypoint is for containers only for now");
         if (!opts.detach) {
                 if (opts.name != NULL || opts.log_max != NULL)
                         return cli_usage_error("run", "--name and --log-max are for detached runs "
@@ -213,6 +211,11 @@ int cli_run_service(cli_ctx *ctx, int *argc, char **argv)
                 return -1;
         }
         return start(ctx, *argc, argv);
+}
+
+const char *cli_run_entrypoint(void)
+{
+        return opts.entrypoint;
 }
 
 void cli_run_command_override(char ***entrypoint, char ***cmd)

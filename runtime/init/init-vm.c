@@ -306,7 +306,20 @@ static void apply_cmdline(runcfg *rc, const char *cmdline)
         char *txt = read_text("/.forge/run", 1 << 20);
         char *ep = txt ? strstr(txt, "\nentrypoint=") : NULL;
         size_t keep = ep ? (size_t)strtoul(ep + 12, NULL, 10) : 0;
+        char *entry = cmdline_get(cmdline, "forge.entrypoint");
 
+        /* --entrypoint: replaces the image's entrypoint and drops its cmd */
+        if (entry != NULL) {
+                for (size_t i = 0; i < rc->argc; i++)
+                        free(rc->argv[i]);
+                rc->argc = 0;
+                if (rc->argv)
+                        rc->argv[0] = NULL;
+                if (unhex_strv(entry, &rc->argv, &rc->argc) < 0 || rc->argc != 1)
+                        msg("ignoring a malformed forge.entrypoint");
+                keep = rc->argc;
+                free(entry);
+        }
         if (args != NULL) {
                 if (keep > rc->argc)
                         keep = rc->argc;

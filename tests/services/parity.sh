@@ -99,6 +99,15 @@ run $F wait k
 run $F rm three k
 [ "$st" = 0 ] || bad "rm three k: $st $err"
 
+# ---- --entrypoint replaces the image's entrypoint and drops its cmd ----
+run $F run -d --as "$KIND" --name ep --entrypoint /bin/echo "$IMAGE" -- via-entrypoint
+[ "$st" = 0 ] || bad "run -d --entrypoint: $st $err"
+run $F wait ep
+[ "$out" = 0 ] || bad "wait ep: '$out'"
+run $F logs ep
+[ "$out" = via-entrypoint ] || bad "run -d --entrypoint: log '$out'"
+run $F rm ep
+
 # ---- --rm: the run goes when it ends ----
 run $F run -d --as "$KIND" --rm --name gone "$IMAGE" -- sh -c 'echo bye'
 [ "$st" = 0 ] || bad "run -d --rm: $st $err"
