@@ -159,6 +159,7 @@ typedef struct supervisor {
         service_pids pids;
         bool ready;
         bool failed;
+        int cwd_fd;
 } supervisor;
 
 static void log_rotate(supervisor *s)
@@ -200,6 +201,9 @@ workload_main(supervisor *s, service_workload_fn fn, void *data, int out_w, int 
 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
+                _exit(125);
+        signal(SIGPIPE, SIG_DFL);
+        if (s->cwd_fd < 0 || fchdir(s->cwd_fd) < 0)
                 _exit(125);
         devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0 ||
@@ -380,7 +384,14 @@ supervisor_main(const service_params *p, const char *id, int dirfd, int notify_f
         s.fail_out = malloc(FAIL_OUTPUT_MAX);
         devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (s.fail_out == NULL || devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
-            dup2(devnull, 2) < 0 || chdir("/") < 0)
+            dup2(devnull, 2) < 0)
+                _exit(125);
+        /* a gone forge must not end us through its end of the notify pipe */
+        signal(SIGPIPE, SIG_IGN);
+        /* W works where forge was started (relative SPEC, -v and --rootfs
+         * paths); we hold no directory */
+        s.cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (chdir("/") < 0)
                 _exit(125);
         sigemptyset(&set);
         for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
@@ -406,6 +417,7 @@ supervisor_main(const service_params *p, const char *id, int dirfd, int notify_f
                 workload_main(&s, fn, data, out[1], rdy[1], s.pids.sup_pid);
         close(out[1]);
         close(rdy[1]);
+        close(s.cwd_fd);
         s.pids.work_pid = w;
         service_proc_start_time(w, &s.pids.work_start);
         state_write(dirfd, &s.pids, NULL);

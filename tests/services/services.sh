@@ -154,6 +154,11 @@ f wait ep >/dev/null
 [ "$(f logs ep)" = via-entrypoint ] || fail "run -d --entrypoint: $(f logs ep)"
 f rm ep >/dev/null
 
+# ---- relative paths are the caller's: a SPEC by a relative path ----
+(cd "$T/ctx" && f run -d --name rel svcimg.yaml -- sh -c 'echo relative-spec') >/dev/null
+[ "$(f wait rel)" = 0 ] && [ "$(f logs rel)" = relative-spec ] || fail "run -d of a relative SPEC: $(f logs rel)"
+f rm rel >/dev/null
+
 # ---- failures to start leave nothing ----
 expect_status 127 f run -d --name nope svcimg -- /no/such
 err=$(f run -d svcimg -- /no/such 2>&1 || true)
