@@ -54,6 +54,8 @@ int cli_run_service(cli_ctx *ctx, int *argc, char **argv);
 /* --entrypoint: replaces the image's entrypoint and drops its cmd. */
 void cli_run_command_override(char ***entrypoint, char ***cmd);
 const char *cli_run_entrypoint(void); /* NULL when not given */
+/* In a detached run's workload: its directory (the VM's control socket goes there), else NULL. */
+const char *cli_run_control_dir(void);
 struct runtime_config;
 /* In a detached run's workload: reports the container's start to the supervisor. */
 void cli_run_service_configure(struct runtime_config *cfg);

@@ -303,6 +303,10 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
                 argv[n++] = "--tty";
         if (o->persist)
                 argv[n++] = "--persist";
+        if (cli_run_control_dir() != NULL) { /* forge run -d: forge exec's channel */
+                argv[n++] = "--control";
+                argv[n++] = cli_run_control_dir();
+        }
         argv[n] = NULL;
         fflush(stdout);
         fflush(stderr);

@@ -476,6 +476,30 @@ out:
         return r;
 }
 
+static int exec_vm(const service_info *si, const exec_opts *o, char **cmd, int n_cmd)
+{
+        cleanup_error forge_error *err = NULL;
+        cleanup_free char *msg = NULL;
+        service_vm_exec x = {
+            .argv = cmd,
+            .argc = (size_t)n_cmd,
+            .env = o->env,
+            .n_env = o->n_env,
+            .user = o->user,
+            .workdir = o->workdir,
+            .tty = o->tty,
+        };
+        int status = 125;
+
+        if (service_vm_exec_run(si, &x, &status, &msg, &err) < 0) {
+                cli_fail(&err);
+                return 125;
+        }
+        if (msg != NULL)
+                fprintf(stderr, "forge exec: %s\n", msg);
+        return status;
+}
+
 int cmd_exec(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option lo[] = {{"env", required_argument, NULL, 'e'},
@@ -513,10 +537,12 @@ int cmd_exec(cli_ctx *ctx, int argc, char **argv)
                 fprintf(stderr, "forge: run '%s' is not up (%s)\n", display_name(&si),
                         service_state_text(&si, st, sizeof(st)));
                 r = FORGE_EXIT_FAILURE;
-        } else if (strcmp(si.kind, "container") != 0) {
-                fprintf(stderr, "forge: exec into a VM is not supported yet (run '%s')\n",
-                        display_name(&si));
-                r = FORGE_EXIT_FAILURE;
+        } else if (strcmp(si.kind, "vm") == 0) {
+                int c = idx + 1;
+                if (strcmp(argv[c], "--") == 0)
+                        c++;
+                r = c < argc ? exec_vm(&si, &o, argv + c, argc - c)
+                             : cli_usage_error("exec", "want a command");
         } else {
                 int c = idx + 1;
                 if (strcmp(argv[c], "--") == 0)

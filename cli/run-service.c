@@ -213,6 +213,11 @@ int cli_run_service(cli_ctx *ctx, int *argc, char **argv)
         return start(ctx, *argc, argv);
 }
 
+const char *cli_run_control_dir(void)
+{
+        return service_workload_dir();
+}
+
 const char *cli_run_entrypoint(void)
 {
         return opts.entrypoint;

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "runtime/init/supervise.h"
+#include "runtime/init/vmctl-guest.h"
 
 #define MAX_ARGS 4096
 #define EXIT_PORT 0xf4
@@ -550,6 +551,20 @@ static void start_signal_poller(void)
         }
 }
 
+/* `forge exec` in a detached VM (vmctl-guest.c): users as for the workload */
+static int resolve_for_exec(const char *user, vmctl_ids *ret)
+{
+        ids id = {.n_groups = 1};
+
+        if (lookup_user(user, &id) < 0)
+                return -1;
+        ret->uid = id.uid;
+        ret->gid = id.gid;
+        ret->n_groups = id.n_groups < 64 ? id.n_groups : 64;
+        memcpy(ret->groups, id.groups, ret->n_groups * sizeof(gid_t));
+        return 0;
+}
+
 static void __attribute__((noreturn)) exec_workload(runcfg *rc, const ids *id)
 {
         init_signals_restore();
@@ -616,6 +631,15 @@ int main(int argc, char **argv)
         if (init_signals_block() < 0)
                 fatal("block signals");
         start_signal_poller();
+        {
+                static vmctl_defaults d;
+
+                d.env = rc.env;
+                d.user = rc.user ? rc.user : "0";
+                d.workdir = rc.workdir;
+                d.resolve = resolve_for_exec;
+                vmctl_server_start(&d);
+        }
         fflush(stdout);
         child = fork();
         if (child < 0)

@@ -18,3 +18,15 @@ void boot_id(char buf[64]);
 int read_int_file(int dirfd, const char *name, int *ret);
 /* Removes the run: its name link first (while the directory still names it), then the directory. */
 int run_dir_remove(const char *runs_dir, const char *id, const char *name, forge_error **err);
+
+/* vmexec.c: what the guest sends on the control channel, parsed (exported for tests) */
+#include "runtime/init/vmctl.h"
+typedef struct vmctl_reader {
+        uint8_t buf[VMCTL_HDR_LEN + VMCTL_MAX_PAYLOAD];
+        size_t len;
+} vmctl_reader;
+/* Handles the complete frames in r (STDOUT/STDERR of session sid to
+ * out_fd/err_fd, others' skipped); 1 once its EXIT came, 0 for more, -1 on a
+ * corrupt, oversized or unknown frame. */
+int vmctl_frames(vmctl_reader *r, uint32_t sid, int out_fd, int err_fd, int *ret_status,
+                 char **ret_msg, forge_error **err);

@@ -43,6 +43,11 @@ static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUS
 static int workload_ready_fd = -1;
 static char *workload_dir;
 
+const char *service_workload_dir(void)
+{
+        return workload_dir;
+}
+
 bool service_in_workload(void)
 {
         return workload_dir != NULL;

@@ -55,6 +55,8 @@ typedef int (*service_workload_fn)(void *data);
 void service_ready(pid_t pid);
 /* True in a workload process started by service_start. */
 bool service_in_workload(void);
+/* There: RUNS/ID; elsewhere NULL. */
+const char *service_workload_dir(void);
 /* Writes RUNS/ID/name atomically (in the workload: the current run). */
 int service_file_put(const char *name, const void *buf, size_t len, forge_error **err);
 
@@ -115,6 +117,23 @@ int service_remove(const char *runs_dir, service_info *si, bool force, forge_err
 /* Copies the log to out_fd: the last tail lines (tail < 0: all); follow:
  * then what is appended until the run ends. */
 int service_logs(service_info *si, int out_fd, long tail, bool follow, forge_error **err);
+
+/* `forge exec` into a detached VM, over its control channel (vmexec.c). */
+typedef struct service_vm_exec {
+        char *const *argv;
+        size_t argc;
+        const char *const *env; /* extra K=V over the workload's */
+        size_t n_env;
+        const char *user, *workdir; /* NULL: the workload's */
+        bool tty;
+} service_vm_exec;
+
+/* Runs the command in the guest, relaying stdio, signals and (tty) the
+ * terminal size; *ret_status is its status (125: it could not be started,
+ * 126/127: not executable / not found, with the guest's message in
+ * *ret_msg). < 0 when the channel failed or the guest misbehaved. */
+int service_vm_exec_run(const service_info *si, const service_vm_exec *x, int *ret_status,
+                        char **ret_msg, forge_error **err);
 
 /* Helpers shared with tests. */
 int service_proc_start_time(pid_t pid, uint64_t *ret);

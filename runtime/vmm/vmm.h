@@ -30,6 +30,9 @@ typedef struct vmm_config {
         bool tty;              /* in_fd is a terminal to put into raw mode */
         unsigned timeout_sec;  /* 0: none */
         bool quiet;            /* no launcher messages besides errors */
+        /* a directory: a virtio-console port bridged to DIR/control.sock (the
+         * control channel of detached runs, docs/vm-protocol.md); NULL: none */
+        const char *control_dir;
 } vmm_config;
 
 /* How a run ended. */

@@ -53,14 +53,19 @@ run $F logs --tail 1 svc
 [ "$out" = service-started ] || bad "logs --tail 1: '$out'"
 run $F logs "$(echo "$id" | cut -c1-8)"
 echo "$out" | grep -qx service-started || bad "logs by id prefix: '$out' $err"
-if [ "$KIND" = container ]; then
-	run $F exec svc sh -c 'echo in-exec; exit 5'
-	[ "$st" = 5 ] && [ "$out" = in-exec ] || bad "exec: status $st, output '$out' $err"
-	run $F exec svc no-such-command
-	[ "$st" = 127 ] || bad "exec of a missing command: status $st"
-else
-	echo "KNOWN GAP: exec into a VM is not implemented (docs/services.md)"
-fi
+run $F exec svc sh -c 'echo in-exec; echo to-stderr >&2; exit 5'
+[ "$st" = 5 ] && [ "$out" = in-exec ] && [ "$err" = to-stderr ] ||
+	bad "exec: status $st, stdout '$out', stderr '$err'"
+run $F exec -e EXTRA=x --workdir /bin svc sh -c 'echo $EXTRA $FROM_IMAGE $(pwd)'
+[ "$out" = "x image /bin" ] || bad "exec -e/--workdir: '$out' $err"
+run $F exec --user alice svc id -u
+[ "$out" = 1000 ] || bad "exec --user alice: '$out' $err"
+out=$(echo piped-in | $F exec svc cat 2>&1)
+[ "$out" = piped-in ] || bad "exec: stdin: '$out'"
+run $F exec svc no-such-command
+[ "$st" = 127 ] || bad "exec of a missing command: status $st"
+run $F exec svc sh -c 'kill -TERM $$; sleep 5'
+[ "$st" = 143 ] || bad "exec of a command killed by SIGTERM: status $st"
 run $F stop -t 60 svc
 [ "$st" = 0 ] || bad "stop: status $st: $err"
 run $F wait svc

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "common/fs.h"
-#include "runtime/service/service.h"
+#include "runtime/service/service-internal.h"
 
 static char *runs;
 
@@ -231,6 +231,70 @@ static void test_logs_tail(void **state)
         unlink(out);
 }
 
+/* ---- the host's parser of what a guest sends on the control channel ---- */
+
+static size_t frame(uint8_t *b, uint8_t type, uint32_t sid, const char *data, uint32_t len)
+{
+        vmctl_hdr_put(b, type, sid, len);
+        memcpy(b + VMCTL_HDR_LEN, data, len);
+        return VMCTL_HDR_LEN + len;
+}
+
+static void test_vmctl_frames(void **state)
+{
+        static vmctl_reader r;
+        forge_error *err = NULL;
+        char tmpl[] = "/tmp/forge-vmctl.XXXXXX", got[64];
+        int fd = mkstemp(tmpl), status = -1;
+        char *msg = NULL;
+        uint8_t ex[8];
+
+        (void)state;
+        assert_true(fd >= 0);
+        /* output of our session, another session's (skipped), then half an EXIT */
+        r.len = 0;
+        r.len += frame(r.buf + r.len, VMCTL_STARTED, 7, "", 0);
+        r.len += frame(r.buf + r.len, VMCTL_STDOUT, 7, "ours ", 5);
+        r.len += frame(r.buf + r.len, VMCTL_STDOUT, 9, "theirs", 6);
+        r.len += frame(r.buf + r.len, VMCTL_STDERR, 7, "err", 3);
+        vmctl_put32(ex, 3);
+        memcpy(ex + 4, "oops", 4);
+        r.len += frame(r.buf + r.len, VMCTL_EXIT, 7, (char *)ex, 8) - 5;
+        assert_int_equal(vmctl_frames(&r, 7, fd, fd, &status, &msg, &err), 0);
+        assert_int_equal(r.len, VMCTL_HDR_LEN + 3); /* the partial frame stays */
+        memcpy(r.buf + r.len, ex + 3, 5);
+        r.len += 5;
+        assert_int_equal(vmctl_frames(&r, 7, fd, fd, &status, &msg, &err), 1);
+        assert_int_equal(status, 3);
+        assert_string_equal(msg, "oops");
+        free(msg);
+        assert_int_equal(pread(fd, got, sizeof(got), 0), 8);
+        assert_memory_equal(got, "ours err", 8);
+        /* hostile: bad magic, oversized, unknown type, short exit */
+        r.len = frame(r.buf, VMCTL_STDOUT, 7, "x", 1);
+        r.buf[0] = 'Z';
+        assert_int_equal(vmctl_frames(&r, 7, fd, fd, &status, NULL, &err), -1);
+        forge_error_release(&err);
+        vmctl_hdr_put(r.buf, VMCTL_STDOUT, 7, VMCTL_MAX_PAYLOAD + 1);
+        r.len = VMCTL_HDR_LEN;
+        assert_int_equal(vmctl_frames(&r, 7, fd, fd, &status, NULL, &err), -1);
+        assert_non_null(strstr(err->msg, "bytes"));
+        forge_error_release(&err);
+        r.len = frame(r.buf, 99, 7, "", 0);
+        assert_int_equal(vmctl_frames(&r, 7, fd, fd, &status, NULL, &err), -1);
+        assert_non_null(strstr(err->msg, "unknown"));
+        forge_error_release(&err);
+        r.len = frame(r.buf, VMCTL_EXIT, 7, "ab", 2);
+        assert_int_equal(vmctl_frames(&r, 7, fd, fd, &status, NULL, &err), -1);
+        forge_error_release(&err);
+        /* a guest may not send host-to-guest types */
+        r.len = frame(r.buf, VMCTL_EXEC, 7, "", 0);
+        assert_int_equal(vmctl_frames(&r, 7, fd, fd, &status, NULL, &err), -1);
+        forge_error_release(&err);
+        close(fd);
+        unlink(tmpl);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -238,6 +302,7 @@ int main(void)
             cmocka_unit_test(test_names),
             cmocka_unit_test_setup_teardown(test_find_and_states, setup, teardown),
             cmocka_unit_test_setup_teardown(test_logs_tail, setup, teardown),
+            cmocka_unit_test(test_vmctl_frames),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

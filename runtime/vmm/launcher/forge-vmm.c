@@ -8,7 +8,7 @@
  *
  *   forge-vmm --disk-fd FD --disk-name PATH --kernel OFF:LEN --initrd OFF:LEN
  *             --cmdline TEXT --memory BYTES --cpus N [--timeout S] [--tty]
- *             [--persist]
+ *             [--persist] [--control DIR]
  *
  * The kernel and initramfs are read from the disk at the given extents
  * (checked against the file). The exit status and messages are forge run's
@@ -98,6 +98,7 @@ int main(int argc, char **argv)
             {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
             {"cpus", required_argument, NULL, 'p'},    {"timeout", required_argument, NULL, 't'},
             {"tty", no_argument, NULL, 'T'},           {"persist", no_argument, NULL, 'P'},
+            {"control", required_argument, NULL, 'C'},
             {NULL, 0, NULL, 0},
         };
         vmm_config c = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .disk_fd = -1, .disk_path = "disk"};
@@ -142,6 +143,9 @@ int main(int argc, char **argv)
                         break;
                 case 'P':
                         c.persist = true;
+                        break;
+                case 'C':
+                        c.control_dir = optarg;
                         break;
                 default:
                         return usage("unknown option");
