@@ -222,6 +222,10 @@ static int relay(int fd, uint32_t sid, const service_vm_exec *x, int sfd, int *r
                                         v[3] = (uint8_t)(ws.ws_col >> 8);
                                         send_frame(fd, VMCTL_RESIZE, sid, v, 4);
                                 }
+                        } else if (!heard) {
+                                /* nothing runs in the guest yet: we just stop */
+                                *ret_status = 128 + (int)si.ssi_signo;
+                                return 0;
                         } else {
                                 vmctl_put32(v, si.ssi_signo);
                                 send_frame(fd, VMCTL_SIGNAL, sid, v, 4);

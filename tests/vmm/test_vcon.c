@@ -128,9 +128,15 @@ static void post(env *e, unsigned q, unsigned i, uint32_t len, bool device_write
         wr16(a + 2, (uint16_t)(idx + 1));
 }
 
+/* where the driver notifies queue q: the notify area plus its queue_notify_off
+ * times the multiplier (4), as Linux computes it */
 static void notify(env *e, unsigned q)
 {
-        bar_w(e->d, 0x3000 + 4 * q, q, 2);
+        unsigned off;
+
+        bar_w(e->d, 0x16, q, 2);
+        off = bar_r(e->d, 0x1e, 2);
+        bar_w(e->d, 0x3000 + 4 * off, q, 2);
 }
 
 static void test_output(void **state)

@@ -271,7 +271,8 @@ static void common_snapshot(const vcon *d, uint8_t *s)
                 memcpy(s + 0x1a, &q->msix_vector, 2);
                 u16 = q->ready;
                 memcpy(s + 0x1c, &u16, 2);
-                /* queue_notify_off 0 */
+                /* queue_notify_off: each queue its own slot in the notify area */
+                memcpy(s + 0x1e, &d->queue_select, 2);
                 memcpy(s + 0x20, &q->desc_gpa, 8);
                 memcpy(s + 0x28, &q->avail_gpa, 8);
                 memcpy(s + 0x30, &q->used_gpa, 8);
