@@ -318,7 +318,7 @@ static int control(cli_ctx *ctx, int argc, char **argv, enum ctl what)
         if (idx == -1)
                 return 0;
         if (idx < 0)
-                return cli_usage_error(names[what], "bad option '%s'", argv[optind - 1]);
+                return cli_usage_error(names[what], "bad option or value '%s'", argv[optind - 1]);
         if (idx >= argc)
                 return cli_usage_error(names[what], "want a NAME or ID");
         for (int i = idx; i < argc; i++) {
