@@ -382,20 +382,27 @@ static int exec_signals(exec_state *s, forge_error **err)
 static int exec_start(const runtime_exec_config *cfg, exec_state *s, forge_error **err)
 {
         cleanup_free char *error = NULL;
+        cleanup_close int own_ns = -1;
         int exec_errno = 0;
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->sock) < 0)
                 return forge_error_make(err, errno, "socketpair");
+        own_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own_ns < 0)
+                return forge_error_make(err, errno, "open /proc/self/ns/pid");
         /* our next child is born in the container's pid namespace */
         if (setns(cfg->init_pidfd, CLONE_NEWPID) < 0)
                 return forge_error_make(err, errno, "join the container's pid namespace");
         s->child = fork();
+        if (s->child == 0)
+                child_main(cfg, s->sock[1], cfg->init_pidfd);
+        /* and only that one: back to ours for children of ours after it */
+        if (setns(own_ns, CLONE_NEWPID) < 0)
+                return forge_error_make(err, errno, "return to forge's pid namespace");
         if (s->child < 0) {
                 s->child = 0;
                 return forge_error_make(err, errno, "fork");
         }
-        if (s->child == 0)
-                child_main(cfg, s->sock[1], cfg->init_pidfd);
         close(s->sock[1]);
         s->sock[1] = -1;
         if (join_cgroups(cfg->init_pid, s->child, err) < 0)
