@@ -62,6 +62,14 @@ run $F exec --user alice svc id -u
 [ "$out" = 1000 ] || bad "exec --user alice: '$out' $err"
 out=$(echo piped-in | $F exec svc cat 2>&1)
 [ "$out" = piped-in ] || bad "exec: stdin: '$out'"
+# -t: a terminal of the caller's size; the test helper's pty types into it
+if [ -n "${FORGE_TESTHELPER:-}" ]; then
+	run "$FORGE_TESTHELPER" pty 30 100 'busybox stty size; echo typed-$((6*7))\nexit 5\n' $F exec -t svc sh
+	[ "$st" = 5 ] || bad "exec -t: status $st: $out"
+	echo "$out" | grep -q "30 100" || bad "exec -t: the terminal is not 30x100: $out"
+	echo "$out" | grep -q "typed-42" || bad "exec -t: input not passed on: $out"
+	echo "$out" | grep -q "terminal-restored=1" || bad "exec -t: the caller's terminal modes not restored: $out"
+fi
 run $F exec svc no-such-command
 [ "$st" = 127 ] || bad "exec of a missing command: status $st"
 run $F exec svc sh -c 'kill -TERM $$; sleep 5'
