@@ -126,6 +126,9 @@ int service_remove(const char *runs_dir, service_info *si, bool force, forge_err
                 if (service_wait(si, -1, err) < 0)
                         return -1;
         }
+        /* a run whose supervisor was killed could not clean its cgroups up */
+        if (si->state == SERVICE_UNKNOWN)
+                state_cgroups_remove(si->dir);
         return run_dir_remove(runs_dir, si->id, si->name, err);
 }
 

@@ -16,6 +16,10 @@ int state_write(int dirfd, const service_pids *p, forge_error **err);
 void boot_id(char buf[64]);
 /* Reads an int from dir/name ("exit"); -1 when missing. */
 int read_int_file(int dirfd, const char *name, int *ret);
+/* RUNS/ID/cgroups: the cgroups made for the run (where init_pid's differ
+ * from ours), so that `rm` can remove them when the run ended uncleanly. */
+void state_cgroups_record(int dirfd, pid_t init_pid);
+void state_cgroups_remove(const char *run_dir);
 /* Removes the run: its name link first (while the directory still names it), then the directory. */
 int run_dir_remove(const char *runs_dir, const char *id, const char *name, forge_error **err);
 

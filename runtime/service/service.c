@@ -247,8 +247,10 @@ static void mark_ready(supervisor *s, pid_t init_pid)
 {
         s->ready = true;
         s->pids.init_pid = init_pid;
-        if (init_pid > 0)
+        if (init_pid > 0) {
                 service_proc_start_time(init_pid, &s->pids.init_start);
+                state_cgroups_record(s->dirfd, init_pid);
+        }
         state_write(s->dirfd, &s->pids, NULL);
         tell_forge(s, "ready\n", 6);
 }

@@ -380,3 +380,68 @@ int run_dir_remove(const char *runs_dir, const char *id, const char *name, forge
                 return forge_error_make(err, ENOMEM, "remove");
         return rm_rf(dir, err);
 }
+
+/* "/sys/fs/cgroup/..." of each hierarchy where pid's cgroup is not ours:
+ * the cgroups made for a run (cgroup.c names them forge-*). */
+static char *cgroup_dirs(pid_t pid)
+{
+        char path[64], line[4096], mine[8192] = "";
+        cleanup_fclose FILE *self = fopen("/proc/self/cgroup", "re");
+        cleanup_fclose FILE *f = NULL;
+        char *out = NULL;
+        size_t len = 0;
+        FILE *mem;
+
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+        f = fopen(path, "re");
+        if (f == NULL || self == NULL || (mem = open_memstream(&out, &len)) == NULL)
+                return NULL;
+        while (fgets(line, sizeof(line), self) && strlen(mine) + strlen(line) < sizeof(mine) - 1)
+                strcat(mine, line);
+        while (fgets(line, sizeof(line), f) != NULL) {
+                char *ctrl = strchr(line, ':'), *rel, *base;
+
+                if (strstr(mine, line) != NULL || ctrl == NULL ||
+                    (rel = strchr(ctrl + 1, ':')) == NULL)
+                        continue; /* one we share with the supervisor */
+                *rel++ = '\0';
+                ctrl++;
+                rel[strcspn(rel, "\n")] = '\0';
+                base = strrchr(rel, '/');
+                if (rel[0] != '/' || strstr(rel, "/..") || base == NULL ||
+                    strncmp(base, "/forge-", 7) != 0)
+                        continue;
+                if (strncmp(ctrl, "name=", 5) == 0)
+                        ctrl += 5;
+                fprintf(mem, "/sys/fs/cgroup%s%s%s\n", ctrl[0] ? "/" : "", ctrl, rel);
+        }
+        fclose(mem);
+        return out;
+}
+
+void state_cgroups_record(int dirfd, pid_t init_pid)
+{
+        cleanup_free char *dirs = cgroup_dirs(init_pid);
+
+        if (dirs != NULL && dirs[0] != '\0')
+                file_write_atomic(dirfd, "cgroups", dirs, strlen(dirs), 0644, NULL);
+}
+
+void state_cgroups_remove(const char *run_dir)
+{
+        cleanup_free char *path = path_join(run_dir, "cgroups");
+        cleanup_free char *buf = NULL;
+        char *save = NULL;
+
+        if (path == NULL || file_read_all(AT_FDCWD, path, RECORD_MAX, &buf, NULL, NULL) < 0)
+                return;
+        for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                const char *base = strrchr(l, '/');
+
+                /* only what we wrote: a run's own cgroup below /sys/fs/cgroup */
+                if (strncmp(l, "/sys/fs/cgroup/", 15) != 0 || strstr(l, "/..") || base == NULL ||
+                    strncmp(base, "/forge-", 7) != 0)
+                        continue;
+                rmdir(l); /* fails, harmlessly, while a process is in it */
+        }
+}

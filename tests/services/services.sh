@@ -82,6 +82,10 @@ f ps | grep -q " box .* up " || fail "box not up again: $(f ps -a)"
 # ---- SIGKILL of the supervisor: the workload ends, ps says so, rm cleans ----
 sup=$(state_of "$id" sup_pid)
 work=$(state_of "$id" work_pid)
+# the run's own cgroups (--memory), which nobody removes when the supervisor dies
+cgdirs=$(cat "$RUNS/$id/cgroups")
+[ -n "$cgdirs" ] || fail "no cgroups recorded for a run with --memory"
+for d in $cgdirs; do [ -d "$d" ] || fail "recorded cgroup $d does not exist"; done
 kill -KILL "$sup"
 gone() { [ ! -e /proc/$1 ] || grep -q '^State:.*[ZX]' /proc/$1/status; }
 for _ in $(seq 100); do gone "$init" && gone "$work" && break; sleep 0.1; done
@@ -94,6 +98,7 @@ expect_status 1 f exec box true
 expect_status 1 f stop box
 f rm box >/dev/null
 [ ! -e "$RUNS/$id" ] && [ ! -e "$RUNS/names/box" ] || fail "rm left $(ls "$RUNS" "$RUNS/names")"
+for d in $cgdirs; do [ ! -d "$d" ] || fail "rm left the run's cgroup $d"; done
 f run -d --name box svcimg -- sh -c 'exit 0' >/dev/null || fail "the name was not freed"
 f wait box >/dev/null
 f rm box >/dev/null
