@@ -56,3 +56,24 @@ int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_
 int cli_run_check_names(const char *user, const char *hostname);
 /* `forge run --as vm` (cmd-run-vm.c, vmm owner): argv as given to `forge run`. */
 int cli_run_vm(cli_ctx *ctx, int argc, char **argv);
+
+/* forge run -d and friends (run-service.c): takes -d, --name, --rm,
+ * --entrypoint, --log-max out of argv; with -d starts the run detached and
+ * returns its exit status, else -1 (go on with the remaining argv). */
+int cli_run_service(cli_ctx *ctx, int *argc, char **argv);
+/* --entrypoint: replaces the image's entrypoint and drops its cmd. */
+void cli_run_command_override(char ***entrypoint, char ***cmd);
+const char *cli_run_entrypoint(void); /* NULL when not given */
+/* In a detached run's workload: its directory (the VM's control socket goes there), else NULL. */
+const char *cli_run_control_dir(void);
+struct runtime_config;
+/* In a detached run's workload: reports the container's start to the supervisor. */
+void cli_run_service_configure(struct runtime_config *cfg);
+/* ps, logs, wait, stop, kill, rm, exec (cmd-service.c) */
+int cmd_ps(cli_ctx *ctx, int argc, char **argv);
+int cmd_logs(cli_ctx *ctx, int argc, char **argv);
+int cmd_wait(cli_ctx *ctx, int argc, char **argv);
+int cmd_stop(cli_ctx *ctx, int argc, char **argv);
+int cmd_kill(cli_ctx *ctx, int argc, char **argv);
+int cmd_rm(cli_ctx *ctx, int argc, char **argv);
+int cmd_exec(cli_ctx *ctx, int argc, char **argv);

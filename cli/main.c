@@ -24,6 +24,13 @@ static const command commands[] = {
         {"export", cmd_export, "export an image as a dir, tar, OCI layout or VM disk"},
         {"import", cmd_import, "import an OCI layout or docker-archive"},
         {"store", cmd_store, "store maintenance: gc, verify"},
+        {"ps", cmd_ps, "list detached runs"},
+        {"logs", cmd_logs, "print a detached run's output"},
+        {"exec", cmd_exec, "run a command in a running detached run"},
+        {"wait", cmd_wait, "wait for a detached run to end, print its status"},
+        {"stop", cmd_stop, "stop a detached run (SIGTERM, then SIGKILL)"},
+        {"kill", cmd_kill, "send a signal to a detached run"},
+        {"rm", cmd_rm, "remove ended detached runs"},
 };
 
 static void usage(FILE *f)
