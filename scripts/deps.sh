@@ -7,7 +7,7 @@ packages=(
 	# build
 	build-essential cmake pkg-config git
 	libyaml-dev libarchive-dev libssl-dev libzstd-dev libjansson-dev libseccomp-dev libcap-dev
-	libcmocka-dev zlib1g-dev
+	libcmocka-dev zlib1g-dev libcurl4-openssl-dev
 	# run time: overlayfs is in the kernel; disk images
 	e2fsprogs dosfstools mtools fdisk binutils systemd-boot-efi zstd cpio
 	# tests and benchmarks: peers and checkers
