@@ -24,6 +24,10 @@ static const command commands[] = {
         {"import", cmd_import, "import an OCI layout or docker-archive"},
         {"store", cmd_store, "store maintenance: gc, verify"},
         {"pull", cmd_pull, "pull an image from a registry"},
+        {"push", cmd_push, "push an image to a registry"},
+        {"tag", cmd_tag, "give an image another name"},
+        {"login", cmd_login, "save credentials for a registry"},
+        {"logout", cmd_logout, "remove credentials for a registry"},
 };
 
 static void usage(FILE *f)

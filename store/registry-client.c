@@ -556,3 +556,41 @@ char *reg_resolve_location(reg_session *s, const char *loc)
                 return NULL;
         return out;
 }
+
+int registry_login_check(const char *host, const char *user, const char *password,
+                         const registry_opts *o, forge_error **err)
+{
+        cleanup_reg_session reg_session *s = NULL;
+        cleanup_http_response http_response r = {0};
+        cleanup_free char *pair = NULL;
+        char *enc;
+        http_request rq;
+
+        if (reg_session_open(host, o, &s, err) < 0)
+                return -1;
+        s->cred_loaded = true;
+        s->cred.user = strdup(user);
+        s->cred.secret = strdup(password);
+        if (s->cred.user == NULL || s->cred.secret == NULL || asprintf(&pair, "%s:%s", user, password) < 0)
+                return forge_error_make(err, ENOMEM, "login");
+        enc = registry_base64_encode(pair, strlen(pair));
+        explicit_bzero(pair, strlen(pair));
+        if (enc == NULL || asprintf(&s->basic_header, "Authorization: Basic %s", enc) < 0) {
+                secret_free(enc);
+                return forge_error_make(err, ENOMEM, "login");
+        }
+        secret_free(enc);
+        if (s->chal.scheme[0] == '\0')
+                return 0; /* the registry asks for no credentials */
+        http_request_init(&rq, "/v2/");
+        rq.max_body = PROBE_CAP;
+        if (reg_do(s, NULL, &rq, &r, err) < 0)
+                return forge_error_prefix(err, "login to '%s'", host);
+        if (r.status == 401 || r.status == 403)
+                return forge_error_make(err, EACCES, "login to '%s': the registry refused the "
+                                                     "user name or password",
+                                        host);
+        if (r.status != 200)
+                return reg_status_error(err, &r, "login");
+        return 0;
+}
