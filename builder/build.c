@@ -422,6 +422,12 @@ static int load_base(bstate *b, const builder_opts *o, int depth, store_image **
                               err) < 0)
                         return forge_error_prefix(err, "%s:%d:%d: from '%s'", sp->path,
                                                   sp->from_pos.line, sp->from_pos.col, sp->from);
+        } else if (sp->from_kind == SPEC_FROM_REMOTE) {
+                registry_opts ro;
+                registry_opts_init(&ro);
+                if (registry_pull(b->s, sp->from, o->registry ? o->registry : &ro, digest, err) < 0)
+                        return forge_error_prefix(err, "%s:%d:%d: from", sp->path,
+                                                  sp->from_pos.line, sp->from_pos.col);
         } else if (store_resolve(b->s, sp->from, digest, &e) < 0) {
                 int r = spec_error(err, sp, sp->from_pos, "'from': %s", e->msg);
                 forge_error_release(&e);

@@ -17,6 +17,7 @@
 
 #include "common/error.h"
 #include "specs/specs.h"
+#include "store/registry.h"
 #include "store/store.h"
 
 /* Bump when the produced tar bytes change for the same inputs. */
@@ -62,6 +63,7 @@ typedef struct builder_opts {
         void *progress_data;
         builder_run_fn run_step;
         void *run_step_data;
+        const registry_opts *registry; /* for a remote from: (NULL: defaults) */
 } builder_opts;
 
 /* Builds the spec (and, first, a spec named by from:), tags it and returns the

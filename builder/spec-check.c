@@ -93,6 +93,17 @@ static int check_from(store *s, const spec *sp, const builder_opts *o, int depth
                 forge_error_release(&e);
                 return r;
         }
+        if (sp->from_kind == SPEC_FROM_REMOTE) {
+                registry_ref ref;
+                int r;
+                if (registry_ref_parse(sp->from, &ref, &e) == 0) {
+                        registry_ref_release(&ref);
+                        return 0;
+                }
+                r = spec_error(err, sp, sp->from_pos, "'from': %s", e->msg);
+                forge_error_release(&e);
+                return r;
+        }
         if (sp->from_kind == SPEC_FROM_SPEC) {
                 cleanup_spec spec *base = NULL;
                 bmemo memo;

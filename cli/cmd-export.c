@@ -81,14 +81,17 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
                 if (fmt != STORE_EXPORT_OCI)
                         return cli_usage_error("export", "--compression applies to --format oci");
         }
-        if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[optind], digest, &err) < 0)
+        if (cli_store_open(ctx, &s, &err) < 0 || cli_image_resolve(s, argv[optind], digest, &err) < 0)
                 return cli_fail(&err);
         if ((int)fmt == -1)
                 return cli_export_disk(ctx, s, digest, out);
         /* The OCI ref name: the tag the user named, else "latest". */
         {
-                const char *colon = strchr(argv[optind], ':');
+                const char *slash = strrchr(argv[optind], '/');
+                const char *colon = strchr(slash ? slash + 1 : argv[optind], ':');
                 ref = strdup(colon && strncmp(argv[optind], "sha256:", 7) != 0 ? colon + 1 : "latest");
+                if (ref != NULL)
+                        ref[strcspn(ref, "@")] = '\0';
         }
         if (ref == NULL ||
             store_export_ref(s, digest, ref, fmt, comp, out, &err) < 0)

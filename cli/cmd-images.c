@@ -76,7 +76,7 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
                 return 0;
         if (argc != 2)
                 return cli_usage_error("inspect", "expected one IMAGE");
-        if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[1], digest, &err) < 0 ||
+        if (cli_store_open(ctx, &s, &err) < 0 || cli_image_resolve(s, argv[1], digest, &err) < 0 ||
             store_image_load(s, digest, &img, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
                 return cli_fail(&err);
         jl = json_array();

@@ -108,3 +108,11 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv)
         printf("%s\n", digest);
         return 0;
 }
+
+int cli_image_resolve(store *s, const char *ref, char ret[DIGEST_STR_SIZE], forge_error **err)
+{
+        registry_opts ro;
+
+        registry_opts_init(&ro);
+        return registry_resolve(s, ref, &ro, ret, err);
+}

@@ -977,6 +977,19 @@ KEYFN(t_tag)
         return 0;
 }
 
+/* A registry reference (HOST has a '.' or ':' or is localhost, as
+ * store/registry.h has it) that does not look like a spec file. */
+static bool from_is_remote(const char *f)
+{
+        size_t n = strcspn(f, "/"), len = strlen(f);
+
+        if (f[n] != '/' || n == 0 || (n == 1 && f[0] == '.') || (n == 2 && !strncmp(f, "..", 2)))
+                return false;
+        if ((len > 5 && !strcmp(f + len - 5, ".yaml")) || (len > 4 && !strcmp(f + len - 4, ".yml")))
+                return false;
+        return (n == 9 && !strncmp(f, "localhost", 9)) || memchr(f, '.', n) || memchr(f, ':', n);
+}
+
 KEYFN(t_from)
 {
         spec *s = p->s;
@@ -988,6 +1001,10 @@ KEYFN(t_from)
         f = s->from;
         if (strcmp(f, "scratch") == 0) {
                 s->from_kind = SPEC_FROM_SCRATCH;
+                return 0;
+        }
+        if (from_is_remote(f)) {
+                s->from_kind = SPEC_FROM_REMOTE; /* the builder checks the whole reference */
                 return 0;
         }
         if (strchr(f, '/') != NULL || strstr(f, ".yaml") != NULL || strstr(f, ".yml") != NULL) {

@@ -121,6 +121,7 @@ typedef enum spec_from_kind {
         SPEC_FROM_SCRATCH,
         SPEC_FROM_IMAGE, /* NAME[:TAG] or sha256:HEX in the store */
         SPEC_FROM_SPEC,  /* path to another spec file */
+        SPEC_FROM_REMOTE, /* HOST[:PORT]/REPO[:TAG][@sha256:HEX]: pulled from a registry */
 } spec_from_kind;
 
 typedef struct spec {
