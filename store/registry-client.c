@@ -169,12 +169,15 @@ int reg_session_open(const char *host, const registry_opts *o, reg_session **ret
                         reg_session_free(s);
                         return -1;
                 }
-                forge_error_release(&e);
                 if (probe(s, "http", err) < 0) {
-                        forge_error_prefix(err, "registry '%s'", host);
+                        /* both failed: the https reason is usually the one to fix */
+                        forge_error_prefix(err, "registry '%s': https: %s; http", host,
+                                           e && e->msg ? e->msg : "failed");
+                        forge_error_release(&e);
                         reg_session_free(s);
                         return -1;
                 }
+                forge_error_release(&e);
         }
         *ret = s;
         return 0;

@@ -56,7 +56,8 @@ http:
 $http_extra
 $extra
 Y
-	docker-registry serve "$T/$name/config.yml" >"$T/$name/log" 2>&1 &
+	# (REGISTRY_* variables are configuration overrides for docker-registry)
+	env -u REGISTRY_AUTH_FILE docker-registry serve "$T/$name/config.yml" >"$T/$name/log" 2>&1 &
 	REG_PIDS+=($!)
 	wait_port "$REG_PORT" $! || { cat "$T/$name/log" >&2; fail "registry $name did not start"; }
 	REG=127.0.0.1:$REG_PORT
