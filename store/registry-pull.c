@@ -107,6 +107,24 @@ static void progress_cb(void *userdata, uint64_t now, uint64_t total)
         (void)total;
 }
 
+/* The store has the blob: the descriptor must give its size too (a
+ * manifest whose sizes lie is refused even when nothing is downloaded). */
+static int have_blob(pull_ctx *c, const registry_descriptor *d, const char *what, size_t index,
+                     forge_error **err)
+{
+        uint64_t size;
+
+        if (store_blob_size(c->st, d->digest, &size, err) < 0)
+                return -1;
+        if (size != d->size)
+                return forge_error_make(err, EBADMSG, "%s %s: the manifest says %llu bytes, the "
+                                                      "blob has %llu",
+                                        what, d->digest, (unsigned long long)d->size,
+                                        (unsigned long long)size);
+        emit(c->o, what, index, c->n_layers, d->digest, d->size, d->size, "exists");
+        return 0;
+}
+
 /* Fetches the blob into tmp/pull-HEX (resuming what is there), verifies it
  * and names it in the store. */
 static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *what, size_t index,
@@ -121,14 +139,12 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
         struct stat st;
         off_t have;
 
-        if (store_blob_exists(c->st, d->digest)) {
-                emit(c->o, what, index, c->n_layers, d->digest, d->size, d->size, "exists");
-                return 0;
-        }
         if (cap > 0 && d->size > cap)
                 return forge_error_make(err, EFBIG, "%s %s is %llu bytes (at most %llu)", what,
                                         d->digest, (unsigned long long)d->size,
                                         (unsigned long long)cap);
+        if (store_blob_exists(c->st, d->digest))
+                return have_blob(c, d, what, index, err);
         snprintf(rel, sizeof(rel), "tmp/pull-%s", digest_hex(d->digest));
         store_blob_relpath(d->digest, dest, sizeof(dest));
         fd = openat(store_root_fd(c->st), rel, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -139,8 +155,7 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
                 return forge_error_make(err, errno, "pull: lock '%s'", rel);
         if (store_blob_exists(c->st, d->digest)) {
                 unlinkat(store_root_fd(c->st), rel, 0);
-                emit(c->o, what, index, c->n_layers, d->digest, d->size, d->size, "exists");
-                return 0;
+                return have_blob(c, d, what, index, err);
         }
         if (fstat(fd, &st) < 0)
                 return forge_error_make(err, errno, "pull: stat '%s'", rel);
