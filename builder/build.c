@@ -287,7 +287,7 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         builder_layer_event ev = {0};
         cleanup_free char *label = blayer_label(l), *why = NULL, *run_tmp = NULL;
         double t0 = now();
-        bool hit = false, stamped = false;
+        bool hit = false, stamped = false, remote_hit = false;
         char stamp[DIGEST_STR_SIZE] = "";
         int r = -1;
 
@@ -339,6 +339,16 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                     bkey_compute(&in, &k, err) < 0)
                         goto out;
         }
+        if (!hit && !b->o->no_cache && b->o->remote_cache != NULL) {
+                int rr = registry_cache_lookup(b->o->remote_cache, k.key, &out, err);
+                if (rr < 0)
+                        goto out;
+                if (rr == 1) {
+                        hit = remote_hit = true;
+                        if (!b->no_cache_write && cache_put(b, k.key, &out, err) < 0)
+                                goto out;
+                }
+        }
         if (!hit) {
                 why = why_miss(b, idx, &k, l);
                 if (l->kind == SPEC_LAYER_DEB || l->kind == SPEC_LAYER_ARCHIVE) {
@@ -356,6 +366,8 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                         goto out;
         }
         if (push_layer(b, &out, err) < 0)
+                goto out;
+        if (b->o->remote_cache != NULL && registry_cache_add(b->o->remote_cache, k.key, &out, err) < 0)
                 goto out;
         {
                 json_t *rec = json_pack("{s:s, s:s, s:s}", "key", k.key, "parent",
@@ -380,6 +392,7 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         ev.count = sp->n_layers;
         ev.name = label ? label : "";
         ev.cached = hit;
+        ev.cached_remote = remote_hit;
         ev.why = why;
         ev.digest = out.digest;
         ev.size = out.size;

@@ -33,6 +33,7 @@ typedef struct builder_layer_event {
         uint64_t size;      /* compressed bytes */
         uint64_t usize;     /* uncompressed bytes */
         double seconds;
+        bool cached_remote; /* cached: found in a --cache-from registry */
 } builder_layer_event;
 
 typedef void (*builder_progress_fn)(const builder_layer_event *ev, void *userdata);
@@ -64,6 +65,9 @@ typedef struct builder_opts {
         builder_run_fn run_step;
         void *run_step_data;
         const registry_opts *registry; /* for a remote from: (NULL: defaults) */
+        /* --cache-from / --cache-to: looked up on a local cache miss; every
+         * layer of the build is added to it (NULL: none) */
+        registry_cache *remote_cache;
 } builder_opts;
 
 /* Builds the spec (and, first, a spec named by from:), tags it and returns the

@@ -9,6 +9,7 @@
 
 #include "builder/builder.h"
 #include "cli/cli.h"
+#include "cli/registry-cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "cli/build-step.h"
@@ -22,7 +23,11 @@ static const char build_usage[] =
         "  --no-cache   build every layer again\n"
         "  --check      also rebuild without cache and fail, naming the files that\n"
         "               differ, unless the result is bit-identical\n"
-        "  -q, --quiet  print only the image digest (sha256:HEX) on stdout\n\n"
+        "  -q, --quiet  print only the image digest (sha256:HEX) on stdout\n"
+        "  --cache-from REF  use the layer cache a build pushed to the registry REF\n"
+        "                    (repeatable; a layer found there is 'cached (registry)')\n"
+        "  --cache-to REF    push this build's layers and cache keys to REF (repeatable)\n"
+        CLI_REGISTRY_HELP "\n"
         "exit status: 0 built, 1 failed, 2 usage or spec error\n";
 
 typedef struct progress {
@@ -37,7 +42,7 @@ static void on_layer(const builder_layer_event *ev, void *ud)
         if (p->quiet)
                 return;
         printf("[%zu/%zu] %-28s %-6s %.19s %10s %6.2fs%s%s%s\n", ev->index + 1, ev->count, ev->name,
-               ev->cached ? "cached" : "built", ev->digest, cli_format_size(ev->size, sz, sizeof(sz)),
+               ev->cached ? (ev->cached_remote ? "cached (registry)" : "cached") : "built", ev->digest, cli_format_size(ev->size, sz, sizeof(sz)),
                ev->seconds, ev->why ? " (" : "", ev->why ? ev->why : "", ev->why ? ")" : "");
         fflush(stdout);
 }
@@ -47,8 +52,14 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         static const struct option opts[] = {
                 {"tag", required_argument, NULL, 't'},  {"no-cache", no_argument, NULL, 'n'},
                 {"check", no_argument, NULL, 'c'},      {"quiet", no_argument, NULL, 'q'},
-                {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+                {"help", no_argument, NULL, 'h'},       {"cache-from", required_argument, NULL, 'F'},
+                {"cache-to", required_argument, NULL, 'T'}, CLI_REGISTRY_LONG_OPTIONS,
+                {NULL, 0, NULL, 0},
         };
+        const char *cache_from[16], *cache_to[16];
+        size_t n_from = 0, n_to = 0;
+        registry_opts ro;
+        registry_cache *rc = NULL;
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
         builder_opts bo = {0};
@@ -58,9 +69,28 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         cleanup_free char *scratch = NULL;
         int c, r;
 
+        registry_opts_init(&ro);
         optind = 1;
         while ((c = getopt_long(argc, argv, "+t:qh", opts, NULL)) != -1) {
+                if ((r = cli_registry_option("build", c, optarg, &ro)) != 0) {
+                        if (r < 0)
+                                return FORGE_EXIT_USAGE;
+                        continue;
+                }
                 switch (c) {
+                case 'F':
+                case 'T':
+                        if (!registry_ref_is_remote(optarg))
+                                return cli_usage_error("build", "--cache-%s '%s' names no registry "
+                                                                "(expected HOST[:PORT]/REPO[:TAG])",
+                                                       c == 'F' ? "from" : "to", optarg);
+                        if ((c == 'F' ? n_from : n_to) == ARRAY_SIZE(cache_from))
+                                return cli_usage_error("build", "too many --cache-from/--cache-to");
+                        if (c == 'F')
+                                cache_from[n_from++] = optarg;
+                        else
+                                cache_to[n_to++] = optarg;
+                        break;
                 case 't':
                         bo.tag = optarg;
                         break;
@@ -101,8 +131,22 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         if (scratch == NULL)
                 return cli_fail(&err);
         bo.run_step_data = scratch; /* run: steps keep their scratch dirs in the store */
+        bo.registry = &ro;
+        if (n_from + n_to > 0) {
+                if (registry_cache_new(s, &ro, &rc, &err) < 0)
+                        return cli_fail(&err);
+                for (size_t i = 0; i < n_from; i++)
+                        if (registry_cache_import(rc, cache_from[i], &err) < 0) {
+                                registry_cache_free(rc);
+                                return cli_fail(&err);
+                        }
+                bo.remote_cache = rc;
+        }
         r = check ? builder_check(s, argv[optind], &bo, digest, &err)
                   : builder_build(s, argv[optind], &bo, digest, &err);
+        for (size_t i = 0; r == 0 && i < n_to; i++)
+                r = registry_cache_export(rc, cache_to[i], &err);
+        registry_cache_free(rc);
         if (r < 0)
                 return cli_fail(&err);
         if (p.quiet)

@@ -338,6 +338,26 @@ static void reg_record_origin(store *st, const char *host, const char *repo, con
         json_decref(rec);
 }
 
+int reg_blob_fetch(store *st, reg_session *s, const registry_opts *o, const char *repo,
+                   const registry_descriptor *d, uint64_t cap, forge_error **err)
+{
+        pull_ctx c = {.st = st, .s = s, .o = o, .repo = repo};
+
+        snprintf(c.scope, sizeof(c.scope), "repository:%s:pull", repo);
+        return fetch_blob(&c, d, "blob", 0, cap, err);
+}
+
+int reg_manifest_get(store *st, reg_session *s, const registry_opts *o, const char *repo,
+                     const char *reference, const char *want_digest, registry_manifest *ret,
+                     char ret_digest[DIGEST_STR_SIZE], char **ret_body, size_t *ret_len,
+                     forge_error **err)
+{
+        pull_ctx c = {.st = st, .s = s, .o = o, .repo = repo};
+
+        snprintf(c.scope, sizeof(c.scope), "repository:%s:pull", repo);
+        return get_manifest(&c, reference, want_digest, ret, ret_digest, ret_body, ret_len, err);
+}
+
 static int local_tag(const registry_ref *ref, const registry_opts *o, char *name, size_t nlen,
                      char *tag, size_t tlen, forge_error **err)
 {

@@ -535,45 +535,27 @@ static uint64_t chunk_size(void)
         return DEFAULT_CHUNK;
 }
 
-static int push_locked(store *st, const char *mdigest, const registry_ref *ref,
-                       const registry_opts *o, char ret_digest[DIGEST_STR_SIZE], forge_error **err)
+int reg_push_manifest(store *st, const registry_ref *ref, const char (*digests)[DIGEST_STR_SIZE],
+                      size_t n, const char *body, size_t len, const char *mt, const char *digest,
+                      const registry_opts *o, forge_error **err)
 {
-        cleanup_store_image store_image *img = NULL;
         cleanup_reg_session reg_session *s = NULL;
-        cleanup_free char *body = NULL;
-        cleanup_free push_blob *blobs = NULL;
-        char digest[DIGEST_STR_SIZE];
-        const char *mt;
-        size_t len;
+        cleanup_free push_blob *blobs = calloc(n ? n : 1, sizeof(*blobs));
         push_ctx c = {.st = st, .o = o, .repo = ref->repo, .chunk = chunk_size()};
 
-        if (store_image_load(st, mdigest, &img, err) < 0)
-                return -1;
-        if (manifest_for_push(st, img, o->compression, &body, &len, digest, err) < 0)
-                return -1;
-        mt = json_string_value(json_object_get(img->manifest, "mediaType"));
-        if (o->compression != STORE_COMPRESSION_DEFAULT && strcmp(digest, img->digest) != 0)
-                mt = STORE_MEDIA_MANIFEST;
-        if (mt == NULL)
-                mt = STORE_MEDIA_MANIFEST;
-        blobs = calloc(img->n_layers + 1, sizeof(*blobs));
         if (blobs == NULL)
                 return forge_error_make(err, ENOMEM, "push");
-        memcpy(blobs[0].digest, img->config_digest, DIGEST_STR_SIZE);
-        if (store_blob_size(st, img->config_digest, &blobs[0].size, err) < 0)
-                return -1;
-        blobs[0].what = "config";
-        for (size_t i = 0; i < img->n_layers; i++) {
-                push_blob *b = &blobs[i + 1];
-                memcpy(b->digest, img->layers[i].digest, DIGEST_STR_SIZE);
+        for (size_t i = 0; i < n; i++) {
+                push_blob *b = &blobs[i];
+                memcpy(b->digest, digests[i], DIGEST_STR_SIZE);
                 if (store_blob_size(st, b->digest, &b->size, err) < 0)
-                        return forge_error_prefix(err, "layer %zu", i + 1);
-                b->what = "layer";
-                b->index = i;
+                        return -1;
+                b->what = i == 0 ? "config" : "layer";
+                b->index = i ? i - 1 : 0;
         }
         c.blobs = blobs;
-        c.n_blobs = img->n_layers + 1;
-        c.n_layers = img->n_layers;
+        c.n_blobs = n;
+        c.n_layers = n ? n - 1 : 0;
         snprintf(c.scope, sizeof(c.scope), "repository:%s:pull,push", ref->repo);
         find_mounts(&c, ref->host);
         if (reg_session_open(ref->host, o, &s, err) < 0)
@@ -582,6 +564,35 @@ static int push_locked(store *st, const char *mdigest, const registry_ref *ref,
         if (push_blobs(&c, err) < 0 || put_manifest(&c, ref, mt, body, len, digest, err) < 0)
                 return -1;
         record_origin(st, ref->host, ref->repo, digest, blobs, c.n_blobs);
+        return 0;
+}
+
+static int push_locked(store *st, const char *mdigest, const registry_ref *ref,
+                       const registry_opts *o, char ret_digest[DIGEST_STR_SIZE], forge_error **err)
+{
+        cleanup_store_image store_image *img = NULL;
+        cleanup_free char *body = NULL;
+        cleanup_free char(*digests)[DIGEST_STR_SIZE] = NULL;
+        char digest[DIGEST_STR_SIZE];
+        const char *mt;
+        size_t len;
+
+        if (store_image_load(st, mdigest, &img, err) < 0)
+                return -1;
+        if (manifest_for_push(st, img, o->compression, &body, &len, digest, err) < 0)
+                return -1;
+        mt = json_string_value(json_object_get(img->manifest, "mediaType"));
+        if (strcmp(digest, img->digest) != 0 || mt == NULL)
+                mt = STORE_MEDIA_MANIFEST;
+        digests = calloc(img->n_layers + 1, sizeof(*digests));
+        if (digests == NULL)
+                return forge_error_make(err, ENOMEM, "push");
+        memcpy(digests[0], img->config_digest, DIGEST_STR_SIZE);
+        for (size_t i = 0; i < img->n_layers; i++)
+                memcpy(digests[i + 1], img->layers[i].digest, DIGEST_STR_SIZE);
+        if (reg_push_manifest(st, ref, (const char(*)[DIGEST_STR_SIZE])digests, img->n_layers + 1,
+                              body, len, mt, digest, o, err) < 0)
+                return -1;
         memcpy(ret_digest, digest, DIGEST_STR_SIZE);
         return 0;
 }

@@ -183,6 +183,28 @@ int registry_resolve(store *s, const char *ref, const registry_opts *o,
 int registry_login_check(const char *host, const char *user, const char *password,
                          const registry_opts *o, forge_error **err);
 
+/* ---- the layer cache in a registry (registry-cache.c, docs/registry.md) ---- */
+
+#define REGISTRY_MEDIA_CACHE_CONFIG "application/vnd.dev.forge.cache.config.v1+json"
+
+typedef struct registry_cache registry_cache;
+
+int registry_cache_new(store *s, const registry_opts *o, registry_cache **ret, forge_error **err);
+void registry_cache_free(registry_cache *c);
+/* Reads the cache artifact at ref (its manifest and config, no layer); a ref
+ * that does not exist yet adds nothing. */
+int registry_cache_import(registry_cache *c, const char *ref, forge_error **err);
+/* Returns 1 with *ret filled and the layer's blob in the store (downloaded,
+ * verified) when an imported artifact has key; 0 when none has. */
+int registry_cache_lookup(registry_cache *c, const char *key, store_layer *ret,
+                          forge_error **err);
+/* Records a layer this build used, under its cache key, for export. */
+int registry_cache_add(registry_cache *c, const char *key, const store_layer *l,
+                       forge_error **err);
+/* Pushes the layers added, with their keys, as the cache artifact at ref
+ * (blobs the registry has are not uploaded). */
+int registry_cache_export(registry_cache *c, const char *ref, forge_error **err);
+
 static inline void cleanup_registry_ref_fn(registry_ref *r)
 {
         registry_ref_release(r);
