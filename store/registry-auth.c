@@ -84,7 +84,7 @@ static int b64_value(char c)
 
 int registry_base64_decode(const char *s, char **ret, size_t *ret_len)
 {
-        size_t len = strlen(s), o = 0;
+        size_t len = strlen(s), o = 0, cap;
         unsigned acc = 0;
         int bits = 0;
         char *out;
@@ -93,15 +93,14 @@ int registry_base64_decode(const char *s, char **ret, size_t *ret_len)
                 len--;
         if (strlen(s) - len > 2)
                 return -1;
-        out = malloc(len * 3 / 4 + 1);
+        cap = len * 3 / 4 + 1;
+        out = malloc(cap);
         if (out == NULL)
                 return -1;
         for (size_t i = 0; i < len; i++) {
                 int v = b64_value(s[i]);
-                if (v < 0) {
-                        wipe_free(out);
-                        return -1;
-                }
+                if (v < 0)
+                        goto bad;
                 acc = (acc << 6) | (unsigned)v;
                 bits += 6;
                 if (bits >= 8) {
@@ -109,15 +108,17 @@ int registry_base64_decode(const char *s, char **ret, size_t *ret_len)
                         out[o++] = (char)((acc >> bits) & 0xff);
                 }
         }
-        if (bits >= 6) { /* a lone trailing character encodes no byte */
-                wipe_free(out);
-                return -1;
-        }
+        if (bits >= 6) /* a lone trailing character encodes no byte */
+                goto bad;
         out[o] = '\0';
         *ret = out;
         if (ret_len)
                 *ret_len = o;
         return 0;
+bad:
+        explicit_bzero(out, cap); /* what was decoded may be a secret */
+        free(out);
+        return -1;
 }
 
 /* ---- the auth file ---- */

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "common/cleanup.h"
-#include "specs/specs.h"
 
 #define MAX_REF 512
 
@@ -119,6 +118,19 @@ static bool component_ok(const char *p, size_t n)
         return true;
 }
 
+/* [A-Za-z0-9_][A-Za-z0-9._-]{0,127}, as the distribution spec has it */
+static bool tag_ok(const char *t)
+{
+        size_t n = strlen(t);
+
+        if (n == 0 || n > 128 || !(isalnum((unsigned char)t[0]) || t[0] == '_'))
+                return false;
+        for (size_t i = 1; i < n; i++)
+                if (!isalnum((unsigned char)t[i]) && t[i] != '_' && t[i] != '.' && t[i] != '-')
+                        return false;
+        return true;
+}
+
 static bool repo_ok(const char *r)
 {
         size_t len = strlen(r);
@@ -172,7 +184,7 @@ int registry_ref_parse(const char *s, registry_ref *ret, forge_error **err)
         colon = strchr(last ? last : rest, ':');
         if (colon != NULL) {
                 *colon = '\0';
-                if (!spec_tag_valid(colon + 1))
+                if (!tag_ok(colon + 1))
                         return bad_ref(err, s, "the tag is not [A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
         }
         if (!repo_ok(rest))
