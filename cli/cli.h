@@ -37,6 +37,8 @@ int cmd_rmi(cli_ctx *ctx, int argc, char **argv);     /* cmd-images.c */
 int cmd_export(cli_ctx *ctx, int argc, char **argv);  /* cmd-export.c */
 int cmd_import(cli_ctx *ctx, int argc, char **argv);  /* cmd-import.c */
 int cmd_store(cli_ctx *ctx, int argc, char **argv);   /* cmd-store.c: gc, verify */
+int cmd_lock(cli_ctx *ctx, int argc, char **argv);    /* cmd-lock.c */
+int cmd_sbom(cli_ctx *ctx, int argc, char **argv);    /* cmd-sbom.c */
 
 /* `forge export --format disk` (cmd-export-disk.c, vmimage owner). */
 int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const char *out_path);

@@ -23,6 +23,7 @@ static const command commands[] = {
         {"export", cmd_export, "export an image as a dir, tar, OCI layout or VM disk"},
         {"import", cmd_import, "import an OCI layout or docker-archive"},
         {"store", cmd_store, "store maintenance: gc, verify"},
+        {"lock", cmd_lock, "resolve a spec's packages and write SPEC.lock"},
 };
 
 static void usage(FILE *f)
