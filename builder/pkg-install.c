@@ -258,52 +258,57 @@ static void info_name(const control *c, const pkg_locked *p, char *buf, size_t l
                 snprintf(buf, len, "%s", p->name);
 }
 
-/* md5 of each conffile's content as unpacked (dpkg records it in status). */
-static int conffile_md5s(const bentries *out, size_t first, control *c, forge_error **err)
+/* md5 of every file as unpacked: dpkg records them for the conffiles in
+ * status, and writes info/PKG.md5sums itself when a package has none. */
+static int file_md5s(const bentries *out, size_t first, control *c, forge_error **err)
 {
-        const char *conff = c->member[1];
         char *buf = NULL;
         size_t len = 0;
-        FILE *m;
+        FILE *m = open_memstream(&buf, &len);
 
-        if (conff == NULL)
-                return 0;
-        m = open_memstream(&buf, &len);
         if (m == NULL)
                 return forge_error_make(err, ENOMEM, "install");
-        for (const char *p = conff; *p;) {
-                size_t n = strcspn(p, "\n");
-                for (size_t i = first; n > 1 && p[0] == '/' && i < out->n; i++) {
-                        const bentry *en = &out->v[i];
-                        unsigned char md[EVP_MAX_MD_SIZE], chunk[1 << 14];
-                        unsigned mdlen = 0;
-                        EVP_MD_CTX *ctx;
-                        if (en->type != S_IFREG || en->hardlink || en->spool_off < 0 ||
-                            strlen(en->path) != n - 1 || memcmp(en->path, p + 1, n - 1) != 0)
-                                continue;
-                        ctx = EVP_MD_CTX_new();
-                        EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
-                        for (uint64_t o = 0; o < en->size;) {
-                                size_t want = en->size - o < sizeof(chunk) ? (size_t)(en->size - o)
-                                                                          : sizeof(chunk);
-                                ssize_t got = pread(out->spool_fd, chunk, want,
-                                                    en->spool_off + (off_t)o);
-                                if (got <= 0)
-                                        break;
-                                EVP_DigestUpdate(ctx, chunk, (size_t)got);
-                                o += (uint64_t)got;
-                        }
-                        EVP_DigestFinal_ex(ctx, md, &mdlen);
+        for (size_t i = first; i < out->n; i++) {
+                const bentry *en = &out->v[i];
+                unsigned char md[EVP_MAX_MD_SIZE], chunk[1 << 14];
+                unsigned mdlen = 0;
+                EVP_MD_CTX *ctx;
+                if (en->type != S_IFREG || en->hardlink || en->spool_off < 0)
+                        continue;
+                ctx = EVP_MD_CTX_new();
+                if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
                         EVP_MD_CTX_free(ctx);
-                        for (unsigned k = 0; k < mdlen; k++)
-                                fprintf(m, "%02x", md[k]);
-                        fprintf(m, "  %s\n", en->path);
+                        fclose(m);
+                        free(buf);
+                        return forge_error_make(err, ENOMEM, "md5");
                 }
-                p += n + (p[n] == '\n');
+                for (uint64_t o = 0; o < en->size;) {
+                        size_t want = en->size - o < sizeof(chunk) ? (size_t)(en->size - o)
+                                                                  : sizeof(chunk);
+                        ssize_t got = pread(out->spool_fd, chunk, want, en->spool_off + (off_t)o);
+                        if (got <= 0)
+                                break;
+                        EVP_DigestUpdate(ctx, chunk, (size_t)got);
+                        o += (uint64_t)got;
+                }
+                EVP_DigestFinal_ex(ctx, md, &mdlen);
+                EVP_MD_CTX_free(ctx);
+                for (unsigned k = 0; k < mdlen; k++)
+                        fprintf(m, "%02x", md[k]);
+                fprintf(m, "  %s\n", en->path);
         }
-        fclose(m);
+        if (fclose(m) != 0) {
+                free(buf);
+                return forge_error_make(err, ENOMEM, "md5");
+        }
         free(c->conf_md5);
         c->conf_md5 = buf;
+        if (c->member[0] == NULL) {
+                c->member[0] = strdup(buf);
+                c->len[0] = len;
+                if (c->member[0] == NULL)
+                        return forge_error_make(err, ENOMEM, "md5");
+        }
         return 0;
 }
 
@@ -342,7 +347,7 @@ static int install_one(store *s, const spec *sp, inst *in, bentries *out, forge_
         fake.src_pos = sp->layers ? sp->layers[0].pos : (spec_pos){0, 0};
         if (bsrc_archive(sp, &fake, spool, out, err) < 0)
                 return forge_error_prefix(err, "install '%s'", label);
-        if (conffile_md5s(out, first, &in->c, err) < 0)
+        if (file_md5s(out, first, &in->c, err) < 0)
                 return -1;
         m = open_memstream(&list, &list_len);
         if (m == NULL)
