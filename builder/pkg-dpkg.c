@@ -249,9 +249,9 @@ static int normalise(const char *upper, forge_error **err)
         return 0;
 }
 
-int pkg_install_dpkg(store *s, const spec *sp, const builder_opts *o,
-                     const char *const *lowerdirs, size_t n_lower, const pkg_set *set,
-                     bentries *out, char **ret_tmp, forge_error **err)
+static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
+                        const char *const *lowerdirs, size_t n_lower, const pkg_set *set,
+                        bentries *out, char **ret_tmp, forge_error **err)
 {
         cleanup_free char *tmp = NULL, *upper = NULL, *work = NULL, *debs = NULL, *cmd = NULL;
         cleanup_free char *scratch = path_join(store_root(s), "tmp");
@@ -327,5 +327,17 @@ out:
                 free(paths[i]);
         free(paths);
         *ret_tmp = take_ptr(tmp);
+        return r;
+}
+
+int pkg_install_dpkg(store *s, const spec *sp, const builder_opts *o,
+                     const char *const *lowerdirs, size_t n_lower, const pkg_set *set,
+                     bentries *out, char **ret_tmp, forge_error **err)
+{
+        /* what forge and the sandbox create in the layer must not depend on
+         * the caller's umask (dpkg sets its own for what it unpacks) */
+        mode_t old = umask(022);
+        int r = install_dpkg(s, sp, o, lowerdirs, n_lower, set, out, ret_tmp, err);
+        umask(old);
         return r;
 }
