@@ -106,6 +106,7 @@ typedef struct bkey_input {
         const char *parent_key;  /* NULL for the first layer on scratch */
         const bentries *entries; /* files layers: the collected entries */
         bmemo *memo;
+        const char *pkg_def;     /* packages layers: the locked set (pkg_layer_def) */
 } bkey_input;
 typedef struct bkey {
         char key[DIGEST_STR_SIZE];

@@ -143,6 +143,12 @@ int bcheck_spec(store *s, const spec *sp, const builder_opts *o, bmemo *memo, in
                         if (check_files(sp, i, ret_files ? &ret_files[i] : NULL, err) < 0)
                                 return -1;
                         break;
+                case SPEC_LAYER_PACKAGES:
+                        if (l->essential && o != NULL && o->run_step == NULL)
+                                return spec_error(err, sp, l->pos,
+                                                  "'packages' layers with 'essential: true' "
+                                                  "need the container runtime");
+                        break;
                 case SPEC_LAYER_RUN:
                         if (o != NULL && o->run_step == NULL)
                                 return spec_error(err, sp, l->pos,

@@ -16,13 +16,15 @@
 #include "runtime/runtime.h"
 
 static const char build_usage[] =
-        "usage: forge build SPEC [--tag NAME:TAG|TAG] [--no-cache] [--check] [-q]\n\n"
+        "usage: forge build SPEC [--tag NAME:TAG|TAG] [--no-cache] [--check] [--locked] [-q]\n\n"
         "Builds the image a spec describes and tags it (NAME:TAG from the spec).\n"
         "Prints a line per layer: cached or built, size, time, and why it was built.\n\n"
         "  --tag T      tag as T instead of the spec's name:tag\n"
         "  --no-cache   build every layer again\n"
         "  --check      also rebuild without cache and fail, naming the files that\n"
         "               differ, unless the result is bit-identical\n"
+        "  --locked     packages: layers must come from SPEC.lock as it is (fail,\n"
+        "               exit 2, when it is missing or out of date): what CI runs\n"
         "  -q, --quiet  print only the image digest (sha256:HEX) on stdout\n"
         "  --cache-from REF  use the layer cache a build pushed to the registry REF\n"
         "                    (repeatable; a layer found there is 'cached (registry)')\n"
@@ -32,7 +34,23 @@ static const char build_usage[] =
 
 typedef struct progress {
         bool quiet;
+        bool tty;
 } progress;
+
+/* One line per layer, rewritten in place on a terminal; nothing otherwise. */
+static void on_fetch(const char *layer, size_t done, size_t total, uint64_t bytes,
+                     uint64_t bytes_total, void *ud)
+{
+        progress *p = ud;
+        char a[32], b[32];
+
+        if (p->quiet || !p->tty)
+                return;
+        fprintf(stderr, "\r%-28s downloading %zu/%zu packages, %s of %s\033[K", layer, done, total,
+                cli_format_size(bytes, a, sizeof(a)), cli_format_size(bytes_total, b, sizeof(b)));
+        if (done == total)
+                fputc('\n', stderr);
+}
 
 static void on_layer(const builder_layer_event *ev, void *ud)
 {
@@ -52,7 +70,8 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         static const struct option opts[] = {
                 {"tag", required_argument, NULL, 't'},  {"no-cache", no_argument, NULL, 'n'},
                 {"check", no_argument, NULL, 'c'},      {"quiet", no_argument, NULL, 'q'},
-                {"help", no_argument, NULL, 'h'},       {"cache-from", required_argument, NULL, 'F'},
+                {"help", no_argument, NULL, 'h'},       {"locked", no_argument, NULL, 'L'},
+                {"cache-from", required_argument, NULL, 'F'},
                 {"cache-to", required_argument, NULL, 'T'}, CLI_REGISTRY_LONG_OPTIONS,
                 {NULL, 0, NULL, 0},
         };
@@ -103,6 +122,9 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
                 case 'q':
                         p.quiet = true;
                         break;
+                case 'L':
+                        bo.locked = true;
+                        break;
                 case 'h':
                         fputs(build_usage, stdout);
                         return 0;
@@ -123,6 +145,8 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
                                                bo.tag);
         }
         bo.progress = on_layer;
+        bo.fetch_progress = on_fetch;
+        p.tty = isatty(STDERR_FILENO);
         bo.progress_data = &p;
         bo.run_step = cli_build_step;
         if (cli_store_open(ctx, &s, &err) < 0)

@@ -28,6 +28,7 @@ static const command commands[] = {
         {"tag", cmd_tag, "give an image another name"},
         {"login", cmd_login, "save credentials for a registry"},
         {"logout", cmd_logout, "remove credentials for a registry"},
+        {"lock", cmd_lock, "resolve a spec's packages and write SPEC.lock"},
 };
 
 static void usage(FILE *f)
