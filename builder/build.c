@@ -552,11 +552,8 @@ static int load_base(bstate *b, const builder_opts *o, int depth, store_image **
                         return forge_error_prefix(err, "%s:%d:%d: from '%s'", sp->path,
                                                   sp->from_pos.line, sp->from_pos.col, sp->from);
         } else if (sp->from_kind == SPEC_FROM_REMOTE) {
-                registry_opts ro;
-                registry_opts_init(&ro);
-                if (registry_pull(b->s, sp->from, o->registry ? o->registry : &ro, digest, err) < 0)
-                        return forge_error_prefix(err, "%s:%d:%d: from", sp->path,
-                                                  sp->from_pos.line, sp->from_pos.col);
+                if (bfrom_remote(b->s, sp, o, digest, err) < 0)
+                        return -1;
         } else if (store_resolve(b->s, sp->from, digest, &e) < 0) {
                 int r = spec_error(err, sp, sp->from_pos, "'from': %s", e->msg);
                 forge_error_release(&e);
@@ -876,8 +873,9 @@ int builder_lock(store *s, const char *spec_path, size_t *ret_n, forge_error **e
                 return -1;
         for (size_t i = 0; i < sp->n_layers; i++)
                 n += sp->layers[i].kind == SPEC_LAYER_PACKAGES;
-        if (n == 0)
-                return forge_error_usage(err, "%s: no 'packages' layers: nothing to lock",
+        if (n == 0 && sp->from_kind != SPEC_FROM_REMOTE)
+                return forge_error_usage(err, "%s: no 'packages' layers and no registry 'from': "
+                                              "nothing to lock",
                                          spec_path);
         if (store_lock_shared(s, err) < 0)
                 return -1;
@@ -886,10 +884,12 @@ int builder_lock(store *s, const char *spec_path, size_t *ret_n, forge_error **e
                 lock = json_object();
         if (r >= 0 && lock == NULL)
                 r = forge_error_make(err, ENOMEM, "lock");
-        if (r >= 0)
+        if (r >= 0 && n > 0)
                 r = pkg_lock_resolve(s, sp, &pl, err);
-        if (r >= 0)
+        if (r >= 0 && n > 0)
                 r = pkg_lock_to_json(sp, &pl, lock, err);
+        if (r >= 0 && sp->from_kind == SPEC_FROM_REMOTE)
+                r = bfrom_pin(s, sp, NULL, lock, err);
         if (r >= 0)
                 r = builder_lock_save(sp, lock, err);
         store_unlock(s);

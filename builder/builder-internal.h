@@ -132,6 +132,11 @@ char *blayer_label(const spec_layer *l);
  * runtime (when o is not NULL) and the VM kernel. depth: of sp in the from:
  * chain. ret_files (NULL, or sp->n_layers initialised entries): receives the
  * entries of files: layers, ready for the build. */
+/* from: HOST/REPO:TAG through SPEC.lock's "from" pin (from-remote.c). */
+int bfrom_remote(store *s, const spec *sp, const builder_opts *o, char ret[DIGEST_STR_SIZE],
+                 forge_error **err);
+/* Pulls from: and sets lock["from"] = {ref, digest}. o may be NULL. */
+int bfrom_pin(store *s, const spec *sp, const builder_opts *o, json_t *lock, forge_error **err);
 int bcheck_spec(store *s, const spec *sp, const builder_opts *o, bmemo *memo, int depth,
                 bentries *ret_files, forge_error **err);
 

@@ -135,6 +135,22 @@ expect_status 2 "$FORGE" --store "$T/st-from" build -q "$T/ctx3/s.yaml"
 out=$("$FORGE" --store "$T/st-from" build -q "$T/ctx3/s.yaml" 2>&1 || true)
 [[ $out == *"s.yaml:3:7: 'from'"* ]] || fail "bad remote from: is not located: $out"
 
+# forge lock pins the from: digest; a moved tag does not change a locked build
+sed -i "s|from: .*|from: $REG/pin/base:v1|" "$T/ctx3/s.yaml"
+f push -q hello "$REG/pin/base:v1" >/dev/null
+"$FORGE" --store "$T/st-lock" lock "$T/ctx3/s.yaml" >/dev/null || fail "forge lock"
+[ "$(jq -r .from.digest "$T/ctx3/s.yaml.lock")" = "$d" ] || { cat "$T/ctx3/s.yaml.lock"; fail "lock pin"; }
+[ "$(jq -r .from.ref "$T/ctx3/s.yaml.lock")" = "$REG/pin/base:v1" ] || fail "lock ref"
+f push -q other "$REG/pin/base:v1" >/dev/null   # the tag moves
+"$FORGE" --store "$T/st-lock2" build -q --locked "$T/ctx3/s.yaml" >/dev/null || fail "locked build"
+[ "$("$FORGE" --store "$T/st-lock2" inspect onbase | jq -r '.layers[0].digest')" = "$(f inspect hello | jq -r '.layers[0].digest')" ] ||
+	fail "the locked build did not use the pinned base"
+echo '{}' >"$T/ctx3/s.yaml.lock"
+expect_status 2 "$FORGE" --store "$T/st-lock3" build -q --locked "$T/ctx3/s.yaml"
+"$FORGE" --store "$T/st-lock3" build -q "$T/ctx3/s.yaml" >/dev/null || fail "unpinned build"
+[ "$(jq -r .from.digest "$T/ctx3/s.yaml.lock")" = "$d2" ] || fail "the build did not pin the moved tag"
+rm "$T/ctx3/s.yaml.lock"
+
 # forge tag
 f tag hello copy:v9
 [ "$(f inspect copy:v9 | jq -r .digest)" = "$d" ] || fail "tag"
