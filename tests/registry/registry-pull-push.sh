@@ -57,17 +57,20 @@ expect_status 2 f push --compression lz4 hello "$REG/team/hello:x"
 
 # forge pulls what skopeo pushed: gzip (an OCI export) and zstd
 f export hello --format oci -o "$T/oci" >/dev/null
-# (zstd into a registry of its own: skopeo would reuse the gzip blobs it knows are in r1)
+# (each into a registry of its own: skopeo reuses blobs it knows a registry
+# has, whatever their compression)
 REG1=$REG
 start_registry r2
+REGG=$REG
+start_registry r3
 REGZ=$REG
 REG=$REG1
-skopeo copy -q --dest-tls-verify=false "oci:$T/oci:latest" "docker://$REG/sk/gzip:1"
+skopeo copy -q --dest-tls-verify=false "oci:$T/oci:latest" "docker://$REGG/sk/gzip:1"
 skopeo copy -q --dest-tls-verify=false --dest-compress --dest-compress-format zstd "oci:$T/oci:latest" "docker://$REGZ/sk/zstd:1"
 diffs=$(f inspect hello | jq -c '[.layers[].diff_id]')
 for repo in gzip zstd; do
 	s2=$T/st-$repo
-	REG=$REG1
+	REG=$REGG
 	[ $repo = zstd ] && REG=$REGZ
 	want=$(skopeo inspect --tls-verify=false "docker://$REG/sk/$repo:1" | jq -r .Digest)
 	got=$("$FORGE" --store "$s2" pull -q "$REG/sk/$repo:1")
@@ -82,17 +85,19 @@ for repo in gzip zstd; do
 done
 REG=$REG1
 # a second pull downloads no blob
+LOG=$T/r2/log
 mark_log
-"$FORGE" --store "$T/st-gzip" pull -q "$REG/sk/gzip:1" >/dev/null
+"$FORGE" --store "$T/st-gzip" pull -q "$REGG/sk/gzip:1" >/dev/null
 ! requests | grep -q '/blobs/' || fail "second pull fetched blobs"
+LOG=$T/r1/log
 
 # by digest; a digest that is not the tag's; docker schema 2 from skopeo
 got=$("$FORGE" --store "$T/st-dig" pull -q "$REG/team/hello@$d")
 [ "$got" = "$d" ] || fail "pull by digest"
 expect_status 1 "$FORGE" --store "$T/st-dig" pull -q "$REG/team/hello:v1@sha256:$(printf %064d 0)"
-skopeo copy -q --dest-tls-verify=false --format v2s2 "oci:$T/oci:latest" "docker://$REG/sk/docker:1"
-skopeo inspect --raw --tls-verify=false "docker://$REG/sk/docker:1" | jq -e '.mediaType == "application/vnd.docker.distribution.manifest.v2+json"' >/dev/null
-"$FORGE" --store "$T/st-docker" pull -q "$REG/sk/docker:1" >/dev/null || fail "pull docker schema 2"
+skopeo copy -q --dest-tls-verify=false --format v2s2 "oci:$T/oci:latest" "docker://$REGG/sk/docker:1"
+skopeo inspect --raw --tls-verify=false "docker://$REGG/sk/docker:1" | jq -e '.mediaType == "application/vnd.docker.distribution.manifest.v2+json"' >/dev/null
+"$FORGE" --store "$T/st-docker" pull -q "$REGG/sk/docker:1" >/dev/null || fail "pull docker schema 2"
 [ "$("$FORGE" --store "$T/st-docker" run docker:1 -- v2s2)" = "hello from forge, v2s2!" ] || fail "docker v2s2 image runs"
 
 # an index: the host's platform is picked
@@ -165,5 +170,14 @@ expect_status 2 f pull 'nohost/x'
 expect_status 2 f push hello 'hello:v2'
 port=$(free_port)
 expect_status 1 f pull "127.0.0.1:$port/x:y"
+# podman pulls forge's push (zstd layers), where podman is installed (last:
+# its pull teaches containers/image's blob cache about these layers)
+if command -v podman >/dev/null; then
+	pm() { timeout 120 podman --root "$T/podman" --runroot "$T/podman-run" --storage-driver vfs "$@"; }
+	pm pull -q --tls-verify=false "$REG/team/hello:v1" >/dev/null || fail "podman pull of forge's push"
+	pm images --digests --format '{{.Digest}}' | grep -qx "$d" || fail "podman sees another digest"
+	pm rmi -a -f >/dev/null 2>&1 || true
+fi
+
 f store verify >/dev/null
 echo ok
