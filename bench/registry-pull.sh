@@ -63,3 +63,29 @@ mark=$(wc -c <"$w/reg.log")
 "$forge" --store "$w/src" push -q big "$reg/bench/big:v1" >/dev/null
 tail -c +$((mark + 1)) "$w/reg.log" | grep -ao '"[A-Z]\+ /v2/[^ ]*' | awk '{print $1}' | tr -d '"' | sort | uniq -c |
 	awk '{printf "push with all blobs present: %s %s\n", $1, $2}'
+
+echo "== a second machine's --cache-from build of a 5-layer spec vs its cold build"
+python3 - "$w/cctx" <<'PY'
+import os, random, sys
+root = sys.argv[1]
+rnd = random.Random(11)
+for i in range(5):
+    d = os.path.join(root, "t%d" % i)
+    os.makedirs(d, exist_ok=True)
+    for j in range(400):
+        with open(os.path.join(d, "f%03d" % j), "wb") as f:
+            f.write(rnd.randbytes(4096) + b"x" * rnd.randrange(4096, 40960))
+spec = ["forge: 1", "name: five", "layers:"] + ["  - files: [{src: t%d/, dest: /t%d/}]" % (i, i) for i in range(5)]
+open(os.path.join(root, "five.yaml"), "w").write("\n".join(spec) + "\n")
+PY
+cr=() wr=()
+for r in $(seq "$runs"); do
+	rm -rf "$w/ca" "$w/cb"
+	cr+=("$(t "$forge" --store "$w/ca" build -q --no-cache --cache-to "$reg/bench/cache:c$r" "$w/cctx/five.yaml")")
+	wr+=("$(t "$forge" --store "$w/cb" build -q --cache-from "$reg/bench/cache:c$r" "$w/cctx/five.yaml")")
+done
+cm=$(med "${cr[@]}")
+wm=$(med "${wr[@]}")
+echo "cold build (+ --cache-to):      ${cr[*]}  median $cm s"
+echo "empty store, --cache-from:      ${wr[*]}  median $wm s"
+echo "cache-from/cold: $(echo "scale=2; $wm / $cm" | bc)"
