@@ -69,8 +69,12 @@ int cmd_push(cli_ctx *ctx, int argc, char **argv)
                                        argv[optind + 1]);
         if (!quiet)
                 ro.progress = cli_registry_progress;
-        if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[optind], digest, &err) < 0 ||
-            registry_push(s, digest, argv[optind + 1], &ro, pushed, &err) < 0)
+        r = cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[optind], digest, &err) < 0 ||
+                            registry_push(s, digest, argv[optind + 1], &ro, pushed, &err) < 0
+                    ? -1
+                    : 0;
+        cli_registry_progress_end();
+        if (r < 0)
                 return cli_fail(&err);
         printf("%s\n", pushed);
         return 0;

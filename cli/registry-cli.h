@@ -32,5 +32,8 @@ enum {
  * printing a usage error for cmd) when its value is bad. */
 int cli_registry_option(const char *cmd, int c, const char *arg, registry_opts *o);
 
-/* Progress lines on stderr (one per blob when it is done), unless quiet. */
+/* Progress on stderr: a line per blob when it is done; on a terminal also a
+ * status line (layers done, bytes) redrawn below them. */
 void cli_registry_progress(const registry_progress_event *ev, void *userdata);
+/* Clears the status line (after the transfer). */
+void cli_registry_progress_end(void);

@@ -100,11 +100,21 @@ static int get_manifest(pull_ctx *c, const char *reference, const char *want_dig
         return 0;
 }
 
+typedef struct blob_progress {
+        pull_ctx *c;
+        const registry_descriptor *d;
+        const char *what;
+        size_t index;
+        uint64_t base; /* bytes there before this request (a resume) */
+} blob_progress;
+
 static void progress_cb(void *userdata, uint64_t now, uint64_t total)
 {
-        (void)userdata;
-        (void)now;
+        blob_progress *p = userdata;
+
         (void)total;
+        emit(p->c->o, p->what, p->index, p->c->n_layers, p->d->digest, p->base + now, p->d->size,
+             "downloading");
 }
 
 /* The store has the blob: the descriptor must give its size too (a
@@ -138,6 +148,7 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
         http_request rq;
         struct stat st;
         off_t have;
+        blob_progress bp;
 
         if (cap > 0 && d->size > cap)
                 return forge_error_make(err, EFBIG, "%s %s is %llu bytes (at most %llu)", what,
@@ -178,7 +189,9 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
                 /* at most the whole blob, whatever the server claims */
                 rq.max_body = d->size > 0 ? d->size : 1;
                 rq.max_redirects = MAX_REDIRECTS;
+                bp = (blob_progress){c, d, what, index, (uint64_t)have};
                 rq.progress = progress_cb;
+                rq.userdata = &bp;
                 if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
                         return forge_error_prefix(err, "%s %s", what, d->digest);
                 if (r.status != 200 && r.status != 206)

@@ -84,6 +84,14 @@ for repo in gzip zstd; do
 	"$FORGE" --store "$s2" store verify >/dev/null || fail "verify after pull $repo"
 done
 REG=$REG1
+# on a terminal: a line per layer and a status line redrawn below them
+script -qec "$FORGE --store $T/st-tty pull $REGG/sk/gzip:1" /dev/null >"$T/tty.out" 2>&1 || fail "pull on a terminal"
+grep -aq 'layers  .* / ' "$T/tty.out" || { cat -v "$T/tty.out"; fail "no status line on a terminal"; }
+[ "$(grep -ac 'layer [12]/2 sha256:.* done' "$T/tty.out")" -eq 2 ] || { cat -v "$T/tty.out"; fail "no per-layer lines on a terminal"; }
+"$FORGE" --store "$T/st-tty2" pull "$REGG/sk/gzip:1" 2>"$T/notty.err" >/dev/null
+! grep -aq 'layers  ' "$T/notty.err" || fail "status line when not a terminal"
+[ "$(grep -c '^layer [12]/2 sha256:.* done$' "$T/notty.err")" -eq 2 ] || fail "per-layer lines when not a terminal"
+
 # a second pull downloads no blob
 LOG=$T/r2/log
 mark_log
