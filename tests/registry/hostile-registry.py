@@ -15,11 +15,14 @@ everything else about it is a valid image (a real gzip layer and config):
   slow         the layer sends a few bytes, then nothing
   liesize      the layer is larger than its descriptor says
   badpath      a layer digest that is not sha256 hex ("../../etc/passwd")
+  offsite      needs Basic credentials; its layer redirects to blob storage
+               on another host name (http://localhost:PORT/storage/...)
 
-Requests are logged to DIR/log as "METHOD PATH RANGE".
+Requests are logged to DIR/log as "METHOD PATH RANGE AUTH" (AUTH: auth or
+noauth, whether an Authorization header came).
 usage: hostile-registry.py PORT DIR
 """
-import gzip, hashlib, io, json, os, random, sys, tarfile, time
+import base64, gzip, hashlib, io, json, os, random, sys, tarfile, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port, d = int(sys.argv[1]), sys.argv[2]
@@ -76,11 +79,24 @@ class H(BaseHTTPRequestHandler):
 
     def do_GET(self):
         rng = self.headers.get("Range", "")
+        auth = self.headers.get("Authorization")
         with open(os.path.join(d, "log"), "a") as f:
-            f.write("%s %s %s\n" % (self.command, self.path, rng))
+            f.write("%s %s %s %s\n" % (self.command, self.path, rng, "auth" if auth else "noauth"))
         p = self.path.split("/")
         if self.path == "/v2/":
             return self.send(200, b"{}", "application/json")
+        if self.path.startswith("/storage/"):
+            return self.send(200, LAYER)
+        if self.path.startswith("/v2/offsite/"):
+            if auth != "Basic " + base64.b64encode(b"u:offsite-pw").decode():
+                return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', "application/json",
+                                 [("WWW-Authenticate", 'Basic realm="hostile"')])
+            if "/blobs/" in self.path and sha(CONFIG) not in self.path:
+                self.send_response(307)
+                self.send_header("Location", "http://localhost:%d/storage/%s" % (port, p[4]))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         if len(p) < 5 or p[1] != "v2":
             return self.send(404)
         repo, kind, ref = p[2], p[3], p[4]

@@ -52,6 +52,15 @@ ls "$STORE"/tmp/pull-* >/dev/null 2>&1 || fail "no partial download kept"
 f store gc >/dev/null
 [ -z "$(ls "$STORE/tmp")" ] || fail "gc left tmp/"
 
+# blob storage on another host: followed, without the registry's credentials
+printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$R" "$(printf 'u:offsite-pw' | base64)" >"$T/auth.json"
+: >"$HD/log"
+REGISTRY_AUTH_FILE=$T/auth.json f pull -q --tag offsite:v1 "$R/offsite:v1" >/dev/null || fail "pull with a redirect to storage"
+grep -q '^GET /storage/sha256:[0-9a-f]*  noauth$' "$HD/log" || { cat "$HD/log"; fail "credentials went to the storage host"; }
+grep -q '^GET /v2/offsite/blobs/sha256:[0-9a-f]*  auth$' "$HD/log" || fail "no authenticated blob request"
+f rmi offsite:v1 >/dev/null
+f store gc >/dev/null
+
 # the good image pulls
 good=$(f pull -q "$R/good:v1") || fail "good pull"
 f store verify >/dev/null
