@@ -258,6 +258,8 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
         step.command = l->run;
         step.env = env;
         step.network_host = l->network_host;
+        step.memory = l->memory;
+        step.pids = l->pids;
         step.output_fd = STDERR_FILENO;
         if (b->o->run_step(&step, &status, b->o->run_step_data, err) < 0) {
                 forge_error_prefix(err, "start the step");

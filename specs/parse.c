@@ -474,6 +474,22 @@ KEYFN(l_network)
         return 0;
 }
 
+KEYFN(l_memory)
+{
+        return get_size(p, v, "memory", &((spec_layer *)obj)->memory);
+}
+
+KEYFN(l_pids)
+{
+        uint64_t n;
+        if (get_uint(p, v, "pids", 4194304, &n) < 0)
+                return -1;
+        if (n == 0)
+                return FAIL(p, v, "'pids' is 0 (expected a positive number of processes)");
+        ((spec_layer *)obj)->pids = (int64_t)n;
+        return 0;
+}
+
 static int parse_mode(parser *p, yaml_node_t *v, int *ret)
 {
         const char *s;
@@ -660,7 +676,7 @@ static const key_handler layer_keys[] = {
         {"name", l_name},     {"deb", l_deb}, {"archive", l_archive}, {"files", l_files},
         {"run", l_run},       {"sha256", l_sha256}, {"dest", l_dest}, {"env", l_env},
         {"network", l_network}, {"packages", l_packages}, {"essential", l_essential},
-        {"recommends", l_recommends},
+        {"recommends", l_recommends}, {"memory", l_memory}, {"pids", l_pids},
 };
 
 /* Keys allowed with each source, beyond name. */
@@ -670,7 +686,7 @@ static int check_layer_keys(parser *p, spec_layer *l, yaml_node_t *map)
                 [SPEC_LAYER_DEB] = " sha256 ",
                 [SPEC_LAYER_ARCHIVE] = " sha256 dest ",
                 [SPEC_LAYER_FILES] = " ",
-                [SPEC_LAYER_RUN] = " env network ",
+                [SPEC_LAYER_RUN] = " env network memory pids ",
                 [SPEC_LAYER_PACKAGES] = " essential recommends ",
         };
         static const char *names[] = {"deb", "archive", "files", "run", "packages"};
@@ -858,11 +874,10 @@ KEYFN(m_src)
         spec_mount *m = obj;
         if (expect_scalar(p, v, "src") < 0)
                 return -1;
-        if (scalar(v)[0] == '\0')
-                return FAIL(p, v, "'src' is empty (expected a host path)");
         free(m->src);
-        m->src = scalar(v)[0] == '/' ? strdup(scalar(v)) : path_join(p->s->context_dir, scalar(v));
-        return m->src ? 0 : forge_error_make(p->err, ENOMEM, "parse spec");
+        m->src = NULL;
+        /* a host path the container sees: inside the context like every input */
+        return resolve_input(p, v, "src", true, &m->src);
 }
 
 KEYFN(m_dest)

@@ -373,6 +373,16 @@ static char *sibling_tmp(const char *path)
         return r;
 }
 
+/* The image's own mode for / must not reopen the tree to others. */
+static int dir_private(const char *path, forge_error **err)
+{
+        cleanup_close int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0 || fchmod(fd, 0700) < 0)
+                return forge_error_make(err, errno, "make '%s' private (0700)", path);
+        return 0;
+}
+
 int store_export_ref(store *s, const char *manifest_digest, const char *ref,
                      store_export_format fmt, store_compression comp, const char *path,
                      forge_error **err)
@@ -393,11 +403,14 @@ int store_export_ref(store *s, const char *manifest_digest, const char *ref,
                 return -1;
         switch (fmt) {
         case STORE_EXPORT_DIR:
-                if (mkdir(tmp, 0755) < 0) {
+                /* 0700 as umoci's rootfs: the tree holds the image's device
+                 * nodes and setuid-root files, which no other local user may
+                 * reach (docs/export-import.md) */
+                if (mkdir(tmp, 0700) < 0) {
                         forge_error_make(err, errno, "create '%s'", tmp);
                         break;
                 }
-                if (store_flatten(s, img, tmp, err) == 0)
+                if (store_flatten(s, img, tmp, err) == 0 && dir_private(tmp, err) == 0)
                         r = 0;
                 break;
         case STORE_EXPORT_TAR:

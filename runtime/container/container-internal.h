@@ -70,6 +70,7 @@ typedef struct user_ids {
         gid_t gid;
         gid_t groups[64];
         size_t n_groups;
+        char home[256]; /* the passwd entry's home directory, "" when none */
 } user_ids;
 
 /* Resolves "uid[:gid]" or "name[:group]" against passwd/group files (the
@@ -77,6 +78,23 @@ typedef struct user_ids {
  * (ENOENT: unknown name) and a message in errbuf. */
 int user_resolve(const char *user, FILE *passwd, FILE *group, user_ids *ret, char *errbuf,
                  size_t errlen);
+
+/* ---- the provided /etc files (etc-files.c) ---- */
+
+typedef struct etc_files {
+        char *hosts; /* host paths of the per-run files */
+        char *hostname;
+        char *resolv;
+} etc_files;
+
+#define ETC_FILES_N 3
+
+/* 1-63 letters, digits, '-' and '.', not starting with '-' or '.': nothing
+ * that could add a line to /etc/hosts. */
+bool etc_hostname_valid(const char *hostname);
+/* Writes hosts, hostname and resolv.conf into dir (the run directory). */
+int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, forge_error **err);
+void etc_files_free(etc_files *f);
 
 /* ---- the container child (setup.c) ---- */
 
@@ -89,6 +107,7 @@ typedef struct setup_args {
         int init_fd;            /* sealed memfd of forge-init */
         int stdio[3];           /* the workload's stdio */
         bool cgroup2;           /* the host's /sys/fs/cgroup is the unified hierarchy */
+        size_t n_provided;      /* cfg->mounts starts with this many provided /etc files */
 } setup_args;
 
 /* Runs in the cloned child: never returns. Reports "error MESSAGE" on sync_fd. */

@@ -298,6 +298,28 @@ static void test_symlink_escape(void **state)
         unlink(link);
 }
 
+/* run: layers' own limits; container.mounts src stays inside the context */
+static void test_run_limits_mount_src(void **state)
+{
+        char *msg = NULL;
+        cleanup_spec spec *s = parse("forge: 1\nname: a\nlayers:\n  - run: x\n    memory: 64M\n"
+                                     "    pids: 100\n",
+                                     &msg);
+
+        assert_non_null(s);
+        assert_int_equal(s->layers[0].memory, 64ULL << 20);
+        assert_int_equal(s->layers[0].pids, 100);
+        expect_error("forge: 1\nname: a\nlayers:\n  - run: x\n    pids: 0\n", 5, 11, "positive");
+        expect_error("forge: 1\nname: a\nlayers:\n  - run: x\n    memory: lots\n", 5, 13,
+                     "expected a size");
+        expect_error("forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    pids: 5\n", 5, 5,
+                     "does not apply");
+        expect_error("forge: 1\nname: a\ncontainer:\n  mounts:\n    - {src: /, dest: /h}\n", 5, 13,
+                     "outside the build context");
+        expect_error("forge: 1\nname: a\ncontainer:\n  mounts:\n    - {src: ../, dest: /h}\n", 5,
+                     13, "outside the build context");
+}
+
 static void test_size_parse(void **state)
 {
         unsigned long long v;
@@ -321,7 +343,7 @@ int main(void)
                 cmocka_unit_test(test_full_spec),   cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_sde_env),     cmocka_unit_test(test_from_kinds),
                 cmocka_unit_test(test_errors),      cmocka_unit_test(test_symlink_escape),
-                cmocka_unit_test(test_size_parse),
+                cmocka_unit_test(test_size_parse),  cmocka_unit_test(test_run_limits_mount_src),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
