@@ -98,6 +98,26 @@ jq -e --arg h "$H" '.auths[$h] == null' "$REGISTRY_AUTH_FILE" >/dev/null || fail
 expect_status 1 g pull --cert-dir "$T/certs" "$H/sec/hello:v1"
 expect_status 1 g logout "$H"
 
+# ---- client certificates: certs.d/HOST/client.cert + client.key ----
+(
+	cd "$T/pki"
+	openssl req -newkey rsa:2048 -nodes -keyout cli.key -out cli.csr -subj /CN=forge-client 2>/dev/null
+	openssl x509 -req -in cli.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out cli.crt -days 2 2>/dev/null
+)
+start_registry mtls "" "  tls:
+    certificate: $T/pki/srv.crt
+    key: $T/pki/srv.key
+    clientcas: [$T/pki/ca.crt]"
+M=$REG
+mkdir -p "$T/mcerts/$M"
+cp "$T/pki/ca.crt" "$T/mcerts/$M/ca.crt"
+expect_status 1 g push --cert-dir "$T/mcerts" hello "$M/m/hello:v1"
+cp "$T/pki/cli.crt" "$T/mcerts/$M/client.cert"
+expect_status 1 g push --cert-dir "$T/mcerts" hello "$M/m/hello:v1"   # a cert without its key
+tail -n1 "$ALL" | grep -q 'client.key' || { tail -n1 "$ALL"; fail "no message about the missing key"; }
+cp "$T/pki/cli.key" "$T/mcerts/$M/client.key"
+[ "$(g push -q --cert-dir "$T/mcerts" hello "$M/m/hello:v1")" = "$d" ] || fail "push with a client certificate"
+
 # ---- Bearer: a token server and the registry's token auth ----
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/pki/tok.key" -out "$T/pki/tok.crt" -days 2 -subj /CN=forge-token 2>/dev/null
 TPORT=$(free_port)

@@ -65,6 +65,16 @@ f store gc >/dev/null
 good=$(f pull -q "$R/good:v1") || fail "good pull"
 f store verify >/dev/null
 
+# two pulls of the same image into one store at once: one downloads, the
+# other waits for it (the partial file is locked) and finds the blob
+S3=$T/two-store
+"$FORGE" --store "$S3" pull -q "$R/good:v1" >"$T/p1" 2>&1 &
+p1=$!
+"$FORGE" --store "$S3" pull -q "$R/good:v1" >"$T/p2" 2>&1 || fail "second concurrent pull: $(cat "$T/p2")"
+wait $p1 || fail "first concurrent pull: $(cat "$T/p1")"
+[ "$(cat "$T/p1")" = "$good" ] && [ "$(cat "$T/p2")" = "$good" ] || fail "concurrent pulls"
+"$FORGE" --store "$S3" store verify >/dev/null || fail "verify after concurrent pulls"
+
 # SIGKILL mid-layer, then resume
 S2=$T/kill-store
 touch "$HD/throttle"
