@@ -31,8 +31,8 @@ int bfrom_pin(store *s, const spec *sp, const builder_opts *o, json_t *lock, for
         if (registry_pull(s, sp->from, opts_of(o, &def), digest, err) < 0)
                 return forge_error_prefix(err, "%s:%d:%d: from", sp->path, sp->from_pos.line,
                                           sp->from_pos.col);
-        if (json_object_set_new(lock, "from", json_pack("{s:s, s:s}", "ref", sp->from, "digest",
-                                                        digest)) < 0)
+        if (json_object_set_new(lock, "from",
+                                json_pack("{s:s, s:s}", "ref", sp->from, "digest", digest)) < 0)
                 return forge_error_make(err, ENOMEM, "lock");
         return 0;
 }
@@ -48,9 +48,9 @@ int bfrom_remote(store *s, const spec *sp, const builder_opts *o, char ret[DIGES
 
         if (strchr(sp->from, '@') != NULL) /* pinned in the spec itself */
                 return registry_pull(s, sp->from, opts_of(o, &def), ret, err) < 0
-                               ? forge_error_prefix(err, "%s:%d:%d: from", sp->path,
-                                                    sp->from_pos.line, sp->from_pos.col)
-                               : 0;
+                           ? forge_error_prefix(err, "%s:%d:%d: from", sp->path, sp->from_pos.line,
+                                                sp->from_pos.col)
+                           : 0;
         r = builder_lock_load(sp, &lock, err);
         if (r < 0)
                 return -1;
@@ -71,8 +71,9 @@ int bfrom_remote(store *s, const spec *sp, const builder_opts *o, char ret[DIGES
         }
         if (o != NULL && o->locked) {
                 json_decref(lock);
-                return forge_error_usage(err, "%s.lock is out of date (from '%s' is not pinned): "
-                                              "run 'forge lock %s'",
+                return forge_error_usage(err,
+                                         "%s.lock is out of date (from '%s' is not pinned): "
+                                         "run 'forge lock %s'",
                                          sp->path, sp->from, sp->path);
         }
         if (r == 0) {
@@ -83,8 +84,8 @@ int bfrom_remote(store *s, const spec *sp, const builder_opts *o, char ret[DIGES
         }
         r = bfrom_pin(s, sp, o, lock, err);
         if (r == 0) {
-                memcpy(ret, json_string_value(json_object_get(json_object_get(lock, "from"),
-                                                              "digest")),
+                memcpy(ret,
+                       json_string_value(json_object_get(json_object_get(lock, "from"), "digest")),
                        DIGEST_STR_SIZE);
                 r = builder_lock_save(sp, lock, err);
         }

@@ -69,8 +69,9 @@ static int host_arg(const char *cmd, const char *arg, char *host, size_t len)
                 return -1;
         if (!registry_ref_is_remote(probe) || registry_ref_parse(probe, &r, &e) < 0) {
                 forge_error_release(&e);
-                cli_usage_error(cmd, "'%s' is not a registry host (expected HOST[:PORT], where "
-                                     "HOST has a '.' or ':' or is localhost)",
+                cli_usage_error(cmd,
+                                "'%s' is not a registry host (expected HOST[:PORT], where "
+                                "HOST has a '.' or ':' or is localhost)",
                                 arg);
                 return -1;
         }
@@ -82,11 +83,11 @@ static int host_arg(const char *cmd, const char *arg, char *host, size_t len)
 int cmd_login(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"username", required_argument, NULL, 'u'},
-                {"password-stdin", no_argument, NULL, 'P'},
-                {"help", no_argument, NULL, 'h'},
-                CLI_REGISTRY_LONG_OPTIONS,
-                {NULL, 0, NULL, 0},
+            {"username", required_argument, NULL, 'u'},
+            {"password-stdin", no_argument, NULL, 'P'},
+            {"help", no_argument, NULL, 'h'},
+            CLI_REGISTRY_LONG_OPTIONS,
+            {NULL, 0, NULL, 0},
         };
         registry_opts ro;
         forge_error *err = NULL;
@@ -119,7 +120,8 @@ int cmd_login(cli_ctx *ctx, int argc, char **argv)
                                "from stdin (--password-stdin)\nor the terminal, never from the "
                                "command line.\n\n"
                                "  -u, --username USER  the user (else asked on the terminal)\n"
-                               "  --password-stdin     read the password from stdin\n" CLI_REGISTRY_HELP);
+                               "  --password-stdin     read the password from "
+                               "stdin\n" CLI_REGISTRY_HELP);
                         return 0;
                 default:
                         return cli_usage_error("login", "bad option");
@@ -138,7 +140,8 @@ int cmd_login(cli_ctx *ctx, int argc, char **argv)
                        : prompt("Password: ", false, pw, MAX_SECRET) <= 0) {
                 free(pw);
                 return cli_usage_error("login", "no password read (%s)",
-                                       from_stdin ? "stdin was empty" : "no terminal: use --password-stdin");
+                                       from_stdin ? "stdin was empty"
+                                                  : "no terminal: use --password-stdin");
         }
         file = ro.auth_file ? strdup(ro.auth_file) : registry_auth_file_path();
         r = registry_login_check(host, user, pw, &ro, &err);
@@ -155,9 +158,9 @@ int cmd_login(cli_ctx *ctx, int argc, char **argv)
 int cmd_logout(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"authfile", required_argument, NULL, 'a'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
+            {"authfile", required_argument, NULL, 'a'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         forge_error *err = NULL;
         cleanup_free char *file = NULL;

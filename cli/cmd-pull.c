@@ -137,11 +137,11 @@ void cli_registry_progress_end(void)
 int cmd_pull(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"tag", required_argument, NULL, 't'},
-                {"quiet", no_argument, NULL, 'q'},
-                {"help", no_argument, NULL, 'h'},
-                CLI_REGISTRY_LONG_OPTIONS,
-                {NULL, 0, NULL, 0},
+            {"tag", required_argument, NULL, 't'},
+            {"quiet", no_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},
+            CLI_REGISTRY_LONG_OPTIONS,
+            {NULL, 0, NULL, 0},
         };
         registry_opts ro;
         cleanup_store store *s = NULL;
@@ -184,7 +184,8 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv)
         if (!quiet) {
                 ro.progress = cli_registry_progress;
         }
-        r = cli_store_open(ctx, &s, &err) < 0 ? -1 : registry_pull(s, argv[optind], &ro, digest, &err);
+        r = cli_store_open(ctx, &s, &err) < 0 ? -1
+                                              : registry_pull(s, argv[optind], &ro, digest, &err);
         cli_registry_progress_end();
         if (r < 0)
                 return cli_fail(&err);

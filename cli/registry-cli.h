@@ -15,10 +15,12 @@ enum {
         CLI_REG_OPT_AUTHFILE,
 };
 
+/* clang-format off */
 #define CLI_REGISTRY_LONG_OPTIONS                                                                  \
         {"tls-verify", required_argument, NULL, CLI_REG_OPT_TLS_VERIFY},                           \
-                {"cert-dir", required_argument, NULL, CLI_REG_OPT_CERT_DIR},                       \
-                {"authfile", required_argument, NULL, CLI_REG_OPT_AUTHFILE}
+        {"cert-dir", required_argument, NULL, CLI_REG_OPT_CERT_DIR},                               \
+        {"authfile", required_argument, NULL, CLI_REG_OPT_AUTHFILE}
+/* clang-format on */
 
 #define CLI_REGISTRY_HELP                                                                          \
         "  --tls-verify=false  allow plain HTTP and untrusted certificates (localhost and\n"       \
@@ -26,7 +28,8 @@ enum {
         "  --cert-dir DIR      per-registry TLS files in DIR/HOST/ (ca.crt, client.cert,\n"        \
         "                      client.key); default /etc/containers/certs.d\n"                     \
         "  --authfile FILE     credentials (default $REGISTRY_AUTH_FILE, else\n"                   \
-        "                      $XDG_RUNTIME_DIR/containers/auth.json, else ~/.docker/config.json)\n"
+        "                      $XDG_RUNTIME_DIR/containers/auth.json, else "                       \
+        "~/.docker/config.json)\n"
 
 /* Handles one of the options above: 1 when it was one, 0 when not, -1 (after
  * printing a usage error for cmd) when its value is bad. */

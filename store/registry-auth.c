@@ -166,8 +166,9 @@ static int auth_file_load(const char *path, json_t **ret, forge_error **err)
         if (*ret == NULL || !json_is_object(*ret)) {
                 json_decref(*ret);
                 *ret = NULL;
-                return forge_error_make(err, EBADMSG, "auth file '%s' is not a JSON object (line "
-                                                      "%d): fix or remove it",
+                return forge_error_make(err, EBADMSG,
+                                        "auth file '%s' is not a JSON object (line "
+                                        "%d): fix or remove it",
                                         path, je.line);
         }
         return 0;
@@ -218,9 +219,10 @@ static int cred_from_entry(json_t *entry, const char *path, const char *host, re
         if (auth == NULL || auth[0] == '\0')
                 return 0;
         if (registry_base64_decode(auth, &plain, NULL) < 0 || (colon = strchr(plain, ':')) == NULL)
-                return forge_error_make(err, EBADMSG, "auth file '%s': the entry for '%s' is not "
-                                                      "base64 of USER:PASSWORD (run 'forge login "
-                                                      "%s' again)",
+                return forge_error_make(err, EBADMSG,
+                                        "auth file '%s': the entry for '%s' is not "
+                                        "base64 of USER:PASSWORD (run 'forge login "
+                                        "%s' again)",
                                         path, host, host);
         *colon = '\0';
         ret->user = strdup(plain);
@@ -334,16 +336,18 @@ static int cred_from_helper(const char *name, const char *host, registry_cred *r
                 /* "credentials not found" is how helpers say there are none */
                 if (strstr(out, "not found") != NULL)
                         return 0;
-                return forge_error_make(err, 0, "credential helper 'docker-credential-%s' failed "
-                                                "for '%s' (exit %d)",
+                return forge_error_make(err, 0,
+                                        "credential helper 'docker-credential-%s' failed "
+                                        "for '%s' (exit %d)",
                                         name, host, status);
         }
         j = json_loads(out, 0, NULL);
         user = json_string_value(json_object_get(j, "Username"));
         secret = json_string_value(json_object_get(j, "Secret"));
         if (secret == NULL)
-                return forge_error_make(err, EBADMSG, "credential helper 'docker-credential-%s' "
-                                                      "printed no Secret for '%s'",
+                return forge_error_make(err, EBADMSG,
+                                        "credential helper 'docker-credential-%s' "
+                                        "printed no Secret for '%s'",
                                         name, host);
         if (user == NULL || strcmp(user, "<token>") == 0) {
                 ret->identity_token = true;

@@ -68,15 +68,15 @@ void registry_cache_free(registry_cache *c)
 
 static bool layer_type(const char *mt)
 {
-        return mt != NULL && (strcmp(mt, STORE_MEDIA_LAYER_ZSTD) == 0 ||
-                              strcmp(mt, STORE_MEDIA_LAYER_GZIP) == 0 ||
-                              strcmp(mt, STORE_MEDIA_LAYER_TAR) == 0 ||
-                              strcmp(mt, REGISTRY_MEDIA_DOCKER_LAYER_GZIP) == 0);
+        return mt != NULL &&
+               (strcmp(mt, STORE_MEDIA_LAYER_ZSTD) == 0 ||
+                strcmp(mt, STORE_MEDIA_LAYER_GZIP) == 0 || strcmp(mt, STORE_MEDIA_LAYER_TAR) == 0 ||
+                strcmp(mt, REGISTRY_MEDIA_DOCKER_LAYER_GZIP) == 0);
 }
 
 /* Keeps the config's entries whose layer the manifest lists. */
-static int read_entries(cache_source *src, const registry_manifest *m, const char *cfg,
-                        size_t len, forge_error **err)
+static int read_entries(cache_source *src, const registry_manifest *m, const char *cfg, size_t len,
+                        forge_error **err)
 {
         json_t *j = json_loadb(cfg, len, 0, NULL), *layers, *e;
         size_t i;
@@ -119,8 +119,9 @@ static int import_ref(registry_cache *c, const registry_ref *ref, cache_source *
 
         if (reg_session_open(ref->host, c->o, &src->s, err) < 0)
                 return -1;
-        if (reg_manifest_get(c->st, src->s, c->o, ref->repo, ref->digest[0] ? ref->digest : ref->tag,
-                             ref->digest[0] ? ref->digest : NULL, &m, digest, &body, &len, &e) < 0) {
+        if (reg_manifest_get(
+                c->st, src->s, c->o, ref->repo, ref->digest[0] ? ref->digest : ref->tag,
+                ref->digest[0] ? ref->digest : NULL, &m, digest, &body, &len, &e) < 0) {
                 if (e->errnum == ENOENT) { /* no cache there yet */
                         forge_error_release(&e);
                         return 0;
@@ -128,10 +129,12 @@ static int import_ref(registry_cache *c, const registry_ref *ref, cache_source *
                 *err = e;
                 return -1;
         }
-        if (m.kind != REGISTRY_KIND_IMAGE || strcmp(m.config.media_type, REGISTRY_MEDIA_CACHE_CONFIG) != 0)
+        if (m.kind != REGISTRY_KIND_IMAGE ||
+            strcmp(m.config.media_type, REGISTRY_MEDIA_CACHE_CONFIG) != 0)
                 return forge_error_make(err, EBADMSG, "it is not a forge cache (config '%s')",
                                         m.config.media_type);
-        if (reg_blob_fetch(c->st, src->s, c->o, ref->repo, &m.config, REGISTRY_MAX_CONFIG, err) < 0 ||
+        if (reg_blob_fetch(c->st, src->s, c->o, ref->repo, &m.config, REGISTRY_MAX_CONFIG, err) <
+                0 ||
             store_blob_read(c->st, m.config.digest, REGISTRY_MAX_CONFIG, &cfg, &clen, err) < 0)
                 return -1;
         src->repo = strdup(ref->repo);
@@ -171,8 +174,10 @@ int registry_cache_import(registry_cache *c, const char *refstr, forge_error **e
 static void entry_layer(json_t *e, store_layer *l)
 {
         memset(l, 0, sizeof(*l));
-        snprintf(l->digest, sizeof(l->digest), "%s", json_string_value(json_object_get(e, "digest")));
-        snprintf(l->diff_id, sizeof(l->diff_id), "%s", json_string_value(json_object_get(e, "diff_id")));
+        snprintf(l->digest, sizeof(l->digest), "%s",
+                 json_string_value(json_object_get(e, "digest")));
+        snprintf(l->diff_id, sizeof(l->diff_id), "%s",
+                 json_string_value(json_object_get(e, "diff_id")));
         snprintf(l->media_type, sizeof(l->media_type), "%s",
                  json_string_value(json_object_get(e, "media_type")));
         l->size = (uint64_t)json_integer_value(json_object_get(e, "size"));
@@ -255,9 +260,10 @@ int registry_cache_export(registry_cache *c, const char *refstr, forge_error **e
                 if (json_object_get(seen, d) != NULL)
                         continue;
                 json_object_set_new(seen, d, json_true());
-                json_array_append_new(descs, json_pack("{s:s, s:s, s:O}", "mediaType",
-                                                       json_string_value(json_object_get(e, "media_type")),
-                                                       "digest", d, "size", json_object_get(e, "size")));
+                json_array_append_new(descs,
+                                      json_pack("{s:s, s:s, s:O}", "mediaType",
+                                                json_string_value(json_object_get(e, "media_type")),
+                                                "digest", d, "size", json_object_get(e, "size")));
                 memcpy(digests[n++], d, DIGEST_STR_SIZE);
         }
         man = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",

@@ -93,8 +93,9 @@ static int session_challenge(reg_session *s, const http_response *r, forge_error
         registry_challenge c;
 
         if (h == NULL)
-                return forge_error_make(err, 0, "registry '%s' answered 401 without a "
-                                                "WWW-Authenticate header",
+                return forge_error_make(err, 0,
+                                        "registry '%s' answered 401 without a "
+                                        "WWW-Authenticate header",
                                         s->host);
         if (registry_challenge_parse(h, &c, err) < 0)
                 return forge_error_prefix(err, "registry '%s'", s->host);
@@ -131,8 +132,7 @@ static int probe(reg_session *s, const char *scheme, forge_error **err)
         return 0;
 }
 
-int reg_session_open(const char *host, const registry_opts *o, reg_session **ret,
-                     forge_error **err)
+int reg_session_open(const char *host, const registry_opts *o, reg_session **ret, forge_error **err)
 {
         reg_session *s = calloc(1, sizeof(*s));
         cleanup_free char *ca = NULL, *cert = NULL, *key = NULL;
@@ -162,9 +162,10 @@ int reg_session_open(const char *host, const registry_opts *o, reg_session **ret
         if (probe(s, "https", &e) < 0) {
                 if (!plain_ok) {
                         *err = e;
-                        forge_error_prefix(err, "registry '%s' (plain HTTP is used only for "
-                                                "localhost and 127.0.0.0/8, or with "
-                                                "--tls-verify=false)",
+                        forge_error_prefix(err,
+                                           "registry '%s' (plain HTTP is used only for "
+                                           "localhost and 127.0.0.0/8, or with "
+                                           "--tls-verify=false)",
                                            host);
                         reg_session_free(s);
                         return -1;
@@ -304,8 +305,9 @@ static int fetch_token(reg_session *s, const char *scope, reg_token *ret, forge_
         if (strncmp(s->chal.realm, "https://", 8) != 0 &&
             !(strncmp(s->chal.realm, "http://", 7) == 0 &&
               (registry_host_is_loopback(s->chal.realm + 7) || s->o->tls_verify == 0)))
-                return forge_error_make(err, 0, "registry '%s': token realm '%s' is not https "
-                                                "(credentials are not sent over plain HTTP)",
+                return forge_error_make(err, 0,
+                                        "registry '%s': token realm '%s' is not https "
+                                        "(credentials are not sent over plain HTTP)",
                                         s->host, s->chal.realm);
         if (s->cred.identity_token) {
                 /* OAuth2 refresh-token grant, as docker does with identity tokens */
@@ -344,10 +346,14 @@ static int fetch_token(reg_session *s, const char *scope, reg_token *ret, forge_
         if (form)
                 explicit_bzero(form, strlen(form));
         if (r.status == 401 || r.status == 403)
-                return forge_error_make(err, EACCES, "registry '%s': the token server refused "
-                                                     "%s (HTTP %ld): check the credentials "
-                                                     "('forge login %s')",
-                                        s->host, s->basic_header || s->cred.identity_token ? "the credentials" : "anonymous access",
+                return forge_error_make(err, EACCES,
+                                        "registry '%s': the token server refused "
+                                        "%s (HTTP %ld): check the credentials "
+                                        "('forge login %s')",
+                                        s->host,
+                                        s->basic_header || s->cred.identity_token
+                                            ? "the credentials"
+                                            : "anonymous access",
                                         r.status, s->host);
         if (r.status != 200)
                 return reg_status_error(err, &r, "get a token");
@@ -358,8 +364,9 @@ static int fetch_token(reg_session *s, const char *scope, reg_token *ret, forge_
         t = json_string_value(tok);
         if (t == NULL || t[0] == '\0' || strpbrk(t, "\r\n") != NULL) {
                 json_decref(j);
-                return forge_error_make(err, EBADMSG, "registry '%s': the token server sent no "
-                                                      "usable token",
+                return forge_error_make(err, EBADMSG,
+                                        "registry '%s': the token server sent no "
+                                        "usable token",
                                         s->host);
         }
         exp = json_object_get(j, "expires_in");
@@ -385,7 +392,8 @@ static reg_token *find_token(reg_session *s, const char *scope)
 {
         time_t now = time(NULL);
         for (size_t i = 0; i < s->n_tokens; i++)
-                if (strcmp(s->tokens[i].scope, scope ? scope : "") == 0 && s->tokens[i].expires > now)
+                if (strcmp(s->tokens[i].scope, scope ? scope : "") == 0 &&
+                    s->tokens[i].expires > now)
                         return &s->tokens[i];
         return NULL;
 }
@@ -521,8 +529,8 @@ int reg_status_error(forge_error **err, const http_response *r, const char *what
         cleanup_free char *url = r->effective_url ? http_url_redact(r->effective_url) : NULL;
 
         if (code || msg)
-                snprintf(detail, sizeof(detail), ": %s%s%s", code ? code : "", code && msg ? " " : "",
-                         msg ? msg : "");
+                snprintf(detail, sizeof(detail), ": %s%s%s", code ? code : "",
+                         code && msg ? " " : "", msg ? msg : "");
         sanitize(detail);
         json_decref(j);
         switch (r->status) {
@@ -541,7 +549,9 @@ int reg_status_error(forge_error **err, const http_response *r, const char *what
         }
         forge_error_make(err, 0, "%s: HTTP %ld%s%s%s%s", what, r->status, hint, detail,
                          url ? " at " : "", url ? url : "");
-        (*err)->errnum = r->status == 404 ? ENOENT : r->status == 401 || r->status == 403 ? EACCES : EIO;
+        (*err)->errnum = r->status == 404                       ? ENOENT
+                         : r->status == 401 || r->status == 403 ? EACCES
+                                                                : EIO;
         return -1;
 }
 
@@ -574,7 +584,8 @@ int registry_login_check(const char *host, const char *user, const char *passwor
         s->cred_loaded = true;
         s->cred.user = strdup(user);
         s->cred.secret = strdup(password);
-        if (s->cred.user == NULL || s->cred.secret == NULL || asprintf(&pair, "%s:%s", user, password) < 0)
+        if (s->cred.user == NULL || s->cred.secret == NULL ||
+            asprintf(&pair, "%s:%s", user, password) < 0)
                 return forge_error_make(err, ENOMEM, "login");
         enc = registry_base64_encode(pair, strlen(pair));
         explicit_bzero(pair, strlen(pair));
@@ -590,8 +601,9 @@ int registry_login_check(const char *host, const char *user, const char *passwor
         if (reg_do(s, NULL, &rq, &r, err) < 0)
                 return forge_error_prefix(err, "login to '%s'", host);
         if (r.status == 401 || r.status == 403)
-                return forge_error_make(err, EACCES, "login to '%s': the registry refused the "
-                                                     "user name or password",
+                return forge_error_make(err, EACCES,
+                                        "login to '%s': the registry refused the "
+                                        "user name or password",
                                         host);
         if (r.status != 200)
                 return reg_status_error(err, &r, "login");

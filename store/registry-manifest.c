@@ -20,9 +20,11 @@ registry_manifest_kind registry_media_kind(const char *mt)
 {
         if (mt == NULL)
                 return REGISTRY_KIND_UNKNOWN;
-        if (strcmp(mt, STORE_MEDIA_MANIFEST) == 0 || strcmp(mt, REGISTRY_MEDIA_DOCKER_MANIFEST) == 0)
+        if (strcmp(mt, STORE_MEDIA_MANIFEST) == 0 ||
+            strcmp(mt, REGISTRY_MEDIA_DOCKER_MANIFEST) == 0)
                 return REGISTRY_KIND_IMAGE;
-        if (strcmp(mt, REGISTRY_MEDIA_OCI_INDEX) == 0 || strcmp(mt, REGISTRY_MEDIA_DOCKER_LIST) == 0)
+        if (strcmp(mt, REGISTRY_MEDIA_OCI_INDEX) == 0 ||
+            strcmp(mt, REGISTRY_MEDIA_DOCKER_LIST) == 0)
                 return REGISTRY_KIND_INDEX;
         return REGISTRY_KIND_UNKNOWN;
 }
@@ -38,8 +40,9 @@ static int get_descriptor(json_t *j, const char *where, registry_descriptor *d, 
         if (mt == NULL || strlen(mt) >= sizeof(d->media_type) || mt[0] == '\0')
                 return forge_error_make(err, EBADMSG, "%s has no usable mediaType", where);
         if (!digest_valid(digest))
-                return forge_error_make(err, EBADMSG, "%s: digest '%s' is not sha256: and 64 "
-                                                      "lowercase hex digits",
+                return forge_error_make(err, EBADMSG,
+                                        "%s: digest '%s' is not sha256: and 64 "
+                                        "lowercase hex digits",
                                         where, digest ? digest : "");
         if (!json_is_integer(size) || json_integer_value(size) < 0)
                 return forge_error_make(err, EBADMSG, "%s has no valid size", where);
@@ -89,16 +92,17 @@ int registry_manifest_parse(const char *body, size_t len, const char *content_ty
                                         REGISTRY_MAX_MANIFEST);
         m.json = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
         if (m.json == NULL)
-                return forge_error_make(err, EBADMSG, "the manifest is not valid JSON: %s (line %d)",
-                                        je.text, je.line);
+                return forge_error_make(
+                    err, EBADMSG, "the manifest is not valid JSON: %s (line %d)", je.text, je.line);
         if (!json_is_object(m.json)) {
                 forge_error_make(err, EBADMSG, "the manifest is not a JSON object");
                 goto fail;
         }
         sv = json_object_get(m.json, "schemaVersion");
         if (!json_is_integer(sv) || json_integer_value(sv) != 2) {
-                forge_error_make(err, EBADMSG, "the manifest is not schemaVersion 2 (schema 1 is "
-                                               "not supported)");
+                forge_error_make(err, EBADMSG,
+                                 "the manifest is not schemaVersion 2 (schema 1 is "
+                                 "not supported)");
                 goto fail;
         }
         mt = json_string_value(json_object_get(m.json, "mediaType"));
@@ -112,7 +116,7 @@ int registry_manifest_parse(const char *body, size_t len, const char *content_ty
         }
         if (mt == NULL) /* OCI allows an absent mediaType: tell by the shape */
                 mt = json_object_get(m.json, "manifests") ? REGISTRY_MEDIA_OCI_INDEX
-                                                         : STORE_MEDIA_MANIFEST;
+                                                          : STORE_MEDIA_MANIFEST;
         m.kind = registry_media_kind(mt);
         if (mt != m.media_type)
                 snprintf(m.media_type, sizeof(m.media_type), "%s", mt);
@@ -171,8 +175,9 @@ int registry_index_pick(const registry_manifest *index, const char *os, const ch
                 if (variant != NULL && !str_eq(p, "variant", variant))
                         continue;
                 if (!digest_valid(d))
-                        return forge_error_make(err, EBADMSG, "the index entry for %s/%s has a bad "
-                                                              "digest",
+                        return forge_error_make(err, EBADMSG,
+                                                "the index entry for %s/%s has a bad "
+                                                "digest",
                                                 os, arch);
                 memcpy(ret_digest, d, DIGEST_STR_SIZE);
                 return 0;
@@ -188,9 +193,8 @@ const char *registry_host_arch(void)
         static const struct {
                 const char *uname, *oci;
         } map[] = {
-                {"x86_64", "amd64"}, {"aarch64", "arm64"}, {"armv7l", "arm"},
-                {"i686", "386"},     {"ppc64le", "ppc64le"}, {"s390x", "s390x"},
-                {"riscv64", "riscv64"},
+            {"x86_64", "amd64"},    {"aarch64", "arm64"}, {"armv7l", "arm"},      {"i686", "386"},
+            {"ppc64le", "ppc64le"}, {"s390x", "s390x"},   {"riscv64", "riscv64"},
         };
         static char buf[65];
         struct utsname u;

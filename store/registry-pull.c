@@ -84,13 +84,15 @@ static int get_manifest(pull_ctx *c, const char *reference, const char *want_dig
                 return reg_status_error(err, &r, "manifest");
         hash_sha256_buf(r.body ? r.body : "", r.body_len, ret_digest);
         if (want_digest != NULL && strcmp(want_digest, ret_digest) != 0)
-                return forge_error_make(err, EBADMSG, "manifest %s: the registry sent content "
-                                                      "that hashes to %s",
+                return forge_error_make(err, EBADMSG,
+                                        "manifest %s: the registry sent content "
+                                        "that hashes to %s",
                                         want_digest, ret_digest);
         dcd = http_response_header(&r, "docker-content-digest");
         if (dcd != NULL && strncmp(dcd, "sha256:", 7) == 0 && strcmp(dcd, ret_digest) != 0)
-                return forge_error_make(err, EBADMSG, "manifest '%s': Docker-Content-Digest is "
-                                                      "%.80s but the content hashes to %s",
+                return forge_error_make(err, EBADMSG,
+                                        "manifest '%s': Docker-Content-Digest is "
+                                        "%.80s but the content hashes to %s",
                                         reference, dcd, ret_digest);
         if (registry_manifest_parse(r.body ? r.body : "", r.body_len,
                                     http_response_header(&r, "content-type"), ret, err) < 0)
@@ -127,8 +129,9 @@ static int have_blob(pull_ctx *c, const registry_descriptor *d, const char *what
         if (store_blob_size(c->st, d->digest, &size, err) < 0)
                 return -1;
         if (size != d->size)
-                return forge_error_make(err, EBADMSG, "%s %s: the manifest says %llu bytes, the "
-                                                      "blob has %llu",
+                return forge_error_make(err, EBADMSG,
+                                        "%s %s: the manifest says %llu bytes, the "
+                                        "blob has %llu",
                                         what, d->digest, (unsigned long long)d->size,
                                         (unsigned long long)size);
         emit(c->o, what, index, c->n_layers, d->digest, d->size, d->size, "exists");
@@ -199,24 +202,27 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
                 dcd = http_response_header(&r, "docker-content-digest");
                 if (dcd != NULL && strncmp(dcd, "sha256:", 7) == 0 && strcmp(dcd, d->digest) != 0) {
                         unlinkat(store_root_fd(c->st), rel, 0);
-                        return forge_error_make(err, EBADMSG, "%s %s: the registry says it sent "
-                                                              "%.80s",
+                        return forge_error_make(err, EBADMSG,
+                                                "%s %s: the registry says it sent "
+                                                "%.80s",
                                                 what, d->digest, dcd);
                 }
         }
         if (fstat(fd, &st) < 0)
                 return forge_error_make(err, errno, "pull: stat '%s'", rel);
         if ((uint64_t)st.st_size != d->size)
-                return forge_error_make(err, EBADMSG, "%s %s: got %llu of %llu bytes (a "
-                                                      "truncated answer; pull again to resume)",
+                return forge_error_make(err, EBADMSG,
+                                        "%s %s: got %llu of %llu bytes (a "
+                                        "truncated answer; pull again to resume)",
                                         what, d->digest, (unsigned long long)st.st_size,
                                         (unsigned long long)d->size);
         if (lseek(fd, 0, SEEK_SET) < 0 || hash_sha256_fd(fd, got, err) < 0)
                 return forge_error_prefix(err, "pull: hash '%s'", rel);
         if (strcmp(got, d->digest) != 0) {
                 unlinkat(store_root_fd(c->st), rel, 0);
-                return forge_error_make(err, EBADMSG, "%s %s: the registry sent content that "
-                                                      "hashes to %s (nothing was stored)",
+                return forge_error_make(err, EBADMSG,
+                                        "%s %s: the registry sent content that "
+                                        "hashes to %s (nothing was stored)",
                                         what, d->digest, got);
         }
         if (fchmod(fd, 0444) < 0 || fsync(fd) < 0)
@@ -294,14 +300,16 @@ static int check_config(store *st, const registry_manifest *m, forge_error **err
         j = json_loadb(buf, len, 0, NULL);
         ids = json_object_get(json_object_get(j, "rootfs"), "diff_ids");
         if (!json_is_object(j) || !json_is_array(ids) || json_array_size(ids) != m->n_layers) {
-                r = forge_error_make(err, EBADMSG, "config %s: rootfs.diff_ids does not list the "
-                                                   "manifest's %zu layers",
+                r = forge_error_make(err, EBADMSG,
+                                     "config %s: rootfs.diff_ids does not list the "
+                                     "manifest's %zu layers",
                                      m->config.digest, m->n_layers);
         } else {
                 for (size_t i = 0; i < m->n_layers && r == 0; i++)
                         if (!digest_valid(json_string_value(json_array_get(ids, i))))
-                                r = forge_error_make(err, EBADMSG, "config %s: diff_id %zu is not "
-                                                                   "a sha256 digest",
+                                r = forge_error_make(err, EBADMSG,
+                                                     "config %s: diff_id %zu is not "
+                                                     "a sha256 digest",
                                                      m->config.digest, i + 1);
         }
         json_decref(j);
@@ -312,14 +320,16 @@ static int check_media(const registry_manifest *m, forge_error **err)
 {
         if (strcmp(m->config.media_type, STORE_MEDIA_CONFIG) != 0 &&
             strcmp(m->config.media_type, REGISTRY_MEDIA_DOCKER_CONFIG) != 0)
-                return forge_error_make(err, ENOTSUP, "the manifest's config is '%s', not an "
-                                                      "image config (an artifact, not an image?)",
+                return forge_error_make(err, ENOTSUP,
+                                        "the manifest's config is '%s', not an "
+                                        "image config (an artifact, not an image?)",
                                         m->config.media_type);
         for (size_t i = 0; i < m->n_layers; i++) {
                 if (!layer_media_ok(m->layers[i].media_type))
-                        return forge_error_make(err, ENOTSUP, "layer %zu has media type '%s' "
-                                                              "(expected a tar, gzip or zstd "
-                                                              "layer)",
+                        return forge_error_make(err, ENOTSUP,
+                                                "layer %zu has media type '%s' "
+                                                "(expected a tar, gzip or zstd "
+                                                "layer)",
                                                 i + 1, m->layers[i].media_type);
                 if (strlen(m->layers[i].media_type) >= sizeof(((store_layer *)0)->media_type))
                         return forge_error_make(err, ENOTSUP, "layer %zu: media type too long",
@@ -330,8 +340,8 @@ static int check_media(const registry_manifest *m, forge_error **err)
 
 /* Remembers which repository holds the image's blobs, so that a push to
  * another repository of the same registry can mount them. */
-static void reg_record_origin(store *st, const char *host, const char *repo, const char *manifest_digest,
-                       const registry_manifest *m)
+static void reg_record_origin(store *st, const char *host, const char *repo,
+                              const char *manifest_digest, const registry_manifest *m)
 {
         json_t *blobs = json_array(), *rec;
         forge_error *e = NULL;
@@ -386,8 +396,9 @@ static int local_tag(const registry_ref *ref, const registry_opts *o, char *name
                 snprintf(tag, tlen, "%s", ref->tag ? ref->tag : "");
         }
         if (!spec_name_valid(name) || (tag[0] != '\0' && !spec_tag_valid(tag)))
-                return forge_error_usage(err, "'%s:%s' is not a valid local image name (give "
-                                              "--tag NAME:TAG)",
+                return forge_error_usage(err,
+                                         "'%s:%s' is not a valid local image name (give "
+                                         "--tag NAME:TAG)",
                                          name, tag);
         return 0;
 }
@@ -421,8 +432,9 @@ static int pull_locked(store *st, const registry_ref *ref, const registry_opts *
                 if (get_manifest(&c, pick, pick, &m, digest, &body, &len, err) < 0)
                         return -1;
                 if (m.kind != REGISTRY_KIND_IMAGE)
-                        return forge_error_make(err, EBADMSG, "the index entry %s is not an "
-                                                              "image manifest",
+                        return forge_error_make(err, EBADMSG,
+                                                "the index entry %s is not an "
+                                                "image manifest",
                                                 pick);
         }
         if (check_media(&m, err) < 0)

@@ -52,7 +52,8 @@ typedef struct push_ctx {
 
 static void emit(const push_ctx *c, const push_blob *b, uint64_t now, const char *state)
 {
-        registry_progress_event ev = {b->what, b->index, c->n_layers, b->digest, now, b->size, state};
+        registry_progress_event ev = {b->what, b->index, c->n_layers, b->digest,
+                                      now,     b->size,  state};
         if (c->o->progress)
                 c->o->progress(&ev, c->o->userdata);
 }
@@ -114,8 +115,9 @@ static int start_upload(push_ctx *c, const push_blob *b, bool *ret_mounted, char
                 return reg_status_error(err, &r, "start upload");
         *ret_location = reg_resolve_location(c->s, http_response_header(&r, "location"));
         if (*ret_location == NULL)
-                return forge_error_make(err, EBADMSG, "start upload: the registry gave no usable "
-                                                      "Location");
+                return forge_error_make(err, EBADMSG,
+                                        "start upload: the registry gave no usable "
+                                        "Location");
         return 0;
 }
 
@@ -174,8 +176,9 @@ static int upload(push_ctx *c, const push_blob *b, char *loc, forge_error **err)
                         free(location);
                         location = reg_resolve_location(c->s, http_response_header(&r, "location"));
                         if (location == NULL)
-                                return forge_error_make(err, EBADMSG, "upload chunk: no usable "
-                                                                      "Location");
+                                return forge_error_make(err, EBADMSG,
+                                                        "upload chunk: no usable "
+                                                        "Location");
                         emit(c, b, off + n, "uploading");
                 }
                 cleanup_http_response http_response r = {0};
@@ -318,7 +321,8 @@ static void find_mounts(push_ctx *c, const char *host)
                                         if (strcmp(c->blobs[k].digest, dg) == 0 &&
                                             !c->blobs[k].mount_from[0])
                                                 snprintf(c->blobs[k].mount_from,
-                                                         sizeof(c->blobs[k].mount_from), "%s", repo);
+                                                         sizeof(c->blobs[k].mount_from), "%s",
+                                                         repo);
                         }
                 json_decref(j);
         }
@@ -363,7 +367,8 @@ static int zsink_write(zsink *k, const void *buf, size_t len, bool last, forge_e
                         k->z.avail_out = BUF_SIZE;
                         if (deflate(&k->z, last ? Z_FINISH : Z_NO_FLUSH) == Z_STREAM_ERROR)
                                 return forge_error_make(err, EIO, "gzip");
-                        if (store_blob_writer_write(k->w, k->out, BUF_SIZE - k->z.avail_out, err) < 0)
+                        if (store_blob_writer_write(k->w, k->out, BUF_SIZE - k->z.avail_out, err) <
+                            0)
                                 return -1;
                 } while (k->z.avail_out == 0);
                 return 0;
@@ -371,7 +376,8 @@ static int zsink_write(zsink *k, const void *buf, size_t len, bool last, forge_e
         ZSTD_inBuffer in = {buf, len, 0};
         for (;;) {
                 ZSTD_outBuffer out = {k->out, BUF_SIZE, 0};
-                size_t rem = ZSTD_compressStream2(k->zc, &out, &in, last ? ZSTD_e_end : ZSTD_e_continue);
+                size_t rem =
+                    ZSTD_compressStream2(k->zc, &out, &in, last ? ZSTD_e_end : ZSTD_e_continue);
                 if (ZSTD_isError(rem))
                         return forge_error_make(err, EIO, "zstd: %s", ZSTD_getErrorName(rem));
                 if (store_blob_writer_write(k->w, k->out, out.pos, err) < 0)
@@ -408,7 +414,8 @@ static int recompress(store *st, const store_layer *l, store_compression comp, s
         }
         archive_read_support_filter_all(a);
         archive_read_support_format_raw(a);
-        if (store_blob_open(st, l->digest, &fd, err) < 0 || store_blob_writer_new(st, &k.w, err) < 0)
+        if (store_blob_open(st, l->digest, &fd, err) < 0 ||
+            store_blob_writer_new(st, &k.w, err) < 0)
                 goto out;
         if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK ||
             archive_read_next_header(a, &(struct archive_entry *){NULL}) != ARCHIVE_OK) {
@@ -520,8 +527,9 @@ static int put_manifest(push_ctx *c, const registry_ref *ref, const char *mt, co
                 return reg_status_error(err, &r, "manifest");
         dcd = http_response_header(&r, "docker-content-digest");
         if (dcd != NULL && strcmp(dcd, digest) != 0)
-                return forge_error_make(err, EBADMSG, "manifest: the registry stored %.80s, "
-                                                      "expected %s",
+                return forge_error_make(err, EBADMSG,
+                                        "manifest: the registry stored %.80s, "
+                                        "expected %s",
                                         dcd, digest);
         return 0;
 }

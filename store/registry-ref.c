@@ -112,7 +112,8 @@ static bool component_ok(const char *p, size_t n)
                 } else {
                         return false;
                 }
-                if (i == n || i == sep || !(islower((unsigned char)p[i]) || isdigit((unsigned char)p[i])))
+                if (i == n || i == sep ||
+                    !(islower((unsigned char)p[i]) || isdigit((unsigned char)p[i])))
                         return false;
         }
         return true;
@@ -150,8 +151,9 @@ static bool repo_ok(const char *r)
 
 static int bad_ref(forge_error **err, const char *s, const char *why)
 {
-        return forge_error_usage(err, "'%s' is not a registry reference: %s (expected "
-                                      "HOST[:PORT]/REPO[:TAG][@sha256:HEX])",
+        return forge_error_usage(err,
+                                 "'%s' is not a registry reference: %s (expected "
+                                 "HOST[:PORT]/REPO[:TAG][@sha256:HEX])",
                                  s, why);
 }
 
@@ -173,7 +175,8 @@ int registry_ref_parse(const char *s, registry_ref *ret, forge_error **err)
         if (at != NULL) {
                 *at = '\0';
                 if (!digest_valid(at + 1))
-                        return bad_ref(err, s, "the digest is not sha256: and 64 lowercase hex digits");
+                        return bad_ref(err, s,
+                                       "the digest is not sha256: and 64 lowercase hex digits");
                 memcpy(r.digest, at + 1, DIGEST_STR_SIZE);
         }
         hlen = first_component_len(copy);
@@ -235,6 +238,6 @@ bool registry_host_is_loopback(const char *host)
         cleanup_free char *name = strndup(host, n);
         if (name == NULL)
                 return false;
-        return sscanf(name, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 &&
-               b < 256 && c < 256 && d < 256;
+        return sscanf(name, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+               c < 256 && d < 256;
 }

@@ -97,8 +97,8 @@ const char *registry_host_arch(void);
 /* ---- credentials (registry-auth.c) ---- */
 
 typedef struct registry_cred {
-        char *user;     /* NULL for an identity token */
-        char *secret;   /* password or identity token; wiped on release */
+        char *user;   /* NULL for an identity token */
+        char *secret; /* password or identity token; wiped on release */
         bool identity_token;
 } registry_cred;
 
@@ -148,14 +148,14 @@ typedef struct registry_progress_event {
 typedef void (*registry_progress_fn)(const registry_progress_event *ev, void *userdata);
 
 typedef struct registry_opts {
-        int tls_verify;          /* 1 (default), 0 (--tls-verify=false), -1 unset: default */
-        const char *auth_file;   /* NULL: registry_auth_file_path() */
-        const char *certs_dir;   /* NULL: /etc/containers/certs.d ($FORGE_CERTS_DIR for tests) */
-        unsigned parallel;       /* concurrent blob transfers; 0: 4 */
+        int tls_verify;        /* 1 (default), 0 (--tls-verify=false), -1 unset: default */
+        const char *auth_file; /* NULL: registry_auth_file_path() */
+        const char *certs_dir; /* NULL: /etc/containers/certs.d ($FORGE_CERTS_DIR for tests) */
+        unsigned parallel;     /* concurrent blob transfers; 0: 4 */
         store_compression compression; /* push: DEFAULT keeps the store's layers */
         registry_progress_fn progress;
         void *userdata;
-        const char *local_tag;   /* pull: "NAME[:TAG]" to tag locally, NULL: from the ref */
+        const char *local_tag; /* pull: "NAME[:TAG]" to tag locally, NULL: from the ref */
 } registry_opts;
 
 void registry_opts_init(registry_opts *o);
@@ -170,8 +170,8 @@ int registry_pull(store *s, const char *ref, const registry_opts *o,
 /* Pushes the image (a manifest digest in the store) to ref. Blobs the
  * registry has are not uploaded (HEAD first; a blob in another repository of
  * the same registry is mounted). Returns the digest of the pushed manifest. */
-int registry_push(store *s, const char *manifest_digest, const char *ref,
-                  const registry_opts *o, char ret_digest[DIGEST_STR_SIZE], forge_error **err);
+int registry_push(store *s, const char *manifest_digest, const char *ref, const registry_opts *o,
+                  char ret_digest[DIGEST_STR_SIZE], forge_error **err);
 
 /* Resolves an image for run/inspect/export: a remote ref is pulled first (and
  * its digest returned), anything else goes to store_resolve. */
@@ -196,11 +196,9 @@ void registry_cache_free(registry_cache *c);
 int registry_cache_import(registry_cache *c, const char *ref, forge_error **err);
 /* Returns 1 with *ret filled and the layer's blob in the store (downloaded,
  * verified) when an imported artifact has key; 0 when none has. */
-int registry_cache_lookup(registry_cache *c, const char *key, store_layer *ret,
-                          forge_error **err);
+int registry_cache_lookup(registry_cache *c, const char *key, store_layer *ret, forge_error **err);
 /* Records a layer this build used, under its cache key, for export. */
-int registry_cache_add(registry_cache *c, const char *key, const store_layer *l,
-                       forge_error **err);
+int registry_cache_add(registry_cache *c, const char *key, const store_layer *l, forge_error **err);
 /* Pushes the layers added, with their keys, as the cache artifact at ref
  * (blobs the registry has are not uploaded). */
 int registry_cache_export(registry_cache *c, const char *ref, forge_error **err);

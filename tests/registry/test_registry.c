@@ -73,19 +73,19 @@ static void test_ref_parse(void **state)
         registry_ref_release(&r);
 
         static const char *const bad[] = {
-                "hello",                     /* local */
-                "127.0.0.1:5000/",           /* no repo */
-                "127.0.0.1:5000/Team/app",   /* uppercase */
-                "127.0.0.1:99999/app",       /* port */
-                "127.0.0.1:/app",            /* empty port */
-                "-bad.host/app",             /* label */
-                "localhost/app:",            /* empty tag */
-                "localhost/app:-x",          /* tag start */
-                "localhost/app@sha256:abc",  /* short digest */
-                "localhost/a//b",            /* empty component */
-                "localhost/a..b",            /* separator */
-                "localhost/app_",            /* trailing separator */
-                "localhost/ap p",            /* space */
+            "hello",                    /* local */
+            "127.0.0.1:5000/",          /* no repo */
+            "127.0.0.1:5000/Team/app",  /* uppercase */
+            "127.0.0.1:99999/app",      /* port */
+            "127.0.0.1:/app",           /* empty port */
+            "-bad.host/app",            /* label */
+            "localhost/app:",           /* empty tag */
+            "localhost/app:-x",         /* tag start */
+            "localhost/app@sha256:abc", /* short digest */
+            "localhost/a//b",           /* empty component */
+            "localhost/a..b",           /* separator */
+            "localhost/app_",           /* trailing separator */
+            "localhost/ap p",           /* space */
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 assert_int_equal(registry_ref_parse(bad[i], &r, &e), -1);
@@ -108,19 +108,20 @@ static void test_loopback(void **state)
 }
 
 static const char oci_manifest[] =
-        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-        "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":"
-        "\"sha256:" HEX_A "\",\"size\":123},\"layers\":[{\"mediaType\":"
-        "\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"sha256:" HEX_B
-        "\",\"size\":456},{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
-        "\"digest\":\"sha256:" HEX_C "\",\"size\":7}]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+    "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":"
+    "\"sha256:" HEX_A "\",\"size\":123},\"layers\":[{\"mediaType\":"
+    "\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"sha256:" HEX_B
+    "\",\"size\":456},{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
+    "\"digest\":\"sha256:" HEX_C "\",\"size\":7}]}";
 
 static void test_manifest_image(void **state)
 {
         forge_error *e = NULL;
         registry_manifest m;
 
-        assert_int_equal(registry_manifest_parse(oci_manifest, strlen(oci_manifest), NULL, &m, &e), 0);
+        assert_int_equal(registry_manifest_parse(oci_manifest, strlen(oci_manifest), NULL, &m, &e),
+                         0);
         assert_int_equal(m.kind, REGISTRY_KIND_IMAGE);
         assert_string_equal(m.config.digest, "sha256:" HEX_A);
         assert_int_equal(m.config.size, 123);
@@ -132,9 +133,9 @@ static void test_manifest_image(void **state)
 
         /* Docker schema 2, media type only in the Content-Type */
         static const char docker[] =
-                "{\"schemaVersion\":2,\"config\":{\"mediaType\":"
-                "\"application/vnd.docker.container.image.v1+json\",\"digest\":\"sha256:" HEX_A
-                "\",\"size\":1},\"layers\":[]}";
+            "{\"schemaVersion\":2,\"config\":{\"mediaType\":"
+            "\"application/vnd.docker.container.image.v1+json\",\"digest\":\"sha256:" HEX_A
+            "\",\"size\":1},\"layers\":[]}";
         assert_int_equal(registry_manifest_parse(docker, strlen(docker),
                                                  REGISTRY_MEDIA_DOCKER_MANIFEST "; charset=utf-8",
                                                  &m, &e),
@@ -193,15 +194,15 @@ static void test_manifest_bad(void **state)
 static void test_index_pick(void **state)
 {
         static const char idx[] =
-                "{\"schemaVersion\":2,\"mediaType\":"
-                "\"application/vnd.docker.distribution.manifest.list.v2+json\",\"manifests\":["
-                "{\"mediaType\":\"x\",\"digest\":\"sha256:" HEX_A
-                "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\","
-                "\"variant\":\"v8\"}},"
-                "{\"mediaType\":\"x\",\"digest\":\"sha256:" HEX_B
-                "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-                "{\"mediaType\":\"x\",\"digest\":\"sha256:" HEX_C
-                "\",\"size\":1,\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\"}}]}";
+            "{\"schemaVersion\":2,\"mediaType\":"
+            "\"application/vnd.docker.distribution.manifest.list.v2+json\",\"manifests\":["
+            "{\"mediaType\":\"x\",\"digest\":\"sha256:" HEX_A
+            "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\","
+            "\"variant\":\"v8\"}},"
+            "{\"mediaType\":\"x\",\"digest\":\"sha256:" HEX_B
+            "\",\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+            "{\"mediaType\":\"x\",\"digest\":\"sha256:" HEX_C
+            "\",\"size\":1,\"platform\":{\"os\":\"windows\",\"architecture\":\"amd64\"}}]}";
         forge_error *e = NULL;
         registry_manifest m;
         char d[DIGEST_STR_SIZE];
@@ -225,8 +226,8 @@ static void test_index_pick(void **state)
 static void test_base64(void **state)
 {
         static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-        static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                          "Zm9vYmFy"};
+        static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                          "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
         for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
                 char *e = registry_base64_encode(plain[i], strlen(plain[i])), *d = NULL;
                 size_t n;
@@ -439,9 +440,8 @@ static void test_challenge(void **state)
         assert_null(c.service);
         registry_challenge_release(&c);
 
-        assert_int_equal(registry_challenge_parse("Bearer realm=tok,error=\"invalid_token\"", &c,
-                                                  &e),
-                         0);
+        assert_int_equal(
+            registry_challenge_parse("Bearer realm=tok,error=\"invalid_token\"", &c, &e), 0);
         assert_string_equal(c.realm, "tok");
         registry_challenge_release(&c);
 
@@ -458,17 +458,17 @@ static void test_challenge(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_ref_remote),
-                cmocka_unit_test(test_ref_parse),
-                cmocka_unit_test(test_loopback),
-                cmocka_unit_test(test_manifest_image),
-                cmocka_unit_test(test_manifest_bad),
-                cmocka_unit_test(test_index_pick),
-                cmocka_unit_test(test_base64),
-                cmocka_unit_test_setup_teardown(test_auth_roundtrip, auth_setup, auth_teardown),
-                cmocka_unit_test_setup_teardown(test_auth_helpers, auth_setup, auth_teardown),
-                cmocka_unit_test(test_auth_file_path),
-                cmocka_unit_test(test_challenge),
+            cmocka_unit_test(test_ref_remote),
+            cmocka_unit_test(test_ref_parse),
+            cmocka_unit_test(test_loopback),
+            cmocka_unit_test(test_manifest_image),
+            cmocka_unit_test(test_manifest_bad),
+            cmocka_unit_test(test_index_pick),
+            cmocka_unit_test(test_base64),
+            cmocka_unit_test_setup_teardown(test_auth_roundtrip, auth_setup, auth_teardown),
+            cmocka_unit_test_setup_teardown(test_auth_helpers, auth_setup, auth_teardown),
+            cmocka_unit_test(test_auth_file_path),
+            cmocka_unit_test(test_challenge),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
