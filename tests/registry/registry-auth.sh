@@ -144,6 +144,15 @@ n=$(grep -c '^/token creds$' "$T/token.log")
 got=$(REGISTRY_AUTH_FILE=$T/none.json "$FORGE" --store "$T/s5" pull -q "$B/tok/hello:v1" 2>>"$ALL")
 [ "$got" = "$d" ] || fail "anonymous bearer pull"
 [ "$(grep -c '^/token anon$' "$T/token.log")" -eq 1 ] || { cat "$T/token.log"; fail "pull: not one token for its scope"; }
+# an identity token (auths.HOST.identitytoken): the OAuth2 refresh-token grant
+printf '{"auths":{"%s":{"identitytoken":"idtoken-%s"}}}\n' "$B" "$PW" >"$T/idtoken.json"
+: >"$T/token.log"
+pushed=$(REGISTRY_AUTH_FILE=$T/idtoken.json "$FORGE" --store "$STORE" push -q hello "$B/tok/idt:v1" 2>>"$ALL")
+[ "$pushed" = "$d" ] || fail "push with an identity token"
+grep -q '^POST /token refresh_token$' "$T/token.log" || { cat "$T/token.log"; fail "no refresh-token grant"; }
+printf '{"auths":{"%s":{"identitytoken":"wrong"}}}\n' "$B" >"$T/idtoken.json"
+REGISTRY_AUTH_FILE=$T/idtoken.json expect_status 1 "$FORGE" --store "$STORE" push -q hello "$B/tok/idt:v2" 2>>"$ALL"
+
 # a wrong password at the token server: refused, the password is not echoed
 echo "not-$PW" | expect_status 1 g login -u "$USER_" --password-stdin "$B"
 

@@ -3,7 +3,9 @@
 auth): GET /token?service=S&scope=repository:NAME:ACTIONS... answers a JWT
 (RS256, signed with openssl) the registry trusts through its rootcertbundle.
 Basic credentials USER:PASSWORD grant what is asked; no credentials grant
-pull only; wrong ones get 401. Every request is logged (path and whether it
+pull only; wrong ones get 401. POST /token with the OAuth2 refresh-token
+grant (refresh_token=idtoken-PASSWORD: an identity token) grants what is
+asked too. Every request is logged (path and whether it
 carried credentials) to LOG, one line each.
 
 usage: token-server.py PORT KEY.pem USER PASSWORD LOG
@@ -37,6 +39,18 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        q = urllib.parse.parse_qs(self.rfile.read(n).decode())
+        with open(log, "a") as f:
+            f.write("POST %s %s\n" % (self.path, q.get("grant_type", [""])[0]))
+        if q.get("refresh_token", [""])[0] != "idtoken-" + password:
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.answer(q, True)
+
     def do_GET(self):
         u = urllib.parse.urlparse(self.path)
         q = urllib.parse.parse_qs(u.query)
@@ -51,6 +65,9 @@ class H(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             granted_all = True
+        self.answer(q, granted_all)
+
+    def answer(self, q, granted_all):
         access = []
         for sc in q.get("scope", []):
             parts = sc.split(":")
