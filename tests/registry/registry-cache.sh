@@ -74,6 +74,28 @@ grep '\[5/5\]' "$T/c.out" | grep -q ' built ' || fail "C built another layer tha
 "$FORGE" --store "$T/d" build --no-cache --cache-from "$CR" "$c/spec.yaml" >"$T/d.out"
 ! grep -q 'registry' "$T/d.out" || fail "--no-cache used the registry cache"
 
+# an artifact that lies: its config says layer 1 has another size than the
+# manifest's descriptor: that entry is not used (the layer is built), the
+# others still are
+cfgd=$(jq -r .config.digest "$T/art.json")
+curl -fsS "http://$REG/v2/cache/app/blobs/$cfgd" | jq -c '.layers[0].size += 1' >"$T/liecfg.json"
+put_blob() { # FILE: monolithic upload into cache/app, prints the digest
+	local dg loc
+	dg=sha256:$(sha256sum "$1" | cut -d' ' -f1)
+	loc=$(curl -fsS -o /dev/null -D - -X POST "http://$REG/v2/cache/app/blobs/uploads/" | tr -d '\r' | awk 'tolower($1)=="location:" {print $2}')
+	case $loc in http*) ;; *) loc=http://$REG$loc ;; esac
+	curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$loc&digest=$dg" >/dev/null
+	echo "$dg"
+}
+liecfg=$(put_blob "$T/liecfg.json")
+jq -c --arg d "$liecfg" --argjson n "$(wc -c <"$T/liecfg.json")" '.config.digest = $d | .config.size = $n' "$T/art.json" >"$T/lieman.json"
+curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$T/lieman.json" \
+	"http://$REG/v2/cache/app/manifests/lies" >/dev/null
+echo two >"$c/two.txt"
+"$FORGE" --store "$T/f" build --cache-from "$REG/cache/app:lies" "$c/spec.yaml" >"$T/f.out"
+grep '\[1/5\]' "$T/f.out" | grep -q ' built ' || { cat "$T/f.out"; fail "a lying entry was used"; }
+[ "$(grep -c 'cached (registry)' "$T/f.out")" -eq 4 ] || { cat "$T/f.out"; fail "the honest entries were not used"; }
+
 # an artifact that is not a cache, a bad ref
 
 f build -q "$FORGE_SRC/specs/examples/hello.yaml" >/dev/null
