@@ -210,6 +210,13 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
         }
         if (fstat(fd, &st) < 0)
                 return forge_error_make(err, errno, "pull: stat '%s'", rel);
+        if ((uint64_t)st.st_size > d->size) {
+                unlinkat(store_root_fd(c->st), rel, 0);
+                return forge_error_make(err, EBADMSG, "%s %s: the registry sent %llu bytes, the "
+                                                      "manifest says %llu (nothing was stored)",
+                                        what, d->digest, (unsigned long long)st.st_size,
+                                        (unsigned long long)d->size);
+        }
         if ((uint64_t)st.st_size != d->size)
                 return forge_error_make(err, EBADMSG,
                                         "%s %s: got %llu of %llu bytes (a "
