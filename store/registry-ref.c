@@ -227,7 +227,7 @@ char *registry_ref_format(const registry_ref *r)
 
 bool registry_host_is_loopback(const char *host)
 {
-        size_t n = strcspn(host, ":");
+        size_t n = strcspn(host, ":/"); /* also a URL's host part */
         unsigned a, b, c, d;
         char tail;
 

@@ -101,6 +101,9 @@ static void test_loopback(void **state)
         assert_true(registry_host_is_loopback("127.3.4.5"));
         assert_true(registry_host_is_loopback("localhost:80"));
         assert_true(registry_host_is_loopback("[::1]:5000"));
+        assert_true(registry_host_is_loopback("localhost/token"));
+        assert_true(registry_host_is_loopback("127.0.0.1/token?x=y"));
+        assert_false(registry_host_is_loopback("localhost.example/token"));
         assert_false(registry_host_is_loopback("128.0.0.1"));
         assert_false(registry_host_is_loopback("127.0.0.1.example"));
         assert_false(registry_host_is_loopback("10.0.0.1:5000"));
