@@ -30,6 +30,8 @@ typedef struct bstate {
         size_t n_layers;
         char **unpacked; /* lowerdirs for run steps, lazily filled */
         bentries *files; /* files: layers' entries from the check, or NULL */
+        blinks links;      /* symlinks of layers[0 .. links_upto) */
+        size_t links_upto;
         char parent_key[DIGEST_STR_SIZE + 8];
         bool have_parent;
         bool no_cache_write;
@@ -65,6 +67,18 @@ char *blayer_label(const spec_layer *l)
                 if (*c == '\n')
                         *c = ' ';
         return r;
+}
+
+/* Puts a new layer's entries where the container will see them, through the
+ * symlinks of the layers below (lower-links.c); those of layers not folded
+ * in yet are read from the store first. */
+static int place_entries(bstate *b, bentries *e, forge_error **err)
+{
+        for (; b->links_upto < b->n_layers; b->links_upto++)
+                if (blinks_fold_layer(b->s, &b->layers[b->links_upto], &b->links, err) < 0)
+                        return forge_error_prefix(err, "the symlinks of layer %zu",
+                                                  b->links_upto + 1);
+        return blinks_place(&b->links, e, (int64_t)b->sp->source_date_epoch, err);
 }
 
 static int push_layer(bstate *b, const store_layer *l, forge_error **err)
@@ -474,6 +488,9 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                         if (build_packages(b, l, idx, label ? label : "", &e, &run_tmp, err) < 0)
                                 goto out;
                 }
+                /* a run: step wrote through the container's view already */
+                if (l->kind != SPEC_LAYER_RUN && b->n_layers > 0 && place_entries(b, &e, err) < 0)
+                        goto out;
                 if (btar_write(b->s, &e, &out, err) < 0)
                         goto out;
                 if (!b->no_cache_write && cache_put(b, k.key, &out, err) < 0)
@@ -487,6 +504,14 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         }
         if (b->o->remote_cache != NULL && registry_cache_add(b->o->remote_cache, k.key, &out, err) < 0)
                 goto out;
+        /* the entries just built: folded in now rather than read back later */
+        if (!hit && b->links_upto == b->n_layers - 1) {
+                if (blinks_fold_entries(&b->links, &e) < 0) {
+                        forge_error_make(err, ENOMEM, "layer symlinks");
+                        goto out;
+                }
+                b->links_upto++;
+        }
         {
                 json_t *rec = json_pack("{s:s, s:s, s:s}", "key", k.key, "parent",
                                         b->have_parent ? b->parent_key : "scratch", "def",
@@ -745,6 +770,7 @@ static void bstate_release(bstate *b)
         for (size_t i = 0; b->files != NULL && i < b->sp->n_layers; i++)
                 bentries_free(&b->files[i]);
         free(b->files);
+        blinks_release(&b->links);
 }
 
 static int load_prev(bstate *b, char *rec_key, size_t len)
@@ -777,7 +803,7 @@ static int check_all(bstate *b, forge_error **err)
                 return forge_error_make(err, ENOMEM, "build");
         for (size_t i = 0; i < n; i++)
                 bentries_init(&b->files[i]);
-        return bcheck_spec(b->s, b->sp, b->o, &b->memo, 0, b->files, err);
+        return bcheck_spec(b->s, b->sp, b->o, &b->memo, b->files, err);
 }
 
 static int build_rec(store *s, const char *path, const builder_opts *o, int depth,

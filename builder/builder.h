@@ -21,7 +21,7 @@
 #include "store/store.h"
 
 /* Bump when the produced tar bytes change for the same inputs. */
-#define BUILDER_LAYER_FORMAT 2
+#define BUILDER_LAYER_FORMAT 3 /* 3: entries placed through lower layers' symlinks */
 
 typedef struct builder_layer_event {
         size_t index; /* 0-based */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* forge run: option parsing and the image's run configuration; the container
  * itself is runtime_container_run(), the VM cli_run_vm(). */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -129,7 +130,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+e:v:t", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+:e:v:t", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'e':
                         if (strchr(optarg, '=') == NULL || optarg[0] == '=' || o->n_env >= MAX_LIST)
@@ -194,7 +195,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
                         help();
                         return -1;
                 default:
-                        return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+                        return cli_bad_option("run", c, argv);
                 }
         }
         *ret_optind = optind;
@@ -361,11 +362,50 @@ static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char *
         return 0;
 }
 
+/* A host name as sethostname(2) and resolvers take it: dot-separated labels
+ * of letters, digits and '-' (not first or last), at most 64 bytes. */
+static bool hostname_valid(const char *h)
+{
+        size_t len = strlen(h), label = 0;
+
+        if (len == 0 || len > 64 || h[0] == '.' || h[len - 1] == '.')
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                if (h[i] == '.') {
+                        if (label == 0 || h[i - 1] == '-')
+                                return false;
+                        label = 0;
+                        continue;
+                }
+                if (!isalnum((unsigned char)h[i]) && !(h[i] == '-' && label > 0))
+                        return false;
+                if (++label > 63)
+                        return false;
+        }
+        return h[len - 1] != '-';
+}
+
+int cli_run_check_names(const char *user, const char *hostname)
+{
+        if (user != NULL && user[0] == '\0')
+                return cli_usage_error("run", "--user wants a NAME or UID[:GID], got ''");
+        if (hostname != NULL && !hostname_valid(hostname))
+                return cli_usage_error("run",
+                                       "--hostname wants a host name (letters, digits, '-' "
+                                       "and '.', at most 64 bytes), got '%s'",
+                                       hostname);
+        return 0;
+}
+
 static int configure(const run_opts *o, const runtime_image_config *ic, const spec_grants *g,
                      runtime_config *cfg)
 {
         const char *net = o->network;
         int r;
+
+        r = cli_run_check_names(o->user, o->hostname);
+        if (r != 0)
+                return r;
 
         cfg->memory = ic->memory;
         cfg->cpus_milli = ic->cpus_milli;

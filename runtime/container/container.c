@@ -86,6 +86,7 @@ typedef struct run_dirs {
         char *rootfs;
         char *upper;
         char *work;
+        char *links; /* the overlay's short names (overlay_links_make) */
 } run_dirs;
 
 static void run_dirs_free(run_dirs *d)
@@ -96,6 +97,26 @@ static void run_dirs_free(run_dirs *d)
         free(d->rootfs);
         free(d->upper);
         free(d->work);
+        free(d->links);
+}
+
+/* The overlay's short names, to absolute paths of the layers (links resolve
+ * from their own directory). */
+static int links_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
+{
+        cleanup_strv char **abs = calloc(cfg->n_lowerdirs + 1, sizeof(char *));
+
+        d->links = path_join(d->base, "l");
+        if (abs == NULL || d->links == NULL)
+                return forge_error_make(err, ENOMEM, "run dir");
+        for (size_t i = 0; i < cfg->n_lowerdirs; i++) {
+                abs[i] = realpath(cfg->lowerdirs[i], NULL);
+                if (abs[i] == NULL)
+                        return forge_error_make(err, errno, "layer directory '%s'",
+                                                cfg->lowerdirs[i]);
+        }
+        return overlay_links_make(d->links, (const char *const *)abs, cfg->n_lowerdirs, d->upper,
+                                  d->work, err);
 }
 
 static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
@@ -119,13 +140,14 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
                 d->work = realpath(cfg->work_dir, NULL);
                 if (d->upper == NULL || d->work == NULL)
                         return forge_error_make(err, errno, "upper/work dir '%s'", cfg->upper_dir);
-                return 0;
+        } else {
+                d->upper = path_join(d->base, "upper");
+                d->work = path_join(d->base, "work");
+                if (d->upper == NULL || d->work == NULL || mkdir(d->upper, 0755) < 0 ||
+                    mkdir(d->work, 0700) < 0)
+                        return forge_error_make(err, errno, "create the upper dir in '%s'",
+                                                d->base);
         }
-        d->upper = path_join(d->base, "upper");
-        d->work = path_join(d->base, "work");
-        if (d->upper == NULL || d->work == NULL || mkdir(d->upper, 0755) < 0 ||
-            mkdir(d->work, 0700) < 0)
-                return forge_error_make(err, errno, "create the upper dir in '%s'", d->base);
         return 0;
 }
 
@@ -378,6 +400,7 @@ typedef struct run_state {
         runtime_mount *mounts; /* the provided /etc files, then cfg->mounts */
         cgroup *cg;
         int init_fd;
+        int made_fd; /* memfd for made_write, when the caller keeps the upper */
         int sock[2];
         int sfd;
         int master;
@@ -403,6 +426,8 @@ static void run_state_free(run_state *s)
                         close(s->sock[i]);
         if (s->init_fd >= 0)
                 close(s->init_fd);
+        if (s->made_fd >= 0)
+                close(s->made_fd);
         if (s->sfd >= 0)
                 close(s->sfd);
         if (s->master >= 0)
@@ -421,6 +446,8 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .rootfs = s->dirs.rootfs,
             .upper_dir = s->dirs.upper,
             .work_dir = s->dirs.work,
+            .links_dir = s->dirs.links,
+            .made_fd = s->made_fd,
             .sync_fd = s->sock[1],
             .init_fd = s->init_fd,
             .stdio = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd},
@@ -498,7 +525,8 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         const runtime_config *cfg = &local;
         const char *empty_lower[1];
         cleanup_free char *empty = NULL;
-        run_state s = {.init_fd = -1, .sock = {-1, -1}, .sfd = -1, .master = -1};
+        run_state s = {
+            .init_fd = -1, .made_fd = -1, .sock = {-1, -1}, .sfd = -1, .master = -1};
 
         if (cfg->n_mounts > 64 - ETC_FILES_N)
                 return forge_error_make(err, E2BIG, "too many volumes (at most %d)",
@@ -534,6 +562,15 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 local.lowerdirs = empty_lower;
                 local.n_lowerdirs = 1;
         }
+        if (links_make(cfg, &s.dirs, err) < 0)
+                goto out;
+        if (cfg->upper_dir != NULL) {
+                s.made_fd = memfd_create("forge-made", MFD_CLOEXEC);
+                if (s.made_fd < 0) {
+                        forge_error_make(err, errno, "memfd_create");
+                        goto out;
+                }
+        }
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s.sock) < 0) {
                 forge_error_make(err, errno, "socketpair");
                 goto out;
@@ -560,6 +597,8 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         s.child = 0;
         if (cfg->upper_dir != NULL)
                 provided_cleanup(s.dirs.upper);
+        if (s.made_fd >= 0 && made_clean_upper(s.dirs.upper, s.made_fd, err) < 0)
+                goto out;
         res.oom = cgroup_oom_killed(s.cg);
         *ret = res;
         r = 0;

@@ -31,7 +31,7 @@
 
 #define SYNC_FD 3
 #define INIT_FD 4
-#define FIRST_FREE_FD 5
+#define FIRST_FREE_FD 5 /* volumes from here, then the made_fd */
 
 /* crun's defaults (`crun spec`: linux.maskedPaths, linux.readonlyPaths). */
 static const char *const masked_paths[] = {
@@ -81,12 +81,13 @@ static int move_fd_high(int fd)
 /* Puts the stdio, sync and init fds in place and closes everything else. */
 static void arrange_fds(setup_args *a, int *volume_fds)
 {
-        int std[3], sync, init;
+        int std[3], sync, init, made;
 
         for (int i = 0; i < 3; i++)
                 std[i] = a->stdio[i] >= 0 ? move_fd_high(a->stdio[i]) : -1;
         sync = move_fd_high(a->sync_fd);
         init = move_fd_high(a->init_fd);
+        made = a->made_fd >= 0 ? move_fd_high(a->made_fd) : -1; /* before 0..4 are reused */
         if (sync < 0 || dup2(sync, SYNC_FD) < 0)
                 _exit(125);
         if (init < 0 || dup3(init, INIT_FD, O_CLOEXEC) < 0)
@@ -111,27 +112,31 @@ static void arrange_fds(setup_args *a, int *volume_fds)
                 must(dup3(volume_fds[i], want, O_CLOEXEC), "move a volume fd");
                 volume_fds[i] = want;
         }
-        must(syscall(SYS_close_range, FIRST_FREE_FD + a->cfg->n_mounts, ~0U, 0),
+        if (made >= 0) {
+                int want = FIRST_FREE_FD + (int)a->cfg->n_mounts;
+
+                must(dup3(made, want, O_CLOEXEC), "move the made fd");
+                a->made_fd = want;
+        }
+        must(syscall(SYS_close_range, FIRST_FREE_FD + a->cfg->n_mounts + (made >= 0), ~0U, 0),
              "close inherited fds");
 }
 
 static void mount_root(const setup_args *a)
 {
         const runtime_config *cfg = a->cfg;
-        char *opts = NULL, *dir = NULL;
+        char *opts = NULL;
         forge_error *err = NULL;
 
-        if (overlay_options(cfg->lowerdirs, cfg->n_lowerdirs, a->upper_dir, a->work_dir, &opts,
-                            &dir, &err) < 0) {
+        if (overlay_options(cfg->n_lowerdirs, a->upper_dir != NULL, &opts, &err) < 0) {
                 errno = 0;
                 die("%s", err->msg);
         }
-        if (dir != NULL)
-                must(chdir(dir), "enter the layers directory '%s'", dir);
+        /* the options name the links in links_dir, relative to it */
+        must(chdir(a->links_dir), "enter '%s'", a->links_dir);
         must(mount("overlay", a->rootfs, "overlay", MS_NODEV, opts),
              "mount the root file system (overlay of %zu layers)", cfg->n_lowerdirs);
         free(opts);
-        free(dir);
 }
 
 static void pivot(const char *rootfs)
@@ -144,7 +149,9 @@ static void pivot(const char *rootfs)
 
 static void ensure_dir(const char *path)
 {
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        if (mkdir(path, 0755) == 0)
+                made_note(path);
+        else if (errno != EEXIST)
                 die("create mount point '%s'", path);
 }
 
@@ -725,6 +732,7 @@ int setup_child_main(void *arg)
                 setup_tty(ids.uid);
         if (!cfg->read_only)
                 enter_workdir(cfg->workdir, true);
+        check(made_write(a->made_fd), "report the mount points made");
         drop_privileges(cfg, &ids);
         /* forge blocks the forwarded signals; the workload must not inherit
          * that (forge-init blocks them again for itself) */

@@ -86,9 +86,10 @@ f export etc-b --format dir -o "$T/b" >/dev/null
 [ "$(cat "$T/b/etc/mine")" = kept ] || fail "a run: step's own /etc file was lost"
 [ ! -e "$T/b/etc/hostname" ] || fail "an empty /etc/hostname mount point was left"
 
-# hostname injection: refused (125), from the command line or an image
+# hostname injection: refused, from the command line (a usage error, 2) or an
+# image (125)
 for h in $'evil\n10.0.0.1 bank' 'a b' '-x' "$(printf 'x%.0s' $(seq 64))"; do
-	expect_status 125 r --hostname "$h" -- /bin/th true 2>/dev/null
+	expect_status 2 r --hostname "$h" -- /bin/th true 2>/dev/null
 done
 
 # the image's /etc/passwd as a FIFO or /dev/zero: a clear error, no hang

@@ -288,6 +288,25 @@ static void test_errors(void **state)
         expect_error("forge: 1\nname: a\n---\nforge: 1\n", 3, 1, "second YAML document");
 }
 
+/* A tab in the indentation and bytes that are not UTF-8: at their place. */
+static void test_tabs_and_utf8(void **state)
+{
+        expect_error("forge: 1\nname: a\nlayers:\n\t- deb: pkg.deb\n", 4, 1, "a tab character");
+        expect_error("forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n  \t  dest: /x\n", 5, 3,
+                     "indents with spaces only");
+        expect_error("forge: 1\nname: a\n# caf\xe9\n", 3, 6, "byte 0xe9 is not UTF-8");
+        expect_error("forge: 1\nname: \"\xc3\x28\"\n", 2, 8, "byte 0xc3 is not UTF-8");
+        expect_error("forge: 1\nname: a\n# \xed\xa0\x80\n", 3, 3, "0xed"); /* a surrogate */
+        expect_error("forge: 1\nname: a\n# \xc0\xaf\n", 3, 3, "0xc0");     /* overlong */
+        expect_error("forge: 1\nname: a\n# \xf4\x90\x80\x80\n", 3, 3, "0xf4"); /* > U+10FFFF */
+        expect_error("forge: 1\nname: a\n# \xe2\x82", 3, 3, "0xe2");        /* cut short */
+        char *msg = NULL;
+        spec *sp = parse("forge: 1\nname: a\n# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xa7\n", &msg);
+        assert_non_null(sp);
+        spec_free(sp);
+        free(msg);
+}
+
 static void test_symlink_escape(void **state)
 {
         char link[512];
@@ -344,6 +363,7 @@ int main(void)
                 cmocka_unit_test(test_sde_env),     cmocka_unit_test(test_from_kinds),
                 cmocka_unit_test(test_errors),      cmocka_unit_test(test_symlink_escape),
                 cmocka_unit_test(test_size_parse),  cmocka_unit_test(test_run_limits_mount_src),
+                cmocka_unit_test(test_tabs_and_utf8),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
