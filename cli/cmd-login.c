@@ -100,7 +100,8 @@ int cmd_login(cli_ctx *ctx, int argc, char **argv)
         (void)ctx;
         registry_opts_init(&ro);
         optind = 1;
-        while ((c = getopt_long(argc, argv, "u:h", opts, NULL)) != -1) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":u:h", opts, NULL)) != -1) {
                 if ((r = cli_registry_option("login", c, optarg, &ro)) != 0) {
                         if (r < 0)
                                 return FORGE_EXIT_USAGE;
@@ -124,11 +125,13 @@ int cmd_login(cli_ctx *ctx, int argc, char **argv)
                                "stdin\n" CLI_REGISTRY_HELP);
                         return 0;
                 default:
-                        return cli_usage_error("login", "bad option");
+                        return cli_bad_option("login", c, argv);
                 }
         }
-        if (optind != argc - 1)
-                return cli_usage_error("login", "expected one HOST");
+        if (optind == argc)
+                return cli_usage_error("login", "missing HOST");
+        if (optind < argc - 1)
+                return cli_extra_arg("login", argv[optind + 1]);
         if (host_arg("login", argv[optind], host, sizeof(host)) < 0)
                 return FORGE_EXIT_USAGE;
         if (user[0] == '\0' && (from_stdin || prompt("Username: ", true, user, sizeof(user)) <= 0))
@@ -170,7 +173,8 @@ int cmd_logout(cli_ctx *ctx, int argc, char **argv)
 
         (void)ctx;
         optind = 1;
-        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'a':
                         af = optarg;
@@ -180,11 +184,13 @@ int cmd_logout(cli_ctx *ctx, int argc, char **argv)
                                "Removes HOST's credentials from the auth file.\n");
                         return 0;
                 default:
-                        return cli_usage_error("logout", "bad option");
+                        return cli_bad_option("logout", c, argv);
                 }
         }
-        if (optind != argc - 1)
-                return cli_usage_error("logout", "expected one HOST");
+        if (optind == argc)
+                return cli_usage_error("logout", "missing HOST");
+        if (optind < argc - 1)
+                return cli_extra_arg("logout", argv[optind + 1]);
         if (host_arg("logout", argv[optind], host, sizeof(host)) < 0)
                 return FORGE_EXIT_USAGE;
         file = af ? strdup(af) : registry_auth_file_path();

@@ -152,7 +152,8 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv)
 
         registry_opts_init(&ro);
         optind = 1;
-        while ((c = getopt_long(argc, argv, "t:qh", opts, NULL)) != -1) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":t:qh", opts, NULL)) != -1) {
                 if ((r = cli_registry_option("pull", c, optarg, &ro)) != 0) {
                         if (r < 0)
                                 return FORGE_EXIT_USAGE;
@@ -176,11 +177,13 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv)
                                "  -q, --quiet          print only the digest\n" CLI_REGISTRY_HELP);
                         return 0;
                 default:
-                        return cli_usage_error("pull", "bad option");
+                        return cli_bad_option("pull", c, argv);
                 }
         }
-        if (optind != argc - 1)
-                return cli_usage_error("pull", "expected one REF");
+        if (optind == argc)
+                return cli_usage_error("pull", "missing REF");
+        if (optind < argc - 1)
+                return cli_extra_arg("pull", argv[optind + 1]);
         if (!quiet) {
                 ro.progress = cli_registry_progress;
         }

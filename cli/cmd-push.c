@@ -26,7 +26,8 @@ int cmd_push(cli_ctx *ctx, int argc, char **argv)
 
         registry_opts_init(&ro);
         optind = 1;
-        while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
                 if ((r = cli_registry_option("push", c, optarg, &ro)) != 0) {
                         if (r < 0)
                                 return FORGE_EXIT_USAGE;
@@ -60,11 +61,13 @@ int cmd_push(cli_ctx *ctx, int argc, char **argv)
                             "  -q, --quiet              print only the digest\n" CLI_REGISTRY_HELP);
                         return 0;
                 default:
-                        return cli_usage_error("push", "bad option");
+                        return cli_bad_option("push", c, argv);
                 }
         }
-        if (optind != argc - 2)
+        if (argc - optind < 2)
                 return cli_usage_error("push", "expected IMAGE and REF");
+        if (optind < argc - 2)
+                return cli_extra_arg("push", argv[optind + 2]);
         if (!registry_ref_is_remote(argv[optind + 1]))
                 return cli_usage_error("push",
                                        "'%s' names no registry (expected "
