@@ -246,6 +246,7 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
                      forge_error **err)
 {
         cleanup_free char *tmp = NULL, *upper = NULL, *work = NULL;
+        cleanup_free char **lowers = NULL; /* b->unpacked's strings, each layer once */
         cleanup_strv char **env = NULL;
         builder_run_step step = {0};
         int status = 0, r = -1;
@@ -265,8 +266,14 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
                 forge_error_make(err, errno, "run step: mkdir in '%s'", tmp);
                 goto out;
         }
-        step.lowerdirs = (const char *const *)b->unpacked;
-        step.n_lowerdirs = b->n_layers;
+        lowers = calloc(b->n_layers + 1, sizeof(char *));
+        if (lowers == NULL) {
+                forge_error_make(err, ENOMEM, "run step");
+                goto out;
+        }
+        memcpy(lowers, b->unpacked, b->n_layers * sizeof(char *));
+        step.lowerdirs = (const char *const *)lowers;
+        step.n_lowerdirs = store_layer_dirs_dedupe(lowers, b->n_layers, false);
         step.upper_dir = upper;
         step.work_dir = work;
         step.command = l->run;

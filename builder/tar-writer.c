@@ -220,9 +220,20 @@ static int copy_content(struct archive *a, const bentries *e, const bentry *en, 
         int src;
 
         if (en->host_path != NULL) {
-                fd = open(en->host_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                struct stat st;
+                /* the file the walk saw, and only a regular file: a FIFO or
+                 * device put in its place (a run step's upper dir is the
+                 * image's) neither blocks nor is read */
+                fd = open(en->host_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
                 if (fd < 0)
                         return forge_error_make(err, errno, "read '%s'", en->host_path);
+                if (fstat(fd, &st) < 0)
+                        return forge_error_make(err, errno, "read '%s'", en->host_path);
+                if (!S_ISREG(st.st_mode) ||
+                    (en->host_ino != 0 && (st.st_dev != en->host_dev || st.st_ino != en->host_ino)))
+                        return forge_error_make(err, EAGAIN,
+                                                "'%s' was replaced while the layer was written",
+                                                en->host_path);
                 src = fd;
         } else {
                 src = e->spool_fd;

@@ -57,6 +57,28 @@ static int export_stdout(store *s, const char *digest, const char *ref, store_ex
         return r;
 }
 
+static char *export_ref_name(store *s, const char *arg, const char *digest)
+{
+        store_tag *tags = NULL;
+        size_t n = 0;
+        char *r = NULL;
+        forge_error *e = NULL;
+
+        if (strncmp(arg, "sha256:", 7) != 0 && strspn(arg, "0123456789abcdef") != strlen(arg)) {
+                if (asprintf(&r, "%s%s", arg, strchr(arg, ':') ? "" : ":latest") < 0)
+                        return NULL;
+                return r;
+        }
+        if (store_tag_list(s, &tags, &n, &e) == 0)
+                for (size_t i = 0; i < n && r == NULL; i++)
+                        if (strcmp(tags[i].digest, digest) == 0 &&
+                            asprintf(&r, "%s:%s", tags[i].name, tags[i].tag) < 0)
+                                r = NULL;
+        forge_error_release(&e);
+        store_tag_list_free(tags, n);
+        return r ? r : strdup("latest");
+}
+
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -133,14 +155,9 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
                 return cli_fail(&err);
         if ((int)fmt == -1)
                 return cli_export_disk(ctx, s, digest, out);
-        /* The OCI ref name: the tag the user named, else "latest". */
-        {
-                const char *slash = strrchr(argv[optind], '/');
-                const char *colon = strchr(slash ? slash + 1 : argv[optind], ':');
-                ref = strdup(colon && strncmp(argv[optind], "sha256:", 7) != 0 ? colon + 1 : "latest");
-                if (ref != NULL)
-                        ref[strcspn(ref, "@")] = '\0';
-        }
+        /* The OCI ref name: NAME:TAG as the user named it (podman, skopeo and
+         * forge import read it back as that), else a tag of the image. */
+        ref = export_ref_name(s, argv[optind], digest);
         if (ref == NULL)
                 return cli_fail(&err);
         if (strcmp(out, "-") == 0)

@@ -357,7 +357,7 @@ static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char *
                 }
         }
         *ret_lowers = lowers;
-        *ret_n = img->n_layers;
+        *ret_n = store_layer_dirs_dedupe(lowers, img->n_layers, true);
         *ret_store = take_ptr(s);
         return 0;
 }

@@ -13,6 +13,7 @@ packages=(
 	# tests and benchmarks: peers and checkers
 	skopeo umoci crun jq busybox-static qemu-system-x86 ovmf clang llvm libclang-rt-14-dev hyperfine time bc
 	iproute2 util-linux procps python3
+	podman # transfer-names: podman load/save of forge's OCI archives
 	# registry tests: the registry, htpasswd, a test CA, a manifest PUT by hand
 	docker-registry apache2-utils openssl curl
 )

@@ -10,6 +10,8 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <stdio.h>
@@ -189,7 +191,7 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
 int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge_error **err)
 {
         dtar t = {0};
-        cleanup_close int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        cleanup_close int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), out = -1;
         locale_t cloc = (locale_t)0, old_loc = (locale_t)0;
         int r = -1;
 
@@ -207,8 +209,15 @@ int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge
                 forge_error_make(err, ENOMEM, "tar");
                 goto out;
         }
+        /* a new file: never through a symlink or into a file someone put there */
+        out = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (out < 0) {
+                forge_error_make(err, errno, "create '%s'", out_path);
+                goto out;
+        }
         if (archive_write_set_format_pax_restricted(t.a) != ARCHIVE_OK ||
-            archive_write_open_filename(t.a, out_path) != ARCHIVE_OK) {
+            archive_write_set_bytes_in_last_block(t.a, 1) != ARCHIVE_OK ||
+            archive_write_open_fd(t.a, out) != ARCHIVE_OK) {
                 forge_error_make(err, EIO, "write '%s': %s", out_path, archive_error_string(t.a));
                 goto out;
         }
@@ -250,7 +259,7 @@ static int to_gzip(store *s, const store_layer *l, store_layer *ret, forge_error
 
         if (a == NULL || out == NULL)
                 return forge_error_make(err, ENOMEM, "gzip");
-        archive_read_support_filter_all(a);
+        store_archive_filters(a);
         archive_read_support_format_raw(a);
         if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
                 archive_read_free(a);
@@ -299,13 +308,91 @@ out:
         return r;
 }
 
+/* Layers to recompress, shared by the worker threads: each takes the next
+ * index; the output of each layer does not depend on which thread made it. */
+typedef struct gzjobs {
+        store *s;
+        const store_layer *in;
+        store_layer *out;
+        const bool *todo;
+        size_t n;
+        size_t next;    /* atomic */
+        int failed;     /* atomic */
+        pthread_mutex_t lock;
+        forge_error *err; /* the first failure */
+} gzjobs;
+
+static void *gz_worker(void *arg)
+{
+        gzjobs *j = arg;
+
+        for (;;) {
+                size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+                forge_error *e = NULL;
+                if (i >= j->n || __atomic_load_n(&j->failed, __ATOMIC_RELAXED))
+                        return NULL;
+                if (!j->todo[i] || to_gzip(j->s, &j->in[i], &j->out[i], &e) == 0)
+                        continue;
+                pthread_mutex_lock(&j->lock);
+                if (j->err == NULL)
+                        j->err = take_ptr(e);
+                pthread_mutex_unlock(&j->lock);
+                forge_error_release(&e);
+                __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        }
+}
+
+static size_t cpus_available(void)
+{
+        cpu_set_t set;
+
+        if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+                return (size_t)CPU_COUNT(&set);
+        return 1;
+}
+
+/* Recompresses the layers marked todo to gzip, on up to one thread per CPU. */
+static int gzip_layers(store *s, const store_layer *in, store_layer *out, const bool *todo,
+                       size_t n, forge_error **err)
+{
+        gzjobs j = {.s = s, .in = in, .out = out, .todo = todo, .n = n};
+        pthread_t tids[64];
+        size_t want = 0, nthreads, started = 0;
+
+        for (size_t i = 0; i < n; i++)
+                want += todo[i];
+        nthreads = cpus_available();
+        if (nthreads > want)
+                nthreads = want;
+        if (nthreads > ARRAY_SIZE(tids))
+                nthreads = ARRAY_SIZE(tids);
+        pthread_mutex_init(&j.lock, NULL);
+        for (size_t t = 1; t < nthreads; t++) {
+                if (pthread_create(&tids[started], NULL, gz_worker, &j) != 0)
+                        break; /* fewer threads: the work still gets done */
+                started++;
+        }
+        gz_worker(&j);
+        for (size_t t = 0; t < started; t++)
+                pthread_join(tids[t], NULL);
+        pthread_mutex_destroy(&j.lock);
+        if (j.err != NULL) {
+                *err = j.err;
+                return -1;
+        }
+        return 0;
+}
+
 static int copy_blob(store *s, const char *digest, int blobs_dir, forge_error **err)
 {
         cleanup_close int in = -1, out = -1;
 
         if (store_blob_open(s, digest, &in, err) < 0)
                 return -1;
-        out = openat(blobs_dir, digest_hex(digest), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        out = openat(blobs_dir, digest_hex(digest),
+                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (out < 0 && errno == EEXIST)
+                return 0; /* the same blob twice (a layer used twice) */
         if (out < 0)
                 return forge_error_make(err, errno, "write blob %s", digest);
         return copy_fd(in, out, err);
@@ -325,11 +412,26 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
         cleanup_close int dfd = -1, bfd = -1;
         json_t *manifest = NULL, *layers, *index = NULL, *layout = NULL;
         char mdigest[DIGEST_STR_SIZE];
+        cleanup_free store_layer *outs = NULL;
+        cleanup_free bool *todo = NULL;
+        bool changed = false;
         int r = -1;
 
-        if (mkdir_p(dir, 0755, err) < 0)
-                return -1;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* dir is new (a sibling temp name): made here, not found */
+        {
+                cleanup_free char *parent = strdup(dir);
+                char *slash = parent ? strrchr(parent, '/') : NULL;
+                if (parent == NULL)
+                        return forge_error_make(err, ENOMEM, "export");
+                if (slash != NULL && slash != parent) {
+                        *slash = '\0';
+                        if (mkdir_p(parent, 0755, err) < 0)
+                                return -1;
+                }
+        }
+        if (mkdir(dir, 0755) < 0)
+                return forge_error_make(err, errno, "create '%s'", dir);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0 || (mkdirat(dfd, "blobs", 0755) < 0 && errno != EEXIST) ||
             (mkdirat(dfd, "blobs/sha256", 0755) < 0 && errno != EEXIST))
                 return forge_error_make(err, errno, "create '%s'", dir);
@@ -338,13 +440,23 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                 return forge_error_make(err, errno, "create '%s/blobs/sha256'", dir);
         manifest = json_deep_copy(img->manifest);
         layers = json_object_get(manifest, "layers");
+        outs = calloc(img->n_layers ? img->n_layers : 1, sizeof(*outs));
+        todo = calloc(img->n_layers ? img->n_layers : 1, sizeof(*todo));
+        if (manifest == NULL || outs == NULL || todo == NULL) {
+                forge_error_make(err, ENOMEM, "export");
+                goto out;
+        }
         for (size_t i = 0; i < img->n_layers; i++) {
-                store_layer out = img->layers[i];
+                outs[i] = img->layers[i];
+                todo[i] = comp != STORE_COMPRESSION_ZSTD &&
+                          strcmp(img->layers[i].media_type, STORE_MEDIA_LAYER_GZIP) != 0;
+                changed |= todo[i];
+        }
+        if (changed && gzip_layers(s, img->layers, outs, todo, img->n_layers, err) < 0)
+                goto out;
+        for (size_t i = 0; i < img->n_layers; i++) {
+                store_layer out = outs[i];
                 json_t *d = json_array_get(layers, i);
-                bool want_gzip = comp != STORE_COMPRESSION_ZSTD;
-                if (want_gzip && strcmp(out.media_type, STORE_MEDIA_LAYER_GZIP) != 0 &&
-                    to_gzip(s, &img->layers[i], &out, err) < 0)
-                        goto out;
                 if (copy_blob(s, out.digest, bfd, err) < 0)
                         goto out;
                 json_object_set_new(d, "mediaType", json_string(out.media_type));
@@ -355,14 +467,26 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                 goto out;
         {
                 size_t len;
-                cleanup_free char *txt = store_json_canonical(manifest, &len);
-                if (txt == NULL) {
-                        forge_error_make(err, ENOMEM, "manifest");
-                        goto out;
+                cleanup_free char *txt = NULL;
+                uint64_t msize = 0;
+                if (!changed) {
+                        /* the layers are the image's own: its manifest, byte for
+                         * byte, so the image keeps its digest */
+                        memcpy(mdigest, img->digest, DIGEST_STR_SIZE);
+                        if (store_blob_size(s, mdigest, &msize, err) < 0 ||
+                            copy_blob(s, mdigest, bfd, err) < 0)
+                                goto out;
+                        len = (size_t)msize;
+                } else {
+                        txt = store_json_canonical(manifest, &len);
+                        if (txt == NULL) {
+                                forge_error_make(err, ENOMEM, "manifest");
+                                goto out;
+                        }
+                        hash_sha256_buf(txt, len, mdigest);
+                        if (file_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
+                                goto out;
                 }
-                hash_sha256_buf(txt, len, mdigest);
-                if (file_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
-                        goto out;
                 index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
                                   "mediaType", "application/vnd.oci.image.index.v1+json",
                                   "manifests", "mediaType", STORE_MEDIA_MANIFEST, "digest", mdigest,

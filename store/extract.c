@@ -439,6 +439,18 @@ int store_extract_archive(struct archive *a, const char *dir, int flags, forge_e
         return ret;
 }
 
+void store_archive_filters(struct archive *a)
+{
+        archive_read_support_filter_gzip(a);
+        archive_read_support_filter_bzip2(a);
+        archive_read_support_filter_xz(a);
+        archive_read_support_filter_lzma(a);
+        archive_read_support_filter_lzip(a);
+        archive_read_support_filter_zstd(a);
+        archive_read_support_filter_lz4(a);
+        archive_read_support_filter_compress(a);
+}
+
 int store_extract_fd(int fd, const char *dir, int flags, forge_error **err)
 {
         struct archive *a = archive_read_new();
@@ -446,7 +458,7 @@ int store_extract_fd(int fd, const char *dir, int flags, forge_error **err)
 
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "extract");
-        archive_read_support_filter_all(a);
+        store_archive_filters(a);
         archive_read_support_format_tar(a);
         archive_read_support_format_gnutar(a);
         archive_read_support_format_cpio(a);

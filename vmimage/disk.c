@@ -32,6 +32,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/safe-open.h"
 
 #define MiB (1ULL << 20)
 #define STUB "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
@@ -562,7 +563,7 @@ int vmimage_build(const vmimage_opts *o, forge_error **err)
                           *esp = path_in(o->tmpdir, "esp.img"),
                           *root = path_in(o->tmpdir, "root.img"),
                           *cmdf = path_in(o->tmpdir, "cmdline"), *log = path_in(o->tmpdir, "log"),
-                          *runf = NULL, *forgedir = NULL, *cmdline = NULL, *tmp_out = NULL;
+                          *cmdline = NULL, *tmp_out = NULL;
         cleanup_close int fd = -1;
         uint64_t inodes = 0, content, root_size, esp_size, boot_size, total;
         struct stat us;
@@ -609,21 +610,27 @@ int vmimage_build(const vmimage_opts *o, forge_error **err)
                 forge_error_make(err, errno, "'%s'", uki_path);
                 goto out;
         }
-        /* the run configuration, inside the root file system */
-        forgedir = path_join(o->rootfs_dir, ".forge");
-        runf = path_join(o->rootfs_dir, ".forge/run");
-        if (forgedir == NULL || runf == NULL)
-                goto oom;
-        mkdir(forgedir, 0755);
+        /* the run configuration, inside the root file system: whatever the
+         * image has at /.forge or /.forge/run (a symlink) is replaced */
         {
-                cleanup_close int rf = open(runf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                cleanup_close int rootfd = open(o->rootfs_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                cleanup_close int dfd = -1, rf = -1;
                 struct timespec ts[2] = {{(time_t)o->sde, 0}, {(time_t)o->sde, 0}};
-                if (rf < 0 || write_all(rf, o->run_config, strlen(o->run_config)) < 0) {
+                if (rootfd < 0) {
+                        forge_error_make(err, errno, "open '%s'", o->rootfs_dir);
+                        goto out;
+                }
+                if (safe_mkdir(rootfd, "/.forge", 0755, &dfd, err) < 0 ||
+                    safe_create_file(dfd, "run", 0644, &rf, err) < 0) {
+                        forge_error_prefix(err, "write /.forge/run");
+                        goto out;
+                }
+                if (write_all(rf, o->run_config, strlen(o->run_config)) < 0) {
                         forge_error_make(err, errno, "write /.forge/run");
                         goto out;
                 }
                 futimens(rf, ts);
-                utimensat(AT_FDCWD, forgedir, ts, 0);
+                futimens(dfd, ts);
         }
         content = tree_bytes(o->rootfs_dir, &inodes);
         esp_size = align_up((uint64_t)us.st_size + 2 * MiB, MiB);

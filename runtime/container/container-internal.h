@@ -78,6 +78,10 @@ typedef struct user_ids {
  * (ENOENT: unknown name) and a message in errbuf. */
 int user_resolve(const char *user, FILE *passwd, FILE *group, user_ids *ret, char *errbuf,
                  size_t errlen);
+/* The same against rootfd's /etc/passwd and /etc/group, read with
+ * common/safe-open (regular files of at most 16 MiB inside the root). */
+int user_resolve_in_root(const char *user, int rootfd, user_ids *ret, char *errbuf,
+                         size_t errlen);
 
 /* ---- the provided /etc files (etc-files.c) ---- */
 

@@ -520,55 +520,17 @@ static void setup_tty(uid_t uid)
         close(slave);
 }
 
-#define ETC_FILE_MAX (4 << 20)
-
-/* The image's /etc/passwd and /etc/group, read after pivot_root: resolved
- * inside the root, a regular file (a FIFO or /dev/zero there must not hang
- * the start with signals blocked), at most 4 MiB. NULL when absent or not
- * fit; user_resolve() then treats it as missing.
- * TODO: common safe-open helper */
-static FILE *open_etc(const char *p)
-{
-        struct stat st;
-        FILE *f;
-        int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
-
-        if (root < 0)
-                return NULL;
-        fd = open_in_root(root, p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-        close(root);
-        if (fd < 0)
-                return NULL;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > ETC_FILE_MAX) {
-                close(fd);
-                errno = EINVAL;
-                return NULL;
-        }
-        f = fdopen(fd, "re");
-        if (f == NULL)
-                close(fd);
-        return f;
-}
-
 static void set_user(const runtime_config *cfg, user_ids *ids)
 {
         char msg[512];
-        FILE *pw = open_etc("/etc/passwd");
-        bool pw_unfit = pw == NULL && errno != ENOENT;
-        FILE *gr = open_etc("/etc/group");
-        bool gr_unfit = gr == NULL && errno != ENOENT;
-        int r = user_resolve(cfg->user, pw, gr, ids, msg, sizeof(msg));
+        int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int r;
 
-        if (pw)
-                fclose(pw);
-        if (gr)
-                fclose(gr);
+        must(rootfd, "open the container's root");
+        r = user_resolve_in_root(cfg->user, rootfd, ids, msg, sizeof(msg));
+        close(rootfd);
         if (r < 0) {
                 errno = 0;
-                if (r == -ENOENT && (pw_unfit || gr_unfit))
-                        die("%s: the image's %s is not a regular file of at most 4 MiB (a symlink, "
-                            "a FIFO, a device?)",
-                            msg, pw_unfit ? "/etc/passwd" : "/etc/group");
                 die("%s", msg);
         }
 }
