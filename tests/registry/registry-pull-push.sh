@@ -65,8 +65,8 @@ REGG=$REG
 start_registry r3
 REGZ=$REG
 REG=$REG1
-skopeo copy -q --dest-tls-verify=false "oci:$T/oci:latest" "docker://$REGG/sk/gzip:1"
-skopeo copy -q --dest-tls-verify=false --dest-compress --dest-compress-format zstd "oci:$T/oci:latest" "docker://$REGZ/sk/zstd:1"
+skopeo copy -q --dest-tls-verify=false "oci:$T/oci:hello:latest" "docker://$REGG/sk/gzip:1"
+skopeo copy -q --dest-tls-verify=false --dest-compress --dest-compress-format zstd "oci:$T/oci:hello:latest" "docker://$REGZ/sk/zstd:1"
 diffs=$(f inspect hello | jq -c '[.layers[].diff_id]')
 for repo in gzip zstd; do
 	s2=$T/st-$repo
@@ -124,7 +124,7 @@ f push -q plain:v1 "$REG/team/plain:v1" >/dev/null
 got=$("$FORGE" --store "$T/st-dig" pull -q "$REG/team/hello@$d")
 [ "$got" = "$d" ] || fail "pull by digest"
 expect_status 1 "$FORGE" --store "$T/st-dig" pull -q "$REG/team/hello:v1@sha256:$(printf %064d 0)"
-skopeo copy -q --dest-tls-verify=false --format v2s2 "oci:$T/oci:latest" "docker://$REGG/sk/docker:1"
+skopeo copy -q --dest-tls-verify=false --format v2s2 "oci:$T/oci:hello:latest" "docker://$REGG/sk/docker:1"
 skopeo inspect --raw --tls-verify=false "docker://$REGG/sk/docker:1" | jq -e '.mediaType == "application/vnd.docker.distribution.manifest.v2+json"' >/dev/null
 "$FORGE" --store "$T/st-docker" pull -q "$REGG/sk/docker:1" >/dev/null || fail "pull docker schema 2"
 [ "$("$FORGE" --store "$T/st-docker" run docker:1 -- v2s2)" = "hello from forge, v2s2!" ] || fail "docker v2s2 image runs"
