@@ -335,6 +335,10 @@ int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, ben
                 if (out->spool_fd < 0)
                         return forge_error_make(err, errno, "spool file in '%s'", spool_dir);
         }
+        /* several archives may share one layer's spool (packages: layers) */
+        c.spool_end = lseek(out->spool_fd, 0, SEEK_END);
+        if (c.spool_end < 0)
+                return forge_error_make(err, errno, "spool file");
         return l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err);
 }
 

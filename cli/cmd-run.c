@@ -273,7 +273,7 @@ int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_
         cleanup_free char *tmp = NULL;
 
         if (!is_spec)
-                return store_resolve(s, target, ret, err);
+                return cli_image_resolve(s, target, ret, err);
         tmp = path_join(store_root(s), "tmp");
         if (tmp == NULL)
                 return forge_error_make(err, ENOMEM, "build");

@@ -31,6 +31,12 @@ static const command commands[] = {
         {"stop", cmd_stop, "stop a detached run (SIGTERM, then SIGKILL)"},
         {"kill", cmd_kill, "send a signal to a detached run"},
         {"rm", cmd_rm, "remove ended detached runs"},
+        {"pull", cmd_pull, "pull an image from a registry"},
+        {"push", cmd_push, "push an image to a registry"},
+        {"tag", cmd_tag, "give an image another name"},
+        {"login", cmd_login, "save credentials for a registry"},
+        {"logout", cmd_logout, "remove credentials for a registry"},
+        {"lock", cmd_lock, "resolve a spec's packages and write SPEC.lock"},
 };
 
 static void usage(FILE *f)

@@ -16,6 +16,8 @@ packages=(
 	podman # transfer-names: podman load/save of forge's OCI archives
 	# run time: virtiofsd serves -v directories to VMs
 	qemu-system-common
+	# registry tests: the registry, htpasswd, a test CA, a manifest PUT by hand
+	docker-registry apache2-utils openssl curl
 )
 
 if [ "$(id -u)" -ne 0 ]; then
