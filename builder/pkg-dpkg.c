@@ -116,6 +116,37 @@ static int dpkg_skeleton(const char *upper, forge_error **err)
         return 0;
 }
 
+/* Merged /usr, as Debian has it since bookworm (and its usr-is-merged
+ * package checks): bin, sbin, lib (and lib64 on amd64) are links into usr/. */
+static int merged_usr(const char *upper, const char *arch, forge_error **err)
+{
+        static const char *dirs[] = {"bin", "sbin", "lib", "lib64"};
+        cleanup_close int dfd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0)
+                return forge_error_make(err, errno, "open '%s'", upper);
+        if (mkdirat(dfd, "usr", 0755) < 0 && errno != EEXIST)
+                return forge_error_make(err, errno, "merged /usr");
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                char target[32];
+                if (i == 3 && strcmp(arch, "amd64") != 0)
+                        continue;
+                snprintf(target, sizeof(target), "usr/%s", dirs[i]);
+                if ((mkdirat(dfd, target, 0755) < 0 && errno != EEXIST) ||
+                    symlinkat(target, dfd, dirs[i]) < 0)
+                        return forge_error_make(err, errno, "merged /usr: '%s'", dirs[i]);
+        }
+        return 0;
+}
+
+static bool set_has(const pkg_set *set, const char *name)
+{
+        for (size_t i = 0; i < set->n; i++)
+                if (strcmp(set->v[i].name, name) == 0)
+                        return true;
+        return false;
+}
+
 static int unpack_deb(store *s, const char *tmp, const char *upper, const pkg_locked *p,
                       forge_error **err)
 {
@@ -128,7 +159,7 @@ static int unpack_deb(store *s, const char *tmp, const char *upper, const pkg_lo
                 return -1;
         if (store_extract_fd(fd, upper,
                              STORE_EXTRACT_OWNERS | STORE_EXTRACT_SPECIAL_BITS |
-                                     STORE_EXTRACT_DEVICES,
+                                     STORE_EXTRACT_DEVICES | STORE_EXTRACT_KEEP_DIR_SYMLINKS,
                              err) < 0)
                 return forge_error_prefix(err, "unpack '%s'", p->name);
         return 0;
@@ -186,7 +217,7 @@ static int script(store *s, FILE *m, const char *const *debs, const pkg_set *set
         /* by path: a shell that prefers its built-in applets has a "dpkg" of its own */
         fputs("DPKG=/usr/bin/dpkg\n[ -x $DPKG ] || DPKG=/bin/dpkg\n", m);
         if (bootstrap) {
-                fputs("$DPKG --force-depends --force-confdef --force-confold --install", m);
+                fputs("$DPKG --force-depends --force-confdef --force-confold --force-unsafe-io --install", m);
                 for (size_t i = 0; i < set->n; i++)
                         if (set->v[i].essential) {
                                 fprintf(m, " %s", debs[i]);
@@ -202,7 +233,7 @@ static int script(store *s, FILE *m, const char *const *debs, const pkg_set *set
                         return -1;
                 if (!open_run || pre) {
                         fputs(open_run ? "\n" : "", m);
-                        fputs("$DPKG --force-confdef --force-confold --install", m);
+                        fputs("$DPKG --force-confdef --force-confold --force-unsafe-io --install", m);
                         open_run = true;
                         run_from = i;
                 }
@@ -278,6 +309,9 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
                 goto out;
         }
         if (bootstrap) {
+                if (set_has(set, "usr-is-merged") &&
+                    merged_usr(upper, sp->architecture ? sp->architecture : pkg_host_arch(), err) < 0)
+                        goto out;
                 if (dpkg_skeleton(upper, err) < 0)
                         goto out;
                 for (size_t i = 0; i < set->n; i++)

@@ -289,7 +289,10 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
         ZSTD_CCtx_setParameter(k.z, ZSTD_c_checksumFlag, 1);
         if (store_blob_writer_new(s, &k.w, err) < 0 || sink_start(&k, err) < 0)
                 goto out;
+        /* names are bytes, whatever the locale: non-ASCII ones (ca-certificates has
+         * some) go into pax headers as they are, marked hdrcharset=BINARY */
         if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+            archive_write_set_format_option(a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
             archive_write_set_bytes_per_block(a, 10240) != ARCHIVE_OK ||
             archive_write_open2(a, &k, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
                 forge_error_make(err, EIO, "write layer: %s", archive_error_string(a));
