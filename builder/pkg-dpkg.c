@@ -314,8 +314,13 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
                         goto out;
                 if (dpkg_skeleton(upper, err) < 0)
                         goto out;
+                /* the Essential set is enough for dpkg to run; it unpacks the rest */
+                bool any = false;
                 for (size_t i = 0; i < set->n; i++)
-                        if (unpack_deb(s, scratch, upper, &set->v[i], err) < 0)
+                        any |= set->v[i].essential;
+                for (size_t i = 0; i < set->n; i++)
+                        if ((set->v[i].essential || !any) &&
+                            unpack_deb(s, scratch, upper, &set->v[i], err) < 0)
                                 goto out;
         } else if (mkdir_p(debs, 0755, err) < 0) {
                 goto out;
