@@ -38,6 +38,7 @@ typedef struct bstate {
         pkg_set below;   /* packages of the packages: layers so far (borrowed from pl) */
         json_t *debs;    /* their .deb digests: kept by gc with the image */
         json_t *pkgs;    /* what they are, for `forge sbom` */
+        json_t *inputs;  /* the other inputs (files, archives, .debs, base), for `forge sbom` */
 } bstate;
 
 static double now(void)
@@ -469,6 +470,19 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         }
         if (push_layer(b, &out, err) < 0)
                 goto out;
+        {
+                static const char *kinds[] = {"deb", "archive", "files", "run", "packages"};
+                json_t *inp = json_pack("{s:s, s:I, s:s}", "kind", kinds[l->kind], "layer",
+                                        (json_int_t)idx, "diff_id", out.diff_id);
+                if (l->src)
+                        json_object_set_new(inp, "name", json_string(l->src));
+                if (digest_valid(k.input_sha256))
+                        json_object_set_new(inp, "sha256", json_string(k.input_sha256));
+                if (l->kind != SPEC_LAYER_PACKAGES)
+                        json_array_append_new(b->inputs, inp);
+                else
+                        json_decref(inp);
+        }
         if (l->kind == SPEC_LAYER_PACKAGES && below_add(b, &b->pl.layers[idx]) < 0) {
                 forge_error_make(err, ENOMEM, "build");
                 goto out;
@@ -675,6 +689,15 @@ static int finish_image(bstate *b, const store_image *base, bool tag, char ret[D
                 json_array_extend(blobs, b->debs);
                 json_object_set(ext, "packages", b->pkgs);
         }
+        if (json_array_size(b->inputs) > 0 || sp->from_kind != SPEC_FROM_SCRATCH) {
+                if (ext == NULL)
+                        ext = json_object();
+                if (base != NULL)
+                        json_array_insert_new(b->inputs, 0,
+                                              json_pack("{s:s, s:s, s:s}", "kind", "image", "name",
+                                                        sp->from, "digest", base->digest));
+                json_object_set(ext, "inputs", b->inputs);
+        }
         cfg = bconfig_make(sp, base ? base->config : NULL, ext);
         json_decref(ext);
         if (cfg == NULL)
@@ -716,6 +739,7 @@ static void bstate_release(bstate *b)
         pkg_lock_free(&b->pl);
         json_decref(b->debs);
         json_decref(b->pkgs);
+        json_decref(b->inputs);
         bmemo_release(&b->memo);
         json_decref(b->prev);
         free(b->prev_text);
@@ -784,7 +808,8 @@ static int build_rec(store *s, const char *path, const builder_opts *o, int dept
         b.record = json_array();
         b.debs = json_array();
         b.pkgs = json_array();
-        if (b.record == NULL || b.debs == NULL || b.pkgs == NULL) {
+        b.inputs = json_array();
+        if (b.record == NULL || b.debs == NULL || b.pkgs == NULL || b.inputs == NULL) {
                 forge_error_make(err, ENOMEM, "build");
                 goto out;
         }

@@ -24,6 +24,7 @@ static const command commands[] = {
         {"import", cmd_import, "import an OCI layout or docker-archive"},
         {"store", cmd_store, "store maintenance: gc, verify"},
         {"lock", cmd_lock, "resolve a spec's packages and write SPEC.lock"},
+        {"sbom", cmd_sbom, "an image's bill of materials (SPDX or CycloneDX)"},
 };
 
 static void usage(FILE *f)

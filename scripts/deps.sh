@@ -13,6 +13,9 @@ packages=(
 	# tests and benchmarks: peers and checkers
 	skopeo umoci crun jq busybox-static qemu-system-x86 ovmf clang llvm libclang-rt-14-dev hyperfine time bc
 	iproute2 util-linux procps python3
+	# packages: layers (libsolv, libcurl, gpgv); their tests build and sign a repository
+	libsolv-dev libsolvext-dev gpgv gnupg apt-utils dpkg-dev xz-utils curl mmdebstrap
+	nodejs npm
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -27,4 +30,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# forge sbom's test validates CycloneDX with the CycloneDX project's own library
+cdx=/var/cache/forge-test/cyclonedx
+if [ ! -d "$cdx/node_modules/@cyclonedx/cyclonedx-library" ]; then
+	mkdir -p "$cdx"
+	(cd "$cdx" && npm install --no-audit --no-fund --silent @cyclonedx/cyclonedx-library ajv ajv-formats ajv-formats-draft2019)
 fi
