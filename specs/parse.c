@@ -171,6 +171,7 @@ static int get_strv(parser *p, yaml_node_t *n, const char *key, char ***ret)
                 yaml_node_t *e = node(p, *it);
                 if (get_string(p, e, key, &v[i]) < 0) {
                         cleanup_strv char **drop = v;
+                        (void)drop;
                         return -1;
                 }
                 i++;
