@@ -356,18 +356,29 @@ static int prepare_packages(bstate *b, forge_error **err)
         r = builder_lock_load(b->sp, &lock, err);
         if (r < 0)
                 return -1;
-        if (r == 1) {
+        if (r == 1 && json_object_get(lock, "packages") != NULL) {
                 r = pkg_lock_from_json(b->sp, lock, &b->pl, err);
                 json_decref(lock);
                 return r;
         }
-        if (b->o->locked)
-                return forge_error_usage(err, "%s.lock is missing (--locked needs it): run "
-                                              "'forge lock %s'",
-                                         b->sp->path, b->sp->path);
-        if (pkg_lock_resolve(b->s, b->sp, &b->pl, err) < 0)
+        if (b->o->locked) {
+                json_decref(lock);
+                return r == 1 ? forge_error_usage(err,
+                                                  "%s.lock is out of date (it has no packages): "
+                                                  "run 'forge lock %s'",
+                                                  b->sp->path, b->sp->path)
+                              : forge_error_usage(err,
+                                                  "%s.lock is missing (--locked needs it): run "
+                                                  "'forge lock %s'",
+                                                  b->sp->path, b->sp->path);
+        }
+        if (pkg_lock_resolve(b->s, b->sp, &b->pl, err) < 0) {
+                json_decref(lock);
                 return -1;
-        lock = json_object();
+        }
+        /* a lock others started (a pinned base image) keeps their part */
+        if (lock == NULL)
+                lock = json_object();
         r = lock ? pkg_lock_to_json(b->sp, &b->pl, lock, err) : forge_error_make(err, ENOMEM, "lock");
         if (r == 0)
                 r = builder_lock_save(b->sp, lock, err);

@@ -102,6 +102,14 @@ f build -q "$C/a.yaml" >/dev/null || fail "build without a lock"
 [ -s "$C/a.yaml.lock" ] || fail "build did not write the lock"
 f build -q --locked "$C/a.yaml" >/dev/null || fail "--locked with a fresh lock"
 
+# a lock someone else started (a pinned base image) gets a packages part, keeping theirs
+echo '{"from": {"digest": "sha256:1"}}' >"$C/v.yaml.lock"
+expect_status 2 f build --locked -q "$C/v.yaml" 2>"$T/err"
+grep -q "v.yaml.lock is out of date (it has no packages)" "$T/err" || fail "--locked, no packages part: $(cat "$T/err")"
+f build -q "$C/v.yaml" >/dev/null || fail "build with a lock without packages"
+[ "$(jq -r .from.digest "$C/v.yaml.lock")" = sha256:1 ] || fail "the build dropped the lock's other keys"
+jq -e '.packages.layers[0].packages[0].name' "$C/v.yaml.lock" >/dev/null || fail "no packages part written"
+
 # -- a bad signature: signed by another key
 cp -a "$REPO/dists" "$T/dists.good"
 GNUPGHOME=$T/other mkdir -p "$T/other" && chmod 700 "$T/other"
