@@ -324,7 +324,7 @@ int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *in
         char *argv[8 + 2 * MAX_KEYS + 4];
         size_t nk = 0, a = 0, slen;
         cleanup_close int dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int st;
+        int st = -1;
 
         if (!in || !out || !status_path || !keys)
                 return forge_error_make(err, ENOMEM, "verify");
