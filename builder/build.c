@@ -704,9 +704,10 @@ static int finish_image(bstate *b, const store_image *base, bool tag, char ret[D
                 if (ext == NULL)
                         ext = json_object();
                 if (base != NULL)
+                        /* by digest only: from a spec or from its tag is the same image */
                         json_array_insert_new(b->inputs, 0,
-                                              json_pack("{s:s, s:s, s:s}", "kind", "image", "name",
-                                                        sp->from, "digest", base->digest));
+                                              json_pack("{s:s, s:s}", "kind", "image", "digest",
+                                                        base->digest));
                 json_object_set(ext, "inputs", b->inputs);
         }
         cfg = bconfig_make(sp, base ? base->config : NULL, ext);

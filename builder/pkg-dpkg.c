@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -78,15 +80,34 @@ out:
         return r;
 }
 
+/* Whether rel exists in one of the trees, resolved inside it (a link such as
+ * bin -> /usr/bin stays in the tree). */
 static bool lower_has(const char *const *lowerdirs, size_t n, const char *rel)
 {
         for (size_t i = 0; i < n; i++) {
                 cleanup_close int d = open(lowerdirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                struct stat st;
-                if (d >= 0 && fstatat(d, rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                struct open_how how = {
+                        .flags = O_PATH | O_CLOEXEC,
+                        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+                };
+                int fd = d < 0 ? -1 : (int)syscall(SYS_openat2, d, rel, &how, sizeof(how));
+                if (fd >= 0) {
+                        close(fd);
                         return true;
+                }
         }
         return false;
+}
+
+/* /bin/sh and dpkg, in the upper directory or a layer below (links count). */
+static bool has_tools(const char *upper, const char *const *lowerdirs, size_t n)
+{
+        const char *const up[] = {upper};
+        bool sh = lower_has(up, 1, "bin/sh") || lower_has(lowerdirs, n, "bin/sh") ||
+                  lower_has(up, 1, "usr/bin/sh") || lower_has(lowerdirs, n, "usr/bin/sh");
+        bool dpkg = lower_has(up, 1, "usr/bin/dpkg") || lower_has(lowerdirs, n, "usr/bin/dpkg") ||
+                    lower_has(up, 1, "bin/dpkg") || lower_has(lowerdirs, n, "bin/dpkg");
+        return sh && dpkg;
 }
 
 static int write_at(int dfd, const char *rel, const char *text, forge_error **err)
@@ -323,6 +344,15 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
                             unpack_deb(s, scratch, upper, &set->v[i], err) < 0)
                                 goto out;
         } else if (mkdir_p(debs, 0755, err) < 0) {
+                goto out;
+        }
+        if (!has_tools(upper, lowerdirs, n_lower)) {
+                forge_error_usage(err,
+                                  "%s: 'essential: true' needs a shell and dpkg in the image, "
+                                  "and neither the layers below nor the Essential set of the "
+                                  "repositories has them (use 'essential: false' for an image "
+                                  "without them)",
+                                  sp->path);
                 goto out;
         }
         for (size_t i = 0; i < set->n; i++)
