@@ -417,6 +417,48 @@ static int problems(pkg_solver *ps, Solver *solv, int n, const spec *sp, const s
         return -1;
 }
 
+/* The leftmost name of an "a | b | c" dependency. */
+static Id first_alternative(Pool *pool, Id dep)
+{
+        while (ISRELDEP(dep) && GETRELDEP(pool, dep)->flags == REL_OR)
+                dep = GETRELDEP(pool, dep)->name;
+        return dep;
+}
+
+/* apt installs the first alternative of "a | b" that can be: where libsolv
+ * chose another one, favour the first (the caller solves again). */
+static void favour_first_alternatives(Pool *pool, Solver *solv, Queue *favour)
+{
+        Queue dq;
+
+        queue_init(&dq);
+        solver_get_decisionqueue(solv, &dq);
+        for (int i = 0; i < dq.count; i++) {
+                Solvable *s;
+                Id *rp, req;
+                if (dq.elements[i] <= 0)
+                        continue;
+                s = pool->solvables + dq.elements[i];
+                if (s->repo == NULL || !s->requires)
+                        continue;
+                for (rp = s->repo->idarraydata + s->requires; (req = *rp) != 0; rp++) {
+                        Id first, p, pp;
+                        bool chosen = false, any = false;
+                        if (!ISRELDEP(req) || GETRELDEP(pool, req)->flags != REL_OR)
+                                continue;
+                        first = first_alternative(pool, req);
+                        FOR_PROVIDES(p, pp, first)
+                        {
+                                any = true;
+                                chosen |= solver_get_decisionlevel(solv, p) > 0;
+                        }
+                        if (any && !chosen)
+                                queue_push2(favour, SOLVER_FAVOR | SOLVER_SOLVABLE_PROVIDES, first);
+                }
+        }
+        queue_free(&dq);
+}
+
 int pkg_solver_layer(pkg_solver *ps, const spec *sp, const spec_layer *l, const pkg_set *below,
                      bool add_essential_set, pkg_set *ret, forge_error **err)
 {
@@ -468,6 +510,21 @@ int pkg_solver_layer(pkg_solver *ps, const spec *sp, const spec_layer *l, const 
         if (np > 0) {
                 problems(ps, solv, np, sp, l, err);
                 goto out;
+        }
+        {
+                Queue favour;
+                int base = job.count;
+                queue_init(&favour);
+                favour_first_alternatives(pool, solv, &favour);
+                if (favour.count > 0) {
+                        queue_insertn(&job, job.count, favour.count, favour.elements);
+                        /* a favour is a preference: if it cannot hold, the first answer stands */
+                        if (solver_solve(solv, &job) > 0) {
+                                queue_truncate(&job, base);
+                                solver_solve(solv, &job);
+                        }
+                }
+                queue_free(&favour);
         }
         trans = solver_create_transaction(solv);
         transaction_order(trans, 0);

@@ -17,11 +17,9 @@ names() { jq -r '.packages.layers[].packages[] | "\(.name)=\(.version)"' "$C/$1.
 write_spec a "$URL" "  - name: app" "    packages: [app]" "    essential: false"
 f lock "$C/a.yaml" >"$T/out" || fail "forge lock failed"
 grep -q "a.yaml.lock: 4 packages" "$T/out" || fail "lock output: $(cat "$T/out")"
+# (of "tiny-mta | other-mta" the first, as apt chooses, though other-mta sorts first)
 got=$(names a)
-case $got in
-"app=1.0 libfoo1=2.0 other-mta=1.0 pre-tool=1.0 " | "app=1.0 libfoo1=2.0 pre-tool=1.0 tiny-mta=1.0 ") ;;
-*) fail "resolved set: $got" ;;
-esac
+[ "$got" = "app=1.0 libfoo1=2.0 pre-tool=1.0 tiny-mta=1.0 " ] || fail "resolved set: $got"
 # dpkg's order: what app pre-depends on and depends on comes before it
 [ "$(lockof a '.packages.layers[0].packages[-1].name')" = app ] || fail "app is not installed last"
 # what the lock records, and what it must not
