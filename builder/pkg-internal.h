@@ -3,9 +3,11 @@
 
 /*
  * Debian packages by name (`packages:` layers): where packages come from
- * (pkg-repo.c), how their indexes are verified (pkg-verify.c, pkg-index.c),
- * resolved (pkg-solve.c), locked (lock.c), downloaded (pkg-fetch.c) and
- * installed (pkg-install.c). Only the builder's own files include this.
+ * (pkg-repo.c: apt's formats, pkg-sources.c: a spec's entries), how their
+ * indexes are verified (pkg-verify.c, pkg-index.c), resolved (pkg-solve.c),
+ * locked (lock.c), downloaded (pkg-fetch.c) and installed (pkg-install.c:
+ * files and a dpkg database; pkg-dpkg.c: the image's dpkg in the sandbox);
+ * sbom.c describes the result. Only the builder's own files include this.
  */
 
 #include <stdbool.h>
