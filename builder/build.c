@@ -30,6 +30,8 @@ typedef struct bstate {
         size_t n_layers;
         char **unpacked; /* lowerdirs for run steps, lazily filled */
         bentries *files; /* files: layers' entries from the check, or NULL */
+        blinks links;      /* symlinks of layers[0 .. links_upto) */
+        size_t links_upto;
         char parent_key[DIGEST_STR_SIZE + 8];
         bool have_parent;
         bool no_cache_write;
@@ -66,6 +68,18 @@ char *blayer_label(const spec_layer *l)
                 if (*c == '\n')
                         *c = ' ';
         return r;
+}
+
+/* Puts a new layer's entries where the container will see them, through the
+ * symlinks of the layers below (lower-links.c); those of layers not folded
+ * in yet are read from the store first. */
+static int place_entries(bstate *b, bentries *e, forge_error **err)
+{
+        for (; b->links_upto < b->n_layers; b->links_upto++)
+                if (blinks_fold_layer(b->s, &b->layers[b->links_upto], &b->links, err) < 0)
+                        return forge_error_prefix(err, "the symlinks of layer %zu",
+                                                  b->links_upto + 1);
+        return blinks_place(&b->links, e, (int64_t)b->sp->source_date_epoch, err);
 }
 
 static int push_layer(bstate *b, const store_layer *l, forge_error **err)
@@ -259,6 +273,8 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
         step.command = l->run;
         step.env = env;
         step.network_host = l->network_host;
+        step.memory = l->memory;
+        step.pids = l->pids;
         step.output_fd = STDERR_FILENO;
         if (b->o->run_step(&step, &status, b->o->run_step_data, err) < 0) {
                 forge_error_prefix(err, "start the step");
@@ -474,6 +490,10 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                         if (build_packages(b, l, idx, label ? label : "", &e, &run_tmp, err) < 0)
                                 goto out;
                 }
+                /* a run: step, and dpkg in the sandbox, wrote through the container's view already */
+                if (l->kind != SPEC_LAYER_RUN && !(l->kind == SPEC_LAYER_PACKAGES && l->essential) &&
+                    b->n_layers > 0 && place_entries(b, &e, err) < 0)
+                        goto out;
                 if (btar_write(b->s, &e, &out, err) < 0)
                         goto out;
                 if (!b->no_cache_write && cache_put(b, k.key, &out, err) < 0)
@@ -481,6 +501,14 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         }
         if (push_layer(b, &out, err) < 0)
                 goto out;
+        /* the entries just built: folded in now rather than read back later */
+        if (!hit && b->links_upto == b->n_layers - 1) {
+                if (blinks_fold_entries(&b->links, &e) < 0) {
+                        forge_error_make(err, ENOMEM, "layer symlinks");
+                        goto out;
+                }
+                b->links_upto++;
+        }
         {
                 static const char *kinds[] = {"deb", "archive", "files", "run", "packages"};
                 json_t *inp = json_pack("{s:s, s:I, s:s}", "kind", kinds[l->kind], "layer",
@@ -763,6 +791,7 @@ static void bstate_release(bstate *b)
         for (size_t i = 0; b->files != NULL && i < b->sp->n_layers; i++)
                 bentries_free(&b->files[i]);
         free(b->files);
+        blinks_release(&b->links);
 }
 
 static int load_prev(bstate *b, char *rec_key, size_t len)
@@ -795,7 +824,7 @@ static int check_all(bstate *b, forge_error **err)
                 return forge_error_make(err, ENOMEM, "build");
         for (size_t i = 0; i < n; i++)
                 bentries_init(&b->files[i]);
-        return bcheck_spec(b->s, b->sp, b->o, &b->memo, 0, b->files, err);
+        return bcheck_spec(b->s, b->sp, b->o, &b->memo, b->files, err);
 }
 
 static int build_rec(store *s, const char *path, const builder_opts *o, int depth,

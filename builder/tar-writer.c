@@ -11,6 +11,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,24 @@ static void sink_free(sink *k)
                 free(k->bufs[i]);
 }
 
+/*
+ * Names are bytes. In the C locale libarchive cannot translate a non-ASCII
+ * name to the UTF-8 that pax wants, so it writes the bytes as they are with
+ * hdrcharset=BINARY in that entry's pax header (POSIX: not to be converted)
+ * and warns: exactly right for a layer. The writing runs under the C locale
+ * whatever the process's is, so the bytes never depend on it; ASCII names
+ * stay plain ustar or pax as before.
+ */
+static int write_header(struct archive *a, struct archive_entry *ae)
+{
+        int r = archive_write_header(a, ae);
+        const char *msg = archive_error_string(a);
+
+        if (r == ARCHIVE_WARN && msg != NULL && strncmp(msg, "Can't translate ", 16) == 0)
+                return ARCHIVE_OK;
+        return r;
+}
+
 static int copy_content(struct archive *a, const bentries *e, const bentry *en, char *buf,
                         forge_error **err)
 {
@@ -258,7 +277,7 @@ static int write_entry(struct archive *a, struct archive_entry *ae, const bentri
         for (size_t i = 0; i < en->n_xattrs; i++)
                 archive_entry_xattr_add_entry(ae, en->xattr_names[i], en->xattr_values[i],
                                               en->xattr_sizes[i]);
-        if (archive_write_header(a, ae) != ARCHIVE_OK)
+        if (write_header(a, ae) != ARCHIVE_OK)
                 return forge_error_make(err, EIO, "write layer entry '%s': %s", en->path,
                                         archive_error_string(a));
         if (en->type == S_IFREG && !en->hardlink && en->size > 0)
@@ -272,8 +291,12 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
         struct archive *a = NULL;
         struct archive_entry *ae = NULL;
         cleanup_free char *buf = malloc(COPY_BUF);
+        locale_t cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0), old_loc = (locale_t)0;
         int r = -1;
 
+        if (cloc == (locale_t)0)
+                return forge_error_make(err, errno, "write layer: the C locale");
+        old_loc = uselocale(cloc); /* see write_header */
         k.diff = hash_sha256_new();
         k.z = ZSTD_createCCtx();
         k.zout_size = ZSTD_CStreamOutSize();
@@ -289,10 +312,7 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
         ZSTD_CCtx_setParameter(k.z, ZSTD_c_checksumFlag, 1);
         if (store_blob_writer_new(s, &k.w, err) < 0 || sink_start(&k, err) < 0)
                 goto out;
-        /* names are bytes, whatever the locale: non-ASCII ones (ca-certificates has
-         * some) go into pax headers as they are, marked hdrcharset=BINARY */
         if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-            archive_write_set_format_option(a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
             archive_write_set_bytes_per_block(a, 10240) != ARCHIVE_OK ||
             archive_write_open2(a, &k, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
                 forge_error_make(err, EIO, "write layer: %s", archive_error_string(a));
@@ -330,5 +350,7 @@ out:
         hash_sha256_free(k.diff);
         ZSTD_freeCCtx(k.z);
         free(k.zout);
+        uselocale(old_loc);
+        freelocale(cloc);
         return r;
 }

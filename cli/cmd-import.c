@@ -21,7 +21,8 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
         int c;
 
         optind = 1;
-        while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":t:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 't':
                         tag = optarg;
@@ -34,11 +35,13 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
                                "or the archive's RepoTags.\n");
                         return 0;
                 default:
-                        return cli_usage_error("import", "bad option");
+                        return cli_bad_option("import", c, argv);
                 }
         }
-        if (optind != argc - 1)
-                return cli_usage_error("import", "expected one PATH");
+        if (optind == argc)
+                return cli_usage_error("import", "missing PATH");
+        if (optind < argc - 1)
+                return cli_extra_arg("import", argv[optind + 1]);
         if (cli_store_open(ctx, &s, &err) < 0 || store_import(s, argv[optind], tag, digest, &err) < 0)
                 return cli_fail(&err);
         printf("%s\n", digest);

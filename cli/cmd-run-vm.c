@@ -318,6 +318,8 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
         unsigned cpus = 0, timeout = 0;
         int r;
 
+        if (cli_run_check_names(o->user, o->hostname) != 0)
+                return FORGE_EXIT_USAGE;
         if (o->memory && (parse_size(o->memory, &v) < 0 || v == 0))
                 return cli_usage_error("run", "--memory wants a size like 512M, got '%s'", o->memory);
         if (o->cpus) {

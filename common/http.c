@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The HTTP client over libcurl: one easy handle per request, connections,
  * DNS and TLS sessions shared between requests (and threads) through a
- * curl share object. */
+ * curl share object.
+ *
+ * libcurl is loaded with dlopen() on the first http_client_new(), as systemd
+ * loads its optional libraries: it brings two dozen shared libraries, and
+ * most forge commands (a container start above all) never touch the network,
+ * so they should not pay for mapping and relocating them. */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 
 #include "common/cleanup.h"
@@ -30,12 +37,51 @@ struct http_client {
         pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 };
 
+/* The libcurl functions forge uses, resolved from the library at run time. */
+#define CURL_FUNCS(X)                                                                              \
+        X(global_init)                                                                             \
+        X(share_init)                                                                              \
+        X(share_setopt)                                                                            \
+        X(share_cleanup)                                                                           \
+        X(easy_init)                                                                               \
+        X(easy_setopt)                                                                             \
+        X(easy_perform)                                                                            \
+        X(easy_getinfo)                                                                            \
+        X(easy_cleanup)                                                                            \
+        X(easy_strerror)                                                                           \
+        X(slist_append)                                                                            \
+        X(slist_free_all)
+
+static struct {
+#define DECLARE(f) __typeof__(curl_##f) *f;
+        CURL_FUNCS(DECLARE)
+#undef DECLARE
+} lc;
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc;
+static char global_error[256];
 
 static void global_init(void)
 {
-        global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+        void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+        CURLcode rc;
+
+        if (h == NULL) {
+                snprintf(global_error, sizeof(global_error),
+                         "cannot load libcurl (install the libcurl4 package): %s", dlerror());
+                return;
+        }
+#define RESOLVE(f)                                                                                 \
+        if ((*(void **)&lc.f = dlsym(h, "curl_" #f)) == NULL) {                                    \
+                snprintf(global_error, sizeof(global_error), "libcurl lacks curl_%s", #f);         \
+                return;                                                                            \
+        }
+        CURL_FUNCS(RESOLVE)
+#undef RESOLVE
+        rc = lc.global_init(CURL_GLOBAL_DEFAULT);
+        if (rc != CURLE_OK)
+                snprintf(global_error, sizeof(global_error), "initialise libcurl: %s",
+                         lc.easy_strerror(rc));
 }
 
 void http_options_init(http_options *o)
@@ -75,9 +121,8 @@ int http_client_new(const http_options *o, http_client **ret, forge_error **err)
         http_client *c;
 
         pthread_once(&global_once, global_init);
-        if (global_rc != CURLE_OK)
-                return forge_error_make(err, 0, "initialise libcurl: %s",
-                                        curl_easy_strerror(global_rc));
+        if (global_error[0] != '\0')
+                return forge_error_make(err, 0, "%s", global_error);
         c = calloc(1, sizeof(*c));
         if (c == NULL)
                 return forge_error_make(err, ENOMEM, "http client");
@@ -94,17 +139,17 @@ int http_client_new(const http_options *o, http_client **ret, forge_error **err)
                 http_client_free(c);
                 return forge_error_make(err, ENOMEM, "http client");
         }
-        c->share = curl_share_init();
+        c->share = lc.share_init();
         if (c->share == NULL) {
                 http_client_free(c);
                 return forge_error_make(err, ENOMEM, "http client: curl share");
         }
-        curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
-        curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-        curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
-        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        lc.share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+        lc.share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+        lc.share_setopt(c->share, CURLSHOPT_USERDATA, c);
+        lc.share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        lc.share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        lc.share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
         *ret = c;
         return 0;
 }
@@ -114,7 +159,7 @@ void http_client_free(http_client *c)
         if (c == NULL)
                 return;
         if (c->share != NULL)
-                curl_share_cleanup(c->share);
+                lc.share_cleanup(c->share);
         for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
                 pthread_mutex_destroy(&c->locks[i]);
         free(c->ca_file);
@@ -235,7 +280,7 @@ static int body_start(attempt *a)
         long st = 0;
 
         a->status_seen = true;
-        curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &st);
+        lc.easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &st);
         a->to_fd = st == 0 || (st >= 200 && st < 300);
         if (a->to_fd && st == 200 && a->range_from > 0) {
                 if (a->base < 0 || ftruncate(a->rq->out_fd, a->base) < 0 ||
@@ -352,19 +397,20 @@ static struct curl_slist *build_headers(const http_request *rq, uint64_t range_f
         *ret_ok = false;
         if (rq->headers != NULL)
                 for (const char *const *h = rq->headers; *h != NULL; h++) {
-                        t = curl_slist_append(list, *h);
+                        t = lc.slist_append(list, *h);
                         if (t == NULL)
                                 goto fail;
                         list = t;
                 }
         /* no 100-continue round trip on uploads */
-        t = curl_slist_append(list, "Expect:");
+        t = lc.slist_append(list, "Expect:");
         if (t == NULL)
                 goto fail;
         list = t;
         if (range_from > 0) {
-                snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long)range_from);
-                t = curl_slist_append(list, range);
+                snprintf(range, sizeof(range), "Range: bytes=%llu-",
+                         (unsigned long long)range_from);
+                t = lc.slist_append(list, range);
                 if (t == NULL)
                         goto fail;
                 list = t;
@@ -372,7 +418,7 @@ static struct curl_slist *build_headers(const http_request *rq, uint64_t range_f
         *ret_ok = true;
         return list;
 fail:
-        curl_slist_free_all(list);
+        lc.slist_free_all(list);
         return NULL;
 }
 
@@ -384,27 +430,27 @@ static void setup_method(CURL *h, const http_request *rq)
         if (is_method(m, "GET"))
                 return;
         if (is_method(m, "HEAD")) {
-                curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+                lc.easy_setopt(h, CURLOPT_NOBODY, 1L);
                 return;
         }
         if (is_method(m, "POST")) {
-                curl_easy_setopt(h, CURLOPT_POST, 1L);
-                curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                                 has_body ? (curl_off_t)rq->body_len : (curl_off_t)0);
+                lc.easy_setopt(h, CURLOPT_POST, 1L);
+                lc.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                               has_body ? (curl_off_t)rq->body_len : (curl_off_t)0);
                 if (!has_body)
-                        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+                        lc.easy_setopt(h, CURLOPT_POSTFIELDS, "");
                 /* keep POST on 301/302/303 */
-                curl_easy_setopt(h, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+                lc.easy_setopt(h, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
                 return;
         }
         /* PUT, PATCH, DELETE, ...: an upload with a custom verb */
         if (has_body || is_method(m, "PUT") || is_method(m, "PATCH")) {
-                curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-                curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
-                                 has_body ? (curl_off_t)rq->body_len : (curl_off_t)0);
+                lc.easy_setopt(h, CURLOPT_UPLOAD, 1L);
+                lc.easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+                               has_body ? (curl_off_t)rq->body_len : (curl_off_t)0);
         }
         if (!is_method(m, "PUT"))
-                curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+                lc.easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
 }
 
 static bool transient_curl(CURLcode rc)
@@ -434,7 +480,7 @@ static bool transient_status(long status)
 static CURLcode perform(http_client *c, const http_request *rq, uint64_t range_from, attempt *a,
                         char *errbuf)
 {
-        CURL *h = curl_easy_init();
+        CURL *h = lc.easy_init();
         struct curl_slist *hdrs;
         bool ok;
         CURLcode rc;
@@ -448,60 +494,60 @@ static CURLcode perform(http_client *c, const http_request *rq, uint64_t range_f
         a->range_from = range_from;
         hdrs = build_headers(rq, range_from, &ok);
         if (!ok) {
-                curl_easy_cleanup(h);
+                lc.easy_cleanup(h);
                 return CURLE_OUT_OF_MEMORY;
         }
         errbuf[0] = '\0';
-        curl_easy_setopt(h, CURLOPT_URL, rq->url);
-        curl_easy_setopt(h, CURLOPT_SHARE, c->share);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
-        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, rq->max_redirects > 0 ? 1L : 0L);
-        curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)rq->max_redirects);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
-                         c->opts.connect_timeout_s > 0 ? c->opts.connect_timeout_s : 30L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                         c->opts.low_speed_time_s > 0 ? c->opts.low_speed_time_s : 60L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->opts.tls_verify ? 1L : 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->opts.tls_verify ? 2L : 0L);
+        lc.easy_setopt(h, CURLOPT_URL, rq->url);
+        lc.easy_setopt(h, CURLOPT_SHARE, c->share);
+        lc.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        lc.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        lc.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
+        lc.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+        lc.easy_setopt(h, CURLOPT_FOLLOWLOCATION, rq->max_redirects > 0 ? 1L : 0L);
+        lc.easy_setopt(h, CURLOPT_MAXREDIRS, (long)rq->max_redirects);
+        lc.easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+                       c->opts.connect_timeout_s > 0 ? c->opts.connect_timeout_s : 30L);
+        lc.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        lc.easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                       c->opts.low_speed_time_s > 0 ? c->opts.low_speed_time_s : 60L);
+        lc.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->opts.tls_verify ? 1L : 0L);
+        lc.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->opts.tls_verify ? 2L : 0L);
         if (c->ca_file != NULL)
-                curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+                lc.easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
         if (c->ca_dir != NULL)
-                curl_easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
+                lc.easy_setopt(h, CURLOPT_CAPATH, c->ca_dir);
         if (c->client_cert != NULL)
-                curl_easy_setopt(h, CURLOPT_SSLCERT, c->client_cert);
+                lc.easy_setopt(h, CURLOPT_SSLCERT, c->client_cert);
         if (c->client_key != NULL)
-                curl_easy_setopt(h, CURLOPT_SSLKEY, c->client_key);
-        curl_easy_setopt(h, CURLOPT_USERAGENT,
-                         c->user_agent != NULL ? c->user_agent : "forge/" FORGE_VERSION);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
-        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(h, CURLOPT_READDATA, a);
-        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-        curl_easy_setopt(h, CURLOPT_SEEKDATA, a);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
+                lc.easy_setopt(h, CURLOPT_SSLKEY, c->client_key);
+        lc.easy_setopt(h, CURLOPT_USERAGENT,
+                       c->user_agent != NULL ? c->user_agent : "forge/" FORGE_VERSION);
+        lc.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        lc.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        lc.easy_setopt(h, CURLOPT_HEADERDATA, a);
+        lc.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        lc.easy_setopt(h, CURLOPT_WRITEDATA, a);
+        lc.easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        lc.easy_setopt(h, CURLOPT_READDATA, a);
+        lc.easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+        lc.easy_setopt(h, CURLOPT_SEEKDATA, a);
+        lc.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        lc.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        lc.easy_setopt(h, CURLOPT_XFERINFODATA, a);
         /* servers may compress what they send only if they are asked to */
-        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
+        lc.easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
         if (is_file && range_from > 0) {
                 char r[48];
 
                 snprintf(r, sizeof(r), "%llu-", (unsigned long long)range_from);
-                curl_easy_setopt(h, CURLOPT_RANGE, r);
+                lc.easy_setopt(h, CURLOPT_RANGE, r);
         }
         setup_method(h, rq);
 
-        rc = curl_easy_perform(h);
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
+        rc = lc.easy_perform(h);
+        lc.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        lc.easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
         if (is_file) {
                 if (rc == CURLE_FILE_COULDNT_READ_FILE) {
                         rc = CURLE_OK;
@@ -513,8 +559,8 @@ static CURLcode perform(http_client *c, const http_request *rq, uint64_t range_f
         a->resp->status = status;
         free(a->resp->effective_url);
         a->resp->effective_url = eff != NULL ? strdup(eff) : NULL;
-        curl_slist_free_all(hdrs);
-        curl_easy_cleanup(h);
+        lc.slist_free_all(hdrs);
+        lc.easy_cleanup(h);
         return rc;
 }
 
@@ -536,8 +582,8 @@ static void backoff(unsigned attempt_no)
                 ;
 }
 
-static int attempt_error(const http_request *rq, const attempt *a, CURLcode rc,
-                         const char *errbuf, forge_error **err)
+static int attempt_error(const http_request *rq, const attempt *a, CURLcode rc, const char *errbuf,
+                         forge_error **err)
 {
         cleanup_free char *url = http_url_redact(rq->url);
         const char *u = url != NULL ? url : "(url)";
@@ -552,11 +598,10 @@ static int attempt_error(const http_request *rq, const attempt *a, CURLcode rc,
         if (rc == CURLE_TOO_MANY_REDIRECTS)
                 return forge_error_make(err, 0, "%s: too many redirects (more than %d)", u,
                                         rq->max_redirects);
-        return forge_error_make(err, 0, "%s: %s", u, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        return forge_error_make(err, 0, "%s: %s", u, errbuf[0] ? errbuf : lc.easy_strerror(rc));
 }
 
-int http_request_do(http_client *c, const http_request *rq, http_response *ret,
-                    forge_error **err)
+int http_request_do(http_client *c, const http_request *rq, http_response *ret, forge_error **err)
 {
         http_response resp = {0};
         char errbuf[CURL_ERROR_SIZE];
@@ -685,9 +730,8 @@ static int fetch_verify(http_fetch *it, off_t start, forge_error **err)
                 if (hash_sha256_fd(it->out_fd, got, err) < 0)
                         return forge_error_prefix(err, "%s", u);
                 if (strcmp(digest_hex(got), it->expect_sha256) != 0)
-                        return forge_error_make(err, 0,
-                                                "%s: sha256 mismatch: got %s, expected %s", u,
-                                                digest_hex(got), it->expect_sha256);
+                        return forge_error_make(err, 0, "%s: sha256 mismatch: got %s, expected %s",
+                                                u, digest_hex(got), it->expect_sha256);
         }
         return 0;
 }

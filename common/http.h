@@ -60,8 +60,8 @@ typedef struct http_request {
         off_t body_offset;
         uint64_t body_len;
 
-        int out_fd;        /* >= 0: the response body is appended here; else kept in memory */
-        uint64_t max_body; /* cap on the response body; 0: 16 MiB in memory, no cap to a fd */
+        int out_fd;          /* >= 0: the response body is appended here; else kept in memory */
+        uint64_t max_body;   /* cap on the response body; 0: 16 MiB in memory, no cap to a fd */
         uint64_t range_from; /* > 0: "Range: bytes=N-" */
 
         int max_redirects; /* 0: do not follow; follows 301/302/303/307/308 up to this many */
@@ -73,15 +73,15 @@ typedef struct http_request {
 } http_request;
 
 typedef struct http_header {
-        char *name; /* lowercased */
+        char *name;  /* lowercased */
         char *value; /* trimmed */
 } http_header;
 
 typedef struct http_response {
-        long status;      /* HTTP status (file: URLs give 200, or 404 when missing) */
-        char *body;       /* NUL-terminated, when out_fd < 0 (NULL for HEAD) */
+        long status; /* HTTP status (file: URLs give 200, or 404 when missing) */
+        char *body;  /* NUL-terminated, when out_fd < 0 (NULL for HEAD) */
         size_t body_len;
-        uint64_t written; /* bytes appended to out_fd */
+        uint64_t written;     /* bytes appended to out_fd */
         http_header *headers; /* of the last response (after redirects) */
         size_t n_headers;
         char *effective_url; /* the URL finally answered (after redirects) */
@@ -100,8 +100,7 @@ void http_request_init(http_request *rq, const char *url);
  * Range request when the server supports it, else truncates back to where
  * the attempt started.
  */
-int http_request_do(http_client *c, const http_request *rq, http_response *ret,
-                    forge_error **err);
+int http_request_do(http_client *c, const http_request *rq, http_response *ret, forge_error **err);
 void http_response_free(http_response *r);
 
 /* The value of a response header (case-insensitive name), or NULL. */

@@ -71,6 +71,8 @@ typedef struct spec_layer {
         spec_pos *package_pos;
         bool essential;    /* default true: add the Essential: yes set, run maintainer scripts */
         bool recommends;   /* default false */
+        uint64_t memory;   /* run: memory limit in bytes, 0 = unset */
+        int64_t pids;      /* run: process limit, 0 = unset (the runtime's default) */
         spec_pos pos;      /* of the layer item */
         spec_pos src_pos;  /* of the source key's value */
         spec_pos sha256_pos;

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,24 @@ int store_flatten(store *s, const store_image *img, const char *dir, forge_error
                         return forge_error_prefix(err, "layer %zu", i + 1);
         }
         return 0;
+}
+
+/*
+ * Names are bytes. In the C locale libarchive cannot translate a non-ASCII
+ * name to the UTF-8 that pax wants, so it writes the bytes as they are with
+ * hdrcharset=BINARY in that entry's pax header (POSIX: not to be converted)
+ * and warns: exactly right for a layer. The writing runs under the C locale
+ * whatever the process's is, so the bytes never depend on it; ASCII names
+ * stay plain ustar or pax as before.
+ */
+static int write_header(struct archive *a, struct archive_entry *ae)
+{
+        int r = archive_write_header(a, ae);
+        const char *msg = archive_error_string(a);
+
+        if (r == ARCHIVE_WARN && msg != NULL && strncmp(msg, "Can't translate ", 16) == 0)
+                return ARCHIVE_OK;
+        return r;
 }
 
 /* ---- a deterministic tar of a directory tree ---- */
@@ -111,13 +130,14 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
         archive_entry_set_mode(ae, st.st_mode & (S_IFMT | 07777));
         archive_entry_set_uid(ae, t->zero_owners ? 0 : st.st_uid);
         archive_entry_set_gid(ae, t->zero_owners ? 0 : st.st_gid);
-        archive_entry_set_mtime(ae, st.st_mtime, 0);
+        /* an OCI layout's files have no meaningful times: 0, so the tar is reproducible */
+        archive_entry_set_mtime(ae, t->zero_owners ? 0 : st.st_mtime, 0);
         if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
                 for (size_t i = 0; i < t->n_links; i++)
                         if (t->links[i].dev == st.st_dev && t->links[i].ino == st.st_ino) {
                                 archive_entry_copy_hardlink(ae, t->links[i].path);
                                 archive_entry_set_size(ae, 0);
-                                if (archive_write_header(t->a, ae) != ARCHIVE_OK)
+                                if (write_header(t->a, ae) != ARCHIVE_OK)
                                         return forge_error_make(err, EIO, "write tar: %s",
                                                                 archive_error_string(t->a));
                                 return 0;
@@ -155,7 +175,7 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
         } else if (!S_ISFIFO(st.st_mode)) {
                 return 0; /* sockets */
         }
-        if (archive_write_header(t->a, ae) != ARCHIVE_OK)
+        if (write_header(t->a, ae) != ARCHIVE_OK)
                 return forge_error_make(err, EIO, "write tar: %s", archive_error_string(t->a));
         if (S_ISREG(st.st_mode) && dtar_data(t, fd, rel, err) < 0)
                 return -1;
@@ -170,11 +190,16 @@ int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge
 {
         dtar t = {0};
         cleanup_close int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        locale_t cloc = (locale_t)0, old_loc = (locale_t)0;
         int r = -1;
 
         t.zero_owners = zero_owners;
         if (root < 0)
                 return forge_error_make(err, errno, "open '%s'", dir);
+        cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+        if (cloc == (locale_t)0)
+                return forge_error_make(err, errno, "tar: the C locale");
+        old_loc = uselocale(cloc); /* see write_header */
         t.a = archive_write_new();
         t.ae = archive_entry_new();
         t.buf = malloc(BUF_SIZE);
@@ -202,6 +227,8 @@ out:
         for (size_t i = 0; i < t.n_links; i++)
                 free(t.links[i].path);
         free(t.links);
+        uselocale(old_loc);
+        freelocale(cloc);
         return r;
 }
 
@@ -373,6 +400,16 @@ static char *sibling_tmp(const char *path)
         return r;
 }
 
+/* The image's own mode for / must not reopen the tree to others. */
+static int dir_private(const char *path, forge_error **err)
+{
+        cleanup_close int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0 || fchmod(fd, 0700) < 0)
+                return forge_error_make(err, errno, "make '%s' private (0700)", path);
+        return 0;
+}
+
 int store_export_ref(store *s, const char *manifest_digest, const char *ref,
                      store_export_format fmt, store_compression comp, const char *path,
                      forge_error **err)
@@ -393,11 +430,14 @@ int store_export_ref(store *s, const char *manifest_digest, const char *ref,
                 return -1;
         switch (fmt) {
         case STORE_EXPORT_DIR:
-                if (mkdir(tmp, 0755) < 0) {
+                /* 0700 as umoci's rootfs: the tree holds the image's device
+                 * nodes and setuid-root files, which no other local user may
+                 * reach (docs/export-import.md) */
+                if (mkdir(tmp, 0700) < 0) {
                         forge_error_make(err, errno, "create '%s'", tmp);
                         break;
                 }
-                if (store_flatten(s, img, tmp, err) == 0)
+                if (store_flatten(s, img, tmp, err) == 0 && dir_private(tmp, err) == 0)
                         r = 0;
                 break;
         case STORE_EXPORT_TAR:

@@ -206,6 +206,13 @@ static mode_t entry_mode(xctx *c, struct archive_entry *ae)
         return m;
 }
 
+static bool all_zero(const void *buf, size_t len)
+{
+        const unsigned char *p = buf;
+
+        return p[0] == 0 && memcmp(p, p + 1, len - 1) == 0;
+}
+
 static int write_file(xctx *c, struct archive *a, struct archive_entry *ae, int parent,
                       const char *base, const char *name, forge_error **err)
 {
@@ -227,7 +234,9 @@ static int write_file(xctx *c, struct archive *a, struct archive_entry *ae, int 
                         return forge_error_make(err, EINVAL, "extract '%s': data beyond its "
                                                              "declared size",
                                                 name);
-                if (len > 0 && pwrite(fd, buf, len, off) != (ssize_t)len)
+                /* runs of zeros stay holes: the file is new, and sized below */
+                if (len > 0 && !(declared >= 0 && all_zero(buf, len)) &&
+                    pwrite(fd, buf, len, off) != (ssize_t)len)
                         return forge_error_make(err, errno, "extract '%s'", name);
         }
         if (r != ARCHIVE_EOF)

@@ -246,6 +246,7 @@ int store_export_ref(store *s, const char *manifest_digest, const char *ref,
                      forge_error **err);
 /* Applies the image's layers, in order, into dir (whiteouts applied). */
 int store_flatten(store *s, const store_image *img, const char *dir, forge_error **err);
-/* Writes the tree at dir as a deterministic tar (sorted, numeric owners, or
- * all 0:0 with zero_owners; mtimes as on disk). */
+/* Writes the tree at dir as a deterministic tar (sorted, numeric owners and
+ * mtimes as on disk, or, with zero_owners, all 0:0 and mtime 0: an OCI
+ * layout's tar). */
 int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge_error **err);

@@ -118,7 +118,10 @@ static int write_time_script(FILE *f, const char *dir, const char *rel, uint64_t
         for (size_t i = 0; names[i]; i++) {
                 cleanup_free char *p = path_join(dir, names[i]), *r = NULL;
                 struct stat st;
-                if (strpbrk(names[i], "\"\n\\") != NULL)
+                /* debugfs takes a backslash literally (systemd's unit names
+                 * such as system-systemd\x2dcryptsetup.slice have them), but
+                 * cannot quote a '"' or a newline */
+                if (strpbrk(names[i], "\"\n") != NULL)
                         return forge_error_make(err, EINVAL,
                                                 "file name '%s' can't be put in a "
                                                 "disk image",
@@ -151,7 +154,11 @@ static int make_ext4(const vmimage_opts *o, const char *img, uint64_t size, cons
         vm_guid_derive(o->seed, "root-fs", g);
         vm_guid_format(g, uuid);
         snprintf(size_arg, sizeof(size_arg), "%lluk", (unsigned long long)(size / 1024));
-        snprintf(fake, sizeof(fake), "E2FSPROGS_FAKE_TIME=%llu", (unsigned long long)o->sde);
+        /* e2fsprogs reads E2FSPROGS_FAKE_TIME=0 as "unset" and takes the wall
+         * clock: at the default epoch the file system's own times (superblock,
+         * lost+found) are 1 instead; every file's are set to sde below. */
+        snprintf(fake, sizeof(fake), "E2FSPROGS_FAKE_TIME=%llu",
+                 (unsigned long long)(o->sde > 0 ? o->sde : 1));
         snprintf(eopt, sizeof(eopt),
                  "hash_seed=%s,root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0", uuid);
         fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -55,13 +55,18 @@ static bool passwd_find(FILE *f, const char *name, uid_t uid, user_ids *ret, cha
                 return false;
         rewind(f);
         while (fgets(line, sizeof(line), f) != NULL) {
-                if (split(line, fld) < 4 || !parse_id(fld[2], &u) || !parse_id(fld[3], &g))
+                size_t split_n = split(line, fld);
+
+                if (split_n < 4 || !parse_id(fld[2], &u) || !parse_id(fld[3], &g))
                         continue;
                 if (name != NULL ? strcmp(fld[0], name) != 0 : (uid_t)u != uid)
                         continue;
                 ret->uid = (uid_t)u;
                 ret->gid = (gid_t)g;
                 snprintf(ret_name, name_len, "%s", fld[0]);
+                ret->home[0] = '\0';
+                if (split_n >= 6 && fld[5][0] == '/' && strlen(fld[5]) < sizeof(ret->home))
+                        strcpy(ret->home, fld[5]);
                 return true;
         }
         return false;

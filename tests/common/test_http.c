@@ -83,8 +83,8 @@ static void serve_one(int fd)
         snprintf(last_method, sizeof(last_method), "%s", method);
         {
                 size_t have = got - (size_t)(end + 4 - req);
-                size_t want = content_length > 0 && content_length < 255 ? (size_t)content_length
-                                                                          : 0;
+                size_t want =
+                    content_length > 0 && content_length < 255 ? (size_t)content_length : 0;
 
                 memcpy(last_body, end + 4, have < want ? have : want);
                 while (have < want) {
@@ -448,14 +448,14 @@ static void test_redact(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_get_headers),
-                cmocka_unit_test(test_cap_and_redirects),
-                cmocka_unit_test(test_retry_keeps_error_page_out_of_file),
-                cmocka_unit_test(test_range_resume),
-                cmocka_unit_test(test_upload),
-                cmocka_unit_test(test_fetch_many),
-                cmocka_unit_test(test_file_url_and_refused),
-                cmocka_unit_test(test_redact),
+            cmocka_unit_test(test_get_headers),
+            cmocka_unit_test(test_cap_and_redirects),
+            cmocka_unit_test(test_retry_keeps_error_page_out_of_file),
+            cmocka_unit_test(test_range_resume),
+            cmocka_unit_test(test_upload),
+            cmocka_unit_test(test_fetch_many),
+            cmocka_unit_test(test_file_url_and_refused),
+            cmocka_unit_test(test_redact),
         };
         return cmocka_run_group_tests(tests, setup, NULL);
 }
