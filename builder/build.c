@@ -40,6 +40,7 @@ typedef struct bstate {
         pkg_set below;   /* packages of the packages: layers so far (borrowed from pl) */
         json_t *debs;    /* their .deb digests: kept by gc with the image */
         json_t *pkgs;    /* what they are, for `forge sbom` */
+        json_t *inputs;  /* the other inputs (files, archives, .debs, base), for `forge sbom` */
 } bstate;
 
 static double now(void)
@@ -378,18 +379,29 @@ static int prepare_packages(bstate *b, forge_error **err)
         r = builder_lock_load(b->sp, &lock, err);
         if (r < 0)
                 return -1;
-        if (r == 1) {
+        if (r == 1 && json_object_get(lock, "packages") != NULL) {
                 r = pkg_lock_from_json(b->sp, lock, &b->pl, err);
                 json_decref(lock);
                 return r;
         }
-        if (b->o->locked)
-                return forge_error_usage(err, "%s.lock is missing (--locked needs it): run "
-                                              "'forge lock %s'",
-                                         b->sp->path, b->sp->path);
-        if (pkg_lock_resolve(b->s, b->sp, &b->pl, err) < 0)
+        if (b->o->locked) {
+                json_decref(lock);
+                return r == 1 ? forge_error_usage(err,
+                                                  "%s.lock is out of date (it has no packages): "
+                                                  "run 'forge lock %s'",
+                                                  b->sp->path, b->sp->path)
+                              : forge_error_usage(err,
+                                                  "%s.lock is missing (--locked needs it): run "
+                                                  "'forge lock %s'",
+                                                  b->sp->path, b->sp->path);
+        }
+        if (pkg_lock_resolve(b->s, b->sp, &b->pl, err) < 0) {
+                json_decref(lock);
                 return -1;
-        lock = json_object();
+        }
+        /* a lock others started (a pinned base image) keeps their part */
+        if (lock == NULL)
+                lock = json_object();
         r = lock ? pkg_lock_to_json(b->sp, &b->pl, lock, err) : forge_error_make(err, ENOMEM, "lock");
         if (r == 0)
                 r = builder_lock_save(b->sp, lock, err);
@@ -495,8 +507,9 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                         if (build_packages(b, l, idx, label ? label : "", &e, &run_tmp, err) < 0)
                                 goto out;
                 }
-                /* a run: step wrote through the container's view already */
-                if (l->kind != SPEC_LAYER_RUN && b->n_layers > 0 && place_entries(b, &e, err) < 0)
+                /* a run: step, and dpkg in the sandbox, wrote through the container's view already */
+                if (l->kind != SPEC_LAYER_RUN && !(l->kind == SPEC_LAYER_PACKAGES && l->essential) &&
+                    b->n_layers > 0 && place_entries(b, &e, err) < 0)
                         goto out;
                 if (btar_write(b->s, &e, &out, err) < 0)
                         goto out;
@@ -505,10 +518,6 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         }
         if (push_layer(b, &out, err) < 0)
                 goto out;
-        if (l->kind == SPEC_LAYER_PACKAGES && below_add(b, &b->pl.layers[idx]) < 0) {
-                forge_error_make(err, ENOMEM, "build");
-                goto out;
-        }
         if (b->o->remote_cache != NULL && registry_cache_add(b->o->remote_cache, k.key, &out, err) < 0)
                 goto out;
         /* the entries just built: folded in now rather than read back later */
@@ -518,6 +527,23 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                         goto out;
                 }
                 b->links_upto++;
+        }
+        {
+                static const char *kinds[] = {"deb", "archive", "files", "run", "packages"};
+                json_t *inp = json_pack("{s:s, s:I, s:s}", "kind", kinds[l->kind], "layer",
+                                        (json_int_t)idx, "diff_id", out.diff_id);
+                if (l->src)
+                        json_object_set_new(inp, "name", json_string(l->src));
+                if (digest_valid(k.input_sha256))
+                        json_object_set_new(inp, "sha256", json_string(k.input_sha256));
+                if (l->kind != SPEC_LAYER_PACKAGES)
+                        json_array_append_new(b->inputs, inp);
+                else
+                        json_decref(inp);
+        }
+        if (l->kind == SPEC_LAYER_PACKAGES && below_add(b, &b->pl.layers[idx]) < 0) {
+                forge_error_make(err, ENOMEM, "build");
+                goto out;
         }
         {
                 json_t *rec = json_pack("{s:s, s:s, s:s}", "key", k.key, "parent",
@@ -725,6 +751,16 @@ static int finish_image(bstate *b, const store_image *base, bool tag, char ret[D
                 json_array_extend(blobs, b->debs);
                 json_object_set(ext, "packages", b->pkgs);
         }
+        if (json_array_size(b->inputs) > 0 || sp->from_kind != SPEC_FROM_SCRATCH) {
+                if (ext == NULL)
+                        ext = json_object();
+                if (base != NULL)
+                        /* by digest only: from a spec or from its tag is the same image */
+                        json_array_insert_new(b->inputs, 0,
+                                              json_pack("{s:s, s:s}", "kind", "image", "digest",
+                                                        base->digest));
+                json_object_set(ext, "inputs", b->inputs);
+        }
         cfg = bconfig_make(sp, base ? base->config : NULL, ext);
         json_decref(ext);
         if (cfg == NULL)
@@ -766,6 +802,7 @@ static void bstate_release(bstate *b)
         pkg_lock_free(&b->pl);
         json_decref(b->debs);
         json_decref(b->pkgs);
+        json_decref(b->inputs);
         bmemo_release(&b->memo);
         json_decref(b->prev);
         free(b->prev_text);
@@ -835,7 +872,8 @@ static int build_rec(store *s, const char *path, const builder_opts *o, int dept
         b.record = json_array();
         b.debs = json_array();
         b.pkgs = json_array();
-        if (b.record == NULL || b.debs == NULL || b.pkgs == NULL) {
+        b.inputs = json_array();
+        if (b.record == NULL || b.debs == NULL || b.pkgs == NULL || b.inputs == NULL) {
                 forge_error_make(err, ENOMEM, "build");
                 goto out;
         }

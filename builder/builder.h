@@ -96,6 +96,10 @@ int builder_spec_check(store *s, const char *spec_path, forge_error **err);
  * keeping keys of the lock that others own. *ret_n: packages locked. */
 int builder_lock(store *s, const char *spec_path, size_t *ret_n, forge_error **err);
 
+/* `forge sbom`: SPDX 2.3 (or, with cyclonedx, CycloneDX 1.5) JSON of an image's
+ * packages and inputs, malloc'd. */
+int builder_sbom(store *s, const char *ref, bool cyclonedx, char **ret, forge_error **err);
+
 /* --check: builds twice, the second time without cache into a scratch store,
  * and compares. Returns 0 when bit-identical; otherwise fails, naming each
  * differing layer and the files within it. */

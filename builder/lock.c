@@ -122,8 +122,12 @@ int pkg_lock_to_json(const spec *sp, const pkg_lock *pl, json_t *obj, forge_erro
 {
         json_t *part = json_object(), *repos = json_array(), *layers = json_array();
 
-        if (!part || !repos || !layers)
+        if (!part || !repos || !layers) {
+                json_decref(repos);
+                json_decref(layers);
                 goto oom;
+        }
+        /* part owns them from here */
         json_object_set_new(part, "architecture", json_string(pl->arch));
         json_object_set_new(part, "repositories", repos);
         json_object_set_new(part, "layers", layers);
@@ -139,9 +143,10 @@ int pkg_lock_to_json(const spec *sp, const pkg_lock *pl, json_t *obj, forge_erro
         }
         for (size_t i = 0; i < sp->n_layers && i < pl->n_layers; i++) {
                 const spec_layer *l = &sp->layers[i];
-                json_t *pk = json_array(), *j;
+                json_t *pk, *j;
                 if (l->kind != SPEC_LAYER_PACKAGES)
                         continue;
+                pk = json_array();
                 for (size_t k = 0; pk && k < pl->layers[i].n; k++)
                         json_array_append_new(pk, package_json(&pl->layers[i].v[k]));
                 j = json_pack("{s:I, s:o, s:b, s:b, s:o}", "layer", (json_int_t)i, "request",
@@ -157,8 +162,6 @@ int pkg_lock_to_json(const spec *sp, const pkg_lock *pl, json_t *obj, forge_erro
         return 0;
 oom:
         json_decref(part);
-        json_decref(repos);
-        json_decref(layers);
         return forge_error_make(err, ENOMEM, "lock");
 }
 

@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -78,15 +80,34 @@ out:
         return r;
 }
 
+/* Whether rel exists in one of the trees, resolved inside it (a link such as
+ * bin -> /usr/bin stays in the tree). */
 static bool lower_has(const char *const *lowerdirs, size_t n, const char *rel)
 {
         for (size_t i = 0; i < n; i++) {
                 cleanup_close int d = open(lowerdirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                struct stat st;
-                if (d >= 0 && fstatat(d, rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                struct open_how how = {
+                        .flags = O_PATH | O_CLOEXEC,
+                        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+                };
+                int fd = d < 0 ? -1 : (int)syscall(SYS_openat2, d, rel, &how, sizeof(how));
+                if (fd >= 0) {
+                        close(fd);
                         return true;
+                }
         }
         return false;
+}
+
+/* /bin/sh and dpkg, in the upper directory or a layer below (links count). */
+static bool has_tools(const char *upper, const char *const *lowerdirs, size_t n)
+{
+        const char *const up[] = {upper};
+        bool sh = lower_has(up, 1, "bin/sh") || lower_has(lowerdirs, n, "bin/sh") ||
+                  lower_has(up, 1, "usr/bin/sh") || lower_has(lowerdirs, n, "usr/bin/sh");
+        bool dpkg = lower_has(up, 1, "usr/bin/dpkg") || lower_has(lowerdirs, n, "usr/bin/dpkg") ||
+                    lower_has(up, 1, "bin/dpkg") || lower_has(lowerdirs, n, "bin/dpkg");
+        return sh && dpkg;
 }
 
 static int write_at(int dfd, const char *rel, const char *text, forge_error **err)
@@ -116,6 +137,37 @@ static int dpkg_skeleton(const char *upper, forge_error **err)
         return 0;
 }
 
+/* Merged /usr, as Debian has it since bookworm (and its usr-is-merged
+ * package checks): bin, sbin, lib (and lib64 on amd64) are links into usr/. */
+static int merged_usr(const char *upper, const char *arch, forge_error **err)
+{
+        static const char *dirs[] = {"bin", "sbin", "lib", "lib64"};
+        cleanup_close int dfd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0)
+                return forge_error_make(err, errno, "open '%s'", upper);
+        if (mkdirat(dfd, "usr", 0755) < 0 && errno != EEXIST)
+                return forge_error_make(err, errno, "merged /usr");
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                char target[32];
+                if (i == 3 && strcmp(arch, "amd64") != 0)
+                        continue;
+                snprintf(target, sizeof(target), "usr/%s", dirs[i]);
+                if ((mkdirat(dfd, target, 0755) < 0 && errno != EEXIST) ||
+                    symlinkat(target, dfd, dirs[i]) < 0)
+                        return forge_error_make(err, errno, "merged /usr: '%s'", dirs[i]);
+        }
+        return 0;
+}
+
+static bool set_has(const pkg_set *set, const char *name)
+{
+        for (size_t i = 0; i < set->n; i++)
+                if (strcmp(set->v[i].name, name) == 0)
+                        return true;
+        return false;
+}
+
 static int unpack_deb(store *s, const char *tmp, const char *upper, const pkg_locked *p,
                       forge_error **err)
 {
@@ -128,7 +180,7 @@ static int unpack_deb(store *s, const char *tmp, const char *upper, const pkg_lo
                 return -1;
         if (store_extract_fd(fd, upper,
                              STORE_EXTRACT_OWNERS | STORE_EXTRACT_SPECIAL_BITS |
-                                     STORE_EXTRACT_DEVICES,
+                                     STORE_EXTRACT_DEVICES | STORE_EXTRACT_KEEP_DIR_SYMLINKS,
                              err) < 0)
                 return forge_error_prefix(err, "unpack '%s'", p->name);
         return 0;
@@ -186,7 +238,7 @@ static int script(store *s, FILE *m, const char *const *debs, const pkg_set *set
         /* by path: a shell that prefers its built-in applets has a "dpkg" of its own */
         fputs("DPKG=/usr/bin/dpkg\n[ -x $DPKG ] || DPKG=/bin/dpkg\n", m);
         if (bootstrap) {
-                fputs("$DPKG --force-depends --force-confdef --force-confold --install", m);
+                fputs("$DPKG --force-depends --force-confdef --force-confold --force-unsafe-io --install", m);
                 for (size_t i = 0; i < set->n; i++)
                         if (set->v[i].essential) {
                                 fprintf(m, " %s", debs[i]);
@@ -202,7 +254,7 @@ static int script(store *s, FILE *m, const char *const *debs, const pkg_set *set
                         return -1;
                 if (!open_run || pre) {
                         fputs(open_run ? "\n" : "", m);
-                        fputs("$DPKG --force-confdef --force-confold --install", m);
+                        fputs("$DPKG --force-confdef --force-confold --force-unsafe-io --install", m);
                         open_run = true;
                         run_from = i;
                 }
@@ -278,12 +330,29 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
                 goto out;
         }
         if (bootstrap) {
+                if (set_has(set, "usr-is-merged") &&
+                    merged_usr(upper, sp->architecture ? sp->architecture : pkg_host_arch(), err) < 0)
+                        goto out;
                 if (dpkg_skeleton(upper, err) < 0)
                         goto out;
+                /* the Essential set is enough for dpkg to run; it unpacks the rest */
+                bool any = false;
                 for (size_t i = 0; i < set->n; i++)
-                        if (unpack_deb(s, scratch, upper, &set->v[i], err) < 0)
+                        any |= set->v[i].essential;
+                for (size_t i = 0; i < set->n; i++)
+                        if ((set->v[i].essential || !any) &&
+                            unpack_deb(s, scratch, upper, &set->v[i], err) < 0)
                                 goto out;
         } else if (mkdir_p(debs, 0755, err) < 0) {
+                goto out;
+        }
+        if (!has_tools(upper, lowerdirs, n_lower)) {
+                forge_error_usage(err,
+                                  "%s: 'essential: true' needs a shell and dpkg in the image, "
+                                  "and neither the layers below nor the Essential set of the "
+                                  "repositories has them (use 'essential: false' for an image "
+                                  "without them)",
+                                  sp->path);
                 goto out;
         }
         for (size_t i = 0; i < set->n; i++)

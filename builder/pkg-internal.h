@@ -3,9 +3,11 @@
 
 /*
  * Debian packages by name (`packages:` layers): where packages come from
- * (pkg-repo.c), how their indexes are verified (pkg-verify.c, pkg-index.c),
- * resolved (pkg-solve.c), locked (lock.c), downloaded (pkg-fetch.c) and
- * installed (pkg-install.c). Only the builder's own files include this.
+ * (pkg-repo.c: apt's formats, pkg-sources.c: a spec's entries), how their
+ * indexes are verified (pkg-verify.c, pkg-index.c), resolved (pkg-solve.c),
+ * locked (lock.c), downloaded (pkg-fetch.c) and installed (pkg-install.c:
+ * files and a dpkg database; pkg-dpkg.c: the image's dpkg in the sandbox);
+ * sbom.c describes the result. Only the builder's own files include this.
  */
 
 #include <stdbool.h>
@@ -61,7 +63,12 @@ int pkg_apt_parse_deb822(const char *text, const char *file, const char *arch,
  * keyrings etc/apt/trusted.gpg and trusted.gpg.d/ *.gpg, *.asc. */
 int pkg_apt_host(const char *root, const char *arch, pkg_sources *out, forge_error **err);
 
-/* The sources of a spec's `repositories:`, in priority order. */
+/* Appends one source (checked: http/https/file URI, suite and component words). */
+int pkg_source_add(pkg_sources *out, const char *uri, const char *suite, char *const *comps,
+                   char *const *keyrings, const char *inline_key, const char *origin,
+                   forge_error **err);
+
+/* The sources of a spec's `repositories:`, in priority order (pkg-sources.c). */
 int pkg_sources_from_spec(const spec *sp, const char *arch, pkg_sources *ret, forge_error **err);
 
 /* The host's Debian architecture (dpkg's name for uname's machine). */

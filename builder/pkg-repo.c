@@ -141,7 +141,7 @@ static bool word_ok(const char *w)
         return true;
 }
 
-static int add_source(pkg_sources *out, const char *uri, const char *suite, char *const *comps,
+int pkg_source_add(pkg_sources *out, const char *uri, const char *suite, char *const *comps,
                       char *const *keyrings, const char *inline_key, const char *origin,
                       forge_error **err)
 {
@@ -259,7 +259,7 @@ int pkg_apt_parse_list(const char *text, const char *file, const char *arch,
                                                  origin);
                 if (!arch_ok || strncmp(w[0], "cdrom:", 6) == 0)
                         continue;
-                if (add_source(out, w[0], w[1], w + 2, keyrings, NULL, origin, err) < 0)
+                if (pkg_source_add(out, w[0], w[1], w + 2, keyrings, NULL, origin, err) < 0)
                         return -1;
         }
         return 0;
@@ -336,7 +336,7 @@ static int stanza_source(const stanza *st, const char *file, const char *arch,
                 return forge_error_make(err, ENOMEM, "apt sources");
         for (char **ui = u; *ui; ui++)
                 for (char **si = s; *si; si++)
-                        if (add_source(out, *ui, *si, c, k, inline_key, origin, err) < 0)
+                        if (pkg_source_add(out, *ui, *si, c, k, inline_key, origin, err) < 0)
                                 return -1;
         return 0;
 }
@@ -517,42 +517,4 @@ int pkg_apt_host(const char *root, const char *arch, pkg_sources *out, forge_err
                 }
         }
         return 0;
-}
-
-int pkg_sources_from_spec(const spec *sp, const char *arch, pkg_sources *ret, forge_error **err)
-{
-        const char *root = getenv("FORGE_APT_ROOT");
-
-        memset(ret, 0, sizeof(*ret));
-        for (size_t i = 0; i < sp->n_repos; i++) {
-                const spec_repo *r = &sp->repos[i];
-                size_t first = ret->n;
-                if (r->host) {
-                        if (pkg_apt_host(root && root[0] ? root : "/", arch, ret, err) < 0)
-                                goto fail;
-                        if (ret->n == first) {
-                                spec_error(err, sp, r->pos,
-                                           "'host': the machine has no apt sources for %s "
-                                           "(etc/apt/sources.list, sources.list.d/)",
-                                           arch);
-                                goto fail;
-                        }
-                } else {
-                        char *keys[] = {r->keyring, NULL};
-                        char origin[64];
-                        snprintf(origin, sizeof(origin), "repositories[%zu]", i);
-                        if (add_source(ret, r->url, r->suite, r->components, keys, NULL, origin,
-                                       err) < 0)
-                                goto fail;
-                        ret->v[first].check_valid_until = r->check_valid_until;
-                }
-                for (size_t j = first; j < ret->n; j++) {
-                        ret->v[j].entry = i;
-                        ret->v[j].source = j - first;
-                }
-        }
-        return 0;
-fail:
-        pkg_sources_free(ret);
-        return -1;
 }

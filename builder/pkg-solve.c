@@ -348,6 +348,14 @@ static void essential_closure(pkg_solver *ps, Queue *ret)
         for (size_t i = 0; i < ps->n_essential; i++)
                 queue_push2(&job, SOLVER_INSTALL | SOLVER_SOLVABLE_NAME,
                             pool_str2id(pool, ps->essential[i], 1));
+        if (job.count > 0 && pool_str2id(pool, "usr-is-merged", 0) != 0) {
+                Id umid = pool_str2id(pool, "usr-is-merged", 0), p, pp;
+                FOR_PROVIDES(p, pp, umid) if (pool->solvables[p].name == umid)
+                {
+                        queue_push2(&job, SOLVER_INSTALL | SOLVER_SOLVABLE_NAME, umid);
+                        break;
+                }
+        }
         solv = solver_create(pool);
         solver_set_flag(solv, SOLVER_FLAG_IGNORE_RECOMMENDED, 1);
         if (job.count > 0 && solver_solve(solv, &job) == 0)
@@ -417,6 +425,77 @@ static int problems(pkg_solver *ps, Solver *solv, int n, const spec *sp, const s
         return -1;
 }
 
+/* The leftmost name of an "a | b | c" dependency. */
+static Id first_alternative(Pool *pool, Id dep)
+{
+        while (ISRELDEP(dep) && GETRELDEP(pool, dep)->flags == REL_OR)
+                dep = GETRELDEP(pool, dep)->name;
+        return dep;
+}
+
+static bool chosen_explicitly(Pool *pool, Solver *solv, Id dep, const Queue *explicit_names)
+{
+        Id p, pp;
+
+        if (ISRELDEP(dep) && GETRELDEP(pool, dep)->flags == REL_OR)
+                return chosen_explicitly(pool, solv, GETRELDEP(pool, dep)->name, explicit_names) ||
+                       chosen_explicitly(pool, solv, GETRELDEP(pool, dep)->evr, explicit_names);
+        FOR_PROVIDES(p, pp, dep)
+        {
+                if (solver_get_decisionlevel(solv, p) <= 0)
+                        continue;
+                for (int i = 0; i < explicit_names->count; i++)
+                        if (explicit_names->elements[i] == pool->solvables[p].name)
+                                return true;
+        }
+        return false;
+}
+
+/* apt installs the first alternative of "a | b" that can be, unless the
+ * dependency is met by a package asked for anyway: where libsolv chose
+ * another one, favour the first (the caller solves again). */
+static void favour_first_alternatives(Pool *pool, Solver *solv, const Queue *job,
+                                      Queue *favour)
+{
+        Queue dq, names;
+
+        queue_init(&dq);
+        queue_init(&names);
+        for (int i = 0; i + 1 < job->count; i += 2) {
+                Id how = job->elements[i] & SOLVER_SELECTMASK, what = job->elements[i + 1];
+                if (how == SOLVER_SOLVABLE)
+                        queue_push(&names, pool->solvables[what].name);
+                else if (how == SOLVER_SOLVABLE_NAME)
+                        queue_push(&names, ISRELDEP(what) ? GETRELDEP(pool, what)->name : what);
+        }
+        solver_get_decisionqueue(solv, &dq);
+        for (int i = 0; i < dq.count; i++) {
+                Solvable *s;
+                Id *rp, req;
+                if (dq.elements[i] <= 0)
+                        continue;
+                s = pool->solvables + dq.elements[i];
+                if (s->repo == NULL || !s->requires)
+                        continue;
+                for (rp = s->repo->idarraydata + s->requires; (req = *rp) != 0; rp++) {
+                        Id first, p, pp;
+                        bool chosen = false, any = false;
+                        if (!ISRELDEP(req) || GETRELDEP(pool, req)->flags != REL_OR)
+                                continue;
+                        first = first_alternative(pool, req);
+                        FOR_PROVIDES(p, pp, first)
+                        {
+                                any = true;
+                                chosen |= solver_get_decisionlevel(solv, p) > 0;
+                        }
+                        if (any && !chosen && !chosen_explicitly(pool, solv, req, &names))
+                                queue_push2(favour, SOLVER_FAVOR | SOLVER_SOLVABLE_PROVIDES, first);
+                }
+        }
+        queue_free(&names);
+        queue_free(&dq);
+}
+
 int pkg_solver_layer(pkg_solver *ps, const spec *sp, const spec_layer *l, const pkg_set *below,
                      bool add_essential_set, pkg_set *ret, forge_error **err)
 {
@@ -458,16 +537,40 @@ int pkg_solver_layer(pkg_solver *ps, const spec *sp, const spec_layer *l, const 
                 }
                 queue_push2(&job, SOLVER_INSTALL | SOLVER_SOLVABLE, p);
         }
-        if (add_essential_set)
+        if (add_essential_set) {
+                Id umid = pool_str2id(pool, "usr-is-merged", 0), p, pp;
+                bool have_um = false;
                 for (size_t i = 0; i < ps->n_essential; i++)
                         queue_push2(&job, SOLVER_INSTALL | SOLVER_SOLVABLE_NAME,
                                     pool_str2id(pool, ps->essential[i], 1));
+                /* forge sets up a merged /usr itself, as mmdebstrap does: say so
+                 * rather than let "usrmerge | usr-is-merged" convert it */
+                if (umid != 0)
+                        FOR_PROVIDES(p, pp, umid) have_um |= pool->solvables[p].name == umid;
+                if (have_um)
+                        queue_push2(&job, SOLVER_INSTALL | SOLVER_SOLVABLE_NAME, umid);
+        }
         solv = solver_create(pool);
         solver_set_flag(solv, SOLVER_FLAG_IGNORE_RECOMMENDED, !l->recommends);
         np = solver_solve(solv, &job);
         if (np > 0) {
                 problems(ps, solv, np, sp, l, err);
                 goto out;
+        }
+        {
+                Queue favour;
+                int base = job.count;
+                queue_init(&favour);
+                favour_first_alternatives(pool, solv, &job, &favour);
+                if (favour.count > 0) {
+                        queue_insertn(&job, job.count, favour.count, favour.elements);
+                        /* a favour is a preference: if it cannot hold, the first answer stands */
+                        if (solver_solve(solv, &job) > 0) {
+                                queue_truncate(&job, base);
+                                solver_solve(solv, &job);
+                        }
+                }
+                queue_free(&favour);
         }
         trans = solver_create_transaction(solv);
         transaction_order(trans, 0);

@@ -320,7 +320,6 @@ int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *in
 {
         cleanup_free char *in = path_join(tmpdir, "InRelease"), *out = path_join(tmpdir, "signed");
         cleanup_free char *status_path = path_join(tmpdir, "status"), *status = NULL;
-        cleanup_free char *inline_path = NULL;
         cleanup_strv char **keys = calloc(MAX_KEYS + 1, sizeof(char *));
         char *argv[8 + 2 * MAX_KEYS + 4];
         size_t nk = 0, a = 0, slen;

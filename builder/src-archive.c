@@ -339,7 +339,13 @@ int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, ben
         c.spool_end = lseek(out->spool_fd, 0, SEEK_END);
         if (c.spool_end < 0)
                 return forge_error_make(err, errno, "spool file");
-        return l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err);
+        if ((l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err)) < 0)
+                return -1;
+        /* a last file ending in a hole left the spool shorter than its end: the
+         * next archive of the layer starts after it all the same */
+        if (lseek(out->spool_fd, 0, SEEK_END) < c.spool_end && ftruncate(out->spool_fd, c.spool_end) < 0)
+                return forge_error_make(err, errno, "spool file");
+        return 0;
 }
 
 int bsrc_archive_check(const spec *sp, const spec_layer *l, forge_error **err)

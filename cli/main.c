@@ -37,6 +37,7 @@ static const command commands[] = {
         {"login", cmd_login, "save credentials for a registry"},
         {"logout", cmd_logout, "remove credentials for a registry"},
         {"lock", cmd_lock, "resolve a spec's packages and write SPEC.lock"},
+        {"sbom", cmd_sbom, "an image's bill of materials (SPDX or CycloneDX)"},
 };
 
 static void usage(FILE *f)

@@ -18,6 +18,9 @@ packages=(
 	qemu-system-common
 	# registry tests: the registry, htpasswd, a test CA, a manifest PUT by hand
 	docker-registry apache2-utils openssl curl
+	# packages: layers (libsolv, libcurl, gpgv); their tests build and sign a repository
+	libsolv-dev libsolvext-dev gpgv gnupg apt-utils dpkg-dev xz-utils curl mmdebstrap
+	nodejs npm
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -32,4 +35,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# forge sbom's test validates CycloneDX with the CycloneDX project's own library
+cdx=/var/cache/forge-test/cyclonedx
+if [ ! -d "$cdx/node_modules/@cyclonedx/cyclonedx-library" ]; then
+	mkdir -p "$cdx"
+	(cd "$cdx" && npm install --no-audit --no-fund --silent @cyclonedx/cyclonedx-library ajv ajv-formats ajv-formats-draft2019)
 fi

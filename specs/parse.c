@@ -675,8 +675,9 @@ KEYFN(l_recommends)
 static const key_handler layer_keys[] = {
         {"name", l_name},     {"deb", l_deb}, {"archive", l_archive}, {"files", l_files},
         {"run", l_run},       {"sha256", l_sha256}, {"dest", l_dest}, {"env", l_env},
-        {"network", l_network}, {"packages", l_packages}, {"essential", l_essential},
-        {"recommends", l_recommends}, {"memory", l_memory}, {"pids", l_pids},
+        {"network", l_network},
+        {"memory", l_memory}, {"pids", l_pids},
+        {"packages", l_packages}, {"essential", l_essential}, {"recommends", l_recommends},
 };
 
 /* Keys allowed with each source, beyond name. */

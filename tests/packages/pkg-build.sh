@@ -91,6 +91,11 @@ dpkg --root="$T/two" -l | grep -q "^ii  libfoo1:$ARCH" || fail "two layers: libf
 dpkg --root="$T/two" -l | grep -q "^ii  hello-post" || fail "two layers: hello-post"
 [ ! -e "$T/two/var/lib/hello-post/state" ] || fail "essential: false ran a maintainer script"
 
+# -- essential: true (the default) where nothing brings a shell and dpkg
+write_spec noess "$URL" "  - packages: [libfoo1]"
+expect_status 2 f build -q "$C/noess.yaml" 2>"$T/err"
+grep -q "'essential: true' needs a shell and dpkg in the image" "$T/err" || fail "no dpkg: $(cat "$T/err")"
+
 # -- SIGKILL half way through a download: the store stays consistent
 stop_server
 cat >"$T/slow.py" <<'PY'
