@@ -20,8 +20,10 @@ packages=(
 	docker-registry apache2-utils openssl curl
 	# packages: layers (libsolv, libcurl, gpgv); their tests build and sign a repository
 	libsolv-dev libsolvext-dev gpgv gnupg apt-utils dpkg-dev xz-utils curl mmdebstrap
-	nodejs npm
 )
+# node and npm for the CycloneDX validator: the machine's own when it has them
+# (a node package that provides npm conflicts with Debian's npm), else Debian's
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: run as root (it installs Debian packages)" >&2
