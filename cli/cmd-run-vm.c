@@ -259,7 +259,7 @@ static int append_str(char **cmdline, const char *text)
 static int append_shares(char **cmdline, const vm_opts *o)
 {
         const char *v[3 * MAX_SHARES];
-        char tags[MAX_SHARES][16];
+        char tags[MAX_SHARES][32];
         size_t n = 0;
 
         for (size_t i = 0; i < o->n_shares; i++) {

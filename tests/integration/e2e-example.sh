@@ -28,7 +28,7 @@ f export hello:latest --format tar -o "$T/hello.tar"
 tar -tf "$T/hello.tar" >"$T/list"
 grep -qx 'bin/busybox' "$T/list" || fail "exported tar lacks bin/busybox"
 f export hello:latest --format oci -o "$T/oci"
-skopeo inspect "oci:$T/oci:latest" >/dev/null || skopeo inspect "oci:$T/oci" >/dev/null || fail "skopeo inspect"
+skopeo inspect "oci:$T/oci:hello:latest" >/dev/null || fail "skopeo inspect"
 
 out=$(f run hello:latest -- forge)
 [ "$out" = "hello from forge, forge!" ] || fail "run printed '$out'"
