@@ -64,7 +64,11 @@ static json_t *container_ext(const spec *sp, json_t *base)
                 json_object_set_new(o, "pids", json_integer(c->pids));
         if (c->network != SPEC_NETWORK_UNSET)
                 json_object_set_new(o, "network",
-                                    json_string(c->network == SPEC_NETWORK_HOST ? "host" : "none"));
+                                    json_string(c->network == SPEC_NETWORK_HOST   ? "host"
+                                                : c->network == SPEC_NETWORK_USER ? "user"
+                                                                                  : "none"));
+        if (c->ports != NULL)
+                json_object_set_new(o, "ports", strv_json(c->ports));
         if (c->read_only)
                 json_object_set_new(o, "read_only", json_true());
         if (c->n_mounts) {

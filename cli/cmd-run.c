@@ -23,6 +23,8 @@ typedef struct run_opts {
         size_t n_env;
         runtime_mount mounts[MAX_LIST];
         size_t n_mounts;
+        runtime_port ports[RUNTIME_NET_MAX_PORTS];
+        size_t n_ports;
         const char *rootfs[MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
         size_t n_rootfs;
         bool tty, read_only, read_only_set;
@@ -40,7 +42,9 @@ static void help(void)
                "  --memory SIZE          memory limit (e.g. 256M)\n"
                "  --cpus N               CPU limit (e.g. 1.5)\n"
                "  --pids N               process limit\n"
-               "  --network none|host    default none: own network namespace, loopback only\n"
+               "  --network none|host|user  default none: own network namespace, loopback only;\n"
+               "                         user: own address, route, DNS, outbound through the host\n"
+               "  -p [IP:]HOSTPORT:PORT[/tcp|udp]  publish a port (--network user; IP 127.0.0.1)\n"
                "  --read-only            read-only root file system\n"
                "  --user U[:G]           numeric or a name from the image's /etc/passwd\n"
                "  --workdir DIR          working directory\n"
@@ -124,8 +128,19 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+e:v:t", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+e:v:tp:", longopts, NULL)) != -1) {
                 switch (c) {
+                case 'p': {
+                        cleanup_error forge_error *perr = NULL;
+
+                        if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
+                                return cli_usage_error("run", "too many -p (at most %d)",
+                                                       RUNTIME_NET_MAX_PORTS);
+                        if (runtime_port_parse(optarg, &o->ports[o->n_ports], &perr) < 0)
+                                return cli_usage_error("run", "%s", perr->msg);
+                        o->n_ports++;
+                        break;
+                }
                 case 'e':
                         if (strchr(optarg, '=') == NULL || optarg[0] == '=' || o->n_env >= MAX_LIST)
                                 return cli_usage_error("run", "-e wants K=V, got '%s'", optarg);
@@ -312,9 +327,17 @@ static int configure(const run_opts *o, const runtime_image_config *ic, runtime_
         r = parse_limits(o, cfg);
         if (r != 0)
                 return r;
-        if (net != NULL && strcmp(net, "host") != 0 && strcmp(net, "none") != 0)
-                return cli_usage_error("run", "--network wants none or host, got '%s'", net);
+        if (net != NULL && strcmp(net, "host") != 0 && strcmp(net, "none") != 0 &&
+            strcmp(net, "user") != 0)
+                return cli_usage_error("run", "--network wants none, host or user, got '%s'", net);
         cfg->network_host = net != NULL ? strcmp(net, "host") == 0 : ic->network == 1;
+        cfg->network_user = net != NULL ? strcmp(net, "user") == 0 : ic->network == 2;
+        cfg->ports = o->n_ports > 0 ? o->ports : ic->ports;
+        cfg->n_ports = o->n_ports > 0 ? o->n_ports : ic->n_ports;
+        if (cfg->n_ports > 0 && !cfg->network_user)
+                return cli_usage_error("run", "-p publishes a port of --network user; this "
+                                              "container's network is %s",
+                                       cfg->network_host ? "host" : "none");
         cfg->read_only = o->read_only_set ? o->read_only : ic->read_only == 1;
         cfg->workdir = o->workdir ? o->workdir : ic->workdir;
         cfg->user = o->user ? o->user : ic->user;

@@ -286,6 +286,8 @@ typedef struct run_state {
         bool raw;
         struct termios saved_tio;
         pid_t child;
+        runtime_net *net;
+        runtime_mount *mounts; /* cfg's plus /etc/hosts, /etc/resolv.conf */
 } run_state;
 
 static void run_state_free(run_state *s)
@@ -295,6 +297,12 @@ static void run_state_free(run_state *s)
         if (s->child > 0) {
                 kill(s->child, SIGKILL);
                 waitpid(s->child, NULL, 0);
+        }
+        runtime_net_stop(s->net);
+        if (s->mounts != NULL) {
+                free((char *)s->mounts[0].src);
+                free((char *)s->mounts[1].src);
+                free(s->mounts);
         }
         if (s->masked)
                 sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
@@ -309,6 +317,56 @@ static void run_state_free(run_state *s)
                 close(s->master);
         cgroup_free(s->cg);
         run_dirs_free(&s->dirs);
+}
+
+/* pasta on the child's network namespace, before the child goes on: the
+ * workload starts with its interface, route and published ports in place. */
+static int net_user_start(const runtime_config *cfg, run_state *s, forge_error **err)
+{
+        char path[64];
+        cleanup_close int fd = -1;
+
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)s->child);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return forge_error_make(err, errno, "open '%s'", path);
+        return runtime_net_start_ns(fd, cfg->ports, cfg->n_ports, &s->net, err);
+}
+
+/* The run's /etc/hosts (with host.forge.internal) and /etc/resolv.conf (the
+ * DNS forwarder), bound over the image's like volumes. */
+static int net_user_files(runtime_config *cfg, run_state *s, forge_error **err)
+{
+        static const char *const names[2] = {"hosts", "resolv.conf"};
+        cleanup_free char *hosts = NULL, *resolv = NULL;
+        cleanup_close int dfd = -1;
+        const char *text[2];
+
+        if (runtime_net_hosts(cfg->hostname, &hosts, err) < 0 ||
+            runtime_net_resolv_conf(&resolv, err) < 0)
+                return -1;
+        text[0] = hosts;
+        text[1] = resolv;
+        dfd = open(s->dirs.base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return forge_error_make(err, errno, "open '%s'", s->dirs.base);
+        s->mounts = calloc(cfg->n_mounts + 2, sizeof(runtime_mount));
+        if (s->mounts == NULL)
+                return forge_error_make(err, ENOMEM, "mounts");
+        /* the etc files first: a volume the user binds there wins */
+        for (size_t i = 0; i < 2; i++) {
+                if (file_write_atomic(dfd, names[i], text[i], strlen(text[i]), 0644, err) < 0)
+                        return forge_error_prefix(err, "write the run's %s", names[i]);
+                s->mounts[i].src = path_join(s->dirs.base, names[i]);
+                s->mounts[i].dest = i == 0 ? "/etc/hosts" : "/etc/resolv.conf";
+                if (s->mounts[i].src == NULL)
+                        return forge_error_make(err, ENOMEM, "mounts");
+        }
+        for (size_t i = 0; i < cfg->n_mounts; i++)
+                s->mounts[2 + i] = cfg->mounts[i];
+        cfg->mounts = s->mounts;
+        cfg->n_mounts += 2;
+        return 0;
 }
 
 static int start_child(const runtime_config *cfg, run_state *s, forge_error **err)
@@ -339,6 +397,8 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
         s->sock[1] = -1;
         if (s->cg != NULL && cgroup_attach(s->cg, s->child, err) < 0)
                 return forge_error_prefix(err, "join the cgroup");
+        if (cfg->network_user && net_user_start(cfg, s, err) < 0)
+                return forge_error_prefix(err, "--network user");
         if (write(s->sock[0], "g", 1) != 1)
                 return forge_error_make(err, errno, "start the container");
         return 0;
@@ -356,6 +416,13 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         runtime_result res = {0};
         int r = -1;
 
+        if (cfg->network_user && cfg->network_host)
+                return forge_error_usage(err, "a container's network is none, host or user");
+        if (cfg->n_ports > 0 && !cfg->network_user)
+                return forge_error_usage(err, "-p publishes a port of --network user (a "
+                                              "container with --network none or host has none)");
+        if (cfg->network_user && runtime_ports_check(cfg->ports, cfg->n_ports, err) < 0)
+                return -1;
         if (cfg->argv == NULL || cfg->argv[0] == NULL)
                 return forge_error_make(err, EINVAL,
                                         "no command to run (the image has no "
@@ -377,6 +444,8 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 local.lowerdirs = empty_lower;
                 local.n_lowerdirs = 1;
         }
+        if (cfg->network_user && net_user_files(&local, &s, err) < 0)
+                goto out;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s.sock) < 0) {
                 forge_error_make(err, errno, "socketpair");
                 goto out;

@@ -77,13 +77,42 @@ static int parse_limits(const json_t *c, runtime_image_config *r, forge_error **
         if ((j = json_object_get(c, "network")) != NULL) {
                 const char *n = json_is_string(j) ? json_string_value(j) : "";
 
-                if (strcmp(n, "none") != 0 && strcmp(n, "host") != 0)
+                if (strcmp(n, "none") != 0 && strcmp(n, "host") != 0 && strcmp(n, "user") != 0)
                         return forge_error_usage(err, "image config: container.network must be "
-                                                      "none or host");
-                r->network = strcmp(n, "host") == 0;
+                                                      "none, host or user");
+                r->network = strcmp(n, "host") == 0 ? 1 : strcmp(n, "user") == 0 ? 2 : 0;
         }
         if ((j = json_object_get(c, "read_only")) != NULL)
                 r->read_only = json_is_true(j);
+        return 0;
+}
+
+/* "ports": ["[IP:]HOSTPORT:PORT[/tcp|udp]", ...] */
+static int parse_ports(const json_t *c, runtime_image_config *r, forge_error **err)
+{
+        const json_t *a = json_object_get(c, "ports"), *e;
+        size_t i, n = json_is_array(a) ? json_array_size(a) : 0;
+
+        if (a != NULL && !json_is_array(a))
+                return forge_error_usage(err, "image config: container.ports must be a list");
+        if (n == 0)
+                return 0;
+        if (n > RUNTIME_NET_MAX_PORTS)
+                return forge_error_usage(err, "image config: more than %d container.ports",
+                                         RUNTIME_NET_MAX_PORTS);
+        r->ports = calloc(n, sizeof(runtime_port));
+        if (r->ports == NULL)
+                return forge_error_make(err, ENOMEM, "image config");
+        json_array_foreach(a, i, e)
+        {
+                if (!json_is_string(e))
+                        return forge_error_usage(err, "image config: container.ports[%zu] must be "
+                                                      "a string",
+                                                 i);
+                if (runtime_port_parse(json_string_value(e), &r->ports[i], err) < 0)
+                        return forge_error_prefix(err, "image config: container.ports[%zu]", i);
+                r->n_ports++;
+        }
         return 0;
 }
 
@@ -138,7 +167,8 @@ int runtime_image_config_parse(const json_t *config, runtime_image_config *ret, 
         if (r.hostname == NULL)
                 r.hostname = str_or_null(forge, "hostname");
         if (parse_limits(json_object_get(forge, "container"), &r, err) < 0 ||
-            parse_mounts(json_object_get(forge, "container"), &r, err) < 0)
+            parse_mounts(json_object_get(forge, "container"), &r, err) < 0 ||
+            parse_ports(json_object_get(forge, "container"), &r, err) < 0)
                 goto fail;
         *ret = r;
         return 0;
@@ -160,6 +190,7 @@ void runtime_image_config_free(runtime_image_config *c)
                 free((char *)c->mounts[i].dest);
         }
         free(c->mounts);
+        free(c->ports);
         memset(c, 0, sizeof(*c));
 }
 
