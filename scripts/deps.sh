@@ -13,6 +13,8 @@ packages=(
 	# tests and benchmarks: peers and checkers
 	skopeo umoci crun jq busybox-static qemu-system-x86 ovmf clang llvm libclang-rt-14-dev hyperfine time bc
 	iproute2 util-linux procps python3
+	# --network user (pasta for containers, passt for VMs); its tests and benchmark
+	passt dnsmasq-base slirp4netns iperf3
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -12,6 +12,8 @@
  *   signals SECONDS (prints "signal=NAME" for each signal received) | tty |
  *   foreign-arch (x32 and i386 system calls in children: how they ended)
  *
+ * Network tests (tests/network/): udp-recv PORT SECONDS
+ *
  * escape prints one "NAME=blocked|ESCAPED (detail)" line per attempt.
  */
 #include <errno.h>
@@ -32,6 +34,9 @@
 #include <termios.h>
 #include <poll.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 extern char **environ;
 
@@ -459,10 +464,45 @@ static int c_pty(int argc, char **argv)
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* udp-recv PORT SECONDS: prints "udp=TEXT from=IP" for the first datagram to
+ * 0.0.0.0:PORT (network tests: a published UDP port); 1 on timeout. */
+static int c_udp_recv(int argc, char **argv)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET}, from;
+        socklen_t flen = sizeof(from);
+        char buf[512], ip[INET_ADDRSTRLEN];
+        struct pollfd p;
+        ssize_t n;
+        int s;
+
+        if (argc < 3)
+                return 2;
+        sa.sin_port = htons((uint16_t)atoi(argv[1]));
+        s = socket(AF_INET, SOCK_DGRAM, 0);
+        if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                perror("udp-recv: bind");
+                return 1;
+        }
+        printf("listening\n");
+        fflush(stdout);
+        p = (struct pollfd){s, POLLIN, 0};
+        if (poll(&p, 1, atoi(argv[2]) * 1000) != 1)
+                return 1;
+        n = recvfrom(s, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&from, &flen);
+        if (n < 0)
+                return 1;
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        inet_ntop(AF_INET, &from.sin_addr, ip, sizeof(ip));
+        printf("udp=%s from=%s\n", buf, ip);
+        return 0;
+}
+
 static const struct {
         const char *name;
         subcmd_fn fn;
 } subcmds[] = {
+        {"udp-recv", c_udp_recv},
         {"pty", c_pty},
         {"caps", c_caps},         {"mounts", c_mounts},     {"cgroup", c_cgroup},
         {"escape", c_escape},     {"memhog", c_memhog},     {"forkbomb", c_forkbomb},
