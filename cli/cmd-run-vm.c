@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "runtime/runtime.h"
 #include "vmimage/vmimage.h"
 
 #define MAX_ENV 256
@@ -28,7 +30,9 @@ typedef struct vm_opts {
         const char *env[MAX_ENV];
         size_t n_env;
         bool tty, persist, verbose;
-        const char *memory, *cpus, *timeout, *user, *workdir, *hostname;
+        const char *memory, *cpus, *timeout, *user, *workdir, *hostname, *network;
+        runtime_port ports[RUNTIME_NET_MAX_PORTS];
+        size_t n_ports;
 } vm_opts;
 
 static void help(void)
@@ -43,6 +47,9 @@ static void help(void)
                "  --user U[:G]       numeric or a name from the image's /etc/passwd\n"
                "  --workdir DIR      working directory\n"
                "  --hostname NAME    host name\n"
+               "  --network none|user  default none: no network device; user: virtio-net with\n"
+               "                     its own address, route and DNS through the host (passt)\n"
+               "  -p [IP:]HOSTPORT:PORT[/tcp|udp]  publish a guest port (--network user)\n"
                "  --timeout SECONDS  stop the guest after this long (exit 124)\n"
                "  --persist          write guest writes to DISK.img (default: thrown away)\n"
                "  --verbose          show the guest kernel's messages on the console\n\n"
@@ -62,6 +69,7 @@ enum {
         OPT_HOSTNAME,
         OPT_AS,
         OPT_HELP,
+        OPT_NETWORK,
         OPT_UNSUPPORTED
 };
 
@@ -76,7 +84,7 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
             {"as", required_argument, NULL, OPT_AS},
             {"help", no_argument, NULL, OPT_HELP},
             {"pids", required_argument, NULL, OPT_UNSUPPORTED},
-            {"network", required_argument, NULL, OPT_UNSUPPORTED},
+            {"network", required_argument, NULL, OPT_NETWORK},
             {"read-only", no_argument, NULL, OPT_UNSUPPORTED},
             {"user", required_argument, NULL, OPT_USER},
             {"workdir", required_argument, NULL, OPT_WORKDIR},
@@ -87,8 +95,29 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+e:v:t", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+e:v:tp:", longopts, NULL)) != -1) {
                 switch (c) {
+                case 'p': {
+                        cleanup_error forge_error *perr = NULL;
+
+                        if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
+                                return cli_usage_error("run", "too many -p (at most %d)",
+                                                       RUNTIME_NET_MAX_PORTS);
+                        if (runtime_port_parse(optarg, &o->ports[o->n_ports], &perr) < 0)
+                                return cli_usage_error("run", "%s", perr->msg);
+                        o->n_ports++;
+                        break;
+                }
+                case OPT_NETWORK:
+                        if (strcmp(optarg, "host") == 0)
+                                return cli_usage_error("run", "--network host is for containers: a VM "
+                                                              "takes --network none or user");
+                        if (strcmp(optarg, "none") != 0 && strcmp(optarg, "user") != 0)
+                                return cli_usage_error("run", "--network wants none or user for a VM, "
+                                                              "got '%s'",
+                                                       optarg);
+                        o->network = optarg;
+                        break;
                 case 'e':
                         if (strchr(optarg, '=') == NULL || optarg[0] == '=' || o->n_env >= MAX_ENV)
                                 return cli_usage_error("run", "-e wants K=V, got '%s'", optarg);
@@ -129,8 +158,8 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
                 case 'v':
                 case OPT_UNSUPPORTED:
                         return cli_usage_error("run", "%s is for containers: a VM takes -e, -t, --memory, "
-                                                      "--cpus, --user, --workdir, --hostname, --timeout, "
-                                                      "--persist and --verbose",
+                                                      "--cpus, --user, --workdir, --hostname, --network, "
+                                                      "-p, --timeout, --persist and --verbose",
                                                argv[optind - 1]);
                 default:
                         return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
@@ -200,6 +229,15 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
             (o->workdir && append_hex(&c, "forge.workdir", &o->workdir, 1) < 0) ||
             (o->hostname && append_hex(&c, "forge.hostname", &o->hostname, 1) < 0))
                 return -1;
+        if (o->network && strcmp(o->network, "user") == 0) {
+                char net[96];
+
+                /* the guest init configures eth0 from this (docs/vm-protocol.md) */
+                snprintf(net, sizeof(net), " forge.net=%s/%d,%s,%s", RUNTIME_NET_ADDR,
+                         RUNTIME_NET_PREFIX, RUNTIME_NET_GATEWAY, RUNTIME_NET_DNS);
+                if (append_str(&c, net) < 0)
+                        return -1;
+        }
         if (o->tty) {
                 struct winsize ws = {0};
                 if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
@@ -251,10 +289,10 @@ static char *find_launcher(void)
 /* Replaces this process with forge-vmm; returns only on failure. The disk
  * stays open across exec, so a store gc cannot take it away meanwhile. */
 static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot *b, const char *cmdline,
-                         unsigned long long memory, unsigned cpus, unsigned timeout)
+                         unsigned long long memory, unsigned cpus, unsigned timeout, int net_fd)
 {
         cleanup_free char *launcher = find_launcher();
-        char fd_s[16], kernel_s[48], initrd_s[48], mem_s[24], cpus_s[16], timeout_s[16];
+        char fd_s[16], kernel_s[48], initrd_s[48], mem_s[24], cpus_s[16], timeout_s[16], net_s[16];
         const char *argv[24];
         size_t n = 0;
         int fd;
@@ -299,6 +337,13 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
                 argv[n++] = "--tty";
         if (o->persist)
                 argv[n++] = "--persist";
+        if (net_fd >= 0) {
+                /* kept open across exec: the launcher's end of passt's socket */
+                snprintf(net_s, sizeof(net_s), "%d", net_fd);
+                argv[n++] = "--net-fd";
+                argv[n++] = net_s;
+                fcntl(net_fd, F_SETFD, 0);
+        }
         argv[n] = NULL;
         fflush(stdout);
         fflush(stderr);
@@ -308,12 +353,37 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
         return -1;
 }
 
+/* --network user: passt on one end of a socket pair, the other end for
+ * forge-vmm's virtio-net. passt is this process's child and dies with it
+ * (runtime_net_start_socket), which after exec is forge-vmm. */
+static int net_start(const vm_opts *o, runtime_net **ret_net, int *ret_fd, forge_error **err)
+{
+        int sv[2];
+
+        if (o->network == NULL || strcmp(o->network, "user") != 0)
+                return 0;
+        if (runtime_ports_check(o->ports, o->n_ports, err) < 0)
+                return -1;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return forge_error_make(err, errno, "socketpair");
+        if (runtime_net_start_socket(sv[1], o->ports, o->n_ports, ret_net, err) < 0) {
+                close(sv[0]);
+                close(sv[1]);
+                return forge_error_prefix(err, "--network user");
+        }
+        close(sv[1]);
+        *ret_fd = sv[0];
+        return 0;
+}
+
 static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, int n_args)
 {
         cleanup_error forge_error *err = NULL;
         cleanup_store store *s = NULL;
         cleanup_free char *disk = NULL, *cmdline = NULL;
         vmimage_boot boot = {0};
+        runtime_net *net = NULL;
+        int net_fd = -1;
         unsigned long long v = 0;
         unsigned cpus = 0, timeout = 0;
         int r;
@@ -328,6 +398,9 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
                                                o->cpus);
                 cpus = (unsigned)n;
         }
+        if (o->n_ports > 0 && (o->network == NULL || strcmp(o->network, "user") != 0))
+                return cli_usage_error("run", "-p publishes a port of --network user; this VM's "
+                                              "network is none");
         if (o->timeout) {
                 char *end;
                 unsigned long n = strtoul(o->timeout, &end, 10);
@@ -349,9 +422,16 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
                 return 125;
         }
         r = build_cmdline(o, boot.cmdline, args, n_args, &cmdline);
+        if (r == 0 && net_start(o, &net, &net_fd, &err) < 0) {
+                cli_fail(&err);
+                r = -1;
+        }
         if (r == 0)
                 r = exec_launcher(o, disk, &boot, cmdline, o->memory ? v : boot.memory ? boot.memory : DEFAULT_MEMORY,
-                                  cpus ? cpus : boot.cpus ? boot.cpus : 1, timeout);
+                                  cpus ? cpus : boot.cpus ? boot.cpus : 1, timeout, net_fd);
+        runtime_net_stop(net);
+        if (net_fd >= 0)
+                close(net_fd);
         vmimage_boot_release(&boot);
         return 125;
 }

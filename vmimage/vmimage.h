@@ -35,7 +35,7 @@ int vmimage_boot_locate(const char *disk_path, vmimage_boot *ret, forge_error **
 void vmimage_boot_release(vmimage_boot *b);
 
 /* Bump when the bytes of a disk image change for the same inputs. */
-#define VMIMAGE_FORMAT 2
+#define VMIMAGE_FORMAT 3
 
 typedef struct vmimage_opts {
         const char *rootfs_dir;  /* the flattened image; /.forge/run is added */

@@ -35,6 +35,8 @@
 #define IDENTITY_MAP_ADDR 0xfffbc000ULL
 #define HOST_BRIDGE_SLOT 0
 #define BLK_SLOT 1
+#define NET_SLOT 2
+#define NET_BAR_ADDR (PCI_BAR_BASE + 0x10000ULL)
 
 typedef struct vcpu {
         struct vmm *vm;
@@ -55,6 +57,7 @@ struct vmm {
         pci_bus pci;
         pci_function bridge;
         vblk *blk;
+        vnet *net;
         blk_backend *disk;
         pthread_mutex_t dev_lock;
         int done_fd;
@@ -204,6 +207,8 @@ static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
         pthread_mutex_lock(&v->dev_lock);
         if (v->blk)
                 hit = vblk_mmio(v->blk, addr, data, len, write);
+        if (!hit && v->net)
+                hit = vnet_mmio(v->net, addr, data, len, write);
         pthread_mutex_unlock(&v->dev_lock);
         if (!hit && !write)
                 memset(data, 0xff, len);
@@ -471,6 +476,12 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
         /* a host bridge at 00:00.0: Linux's check that mechanism #1 really has a PCI bus */
         pci_function_init(&v->bridge, 0x1b36 /* Red Hat */, 0x0008, 0x06000000, 0x1b36, 0x0008);
         v->pci.dev[HOST_BRIDGE_SLOT] = &v->bridge;
+        if (c->net) {
+                v->net = vnet_new(c->net_fd, &v->gm, NET_BAR_ADDR, &ops, &v->dev_lock);
+                if (v->net == NULL)
+                        return forge_error_make(err, ENOMEM, "virtio-net");
+                v->pci.dev[NET_SLOT] = vnet_pci(v->net);
+        }
         if (c->disk_path == NULL)
                 return 0;
         if (blk_open(c->disk_path, c->disk_fd, c->persist, &v->disk, err) < 0)
@@ -533,6 +544,7 @@ static void destroy(vm *v)
                 free(v->cpu);
         }
         vblk_free(v->blk);
+        vnet_free(v->net);
         if (v->disk) {
                 blk_flush(v->disk);
                 blk_close(v->disk);
@@ -727,6 +739,8 @@ int vmm_start(vmm *v, vmm_result *ret)
                 cfmakeraw(&t);
                 raw = tcsetattr(c->in_fd, TCSANOW, &t) == 0;
         }
+        if (v->net && vnet_start(v->net) < 0)
+                end(v, VMM_END_CRASH, 0, "could not start the network thread");
         for (unsigned i = 0; i < v->ncpus; i++) {
                 if (pthread_create(&v->cpu[i].tid, NULL, vcpu_thread, &v->cpu[i]) != 0) {
                         end(v, VMM_END_CRASH, 0, "could not start a vCPU thread");

@@ -8,13 +8,14 @@
  *
  *   forge-vmm --disk-fd FD --disk-name PATH --kernel OFF:LEN --initrd OFF:LEN
  *             --cmdline TEXT --memory BYTES --cpus N [--timeout S] [--tty]
- *             [--persist]
+ *             [--persist] [--net-fd FD (a passt stream socket: virtio-net)]
  *
  * The kernel and initramfs are read from the disk at the given extents
  * (checked against the file). The exit status and messages are forge run's
  * (docs/vm.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
             {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
             {"cpus", required_argument, NULL, 'p'},    {"timeout", required_argument, NULL, 't'},
             {"tty", no_argument, NULL, 'T'},           {"persist", no_argument, NULL, 'P'},
+            {"net-fd", required_argument, NULL, 'N'},
             {NULL, 0, NULL, 0},
         };
         vmm_config c = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .disk_fd = -1, .disk_path = "disk"};
@@ -142,6 +144,12 @@ int main(int argc, char **argv)
                         break;
                 case 'P':
                         c.persist = true;
+                        break;
+                case 'N':
+                        c.net = true;
+                        c.net_fd = atoi(optarg);
+                        if (c.net_fd < 3 || fcntl(c.net_fd, F_SETFD, FD_CLOEXEC) < 0)
+                                return usage("--net-fd wants an open socket");
                         break;
                 default:
                         return usage("unknown option");
