@@ -513,6 +513,14 @@ static int vm_ext(bstate *b, json_t **ret, forge_error **err)
                 json_object_set_new(v, "disk_size", json_integer((json_int_t)vm->disk_size));
         if (vm->cmdline)
                 json_object_set_new(v, "cmdline", json_string(vm->cmdline));
+        if (vm->network == SPEC_NETWORK_USER)
+                json_object_set_new(v, "network", json_string("user"));
+        if (vm->ports) {
+                json_t *pa = json_array();
+                for (char **p = vm->ports; *p; p++)
+                        json_array_append_new(pa, json_string(*p));
+                json_object_set_new(v, "ports", pa);
+        }
         return 0;
 }
 

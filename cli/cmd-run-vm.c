@@ -254,7 +254,35 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
 
 /* The disk image to boot: the path itself, or the store's cached disk of an
  * image (a SPEC built first). */
-static int find_disk(cli_ctx *ctx, const char *target, store **ret_store, char **ret_path,
+/* The image's vm.network and vm.ports (dev.forge "vm"), unless the command
+ * line gave them. */
+static int image_network(store *s, const char *digest, vm_opts *o, forge_error **err)
+{
+        cleanup_store_image store_image *img = NULL;
+        const json_t *vm, *ports, *e;
+        size_t i;
+
+        if (store_image_load(s, digest, &img, err) < 0)
+                return -1;
+        vm = json_object_get(json_object_get(img->config, STORE_CONFIG_FORGE_KEY), "vm");
+        if (o->network == NULL && json_is_string(json_object_get(vm, "network")) &&
+            strcmp(json_string_value(json_object_get(vm, "network")), "user") == 0)
+                o->network = "user";
+        ports = json_object_get(vm, "ports");
+        if (o->n_ports > 0 || !json_is_array(ports))
+                return 0;
+        json_array_foreach(ports, i, e)
+        {
+                if (o->n_ports >= RUNTIME_NET_MAX_PORTS || !json_is_string(e))
+                        return forge_error_usage(err, "image config: bad vm.ports");
+                if (runtime_port_parse(json_string_value(e), &o->ports[o->n_ports], err) < 0)
+                        return forge_error_prefix(err, "image config: vm.ports[%zu]", i);
+                o->n_ports++;
+        }
+        return 0;
+}
+
+static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_store, char **ret_path,
                      forge_error **err)
 {
         cleanup_store store *s = NULL;
@@ -270,6 +298,8 @@ static int find_disk(cli_ctx *ctx, const char *target, store **ret_store, char *
                 return -1;
         if (cli_run_resolve(s, target, stat(target, &st) == 0 && S_ISREG(st.st_mode), digest, err) < 0)
                 return -1;
+        if (image_network(s, digest, o, err) < 0)
+                return forge_error_prefix(err, "'%s'", target);
         if (vmimage_disk_get(s, digest, ret_path, err) < 0)
                 return forge_error_prefix(err, "disk image of '%s'", target);
         *ret_store = take_ptr(s);
@@ -376,7 +406,7 @@ static int net_start(const vm_opts *o, runtime_net **ret_net, int *ret_fd, forge
         return 0;
 }
 
-static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, int n_args)
+static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_args)
 {
         cleanup_error forge_error *err = NULL;
         cleanup_store store *s = NULL;
@@ -398,7 +428,7 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
                                                o->cpus);
                 cpus = (unsigned)n;
         }
-        if (o->n_ports > 0 && (o->network == NULL || strcmp(o->network, "user") != 0))
+        if (o->n_ports > 0 && o->network != NULL && strcmp(o->network, "user") != 0)
                 return cli_usage_error("run", "-p publishes a port of --network user; this VM's "
                                               "network is none");
         if (o->timeout) {
@@ -408,9 +438,13 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
                         return cli_usage_error("run", "--timeout wants seconds, got '%s'", o->timeout);
                 timeout = (unsigned)n;
         }
-        if (find_disk(ctx, target, &s, &disk, &err) < 0) {
+        if (find_disk(ctx, target, o, &s, &disk, &err) < 0) {
                 r = cli_fail(&err);
                 return r == FORGE_EXIT_USAGE ? r : 125;
+        }
+        if (o->n_ports > 0 && (o->network == NULL || strcmp(o->network, "user") != 0)) {
+                cli_usage_error("run", "-p publishes a port of --network user; this VM's network is none");
+                return FORGE_EXIT_USAGE;
         }
         if (o->persist && s != NULL) {
                 fprintf(stderr, "forge run: --persist wants a disk image file (forge export --format disk), "

@@ -25,7 +25,7 @@ gdeb=$(kernel_deb generic) || { echo "SKIP: cannot get the Debian kernel package
 expect_status 2 "$FORGE" run --as vm --network host "$T/none.img"
 err=$("$FORGE" run --as vm --network host "$T/none.img" 2>&1) || true
 [[ "$err" == *"none or user"* ]] || fail "--network host for a VM does not name user: $err"
-expect_status 2 "$FORGE" run --as vm -p 8080:80 "$T/none.img"
+expect_status 2 "$FORGE" run --as vm --network none -p 8080:80 "$T/none.img"
 expect_status 2 "$FORGE" run --as vm --network user -p 80 "$T/none.img"
 
 # ---- the image and its disk ----
@@ -68,8 +68,10 @@ D=$KVM_FILES/d.img
 export FORGE_PASST=$KVM_FILES/passt
 ip link set lo up
 insmod $KVM_FILES/veth.ko || fail "insmod veth"
-ip link add fnet0 type veth peer name fnet1 && ip link set fnet0 up && ip link set fnet1 up &&
-	ip addr add 198.51.100.1/24 dev fnet0 && ip route add default via 198.51.100.254 dev fnet0 ||
+# (busybox's ip names the peer itself)
+ip link add fnet0 type veth || fail "add a veth pair"
+for l in $(ip -o link show | cut -d: -f2 | cut -d@ -f1); do ip link set $l up; done
+ip addr add 198.51.100.1/24 dev fnet0 && ip route add default via 198.51.100.254 dev fnet0 ||
 	fail "the outer guest's uplink"
 mkdir -p /tmp/www && echo outer-token-4711 >/tmp/www/t.txt
 httpd -p 127.0.0.1:8081 -h /tmp/www || fail "httpd"
