@@ -1,6 +1,8 @@
 # `forge run --as vm --network user` (docs/network.md) in one nested-KVM
 # harness boot: the guest's own address and route through forge-vmm's
-# virtio-net and passt, /etc/hosts and /etc/resolv.conf, an HTTP server on
+# virtio-net and passt, /etc/hosts and /etc/resolv.conf, DNS of a name the
+# test's resolver (the test helper on the outer guest's 127.0.0.1:53)
+# serves, forge-vmm's memory beyond guest RAM with a NIC, an HTTP server on
 # the outer guest's 127.0.0.1 fetched through host.forge.internal, a -p
 # published server in the guest answered from the outer guest, --network
 # none has no interface but lo, nothing (passt, the port) left after the run
@@ -34,7 +36,7 @@ mkdir -p "$CTX/links" "$CTX/www"
 ln "$kdeb" "$CTX/kernel.deb" 2>/dev/null || cp "$kdeb" "$CTX/kernel.deb"
 cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$CTX/bb.deb"
 cp "$FORGE_TESTHELPER" "$CTX/th"
-for a in sh cat grep ip wget httpd sleep; do ln -s busybox "$CTX/links/$a"; done
+for a in sh cat grep ip wget httpd sleep nslookup; do ln -s busybox "$CTX/links/$a"; done
 echo guest-page >"$CTX/www/index.html"
 cat >"$CTX/vm.yaml" <<'EOF'
 forge: 1
@@ -75,10 +77,14 @@ ip addr add 198.51.100.1/24 dev fnet0 && ip route add default via 198.51.100.254
 	fail "the outer guest's uplink"
 mkdir -p /tmp/www && echo outer-token-4711 >/tmp/www/t.txt
 httpd -p 127.0.0.1:8081 -h /tmp/www || fail "httpd"
+# the outer guest's resolver: the test helper on 127.0.0.1:53 (passt forwards 10.0.2.3 there)
+echo 'nameserver 127.0.0.1' >/etc/resolv.conf
+forge-testhelper dns-serve 127.0.0.1 53 test.forge 192.0.2.77 &
 
 # own address, route, the etc files, host.forge.internal
 out=$($F run --as vm --network user --hostname vmbox $D -- /bin/sh -c \
-	'ip -4 -o addr show; ip route; cat /etc/hosts /etc/resolv.conf; wget -q -O - http://host.forge.internal:8081/t.txt' 2>&1) ||
+	'ip -4 -o addr show; ip route; cat /etc/hosts /etc/resolv.conf; wget -q -O - http://host.forge.internal:8081/t.txt;
+	nslookup -type=a test.forge' 2>&1) ||
 	fail "run with --network user: $out"
 echo "$out"
 echo "$out" | grep -qE 'eth0 +inet 10\.0\.2\.100/24' || fail "no 10.0.2.100/24 on eth0"
@@ -87,6 +93,7 @@ echo "$out" | grep -qE '^10\.0\.2\.2[[:space:]]+host\.forge\.internal$' || fail 
 echo "$out" | grep -qE '^10\.0\.2\.100[[:space:]]+vmbox$' || fail "the hostname is not in /etc/hosts"
 echo "$out" | grep -q '^nameserver 10\.0\.2\.3$' || fail "resolv.conf"
 echo "$out" | grep -q '^outer-token-4711$' || fail "no fetch through host.forge.internal"
+echo "$out" | grep -q '^Address: 192\.0\.2\.77' || fail "test.forge did not resolve through 10.0.2.3"
 pgrep -x passt >/dev/null && fail "passt outlived a run"
 
 # --network none: loopback only
@@ -102,6 +109,13 @@ for i in $(seq 1 300); do
 	sleep 0.2
 done
 [ "$got" = guest-page ] || fail "-p 18080:8080: got '$got'"
+# forge-vmm's memory beyond guest RAM with a NIC and traffic: peak RSS minus
+# the resident part of the largest mapping (as bench/vm-boot.sh measures it)
+for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /dev/null http://127.0.0.1:18080/index.html; done
+hwm=$(awk '/^VmHWM:/ { print $2 }' /proc/$VM/status)
+guest=$(awk '/^Size:/ { s = $2 } /^Rss:/ { if (s > max) { max = s; r = $2 } } END { print r + 0 }' /proc/$VM/smaps)
+echo "VMNET-MEM hwm=$hwm guest_rss=$guest overhead=$((hwm - guest))"
+[ $((hwm - guest)) -lt 5120 ] || fail "forge-vmm with a NIC: $((hwm - guest)) KiB beyond guest RAM (at most 5 MiB)"
 st=0
 err=$($F run --as vm --network user -p 18080:80 $D -- /bin/th true 2>&1) || st=$?
 [ "$st" = 125 ] || fail "a port in use: exit $st: $err"
@@ -122,4 +136,5 @@ if [ "$st" -ne 0 ] || ! grep -q '^VMNET-PASS' "$T/kvm/serial.log"; then
 	grep -E 'VMNET-FAIL|forge|passt' "$T/kvm/serial.log" | tail -n 40 >&2
 	fail "nested run exited $st"
 fi
+grep '^VMNET-MEM' "$T/kvm/serial.log"
 echo PASS
