@@ -269,7 +269,8 @@ static int image_network(store *s, const char *digest, vm_opts *o, forge_error *
             strcmp(json_string_value(json_object_get(vm, "network")), "user") == 0)
                 o->network = "user";
         ports = json_object_get(vm, "ports");
-        if (o->n_ports > 0 || !json_is_array(ports))
+        if (o->n_ports > 0 || !json_is_array(ports) || o->network == NULL ||
+            strcmp(o->network, "user") != 0)
                 return 0;
         json_array_foreach(ports, i, e)
         {

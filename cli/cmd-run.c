@@ -332,8 +332,9 @@ static int configure(const run_opts *o, const runtime_image_config *ic, runtime_
                 return cli_usage_error("run", "--network wants none, host or user, got '%s'", net);
         cfg->network_host = net != NULL ? strcmp(net, "host") == 0 : ic->network == 1;
         cfg->network_user = net != NULL ? strcmp(net, "user") == 0 : ic->network == 2;
+        /* the image's ports go with its network: user; -p wants one */
         cfg->ports = o->n_ports > 0 ? o->ports : ic->ports;
-        cfg->n_ports = o->n_ports > 0 ? o->n_ports : ic->n_ports;
+        cfg->n_ports = o->n_ports > 0 ? o->n_ports : cfg->network_user ? ic->n_ports : 0;
         if (cfg->n_ports > 0 && !cfg->network_user)
                 return cli_usage_error("run", "-p publishes a port of --network user; this "
                                               "container's network is %s",

@@ -109,6 +109,40 @@ port_bound "$KPORT" && fail "host port $KPORT still bound after forge was SIGKIL
 grep -F " $RUNTMP/" /proc/mounts | awk '{print $2}' | xargs -r -n1 umount -l 2>/dev/null || true
 rm -rf "${RUNTMP:?}"/*
 
+# ---- the spec's container.network: user and ports, through the store ----
+ctx=$T/ctx
+mkdir -p "$ctx/bin" "$ctx/www"
+cp "$FORGE_TESTHELPER" "$ctx/bin/th"
+cp "$BUSYBOX" "$ctx/bin/busybox"
+echo spec-page >"$ctx/www/index.html"
+SPORT=$(free_port)
+cat >"$ctx/net.yaml" <<YAML
+forge: 1
+name: net-app
+layers:
+  - files:
+      - {src: bin/, dest: /bin/, mode: "0755"}
+      - {src: www/, dest: /www/}
+config:
+  entrypoint: ["/bin/busybox"]
+  cmd: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+container:
+  network: user
+  ports: ["$SPORT:8080"]
+YAML
+f build -q "$ctx/net.yaml" >/dev/null || fail "forge build of a spec with network: user"
+"$FORGE" --store "$STORE" run net-app &
+FORGE_PID=$!
+got=$(fetch "http://127.0.0.1:$SPORT/index.html") || fail "the spec's ports: no answer on $SPORT"
+[ "$got" = spec-page ] || fail "the spec's ports: got '$got'"
+kill -TERM $FORGE_PID
+wait $FORGE_PID || true
+port_bound "$SPORT" && fail "host port $SPORT still bound after the spec's run"
+# the command line wins: --network none has no published port
+expect_status 2 "$FORGE" --store "$STORE" run --network none -p "$SPORT:8080" net-app
+links=$("$FORGE" --store "$STORE" run --network none net-app -- ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
+[ "$links" = "lo " ] || fail "--network none over the spec's user: interfaces $links"
+
 # ---- and after a normal exit ----
 before=$(pgrep -c -f '^pasta .*--netns /proc/self/fd/3' || true)
 r --network user -- /bin/th true
