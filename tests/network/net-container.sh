@@ -33,6 +33,16 @@ expect_status 2 r --network user -p 8080:70000 -- /bin/th true
 expect_status 2 r --network user -p 8080:80/sctp -- /bin/th true
 expect_status 2 r --network user -p 300.1.1.1:8080:80 -- /bin/th true
 
+# without pasta: 125 and what to install; the tool's own error is passed on
+err=$(FORGE_PASTA=/nonexistent/pasta r --network user -- /bin/th true 2>&1) && fail "ran without pasta"
+[[ "$err" == *"passt"* ]] || fail "no hint at the passt package: $err"
+expect_status 125 env FORGE_PASTA=/nonexistent/pasta "$FORGE" run --rootfs "$ROOTFS" --network user -- /bin/th true
+printf '#!/bin/sh\necho "pasta: something is wrong" >&2\nexit 1\n' >"$T/badpasta"
+chmod +x "$T/badpasta"
+err=$(FORGE_PASTA=$T/badpasta r --network user -- /bin/th true 2>&1) && fail "ran with a failing pasta"
+[[ "$err" == *"pasta: something is wrong"* ]] || fail "pasta's message is not passed on: $err"
+leftover_check
+
 # ---- host.forge.internal reaches the host's 127.0.0.1 ----
 WWW=$T/www
 mkdir -p "$WWW"
