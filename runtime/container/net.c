@@ -229,6 +229,12 @@ static void build_argv(argv_buf *a, bool ns, const runtime_port *ports, size_t n
                 add(a, "--netns");
                 add(a, "/proc/self/fd/3");
         } else {
+                /* root's passt drops to nobody by name; numeric needs no
+                 * passwd entry (a minimal host may have none) */
+                if (geteuid() == 0) {
+                        add(a, "--runas");
+                        add(a, "65534:65534");
+                }
                 add(a, "--fd");
                 add(a, "3");
         }
