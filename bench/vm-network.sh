@@ -69,7 +69,12 @@ SIZE_MB=$SIZE_MB
 EOF
 cat >>"$T/guest.sh" <<'GUEST'
 B=$KVM_FILES
-export FORGE_PASST=$B/passt
+# passt's sandbox cannot leave an initramfs root (tests/kvm/vm-net.sh)
+mkdir -p /mnt/passt-root
+printf '#!/bin/sh\nexec unshare -m --propagation private sh -c '"'"'mount -o rbind / /mnt/passt-root && cd /mnt/passt-root && mount -o move . / && exec chroot . "$0" "$@"'"'"' %s "$@"\n' \
+	"$B/passt" >/tmp/passt-wrap
+chmod +x /tmp/passt-wrap
+export FORGE_PASST=/tmp/passt-wrap
 ip link set lo up
 insmod $B/veth.ko
 ip link add fnet0 type veth

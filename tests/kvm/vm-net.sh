@@ -67,7 +67,16 @@ cat >"$T/inner.sh" <<'EOF'
 fail() { echo "VMNET-FAIL: $*"; exit 1; }
 F=$FORGE
 D=$KVM_FILES/d.img
-export FORGE_PASST=$KVM_FILES/passt
+# The outer guest runs from its initramfs, where passt's sandbox can neither
+# pivot_root (the kernel never moves rootfs) nor, after a chroot, make a user
+# namespace: passt runs in a mount namespace whose root is a bind of /
+# moved over rootfs, as switch_root does. A host booted from a disk needs
+# none of this.
+mkdir -p /mnt/passt-root
+printf '#!/bin/sh\nexec unshare -m --propagation private sh -c '"'"'mount -o rbind / /mnt/passt-root && cd /mnt/passt-root && mount -o move . / && exec chroot . "$0" "$@"'"'"' %s "$@"\n' \
+	"$KVM_FILES/passt" >/tmp/passt-wrap
+chmod +x /tmp/passt-wrap
+export FORGE_PASST=/tmp/passt-wrap
 ip link set lo up
 insmod $KVM_FILES/veth.ko || fail "insmod veth"
 # (busybox's ip names the peer itself)
