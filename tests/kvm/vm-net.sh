@@ -65,6 +65,15 @@ cp "$(command -v passt)" "$T/passt"
 
 cat >"$T/inner.sh" <<'EOF'
 fail() { echo "VMNET-FAIL: $*"; exit 1; }
+# passt's processes (the daemon keeps its command line: ... --fd 3)
+passt_running() {
+	for p in /proc/[0-9]*; do
+		case "$(tr '\0' ' ' <$p/cmdline 2>/dev/null)" in
+		*/passt\ *--fd\ 3*) return 0 ;;
+		esac
+	done
+	return 1
+}
 F=$FORGE
 D=$KVM_FILES/d.img
 # The outer guest runs from its initramfs, where passt's sandbox can neither
@@ -103,7 +112,7 @@ echo "$out" | grep -qE '^10\.0\.2\.100[[:space:]]+vmbox$' || fail "the hostname 
 echo "$out" | grep -q '^nameserver 10\.0\.2\.3$' || fail "resolv.conf"
 echo "$out" | grep -q '^outer-token-4711$' || fail "no fetch through host.forge.internal"
 echo "$out" | grep -q '^Address: 192\.0\.2\.77' || fail "test.forge did not resolve through 10.0.2.3"
-pgrep -x passt >/dev/null && fail "passt outlived a run"
+passt_running && fail "passt outlived a run"
 
 # --network none: loopback only
 out=$($F run --as vm $D -- /bin/sh -c 'ip -o link show' 2>&1) || fail "run with --network none: $out"
@@ -130,11 +139,11 @@ err=$($F run --as vm --network user -p 18080:80 $D -- /bin/th true 2>&1) || st=$
 [ "$st" = 125 ] || fail "a port in use: exit $st: $err"
 echo "$err" | grep -q '127.0.0.1:18080/tcp' || fail "the port in use is not named: $err"
 # SIGKILL of the launcher: passt goes, the port is free again
-pgrep -x passt >/dev/null || fail "no passt while the VM runs"
+passt_running || fail "no passt while the VM runs"
 kill -9 $VM
 wait $VM
-for i in $(seq 1 50); do pgrep -x passt >/dev/null || break; sleep 0.1; done
-pgrep -x passt >/dev/null && fail "passt outlived a SIGKILLed forge-vmm"
+for i in $(seq 1 50); do passt_running || break; sleep 0.1; done
+passt_running && fail "passt outlived a SIGKILLed forge-vmm"
 wget -q -O - http://127.0.0.1:18080/index.html 2>/dev/null && fail "port 18080 still answers"
 echo VMNET-PASS
 EOF
@@ -142,7 +151,7 @@ EOF
 st=0
 kvm_harness_run "$T/kvm" "$T/inner.sh" "$T/d.img" "$T/veth.ko" "$T/passt" || st=$?
 if [ "$st" -ne 0 ] || ! grep -q '^VMNET-PASS' "$T/kvm/serial.log"; then
-	grep -E 'VMNET-FAIL|forge|passt' "$T/kvm/serial.log" | tail -n 40 >&2
+	grep -E 'VMNET-|forge|passt' "$T/kvm/serial.log" | tail -n 40 >&2
 	fail "nested run exited $st"
 fi
 grep '^VMNET-MEM' "$T/kvm/serial.log"
