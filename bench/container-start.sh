@@ -1,8 +1,10 @@
 #!/bin/bash
 # Container start-up: `forge run --as container IMG /bin/true`-equivalent vs
-# `crun run` of an OCI bundle with the same rootfs and argv, alternating,
-# RUNS each (default 30): median wall times and their ratio; peak RSS of
-# forge and crun (GNU time); forge start-up with 1, 8 and 32 layers.
+# `crun run` of an OCI bundle with the same rootfs and argv, `bwrap
+# --unshare-all` over the same rootfs, and the floor any tool pays (unshare of
+# every namespace + chroot), alternating, RUNS each (default 30): median wall
+# times and their ratios; peak RSS of forge and crun (GNU time); forge
+# start-up with 1, 8 and 32 layers.
 #
 #   bench/container-start.sh [FORGE] [FORGE_TESTHELPER]
 #
@@ -17,7 +19,9 @@ FORGE=${1:-${FORGE:-build/cli/forge}}
 HELPER=${2:-${FORGE_TESTHELPER:-build/tests/helper/forge-testhelper}}
 RUNS=${RUNS:-30}
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
-command -v crun >/dev/null || { echo "needs crun" >&2; exit 1; }
+for t in crun bwrap unshare; do
+	command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }
+done
 
 W=$(mktemp -d /tmp/forge-bench.XXXXXX)
 holder=
@@ -68,16 +72,28 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 
 forge_run() { "$FORGE" --store "$W/store" run --as container "${@}" -- /bin/true; }
 crun_run() { (cd "$W/bundle" && crun run forge-bench); }
+bwrap_run() {
+	bwrap --unshare-all --bind "$W/bundle/rootfs" / --proc /proc --dev /dev /bin/true
+}
+floor_run() { unshare --mount --uts --ipc --net --pid --cgroup --fork chroot "$W/bundle/rootfs" /bin/true; }
 
 for i in $(seq "$RUNS"); do
 	if [ $mode = image ]; then set -- "$img1"; else set -- --rootfs "$W/bundle/rootfs"; fi
 	t0=$(now); forge_run "$@" >/dev/null; t1=$(now)
 	crun_run >/dev/null; t2=$(now)
+	bwrap_run >/dev/null; t3=$(now)
+	floor_run >/dev/null; t4=$(now)
 	echo $(((t1 - t0) / 1000)) >>"$W/forge.us"
 	echo $(((t2 - t1) / 1000)) >>"$W/crun.us"
+	echo $(((t3 - t2) / 1000)) >>"$W/bwrap.us"
+	echo $(((t4 - t3) / 1000)) >>"$W/floor.us"
 done
+ms() { awk -v a="$1" 'BEGIN{printf "%.1f ms", a/1000}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 f=$(median <"$W/forge.us"); c=$(median <"$W/crun.us")
-echo "start (median of $RUNS): forge $((${f%.*} / 1000)).$(((${f%.*} % 1000) / 100)) ms, crun $((${c%.*} / 1000)).$(((${c%.*} % 1000) / 100)) ms, ratio forge/crun $(awk -v a="$f" -v b="$c" 'BEGIN{printf "%.2f", a/b}')"
+b=$(median <"$W/bwrap.us"); u=$(median <"$W/floor.us")
+echo "start (median of $RUNS): forge $(ms "$f"), crun $(ms "$c"), bwrap --unshare-all $(ms "$b"), unshare+chroot $(ms "$u")"
+echo "ratios: forge/crun $(ratio "$f" "$c"), forge/bwrap $(ratio "$f" "$b"), forge/floor $(ratio "$f" "$u")"
 
 if [ -x /usr/bin/time ]; then
 	if [ $mode = image ]; then set -- "$img1"; else set -- --rootfs "$W/bundle/rootfs"; fi

@@ -30,6 +30,8 @@ typedef struct bstate {
         size_t n_layers;
         char **unpacked; /* lowerdirs for run steps, lazily filled */
         bentries *files; /* files: layers' entries from the check, or NULL */
+        blinks links;      /* symlinks of layers[0 .. links_upto) */
+        size_t links_upto;
         char parent_key[DIGEST_STR_SIZE + 8];
         bool have_parent;
         bool no_cache_write;
@@ -59,6 +61,18 @@ char *blayer_label(const spec_layer *l)
                 if (*c == '\n')
                         *c = ' ';
         return r;
+}
+
+/* Puts a new layer's entries where the container will see them, through the
+ * symlinks of the layers below (lower-links.c); those of layers not folded
+ * in yet are read from the store first. */
+static int place_entries(bstate *b, bentries *e, forge_error **err)
+{
+        for (; b->links_upto < b->n_layers; b->links_upto++)
+                if (blinks_fold_layer(b->s, &b->layers[b->links_upto], &b->links, err) < 0)
+                        return forge_error_prefix(err, "the symlinks of layer %zu",
+                                                  b->links_upto + 1);
+        return blinks_place(&b->links, e, (int64_t)b->sp->source_date_epoch, err);
 }
 
 static int push_layer(bstate *b, const store_layer *l, forge_error **err)
@@ -226,6 +240,7 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
                      forge_error **err)
 {
         cleanup_free char *tmp = NULL, *upper = NULL, *work = NULL;
+        cleanup_free char **lowers = NULL; /* b->unpacked's strings, each layer once */
         cleanup_strv char **env = NULL;
         builder_run_step step = {0};
         int status = 0, r = -1;
@@ -245,13 +260,21 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
                 forge_error_make(err, errno, "run step: mkdir in '%s'", tmp);
                 goto out;
         }
-        step.lowerdirs = (const char *const *)b->unpacked;
-        step.n_lowerdirs = b->n_layers;
+        lowers = calloc(b->n_layers + 1, sizeof(char *));
+        if (lowers == NULL) {
+                forge_error_make(err, ENOMEM, "run step");
+                goto out;
+        }
+        memcpy(lowers, b->unpacked, b->n_layers * sizeof(char *));
+        step.lowerdirs = (const char *const *)lowers;
+        step.n_lowerdirs = store_layer_dirs_dedupe(lowers, b->n_layers, false);
         step.upper_dir = upper;
         step.work_dir = work;
         step.command = l->run;
         step.env = env;
         step.network_host = l->network_host;
+        step.memory = l->memory;
+        step.pids = l->pids;
         step.output_fd = STDERR_FILENO;
         if (b->o->run_step(&step, &status, b->o->run_step_data, err) < 0) {
                 forge_error_prefix(err, "start the step");
@@ -350,6 +373,9 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                         if (build_run(b, l, idx, &e, &run_tmp, err) < 0)
                                 goto out;
                 }
+                /* a run: step wrote through the container's view already */
+                if (l->kind != SPEC_LAYER_RUN && b->n_layers > 0 && place_entries(b, &e, err) < 0)
+                        goto out;
                 if (btar_write(b->s, &e, &out, err) < 0)
                         goto out;
                 if (!b->no_cache_write && cache_put(b, k.key, &out, err) < 0)
@@ -357,6 +383,14 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         }
         if (push_layer(b, &out, err) < 0)
                 goto out;
+        /* the entries just built: folded in now rather than read back later */
+        if (!hit && b->links_upto == b->n_layers - 1) {
+                if (blinks_fold_entries(&b->links, &e) < 0) {
+                        forge_error_make(err, ENOMEM, "layer symlinks");
+                        goto out;
+                }
+                b->links_upto++;
+        }
         {
                 json_t *rec = json_pack("{s:s, s:s, s:s}", "key", k.key, "parent",
                                         b->have_parent ? b->parent_key : "scratch", "def",
@@ -513,14 +547,6 @@ static int vm_ext(bstate *b, json_t **ret, forge_error **err)
                 json_object_set_new(v, "disk_size", json_integer((json_int_t)vm->disk_size));
         if (vm->cmdline)
                 json_object_set_new(v, "cmdline", json_string(vm->cmdline));
-        if (vm->network == SPEC_NETWORK_USER)
-                json_object_set_new(v, "network", json_string("user"));
-        if (vm->ports) {
-                json_t *pa = json_array();
-                for (char **p = vm->ports; *p; p++)
-                        json_array_append_new(pa, json_string(*p));
-                json_object_set_new(v, "ports", pa);
-        }
         return 0;
 }
 
@@ -603,6 +629,7 @@ static void bstate_release(bstate *b)
         for (size_t i = 0; b->files != NULL && i < b->sp->n_layers; i++)
                 bentries_free(&b->files[i]);
         free(b->files);
+        blinks_release(&b->links);
 }
 
 static int load_prev(bstate *b, char *rec_key, size_t len)
@@ -635,7 +662,7 @@ static int check_all(bstate *b, forge_error **err)
                 return forge_error_make(err, ENOMEM, "build");
         for (size_t i = 0; i < n; i++)
                 bentries_init(&b->files[i]);
-        return bcheck_spec(b->s, b->sp, b->o, &b->memo, 0, b->files, err);
+        return bcheck_spec(b->s, b->sp, b->o, &b->memo, b->files, err);
 }
 
 static int build_rec(store *s, const char *path, const builder_opts *o, int depth,

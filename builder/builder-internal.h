@@ -71,8 +71,29 @@ int bentries_load_caps(bentries *e, forge_error **err);
  * the content spool file goes. Hashes the input file into ret_sha (sha256:...). */
 int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, bentries *out,
                  forge_error **err);
+/* The same checks without keeping anything (forge check): the whole input is
+ * read, names and hardlinks checked, the entries ordered as a build would. */
+int bsrc_archive_check(const spec *sp, const spec_layer *l, forge_error **err);
 /* The upper directory of a run step: overlay whiteouts become OCI whiteouts. */
 int bsrc_upper(const spec *sp, const char *upper, bentries *out, forge_error **err);
+
+/* The symlinks of the layers so far (lower-links.c), sorted by path, to put
+ * a new layer's entries where the container will see them. */
+typedef struct blinks {
+        char **path;
+        char **target;
+        size_t n, cap;
+} blinks;
+void blinks_init(blinks *l);
+void blinks_release(blinks *l);
+/* Folds a layer in, as a stack of layers would show it: from the store, or
+ * from the entries just built. */
+int blinks_fold_layer(store *s, const store_layer *layer, blinks *l, forge_error **err);
+int blinks_fold_entries(blinks *l, const bentries *e);
+/* Follows each entry's parent directories through l's symlinks (inside the
+ * root), drops directory entries a symlink stands for, and orders the
+ * entries again when anything moved. */
+int blinks_place(const blinks *l, bentries *e, int64_t sde, forge_error **err);
 
 /* File hash memo (cache.c): per build context, by inode/size/mtime/ctime. */
 typedef struct bmemo {
@@ -127,11 +148,13 @@ json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ex
 char *blayer_label(const spec_layer *l);
 
 /* Checks what can be checked before anything is written (spec-check.c): pins,
- * `from:` (the whole chain of specs), files: sources, run: steps having a
- * runtime (when o is not NULL) and the VM kernel. depth: of sp in the from:
- * chain. ret_files (NULL, or sp->n_layers initialised entries): receives the
- * entries of files: layers, ready for the build. */
-int bcheck_spec(store *s, const spec *sp, const builder_opts *o, bmemo *memo, int depth,
+ * `from:` (the whole chain of specs; a loop is named in one line), files:
+ * sources, run: steps having a runtime (when o is not NULL) and the VM
+ * kernel. With o NULL (forge check) every deb and archive is also read
+ * through (bsrc_archive_check), as its build would read it. ret_files (NULL,
+ * or sp->n_layers initialised entries): receives the entries of files:
+ * layers, ready for the build. */
+int bcheck_spec(store *s, const spec *sp, const builder_opts *o, bmemo *memo,
                 bentries *ret_files, forge_error **err);
 
 /* Builds without cache, without writing cache records or tags (build.c). */

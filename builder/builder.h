@@ -20,7 +20,7 @@
 #include "store/store.h"
 
 /* Bump when the produced tar bytes change for the same inputs. */
-#define BUILDER_LAYER_FORMAT 2
+#define BUILDER_LAYER_FORMAT 3 /* 3: entries placed through lower layers' symlinks */
 
 typedef struct builder_layer_event {
         size_t index; /* 0-based */
@@ -50,6 +50,8 @@ typedef struct builder_run_step {
         const char *command;  /* passed to /bin/sh -c */
         char **env;           /* NULL-terminated "K=V" */
         bool network_host;
+        uint64_t memory; /* 0: no memory limit */
+        int64_t pids;    /* 0: the runtime's default (RUNTIME_DEFAULT_PIDS) */
         int output_fd;
 } builder_run_step;
 typedef int (*builder_run_fn)(const builder_run_step *step, int *ret_status, void *userdata,

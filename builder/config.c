@@ -51,35 +51,24 @@ static void rfc3339(uint64_t t, char *buf, size_t len)
         strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The container defaults an image carries: limits only. Host paths (mounts)
+ * and host networking are the spec's own, used when that spec is run
+ * (docs/run.md); a base image's are dropped, never carried on by from:. */
 static json_t *container_ext(const spec *sp, json_t *base)
 {
         const spec_container *c = &sp->container;
         json_t *o = json_is_object(base) ? json_deep_copy(base) : json_object();
 
+        json_object_del(o, "mounts");
+        json_object_del(o, "network");
         if (c->memory)
                 json_object_set_new(o, "memory", json_integer((json_int_t)c->memory));
         if (c->cpus_milli)
                 json_object_set_new(o, "cpus_milli", json_integer(c->cpus_milli));
         if (c->pids)
                 json_object_set_new(o, "pids", json_integer(c->pids));
-        if (c->network != SPEC_NETWORK_UNSET)
-                json_object_set_new(o, "network",
-                                    json_string(c->network == SPEC_NETWORK_HOST   ? "host"
-                                                : c->network == SPEC_NETWORK_USER ? "user"
-                                                                                  : "none"));
-        if (c->ports != NULL)
-                json_object_set_new(o, "ports", strv_json(c->ports));
         if (c->read_only)
                 json_object_set_new(o, "read_only", json_true());
-        if (c->n_mounts) {
-                json_t *m = json_array();
-                for (size_t i = 0; i < c->n_mounts; i++)
-                        json_array_append_new(m, json_pack("{s:s, s:s, s:b}", "src",
-                                                           c->mounts[i].src, "dest",
-                                                           c->mounts[i].dest, "ro",
-                                                           c->mounts[i].ro));
-                json_object_set_new(o, "mounts", m);
-        }
         return o;
 }
 

@@ -12,6 +12,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ typedef struct actx {
         const char *prefix; /* cleaned dest, "" for / */
         off_t spool_end;
         char *buf;
+        bool skip_data; /* forge check: read names and structure, keep no content */
 } actx;
 
 static char *dest_path(actx *c, const char *name)
@@ -51,23 +53,71 @@ static char *dest_path(actx *c, const char *name)
         return path_join(c->prefix, clean);
 }
 
-static int spool(actx *c, struct archive *a, bentry *en, const char *name, forge_error **err)
+/* Content goes to the spool at its offset in the entry: a sparse member's
+ * holes stay holes there (a 10 KiB archive can declare a 1 TiB file). */
+static int spool(actx *c, struct archive *a, struct archive_entry *ae, bentry *en,
+                 const char *name, forge_error **err)
 {
+        int64_t declared = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+        uint64_t end = 0;
+        const void *buf;
+        size_t len;
+        la_int64_t off;
+        int r;
+
         en->spool_off = c->spool_end;
         en->size = 0;
-        for (;;) {
-                la_ssize_t n = archive_read_data(a, c->buf, BUF_SIZE);
-                if (n < 0)
+        if (c->skip_data) {
+                /* still decompressed and read through: corruption shows */
+                if (archive_read_data_skip(a) != ARCHIVE_OK)
                         return forge_error_make(err, EIO, "'%s': %s", name,
                                                 archive_error_string(a));
-                if (n == 0)
-                        break;
-                if (pwrite(c->out->spool_fd, c->buf, (size_t)n, c->spool_end) != n)
-                        return forge_error_make(err, errno, "spool '%s'", name);
-                c->spool_end += n;
-                en->size += (uint64_t)n;
+                return 0;
         }
+        while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
+                if (off < 0 || (declared >= 0 && (int64_t)len > declared - off))
+                        return forge_error_make(err, EINVAL, "'%s': data beyond its declared size",
+                                                name);
+                if (len > 0) {
+                        ssize_t w = pwrite(c->out->spool_fd, buf, len, c->spool_end + off);
+                        if (w != (ssize_t)len)
+                                return forge_error_make(err, w < 0 ? errno : ENOSPC,
+                                                        "spool '%s'", name);
+                }
+                if ((uint64_t)off + len > end)
+                        end = (uint64_t)off + len;
+        }
+        if (r != ARCHIVE_EOF)
+                return forge_error_make(err, EIO, "'%s': %s", name, archive_error_string(a));
+        en->size = declared > (int64_t)end ? (uint64_t)declared : end;
+        c->spool_end += (off_t)en->size;
         return 0;
+}
+
+/* What no Linux file system can hold: a path of PATH_MAX or more bytes (with
+ * the leading '/') or a component longer than NAME_MAX. Such an entry could
+ * be built into a layer that nothing can ever extract. */
+static bool name_too_long(const char *path)
+{
+        size_t comp = 0;
+
+        if (strlen(path) + 1 >= PATH_MAX)
+                return true;
+        for (const char *p = path; *p; p++) {
+                comp = *p == '/' ? 0 : comp + 1;
+                if (comp > NAME_MAX)
+                        return true;
+        }
+        return false;
+}
+
+static int too_long(actx *c, const char *what, const char *kind, const char *name,
+                    forge_error **err)
+{
+        return spec_error(err, c->sp, c->l->src_pos,
+                          "%s: %s '%.48s...' (%zu bytes) is longer than Linux allows (%d bytes, "
+                          "%d per component): refusing a hostile or broken archive",
+                          what, kind, name, strlen(name), PATH_MAX - 1, NAME_MAX);
 }
 
 static int add_xattrs(struct archive_entry *ae, bentry *en, forge_error **err)
@@ -106,6 +156,8 @@ static int read_entries(actx *c, struct archive *a, const char *what, forge_erro
                                           what, name);
                 if (path[0] == '\0')
                         continue; /* the root itself */
+                if (name_too_long(path))
+                        return too_long(c, what, "entry", name, err);
                 en = bentries_add(c->out, path);
                 if (en == NULL)
                         return forge_error_make(err, ENOMEM, "archive");
@@ -127,12 +179,14 @@ static int read_entries(actx *c, struct archive *a, const char *what, forge_erro
                                 return spec_error(err, c->sp, c->l->src_pos,
                                                   "%s: hardlink '%s' -> '%s' leaves the layer",
                                                   what, name, hl);
+                        if (name_too_long(en->link))
+                                return too_long(c, what, "hardlink target", hl, err);
                         continue;
                 }
                 switch (type) {
                 case AE_IFREG:
                         en->type = S_IFREG;
-                        if (spool(c, a, en, name, err) < 0)
+                        if (spool(c, a, ae, en, name, err) < 0)
                                 return -1;
                         break;
                 case AE_IFDIR:
@@ -143,6 +197,8 @@ static int read_entries(actx *c, struct archive *a, const char *what, forge_erro
                         en->link = strdup(archive_entry_symlink(ae) ? archive_entry_symlink(ae) : "");
                         if (en->link == NULL)
                                 return forge_error_make(err, ENOMEM, "archive");
+                        if (strlen(en->link) >= PATH_MAX)
+                                return too_long(c, what, "symlink target", en->link, err);
                         break;
                 case AE_IFCHR:
                 case AE_IFBLK:
@@ -268,7 +324,7 @@ int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, ben
 {
         cleanup_free char *prefix = bpath_clean(l->dest ? l->dest : "/");
         cleanup_free char *buf = malloc(BUF_SIZE);
-        actx c = {sp, l, out, NULL, 0, NULL};
+        actx c = {sp, l, out, NULL, 0, NULL, false};
 
         if (prefix == NULL || buf == NULL)
                 return forge_error_make(err, ENOMEM, "archive");
@@ -280,4 +336,24 @@ int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, ben
                         return forge_error_make(err, errno, "spool file in '%s'", spool_dir);
         }
         return l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err);
+}
+
+int bsrc_archive_check(const spec *sp, const spec_layer *l, forge_error **err)
+{
+        cleanup_free char *prefix = bpath_clean(l->dest ? l->dest : "/");
+        cleanup_free char *buf = malloc(BUF_SIZE);
+        bentries e;
+        actx c = {sp, l, &e, NULL, 0, NULL, true};
+        int r;
+
+        if (prefix == NULL || buf == NULL)
+                return forge_error_make(err, ENOMEM, "archive");
+        c.prefix = prefix;
+        c.buf = buf;
+        bentries_init(&e);
+        r = l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err);
+        if (r == 0)
+                r = bentries_finish(&e, (int64_t)sp->source_date_epoch, err);
+        bentries_free(&e);
+        return r;
 }

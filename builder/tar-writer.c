@@ -11,6 +11,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,24 @@ static void sink_free(sink *k)
                 free(k->bufs[i]);
 }
 
+/*
+ * Names are bytes. In the C locale libarchive cannot translate a non-ASCII
+ * name to the UTF-8 that pax wants, so it writes the bytes as they are with
+ * hdrcharset=BINARY in that entry's pax header (POSIX: not to be converted)
+ * and warns: exactly right for a layer. The writing runs under the C locale
+ * whatever the process's is, so the bytes never depend on it; ASCII names
+ * stay plain ustar or pax as before.
+ */
+static int write_header(struct archive *a, struct archive_entry *ae)
+{
+        int r = archive_write_header(a, ae);
+        const char *msg = archive_error_string(a);
+
+        if (r == ARCHIVE_WARN && msg != NULL && strncmp(msg, "Can't translate ", 16) == 0)
+                return ARCHIVE_OK;
+        return r;
+}
+
 static int copy_content(struct archive *a, const bentries *e, const bentry *en, char *buf,
                         forge_error **err)
 {
@@ -201,9 +220,20 @@ static int copy_content(struct archive *a, const bentries *e, const bentry *en, 
         int src;
 
         if (en->host_path != NULL) {
-                fd = open(en->host_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                struct stat st;
+                /* the file the walk saw, and only a regular file: a FIFO or
+                 * device put in its place (a run step's upper dir is the
+                 * image's) neither blocks nor is read */
+                fd = open(en->host_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
                 if (fd < 0)
                         return forge_error_make(err, errno, "read '%s'", en->host_path);
+                if (fstat(fd, &st) < 0)
+                        return forge_error_make(err, errno, "read '%s'", en->host_path);
+                if (!S_ISREG(st.st_mode) ||
+                    (en->host_ino != 0 && (st.st_dev != en->host_dev || st.st_ino != en->host_ino)))
+                        return forge_error_make(err, EAGAIN,
+                                                "'%s' was replaced while the layer was written",
+                                                en->host_path);
                 src = fd;
         } else {
                 src = e->spool_fd;
@@ -258,7 +288,7 @@ static int write_entry(struct archive *a, struct archive_entry *ae, const bentri
         for (size_t i = 0; i < en->n_xattrs; i++)
                 archive_entry_xattr_add_entry(ae, en->xattr_names[i], en->xattr_values[i],
                                               en->xattr_sizes[i]);
-        if (archive_write_header(a, ae) != ARCHIVE_OK)
+        if (write_header(a, ae) != ARCHIVE_OK)
                 return forge_error_make(err, EIO, "write layer entry '%s': %s", en->path,
                                         archive_error_string(a));
         if (en->type == S_IFREG && !en->hardlink && en->size > 0)
@@ -272,8 +302,12 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
         struct archive *a = NULL;
         struct archive_entry *ae = NULL;
         cleanup_free char *buf = malloc(COPY_BUF);
+        locale_t cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0), old_loc = (locale_t)0;
         int r = -1;
 
+        if (cloc == (locale_t)0)
+                return forge_error_make(err, errno, "write layer: the C locale");
+        old_loc = uselocale(cloc); /* see write_header */
         k.diff = hash_sha256_new();
         k.z = ZSTD_createCCtx();
         k.zout_size = ZSTD_CStreamOutSize();
@@ -327,5 +361,7 @@ out:
         hash_sha256_free(k.diff);
         ZSTD_freeCCtx(k.z);
         free(k.zout);
+        uselocale(old_loc);
+        freelocale(cloc);
         return r;
 }

@@ -25,6 +25,13 @@ int cli_fail(forge_error **err);
 /* Prints "forge CMD: MESSAGE" plus a hint to run --help; returns FORGE_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* After getopt_long returned c ('?' or ':', with opterr = 0 and a ':'
+ * optstring): a usage error naming the option that is wrong. */
+int cli_bad_option(const char *cmd, int c, char **argv);
+/* A usage error naming an argument that is not wanted ("unknown option" when
+ * it looks like one). */
+int cli_extra_arg(const char *cmd, const char *arg);
+
 /* "1.2 MiB" style; buf of at least 16 bytes. */
 const char *cli_format_size(unsigned long long bytes, char *buf, unsigned long len);
 
@@ -44,5 +51,8 @@ int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const c
  * built first (run: steps scratch in the store's tmp/); its manifest digest. */
 int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_STR_SIZE],
                     forge_error **err);
+/* `forge run`'s --user and --hostname (either may be NULL): 0, or a usage
+ * error printed (exit 2) naming the bad value (cmd-run.c). */
+int cli_run_check_names(const char *user, const char *hostname);
 /* `forge run --as vm` (cmd-run-vm.c, vmm owner): argv as given to `forge run`. */
 int cli_run_vm(cli_ctx *ctx, int argc, char **argv);

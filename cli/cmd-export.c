@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* forge export IMAGE --format dir|tar|oci|disk -o PATH [--compression gzip|zstd] */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
+#include <unistd.h>
 
 static const char usage_text[] =
         "usage: forge export IMAGE --format dir|tar|oci|disk -o PATH [--compression gzip|zstd]\n\n"
@@ -15,7 +20,64 @@ static const char usage_text[] =
         "  oci    an OCI image layout (a directory, or a tar if PATH ends in .tar);\n"
         "         layers gzip-compressed unless --compression zstd\n"
         "  disk   a bootable VM disk image (the spec needs a vm: section)\n\n"
-        "PATH must not exist yet. exit status: 0 ok, 1 failed, 2 usage error\n";
+        "PATH must not exist yet; -o - writes a tar or an OCI tar to stdout.\n"
+        "exit status: 0 ok, 1 failed, 2 usage error\n";
+
+/* -o -: the tar is made in the store's tmp/ (an OCI layout as a tar) and
+ * copied to stdout; nothing else goes there. */
+static int export_stdout(store *s, const char *digest, const char *ref, store_export_format fmt,
+                         store_compression comp)
+{
+        cleanup_free char *tmpl = NULL, *path = NULL;
+        forge_error *err = NULL;
+        int r = 0;
+
+        if (asprintf(&tmpl, "%s/tmp/export-XXXXXX", store_root(s)) < 0 || mkdtemp(tmpl) == NULL ||
+            asprintf(&path, "%s/out.tar", tmpl) < 0) {
+                forge_error_make(&err, errno, "export: a temporary directory in the store");
+                return cli_fail(&err);
+        }
+        /* a reader that goes away (| head) is an error here, not a kill that
+         * would leave the temporary directory behind */
+        signal(SIGPIPE, SIG_IGN);
+        if (store_export_ref(s, digest, ref, fmt, comp, path, &err) < 0) {
+                r = cli_fail(&err);
+        } else {
+                cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || copy_fd(fd, STDOUT_FILENO, &err) < 0) {
+                        if (err == NULL)
+                                forge_error_make(&err, errno, "read '%s'", path);
+                        forge_error_prefix(&err, "export to stdout");
+                        r = cli_fail(&err);
+                }
+        }
+        rm_rf(tmpl, NULL);
+        if (r == 0)
+                fprintf(stderr, "exported %s to stdout\n", digest);
+        return r;
+}
+
+static char *export_ref_name(store *s, const char *arg, const char *digest)
+{
+        store_tag *tags = NULL;
+        size_t n = 0;
+        char *r = NULL;
+        forge_error *e = NULL;
+
+        if (strncmp(arg, "sha256:", 7) != 0 && strspn(arg, "0123456789abcdef") != strlen(arg)) {
+                if (asprintf(&r, "%s%s", arg, strchr(arg, ':') ? "" : ":latest") < 0)
+                        return NULL;
+                return r;
+        }
+        if (store_tag_list(s, &tags, &n, &e) == 0)
+                for (size_t i = 0; i < n && r == NULL; i++)
+                        if (strcmp(tags[i].digest, digest) == 0 &&
+                            asprintf(&r, "%s:%s", tags[i].name, tags[i].tag) < 0)
+                                r = NULL;
+        forge_error_release(&e);
+        store_tag_list_free(tags, n);
+        return r ? r : strdup("latest");
+}
 
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
@@ -36,7 +98,8 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
         int c;
 
         optind = 1;
-        while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":f:o:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'f':
                         format = optarg;
@@ -51,11 +114,13 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
                         fputs(usage_text, stdout);
                         return 0;
                 default:
-                        return cli_usage_error("export", "bad option");
+                        return cli_bad_option("export", c, argv);
                 }
         }
-        if (optind != argc - 1)
-                return cli_usage_error("export", "expected one IMAGE");
+        if (optind == argc)
+                return cli_usage_error("export", "missing IMAGE");
+        if (optind < argc - 1)
+                return cli_extra_arg("export", argv[optind + 1]);
         if (format == NULL || out == NULL)
                 return cli_usage_error("export", "--format and -o PATH are required");
         if (strcmp(format, "dir") == 0)
@@ -81,17 +146,23 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
                 if (fmt != STORE_EXPORT_OCI)
                         return cli_usage_error("export", "--compression applies to --format oci");
         }
+        if (strcmp(out, "-") == 0 && fmt != STORE_EXPORT_TAR && fmt != STORE_EXPORT_OCI)
+                return cli_usage_error("export", "-o - (stdout) is for --format tar or oci");
+        if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO))
+                return cli_usage_error("export", "-o -: stdout is a terminal (redirect it "
+                                                 "to a file or a pipe)");
         if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[optind], digest, &err) < 0)
                 return cli_fail(&err);
         if ((int)fmt == -1)
                 return cli_export_disk(ctx, s, digest, out);
-        /* The OCI ref name: the tag the user named, else "latest". */
-        {
-                const char *colon = strchr(argv[optind], ':');
-                ref = strdup(colon && strncmp(argv[optind], "sha256:", 7) != 0 ? colon + 1 : "latest");
-        }
-        if (ref == NULL ||
-            store_export_ref(s, digest, ref, fmt, comp, out, &err) < 0)
+        /* The OCI ref name: NAME:TAG as the user named it (podman, skopeo and
+         * forge import read it back as that), else a tag of the image. */
+        ref = export_ref_name(s, argv[optind], digest);
+        if (ref == NULL)
+                return cli_fail(&err);
+        if (strcmp(out, "-") == 0)
+                return export_stdout(s, digest, ref, fmt, comp);
+        if (store_export_ref(s, digest, ref, fmt, comp, out, &err) < 0)
                 return cli_fail(&err);
         printf("exported %s to %s\n", digest, out);
         return 0;

@@ -33,7 +33,7 @@ int cmd_images(cli_ctx *ctx, int argc, char **argv)
                                   "digest, size (compressed layers) and layer count.\n"))
                 return 0;
         if (argc > 1)
-                return cli_usage_error("images", "unexpected argument '%s'", argv[1]);
+                return cli_extra_arg("images", argv[1]);
         if (cli_store_open(ctx, &s, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
                 return cli_fail(&err);
         printf("%-24s %-16s %-19s %10s %6s\n", "NAME", "TAG", "DIGEST", "SIZE", "LAYERS");
@@ -74,8 +74,10 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
                       "layers (digest, diff_id, sizes, media type), the OCI config and the "
                       "manifest.\nIMAGE is NAME[:TAG], sha256:HEX or a unique digest prefix.\n"))
                 return 0;
-        if (argc != 2)
-                return cli_usage_error("inspect", "expected one IMAGE");
+        if (argc < 2)
+                return cli_usage_error("inspect", "missing IMAGE");
+        if (argc > 2 || argv[1][0] == '-')
+                return cli_extra_arg("inspect", argv[argc > 2 && argv[1][0] != '-' ? 2 : 1]);
         if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[1], digest, &err) < 0 ||
             store_image_load(s, digest, &img, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
                 return cli_fail(&err);
@@ -120,7 +122,10 @@ int cmd_rmi(cli_ctx *ctx, int argc, char **argv)
                       "'forge store gc'.\n"))
                 return 0;
         if (argc < 2)
-                return cli_usage_error("rmi", "expected at least one IMAGE");
+                return cli_usage_error("rmi", "missing IMAGE");
+        for (int a = 1; a < argc; a++)
+                if (argv[a][0] == '-')
+                        return cli_extra_arg("rmi", argv[a]);
         if (cli_store_open(ctx, &s, &err) < 0 || store_lock_shared(s, &err) < 0)
                 return cli_fail(&err);
         for (int a = 1; a < argc; a++) {

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +22,23 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/runtime.h"
+#include "specs/specs.h"
 #include "vmimage/vmimage.h"
 
 #define MAX_ENV 256
+#define MAX_SHARES 4 /* forge-vmm's VMM_MAX_FS */
 #define DEFAULT_MEMORY (512ULL << 20)
 
 typedef struct vm_opts {
         const char *env[MAX_ENV];
         size_t n_env;
-        bool tty, persist, verbose;
+        bool tty, persist, verbose, read_only;
+        struct {
+                char *src; /* resolved */
+                char *dst;
+                bool ro;
+        } share[MAX_SHARES];
+        size_t n_shares;
         const char *memory, *cpus, *timeout, *user, *workdir, *hostname, *network;
         runtime_port ports[RUNTIME_NET_MAX_PORTS];
         size_t n_ports;
@@ -41,6 +50,8 @@ static void help(void)
                "Boots the image as a VM with forge's own KVM launcher; ARGs replace its cmd.\n"
                "An IMAGE's disk image is built once and cached in the store; a SPEC is built first.\n\n"
                "  -e K=V             set an environment variable\n"
+               "  -v SRC:DST[:ro]    share host directory SRC at DST in the guest (virtio-fs)\n"
+               "  --read-only        the guest cannot change its root file system\n"
                "  -t                 interactive: the host terminal is raw, the guest console a terminal\n"
                "  --memory SIZE      guest memory (default: the spec's vm.memory, else 512M)\n"
                "  --cpus N           vCPUs (default: the spec's vm.cpus, else 1)\n"
@@ -69,9 +80,64 @@ enum {
         OPT_HOSTNAME,
         OPT_AS,
         OPT_HELP,
+        OPT_READ_ONLY,
         OPT_NETWORK,
         OPT_UNSUPPORTED
 };
+
+static bool has_dotdot(const char *path)
+{
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, "/");
+                if (n == 2 && p[0] == '.' && p[1] == '.')
+                        return true;
+                p += n;
+                p += strspn(p, "/");
+        }
+        return false;
+}
+
+/* -v SRC:DST[:ro|rw]: SRC an existing host directory, DST absolute */
+static int parse_share(const char *arg, vm_opts *o)
+{
+        cleanup_free char *s = strdup(arg);
+        char *dst, *mode;
+        struct stat st;
+        bool ro = false;
+
+        if (s == NULL)
+                return 125;
+        dst = strchr(s, ':');
+        if (dst == NULL || dst == s)
+                goto usage;
+        *dst++ = '\0';
+        mode = strchr(dst, ':');
+        if (mode) {
+                *mode++ = '\0';
+                if (strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0)
+                        goto usage;
+                ro = strcmp(mode, "ro") == 0;
+        }
+        if (dst[0] != '/' || has_dotdot(dst))
+                goto usage;
+        o->share[o->n_shares].src = realpath(s, NULL);
+        if (o->share[o->n_shares].src == NULL || stat(o->share[o->n_shares].src, &st) < 0) {
+                fprintf(stderr, "forge run: volume source of '%s': %s\n", arg, strerror(errno));
+                return 125;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "forge run: volume source of '%s': a VM shares directories only, not files\n", arg);
+                return 125;
+        }
+        o->share[o->n_shares].dst = strdup(dst);
+        if (o->share[o->n_shares].dst == NULL)
+                return 125;
+        o->share[o->n_shares].ro = ro;
+        o->n_shares++;
+        return 0;
+usage:
+        return cli_usage_error("run", "-v wants SRC:DST[:ro] with an absolute DST, got '%s'", arg);
+}
 
 static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
 {
@@ -85,7 +151,7 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
             {"help", no_argument, NULL, OPT_HELP},
             {"pids", required_argument, NULL, OPT_UNSUPPORTED},
             {"network", required_argument, NULL, OPT_NETWORK},
-            {"read-only", no_argument, NULL, OPT_UNSUPPORTED},
+            {"read-only", no_argument, NULL, OPT_READ_ONLY},
             {"user", required_argument, NULL, OPT_USER},
             {"workdir", required_argument, NULL, OPT_WORKDIR},
             {"hostname", required_argument, NULL, OPT_HOSTNAME},
@@ -156,10 +222,18 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
                         help();
                         return -1;
                 case 'v':
+                        if (o->n_shares >= MAX_SHARES)
+                                return cli_usage_error("run", "a VM takes at most %d -v", MAX_SHARES);
+                        if ((c = parse_share(optarg, o)) != 0)
+                                return c;
+                        break;
+                case OPT_READ_ONLY:
+                        o->read_only = true;
+                        break;
                 case OPT_UNSUPPORTED:
-                        return cli_usage_error("run", "%s is for containers: a VM takes -e, -t, --memory, "
-                                                      "--cpus, --user, --workdir, --hostname, --network, "
-                                                      "-p, --timeout, --persist and --verbose",
+                        return cli_usage_error("run", "%s is for containers: a VM takes -e, -v, -t, --memory, "
+                                                      "--cpus, --user, --workdir, --hostname, --network, -p, "
+                                                      "--timeout, --read-only, --persist and --verbose",
                                                argv[optind - 1]);
                 default:
                         return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
@@ -211,6 +285,22 @@ static int append_str(char **cmdline, const char *text)
         return 0;
 }
 
+/* forge.fs=HEX: TAG, DST, ro|rw for each share (docs/vm-protocol.md) */
+static int append_shares(char **cmdline, const vm_opts *o)
+{
+        const char *v[3 * MAX_SHARES];
+        char tags[MAX_SHARES][16];
+        size_t n = 0;
+
+        for (size_t i = 0; i < o->n_shares; i++) {
+                snprintf(tags[i], sizeof(tags[i]), "forge%zu", i);
+                v[n++] = tags[i];
+                v[n++] = o->share[i].dst;
+                v[n++] = o->share[i].ro ? "ro" : "rw";
+        }
+        return append_hex(cmdline, "forge.fs", v, n);
+}
+
 static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_args, char **ret)
 {
         cleanup_free char *c = strdup(base);
@@ -228,6 +318,10 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
         if ((o->user && append_hex(&c, "forge.user", &o->user, 1) < 0) ||
             (o->workdir && append_hex(&c, "forge.workdir", &o->workdir, 1) < 0) ||
             (o->hostname && append_hex(&c, "forge.hostname", &o->hostname, 1) < 0))
+                return -1;
+        if (o->read_only && append_str(&c, " forge.ro=1") < 0)
+                return -1;
+        if (o->n_shares > 0 && append_shares(&c, o) < 0)
                 return -1;
         if (o->network && strcmp(o->network, "user") == 0) {
                 char net[96];
@@ -252,43 +346,38 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
         return 0;
 }
 
-/* The disk image to boot: the path itself, or the store's cached disk of an
- * image (a SPEC built first). */
-/* The image's vm.network and vm.ports (dev.forge "vm"), unless the command
- * line gave them. */
-static int image_network(store *s, const char *digest, vm_opts *o, forge_error **err)
+/* The spec's vm.network and vm.ports when a SPEC is run, unless the command
+ * line gave them. As for containers, an image never carries them: the
+ * host-side grants come only from the spec being run (docs/run.md). */
+static int spec_vm_network(const char *path, vm_opts *o, forge_error **err)
 {
-        cleanup_store_image store_image *img = NULL;
-        const json_t *vm, *ports, *e;
-        size_t i;
+        cleanup_spec spec *sp = NULL;
 
-        if (store_image_load(s, digest, &img, err) < 0)
+        if (spec_load(path, &sp, err) < 0)
                 return -1;
-        vm = json_object_get(json_object_get(img->config, STORE_CONFIG_FORGE_KEY), "vm");
-        if (o->network == NULL && json_is_string(json_object_get(vm, "network")) &&
-            strcmp(json_string_value(json_object_get(vm, "network")), "user") == 0)
+        if (o->network == NULL && sp->vm.network == SPEC_NETWORK_USER)
                 o->network = "user";
-        ports = json_object_get(vm, "ports");
-        if (o->n_ports > 0 || !json_is_array(ports) || o->network == NULL ||
-            strcmp(o->network, "user") != 0)
+        if (o->n_ports > 0 || o->network == NULL || strcmp(o->network, "user") != 0)
                 return 0;
-        json_array_foreach(ports, i, e)
-        {
-                if (o->n_ports >= RUNTIME_NET_MAX_PORTS || !json_is_string(e))
-                        return forge_error_usage(err, "image config: bad vm.ports");
-                if (runtime_port_parse(json_string_value(e), &o->ports[o->n_ports], err) < 0)
-                        return forge_error_prefix(err, "image config: vm.ports[%zu]", i);
+        for (char **p = sp->vm.ports; p && *p; p++) {
+                if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
+                        return forge_error_usage(err, "more than %d vm.ports", RUNTIME_NET_MAX_PORTS);
+                if (runtime_port_parse(*p, &o->ports[o->n_ports], err) < 0)
+                        return -1;
                 o->n_ports++;
         }
         return 0;
 }
 
+/* The disk image to boot: the path itself, or the store's cached disk of an
+ * image (a SPEC built first). */
 static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_store, char **ret_path,
                      forge_error **err)
 {
         cleanup_store store *s = NULL;
         char digest[DIGEST_STR_SIZE];
         struct stat st;
+        bool is_spec;
 
         if (stat(target, &st) == 0 && S_ISREG(st.st_mode) && !is_spec_path(target) &&
             vmimage_is_disk(target)) {
@@ -297,9 +386,10 @@ static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_s
         }
         if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
                 return -1;
-        if (cli_run_resolve(s, target, stat(target, &st) == 0 && S_ISREG(st.st_mode), digest, err) < 0)
+        is_spec = stat(target, &st) == 0 && S_ISREG(st.st_mode);
+        if (cli_run_resolve(s, target, is_spec, digest, err) < 0)
                 return -1;
-        if (image_network(s, digest, o, err) < 0)
+        if (is_spec && spec_vm_network(target, o, err) < 0)
                 return forge_error_prefix(err, "'%s'", target);
         if (vmimage_disk_get(s, digest, ret_path, err) < 0)
                 return forge_error_prefix(err, "disk image of '%s'", target);
@@ -324,7 +414,8 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
 {
         cleanup_free char *launcher = find_launcher();
         char fd_s[16], kernel_s[48], initrd_s[48], mem_s[24], cpus_s[16], timeout_s[16], net_s[16];
-        const char *argv[24];
+        const char *argv[34 + 2 * MAX_SHARES];
+        char share_s[MAX_SHARES][PATH_MAX + 32];
         size_t n = 0;
         int fd;
 
@@ -368,6 +459,14 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
                 argv[n++] = "--tty";
         if (o->persist)
                 argv[n++] = "--persist";
+        if (o->read_only)
+                argv[n++] = "--read-only";
+        for (size_t i = 0; i < o->n_shares; i++) {
+                snprintf(share_s[i], sizeof(share_s[i]), "forge%zu,%s,%s", i, o->share[i].ro ? "ro" : "rw",
+                         o->share[i].src);
+                argv[n++] = "--share";
+                argv[n++] = share_s[i];
+        }
         if (net_fd >= 0) {
                 /* kept open across exec: the launcher's end of passt's socket */
                 snprintf(net_s, sizeof(net_s), "%d", net_fd);
@@ -419,6 +518,8 @@ static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_
         unsigned cpus = 0, timeout = 0;
         int r;
 
+        if (cli_run_check_names(o->user, o->hostname) != 0)
+                return FORGE_EXIT_USAGE;
         if (o->memory && (parse_size(o->memory, &v) < 0 || v == 0))
                 return cli_usage_error("run", "--memory wants a size like 512M, got '%s'", o->memory);
         if (o->cpus) {
@@ -446,6 +547,13 @@ static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_
         if (o->n_ports > 0 && (o->network == NULL || strcmp(o->network, "user") != 0)) {
                 cli_usage_error("run", "-p publishes a port of --network user; this VM's network is none");
                 return FORGE_EXIT_USAGE;
+        }
+        if (o->persist && o->read_only)
+                return cli_usage_error("run", "--persist and --read-only contradict each other");
+        if (o->n_shares > 0 && geteuid() != 0) {
+                fprintf(stderr, "forge run: -v for a VM needs root: virtiofsd, which serves the directory, "
+                                "sets up namespaces of its own\n");
+                return 125;
         }
         if (o->persist && s != NULL) {
                 fprintf(stderr, "forge run: --persist wants a disk image file (forge export --format disk), "

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* forge run: option parsing and the image's run configuration; the container
  * itself is runtime_container_run(), the VM cli_run_vm(). */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "builder/builder.h"
 #include "cli/cli.h"
@@ -28,7 +30,7 @@ typedef struct run_opts {
         const char *rootfs[MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
         size_t n_rootfs;
         bool tty, read_only, read_only_set;
-        const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname;
+        const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname, *stop_timeout;
         const char *as;
 } run_opts;
 
@@ -41,7 +43,7 @@ static void help(void)
                "  -t                     allocate a terminal\n"
                "  --memory SIZE          memory limit (e.g. 256M)\n"
                "  --cpus N               CPU limit (e.g. 1.5)\n"
-               "  --pids N               process limit\n"
+               "  --pids N               process limit (default 2048; -1: none)\n"
                "  --network none|host|user  default none: own network namespace, loopback only;\n"
                "                         user: own address, route, DNS, outbound through the host\n"
                "  -p [IP:]HOSTPORT:PORT[/tcp|udp]  publish a port (--network user; IP 127.0.0.1)\n"
@@ -49,6 +51,8 @@ static void help(void)
                "  --user U[:G]           numeric or a name from the image's /etc/passwd\n"
                "  --workdir DIR          working directory\n"
                "  --hostname NAME        host name\n"
+               "  --stop-timeout N       seconds from a SIGTERM/SIGINT (forwarded) to SIGKILL\n"
+               "                         (default 10; a second signal kills at once)\n"
                "  --as container|vm      default container\n\n"
                "exit status: the workload's; 128+N when it died of signal N; 125 when forge\n"
                "could not start it; 126 when the command cannot be executed; 127 when it is\n"
@@ -105,6 +109,7 @@ enum {
         OPT_HOSTNAME,
         OPT_AS,
         OPT_ROOTFS,
+        OPT_STOP_TIMEOUT,
         OPT_HELP
 };
 
@@ -121,6 +126,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
             {"hostname", required_argument, NULL, OPT_HOSTNAME},
             {"as", required_argument, NULL, OPT_AS},
             {"rootfs", required_argument, NULL, OPT_ROOTFS},
+            {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
             {"help", no_argument, NULL, OPT_HELP},
             {NULL, 0, NULL, 0},
         };
@@ -128,7 +134,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+e:v:tp:", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+:e:v:tp:", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'p': {
                         cleanup_error forge_error *perr = NULL;
@@ -197,11 +203,14 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
                                 return cli_usage_error("run", "too many --rootfs");
                         o->rootfs[o->n_rootfs++] = optarg;
                         break;
+                case OPT_STOP_TIMEOUT:
+                        o->stop_timeout = optarg;
+                        break;
                 case OPT_HELP:
                         help();
                         return -1;
                 default:
-                        return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+                        return cli_bad_option("run", c, argv);
                 }
         }
         *ret_optind = optind;
@@ -244,8 +253,10 @@ static int parse_limits(const run_opts *o, runtime_config *cfg)
                 char *end;
                 long long n = strtoll(o->pids, &end, 10);
 
-                if (*end != '\0' || n <= 0)
-                        return cli_usage_error("run", "--pids wants a positive number, got '%s'",
+                if (*end != '\0' || o->pids[0] == '\0' || (n <= 0 && n != -1))
+                        return cli_usage_error("run",
+                                               "--pids wants a positive number (or -1: no "
+                                               "limit), got '%s'",
                                                o->pids);
                 cfg->pids = n;
         }
@@ -283,10 +294,68 @@ int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_
         return 0;
 }
 
+/* What only the spec being run brings, from its own context: host paths
+ * (container.mounts, checked to stay inside the context by spec_load) and
+ * host networking. An image never carries them (docs/run.md). */
+typedef struct spec_grants {
+        runtime_mount *mounts;
+        size_t n_mounts;
+        bool network_host;
+        bool network_user;
+        runtime_port ports[RUNTIME_NET_MAX_PORTS];
+        size_t n_ports;
+} spec_grants;
+
+static void spec_grants_free(spec_grants *g)
+{
+        for (size_t i = 0; i < g->n_mounts; i++) {
+                free((char *)g->mounts[i].src);
+                free((char *)g->mounts[i].dest);
+        }
+        free(g->mounts);
+        memset(g, 0, sizeof(*g));
+}
+
+static int spec_grants_load(const char *path, spec_grants *ret, forge_error **err)
+{
+        cleanup_spec spec *sp = NULL;
+        spec_grants g = {0};
+
+        if (spec_load(path, &sp, err) < 0)
+                return -1;
+        g.network_host = sp->container.network == SPEC_NETWORK_HOST;
+        g.network_user = sp->container.network == SPEC_NETWORK_USER;
+        for (char **p = sp->container.ports; p && *p; p++) {
+                if (g.n_ports >= RUNTIME_NET_MAX_PORTS)
+                        return forge_error_usage(err, "'%s': more than %d container.ports", path,
+                                                 RUNTIME_NET_MAX_PORTS);
+                if (runtime_port_parse(*p, &g.ports[g.n_ports], err) < 0)
+                        return forge_error_prefix(err, "'%s'", path);
+                g.n_ports++;
+        }
+        g.mounts = calloc(sp->container.n_mounts + 1, sizeof(runtime_mount));
+        if (g.mounts == NULL)
+                return forge_error_make(err, ENOMEM, "spec mounts");
+        for (size_t i = 0; i < sp->container.n_mounts; i++) {
+                runtime_mount *m = &g.mounts[g.n_mounts++];
+
+                m->src = strdup(sp->container.mounts[i].src);
+                m->dest = strdup(sp->container.mounts[i].dest);
+                m->ro = sp->container.mounts[i].ro;
+                if (m->src == NULL || m->dest == NULL) {
+                        spec_grants_free(&g);
+                        return forge_error_make(err, ENOMEM, "spec mounts");
+                }
+        }
+        *ret = g;
+        return 0;
+}
+
 /* The image's layers (unpacked once in the store) and run configuration;
  * a SPEC is built first. */
 static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char ***ret_lowers,
-                      size_t *ret_n, runtime_image_config *ic, forge_error **err)
+                      size_t *ret_n, runtime_image_config *ic, spec_grants *grants,
+                      forge_error **err)
 {
         cleanup_store store *s = NULL;
         cleanup_store_image store_image *img = NULL;
@@ -295,7 +364,11 @@ static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char *
 
         if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
                 return -1;
-        if (cli_run_resolve(s, image, is_spec_path(image), digest, err) < 0)
+        bool is_spec = is_spec_path(image);
+
+        if (cli_run_resolve(s, image, is_spec, digest, err) < 0)
+                return -1;
+        if (is_spec && spec_grants_load(image, grants, err) < 0)
                 return -1;
         if (store_image_load(s, digest, &img, err) < 0 ||
             runtime_image_config_parse(img->config, ic, err) < 0)
@@ -311,15 +384,55 @@ static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char *
                 }
         }
         *ret_lowers = lowers;
-        *ret_n = img->n_layers;
+        *ret_n = store_layer_dirs_dedupe(lowers, img->n_layers, true);
         *ret_store = take_ptr(s);
         return 0;
 }
 
-static int configure(const run_opts *o, const runtime_image_config *ic, runtime_config *cfg)
+/* A host name as sethostname(2) and resolvers take it: dot-separated labels
+ * of letters, digits and '-' (not first or last), at most 64 bytes. */
+static bool hostname_valid(const char *h)
+{
+        size_t len = strlen(h), label = 0;
+
+        if (len == 0 || len > 64 || h[0] == '.' || h[len - 1] == '.')
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                if (h[i] == '.') {
+                        if (label == 0 || h[i - 1] == '-')
+                                return false;
+                        label = 0;
+                        continue;
+                }
+                if (!isalnum((unsigned char)h[i]) && !(h[i] == '-' && label > 0))
+                        return false;
+                if (++label > 63)
+                        return false;
+        }
+        return h[len - 1] != '-';
+}
+
+int cli_run_check_names(const char *user, const char *hostname)
+{
+        if (user != NULL && user[0] == '\0')
+                return cli_usage_error("run", "--user wants a NAME or UID[:GID], got ''");
+        if (hostname != NULL && !hostname_valid(hostname))
+                return cli_usage_error("run",
+                                       "--hostname wants a host name (letters, digits, '-' "
+                                       "and '.', at most 64 bytes), got '%s'",
+                                       hostname);
+        return 0;
+}
+
+static int configure(const run_opts *o, const runtime_image_config *ic, const spec_grants *g,
+                     runtime_config *cfg)
 {
         const char *net = o->network;
         int r;
+
+        r = cli_run_check_names(o->user, o->hostname);
+        if (r != 0)
+                return r;
 
         cfg->memory = ic->memory;
         cfg->cpus_milli = ic->cpus_milli;
@@ -327,14 +440,18 @@ static int configure(const run_opts *o, const runtime_image_config *ic, runtime_
         r = parse_limits(o, cfg);
         if (r != 0)
                 return r;
+        if (cfg->pids == 0)
+                cfg->pids = RUNTIME_DEFAULT_PIDS;
+        else if (cfg->pids == -1)
+                cfg->pids = 0; /* --pids -1: no limit, as podman's --pids-limit -1 */
         if (net != NULL && strcmp(net, "host") != 0 && strcmp(net, "none") != 0 &&
             strcmp(net, "user") != 0)
                 return cli_usage_error("run", "--network wants none, host or user, got '%s'", net);
-        cfg->network_host = net != NULL ? strcmp(net, "host") == 0 : ic->network == 1;
-        cfg->network_user = net != NULL ? strcmp(net, "user") == 0 : ic->network == 2;
-        /* the image's ports go with its network: user; -p wants one */
-        cfg->ports = o->n_ports > 0 ? o->ports : ic->ports;
-        cfg->n_ports = o->n_ports > 0 ? o->n_ports : cfg->network_user ? ic->n_ports : 0;
+        cfg->network_host = net != NULL ? strcmp(net, "host") == 0 : g->network_host;
+        cfg->network_user = net != NULL ? strcmp(net, "user") == 0 : g->network_user;
+        /* the spec's ports go with its network: user; -p wants one */
+        cfg->ports = o->n_ports > 0 ? o->ports : g->ports;
+        cfg->n_ports = o->n_ports > 0 ? o->n_ports : cfg->network_user ? g->n_ports : 0;
         if (cfg->n_ports > 0 && !cfg->network_user)
                 return cli_usage_error("run", "-p publishes a port of --network user; this "
                                               "container's network is %s",
@@ -344,6 +461,16 @@ static int configure(const run_opts *o, const runtime_image_config *ic, runtime_
         cfg->user = o->user ? o->user : ic->user;
         cfg->hostname = o->hostname ? o->hostname : ic->hostname;
         cfg->tty = o->tty;
+        if (o->stop_timeout != NULL) {
+                char *end;
+                long n = strtol(o->stop_timeout, &end, 10);
+
+                if (*end != '\0' || o->stop_timeout[0] == '\0' || n <= 0 || n > 86400)
+                        return cli_usage_error("run",
+                                               "--stop-timeout wants seconds (1-86400), got '%s'",
+                                               o->stop_timeout);
+                cfg->stop_timeout = (unsigned)n;
+        }
         return 0;
 }
 
@@ -356,13 +483,20 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
         cleanup_strv char **env = NULL;
         cleanup_free char *tmp = NULL;
         cleanup_free runtime_mount *mounts = NULL;
-        runtime_image_config ic = {.network = -1, .read_only = -1};
+        runtime_image_config ic = {.read_only = -1};
+        spec_grants grants = {0};
         runtime_config cfg;
         runtime_result res;
         size_t n_mounts = 0, n_lowers = 0;
         int r = 125;
 
         runtime_config_init(&cfg);
+        if (o->tty && !isatty(STDIN_FILENO)) {
+                /* docker's answer: a -t shell on a pipe would wait forever */
+                fprintf(stderr, "forge run: the input device is not a TTY (drop -t, or run "
+                                "from a terminal)\n");
+                return 125;
+        }
         if (o->n_rootfs > 0) {
                 lowers = calloc(o->n_rootfs + 1, sizeof(char *));
                 if (lowers == NULL)
@@ -371,22 +505,23 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
                         if ((lowers[n_lowers++] = strdup(o->rootfs[i])) == NULL)
                                 return 125;
         } else {
-                if (load_image(ctx, image, &s, &lowers, &n_lowers, &ic, &err) < 0) {
+                if (load_image(ctx, image, &s, &lowers, &n_lowers, &ic, &grants, &err) < 0) {
+                        spec_grants_free(&grants);
                         r = cli_fail(&err);
                         return r == FORGE_EXIT_USAGE ? r : 125;
                 }
                 tmp = path_join(store_root(s), "tmp");
         }
-        mounts = calloc(ic.n_mounts + o->n_mounts + 1, sizeof(runtime_mount));
+        mounts = calloc(grants.n_mounts + o->n_mounts + 1, sizeof(runtime_mount));
         argv = runtime_argv_build(ic.entrypoint, ic.cmd, args, (size_t)n_args);
         env = runtime_env_merge(ic.env, o->env, o->n_env);
         if (mounts == NULL || argv == NULL || env == NULL)
                 goto out;
-        for (size_t i = 0; i < ic.n_mounts; i++)
-                mounts[n_mounts++] = ic.mounts[i];
+        for (size_t i = 0; i < grants.n_mounts; i++)
+                mounts[n_mounts++] = grants.mounts[i];
         for (size_t i = 0; i < o->n_mounts; i++)
                 mounts[n_mounts++] = o->mounts[i];
-        r = configure(o, &ic, &cfg);
+        r = configure(o, &ic, &grants, &cfg);
         if (r != 0)
                 goto out;
         if (argv[0] == NULL) {
@@ -409,6 +544,7 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
         }
 out:
         runtime_image_config_free(&ic);
+        spec_grants_free(&grants);
         return r;
 }
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,8 @@ static void usage(FILE *f)
         fprintf(f, "\nglobal options:\n"
                    "  --store DIR  the store (else $FORGE_STORE, else /var/lib/forge as root,\n"
                    "               $XDG_DATA_HOME/forge otherwise)\n"
-                   "  --help       this text; COMMAND --help for a command's options\n"
+                   "  --help       this text; COMMAND --help or help COMMAND for a command's\n"
+                   "               options\n"
                    "  --version    forge's version\n"
                    "\nexit status: 0 success, 1 failure, 2 usage or spec error;\n"
                    "forge run returns the workload's status (see forge run --help)\n");
@@ -81,6 +83,29 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
         return FORGE_EXIT_USAGE;
 }
 
+int cli_bad_option(const char *cmd, int c, char **argv)
+{
+        const char *arg = optind > 0 ? argv[optind - 1] : "";
+        char opt[64];
+
+        if (strncmp(arg, "--", 2) == 0)
+                snprintf(opt, sizeof(opt), "%.*s", (int)strcspn(arg, "="), arg);
+        else if (optopt > 0 && optopt < 128)
+                snprintf(opt, sizeof(opt), "-%c", optopt);
+        else
+                snprintf(opt, sizeof(opt), "%s", arg);
+        if (c == ':')
+                return cli_usage_error(cmd, "option '%s' needs a value", opt);
+        return cli_usage_error(cmd, "unknown option '%s'", opt);
+}
+
+int cli_extra_arg(const char *cmd, const char *arg)
+{
+        if (arg[0] == '-' && arg[1] != '\0')
+                return cli_usage_error(cmd, "unknown option '%s'", arg);
+        return cli_usage_error(cmd, "unexpected argument '%s'", arg);
+}
+
 const char *cli_format_size(unsigned long long bytes, char *buf, unsigned long len)
 {
         static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -124,6 +149,17 @@ int main(int argc, char **argv)
                 }
         }
         if (i >= argc) {
+                usage(stderr);
+                return FORGE_EXIT_USAGE;
+        }
+        if (strcmp(argv[i], "help") == 0 && i + 1 < argc) {
+                /* forge help CMD: CMD --help */
+                for (size_t c = 0; c < ARRAY_SIZE(commands); c++)
+                        if (strcmp(argv[i + 1], commands[c].name) == 0) {
+                                char *hargv[] = {argv[i + 1], "--help", NULL};
+                                return commands[c].handler(&ctx, 2, hargv);
+                        }
+                fprintf(stderr, "forge help: unknown command '%s'\n", argv[i + 1]);
                 usage(stderr);
                 return FORGE_EXIT_USAGE;
         }

@@ -30,6 +30,13 @@ typedef enum runtime_caps {
         RUNTIME_CAPS_BUILD,       /* docker's default set, for `run:` build steps */
 } runtime_caps;
 
+/* The process limit of build steps and of containers that set none (podman's
+ * default pids limit). */
+#define RUNTIME_DEFAULT_PIDS 2048
+/* Seconds between a first SIGTERM/SIGINT (forwarded) and SIGKILL, docker
+ * stop's default. */
+#define RUNTIME_DEFAULT_STOP_TIMEOUT 10
+
 typedef struct runtime_config {
         /* The root file system: an overlay of lowerdirs (bottom first). When
          * upper_dir is NULL a per-run upper/work pair is made under tmp_root and
@@ -55,6 +62,8 @@ typedef struct runtime_config {
         size_t n_ports;
         runtime_caps caps;
 
+        unsigned stop_timeout; /* seconds from SIGTERM/SIGINT to SIGKILL; 0: the default */
+
         uint64_t memory;     /* bytes, 0 = no limit */
         uint32_t cpus_milli; /* 0 = no limit */
         int64_t pids;        /* 0 = no limit */
@@ -76,7 +85,9 @@ typedef struct runtime_result {
 
 /* Runs a container to completion. Returns < 0 when it could not be started
  * (the caller exits 125). Signals SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
- * SIGUSR2 sent to the caller are forwarded to the workload meanwhile. */
+ * SIGUSR2 sent to the caller are forwarded to the workload meanwhile; after a
+ * SIGTERM or SIGINT, a second one or stop_timeout seconds kill the container
+ * (status 128 + the first signal's number). */
 int runtime_container_run(const runtime_config *cfg, runtime_result *ret, forge_error **err);
 
 /* Where forge-init is: $FORGE_INIT, next to the running executable, the build
@@ -129,9 +140,11 @@ int runtime_net_resolv_conf(char **ret, forge_error **err);
 
 /* What `forge run` reads from an OCI image config: config.Entrypoint, Cmd,
  * Env, WorkingDir, User, Hostname, and forge's extension
- * "dev.forge": {"container": {"memory", "cpus_milli" (or "cpus"), "pids", "network",
- * "read_only", "mounts": [{"src", "dest", "ro"}]}} (also under "config").
- * memory may be a number of bytes or a size string ("256M"). */
+ * "dev.forge": {"container": {"memory", "cpus_milli" (or "cpus"), "pids",
+ * "read_only"}} (also under "config"). memory may be a number of bytes or a
+ * size string ("256M"). An image is data, not authority: host paths
+ * ("mounts") and host networking ("network") in it are ignored; they come
+ * only from the command line or the spec being run (docs/run.md). */
 typedef struct runtime_image_config {
         char **entrypoint; /* NULL-terminated, never NULL */
         char **cmd;
@@ -142,12 +155,7 @@ typedef struct runtime_image_config {
         uint64_t memory;
         uint32_t cpus_milli;
         int64_t pids;
-        int network;   /* -1 unset, 0 none, 1 host, 2 user */
         int read_only; /* -1 unset, 0, 1 */
-        runtime_mount *mounts;
-        size_t n_mounts;
-        runtime_port *ports; /* "ports", for network user */
-        size_t n_ports;
 } runtime_image_config;
 
 /* Fails (usage error) on wrongly typed values. */

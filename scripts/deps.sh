@@ -7,12 +7,15 @@ packages=(
 	# build
 	build-essential cmake pkg-config git
 	libyaml-dev libarchive-dev libssl-dev libzstd-dev libjansson-dev libseccomp-dev libcap-dev
-	libcmocka-dev zlib1g-dev
+	libcmocka-dev zlib1g-dev libcurl4-openssl-dev
 	# run time: overlayfs is in the kernel; disk images
 	e2fsprogs dosfstools mtools fdisk binutils systemd-boot-efi zstd cpio
 	# tests and benchmarks: peers and checkers
 	skopeo umoci crun jq busybox-static qemu-system-x86 ovmf clang llvm libclang-rt-14-dev hyperfine time bc
 	iproute2 util-linux procps python3
+	podman # transfer-names: podman load/save of forge's OCI archives
+	# run time: virtiofsd serves -v directories to VMs
+	qemu-system-common
 	# --network user (pasta for containers, passt for VMs); its tests and benchmark
 	passt dnsmasq-base slirp4netns iperf3
 )

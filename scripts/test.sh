@@ -18,6 +18,16 @@ cmake --build build-rel -j"$jobs"
 echo "== tests"
 ctest --test-dir build-test --output-on-failure -j"$jobs" --timeout 1800
 
+echo "== installed copy: cmake --install into a staging DESTDIR, end-to-end test from /"
+stage=$(mktemp -d /tmp/forge-stage.XXXXXX)
+DESTDIR=$stage cmake --install build-test >/dev/null
+for p in bin/forge libexec/forge/forge-init libexec/forge/forge-vminit libexec/forge/forge-vmm \
+	share/man/man1/forge.1 share/man/man1/forge-build.1 share/man/man1/forge-run.1; do
+	[ -e "$stage/usr/local/$p" ] || { echo "not installed: $p" >&2; exit 1; }
+done
+(cd / && FORGE=$stage/usr/local/bin/forge FORGE_SRC=$top bash "$top/tests/integration/e2e-example.sh")
+rm -rf "$stage"
+
 echo "== build (ASan+UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFORGE_WERROR=ON -DFORGE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
@@ -25,7 +35,7 @@ echo "== tests under ASan+UBSan (VM boots excluded: they exercise the same code 
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800 -LE 'vm|bench'
 
-echo "== fuzzing the KVM launcher's virtio queue and PCI config code (libFuzzer, ${FORGE_FUZZ_SECONDS:-60} s)"
+echo "== fuzzing the KVM launcher's virtio queue and PCI config code, the import parsers and image config readers (libFuzzer, ${FORGE_FUZZ_SECONDS:-60} s each)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DFORGE_FUZZ=ON -DFORGE_WERROR=ON >/dev/null
-cmake --build build-fuzz --target fuzz_vmm -j"$jobs"
+cmake --build build-fuzz --target fuzz_vmm fuzz_import fuzz_vfs -j"$jobs"
 ctest --test-dir build-fuzz --output-on-failure -L fuzz

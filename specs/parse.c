@@ -170,7 +170,7 @@ static int get_strv(parser *p, yaml_node_t *n, const char *key, char ***ret)
              it++) {
                 yaml_node_t *e = node(p, *it);
                 if (get_string(p, e, key, &v[i]) < 0) {
-                        cleanup_strv char **drop = v;
+                        cleanup_strv_fn(&v);
                         return -1;
                 }
                 i++;
@@ -474,6 +474,22 @@ KEYFN(l_network)
         return 0;
 }
 
+KEYFN(l_memory)
+{
+        return get_size(p, v, "memory", &((spec_layer *)obj)->memory);
+}
+
+KEYFN(l_pids)
+{
+        uint64_t n;
+        if (get_uint(p, v, "pids", 4194304, &n) < 0)
+                return -1;
+        if (n == 0)
+                return FAIL(p, v, "'pids' is 0 (expected a positive number of processes)");
+        ((spec_layer *)obj)->pids = (int64_t)n;
+        return 0;
+}
+
 static int parse_mode(parser *p, yaml_node_t *v, int *ret)
 {
         const char *s;
@@ -581,6 +597,7 @@ static const key_handler layer_keys[] = {
         {"name", l_name},     {"deb", l_deb}, {"archive", l_archive}, {"files", l_files},
         {"run", l_run},       {"sha256", l_sha256}, {"dest", l_dest}, {"env", l_env},
         {"network", l_network},
+        {"memory", l_memory}, {"pids", l_pids},
 };
 
 /* Keys allowed with each source, beyond name. */
@@ -590,7 +607,7 @@ static int check_layer_keys(parser *p, spec_layer *l, yaml_node_t *map)
                 [SPEC_LAYER_DEB] = " sha256 ",
                 [SPEC_LAYER_ARCHIVE] = " sha256 dest ",
                 [SPEC_LAYER_FILES] = " ",
-                [SPEC_LAYER_RUN] = " env network ",
+                [SPEC_LAYER_RUN] = " env network memory pids ",
         };
         static const char *names[] = {"deb", "archive", "files", "run"};
 
@@ -850,11 +867,10 @@ KEYFN(m_src)
         spec_mount *m = obj;
         if (expect_scalar(p, v, "src") < 0)
                 return -1;
-        if (scalar(v)[0] == '\0')
-                return FAIL(p, v, "'src' is empty (expected a host path)");
         free(m->src);
-        m->src = scalar(v)[0] == '/' ? strdup(scalar(v)) : path_join(p->s->context_dir, scalar(v));
-        return m->src ? 0 : forge_error_make(p->err, ENOMEM, "parse spec");
+        m->src = NULL;
+        /* a host path the container sees: inside the context like every input */
+        return resolve_input(p, v, "src", true, &m->src);
 }
 
 KEYFN(m_dest)
@@ -1190,6 +1206,73 @@ static bool has_key(yaml_document_t *doc, const char *key)
         return false;
 }
 
+/* The length of the UTF-8 sequence at p (at most n bytes), 0 if invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+        size_t len;
+        uint32_t cp;
+
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                len = 2, cp = p[0] & 0x1f;
+        else if (p[0] >= 0xe0 && p[0] <= 0xef)
+                len = 3, cp = p[0] & 0x0f;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                len = 4, cp = p[0] & 0x07;
+        else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+                return 0;
+        return len;
+}
+
+/* libyaml reports bad UTF-8 at 1:1: say where it is. */
+static int check_utf8(spec *s, const char *buf, size_t len, forge_error **err)
+{
+        const unsigned char *p = (const unsigned char *)buf;
+        spec_pos pos = {1, 1};
+
+        for (size_t i = 0; i < len;) {
+                size_t n = utf8_seq(p + i, len - i);
+                if (n == 0)
+                        return spec_error(err, s, pos,
+                                          "byte 0x%02x is not UTF-8 (a spec is UTF-8 text: "
+                                          "re-encode it, e.g. with iconv -f latin1 -t utf-8)",
+                                          p[i]);
+                if (p[i] == '\n') {
+                        pos.line++;
+                        pos.col = 1;
+                } else {
+                        pos.col++;
+                }
+                i += n;
+        }
+        return 0;
+}
+
+/* The column of a tab in the indentation of the line holding index at, or 0. */
+static int indent_tab(const char *buf, size_t len, size_t at)
+{
+        size_t start = at < len ? at : len;
+
+        while (start > 0 && buf[start - 1] != '\n')
+                start--;
+        for (size_t i = start; i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '-'); i++)
+                if (buf[i] == '\t')
+                        return (int)(i - start) + 1;
+        return 0;
+}
+
 static int load_yaml(spec *s, const char *buf, size_t len, yaml_document_t *doc,
                      forge_error **err)
 {
@@ -1197,14 +1280,24 @@ static int load_yaml(spec *s, const char *buf, size_t len, yaml_document_t *doc,
         yaml_document_t extra;
         int r = 0;
 
+        if (check_utf8(s, buf, len, err) < 0)
+                return -1;
         if (!yaml_parser_initialize(&yp))
                 return forge_error_make(err, ENOMEM, "yaml parser");
         yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
         if (!yaml_parser_load(&yp, doc)) {
                 spec_pos pos = {(int)yp.problem_mark.line + 1, (int)yp.problem_mark.column + 1};
-                r = spec_error(err, s, pos, "YAML syntax error: %s%s%s",
-                               yp.problem ? yp.problem : "invalid YAML",
-                               yp.context ? " " : "", yp.context ? yp.context : "");
+                int tab = indent_tab(buf, len, yp.problem_mark.index);
+                if (tab > 0) {
+                        pos.col = tab;
+                        r = spec_error(err, s, pos,
+                                       "a tab character in the indentation (YAML indents "
+                                       "with spaces only)");
+                } else {
+                        r = spec_error(err, s, pos, "YAML syntax error: %s%s%s",
+                                       yp.problem ? yp.problem : "invalid YAML",
+                                       yp.context ? " " : "", yp.context ? yp.context : "");
+                }
                 yaml_parser_delete(&yp);
                 return r;
         }

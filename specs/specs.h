@@ -64,6 +64,8 @@ typedef struct spec_layer {
         char *run;
         spec_kvs env;
         bool network_host; /* network: host */
+        uint64_t memory;   /* run: memory limit in bytes, 0 = unset */
+        int64_t pids;      /* run: process limit, 0 = unset (the runtime's default) */
         spec_pos pos;      /* of the layer item */
         spec_pos src_pos;  /* of the source key's value */
         spec_pos sha256_pos;

@@ -10,7 +10,10 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,24 @@ int store_flatten(store *s, const store_image *img, const char *dir, forge_error
                         return forge_error_prefix(err, "layer %zu", i + 1);
         }
         return 0;
+}
+
+/*
+ * Names are bytes. In the C locale libarchive cannot translate a non-ASCII
+ * name to the UTF-8 that pax wants, so it writes the bytes as they are with
+ * hdrcharset=BINARY in that entry's pax header (POSIX: not to be converted)
+ * and warns: exactly right for a layer. The writing runs under the C locale
+ * whatever the process's is, so the bytes never depend on it; ASCII names
+ * stay plain ustar or pax as before.
+ */
+static int write_header(struct archive *a, struct archive_entry *ae)
+{
+        int r = archive_write_header(a, ae);
+        const char *msg = archive_error_string(a);
+
+        if (r == ARCHIVE_WARN && msg != NULL && strncmp(msg, "Can't translate ", 16) == 0)
+                return ARCHIVE_OK;
+        return r;
 }
 
 /* ---- a deterministic tar of a directory tree ---- */
@@ -111,13 +132,14 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
         archive_entry_set_mode(ae, st.st_mode & (S_IFMT | 07777));
         archive_entry_set_uid(ae, t->zero_owners ? 0 : st.st_uid);
         archive_entry_set_gid(ae, t->zero_owners ? 0 : st.st_gid);
-        archive_entry_set_mtime(ae, st.st_mtime, 0);
+        /* an OCI layout's files have no meaningful times: 0, so the tar is reproducible */
+        archive_entry_set_mtime(ae, t->zero_owners ? 0 : st.st_mtime, 0);
         if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
                 for (size_t i = 0; i < t->n_links; i++)
                         if (t->links[i].dev == st.st_dev && t->links[i].ino == st.st_ino) {
                                 archive_entry_copy_hardlink(ae, t->links[i].path);
                                 archive_entry_set_size(ae, 0);
-                                if (archive_write_header(t->a, ae) != ARCHIVE_OK)
+                                if (write_header(t->a, ae) != ARCHIVE_OK)
                                         return forge_error_make(err, EIO, "write tar: %s",
                                                                 archive_error_string(t->a));
                                 return 0;
@@ -155,7 +177,7 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
         } else if (!S_ISFIFO(st.st_mode)) {
                 return 0; /* sockets */
         }
-        if (archive_write_header(t->a, ae) != ARCHIVE_OK)
+        if (write_header(t->a, ae) != ARCHIVE_OK)
                 return forge_error_make(err, EIO, "write tar: %s", archive_error_string(t->a));
         if (S_ISREG(st.st_mode) && dtar_data(t, fd, rel, err) < 0)
                 return -1;
@@ -169,12 +191,17 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
 int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge_error **err)
 {
         dtar t = {0};
-        cleanup_close int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        cleanup_close int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), out = -1;
+        locale_t cloc = (locale_t)0, old_loc = (locale_t)0;
         int r = -1;
 
         t.zero_owners = zero_owners;
         if (root < 0)
                 return forge_error_make(err, errno, "open '%s'", dir);
+        cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+        if (cloc == (locale_t)0)
+                return forge_error_make(err, errno, "tar: the C locale");
+        old_loc = uselocale(cloc); /* see write_header */
         t.a = archive_write_new();
         t.ae = archive_entry_new();
         t.buf = malloc(BUF_SIZE);
@@ -182,8 +209,15 @@ int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge
                 forge_error_make(err, ENOMEM, "tar");
                 goto out;
         }
+        /* a new file: never through a symlink or into a file someone put there */
+        out = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (out < 0) {
+                forge_error_make(err, errno, "create '%s'", out_path);
+                goto out;
+        }
         if (archive_write_set_format_pax_restricted(t.a) != ARCHIVE_OK ||
-            archive_write_open_filename(t.a, out_path) != ARCHIVE_OK) {
+            archive_write_set_bytes_in_last_block(t.a, 1) != ARCHIVE_OK ||
+            archive_write_open_fd(t.a, out) != ARCHIVE_OK) {
                 forge_error_make(err, EIO, "write '%s': %s", out_path, archive_error_string(t.a));
                 goto out;
         }
@@ -202,6 +236,8 @@ out:
         for (size_t i = 0; i < t.n_links; i++)
                 free(t.links[i].path);
         free(t.links);
+        uselocale(old_loc);
+        freelocale(cloc);
         return r;
 }
 
@@ -223,7 +259,7 @@ static int to_gzip(store *s, const store_layer *l, store_layer *ret, forge_error
 
         if (a == NULL || out == NULL)
                 return forge_error_make(err, ENOMEM, "gzip");
-        archive_read_support_filter_all(a);
+        store_archive_filters(a);
         archive_read_support_format_raw(a);
         if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
                 archive_read_free(a);
@@ -272,13 +308,91 @@ out:
         return r;
 }
 
+/* Layers to recompress, shared by the worker threads: each takes the next
+ * index; the output of each layer does not depend on which thread made it. */
+typedef struct gzjobs {
+        store *s;
+        const store_layer *in;
+        store_layer *out;
+        const bool *todo;
+        size_t n;
+        size_t next;    /* atomic */
+        int failed;     /* atomic */
+        pthread_mutex_t lock;
+        forge_error *err; /* the first failure */
+} gzjobs;
+
+static void *gz_worker(void *arg)
+{
+        gzjobs *j = arg;
+
+        for (;;) {
+                size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+                forge_error *e = NULL;
+                if (i >= j->n || __atomic_load_n(&j->failed, __ATOMIC_RELAXED))
+                        return NULL;
+                if (!j->todo[i] || to_gzip(j->s, &j->in[i], &j->out[i], &e) == 0)
+                        continue;
+                pthread_mutex_lock(&j->lock);
+                if (j->err == NULL)
+                        j->err = take_ptr(e);
+                pthread_mutex_unlock(&j->lock);
+                forge_error_release(&e);
+                __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        }
+}
+
+static size_t cpus_available(void)
+{
+        cpu_set_t set;
+
+        if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+                return (size_t)CPU_COUNT(&set);
+        return 1;
+}
+
+/* Recompresses the layers marked todo to gzip, on up to one thread per CPU. */
+static int gzip_layers(store *s, const store_layer *in, store_layer *out, const bool *todo,
+                       size_t n, forge_error **err)
+{
+        gzjobs j = {.s = s, .in = in, .out = out, .todo = todo, .n = n};
+        pthread_t tids[64];
+        size_t want = 0, nthreads, started = 0;
+
+        for (size_t i = 0; i < n; i++)
+                want += todo[i];
+        nthreads = cpus_available();
+        if (nthreads > want)
+                nthreads = want;
+        if (nthreads > ARRAY_SIZE(tids))
+                nthreads = ARRAY_SIZE(tids);
+        pthread_mutex_init(&j.lock, NULL);
+        for (size_t t = 1; t < nthreads; t++) {
+                if (pthread_create(&tids[started], NULL, gz_worker, &j) != 0)
+                        break; /* fewer threads: the work still gets done */
+                started++;
+        }
+        gz_worker(&j);
+        for (size_t t = 0; t < started; t++)
+                pthread_join(tids[t], NULL);
+        pthread_mutex_destroy(&j.lock);
+        if (j.err != NULL) {
+                *err = j.err;
+                return -1;
+        }
+        return 0;
+}
+
 static int copy_blob(store *s, const char *digest, int blobs_dir, forge_error **err)
 {
         cleanup_close int in = -1, out = -1;
 
         if (store_blob_open(s, digest, &in, err) < 0)
                 return -1;
-        out = openat(blobs_dir, digest_hex(digest), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        out = openat(blobs_dir, digest_hex(digest),
+                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (out < 0 && errno == EEXIST)
+                return 0; /* the same blob twice (a layer used twice) */
         if (out < 0)
                 return forge_error_make(err, errno, "write blob %s", digest);
         return copy_fd(in, out, err);
@@ -298,11 +412,26 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
         cleanup_close int dfd = -1, bfd = -1;
         json_t *manifest = NULL, *layers, *index = NULL, *layout = NULL;
         char mdigest[DIGEST_STR_SIZE];
+        cleanup_free store_layer *outs = NULL;
+        cleanup_free bool *todo = NULL;
+        bool changed = false;
         int r = -1;
 
-        if (mkdir_p(dir, 0755, err) < 0)
-                return -1;
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* dir is new (a sibling temp name): made here, not found */
+        {
+                cleanup_free char *parent = strdup(dir);
+                char *slash = parent ? strrchr(parent, '/') : NULL;
+                if (parent == NULL)
+                        return forge_error_make(err, ENOMEM, "export");
+                if (slash != NULL && slash != parent) {
+                        *slash = '\0';
+                        if (mkdir_p(parent, 0755, err) < 0)
+                                return -1;
+                }
+        }
+        if (mkdir(dir, 0755) < 0)
+                return forge_error_make(err, errno, "create '%s'", dir);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0 || (mkdirat(dfd, "blobs", 0755) < 0 && errno != EEXIST) ||
             (mkdirat(dfd, "blobs/sha256", 0755) < 0 && errno != EEXIST))
                 return forge_error_make(err, errno, "create '%s'", dir);
@@ -311,13 +440,23 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                 return forge_error_make(err, errno, "create '%s/blobs/sha256'", dir);
         manifest = json_deep_copy(img->manifest);
         layers = json_object_get(manifest, "layers");
+        outs = calloc(img->n_layers ? img->n_layers : 1, sizeof(*outs));
+        todo = calloc(img->n_layers ? img->n_layers : 1, sizeof(*todo));
+        if (manifest == NULL || outs == NULL || todo == NULL) {
+                forge_error_make(err, ENOMEM, "export");
+                goto out;
+        }
         for (size_t i = 0; i < img->n_layers; i++) {
-                store_layer out = img->layers[i];
+                outs[i] = img->layers[i];
+                todo[i] = comp != STORE_COMPRESSION_ZSTD &&
+                          strcmp(img->layers[i].media_type, STORE_MEDIA_LAYER_GZIP) != 0;
+                changed |= todo[i];
+        }
+        if (changed && gzip_layers(s, img->layers, outs, todo, img->n_layers, err) < 0)
+                goto out;
+        for (size_t i = 0; i < img->n_layers; i++) {
+                store_layer out = outs[i];
                 json_t *d = json_array_get(layers, i);
-                bool want_gzip = comp != STORE_COMPRESSION_ZSTD;
-                if (want_gzip && strcmp(out.media_type, STORE_MEDIA_LAYER_GZIP) != 0 &&
-                    to_gzip(s, &img->layers[i], &out, err) < 0)
-                        goto out;
                 if (copy_blob(s, out.digest, bfd, err) < 0)
                         goto out;
                 json_object_set_new(d, "mediaType", json_string(out.media_type));
@@ -328,14 +467,26 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                 goto out;
         {
                 size_t len;
-                cleanup_free char *txt = store_json_canonical(manifest, &len);
-                if (txt == NULL) {
-                        forge_error_make(err, ENOMEM, "manifest");
-                        goto out;
+                cleanup_free char *txt = NULL;
+                uint64_t msize = 0;
+                if (!changed) {
+                        /* the layers are the image's own: its manifest, byte for
+                         * byte, so the image keeps its digest */
+                        memcpy(mdigest, img->digest, DIGEST_STR_SIZE);
+                        if (store_blob_size(s, mdigest, &msize, err) < 0 ||
+                            copy_blob(s, mdigest, bfd, err) < 0)
+                                goto out;
+                        len = (size_t)msize;
+                } else {
+                        txt = store_json_canonical(manifest, &len);
+                        if (txt == NULL) {
+                                forge_error_make(err, ENOMEM, "manifest");
+                                goto out;
+                        }
+                        hash_sha256_buf(txt, len, mdigest);
+                        if (file_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
+                                goto out;
                 }
-                hash_sha256_buf(txt, len, mdigest);
-                if (file_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
-                        goto out;
                 index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
                                   "mediaType", "application/vnd.oci.image.index.v1+json",
                                   "manifests", "mediaType", STORE_MEDIA_MANIFEST, "digest", mdigest,
@@ -373,6 +524,16 @@ static char *sibling_tmp(const char *path)
         return r;
 }
 
+/* The image's own mode for / must not reopen the tree to others. */
+static int dir_private(const char *path, forge_error **err)
+{
+        cleanup_close int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0 || fchmod(fd, 0700) < 0)
+                return forge_error_make(err, errno, "make '%s' private (0700)", path);
+        return 0;
+}
+
 int store_export_ref(store *s, const char *manifest_digest, const char *ref,
                      store_export_format fmt, store_compression comp, const char *path,
                      forge_error **err)
@@ -393,11 +554,14 @@ int store_export_ref(store *s, const char *manifest_digest, const char *ref,
                 return -1;
         switch (fmt) {
         case STORE_EXPORT_DIR:
-                if (mkdir(tmp, 0755) < 0) {
+                /* 0700 as umoci's rootfs: the tree holds the image's device
+                 * nodes and setuid-root files, which no other local user may
+                 * reach (docs/export-import.md) */
+                if (mkdir(tmp, 0700) < 0) {
                         forge_error_make(err, errno, "create '%s'", tmp);
                         break;
                 }
-                if (store_flatten(s, img, tmp, err) == 0)
+                if (store_flatten(s, img, tmp, err) == 0 && dir_private(tmp, err) == 0)
                         r = 0;
                 break;
         case STORE_EXPORT_TAR:

@@ -206,6 +206,13 @@ static mode_t entry_mode(xctx *c, struct archive_entry *ae)
         return m;
 }
 
+static bool all_zero(const void *buf, size_t len)
+{
+        const unsigned char *p = buf;
+
+        return p[0] == 0 && memcmp(p, p + 1, len - 1) == 0;
+}
+
 static int write_file(xctx *c, struct archive *a, struct archive_entry *ae, int parent,
                       const char *base, const char *name, forge_error **err)
 {
@@ -227,7 +234,9 @@ static int write_file(xctx *c, struct archive *a, struct archive_entry *ae, int 
                         return forge_error_make(err, EINVAL, "extract '%s': data beyond its "
                                                              "declared size",
                                                 name);
-                if (len > 0 && pwrite(fd, buf, len, off) != (ssize_t)len)
+                /* runs of zeros stay holes: the file is new, and sized below */
+                if (len > 0 && !(declared >= 0 && all_zero(buf, len)) &&
+                    pwrite(fd, buf, len, off) != (ssize_t)len)
                         return forge_error_make(err, errno, "extract '%s'", name);
         }
         if (r != ARCHIVE_EOF)
@@ -430,6 +439,18 @@ int store_extract_archive(struct archive *a, const char *dir, int flags, forge_e
         return ret;
 }
 
+void store_archive_filters(struct archive *a)
+{
+        archive_read_support_filter_gzip(a);
+        archive_read_support_filter_bzip2(a);
+        archive_read_support_filter_xz(a);
+        archive_read_support_filter_lzma(a);
+        archive_read_support_filter_lzip(a);
+        archive_read_support_filter_zstd(a);
+        archive_read_support_filter_lz4(a);
+        archive_read_support_filter_compress(a);
+}
+
 int store_extract_fd(int fd, const char *dir, int flags, forge_error **err)
 {
         struct archive *a = archive_read_new();
@@ -437,7 +458,7 @@ int store_extract_fd(int fd, const char *dir, int flags, forge_error **err)
 
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "extract");
-        archive_read_support_filter_all(a);
+        store_archive_filters(a);
         archive_read_support_format_tar(a);
         archive_read_support_format_gnutar(a);
         archive_read_support_format_cpio(a);

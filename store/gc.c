@@ -146,9 +146,17 @@ static int sweep_unpacked(store *s, hexset *diffs, bool dry_run, store_gc_stats 
                 if (asprintf(&path, "%s/layers/%s", s->root, de->d_name) < 0)
                         return forge_error_make(err, ENOMEM, "gc");
                 st->unpacked++;
-                st->unpacked_bytes += tree_size(path);
+                /* tree_size runs du through a shell: only forge's own hex names */
+                if (strlen(de->d_name) == DIGEST_HEX_LEN &&
+                    strspn(de->d_name, "0123456789abcdef") == DIGEST_HEX_LEN)
+                        st->unpacked_bytes += tree_size(path);
                 if (!dry_run && rm_rf(path, err) < 0)
                         return forge_error_prefix(err, "gc");
+                if (!dry_run && strlen(de->d_name) == DIGEST_HEX_LEN) {
+                        forge_error *e = NULL;
+                        if (store_kv_delete(s, "unpacked", de->d_name, &e) < 0)
+                                forge_error_release(&e);
+                }
         }
         return 0;
 }

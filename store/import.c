@@ -18,9 +18,12 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/safe-open.h"
 #include "specs/specs.h"
 
 #define MAX_JSON (4 << 20)
+/* no layer of any real image comes near this; a sparse file may */
+#define MAX_BLOB (64ULL << 30)
 
 static json_t *load_json_at(int dirfd, const char *rel, forge_error **err)
 {
@@ -29,7 +32,7 @@ static json_t *load_json_at(int dirfd, const char *rel, forge_error **err)
         json_error_t je;
         json_t *j;
 
-        if (file_read_all(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
+        if (safe_read_file(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
                 return NULL;
         j = json_loadb(buf, len, 0, &je);
         if (j == NULL)
@@ -38,30 +41,31 @@ static json_t *load_json_at(int dirfd, const char *rel, forge_error **err)
         return j;
 }
 
-/* Opens rel inside the layout without leaving it (no '..', no absolute). */
-static int open_in(int dirfd, const char *rel, forge_error **err)
+/* Opens the regular file rel inside the layout without leaving it (no
+ * '..', no absolute name, no symlink, FIFO or device). */
+static int open_in(int dirfd, const char *rel, uint64_t *ret_size, forge_error **err)
 {
-        int fd;
+        int fd = -1;
         if (!path_is_contained(rel) || rel[0] == '\0')
                 return forge_error_make(err, EINVAL, "'%s' points outside the archive", rel);
-        fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return forge_error_make(err, errno, "open '%s'", rel);
+        if (safe_open_file(dirfd, rel, MAX_BLOB, &fd, ret_size, err) < 0)
+                return -1;
         return fd;
 }
 
-static int put_verified(store *s, int dirfd, const char *rel, const char *digest,
-                        uint64_t *ret_size, forge_error **err)
+/* Stores the layer rel of the layout, checking its digest (when given) and
+ * its diff_id against the content before anything is named by them. */
+static int put_layer(store *s, int dirfd, const char *rel, const char *digest,
+                     const char *diff_id, store_layer *ret, forge_error **err)
 {
-        cleanup_close int fd = open_in(dirfd, rel, err);
-        char got[DIGEST_STR_SIZE];
+        cleanup_close int fd = open_in(dirfd, rel, NULL, err);
 
         if (fd < 0)
                 return -1;
-        if (store_blob_put_fd_expect(s, fd, digest, got, ret_size, err) < 0) {
-                if (*err && (*err)->errnum == EBADMSG)
+        if (store_layer_put_fd(s, fd, digest, diff_id, ret, err) < 0) {
+                if (*err && (*err)->errnum == EBADMSG && strstr((*err)->msg, "diff_id") == NULL)
                         return forge_error_prefix(err, "'%s' does not match its digest", rel);
-                return forge_error_prefix(err, "copy '%s'", rel);
+                return forge_error_prefix(err, "layer '%s'", rel);
         }
         return 0;
 }
@@ -86,7 +90,7 @@ static json_t *layout_json(int dirfd, const char *digest, forge_error **err)
                 forge_error_make(err, EINVAL, "bad digest '%s'", digest ? digest : "");
                 return NULL;
         }
-        if (file_read_all(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
+        if (safe_read_file(dirfd, rel, MAX_JSON, &buf, &len, err) < 0)
                 return NULL;
         hash_sha256_buf(buf, len, got);
         if (strcmp(got, digest) != 0) {
@@ -99,10 +103,42 @@ static json_t *layout_json(int dirfd, const char *digest, forge_error **err)
         return j;
 }
 
+/* The image's name in a descriptor's annotations: containerd's full name
+ * (docker and buildkit write it), else the OCI ref name. */
+static const char *ref_name(json_t *annotations)
+{
+        const char *full = json_string_value(json_object_get(annotations, "io.containerd.image.name"));
+        const char *ref = json_string_value(
+                json_object_get(annotations, "org.opencontainers.image.ref.name"));
+        return full && full[0] ? full : ref;
+}
+
+/* Stores the layout's blob digest as it is (its bytes were verified). */
+static int put_raw(store *s, int dirfd, const char *digest, forge_error **err)
+{
+        cleanup_free char *rel = blob_rel(digest), *buf = NULL;
+        store_blob_writer *w = NULL;
+        char got[DIGEST_STR_SIZE];
+        size_t len;
+
+        if (rel == NULL)
+                return forge_error_make(err, EINVAL, "bad digest '%s'", digest ? digest : "");
+        if (safe_read_file(dirfd, rel, MAX_JSON, &buf, &len, err) < 0 ||
+            store_blob_writer_new(s, &w, err) < 0)
+                return -1;
+        if (store_blob_writer_write(w, buf, len, err) < 0) {
+                store_blob_writer_abort(w);
+                return -1;
+        }
+        if (store_blob_writer_commit(w, digest, got, NULL, err) < 0)
+                return forge_error_prefix(err, "'%s' does not match its digest", rel);
+        return 0;
+}
+
 /* Picks the image manifest: the one named ref (if given), else the first;
  * an image index inside is followed to its linux/amd64 entry. */
-static json_t *pick_manifest(int dirfd, json_t *index, char *ret_ref, size_t ref_len,
-                             forge_error **err)
+static json_t *pick_manifest(int dirfd, json_t *index, char ret_mdigest[DIGEST_STR_SIZE],
+                             char *ret_ref, size_t ref_len, forge_error **err)
 {
         json_t *ms = json_object_get(index, "manifests");
         json_t *d = json_array_get(ms, 0), *owned = NULL;
@@ -114,8 +150,7 @@ static json_t *pick_manifest(int dirfd, json_t *index, char *ret_ref, size_t ref
                 return NULL;
         }
         for (int depth = 0; depth < 4; depth++) {
-                const char *ref = json_string_value(json_object_get(
-                        json_object_get(d, "annotations"), "org.opencontainers.image.ref.name"));
+                const char *ref = ref_name(json_object_get(d, "annotations"));
                 if (ref && ret_ref[0] == '\0')
                         snprintf(ret_ref, ref_len, "%s", ref);
                 char mtbuf[128], dbuf[DIGEST_STR_SIZE];
@@ -132,8 +167,10 @@ static json_t *pick_manifest(int dirfd, json_t *index, char *ret_ref, size_t ref
                         return NULL;
                 if (mt == NULL)
                         mt = json_string_value(json_object_get(m, "mediaType"));
-                if (mt == NULL || strstr(mt, "index") == NULL)
+                if (mt == NULL || strstr(mt, "index") == NULL) {
+                        memcpy(ret_mdigest, dbuf, DIGEST_STR_SIZE);
                         return m;
+                }
                 /* nested index: take linux/amd64 */
                 size_t i;
                 json_t *e;
@@ -162,6 +199,8 @@ static json_t *pick_manifest(int dirfd, json_t *index, char *ret_ref, size_t ref
 static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], char *ret_ref,
                       size_t ref_len, forge_error **err)
 {
+        char mdigest[DIGEST_STR_SIZE] = "";
+        store_image *img = NULL;
         json_t *index = load_json_at(dirfd, "index.json", err), *manifest = NULL, *config = NULL;
         json_t *layers;
         store_layer *ls = NULL;
@@ -172,7 +211,7 @@ static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], cha
 
         if (index == NULL)
                 return -1;
-        manifest = pick_manifest(dirfd, index, ret_ref, ref_len, err);
+        manifest = pick_manifest(dirfd, index, mdigest, ret_ref, ref_len, err);
         if (manifest == NULL)
                 goto out;
         cdigest = json_string_value(json_object_get(json_object_get(manifest, "config"), "digest"));
@@ -202,15 +241,29 @@ static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], cha
                         forge_error_make(err, EBADMSG, "layer %zu is malformed", i + 1);
                         goto out;
                 }
-                if (put_verified(s, dirfd, rel, digest, &ls[i].size, err) < 0)
+                if (put_layer(s, dirfd, rel, digest, diff, &ls[i], err) < 0)
                         goto out;
-                memcpy(ls[i].digest, digest, DIGEST_STR_SIZE);
-                memcpy(ls[i].diff_id, diff, DIGEST_STR_SIZE);
-                snprintf(ls[i].media_type, sizeof(ls[i].media_type), "%s", mt);
+                if (json_integer_value(json_object_get(d, "size")) != (json_int_t)ls[i].size) {
+                        forge_error_make(err, EBADMSG, "layer %zu: the manifest says %lld bytes, "
+                                                       "the blob has %llu",
+                                         i + 1,
+                                         (long long)json_integer_value(json_object_get(d, "size")),
+                                         (unsigned long long)ls[i].size);
+                        goto out;
+                }
         }
-        r = store_image_put(s, config, ls, n, json_object_get(manifest, "annotations"), ret_digest,
-                            err);
+        /* the config and the manifest are kept byte for byte: the image keeps
+         * its digest through export and import */
+        if (put_raw(s, dirfd, cdigest, err) < 0 || put_raw(s, dirfd, mdigest, err) < 0)
+                goto out;
+        if (store_image_load(s, mdigest, &img, err) < 0) {
+                forge_error_prefix(err, "the image's manifest");
+                goto out;
+        }
+        memcpy(ret_digest, mdigest, DIGEST_STR_SIZE);
+        r = 0;
 out:
+        store_image_free(img);
         free(ls);
         json_decref(index);
         json_decref(manifest);
@@ -238,11 +291,26 @@ static int import_docker(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], 
                 forge_error_make(err, EBADMSG, "manifest.json: no Config or Layers");
                 goto out;
         }
-        if (json_string_value(json_array_get(json_object_get(entry, "RepoTags"), 0)))
-                snprintf(ret_ref, ref_len, "%s",
-                         json_string_value(json_array_get(json_object_get(entry, "RepoTags"), 0)));
+        {
+                /* every RepoTag, one a line */
+                size_t i, o = 0;
+                json_t *v;
+                json_array_foreach(json_object_get(entry, "RepoTags"), i, v)
+                {
+                        const char *t = json_string_value(v);
+                        int w;
+                        if (t == NULL || t[0] == '\0' || strchr(t, '\n') != NULL)
+                                continue;
+                        w = snprintf(ret_ref + o, ref_len - o, "%s%s", o ? "\n" : "", t);
+                        if (w < 0 || (size_t)w >= ref_len - o) {
+                                ret_ref[o] = '\0';
+                                break;
+                        }
+                        o += (size_t)w;
+                }
+        }
         if (!path_is_contained(cfg_rel) ||
-            file_read_all(dirfd, cfg_rel, MAX_JSON, &cbuf, &clen, err) < 0) {
+            safe_read_file(dirfd, cfg_rel, MAX_JSON, &cbuf, &clen, err) < 0) {
                 if (!*err)
                         forge_error_make(err, EINVAL, "'%s' points outside the archive", cfg_rel);
                 goto out;
@@ -268,11 +336,15 @@ static int import_docker(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], 
                         goto out;
                 }
                 /* docker-archive layers are plain tars: digest = diff_id. */
-                if (put_verified(s, dirfd, rel, diff, &ls[i].size, err) < 0)
+                if (put_layer(s, dirfd, rel, NULL, diff, &ls[i], err) < 0)
                         goto out;
-                memcpy(ls[i].digest, diff, DIGEST_STR_SIZE);
-                memcpy(ls[i].diff_id, diff, DIGEST_STR_SIZE);
-                ls[i].usize = ls[i].size;
+                if (strcmp(ls[i].digest, ls[i].diff_id) != 0) {
+                        forge_error_make(err, EBADMSG,
+                                         "layer '%s' is compressed: a docker-archive holds plain "
+                                         "tars",
+                                         rel);
+                        goto out;
+                }
                 snprintf(ls[i].media_type, sizeof(ls[i].media_type), "%s", STORE_MEDIA_LAYER_TAR);
         }
         r = store_image_put(s, config, ls, n, NULL, ret_digest, err);
@@ -289,8 +361,15 @@ static int split_ref(const char *ref, char *name, size_t nlen, char *tag, size_t
         const char *slash = strrchr(ref, '/');
         const char *base = slash ? slash + 1 : ref;
         const char *colon = strchr(base, ':');
+        size_t blen = strcspn(base, "@"); /* NAME:TAG@sha256:...: the digest goes */
 
-        if (colon) {
+        if (colon && (size_t)(colon - base) < blen) {
+                snprintf(name, nlen, "%.*s", (int)(colon - base), base);
+                snprintf(tag, tlen, "%.*s", (int)(blen - (size_t)(colon - base) - 1), colon + 1);
+        } else if (base[blen] == '@') {
+                snprintf(name, nlen, "%.*s", (int)blen, base);
+                tag[0] = '\0';
+        } else if (colon) {
                 snprintf(name, nlen, "%.*s", (int)(colon - base), base);
                 snprintf(tag, tlen, "%s", colon + 1);
         } else {
@@ -305,9 +384,50 @@ static int split_ref(const char *ref, char *name, size_t nlen, char *tag, size_t
 int store_import(store *s, const char *path, const char *tag, char ret_digest[DIGEST_STR_SIZE],
                  forge_error **err)
 {
-        cleanup_free char *work = NULL, *base = NULL;
+        store_import_result res;
+
+        if (store_import_tagged(s, path, tag, &res, err) < 0)
+                return -1;
+        memcpy(ret_digest, res.digest, DIGEST_STR_SIZE);
+        return 0;
+}
+
+/* NAME and TAG for one ref of the image (or --tag); a bare tag such as
+ * "latest" gets the file's name as image name. */
+static int name_for(const char *path, const char *ref, bool from_user, char *name, size_t nlen,
+                    char *t, size_t tlen, forge_error **err)
+{
+        split_ref(ref, name, nlen, t, tlen);
+        if (!from_user && strchr(ref, ':') == NULL && ref[0] != '\0' && spec_tag_valid(ref)) {
+                const char *b = strrchr(path, '/');
+                cleanup_free char *base = strdup(b ? b + 1 : path);
+                if (base) {
+                        char *dot = strchr(base, '.');
+                        if (dot)
+                                *dot = '\0';
+                }
+                snprintf(name, nlen, "%s", base && base[0] ? base : "imported");
+                for (char *c = name; *c; c++)
+                        *c = (char)tolower((unsigned char)*c);
+                snprintf(t, tlen, "%s", ref);
+        }
+        if (t[0] == '\0')
+                snprintf(t, tlen, "latest");
+        if (!spec_name_valid(name) || !spec_tag_valid(t))
+                return forge_error_usage(err, "import '%s': no usable image name (found '%s'): "
+                                              "give --tag NAME:TAG",
+                                         path, ref);
+        return 0;
+}
+
+int store_import_tagged(store *s, const char *path, const char *tag, store_import_result *ret,
+                        forge_error **err)
+{
+        char ret_digest[DIGEST_STR_SIZE];
+        cleanup_free char *work = NULL;
         cleanup_close int dirfd = -1;
-        char ref[512] = "", name[512], t[512];
+        char ref[4096] = "", name[512], t[512];
+        store_import_result res = {0};
         struct stat st;
         forge_error *e2 = NULL;
         int r = -1;
@@ -334,9 +454,9 @@ int store_import(store *s, const char *path, const char *tag, char ret_digest[DI
                 forge_error_make(err, errno, "import '%s'", path);
                 goto out;
         }
-        if (faccessat(dirfd, "index.json", F_OK, 0) == 0)
+        if (faccessat(dirfd, "index.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 r = import_oci(s, dirfd, ret_digest, ref, sizeof(ref), err);
-        else if (faccessat(dirfd, "manifest.json", F_OK, 0) == 0)
+        else if (faccessat(dirfd, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 r = import_docker(s, dirfd, ret_digest, ref, sizeof(ref), err);
         else
                 r = forge_error_usage(err, "'%s' is neither an OCI image layout (no index.json) "
@@ -347,30 +467,40 @@ int store_import(store *s, const char *path, const char *tag, char ret_digest[DI
                 goto out;
         }
         r = -1;
-        split_ref(tag ? tag : ref, name, sizeof(name), t, sizeof(t));
-        if (tag == NULL && strchr(ref, ':') == NULL && ref[0] != '\0' && spec_tag_valid(ref)) {
-                /* an OCI ref name is often just a tag: name the image after the file */
-                const char *b = strrchr(path, '/');
-                base = strdup(b ? b + 1 : path);
-                if (base) {
-                        char *dot = strchr(base, '.');
-                        if (dot)
-                                *dot = '\0';
-                }
-                snprintf(name, sizeof(name), "%s", base ? base : "imported");
-                for (char *c = name; *c; c++)
-                        *c = (char)tolower((unsigned char)*c);
-                snprintf(t, sizeof(t), "%s", ref);
+        if (tag != NULL)
+                snprintf(ref, sizeof(ref), "%s", tag);
+        memcpy(res.digest, ret_digest, DIGEST_STR_SIZE);
+        /* check every name before setting any tag */
+        for (int pass = 0; pass < 2; pass++) {
+                char *line = ref;
+                res.n_tags = 0;
+                do {
+                        char *nl = strchr(line, '\n');
+                        store_import_tag *it = &res.tags[res.n_tags];
+                        forge_error *e = NULL;
+                        if (nl)
+                                *nl = '\0';
+                        if (name_for(path, line, tag != NULL, name, sizeof(name), t, sizeof(t),
+                                     err) < 0)
+                                goto out;
+                        if (nl)
+                                *nl = '\n';
+                        line = nl ? nl + 1 : NULL;
+                        if (pass == 0)
+                                continue;
+                        snprintf(it->name, sizeof(it->name), "%s", name);
+                        snprintf(it->tag, sizeof(it->tag), "%s", t);
+                        if (store_tag_get(s, name, t, it->previous, &e) < 0) {
+                                it->previous[0] = '\0';
+                                forge_error_release(&e);
+                        }
+                        if (store_tag_set(s, name, t, ret_digest, err) < 0)
+                                goto out;
+                        res.n_tags++;
+                } while (line != NULL && res.n_tags < STORE_IMPORT_MAX_TAGS);
         }
-        if (t[0] == '\0')
-                snprintf(t, sizeof(t), "latest");
-        if (!spec_name_valid(name) || !spec_tag_valid(t)) {
-                forge_error_usage(err, "import '%s': no usable image name (found '%s'): give "
-                                       "--tag NAME:TAG",
-                                  path, ref);
-                goto out;
-        }
-        r = store_tag_set(s, name, t, ret_digest, err);
+        *ret = res;
+        r = 0;
 out:
         if (work) {
                 rm_rf(work, &e2);

@@ -20,3 +20,30 @@ int store_commit_file(store *s, const char *tmp_rel, const char *dest_rel, forge
 struct archive;
 /* Extracts an already opened libarchive reader (see store_extract_fd). */
 int store_extract_archive(struct archive *a, const char *dir, int flags, forge_error **err);
+
+/* A layer blob read from fd once (store/layer-stream.c): hashed as stored
+ * and as decompressed (by libarchive's filters, as unpack reads it); every
+ * raw byte also goes to w when w is not NULL. */
+typedef struct layer_stream layer_stream;
+int layer_stream_open(int fd, store_blob_writer *w, layer_stream **ret, forge_error **err);
+/* A tar/cpio reader over the decompressed stream (owned by the stream). */
+struct archive *layer_stream_tar(layer_stream *ls, forge_error **err);
+/* Reads what is left of both streams and returns their digests and sizes. */
+int layer_stream_finish(layer_stream *ls, char ret_digest[DIGEST_STR_SIZE],
+                        char ret_diff[DIGEST_STR_SIZE], uint64_t *ret_size, uint64_t *ret_usize,
+                        forge_error **err);
+void layer_stream_free(layer_stream *ls);
+
+/* The digest of an unpacked tree (store/tree-digest.c): every entry's path,
+ * type, mode, owner, size and content hash, symlink target, device number
+ * and the xattrs forge sets, in sorted order; mtimes are not included. */
+int store_tree_digest(int dirfd, char ret[DIGEST_STR_SIZE], forge_error **err);
+
+/* Recomputes layers/HEX's tree digest against its kv record; < 0 with a
+ * message in problem when they differ or there is no record. */
+int store_unpacked_verify(store *s, const char *hex, char *problem, size_t len);
+
+/* The decompressors forge applies to data an image, archive or package
+ * brings: libarchive's built-in ones (gzip, bzip2, xz, lzma, lzip, zstd, lz4,
+ * compress), never an external program (lrzip, lzop, grzip) fed hostile bytes. */
+void store_archive_filters(struct archive *a);

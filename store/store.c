@@ -144,7 +144,9 @@ int store_tmpfile(store *s, int *ret_fd, char **ret_rel, forge_error **err)
         for (int tries = 0; tries < 100; tries++) {
                 char rel[64];
                 int fd;
-                unsigned r = (unsigned)getpid() * 2654435761u ^ (unsigned)rand() ^ ++counter;
+                /* atomic: export compresses layers on several threads */
+                unsigned r = (unsigned)getpid() * 2654435761u ^ (unsigned)rand() ^
+                             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
                 snprintf(rel, sizeof(rel), "tmp/f.%d.%08x", (int)getpid(), r);
                 fd = openat(s->root_fd, rel, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
                 if (fd < 0) {

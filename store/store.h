@@ -8,7 +8,8 @@
  *   blobs/sha256/HEX         every object: layer tars (zstd), configs, manifests, kernels
  *   tags/NAME/TAG            a file holding a manifest digest
  *   kv/NS/KEY                small state records (layer cache index, last build records)
- *   layers/HEX               unpacked layers (by diff_id), shared read-only lowerdirs
+ *   layers/HEX               unpacked layers (by diff_id), shared read-only lowerdirs;
+ *                            kv/unpacked/HEX records each one's tree digest
  *   tmp/                     writes in progress; anything here is garbage after a crash
  *   lock                     flock: shared for builds/runs, exclusive for gc
  *
@@ -185,8 +186,24 @@ int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad,
 
 /* Unpacks the layer once into layers/HEX(diff_id) as an overlayfs lowerdir
  * (OCI whiteouts become overlay whiteouts: char 0/0 and trusted.overlay.opaque).
+ * The tree is named HEX only when the blob hashes to its digest and what was
+ * extracted to its diff_id (EBADMSG otherwise); its tree digest is recorded.
  * Safe against concurrent callers and hostile tars. Returns the malloc'd path. */
 int store_layer_unpack(store *s, const store_layer *layer, char **ret_dir, forge_error **err);
+/* An image may list the same layer twice; overlayfs refuses a lowerdir given
+ * twice (ELOOP). dirs (bottom first) keeps only the topmost occurrence of
+ * each path, which stacks to the same tree; compacted in place, NULL after
+ * the last kept one. Dropped strings are freed when free_dropped. Returns
+ * the new count. */
+size_t store_layer_dirs_dedupe(char **dirs, size_t n, bool free_dropped);
+
+/* Stores the layer read from fd (any compression libarchive reads) as a
+ * blob, in one pass, after checking that the content hashes to digest (when
+ * not NULL) and that its decompressed stream hashes to diff_id: on a
+ * mismatch (EBADMSG) nothing is stored. Fills ret's digest, diff_id, size
+ * and usize. */
+int store_layer_put_fd(store *s, int fd, const char *digest, const char *diff_id,
+                       store_layer *ret, forge_error **err);
 
 /* Extracts a (possibly compressed) tar stream into dir: nothing is ever written
  * outside dir (../, absolute names, symlinks and hardlinks pointing out are all
@@ -226,6 +243,20 @@ int store_export(store *s, const char *manifest_digest, store_export_format fmt,
 int store_import(store *s, const char *path, const char *tag, char ret_digest[DIGEST_STR_SIZE],
                  forge_error **err);
 
+#define STORE_IMPORT_MAX_TAGS 16
+typedef struct store_import_tag {
+        char name[512], tag[512];
+        char previous[DIGEST_STR_SIZE]; /* what the tag pointed to before; "" when new */
+} store_import_tag;
+typedef struct store_import_result {
+        char digest[DIGEST_STR_SIZE]; /* the manifest */
+        size_t n_tags;                /* --tag, else every RepoTag (at most 16), or the ref name */
+        store_import_tag tags[STORE_IMPORT_MAX_TAGS];
+} store_import_result;
+/* store_import, saying which tags it set and whether each was new or moved. */
+int store_import_tagged(store *s, const char *path, const char *tag, store_import_result *ret,
+                        forge_error **err);
+
 static inline void cleanup_store_fn(store **s)
 {
         store_close(*s);
@@ -243,6 +274,7 @@ int store_export_ref(store *s, const char *manifest_digest, const char *ref,
                      forge_error **err);
 /* Applies the image's layers, in order, into dir (whiteouts applied). */
 int store_flatten(store *s, const store_image *img, const char *dir, forge_error **err);
-/* Writes the tree at dir as a deterministic tar (sorted, numeric owners, or
- * all 0:0 with zero_owners; mtimes as on disk). */
+/* Writes the tree at dir as a deterministic tar (sorted, numeric owners and
+ * mtimes as on disk, or, with zero_owners, all 0:0 and mtime 0: an OCI
+ * layout's tar). */
 int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge_error **err);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 
 static void report(store_verify_fn bad, void *ud, size_t *count, const char *what,
                    const char *problem)
@@ -93,6 +94,30 @@ static int verify_tags(store *s, store_verify_fn bad, void *ud, size_t *count,
         return 0;
 }
 
+/* Every unpacked layer against the tree digest recorded when it was unpacked. */
+static int verify_unpacked(store *s, store_verify_fn bad, void *ud, size_t *count)
+{
+        cleanup_strv char **names = NULL;
+        forge_error *e = NULL;
+
+        if (dir_list_sorted(s->root_fd, "layers", &names, &e) < 0) {
+                forge_error_release(&e);
+                return 0; /* no layers/ yet */
+        }
+        for (size_t i = 0; names[i] != NULL; i++) {
+                char what[96], problem[512];
+                snprintf(what, sizeof(what), "layers/%.64s", names[i]);
+                if (strlen(names[i]) != DIGEST_HEX_LEN ||
+                    strspn(names[i], "0123456789abcdef") != DIGEST_HEX_LEN) {
+                        report(bad, ud, count, what, "stray entry in layers/");
+                        continue;
+                }
+                if (store_unpacked_verify(s, names[i], problem, sizeof(problem)) < 0)
+                        report(bad, ud, count, what, problem);
+        }
+        return 0;
+}
+
 int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad,
                  forge_error **err)
 {
@@ -101,7 +126,8 @@ int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad,
         if (store_lock_shared(s, err) < 0)
                 return -1;
         if (verify_blobs(s, bad, userdata, &count, err) < 0 ||
-            verify_tags(s, bad, userdata, &count, err) < 0) {
+            verify_tags(s, bad, userdata, &count, err) < 0 ||
+            verify_unpacked(s, bad, userdata, &count) < 0) {
                 store_unlock(s);
                 return -1;
         }

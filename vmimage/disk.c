@@ -32,6 +32,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/safe-open.h"
 
 #define MiB (1ULL << 20)
 #define STUB "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
@@ -118,7 +119,10 @@ static int write_time_script(FILE *f, const char *dir, const char *rel, uint64_t
         for (size_t i = 0; names[i]; i++) {
                 cleanup_free char *p = path_join(dir, names[i]), *r = NULL;
                 struct stat st;
-                if (strpbrk(names[i], "\"\n\\") != NULL)
+                /* debugfs takes a backslash literally (systemd's unit names
+                 * such as system-systemd\x2dcryptsetup.slice have them), but
+                 * cannot quote a '"' or a newline */
+                if (strpbrk(names[i], "\"\n") != NULL)
                         return forge_error_make(err, EINVAL,
                                                 "file name '%s' can't be put in a "
                                                 "disk image",
@@ -151,7 +155,11 @@ static int make_ext4(const vmimage_opts *o, const char *img, uint64_t size, cons
         vm_guid_derive(o->seed, "root-fs", g);
         vm_guid_format(g, uuid);
         snprintf(size_arg, sizeof(size_arg), "%lluk", (unsigned long long)(size / 1024));
-        snprintf(fake, sizeof(fake), "E2FSPROGS_FAKE_TIME=%llu", (unsigned long long)o->sde);
+        /* e2fsprogs reads E2FSPROGS_FAKE_TIME=0 as "unset" and takes the wall
+         * clock: at the default epoch the file system's own times (superblock,
+         * lost+found) are 1 instead; every file's are set to sde below. */
+        snprintf(fake, sizeof(fake), "E2FSPROGS_FAKE_TIME=%llu",
+                 (unsigned long long)(o->sde > 0 ? o->sde : 1));
         snprintf(eopt, sizeof(eopt),
                  "hash_seed=%s,root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0", uuid);
         fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -547,6 +555,36 @@ static char *path_in(const char *dir, const char *name)
         return path_join(dir, name);
 }
 
+/*
+ * The guest init mounts /proc, /sys, /dev, /tmp and /run; with --read-only
+ * the root is mounted read-only and cannot get them later. Missing ones are
+ * added (empty, dated SOURCE_DATE_EPOCH); what the image has is left alone.
+ */
+static void add_mount_points(const char *rootfs, uint64_t sde)
+{
+        static const struct {
+                const char *name;
+                mode_t mode;
+        } dirs[] = {{"proc", 0555}, {"sys", 0555}, {"dev", 0755}, {"tmp", 01777}, {"run", 0755}};
+        struct timespec ts[2] = {{(time_t)sde, 0}, {(time_t)sde, 0}};
+        cleanup_close int root = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat st;
+        bool added = false;
+
+        if (root < 0)
+                return;
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                if (fstatat(root, dirs[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+                    mkdirat(root, dirs[i].name, dirs[i].mode) < 0)
+                        continue;
+                fchmodat(root, dirs[i].name, dirs[i].mode, 0);
+                utimensat(root, dirs[i].name, ts, AT_SYMLINK_NOFOLLOW);
+                added = true;
+        }
+        if (added)
+                utimensat(root, ".", ts, 0);
+}
+
 int vmimage_build(const vmimage_opts *o, forge_error **err)
 {
         vm_kernel k = {0};
@@ -555,7 +593,7 @@ int vmimage_build(const vmimage_opts *o, forge_error **err)
                           *esp = path_in(o->tmpdir, "esp.img"),
                           *root = path_in(o->tmpdir, "root.img"),
                           *cmdf = path_in(o->tmpdir, "cmdline"), *log = path_in(o->tmpdir, "log"),
-                          *runf = NULL, *forgedir = NULL, *cmdline = NULL, *tmp_out = NULL;
+                          *cmdline = NULL, *tmp_out = NULL;
         cleanup_close int fd = -1;
         uint64_t inodes = 0, content, root_size, esp_size, boot_size, total;
         struct stat us;
@@ -602,22 +640,29 @@ int vmimage_build(const vmimage_opts *o, forge_error **err)
                 forge_error_make(err, errno, "'%s'", uki_path);
                 goto out;
         }
-        /* the run configuration, inside the root file system */
-        forgedir = path_join(o->rootfs_dir, ".forge");
-        runf = path_join(o->rootfs_dir, ".forge/run");
-        if (forgedir == NULL || runf == NULL)
-                goto oom;
-        mkdir(forgedir, 0755);
+        /* the run configuration, inside the root file system: whatever the
+         * image has at /.forge or /.forge/run (a symlink) is replaced */
         {
-                cleanup_close int rf = open(runf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                cleanup_close int rootfd = open(o->rootfs_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                cleanup_close int dfd = -1, rf = -1;
                 struct timespec ts[2] = {{(time_t)o->sde, 0}, {(time_t)o->sde, 0}};
-                if (rf < 0 || write_all(rf, o->run_config, strlen(o->run_config)) < 0) {
+                if (rootfd < 0) {
+                        forge_error_make(err, errno, "open '%s'", o->rootfs_dir);
+                        goto out;
+                }
+                if (safe_mkdir(rootfd, "/.forge", 0755, &dfd, err) < 0 ||
+                    safe_create_file(dfd, "run", 0644, &rf, err) < 0) {
+                        forge_error_prefix(err, "write /.forge/run");
+                        goto out;
+                }
+                if (write_all(rf, o->run_config, strlen(o->run_config)) < 0) {
                         forge_error_make(err, errno, "write /.forge/run");
                         goto out;
                 }
                 futimens(rf, ts);
-                utimensat(AT_FDCWD, forgedir, ts, 0);
+                futimens(dfd, ts);
         }
+        add_mount_points(o->rootfs_dir, o->sde);
         content = tree_bytes(o->rootfs_dir, &inodes);
         esp_size = align_up((uint64_t)us.st_size + 2 * MiB, MiB);
         if (esp_size < 16 * MiB)

@@ -18,6 +18,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/safe-open.h"
 
 static void hex_strv(FILE *f, const char *key, json_t *a, json_t *b)
 {
@@ -66,6 +67,78 @@ char *vmimage_run_config(const json_t *image_config)
                 fprintf(f, "hostname=%s\n", host);
         fclose(f);
         return out;
+}
+
+#define VM_MAX_MEMORY (1ULL << 40)
+#define VM_MAX_CPUS 255
+#define VM_MAX_DISK (16ULL << 40)
+#define VM_MAX_CMDLINE 2048
+
+static int vm_digest(const json_t *vm, const char *key, const char **ret, forge_error **err)
+{
+        const json_t *v = json_object_get(vm, key);
+
+        *ret = NULL;
+        if (v == NULL || json_is_null(v))
+                return 0;
+        if (!json_is_string(v) || !digest_valid(json_string_value(v)))
+                return forge_error_make(err, EINVAL, "vm.%s is not a sha256 digest", key);
+        *ret = json_string_value(v);
+        return 0;
+}
+
+static int vm_uint(const json_t *vm, const char *key, uint64_t max, uint64_t *ret,
+                   forge_error **err)
+{
+        const json_t *v = json_object_get(vm, key);
+
+        *ret = 0;
+        if (v == NULL || json_is_null(v))
+                return 0;
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            (uint64_t)json_integer_value(v) > max)
+                return forge_error_make(err, EINVAL, "vm.%s must be an integer from 0 to %llu",
+                                        key, (unsigned long long)max);
+        *ret = (uint64_t)json_integer_value(v);
+        return 0;
+}
+
+int vmimage_vm_config_parse(const json_t *image_config, vmimage_vm_config *ret,
+                            forge_error **err)
+{
+        const json_t *vm =
+                json_object_get(json_object_get(image_config, STORE_CONFIG_FORGE_KEY), "vm");
+        const json_t *cl;
+        vmimage_vm_config c = {0};
+        uint64_t cpus;
+
+        if (vm == NULL || json_is_null(vm))
+                return 0;
+        if (!json_is_object(vm))
+                return forge_error_make(err, EINVAL, "the vm section is not an object");
+        if (vm_digest(vm, "kernel_deb", &c.kernel_deb, err) < 0 ||
+            vm_digest(vm, "kernel_bzimage", &c.kernel_bzimage, err) < 0 ||
+            vm_digest(vm, "kernel_modules", &c.kernel_modules, err) < 0 ||
+            vm_uint(vm, "memory", VM_MAX_MEMORY, &c.memory, err) < 0 ||
+            vm_uint(vm, "cpus", VM_MAX_CPUS, &cpus, err) < 0 ||
+            vm_uint(vm, "disk_size", VM_MAX_DISK, &c.disk_size, err) < 0)
+                return -1;
+        c.cpus = (unsigned)cpus;
+        if ((c.kernel_deb == NULL) == (c.kernel_bzimage == NULL))
+                return forge_error_make(err, EINVAL,
+                                        "the vm section needs exactly one kernel (kernel_deb or "
+                                        "kernel_bzimage)");
+        cl = json_object_get(vm, "cmdline");
+        if (cl != NULL && !json_is_null(cl)) {
+                if (!json_is_string(cl) || strlen(json_string_value(cl)) > VM_MAX_CMDLINE ||
+                    strpbrk(json_string_value(cl), "\n\r") != NULL)
+                        return forge_error_make(err, EINVAL,
+                                                "vm.cmdline must be one line of at most %d bytes",
+                                                VM_MAX_CMDLINE);
+                c.cmdline = json_string_value(cl);
+        }
+        *ret = c;
+        return 1;
 }
 
 static char *find_vminit(void)
@@ -131,20 +204,20 @@ static int file_digest(const char *path, char out[DIGEST_STR_SIZE], forge_error 
         return hash_sha256_fd(fd, out, err);
 }
 
-static int kernel_key(json_t *vm, const char *init, char key[DIGEST_STR_SIZE], forge_error **err)
+static int kernel_key(const vmimage_vm_config *vm, const char *init, char key[DIGEST_STR_SIZE],
+                      forge_error **err)
 {
         char init_d[DIGEST_STR_SIZE], stub_d[DIGEST_STR_SIZE] = "none";
         cleanup_free char *text = NULL;
-        const char *cl = json_string_value(json_object_get(vm, "cmdline"));
+        const char *cl = vm->cmdline;
 
         if (file_digest(init, init_d, err) < 0)
                 return -1;
         if (access(STUB_PATH, R_OK) == 0 && file_digest(STUB_PATH, stub_d, err) < 0)
                 return -1;
         if (asprintf(&text, "v%d\ndeb=%s\nbz=%s\nmods=%s\ninit=%s\nstub=%s\ncmdline=%s\n",
-                     VMIMAGE_FORMAT, json_string_value(json_object_get(vm, "kernel_deb")) ?: "",
-                     json_string_value(json_object_get(vm, "kernel_bzimage")) ?: "",
-                     json_string_value(json_object_get(vm, "kernel_modules")) ?: "", init_d, stub_d,
+                     VMIMAGE_FORMAT, vm->kernel_deb ?: "", vm->kernel_bzimage ?: "",
+                     vm->kernel_modules ?: "", init_d, stub_d,
                      cl ? cl : "") < 0)
                 return forge_error_make(err, ENOMEM, "kernel key");
         hash_sha256_buf(text, strlen(text), key);
@@ -202,14 +275,13 @@ static int kernel_keep(store *s, const char *key, const char *work, forge_error 
 }
 
 /* init: forge-vminit; kkey: kernel_key() of vm and init */
-static int build_into_store(store *s, const store_image *img, json_t *vm, const char *init,
-                            const char *kkey, char ret[DIGEST_STR_SIZE], forge_error **err)
+static int build_into_store(store *s, const store_image *img, const vmimage_vm_config *vm,
+                            const char *init, const char *kkey, char ret[DIGEST_STR_SIZE],
+                            forge_error **err)
 {
         cleanup_free char *work = NULL, *rootfs = NULL, *disk = NULL, *run = NULL, *kdeb = NULL,
                           *kbz = NULL, *mods = NULL, *modsdir = NULL;
-        const char *kd = json_string_value(json_object_get(vm, "kernel_deb"));
-        const char *kb = json_string_value(json_object_get(vm, "kernel_bzimage"));
-        const char *km = json_string_value(json_object_get(vm, "kernel_modules"));
+        const char *kd = vm->kernel_deb, *kb = vm->kernel_bzimage, *km = vm->kernel_modules;
         vmimage_opts o = {0};
         json_t *created;
         struct tm tm = {0};
@@ -230,10 +302,19 @@ static int build_into_store(store *s, const store_image *img, json_t *vm, const 
                 forge_error_prefix(err, "flatten the image");
                 goto out;
         }
+        if (!store_blob_exists(s, kd ? kd : kb)) {
+                forge_error_make(err, ENOENT, "the image's kernel %s is not in the store",
+                                 kd ? kd : kb);
+                goto out;
+        }
         if (kd)
                 kdeb = store_blob_path(s, kd);
         if (kb)
                 kbz = store_blob_path(s, kb);
+        if (kdeb == NULL && kbz == NULL) {
+                forge_error_make(err, ENOMEM, "kernel path");
+                goto out;
+        }
         if (km) {
                 /* the modules tree was stored as a layer: unpack it */
                 store_layer l = {0};
@@ -245,10 +326,24 @@ static int build_into_store(store *s, const store_image *img, json_t *vm, const 
                     store_extract_fd(fd, mods, 0, err) < 0)
                         goto out;
                 {
+                        /* lib/modules/VERSION as real directories of the
+                         * layer: a symlink there could lead to the host's */
                         cleanup_strv char **names = NULL;
-                        cleanup_free char *lm = path_join(mods, "lib/modules");
-                        if (lm && dir_list_sorted(AT_FDCWD, lm, &names, err) == 0 && names[0])
-                                modsdir = path_join(lm, names[0]);
+                        cleanup_close int mfd = open(mods, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        cleanup_close int lfd =
+                                mfd < 0 ? -1 : safe_opendir_nofollow(mfd, "lib/modules", err);
+                        struct stat st;
+                        if (lfd < 0) {
+                                forge_error_prefix(err, "the kernel modules layer");
+                                goto out;
+                        }
+                        if (dir_list_sorted(lfd, ".", &names, err) < 0)
+                                goto out;
+                        if (names[0] && fstatat(lfd, names[0], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                            S_ISDIR(st.st_mode)) {
+                                cleanup_free char *lm = path_join(mods, "lib/modules");
+                                modsdir = lm ? path_join(lm, names[0]) : NULL;
+                        }
                 }
         }
         o.rootfs_dir = rootfs;
@@ -257,10 +352,10 @@ static int build_into_store(store *s, const store_image *img, json_t *vm, const 
         o.modules_dir = modsdir;
         o.init_path = init;
         o.run_config = run;
-        o.cmdline = json_string_value(json_object_get(vm, "cmdline"));
-        o.memory = (uint64_t)json_integer_value(json_object_get(vm, "memory"));
-        o.cpus = (unsigned)json_integer_value(json_object_get(vm, "cpus"));
-        o.disk_size = (uint64_t)json_integer_value(json_object_get(vm, "disk_size"));
+        o.cmdline = vm->cmdline;
+        o.memory = vm->memory;
+        o.cpus = vm->cpus;
+        o.disk_size = vm->disk_size;
         created = json_object_get(img->config, "created");
         if (json_is_string(created) &&
             strptime(json_string_value(created), "%Y-%m-%dT%H:%M:%SZ", &tm))
@@ -296,13 +391,15 @@ int vmimage_disk_get(store *s, const char *manifest_digest, char **ret_path, for
         cleanup_store_image store_image *img = NULL;
         char key[160], disk[DIGEST_STR_SIZE], kkey[DIGEST_STR_SIZE];
         cleanup_free char *cached = NULL, *init = NULL;
-        json_t *vm;
+        vmimage_vm_config vm;
         int r;
 
         if (store_lock_shared(s, err) < 0 || store_image_load(s, manifest_digest, &img, err) < 0)
                 return -1;
-        vm = json_object_get(json_object_get(img->config, STORE_CONFIG_FORGE_KEY), "vm");
-        if (!json_is_object(vm))
+        r = vmimage_vm_config_parse(img->config, &vm, err);
+        if (r < 0)
+                return forge_error_prefix(err, "image %s", manifest_digest);
+        if (r == 0)
                 return forge_error_usage(err,
                                          "image %s has no vm section: add 'vm:' with a kernel "
                                          "to its spec",
@@ -314,7 +411,7 @@ int vmimage_disk_get(store *s, const char *manifest_digest, char **ret_path, for
                                         "install it next to forge)");
         /* the disk depends on the image and on the kernel artifacts (kernel,
          * forge-vminit, EFI stub, command line) */
-        if (kernel_key(vm, init, kkey, err) < 0)
+        if (kernel_key(&vm, init, kkey, err) < 0)
                 return -1;
         snprintf(key, sizeof(key), "%s-v%d-%.16s", digest_hex(manifest_digest), VMIMAGE_FORMAT,
                  digest_hex(kkey));
@@ -322,7 +419,7 @@ int vmimage_disk_get(store *s, const char *manifest_digest, char **ret_path, for
         if (r < 0)
                 return -1;
         if (r == 0 || !digest_valid(cached) || !store_blob_exists(s, cached)) {
-                if (build_into_store(s, img, vm, init, kkey, disk, err) < 0)
+                if (build_into_store(s, img, &vm, init, kkey, disk, err) < 0)
                         return -1;
                 if (store_kv_put(s, "disk", key, disk, err) < 0)
                         return -1;

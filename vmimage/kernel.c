@@ -23,6 +23,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/safe-open.h"
 #include "store/store-internal.h"
 
 #define BUF (1 << 20)
@@ -31,7 +32,8 @@
 /* Modules forge wants, when not built into the kernel. The first group is
  * required; the rest are used when the kernel has them. */
 static const char *const required_mods[] = {"virtio_pci", "virtio_blk"};
-static const char *const optional_mods[] = {"ext4", "ata_piix", "ata_generic", "sd_mod", "virtio_net"};
+static const char *const optional_mods[] = {"ext4", "ata_piix", "ata_generic", "sd_mod", "virtiofs",
+                                            "virtio_net"};
 
 int vm_bzimage_check(const void *buf, size_t len, forge_error **err)
 {
@@ -91,7 +93,7 @@ static int unpack_deb(const char *deb, const char *dir, forge_error **err)
                 if (strncmp(archive_entry_pathname(ae), "data.tar", 8) != 0)
                         continue;
                 inner = archive_read_new();
-                archive_read_support_filter_all(inner);
+                store_archive_filters(inner);
                 archive_read_support_format_tar(inner);
                 if (archive_read_open(inner, &n, NULL, nested_read, NULL) != ARCHIVE_OK) {
                         forge_error_make(err, EINVAL, "kernel package: %s",
@@ -109,19 +111,25 @@ out:
         return r;
 }
 
-static char *find_one(const char *dir, const char *prefix)
+/* The last (sorted) regular file of dirfd named prefix*: its name. */
+static char *find_one(int dirfd, const char *prefix)
 {
         cleanup_strv char **names = NULL;
         forge_error *e = NULL;
         char *r = NULL;
 
-        if (dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
+        if (dir_list_sorted(dirfd, ".", &names, &e) < 0) {
                 forge_error_release(&e);
                 return NULL;
         }
-        for (size_t i = 0; names[i]; i++)
-                if (strncmp(names[i], prefix, strlen(prefix)) == 0)
-                        r = path_join(dir, names[i]); /* the last one, sorted */
+        for (size_t i = 0; names[i]; i++) {
+                struct stat st;
+                if (strncmp(names[i], prefix, strlen(prefix)) != 0 ||
+                    fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                free(r);
+                r = strdup(names[i]); /* the last one, sorted */
+        }
         return r;
 }
 
@@ -129,24 +137,51 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
 {
         memset(ret, 0, sizeof(*ret));
         if (o->kernel_deb) {
-                cleanup_free char *dir = path_join(work, "kernel"), *boot = NULL, *mods = NULL;
+                cleanup_free char *dir = path_join(work, "kernel"), *name = NULL, *mrel = NULL;
+                cleanup_close int dfd = -1, boot = -1, mfd = -1;
+                forge_error *e = NULL;
                 if (dir == NULL || mkdir(dir, 0755) < 0)
                         return forge_error_make(err, errno, "kernel work dir");
                 if (unpack_deb(o->kernel_deb, dir, err) < 0)
                         return -1;
-                boot = path_join(dir, "boot");
-                ret->bzimage = boot ? find_one(boot, "vmlinuz-") : NULL;
-                if (ret->bzimage == NULL)
+                /* the package's tree is the image's: boot/ and lib/modules/V
+                 * must be real directories in it, the kernel a regular file */
+                dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                boot = dfd < 0 ? -1 : safe_opendir_nofollow(dfd, "boot", &e);
+                forge_error_release(&e);
+                name = boot < 0 ? NULL : find_one(boot, "vmlinuz-");
+                if (name == NULL)
                         return forge_error_make(err, ENOENT,
                                                 "the kernel package has no "
                                                 "boot/vmlinuz-*: is it a linux-image "
                                                 "package?");
-                ret->version = strdup(strrchr(ret->bzimage, '/') + strlen("/vmlinuz-"));
-                mods = path_join(dir, "lib/modules");
-                if (mods)
-                        ret->modules_dir = path_join(mods, ret->version);
+                if (asprintf(&mrel, "boot/%s", name) < 0)
+                        return forge_error_make(err, ENOMEM, "kernel");
+                ret->bzimage = path_join(dir, mrel);
+                ret->version = strdup(name + strlen("vmlinuz-"));
+                free(mrel);
+                mrel = NULL;
+                if (ret->bzimage == NULL || ret->version == NULL ||
+                    asprintf(&mrel, "lib/modules/%s", ret->version) < 0)
+                        return forge_error_make(err, ENOMEM, "kernel");
+                mfd = safe_opendir_nofollow(dfd, mrel, &e);
+                forge_error_release(&e);
+                if (mfd >= 0)
+                        ret->modules_dir = path_join(dir, mrel);
+                {
+                        cleanup_free char *k = NULL;
+                        size_t len;
+                        if (safe_read_file(boot, name, 256 << 20, &k, &len, err) < 0)
+                                return forge_error_prefix(err, "kernel");
+                        return vm_bzimage_check(k, len, err);
+                }
         } else {
+                if (o->bzimage == NULL)
+                        return forge_error_make(err, EINVAL, "no kernel: give a kernel package "
+                                                             "or a bzImage");
                 ret->bzimage = strdup(o->bzimage);
+                if (ret->bzimage == NULL)
+                        return forge_error_make(err, ENOMEM, "kernel");
                 if (o->modules_dir) {
                         ret->modules_dir = strdup(o->modules_dir);
                         ret->version =
@@ -219,7 +254,7 @@ static int module_read(const char *path, char **ret, size_t *ret_len, forge_erro
         a = archive_read_new();
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "module '%s'", path);
-        archive_read_support_filter_all(a);
+        store_archive_filters(a);
         archive_read_support_format_raw(a);
         if (archive_read_open_filename(a, path, BUF) != ARCHIVE_OK ||
             archive_read_next_header(a, &ae) != ARCHIVE_OK) {
@@ -478,20 +513,24 @@ int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *ou
         modinfo *order[MAX_MODULES];
         size_t n = 0;
         struct archive *a = NULL;
-        cleanup_free char *builtin_path = NULL, *dep_path = NULL, *list = NULL;
+        cleanup_free char *list = NULL;
         size_t list_len = 0;
         FILE *lf = NULL;
         int64_t ino = 1;
         int r = -1;
 
         if (k->modules_dir) {
-                builtin_path = path_join(k->modules_dir, "modules.builtin");
-                if (builtin_path && access(builtin_path, F_OK) == 0 &&
-                    file_read_all(AT_FDCWD, builtin_path, 4 << 20, &ms.builtin, NULL, err) < 0)
+                /* a regular file or nothing: a FIFO or a symlink is an error */
+                cleanup_close int mfd = open(k->modules_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (mfd < 0) {
+                        forge_error_make(err, errno, "open '%s'", k->modules_dir);
                         goto out;
-                dep_path = path_join(k->modules_dir, "modules.dep");
-                if (dep_path && access(dep_path, F_OK) == 0 &&
-                    file_read_all(AT_FDCWD, dep_path, 64 << 20, &ms.dep, NULL, err) < 0)
+                }
+                if (faccessat(mfd, "modules.builtin", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    safe_read_file(mfd, "modules.builtin", 4 << 20, &ms.builtin, NULL, err) < 0)
+                        goto out;
+                if (faccessat(mfd, "modules.dep", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    safe_read_file(mfd, "modules.dep", 64 << 20, &ms.dep, NULL, err) < 0)
                         goto out;
                 collect(&ms, k->modules_dir, 0);
         }

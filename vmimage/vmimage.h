@@ -34,6 +34,24 @@ int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **er
 int vmimage_boot_locate(const char *disk_path, vmimage_boot *ret, forge_error **err);
 void vmimage_boot_release(vmimage_boot *b);
 
+/* An image config's "dev.forge".vm section, checked: it comes with the image,
+ * so any field may be missing, of the wrong type or absurd. Strings point
+ * into the JSON. */
+typedef struct vmimage_vm_config {
+        const char *kernel_deb;     /* a blob digest, or */
+        const char *kernel_bzimage; /* a blob digest */
+        const char *kernel_modules; /* a layer blob digest, or NULL */
+        const char *cmdline;        /* NULL: none */
+        uint64_t memory;            /* 0: unset */
+        unsigned cpus;              /* 0: unset */
+        uint64_t disk_size;         /* 0: content plus headroom */
+} vmimage_vm_config;
+
+/* 1 and *ret filled when the config has a valid vm section, 0 when it has
+ * none, < 0 (EINVAL, saying which field) when the section is malformed. */
+int vmimage_vm_config_parse(const json_t *image_config, vmimage_vm_config *ret,
+                            forge_error **err);
+
 /* Bump when the bytes of a disk image change for the same inputs. */
 #define VMIMAGE_FORMAT 3
 

@@ -70,6 +70,7 @@ typedef struct user_ids {
         gid_t gid;
         gid_t groups[64];
         size_t n_groups;
+        char home[256]; /* the passwd entry's home directory, "" when none */
 } user_ids;
 
 /* Resolves "uid[:gid]" or "name[:group]" against passwd/group files (the
@@ -77,6 +78,27 @@ typedef struct user_ids {
  * (ENOENT: unknown name) and a message in errbuf. */
 int user_resolve(const char *user, FILE *passwd, FILE *group, user_ids *ret, char *errbuf,
                  size_t errlen);
+/* The same against rootfd's /etc/passwd and /etc/group, read with
+ * common/safe-open (regular files of at most 16 MiB inside the root). */
+int user_resolve_in_root(const char *user, int rootfd, user_ids *ret, char *errbuf,
+                         size_t errlen);
+
+/* ---- the provided /etc files (etc-files.c) ---- */
+
+typedef struct etc_files {
+        char *hosts; /* host paths of the per-run files */
+        char *hostname;
+        char *resolv;
+} etc_files;
+
+#define ETC_FILES_N 3
+
+/* 1-63 letters, digits, '-' and '.', not starting with '-' or '.': nothing
+ * that could add a line to /etc/hosts. */
+bool etc_hostname_valid(const char *hostname);
+/* Writes hosts, hostname and resolv.conf into dir (the run directory). */
+int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, forge_error **err);
+void etc_files_free(etc_files *f);
 
 /* ---- the container child (setup.c) ---- */
 
@@ -85,19 +107,39 @@ typedef struct setup_args {
         const char *rootfs;     /* mount point (exists) */
         const char *upper_dir;  /* NULL: no upper */
         const char *work_dir;
+        const char *links_dir;  /* overlay_links_make's directory */
+        int made_fd;            /* -1, or where made_write reports (the caller keeps the upper) */
         int sync_fd;            /* socket to forge */
         int init_fd;            /* sealed memfd of forge-init */
         int stdio[3];           /* the workload's stdio */
         bool cgroup2;           /* the host's /sys/fs/cgroup is the unified hierarchy */
+        size_t n_provided;      /* cfg->mounts starts with this many provided /etc files */
 } setup_args;
 
 /* Runs in the cloned child: never returns. Reports "error MESSAGE" on sync_fd. */
 int setup_child_main(void *arg);
 
-/* The overlay mount options, with lowerdirs given relative to *ret_chdir when
- * they share a parent directory (keeps the option under the page size). */
-int overlay_options(const char *const *lowerdirs, size_t n, const char *upper, const char *work,
-                    char **ret_opts, char **ret_chdir, forge_error **err);
+/* overlayfs' limit on lower layers (OVL_MAX_STACK). */
+#define OVERLAY_MAX_LOWER 500
+
+/* Creates dir (0700) holding the symlinks "0".."n-1" to lowerdirs (bottom
+ * first) and, when upper is not NULL, "u" and "w" to upper and work. */
+int overlay_links_make(const char *dir, const char *const *lowerdirs, size_t n, const char *upper,
+                       const char *work, forge_error **err);
+/* The mount options naming those links, for a mount made with that directory
+ * as the current one: "lowerdir=n-1:...:0[,upperdir=u,workdir=w]". */
+int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err);
+
+/* ---- what forge makes in the root (made.c) ---- */
+
+/* In the child: path (absolute, in the root as the child sees it) was just
+ * created by forge, nothing is mounted on it yet; its parents are noted too. */
+void made_note(const char *path);
+/* In the child, once the root is built: the records, to fd (-1: none). */
+int made_write(int fd);
+/* In forge after the run: removes from upper what the records name and the
+ * workload left as it was, deepest first. */
+int made_clean_upper(const char *upper, int fd, forge_error **err);
 
 /* ---- terminal (terminal.c) ---- */
 

@@ -59,8 +59,11 @@ static int parse_limits(const json_t *c, runtime_image_config *r, forge_error **
                         return forge_error_usage(err, "image config: bad container.memory");
         }
         if ((j = json_object_get(c, "cpus")) != NULL) {
-                if (!json_is_number(j) || json_number_value(j) <= 0)
-                        return forge_error_usage(err, "image config: bad container.cpus");
+                /* bounded before the conversion: a huge double does not fit */
+                if (!json_is_number(j) || !(json_number_value(j) > 0) ||
+                    json_number_value(j) > 4096)
+                        return forge_error_usage(err, "image config: bad container.cpus "
+                                                      "(expected 0-4096)");
                 r->cpus_milli = (uint32_t)(json_number_value(j) * 1000 + 0.5);
         }
         if ((j = json_object_get(c, "cpus_milli")) != NULL) {
@@ -74,75 +77,8 @@ static int parse_limits(const json_t *c, runtime_image_config *r, forge_error **
                         return forge_error_usage(err, "image config: bad container.pids");
                 r->pids = json_integer_value(j);
         }
-        if ((j = json_object_get(c, "network")) != NULL) {
-                const char *n = json_is_string(j) ? json_string_value(j) : "";
-
-                if (strcmp(n, "none") != 0 && strcmp(n, "host") != 0 && strcmp(n, "user") != 0)
-                        return forge_error_usage(err, "image config: container.network must be "
-                                                      "none, host or user");
-                r->network = strcmp(n, "host") == 0 ? 1 : strcmp(n, "user") == 0 ? 2 : 0;
-        }
         if ((j = json_object_get(c, "read_only")) != NULL)
                 r->read_only = json_is_true(j);
-        return 0;
-}
-
-/* "ports": ["[IP:]HOSTPORT:PORT[/tcp|udp]", ...] */
-static int parse_ports(const json_t *c, runtime_image_config *r, forge_error **err)
-{
-        const json_t *a = json_object_get(c, "ports"), *e;
-        size_t i, n = json_is_array(a) ? json_array_size(a) : 0;
-
-        if (a != NULL && !json_is_array(a))
-                return forge_error_usage(err, "image config: container.ports must be a list");
-        if (n == 0)
-                return 0;
-        if (n > RUNTIME_NET_MAX_PORTS)
-                return forge_error_usage(err, "image config: more than %d container.ports",
-                                         RUNTIME_NET_MAX_PORTS);
-        r->ports = calloc(n, sizeof(runtime_port));
-        if (r->ports == NULL)
-                return forge_error_make(err, ENOMEM, "image config");
-        json_array_foreach(a, i, e)
-        {
-                if (!json_is_string(e))
-                        return forge_error_usage(err, "image config: container.ports[%zu] must be "
-                                                      "a string",
-                                                 i);
-                if (runtime_port_parse(json_string_value(e), &r->ports[i], err) < 0)
-                        return forge_error_prefix(err, "image config: container.ports[%zu]", i);
-                r->n_ports++;
-        }
-        return 0;
-}
-
-static int parse_mounts(const json_t *c, runtime_image_config *r, forge_error **err)
-{
-        const json_t *a = json_object_get(c, "mounts"), *m;
-        size_t i, n = json_is_array(a) ? json_array_size(a) : 0;
-
-        if (n == 0)
-                return 0;
-        r->mounts = calloc(n, sizeof(runtime_mount));
-        if (r->mounts == NULL)
-                return forge_error_make(err, ENOMEM, "image config");
-        json_array_foreach(a, i, m)
-        {
-                const json_t *src = json_object_get(m, "src"), *dst = json_object_get(m, "dest");
-
-                if (!json_is_string(src) || !json_is_string(dst) ||
-                    json_string_value(dst)[0] != '/')
-                        return forge_error_usage(err,
-                                                 "image config: container.mounts[%zu] needs "
-                                                 "src and an absolute dest",
-                                                 i);
-                r->mounts[i].src = strdup(json_string_value(src));
-                r->mounts[i].dest = strdup(json_string_value(dst));
-                r->mounts[i].ro = json_is_true(json_object_get(m, "ro"));
-                r->n_mounts++;
-                if (r->mounts[i].src == NULL || r->mounts[i].dest == NULL)
-                        return forge_error_make(err, ENOMEM, "image config");
-        }
         return 0;
 }
 
@@ -150,7 +86,7 @@ int runtime_image_config_parse(const json_t *config, runtime_image_config *ret, 
 {
         const json_t *c = json_object_get(config, "config");
         const json_t *forge = json_object_get(config, "dev.forge");
-        runtime_image_config r = {.network = -1, .read_only = -1};
+        runtime_image_config r = {.read_only = -1};
 
         if (forge == NULL)
                 forge = json_object_get(c, "dev.forge");
@@ -166,9 +102,7 @@ int runtime_image_config_parse(const json_t *config, runtime_image_config *ret, 
                 r.hostname = str_or_null(json_object_get(forge, "config"), "hostname");
         if (r.hostname == NULL)
                 r.hostname = str_or_null(forge, "hostname");
-        if (parse_limits(json_object_get(forge, "container"), &r, err) < 0 ||
-            parse_mounts(json_object_get(forge, "container"), &r, err) < 0 ||
-            parse_ports(json_object_get(forge, "container"), &r, err) < 0)
+        if (parse_limits(json_object_get(forge, "container"), &r, err) < 0)
                 goto fail;
         *ret = r;
         return 0;
@@ -185,12 +119,6 @@ void runtime_image_config_free(runtime_image_config *c)
         free(c->workdir);
         free(c->user);
         free(c->hostname);
-        for (size_t i = 0; i < c->n_mounts; i++) {
-                free((char *)c->mounts[i].src);
-                free((char *)c->mounts[i].dest);
-        }
-        free(c->mounts);
-        free(c->ports);
         memset(c, 0, sizeof(*c));
 }
 

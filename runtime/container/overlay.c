@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * overlayfs mount options. The whole option string must fit in one page, so
- * with many layers the lowerdirs are given relative to their common parent
- * (the store's layers/ directory), which the caller makes its cwd.
+ * The overlay mount of a container's root. The whole option string must fit
+ * in one page, which 64-character layer names fill at about 60 layers; so,
+ * as podman does with its l/ directory, every lower, upper and work
+ * directory gets a short symlink ("0", "1", ..., "u", "w") in a directory
+ * of the run, and the mount is made from there with relative names. Layer
+ * paths may then hold any byte, ':' and ',' included. overlayfs itself
+ * stacks at most OVERLAY_MAX_LOWER lower layers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -15,68 +21,53 @@
 
 #define OPTS_MAX 4000 /* a page, less a margin for the kernel's own use */
 
-static size_t parent_len(const char *p)
+int overlay_links_make(const char *dir, const char *const *lowerdirs, size_t n, const char *upper,
+                       const char *work, forge_error **err)
 {
-        const char *slash = strrchr(p, '/');
-
-        return slash ? (size_t)(slash - p) : 0;
-}
-
-static bool bad_chars(const char *p)
-{
-        /* overlayfs splits on ':' and ','; escaping is fragile across kernels */
-        return strpbrk(p, ":,") != NULL;
-}
-
-int overlay_options(const char *const *lowerdirs, size_t n, const char *upper, const char *work,
-                    char **ret_opts, char **ret_chdir, forge_error **err)
-{
-        cleanup_free char *opts = NULL;
-        cleanup_free char *dir = NULL;
-        size_t plen = 0, len = 0, cap;
-        bool common = n > 0 && lowerdirs[0][0] == '/';
+        cleanup_close int dfd = -1;
+        char name[24];
 
         if (n == 0)
                 return forge_error_make(err, EINVAL, "no layers to mount");
-        if (common) {
-                plen = parent_len(lowerdirs[0]);
-                for (size_t i = 0; i < n && common; i++)
-                        common = parent_len(lowerdirs[i]) == plen && plen > 0 &&
-                                 strncmp(lowerdirs[i], lowerdirs[0], plen) == 0;
+        if (n > OVERLAY_MAX_LOWER)
+                return forge_error_make(err, E2BIG,
+                                        "%zu layers: overlayfs stacks at most %d (flatten the "
+                                        "image, or merge layers in its spec)",
+                                        n, OVERLAY_MAX_LOWER);
+        if (mkdir(dir, 0700) < 0)
+                return forge_error_make(err, errno, "create '%s'", dir);
+        dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return forge_error_make(err, errno, "open '%s'", dir);
+        for (size_t i = 0; i < n; i++) {
+                snprintf(name, sizeof(name), "%zu", i);
+                if (symlinkat(lowerdirs[i], dfd, name) < 0)
+                        return forge_error_make(err, errno, "link layer '%s'", lowerdirs[i]);
         }
-        cap = OPTS_MAX + 1;
-        opts = malloc(cap);
+        if (upper != NULL && (symlinkat(upper, dfd, "u") < 0 || symlinkat(work, dfd, "w") < 0))
+                return forge_error_make(err, errno, "link the upper directory '%s'", upper);
+        return 0;
+}
+
+int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err)
+{
+        cleanup_free char *opts = malloc(OPTS_MAX + 1);
+        size_t len;
+
         if (opts == NULL)
                 return forge_error_make(err, ENOMEM, "overlay options");
-        len = (size_t)snprintf(opts, cap, "lowerdir=");
-        /* top first */
-        for (size_t k = n; k-- > 0;) {
-                const char *l = common ? lowerdirs[k] + plen + 1 : lowerdirs[k];
-
-                if (bad_chars(lowerdirs[k]))
-                        return forge_error_make(err, EINVAL, "layer path '%s' contains ':' or ','",
-                                                lowerdirs[k]);
-                len += (size_t)snprintf(opts + len, len < cap ? cap - len : 0, "%s%s", l,
+        if (n == 0 || n > OVERLAY_MAX_LOWER)
+                return forge_error_make(err, E2BIG, "%zu layers: overlayfs stacks 1 to %d", n,
+                                        OVERLAY_MAX_LOWER);
+        len = (size_t)snprintf(opts, OPTS_MAX + 1, "lowerdir=");
+        /* top first; 500 names of at most 3 digits stay far below a page */
+        for (size_t k = n; k-- > 0;)
+                len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, "%zu%s", k,
                                         k > 0 ? ":" : "");
-                if (len >= cap)
-                        return forge_error_make(err, E2BIG,
-                                                "too many layers (%zu) for one overlay mount", n);
-        }
-        if (upper != NULL) {
-                if (bad_chars(upper) || bad_chars(work))
-                        return forge_error_make(err, EINVAL,
-                                                "upper directory path contains ':' or ','");
-                len += (size_t)snprintf(opts + len, len < cap ? cap - len : 0,
-                                        ",upperdir=%s,workdir=%s", upper, work);
-                if (len >= cap)
-                        return forge_error_make(err, E2BIG, "overlay options too long");
-        }
-        if (common) {
-                dir = strndup(lowerdirs[0], plen);
-                if (dir == NULL)
-                        return forge_error_make(err, ENOMEM, "overlay options");
-        }
+        if (upper)
+                len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, ",upperdir=u,workdir=w");
+        if (len > OPTS_MAX)
+                return forge_error_make(err, E2BIG, "overlay options too long");
         *ret_opts = take_ptr(opts);
-        *ret_chdir = take_ptr(dir);
         return 0;
 }

@@ -3,7 +3,7 @@
  * The seccomp filter: allow by default, EPERM for the system calls Docker's and
  * LXC's default profiles deny (kernel modules, kexec, keys, bpf, perf, mount
  * and namespace changes, clock changes, handle-based opens, ptrace of other
- * processes' memory...), ENOSYS for clone3 (its flags cannot be inspected, so
+ * processes' memory, io_uring...), ENOSYS for clone3 (its flags cannot be inspected, so
  * libc falls back to clone, which is checked), and death for foreign
  * architectures (i386 and x32 entry points).
  */
@@ -73,6 +73,11 @@ static const char *const denied[] = {
     "fanotify_init",
     "move_pages",
     "migrate_pages",
+    /* as Docker's default profile (since 25.0): io_uring's submissions bypass
+     * this filter, and it has been a steady source of kernel bugs */
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
 
 };
 

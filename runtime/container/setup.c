@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -30,7 +31,7 @@
 
 #define SYNC_FD 3
 #define INIT_FD 4
-#define FIRST_FREE_FD 5
+#define FIRST_FREE_FD 5 /* volumes from here, then the made_fd */
 
 /* crun's defaults (`crun spec`: linux.maskedPaths, linux.readonlyPaths). */
 static const char *const masked_paths[] = {
@@ -80,12 +81,13 @@ static int move_fd_high(int fd)
 /* Puts the stdio, sync and init fds in place and closes everything else. */
 static void arrange_fds(setup_args *a, int *volume_fds)
 {
-        int std[3], sync, init;
+        int std[3], sync, init, made;
 
         for (int i = 0; i < 3; i++)
                 std[i] = a->stdio[i] >= 0 ? move_fd_high(a->stdio[i]) : -1;
         sync = move_fd_high(a->sync_fd);
         init = move_fd_high(a->init_fd);
+        made = a->made_fd >= 0 ? move_fd_high(a->made_fd) : -1; /* before 0..4 are reused */
         if (sync < 0 || dup2(sync, SYNC_FD) < 0)
                 _exit(125);
         if (init < 0 || dup3(init, INIT_FD, O_CLOEXEC) < 0)
@@ -110,27 +112,31 @@ static void arrange_fds(setup_args *a, int *volume_fds)
                 must(dup3(volume_fds[i], want, O_CLOEXEC), "move a volume fd");
                 volume_fds[i] = want;
         }
-        must(syscall(SYS_close_range, FIRST_FREE_FD + a->cfg->n_mounts, ~0U, 0),
+        if (made >= 0) {
+                int want = FIRST_FREE_FD + (int)a->cfg->n_mounts;
+
+                must(dup3(made, want, O_CLOEXEC), "move the made fd");
+                a->made_fd = want;
+        }
+        must(syscall(SYS_close_range, FIRST_FREE_FD + a->cfg->n_mounts + (made >= 0), ~0U, 0),
              "close inherited fds");
 }
 
 static void mount_root(const setup_args *a)
 {
         const runtime_config *cfg = a->cfg;
-        char *opts = NULL, *dir = NULL;
+        char *opts = NULL;
         forge_error *err = NULL;
 
-        if (overlay_options(cfg->lowerdirs, cfg->n_lowerdirs, a->upper_dir, a->work_dir, &opts,
-                            &dir, &err) < 0) {
+        if (overlay_options(cfg->n_lowerdirs, a->upper_dir != NULL, &opts, &err) < 0) {
                 errno = 0;
                 die("%s", err->msg);
         }
-        if (dir != NULL)
-                must(chdir(dir), "enter the layers directory '%s'", dir);
+        /* the options name the links in links_dir, relative to it */
+        must(chdir(a->links_dir), "enter '%s'", a->links_dir);
         must(mount("overlay", a->rootfs, "overlay", MS_NODEV, opts),
              "mount the root file system (overlay of %zu layers)", cfg->n_lowerdirs);
         free(opts);
-        free(dir);
 }
 
 static void pivot(const char *rootfs)
@@ -143,10 +149,31 @@ static void pivot(const char *rootfs)
 
 static void ensure_dir(const char *path)
 {
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        if (mkdir(path, 0755) == 0)
+                made_note(path);
+        else if (errno != EEXIST)
                 die("create mount point '%s'", path);
 }
 
+/* /proc, /dev and /sys are mounted by path after pivot_root: an image that
+ * makes one of them a symlink would move the kernel's file system (and the
+ * masked and read-only paths with it) where it likes. As runc, refuse. */
+static void api_dir(const char *path)
+{
+        struct stat st;
+
+        if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+                errno = 0;
+                die("the image's '%s' is not a directory (a symlink?): it must be one", path);
+        }
+        ensure_dir(path);
+}
+
+/* crun's device policy without a device cgroup: /dev is a tmpfs mounted
+ * nodev, and only the standard nodes are usable, each a bind mount of a node
+ * made while /dev still allowed devices. A node the workload makes (a build
+ * step has CAP_MKNOD) lands on a nodev mount wherever it can write (/dev, the
+ * overlay root, /dev/shm, volumes) and cannot be opened. */
 static void make_dev(void)
 {
         static const struct {
@@ -159,16 +186,36 @@ static void make_dev(void)
             {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
             {"pts/ptmx", "/dev/ptmx"},
         };
+        struct mount_attr nodev = {.attr_set = MOUNT_ATTR_NODEV};
+        int trees[sizeof(nodes) / sizeof(nodes[0])];
+        struct statvfs sv;
         char path[64];
 
         ensure_dir("/dev");
-        must(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
+        /* inodes capped too: empty files cost kernel memory that size= does
+         * not count */
+        must(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+                   "mode=755,size=65536k,nr_inodes=16384"),
              "mount /dev");
         for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
                 snprintf(path, sizeof(path), "/dev/%s", nodes[i].name);
                 must(mknod(path, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)),
                      "create '%s'", path);
                 must(chmod(path, 0666), "chmod '%s'", path);
+                trees[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                must(trees[i], "bind '%s'", path);
+        }
+        must(mount_setattr(AT_FDCWD, "/dev", 0, &nodev, sizeof(nodev)), "make /dev nodev");
+        must(statvfs("/dev", &sv), "/dev");
+        if (!(sv.f_flag & ST_NODEV)) {
+                errno = 0;
+                die("/dev is not nodev");
+        }
+        for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+                snprintf(path, sizeof(path), "/dev/%s", nodes[i].name);
+                must(move_mount(trees[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH), "bind '%s'",
+                     path);
+                close(trees[i]);
         }
         for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
                 must(symlink(links[i][0], links[i][1]), "create '%s'", links[i][1]);
@@ -178,7 +225,7 @@ static void make_dev(void)
              "mount /dev/pts");
         ensure_dir("/dev/shm");
         must(mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
-                   "mode=1777,size=65536k"),
+                   "mode=1777,size=65536k,nr_inodes=65536"),
              "mount /dev/shm");
         ensure_dir("/dev/mqueue");
         if (mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
@@ -255,8 +302,9 @@ static int open_in_root(int rootfd, const char *path, int flags)
 
 /* Creates the mount point dest (a directory, or a file when !dir) inside the
  * root: every component is resolved with RESOLVE_IN_ROOT, so a symlink in
- * the image cannot lead outside. Returns an O_PATH fd of it. */
-static int make_mount_point(int rootfd, const char *dest, bool dir)
+ * the image cannot lead outside. Returns an O_PATH fd of it; when soft,
+ * -1 instead of failing the run. */
+static int make_mount_point(int rootfd, const char *dest, bool dir, bool soft)
 {
         char path[4096];
         int fd;
@@ -275,17 +323,23 @@ static int make_mount_point(int rootfd, const char *dest, bool dir)
                         *slash = '\0';
                         parent = open_in_root(rootfd, path[0] ? path : "/", O_PATH | O_DIRECTORY);
                         *slash = '/';
+                        if (parent < 0 && soft)
+                                return -1;
                         if (parent < 0)
                                 die("mount point '%s'", dest);
                         if (!last || dir) {
-                                if (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST)
+                                if (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST &&
+                                    !soft)
                                         die("create mount point '%s'", path);
                         } else {
+                                /* O_EXCL: an existing FIFO or device is
+                                 * not opened (a FIFO would block) */
                                 fd = openat(parent, slash + 1,
-                                            O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                            0644);
                                 if (fd >= 0)
                                         close(fd);
-                                else if (errno != EISDIR && errno != ELOOP)
+                                else if (errno != EEXIST && !soft)
                                         die("create mount point '%s'", path);
                         }
                         close(parent);
@@ -295,44 +349,119 @@ static int make_mount_point(int rootfd, const char *dest, bool dir)
                 *p = '/';
         }
         fd = open_in_root(rootfd, dest, O_PATH);
-        if (fd < 0)
+        if (fd < 0 && !soft)
                 die("mount point '%s'", dest);
         return fd;
 }
 
-/* Volumes are bound before pivot_root (the source must be in our mount
- * namespace) onto targets resolved inside the root. */
-static void mount_volumes(const char *rootfs, const runtime_config *cfg, const int *fds)
+/* The mount made from a volume source: a detached recursive copy whose
+ * attributes are set before it is attached, so that `ro` (and podman's nosuid,
+ * nodev) hold for every mount of it from the first moment. */
+static int volume_tree(int srcfd, bool ro)
 {
-        char src[64], dst[64];
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                              (ro ? MOUNT_ATTR_RDONLY : 0)};
+        int tree = open_tree(srcfd, "",
+                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+
+        if (tree < 0)
+                return -1;
+        if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+                close(tree);
+                return -1;
+        }
+        return tree;
+}
+
+static bool same_inode(int a, int b)
+{
+        struct stat sa, sb;
+
+        return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+               sa.st_ino == sb.st_ino;
+}
+
+static bool is_regular_target(int fd)
+{
+        struct stat st;
+
+        return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static uint64_t mount_id(int fd)
+{
+        struct statx stx;
+
+        if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0)
+                return 0;
+        return stx.stx_mnt_id;
+}
+
+/* The destination, looked up again inside the root, must now be the volume
+ * with the attributes asked for. */
+static void volume_verify(int rootfd, const runtime_mount *m, int tree)
+{
+        struct statvfs sv;
+        int fd = open_in_root(rootfd, m->dest, O_PATH);
+
+        must(fd, "volume '%s': look up the mount made", m->dest);
+        if (mount_id(fd) != mount_id(tree)) {
+                errno = 0;
+                die("volume '%s': the destination changed while it was mounted", m->dest);
+        }
+        must(fstatvfs(fd, &sv), "volume '%s'", m->dest);
+        if ((m->ro && !(sv.f_flag & ST_RDONLY)) || !(sv.f_flag & ST_NODEV) ||
+            !(sv.f_flag & ST_NOSUID)) {
+                errno = 0;
+                die("volume '%s': the mount made is not %snosuid,nodev", m->dest,
+                    m->ro ? "ro," : "");
+        }
+        close(fd);
+}
+
+/* Volumes are bound before pivot_root (the source must be in our mount
+ * namespace) onto targets resolved inside the root: a destination that is an
+ * image's symlink leads where it points in the container, never outside, and
+ * never onto the root itself (the volume would become the container's /). */
+static void mount_volumes(const char *rootfs, const runtime_config *cfg, size_t n_provided,
+                          const int *fds)
+{
         struct stat st;
         int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
         must(rootfd, "open the root file system");
         for (size_t i = 0; i < cfg->n_mounts; i++) {
                 const runtime_mount *m = &cfg->mounts[i];
-                int target;
+                int target, tree;
 
                 if (m->dest[0] != '/' || strlen(m->dest) >= 4000) {
                         errno = 0;
                         die("volume destination '%s' must be an absolute path", m->dest);
                 }
                 must(fstat(fds[i], &st), "volume source '%s'", m->src);
-                target = make_mount_point(rootfd, m->dest, S_ISDIR(st.st_mode));
-                snprintf(src, sizeof(src), "/proc/self/fd/%d", fds[i]);
-                snprintf(dst, sizeof(dst), "/proc/self/fd/%d", target);
-                must(mount(src, dst, NULL, MS_BIND | MS_REC, NULL), "bind '%s' to '%s'", m->src,
-                     m->dest);
-                close(target);
-                if (m->ro) {
-                        target = open_in_root(rootfd, m->dest, O_PATH);
-                        must(target, "reopen '%s'", m->dest);
-                        snprintf(dst, sizeof(dst), "/proc/self/fd/%d", target);
-                        must(
-                            mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL),
-                            "make '%s' read-only", m->dest);
-                        close(target);
+                target = make_mount_point(rootfd, m->dest, S_ISDIR(st.st_mode), i < n_provided);
+                if (i < n_provided && !is_regular_target(target)) {
+                        /* the image's /etc/hosts is a dangling symlink, a
+                         * directory...: it keeps it */
+                        if (target >= 0)
+                                close(target);
+                        close(fds[i]);
+                        continue;
                 }
+                if (same_inode(target, rootfd)) {
+                        errno = 0;
+                        die("volume destination '%s' resolves to the container's root "
+                            "(a symlink in the image?): choose another destination",
+                            m->dest);
+                }
+                tree = volume_tree(fds[i], m->ro);
+                must(tree, "volume '%s': copy the mount", m->src);
+                must(move_mount(tree, "", target, "",
+                                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+                     "bind '%s' to '%s'", m->src, m->dest);
+                close(target);
+                volume_verify(rootfd, m, tree);
+                close(tree);
                 close(fds[i]);
         }
         close(rootfd);
@@ -391,21 +520,15 @@ static void setup_tty(uid_t uid)
         close(slave);
 }
 
-static FILE *open_etc(const char *p)
-{
-        return fopen(p, "re");
-}
-
 static void set_user(const runtime_config *cfg, user_ids *ids)
 {
         char msg[512];
-        FILE *pw = open_etc("/etc/passwd"), *gr = open_etc("/etc/group");
-        int r = user_resolve(cfg->user, pw, gr, ids, msg, sizeof(msg));
+        int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int r;
 
-        if (pw)
-                fclose(pw);
-        if (gr)
-                fclose(gr);
+        must(rootfd, "open the container's root");
+        r = user_resolve_in_root(cfg->user, rootfd, ids, msg, sizeof(msg));
+        close(rootfd);
         if (r < 0) {
                 errno = 0;
                 die("%s", msg);
@@ -431,7 +554,47 @@ static void enter_workdir(const char *wd, bool may_create)
         must(chdir(wd), "workdir '%s'", wd);
 }
 
-static void exec_init(const runtime_config *cfg)
+static bool env_has(char *const *env, const char *key)
+{
+        size_t klen = strlen(key);
+
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+                if (strncmp(env[i], key, klen) == 0 && env[i][klen] == '=')
+                        return true;
+        return false;
+}
+
+/* What podman gives every workload, unless the image or -e set it: HOME from
+ * the image's passwd (else /root for root, / for others), HOSTNAME, TERM
+ * with a terminal, container=forge. */
+static char **workload_env(const runtime_config *cfg, const user_ids *ids, const char *hostname)
+{
+        const char *home = ids->home[0] ? ids->home : ids->uid == 0 ? "/root" : "/";
+        char *add[4];
+        size_t n = 0, k = 0, na = 0;
+        char **env;
+
+        if (asprintf(&add[na], "HOME=%s", home) >= 0 && !env_has(cfg->env, "HOME"))
+                na++;
+        if (asprintf(&add[na], "HOSTNAME=%s", hostname) >= 0 && !env_has(cfg->env, "HOSTNAME"))
+                na++;
+        if (cfg->tty && !env_has(cfg->env, "TERM"))
+                add[na++] = "TERM=xterm";
+        if (!env_has(cfg->env, "container"))
+                add[na++] = "container=forge";
+        while (cfg->env != NULL && cfg->env[n] != NULL)
+                n++;
+        env = calloc(n + na + 1, sizeof(char *));
+        if (env == NULL)
+                die("out of memory");
+        for (size_t i = 0; i < n; i++)
+                env[k++] = cfg->env[i];
+        for (size_t i = 0; i < na; i++)
+                env[k++] = add[i];
+        return env;
+}
+
+static void exec_init(const runtime_config *cfg, char *const *env)
 {
         size_t n = 0, i;
         const char **argv;
@@ -448,8 +611,7 @@ static void exec_init(const runtime_config *cfg)
         argv[i++] = "--";
         memcpy(argv + i, cfg->argv, n * sizeof(char *));
         errno = 0;
-        syscall(SYS_execveat, INIT_FD, "", (char *const *)argv,
-                cfg->env ? cfg->env : (char *const[]){NULL}, AT_EMPTY_PATH);
+        syscall(SYS_execveat, INIT_FD, "", (char *const *)argv, env, AT_EMPTY_PATH);
         die("execute forge-init");
 }
 
@@ -466,12 +628,13 @@ static void build_root(setup_args *a, const int *volume_fds)
 {
         must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make mounts private");
         mount_root(a);
-        mount_volumes(a->rootfs, a->cfg, volume_fds);
+        mount_volumes(a->rootfs, a->cfg, a->n_provided, volume_fds);
         pivot(a->rootfs);
-        ensure_dir("/proc");
+        api_dir("/proc");
+        api_dir("/dev");
+        api_dir("/sys");
         must(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
         make_dev();
-        ensure_dir("/sys");
         if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) ==
             0)
                 mount_cgroups(a->cgroup2);
@@ -505,6 +668,7 @@ int setup_child_main(void *arg)
         int volume_fds[64];
         sigset_t none;
         user_ids ids;
+        char **env;
         char go;
 
         if (cfg->n_mounts > sizeof(volume_fds) / sizeof(volume_fds[0])) {
@@ -525,15 +689,17 @@ int setup_child_main(void *arg)
         if (!cfg->network_host)
                 loopback_up();
         set_user(cfg, &ids);
+        env = workload_env(cfg, &ids, hostname);
         if (cfg->tty)
                 setup_tty(ids.uid);
         if (!cfg->read_only)
                 enter_workdir(cfg->workdir, true);
+        check(made_write(a->made_fd), "report the mount points made");
         drop_privileges(cfg, &ids);
         /* forge blocks the forwarded signals; the workload must not inherit
          * that (forge-init blocks them again for itself) */
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        exec_init(cfg);
+        exec_init(cfg, env);
         return 125;
 }

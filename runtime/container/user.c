@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
+#include "common/safe-open.h"
 #include "runtime/container/container-internal.h"
+
+/* a passwd or group file larger than this is not one */
+#define ETC_MAX (16 << 20)
 
 #define FIELDS_MAX 8
 
@@ -55,13 +60,18 @@ static bool passwd_find(FILE *f, const char *name, uid_t uid, user_ids *ret, cha
                 return false;
         rewind(f);
         while (fgets(line, sizeof(line), f) != NULL) {
-                if (split(line, fld) < 4 || !parse_id(fld[2], &u) || !parse_id(fld[3], &g))
+                size_t split_n = split(line, fld);
+
+                if (split_n < 4 || !parse_id(fld[2], &u) || !parse_id(fld[3], &g))
                         continue;
                 if (name != NULL ? strcmp(fld[0], name) != 0 : (uid_t)u != uid)
                         continue;
                 ret->uid = (uid_t)u;
                 ret->gid = (gid_t)g;
                 snprintf(ret_name, name_len, "%s", fld[0]);
+                ret->home[0] = '\0';
+                if (split_n >= 6 && fld[5][0] == '/' && strlen(fld[5]) < sizeof(ret->home))
+                        strcpy(ret->home, fld[5]);
                 return true;
         }
         return false;
@@ -165,4 +175,51 @@ int user_resolve(const char *user, FILE *passwd, FILE *group, user_ids *ret, cha
         groups_collect(group, name, &ids);
         *ret = ids;
         return 0;
+}
+
+/* The image's rel as a stream, read whole with safe_read_file (a FIFO, a
+ * device, a symlink or a huge file is an error, never a hang). *ret is NULL
+ * when the file does not exist. */
+static int etc_open(int rootfd, const char *rel, char **ret_buf, FILE **ret, char *errbuf,
+                    size_t errlen)
+{
+        forge_error *e = NULL;
+        size_t len = 0;
+
+        *ret = NULL;
+        *ret_buf = NULL;
+        if (safe_read_file(rootfd, rel, ETC_MAX, ret_buf, &len, &e) < 0) {
+                int r = e->errnum == ENOENT ? 0 : -(e->errnum ? e->errnum : EINVAL);
+                if (r < 0)
+                        snprintf(errbuf, errlen, "the image's %s: %s", rel, e->msg);
+                forge_error_release(&e);
+                return r;
+        }
+        *ret = fmemopen(*ret_buf, len ? len : 1, "r");
+        if (*ret == NULL) {
+                snprintf(errbuf, errlen, "the image's %s: %s", rel, strerror(errno));
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int user_resolve_in_root(const char *user, int rootfd, user_ids *ret, char *errbuf, size_t errlen)
+{
+        cleanup_free char *pwbuf = NULL, *grbuf = NULL;
+        cleanup_fclose FILE *pw = NULL, *gr = NULL;
+        int r;
+
+        if ((r = etc_open(rootfd, "/etc/passwd", &pwbuf, &pw, errbuf, errlen)) < 0 ||
+            (r = etc_open(rootfd, "/etc/group", &grbuf, &gr, errbuf, errlen)) < 0) {
+                /* The default user (root) needs no entry: an unfit file only
+                 * costs it HOME from passwd, as a missing one does. */
+                if (user != NULL && user[0] != '\0')
+                        return r;
+                if (pw != NULL)
+                        fclose(take_ptr(pw));
+                if (gr != NULL)
+                        fclose(take_ptr(gr));
+                errbuf[0] = '\0';
+        }
+        return user_resolve(user, pw, gr, ret, errbuf, errlen);
 }

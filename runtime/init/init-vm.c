@@ -6,7 +6,8 @@
  *    /modules/order (finit_module);
  * 2. finds the root partition by its GPT name (forge.root=NAME on the kernel
  *    command line, default "forge-root"), waiting for it up to 30 s; mounts it
- *    and switches root into it;
+ *    (read-only with forge.ro=1) and switches root into it; mounts the
+ *    shared directories of forge.fs (virtio-fs tags);
  * 3. reads the run configuration /.forge/run written by `forge export
  *    --format disk`, applies forge.args / forge.env from the command line
  *    (docs/vm-protocol.md), sets hostname, user, workdir;
@@ -210,8 +211,11 @@ static char *find_partition(const char *want)
 static void mount_root(const char *cmdline)
 {
         char *name = cmdline_get(cmdline, "forge.root");
+        char *ro = cmdline_get(cmdline, "forge.ro");
+        bool read_only = ro && strcmp(ro, "1") == 0;
         char *dev = NULL;
 
+        free(ro);
         if (name == NULL)
                 name = strdup("forge-root");
         for (int i = 0; i < 300 && dev == NULL; i++) {
@@ -227,7 +231,7 @@ static void mount_root(const char *cmdline)
                 finish(125);
         }
         mkdir("/newroot", 0755);
-        if (mount(dev, "/newroot", "ext4", 0, NULL) < 0)
+        if (mount(dev, "/newroot", "ext4", read_only ? MS_RDONLY : 0, NULL) < 0)
                 fatal("mount the root file system");
         free(dev);
         free(name);
@@ -252,6 +256,72 @@ static void setup_network(const char *cmdline, const char *hostname)
                 finish(125);
         }
         free(spec);
+}
+
+/* mkdir -p, in the guest's own root */
+static int make_dirs(const char *path)
+{
+        char *p = strdup(path);
+
+        if (p == NULL)
+                return -1;
+        for (char *s = p + 1;; s++) {
+                if (*s == '/' || *s == '\0') {
+                        char c = *s;
+                        *s = '\0';
+                        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+                                free(p);
+                                return -1;
+                        }
+                        *s = c;
+                        if (c == '\0')
+                                break;
+                }
+        }
+        free(p);
+        return 0;
+}
+
+/* forge.fs=HEX: TAG, DST, ro|rw triples; each virtio-fs tag mounted at DST.
+ * The device may still be probing when the module is loaded: retried. */
+static void mount_shares(const char *cmdline)
+{
+        char *hex = cmdline_get(cmdline, "forge.fs");
+        char **v = NULL;
+        size_t n = 0;
+
+        if (hex == NULL)
+                return;
+        if (unhex_strv(hex, &v, &n) < 0 || n % 3 != 0) {
+                errno = EINVAL;
+                fatal("malformed forge.fs");
+        }
+        for (size_t i = 0; i + 2 < n; i += 3) {
+                unsigned long flags = strcmp(v[i + 2], "ro") == 0 ? MS_RDONLY : 0;
+                int r = -1;
+
+                if (v[i + 1][0] != '/' || make_dirs(v[i + 1]) < 0) {
+                        msg("shared directory: cannot create the mount point '%s': %s", v[i + 1], strerror(errno));
+                        finish(125);
+                }
+                for (int t = 0; t < 100 && r < 0; t++) {
+                        r = mount(v[i], v[i + 1], "virtiofs", flags | MS_NOSUID | MS_NODEV, NULL);
+                        if (r < 0 && errno != ENOENT && errno != ENODEV)
+                                break;
+                        if (r < 0) {
+                                struct timespec ts = {0, 50 * 1000 * 1000};
+                                nanosleep(&ts, NULL);
+                        }
+                }
+                if (r < 0) {
+                        msg("mount shared directory '%s' at '%s': %s", v[i], v[i + 1], strerror(errno));
+                        finish(125);
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+        free(hex);
 }
 
 static void mount_api(void)
@@ -603,6 +673,7 @@ int main(int argc, char **argv)
         mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
         mkdir("/run", 0755);
         mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+        mount_shares(cmdline);
         read_runcfg(&rc);
         apply_cmdline(&rc, cmdline);
         if (rc.argc == 0) {

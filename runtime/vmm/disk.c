@@ -26,6 +26,7 @@ struct blk_backend {
         int cow_fd;  /* scratch, or -1 with persist */
         uint64_t size;
         uint8_t *map; /* sectors present in cow_fd */
+        bool read_only; /* every write refused (--read-only) */
 };
 
 static int scratch_file(forge_error **err)
@@ -180,10 +181,22 @@ int blk_read(blk_backend *b, void *buf, uint64_t len, uint64_t off)
         return 0;
 }
 
+void blk_set_read_only(blk_backend *b)
+{
+        b->read_only = true;
+}
+
+bool blk_read_only(const blk_backend *b)
+{
+        return b->read_only;
+}
+
 int blk_write(blk_backend *b, const void *buf, uint64_t len, uint64_t off)
 {
         int r;
 
+        if (b->read_only)
+                return -EROFS;
         if (!in_range(b, len, off))
                 return -EINVAL;
         r = pwrite_all(b->cow_fd >= 0 ? b->cow_fd : b->fd, buf, len, off);

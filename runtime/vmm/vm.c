@@ -5,6 +5,7 @@
  * main thread multiplexing the console input, signals and the timeout.
  */
 #include "runtime/vmm/x86/cpu.h"
+#include "runtime/vmm/vmm-fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +37,7 @@
 #define HOST_BRIDGE_SLOT 0
 #define BLK_SLOT 1
 #define NET_SLOT 2
-#define NET_BAR_ADDR (PCI_BAR_BASE + 0x10000ULL)
+#define NET_BAR_ADDR (PCI_BAR_BASE + ((uint64_t)NET_SLOT << 20)) /* 1 MiB apart by slot, as shares.c */
 
 typedef struct vcpu {
         struct vmm *vm;
@@ -59,6 +60,7 @@ struct vmm {
         vblk *blk;
         vnet *net;
         blk_backend *disk;
+        vm_shares *shares; /* virtio-fs devices (shares.c) */
         pthread_mutex_t dev_lock;
         int done_fd;
         atomic_int ended;
@@ -209,6 +211,8 @@ static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
                 hit = vblk_mmio(v->blk, addr, data, len, write);
         if (!hit && v->net)
                 hit = vnet_mmio(v->net, addr, data, len, write);
+        if (!hit)
+                hit = vm_shares_mmio(v->shares, addr, data, len, write);
         pthread_mutex_unlock(&v->dev_lock);
         if (!hit && !write)
                 memset(data, 0xff, len);
@@ -408,14 +412,27 @@ static int check_memory(uint64_t size, forge_error **err)
         return 0;
 }
 
+/* Guest RAM that a vhost-user back-end can map too: a memfd, shared. */
+static void *map_shared_memory(vm *v, uint64_t size)
+{
+        v->gm.fd = memfd_create("forge-guest-ram", MFD_CLOEXEC);
+        if (v->gm.fd < 0 || ftruncate(v->gm.fd, (off_t)size) < 0)
+                return MAP_FAILED;
+        v->gm.shared = true;
+        return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, v->gm.fd, 0);
+}
+
 static int setup_memory(vm *v, uint64_t size, forge_error **err)
 {
         struct kvm_userspace_memory_region low = {0}, high = {0};
 
         v->gm.size = size;
         v->gm.low_size = size < MMIO_HOLE_START ? size : MMIO_HOLE_START;
-        v->gm.host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                          -1, 0);
+        if (v->cfg.n_fs > 0)
+                v->gm.host = map_shared_memory(v, size);
+        else
+                v->gm.host = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (v->gm.host == MAP_FAILED) {
                 v->gm.host = NULL;
                 return forge_error_make(err, errno, "not enough memory: map %llu MiB of guest memory",
@@ -482,10 +499,14 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
                         return forge_error_make(err, ENOMEM, "virtio-net");
                 v->pci.dev[NET_SLOT] = vnet_pci(v->net);
         }
+        if (vm_shares_new(v->kvm_fd, v->vm_fd, &v->gm, c, &v->pci, &v->shares, err) < 0)
+                return -1;
         if (c->disk_path == NULL)
                 return 0;
         if (blk_open(c->disk_path, c->disk_fd, c->persist, &v->disk, err) < 0)
                 return -1;
+        if (c->read_only)
+                blk_set_read_only(v->disk);
         v->blk = vblk_new(v->disk, &v->gm, PCI_BAR_BASE, &ops);
         if (v->blk == NULL)
                 return forge_error_make(err, ENOMEM, "virtio-blk");
@@ -543,6 +564,7 @@ static void destroy(vm *v)
                 }
                 free(v->cpu);
         }
+        vm_shares_free(v->shares);
         vblk_free(v->blk);
         vnet_free(v->net);
         if (v->disk) {
@@ -552,6 +574,8 @@ static void destroy(vm *v)
         uart_free(v->uart);
         if (v->gm.host)
                 munmap(v->gm.host, v->gm.size);
+        if (v->gm.fd >= 0)
+                close(v->gm.fd);
         if (v->vm_fd > 0)
                 close(v->vm_fd);
         if (v->kvm_fd > 0)
@@ -683,7 +707,7 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
 
         if (v == NULL)
                 return forge_error_make(err, ENOMEM, "set up the VM");
-        v->kvm_fd = v->vm_fd = v->done_fd = -1;
+        v->kvm_fd = v->vm_fd = v->done_fd = v->gm.fd = -1;
         v->ncpus = c->cpus ? c->cpus : 1;
         v->cfg = *c;
         v->stats = getenv("FORGE_VMM_STATS") != NULL;

@@ -60,6 +60,8 @@ typedef struct guest_mem {
         uint8_t *host;
         uint64_t size;     /* total RAM */
         uint64_t low_size; /* RAM at [0, low_size) */
+        bool shared;       /* host is a MAP_SHARED memfd, fd (for vhost-user back-ends) */
+        int fd;
         /* RAM at [4 GiB, 4 GiB + size - low_size) is host + low_size */
 } guest_mem;
 
@@ -153,7 +155,7 @@ void pci_cfg_write(pci_function *f, unsigned off, unsigned len, uint32_t val);
 /* The address a memory BAR decodes at, or 0 when memory decoding is off. */
 uint64_t pci_bar_addr(const pci_function *f, unsigned bar);
 
-#define PCI_MAX_DEVICES 4
+#define PCI_MAX_DEVICES 8
 typedef struct pci_bus {
         uint32_t config_addr; /* 0xcf8 latch */
         pci_function *dev[PCI_MAX_DEVICES]; /* slot -> function 0 */
@@ -186,6 +188,9 @@ uint64_t blk_size(const blk_backend *b);
 int blk_read(blk_backend *b, void *buf, uint64_t len, uint64_t off);
 int blk_write(blk_backend *b, const void *buf, uint64_t len, uint64_t off);
 int blk_flush(blk_backend *b);
+/* From now on every write fails with EROFS (and virtio-blk offers VIRTIO_BLK_F_RO). */
+void blk_set_read_only(blk_backend *b);
+bool blk_read_only(const blk_backend *b);
 
 typedef struct vblk_irq_ops {
         void (*msi)(void *opaque, uint64_t addr, uint32_t data);

@@ -14,6 +14,20 @@
 
 #include "common/error.h"
 
+/* A host directory shared into the guest: a virtio-fs device whose queues
+ * virtiofsd serves (docs/vm.md). */
+typedef struct vmm_fs_share {
+        const char *tag; /* the mount tag the guest sees */
+        int sock_fd;     /* a connected vhost-user socket to virtiofsd (taken over) */
+        int pid;         /* virtiofsd, a child of this process: ended with the VM (0: none) */
+} vmm_fs_share;
+#define VMM_MAX_FS 4
+
+/* Starts virtiofsd for directory src (read-only on the host side when ro),
+ * a child that dies with this process; returns the connected vhost-user
+ * socket and its pid for a vmm_fs_share. */
+int vmm_virtiofsd_start(const char *src, bool ro, int *ret_sock, int *ret_pid, forge_error **err);
+
 typedef struct vmm_config {
         const void *kernel; /* bzImage */
         size_t kernel_len;
@@ -32,6 +46,9 @@ typedef struct vmm_config {
         bool tty;              /* in_fd is a terminal to put into raw mode */
         unsigned timeout_sec;  /* 0: none */
         bool quiet;            /* no launcher messages besides errors */
+        bool read_only;        /* the disk rejects writes (VIRTIO_BLK_F_RO) */
+        const vmm_fs_share *fs; /* shared directories; guest RAM is then a memfd */
+        unsigned n_fs;
 } vmm_config;
 
 /* How a run ended. */

@@ -16,6 +16,12 @@
  *   dns-serve IP PORT NAME ADDR
  *
  * escape prints one "NAME=blocked|ESCAPED (detail)" line per attempt.
+ *
+ * Security tests (tests/security/):
+ *   io-uring (io_uring_setup: "io_uring=ok" or "io_uring=ERRNO-NAME") |
+ *   mknod PATH c|b MAJOR MINOR ("mknod=ok|ERR", then "open=ok|ERR" when made) |
+ *   open PATH (O_RDONLY|O_NONBLOCK: "open=ok|ERR") | fdlink N (readlink of /proc/self/fd/N) |
+ *   fill DIR N (creates up to N empty files: "created=K", "fill_error=ERR")
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -561,10 +567,100 @@ static int c_dns_serve(int argc, char **argv)
         }
 }
 
+/* errno as its symbolic name, so tests need not know the numbers */
+static const char *errname(int e)
+{
+        static const struct {
+                int e;
+                const char *name;
+        } names[] = {{0, "ok"},          {EPERM, "EPERM"},   {ENOENT, "ENOENT"},
+                     {EACCES, "EACCES"}, {ENOSYS, "ENOSYS"}, {EROFS, "EROFS"},
+                     {ENXIO, "ENXIO"},   {ENODEV, "ENODEV"}, {EINVAL, "EINVAL"},
+                     {EEXIST, "EEXIST"}, {ELOOP, "ELOOP"},   {ENOSPC, "ENOSPC"}};
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (names[i].e == e)
+                        return names[i].name;
+        return strerror(e);
+}
+static int c_io_uring(int argc, char **argv)
+{
+        unsigned char params[120] = {0}; /* struct io_uring_params */
+        long fd = syscall(425 /* io_uring_setup */, 4, params);
+
+        printf("io_uring=%s\n", fd >= 0 ? "ok" : errname(errno));
+        if (fd >= 0)
+                close((int)fd);
+        fd = syscall(426 /* io_uring_enter */, -1, 0, 0, 0, NULL, 0);
+        printf("io_uring_enter=%s\n", fd >= 0 ? "ok" : errname(errno));
+        fd = syscall(427 /* io_uring_register */, -1, 0, NULL, 0);
+        printf("io_uring_register=%s\n", fd >= 0 ? "ok" : errname(errno));
+        return 0;
+}
+static int c_open(int argc, char **argv)
+{
+        int fd;
+
+        if (argc < 2)
+                return 2;
+        fd = open(argv[1], O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        printf("open=%s\n", fd >= 0 ? "ok" : errname(errno));
+        if (fd >= 0)
+                close(fd);
+        return 0;
+}
+static int c_mknod(int argc, char **argv)
+{
+        mode_t type;
+
+        if (argc < 5)
+                return 2;
+        type = argv[2][0] == 'b' ? S_IFBLK : S_IFCHR;
+        if (mknod(argv[1], type | 0666, makedev(atoi(argv[3]), atoi(argv[4]))) < 0) {
+                printf("mknod=%s\n", errname(errno));
+                return 0;
+        }
+        printf("mknod=ok\n");
+        return c_open(2, argv);
+}
+static int c_fill(int argc, char **argv)
+{
+        long n = argc > 2 ? atol(argv[2]) : 0, k;
+        int e = 0;
+        char path[4096];
+
+        for (k = 0; k < n; k++) {
+                int fd;
+
+                snprintf(path, sizeof(path), "%s/f%ld", argc > 1 ? argv[1] : ".", k);
+                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0) {
+                        e = errno;
+                        break;
+                }
+                close(fd);
+        }
+        printf("created=%ld\nfill_error=%s\n", k, errname(e));
+        return 0;
+}
+static int c_fdlink(int argc, char **argv)
+{
+        char path[64], buf[4096];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", argc > 1 ? argv[1] : "0");
+        n = readlink(path, buf, sizeof(buf) - 1);
+        buf[n > 0 ? n : 0] = '\0';
+        printf("fd=%s\n", n > 0 ? buf : errname(errno));
+        return 0;
+}
+
 static const struct {
         const char *name;
         subcmd_fn fn;
 } subcmds[] = {
+        {"io-uring", c_io_uring}, {"open", c_open}, {"mknod", c_mknod}, {"fdlink", c_fdlink},
+        {"fill", c_fill},
         {"dns-serve", c_dns_serve},
         {"udp-recv", c_udp_recv},
         {"pty", c_pty},

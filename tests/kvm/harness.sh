@@ -23,6 +23,7 @@
 #   KVM_FILES=/files (FILE... by their base names, writable; directories
 #   whole; sparse files arrive dense: the initramfs has no holes)
 #   KVM_QEMU=/usr/bin/qemu-system-x86_64  KVM_QEMU_FW=/usr/share/qemu-fw (-L)
+#   (and /usr/lib/qemu/virtiofsd when the host has it)
 # and `kvm-mark NAME VALUE...` prints a marker line for kvm_harness_marker.
 #
 # Tunables: KVM_HARNESS_TIMEOUT (s, default 600), KVM_HARNESS_MEM (MiB, 4096),
@@ -163,6 +164,10 @@ kvm_harness_base() {
 		rmdir "$stage/lib"
 		ln -s usr/lib "$stage/lib"
 		_kvm_copy_elf "$stage" "$KVM_HARNESS_QEMU" /usr/bin/qemu-system-x86_64
+		# virtiofsd serves shared directories (forge-vmm's -v, QEMU's vhost-user-fs)
+		if [ -x /usr/lib/qemu/virtiofsd ]; then
+			_kvm_copy_elf "$stage" /usr/lib/qemu/virtiofsd /usr/lib/qemu/virtiofsd
+		fi
 		local moddir=/usr/lib/x86_64-linux-gnu/qemu
 		if [ -e "$moddir/accel-tcg-x86_64.so" ]; then
 			_kvm_copy_elf "$stage" "$moddir/accel-tcg-x86_64.so" "$moddir/accel-tcg-x86_64.so"

@@ -119,7 +119,8 @@ port_bound "$KPORT" && fail "host port $KPORT still bound after forge was SIGKIL
 grep -F " $RUNTMP/" /proc/mounts | awk '{print $2}' | xargs -r -n1 umount -l 2>/dev/null || true
 rm -rf "${RUNTMP:?}"/*
 
-# ---- the spec's container.network: user and ports, through the store ----
+# ---- forge run SPEC applies the spec's container.network: user and ports
+# (an image never carries them: docs/run.md) ----
 ctx=$T/ctx
 mkdir -p "$ctx/bin" "$ctx/www"
 cp "$FORGE_TESTHELPER" "$ctx/bin/th"
@@ -141,7 +142,7 @@ container:
   ports: ["$SPORT:8080"]
 YAML
 f build -q "$ctx/net.yaml" >/dev/null || fail "forge build of a spec with network: user"
-"$FORGE" --store "$STORE" run net-app &
+"$FORGE" --store "$STORE" run "$ctx/net.yaml" &
 FORGE_PID=$!
 got=$(fetch "http://127.0.0.1:$SPORT/index.html") || fail "the spec's ports: no answer on $SPORT"
 [ "$got" = spec-page ] || fail "the spec's ports: got '$got'"
@@ -149,9 +150,12 @@ kill -TERM $FORGE_PID
 wait $FORGE_PID || true
 port_bound "$SPORT" && fail "host port $SPORT still bound after the spec's run"
 # the command line wins: --network none has no published port
-expect_status 2 "$FORGE" --store "$STORE" run --network none -p "$SPORT:8080" net-app
-links=$("$FORGE" --store "$STORE" run --network none net-app -- ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
+expect_status 2 "$FORGE" --store "$STORE" run --network none -p "$SPORT:8080" "$ctx/net.yaml"
+links=$("$FORGE" --store "$STORE" run --network none "$ctx/net.yaml" -- ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
 [ "$links" = "lo " ] || fail "--network none over the spec's user: interfaces $links"
+# the image built from it has none of it: run by name it has lo only
+links=$("$FORGE" --store "$STORE" run net-app -- ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
+[ "$links" = "lo " ] || fail "the image carried the spec's network: interfaces $links"
 
 # ---- and after a normal exit ----
 before=$(pgrep -c -f '^pasta .*--netns /proc/self/fd/3' || true)

@@ -325,6 +325,25 @@ static void test_network_user(void **state)
         spec_free(s);
 }
 
+/* A tab in the indentation and bytes that are not UTF-8: at their place. */
+static void test_tabs_and_utf8(void **state)
+{
+        expect_error("forge: 1\nname: a\nlayers:\n\t- deb: pkg.deb\n", 4, 1, "a tab character");
+        expect_error("forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n  \t  dest: /x\n", 5, 3,
+                     "indents with spaces only");
+        expect_error("forge: 1\nname: a\n# caf\xe9\n", 3, 6, "byte 0xe9 is not UTF-8");
+        expect_error("forge: 1\nname: \"\xc3\x28\"\n", 2, 8, "byte 0xc3 is not UTF-8");
+        expect_error("forge: 1\nname: a\n# \xed\xa0\x80\n", 3, 3, "0xed"); /* a surrogate */
+        expect_error("forge: 1\nname: a\n# \xc0\xaf\n", 3, 3, "0xc0");     /* overlong */
+        expect_error("forge: 1\nname: a\n# \xf4\x90\x80\x80\n", 3, 3, "0xf4"); /* > U+10FFFF */
+        expect_error("forge: 1\nname: a\n# \xe2\x82", 3, 3, "0xe2");        /* cut short */
+        char *msg = NULL;
+        spec *sp = parse("forge: 1\nname: a\n# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xa7\n", &msg);
+        assert_non_null(sp);
+        spec_free(sp);
+        free(msg);
+}
+
 static void test_symlink_escape(void **state)
 {
         char link[512];
@@ -333,6 +352,28 @@ static void test_symlink_escape(void **state)
         expect_error("forge: 1\nname: a\nlayers:\n  - deb: evil.deb\n", 4, 10,
                      "outside the build context");
         unlink(link);
+}
+
+/* run: layers' own limits; container.mounts src stays inside the context */
+static void test_run_limits_mount_src(void **state)
+{
+        char *msg = NULL;
+        cleanup_spec spec *s = parse("forge: 1\nname: a\nlayers:\n  - run: x\n    memory: 64M\n"
+                                     "    pids: 100\n",
+                                     &msg);
+
+        assert_non_null(s);
+        assert_int_equal(s->layers[0].memory, 64ULL << 20);
+        assert_int_equal(s->layers[0].pids, 100);
+        expect_error("forge: 1\nname: a\nlayers:\n  - run: x\n    pids: 0\n", 5, 11, "positive");
+        expect_error("forge: 1\nname: a\nlayers:\n  - run: x\n    memory: lots\n", 5, 13,
+                     "expected a size");
+        expect_error("forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    pids: 5\n", 5, 5,
+                     "does not apply");
+        expect_error("forge: 1\nname: a\ncontainer:\n  mounts:\n    - {src: /, dest: /h}\n", 5, 13,
+                     "outside the build context");
+        expect_error("forge: 1\nname: a\ncontainer:\n  mounts:\n    - {src: ../, dest: /h}\n", 5,
+                     13, "outside the build context");
 }
 
 static void test_size_parse(void **state)
@@ -357,9 +398,10 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_full_spec),   cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_sde_env),     cmocka_unit_test(test_from_kinds),
-                cmocka_unit_test(test_errors),
-            cmocka_unit_test(test_network_user),      cmocka_unit_test(test_symlink_escape),
-                cmocka_unit_test(test_size_parse),
+                cmocka_unit_test(test_errors),      cmocka_unit_test(test_symlink_escape),
+                cmocka_unit_test(test_size_parse),  cmocka_unit_test(test_run_limits_mount_src),
+                cmocka_unit_test(test_tabs_and_utf8),
+                cmocka_unit_test(test_network_user),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -361,6 +361,24 @@ static void test_sigkill(void **state)
         assert_int_equal(count_dir(f->dir, "tmp"), 0);
 }
 
+/* A layer listed twice: only its topmost occurrence stays (overlayfs refuses
+ * the same lowerdir twice). */
+static void test_layer_dirs_dedupe(void **state)
+{
+        char *v[] = {strdup("a"), strdup("b"), strdup("a"), strdup("c"), strdup("b"), NULL};
+        size_t n;
+
+        (void)state;
+        n = store_layer_dirs_dedupe(v, 5, true);
+        assert_int_equal(n, 3);
+        assert_string_equal(v[0], "a");
+        assert_string_equal(v[1], "c");
+        assert_string_equal(v[2], "b");
+        assert_null(v[3]);
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -373,6 +391,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sigkill, setup, teardown),
+                cmocka_unit_test(test_layer_dirs_dedupe),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,12 +20,12 @@ expect_status 2 f export hello --format tar -o "$T/c.tar" --compression zstd
 
 # oci (gzip layers by default): skopeo and umoci accept it
 f export hello:latest --format oci -o "$T/oci"
-skopeo inspect "oci:$T/oci:latest" >"$T/skopeo.json" || fail "skopeo inspect"
+skopeo inspect "oci:$T/oci:hello:latest" >"$T/skopeo.json" || fail "skopeo inspect"
 jq -e '.Layers | length == 2' "$T/skopeo.json" >/dev/null || fail "skopeo sees 2 layers"
 jq -r '.manifests[0].digest' "$T/oci/index.json" >/dev/null
 mt=$(jq -r '.manifests[0].digest' "$T/oci/index.json" | cut -d: -f2)
 jq -e '[.layers[].mediaType] | all(. == "application/vnd.oci.image.layer.v1.tar+gzip")' "$T/oci/blobs/sha256/$mt" >/dev/null || fail "layers are not gzip"
-(cd "$T" && umoci unpack --image oci:latest bundle >/dev/null 2>&1) || (cd "$T" && umoci unpack --image "$T/oci:latest" "$T/bundle") || fail "umoci unpack"
+(cd "$T" && umoci unpack --image oci:hello:latest bundle >/dev/null 2>&1) || (cd "$T" && umoci unpack --image "$T/oci:hello:latest" "$T/bundle") || fail "umoci unpack"
 [ "$(cat "$T/bundle/rootfs/etc/greeting")" = "hello from forge" ] || fail "umoci rootfs content"
 # zstd on request
 f export hello --format oci --compression zstd -o "$T/ocz"
@@ -49,7 +49,7 @@ out=$("$FORGE" --store "$T/s-oci" run back:v1 -- imported)
 # without --tag: named after the ref name / the file
 "$FORGE" --store "$T/s-name" import "$T/oci" >/dev/null
 "$FORGE" --store "$T/s-name" images >"$T/names"
-grep -Eq '^oci +latest ' "$T/names" || { cat "$T/names"; fail "default import name"; }
+grep -Eq "^hello +latest " "$T/names" || { cat "$T/names"; fail "default import name"; }
 
 # a docker-archive made by hand (docker save layout)
 mkdir -p "$T/da"

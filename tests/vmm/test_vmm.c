@@ -5,6 +5,7 @@
  * parsing with hostile rings, PCI configuration space, virtio-blk requests
  * end to end through the BAR, the UART and the copy-on-write disk.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,12 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#include "runtime/vmm/vmm-internal.h"
+#include "runtime/vmm/vmm-fs.h"
 
 #define MEM (128ULL << 20)
 
@@ -1013,6 +1015,541 @@ static void test_vnet_rx_thread(void **state)
         free_mem(gm);
 }
 
+/* --- --read-only: VIRTIO_BLK_F_RO and writes refused --- */
+
+static void test_vblk_read_only(void **state)
+{
+        guest_mem *gm = new_mem(MEM);
+        blk_backend *b;
+        vblk *d;
+        uint8_t s[512], expect[512];
+
+        (void)state;
+        strcpy(disk_path, "/tmp/forge-test-vmm-XXXXXX");
+        b = test_disk(true);
+        blk_set_read_only(b);
+        d = vblk_new(b, gm, 0xe0000000, NULL);
+        bar_w(d, 0x00, 0, 4);
+        assert_true(bar_r(d, 0x04, 4) & (1u << 5)); /* VIRTIO_BLK_F_RO */
+        driver_init(d, false);
+        /* a driver that ignores F_RO still cannot write */
+        memset(gm->host + DATA + 4096, 0xee, 512);
+        request(gm, NULL, 1, 4, 512, false);
+        bar_w(d, 0x3000, 0, 2);
+        assert_int_equal(gm->host[DATA + 512], 1); /* IOERR */
+        assert_int_equal(blk_write(b, s, 512, 0), -EROFS);
+        {
+                FILE *f = fopen(disk_path, "rb");
+                assert_int_equal(fseek(f, 4 * 512, SEEK_SET), 0);
+                assert_int_equal(fread(s, 1, 512, f), 512);
+                memset(expect, 4, 512);
+                assert_memory_equal(s, expect, 512);
+                fclose(f);
+        }
+        vblk_free(d);
+        blk_close(b);
+        unlink(disk_path);
+        free_mem(gm);
+}
+
+/* --- virtio-fs: the PCI device, and vhost-user against a fake back-end --- */
+
+#define VFS_BAR 0xe0300000ULL
+
+static guest_mem *new_shared_mem(uint64_t size)
+{
+        guest_mem *gm = calloc(1, sizeof(*gm));
+        gm->fd = memfd_create("test-ram", MFD_CLOEXEC);
+        assert_true(gm->fd >= 0);
+        assert_int_equal(ftruncate(gm->fd, (off_t)size), 0);
+        gm->host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gm->fd, 0);
+        assert_true(gm->host != MAP_FAILED);
+        gm->size = gm->low_size = size;
+        gm->shared = true;
+        return gm;
+}
+
+static void free_shared_mem(guest_mem *gm)
+{
+        munmap(gm->host, gm->size);
+        close(gm->fd);
+        free(gm);
+}
+
+/* A message as a back-end would send it. */
+static void be_send(int fd, uint32_t request, uint32_t flags, const void *payload, uint32_t len, int pass_fd)
+{
+        uint8_t buf[64];
+        union {
+                struct cmsghdr h;
+                uint8_t b[CMSG_SPACE(sizeof(int))];
+        } ctl;
+        struct iovec iov = {buf, 12 + len};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        assert_true(len <= sizeof(buf) - 12);
+        wr32(buf, request);
+        wr32(buf + 4, flags);
+        wr32(buf + 8, len);
+        memcpy(buf + 12, payload, len);
+        if (pass_fd >= 0) {
+                memset(&ctl, 0, sizeof(ctl));
+                m.msg_control = ctl.b;
+                m.msg_controllen = sizeof(ctl.b);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+        }
+        assert_int_equal(sendmsg(fd, &m, 0), (ssize_t)(12 + len));
+}
+
+static void be_reply_u64(int fd, uint32_t request, uint64_t v)
+{
+        uint8_t p[8];
+        wr64(p, v);
+        be_send(fd, request, 0x5, p, 8, -1);
+}
+
+typedef struct be_msg {
+        uint32_t request, flags, size;
+        uint8_t payload[512];
+        int fds[8];
+        unsigned n_fds;
+} be_msg;
+
+/* The next message the front-end sent, with its fds. */
+static void be_recv(int fd, be_msg *r)
+{
+        uint8_t hdr[12];
+        union {
+                struct cmsghdr h;
+                uint8_t b[CMSG_SPACE(sizeof(int) * 8)];
+        } ctl;
+        struct iovec iov = {hdr, 12};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b)};
+
+        memset(r, 0, sizeof(*r));
+        assert_int_equal(recvmsg(fd, &m, MSG_WAITALL | MSG_CMSG_CLOEXEC), 12);
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+                unsigned n = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                memcpy(r->fds + r->n_fds, CMSG_DATA(c), n * sizeof(int));
+                r->n_fds += n;
+        }
+        r->request = rd32(hdr);
+        r->flags = rd32(hdr + 4);
+        r->size = rd32(hdr + 8);
+        assert_true(r->size <= sizeof(r->payload));
+        if (r->size)
+                assert_int_equal(recv(fd, r->payload, r->size, MSG_WAITALL), (ssize_t)r->size);
+}
+
+static void be_expect(int fd, uint32_t request, uint32_t size, be_msg *r)
+{
+        be_recv(fd, r);
+        assert_int_equal(r->request, request);
+        assert_int_equal(r->flags, 1); /* version 1, not a reply */
+        assert_int_equal(r->size, size);
+}
+
+typedef struct host_log {
+        uint64_t ioevent_addr[4];
+        int ioevent_fd[4];
+        unsigned n_ioevent, n_ioevent_off;
+        int irq_fd;
+        uint64_t irq_addr;
+        uint32_t irq_data;
+        unsigned n_irq_on, n_irq_off;
+} host_log;
+
+static int log_ioeventfd(void *o, uint64_t addr, int fd, bool assign)
+{
+        host_log *l = o;
+        if (!assign) {
+                l->n_ioevent_off++;
+                return 0;
+        }
+        l->ioevent_addr[l->n_ioevent] = addr;
+        l->ioevent_fd[l->n_ioevent++] = fd;
+        return 0;
+}
+
+static int log_irqfd(void *o, int fd, uint64_t addr, uint32_t data, bool assign)
+{
+        host_log *l = o;
+        if (!assign) {
+                l->n_irq_off++;
+                return 0;
+        }
+        l->n_irq_on++;
+        l->irq_fd = fd;
+        l->irq_addr = addr;
+        l->irq_data = data;
+        return 0;
+}
+
+#define F_VERSION_1 (1ULL << 32)
+#define BACKEND_FEATURES (F_VERSION_1 | (1ULL << 28) | (1ULL << 29) | (1ULL << 30) | (1ULL << 24) | (1ULL << 26))
+
+static vfs *new_vfs(const guest_mem *gm, host_log *hl, int *ret_be)
+{
+        vfs_host_ops ops = {log_ioeventfd, log_irqfd, hl};
+        forge_error *err = NULL;
+        be_msg m;
+        vfs *d = NULL;
+        int sp[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        be_reply_u64(sp[1], VHU_GET_FEATURES, BACKEND_FEATURES);
+        assert_int_equal(vfs_new("forge0", sp[0], gm, VFS_BAR, &ops, &d, &err), 0);
+        be_expect(sp[1], VHU_SET_OWNER, 0, &m);
+        be_expect(sp[1], VHU_GET_FEATURES, 0, &m);
+        *ret_be = sp[1];
+        return d;
+}
+
+static void vfs_w(vfs *d, uint64_t off, uint64_t v, unsigned len)
+{
+        uint8_t b[8];
+        wr64(b, v);
+        vfs_bar_access(d, off, b, len, true);
+}
+
+static uint64_t vfs_r(vfs *d, uint64_t off, unsigned len)
+{
+        uint8_t b[8] = {0};
+        vfs_bar_access(d, off, b, len, false);
+        return rd64(b);
+}
+
+static void test_vfs_pci(void **state)
+{
+        guest_mem *gm = new_shared_mem(MEM);
+        host_log hl = {0};
+        int be;
+        vfs *d = new_vfs(gm, &hl, &be);
+        pci_function *f = vfs_pci(d);
+        unsigned types = 0, msix = 0;
+        char tag[37] = {0};
+
+        (void)state;
+        assert_int_equal(pci_cfg_read(f, 0, 2), 0x1af4);
+        assert_int_equal(pci_cfg_read(f, 2, 2), 0x1040 + 26);
+        assert_int_equal(pci_cfg_read(f, 0x0b, 1), 0x01); /* mass storage */
+        assert_true(pci_cfg_read(f, 0x2e, 2) >= 0x40);
+        pci_cfg_write(f, 2, 2, 0x1234); /* read-only */
+        assert_int_equal(pci_cfg_read(f, 2, 2), 0x1040 + 26);
+        assert_int_equal(pci_bar_addr(f, 0), VFS_BAR);
+        for (unsigned p = f->cfg[0x34], n = 0; p && n < 16; p = f->cfg[p + 1], n++) {
+                if (f->cfg[p] == 0x09) {
+                        types |= 1u << f->cfg[p + 3];
+                        if (f->cfg[p + 3] == 4) /* device config: where and how long */
+                                assert_int_equal(rd32(f->cfg + p + 8), 0x2000);
+                } else if (f->cfg[p] == 0x11) {
+                        msix = p;
+                }
+        }
+        assert_int_equal(types, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4));
+        assert_true(msix != 0);
+        assert_int_equal(pci_cfg_read(f, msix + 2, 2) & 0x7ff, 2); /* three vectors */
+        /* device config: the tag, one request queue; nothing beyond */
+        for (unsigned i = 0; i < 36; i++)
+                tag[i] = (char)vfs_r(d, 0x2000 + i, 1);
+        assert_string_equal(tag, "forge0");
+        assert_int_equal(vfs_r(d, 0x2000 + 36, 4), 1);
+        assert_int_equal(vfs_r(d, 0x2000 + 38, 4), 0); /* straddles the end: zeros */
+        assert_int_equal(vfs_r(d, 0x2000 + 0x28, 4), 0);
+        assert_int_equal(vfs_r(d, 0x12, 2), 2); /* num_queues */
+        /* features: what the back-end offers and forge implements only */
+        vfs_w(d, 0x00, 0, 4);
+        assert_int_equal(vfs_r(d, 0x04, 4), (1u << 28) | (1u << 29));
+        vfs_w(d, 0x00, 1, 4);
+        assert_int_equal(vfs_r(d, 0x04, 4), 1);
+        vfs_w(d, 0x00, 7, 4);
+        assert_int_equal(vfs_r(d, 0x04, 4), 0);
+        /* hostile accesses: any size and offset, nothing breaks */
+        for (uint64_t off = 0; off < 0x8000; off += 0x3f)
+                for (unsigned len = 1; len <= 8; len++) {
+                        vfs_r(d, off, len);
+                        if (off != 0x14)
+                                vfs_w(d, off, 0xffffffffffffffffULL, len);
+                }
+        vfs_bar_access(d, 0x10000000, (uint8_t[8]){0}, 8, false);
+        assert_false(vfs_started(d));
+        assert_false(vfs_mmio(d, VFS_BAR + 0x8000, (uint8_t[4]){0}, 4, false));
+        assert_true(vfs_mmio(d, VFS_BAR + 0x2000, (uint8_t[4]){0}, 4, false));
+        vfs_free(d);
+        close(be);
+        free_shared_mem(gm);
+}
+
+/* driver set-up of both queues with MSI-X vectors 1 and 2, then DRIVER_OK */
+static void vfs_driver_init(vfs *d)
+{
+        pci_function *f = vfs_pci(d);
+        unsigned cap = 0;
+
+        for (unsigned p = f->cfg[0x34]; p; p = f->cfg[p + 1])
+                if (f->cfg[p] == 0x11)
+                        cap = p;
+        vfs_w(d, 0x14, 0, 1);
+        vfs_w(d, 0x14, 1 | 2, 1);
+        vfs_w(d, 0x08, 0, 4);
+        vfs_w(d, 0x0c, (1u << 29) | (1u << 30) /* not offered: dropped */, 4);
+        vfs_w(d, 0x08, 1, 4);
+        vfs_w(d, 0x0c, 1, 4);
+        vfs_w(d, 0x14, 1 | 2 | 8, 1);
+        assert_true(vfs_r(d, 0x14, 1) & 8);
+        pci_cfg_write(f, cap + 2, 2, 0x8000);
+        for (unsigned q = 0; q < 2; q++) {
+                vfs_w(d, 0x4000 + 16 * (q + 1), 0xfee00000, 4);
+                vfs_w(d, 0x4000 + 16 * (q + 1) + 8, 0x40 + q, 4);
+                vfs_w(d, 0x4000 + 16 * (q + 1) + 12, 0, 4);
+                vfs_w(d, 0x16, q, 2);
+                assert_int_equal(vfs_r(d, 0x1e, 2), q); /* queue_notify_off */
+                vfs_w(d, 0x18, 8, 2);
+                vfs_w(d, 0x1a, q + 1, 2);
+                vfs_w(d, 0x20, DESC + 0x1000 * q, 8);
+                vfs_w(d, 0x28, AVAIL + 0x1000 * q, 8);
+                vfs_w(d, 0x30, USED + 0x1000 * q, 8);
+                vfs_w(d, 0x1c, 1, 2);
+        }
+        vfs_w(d, 0x14, 1 | 2 | 8 | 4, 1);
+}
+
+static void test_vfs_vhost_user(void **state)
+{
+        guest_mem *gm = new_shared_mem(MEM);
+        host_log hl = {0};
+        int be, kick[2] = {-1, -1};
+        vfs *d = new_vfs(gm, &hl, &be);
+        be_msg m;
+        uint64_t v;
+
+        (void)state;
+        vfs_driver_init(d);
+        assert_true(vfs_started(d));
+        be_expect(be, VHU_SET_FEATURES, 8, &m);
+        assert_int_equal(rd64(m.payload), F_VERSION_1 | (1ULL << 29)); /* acked, offered, no protocol features */
+        be_expect(be, VHU_SET_MEM_TABLE, 8 + 32, &m);
+        assert_int_equal(rd32(m.payload), 1);
+        assert_int_equal(rd64(m.payload + 8), 0);                                 /* guest address */
+        assert_int_equal(rd64(m.payload + 16), MEM);                              /* size */
+        assert_int_equal(rd64(m.payload + 24), (uint64_t)(uintptr_t)gm->host);   /* front-end address */
+        assert_int_equal(rd64(m.payload + 32), 0);                                /* offset */
+        assert_int_equal(m.n_fds, 1);
+        {
+                /* the fd is the guest's RAM itself */
+                uint8_t *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, m.fds[0], 0x5000);
+                assert_true(p != MAP_FAILED);
+                gm->host[0x5123] = 0xa5;
+                assert_int_equal(p[0x123], 0xa5);
+                munmap(p, 4096);
+                close(m.fds[0]);
+        }
+        for (unsigned q = 0; q < 2; q++) {
+                be_expect(be, VHU_SET_VRING_NUM, 8, &m);
+                assert_int_equal(rd32(m.payload), q);
+                assert_int_equal(rd32(m.payload + 4), 8);
+                be_expect(be, VHU_SET_VRING_BASE, 8, &m);
+                assert_int_equal(rd32(m.payload), q);
+                assert_int_equal(rd32(m.payload + 4), 0);
+                be_expect(be, VHU_SET_VRING_ADDR, sizeof(struct vhu_vring_addr), &m);
+                assert_int_equal(rd32(m.payload), q);
+                assert_int_equal(rd64(m.payload + 8), (uint64_t)(uintptr_t)(gm->host + DESC + 0x1000 * q));
+                assert_int_equal(rd64(m.payload + 16), (uint64_t)(uintptr_t)(gm->host + USED + 0x1000 * q));
+                assert_int_equal(rd64(m.payload + 24), (uint64_t)(uintptr_t)(gm->host + AVAIL + 0x1000 * q));
+                be_expect(be, VHU_SET_VRING_KICK, 8, &m);
+                assert_int_equal(rd64(m.payload), q);
+                assert_int_equal(m.n_fds, 1);
+                kick[q] = m.fds[0];
+                be_expect(be, VHU_SET_VRING_CALL, 8, &m);
+                assert_int_equal(rd64(m.payload), q);
+                assert_int_equal(m.n_fds, 1);
+                close(m.fds[0]);
+                /* the notify doorbell is an ioeventfd on the kick */
+                assert_int_equal(hl.ioevent_addr[q], VFS_BAR + 0x3000 + 4 * q);
+        }
+        assert_int_equal(hl.n_ioevent, 2);
+        /* the call is an irqfd on the vector's MSI */
+        assert_int_equal(hl.n_irq_on, 2);
+        assert_int_equal(hl.irq_addr, 0xfee00000);
+        assert_int_equal(hl.irq_data, 0x41);
+        /* a notify that reaches the VMM (no ioeventfd caught it) still kicks */
+        vfs_w(d, 0x3004, 1, 2);
+        assert_int_equal(read(kick[1], &v, 8), 8);
+        assert_int_equal(v, 1);
+        /* masking a vector unbinds its irqfd; unmasking binds it again; so does a new MSI data */
+        vfs_w(d, 0x4000 + 32 + 12, 1, 4);
+        assert_int_equal(hl.n_irq_off, 1);
+        vfs_w(d, 0x4000 + 32 + 12, 0, 4);
+        assert_int_equal(hl.n_irq_on, 3);
+        vfs_w(d, 0x4000 + 32 + 8, 0x55, 4);
+        assert_int_equal(hl.n_irq_on, 4);
+        assert_int_equal(hl.irq_data, 0x55);
+        /* a live queue's set-up is fixed */
+        vfs_w(d, 0x16, 0, 2);
+        vfs_w(d, 0x20, 0x123450, 8);
+        assert_int_equal(vfs_r(d, 0x20, 8), DESC);
+        /* reset: each ring stopped (GET_VRING_BASE), eventfds released */
+        be_send(be, VHU_GET_VRING_BASE, 0x5, (uint8_t[8]){0, 0, 0, 0, 3, 0, 0, 0}, 8, -1);
+        be_send(be, VHU_GET_VRING_BASE, 0x5, (uint8_t[8]){1, 0, 0, 0, 5, 0, 0, 0}, 8, -1);
+        vfs_w(d, 0x14, 0, 1);
+        assert_false(vfs_started(d));
+        be_expect(be, VHU_GET_VRING_BASE, 8, &m);
+        assert_int_equal(rd32(m.payload), 0);
+        be_expect(be, VHU_GET_VRING_BASE, 8, &m);
+        assert_int_equal(rd32(m.payload), 1);
+        assert_int_equal(hl.n_ioevent_off, 2);
+        assert_int_equal(hl.n_irq_off, 3);
+        assert_null(vfs_error(d));
+        close(kick[0]);
+        close(kick[1]);
+        vfs_free(d);
+        close(be);
+        free_shared_mem(gm);
+}
+
+/* A back-end that answers wrongly is refused, never trusted. */
+static void test_vhost_user_hostile(void **state)
+{
+        guest_mem *gm = new_shared_mem(MEM);
+        static const struct {
+                uint32_t request, flags, len;
+                bool pass_fd, close_early;
+        } bad[] = {
+                {VHU_GET_FEATURES, 0x1, 8, false, false},  /* no REPLY flag */
+                {VHU_GET_FEATURES, 0x6, 8, false, false},  /* version 2 */
+                {VHU_SET_FEATURES, 0x5, 8, false, false},  /* another request's reply */
+                {VHU_GET_FEATURES, 0x5, 4, false, false},  /* short payload */
+                {VHU_GET_FEATURES, 0x5, 16, false, false}, /* long payload */
+                {VHU_GET_FEATURES, 0x5, 8, true, false},   /* file descriptors */
+                {0, 0, 0, false, true},                    /* gone */
+                {0, 0, 0, false, false},                   /* silent: times out */
+        };
+        uint8_t zeros[16] = {0};
+
+        (void)state;
+        wr64(zeros, BACKEND_FEATURES);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                forge_error *err = NULL;
+                vfs *d = NULL;
+                int sp[2], before, after;
+
+                before = dup(0);
+                close(before);
+                assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+                if (bad[i].request)
+                        be_send(sp[1], bad[i].request, bad[i].flags, zeros, bad[i].len, bad[i].pass_fd ? sp[1] : -1);
+                if (bad[i].close_early)
+                        shutdown(sp[1], SHUT_WR);
+                if (!bad[i].request && !bad[i].close_early) {
+                        /* the default wait is seconds: the same path with a short one */
+                        vhu *u;
+                        uint64_t f;
+                        assert_int_equal(vhu_new(sp[0], &u), 0);
+                        vhu_set_timeout(u, 50);
+                        assert_int_equal(vhu_get_features(u, &f, &err), -1);
+                        assert_non_null(err);
+                        forge_error_release(&err);
+                        vhu_free(u);
+                        close(sp[1]);
+                        continue;
+                }
+                assert_int_equal(vfs_new("forge0", sp[0], gm, VFS_BAR, NULL, &d, &err), -1);
+                assert_null(d);
+                assert_non_null(err);
+                forge_error_release(&err);
+                close(sp[1]);
+                /* nothing leaked: neither the socket nor a passed fd */
+                after = dup(0);
+                close(after);
+                assert_int_equal(after, before);
+        }
+        /* a back-end without VIRTIO_F_VERSION_1 */
+        {
+                forge_error *err = NULL;
+                vfs *d = NULL;
+                int sp[2];
+                assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+                be_reply_u64(sp[1], VHU_GET_FEATURES, 1ULL << 28);
+                assert_int_equal(vfs_new("forge0", sp[0], gm, VFS_BAR, NULL, &d, &err), -1);
+                assert_non_null(strstr(err->msg, "VERSION_1"));
+                forge_error_release(&err);
+                close(sp[1]);
+        }
+        /* tags: 1 to 36 bytes */
+        {
+                forge_error *err = NULL;
+                vfs *d = NULL;
+                int sp[2];
+                assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+                assert_int_equal(vfs_new("0123456789012345678901234567890123456", sp[0], gm, VFS_BAR, NULL, &d, &err),
+                                 -1);
+                forge_error_release(&err);
+                close(sp[1]);
+        }
+        /* message encoding: header and bounds */
+        {
+                uint8_t buf[20];
+                uint64_t p = 0x1122334455667788ULL;
+                assert_int_equal(vhu_encode(buf, sizeof(buf), VHU_SET_FEATURES, &p, 8), 20);
+                assert_int_equal(rd32(buf), VHU_SET_FEATURES);
+                assert_int_equal(rd32(buf + 4), 1);
+                assert_int_equal(rd32(buf + 8), 8);
+                assert_int_equal(rd64(buf + 12), p);
+                assert_int_equal(vhu_encode(buf, sizeof(buf), VHU_SET_FEATURES, &p, 9), -1);
+                wr32(buf, VHU_GET_FEATURES);
+                wr32(buf + 4, 0x5);
+                wr32(buf + 8, 8);
+                assert_int_equal(vhu_decode_reply(buf, VHU_GET_FEATURES, 8), 0);
+                assert_int_equal(vhu_decode_reply(buf, VHU_GET_VRING_BASE, 8), -1);
+        }
+        free_shared_mem(gm);
+}
+
+/* a driver that starts the device with broken rings gets NEEDS_RESET, no back-end set-up */
+static void test_vfs_hostile_driver(void **state)
+{
+        guest_mem *gm = new_shared_mem(MEM);
+        host_log hl = {0};
+        int be;
+        vfs *d = new_vfs(gm, &hl, &be);
+
+        (void)state;
+        vfs_w(d, 0x14, 1 | 2, 1);
+        vfs_w(d, 0x08, 1, 4);
+        vfs_w(d, 0x0c, 1, 4);
+        vfs_w(d, 0x14, 1 | 2 | 8, 1);
+        vfs_w(d, 0x16, 1, 2);
+        vfs_w(d, 0x18, 8, 2);
+        vfs_w(d, 0x20, MEM - 16, 8); /* the ring runs past RAM */
+        vfs_w(d, 0x28, AVAIL, 8);
+        vfs_w(d, 0x30, USED, 8);
+        vfs_w(d, 0x1c, 1, 2);
+        vfs_w(d, 0x14, 1 | 2 | 8 | 4, 1);
+        assert_true(vfs_r(d, 0x14, 1) & 0x40);
+        assert_false(vfs_started(d));
+        assert_int_equal(hl.n_ioevent, 0);
+        vfs_free(d);
+        close(be);
+        free_shared_mem(gm);
+        /* guest memory that is not shared cannot be served */
+        {
+                guest_mem *pm = new_mem(MEM);
+                host_log h2 = {0};
+                int be2;
+                vfs *d2 = new_vfs(pm, &h2, &be2);
+                vfs_driver_init(d2);
+                assert_false(vfs_started(d2));
+                assert_non_null(vfs_error(d2));
+                vfs_free(d2);
+                close(be2);
+                free_mem(pm);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1022,7 +1559,9 @@ int main(void)
                 cmocka_unit_test(test_virtq_hostile),  cmocka_unit_test(test_pci_config),
                 cmocka_unit_test(test_pci_caps),       cmocka_unit_test(test_vblk_io),
                 cmocka_unit_test(test_vblk_intx_and_hostile), cmocka_unit_test(test_disk_persist),
-                cmocka_unit_test(test_uart),
+                cmocka_unit_test(test_uart),           cmocka_unit_test(test_vblk_read_only),
+                cmocka_unit_test(test_vfs_pci),        cmocka_unit_test(test_vfs_vhost_user),
+                cmocka_unit_test(test_vhost_user_hostile), cmocka_unit_test(test_vfs_hostile_driver),
                 cmocka_unit_test(test_vnet_tx_rx),     cmocka_unit_test(test_vnet_tx_flood),
                 cmocka_unit_test(test_vnet_rx_thread),
         };

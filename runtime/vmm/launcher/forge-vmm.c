@@ -8,11 +8,13 @@
  *
  *   forge-vmm --disk-fd FD --disk-name PATH --kernel OFF:LEN --initrd OFF:LEN
  *             --cmdline TEXT --memory BYTES --cpus N [--timeout S] [--tty]
- *             [--persist] [--net-fd FD (a passt stream socket: virtio-net)]
+ *             [--persist] [--read-only] [--share TAG,ro|rw,DIR]...
+ *             [--net-fd FD (a passt stream socket: virtio-net)]
  *
  * The kernel and initramfs are read from the disk at the given extents
  * (checked against the file). The exit status and messages are forge run's
- * (docs/vm.md).
+ * (docs/vm.md). --share: a host directory the guest mounts by TAG, served by a
+ * virtiofsd this program starts and ends with the VM.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +46,40 @@ static int extent(const char *arg, uint64_t *off, uint64_t *len)
                 return -1;
         *len = strtoull(end + 1, &end, 10);
         return *end == '\0' ? 0 : -1;
+}
+
+typedef struct share {
+        const char *tag, *dir;
+        bool ro;
+} share;
+
+static int parse_share(char *arg, share *ret)
+{
+        char *mode = strchr(arg, ','), *dir;
+
+        if (mode == NULL || (dir = strchr(mode + 1, ',')) == NULL)
+                return -1;
+        *mode++ = '\0';
+        *dir++ = '\0';
+        if (strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0)
+                return -1;
+        *ret = (share){.tag = arg, .dir = dir, .ro = strcmp(mode, "ro") == 0};
+        return 0;
+}
+
+/* One virtiofsd per share, started before the VM (they die with this process). */
+static int start_shares(const share *sh, unsigned n, vmm_fs_share *fs)
+{
+        for (unsigned i = 0; i < n; i++) {
+                forge_error *err = NULL;
+                fs[i].tag = sh[i].tag;
+                if (vmm_virtiofsd_start(sh[i].dir, sh[i].ro, &fs[i].sock_fd, &fs[i].pid, &err) < 0) {
+                        fprintf(stderr, "forge run: %s\n", err && err->msg ? err->msg : "virtiofsd");
+                        forge_error_release(&err);
+                        return -1;
+                }
+        }
+        return 0;
 }
 
 static void *read_extent(int fd, uint64_t file_size, uint64_t off, uint64_t len, uint64_t max)
@@ -99,9 +135,13 @@ int main(int argc, char **argv)
             {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
             {"cpus", required_argument, NULL, 'p'},    {"timeout", required_argument, NULL, 't'},
             {"tty", no_argument, NULL, 'T'},           {"persist", no_argument, NULL, 'P'},
+            {"read-only", no_argument, NULL, 'R'},     {"share", required_argument, NULL, 's'},
             {"net-fd", required_argument, NULL, 'N'},
             {NULL, 0, NULL, 0},
         };
+        vmm_fs_share fs[VMM_MAX_FS];
+        share shares[VMM_MAX_FS];
+        unsigned n_shares = 0;
         vmm_config c = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .disk_fd = -1, .disk_path = "disk"};
         uint64_t koff = 0, klen = 0, ioff = 0, ilen = 0;
         forge_error *err = NULL;
@@ -151,12 +191,26 @@ int main(int argc, char **argv)
                         if (c.net_fd < 3 || fcntl(c.net_fd, F_SETFD, FD_CLOEXEC) < 0)
                                 return usage("--net-fd wants an open socket");
                         break;
+                case 'R':
+                        c.read_only = true;
+                        break;
+                case 's':
+                        if (n_shares >= VMM_MAX_FS || parse_share(optarg, &shares[n_shares]) < 0)
+                                return usage("--share wants TAG,ro|rw,DIR (at most 4)");
+                        n_shares++;
+                        break;
                 default:
                         return usage("unknown option");
                 }
         }
         if (c.disk_fd < 0 || c.cmdline == NULL || c.memory == 0 || c.cpus == 0 || fstat(c.disk_fd, &st) < 0)
                 return usage("missing --disk-fd, --cmdline, --memory or --cpus");
+        /* forge passed it open; nothing this program starts inherits it */
+        fcntl(c.disk_fd, F_SETFD, FD_CLOEXEC);
+        if (start_shares(shares, n_shares, fs) < 0)
+                return 125;
+        c.fs = fs;
+        c.n_fs = n_shares;
         kernel = read_extent(c.disk_fd, (uint64_t)st.st_size, koff, klen, MAX_KERNEL);
         initrd = read_extent(c.disk_fd, (uint64_t)st.st_size, ioff, ilen, MAX_INITRD);
         if (kernel == NULL || initrd == NULL) {

@@ -32,6 +32,7 @@
 #define NO_VECTOR 0xffff
 
 #define F_BLK_SEG_MAX (1ULL << 2)
+#define F_BLK_RO (1ULL << 5)
 #define F_BLK_BLK_SIZE (1ULL << 6)
 #define F_BLK_FLUSH (1ULL << 9)
 #define F_INDIRECT_DESC (1ULL << 28)
@@ -269,11 +270,18 @@ static void reset(vblk *d)
         set_intx(d, 0);
 }
 
+/* a read-only disk says so (the guest kernel then refuses writes itself) */
+static uint64_t device_features(const vblk *d)
+{
+        return DEVICE_FEATURES | (blk_read_only(d->backend) ? F_BLK_RO : 0);
+}
+
 static void common_snapshot(const vblk *d, uint8_t *s)
 {
         const virtq *q = d->queue_select < NUM_QUEUES ? &d->vq[d->queue_select] : NULL;
-        uint32_t df = d->dfselect == 0   ? (uint32_t)DEVICE_FEATURES
-                      : d->dfselect == 1 ? (uint32_t)(DEVICE_FEATURES >> 32)
+        uint64_t features = device_features(d);
+        uint32_t df = d->dfselect == 0   ? (uint32_t)features
+                      : d->dfselect == 1 ? (uint32_t)(features >> 32)
                                          : 0;
         uint32_t gf = d->gfselect == 0   ? (uint32_t)d->driver_features
                       : d->gfselect == 1 ? (uint32_t)(d->driver_features >> 32)
@@ -344,7 +352,7 @@ static void common_write(vblk *d, unsigned off, const uint8_t *data, unsigned le
                 if (d->gfselect < 2) {
                         unsigned sh = 32 * d->gfselect;
                         d->driver_features &= ~(0xffffffffULL << sh);
-                        d->driver_features |= ((uint64_t)v32 << sh) & DEVICE_FEATURES;
+                        d->driver_features |= ((uint64_t)v32 << sh) & device_features(d);
                 }
         }
         if (overlaps(off, len, 0x10, 2)) {

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A run step's upper directory is written by the image's own code: a file
+ * the walk recorded that is then a FIFO (or a device) when the layer tar is
+ * written must fail at once, never block the build or be read.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builder/builder-internal.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "store/store.h"
+
+static void fifo_in_place_of_a_file(void **state)
+{
+        char dir[] = "/tmp/forge-upper-XXXXXX";
+        cleanup_free char *fifo = NULL, *storedir = NULL;
+        store *s = NULL;
+        forge_error *e = NULL;
+        bentries es;
+        store_layer l;
+        bentry *en;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        fifo = path_join(dir, "f");
+        storedir = path_join(dir, "store");
+        assert_int_equal(store_open(storedir, &s, &e), 0);
+        assert_int_equal(mkfifo(fifo, 0644), 0);
+        alarm(20); /* a blocked open fails the test instead of hanging it */
+        bentries_init(&es);
+        en = bentries_add(&es, "etc/passwd");
+        assert_non_null(en);
+        en->type = S_IFREG;
+        en->perm = 0644;
+        en->size = 10;
+        en->host_path = strdup(fifo);
+        assert_int_equal(bentries_finish(&es, 0, &e), 0);
+        assert_int_equal(btar_write(s, &es, &l, &e), -1);
+        assert_non_null(e);
+        assert_non_null(strstr(e->msg, "replaced"));
+        alarm(0);
+        forge_error_release(&e);
+        bentries_free(&es);
+        store_close(s);
+        rm_rf(dir, &e);
+        forge_error_release(&e);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {cmocka_unit_test(fifo_in_place_of_a_file)};
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
