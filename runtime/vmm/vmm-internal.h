@@ -131,6 +131,10 @@ int virtq_pop(virtq *q, const guest_mem *gm, virtq_chain *ret);
 int virtq_push(virtq *q, const guest_mem *gm, uint16_t head, uint32_t len);
 /* Whether the driver wants an interrupt (VRING_AVAIL_F_NO_INTERRUPT unset). */
 bool virtq_should_notify(const virtq *q, const guest_mem *gm);
+/* Tells the driver whether to notify after adding buffers (the used ring's
+ * VRING_USED_F_NO_NOTIFY): a device that polls the ring anyway spares the
+ * guest an exit per buffer. */
+void virtq_set_notify(virtq *q, const guest_mem *gm, bool want);
 
 /* pci.c: configuration space of one PCI function, with BAR sizing. */
 #define PCI_CFG_SIZE 256

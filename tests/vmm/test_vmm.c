@@ -905,11 +905,13 @@ static void test_vnet_tx_rx(void **state)
         for (unsigned i = 0; i < sizeof(frame); i++)
                 frame[i] = (uint8_t)i;
         assert_int_equal(vnet_rx_frame(d, frame, sizeof(frame)), 0);
+        assert_int_equal(rd16(gm->host + USED), 0); /* out of buffers: kick me */
         memset(gm->host + DATA, 0xee, 2048);
         set_desc(gm, DESC, 0, DATA, 12 + 1514, 2, 0);
         offer_at(gm, AVAIL, 0);
         assert_int_equal(vnet_rx_frame(d, frame, sizeof(frame)), 1);
         assert_int_equal(rd16(gm->host + USED + 2), 1);
+        assert_int_equal(rd16(gm->host + USED), 1); /* VRING_USED_F_NO_NOTIFY: no kick per refill */
         assert_int_equal(rd32(gm->host + USED + 8), 12 + sizeof(frame));
         assert_int_equal(rd16(gm->host + DATA + 10), 1);
         assert_int_equal(gm->host[DATA], 0);

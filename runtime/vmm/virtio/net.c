@@ -308,6 +308,12 @@ int vnet_rx_frame(vnet *d, const uint8_t *frame, size_t len)
                 return 1;
         }
         r = virtq_pop(q, d->gm, &d->chain);
+        if (r == 0) {
+                /* out of buffers: ask for a kick, then look once more (the
+                 * driver may have added one before it saw the flag) */
+                virtq_set_notify(q, d->gm, true);
+                r = virtq_pop(q, d->gm, &d->chain);
+        }
         if (r < 0 || q->broken) {
                 d->status |= STATUS_NEEDS_RESET;
                 d->rx_dropped++;
@@ -315,6 +321,8 @@ int vnet_rx_frame(vnet *d, const uint8_t *frame, size_t len)
         }
         if (r == 0)
                 return 0;
+        /* the receive thread comes back for more: no kick per refill */
+        virtq_set_notify(q, d->gm, false);
         if (len <= VNET_MAX_FRAME && chain_len(&d->chain, true) >= VNET_HDR_LEN + len) {
                 rx_copy(&d->chain, frame, len);
                 used = (uint32_t)(VNET_HDR_LEN + len);
