@@ -4,7 +4,7 @@
  * up in the cache first -> config -> manifest -> tag. Nothing is tagged
  * unless everything succeeded; blobs of a failed build are garbage for gc.
  */
-#include "builder/builder-internal.h"
+#include "builder/pkg-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +36,11 @@ typedef struct bstate {
         bool have_parent;
         bool no_cache_write;
         int depth;
+        pkg_lock pl;     /* packages: layers, from SPEC.lock */
+        pkg_set below;   /* packages of the packages: layers so far (borrowed from pl) */
+        json_t *debs;    /* their .deb digests: kept by gc with the image */
+        json_t *pkgs;    /* what they are, for `forge sbom` */
+        json_t *inputs;  /* the other inputs (files, archives, .debs, base), for `forge sbom` */
 } bstate;
 
 static double now(void)
@@ -47,12 +52,14 @@ static double now(void)
 
 char *blayer_label(const spec_layer *l)
 {
-        static const char *kinds[] = {"deb", "archive", "files", "run"};
+        static const char *kinds[] = {"deb", "archive", "files", "run", "packages"};
         char *r = NULL;
         const char *what = l->kind == SPEC_LAYER_RUN ? l->run : l->src ? l->src : "";
 
         if (l->name)
                 return strdup(l->name);
+        if (l->kind == SPEC_LAYER_PACKAGES)
+                what = l->n_packages ? l->packages[0] : "";
         if (l->kind == SPEC_LAYER_FILES)
                 what = l->n_files ? l->files[0].src : "";
         if (asprintf(&r, "%s %.40s%s", kinds[l->kind], what, strlen(what) > 40 ? "..." : "") < 0)
@@ -297,6 +304,111 @@ out:
         return r;
 }
 
+/* ---- packages: layers ---- */
+
+typedef struct fetch_ud {
+        bstate *b;
+        const char *label;
+} fetch_ud;
+
+static void on_fetch(void *ud, size_t done, size_t total, uint64_t bytes, uint64_t bytes_total)
+{
+        fetch_ud *f = ud;
+        if (f->b->o->fetch_progress)
+                f->b->o->fetch_progress(f->label, done, total, bytes, bytes_total,
+                                        f->b->o->progress_data);
+}
+
+static int below_add(bstate *b, const pkg_set *set)
+{
+        pkg_locked *nv = realloc(b->below.v, (b->below.n + set->n + 1) * sizeof(*nv));
+        if (nv == NULL)
+                return -1;
+        b->below.v = nv;
+        memcpy(nv + b->below.n, set->v, set->n * sizeof(*nv));
+        b->below.n += set->n;
+        for (size_t i = 0; i < set->n; i++) {
+                json_array_append_new(b->debs, json_string(set->v[i].sha256));
+                json_array_append_new(
+                        b->pkgs, json_pack("{s:s, s:s, s:s, s:s, s:I}", "name", set->v[i].name,
+                                           "version", set->v[i].version, "architecture",
+                                           set->v[i].arch, "sha256", set->v[i].sha256, "size",
+                                           (json_int_t)set->v[i].size));
+        }
+        return 0;
+}
+
+static int build_packages(bstate *b, const spec_layer *l, size_t idx, const char *label,
+                          bentries *e, char **ret_tmp, forge_error **err)
+{
+        const pkg_set *set = &b->pl.layers[idx];
+        fetch_ud fu = {b, label};
+
+        if (pkg_fetch_debs(b->s, b->sp, &b->pl, set, on_fetch, &fu, err) < 0)
+                return -1;
+        if (!l->essential) {
+                if (pkg_fetch_debs(b->s, b->sp, &b->pl, &b->below, on_fetch, &fu, err) < 0 ||
+                    pkg_install_files(b->s, b->sp, &b->below, set, e, err) < 0)
+                        return -1;
+                return bentries_finish(e, (int64_t)b->sp->source_date_epoch, err);
+        }
+        if (b->o->run_step == NULL)
+                return spec_error(err, b->sp, l->pos,
+                                  "'packages' layers with 'essential: true' need the container "
+                                  "runtime (maintainer scripts run in the build sandbox)");
+        if (unpack_all(b, err) < 0)
+                return -1;
+        if (pkg_install_dpkg(b->s, b->sp, b->o, (const char *const *)b->unpacked, b->n_layers,
+                             set, e, ret_tmp, err) < 0)
+                return -1;
+        return bentries_finish(e, (int64_t)b->sp->source_date_epoch, err);
+}
+
+/* SPEC.lock: used when it matches the spec (a stale one is an error), else
+ * (not --locked) the spec is resolved and the lock written. */
+static int prepare_packages(bstate *b, forge_error **err)
+{
+        json_t *lock = NULL;
+        bool any = false;
+        int r;
+
+        for (size_t i = 0; i < b->sp->n_layers; i++)
+                any |= b->sp->layers[i].kind == SPEC_LAYER_PACKAGES;
+        if (!any)
+                return 0;
+        r = builder_lock_load(b->sp, &lock, err);
+        if (r < 0)
+                return -1;
+        if (r == 1 && json_object_get(lock, "packages") != NULL) {
+                r = pkg_lock_from_json(b->sp, lock, &b->pl, err);
+                json_decref(lock);
+                return r;
+        }
+        if (b->o->locked) {
+                json_decref(lock);
+                return r == 1 ? forge_error_usage(err,
+                                                  "%s.lock is out of date (it has no packages): "
+                                                  "run 'forge lock %s'",
+                                                  b->sp->path, b->sp->path)
+                              : forge_error_usage(err,
+                                                  "%s.lock is missing (--locked needs it): run "
+                                                  "'forge lock %s'",
+                                                  b->sp->path, b->sp->path);
+        }
+        if (pkg_lock_resolve(b->s, b->sp, &b->pl, err) < 0) {
+                json_decref(lock);
+                return -1;
+        }
+        /* a lock others started (a pinned base image) keeps their part */
+        if (lock == NULL)
+                lock = json_object();
+        r = lock ? pkg_lock_to_json(b->sp, &b->pl, lock, err) : forge_error_make(err, ENOMEM, "lock");
+        if (r == 0)
+                r = builder_lock_save(b->sp, lock, err);
+        json_decref(lock);
+        return r;
+}
+
 /* ---- one layer ---- */
 
 static int build_layer(bstate *b, size_t idx, forge_error **err)
@@ -305,12 +417,13 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         const spec_layer *l = &sp->layers[idx];
         bentries e;
         bkey k = {0};
-        bkey_input in = {sp, l, b->have_parent ? b->parent_key : NULL, &e, &b->memo};
+        bkey_input in = {sp, l, b->have_parent ? b->parent_key : NULL, &e, &b->memo, NULL};
+        cleanup_free char *pkg_def = NULL;
         store_layer out = {0};
         builder_layer_event ev = {0};
         cleanup_free char *label = blayer_label(l), *why = NULL, *run_tmp = NULL;
         double t0 = now();
-        bool hit = false, stamped = false;
+        bool hit = false, stamped = false, remote_hit = false;
         char stamp[DIGEST_STR_SIZE] = "";
         int r = -1;
 
@@ -323,7 +436,15 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                     bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0)) {
                 goto out;
         }
-        if (l->kind != SPEC_LAYER_RUN) {
+        if (l->kind == SPEC_LAYER_PACKAGES) {
+                pkg_def = pkg_layer_def(l, &b->pl.layers[idx]);
+                if (pkg_def == NULL) {
+                        forge_error_make(err, ENOMEM, "build");
+                        goto out;
+                }
+                in.pkg_def = pkg_def;
+        }
+        if (l->kind != SPEC_LAYER_RUN && l->kind != SPEC_LAYER_PACKAGES) {
                 json_t *old = json_array_get(b->prev, idx);
                 const char *ostamp = json_string_value(json_object_get(old, "stamp"));
                 const char *okey = json_string_value(json_object_get(old, "key"));
@@ -362,6 +483,16 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                     bkey_compute(&in, &k, err) < 0)
                         goto out;
         }
+        if (!hit && !b->o->no_cache && b->o->remote_cache != NULL) {
+                int rr = registry_cache_lookup(b->o->remote_cache, k.key, &out, err);
+                if (rr < 0)
+                        goto out;
+                if (rr == 1) {
+                        hit = remote_hit = true;
+                        if (!b->no_cache_write && cache_put(b, k.key, &out, err) < 0)
+                                goto out;
+                }
+        }
         if (!hit) {
                 why = why_miss(b, idx, &k, l);
                 if (l->kind == SPEC_LAYER_DEB || l->kind == SPEC_LAYER_ARCHIVE) {
@@ -372,9 +503,13 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                 } else if (l->kind == SPEC_LAYER_RUN) {
                         if (build_run(b, l, idx, &e, &run_tmp, err) < 0)
                                 goto out;
+                } else if (l->kind == SPEC_LAYER_PACKAGES) {
+                        if (build_packages(b, l, idx, label ? label : "", &e, &run_tmp, err) < 0)
+                                goto out;
                 }
-                /* a run: step wrote through the container's view already */
-                if (l->kind != SPEC_LAYER_RUN && b->n_layers > 0 && place_entries(b, &e, err) < 0)
+                /* a run: step, and dpkg in the sandbox, wrote through the container's view already */
+                if (l->kind != SPEC_LAYER_RUN && !(l->kind == SPEC_LAYER_PACKAGES && l->essential) &&
+                    b->n_layers > 0 && place_entries(b, &e, err) < 0)
                         goto out;
                 if (btar_write(b->s, &e, &out, err) < 0)
                         goto out;
@@ -383,6 +518,8 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         }
         if (push_layer(b, &out, err) < 0)
                 goto out;
+        if (b->o->remote_cache != NULL && registry_cache_add(b->o->remote_cache, k.key, &out, err) < 0)
+                goto out;
         /* the entries just built: folded in now rather than read back later */
         if (!hit && b->links_upto == b->n_layers - 1) {
                 if (blinks_fold_entries(&b->links, &e) < 0) {
@@ -390,6 +527,23 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                         goto out;
                 }
                 b->links_upto++;
+        }
+        {
+                static const char *kinds[] = {"deb", "archive", "files", "run", "packages"};
+                json_t *inp = json_pack("{s:s, s:I, s:s}", "kind", kinds[l->kind], "layer",
+                                        (json_int_t)idx, "diff_id", out.diff_id);
+                if (l->src)
+                        json_object_set_new(inp, "name", json_string(l->src));
+                if (digest_valid(k.input_sha256))
+                        json_object_set_new(inp, "sha256", json_string(k.input_sha256));
+                if (l->kind != SPEC_LAYER_PACKAGES)
+                        json_array_append_new(b->inputs, inp);
+                else
+                        json_decref(inp);
+        }
+        if (l->kind == SPEC_LAYER_PACKAGES && below_add(b, &b->pl.layers[idx]) < 0) {
+                forge_error_make(err, ENOMEM, "build");
+                goto out;
         }
         {
                 json_t *rec = json_pack("{s:s, s:s, s:s}", "key", k.key, "parent",
@@ -414,6 +568,7 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         ev.count = sp->n_layers;
         ev.name = label ? label : "";
         ev.cached = hit;
+        ev.cached_remote = remote_hit;
         ev.why = why;
         ev.digest = out.digest;
         ev.size = out.size;
@@ -456,6 +611,9 @@ static int load_base(bstate *b, const builder_opts *o, int depth, store_image **
                               err) < 0)
                         return forge_error_prefix(err, "%s:%d:%d: from '%s'", sp->path,
                                                   sp->from_pos.line, sp->from_pos.col, sp->from);
+        } else if (sp->from_kind == SPEC_FROM_REMOTE) {
+                if (bfrom_remote(b->s, sp, o, digest, err) < 0)
+                        return -1;
         } else if (store_resolve(b->s, sp->from, digest, &e) < 0) {
                 int r = spec_error(err, sp, sp->from_pos, "'from': %s", e->msg);
                 forge_error_release(&e);
@@ -581,6 +739,28 @@ static int finish_image(bstate *b, const store_image *base, bool tag, char ret[D
                 json_decref(ext);
                 return -1;
         }
+        if (json_array_size(b->debs) > 0) {
+                json_t *blobs;
+                if (ext == NULL)
+                        ext = json_object();
+                blobs = json_object_get(ext, "blobs");
+                if (blobs == NULL) {
+                        blobs = json_array();
+                        json_object_set_new(ext, "blobs", blobs);
+                }
+                json_array_extend(blobs, b->debs);
+                json_object_set(ext, "packages", b->pkgs);
+        }
+        if (json_array_size(b->inputs) > 0 || sp->from_kind != SPEC_FROM_SCRATCH) {
+                if (ext == NULL)
+                        ext = json_object();
+                if (base != NULL)
+                        /* by digest only: from a spec or from its tag is the same image */
+                        json_array_insert_new(b->inputs, 0,
+                                              json_pack("{s:s, s:s}", "kind", "image", "digest",
+                                                        base->digest));
+                json_object_set(ext, "inputs", b->inputs);
+        }
         cfg = bconfig_make(sp, base ? base->config : NULL, ext);
         json_decref(ext);
         if (cfg == NULL)
@@ -618,6 +798,11 @@ static int finish_image(bstate *b, const store_image *base, bool tag, char ret[D
 
 static void bstate_release(bstate *b)
 {
+        free(b->below.v);
+        pkg_lock_free(&b->pl);
+        json_decref(b->debs);
+        json_decref(b->pkgs);
+        json_decref(b->inputs);
         bmemo_release(&b->memo);
         json_decref(b->prev);
         free(b->prev_text);
@@ -685,12 +870,17 @@ static int build_rec(store *s, const char *path, const builder_opts *o, int dept
         b.depth = depth;
         b.no_cache_write = no_cache_write;
         b.record = json_array();
-        if (b.record == NULL) {
+        b.debs = json_array();
+        b.pkgs = json_array();
+        b.inputs = json_array();
+        if (b.record == NULL || b.debs == NULL || b.pkgs == NULL || b.inputs == NULL) {
                 forge_error_make(err, ENOMEM, "build");
                 goto out;
         }
         bmemo_init(s, sp, &b.memo);
         if (depth == 0 && check_all(&b, err) < 0)
+                goto out;
+        if (prepare_packages(&b, err) < 0)
                 goto out;
         load_prev(&b, rec_key, sizeof(rec_key));
         if (load_base(&b, o, depth, &base, err) < 0)
@@ -742,4 +932,48 @@ int builder_rebuild_untagged(store *s, const char *spec_path, const builder_opts
         r = build_rec(s, spec_path, &o, 0, true, false, ret_digest, err);
         store_unlock(s);
         return r;
+}
+
+int builder_lock(store *s, const char *spec_path, size_t *ret_n, forge_error **err)
+{
+        cleanup_spec spec *sp = NULL;
+        pkg_lock pl = {0};
+        json_t *lock = NULL;
+        size_t n = 0;
+        int r;
+
+        if (spec_load(spec_path, &sp, err) < 0)
+                return -1;
+        for (size_t i = 0; i < sp->n_layers; i++)
+                n += sp->layers[i].kind == SPEC_LAYER_PACKAGES;
+        if (n == 0 && sp->from_kind != SPEC_FROM_REMOTE)
+                return forge_error_usage(err, "%s: no 'packages' layers and no registry 'from': "
+                                              "nothing to lock",
+                                         spec_path);
+        if (store_lock_shared(s, err) < 0)
+                return -1;
+        r = builder_lock_load(sp, &lock, err);
+        if (r == 0)
+                lock = json_object();
+        if (r >= 0 && lock == NULL)
+                r = forge_error_make(err, ENOMEM, "lock");
+        if (r >= 0 && n > 0)
+                r = pkg_lock_resolve(s, sp, &pl, err);
+        if (r >= 0 && n > 0)
+                r = pkg_lock_to_json(sp, &pl, lock, err);
+        if (r >= 0 && sp->from_kind == SPEC_FROM_REMOTE)
+                r = bfrom_pin(s, sp, NULL, lock, err);
+        if (r >= 0)
+                r = builder_lock_save(sp, lock, err);
+        store_unlock(s);
+        n = 0;
+        for (size_t i = 0; i < pl.n_layers; i++)
+                n += pl.layers[i].n;
+        pkg_lock_free(&pl);
+        json_decref(lock);
+        if (r < 0)
+                return -1;
+        if (ret_n)
+                *ret_n = n;
+        return 0;
 }

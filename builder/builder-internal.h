@@ -127,6 +127,7 @@ typedef struct bkey_input {
         const char *parent_key;  /* NULL for the first layer on scratch */
         const bentries *entries; /* files layers: the collected entries */
         bmemo *memo;
+        const char *pkg_def;     /* packages layers: the locked set (pkg_layer_def) */
 } bkey_input;
 typedef struct bkey {
         char key[DIGEST_STR_SIZE];
@@ -146,6 +147,12 @@ json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ex
 
 /* "deb busybox.deb", or the layer's name (build.c); malloc'd, NULL on ENOMEM. */
 char *blayer_label(const spec_layer *l);
+
+/* from: HOST/REPO:TAG through SPEC.lock's "from" pin (from-remote.c). */
+int bfrom_remote(store *s, const spec *sp, const builder_opts *o, char ret[DIGEST_STR_SIZE],
+                 forge_error **err);
+/* Pulls from: and sets lock["from"] = {ref, digest}. o may be NULL. */
+int bfrom_pin(store *s, const spec *sp, const builder_opts *o, json_t *lock, forge_error **err);
 
 /* Checks what can be checked before anything is written (spec-check.c): pins,
  * `from:` (the whole chain of specs; a loop is named in one line), files:

@@ -17,6 +17,7 @@
 
 #include "common/error.h"
 #include "specs/specs.h"
+#include "store/registry.h"
 #include "store/store.h"
 
 /* Bump when the produced tar bytes change for the same inputs. */
@@ -32,6 +33,7 @@ typedef struct builder_layer_event {
         uint64_t size;      /* compressed bytes */
         uint64_t usize;     /* uncompressed bytes */
         double seconds;
+        bool cached_remote; /* cached: found in a --cache-from registry */
 } builder_layer_event;
 
 typedef void (*builder_progress_fn)(const builder_layer_event *ev, void *userdata);
@@ -57,13 +59,23 @@ typedef struct builder_run_step {
 typedef int (*builder_run_fn)(const builder_run_step *step, int *ret_status, void *userdata,
                               forge_error **err);
 
+/* Download progress of a packages: layer: packages and bytes so far. */
+typedef void (*builder_fetch_fn)(const char *layer, size_t done, size_t total, uint64_t bytes,
+                                 uint64_t bytes_total, void *userdata);
+
 typedef struct builder_opts {
         bool no_cache;
+        bool locked; /* --locked: SPEC.lock must exist and match (packages: layers) */
+        builder_fetch_fn fetch_progress;
         const char *tag; /* overrides spec name:tag ("NAME:TAG" or "TAG") */
         builder_progress_fn progress;
         void *progress_data;
         builder_run_fn run_step;
         void *run_step_data;
+        const registry_opts *registry; /* for a remote from: (NULL: defaults) */
+        /* --cache-from / --cache-to: looked up on a local cache miss; every
+         * layer of the build is added to it (NULL: none) */
+        registry_cache *remote_cache;
 } builder_opts;
 
 /* Builds the spec (and, first, a spec named by from:), tags it and returns the
@@ -78,6 +90,15 @@ int builder_build(store *s, const char *spec_path, const builder_opts *opts,
  * the store, writes nothing. Errors are spec errors (exit 2) where the spec
  * is at fault. builder_build() does the same first. */
 int builder_spec_check(store *s, const char *spec_path, forge_error **err);
+
+/* `forge lock`: resolves every packages: layer of the spec (fetching and
+ * verifying the repositories' indexes) and writes SPEC.lock beside it,
+ * keeping keys of the lock that others own. *ret_n: packages locked. */
+int builder_lock(store *s, const char *spec_path, size_t *ret_n, forge_error **err);
+
+/* `forge sbom`: SPDX 2.3 (or, with cyclonedx, CycloneDX 1.5) JSON of an image's
+ * packages and inputs, malloc'd. */
+int builder_sbom(store *s, const char *ref, bool cyclonedx, char **ret, forge_error **err);
 
 /* --check: builds twice, the second time without cache into a scratch store,
  * and compares. Returns 0 when bit-identical; otherwise fails, naming each

@@ -145,7 +145,7 @@ static int add_escaped(text *t, const char *s)
 
 static const char *kind_name(spec_layer_kind k)
 {
-        static const char *names[] = {"deb", "archive", "files", "run"};
+        static const char *names[] = {"deb", "archive", "files", "run", "packages"};
         return names[k];
 }
 
@@ -206,6 +206,10 @@ int bkey_compute(const bkey_input *in, bkey *ret, forge_error **err)
                                 goto oom;
                         }
                 }
+                break;
+        case SPEC_LAYER_PACKAGES:
+                if (addf(&t, "%s", in->pkg_def ? in->pkg_def : "") < 0)
+                        goto oom;
                 break;
         case SPEC_LAYER_RUN:
                 if (addf(&t, "run ") < 0 || add_escaped(&t, l->run) < 0 ||

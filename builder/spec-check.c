@@ -166,6 +166,17 @@ static int check_from(store *s, const spec *sp, const builder_opts *o, chain *ch
                 forge_error_release(&e);
                 return r;
         }
+        if (sp->from_kind == SPEC_FROM_REMOTE) {
+                registry_ref ref;
+                int r;
+                if (registry_ref_parse(sp->from, &ref, &e) == 0) {
+                        registry_ref_release(&ref);
+                        return 0;
+                }
+                r = spec_error(err, sp, sp->from_pos, "'from': %s", e->msg);
+                forge_error_release(&e);
+                return r;
+        }
         if (sp->from_kind == SPEC_FROM_SPEC)
                 return check_from_spec(s, sp, o, ch, err);
         return 0;
@@ -194,6 +205,12 @@ static int check_layers(const spec *sp, const builder_opts *o, bmemo *memo, bent
                 case SPEC_LAYER_FILES:
                         if (check_files(sp, i, ret_files ? &ret_files[i] : NULL, err) < 0)
                                 return -1;
+                        break;
+                case SPEC_LAYER_PACKAGES:
+                        if (l->essential && o != NULL && o->run_step == NULL)
+                                return spec_error(err, sp, l->pos,
+                                                  "'packages' layers with 'essential: true' "
+                                                  "need the container runtime");
                         break;
                 case SPEC_LAYER_RUN:
                         if (o != NULL && o->run_step == NULL)

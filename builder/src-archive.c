@@ -335,7 +335,17 @@ int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, ben
                 if (out->spool_fd < 0)
                         return forge_error_make(err, errno, "spool file in '%s'", spool_dir);
         }
-        return l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err);
+        /* several archives may share one layer's spool (packages: layers) */
+        c.spool_end = lseek(out->spool_fd, 0, SEEK_END);
+        if (c.spool_end < 0)
+                return forge_error_make(err, errno, "spool file");
+        if ((l->kind == SPEC_LAYER_DEB ? read_deb(&c, err) : read_archive(&c, err)) < 0)
+                return -1;
+        /* a last file ending in a hole left the spool shorter than its end: the
+         * next archive of the layer starts after it all the same */
+        if (lseek(out->spool_fd, 0, SEEK_END) < c.spool_end && ftruncate(out->spool_fd, c.spool_end) < 0)
+                return forge_error_make(err, errno, "spool file");
+        return 0;
 }
 
 int bsrc_archive_check(const spec *sp, const spec_layer *l, forge_error **err)

@@ -44,6 +44,15 @@ int cmd_rmi(cli_ctx *ctx, int argc, char **argv);     /* cmd-images.c */
 int cmd_export(cli_ctx *ctx, int argc, char **argv);  /* cmd-export.c */
 int cmd_import(cli_ctx *ctx, int argc, char **argv);  /* cmd-import.c */
 int cmd_store(cli_ctx *ctx, int argc, char **argv);   /* cmd-store.c: gc, verify */
+int cmd_pull(cli_ctx *ctx, int argc, char **argv);    /* cmd-pull.c */
+/* An image in the store, or a registry reference pulled first (cmd-pull.c). */
+int cli_image_resolve(store *s, const char *ref, char ret[DIGEST_STR_SIZE], forge_error **err);
+int cmd_push(cli_ctx *ctx, int argc, char **argv);    /* cmd-push.c */
+int cmd_tag(cli_ctx *ctx, int argc, char **argv);     /* cmd-push.c */
+int cmd_login(cli_ctx *ctx, int argc, char **argv);   /* cmd-login.c */
+int cmd_logout(cli_ctx *ctx, int argc, char **argv);  /* cmd-login.c */
+int cmd_lock(cli_ctx *ctx, int argc, char **argv);    /* cmd-lock.c */
+int cmd_sbom(cli_ctx *ctx, int argc, char **argv);    /* cmd-sbom.c */
 
 /* `forge export --format disk` (cmd-export-disk.c, vmimage owner). */
 int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const char *out_path);
@@ -56,3 +65,24 @@ int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_
 int cli_run_check_names(const char *user, const char *hostname);
 /* `forge run --as vm` (cmd-run-vm.c, vmm owner): argv as given to `forge run`. */
 int cli_run_vm(cli_ctx *ctx, int argc, char **argv);
+
+/* forge run -d and friends (run-service.c): takes -d, --name, --rm,
+ * --entrypoint, --log-max out of argv; with -d starts the run detached and
+ * returns its exit status, else -1 (go on with the remaining argv). */
+int cli_run_service(cli_ctx *ctx, int *argc, char **argv);
+/* --entrypoint: replaces the image's entrypoint and drops its cmd. */
+void cli_run_command_override(char ***entrypoint, char ***cmd);
+const char *cli_run_entrypoint(void); /* NULL when not given */
+/* In a detached run's workload: its directory (the VM's control socket goes there), else NULL. */
+const char *cli_run_control_dir(void);
+struct runtime_config;
+/* In a detached run's workload: reports the container's start to the supervisor. */
+void cli_run_service_configure(struct runtime_config *cfg);
+/* ps, logs, wait, stop, kill, rm, exec (cmd-service.c) */
+int cmd_ps(cli_ctx *ctx, int argc, char **argv);
+int cmd_logs(cli_ctx *ctx, int argc, char **argv);
+int cmd_wait(cli_ctx *ctx, int argc, char **argv);
+int cmd_stop(cli_ctx *ctx, int argc, char **argv);
+int cmd_kill(cli_ctx *ctx, int argc, char **argv);
+int cmd_rm(cli_ctx *ctx, int argc, char **argv);
+int cmd_exec(cli_ctx *ctx, int argc, char **argv);

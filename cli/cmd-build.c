@@ -9,20 +9,27 @@
 
 #include "builder/builder.h"
 #include "cli/cli.h"
+#include "cli/registry-cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "cli/build-step.h"
 #include "runtime/runtime.h"
 
 static const char build_usage[] =
-        "usage: forge build SPEC [--tag NAME:TAG|TAG] [--no-cache] [--check] [-q]\n\n"
+        "usage: forge build SPEC [--tag NAME:TAG|TAG] [--no-cache] [--check] [--locked] [-q]\n\n"
         "Builds the image a spec describes and tags it (NAME:TAG from the spec).\n"
         "Prints a line per layer: cached or built, size, time, and why it was built.\n\n"
         "  --tag T      tag as T instead of the spec's name:tag\n"
         "  --no-cache   build every layer again\n"
         "  --check      also rebuild without cache and fail, naming the files that\n"
         "               differ, unless the result is bit-identical\n"
-        "  -q, --quiet  print only the image digest (sha256:HEX) on stdout\n\n"
+        "  --locked     packages: layers must come from SPEC.lock as it is (fail,\n"
+        "               exit 2, when it is missing or out of date): what CI runs\n"
+        "  -q, --quiet  print only the image digest (sha256:HEX) on stdout\n"
+        "  --cache-from REF  use the layer cache a build pushed to the registry REF\n"
+        "                    (repeatable; a layer found there is 'cached (registry)')\n"
+        "  --cache-to REF    push this build's layers and cache keys to REF (repeatable)\n"
+        CLI_REGISTRY_HELP "\n"
         "exit status: 0 built, 1 failed, 2 usage or spec error\n";
 
 static const char check_usage[] =
@@ -34,7 +41,23 @@ static const char check_usage[] =
 
 typedef struct progress {
         bool quiet;
+        bool tty;
 } progress;
+
+/* One line per layer, rewritten in place on a terminal; nothing otherwise. */
+static void on_fetch(const char *layer, size_t done, size_t total, uint64_t bytes,
+                     uint64_t bytes_total, void *ud)
+{
+        progress *p = ud;
+        char a[32], b[32];
+
+        if (p->quiet || !p->tty)
+                return;
+        fprintf(stderr, "\r%-28s downloading %zu/%zu packages, %s of %s\033[K", layer, done, total,
+                cli_format_size(bytes, a, sizeof(a)), cli_format_size(bytes_total, b, sizeof(b)));
+        if (done == total)
+                fputc('\n', stderr);
+}
 
 static void on_layer(const builder_layer_event *ev, void *ud)
 {
@@ -44,7 +67,7 @@ static void on_layer(const builder_layer_event *ev, void *ud)
         if (p->quiet)
                 return;
         printf("[%zu/%zu] %-28s %-6s %.19s %10s %6.2fs%s%s%s\n", ev->index + 1, ev->count, ev->name,
-               ev->cached ? "cached" : "built", ev->digest, cli_format_size(ev->size, sz, sizeof(sz)),
+               ev->cached ? (ev->cached_remote ? "cached (registry)" : "cached") : "built", ev->digest, cli_format_size(ev->size, sz, sizeof(sz)),
                ev->seconds, ev->why ? " (" : "", ev->why ? ev->why : "", ev->why ? ")" : "");
         fflush(stdout);
 }
@@ -54,8 +77,15 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         static const struct option opts[] = {
                 {"tag", required_argument, NULL, 't'},  {"no-cache", no_argument, NULL, 'n'},
                 {"check", no_argument, NULL, 'c'},      {"quiet", no_argument, NULL, 'q'},
-                {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+                {"help", no_argument, NULL, 'h'},       {"locked", no_argument, NULL, 'L'},
+                {"cache-from", required_argument, NULL, 'F'},
+                {"cache-to", required_argument, NULL, 'T'}, CLI_REGISTRY_LONG_OPTIONS,
+                {NULL, 0, NULL, 0},
         };
+        const char *cache_from[16], *cache_to[16];
+        size_t n_from = 0, n_to = 0;
+        registry_opts ro;
+        registry_cache *rc = NULL;
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
         builder_opts bo = {0};
@@ -65,10 +95,29 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         cleanup_free char *scratch = NULL;
         int c, r;
 
+        registry_opts_init(&ro);
         optind = 1;
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":t:qh", opts, NULL)) != -1) {
+                if ((r = cli_registry_option("build", c, optarg, &ro)) != 0) {
+                        if (r < 0)
+                                return FORGE_EXIT_USAGE;
+                        continue;
+                }
                 switch (c) {
+                case 'F':
+                case 'T':
+                        if (!registry_ref_is_remote(optarg))
+                                return cli_usage_error("build", "--cache-%s '%s' names no registry "
+                                                                "(expected HOST[:PORT]/REPO[:TAG])",
+                                                       c == 'F' ? "from" : "to", optarg);
+                        if ((c == 'F' ? n_from : n_to) == ARRAY_SIZE(cache_from))
+                                return cli_usage_error("build", "too many --cache-from/--cache-to");
+                        if (c == 'F')
+                                cache_from[n_from++] = optarg;
+                        else
+                                cache_to[n_to++] = optarg;
+                        break;
                 case 't':
                         bo.tag = optarg;
                         break;
@@ -80,6 +129,9 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
                         break;
                 case 'q':
                         p.quiet = true;
+                        break;
+                case 'L':
+                        bo.locked = true;
                         break;
                 case 'h':
                         fputs(build_usage, stdout);
@@ -103,6 +155,8 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
                                                bo.tag);
         }
         bo.progress = on_layer;
+        bo.fetch_progress = on_fetch;
+        p.tty = isatty(STDERR_FILENO);
         bo.progress_data = &p;
         bo.run_step = cli_build_step;
         if (cli_store_open(ctx, &s, &err) < 0)
@@ -111,8 +165,22 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         if (scratch == NULL)
                 return cli_fail(&err);
         bo.run_step_data = scratch; /* run: steps keep their scratch dirs in the store */
+        bo.registry = &ro;
+        if (n_from + n_to > 0) {
+                if (registry_cache_new(s, &ro, &rc, &err) < 0)
+                        return cli_fail(&err);
+                for (size_t i = 0; i < n_from; i++)
+                        if (registry_cache_import(rc, cache_from[i], &err) < 0) {
+                                registry_cache_free(rc);
+                                return cli_fail(&err);
+                        }
+                bo.remote_cache = rc;
+        }
         r = check ? builder_check(s, argv[optind], &bo, digest, &err)
                   : builder_build(s, argv[optind], &bo, digest, &err);
+        for (size_t i = 0; r == 0 && i < n_to; i++)
+                r = registry_cache_export(rc, cache_to[i], &err);
+        registry_cache_free(rc);
         if (r < 0)
                 return cli_fail(&err);
         if (p.quiet)

@@ -151,7 +151,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
         if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO))
                 return cli_usage_error("export", "-o -: stdout is a terminal (redirect it "
                                                  "to a file or a pipe)");
-        if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[optind], digest, &err) < 0)
+        if (cli_store_open(ctx, &s, &err) < 0 || cli_image_resolve(s, argv[optind], digest, &err) < 0)
                 return cli_fail(&err);
         if ((int)fmt == -1)
                 return cli_export_disk(ctx, s, digest, out);

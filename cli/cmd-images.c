@@ -78,7 +78,7 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
                 return cli_usage_error("inspect", "missing IMAGE");
         if (argc > 2 || argv[1][0] == '-')
                 return cli_extra_arg("inspect", argv[argc > 2 && argv[1][0] != '-' ? 2 : 1]);
-        if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[1], digest, &err) < 0 ||
+        if (cli_store_open(ctx, &s, &err) < 0 || cli_image_resolve(s, argv[1], digest, &err) < 0 ||
             store_image_load(s, digest, &img, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
                 return cli_fail(&err);
         jl = json_array();

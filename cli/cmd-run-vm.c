@@ -315,6 +315,10 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
                 return -1;
         if (o->n_env > 0 && append_hex(&c, "forge.env", o->env, o->n_env) < 0)
                 return -1;
+        /* --entrypoint (run-service.c) */
+        if (cli_run_entrypoint() != NULL &&
+            append_hex(&c, "forge.entrypoint", (const char *[]){cli_run_entrypoint()}, 1) < 0)
+                return -1;
         if ((o->user && append_hex(&c, "forge.user", &o->user, 1) < 0) ||
             (o->workdir && append_hex(&c, "forge.workdir", &o->workdir, 1) < 0) ||
             (o->hostname && append_hex(&c, "forge.hostname", &o->hostname, 1) < 0))
@@ -473,6 +477,10 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
                 argv[n++] = "--net-fd";
                 argv[n++] = net_s;
                 fcntl(net_fd, F_SETFD, 0);
+        }
+        if (cli_run_control_dir() != NULL) { /* forge run -d: forge exec's channel */
+                argv[n++] = "--control";
+                argv[n++] = cli_run_control_dir();
         }
         argv[n] = NULL;
         fflush(stdout);

@@ -53,7 +53,11 @@ static void help(void)
                "  --hostname NAME        host name\n"
                "  --stop-timeout N       seconds from a SIGTERM/SIGINT (forwarded) to SIGKILL\n"
                "                         (default 10; a second signal kills at once)\n"
-               "  --as container|vm      default container\n\n"
+               "  --as container|vm      default container\n"
+               "  -d, --detach           run in the background, print the run's id (docs/services.md)\n"
+               "  --name NAME, --rm      the detached run's name; remove it when it ends\n"
+               "  --entrypoint PROG      replaces the image's entrypoint (and drops its cmd)\n"
+               "  --log-max SIZE         detached run's log: rotated at SIZE (default 16M)\n\n"
                "exit status: the workload's; 128+N when it died of signal N; 125 when forge\n"
                "could not start it; 126 when the command cannot be executed; 127 when it is\n"
                "not found. See docs/run.md.\n");
@@ -284,7 +288,7 @@ int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_
         cleanup_free char *tmp = NULL;
 
         if (!is_spec)
-                return store_resolve(s, target, ret, err);
+                return cli_image_resolve(s, target, ret, err);
         tmp = path_join(store_root(s), "tmp");
         if (tmp == NULL)
                 return forge_error_make(err, ENOMEM, "build");
@@ -513,7 +517,12 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
                 tmp = path_join(store_root(s), "tmp");
         }
         mounts = calloc(grants.n_mounts + o->n_mounts + 1, sizeof(runtime_mount));
-        argv = runtime_argv_build(ic.entrypoint, ic.cmd, args, (size_t)n_args);
+        {
+                char **ep = ic.entrypoint, **cmd = ic.cmd;
+
+                cli_run_command_override(&ep, &cmd); /* --entrypoint */
+                argv = runtime_argv_build(ep, cmd, args, (size_t)n_args);
+        }
         env = runtime_env_merge(ic.env, o->env, o->n_env);
         if (mounts == NULL || argv == NULL || env == NULL)
                 goto out;
@@ -536,6 +545,7 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
         cfg.env = env;
         cfg.mounts = mounts;
         cfg.n_mounts = n_mounts;
+        cli_run_service_configure(&cfg); /* -d */
         if (runtime_container_run(&cfg, &res, &err) < 0) {
                 cli_fail(&err);
                 r = 125;
@@ -554,6 +564,9 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv)
         int idx = 0, r;
         const char *image = NULL;
 
+        r = cli_run_service(ctx, &argc, argv); /* -d, --name, --rm, --entrypoint */
+        if (r >= 0)
+                return r;
         /* --as vm has options of its own (cmd-run-vm.c) */
         for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
                 if ((strcmp(argv[i], "--as") == 0 && i + 1 < argc && strcmp(argv[i + 1], "vm") == 0) ||

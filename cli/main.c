@@ -24,6 +24,20 @@ static const command commands[] = {
         {"export", cmd_export, "export an image as a dir, tar, OCI layout or VM disk"},
         {"import", cmd_import, "import an OCI layout or docker-archive"},
         {"store", cmd_store, "store maintenance: gc, verify"},
+        {"ps", cmd_ps, "list detached runs"},
+        {"logs", cmd_logs, "print a detached run's output"},
+        {"exec", cmd_exec, "run a command in a running detached run"},
+        {"wait", cmd_wait, "wait for a detached run to end, print its status"},
+        {"stop", cmd_stop, "stop a detached run (SIGTERM, then SIGKILL)"},
+        {"kill", cmd_kill, "send a signal to a detached run"},
+        {"rm", cmd_rm, "remove ended detached runs"},
+        {"pull", cmd_pull, "pull an image from a registry"},
+        {"push", cmd_push, "push an image to a registry"},
+        {"tag", cmd_tag, "give an image another name"},
+        {"login", cmd_login, "save credentials for a registry"},
+        {"logout", cmd_logout, "remove credentials for a registry"},
+        {"lock", cmd_lock, "resolve a spec's packages and write SPEC.lock"},
+        {"sbom", cmd_sbom, "an image's bill of materials (SPDX or CycloneDX)"},
 };
 
 static void usage(FILE *f)

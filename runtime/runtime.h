@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct runtime_mount {
         const char *src; /* host path */
@@ -72,6 +73,11 @@ typedef struct runtime_config {
         int stdout_fd;
         int stderr_fd;
         const char *init_path; /* forge-init; NULL: runtime_init_find() */
+        /* Called once the workload runs (exec_errno 0) or failed to execute,
+         * with the pid of the container's init (`forge run -d`). */
+        void (*on_start)(const struct runtime_config *cfg, pid_t init_pid, int exec_errno,
+                         void *data);
+        void *on_start_data;
 } runtime_config;
 
 /* Sets the defaults (fds -1, everything else zero). */
@@ -168,3 +174,23 @@ char **runtime_argv_build(char *const *entrypoint, char *const *cmd, char *const
 /* image env, then extra "K=V" (a later K replaces an earlier one); PATH is
  * added when neither sets it. malloc'd strv. */
 char **runtime_env_merge(char *const *image_env, const char *const *extra, size_t n_extra);
+
+/* ---- exec into a running container (runtime/container/exec.c) ---- */
+
+typedef struct runtime_exec_config {
+        pid_t init_pid;   /* the container's PID 1 */
+        int init_pidfd;   /* a pidfd of it, its start time checked by the caller */
+        char *const *argv; /* NULL-terminated, non-empty */
+        char *const *env;  /* "K=V", NULL-terminated */
+        const char *workdir; /* NULL: "/" */
+        const char *user;    /* resolved in the container's /etc/passwd; NULL: root */
+        bool tty;
+        runtime_caps caps;
+} runtime_exec_config;
+
+/* Runs argv in the container's namespaces (setns on init_pidfd) and cgroup,
+ * as the container's own processes are confined: the capability set,
+ * no_new_privs, the seccomp filter; waits for it, forwarding signals and,
+ * with tty, relaying a pty of the container's devpts. Returns < 0 when it
+ * could not be started (125). */
+int runtime_container_exec(const runtime_exec_config *cfg, runtime_result *ret, forge_error **err);

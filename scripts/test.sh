@@ -37,5 +37,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== fuzzing the KVM launcher's virtio queue and PCI config code, the import parsers and image config readers (libFuzzer, ${FORGE_FUZZ_SECONDS:-60} s each)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DFORGE_FUZZ=ON -DFORGE_WERROR=ON >/dev/null
-cmake --build build-fuzz --target fuzz_vmm fuzz_import fuzz_vfs -j"$jobs"
+cmake --build build-fuzz --target fuzz_vmm fuzz_import fuzz_vfs fuzz_vmctl fuzz_registry -j"$jobs"
+cmake --build build-fuzz --target fuzz_pkg -j"$jobs" # apt sources, InRelease, armor
 ctest --test-dir build-fuzz --output-on-failure -L fuzz

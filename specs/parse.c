@@ -398,10 +398,10 @@ KEYFN(l_name)
 
 static int set_source(parser *p, spec_layer *l, yaml_node_t *k, spec_layer_kind kind)
 {
-        static const char *names[] = {"deb", "archive", "files", "run"};
+        static const char *names[] = {"deb", "archive", "files", "run", "packages"};
         if (l->src_pos.line != 0)
                 return FAIL(p, k, "layer has two sources, '%s' and '%s' (expected exactly one "
-                                  "of deb, archive, files, run)",
+                                  "of deb, archive, files, run, packages)",
                             names[l->kind], names[kind]);
         l->kind = kind;
         l->src_pos = pos_of(k);
@@ -593,11 +593,91 @@ KEYFN(l_files)
         return 0;
 }
 
+/* "NAME", "NAME:ARCH" or "NAME (OP VERSION)" with OP one of = >= <= >> <<. */
+static bool package_request_valid(const char *r)
+{
+        const char *c = r;
+
+        if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c))
+                return false;
+        while (islower((unsigned char)*c) || isdigit((unsigned char)*c) || (*c && strchr("+-.", *c)))
+                c++;
+        if (c - r < 2)
+                return false;
+        if (*c == ':') {
+                const char *a = ++c;
+                while (islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-')
+                        c++;
+                if (c == a)
+                        return false;
+        }
+        if (*c == '\0')
+                return true;
+        if (strncmp(c, " (", 2) != 0)
+                return false;
+        c += 2;
+        if (!strncmp(c, ">=", 2) || !strncmp(c, "<=", 2) || !strncmp(c, ">>", 2) ||
+            !strncmp(c, "<<", 2))
+                c += 2;
+        else if (*c == '=')
+                c++;
+        else
+                return false;
+        while (*c == ' ')
+                c++;
+        if (!isalnum((unsigned char)*c))
+                return false;
+        while (isalnum((unsigned char)*c) || (*c && strchr(".+~:-", *c)))
+                c++;
+        return strcmp(c, ")") == 0;
+}
+
+KEYFN(l_packages)
+{
+        spec_layer *l = obj;
+        size_t n;
+
+        if (set_source(p, l, k, SPEC_LAYER_PACKAGES) < 0 || get_strv(p, v, "packages", &l->packages) < 0)
+                return -1;
+        l->src_pos = pos_of(v);
+        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (n == 0)
+                return FAIL(p, v, "'packages' is empty (expected at least one package name)");
+        l->package_pos = calloc(n, sizeof(*l->package_pos));
+        if (l->package_pos == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        for (size_t i = 0; i < n; i++) {
+                yaml_node_t *e = node(p, v->data.sequence.items.start[i]);
+                l->package_pos[i] = pos_of(e);
+                if (!package_request_valid(l->packages[i]))
+                        return FAIL(p, e,
+                                    "package '%s' is not valid (expected a name like curl, or a "
+                                    "pin like \"curl (= 7.88.1-10)\")",
+                                    l->packages[i]);
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(l->packages[i], l->packages[j]) == 0)
+                                return FAIL(p, e, "package '%s' is listed twice", l->packages[i]);
+        }
+        l->n_packages = n;
+        return 0;
+}
+
+KEYFN(l_essential)
+{
+        return get_bool(p, v, "essential", &((spec_layer *)obj)->essential);
+}
+
+KEYFN(l_recommends)
+{
+        return get_bool(p, v, "recommends", &((spec_layer *)obj)->recommends);
+}
+
 static const key_handler layer_keys[] = {
         {"name", l_name},     {"deb", l_deb}, {"archive", l_archive}, {"files", l_files},
         {"run", l_run},       {"sha256", l_sha256}, {"dest", l_dest}, {"env", l_env},
         {"network", l_network},
         {"memory", l_memory}, {"pids", l_pids},
+        {"packages", l_packages}, {"essential", l_essential}, {"recommends", l_recommends},
 };
 
 /* Keys allowed with each source, beyond name. */
@@ -608,8 +688,9 @@ static int check_layer_keys(parser *p, spec_layer *l, yaml_node_t *map)
                 [SPEC_LAYER_ARCHIVE] = " sha256 dest ",
                 [SPEC_LAYER_FILES] = " ",
                 [SPEC_LAYER_RUN] = " env network memory pids ",
+                [SPEC_LAYER_PACKAGES] = " essential recommends ",
         };
-        static const char *names[] = {"deb", "archive", "files", "run"};
+        static const char *names[] = {"deb", "archive", "files", "run", "packages"};
 
         for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
              pr++) {
@@ -644,11 +725,12 @@ static int parse_layers(parser *p, yaml_node_t *v)
                 yaml_node_t *e = node(p, *it);
                 spec_layer *l = &s->layers[s->n_layers++];
                 l->pos = pos_of(e);
+                l->essential = true;
                 if (walk_map(p, e, "a layer", layer_keys, ARRAY_SIZE(layer_keys), l) < 0)
                         return -1;
                 if (l->src_pos.line == 0)
                         return FAIL(p, e, "layer has no source (expected exactly one of deb, "
-                                          "archive, files, run)");
+                                          "archive, files, run, packages)");
                 if (check_layer_keys(p, l, e) < 0)
                         return -1;
                 if (l->kind == SPEC_LAYER_ARCHIVE && l->dest == NULL &&
@@ -1069,6 +1151,19 @@ KEYFN(t_tag)
         return 0;
 }
 
+/* A registry reference (HOST has a '.' or ':' or is localhost, as
+ * store/registry.h has it) that does not look like a spec file. */
+static bool from_is_remote(const char *f)
+{
+        size_t n = strcspn(f, "/"), len = strlen(f);
+
+        if (f[n] != '/' || n == 0 || (n == 1 && f[0] == '.') || (n == 2 && !strncmp(f, "..", 2)))
+                return false;
+        if ((len > 5 && !strcmp(f + len - 5, ".yaml")) || (len > 4 && !strcmp(f + len - 4, ".yml")))
+                return false;
+        return (n == 9 && !strncmp(f, "localhost", 9)) || memchr(f, '.', n) || memchr(f, ':', n);
+}
+
 KEYFN(t_from)
 {
         spec *s = p->s;
@@ -1080,6 +1175,10 @@ KEYFN(t_from)
         f = s->from;
         if (strcmp(f, "scratch") == 0) {
                 s->from_kind = SPEC_FROM_SCRATCH;
+                return 0;
+        }
+        if (from_is_remote(f)) {
+                s->from_kind = SPEC_FROM_REMOTE; /* the builder checks the whole reference */
                 return 0;
         }
         if (strchr(f, '/') != NULL || strstr(f, ".yaml") != NULL || strstr(f, ".yml") != NULL) {
@@ -1145,7 +1244,153 @@ KEYFN(t_vm)
         return 0;
 }
 
+/* ---- repositories ---- */
+
+KEYFN(r_url)
+{
+        spec_repo *r = obj;
+        const char *u;
+        if (get_string(p, v, "url", &r->url) < 0)
+                return -1;
+        u = r->url;
+        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0 &&
+            strncmp(u, "file:/", 6) != 0)
+                return FAIL(p, v, "'url' is '%s' (expected an http://, https:// or file:/// URL)",
+                            u);
+        for (const char *c = u; *c; c++)
+                if ((unsigned char)*c <= ' ' || *c == 0x7f)
+                        return FAIL(p, v, "'url' contains a space or control character");
+        /* one base: no trailing slash */
+        for (size_t n = strlen(r->url); n > 8 && r->url[n - 1] == '/'; n--)
+                r->url[n - 1] = '\0';
+        return 0;
+}
+
+static bool archive_word_valid(const char *w)
+{
+        if (w[0] == '\0' || w[0] == '.' || strlen(w) > 128)
+                return false;
+        for (const char *c = w; *c; c++)
+                if (!isalnum((unsigned char)*c) && !strchr("-_.+/", *c))
+                        return false;
+        return strstr(w, "..") == NULL && strstr(w, "//") == NULL;
+}
+
+KEYFN(r_suite)
+{
+        spec_repo *r = obj;
+        if (get_string(p, v, "suite", &r->suite) < 0)
+                return -1;
+        if (!archive_word_valid(r->suite))
+                return FAIL(p, v, "'suite' is '%s' (expected a suite like bookworm)", r->suite);
+        return 0;
+}
+
+KEYFN(r_components)
+{
+        spec_repo *r = obj;
+        if (get_strv(p, v, "components", &r->components) < 0)
+                return -1;
+        if (r->components[0] == NULL)
+                return FAIL(p, v, "'components' is empty (expected a list like [main])");
+        for (char **c = r->components; *c; c++)
+                if (!archive_word_valid(*c) || strchr(*c, '/') != NULL)
+                        return FAIL(p, v, "component '%s' is not valid (expected a name like main)",
+                                    *c);
+        return 0;
+}
+
+KEYFN(r_keyring)
+{
+        spec_repo *r = obj;
+        cleanup_free char *rel = NULL;
+        if (get_string(p, v, "keyring", &rel) < 0)
+                return -1;
+        return resolve_input(p, v, "keyring", true, &r->keyring);
+}
+
+KEYFN(r_check_valid_until)
+{
+        return get_bool(p, v, "check_valid_until", &((spec_repo *)obj)->check_valid_until);
+}
+
+static const key_handler repo_keys[] = {
+        {"url", r_url},         {"suite", r_suite},
+        {"components", r_components}, {"keyring", r_keyring},
+        {"check_valid_until", r_check_valid_until},
+};
+
+static int parse_repo(parser *p, yaml_node_t *e, spec_repo *r)
+{
+        r->pos = pos_of(e);
+        r->check_valid_until = true;
+        if (e->type == YAML_SCALAR_NODE) {
+                if (strcmp(scalar(e), "host") != 0)
+                        return FAIL(p, e, "repository '%s' is not known (expected host or "
+                                          "{url, suite, components, keyring})",
+                                    scalar(e));
+                r->host = true;
+                return 0;
+        }
+        if (walk_map(p, e, "a repository", repo_keys, ARRAY_SIZE(repo_keys), r) < 0)
+                return -1;
+        if (r->url == NULL)
+                return FAIL(p, e, "repository has no 'url' (expected url, suite, keyring)");
+        if (r->suite == NULL)
+                return FAIL(p, e, "repository has no 'suite' (expected a suite like bookworm)");
+        if (r->keyring == NULL)
+                return FAIL(p, e, "repository has no 'keyring' (expected the OpenPGP key file "
+                                  "that signs its InRelease)");
+        if (r->components == NULL) {
+                r->components = calloc(2, sizeof(char *));
+                if (r->components == NULL || (r->components[0] = strdup("main")) == NULL)
+                        return forge_error_make(p->err, ENOMEM, "parse spec");
+        }
+        return 0;
+}
+
+KEYFN(t_repositories)
+{
+        spec *s = p->s;
+        size_t n;
+
+        s->repos_pos = pos_of(k);
+        if (v->type != YAML_SEQUENCE_NODE)
+                return FAIL(p, v, "'repositories' is %s (expected a list like [host])",
+                            type_name(v));
+        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (n == 0 || n > 64)
+                return FAIL(p, v, "'repositories' has %zu entries (expected 1 to 64)", n);
+        s->repos = calloc(n, sizeof(*s->repos));
+        if (s->repos == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        for (size_t i = 0; i < n; i++) {
+                s->n_repos++;
+                if (parse_repo(p, node(p, v->data.sequence.items.start[i]), &s->repos[i]) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+KEYFN(t_architecture)
+{
+        spec *s = p->s;
+        if (get_string(p, v, "architecture", &s->architecture) < 0)
+                return -1;
+        s->arch_pos = pos_of(v);
+        if (s->architecture[0] == '\0' || strlen(s->architecture) > 32)
+                goto bad;
+        for (const char *c = s->architecture; *c; c++)
+                if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '-')
+                        goto bad;
+        return 0;
+bad:
+        return FAIL(p, v, "'architecture' is '%s' (expected a Debian architecture like amd64)",
+                    s->architecture);
+}
+
 static const key_handler top_keys[] = {
+        {"repositories", t_repositories}, {"architecture", t_architecture},
         {"forge", t_forge},   {"name", t_name},     {"tag", t_tag},
         {"from", t_from},     {"source_date_epoch", t_sde}, {"layers", t_layers},
         {"config", t_config}, {"container", t_container},   {"vm", t_vm},
@@ -1168,6 +1413,11 @@ static int parse_document(parser *p)
                 return FAIL(p, root, "missing 'forge: 1' (the spec format version)");
         if (s->name == NULL)
                 return FAIL(p, root, "missing 'name' (expected [a-z0-9][a-z0-9._-]{0,127})");
+        for (size_t i = 0; i < s->n_layers; i++)
+                if (s->layers[i].kind == SPEC_LAYER_PACKAGES && s->n_repos == 0)
+                        return spec_error(p->err, s, s->layers[i].pos,
+                                          "a 'packages' layer needs 'repositories' (expected "
+                                          "e.g. 'repositories: [host]' at the top level)");
         return 0;
 }
 
@@ -1405,6 +1655,8 @@ void spec_free(spec *s)
                 free(l->files);
                 free(l->run);
                 kvs_free(&l->env);
+                cleanup_strv_fn(&l->packages);
+                free(l->package_pos);
         }
         free(s->layers);
         cleanup_strv_fn(&s->config.entrypoint);
@@ -1426,5 +1678,13 @@ void spec_free(spec *s)
         free(s->vm.kernel_modules);
         free(s->vm.kernel_sha256);
         free(s->vm.cmdline);
+        for (size_t i = 0; i < s->n_repos; i++) {
+                free(s->repos[i].url);
+                free(s->repos[i].suite);
+                cleanup_strv_fn(&s->repos[i].components);
+                free(s->repos[i].keyring);
+        }
+        free(s->repos);
+        free(s->architecture);
         free(s);
 }

@@ -37,6 +37,7 @@ typedef enum spec_layer_kind {
         SPEC_LAYER_ARCHIVE,
         SPEC_LAYER_FILES,
         SPEC_LAYER_RUN,
+        SPEC_LAYER_PACKAGES, /* Debian packages by name, from `repositories:` */
 } spec_layer_kind;
 
 typedef struct spec_file {
@@ -64,6 +65,12 @@ typedef struct spec_layer {
         char *run;
         spec_kvs env;
         bool network_host; /* network: host */
+        /* packages */
+        char **packages;   /* NULL-terminated requests: "NAME" or "NAME (OP VERSION)" */
+        size_t n_packages;
+        spec_pos *package_pos;
+        bool essential;    /* default true: add the Essential: yes set, run maintainer scripts */
+        bool recommends;   /* default false */
         uint64_t memory;   /* run: memory limit in bytes, 0 = unset */
         int64_t pids;      /* run: process limit, 0 = unset (the runtime's default) */
         spec_pos pos;      /* of the layer item */
@@ -123,10 +130,22 @@ typedef struct spec_vm {
         spec_pos kernel_pos;
 } spec_vm;
 
+/* One `repositories:` entry: `host` (the machine's apt sources) or a URL. */
+typedef struct spec_repo {
+        bool host;
+        char *url;          /* http:, https: or file: base of the archive */
+        char *suite;
+        char **components;  /* NULL-terminated, default {"main"} */
+        char *keyring;      /* absolute path in the context */
+        bool check_valid_until; /* default true; false for snapshot mirrors */
+        spec_pos pos;
+} spec_repo;
+
 typedef enum spec_from_kind {
         SPEC_FROM_SCRATCH,
         SPEC_FROM_IMAGE, /* NAME[:TAG] or sha256:HEX in the store */
         SPEC_FROM_SPEC,  /* path to another spec file */
+        SPEC_FROM_REMOTE, /* HOST[:PORT]/REPO[:TAG][@sha256:HEX]: pulled from a registry */
 } spec_from_kind;
 
 typedef struct spec {
@@ -145,6 +164,11 @@ typedef struct spec {
         spec_config config;
         spec_container container;
         spec_vm vm;
+        spec_repo *repos; /* in priority order */
+        size_t n_repos;
+        spec_pos repos_pos;
+        char *architecture; /* Debian architecture, NULL: the host's */
+        spec_pos arch_pos;
 } spec;
 
 /* Parses and validates path. On error *err is a usage error (exit 2) whose

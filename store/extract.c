@@ -262,6 +262,16 @@ static int make_dir(xctx *c, struct archive_entry *ae, int parent, const char *b
         struct stat st;
         dirtime *dt;
 
+        if ((c->flags & STORE_EXTRACT_KEEP_DIR_SYMLINKS) &&
+            fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+                /* merged /usr: bin -> usr/bin stays a link when it leads to a directory */
+                cleanup_free char *rel = strdup(name);
+                int d = rel ? openat2_in_root(c->root, rel, O_PATH | O_DIRECTORY) : -1;
+                if (d >= 0) {
+                        close(d);
+                        return 0;
+                }
+        }
         if (fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode) &&
             remove_at(parent, base) < 0)
                 return forge_error_make(err, errno, "extract '%s'", name);

@@ -44,6 +44,8 @@ static int cmp_hex(const void *a, const void *b)
 
 static bool hexset_has(hexset *h, const char *hex)
 {
+        if (h->n == 0) /* v is NULL: qsort/bsearch must not see it */
+                return false;
         if (!h->sorted) {
                 qsort(h->v, h->n, sizeof(*h->v), cmp_hex);
                 h->sorted = true;

@@ -216,6 +216,9 @@ enum {
         STORE_EXTRACT_WHITEOUTS_APPLY = 1 << 2,   /* flatten: apply .wh. entries */
         STORE_EXTRACT_WHITEOUTS_OVERLAY = 1 << 3, /* lowerdir: convert to overlay form */
         STORE_EXTRACT_OWNERS = 1 << 4,            /* chown to the tar's numeric ids */
+        /* a directory entry over a symlink to a directory (inside dir) keeps the
+         * link, as tar --keep-directory-symlink (merged /usr: bin -> usr/bin) */
+        STORE_EXTRACT_KEEP_DIR_SYMLINKS = 1 << 5,
 };
 int store_extract_fd(int fd, const char *dir, int flags, forge_error **err);
 

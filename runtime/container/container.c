@@ -610,6 +610,8 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                                  setup_error ? setup_error : "container setup failed");
                 goto out;
         }
+        if (cfg->on_start != NULL)
+                cfg->on_start(cfg, s.child, res.exec_errno, cfg->on_start_data);
         if (s.master >= 0 && isatty(STDIN_FILENO))
                 s.raw = terminal_raw(STDIN_FILENO, &s.saved_tio, sizeof(s.saved_tio)) == 0;
         r = supervise(s.child, s.sfd, s.master,

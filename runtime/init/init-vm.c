@@ -39,6 +39,7 @@
 
 #include "runtime/init/supervise.h"
 #include "runtime/init/vm-net.h"
+#include "runtime/init/vmctl-guest.h"
 
 #define MAX_ARGS 4096
 #define EXIT_PORT 0xf4
@@ -394,7 +395,20 @@ static void apply_cmdline(runcfg *rc, const char *cmdline)
         char *txt = read_text("/.forge/run", 1 << 20);
         char *ep = txt ? strstr(txt, "\nentrypoint=") : NULL;
         size_t keep = ep ? (size_t)strtoul(ep + 12, NULL, 10) : 0;
+        char *entry = cmdline_get(cmdline, "forge.entrypoint");
 
+        /* --entrypoint: replaces the image's entrypoint and drops its cmd */
+        if (entry != NULL) {
+                for (size_t i = 0; i < rc->argc; i++)
+                        free(rc->argv[i]);
+                rc->argc = 0;
+                if (rc->argv)
+                        rc->argv[0] = NULL;
+                if (unhex_strv(entry, &rc->argv, &rc->argc) < 0 || rc->argc != 1)
+                        msg("ignoring a malformed forge.entrypoint");
+                keep = rc->argc;
+                free(entry);
+        }
         if (args != NULL) {
                 if (keep > rc->argc)
                         keep = rc->argc;
@@ -625,6 +639,20 @@ static void start_signal_poller(void)
         }
 }
 
+/* `forge exec` in a detached VM (vmctl-guest.c): users as for the workload */
+static int resolve_for_exec(const char *user, vmctl_ids *ret)
+{
+        ids id = {.n_groups = 1};
+
+        if (lookup_user(user, &id) < 0)
+                return -1;
+        ret->uid = id.uid;
+        ret->gid = id.gid;
+        ret->n_groups = id.n_groups < 64 ? id.n_groups : 64;
+        memcpy(ret->groups, id.groups, ret->n_groups * sizeof(gid_t));
+        return 0;
+}
+
 static void __attribute__((noreturn)) exec_workload(runcfg *rc, const ids *id)
 {
         init_signals_restore();
@@ -693,6 +721,15 @@ int main(int argc, char **argv)
         if (init_signals_block() < 0)
                 fatal("block signals");
         start_signal_poller();
+        {
+                static vmctl_defaults d;
+
+                d.env = rc.env;
+                d.user = rc.user ? rc.user : "0";
+                d.workdir = rc.workdir;
+                d.resolve = resolve_for_exec;
+                vmctl_server_start(&d);
+        }
         fflush(stdout);
         child = fork();
         if (child < 0)

@@ -21,8 +21,10 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,8 @@
 #define BLK_SLOT 1
 #define NET_SLOT 2
 #define NET_BAR_ADDR (PCI_BAR_BASE + ((uint64_t)NET_SLOT << 20)) /* 1 MiB apart by slot, as shares.c */
+#define CONSOLE_SLOT 4 /* the control channel (2: network, 3: virtio-fs) */
+#define CONSOLE_BAR (PCI_BAR_BASE + 0x400000ULL)
 
 typedef struct vcpu {
         struct vmm *vm;
@@ -62,6 +66,8 @@ struct vmm {
         blk_backend *disk;
         vm_shares *shares; /* virtio-fs devices (shares.c) */
         pthread_mutex_t dev_lock;
+        vcon *con;          /* the control channel (--control), or NULL */
+        int ctl_listen, ctl_client, ctl_dir;
         int done_fd;
         atomic_int ended;
         atomic_int stop;
@@ -213,6 +219,8 @@ static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
                 hit = vnet_mmio(v->net, addr, data, len, write);
         if (!hit)
                 hit = vm_shares_mmio(v->shares, addr, data, len, write);
+        if (!hit && v->con)
+                hit = vcon_mmio(v->con, addr, data, len, write);
         pthread_mutex_unlock(&v->dev_lock);
         if (!hit && !write)
                 memset(data, 0xff, len);
@@ -483,6 +491,34 @@ static int create_vm(vm *v, forge_error **err)
         return setup_memory(v, memory, err);
 }
 
+static void con_output(void *opaque)
+{
+        (void)opaque; /* the main loop looks at least every 100 ms */
+}
+
+/* DIR/control.sock, bound through /proc/self/fd (a run directory's path may
+ * be longer than sun_path) */
+static int create_control(vm *v, const char *dir, forge_error **err)
+{
+        vcon_irq_ops ops = {.msi = blk_msi, .output = con_output, .opaque = v};
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+        v->ctl_dir = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (v->ctl_dir < 0)
+                return forge_error_make(err, errno, "control directory '%s'", dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/control.sock", v->ctl_dir);
+        unlinkat(v->ctl_dir, "control.sock", 0);
+        v->ctl_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (v->ctl_listen < 0 || bind(v->ctl_listen, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            listen(v->ctl_listen, 8) < 0)
+                return forge_error_make(err, errno, "control socket in '%s'", dir);
+        v->con = vcon_new(&v->gm, CONSOLE_BAR, &ops);
+        if (v->con == NULL)
+                return forge_error_make(err, ENOMEM, "virtio-console");
+        v->pci.dev[CONSOLE_SLOT] = vcon_pci(v->con);
+        return 0;
+}
+
 static int create_devices(vm *v, const vmm_config *c, forge_error **err)
 {
         vblk_irq_ops ops = {.msi = blk_msi, .intx = blk_intx, .opaque = v};
@@ -500,6 +536,8 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
                 v->pci.dev[NET_SLOT] = vnet_pci(v->net);
         }
         if (vm_shares_new(v->kvm_fd, v->vm_fd, &v->gm, c, &v->pci, &v->shares, err) < 0)
+                return -1;
+        if (c->control_dir != NULL && create_control(v, c->control_dir, err) < 0)
                 return -1;
         if (c->disk_path == NULL)
                 return 0;
@@ -567,6 +605,15 @@ static void destroy(vm *v)
         vm_shares_free(v->shares);
         vblk_free(v->blk);
         vnet_free(v->net);
+        vcon_free(v->con);
+        if (v->ctl_client >= 0)
+                close(v->ctl_client);
+        if (v->ctl_listen >= 0)
+                close(v->ctl_listen);
+        if (v->ctl_dir >= 0) {
+                unlinkat(v->ctl_dir, "control.sock", 0);
+                close(v->ctl_dir);
+        }
         if (v->disk) {
                 blk_flush(v->disk);
                 blk_close(v->disk);
@@ -629,6 +676,76 @@ static int arm_timer(int fd, unsigned sec, unsigned msec)
         return timerfd_settime(fd, 0, &t, NULL);
 }
 
+/* The control channel: one host peer at a time, bytes moved both ways
+ * between its socket and the virtio-console port. */
+static void control_poll(vm *v, struct pollfd *p)
+{
+        bool room;
+
+        p[0] = (struct pollfd){v->ctl_client < 0 ? v->ctl_listen : -1, POLLIN, 0};
+        p[1] = (struct pollfd){-1, 0, 0};
+        if (v->con == NULL || v->ctl_client < 0)
+                return;
+        pthread_mutex_lock(&v->dev_lock);
+        room = vcon_input_room(v->con);
+        pthread_mutex_unlock(&v->dev_lock);
+        p[1] = (struct pollfd){v->ctl_client, (short)(room ? POLLIN : 0), 0};
+}
+
+static void control_drop(vm *v)
+{
+        close(v->ctl_client);
+        v->ctl_client = -1;
+        pthread_mutex_lock(&v->dev_lock);
+        vcon_drop_input(v->con);
+        pthread_mutex_unlock(&v->dev_lock);
+}
+
+static void control_io(vm *v, const struct pollfd *p)
+{
+        static uint8_t buf[64 * 1024];
+        size_t n;
+
+        if (v->con == NULL)
+                return;
+        if (v->ctl_client < 0 && (p[0].revents & POLLIN))
+                v->ctl_client = accept4(v->ctl_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (v->ctl_client >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t r = read(v->ctl_client, buf, sizeof(buf));
+
+                if (r > 0) {
+                        pthread_mutex_lock(&v->dev_lock);
+                        vcon_put_input(v->con, buf, (size_t)r);
+                        pthread_mutex_unlock(&v->dev_lock);
+                } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                        control_drop(v);
+                }
+        }
+        /* guest output: to the peer, or dropped when there is none */
+        for (;;) {
+                ssize_t w;
+
+                pthread_mutex_lock(&v->dev_lock);
+                n = vcon_take_output(v->con, buf, sizeof(buf));
+                pthread_mutex_unlock(&v->dev_lock);
+                if (n == 0 || v->ctl_client < 0)
+                        break;
+                for (size_t off = 0; off < n; off += (size_t)w) {
+                        struct pollfd wp = {v->ctl_client, POLLOUT, 0};
+
+                        w = write(v->ctl_client, buf + off, n - off);
+                        if (w < 0 && errno == EAGAIN && poll(&wp, 1, 1000) > 0) {
+                                w = 0;
+                                continue;
+                        }
+                        if (w <= 0) {
+                                control_drop(v);
+                                break;
+                        }
+                }
+        }
+}
+
 static void main_loop(vm *v, int sig_fd)
 {
         const vmm_config *c = &v->cfg;
@@ -642,7 +759,7 @@ static void main_loop(vm *v, int sig_fd)
         if (c->timeout_sec && timeout_fd >= 0)
                 arm_timer(timeout_fd, c->timeout_sec, 0);
         for (;;) {
-                struct pollfd p[5] = {
+                struct pollfd p[7] = {
                         {v->done_fd, POLLIN, 0}, {sig_fd, POLLIN, 0}, {timeout_fd, POLLIN, 0},
                         {grace_fd, POLLIN, 0},   {-1, POLLIN, 0},
                 };
@@ -653,11 +770,13 @@ static void main_loop(vm *v, int sig_fd)
                         pending = false;
                 if (!in.eof && !pending && atomic_load(&v->console_ready) && uart_can_input(v->uart))
                         p[4].fd = in.fd;
-                r = poll(p, 5, pending ? 10 : 100);
+                control_poll(v, p + 5);
+                r = poll(p, 7, pending ? 10 : 100);
                 if (r < 0 && errno != EINTR)
                         break;
                 if (p[0].revents)
                         break;
+                control_io(v, p + 5);
                 if (p[4].revents)
                         read_console(v, &in);
                 else if (pending)
@@ -708,6 +827,7 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
         if (v == NULL)
                 return forge_error_make(err, ENOMEM, "set up the VM");
         v->kvm_fd = v->vm_fd = v->done_fd = v->gm.fd = -1;
+        v->ctl_listen = v->ctl_client = v->ctl_dir = -1;
         v->ncpus = c->cpus ? c->cpus : 1;
         v->cfg = *c;
         v->stats = getenv("FORGE_VMM_STATS") != NULL;

@@ -232,3 +232,27 @@ void vnet_bar_access(vnet *d, uint64_t off, uint8_t *data, unsigned len, bool wr
 int vnet_rx_frame(vnet *d, const uint8_t *frame, size_t len);
 /* Frames dropped so far: transmit (malformed, backend gone), receive (no room). */
 void vnet_counters(const vnet *d, uint64_t *ret_tx_dropped, uint64_t *ret_rx_dropped);
+
+/* virtio/console.c: virtio-console with one port (/dev/hvc0 in the guest),
+ * the control channel of detached runs; it moves bytes and parses nothing */
+typedef struct vcon vcon;
+typedef struct vcon_irq_ops {
+        void (*msi)(void *opaque, uint64_t addr, uint32_t data);
+        void (*intx)(void *opaque, int level); /* NULL: MSI-X only */
+        void (*output)(void *opaque);          /* guest output waits for vcon_take_output */
+        void *opaque;
+} vcon_irq_ops;
+
+vcon *vcon_new(const guest_mem *gm, uint64_t bar_addr, const vcon_irq_ops *irq);
+void vcon_free(vcon *d);
+pci_function *vcon_pci(vcon *d);
+bool vcon_mmio(vcon *d, uint64_t addr, uint8_t *data, unsigned len, bool write);
+void vcon_bar_access(vcon *d, uint64_t off, uint8_t *data, unsigned len, bool write);
+/* Copies out up to max bytes of guest output. */
+size_t vcon_take_output(vcon *d, uint8_t *buf, size_t max);
+/* Whether host input is taken now (the previous input has reached the guest). */
+bool vcon_input_room(const vcon *d);
+/* Queues host input (at most 64 KiB, when vcon_input_room); returns what was taken. */
+size_t vcon_put_input(vcon *d, const uint8_t *buf, size_t len);
+/* Forgets input the guest has not received (its host peer went away). */
+void vcon_drop_input(vcon *d);

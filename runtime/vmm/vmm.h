@@ -49,6 +49,9 @@ typedef struct vmm_config {
         bool read_only;        /* the disk rejects writes (VIRTIO_BLK_F_RO) */
         const vmm_fs_share *fs; /* shared directories; guest RAM is then a memfd */
         unsigned n_fs;
+        /* a directory: a virtio-console port bridged to DIR/control.sock (the
+         * control channel of detached runs, docs/vm-protocol.md); NULL: none */
+        const char *control_dir;
 } vmm_config;
 
 /* How a run ended. */

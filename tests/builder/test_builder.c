@@ -774,7 +774,7 @@ static void run_layer(spec_layer *l, const char *cmd, spec_kv *env, size_t n_env
 static void key_of(const spec *sp, const spec_layer *l, const char *parent, const bentries *e,
                    char out[DIGEST_STR_SIZE])
 {
-        bkey_input in = {sp, l, parent, e, NULL};
+        bkey_input in = {sp, l, parent, e, NULL, NULL};
         bkey k = {0};
         forge_error *err = NULL;
 

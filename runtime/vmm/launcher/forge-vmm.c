@@ -8,7 +8,7 @@
  *
  *   forge-vmm --disk-fd FD --disk-name PATH --kernel OFF:LEN --initrd OFF:LEN
  *             --cmdline TEXT --memory BYTES --cpus N [--timeout S] [--tty]
- *             [--persist] [--read-only] [--share TAG,ro|rw,DIR]...
+ *             [--persist] [--read-only] [--share TAG,ro|rw,DIR]... [--control DIR]
  *             [--net-fd FD (a passt stream socket: virtio-net)]
  *
  * The kernel and initramfs are read from the disk at the given extents
@@ -137,6 +137,7 @@ int main(int argc, char **argv)
             {"tty", no_argument, NULL, 'T'},           {"persist", no_argument, NULL, 'P'},
             {"read-only", no_argument, NULL, 'R'},     {"share", required_argument, NULL, 's'},
             {"net-fd", required_argument, NULL, 'N'},
+            {"control", required_argument, NULL, 'C'},
             {NULL, 0, NULL, 0},
         };
         vmm_fs_share fs[VMM_MAX_FS];
@@ -198,6 +199,9 @@ int main(int argc, char **argv)
                         if (n_shares >= VMM_MAX_FS || parse_share(optarg, &shares[n_shares]) < 0)
                                 return usage("--share wants TAG,ro|rw,DIR (at most 4)");
                         n_shares++;
+                        break;
+                case 'C':
+                        c.control_dir = optarg;
                         break;
                 default:
                         return usage("unknown option");

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* forge sbom IMAGE [--format spdx|cyclonedx] [-o FILE] */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builder/builder.h"
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+static const char sbom_usage[] =
+        "usage: forge sbom IMAGE [--format spdx|cyclonedx] [-o FILE]\n\n"
+        "Prints the software bill of materials of an image: every Debian package\n"
+        "(name, version, architecture, purl, sha256 of the .deb, licences where its\n"
+        "copyright file is machine-readable) and the other inputs (files, archives,\n"
+        ".debs, the base image) with their digests.\n\n"
+        "  --format F   spdx (SPDX 2.3 JSON, the default) or cyclonedx (CycloneDX 1.5 JSON)\n"
+        "  -o FILE      write to FILE instead of stdout\n\n"
+        "exit status: 0 written, 1 failed, 2 usage error or unknown image\n";
+
+int cmd_sbom(cli_ctx *ctx, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"format", required_argument, NULL, 'f'},
+                {"output", required_argument, NULL, 'o'},
+                {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0},
+        };
+        cleanup_store store *s = NULL;
+        cleanup_free char *doc = NULL;
+        forge_error *err = NULL;
+        const char *out = NULL;
+        bool cdx = false;
+        int c;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'f':
+                        if (strcmp(optarg, "cyclonedx") == 0)
+                                cdx = true;
+                        else if (strcmp(optarg, "spdx") == 0)
+                                cdx = false;
+                        else
+                                return cli_usage_error("sbom", "--format is spdx or cyclonedx");
+                        break;
+                case 'o':
+                        out = optarg;
+                        break;
+                case 'h':
+                        fputs(sbom_usage, stdout);
+                        return 0;
+                default:
+                        return cli_usage_error("sbom", "bad option");
+                }
+        }
+        if (optind != argc - 1)
+                return cli_usage_error("sbom", "expected one IMAGE");
+        if (cli_store_open(ctx, &s, &err) < 0)
+                return cli_fail(&err);
+        if (builder_sbom(s, argv[optind], cdx, &doc, &err) < 0) {
+                if (err && err->errnum == ENOENT)
+                        err->status = FORGE_EXIT_USAGE;
+                return cli_fail(&err);
+        }
+        if (out == NULL) {
+                printf("%s\n", doc);
+                return 0;
+        }
+        {
+                size_t len = strlen(doc);
+                doc[len] = '\0';
+                cleanup_free char *withnl = malloc(len + 2);
+                if (withnl == NULL)
+                        return cli_fail(&err);
+                memcpy(withnl, doc, len);
+                withnl[len] = '\n';
+                if (file_write_atomic(AT_FDCWD, out, withnl, len + 1, 0644, &err) < 0)
+                        return cli_fail(&err);
+        }
+        return 0;
+}

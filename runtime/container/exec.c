@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime_container_exec: a new process in a running container.
+ *
+ * forge joins the container's pid namespace for its children (setns with a
+ * pidfd of the container's init), forks the child and puts it into init's
+ * cgroups; the child joins the other namespaces (mount, uts, ipc, net,
+ * cgroup; joining the mount namespace also makes its root and working
+ * directory the container's root), then is confined as the container's own
+ * processes are (setup.c): capabilities, credentials from the container's
+ * /etc/passwd, no_new_privs, the seccomp filter. It is not dumpable and
+ * holds no host fd while it is in the container before exec, so nothing in
+ * the container can reach the host through /proc/PID of it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "runtime/container/container-internal.h"
+
+#define SOCK_FD 3
+
+extern char **environ;
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+/* ---- the child ---- */
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+        char msg[1024];
+        int e = errno, n;
+        va_list ap;
+
+        n = snprintf(msg, sizeof(msg), "error ");
+        va_start(ap, fmt);
+        n += vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+        va_end(ap);
+        if (n > (int)sizeof(msg) - 1)
+                n = sizeof(msg) - 1;
+        if (e != 0)
+                n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(e));
+        if (n > (int)sizeof(msg) - 1)
+                n = sizeof(msg) - 1;
+        if (write(SOCK_FD, msg, (size_t)n) < 0)
+                _exit(125);
+        _exit(125);
+}
+
+#define must(expr, ...)                                                                            \
+        do {                                                                                       \
+                errno = 0;                                                                         \
+                if ((expr) < 0)                                                                    \
+                        die(__VA_ARGS__);                                                          \
+        } while (0)
+
+static void check(int r, const char *what)
+{
+        if (r < 0) {
+                errno = -r;
+                die("%s", what);
+        }
+}
+
+/* A pty of the container's devpts: the master goes to forge. */
+static void exec_tty(uid_t uid)
+{
+        char buf[1] = {'t'}, cbuf[CMSG_SPACE(sizeof(int))] = {0}, name[64];
+        struct iovec iov = {buf, 1};
+        struct msghdr msg = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        int master, slave, n, unlock = 0;
+
+        master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        must(master, "open /dev/pts/ptmx in the container");
+        must(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty");
+        must(ioctl(master, TIOCGPTN, &n), "get the pty number");
+        snprintf(name, sizeof(name), "/dev/pts/%d", n);
+        slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        must(slave, "open '%s'", name);
+        must(fchown(slave, uid, (gid_t)-1), "chown '%s'", name);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &master, sizeof(int));
+        must(sendmsg(SOCK_FD, &msg, 0), "send the pty to forge");
+        close(master);
+        for (int i = 0; i < 3; i++)
+                must(dup2(slave, i), "set up the pty as stdio");
+        close(slave);
+        must(setsid(), "setsid");
+        must(ioctl(0, TIOCSCTTY, 0), "set the controlling terminal");
+}
+
+static void resolve_user(const char *user, user_ids *ids)
+{
+        char msg[512];
+        FILE *pw = fopen("/etc/passwd", "re"), *gr = fopen("/etc/group", "re");
+        int r = user_resolve(user, pw, gr, ids, msg, sizeof(msg));
+
+        if (pw)
+                fclose(pw);
+        if (gr)
+                fclose(gr);
+        if (r < 0) {
+                errno = 0;
+                die("%s", msg);
+        }
+}
+
+static void __attribute__((noreturn))
+child_main(const runtime_exec_config *cfg, int sock, int pidfd)
+{
+        const char *wd = cfg->workdir && cfg->workdir[0] ? cfg->workdir : "/";
+        sigset_t none;
+        user_ids ids;
+        char go;
+        int e;
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* nothing in the container may look into us (runc CVE-2016-9962) */
+        prctl(PR_SET_DUMPABLE, 0);
+        sock = fcntl(sock, F_DUPFD_CLOEXEC, 100);
+        pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 100);
+        if (sock < 0 || pidfd < 0 || dup3(sock, SOCK_FD, O_CLOEXEC) < 0 ||
+            dup3(pidfd, 4, O_CLOEXEC) < 0)
+                _exit(125);
+        syscall(SYS_close_range, 5, ~0U, 0);
+        /* forge puts us into the container's cgroups first */
+        if (read(SOCK_FD, &go, 1) != 1 || go != 'g')
+                _exit(125);
+        must(setns(4, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP),
+             "join the container's namespaces");
+        close(4);
+        resolve_user(cfg->user, &ids);
+        if (cfg->tty)
+                exec_tty(ids.uid);
+        check(caps_bounding_drop(cfg->caps), "drop capabilities");
+        must(setgroups(ids.n_groups, ids.groups), "setgroups");
+        must(setresgid(ids.gid, ids.gid, ids.gid), "setgid %u", (unsigned)ids.gid);
+        must(setresuid(ids.uid, ids.uid, ids.uid), "setuid %u", (unsigned)ids.uid);
+        check(caps_apply(cfg->caps, ids.uid == 0), "set capabilities");
+        must(prctl(PR_SET_PDEATHSIG, SIGKILL), "set the parent death signal");
+        prctl(PR_SET_DUMPABLE, 0);
+        if (wd[0] != '/') {
+                errno = 0;
+                die("workdir '%s' must be an absolute path", wd);
+        }
+        must(chdir(wd), "workdir '%s'", wd);
+        must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
+        check(seccomp_filter_install(), "install the seccomp filter");
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        environ = (char **)cfg->env;
+        execvp(cfg->argv[0], cfg->argv);
+        e = errno;
+        {
+                char msg[32];
+                int n = snprintf(msg, sizeof(msg), "exec %d", e);
+                if (write(SOCK_FD, msg, (size_t)n) < 0)
+                        _exit(e == ENOENT ? 127 : 126);
+        }
+        _exit(e == ENOENT ? 127 : 126);
+}
+
+/* ---- forge's side ---- */
+
+/* Writes pid into each cgroup init is in (the host's view of /proc/PID/cgroup). */
+static int join_cgroups(pid_t init, pid_t pid, forge_error **err)
+{
+        char path[64], line[4096], val[32];
+        cleanup_fclose FILE *f = NULL;
+
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)init);
+        f = fopen(path, "re");
+        if (f == NULL)
+                return forge_error_make(err, errno, "read '%s'", path);
+        snprintf(val, sizeof(val), "%d", (int)pid);
+        while (fgets(line, sizeof(line), f) != NULL) {
+                char *ctrl = strchr(line, ':'), *rel;
+                cleanup_free char *procs = NULL;
+                int r;
+
+                line[strcspn(line, "\n")] = '\0';
+                if (ctrl == NULL || (rel = strchr(ctrl + 1, ':')) == NULL)
+                        continue;
+                *rel++ = '\0';
+                ctrl++;
+                if (strstr(rel, "/..") != NULL || rel[0] != '/')
+                        continue;
+                if (ctrl[0] == '\0')
+                        r = asprintf(&procs, "/sys/fs/cgroup%s/cgroup.procs", rel);
+                else if (strncmp(ctrl, "name=", 5) == 0)
+                        r = asprintf(&procs, "/sys/fs/cgroup/%s%s/cgroup.procs", ctrl + 5, rel);
+                else
+                        r = asprintf(&procs, "/sys/fs/cgroup/%s%s/cgroup.procs", ctrl, rel);
+                if (r < 0)
+                        return forge_error_make(err, ENOMEM, "cgroup");
+                if (access(procs, F_OK) < 0)
+                        continue; /* a hierarchy that is not mounted here */
+                {
+                        cleanup_close int fd = open(procs, O_WRONLY | O_CLOEXEC);
+                        if (fd < 0 || write_all(fd, val, strlen(val)) < 0)
+                                return forge_error_make(err, errno, "join cgroup '%s'", procs);
+                }
+        }
+        return 0;
+}
+
+static int read_reports(int sock, int *ret_master, int *ret_errno, char **ret_error)
+{
+        char buf[1100], cbuf[CMSG_SPACE(sizeof(int))];
+        size_t len = 0;
+
+        for (;;) {
+                struct iovec iov = {buf + len, sizeof(buf) - 1 - len};
+                struct msghdr msg = {.msg_iov = &iov,
+                                     .msg_iovlen = 1,
+                                     .msg_control = cbuf,
+                                     .msg_controllen = sizeof(cbuf)};
+                ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                                memcpy(ret_master, CMSG_DATA(c), sizeof(int));
+                if (*ret_master >= 0 && buf[len] == 't' && msg.msg_controllen > 0) {
+                        memmove(buf + len, buf + len + 1, (size_t)n - 1);
+                        n--;
+                }
+                len += (size_t)n;
+                if (len >= sizeof(buf) - 1)
+                        break;
+        }
+        buf[len] = '\0';
+        if (strncmp(buf, "error ", 6) == 0) {
+                *ret_error = strdup(buf + 6);
+                return -1;
+        }
+        if (strncmp(buf, "exec ", 5) == 0)
+                *ret_errno = atoi(buf + 5);
+        return 0;
+}
+
+static int code_of(int st)
+{
+        if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+        if (WIFSIGNALED(st))
+                return 128 + WTERMSIG(st);
+        return 1;
+}
+
+/* Waits for the child, forwarding signals; relays the pty when master >= 0. */
+static int relay(pid_t child, int sfd, int master, int *ret_code)
+{
+        bool in_open = master >= 0;
+        char buf[8192];
+
+        if (master >= 0)
+                terminal_set_size(STDIN_FILENO, master);
+        for (;;) {
+                struct pollfd p[3] = {{sfd, POLLIN, 0},
+                                      {master, POLLIN, 0},
+                                      {in_open ? STDIN_FILENO : -1, POLLIN, 0}};
+                int st;
+
+                if (waitpid(child, &st, WNOHANG) == child) {
+                        *ret_code = code_of(st);
+                        if (master >= 0) {
+                                ssize_t n;
+                                fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+                                while ((n = read(master, buf, sizeof(buf))) > 0)
+                                        write_all(STDOUT_FILENO, buf, (size_t)n);
+                        }
+                        return 0;
+                }
+                if (poll(p, 3, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (p[0].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+
+                        if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                                if (si.ssi_signo == SIGWINCH && master >= 0)
+                                        terminal_set_size(STDIN_FILENO, master);
+                                else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
+                                        kill(child, (int)si.ssi_signo);
+                        }
+                }
+                if (master >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        ssize_t n = read(master, buf, sizeof(buf));
+
+                        if (n > 0)
+                                write_all(STDOUT_FILENO, buf, (size_t)n);
+                        else if (n < 0 && errno != EINTR && errno != EAGAIN)
+                                master = -1;
+                }
+                if (in_open && master >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+                        if (n > 0) {
+                                write_all(master, buf, (size_t)n);
+                        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+                                write_all(master, "\x04", 1);
+                                in_open = false;
+                        }
+                }
+        }
+}
+
+typedef struct exec_state {
+        int sock[2];
+        int sfd;
+        int master;
+        sigset_t oldmask;
+        bool masked, raw;
+        struct termios tio;
+        pid_t child;
+} exec_state;
+
+static void exec_state_free(exec_state *s)
+{
+        if (s->raw)
+                terminal_restore(STDIN_FILENO, &s->tio);
+        if (s->child > 0) {
+                kill(s->child, SIGKILL);
+                waitpid(s->child, NULL, 0);
+        }
+        if (s->masked)
+                sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
+        for (int i = 0; i < 2; i++)
+                if (s->sock[i] >= 0)
+                        close(s->sock[i]);
+        if (s->sfd >= 0)
+                close(s->sfd);
+        if (s->master >= 0)
+                close(s->master);
+}
+
+static int exec_signals(exec_state *s, forge_error **err)
+{
+        sigset_t set;
+
+        sigemptyset(&set);
+        for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+                sigaddset(&set, forwarded[i]);
+        sigaddset(&set, SIGCHLD);
+        sigaddset(&set, SIGWINCH);
+        if (sigprocmask(SIG_BLOCK, &set, &s->oldmask) < 0)
+                return forge_error_make(err, errno, "block signals");
+        s->masked = true;
+        s->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (s->sfd < 0)
+                return forge_error_make(err, errno, "signalfd");
+        return 0;
+}
+
+static int exec_start(const runtime_exec_config *cfg, exec_state *s, forge_error **err)
+{
+        cleanup_free char *error = NULL;
+        cleanup_close int own_ns = -1;
+        int exec_errno = 0;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->sock) < 0)
+                return forge_error_make(err, errno, "socketpair");
+        own_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own_ns < 0)
+                return forge_error_make(err, errno, "open /proc/self/ns/pid");
+        /* our next child is born in the container's pid namespace */
+        if (setns(cfg->init_pidfd, CLONE_NEWPID) < 0)
+                return forge_error_make(err, errno, "join the container's pid namespace");
+        s->child = fork();
+        if (s->child == 0)
+                child_main(cfg, s->sock[1], cfg->init_pidfd);
+        /* and only that one: back to ours for children of ours after it */
+        if (setns(own_ns, CLONE_NEWPID) < 0)
+                return forge_error_make(err, errno, "return to forge's pid namespace");
+        if (s->child < 0) {
+                s->child = 0;
+                return forge_error_make(err, errno, "fork");
+        }
+        close(s->sock[1]);
+        s->sock[1] = -1;
+        if (join_cgroups(cfg->init_pid, s->child, err) < 0)
+                return -1;
+        if (write(s->sock[0], "g", 1) != 1)
+                return forge_error_make(err, errno, "start the process");
+        if (read_reports(s->sock[0], &s->master, &exec_errno, &error) < 0)
+                return forge_error_make(err, 0, "%s", error ? error : "exec failed");
+        return exec_errno;
+}
+
+int runtime_container_exec(const runtime_exec_config *cfg, runtime_result *ret, forge_error **err)
+{
+        exec_state s = {.sock = {-1, -1}, .sfd = -1, .master = -1};
+        runtime_result res = {0};
+        int r = -1;
+
+        if (cfg->argv == NULL || cfg->argv[0] == NULL)
+                return forge_error_make(err, EINVAL, "no command to execute");
+        if (exec_signals(&s, err) < 0)
+                goto out;
+        r = exec_start(cfg, &s, err);
+        if (r < 0)
+                goto out;
+        res.exec_errno = r;
+        if (s.master >= 0 && isatty(STDIN_FILENO))
+                s.raw = terminal_raw(STDIN_FILENO, &s.tio, sizeof(s.tio)) == 0;
+        r = relay(s.child, s.sfd, s.master, &res.status);
+        if (r < 0) {
+                forge_error_make(err, -r, "wait for the process");
+                goto out;
+        }
+        s.child = 0;
+        *ret = res;
+        r = 0;
+out:
+        exec_state_free(&s);
+        return r;
+}

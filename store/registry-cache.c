@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The build's layer cache kept in a registry (forge build --cache-to REF
+ * --cache-from REF): an OCI manifest whose config
+ * (application/vnd.dev.forge.cache.config.v1+json) maps layer cache keys to
+ * layers, and whose layers are those layers. See docs/registry.md.
+ *
+ * What an imported artifact says is untrusted: an entry is used only if its
+ * layer is one of the manifest's descriptors (digest and size), and the blob
+ * is verified when it is downloaded, like any pulled blob.
+ */
+#include "store/registry-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+
+#define CACHE_VERSION 1
+#define MAX_SOURCES 16
+
+typedef struct cache_source {
+        reg_session *s;
+        char *repo;
+        json_t *entries; /* key -> entry object */
+        json_t *sizes;   /* layer digest -> size, from the manifest */
+} cache_source;
+
+struct registry_cache {
+        store *st;
+        const registry_opts *o;
+        cache_source src[MAX_SOURCES];
+        size_t n_src;
+        json_t *added;      /* [entry...] in build order */
+        json_t *added_keys; /* key -> true */
+};
+
+int registry_cache_new(store *s, const registry_opts *o, registry_cache **ret, forge_error **err)
+{
+        registry_cache *c = calloc(1, sizeof(*c));
+
+        if (c == NULL)
+                return forge_error_make(err, ENOMEM, "cache");
+        c->st = s;
+        c->o = o;
+        c->added = json_array();
+        c->added_keys = json_object();
+        *ret = c;
+        return 0;
+}
+
+void registry_cache_free(registry_cache *c)
+{
+        if (c == NULL)
+                return;
+        for (size_t i = 0; i < c->n_src; i++) {
+                reg_session_free(c->src[i].s);
+                free(c->src[i].repo);
+                json_decref(c->src[i].entries);
+                json_decref(c->src[i].sizes);
+        }
+        json_decref(c->added);
+        json_decref(c->added_keys);
+        free(c);
+}
+
+static bool layer_type(const char *mt)
+{
+        return mt != NULL &&
+               (strcmp(mt, STORE_MEDIA_LAYER_ZSTD) == 0 ||
+                strcmp(mt, STORE_MEDIA_LAYER_GZIP) == 0 || strcmp(mt, STORE_MEDIA_LAYER_TAR) == 0 ||
+                strcmp(mt, REGISTRY_MEDIA_DOCKER_LAYER_GZIP) == 0);
+}
+
+/* Keeps the config's entries whose layer the manifest lists. */
+static int read_entries(cache_source *src, const registry_manifest *m, const char *cfg, size_t len,
+                        forge_error **err)
+{
+        json_t *j = json_loadb(cfg, len, 0, NULL), *layers, *e;
+        size_t i;
+
+        layers = json_object_get(j, "layers");
+        if (!json_is_integer(json_object_get(j, "forge_cache_version")) || !json_is_array(layers)) {
+                json_decref(j);
+                return forge_error_make(err, EBADMSG, "the cache config is not forge's");
+        }
+        src->entries = json_object();
+        src->sizes = json_object();
+        for (i = 0; i < m->n_layers; i++)
+                json_object_set_new(src->sizes, m->layers[i].digest,
+                                    json_integer((json_int_t)m->layers[i].size));
+        json_array_foreach(layers, i, e)
+        {
+                const char *key = json_string_value(json_object_get(e, "key"));
+                const char *d = json_string_value(json_object_get(e, "digest"));
+                json_t *size = json_object_get(src->sizes, d ? d : "");
+                if (!digest_valid(key) || !digest_valid(d) ||
+                    !digest_valid(json_string_value(json_object_get(e, "diff_id"))) ||
+                    !layer_type(json_string_value(json_object_get(e, "media_type"))) ||
+                    size == NULL ||
+                    json_integer_value(size) != json_integer_value(json_object_get(e, "size")))
+                        continue;
+                json_object_set(src->entries, key, e);
+        }
+        json_decref(j);
+        return 0;
+}
+
+static int import_ref(registry_cache *c, const registry_ref *ref, cache_source *src,
+                      forge_error **err)
+{
+        cleanup_registry_manifest registry_manifest m = {0};
+        cleanup_free char *body = NULL, *cfg = NULL;
+        char digest[DIGEST_STR_SIZE];
+        size_t len, clen;
+        forge_error *e = NULL;
+
+        if (reg_session_open(ref->host, c->o, &src->s, err) < 0)
+                return -1;
+        if (reg_manifest_get(
+                c->st, src->s, c->o, ref->repo, ref->digest[0] ? ref->digest : ref->tag,
+                ref->digest[0] ? ref->digest : NULL, &m, digest, &body, &len, &e) < 0) {
+                if (e->errnum == ENOENT) { /* no cache there yet */
+                        forge_error_release(&e);
+                        return 0;
+                }
+                *err = e;
+                return -1;
+        }
+        if (m.kind != REGISTRY_KIND_IMAGE ||
+            strcmp(m.config.media_type, REGISTRY_MEDIA_CACHE_CONFIG) != 0)
+                return forge_error_make(err, EBADMSG, "it is not a forge cache (config '%s')",
+                                        m.config.media_type);
+        if (reg_blob_fetch(c->st, src->s, c->o, ref->repo, &m.config, REGISTRY_MAX_CONFIG, err) <
+                0 ||
+            store_blob_read(c->st, m.config.digest, REGISTRY_MAX_CONFIG, &cfg, &clen, err) < 0)
+                return -1;
+        src->repo = strdup(ref->repo);
+        if (src->repo == NULL)
+                return forge_error_make(err, ENOMEM, "cache");
+        return read_entries(src, &m, cfg, clen, err);
+}
+
+int registry_cache_import(registry_cache *c, const char *refstr, forge_error **err)
+{
+        cleanup_registry_ref registry_ref ref = {0};
+        cache_source *src;
+
+        if (registry_ref_parse(refstr, &ref, err) < 0)
+                return -1;
+        if (c->n_src == MAX_SOURCES)
+                return forge_error_usage(err, "at most %d --cache-from", MAX_SOURCES);
+        src = &c->src[c->n_src];
+        memset(src, 0, sizeof(*src));
+        if (import_ref(c, &ref, src, err) < 0) {
+                reg_session_free(src->s);
+                free(src->repo);
+                json_decref(src->entries);
+                json_decref(src->sizes);
+                memset(src, 0, sizeof(*src));
+                return forge_error_prefix(err, "cache from '%s'", refstr);
+        }
+        if (src->entries == NULL) {
+                reg_session_free(src->s);
+                memset(src, 0, sizeof(*src));
+                return 0;
+        }
+        c->n_src++;
+        return 0;
+}
+
+static void entry_layer(json_t *e, store_layer *l)
+{
+        memset(l, 0, sizeof(*l));
+        snprintf(l->digest, sizeof(l->digest), "%s",
+                 json_string_value(json_object_get(e, "digest")));
+        snprintf(l->diff_id, sizeof(l->diff_id), "%s",
+                 json_string_value(json_object_get(e, "diff_id")));
+        snprintf(l->media_type, sizeof(l->media_type), "%s",
+                 json_string_value(json_object_get(e, "media_type")));
+        l->size = (uint64_t)json_integer_value(json_object_get(e, "size"));
+        l->usize = (uint64_t)json_integer_value(json_object_get(e, "usize"));
+}
+
+int registry_cache_lookup(registry_cache *c, const char *key, store_layer *ret, forge_error **err)
+{
+        for (size_t i = 0; i < c->n_src; i++) {
+                json_t *e = json_object_get(c->src[i].entries, key);
+                registry_descriptor d = {0};
+                store_layer l;
+                if (e == NULL)
+                        continue;
+                entry_layer(e, &l);
+                memcpy(d.digest, l.digest, DIGEST_STR_SIZE);
+                snprintf(d.media_type, sizeof(d.media_type), "%s", l.media_type);
+                d.size = l.size;
+                if (reg_blob_fetch(c->st, c->src[i].s, c->o, c->src[i].repo, &d, 0, err) < 0)
+                        return forge_error_prefix(err, "cache layer %s", l.digest);
+                *ret = l;
+                return 1;
+        }
+        return 0;
+}
+
+int registry_cache_add(registry_cache *c, const char *key, const store_layer *l, forge_error **err)
+{
+        json_t *e;
+
+        if (json_object_get(c->added_keys, key) != NULL)
+                return 0;
+        e = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "key", key, "digest", l->digest, "diff_id",
+                      l->diff_id, "size", (json_int_t)l->size, "usize", (json_int_t)l->usize,
+                      "media_type", l->media_type[0] ? l->media_type : STORE_MEDIA_LAYER_ZSTD);
+        if (e == NULL || json_array_append_new(c->added, e) < 0)
+                return forge_error_make(err, ENOMEM, "cache");
+        json_object_set_new(c->added_keys, key, json_true());
+        return 0;
+}
+
+static void cleanup_json_fn(json_t **j)
+{
+        json_decref(*j);
+}
+
+int registry_cache_export(registry_cache *c, const char *refstr, forge_error **err)
+{
+        cleanup_registry_ref registry_ref ref = {0};
+        __attribute__((cleanup(cleanup_json_fn))) json_t *cfg = NULL, *man = NULL;
+        json_t *descs = json_array(), *seen = json_object(), *e;
+        cleanup_free char *cfg_txt = NULL, *man_txt = NULL;
+        cleanup_free char(*digests)[DIGEST_STR_SIZE] = NULL;
+        char cfg_digest[DIGEST_STR_SIZE], man_digest[DIGEST_STR_SIZE];
+        size_t cfg_len, man_len, n = 1, i;
+        bool was_locked = c->st->lock_mode != 0;
+        int r = -1;
+
+        if (registry_ref_parse(refstr, &ref, err) < 0) {
+                json_decref(descs);
+                json_decref(seen);
+                return -1;
+        }
+        cfg = json_pack("{s:i, s:s, s:O}", "forge_cache_version", CACHE_VERSION, "mediaType",
+                        REGISTRY_MEDIA_CACHE_CONFIG, "layers", c->added);
+        digests = calloc(json_array_size(c->added) + 1, sizeof(*digests));
+        cfg_txt = cfg ? store_json_canonical(cfg, &cfg_len) : NULL;
+        if (cfg_txt == NULL || digests == NULL || descs == NULL || seen == NULL) {
+                forge_error_make(err, ENOMEM, "cache");
+                goto out;
+        }
+        if (!was_locked && store_lock_shared(c->st, err) < 0)
+                goto out;
+        if (store_blob_put(c->st, cfg_txt, cfg_len, cfg_digest, err) < 0)
+                goto unlock;
+        memcpy(digests[0], cfg_digest, DIGEST_STR_SIZE);
+        json_array_foreach(c->added, i, e)
+        {
+                const char *d = json_string_value(json_object_get(e, "digest"));
+                if (json_object_get(seen, d) != NULL)
+                        continue;
+                json_object_set_new(seen, d, json_true());
+                json_array_append_new(descs,
+                                      json_pack("{s:s, s:s, s:O}", "mediaType",
+                                                json_string_value(json_object_get(e, "media_type")),
+                                                "digest", d, "size", json_object_get(e, "size")));
+                memcpy(digests[n++], d, DIGEST_STR_SIZE);
+        }
+        man = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",
+                        STORE_MEDIA_MANIFEST, "artifactType", REGISTRY_MEDIA_CACHE_CONFIG, "config",
+                        "mediaType", REGISTRY_MEDIA_CACHE_CONFIG, "digest", cfg_digest, "size",
+                        (json_int_t)cfg_len, "layers", descs);
+        man_txt = man ? store_json_canonical(man, &man_len) : NULL;
+        if (man_txt == NULL) {
+                forge_error_make(err, ENOMEM, "cache");
+                goto unlock;
+        }
+        if (store_blob_put(c->st, man_txt, man_len, man_digest, err) < 0)
+                goto unlock;
+        r = reg_push_manifest(c->st, &ref, (const char(*)[DIGEST_STR_SIZE])digests, n, man_txt,
+                              man_len, STORE_MEDIA_MANIFEST, man_digest, c->o, err);
+unlock:
+        if (!was_locked)
+                store_unlock(c->st);
+out:
+        json_decref(descs);
+        json_decref(seen);
+        if (r < 0)
+                return forge_error_prefix(err, "cache to '%s'", refstr);
+        return 0;
+}
