@@ -14,12 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "runtime/runtime.h"
+#include "specs/specs.h"
 #include "vmimage/vmimage.h"
 
 #define MAX_ENV 256
@@ -36,7 +39,9 @@ typedef struct vm_opts {
                 bool ro;
         } share[MAX_SHARES];
         size_t n_shares;
-        const char *memory, *cpus, *timeout, *user, *workdir, *hostname;
+        const char *memory, *cpus, *timeout, *user, *workdir, *hostname, *network;
+        runtime_port ports[RUNTIME_NET_MAX_PORTS];
+        size_t n_ports;
 } vm_opts;
 
 static void help(void)
@@ -53,6 +58,9 @@ static void help(void)
                "  --user U[:G]       numeric or a name from the image's /etc/passwd\n"
                "  --workdir DIR      working directory\n"
                "  --hostname NAME    host name\n"
+               "  --network none|user  default none: no network device; user: virtio-net with\n"
+               "                     its own address, route and DNS through the host (passt)\n"
+               "  -p [IP:]HOSTPORT:PORT[/tcp|udp]  publish a guest port (--network user)\n"
                "  --timeout SECONDS  stop the guest after this long (exit 124)\n"
                "  --persist          write guest writes to DISK.img (default: thrown away)\n"
                "  --verbose          show the guest kernel's messages on the console\n\n"
@@ -73,6 +81,7 @@ enum {
         OPT_AS,
         OPT_HELP,
         OPT_READ_ONLY,
+        OPT_NETWORK,
         OPT_UNSUPPORTED
 };
 
@@ -141,7 +150,7 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
             {"as", required_argument, NULL, OPT_AS},
             {"help", no_argument, NULL, OPT_HELP},
             {"pids", required_argument, NULL, OPT_UNSUPPORTED},
-            {"network", required_argument, NULL, OPT_UNSUPPORTED},
+            {"network", required_argument, NULL, OPT_NETWORK},
             {"read-only", no_argument, NULL, OPT_READ_ONLY},
             {"user", required_argument, NULL, OPT_USER},
             {"workdir", required_argument, NULL, OPT_WORKDIR},
@@ -152,8 +161,29 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+e:v:t", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+e:v:tp:", longopts, NULL)) != -1) {
                 switch (c) {
+                case 'p': {
+                        cleanup_error forge_error *perr = NULL;
+
+                        if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
+                                return cli_usage_error("run", "too many -p (at most %d)",
+                                                       RUNTIME_NET_MAX_PORTS);
+                        if (runtime_port_parse(optarg, &o->ports[o->n_ports], &perr) < 0)
+                                return cli_usage_error("run", "%s", perr->msg);
+                        o->n_ports++;
+                        break;
+                }
+                case OPT_NETWORK:
+                        if (strcmp(optarg, "host") == 0)
+                                return cli_usage_error("run", "--network host is for containers: a VM "
+                                                              "takes --network none or user");
+                        if (strcmp(optarg, "none") != 0 && strcmp(optarg, "user") != 0)
+                                return cli_usage_error("run", "--network wants none or user for a VM, "
+                                                              "got '%s'",
+                                                       optarg);
+                        o->network = optarg;
+                        break;
                 case 'e':
                         if (strchr(optarg, '=') == NULL || optarg[0] == '=' || o->n_env >= MAX_ENV)
                                 return cli_usage_error("run", "-e wants K=V, got '%s'", optarg);
@@ -202,8 +232,8 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
                         break;
                 case OPT_UNSUPPORTED:
                         return cli_usage_error("run", "%s is for containers: a VM takes -e, -v, -t, --memory, "
-                                                      "--cpus, --user, --workdir, --hostname, --timeout, "
-                                                      "--read-only, --persist and --verbose",
+                                                      "--cpus, --user, --workdir, --hostname, --network, -p, "
+                                                      "--timeout, --read-only, --persist and --verbose",
                                                argv[optind - 1]);
                 default:
                         return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
@@ -297,6 +327,15 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
                 return -1;
         if (o->n_shares > 0 && append_shares(&c, o) < 0)
                 return -1;
+        if (o->network && strcmp(o->network, "user") == 0) {
+                char net[96];
+
+                /* the guest init configures eth0 from this (docs/vm-protocol.md) */
+                snprintf(net, sizeof(net), " forge.net=%s/%d,%s,%s", RUNTIME_NET_ADDR,
+                         RUNTIME_NET_PREFIX, RUNTIME_NET_GATEWAY, RUNTIME_NET_DNS);
+                if (append_str(&c, net) < 0)
+                        return -1;
+        }
         if (o->tty) {
                 struct winsize ws = {0};
                 if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
@@ -311,14 +350,38 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
         return 0;
 }
 
+/* The spec's vm.network and vm.ports when a SPEC is run, unless the command
+ * line gave them. As for containers, an image never carries them: the
+ * host-side grants come only from the spec being run (docs/run.md). */
+static int spec_vm_network(const char *path, vm_opts *o, forge_error **err)
+{
+        cleanup_spec spec *sp = NULL;
+
+        if (spec_load(path, &sp, err) < 0)
+                return -1;
+        if (o->network == NULL && sp->vm.network == SPEC_NETWORK_USER)
+                o->network = "user";
+        if (o->n_ports > 0 || o->network == NULL || strcmp(o->network, "user") != 0)
+                return 0;
+        for (char **p = sp->vm.ports; p && *p; p++) {
+                if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
+                        return forge_error_usage(err, "more than %d vm.ports", RUNTIME_NET_MAX_PORTS);
+                if (runtime_port_parse(*p, &o->ports[o->n_ports], err) < 0)
+                        return -1;
+                o->n_ports++;
+        }
+        return 0;
+}
+
 /* The disk image to boot: the path itself, or the store's cached disk of an
  * image (a SPEC built first). */
-static int find_disk(cli_ctx *ctx, const char *target, store **ret_store, char **ret_path,
+static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_store, char **ret_path,
                      forge_error **err)
 {
         cleanup_store store *s = NULL;
         char digest[DIGEST_STR_SIZE];
         struct stat st;
+        bool is_spec;
 
         if (stat(target, &st) == 0 && S_ISREG(st.st_mode) && !is_spec_path(target) &&
             vmimage_is_disk(target)) {
@@ -327,8 +390,11 @@ static int find_disk(cli_ctx *ctx, const char *target, store **ret_store, char *
         }
         if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
                 return -1;
-        if (cli_run_resolve(s, target, stat(target, &st) == 0 && S_ISREG(st.st_mode), digest, err) < 0)
+        is_spec = stat(target, &st) == 0 && S_ISREG(st.st_mode);
+        if (cli_run_resolve(s, target, is_spec, digest, err) < 0)
                 return -1;
+        if (is_spec && spec_vm_network(target, o, err) < 0)
+                return forge_error_prefix(err, "'%s'", target);
         if (vmimage_disk_get(s, digest, ret_path, err) < 0)
                 return forge_error_prefix(err, "disk image of '%s'", target);
         *ret_store = take_ptr(s);
@@ -348,11 +414,11 @@ static char *find_launcher(void)
 /* Replaces this process with forge-vmm; returns only on failure. The disk
  * stays open across exec, so a store gc cannot take it away meanwhile. */
 static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot *b, const char *cmdline,
-                         unsigned long long memory, unsigned cpus, unsigned timeout)
+                         unsigned long long memory, unsigned cpus, unsigned timeout, int net_fd)
 {
         cleanup_free char *launcher = find_launcher();
-        char fd_s[16], kernel_s[48], initrd_s[48], mem_s[24], cpus_s[16], timeout_s[16];
-        const char *argv[32 + 2 * MAX_SHARES];
+        char fd_s[16], kernel_s[48], initrd_s[48], mem_s[24], cpus_s[16], timeout_s[16], net_s[16];
+        const char *argv[34 + 2 * MAX_SHARES];
         char share_s[MAX_SHARES][PATH_MAX + 32];
         size_t n = 0;
         int fd;
@@ -405,6 +471,13 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
                 argv[n++] = "--share";
                 argv[n++] = share_s[i];
         }
+        if (net_fd >= 0) {
+                /* kept open across exec: the launcher's end of passt's socket */
+                snprintf(net_s, sizeof(net_s), "%d", net_fd);
+                argv[n++] = "--net-fd";
+                argv[n++] = net_s;
+                fcntl(net_fd, F_SETFD, 0);
+        }
         if (cli_run_control_dir() != NULL) { /* forge run -d: forge exec's channel */
                 argv[n++] = "--control";
                 argv[n++] = cli_run_control_dir();
@@ -418,12 +491,37 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
         return -1;
 }
 
-static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, int n_args)
+/* --network user: passt on one end of a socket pair, the other end for
+ * forge-vmm's virtio-net. passt is this process's child and dies with it
+ * (runtime_net_start_socket), which after exec is forge-vmm. */
+static int net_start(const vm_opts *o, runtime_net **ret_net, int *ret_fd, forge_error **err)
+{
+        int sv[2];
+
+        if (o->network == NULL || strcmp(o->network, "user") != 0)
+                return 0;
+        if (runtime_ports_check(o->ports, o->n_ports, err) < 0)
+                return -1;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return forge_error_make(err, errno, "socketpair");
+        if (runtime_net_start_socket(sv[1], o->ports, o->n_ports, ret_net, err) < 0) {
+                close(sv[0]);
+                close(sv[1]);
+                return forge_error_prefix(err, "--network user");
+        }
+        close(sv[1]);
+        *ret_fd = sv[0];
+        return 0;
+}
+
+static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_args)
 {
         cleanup_error forge_error *err = NULL;
         cleanup_store store *s = NULL;
         cleanup_free char *disk = NULL, *cmdline = NULL;
         vmimage_boot boot = {0};
+        runtime_net *net = NULL;
+        int net_fd = -1;
         unsigned long long v = 0;
         unsigned cpus = 0, timeout = 0;
         int r;
@@ -440,6 +538,9 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
                                                o->cpus);
                 cpus = (unsigned)n;
         }
+        if (o->n_ports > 0 && o->network != NULL && strcmp(o->network, "user") != 0)
+                return cli_usage_error("run", "-p publishes a port of --network user; this VM's "
+                                              "network is none");
         if (o->timeout) {
                 char *end;
                 unsigned long n = strtoul(o->timeout, &end, 10);
@@ -447,9 +548,13 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
                         return cli_usage_error("run", "--timeout wants seconds, got '%s'", o->timeout);
                 timeout = (unsigned)n;
         }
-        if (find_disk(ctx, target, &s, &disk, &err) < 0) {
+        if (find_disk(ctx, target, o, &s, &disk, &err) < 0) {
                 r = cli_fail(&err);
                 return r == FORGE_EXIT_USAGE ? r : 125;
+        }
+        if (o->n_ports > 0 && (o->network == NULL || strcmp(o->network, "user") != 0)) {
+                cli_usage_error("run", "-p publishes a port of --network user; this VM's network is none");
+                return FORGE_EXIT_USAGE;
         }
         if (o->persist && o->read_only)
                 return cli_usage_error("run", "--persist and --read-only contradict each other");
@@ -468,9 +573,16 @@ static int run(cli_ctx *ctx, const vm_opts *o, const char *target, char **args, 
                 return 125;
         }
         r = build_cmdline(o, boot.cmdline, args, n_args, &cmdline);
+        if (r == 0 && net_start(o, &net, &net_fd, &err) < 0) {
+                cli_fail(&err);
+                r = -1;
+        }
         if (r == 0)
                 r = exec_launcher(o, disk, &boot, cmdline, o->memory ? v : boot.memory ? boot.memory : DEFAULT_MEMORY,
-                                  cpus ? cpus : boot.cpus ? boot.cpus : 1, timeout);
+                                  cpus ? cpus : boot.cpus ? boot.cpus : 1, timeout, net_fd);
+        runtime_net_stop(net);
+        if (net_fd >= 0)
+                close(net_fd);
         vmimage_boot_release(&boot);
         return 125;
 }

@@ -25,6 +25,8 @@ typedef struct run_opts {
         size_t n_env;
         runtime_mount mounts[MAX_LIST];
         size_t n_mounts;
+        runtime_port ports[RUNTIME_NET_MAX_PORTS];
+        size_t n_ports;
         const char *rootfs[MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
         size_t n_rootfs;
         bool tty, read_only, read_only_set;
@@ -42,7 +44,9 @@ static void help(void)
                "  --memory SIZE          memory limit (e.g. 256M)\n"
                "  --cpus N               CPU limit (e.g. 1.5)\n"
                "  --pids N               process limit (default 2048; -1: none)\n"
-               "  --network none|host    default none: own network namespace, loopback only\n"
+               "  --network none|host|user  default none: own network namespace, loopback only;\n"
+               "                         user: own address, route, DNS, outbound through the host\n"
+               "  -p [IP:]HOSTPORT:PORT[/tcp|udp]  publish a port (--network user; IP 127.0.0.1)\n"
                "  --read-only            read-only root file system\n"
                "  --user U[:G]           numeric or a name from the image's /etc/passwd\n"
                "  --workdir DIR          working directory\n"
@@ -134,8 +138,19 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
 
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:e:v:t", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+:e:v:tp:", longopts, NULL)) != -1) {
                 switch (c) {
+                case 'p': {
+                        cleanup_error forge_error *perr = NULL;
+
+                        if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
+                                return cli_usage_error("run", "too many -p (at most %d)",
+                                                       RUNTIME_NET_MAX_PORTS);
+                        if (runtime_port_parse(optarg, &o->ports[o->n_ports], &perr) < 0)
+                                return cli_usage_error("run", "%s", perr->msg);
+                        o->n_ports++;
+                        break;
+                }
                 case 'e':
                         if (strchr(optarg, '=') == NULL || optarg[0] == '=' || o->n_env >= MAX_LIST)
                                 return cli_usage_error("run", "-e wants K=V, got '%s'", optarg);
@@ -290,6 +305,9 @@ typedef struct spec_grants {
         runtime_mount *mounts;
         size_t n_mounts;
         bool network_host;
+        bool network_user;
+        runtime_port ports[RUNTIME_NET_MAX_PORTS];
+        size_t n_ports;
 } spec_grants;
 
 static void spec_grants_free(spec_grants *g)
@@ -310,6 +328,15 @@ static int spec_grants_load(const char *path, spec_grants *ret, forge_error **er
         if (spec_load(path, &sp, err) < 0)
                 return -1;
         g.network_host = sp->container.network == SPEC_NETWORK_HOST;
+        g.network_user = sp->container.network == SPEC_NETWORK_USER;
+        for (char **p = sp->container.ports; p && *p; p++) {
+                if (g.n_ports >= RUNTIME_NET_MAX_PORTS)
+                        return forge_error_usage(err, "'%s': more than %d container.ports", path,
+                                                 RUNTIME_NET_MAX_PORTS);
+                if (runtime_port_parse(*p, &g.ports[g.n_ports], err) < 0)
+                        return forge_error_prefix(err, "'%s'", path);
+                g.n_ports++;
+        }
         g.mounts = calloc(sp->container.n_mounts + 1, sizeof(runtime_mount));
         if (g.mounts == NULL)
                 return forge_error_make(err, ENOMEM, "spec mounts");
@@ -421,9 +448,18 @@ static int configure(const run_opts *o, const runtime_image_config *ic, const sp
                 cfg->pids = RUNTIME_DEFAULT_PIDS;
         else if (cfg->pids == -1)
                 cfg->pids = 0; /* --pids -1: no limit, as podman's --pids-limit -1 */
-        if (net != NULL && strcmp(net, "host") != 0 && strcmp(net, "none") != 0)
-                return cli_usage_error("run", "--network wants none or host, got '%s'", net);
+        if (net != NULL && strcmp(net, "host") != 0 && strcmp(net, "none") != 0 &&
+            strcmp(net, "user") != 0)
+                return cli_usage_error("run", "--network wants none, host or user, got '%s'", net);
         cfg->network_host = net != NULL ? strcmp(net, "host") == 0 : g->network_host;
+        cfg->network_user = net != NULL ? strcmp(net, "user") == 0 : g->network_user;
+        /* the spec's ports go with its network: user; -p wants one */
+        cfg->ports = o->n_ports > 0 ? o->ports : g->ports;
+        cfg->n_ports = o->n_ports > 0 ? o->n_ports : cfg->network_user ? g->n_ports : 0;
+        if (cfg->n_ports > 0 && !cfg->network_user)
+                return cli_usage_error("run", "-p publishes a port of --network user; this "
+                                              "container's network is %s",
+                                       cfg->network_host ? "host" : "none");
         cfg->read_only = o->read_only_set ? o->read_only : ic->read_only == 1;
         cfg->workdir = o->workdir ? o->workdir : ic->workdir;
         cfg->user = o->user ? o->user : ic->user;

@@ -18,6 +18,14 @@ typedef struct runtime_mount {
         bool ro;
 } runtime_mount;
 
+/* A port published with -p [IP:]HOSTPORT:PORT[/tcp|udp] (runtime/container/net.c). */
+typedef struct runtime_port {
+        char host_ip[16]; /* dotted IPv4; "127.0.0.1" unless given */
+        uint16_t host_port;
+        uint16_t port; /* in the container or the guest */
+        bool udp;
+} runtime_port;
+
 typedef enum runtime_caps {
         RUNTIME_CAPS_DEFAULT = 0, /* crun's default set (`crun spec`) */
         RUNTIME_CAPS_BUILD,       /* docker's default set, for `run:` build steps */
@@ -50,6 +58,9 @@ typedef struct runtime_config {
         size_t n_mounts;
         bool tty;
         bool network_host;
+        bool network_user; /* own stack through pasta (docs/network.md) */
+        const runtime_port *ports; /* -p, with network_user */
+        size_t n_ports;
         runtime_caps caps;
 
         unsigned stop_timeout; /* seconds from SIGTERM/SIGINT to SIGKILL; 0: the default */
@@ -88,6 +99,46 @@ int runtime_container_run(const runtime_config *cfg, runtime_result *ret, forge_
 /* Where forge-init is: $FORGE_INIT, next to the running executable, the build
  * tree (../runtime/init/), then /usr/local/libexec/forge and /usr/libexec/forge. */
 int runtime_init_find(char **ret_path, forge_error **err);
+
+/* ---- user-mode networking (runtime/container/net.c, docs/network.md) ---- */
+
+/* The addressing of `--network user`, the same for containers and VMs
+ * (QEMU's user-mode layout): the workload at .100, the gateway (the host's
+ * loopback as seen from inside) at .2, the DNS forwarder at .3. */
+#define RUNTIME_NET_ADDR "10.0.2.100"
+#define RUNTIME_NET_PREFIX 24
+#define RUNTIME_NET_GATEWAY "10.0.2.2"
+#define RUNTIME_NET_DNS "10.0.2.3"
+#define RUNTIME_NET_HOST_NAME "host.forge.internal"
+#define RUNTIME_NET_MAX_PORTS 64
+
+/* Parses "[IP:]HOSTPORT:PORT[/tcp|udp]" (usage error). */
+int runtime_port_parse(const char *s, runtime_port *ret, forge_error **err);
+/* "127.0.0.1:8080/tcp" into buf. */
+const char *runtime_port_format(const runtime_port *p, char *buf, size_t len);
+/* Fails naming the first host port that cannot be bound (in use, or an
+ * address this host does not have). */
+int runtime_ports_check(const runtime_port *ports, size_t n, forge_error **err);
+
+/* The user-mode stack of one run: pasta for a container's network
+ * namespace, passt on a socket for a VM. Nothing of it outlives forge (or
+ * forge-vmm, which forge becomes): see docs/network.md. */
+typedef struct runtime_net runtime_net;
+
+/* pasta attached to the network namespace netns_fd (forge must be root). */
+int runtime_net_start_ns(int netns_fd, const runtime_port *ports, size_t n_ports,
+                         runtime_net **ret, forge_error **err);
+/* passt speaking QEMU's stream protocol (4-byte big-endian length, then an
+ * Ethernet frame) on sock_fd, a connected AF_UNIX stream socket; passt exits
+ * when its peer is closed. */
+int runtime_net_start_socket(int sock_fd, const runtime_port *ports, size_t n_ports,
+                             runtime_net **ret, forge_error **err);
+/* Stops the stack (if still running) and frees n; NULL is fine. */
+void runtime_net_stop(runtime_net *n);
+
+/* The /etc/hosts and /etc/resolv.conf a workload with `--network user` sees. */
+int runtime_net_hosts(const char *hostname, char **ret, forge_error **err);
+int runtime_net_resolv_conf(char **ret, forge_error **err);
 
 /* ---- an image's run configuration (runtime/image-config.c) ---- */
 

@@ -20,6 +20,8 @@ packages=(
 	docker-registry apache2-utils openssl curl
 	# packages: layers (libsolv, libcurl, gpgv); their tests build and sign a repository
 	libsolv-dev libsolvext-dev gpgv gnupg apt-utils dpkg-dev xz-utils curl mmdebstrap
+	# --network user (pasta for containers, passt for VMs); its tests and benchmark
+	passt dnsmasq-base slirp4netns iperf3
 )
 # node and npm for the CycloneDX validator: the machine's own when it has them
 # (a node package that provides npm conflicts with Debian's npm), else Debian's

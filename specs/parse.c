@@ -855,9 +855,83 @@ static int parse_network(parser *p, yaml_node_t *v, spec_network *ret)
                 *ret = SPEC_NETWORK_NONE;
         else if (strcmp(scalar(v), "host") == 0)
                 *ret = SPEC_NETWORK_HOST;
+        else if (strcmp(scalar(v), "user") == 0)
+                *ret = SPEC_NETWORK_USER;
         else
-                return FAIL(p, v, "'network' is '%s' (expected none or host)", scalar(v));
+                return FAIL(p, v, "'network' is '%s' (expected none, host or user)", scalar(v));
         return 0;
+}
+
+/* Digits only, at most 5, value in [min, max]; advances *s. */
+static bool take_num(const char **s, unsigned min, unsigned max)
+{
+        unsigned v = 0;
+        int n = 0;
+
+        while (**s >= '0' && **s <= '9' && n < 6) {
+                v = v * 10 + (unsigned)(**s - '0');
+                (*s)++;
+                n++;
+        }
+        return n > 0 && n < 6 && v >= min && v <= max;
+}
+
+/* "[IP:]HOSTPORT:PORT[/tcp|udp]" (forge run -p; runtime_port_parse reads it) */
+static bool port_spec_valid(const char *s)
+{
+        const char *c = s;
+        int colons = 0;
+
+        for (const char *q = s; *q; q++)
+                colons += *q == ':';
+        if (colons == 2) {
+                for (int i = 0; i < 4; i++)
+                        if (!take_num(&c, 0, 255) || *c++ != (i < 3 ? '.' : ':'))
+                                return false;
+        } else if (colons != 1) {
+                return false;
+        }
+        if (!take_num(&c, 1, 65535) || *c++ != ':' || !take_num(&c, 1, 65535))
+                return false;
+        return *c == '\0' || strcmp(c, "/tcp") == 0 || strcmp(c, "/udp") == 0;
+}
+
+static int parse_ports(parser *p, yaml_node_t *v, char ***ret)
+{
+        if (get_strv(p, v, "ports", ret) < 0)
+                return -1;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++) {
+                yaml_node_t *e = node(p, *it);
+
+                if (!port_spec_valid(scalar(e)))
+                        return FAIL(p, e,
+                                    "port '%s' is not [IP:]HOSTPORT:PORT[/tcp|udp] (ports 1 to "
+                                    "65535, an IPv4 address)",
+                                    scalar(e));
+        }
+        return 0;
+}
+
+KEYFN(k_ports)
+{
+        return parse_ports(p, v, &((spec_container *)obj)->ports);
+}
+
+KEYFN(v_network)
+{
+        spec_vm *vm = obj;
+
+        if (parse_network(p, v, &vm->network) < 0)
+                return -1;
+        if (vm->network == SPEC_NETWORK_HOST)
+                return FAIL(p, v, "a VM's 'network' is none or user (host is for containers)");
+        return 0;
+}
+
+KEYFN(v_ports)
+{
+        return parse_ports(p, v, &((spec_vm *)obj)->ports);
 }
 
 KEYFN(k_network)
@@ -924,6 +998,7 @@ KEYFN(k_mounts)
 static const key_handler container_keys[] = {
         {"memory", k_memory},       {"cpus", k_cpus},     {"pids", k_pids},
         {"network", k_network},     {"read_only", k_read_only}, {"mounts", k_mounts},
+        {"ports", k_ports},
 };
 
 /* ---- vm ---- */
@@ -1011,6 +1086,7 @@ KEYFN(v_cmdline)
 static const key_handler vm_keys[] = {
         {"kernel", v_kernel},       {"memory", v_memory},   {"cpus", v_cpus},
         {"disk_size", v_disk_size}, {"cmdline", v_cmdline},
+        {"network", v_network},     {"ports", v_ports},
 };
 
 /* ---- top level ---- */
@@ -1595,6 +1671,8 @@ void spec_free(spec *s)
                 free(s->container.mounts[i].dest);
         }
         free(s->container.mounts);
+        cleanup_strv_fn(&s->container.ports);
+        cleanup_strv_fn(&s->vm.ports);
         free(s->vm.kernel_deb);
         free(s->vm.kernel_bzimage);
         free(s->vm.kernel_modules);

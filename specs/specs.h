@@ -100,6 +100,7 @@ typedef enum spec_network {
         SPEC_NETWORK_UNSET = 0,
         SPEC_NETWORK_NONE,
         SPEC_NETWORK_HOST,
+        SPEC_NETWORK_USER, /* containers and VMs: user-mode stack (docs/network.md) */
 } spec_network;
 
 typedef struct spec_container {
@@ -110,6 +111,7 @@ typedef struct spec_container {
         bool read_only;
         spec_mount *mounts;
         size_t n_mounts;
+        char **ports; /* "[IP:]HOSTPORT:PORT[/tcp|udp]", NULL-terminated; NULL when absent */
 } spec_container;
 
 typedef struct spec_vm {
@@ -122,6 +124,8 @@ typedef struct spec_vm {
         uint32_t cpus;         /* 0 = unset */
         uint64_t disk_size;    /* bytes, 0 = unset (content plus headroom) */
         char *cmdline;         /* extra kernel arguments, or NULL */
+        spec_network network;  /* none or user */
+        char **ports;          /* as container.ports */
         spec_pos pos;
         spec_pos kernel_pos;
 } spec_vm;

@@ -33,7 +33,7 @@
  * required; the rest are used when the kernel has them. */
 static const char *const required_mods[] = {"virtio_pci", "virtio_blk"};
 static const char *const optional_mods[] = {"ext4", "ata_piix", "ata_generic", "sd_mod", "virtiofs",
-                                            "virtio_console" /* forge exec in VMs */};
+                                            "virtio_console" /* forge exec in VMs */, "virtio_net"};
 
 int vm_bzimage_check(const void *buf, size_t len, forge_error **err)
 {

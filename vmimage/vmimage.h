@@ -53,7 +53,7 @@ int vmimage_vm_config_parse(const json_t *image_config, vmimage_vm_config *ret,
                             forge_error **err);
 
 /* Bump when the bytes of a disk image change for the same inputs. */
-#define VMIMAGE_FORMAT 2
+#define VMIMAGE_FORMAT 3
 
 typedef struct vmimage_opts {
         const char *rootfs_dir;  /* the flattened image; /.forge/run is added */

@@ -409,6 +409,7 @@ typedef struct run_state {
         bool raw;
         struct termios saved_tio;
         pid_t child;
+        runtime_net *net;
 } run_state;
 
 static void run_state_free(run_state *s)
@@ -419,6 +420,7 @@ static void run_state_free(run_state *s)
                 kill(s->child, SIGKILL);
                 waitpid(s->child, NULL, 0);
         }
+        runtime_net_stop(s->net);
         if (s->masked)
                 sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
         for (int i = 0; i < 2; i++)
@@ -436,6 +438,20 @@ static void run_state_free(run_state *s)
         run_dirs_free(&s->dirs);
         etc_files_free(&s->etc);
         free(s->mounts);
+}
+
+/* pasta on the child's network namespace, before the child goes on: the
+ * workload starts with its interface, route and published ports in place. */
+static int net_user_start(const runtime_config *cfg, run_state *s, forge_error **err)
+{
+        char path[64];
+        cleanup_close int fd = -1;
+
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)s->child);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return forge_error_make(err, errno, "open '%s'", path);
+        return runtime_net_start_ns(fd, cfg->ports, cfg->n_ports, &s->net, err);
 }
 
 static int start_child(const runtime_config *cfg, run_state *s, forge_error **err)
@@ -469,6 +485,8 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
         s->sock[1] = -1;
         if (s->cg != NULL && cgroup_attach(s->cg, s->child, err) < 0)
                 return forge_error_prefix(err, "join the cgroup");
+        if (cfg->network_user && net_user_start(cfg, s, err) < 0)
+                return forge_error_prefix(err, "--network user");
         if (write(s->sock[0], "g", 1) != 1)
                 return forge_error_make(err, errno, "start the container");
         return 0;
@@ -536,6 +554,13 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         runtime_result res = {0};
         int r = -1;
 
+        if (cfg->network_user && cfg->network_host)
+                return forge_error_usage(err, "a container's network is none, host or user");
+        if (cfg->n_ports > 0 && !cfg->network_user)
+                return forge_error_usage(err, "-p publishes a port of --network user (a "
+                                              "container with --network none or host has none)");
+        if (cfg->network_user && runtime_ports_check(cfg->ports, cfg->n_ports, err) < 0)
+                return -1;
         if (cfg->argv == NULL || cfg->argv[0] == NULL)
                 return forge_error_make(err, EINVAL,
                                         "no command to run (the image has no "

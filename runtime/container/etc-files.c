@@ -76,6 +76,22 @@ static int file_write(const char *dir, const char *name, const char *a, size_t a
         return 0;
 }
 
+/* --network user: the stack's names (runtime_net_hosts: host.forge.internal
+ * at the gateway) and its DNS forwarder (docs/network.md) */
+static int net_user_files(const char *hostname, const char *dir, etc_files *ret,
+                          forge_error **err)
+{
+        cleanup_free char *hosts = NULL, *resolv = NULL;
+
+        if (runtime_net_hosts(hostname, &hosts, err) < 0 ||
+            runtime_net_resolv_conf(&resolv, err) < 0)
+                return -1;
+        if (file_write(dir, "hosts", "", 0, hosts, &ret->hosts, err) < 0 ||
+            file_write(dir, "resolv.conf", "", 0, resolv, &ret->resolv, err) < 0)
+                return -1;
+        return 0;
+}
+
 int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, forge_error **err)
 {
         const char *hostname = cfg->hostname ? cfg->hostname : "forge";
@@ -88,6 +104,8 @@ int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, f
         snprintf(line, sizeof(line), "%s\n", hostname);
         if (file_write(dir, "hostname", "", 0, line, &ret->hostname, err) < 0)
                 return -1;
+        if (cfg->network_user)
+                return net_user_files(hostname, dir, ret, err);
         /* with the host network, the host's own names too (as podman) */
         if (cfg->network_host &&
             host_file_read("/etc/hosts", host, HOST_FILE_MAX - 1, &len, err) < 0)

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "runtime/init/supervise.h"
+#include "runtime/init/vm-net.h"
 #include "runtime/init/vmctl-guest.h"
 
 #define MAX_ARGS 4096
@@ -239,6 +240,23 @@ static void mount_root(const char *cmdline)
         if (chdir("/newroot") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
             chdir("/") < 0)
                 fatal("switch to the root file system");
+}
+
+/* forge.net=...: --network user (vm-net.c); a failure ends the run (125) */
+static void setup_network(const char *cmdline, const char *hostname)
+{
+        char *spec = cmdline_get(cmdline, "forge.net"), err[256];
+        char name[65] = "";
+
+        if (spec == NULL)
+                return;
+        if (hostname == NULL)
+                gethostname(name, sizeof(name) - 1);
+        if (vm_net_setup(spec, hostname ? hostname : name, err, sizeof(err)) < 0) {
+                msg("network: %s", err);
+                finish(125);
+        }
+        free(spec);
 }
 
 /* mkdir -p, in the guest's own root */
@@ -692,6 +710,7 @@ int main(int argc, char **argv)
         }
         if (rc.hostname && sethostname(rc.hostname, strlen(rc.hostname)) < 0)
                 msg("set hostname: %s", strerror(errno));
+        setup_network(cmdline, rc.hostname);
         if (lookup_user(rc.user ? rc.user : "0", &id) < 0)
                 finish(125);
         setup_console(cmdline);

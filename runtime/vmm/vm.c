@@ -38,6 +38,8 @@
 #define IDENTITY_MAP_ADDR 0xfffbc000ULL
 #define HOST_BRIDGE_SLOT 0
 #define BLK_SLOT 1
+#define NET_SLOT 2
+#define NET_BAR_ADDR (PCI_BAR_BASE + ((uint64_t)NET_SLOT << 20)) /* 1 MiB apart by slot, as shares.c */
 #define CONSOLE_SLOT 4 /* the control channel (2: network, 3: virtio-fs) */
 #define CONSOLE_BAR (PCI_BAR_BASE + 0x400000ULL)
 
@@ -60,6 +62,7 @@ struct vmm {
         pci_bus pci;
         pci_function bridge;
         vblk *blk;
+        vnet *net;
         blk_backend *disk;
         vm_shares *shares; /* virtio-fs devices (shares.c) */
         pthread_mutex_t dev_lock;
@@ -212,6 +215,8 @@ static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
         pthread_mutex_lock(&v->dev_lock);
         if (v->blk)
                 hit = vblk_mmio(v->blk, addr, data, len, write);
+        if (!hit && v->net)
+                hit = vnet_mmio(v->net, addr, data, len, write);
         if (!hit)
                 hit = vm_shares_mmio(v->shares, addr, data, len, write);
         if (!hit && v->con)
@@ -524,6 +529,12 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
         /* a host bridge at 00:00.0: Linux's check that mechanism #1 really has a PCI bus */
         pci_function_init(&v->bridge, 0x1b36 /* Red Hat */, 0x0008, 0x06000000, 0x1b36, 0x0008);
         v->pci.dev[HOST_BRIDGE_SLOT] = &v->bridge;
+        if (c->net) {
+                v->net = vnet_new(c->net_fd, &v->gm, NET_BAR_ADDR, &ops, &v->dev_lock);
+                if (v->net == NULL)
+                        return forge_error_make(err, ENOMEM, "virtio-net");
+                v->pci.dev[NET_SLOT] = vnet_pci(v->net);
+        }
         if (vm_shares_new(v->kvm_fd, v->vm_fd, &v->gm, c, &v->pci, &v->shares, err) < 0)
                 return -1;
         if (c->control_dir != NULL && create_control(v, c->control_dir, err) < 0)
@@ -593,6 +604,7 @@ static void destroy(vm *v)
         }
         vm_shares_free(v->shares);
         vblk_free(v->blk);
+        vnet_free(v->net);
         vcon_free(v->con);
         if (v->ctl_client >= 0)
                 close(v->ctl_client);
@@ -871,6 +883,8 @@ int vmm_start(vmm *v, vmm_result *ret)
                 cfmakeraw(&t);
                 raw = tcsetattr(c->in_fd, TCSANOW, &t) == 0;
         }
+        if (v->net && vnet_start(v->net) < 0)
+                end(v, VMM_END_CRASH, 0, "could not start the network thread");
         for (unsigned i = 0; i < v->ncpus; i++) {
                 if (pthread_create(&v->cpu[i].tid, NULL, vcpu_thread, &v->cpu[i]) != 0) {
                         end(v, VMM_END_CRASH, 0, "could not start a vCPU thread");

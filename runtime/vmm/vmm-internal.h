@@ -131,6 +131,10 @@ int virtq_pop(virtq *q, const guest_mem *gm, virtq_chain *ret);
 int virtq_push(virtq *q, const guest_mem *gm, uint16_t head, uint32_t len);
 /* Whether the driver wants an interrupt (VRING_AVAIL_F_NO_INTERRUPT unset). */
 bool virtq_should_notify(const virtq *q, const guest_mem *gm);
+/* Tells the driver whether to notify after adding buffers (the used ring's
+ * VRING_USED_F_NO_NOTIFY): a device that polls the ring anyway spares the
+ * guest an exit per buffer. */
+void virtq_set_notify(virtq *q, const guest_mem *gm, bool want);
 
 /* pci.c: configuration space of one PCI function, with BAR sizing. */
 #define PCI_CFG_SIZE 256
@@ -206,6 +210,28 @@ pci_function *vblk_pci(vblk *d);
 bool vblk_mmio(vblk *d, uint64_t addr, uint8_t *data, unsigned len, bool write);
 /* Processes an MMIO access at offset off in the BAR (for tests and the fuzzer). */
 void vblk_bar_access(vblk *d, uint64_t off, uint8_t *data, unsigned len, bool write);
+
+/* virtio/net.c: virtio-net whose backend is a stream socket carrying frames
+ * as QEMU's stream netdev does (4-byte big-endian length, then the frame):
+ * passt's protocol. Every entry point but the receive thread's runs under
+ * lock, which the receive thread takes too. */
+#define VNET_HDR_LEN 12         /* struct virtio_net_hdr of virtio 1.x */
+#define VNET_MAX_FRAME 65536    /* the bound of a frame either way */
+typedef struct vnet vnet;
+
+vnet *vnet_new(int sock, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_ops *irq,
+               pthread_mutex_t *lock);
+/* Starts the receive thread. */
+int vnet_start(vnet *d);
+void vnet_free(vnet *d);
+pci_function *vnet_pci(vnet *d);
+bool vnet_mmio(vnet *d, uint64_t addr, uint8_t *data, unsigned len, bool write);
+void vnet_bar_access(vnet *d, uint64_t off, uint8_t *data, unsigned len, bool write);
+/* Hands one received frame to the guest (lock held): 1 when it was placed
+ * or dropped, 0 when the guest has posted no buffer yet. */
+int vnet_rx_frame(vnet *d, const uint8_t *frame, size_t len);
+/* Frames dropped so far: transmit (malformed, backend gone), receive (no room). */
+void vnet_counters(const vnet *d, uint64_t *ret_tx_dropped, uint64_t *ret_rx_dropped);
 
 /* virtio/console.c: virtio-console with one port (/dev/hvc0 in the guest),
  * the control channel of detached runs; it moves bytes and parses nothing */

@@ -39,6 +39,8 @@ typedef struct vmm_config {
         const char *disk_path; /* virtio-blk backing file, or NULL */
         int disk_fd;           /* >= 0: disk_path already open (read-write with persist) */
         bool persist;          /* write guest writes to disk_path (else copy-on-write) */
+        bool net;              /* a virtio-net device on net_fd, a passt stream socket */
+        int net_fd;            /* taken over: closed by vmm_destroy */
         int in_fd;             /* guest console input (-1: none) */
         int out_fd;            /* guest console output */
         bool tty;              /* in_fd is a terminal to put into raw mode */

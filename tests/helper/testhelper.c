@@ -12,6 +12,9 @@
  *   signals SECONDS (prints "signal=NAME" for each signal received) | tty |
  *   foreign-arch (x32 and i386 system calls in children: how they ended)
  *
+ * Network tests (tests/network/, tests/kvm/vm-net.sh): udp-recv PORT SECONDS |
+ *   dns-serve IP PORT NAME ADDR
+ *
  * escape prints one "NAME=blocked|ESCAPED (detail)" line per attempt.
  *
  * Security tests (tests/security/):
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -38,6 +42,9 @@
 #include <termios.h>
 #include <poll.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 extern char **environ;
 
@@ -465,6 +472,101 @@ static int c_pty(int argc, char **argv)
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* udp-recv PORT SECONDS: prints "udp=TEXT from=IP" for the first datagram to
+ * 0.0.0.0:PORT (network tests: a published UDP port); 1 on timeout. */
+static int c_udp_recv(int argc, char **argv)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET}, from;
+        socklen_t flen = sizeof(from);
+        char buf[512], ip[INET_ADDRSTRLEN];
+        struct pollfd p;
+        ssize_t n;
+        int s;
+
+        if (argc < 3)
+                return 2;
+        sa.sin_port = htons((uint16_t)atoi(argv[1]));
+        s = socket(AF_INET, SOCK_DGRAM, 0);
+        if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                perror("udp-recv: bind");
+                return 1;
+        }
+        printf("listening\n");
+        fflush(stdout);
+        p = (struct pollfd){s, POLLIN, 0};
+        if (poll(&p, 1, atoi(argv[2]) * 1000) != 1)
+                return 1;
+        n = recvfrom(s, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&from, &flen);
+        if (n < 0)
+                return 1;
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        inet_ntop(AF_INET, &from.sin_addr, ip, sizeof(ip));
+        printf("udp=%s from=%s\n", buf, ip);
+        return 0;
+}
+
+/* dns-serve IP PORT NAME ADDR: answers A queries for NAME with ADDR, every
+ * other query with NXDOMAIN, until killed (network tests: a resolver of the
+ * test's own where dnsmasq is not at hand). */
+static int c_dns_serve(int argc, char **argv)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET}, from;
+        struct in_addr answer;
+        uint8_t q[512], r[600];
+        int s;
+
+        if (argc < 5 || inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1 ||
+            inet_pton(AF_INET, argv[4], &answer) != 1)
+                return 2;
+        sa.sin_port = htons((uint16_t)atoi(argv[2]));
+        s = socket(AF_INET, SOCK_DGRAM, 0);
+        if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                perror("dns-serve: bind");
+                return 1;
+        }
+        for (;;) {
+                socklen_t flen = sizeof(from);
+                ssize_t n = recvfrom(s, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);
+                char name[256];
+                size_t off = 12, nl = 0, qend;
+                bool ok = true, match;
+
+                if (n < 17)
+                        continue;
+                while (off < (size_t)n && q[off] != 0 && ok) {
+                        size_t l = q[off];
+                        if (l > 63 || off + 1 + l >= (size_t)n || nl + l + 1 >= sizeof(name))
+                                ok = false;
+                        else {
+                                if (nl)
+                                        name[nl++] = '.';
+                                memcpy(name + nl, q + off + 1, l);
+                                nl += l;
+                                off += 1 + l;
+                        }
+                }
+                qend = off + 5;
+                if (!ok || qend > (size_t)n)
+                        continue;
+                name[nl] = '\0';
+                match = strcasecmp(name, argv[3]) == 0 && q[off + 1] == 0 && q[off + 2] == 1;
+                memcpy(r, q, qend);
+                r[2] = 0x81;
+                r[3] = match ? 0x80 : 0x83;
+                r[4] = 0, r[5] = 1;                 /* one question */
+                r[6] = 0, r[7] = match ? 1 : 0;     /* answers */
+                memset(r + 8, 0, 4);
+                if (match) {
+                        static const uint8_t rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4};
+                        memcpy(r + qend, rr, sizeof(rr));
+                        memcpy(r + qend + sizeof(rr), &answer, 4);
+                        qend += sizeof(rr) + 4;
+                }
+                sendto(s, r, qend, 0, (struct sockaddr *)&from, flen);
+        }
+}
+
 /* errno as its symbolic name, so tests need not know the numbers */
 static const char *errname(int e)
 {
@@ -559,6 +661,8 @@ static const struct {
 } subcmds[] = {
         {"io-uring", c_io_uring}, {"open", c_open}, {"mknod", c_mknod}, {"fdlink", c_fdlink},
         {"fill", c_fill},
+        {"dns-serve", c_dns_serve},
+        {"udp-recv", c_udp_recv},
         {"pty", c_pty},
         {"caps", c_caps},         {"mounts", c_mounts},     {"cgroup", c_cgroup},
         {"escape", c_escape},     {"memhog", c_memhog},     {"forkbomb", c_forkbomb},

@@ -211,6 +211,53 @@ static void test_image_config(void **state)
         json_decref(j);
 }
 
+static void test_port_parse(void **state)
+{
+        forge_error *err = NULL;
+        runtime_port p;
+        char buf[48];
+        static const char *const bad[] = {
+            "80",          "0:80",         "80:0",          "65536:80",      "8080:80/sctp",
+            "a:80",        "8080:80/",     "1.2.3:8080:80", "1:2:3:4",       "8080:-1",
+            "::1:8080:80", ":8080:80",     "8080:80:",      " 8080:80",      "08080x:80",
+            "999.1.1.1:1:2",
+        };
+
+        (void)state;
+        assert_int_equal(runtime_port_parse("8080:80", &p, &err), 0);
+        assert_string_equal(p.host_ip, "127.0.0.1");
+        assert_int_equal(p.host_port, 8080);
+        assert_int_equal(p.port, 80);
+        assert_false(p.udp);
+        assert_int_equal(runtime_port_parse("0.0.0.0:5353:53/udp", &p, &err), 0);
+        assert_string_equal(p.host_ip, "0.0.0.0");
+        assert_true(p.udp);
+        assert_string_equal(runtime_port_format(&p, buf, sizeof(buf)), "0.0.0.0:5353/udp");
+        assert_int_equal(runtime_port_parse("10.1.2.3:1:65535/tcp", &p, &err), 0);
+        assert_int_equal(p.port, 65535);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                if (runtime_port_parse(bad[i], &p, &err) == 0)
+                        fail_msg("'%s' was accepted", bad[i]);
+                assert_int_equal(err->status, FORGE_EXIT_USAGE);
+                forge_error_release(&err);
+        }
+}
+
+static void test_net_files(void **state)
+{
+        forge_error *err = NULL;
+        char *h = NULL, *r = NULL;
+
+        (void)state;
+        assert_int_equal(runtime_net_hosts("box", &h, &err), 0);
+        assert_non_null(strstr(h, "\n10.0.2.2\thost.forge.internal\n"));
+        assert_non_null(strstr(h, "\n10.0.2.100\tbox\n"));
+        assert_int_equal(runtime_net_resolv_conf(&r, &err), 0);
+        assert_string_equal(r, "nameserver 10.0.2.3\n");
+        free(h);
+        free(r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -220,6 +267,8 @@ int main(void)
             cmocka_unit_test(test_overlay_links),
             cmocka_unit_test(test_caps),
             cmocka_unit_test(test_image_config),
+            cmocka_unit_test(test_port_parse),
+            cmocka_unit_test(test_net_files),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

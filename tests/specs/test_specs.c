@@ -283,9 +283,46 @@ static void test_errors(void **state)
                      "1 to 255");
         expect_error("forge: 1\nname: a\nvm:\n  kernel: {bzimage: vmlinuz, deb: pkg.deb}\n", 4, 30,
                      "both");
+        expect_error("forge: 1\nname: a\ncontainer:\n  network: wifi\n", 4, 12,
+                     "none, host or user");
+        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"8080\"]\n", 4, 11,
+                     "HOSTPORT:PORT");
+        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"1:2:3:4\"]\n", 4, 11,
+                     "HOSTPORT:PORT");
+        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"8080:80/sctp\"]\n", 4, 11,
+                     "HOSTPORT:PORT");
+        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"256.0.0.1:8080:80\"]\n", 4,
+                     11, "HOSTPORT:PORT");
+        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"8080:65536\"]\n", 4, 11,
+                     "HOSTPORT:PORT");
+        expect_error("forge: 1\nname: a\ncontainer:\n  ports: 8080\n", 4, 10, "list of strings");
+        expect_error("forge: 1\nname: a\nvm:\n  kernel: {bzimage: vmlinuz}\n  network: host\n", 5,
+                     12, "none or user");
         expect_error("forge: 1\nname: [a\n", 3, 1, "YAML syntax error");
         expect_error("- 1\n- 2\n", 1, 1, "expected a map");
         expect_error("forge: 1\nname: a\n---\nforge: 1\n", 3, 1, "second YAML document");
+}
+
+static void test_network_user(void **state)
+{
+        char *msg = NULL;
+        spec *s = parse("forge: 1\nname: a\ncontainer:\n  network: user\n"
+                        "  ports: [\"8080:80\", \"0.0.0.0:5353:53/udp\", \"9000:9000/tcp\"]\n"
+                        "vm:\n  kernel: {bzimage: vmlinuz}\n  network: user\n"
+                        "  ports: [\"2222:22\"]\n",
+                        &msg);
+
+        (void)state;
+        assert_non_null(s);
+        assert_int_equal(s->container.network, SPEC_NETWORK_USER);
+        assert_string_equal(s->container.ports[0], "8080:80");
+        assert_string_equal(s->container.ports[1], "0.0.0.0:5353:53/udp");
+        assert_string_equal(s->container.ports[2], "9000:9000/tcp");
+        assert_null(s->container.ports[3]);
+        assert_int_equal(s->vm.network, SPEC_NETWORK_USER);
+        assert_string_equal(s->vm.ports[0], "2222:22");
+        assert_null(s->vm.ports[1]);
+        spec_free(s);
 }
 
 /* A tab in the indentation and bytes that are not UTF-8: at their place. */
@@ -364,6 +401,7 @@ int main(void)
                 cmocka_unit_test(test_errors),      cmocka_unit_test(test_symlink_escape),
                 cmocka_unit_test(test_size_parse),  cmocka_unit_test(test_run_limits_mount_src),
                 cmocka_unit_test(test_tabs_and_utf8),
+                cmocka_unit_test(test_network_user),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

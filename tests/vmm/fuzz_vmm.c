@@ -2,10 +2,13 @@
 /*
  * libFuzzer target for the guest-facing device code: the input is a guest
  * memory image plus a script of PCI configuration and BAR accesses that
- * drive the virtio-blk device (queue set-up, notifications, MSI-X) and the
- * virtqueue parser over that memory. Whatever the guest writes, the launcher
- * must neither crash nor touch memory outside the guest's.
+ * drive the virtio-blk and virtio-net devices (queue set-up, notifications,
+ * MSI-X, frames received from the backend) and the virtqueue parser over that
+ * memory. Whatever the guest writes, the launcher must neither crash nor
+ * touch memory outside the guest's.
  */
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #define DISK_SIZE (64u * 1024)
 
 static blk_backend *disk;
+static int net_sink = -1; /* the net backend: transmitted frames vanish */
 
 static void no_msi(void *o, uint64_t a, uint32_t d)
 {
@@ -47,6 +51,9 @@ static void setup_once(void)
         if (blk_open(path, -1, false, &disk, &err) < 0)
                 abort();
         unlink(path);
+        net_sink = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (net_sink < 0)
+                abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -58,7 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vblk_irq_ops ops = {no_msi, no_intx, NULL};
         pci_bus bus = {0};
         pci_function bridge;
+        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
         vblk *d;
+        vnet *n;
         size_t mem_part;
 
         setup_once();
@@ -79,6 +88,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pci_function_init(&bridge, 0x1b36, 8, 0x06000000, 0x1b36, 8);
         bus.dev[0] = &bridge;
         bus.dev[1] = vblk_pci(d);
+        /* vnet_free closes its fd: give it a copy of the sink */
+        n = vnet_new(dup(net_sink), &gm, 0xe0010000, &ops, &lock);
+        if (n == NULL)
+                abort();
+        bus.dev[2] = vnet_pci(n);
 
         for (size_t i = mem_part; i + 12 <= size; i += 12) {
                 const uint8_t *op = data + i;
@@ -87,11 +101,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uint64_t off;
 
                 memcpy(buf, op + 4, 8);
-                switch (op[0] % 6) {
+                switch (op[0] % 10) {
                 case 0: /* BAR read */
                 case 1: /* BAR write */
                         off = (uint64_t)(op[2] | op[3] << 8) % 0x8100;
-                        vblk_bar_access(d, off, buf, len, op[0] % 6 == 1);
+                        vblk_bar_access(d, off, buf, len, op[0] % 10 == 1);
                         break;
                 case 2: /* notify queue 0: process whatever the rings say */
                         vblk_bar_access(d, 0x3000, buf, 2, true);
@@ -99,7 +113,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 case 3: /* config space through the ports */
                 case 4:
                         pci_bus_io(&bus, (uint16_t)(0xcf8 + op[2] % 8), buf, len > 4 ? 4 : len,
-                                   op[0] % 6 == 4);
+                                   op[0] % 10 == 4);
+                        break;
+                case 6: /* net BAR read */
+                case 7: /* net BAR write */
+                        off = (uint64_t)(op[2] | op[3] << 8) % 0x8100;
+                        vnet_bar_access(n, off, buf, len, op[0] % 10 == 7);
+                        break;
+                case 8: /* net: notify tx (queue 1) or rx (queue 0) */
+                        vnet_bar_access(n, 0x3000 + (op[2] & 1) * 4, buf, 2, true);
+                        break;
+                case 9: /* net: a frame from the backend, its bytes from the input */
+                        vnet_rx_frame(n, data, (size_t)(op[2] | op[3] << 8) % (size < 1600 ? size + 1 : 1600));
                         break;
                 default: /* direct config access, any offset */
                         pci_cfg_write(vblk_pci(d), op[2], len > 4 ? 4 : len,
@@ -109,5 +134,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
         }
         vblk_free(d);
+        vnet_free(n);
         return 0;
 }

@@ -9,6 +9,7 @@
  *   forge-vmm --disk-fd FD --disk-name PATH --kernel OFF:LEN --initrd OFF:LEN
  *             --cmdline TEXT --memory BYTES --cpus N [--timeout S] [--tty]
  *             [--persist] [--read-only] [--share TAG,ro|rw,DIR]... [--control DIR]
+ *             [--net-fd FD (a passt stream socket: virtio-net)]
  *
  * The kernel and initramfs are read from the disk at the given extents
  * (checked against the file). The exit status and messages are forge run's
@@ -135,6 +136,7 @@ int main(int argc, char **argv)
             {"cpus", required_argument, NULL, 'p'},    {"timeout", required_argument, NULL, 't'},
             {"tty", no_argument, NULL, 'T'},           {"persist", no_argument, NULL, 'P'},
             {"read-only", no_argument, NULL, 'R'},     {"share", required_argument, NULL, 's'},
+            {"net-fd", required_argument, NULL, 'N'},
             {"control", required_argument, NULL, 'C'},
             {NULL, 0, NULL, 0},
         };
@@ -183,6 +185,12 @@ int main(int argc, char **argv)
                         break;
                 case 'P':
                         c.persist = true;
+                        break;
+                case 'N':
+                        c.net = true;
+                        c.net_fd = atoi(optarg);
+                        if (c.net_fd < 3 || fcntl(c.net_fd, F_SETFD, FD_CLOEXEC) < 0)
+                                return usage("--net-fd wants an open socket");
                         break;
                 case 'R':
                         c.read_only = true;

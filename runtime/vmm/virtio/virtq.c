@@ -13,6 +13,7 @@
 #define VRING_DESC_F_WRITE 2
 #define VRING_DESC_F_INDIRECT 4
 #define VRING_AVAIL_F_NO_INTERRUPT 1
+#define VRING_USED_F_NO_NOTIFY 1
 
 struct vring_desc {
         uint64_t addr;
@@ -135,6 +136,17 @@ int virtq_push(virtq *q, const guest_mem *gm, uint16_t head, uint32_t len)
         memcpy(elem + 4, &len, 4);
         __atomic_store_n((uint16_t *)(used + 2), (uint16_t)(idx + 1), __ATOMIC_RELEASE);
         return 0;
+}
+
+void virtq_set_notify(virtq *q, const guest_mem *gm, bool want)
+{
+        uint8_t *used = gm_ptr(gm, q->used_gpa, 2);
+
+        if (used == NULL || !q->ready || q->broken)
+                return;
+        __atomic_store_n((uint16_t *)used, (uint16_t)(want ? 0 : VRING_USED_F_NO_NOTIFY),
+                         __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 bool virtq_should_notify(const virtq *q, const guest_mem *gm)
