@@ -97,12 +97,42 @@ static bool has_dotdot(const char *path)
         return false;
 }
 
+/* A shared directory: SRC an existing host directory (a VM shares
+ * directories, not files), DST absolute; `what` names it in messages. */
+static int add_share(vm_opts *o, const char *src, const char *dst, bool ro, const char *what)
+{
+        struct stat st;
+
+        if (o->n_shares >= MAX_SHARES) {
+                fprintf(stderr, "forge run: '%s': a VM takes at most %d shared directories\n", what,
+                        MAX_SHARES);
+                return 125;
+        }
+        o->share[o->n_shares].src = realpath(src, NULL);
+        if (o->share[o->n_shares].src == NULL || stat(o->share[o->n_shares].src, &st) < 0) {
+                fprintf(stderr, "forge run: volume source of '%s': %s\n", what, strerror(errno));
+                return 125;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                fprintf(stderr,
+                        "forge run: volume source of '%s': a VM shares directories only, not files\n",
+                        what);
+                free(o->share[o->n_shares].src);
+                return 125;
+        }
+        o->share[o->n_shares].dst = strdup(dst);
+        if (o->share[o->n_shares].dst == NULL)
+                return 125;
+        o->share[o->n_shares].ro = ro;
+        o->n_shares++;
+        return 0;
+}
+
 /* -v SRC:DST[:ro|rw]: SRC an existing host directory, DST absolute */
 static int parse_share(const char *arg, vm_opts *o)
 {
         cleanup_free char *s = strdup(arg);
         char *dst, *mode;
-        struct stat st;
         bool ro = false;
 
         if (s == NULL)
@@ -120,21 +150,7 @@ static int parse_share(const char *arg, vm_opts *o)
         }
         if (dst[0] != '/' || has_dotdot(dst))
                 goto usage;
-        o->share[o->n_shares].src = realpath(s, NULL);
-        if (o->share[o->n_shares].src == NULL || stat(o->share[o->n_shares].src, &st) < 0) {
-                fprintf(stderr, "forge run: volume source of '%s': %s\n", arg, strerror(errno));
-                return 125;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "forge run: volume source of '%s': a VM shares directories only, not files\n", arg);
-                return 125;
-        }
-        o->share[o->n_shares].dst = strdup(dst);
-        if (o->share[o->n_shares].dst == NULL)
-                return 125;
-        o->share[o->n_shares].ro = ro;
-        o->n_shares++;
-        return 0;
+        return add_share(o, s, dst, ro, arg);
 usage:
         return cli_usage_error("run", "-v wants SRC:DST[:ro] with an absolute DST, got '%s'", arg);
 }
@@ -350,15 +366,26 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
         return 0;
 }
 
-/* The spec's vm.network and vm.ports when a SPEC is run, unless the command
- * line gave them. As for containers, an image never carries them: the
- * host-side grants come only from the spec being run (docs/run.md). */
+/* The spec's container.mounts (shared directories, as the container gets
+ * them), vm.network and vm.ports when a SPEC is run, unless the command line
+ * gave them. As for containers, an image never carries them: the host-side
+ * grants come only from the spec being run (docs/run.md). */
 static int spec_vm_network(const char *path, vm_opts *o, forge_error **err)
 {
         cleanup_spec spec *sp = NULL;
 
         if (spec_load(path, &sp, err) < 0)
                 return -1;
+        for (size_t i = 0; i < sp->container.n_mounts; i++) {
+                const spec_mount *m = &sp->container.mounts[i];
+                cleanup_free char *what = NULL;
+
+                if (asprintf(&what, "%s:%d:%d: mounts", path, m->pos.line, m->pos.col) < 0)
+                        return forge_error_make(err, ENOMEM, "mounts");
+                if (add_share(o, m->src, m->dest, m->ro, what) != 0)
+                        return forge_error_make(err, 0, "%s: cannot share '%s' with the VM", what,
+                                                m->src);
+        }
         if (o->network == NULL && sp->vm.network == SPEC_NETWORK_USER)
                 o->network = "user";
         if (o->n_ports > 0 || o->network == NULL || strcmp(o->network, "user") != 0)

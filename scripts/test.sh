@@ -39,4 +39,4 @@ echo "== fuzzing the KVM launcher's virtio queue and PCI config code, the import
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DFORGE_FUZZ=ON -DFORGE_WERROR=ON >/dev/null
 cmake --build build-fuzz --target fuzz_vmm fuzz_import fuzz_vfs fuzz_vmctl fuzz_registry -j"$jobs"
 cmake --build build-fuzz --target fuzz_pkg -j"$jobs" # apt sources, InRelease, armor
-ctest --test-dir build-fuzz --output-on-failure -L fuzz
+ctest --test-dir build-fuzz --output-on-failure -j"$jobs" -L fuzz

@@ -73,6 +73,23 @@ for target in vmrun "$CTX/vm.yaml"; do
 	[ "$st" -eq 125 ] && grep -q /dev/kvm <<<"$out" && [ "$(wc -l <<<"$out")" -eq 1 ] ||
 		fail "run --as vm $target without /dev/kvm: exit $st, expected 125 and one line naming /dev/kvm: $out"
 done
+# a SPEC's container.mounts are the VM's shared directories: a directory gets
+# as far as /dev/kvm, a file is refused (a VM shares directories), naming the
+# spec's line
+mkdir -p "$CTX/shared"
+echo data >"$CTX/afile"
+for m in shared afile; do
+	{ sed 's/^name: vmrun/name: vmmnt/' "$CTX/vm.yaml"; printf 'container:\n  mounts:\n    - {src: %s, dest: /mnt/x, ro: true}\n' "$m"; } >"$CTX/mnt-$m.yaml"
+	st=0
+	out=$(nokvm "$FORGE" --store "$STORE" run --as vm "$CTX/mnt-$m.yaml" 2>&1 </dev/null) || st=$?
+	if [ $m = shared ]; then
+		[ "$st" -eq 125 ] && grep -q /dev/kvm <<<"$out" ||
+			fail "spec mount of a directory: exit $st, expected 125 naming /dev/kvm: $out"
+	else
+		[ "$st" -eq 125 ] && grep -q "directories only" <<<"$out" && grep -q "mnt-afile.yaml:" <<<"$out" ||
+			fail "spec mount of a file: exit $st, expected 125 naming the spec and 'directories only': $out"
+	fi
+done
 st=0
 out=$(nokvm "$FORGE" --store "$STORE" run --as vm no-such-image 2>&1 </dev/null) || st=$?
 [ "$st" -ne 0 ] && grep -q no-such-image <<<"$out" || fail "run --as vm no-such-image: exit $st: $out"
