@@ -23,24 +23,24 @@ typedef struct bstate {
         const builder_opts *o;
         const spec *sp;
         bmemo memo;
-        json_t *prev;   /* previous build record's "layers", or NULL */
-        char *prev_text; /* the previous record as stored */
-        json_t *record; /* this build's */
+        json_t *prev;        /* previous build record's "layers", or NULL */
+        char *prev_text;     /* the previous record as stored */
+        json_t *record;      /* this build's */
         store_layer *layers; /* base + built so far */
         size_t n_layers;
         char **unpacked; /* lowerdirs for run steps, lazily filled */
         bentries *files; /* files: layers' entries from the check, or NULL */
-        blinks links;      /* symlinks of layers[0 .. links_upto) */
+        blinks links;    /* symlinks of layers[0 .. links_upto) */
         size_t links_upto;
         char parent_key[DIGEST_STR_SIZE + 8];
         bool have_parent;
         bool no_cache_write;
         int depth;
-        pkg_lock pl;     /* packages: layers, from SPEC.lock */
-        pkg_set below;   /* packages of the packages: layers so far (borrowed from pl) */
-        json_t *debs;    /* their .deb digests: kept by gc with the image */
-        json_t *pkgs;    /* what they are, for `forge sbom` */
-        json_t *inputs;  /* the other inputs (files, archives, .debs, base), for `forge sbom` */
+        pkg_lock pl;    /* packages: layers, from SPEC.lock */
+        pkg_set below;  /* packages of the packages: layers so far (borrowed from pl) */
+        json_t *debs;   /* their .deb digests: kept by gc with the image */
+        json_t *pkgs;   /* what they are, for `forge sbom` */
+        json_t *inputs; /* the other inputs (files, archives, .debs, base), for `forge sbom` */
 } bstate;
 
 static double now(void)
@@ -239,7 +239,8 @@ static char **run_env(const spec_layer *l)
                         return NULL;
         }
         if (!have_path)
-                env[o++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                env[o++] =
+                    strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         return env;
 }
 
@@ -329,11 +330,11 @@ static int below_add(bstate *b, const pkg_set *set)
         b->below.n += set->n;
         for (size_t i = 0; i < set->n; i++) {
                 json_array_append_new(b->debs, json_string(set->v[i].sha256));
-                json_array_append_new(
-                        b->pkgs, json_pack("{s:s, s:s, s:s, s:s, s:I}", "name", set->v[i].name,
-                                           "version", set->v[i].version, "architecture",
-                                           set->v[i].arch, "sha256", set->v[i].sha256, "size",
-                                           (json_int_t)set->v[i].size));
+                json_array_append_new(b->pkgs,
+                                      json_pack("{s:s, s:s, s:s, s:s, s:I}", "name", set->v[i].name,
+                                                "version", set->v[i].version, "architecture",
+                                                set->v[i].arch, "sha256", set->v[i].sha256, "size",
+                                                (json_int_t)set->v[i].size));
         }
         return 0;
 }
@@ -358,8 +359,8 @@ static int build_packages(bstate *b, const spec_layer *l, size_t idx, const char
                                   "runtime (maintainer scripts run in the build sandbox)");
         if (unpack_all(b, err) < 0)
                 return -1;
-        if (pkg_install_dpkg(b->s, b->sp, b->o, (const char *const *)b->unpacked, b->n_layers,
-                             set, e, ret_tmp, err) < 0)
+        if (pkg_install_dpkg(b->s, b->sp, b->o, (const char *const *)b->unpacked, b->n_layers, set,
+                             e, ret_tmp, err) < 0)
                 return -1;
         return bentries_finish(e, (int64_t)b->sp->source_date_epoch, err);
 }
@@ -402,7 +403,8 @@ static int prepare_packages(bstate *b, forge_error **err)
         /* a lock others started (a pinned base image) keeps their part */
         if (lock == NULL)
                 lock = json_object();
-        r = lock ? pkg_lock_to_json(b->sp, &b->pl, lock, err) : forge_error_make(err, ENOMEM, "lock");
+        r = lock ? pkg_lock_to_json(b->sp, &b->pl, lock, err)
+                 : forge_error_make(err, ENOMEM, "lock");
         if (r == 0)
                 r = builder_lock_save(b->sp, lock, err);
         json_decref(lock);
@@ -507,9 +509,11 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                         if (build_packages(b, l, idx, label ? label : "", &e, &run_tmp, err) < 0)
                                 goto out;
                 }
-                /* a run: step, and dpkg in the sandbox, wrote through the container's view already */
-                if (l->kind != SPEC_LAYER_RUN && !(l->kind == SPEC_LAYER_PACKAGES && l->essential) &&
-                    b->n_layers > 0 && place_entries(b, &e, err) < 0)
+                /* a run: step, and dpkg in the sandbox, wrote through the container's view already
+                 */
+                if (l->kind != SPEC_LAYER_RUN &&
+                    !(l->kind == SPEC_LAYER_PACKAGES && l->essential) && b->n_layers > 0 &&
+                    place_entries(b, &e, err) < 0)
                         goto out;
                 if (btar_write(b->s, &e, &out, err) < 0)
                         goto out;
@@ -518,7 +522,8 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
         }
         if (push_layer(b, &out, err) < 0)
                 goto out;
-        if (b->o->remote_cache != NULL && registry_cache_add(b->o->remote_cache, k.key, &out, err) < 0)
+        if (b->o->remote_cache != NULL &&
+            registry_cache_add(b->o->remote_cache, k.key, &out, err) < 0)
                 goto out;
         /* the entries just built: folded in now rather than read back later */
         if (!hit && b->links_upto == b->n_layers - 1) {
@@ -546,9 +551,9 @@ static int build_layer(bstate *b, size_t idx, forge_error **err)
                 goto out;
         }
         {
-                json_t *rec = json_pack("{s:s, s:s, s:s}", "key", k.key, "parent",
-                                        b->have_parent ? b->parent_key : "scratch", "def",
-                                        k.def_hash);
+                json_t *rec =
+                    json_pack("{s:s, s:s, s:s}", "key", k.key, "parent",
+                              b->have_parent ? b->parent_key : "scratch", "def", k.def_hash);
                 if (stamp[0])
                         json_object_set_new(rec, "stamp", json_string(stamp));
                 if (digest_valid(k.input_sha256))
@@ -607,8 +612,8 @@ static int load_base(bstate *b, const builder_opts *o, int depth, store_image **
         if (sp->from_kind == SPEC_FROM_SCRATCH)
                 return 0;
         if (sp->from_kind == SPEC_FROM_SPEC) {
-                if (build_rec(b->s, sp->from_path, o, depth + 1, b->no_cache_write, !b->no_cache_write, digest,
-                              err) < 0)
+                if (build_rec(b->s, sp->from_path, o, depth + 1, b->no_cache_write,
+                              !b->no_cache_write, digest, err) < 0)
                         return forge_error_prefix(err, "%s:%d:%d: from '%s'", sp->path,
                                                   sp->from_pos.line, sp->from_pos.col, sp->from);
         } else if (sp->from_kind == SPEC_FROM_REMOTE) {
@@ -720,8 +725,8 @@ static void history(json_t *cfg, const spec *sp, size_t n_base)
         for (i = 0; i < sp->n_layers; i++) {
                 char *label = blayer_label(&sp->layers[i]), *by = NULL;
                 if (asprintf(&by, "forge: %s", label ? label : "") >= 0)
-                        json_array_append_new(h, json_pack("{s:s, s:s}", "created", created,
-                                                           "created_by", by));
+                        json_array_append_new(
+                            h, json_pack("{s:s, s:s}", "created", created, "created_by", by));
                 free(by);
                 free(label);
         }
@@ -756,9 +761,9 @@ static int finish_image(bstate *b, const store_image *base, bool tag, char ret[D
                         ext = json_object();
                 if (base != NULL)
                         /* by digest only: from a spec or from its tag is the same image */
-                        json_array_insert_new(b->inputs, 0,
-                                              json_pack("{s:s, s:s}", "kind", "image", "digest",
-                                                        base->digest));
+                        json_array_insert_new(
+                            b->inputs, 0,
+                            json_pack("{s:s, s:s}", "kind", "image", "digest", base->digest));
                 json_object_set(ext, "inputs", b->inputs);
         }
         cfg = bconfig_make(sp, base ? base->config : NULL, ext);
@@ -892,7 +897,8 @@ static int build_rec(store *s, const char *path, const builder_opts *o, int dept
                 goto out;
         if (!no_cache_write) {
                 json_t *rec = json_pack("{s:O}", "layers", b.record);
-                cleanup_free char *txt = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+                cleanup_free char *txt =
+                    rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
                 forge_error *e = NULL;
                 json_decref(rec);
                 /* Records only improve messages: failing to write them fails nothing. */
@@ -947,8 +953,9 @@ int builder_lock(store *s, const char *spec_path, size_t *ret_n, forge_error **e
         for (size_t i = 0; i < sp->n_layers; i++)
                 n += sp->layers[i].kind == SPEC_LAYER_PACKAGES;
         if (n == 0 && sp->from_kind != SPEC_FROM_REMOTE)
-                return forge_error_usage(err, "%s: no 'packages' layers and no registry 'from': "
-                                              "nothing to lock",
+                return forge_error_usage(err,
+                                         "%s: no 'packages' layers and no registry 'from': "
+                                         "nothing to lock",
                                          spec_path);
         if (store_lock_shared(s, err) < 0)
                 return -1;

@@ -11,13 +11,13 @@
 
 /* One entry of a layer, before it is written as tar. */
 typedef struct bentry {
-        char *path;     /* relative, no leading '/', no '..', no trailing '/' */
-        mode_t type;    /* S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO */
-        mode_t perm;    /* & 07777 */
+        char *path;  /* relative, no leading '/', no '..', no trailing '/' */
+        mode_t type; /* S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO */
+        mode_t perm; /* & 07777 */
         uid_t uid;
         gid_t gid;
         int64_t mtime;
-        char *link;     /* symlink target, or hardlink target path when hardlink */
+        char *link; /* symlink target, or hardlink target path when hardlink */
         bool hardlink;
         dev_t rdev;
         uint64_t size;
@@ -127,7 +127,7 @@ typedef struct bkey_input {
         const char *parent_key;  /* NULL for the first layer on scratch */
         const bentries *entries; /* files layers: the collected entries */
         bmemo *memo;
-        const char *pkg_def;     /* packages layers: the locked set (pkg_layer_def) */
+        const char *pkg_def; /* packages layers: the locked set (pkg_layer_def) */
 } bkey_input;
 typedef struct bkey {
         char key[DIGEST_STR_SIZE];
@@ -161,8 +161,8 @@ int bfrom_pin(store *s, const spec *sp, const builder_opts *o, json_t *lock, for
  * through (bsrc_archive_check), as its build would read it. ret_files (NULL,
  * or sp->n_layers initialised entries): receives the entries of files:
  * layers, ready for the build. */
-int bcheck_spec(store *s, const spec *sp, const builder_opts *o, bmemo *memo,
-                bentries *ret_files, forge_error **err);
+int bcheck_spec(store *s, const spec *sp, const builder_opts *o, bmemo *memo, bentries *ret_files,
+                forge_error **err);
 
 /* Builds without cache, without writing cache records or tags (build.c). */
 int builder_rebuild_untagged(store *s, const char *spec_path, const builder_opts *opts,

@@ -26,9 +26,9 @@
 typedef struct builder_layer_event {
         size_t index; /* 0-based */
         size_t count;
-        const char *name;  /* label or a description like "deb busybox.deb" */
+        const char *name; /* label or a description like "deb busybox.deb" */
         bool cached;
-        const char *why;   /* on a miss: which input changed, or "no cache", "new layer" */
+        const char *why;    /* on a miss: which input changed, or "no cache", "new layer" */
         const char *digest; /* compressed blob digest */
         uint64_t size;      /* compressed bytes */
         uint64_t usize;     /* uncompressed bytes */

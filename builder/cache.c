@@ -74,10 +74,10 @@ int bhash_file(bmemo *m, const char *path, char out[DIGEST_STR_SIZE], forge_erro
 
         if (fd < 0 || fstat(fd, &st) < 0)
                 return forge_error_make(err, errno, "read '%s'", path);
-        snprintf(stamp, sizeof(stamp), "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld:",
-                 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-                 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+        snprintf(stamp, sizeof(stamp),
+                 "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld:", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                 st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
         if (m)
                 bmemo_ensure(m);
         old = m && m->map ? json_string_value(json_object_get(m->map, path)) : NULL;
@@ -176,8 +176,8 @@ int bkey_compute(const bkey_input *in, bkey *ret, forge_error **err)
                 for (size_t i = 0; i < in->entries->n; i++) {
                         const bentry *en = &in->entries->v[i];
                         if (addf(&t, "entry ") < 0 || add_escaped(&t, en->path) < 0 ||
-                            addf(&t, " %o %o %u %u", (unsigned)(en->type >> 12),
-                                 (unsigned)en->perm, (unsigned)en->uid, (unsigned)en->gid) < 0)
+                            addf(&t, " %o %o %u %u", (unsigned)(en->type >> 12), (unsigned)en->perm,
+                                 (unsigned)en->uid, (unsigned)en->gid) < 0)
                                 goto oom;
                         for (size_t x = 0; x < en->n_xattrs; x++) {
                                 char xh[DIGEST_STR_SIZE];
@@ -277,9 +277,9 @@ void bstamp_files(const bentries *e, const char *parent_key, uint64_t sde,
                                    (uint64_t)en->host_ino,
                                    en->size,
                                    (uint64_t)en->host_mtim.tv_sec * 1000000000ULL +
-                                           (uint64_t)en->host_mtim.tv_nsec,
+                                       (uint64_t)en->host_mtim.tv_nsec,
                                    (uint64_t)en->host_ctim.tv_sec * 1000000000ULL +
-                                           (uint64_t)en->host_ctim.tv_nsec};
+                                       (uint64_t)en->host_ctim.tv_nsec};
                 hash_sha256_update(h, rec, sizeof(rec));
         }
         hash_sha256_final(h, out);
@@ -297,12 +297,11 @@ void bstamp_input(const spec_layer *l, const char *parent_key, uint64_t sde,
                 out[0] = '\0';
                 return;
         }
-        n = snprintf(buf, sizeof(buf), "input %d %llu %s %d %s %s %llu %llu %lld %lld.%ld %lld.%ld",
-                     BUILDER_LAYER_FORMAT, (unsigned long long)sde,
-                     parent_key ? parent_key : "scratch", (int)l->kind, l->src_path,
-                     l->dest ? l->dest : "/", (unsigned long long)st.st_dev,
-                     (unsigned long long)st.st_ino, (long long)st.st_size,
-                     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                     (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+        n = snprintf(
+            buf, sizeof(buf), "input %d %llu %s %d %s %s %llu %llu %lld %lld.%ld %lld.%ld",
+            BUILDER_LAYER_FORMAT, (unsigned long long)sde, parent_key ? parent_key : "scratch",
+            (int)l->kind, l->src_path, l->dest ? l->dest : "/", (unsigned long long)st.st_dev,
+            (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+            st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
         hash_sha256_buf(buf, (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1), out);
 }

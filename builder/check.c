@@ -161,7 +161,7 @@ int builder_check(store *s, const char *spec_path, const builder_opts *opts,
         }
         if (strcmp(a->config_digest, b->config_digest) != 0)
                 fprintf(msg, "\nthe image config differs (%s vs %s)", a->config_digest,
-                         b->config_digest);
+                        b->config_digest);
         fclose(msg);
         return forge_error_make(err, 0, "%s", text ? text : "not reproducible");
 }

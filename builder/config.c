@@ -76,7 +76,8 @@ json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ex
 {
         json_t *cfg = json_object(), *rc, *env, *labels, *ext, *cont;
         json_t *base_rc = base_config ? json_object_get(base_config, "config") : NULL;
-        json_t *base_ext = base_config ? json_object_get(base_config, STORE_CONFIG_FORGE_KEY) : NULL;
+        json_t *base_ext =
+            base_config ? json_object_get(base_config, STORE_CONFIG_FORGE_KEY) : NULL;
         char created[32];
 
         rc = json_is_object(base_rc) ? json_deep_copy(base_rc) : json_object();

@@ -418,8 +418,9 @@ int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err)
                 size_t l = strlen(e->v[i].path);
                 if (e->v[i].type != S_IFDIR && strncmp(e->v[i + 1].path, e->v[i].path, l) == 0 &&
                     e->v[i + 1].path[l] == '/')
-                        return forge_error_make(err, ENOTDIR, "'/%s' is not a directory but "
-                                                              "'/%s' is below it",
+                        return forge_error_make(err, ENOTDIR,
+                                                "'/%s' is not a directory but "
+                                                "'/%s' is below it",
                                                 e->v[i].path, e->v[i + 1].path);
         }
         return order_hardlinks(e, err);

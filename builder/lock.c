@@ -52,8 +52,8 @@ int builder_lock_load(const spec *sp, json_t **ret, forge_error **err)
         if (!json_is_object(j)) {
                 json_decref(j);
                 return forge_error_usage(err, "%s:%d:%d: not a lock (%s): run 'forge lock %s'",
-                                         path, je.line, je.column,
-                                         j ? "not an object" : je.text, sp->path);
+                                         path, je.line, je.column, j ? "not an object" : je.text,
+                                         sp->path);
         }
         *ret = j;
         return 1;
@@ -114,8 +114,8 @@ static json_t *package_json(const pkg_locked *p)
 {
         return json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:b}", "name", p->name, "version",
                          p->version, "architecture", p->arch, "repository", (json_int_t)p->repo,
-                         "filename", p->filename, "size", (json_int_t)p->size, "sha256",
-                         p->sha256, "essential", p->essential);
+                         "filename", p->filename, "size", (json_int_t)p->size, "sha256", p->sha256,
+                         "essential", p->essential);
 }
 
 int pkg_lock_to_json(const spec *sp, const pkg_lock *pl, json_t *obj, forge_error **err)
@@ -135,9 +135,8 @@ int pkg_lock_to_json(const spec *sp, const pkg_lock *pl, json_t *obj, forge_erro
                 const pkg_lock_repo *r = &pl->repos[i];
                 json_t *j = json_pack("{s:I, s:I, s:s, s:o, s:s, s:s}", "entry",
                                       (json_int_t)r->entry, "source", (json_int_t)r->source,
-                                      "suite", r->suite, "components",
-                                      strv_json(r->components, 0), "inrelease_sha256",
-                                      r->inrelease_sha256, "date", r->date);
+                                      "suite", r->suite, "components", strv_json(r->components, 0),
+                                      "inrelease_sha256", r->inrelease_sha256, "date", r->date);
                 if (j == NULL || json_array_append_new(repos, j) < 0)
                         goto oom;
         }
@@ -166,7 +165,7 @@ oom:
 }
 
 static int stale(forge_error **err, const spec *sp, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int stale(forge_error **err, const spec *sp, const char *fmt, ...)
 {
         cleanup_free char *why = NULL;
@@ -176,8 +175,8 @@ static int stale(forge_error **err, const spec *sp, const char *fmt, ...)
         if (vasprintf(&why, fmt, ap) < 0)
                 why = NULL;
         va_end(ap);
-        return forge_error_usage(err, "%s.lock is out of date (%s): run 'forge lock %s'",
-                                 sp->path, why ? why : "", sp->path);
+        return forge_error_usage(err, "%s.lock is out of date (%s): run 'forge lock %s'", sp->path,
+                                 why ? why : "", sp->path);
 }
 
 static int bad_lock(forge_error **err, const spec *sp, const char *what)
@@ -229,8 +228,8 @@ static bool json_strv_has(const json_t *a, const char *s)
 {
         size_t i;
         json_t *v;
-        json_array_foreach(a, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), s))
-                return true;
+        json_array_foreach(a, i, v) if (json_is_string(v) &&
+                                        !strcmp(json_string_value(v), s)) return true;
         return false;
 }
 
@@ -291,9 +290,11 @@ static int repos_from_json(const spec *sp, const json_t *a, pkg_lock *pl, forge_
                 r->components = calloc(json_array_size(comps) + 1, sizeof(char *));
                 if (!r->suite || !r->date || !r->components)
                         return bad_lock(err, sp, "a repository without suite or date");
-                json_array_foreach(comps, ci, c)
-                        if ((r->components[ci] = strdup(json_string_value(c) ? json_string_value(c) : "")) == NULL)
-                                return forge_error_make(err, ENOMEM, "lock");
+                json_array_foreach(
+                    comps, ci,
+                    c) if ((r->components[ci] =
+                                strdup(json_string_value(c) ? json_string_value(c) : "")) ==
+                           NULL) return forge_error_make(err, ENOMEM, "lock");
                 if (r->entry >= sp->n_repos)
                         return stale(err, sp, "it names repository entry %zu, the spec has %zu",
                                      r->entry, sp->n_repos);
@@ -349,8 +350,9 @@ int pkg_lock_from_json(const spec *sp, const json_t *obj, pkg_lock *ret, forge_e
                 json_t *jp;
                 if (sp->layers[li].kind != SPEC_LAYER_PACKAGES)
                         continue;
-                json_array_foreach(layers, i, jl) if (json_integer_value(json_object_get(jl, "layer")) ==
-                                                      (json_int_t)li) found = jl;
+                json_array_foreach(layers, i,
+                                   jl) if (json_integer_value(json_object_get(jl, "layer")) ==
+                                           (json_int_t)li) found = jl;
                 if (check_layer(sp, li, found, err) < 0)
                         goto fail;
                 pk = json_object_get(found, "packages");
@@ -363,8 +365,9 @@ int pkg_lock_from_json(const spec *sp, const json_t *obj, pkg_lock *ret, forge_e
                 {
                         pl.layers[li].n++;
                         if (package_from_json(jp, pl.n_repos, &pl.layers[li].v[k]) < 0) {
-                                bad_lock(err, sp, "a package without name, version, "
-                                                  "repository, filename, size or sha256");
+                                bad_lock(err, sp,
+                                         "a package without name, version, "
+                                         "repository, filename, size or sha256");
                                 goto fail;
                         }
                 }

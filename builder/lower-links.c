@@ -206,7 +206,10 @@ int blinks_fold_layer(store *s, const store_layer *l, blinks *map, forge_error *
 
                 if (path == NULL || path[0] == '\0')
                         continue; /* '..' or the root: nothing the layer can place */
-                if (fold_one(map, path, type == AE_IFLNK ? S_IFLNK : type == AE_IFDIR ? S_IFDIR : S_IFREG,
+                if (fold_one(map, path,
+                             type == AE_IFLNK   ? S_IFLNK
+                             : type == AE_IFDIR ? S_IFDIR
+                                                : S_IFREG,
                              archive_entry_symlink(ae)) < 0) {
                         forge_error_make(err, ENOMEM, "layer symlinks");
                         goto out;

@@ -87,8 +87,8 @@ static bool lower_has(const char *const *lowerdirs, size_t n, const char *rel)
         for (size_t i = 0; i < n; i++) {
                 cleanup_close int d = open(lowerdirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 struct open_how how = {
-                        .flags = O_PATH | O_CLOEXEC,
-                        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+                    .flags = O_PATH | O_CLOEXEC,
+                    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
                 };
                 int fd = d < 0 ? -1 : (int)syscall(SYS_openat2, d, rel, &how, sizeof(how));
                 if (fd >= 0) {
@@ -118,9 +118,9 @@ static int write_at(int dfd, const char *rel, const char *text, forge_error **er
 /* An empty dpkg database, as mmdebstrap starts one. */
 static int dpkg_skeleton(const char *upper, forge_error **err)
 {
-        static const char *dirs[] = {"var/lib/dpkg/info", "var/lib/dpkg/updates",
+        static const char *dirs[] = {"var/lib/dpkg/info",     "var/lib/dpkg/updates",
                                      "var/lib/dpkg/triggers", "var/lib/dpkg/alternatives",
-                                     "etc/dpkg/dpkg.cfg.d", DEBS_DIR};
+                                     "etc/dpkg/dpkg.cfg.d",   DEBS_DIR};
         cleanup_close int dfd = -1;
 
         for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
@@ -180,7 +180,7 @@ static int unpack_deb(store *s, const char *tmp, const char *upper, const pkg_lo
                 return -1;
         if (store_extract_fd(fd, upper,
                              STORE_EXTRACT_OWNERS | STORE_EXTRACT_SPECIAL_BITS |
-                                     STORE_EXTRACT_DEVICES | STORE_EXTRACT_KEEP_DIR_SYMLINKS,
+                                 STORE_EXTRACT_DEVICES | STORE_EXTRACT_KEEP_DIR_SYMLINKS,
                              err) < 0)
                 return forge_error_prefix(err, "unpack '%s'", p->name);
         return 0;
@@ -226,19 +226,22 @@ static int predepends_on(store *s, const pkg_set *set, size_t idx, size_t from, 
 
 /* dpkg configures a pre-dependency only at the end of an --install run:
  * a package that pre-depends on one of the same run starts a new run. */
-static int script(store *s, FILE *m, const char *const *debs, const pkg_set *set,
-                  bool bootstrap, uint64_t sde, forge_error **err)
+static int script(store *s, FILE *m, const char *const *debs, const pkg_set *set, bool bootstrap,
+                  uint64_t sde, forge_error **err)
 {
         bool any_first = false, open_run = false;
         size_t run_from = 0;
 
-        fprintf(m, "set -e\nexport SOURCE_DATE_EPOCH=%llu DEBIAN_FRONTEND=noninteractive "
-                   "DEBCONF_NONINTERACTIVE_SEEN=true LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1\n",
+        fprintf(m,
+                "set -e\nexport SOURCE_DATE_EPOCH=%llu DEBIAN_FRONTEND=noninteractive "
+                "DEBCONF_NONINTERACTIVE_SEEN=true LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1\n",
                 (unsigned long long)sde);
         /* by path: a shell that prefers its built-in applets has a "dpkg" of its own */
         fputs("DPKG=/usr/bin/dpkg\n[ -x $DPKG ] || DPKG=/bin/dpkg\n", m);
         if (bootstrap) {
-                fputs("$DPKG --force-depends --force-confdef --force-confold --force-unsafe-io --install", m);
+                fputs("$DPKG --force-depends --force-confdef --force-confold --force-unsafe-io "
+                      "--install",
+                      m);
                 for (size_t i = 0; i < set->n; i++)
                         if (set->v[i].essential) {
                                 fprintf(m, " %s", debs[i]);
@@ -254,7 +257,8 @@ static int script(store *s, FILE *m, const char *const *debs, const pkg_set *set
                         return -1;
                 if (!open_run || pre) {
                         fputs(open_run ? "\n" : "", m);
-                        fputs("$DPKG --force-confdef --force-confold --force-unsafe-io --install", m);
+                        fputs("$DPKG --force-confdef --force-confold --force-unsafe-io --install",
+                              m);
                         open_run = true;
                         run_from = i;
                 }
@@ -263,8 +267,9 @@ static int script(store *s, FILE *m, const char *const *debs, const pkg_set *set
         if (open_run)
                 fputs("\n", m);
         /* a package that failed to configure must fail the build */
-        fputs("audit=$($DPKG --audit)\nif [ -n \"$audit\" ]; then echo \"$audit\" >&2; exit 1; fi\n",
-              m);
+        fputs(
+            "audit=$($DPKG --audit)\nif [ -n \"$audit\" ]; then echo \"$audit\" >&2; exit 1; fi\n",
+            m);
         return ferror(m) ? forge_error_make(err, ENOMEM, "dpkg") : 0;
 }
 
@@ -273,16 +278,27 @@ static int script(store *s, FILE *m, const char *const *debs, const pkg_set *set
 static int normalise(const char *upper, forge_error **err)
 {
         static const char *drop[] = {
-                "var/log/dpkg.log",           "var/log/alternatives.log",
-                "var/log/apt/history.log",    "var/log/apt/term.log",
-                "var/log/apt/eipp.log.xz",    "var/cache/ldconfig/aux-cache",
-                "var/lib/dpkg/status-old",    "var/lib/dpkg/available-old",
-                "var/lib/dpkg/diversions-old", "var/lib/dpkg/statoverride-old",
-                "var/cache/debconf/config.dat-old", "var/cache/debconf/templates.dat-old",
-                "var/cache/debconf/passwords.dat-old", "etc/passwd-", "etc/group-",
-                "etc/shadow-",                "etc/gshadow-",
-                "etc/subuid-",                "etc/subgid-",
-                "var/lib/dbus/machine-id",    DEBS_DIR,
+            "var/log/dpkg.log",
+            "var/log/alternatives.log",
+            "var/log/apt/history.log",
+            "var/log/apt/term.log",
+            "var/log/apt/eipp.log.xz",
+            "var/cache/ldconfig/aux-cache",
+            "var/lib/dpkg/status-old",
+            "var/lib/dpkg/available-old",
+            "var/lib/dpkg/diversions-old",
+            "var/lib/dpkg/statoverride-old",
+            "var/cache/debconf/config.dat-old",
+            "var/cache/debconf/templates.dat-old",
+            "var/cache/debconf/passwords.dat-old",
+            "etc/passwd-",
+            "etc/group-",
+            "etc/shadow-",
+            "etc/gshadow-",
+            "etc/subuid-",
+            "etc/subgid-",
+            "var/lib/dbus/machine-id",
+            DEBS_DIR,
         };
         cleanup_close int dfd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         struct stat st;
@@ -308,8 +324,7 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
         cleanup_free char *tmp = NULL, *upper = NULL, *work = NULL, *debs = NULL, *cmd = NULL;
         cleanup_free char *scratch = path_join(store_root(s), "tmp");
         char **paths = calloc(set->n + 1, sizeof(char *));
-        char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                       NULL};
+        char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
         builder_run_step step = {0};
         bool bootstrap = !lower_has(lowerdirs, n_lower, "var/lib/dpkg/status");
         size_t cmd_len = 0;
@@ -331,7 +346,8 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
         }
         if (bootstrap) {
                 if (set_has(set, "usr-is-merged") &&
-                    merged_usr(upper, sp->architecture ? sp->architecture : pkg_host_arch(), err) < 0)
+                    merged_usr(upper, sp->architecture ? sp->architecture : pkg_host_arch(), err) <
+                        0)
                         goto out;
                 if (dpkg_skeleton(upper, err) < 0)
                         goto out;
@@ -361,8 +377,8 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
         m = open_memstream(&cmd, &cmd_len);
         if (m == NULL)
                 goto oom;
-        if (script(s, m, (const char *const *)paths, set, bootstrap, sp->source_date_epoch,
-                   err) < 0)
+        if (script(s, m, (const char *const *)paths, set, bootstrap, sp->source_date_epoch, err) <
+            0)
                 goto out;
         fclose(m);
         m = NULL;
@@ -399,9 +415,9 @@ out:
         return r;
 }
 
-int pkg_install_dpkg(store *s, const spec *sp, const builder_opts *o,
-                     const char *const *lowerdirs, size_t n_lower, const pkg_set *set,
-                     bentries *out, char **ret_tmp, forge_error **err)
+int pkg_install_dpkg(store *s, const spec *sp, const builder_opts *o, const char *const *lowerdirs,
+                     size_t n_lower, const pkg_set *set, bentries *out, char **ret_tmp,
+                     forge_error **err)
 {
         /* what forge and the sandbox create in the layer must not depend on
          * the caller's umask (dpkg sets its own for what it unpacks) */

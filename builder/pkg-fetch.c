@@ -61,14 +61,13 @@ static int store_one(store *s, const spec *sp, want *w, http_fetch *it, forge_er
                                                   "repository: run 'forge lock %s' to resolve "
                                                   "again",
                                                   w->p->name, w->p->version, sp->path);
-                return forge_error_prefix(err, "package '%s' %s ('%s')", w->p->name,
-                                          w->p->version, w->p->filename);
+                return forge_error_prefix(err, "package '%s' %s ('%s')", w->p->name, w->p->version,
+                                          w->p->filename);
         }
         if (lseek(w->fd, 0, SEEK_SET) < 0)
                 return forge_error_make(err, errno, "package '%s'", w->p->name);
         if (store_blob_put_fd_expect(s, w->fd, w->p->sha256, d, NULL, err) < 0)
-                return forge_error_prefix(err, "package '%s' ('%s')", w->p->name,
-                                          w->p->filename);
+                return forge_error_prefix(err, "package '%s' ('%s')", w->p->name, w->p->filename);
         return 0;
 }
 

@@ -169,8 +169,8 @@ done:
 }
 
 static int fetch_packages(pkg_fetcher *f, const pkg_source *src, const pkg_release *rel,
-                          const char *comp, const char *arch, const char *inrelease_url,
-                          FILE **ret, forge_error **err)
+                          const char *comp, const char *arch, const char *inrelease_url, FILE **ret,
+                          forge_error **err)
 {
         static const char *exts[] = {".xz", ".gz", ""};
         const pkg_release_file *rf = NULL;

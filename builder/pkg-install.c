@@ -26,9 +26,9 @@
 #include "common/fs.h"
 
 /* Control members dpkg keeps in its info directory. */
-static const char *const info_members[] = {"md5sums",   "conffiles", "preinst", "postinst",
-                                           "prerm",     "postrm",    "config",  "templates",
-                                           "triggers",  "shlibs",    "symbols"};
+static const char *const info_members[] = {"md5sums",  "conffiles", "preinst", "postinst",
+                                           "prerm",    "postrm",    "config",  "templates",
+                                           "triggers", "shlibs",    "symbols"};
 
 typedef struct control {
         char *member[ARRAY_SIZE(info_members) + 1]; /* [0..]: info_members, last: control */
@@ -155,8 +155,8 @@ static int read_control(const char *deb, const char *what, control *c, forge_err
 }
 
 /* A file forge writes itself, its content in the spool. */
-static int add_generated(bentries *out, const char *path, const char *data, size_t len,
-                         mode_t perm, int64_t mtime, forge_error **err)
+static int add_generated(bentries *out, const char *path, const char *data, size_t len, mode_t perm,
+                         int64_t mtime, forge_error **err)
 {
         off_t end = lseek(out->spool_fd, 0, SEEK_END);
         bentry *en;
@@ -283,8 +283,8 @@ static int file_md5s(const bentries *out, size_t first, control *c, forge_error 
                         return forge_error_make(err, ENOMEM, "md5");
                 }
                 for (uint64_t o = 0; o < en->size;) {
-                        size_t want = en->size - o < sizeof(chunk) ? (size_t)(en->size - o)
-                                                                  : sizeof(chunk);
+                        size_t want =
+                            en->size - o < sizeof(chunk) ? (size_t)(en->size - o) : sizeof(chunk);
                         ssize_t got = pread(out->spool_fd, chunk, want, en->spool_off + (off_t)o);
                         if (got <= 0)
                                 break;
@@ -455,8 +455,7 @@ char *pkg_layer_def(const spec_layer *l, const pkg_set *set)
         return buf;
 }
 
-int pkg_deb_field(store *s, const pkg_locked *p, const char *name, char **ret,
-                  forge_error **err)
+int pkg_deb_field(store *s, const pkg_locked *p, const char *name, char **ret, forge_error **err)
 {
         cleanup_free char *deb = store_blob_path(s, p->sha256);
         control c = {0};

@@ -35,11 +35,11 @@ typedef struct pkg_source {
         size_t source; /* index among the sources that entry expands to (host: many) */
         char *uri;     /* no trailing '/' */
         char *suite;
-        char **components;   /* NULL-terminated */
-        char **keyrings;     /* key files that may sign InRelease, NULL-terminated */
-        char *inline_key;    /* deb822 Signed-By given as an armored key block, or NULL */
+        char **components; /* NULL-terminated */
+        char **keyrings;   /* key files that may sign InRelease, NULL-terminated */
+        char *inline_key;  /* deb822 Signed-By given as an armored key block, or NULL */
         bool check_valid_until;
-        char *origin;        /* where it was configured ("/etc/apt/sources.list:3"), for messages */
+        char *origin; /* where it was configured ("/etc/apt/sources.list:3"), for messages */
 } pkg_source;
 
 typedef struct pkg_sources {
@@ -100,9 +100,8 @@ int pkg_date_parse(const char *s, time_t *ret);
 /* Verifies a clear-signed InRelease with gpgv against the source's keys and
  * returns the signed text (malloc'd). what names the file in errors.
  * tmpdir receives dearmored keys. */
-int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *inrelease,
-                         size_t len, const char *tmpdir, char **ret_text, size_t *ret_len,
-                         forge_error **err);
+int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *inrelease, size_t len,
+                         const char *tmpdir, char **ret_text, size_t *ret_len, forge_error **err);
 
 /* Dearmors an ASCII-armored OpenPGP block (base64 between the BEGIN and END
  * lines, checksum line ignored) into binary packets. */
@@ -136,7 +135,7 @@ typedef struct pkg_locked {
         char *name;
         char *version;
         char *arch;
-        size_t repo; /* index into the lock's repositories */
+        size_t repo;    /* index into the lock's repositories */
         char *filename; /* path in the repository ("pool/main/c/curl/curl_...deb") */
         uint64_t size;
         char sha256[DIGEST_STR_SIZE];
@@ -219,13 +218,12 @@ int pkg_install_files(store *s, const spec *sp, const pkg_set *below, const pkg_
 /* essential: true: unpacks, then runs the image's dpkg in the build sandbox
  * over lowerdirs (o->run_step). The layer's entries come from the overlay
  * upper directory, left in *ret_tmp for the caller to remove. */
-int pkg_install_dpkg(store *s, const spec *sp, const builder_opts *o,
-                     const char *const *lowerdirs, size_t n_lower, const pkg_set *set,
-                     bentries *out, char **ret_tmp, forge_error **err);
+int pkg_install_dpkg(store *s, const spec *sp, const builder_opts *o, const char *const *lowerdirs,
+                     size_t n_lower, const pkg_set *set, bentries *out, char **ret_tmp,
+                     forge_error **err);
 
 /* A control field of a stored .deb (one line), malloc'd; NULL when absent. */
-int pkg_deb_field(store *s, const pkg_locked *p, const char *name, char **ret,
-                  forge_error **err);
+int pkg_deb_field(store *s, const pkg_locked *p, const char *name, char **ret, forge_error **err);
 
 /* Debian's grammar for names ([a-z0-9][a-z0-9+.-]+), versions and architectures:
  * what a lock or an index says is used in paths and scripts only when it passes. */

@@ -45,10 +45,10 @@ const char *pkg_host_arch(void)
         static const struct {
                 const char *machine, *arch;
         } map[] = {
-                {"x86_64", "amd64"},   {"aarch64", "arm64"}, {"i686", "i386"},
-                {"i586", "i386"},      {"i386", "i386"},     {"armv7l", "armhf"},
-                {"ppc64le", "ppc64el"}, {"s390x", "s390x"},   {"riscv64", "riscv64"},
-                {"mips64", "mips64el"},
+            {"x86_64", "amd64"},    {"aarch64", "arm64"}, {"i686", "i386"},
+            {"i586", "i386"},       {"i386", "i386"},     {"armv7l", "armhf"},
+            {"ppc64le", "ppc64el"}, {"s390x", "s390x"},   {"riscv64", "riscv64"},
+            {"mips64", "mips64el"},
         };
         struct utsname u;
 
@@ -142,8 +142,8 @@ static bool word_ok(const char *w)
 }
 
 int pkg_source_add(pkg_sources *out, const char *uri, const char *suite, char *const *comps,
-                      char *const *keyrings, const char *inline_key, const char *origin,
-                      forge_error **err)
+                   char *const *keyrings, const char *inline_key, const char *origin,
+                   forge_error **err)
 {
         pkg_source *nv, *s;
         size_t ul = strlen(uri);
@@ -155,8 +155,9 @@ int pkg_source_add(pkg_sources *out, const char *uri, const char *suite, char *c
                 return forge_error_usage(err, "%s: URI '%s' is not http, https or file", origin,
                                          uri);
         if (!word_ok(suite) || comps == NULL || comps[0] == NULL)
-                return forge_error_usage(err, "%s: suite '%s' is not valid or has no "
-                                              "components (flat repositories are not supported)",
+                return forge_error_usage(err,
+                                         "%s: suite '%s' is not valid or has no "
+                                         "components (flat repositories are not supported)",
                                          origin, suite);
         for (char *const *c = comps; *c; c++)
                 if (!word_ok(*c) || strchr(*c, '/'))
@@ -186,8 +187,8 @@ int pkg_source_add(pkg_sources *out, const char *uri, const char *suite, char *c
 }
 
 /* `[opt=v,v opt=v]` of a one-line entry. */
-static int list_options(const char *opts, const char *arch, bool *ret_arch_ok,
-                        char ***ret_keyrings, forge_error **err)
+static int list_options(const char *opts, const char *arch, bool *ret_arch_ok, char ***ret_keyrings,
+                        forge_error **err)
 {
         cleanup_strv char **words = split_words(opts, false);
 
@@ -301,7 +302,8 @@ static int stanza_source(const stanza *st, const char *file, const char *arch,
 {
         const char *types = stanza_get(st, "Types"), *uris = stanza_get(st, "URIs");
         const char *suites = stanza_get(st, "Suites"), *comps = stanza_get(st, "Components");
-        const char *signed_by = stanza_get(st, "Signed-By"), *archs = stanza_get(st, "Architectures");
+        const char *signed_by = stanza_get(st, "Signed-By"),
+                   *archs = stanza_get(st, "Architectures");
         const char *enabled = stanza_get(st, "Enabled");
         cleanup_strv char **t = NULL, **u = NULL, **s = NULL, **c = NULL, **k = NULL;
         const char *inline_key = NULL;
@@ -311,8 +313,7 @@ static int stanza_source(const stanza *st, const char *file, const char *arch,
         if (enabled && strcasecmp(enabled, "no") == 0)
                 return 0;
         if (types == NULL || uris == NULL || suites == NULL)
-                return forge_error_usage(err, "%s: a stanza without Types, URIs or Suites",
-                                         origin);
+                return forge_error_usage(err, "%s: a stanza without Types, URIs or Suites", origin);
         t = split_words(types, false);
         if (t == NULL)
                 return forge_error_make(err, ENOMEM, "apt sources");
@@ -401,8 +402,9 @@ int pkg_apt_parse_deb822(const char *text, const char *file, const char *arch,
                         /* comment */
                 } else if (line[0] == ' ' || line[0] == '\t') {
                         if (st.n == 0) {
-                                r = forge_error_usage(err, "%s:%d: a continuation line outside "
-                                                           "a field",
+                                r = forge_error_usage(err,
+                                                      "%s:%d: a continuation line outside "
+                                                      "a field",
                                                       file, lineno);
                                 break;
                         }

@@ -31,7 +31,8 @@ bool pkg_name_valid(const char *s)
         if (n < 2 || n > 200 || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
                 return false;
         for (; *s; s++)
-                if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && !strchr("+-.", *s))
+                if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) &&
+                    !strchr("+-.", *s))
                         return false;
         return true;
 }
@@ -211,9 +212,8 @@ int pkg_solver_new(const pkg_index *ix, size_t n_ix, const char *arch, pkg_solve
                                 pkg_solver_free(ps);
                                 return forge_error_make(err, ENOMEM, "resolve");
                         }
-                        if (repo_add_debpackages(repo, ix[i].packages[c], REPO_REUSE_REPODATA |
-                                                                                  REPO_NO_INTERNALIZE) !=
-                            0) {
+                        if (repo_add_debpackages(repo, ix[i].packages[c],
+                                                 REPO_REUSE_REPODATA | REPO_NO_INTERNALIZE) != 0) {
                                 forge_error_make(err, EBADMSG, "%s: a Packages index: %s",
                                                  ix[i].src->origin, pool_errstr(ps->pool));
                                 pkg_solver_free(ps);
@@ -246,8 +246,8 @@ void pkg_solver_free(pkg_solver *ps)
 }
 
 /* "name", "name:arch", "name (op ver)" -> a job selection; 0 when nothing matches. */
-static int request_job(pkg_solver *ps, const char *req, Id *ret_how, Id *ret_what,
-                       char *errbuf, size_t errlen)
+static int request_job(pkg_solver *ps, const char *req, Id *ret_how, Id *ret_what, char *errbuf,
+                       size_t errlen)
 {
         Pool *pool = ps->pool;
         char name[256], op[3] = "", ver[256] = "";
@@ -266,8 +266,9 @@ static int request_job(pkg_solver *ps, const char *req, Id *ret_how, Id *ret_wha
         name[nl] = '\0';
         if ((colon = strchr(name, ':')) != NULL) {
                 if (strcmp(colon + 1, ps->arch) != 0 && strcmp(colon + 1, "all") != 0) {
-                        snprintf(errbuf, errlen, "'%s': only the image's architecture (%s) can "
-                                                 "be installed",
+                        snprintf(errbuf, errlen,
+                                 "'%s': only the image's architecture (%s) can "
+                                 "be installed",
                                  req, ps->arch);
                         return -1;
                 }
@@ -378,17 +379,18 @@ static int locked_of(pkg_solver *ps, Id p, pkg_locked *lk, forge_error **err)
 
         memset(lk, 0, sizeof(*lk));
         if (loc == NULL || sum == NULL || type != REPOKEY_TYPE_SHA256 || strlen(sum) != 64)
-                return forge_error_make(err, EBADMSG,
-                                        "package '%s' has no Filename or SHA256 in its index",
-                                        name);
+                return forge_error_make(
+                    err, EBADMSG, "package '%s' has no Filename or SHA256 in its index", name);
         if (!pkg_name_valid(name) || !pkg_version_valid(pool_id2str(pool, s->evr)) ||
             !pkg_arch_valid(pool_id2str(pool, s->arch)))
-                return forge_error_make(err, EBADMSG, "package '%s' has an invalid name, version "
-                                                      "or architecture in its index",
+                return forge_error_make(err, EBADMSG,
+                                        "package '%s' has an invalid name, version "
+                                        "or architecture in its index",
                                         name);
         if (loc[0] == '/' || strstr(loc, "..") != NULL || strchr(loc, '\n'))
-                return forge_error_make(err, EBADMSG, "package '%s': Filename '%s' is not a "
-                                                      "path inside the repository",
+                return forge_error_make(err, EBADMSG,
+                                        "package '%s': Filename '%s' is not a "
+                                        "path inside the repository",
                                         name, loc);
         lk->name = strdup(name);
         lk->version = strdup(pool_id2str(pool, s->evr));
@@ -454,8 +456,7 @@ static bool chosen_explicitly(Pool *pool, Solver *solv, Id dep, const Queue *exp
 /* apt installs the first alternative of "a | b" that can be, unless the
  * dependency is met by a package asked for anyway: where libsolv chose
  * another one, favour the first (the caller solves again). */
-static void favour_first_alternatives(Pool *pool, Solver *solv, const Queue *job,
-                                      Queue *favour)
+static void favour_first_alternatives(Pool *pool, Solver *solv, const Queue *job, Queue *favour)
 {
         Queue dq, names;
 
@@ -530,8 +531,9 @@ int pkg_solver_layer(pkg_solver *ps, const spec *sp, const spec_layer *l, const 
         for (size_t i = 0; below && i < below->n; i++) {
                 Id p = find_locked(ps, &below->v[i]);
                 if (p == 0) {
-                        forge_error_make(err, 0, "package '%s' %s of an earlier layer is gone from "
-                                                 "the indexes",
+                        forge_error_make(err, 0,
+                                         "package '%s' %s of an earlier layer is gone from "
+                                         "the indexes",
                                          below->v[i].name, below->v[i].version);
                         goto out;
                 }

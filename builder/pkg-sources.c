@@ -34,7 +34,7 @@ int pkg_sources_from_spec(const spec *sp, const char *arch, pkg_sources *ret, fo
                         char origin[64];
                         snprintf(origin, sizeof(origin), "repositories[%zu]", i);
                         if (pkg_source_add(ret, r->url, r->suite, r->components, keys, NULL, origin,
-                                       err) < 0)
+                                           err) < 0)
                                 goto fail;
                         ret->v[first].check_valid_until = r->check_valid_until;
                 }

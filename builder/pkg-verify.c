@@ -302,8 +302,8 @@ static int run_gpgv(char **argv, const char *status_path, int *ret_status, forge
 
 static bool status_good(const char *status)
 {
-        static const char *bad[] = {"BADSIG", "ERRSIG", "EXPKEYSIG", "REVKEYSIG", "NODATA",
-                                    "EXPSIG"};
+        static const char *bad[] = {"BADSIG",    "ERRSIG", "EXPKEYSIG",
+                                    "REVKEYSIG", "NODATA", "EXPSIG"};
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 char pat[32];
                 snprintf(pat, sizeof(pat), "[GNUPG:] %s", bad[i]);
@@ -314,9 +314,8 @@ static bool status_good(const char *status)
                strstr(status, "[GNUPG:] GOODSIG ") != NULL;
 }
 
-int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *inrelease,
-                         size_t len, const char *tmpdir, char **ret_text, size_t *ret_len,
-                         forge_error **err)
+int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *inrelease, size_t len,
+                         const char *tmpdir, char **ret_text, size_t *ret_len, forge_error **err)
 {
         cleanup_free char *in = path_join(tmpdir, "InRelease"), *out = path_join(tmpdir, "signed");
         cleanup_free char *status_path = path_join(tmpdir, "status"), *status = NULL;
@@ -345,8 +344,9 @@ int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *in
                 if (key_for_gpgv(*k, tmpdir, (int)nk, &keys[nk], err) < 0)
                         return forge_error_prefix(err, "%s", src->origin);
         if (nk == 0)
-                return forge_error_make(err, 0, "%s: no key to check '%s' against (give "
-                                                "'keyring:' or Signed-By)",
+                return forge_error_make(err, 0,
+                                        "%s: no key to check '%s' against (give "
+                                        "'keyring:' or Signed-By)",
                                         src->origin, what);
         argv[a++] = "gpgv";
         argv[a++] = "--homedir";

@@ -98,31 +98,31 @@ static const char *spdx_name(const char *d)
         static const struct {
                 const char *debian, *spdx;
         } map[] = {
-                {"Expat", "MIT"},
-                {"GPL-2", "GPL-2.0-only"},
-                {"GPL-2+", "GPL-2.0-or-later"},
-                {"GPL-3", "GPL-3.0-only"},
-                {"GPL-3+", "GPL-3.0-or-later"},
-                {"LGPL-2", "LGPL-2.0-only"},
-                {"LGPL-2+", "LGPL-2.0-or-later"},
-                {"LGPL-2.1", "LGPL-2.1-only"},
-                {"LGPL-2.1+", "LGPL-2.1-or-later"},
-                {"LGPL-3", "LGPL-3.0-only"},
-                {"LGPL-3+", "LGPL-3.0-or-later"},
-                {"BSD-2-clause", "BSD-2-Clause"},
-                {"BSD-3-clause", "BSD-3-Clause"},
-                {"BSD-4-clause", "BSD-4-Clause"},
-                {"Apache-2.0", "Apache-2.0"},
-                {"MPL-2.0", "MPL-2.0"},
-                {"Zlib", "Zlib"},
-                {"ISC", "ISC"},
-                {"MIT", "MIT"},
-                {"PSF-2", "PSF-2.0"},
-                {"Artistic", "Artistic-1.0-Perl"},
-                {"OpenSSL", "OpenSSL"},
-                {"CC0-1.0", "CC0-1.0"},
-                {"GFDL-1.3+", "GFDL-1.3-or-later"},
-                {"public-domain", NULL},
+            {"Expat", "MIT"},
+            {"GPL-2", "GPL-2.0-only"},
+            {"GPL-2+", "GPL-2.0-or-later"},
+            {"GPL-3", "GPL-3.0-only"},
+            {"GPL-3+", "GPL-3.0-or-later"},
+            {"LGPL-2", "LGPL-2.0-only"},
+            {"LGPL-2+", "LGPL-2.0-or-later"},
+            {"LGPL-2.1", "LGPL-2.1-only"},
+            {"LGPL-2.1+", "LGPL-2.1-or-later"},
+            {"LGPL-3", "LGPL-3.0-only"},
+            {"LGPL-3+", "LGPL-3.0-or-later"},
+            {"BSD-2-clause", "BSD-2-Clause"},
+            {"BSD-3-clause", "BSD-3-Clause"},
+            {"BSD-4-clause", "BSD-4-Clause"},
+            {"Apache-2.0", "Apache-2.0"},
+            {"MPL-2.0", "MPL-2.0"},
+            {"Zlib", "Zlib"},
+            {"ISC", "ISC"},
+            {"MIT", "MIT"},
+            {"PSF-2", "PSF-2.0"},
+            {"Artistic", "Artistic-1.0-Perl"},
+            {"OpenSSL", "OpenSSL"},
+            {"CC0-1.0", "CC0-1.0"},
+            {"GFDL-1.3+", "GFDL-1.3-or-later"},
+            {"public-domain", NULL},
         };
         for (size_t i = 0; i < ARRAY_SIZE(map); i++)
                 if (strcasecmp(map[i].debian, d) == 0)
@@ -179,7 +179,8 @@ static char *purl(const char *name, const char *version, const char *arch)
 
 static void iso_time(const char *created, char out[32])
 {
-        snprintf(out, 32, "%s", created && strlen(created) >= 19 ? created : "1970-01-01T00:00:00Z");
+        snprintf(out, 32, "%s",
+                 created && strlen(created) >= 19 ? created : "1970-01-01T00:00:00Z");
         /* OCI configs may carry fractions: SPDX wants YYYY-MM-DDThh:mm:ssZ */
         if (strlen(out) > 20) {
                 out[19] = 'Z';
@@ -206,15 +207,15 @@ static json_t *spdx_doc(const char *ref, const store_image *img, item *items, si
         if (asprintf(&ns, "urn:forge:sbom:%s", img->digest) < 0)
                 ns = NULL;
         json_array_append_new(
-                pkgs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:[{s:s, s:s}]}", "SPDXID",
-                                "SPDXRef-Image", "name", ref, "versionInfo", img->digest,
-                                "downloadLocation", "NOASSERTION", "filesAnalyzed", 0,
-                                "licenseConcluded", "NOASSERTION", "licenseDeclared",
-                                "NOASSERTION", "copyrightText", "NOASSERTION", "checksums",
-                                "algorithm", "SHA256", "checksumValue", digest_hex(img->digest)));
-        json_array_append_new(rels, json_pack("{s:s, s:s, s:s}", "spdxElementId", "SPDXRef-DOCUMENT",
-                                              "relationshipType", "DESCRIBES", "relatedSpdxElement",
-                                              "SPDXRef-Image"));
+            pkgs,
+            json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:[{s:s, s:s}]}", "SPDXID",
+                      "SPDXRef-Image", "name", ref, "versionInfo", img->digest, "downloadLocation",
+                      "NOASSERTION", "filesAnalyzed", 0, "licenseConcluded", "NOASSERTION",
+                      "licenseDeclared", "NOASSERTION", "copyrightText", "NOASSERTION", "checksums",
+                      "algorithm", "SHA256", "checksumValue", digest_hex(img->digest)));
+        json_array_append_new(rels, json_pack("{s:s, s:s, s:s}", "spdxElementId",
+                                              "SPDXRef-DOCUMENT", "relationshipType", "DESCRIBES",
+                                              "relatedSpdxElement", "SPDXRef-Image"));
         for (i = 0; i < n; i++) {
                 char id[64], *expr = NULL;
                 size_t len = 0, k;
@@ -231,18 +232,17 @@ static json_t *spdx_doc(const char *ref, const store_image *img, item *items, si
                 fclose(m);
                 snprintf(id, sizeof(id), "SPDXRef-Package-%zu", i + 1);
                 json_array_append_new(
-                        pkgs,
-                        json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:[{s:s, s:s}], "
-                                  "s:[{s:s, s:s, s:s}]}",
-                                  "SPDXID", id, "name", items[i].name, "versionInfo",
-                                  items[i].version, "downloadLocation", "NOASSERTION",
-                                  "filesAnalyzed", 0, "licenseConcluded", "NOASSERTION",
-                                  "licenseDeclared", all_known && expr ? expr : "NOASSERTION",
-                                  "copyrightText", "NOASSERTION", "supplier", "NOASSERTION",
-                                  "checksums", "algorithm", "SHA256", "checksumValue",
-                                  digest_hex(items[i].sha256), "externalRefs",
-                                  "referenceCategory", "PACKAGE-MANAGER", "referenceType", "purl",
-                                  "referenceLocator", items[i].purl));
+                    pkgs,
+                    json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:[{s:s, s:s}], "
+                              "s:[{s:s, s:s, s:s}]}",
+                              "SPDXID", id, "name", items[i].name, "versionInfo", items[i].version,
+                              "downloadLocation", "NOASSERTION", "filesAnalyzed", 0,
+                              "licenseConcluded", "NOASSERTION", "licenseDeclared",
+                              all_known && expr ? expr : "NOASSERTION", "copyrightText",
+                              "NOASSERTION", "supplier", "NOASSERTION", "checksums", "algorithm",
+                              "SHA256", "checksumValue", digest_hex(items[i].sha256),
+                              "externalRefs", "referenceCategory", "PACKAGE-MANAGER",
+                              "referenceType", "purl", "referenceLocator", items[i].purl));
                 free(expr);
                 json_array_append_new(rels, json_pack("{s:s, s:s, s:s}", "spdxElementId",
                                                       "SPDXRef-Image", "relationshipType",
@@ -261,18 +261,17 @@ static json_t *spdx_doc(const char *ref, const store_image *img, item *items, si
                         continue;
                 snprintf(id, sizeof(id), "SPDXRef-Input-%zu", i + 1);
                 json_array_append_new(
-                        pkgs, json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:[{s:s, s:s}]}",
-                                        "SPDXID", id, "name",
-                                        name ? name : json_string_value(json_object_get(in, "kind")),
-                                        "downloadLocation", "NOASSERTION", "filesAnalyzed", 0,
-                                        "licenseConcluded", "NOASSERTION", "licenseDeclared",
-                                        "NOASSERTION", "copyrightText", "NOASSERTION",
-                                        "primaryPackagePurpose",
-                                        !strcmp(json_string_value(json_object_get(in, "kind")), "image")
-                                                ? "CONTAINER"
-                                                : "FILE",
-                                        "checksums", "algorithm", "SHA256", "checksumValue",
-                                        digest_hex(d)));
+                    pkgs,
+                    json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:[{s:s, s:s}]}", "SPDXID",
+                              id, "name",
+                              name ? name : json_string_value(json_object_get(in, "kind")),
+                              "downloadLocation", "NOASSERTION", "filesAnalyzed", 0,
+                              "licenseConcluded", "NOASSERTION", "licenseDeclared", "NOASSERTION",
+                              "copyrightText", "NOASSERTION", "primaryPackagePurpose",
+                              !strcmp(json_string_value(json_object_get(in, "kind")), "image")
+                                  ? "CONTAINER"
+                                  : "FILE",
+                              "checksums", "algorithm", "SHA256", "checksumValue", digest_hex(d)));
                 json_array_append_new(rels, json_pack("{s:s, s:s, s:s}", "spdxElementId",
                                                       "SPDXRef-Image", "relationshipType",
                                                       "CONTAINS", "relatedSpdxElement", id));
@@ -294,7 +293,8 @@ static json_t *cdx_doc(const char *ref, const store_image *img, item *items, siz
         json_t *in;
 
         iso_time(json_string_value(json_object_get(img->config, "created")), created);
-        /* a name-based UUID (version 5 layout) from the image digest: the same image, the same BOM */
+        /* a name-based UUID (version 5 layout) from the image digest: the same image, the same BOM
+         */
         snprintf(uuid, sizeof(uuid), "urn:uuid:%.8s-%.4s-5%.3s-a%.3s-%.12s", h, h + 8, h + 12,
                  h + 15, h + 18);
         for (i = 0; i < n; i++) {
@@ -303,17 +303,16 @@ static json_t *cdx_doc(const char *ref, const store_image *img, item *items, siz
                 json_array_foreach(items[i].licences, k, v)
                 {
                         const char *s = spdx_name(json_string_value(v));
-                        json_array_append_new(
-                                lics, s ? json_pack("{s:{s:s}}", "license", "id", s)
-                                        : json_pack("{s:{s:s}}", "license", "name",
-                                                    json_string_value(v)));
+                        json_array_append_new(lics, s ? json_pack("{s:{s:s}}", "license", "id", s)
+                                                      : json_pack("{s:{s:s}}", "license", "name",
+                                                                  json_string_value(v)));
                 }
-                json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}",
-                                      "type", "library", "bom-ref", items[i].purl, "name",
-                                      items[i].name, "version", items[i].version, "purl",
-                                      items[i].purl, "hashes", "alg", "SHA-256", "content",
-                                      digest_hex(items[i].sha256), "properties", "name",
-                                      "forge:architecture", "value", items[i].arch);
+                json_t *c =
+                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "type",
+                              "library", "bom-ref", items[i].purl, "name", items[i].name, "version",
+                              items[i].version, "purl", items[i].purl, "hashes", "alg", "SHA-256",
+                              "content", digest_hex(items[i].sha256), "properties", "name",
+                              "forge:architecture", "value", items[i].arch);
                 if (json_array_size(lics) > 0)
                         json_object_set(c, "licenses", lics);
                 json_decref(lics);
@@ -333,20 +332,19 @@ static json_t *cdx_doc(const char *ref, const store_image *img, item *items, siz
                         continue;
                 snprintf(bref, sizeof(bref), "input-%zu", i + 1);
                 json_array_append_new(
-                        comps, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "type",
-                                         !strcmp(kind, "image") ? "container" : "file", "bom-ref",
-                                         bref, "name", name ? name : kind, "hashes", "alg",
-                                         "SHA-256", "content", digest_hex(d), "properties", "name",
-                                         "forge:input", "value", kind));
+                    comps,
+                    json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "type",
+                              !strcmp(kind, "image") ? "container" : "file", "bom-ref", bref,
+                              "name", name ? name : kind, "hashes", "alg", "SHA-256", "content",
+                              digest_hex(d), "properties", "name", "forge:input", "value", kind));
         }
         return json_pack("{s:s, s:s, s:s, s:i, s:{s:s, s:[{s:s, s:s, s:s}], s:{s:s, s:s, s:s, "
                          "s:s, s:[{s:s, s:s}]}}, s:o}",
-                         "bomFormat", "CycloneDX", "specVersion", "1.5", "serialNumber",
-                         uuid, "version", 1, "metadata",
-                         "timestamp", created, "tools", "vendor", "forge", "name", "forge",
-                         "version", FORGE_VERSION, "component", "type", "container", "bom-ref",
-                         "image", "name", ref, "version", img->digest, "hashes", "alg", "SHA-256",
-                         "content", h, "components", comps);
+                         "bomFormat", "CycloneDX", "specVersion", "1.5", "serialNumber", uuid,
+                         "version", 1, "metadata", "timestamp", created, "tools", "vendor", "forge",
+                         "name", "forge", "version", FORGE_VERSION, "component", "type",
+                         "container", "bom-ref", "image", "name", ref, "version", img->digest,
+                         "hashes", "alg", "SHA-256", "content", h, "components", comps);
 }
 
 int builder_sbom(store *s, const char *ref, bool cyclonedx, char **ret, forge_error **err)
@@ -385,7 +383,8 @@ int builder_sbom(store *s, const char *ref, bool cyclonedx, char **ret, forge_er
                 copyright = deb ? read_copyright(deb, it->name) : NULL;
                 it->licences = licences_of(copyright);
         }
-        doc = cyclonedx ? cdx_doc(ref, img, items, n, inputs) : spdx_doc(ref, img, items, n, inputs);
+        doc =
+            cyclonedx ? cdx_doc(ref, img, items, n, inputs) : spdx_doc(ref, img, items, n, inputs);
         for (i = 0; i < json_array_size(pkgs); i++) {
                 free(items[i].purl);
                 json_decref(items[i].licences);

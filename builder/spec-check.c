@@ -137,8 +137,8 @@ static int check_from_spec(store *s, const spec *sp, const builder_opts *o, chai
                         if (strcmp(ch->paths[i], real) == 0)
                                 return loop_error(sp, ch, i, err);
         if (ch->n > BUILDER_MAX_FROM_DEPTH)
-                return spec_error(err, sp, sp->from_pos,
-                                  "'from' specs nest more than %d deep", BUILDER_MAX_FROM_DEPTH);
+                return spec_error(err, sp, sp->from_pos, "'from' specs nest more than %d deep",
+                                  BUILDER_MAX_FROM_DEPTH);
         if (spec_load(sp->from_path, &base, err) == 0) {
                 bmemo_init(s, base, &memo);
                 r = check_rec(s, base, o, &memo, ch, NULL, err);
@@ -152,8 +152,7 @@ static int check_from_spec(store *s, const spec *sp, const builder_opts *o, chai
                                   sp->from_pos.col, sp->from);
 }
 
-static int check_from(store *s, const spec *sp, const builder_opts *o, chain *ch,
-                      forge_error **err)
+static int check_from(store *s, const spec *sp, const builder_opts *o, chain *ch, forge_error **err)
 {
         char digest[DIGEST_STR_SIZE];
         forge_error *e = NULL;
@@ -196,8 +195,8 @@ static int check_layers(const spec *sp, const builder_opts *o, bmemo *memo, bent
                                 if ((*err)->status != FORGE_EXIT_USAGE) {
                                         cleanup_free char *label = blayer_label(l);
                                         forge_error_prefix(err, "%s:%d:%d: layer %zu '%s'",
-                                                           sp->path, l->pos.line, l->pos.col,
-                                                           i + 1, label ? label : "");
+                                                           sp->path, l->pos.line, l->pos.col, i + 1,
+                                                           label ? label : "");
                                 }
                                 return -1;
                         }
@@ -239,8 +238,8 @@ static int check_rec(store *s, const spec *sp, const builder_opts *o, bmemo *mem
         return check_kernel(sp, memo, err);
 }
 
-int bcheck_spec(store *s, const spec *sp, const builder_opts *o, bmemo *memo,
-                bentries *ret_files, forge_error **err)
+int bcheck_spec(store *s, const spec *sp, const builder_opts *o, bmemo *memo, bentries *ret_files,
+                forge_error **err)
 {
         chain ch = {.n = 0};
 

@@ -55,8 +55,8 @@ static char *dest_path(actx *c, const char *name)
 
 /* Content goes to the spool at its offset in the entry: a sparse member's
  * holes stay holes there (a 10 KiB archive can declare a 1 TiB file). */
-static int spool(actx *c, struct archive *a, struct archive_entry *ae, bentry *en,
-                 const char *name, forge_error **err)
+static int spool(actx *c, struct archive *a, struct archive_entry *ae, bentry *en, const char *name,
+                 forge_error **err)
 {
         int64_t declared = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
         uint64_t end = 0;
@@ -81,8 +81,8 @@ static int spool(actx *c, struct archive *a, struct archive_entry *ae, bentry *e
                 if (len > 0) {
                         ssize_t w = pwrite(c->out->spool_fd, buf, len, c->spool_end + off);
                         if (w != (ssize_t)len)
-                                return forge_error_make(err, w < 0 ? errno : ENOSPC,
-                                                        "spool '%s'", name);
+                                return forge_error_make(err, w < 0 ? errno : ENOSPC, "spool '%s'",
+                                                        name);
                 }
                 if ((uint64_t)off + len > end)
                         end = (uint64_t)off + len;
@@ -194,7 +194,8 @@ static int read_entries(actx *c, struct archive *a, const char *what, forge_erro
                         break;
                 case AE_IFLNK:
                         en->type = S_IFLNK;
-                        en->link = strdup(archive_entry_symlink(ae) ? archive_entry_symlink(ae) : "");
+                        en->link =
+                            strdup(archive_entry_symlink(ae) ? archive_entry_symlink(ae) : "");
                         if (en->link == NULL)
                                 return forge_error_make(err, ENOMEM, "archive");
                         if (strlen(en->link) >= PATH_MAX)
@@ -214,8 +215,9 @@ static int read_entries(actx *c, struct archive *a, const char *what, forge_erro
                 }
         }
         if (r != ARCHIVE_EOF)
-                return spec_error(err, c->sp, c->l->src_pos, "%s: %s (is it a truncated or "
-                                                             "corrupt archive?)",
+                return spec_error(err, c->sp, c->l->src_pos,
+                                  "%s: %s (is it a truncated or "
+                                  "corrupt archive?)",
                                   what, archive_error_string(a));
         return 0;
 }
@@ -343,7 +345,8 @@ int bsrc_archive(const spec *sp, const spec_layer *l, const char *spool_dir, ben
                 return -1;
         /* a last file ending in a hole left the spool shorter than its end: the
          * next archive of the layer starts after it all the same */
-        if (lseek(out->spool_fd, 0, SEEK_END) < c.spool_end && ftruncate(out->spool_fd, c.spool_end) < 0)
+        if (lseek(out->spool_fd, 0, SEEK_END) < c.spool_end &&
+            ftruncate(out->spool_fd, c.spool_end) < 0)
                 return forge_error_make(err, errno, "spool file");
         return 0;
 }

@@ -71,8 +71,7 @@ static bentry *new_entry(uctx *c, const char *rel, const struct stat *st)
         return en;
 }
 
-static int add(uctx *c, const char *host, const char *rel, const struct stat *st,
-               forge_error **err)
+static int add(uctx *c, const char *host, const char *rel, const struct stat *st, forge_error **err)
 {
         bentry *en;
 

@@ -8,8 +8,7 @@
 #include "cli/build-step.h"
 #include "runtime/runtime.h"
 
-int cli_build_step(const builder_run_step *step, int *ret_status, void *userdata,
-                   forge_error **err)
+int cli_build_step(const builder_run_step *step, int *ret_status, void *userdata, forge_error **err)
 {
         char *argv[] = {"/bin/sh", "-c", (char *)step->command, NULL};
         const char *tmp_root = userdata;

@@ -47,12 +47,12 @@ int cmd_store(cli_ctx *ctx, int argc, char **argv);   /* cmd-store.c: gc, verify
 int cmd_pull(cli_ctx *ctx, int argc, char **argv);    /* cmd-pull.c */
 /* An image in the store, or a registry reference pulled first (cmd-pull.c). */
 int cli_image_resolve(store *s, const char *ref, char ret[DIGEST_STR_SIZE], forge_error **err);
-int cmd_push(cli_ctx *ctx, int argc, char **argv);    /* cmd-push.c */
-int cmd_tag(cli_ctx *ctx, int argc, char **argv);     /* cmd-push.c */
-int cmd_login(cli_ctx *ctx, int argc, char **argv);   /* cmd-login.c */
-int cmd_logout(cli_ctx *ctx, int argc, char **argv);  /* cmd-login.c */
-int cmd_lock(cli_ctx *ctx, int argc, char **argv);    /* cmd-lock.c */
-int cmd_sbom(cli_ctx *ctx, int argc, char **argv);    /* cmd-sbom.c */
+int cmd_push(cli_ctx *ctx, int argc, char **argv);   /* cmd-push.c */
+int cmd_tag(cli_ctx *ctx, int argc, char **argv);    /* cmd-push.c */
+int cmd_login(cli_ctx *ctx, int argc, char **argv);  /* cmd-login.c */
+int cmd_logout(cli_ctx *ctx, int argc, char **argv); /* cmd-login.c */
+int cmd_lock(cli_ctx *ctx, int argc, char **argv);   /* cmd-lock.c */
+int cmd_sbom(cli_ctx *ctx, int argc, char **argv);   /* cmd-sbom.c */
 
 /* `forge export --format disk` (cmd-export-disk.c, vmimage owner). */
 int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const char *out_path);

@@ -16,28 +16,28 @@
 #include "runtime/runtime.h"
 
 static const char build_usage[] =
-        "usage: forge build SPEC [--tag NAME:TAG|TAG] [--no-cache] [--check] [--locked] [-q]\n\n"
-        "Builds the image a spec describes and tags it (NAME:TAG from the spec).\n"
-        "Prints a line per layer: cached or built, size, time, and why it was built.\n\n"
-        "  --tag T      tag as T instead of the spec's name:tag\n"
-        "  --no-cache   build every layer again\n"
-        "  --check      also rebuild without cache and fail, naming the files that\n"
-        "               differ, unless the result is bit-identical\n"
-        "  --locked     packages: layers must come from SPEC.lock as it is (fail,\n"
-        "               exit 2, when it is missing or out of date): what CI runs\n"
-        "  -q, --quiet  print only the image digest (sha256:HEX) on stdout\n"
-        "  --cache-from REF  use the layer cache a build pushed to the registry REF\n"
-        "                    (repeatable; a layer found there is 'cached (registry)')\n"
-        "  --cache-to REF    push this build's layers and cache keys to REF (repeatable)\n"
-        CLI_REGISTRY_HELP "\n"
-        "exit status: 0 built, 1 failed, 2 usage or spec error\n";
+    "usage: forge build SPEC [--tag NAME:TAG|TAG] [--no-cache] [--check] [--locked] [-q]\n\n"
+    "Builds the image a spec describes and tags it (NAME:TAG from the spec).\n"
+    "Prints a line per layer: cached or built, size, time, and why it was built.\n\n"
+    "  --tag T      tag as T instead of the spec's name:tag\n"
+    "  --no-cache   build every layer again\n"
+    "  --check      also rebuild without cache and fail, naming the files that\n"
+    "               differ, unless the result is bit-identical\n"
+    "  --locked     packages: layers must come from SPEC.lock as it is (fail,\n"
+    "               exit 2, when it is missing or out of date): what CI runs\n"
+    "  -q, --quiet  print only the image digest (sha256:HEX) on stdout\n"
+    "  --cache-from REF  use the layer cache a build pushed to the registry REF\n"
+    "                    (repeatable; a layer found there is 'cached (registry)')\n"
+    "  --cache-to REF    push this build's layers and cache keys to REF "
+    "(repeatable)\n" CLI_REGISTRY_HELP "\n"
+    "exit status: 0 built, 1 failed, 2 usage or spec error\n";
 
 static const char check_usage[] =
-        "usage: forge check SPEC\n\n"
-        "Validates a spec without building or writing anything: keys, types, paths,\n"
-        "sizes, pins, files: sources, the from: chain (images in the store, specs,\n"
-        "loops) and every .deb and archive, read through as a build would read it.\n\n"
-        "exit status: 0 valid, 1 an input could not be read, 2 invalid\n";
+    "usage: forge check SPEC\n\n"
+    "Validates a spec without building or writing anything: keys, types, paths,\n"
+    "sizes, pins, files: sources, the from: chain (images in the store, specs,\n"
+    "loops) and every .deb and archive, read through as a build would read it.\n\n"
+    "exit status: 0 valid, 1 an input could not be read, 2 invalid\n";
 
 typedef struct progress {
         bool quiet;
@@ -67,20 +67,25 @@ static void on_layer(const builder_layer_event *ev, void *ud)
         if (p->quiet)
                 return;
         printf("[%zu/%zu] %-28s %-6s %.19s %10s %6.2fs%s%s%s\n", ev->index + 1, ev->count, ev->name,
-               ev->cached ? (ev->cached_remote ? "cached (registry)" : "cached") : "built", ev->digest, cli_format_size(ev->size, sz, sizeof(sz)),
-               ev->seconds, ev->why ? " (" : "", ev->why ? ev->why : "", ev->why ? ")" : "");
+               ev->cached ? (ev->cached_remote ? "cached (registry)" : "cached") : "built",
+               ev->digest, cli_format_size(ev->size, sz, sizeof(sz)), ev->seconds,
+               ev->why ? " (" : "", ev->why ? ev->why : "", ev->why ? ")" : "");
         fflush(stdout);
 }
 
 int cmd_build(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"tag", required_argument, NULL, 't'},  {"no-cache", no_argument, NULL, 'n'},
-                {"check", no_argument, NULL, 'c'},      {"quiet", no_argument, NULL, 'q'},
-                {"help", no_argument, NULL, 'h'},       {"locked", no_argument, NULL, 'L'},
-                {"cache-from", required_argument, NULL, 'F'},
-                {"cache-to", required_argument, NULL, 'T'}, CLI_REGISTRY_LONG_OPTIONS,
-                {NULL, 0, NULL, 0},
+            {"tag", required_argument, NULL, 't'},
+            {"no-cache", no_argument, NULL, 'n'},
+            {"check", no_argument, NULL, 'c'},
+            {"quiet", no_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},
+            {"locked", no_argument, NULL, 'L'},
+            {"cache-from", required_argument, NULL, 'F'},
+            {"cache-to", required_argument, NULL, 'T'},
+            CLI_REGISTRY_LONG_OPTIONS,
+            {NULL, 0, NULL, 0},
         };
         const char *cache_from[16], *cache_to[16];
         size_t n_from = 0, n_to = 0;
@@ -108,8 +113,9 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
                 case 'F':
                 case 'T':
                         if (!registry_ref_is_remote(optarg))
-                                return cli_usage_error("build", "--cache-%s '%s' names no registry "
-                                                                "(expected HOST[:PORT]/REPO[:TAG])",
+                                return cli_usage_error("build",
+                                                       "--cache-%s '%s' names no registry "
+                                                       "(expected HOST[:PORT]/REPO[:TAG])",
                                                        c == 'F' ? "from" : "to", optarg);
                         if ((c == 'F' ? n_from : n_to) == ARRAY_SIZE(cache_from))
                                 return cli_usage_error("build", "too many --cache-from/--cache-to");
@@ -186,15 +192,16 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         if (p.quiet)
                 printf("%s\n", digest);
         else
-                printf("%s%s\n", digest, check ? " (reproducible: the rebuild is bit-identical)" : "");
+                printf("%s%s\n", digest,
+                       check ? " (reproducible: the rebuild is bit-identical)" : "");
         return 0;
 }
 
 int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         cleanup_store store *s = NULL;
         forge_error *err = NULL;

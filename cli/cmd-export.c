@@ -14,14 +14,14 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-        "usage: forge export IMAGE --format dir|tar|oci|disk -o PATH [--compression gzip|zstd]\n\n"
-        "  dir    the flattened root filesystem (whiteouts applied) as a directory\n"
-        "  tar    the same as a deterministic tar\n"
-        "  oci    an OCI image layout (a directory, or a tar if PATH ends in .tar);\n"
-        "         layers gzip-compressed unless --compression zstd\n"
-        "  disk   a bootable VM disk image (the spec needs a vm: section)\n\n"
-        "PATH must not exist yet; -o - writes a tar or an OCI tar to stdout.\n"
-        "exit status: 0 ok, 1 failed, 2 usage error\n";
+    "usage: forge export IMAGE --format dir|tar|oci|disk -o PATH [--compression gzip|zstd]\n\n"
+    "  dir    the flattened root filesystem (whiteouts applied) as a directory\n"
+    "  tar    the same as a deterministic tar\n"
+    "  oci    an OCI image layout (a directory, or a tar if PATH ends in .tar);\n"
+    "         layers gzip-compressed unless --compression zstd\n"
+    "  disk   a bootable VM disk image (the spec needs a vm: section)\n\n"
+    "PATH must not exist yet; -o - writes a tar or an OCI tar to stdout.\n"
+    "exit status: 0 ok, 1 failed, 2 usage error\n";
 
 /* -o -: the tar is made in the store's tmp/ (an OCI layout as a tar) and
  * copied to stdout; nothing else goes there. */
@@ -82,11 +82,11 @@ static char *export_ref_name(store *s, const char *arg, const char *digest)
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"format", required_argument, NULL, 'f'},
-                {"output", required_argument, NULL, 'o'},
-                {"compression", required_argument, NULL, 'c'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
+            {"format", required_argument, NULL, 'f'},
+            {"output", required_argument, NULL, 'o'},
+            {"compression", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         const char *format = NULL, *out = NULL, *compression = NULL;
         cleanup_store store *s = NULL;
@@ -140,8 +140,9 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
                 else if (strcmp(compression, "zstd") == 0)
                         comp = STORE_COMPRESSION_ZSTD;
                 else
-                        return cli_usage_error("export", "unknown --compression '%s' (gzip or "
-                                                         "zstd)",
+                        return cli_usage_error("export",
+                                               "unknown --compression '%s' (gzip or "
+                                               "zstd)",
                                                compression);
                 if (fmt != STORE_EXPORT_OCI)
                         return cli_usage_error("export", "--compression applies to --format oci");
@@ -151,7 +152,8 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
         if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO))
                 return cli_usage_error("export", "-o -: stdout is a terminal (redirect it "
                                                  "to a file or a pipe)");
-        if (cli_store_open(ctx, &s, &err) < 0 || cli_image_resolve(s, argv[optind], digest, &err) < 0)
+        if (cli_store_open(ctx, &s, &err) < 0 ||
+            cli_image_resolve(s, argv[optind], digest, &err) < 0)
                 return cli_fail(&err);
         if ((int)fmt == -1)
                 return cli_export_disk(ctx, s, digest, out);

@@ -29,8 +29,9 @@ int cmd_images(cli_ctx *ctx, int argc, char **argv)
         store_tag *tags = NULL;
         size_t n = 0;
 
-        if (want_help(argc, argv, "usage: forge images\n\nLists the tagged images: name, tag, "
-                                  "digest, size (compressed layers) and layer count.\n"))
+        if (want_help(argc, argv,
+                      "usage: forge images\n\nLists the tagged images: name, tag, "
+                      "digest, size (compressed layers) and layer count.\n"))
                 return 0;
         if (argc > 1)
                 return cli_extra_arg("images", argv[1]);
@@ -50,8 +51,7 @@ int cmd_images(cli_ctx *ctx, int argc, char **argv)
                 for (size_t l = 0; l < img->n_layers; l++)
                         size += img->layers[l].size;
                 printf("%-24s %-16s %.12s %10s %6zu\n", tags[i].name, tags[i].tag,
-                       tags[i].digest + 7, cli_format_size(size, sz, sizeof(sz)),
-                       img->n_layers);
+                       tags[i].digest + 7, cli_format_size(size, sz, sizeof(sz)), img->n_layers);
                 store_image_free(img);
         }
         store_tag_list_free(tags, n);
@@ -84,11 +84,10 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
         jl = json_array();
         for (size_t i = 0; i < img->n_layers; i++) {
                 store_layer *l = &img->layers[i];
-                json_array_append_new(jl, json_pack("{s:s, s:s, s:I, s:I, s:s}", "digest",
-                                                    l->digest, "diff_id", l->diff_id, "size",
-                                                    (json_int_t)l->size, "uncompressed_size",
-                                                    (json_int_t)l->usize, "media_type",
-                                                    l->media_type));
+                json_array_append_new(
+                    jl, json_pack("{s:s, s:s, s:I, s:I, s:s}", "digest", l->digest, "diff_id",
+                                  l->diff_id, "size", (json_int_t)l->size, "uncompressed_size",
+                                  (json_int_t)l->usize, "media_type", l->media_type));
         }
         jt = json_array();
         for (size_t i = 0; i < n; i++)
@@ -131,8 +130,9 @@ int cmd_rmi(cli_ctx *ctx, int argc, char **argv)
         for (int a = 1; a < argc; a++) {
                 char digest[DIGEST_STR_SIZE];
                 const char *ref = argv[a];
-                bool by_digest = strncmp(ref, "sha256:", 7) == 0 ||
-                                 (strlen(ref) >= 12 && strspn(ref, "0123456789abcdef") == strlen(ref));
+                bool by_digest =
+                    strncmp(ref, "sha256:", 7) == 0 ||
+                    (strlen(ref) >= 12 && strspn(ref, "0123456789abcdef") == strlen(ref));
                 if (store_resolve(s, ref, digest, &err) < 0) {
                         status = cli_fail(&err);
                         continue;
@@ -146,10 +146,12 @@ int cmd_rmi(cli_ctx *ctx, int argc, char **argv)
                         }
                         for (size_t i = 0; i < n; i++)
                                 if (strcmp(tags[i].digest, digest) == 0) {
-                                        if (store_tag_remove(s, tags[i].name, tags[i].tag, &err) < 0)
+                                        if (store_tag_remove(s, tags[i].name, tags[i].tag, &err) <
+                                            0)
                                                 status = cli_fail(&err);
                                         else
-                                                printf("untagged %s:%s\n", tags[i].name, tags[i].tag);
+                                                printf("untagged %s:%s\n", tags[i].name,
+                                                       tags[i].tag);
                                 }
                         store_tag_list_free(tags, n);
                 } else {

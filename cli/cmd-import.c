@@ -10,9 +10,9 @@
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"tag", required_argument, NULL, 't'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
+            {"tag", required_argument, NULL, 't'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         const char *tag = NULL;
         cleanup_store store *s = NULL;
@@ -55,8 +55,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
                         fprintf(stderr, "tagged %s:%s (moved from %.19s)\n", t->name, t->tag,
                                 t->previous);
                 else
-                        fprintf(stderr, "%s:%s already pointed at this image\n", t->name,
-                                t->tag);
+                        fprintf(stderr, "%s:%s already pointed at this image\n", t->name, t->tag);
         }
         return 0;
 }

@@ -8,14 +8,14 @@
 #include "common/cleanup.h"
 
 static const char lock_usage[] =
-        "usage: forge lock SPEC\n\n"
-        "Resolves every 'packages:' layer of the spec against its repositories (each\n"
-        "InRelease checked against its keyring, each index against InRelease) and\n"
-        "writes SPEC.lock beside the spec: canonical JSON naming each package's\n"
-        "version, architecture, repository entry, file, size and sha256. Commit it;\n"
-        "'forge build --locked' then builds exactly that set.\n\n"
-        "exit status: 0 written, 1 failed (network, signature, digest), 2 usage or\n"
-        "spec error (an unknown package, a set that cannot be installed)\n";
+    "usage: forge lock SPEC\n\n"
+    "Resolves every 'packages:' layer of the spec against its repositories (each\n"
+    "InRelease checked against its keyring, each index against InRelease) and\n"
+    "writes SPEC.lock beside the spec: canonical JSON naming each package's\n"
+    "version, architecture, repository entry, file, size and sha256. Commit it;\n"
+    "'forge build --locked' then builds exactly that set.\n\n"
+    "exit status: 0 written, 1 failed (network, signature, digest), 2 usage or\n"
+    "spec error (an unknown package, a set that cannot be installed)\n";
 
 int cmd_lock(cli_ctx *ctx, int argc, char **argv)
 {

@@ -48,11 +48,13 @@ static void help(void)
 {
         printf("usage: forge run --as vm [OPTIONS] IMAGE|SPEC|DISK.img [-- ARG...]\n\n"
                "Boots the image as a VM with forge's own KVM launcher; ARGs replace its cmd.\n"
-               "An IMAGE's disk image is built once and cached in the store; a SPEC is built first.\n\n"
+               "An IMAGE's disk image is built once and cached in the store; a SPEC is built "
+               "first.\n\n"
                "  -e K=V             set an environment variable\n"
                "  -v SRC:DST[:ro]    share host directory SRC at DST in the guest (virtio-fs)\n"
                "  --read-only        the guest cannot change its root file system\n"
-               "  -t                 interactive: the host terminal is raw, the guest console a terminal\n"
+               "  -t                 interactive: the host terminal is raw, the guest console a "
+               "terminal\n"
                "  --memory SIZE      guest memory (default: the spec's vm.memory, else 512M)\n"
                "  --cpus N           vCPUs (default: the spec's vm.cpus, else 1)\n"
                "  --user U[:G]       numeric or a name from the image's /etc/passwd\n"
@@ -114,9 +116,10 @@ static int add_share(vm_opts *o, const char *src, const char *dst, bool ro, cons
                 return 125;
         }
         if (!S_ISDIR(st.st_mode)) {
-                fprintf(stderr,
-                        "forge run: volume source of '%s': a VM shares directories only, not files\n",
-                        what);
+                fprintf(
+                    stderr,
+                    "forge run: volume source of '%s': a VM shares directories only, not files\n",
+                    what);
                 free(o->share[o->n_shares].src);
                 return 125;
         }
@@ -192,11 +195,13 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
                 }
                 case OPT_NETWORK:
                         if (strcmp(optarg, "host") == 0)
-                                return cli_usage_error("run", "--network host is for containers: a VM "
-                                                              "takes --network none or user");
+                                return cli_usage_error("run",
+                                                       "--network host is for containers: a VM "
+                                                       "takes --network none or user");
                         if (strcmp(optarg, "none") != 0 && strcmp(optarg, "user") != 0)
-                                return cli_usage_error("run", "--network wants none or user for a VM, "
-                                                              "got '%s'",
+                                return cli_usage_error("run",
+                                                       "--network wants none or user for a VM, "
+                                                       "got '%s'",
                                                        optarg);
                         o->network = optarg;
                         break;
@@ -239,7 +244,8 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
                         return -1;
                 case 'v':
                         if (o->n_shares >= MAX_SHARES)
-                                return cli_usage_error("run", "a VM takes at most %d -v", MAX_SHARES);
+                                return cli_usage_error("run", "a VM takes at most %d -v",
+                                                       MAX_SHARES);
                         if ((c = parse_share(optarg, o)) != 0)
                                 return c;
                         break;
@@ -247,10 +253,12 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
                         o->read_only = true;
                         break;
                 case OPT_UNSUPPORTED:
-                        return cli_usage_error("run", "%s is for containers: a VM takes -e, -v, -t, --memory, "
-                                                      "--cpus, --user, --workdir, --hostname, --network, -p, "
-                                                      "--timeout, --read-only, --persist and --verbose",
-                                               argv[optind - 1]);
+                        return cli_usage_error(
+                            "run",
+                            "%s is for containers: a VM takes -e, -v, -t, --memory, "
+                            "--cpus, --user, --workdir, --hostname, --network, -p, "
+                            "--timeout, --read-only, --persist and --verbose",
+                            argv[optind - 1]);
                 default:
                         return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
                 }
@@ -263,7 +271,8 @@ static bool is_spec_path(const char *p)
 {
         size_t n = strlen(p);
 
-        return (n > 5 && strcmp(p + n - 5, ".yaml") == 0) || (n > 4 && strcmp(p + n - 4, ".yml") == 0);
+        return (n > 5 && strcmp(p + n - 5, ".yaml") == 0) ||
+               (n > 4 && strcmp(p + n - 4, ".yml") == 0);
 }
 
 /* " KEY=HEX" of NUL-joined strings */
@@ -325,9 +334,11 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
         /* a reset is a triple fault: no waiting on a keyboard controller that
          * isn't there; the console is the workload's: kernel messages only
          * when they are emergencies (a panic) */
-        if (c == NULL || append_str(&c, o->verbose ? " reboot=t" : " reboot=t quiet loglevel=1") < 0)
+        if (c == NULL ||
+            append_str(&c, o->verbose ? " reboot=t" : " reboot=t quiet loglevel=1") < 0)
                 return -1;
-        if (n_args > 0 && append_hex(&c, "forge.args", (const char *const *)args, (size_t)n_args) < 0)
+        if (n_args > 0 &&
+            append_hex(&c, "forge.args", (const char *const *)args, (size_t)n_args) < 0)
                 return -1;
         if (o->n_env > 0 && append_hex(&c, "forge.env", o->env, o->n_env) < 0)
                 return -1;
@@ -355,8 +366,8 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
         if (o->tty) {
                 struct winsize ws = {0};
                 if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
-                        snprintf(tty, sizeof(tty), " forge.tty=1 forge.rows=%u forge.cols=%u", ws.ws_row,
-                                 ws.ws_col);
+                        snprintf(tty, sizeof(tty), " forge.tty=1 forge.rows=%u forge.cols=%u",
+                                 ws.ws_row, ws.ws_col);
                 else
                         snprintf(tty, sizeof(tty), " forge.tty=1");
                 if (append_str(&c, tty) < 0)
@@ -392,7 +403,8 @@ static int spec_vm_network(const char *path, vm_opts *o, forge_error **err)
                 return 0;
         for (char **p = sp->vm.ports; p && *p; p++) {
                 if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
-                        return forge_error_usage(err, "more than %d vm.ports", RUNTIME_NET_MAX_PORTS);
+                        return forge_error_usage(err, "more than %d vm.ports",
+                                                 RUNTIME_NET_MAX_PORTS);
                 if (runtime_port_parse(*p, &o->ports[o->n_ports], err) < 0)
                         return -1;
                 o->n_ports++;
@@ -402,8 +414,8 @@ static int spec_vm_network(const char *path, vm_opts *o, forge_error **err)
 
 /* The disk image to boot: the path itself, or the store's cached disk of an
  * image (a SPEC built first). */
-static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_store, char **ret_path,
-                     forge_error **err)
+static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_store,
+                     char **ret_path, forge_error **err)
 {
         cleanup_store store *s = NULL;
         char digest[DIGEST_STR_SIZE];
@@ -440,8 +452,9 @@ static char *find_launcher(void)
 
 /* Replaces this process with forge-vmm; returns only on failure. The disk
  * stays open across exec, so a store gc cannot take it away meanwhile. */
-static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot *b, const char *cmdline,
-                         unsigned long long memory, unsigned cpus, unsigned timeout, int net_fd)
+static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot *b,
+                         const char *cmdline, unsigned long long memory, unsigned cpus,
+                         unsigned timeout, int net_fd)
 {
         cleanup_free char *launcher = find_launcher();
         char fd_s[16], kernel_s[48], initrd_s[48], mem_s[24], cpus_s[16], timeout_s[16], net_s[16];
@@ -451,7 +464,9 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
         int fd;
 
         if (launcher == NULL) {
-                fprintf(stderr, "forge run: forge-vmm not found (set FORGE_VMM or install it next to forge)\n");
+                fprintf(
+                    stderr,
+                    "forge run: forge-vmm not found (set FORGE_VMM or install it next to forge)\n");
                 return -1;
         }
         fd = open(disk, o->persist ? O_RDWR : O_RDONLY); /* no O_CLOEXEC: for forge-vmm */
@@ -493,8 +508,8 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
         if (o->read_only)
                 argv[n++] = "--read-only";
         for (size_t i = 0; i < o->n_shares; i++) {
-                snprintf(share_s[i], sizeof(share_s[i]), "forge%zu,%s,%s", i, o->share[i].ro ? "ro" : "rw",
-                         o->share[i].src);
+                snprintf(share_s[i], sizeof(share_s[i]), "forge%zu,%s,%s", i,
+                         o->share[i].ro ? "ro" : "rw", o->share[i].src);
                 argv[n++] = "--share";
                 argv[n++] = share_s[i];
         }
@@ -556,13 +571,15 @@ static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_
         if (cli_run_check_names(o->user, o->hostname) != 0)
                 return FORGE_EXIT_USAGE;
         if (o->memory && (parse_size(o->memory, &v) < 0 || v == 0))
-                return cli_usage_error("run", "--memory wants a size like 512M, got '%s'", o->memory);
+                return cli_usage_error("run", "--memory wants a size like 512M, got '%s'",
+                                       o->memory);
         if (o->cpus) {
                 char *end;
                 unsigned long n = strtoul(o->cpus, &end, 10);
                 if (*end || n == 0 || n > 64)
-                        return cli_usage_error("run", "--cpus wants a whole number of vCPUs from 1 to 64, got '%s'",
-                                               o->cpus);
+                        return cli_usage_error(
+                            "run", "--cpus wants a whole number of vCPUs from 1 to 64, got '%s'",
+                            o->cpus);
                 cpus = (unsigned)n;
         }
         if (o->n_ports > 0 && o->network != NULL && strcmp(o->network, "user") != 0)
@@ -572,7 +589,8 @@ static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_
                 char *end;
                 unsigned long n = strtoul(o->timeout, &end, 10);
                 if (*end || n == 0 || n > 86400 * 365)
-                        return cli_usage_error("run", "--timeout wants seconds, got '%s'", o->timeout);
+                        return cli_usage_error("run", "--timeout wants seconds, got '%s'",
+                                               o->timeout);
                 timeout = (unsigned)n;
         }
         if (find_disk(ctx, target, o, &s, &disk, &err) < 0) {
@@ -580,19 +598,23 @@ static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_
                 return r == FORGE_EXIT_USAGE ? r : 125;
         }
         if (o->n_ports > 0 && (o->network == NULL || strcmp(o->network, "user") != 0)) {
-                cli_usage_error("run", "-p publishes a port of --network user; this VM's network is none");
+                cli_usage_error("run",
+                                "-p publishes a port of --network user; this VM's network is none");
                 return FORGE_EXIT_USAGE;
         }
         if (o->persist && o->read_only)
                 return cli_usage_error("run", "--persist and --read-only contradict each other");
         if (o->n_shares > 0 && geteuid() != 0) {
-                fprintf(stderr, "forge run: -v for a VM needs root: virtiofsd, which serves the directory, "
-                                "sets up namespaces of its own\n");
+                fprintf(stderr,
+                        "forge run: -v for a VM needs root: virtiofsd, which serves the directory, "
+                        "sets up namespaces of its own\n");
                 return 125;
         }
         if (o->persist && s != NULL) {
-                fprintf(stderr, "forge run: --persist wants a disk image file (forge export --format disk), "
-                                "not an image in the store\n");
+                fprintf(
+                    stderr,
+                    "forge run: --persist wants a disk image file (forge export --format disk), "
+                    "not an image in the store\n");
                 return FORGE_EXIT_USAGE;
         }
         if (vmimage_boot_locate(disk, &boot, &err) < 0) {
@@ -605,8 +627,14 @@ static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_
                 r = -1;
         }
         if (r == 0)
-                r = exec_launcher(o, disk, &boot, cmdline, o->memory ? v : boot.memory ? boot.memory : DEFAULT_MEMORY,
-                                  cpus ? cpus : boot.cpus ? boot.cpus : 1, timeout, net_fd);
+                r = exec_launcher(o, disk, &boot, cmdline,
+                                  o->memory     ? v
+                                  : boot.memory ? boot.memory
+                                                : DEFAULT_MEMORY,
+                                  cpus        ? cpus
+                                  : boot.cpus ? boot.cpus
+                                              : 1,
+                                  timeout, net_fd);
         runtime_net_stop(net);
         if (net_fd >= 0)
                 close(net_fd);

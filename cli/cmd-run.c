@@ -54,7 +54,8 @@ static void help(void)
                "  --stop-timeout N       seconds from a SIGTERM/SIGINT (forwarded) to SIGKILL\n"
                "                         (default 10; a second signal kills at once)\n"
                "  --as container|vm      default container\n"
-               "  -d, --detach           run in the background, print the run's id (docs/services.md)\n"
+               "  -d, --detach           run in the background, print the run's id "
+               "(docs/services.md)\n"
                "  --name NAME, --rm      the detached run's name; remove it when it ends\n"
                "  --entrypoint PROG      replaces the image's entrypoint (and drops its cmd)\n"
                "  --log-max SIZE         detached run's log: rotated at SIZE (default 16M)\n\n"
@@ -282,7 +283,8 @@ static int report(const runtime_result *res, const char *cmd)
         return res->status;
 }
 
-int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_STR_SIZE], forge_error **err)
+int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_STR_SIZE],
+                    forge_error **err)
 {
         builder_opts bo = {.run_step = cli_build_step};
         cleanup_free char *tmp = NULL;
@@ -457,8 +459,9 @@ static int configure(const run_opts *o, const runtime_image_config *ic, const sp
         cfg->ports = o->n_ports > 0 ? o->ports : g->ports;
         cfg->n_ports = o->n_ports > 0 ? o->n_ports : cfg->network_user ? g->n_ports : 0;
         if (cfg->n_ports > 0 && !cfg->network_user)
-                return cli_usage_error("run", "-p publishes a port of --network user; this "
-                                              "container's network is %s",
+                return cli_usage_error("run",
+                                       "-p publishes a port of --network user; this "
+                                       "container's network is %s",
                                        cfg->network_host ? "host" : "none");
         cfg->read_only = o->read_only_set ? o->read_only : ic->read_only == 1;
         cfg->workdir = o->workdir ? o->workdir : ic->workdir;
@@ -569,7 +572,8 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv)
                 return r;
         /* --as vm has options of its own (cmd-run-vm.c) */
         for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-                if ((strcmp(argv[i], "--as") == 0 && i + 1 < argc && strcmp(argv[i + 1], "vm") == 0) ||
+                if ((strcmp(argv[i], "--as") == 0 && i + 1 < argc &&
+                     strcmp(argv[i + 1], "vm") == 0) ||
                     strcmp(argv[i], "--as=vm") == 0)
                         return cli_run_vm(ctx, argc, argv);
                 if (argv[i][0] != '-')

@@ -14,22 +14,22 @@
 #include "common/fs.h"
 
 static const char sbom_usage[] =
-        "usage: forge sbom IMAGE [--format spdx|cyclonedx] [-o FILE]\n\n"
-        "Prints the software bill of materials of an image: every Debian package\n"
-        "(name, version, architecture, purl, sha256 of the .deb, licences where its\n"
-        "copyright file is machine-readable) and the other inputs (files, archives,\n"
-        ".debs, the base image) with their digests.\n\n"
-        "  --format F   spdx (SPDX 2.3 JSON, the default) or cyclonedx (CycloneDX 1.5 JSON)\n"
-        "  -o FILE      write to FILE instead of stdout\n\n"
-        "exit status: 0 written, 1 failed, 2 usage error or unknown image\n";
+    "usage: forge sbom IMAGE [--format spdx|cyclonedx] [-o FILE]\n\n"
+    "Prints the software bill of materials of an image: every Debian package\n"
+    "(name, version, architecture, purl, sha256 of the .deb, licences where its\n"
+    "copyright file is machine-readable) and the other inputs (files, archives,\n"
+    ".debs, the base image) with their digests.\n\n"
+    "  --format F   spdx (SPDX 2.3 JSON, the default) or cyclonedx (CycloneDX 1.5 JSON)\n"
+    "  -o FILE      write to FILE instead of stdout\n\n"
+    "exit status: 0 written, 1 failed, 2 usage error or unknown image\n";
 
 int cmd_sbom(cli_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"format", required_argument, NULL, 'f'},
-                {"output", required_argument, NULL, 'o'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
+            {"format", required_argument, NULL, 'f'},
+            {"output", required_argument, NULL, 'o'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         cleanup_store store *s = NULL;
         cleanup_free char *doc = NULL;

@@ -7,13 +7,13 @@
 #include "common/cleanup.h"
 
 static const char usage_text[] =
-        "usage: forge store gc [--dry-run]\n"
-        "       forge store verify\n\n"
-        "gc      removes every blob no tag reaches (layers, configs, manifests, kernels),\n"
-        "        unpacked layers nothing uses, stale cache records and leftovers of\n"
-        "        interrupted writes; prints what it frees. --dry-run removes nothing.\n"
-        "verify  re-hashes every object and checks every tag's image; names each\n"
-        "        corrupt or missing object and exits 1 if there is any.\n";
+    "usage: forge store gc [--dry-run]\n"
+    "       forge store verify\n\n"
+    "gc      removes every blob no tag reaches (layers, configs, manifests, kernels),\n"
+    "        unpacked layers nothing uses, stale cache records and leftovers of\n"
+    "        interrupted writes; prints what it frees. --dry-run removes nothing.\n"
+    "verify  re-hashes every object and checks every tag's image; names each\n"
+    "        corrupt or missing object and exits 1 if there is any.\n";
 
 static void print_removed(const char *digest, uint64_t size, void *ud)
 {
@@ -88,6 +88,5 @@ int cmd_store(cli_ctx *ctx, int argc, char **argv)
                         return cli_usage_error("store", "unexpected argument '%s'", argv[2]);
                 return do_verify(ctx);
         }
-        return cli_usage_error("store", "unknown subcommand '%s' (expected gc or verify)",
-                               argv[1]);
+        return cli_usage_error("store", "unknown subcommand '%s' (expected gc or verify)", argv[1]);
 }

@@ -15,29 +15,29 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-        {"build", cmd_build, "build an image from a spec"},
-        {"check", cmd_check, "validate a spec"},
-        {"run", cmd_run, "run an image as a container or a VM"},
-        {"images", cmd_images, "list images"},
-        {"inspect", cmd_inspect, "show an image's layers, digests, sizes and config"},
-        {"rmi", cmd_rmi, "untag an image"},
-        {"export", cmd_export, "export an image as a dir, tar, OCI layout or VM disk"},
-        {"import", cmd_import, "import an OCI layout or docker-archive"},
-        {"store", cmd_store, "store maintenance: gc, verify"},
-        {"ps", cmd_ps, "list detached runs"},
-        {"logs", cmd_logs, "print a detached run's output"},
-        {"exec", cmd_exec, "run a command in a running detached run"},
-        {"wait", cmd_wait, "wait for a detached run to end, print its status"},
-        {"stop", cmd_stop, "stop a detached run (SIGTERM, then SIGKILL)"},
-        {"kill", cmd_kill, "send a signal to a detached run"},
-        {"rm", cmd_rm, "remove ended detached runs"},
-        {"pull", cmd_pull, "pull an image from a registry"},
-        {"push", cmd_push, "push an image to a registry"},
-        {"tag", cmd_tag, "give an image another name"},
-        {"login", cmd_login, "save credentials for a registry"},
-        {"logout", cmd_logout, "remove credentials for a registry"},
-        {"lock", cmd_lock, "resolve a spec's packages and write SPEC.lock"},
-        {"sbom", cmd_sbom, "an image's bill of materials (SPDX or CycloneDX)"},
+    {"build", cmd_build, "build an image from a spec"},
+    {"check", cmd_check, "validate a spec"},
+    {"run", cmd_run, "run an image as a container or a VM"},
+    {"images", cmd_images, "list images"},
+    {"inspect", cmd_inspect, "show an image's layers, digests, sizes and config"},
+    {"rmi", cmd_rmi, "untag an image"},
+    {"export", cmd_export, "export an image as a dir, tar, OCI layout or VM disk"},
+    {"import", cmd_import, "import an OCI layout or docker-archive"},
+    {"store", cmd_store, "store maintenance: gc, verify"},
+    {"ps", cmd_ps, "list detached runs"},
+    {"logs", cmd_logs, "print a detached run's output"},
+    {"exec", cmd_exec, "run a command in a running detached run"},
+    {"wait", cmd_wait, "wait for a detached run to end, print its status"},
+    {"stop", cmd_stop, "stop a detached run (SIGTERM, then SIGKILL)"},
+    {"kill", cmd_kill, "send a signal to a detached run"},
+    {"rm", cmd_rm, "remove ended detached runs"},
+    {"pull", cmd_pull, "pull an image from a registry"},
+    {"push", cmd_push, "push an image to a registry"},
+    {"tag", cmd_tag, "give an image another name"},
+    {"login", cmd_login, "save credentials for a registry"},
+    {"logout", cmd_logout, "remove credentials for a registry"},
+    {"lock", cmd_lock, "resolve a spec's packages and write SPEC.lock"},
+    {"sbom", cmd_sbom, "an image's bill of materials (SPDX or CycloneDX)"},
 };
 
 static void usage(FILE *f)
@@ -63,8 +63,9 @@ int cli_store_open(cli_ctx *ctx, store **ret, forge_error **err)
         if (root == NULL) {
                 def = store_default_root();
                 if (def == NULL)
-                        return forge_error_make(err, 0, "cannot determine the store directory: "
-                                                        "pass --store DIR or set FORGE_STORE");
+                        return forge_error_make(err, 0,
+                                                "cannot determine the store directory: "
+                                                "pass --store DIR or set FORGE_STORE");
                 root = def;
         }
         return store_open(root, ret, err);
@@ -157,7 +158,8 @@ int main(int argc, char **argv)
                                 ctx.store_path = argv[j + 1];
                                 drop = 2;
                         }
-                        memmove(&argv[j], &argv[j + drop], sizeof(char *) * (size_t)(argc - j - drop + 1));
+                        memmove(&argv[j], &argv[j + drop],
+                                sizeof(char *) * (size_t)(argc - j - drop + 1));
                         argc -= drop;
                         j--;
                 }

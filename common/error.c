@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 4, 0))) static int set_error(forge_error **err, int errnum, int status,
-                                                          const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int set_error(forge_error **err, int errnum,
+                                                           int status, const char *fmt, va_list ap)
 {
         char *msg = NULL;
 

@@ -27,13 +27,13 @@ typedef struct forge_error {
 /* Sets *err (if err is non-NULL and *err is NULL); appends strerror(errnum) when
  * errnum != 0. Always returns -1. */
 int forge_error_make(forge_error **err, int errnum, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Like forge_error_make, but marks the error as a usage/spec error (exit 2). */
 int forge_error_usage(forge_error **err, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Prepends "context: " to an existing error. Always returns -1. */
 int forge_error_prefix(forge_error **err, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void forge_error_release(forge_error **err);
 
 static inline void cleanup_forge_error_fn(forge_error **err)

@@ -179,8 +179,8 @@ int file_write_atomic(int dirfd, const char *name, const void *buf, size_t len, 
         }
         dir = base ? strndup(name, (size_t)(base - name)) : strdup(".");
         if (dir != NULL) {
-                cleanup_close int dfd = openat(dirfd, dir[0] ? dir : "/",
-                                               O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                cleanup_close int dfd =
+                    openat(dirfd, dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (dfd >= 0)
                         fsync(dfd);
         }
@@ -279,11 +279,28 @@ int parse_size(const char *s, unsigned long long *ret)
                 }
         }
         switch (*p) {
-        case 'k': case 'K': mult = 1ULL << 10; p++; break;
-        case 'm': case 'M': mult = 1ULL << 20; p++; break;
-        case 'g': case 'G': mult = 1ULL << 30; p++; break;
-        case 't': case 'T': mult = 1ULL << 40; p++; break;
-        default: break;
+        case 'k':
+        case 'K':
+                mult = 1ULL << 10;
+                p++;
+                break;
+        case 'm':
+        case 'M':
+                mult = 1ULL << 20;
+                p++;
+                break;
+        case 'g':
+        case 'G':
+                mult = 1ULL << 30;
+                p++;
+                break;
+        case 't':
+        case 'T':
+                mult = 1ULL << 40;
+                p++;
+                break;
+        default:
+                break;
         }
         if (mult > 1 && *p == 'i')
                 p++;

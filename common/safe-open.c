@@ -16,9 +16,9 @@
 static int openat2_in_root(int rootfd, const char *rel, int flags, mode_t mode)
 {
         struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC),
-                .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+            .flags = (uint64_t)(flags | O_CLOEXEC),
+            .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         };
         long fd;
 
@@ -38,8 +38,8 @@ int safe_openat(int rootfd, const char *rel, int flags, mode_t mode)
 int safe_opendir_nofollow(int rootfd, const char *rel, forge_error **err)
 {
         struct open_how how = {
-                .flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+            .flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
         };
         long fd;
 
@@ -52,7 +52,7 @@ int safe_opendir_nofollow(int rootfd, const char *rel, forge_error **err)
 }
 
 /* An error whose message needs no strerror suffix but keeps errnum. */
-#define fail(err, en, ...)                                                                     \
+#define fail(err, en, ...)                                                                         \
         ({                                                                                         \
                 forge_error_make(err, 0, __VA_ARGS__);                                             \
                 if ((err) && *(err))                                                               \
@@ -92,8 +92,9 @@ int safe_open_file(int rootfd, const char *rel, uint64_t max, int *ret_fd, uint6
                 return fail(err, S_ISLNK(pst.st_mode) ? ELOOP : EINVAL,
                             "'%s' is %s, not a regular file", rel, kind(pst.st_mode));
         if ((uint64_t)pst.st_size > max)
-                return fail(err, EFBIG, "'%s' is larger than forge accepts (%llu bytes, at most %llu)",
-                            rel, (unsigned long long)pst.st_size, (unsigned long long)max);
+                return fail(err, EFBIG,
+                            "'%s' is larger than forge accepts (%llu bytes, at most %llu)", rel,
+                            (unsigned long long)pst.st_size, (unsigned long long)max);
         fd = safe_openat(rootfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
         if (fd < 0)
                 return forge_error_make(err, errno, "open '%s'", rel);

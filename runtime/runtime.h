@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 typedef struct runtime_mount {
-        const char *src; /* host path */
+        const char *src;  /* host path */
         const char *dest; /* absolute path in the container */
         bool ro;
 } runtime_mount;
@@ -49,8 +49,8 @@ typedef struct runtime_config {
         const char *tmp_root; /* e.g. the store's tmp/; NULL: /tmp */
         bool read_only;
 
-        char *const *argv; /* entrypoint + cmd, NULL-terminated, non-empty */
-        char *const *env;  /* "K=V", NULL-terminated */
+        char *const *argv;    /* entrypoint + cmd, NULL-terminated, non-empty */
+        char *const *env;     /* "K=V", NULL-terminated */
         const char *workdir;  /* NULL: "/" */
         const char *user;     /* "uid[:gid]" or "name[:group]" from the image; NULL: root */
         const char *hostname; /* NULL: "forge" */
@@ -58,7 +58,7 @@ typedef struct runtime_config {
         size_t n_mounts;
         bool tty;
         bool network_host;
-        bool network_user; /* own stack through pasta (docs/network.md) */
+        bool network_user;         /* own stack through pasta (docs/network.md) */
         const runtime_port *ports; /* -p, with network_user */
         size_t n_ports;
         runtime_caps caps;
@@ -84,9 +84,9 @@ typedef struct runtime_config {
 void runtime_config_init(runtime_config *cfg);
 
 typedef struct runtime_result {
-        int status;       /* workload's exit status, 128+N for signal N */
-        bool oom;         /* the memory limit was hit and the kernel killed a process */
-        int exec_errno;   /* != 0: the command could not be executed (status 126/127) */
+        int status;     /* workload's exit status, 128+N for signal N */
+        bool oom;       /* the memory limit was hit and the kernel killed a process */
+        int exec_errno; /* != 0: the command could not be executed (status 126/127) */
 } runtime_result;
 
 /* Runs a container to completion. Returns < 0 when it could not be started
@@ -126,8 +126,8 @@ int runtime_ports_check(const runtime_port *ports, size_t n, forge_error **err);
 typedef struct runtime_net runtime_net;
 
 /* pasta attached to the network namespace netns_fd (forge must be root). */
-int runtime_net_start_ns(int netns_fd, const runtime_port *ports, size_t n_ports,
-                         runtime_net **ret, forge_error **err);
+int runtime_net_start_ns(int netns_fd, const runtime_port *ports, size_t n_ports, runtime_net **ret,
+                         forge_error **err);
 /* passt speaking QEMU's stream protocol (4-byte big-endian length, then an
  * Ethernet frame) on sock_fd, a connected AF_UNIX stream socket; passt exits
  * when its peer is closed. */
@@ -165,8 +165,7 @@ typedef struct runtime_image_config {
 } runtime_image_config;
 
 /* Fails (usage error) on wrongly typed values. */
-int runtime_image_config_parse(const json_t *config, runtime_image_config *ret,
-                               forge_error **err);
+int runtime_image_config_parse(const json_t *config, runtime_image_config *ret, forge_error **err);
 void runtime_image_config_free(runtime_image_config *c);
 /* entrypoint + (args when n_args > 0, else cmd). Pointers are borrowed. */
 char **runtime_argv_build(char *const *entrypoint, char *const *cmd, char *const *args,
@@ -178,10 +177,10 @@ char **runtime_env_merge(char *const *image_env, const char *const *extra, size_
 /* ---- exec into a running container (runtime/container/exec.c) ---- */
 
 typedef struct runtime_exec_config {
-        pid_t init_pid;   /* the container's PID 1 */
-        int init_pidfd;   /* a pidfd of it, its start time checked by the caller */
-        char *const *argv; /* NULL-terminated, non-empty */
-        char *const *env;  /* "K=V", NULL-terminated */
+        pid_t init_pid;      /* the container's PID 1 */
+        int init_pidfd;      /* a pidfd of it, its start time checked by the caller */
+        char *const *argv;   /* NULL-terminated, non-empty */
+        char *const *env;    /* "K=V", NULL-terminated */
         const char *workdir; /* NULL: "/" */
         const char *user;    /* resolved in the container's /etc/passwd; NULL: root */
         bool tty;

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
 	# build
-	build-essential cmake pkg-config git
+	build-essential cmake pkg-config git clang-format
 	libyaml-dev libarchive-dev libssl-dev libzstd-dev libjansson-dev libseccomp-dev libcap-dev
 	libcmocka-dev zlib1g-dev libcurl4-openssl-dev
 	# run time: overlayfs is in the kernel; disk images

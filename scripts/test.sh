@@ -8,6 +8,9 @@ cd "$top"
 bash scripts/deps.sh
 jobs=$(nproc)
 
+echo "== format: every C file as .clang-format says"
+git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+
 echo "== build (Debug, -Werror)"
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DFORGE_WERROR=ON >/dev/null
 cmake --build build-test -j"$jobs"

@@ -148,8 +148,7 @@ static int get_size(parser *p, yaml_node_t *n, const char *key, uint64_t *ret)
         if (expect_scalar(p, n, key) < 0)
                 return -1;
         if (parse_size(scalar(n), &v) < 0 || v == 0)
-                return FAIL(p, n, "'%s' is '%s' (expected a size like 512M or 2G)", key,
-                            scalar(n));
+                return FAIL(p, n, "'%s' is '%s' (expected a size like 512M or 2G)", key, scalar(n));
         *ret = v;
         return 0;
 }
@@ -303,8 +302,8 @@ static int resolve_input(parser *p, yaml_node_t *n, const char *key, bool must_e
                         *ret_abs = take_ptr(joined);
                         return 0;
                 }
-                return FAIL(p, n, "'%s': cannot read '%s': %s (paths are relative to %s)", key,
-                            rel, strerror(errno), p->s->context_dir);
+                return FAIL(p, n, "'%s': cannot read '%s': %s (paths are relative to %s)", key, rel,
+                            strerror(errno), p->s->context_dir);
         }
         if (strncmp(real, p->s->context_dir, clen) != 0 ||
             (real[clen] != '/' && real[clen] != '\0' && clen > 1)) {
@@ -320,8 +319,7 @@ static int check_abs_path(parser *p, yaml_node_t *n, const char *key)
 {
         const char *v = scalar(n);
         if (v[0] != '/')
-                return FAIL(p, n, "'%s' is '%s' (expected an absolute path like /opt/app)", key,
-                            v);
+                return FAIL(p, n, "'%s' is '%s' (expected an absolute path like /opt/app)", key, v);
         if (!path_is_contained(v + 1))
                 return FAIL(p, n, "'%s' is '%s' (expected a path without '..')", key, v);
         return 0;
@@ -355,8 +353,8 @@ typedef struct key_handler {
         key_fn fn;
 } key_handler;
 
-static int walk_map(parser *p, yaml_node_t *map, const char *what, const key_handler *h,
-                    size_t nh, void *obj)
+static int walk_map(parser *p, yaml_node_t *map, const char *what, const key_handler *h, size_t nh,
+                    void *obj)
 {
         if (expect_map(p, map, what) < 0 || check_map_keys(p, map) < 0)
                 return -1;
@@ -378,8 +376,8 @@ static int walk_map(parser *p, yaml_node_t *map, const char *what, const key_han
                                 if (j + 1 < nh)
                                         strcat(keys, ", ");
                         }
-                        return FAIL(p, k, "unknown key '%s' in %s (expected one of: %s)",
-                                    scalar(k), what, keys ? keys : "");
+                        return FAIL(p, k, "unknown key '%s' in %s (expected one of: %s)", scalar(k),
+                                    what, keys ? keys : "");
                 }
                 if (h[i].fn(p, obj, k, v) < 0)
                         return -1;
@@ -400,8 +398,9 @@ static int set_source(parser *p, spec_layer *l, yaml_node_t *k, spec_layer_kind 
 {
         static const char *names[] = {"deb", "archive", "files", "run", "packages"};
         if (l->src_pos.line != 0)
-                return FAIL(p, k, "layer has two sources, '%s' and '%s' (expected exactly one "
-                                  "of deb, archive, files, run, packages)",
+                return FAIL(p, k,
+                            "layer has two sources, '%s' and '%s' (expected exactly one "
+                            "of deb, archive, files, run, packages)",
                             names[l->kind], names[kind]);
         l->kind = kind;
         l->src_pos = pos_of(k);
@@ -420,8 +419,7 @@ KEYFN(l_deb)
 KEYFN(l_archive)
 {
         spec_layer *l = obj;
-        if (set_source(p, l, k, SPEC_LAYER_ARCHIVE) < 0 ||
-            get_string(p, v, "archive", &l->src) < 0)
+        if (set_source(p, l, k, SPEC_LAYER_ARCHIVE) < 0 || get_string(p, v, "archive", &l->src) < 0)
                 return -1;
         l->src_pos = pos_of(v);
         return resolve_input(p, v, "archive", true, &l->src_path);
@@ -560,7 +558,7 @@ KEYFN(f_owner)
 }
 
 static const key_handler file_keys[] = {
-        {"src", f_src}, {"dest", f_dest}, {"mode", f_mode}, {"owner", f_owner}};
+    {"src", f_src}, {"dest", f_dest}, {"mode", f_mode}, {"owner", f_owner}};
 
 KEYFN(l_files)
 {
@@ -600,7 +598,8 @@ static bool package_request_valid(const char *r)
 
         if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c))
                 return false;
-        while (islower((unsigned char)*c) || isdigit((unsigned char)*c) || (*c && strchr("+-.", *c)))
+        while (islower((unsigned char)*c) || isdigit((unsigned char)*c) ||
+               (*c && strchr("+-.", *c)))
                 c++;
         if (c - r < 2)
                 return false;
@@ -637,7 +636,8 @@ KEYFN(l_packages)
         spec_layer *l = obj;
         size_t n;
 
-        if (set_source(p, l, k, SPEC_LAYER_PACKAGES) < 0 || get_strv(p, v, "packages", &l->packages) < 0)
+        if (set_source(p, l, k, SPEC_LAYER_PACKAGES) < 0 ||
+            get_strv(p, v, "packages", &l->packages) < 0)
                 return -1;
         l->src_pos = pos_of(v);
         n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
@@ -673,22 +673,31 @@ KEYFN(l_recommends)
 }
 
 static const key_handler layer_keys[] = {
-        {"name", l_name},     {"deb", l_deb}, {"archive", l_archive}, {"files", l_files},
-        {"run", l_run},       {"sha256", l_sha256}, {"dest", l_dest}, {"env", l_env},
-        {"network", l_network},
-        {"memory", l_memory}, {"pids", l_pids},
-        {"packages", l_packages}, {"essential", l_essential}, {"recommends", l_recommends},
+    {"name", l_name},
+    {"deb", l_deb},
+    {"archive", l_archive},
+    {"files", l_files},
+    {"run", l_run},
+    {"sha256", l_sha256},
+    {"dest", l_dest},
+    {"env", l_env},
+    {"network", l_network},
+    {"memory", l_memory},
+    {"pids", l_pids},
+    {"packages", l_packages},
+    {"essential", l_essential},
+    {"recommends", l_recommends},
 };
 
 /* Keys allowed with each source, beyond name. */
 static int check_layer_keys(parser *p, spec_layer *l, yaml_node_t *map)
 {
         static const char *allowed[] = {
-                [SPEC_LAYER_DEB] = " sha256 ",
-                [SPEC_LAYER_ARCHIVE] = " sha256 dest ",
-                [SPEC_LAYER_FILES] = " ",
-                [SPEC_LAYER_RUN] = " env network memory pids ",
-                [SPEC_LAYER_PACKAGES] = " essential recommends ",
+            [SPEC_LAYER_DEB] = " sha256 ",
+            [SPEC_LAYER_ARCHIVE] = " sha256 dest ",
+            [SPEC_LAYER_FILES] = " ",
+            [SPEC_LAYER_RUN] = " env network memory pids ",
+            [SPEC_LAYER_PACKAGES] = " essential recommends ",
         };
         static const char *names[] = {"deb", "archive", "files", "run", "packages"};
 
@@ -729,8 +738,9 @@ static int parse_layers(parser *p, yaml_node_t *v)
                 if (walk_map(p, e, "a layer", layer_keys, ARRAY_SIZE(layer_keys), l) < 0)
                         return -1;
                 if (l->src_pos.line == 0)
-                        return FAIL(p, e, "layer has no source (expected exactly one of deb, "
-                                          "archive, files, run, packages)");
+                        return FAIL(p, e,
+                                    "layer has no source (expected exactly one of deb, "
+                                    "archive, files, run, packages)");
                 if (check_layer_keys(p, l, e) < 0)
                         return -1;
                 if (l->kind == SPEC_LAYER_ARCHIVE && l->dest == NULL &&
@@ -806,9 +816,9 @@ KEYFN(c_labels)
 }
 
 static const key_handler config_keys[] = {
-        {"entrypoint", c_entrypoint}, {"cmd", c_cmd},           {"env", c_env},
-        {"workdir", c_workdir},       {"user", c_user},         {"hostname", c_hostname},
-        {"labels", c_labels},
+    {"entrypoint", c_entrypoint}, {"cmd", c_cmd},   {"env", c_env},
+    {"workdir", c_workdir},       {"user", c_user}, {"hostname", c_hostname},
+    {"labels", c_labels},
 };
 
 /* ---- container ---- */
@@ -996,9 +1006,8 @@ KEYFN(k_mounts)
 }
 
 static const key_handler container_keys[] = {
-        {"memory", k_memory},       {"cpus", k_cpus},     {"pids", k_pids},
-        {"network", k_network},     {"read_only", k_read_only}, {"mounts", k_mounts},
-        {"ports", k_ports},
+    {"memory", k_memory},       {"cpus", k_cpus},     {"pids", k_pids},   {"network", k_network},
+    {"read_only", k_read_only}, {"mounts", k_mounts}, {"ports", k_ports},
 };
 
 /* ---- vm ---- */
@@ -1037,7 +1046,7 @@ KEYFN(kk_sha256)
 }
 
 static const key_handler kernel_keys[] = {
-        {"deb", kk_deb}, {"bzimage", kk_bzimage}, {"modules", kk_modules}, {"sha256", kk_sha256}};
+    {"deb", kk_deb}, {"bzimage", kk_bzimage}, {"modules", kk_modules}, {"sha256", kk_sha256}};
 
 KEYFN(v_kernel)
 {
@@ -1084,9 +1093,8 @@ KEYFN(v_cmdline)
 }
 
 static const key_handler vm_keys[] = {
-        {"kernel", v_kernel},       {"memory", v_memory},   {"cpus", v_cpus},
-        {"disk_size", v_disk_size}, {"cmdline", v_cmdline},
-        {"network", v_network},     {"ports", v_ports},
+    {"kernel", v_kernel},   {"memory", v_memory},   {"cpus", v_cpus},   {"disk_size", v_disk_size},
+    {"cmdline", v_cmdline}, {"network", v_network}, {"ports", v_ports},
 };
 
 /* ---- top level ---- */
@@ -1094,7 +1102,8 @@ static const key_handler vm_keys[] = {
 static bool name_valid(const char *n)
 {
         size_t len = strlen(n);
-        if (len == 0 || len > 128 || !(islower((unsigned char)n[0]) || isdigit((unsigned char)n[0])))
+        if (len == 0 || len > 128 ||
+            !(islower((unsigned char)n[0]) || isdigit((unsigned char)n[0])))
                 return false;
         for (const char *c = n; *c; c++)
                 if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '.' ||
@@ -1146,7 +1155,8 @@ KEYFN(t_tag)
         if (get_string(p, v, "tag", &p->s->tag) < 0)
                 return -1;
         if (!spec_tag_valid(p->s->tag))
-                return FAIL(p, v, "tag '%s' is not valid (expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127})",
+                return FAIL(p, v,
+                            "tag '%s' is not valid (expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127})",
                             p->s->tag);
         return 0;
 }
@@ -1202,8 +1212,9 @@ KEYFN(t_from)
                 if (colon)
                         *colon = '\0';
                 if (!name_valid(name) || (colon && !spec_tag_valid(colon + 1)))
-                        return FAIL(p, v, "'from' is '%s' (expected scratch, NAME[:TAG], "
-                                          "sha256:HEX or a path to a spec)",
+                        return FAIL(p, v,
+                                    "'from' is '%s' (expected scratch, NAME[:TAG], "
+                                    "sha256:HEX or a path to a spec)",
                                     f);
         }
         s->from_kind = SPEC_FROM_IMAGE;
@@ -1239,8 +1250,9 @@ KEYFN(t_vm)
         if (walk_map(p, v, "vm", vm_keys, ARRAY_SIZE(vm_keys), vm) < 0)
                 return -1;
         if (vm->kernel_deb == NULL && vm->kernel_bzimage == NULL)
-                return FAIL(p, v, "vm has no 'kernel' (expected kernel: {deb: ...} or "
-                                  "{bzimage: ..., modules: ...})");
+                return FAIL(p, v,
+                            "vm has no 'kernel' (expected kernel: {deb: ...} or "
+                            "{bzimage: ..., modules: ...})");
         return 0;
 }
 
@@ -1315,9 +1327,11 @@ KEYFN(r_check_valid_until)
 }
 
 static const key_handler repo_keys[] = {
-        {"url", r_url},         {"suite", r_suite},
-        {"components", r_components}, {"keyring", r_keyring},
-        {"check_valid_until", r_check_valid_until},
+    {"url", r_url},
+    {"suite", r_suite},
+    {"components", r_components},
+    {"keyring", r_keyring},
+    {"check_valid_until", r_check_valid_until},
 };
 
 static int parse_repo(parser *p, yaml_node_t *e, spec_repo *r)
@@ -1326,8 +1340,9 @@ static int parse_repo(parser *p, yaml_node_t *e, spec_repo *r)
         r->check_valid_until = true;
         if (e->type == YAML_SCALAR_NODE) {
                 if (strcmp(scalar(e), "host") != 0)
-                        return FAIL(p, e, "repository '%s' is not known (expected host or "
-                                          "{url, suite, components, keyring})",
+                        return FAIL(p, e,
+                                    "repository '%s' is not known (expected host or "
+                                    "{url, suite, components, keyring})",
                                     scalar(e));
                 r->host = true;
                 return 0;
@@ -1339,8 +1354,9 @@ static int parse_repo(parser *p, yaml_node_t *e, spec_repo *r)
         if (r->suite == NULL)
                 return FAIL(p, e, "repository has no 'suite' (expected a suite like bookworm)");
         if (r->keyring == NULL)
-                return FAIL(p, e, "repository has no 'keyring' (expected the OpenPGP key file "
-                                  "that signs its InRelease)");
+                return FAIL(p, e,
+                            "repository has no 'keyring' (expected the OpenPGP key file "
+                            "that signs its InRelease)");
         if (r->components == NULL) {
                 r->components = calloc(2, sizeof(char *));
                 if (r->components == NULL || (r->components[0] = strdup("main")) == NULL)
@@ -1390,10 +1406,17 @@ bad:
 }
 
 static const key_handler top_keys[] = {
-        {"repositories", t_repositories}, {"architecture", t_architecture},
-        {"forge", t_forge},   {"name", t_name},     {"tag", t_tag},
-        {"from", t_from},     {"source_date_epoch", t_sde}, {"layers", t_layers},
-        {"config", t_config}, {"container", t_container},   {"vm", t_vm},
+    {"repositories", t_repositories},
+    {"architecture", t_architecture},
+    {"forge", t_forge},
+    {"name", t_name},
+    {"tag", t_tag},
+    {"from", t_from},
+    {"source_date_epoch", t_sde},
+    {"layers", t_layers},
+    {"config", t_config},
+    {"container", t_container},
+    {"vm", t_vm},
 };
 
 static int parse_document(parser *p)
@@ -1435,8 +1458,9 @@ static int resolve_epoch(spec *s, forge_error **err, bool have)
         errno = 0;
         v = strtoull(env, &end, 10);
         if (!isdigit((unsigned char)env[0]) || errno || *end != '\0')
-                return forge_error_usage(err, "SOURCE_DATE_EPOCH is '%s' (expected seconds since "
-                                              "1970 as a whole number)",
+                return forge_error_usage(err,
+                                         "SOURCE_DATE_EPOCH is '%s' (expected seconds since "
+                                         "1970 as a whole number)",
                                          env);
         s->source_date_epoch = v;
         return 0;
@@ -1523,8 +1547,7 @@ static int indent_tab(const char *buf, size_t len, size_t at)
         return 0;
 }
 
-static int load_yaml(spec *s, const char *buf, size_t len, yaml_document_t *doc,
-                     forge_error **err)
+static int load_yaml(spec *s, const char *buf, size_t len, yaml_document_t *doc, forge_error **err)
 {
         yaml_parser_t yp;
         yaml_document_t extra;
@@ -1603,7 +1626,8 @@ int spec_load(const char *path, spec **ret, forge_error **err)
         s->context_dir = take_ptr(dir);
         if (load_yaml(s, buf, len, &doc, err) < 0)
                 goto fail;
-        if (parse_document(&p) < 0 || resolve_epoch(s, err, has_key(&doc, "source_date_epoch")) < 0) {
+        if (parse_document(&p) < 0 ||
+            resolve_epoch(s, err, has_key(&doc, "source_date_epoch")) < 0) {
                 yaml_document_delete(&doc);
                 goto fail;
         }

@@ -66,15 +66,15 @@ typedef struct spec_layer {
         spec_kvs env;
         bool network_host; /* network: host */
         /* packages */
-        char **packages;   /* NULL-terminated requests: "NAME" or "NAME (OP VERSION)" */
+        char **packages; /* NULL-terminated requests: "NAME" or "NAME (OP VERSION)" */
         size_t n_packages;
         spec_pos *package_pos;
-        bool essential;    /* default true: add the Essential: yes set, run maintainer scripts */
-        bool recommends;   /* default false */
-        uint64_t memory;   /* run: memory limit in bytes, 0 = unset */
-        int64_t pids;      /* run: process limit, 0 = unset (the runtime's default) */
-        spec_pos pos;      /* of the layer item */
-        spec_pos src_pos;  /* of the source key's value */
+        bool essential;   /* default true: add the Essential: yes set, run maintainer scripts */
+        bool recommends;  /* default false */
+        uint64_t memory;  /* run: memory limit in bytes, 0 = unset */
+        int64_t pids;     /* run: process limit, 0 = unset (the runtime's default) */
+        spec_pos pos;     /* of the layer item */
+        spec_pos src_pos; /* of the source key's value */
         spec_pos sha256_pos;
 } spec_layer;
 
@@ -116,16 +116,16 @@ typedef struct spec_container {
 
 typedef struct spec_vm {
         bool present;
-        char *kernel_deb;      /* absolute path, or NULL */
-        char *kernel_bzimage;  /* absolute path, or NULL */
-        char *kernel_modules;  /* absolute path of lib/modules/VERSION, or NULL */
-        char *kernel_sha256;   /* optional pin of the kernel deb/bzimage */
-        uint64_t memory;       /* bytes, 0 = unset */
-        uint32_t cpus;         /* 0 = unset */
-        uint64_t disk_size;    /* bytes, 0 = unset (content plus headroom) */
-        char *cmdline;         /* extra kernel arguments, or NULL */
-        spec_network network;  /* none or user */
-        char **ports;          /* as container.ports */
+        char *kernel_deb;     /* absolute path, or NULL */
+        char *kernel_bzimage; /* absolute path, or NULL */
+        char *kernel_modules; /* absolute path of lib/modules/VERSION, or NULL */
+        char *kernel_sha256;  /* optional pin of the kernel deb/bzimage */
+        uint64_t memory;      /* bytes, 0 = unset */
+        uint32_t cpus;        /* 0 = unset */
+        uint64_t disk_size;   /* bytes, 0 = unset (content plus headroom) */
+        char *cmdline;        /* extra kernel arguments, or NULL */
+        spec_network network; /* none or user */
+        char **ports;         /* as container.ports */
         spec_pos pos;
         spec_pos kernel_pos;
 } spec_vm;
@@ -133,18 +133,18 @@ typedef struct spec_vm {
 /* One `repositories:` entry: `host` (the machine's apt sources) or a URL. */
 typedef struct spec_repo {
         bool host;
-        char *url;          /* http:, https: or file: base of the archive */
+        char *url; /* http:, https: or file: base of the archive */
         char *suite;
-        char **components;  /* NULL-terminated, default {"main"} */
-        char *keyring;      /* absolute path in the context */
+        char **components;      /* NULL-terminated, default {"main"} */
+        char *keyring;          /* absolute path in the context */
         bool check_valid_until; /* default true; false for snapshot mirrors */
         spec_pos pos;
 } spec_repo;
 
 typedef enum spec_from_kind {
         SPEC_FROM_SCRATCH,
-        SPEC_FROM_IMAGE, /* NAME[:TAG] or sha256:HEX in the store */
-        SPEC_FROM_SPEC,  /* path to another spec file */
+        SPEC_FROM_IMAGE,  /* NAME[:TAG] or sha256:HEX in the store */
+        SPEC_FROM_SPEC,   /* path to another spec file */
         SPEC_FROM_REMOTE, /* HOST[:PORT]/REPO[:TAG][@sha256:HEX]: pulled from a registry */
 } spec_from_kind;
 
@@ -179,7 +179,7 @@ void spec_free(spec *s);
 
 /* Makes a usage error located in the spec: "PATH:LINE:COL: message". */
 int spec_error(forge_error **err, const spec *s, spec_pos pos, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static inline void cleanup_spec_fn(spec **s)
 {

@@ -316,8 +316,8 @@ typedef struct gzjobs {
         store_layer *out;
         const bool *todo;
         size_t n;
-        size_t next;    /* atomic */
-        int failed;     /* atomic */
+        size_t next; /* atomic */
+        int failed;  /* atomic */
         pthread_mutex_t lock;
         forge_error *err; /* the first failure */
 } gzjobs;
@@ -547,8 +547,9 @@ int store_export_ref(store *s, const char *manifest_digest, const char *ref,
         if (tmp == NULL)
                 return forge_error_make(err, ENOMEM, "export");
         if (lstat(path, &st) == 0)
-                return forge_error_usage(err, "'%s' already exists: remove it or choose another "
-                                              "output path",
+                return forge_error_usage(err,
+                                         "'%s' already exists: remove it or choose another "
+                                         "output path",
                                          path);
         if (store_lock_shared(s, err) < 0 || store_image_load(s, manifest_digest, &img, err) < 0)
                 return -1;

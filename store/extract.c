@@ -45,8 +45,8 @@ typedef struct xctx {
 static int openat2_in_root(int root, const char *path, int flags)
 {
         struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+            .flags = (uint64_t)(flags | O_CLOEXEC),
+            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
         };
         int fd;
 
@@ -231,8 +231,9 @@ static int write_file(xctx *c, struct archive *a, struct archive_entry *ae, int 
                 return forge_error_make(err, errno, "extract '%s'", name);
         while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
                 if (off < 0 || (declared >= 0 && (int64_t)len > declared - off))
-                        return forge_error_make(err, EINVAL, "extract '%s': data beyond its "
-                                                             "declared size",
+                        return forge_error_make(err, EINVAL,
+                                                "extract '%s': data beyond its "
+                                                "declared size",
                                                 name);
                 /* runs of zeros stay holes: the file is new, and sized below */
                 if (len > 0 && !(declared >= 0 && all_zero(buf, len)) &&
@@ -316,8 +317,7 @@ static int make_other(xctx *c, struct archive_entry *ae, int parent, const char 
         if (type == AE_IFLNK) {
                 const char *target = archive_entry_symlink(ae);
                 if (target == NULL || symlinkat(target, parent, base) < 0)
-                        return forge_error_make(err, target ? errno : EINVAL, "extract '%s'",
-                                                name);
+                        return forge_error_make(err, target ? errno : EINVAL, "extract '%s'", name);
         } else if (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFIFO) {
                 mode_t kind = type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO;
                 if (mknodat(parent, base, kind | entry_mode(c, ae), archive_entry_rdev(ae)) < 0)
@@ -348,8 +348,9 @@ static int make_hardlink(xctx *c, struct archive_entry *ae, int parent, const ch
         if (tparent < 0)
                 return forge_error_prefix(err, "hardlink '%s'", name);
         if (fstatat(tparent, tbase, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-                return forge_error_make(err, EINVAL, "extract '%s': hardlink target '%s' is not "
-                                                     "a file inside the tree",
+                return forge_error_make(err, EINVAL,
+                                        "extract '%s': hardlink target '%s' is not "
+                                        "a file inside the tree",
                                         name, archive_entry_hardlink(ae));
         if (remove_at(parent, base) < 0 || linkat(tparent, tbase, parent, base, 0) < 0)
                 return forge_error_make(err, errno, "extract '%s': link", name);
@@ -365,7 +366,8 @@ static int whiteout(xctx *c, int parent, const char *base, const char *name, for
                         if (clear_dir(parent) < 0)
                                 return forge_error_make(err, errno, "apply '%s'", name);
                 } else {
-                        cleanup_close int fd = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        cleanup_close int fd =
+                            openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                         if (fd < 0 || fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) < 0)
                                 return forge_error_make(err, errno, "extract '%s'", name);
                 }

@@ -17,8 +17,7 @@
 #define ANNOT_USIZE "dev.forge.uncompressed-size"
 
 /* A not-found error whose message needs no strerror suffix. */
-#define not_found(err, ...)                                                                        \
-        (forge_error_make(err, 0, __VA_ARGS__), (*(err))->errnum = ENOENT, -1)
+#define not_found(err, ...) (forge_error_make(err, 0, __VA_ARGS__), (*(err))->errnum = ENOENT, -1)
 
 static void cleanup_json_fn(json_t **j)
 {
@@ -75,10 +74,9 @@ int store_image_put(store *s, json_t *config, const store_layer *layers, size_t 
                 }
                 json_array_append_new(ldescs, d);
         }
-        manifest = json_pack("{s:i, s:s, s:o, s:O}", "schemaVersion", 2, "mediaType",
-                             STORE_MEDIA_MANIFEST, "config",
-                             descriptor(STORE_MEDIA_CONFIG, cfg_digest, cfg_size), "layers",
-                             ldescs);
+        manifest = json_pack(
+            "{s:i, s:s, s:o, s:O}", "schemaVersion", 2, "mediaType", STORE_MEDIA_MANIFEST, "config",
+            descriptor(STORE_MEDIA_CONFIG, cfg_digest, cfg_size), "layers", ldescs);
         if (manifest == NULL)
                 return forge_error_make(err, ENOMEM, "image manifest");
         if (annotations != NULL && json_object_size(annotations) > 0)
@@ -99,13 +97,13 @@ static int load_json(store *s, const char *digest, json_t **ret, forge_error **e
                 return -1;
         hash_sha256_buf(buf, len, actual);
         if (strcmp(actual, digest) != 0)
-                return forge_error_make(err, EBADMSG, "blob %s is corrupt (content hashes to %s; "
-                                                      "run 'forge store verify')",
+                return forge_error_make(err, EBADMSG,
+                                        "blob %s is corrupt (content hashes to %s; "
+                                        "run 'forge store verify')",
                                         digest, actual);
         *ret = json_loadb(buf, len, 0, &je);
         if (*ret == NULL)
-                return forge_error_make(err, EBADMSG, "blob %s: invalid JSON: %s", digest,
-                                        je.text);
+                return forge_error_make(err, EBADMSG, "blob %s: invalid JSON: %s", digest, je.text);
         return 0;
 }
 
@@ -126,9 +124,8 @@ static int parse_layers(store_image *img, forge_error **err)
                                         img->digest);
         n = json_array_size(layers);
         if (n != json_array_size(ids) || n > MAX_LAYERS)
-                return forge_error_make(err, EBADMSG,
-                                        "image %s: %zu layers but %zu diff_ids", img->digest, n,
-                                        json_array_size(ids));
+                return forge_error_make(err, EBADMSG, "image %s: %zu layers but %zu diff_ids",
+                                        img->digest, n, json_array_size(ids));
         img->layers = calloc(n ? n : 1, sizeof(*img->layers));
         if (img->layers == NULL)
                 return forge_error_make(err, ENOMEM, "image");
@@ -141,7 +138,8 @@ static int parse_layers(store_image *img, forge_error **err)
                 json_t *size = json_object_get(d, "size");
 
                 if (!digest_valid(digest) || !digest_valid(diff) || !json_is_integer(size) ||
-                    json_integer_value(size) < 0 || media == NULL || strlen(media) >= sizeof(l->media_type))
+                    json_integer_value(size) < 0 || media == NULL ||
+                    strlen(media) >= sizeof(l->media_type))
                         return forge_error_make(err, EBADMSG, "image %s: layer %zu is malformed",
                                                 img->digest, i + 1);
                 memcpy(l->digest, digest, DIGEST_STR_SIZE);
@@ -154,8 +152,7 @@ static int parse_layers(store_image *img, forge_error **err)
         return 0;
 }
 
-int store_image_load(store *s, const char *manifest_digest, store_image **ret,
-                     forge_error **err)
+int store_image_load(store *s, const char *manifest_digest, store_image **ret, forge_error **err)
 {
         store_image *img = calloc(1, sizeof(*img));
         const char *cd;
@@ -225,8 +222,9 @@ static int resolve_prefix(store *s, const char *prefix, char ret[DIGEST_STR_SIZE
         }
         store_tag_list_free(tags, n);
         if (found == 0)
-                return not_found(err, "no image '%s%s' in the store (run 'forge images' to list "
-                                      "them)",
+                return not_found(err,
+                                 "no image '%s%s' in the store (run 'forge images' to list "
+                                 "them)",
                                  prefix, "");
         memcpy(ret, match, DIGEST_STR_SIZE);
         return 0;
@@ -243,8 +241,9 @@ int store_resolve(store *s, const char *ref, char ret_digest[DIGEST_STR_SIZE], f
         if (strncmp(ref, "sha256:", 7) == 0) {
                 if (digest_valid(ref)) {
                         if (!store_blob_exists(s, ref))
-                                return not_found(err, "no image %s%s in the store (run 'forge "
-                                                      "images' to list them)",
+                                return not_found(err,
+                                                 "no image %s%s in the store (run 'forge "
+                                                 "images' to list them)",
                                                  ref, "");
                         memcpy(ret_digest, ref, DIGEST_STR_SIZE);
                         return 0;
@@ -268,14 +267,16 @@ int store_resolve(store *s, const char *ref, char ret_digest[DIGEST_STR_SIZE], f
                 tag = colon + 1;
         }
         if (!spec_name_valid(name) || !spec_tag_valid(tag))
-                return forge_error_usage(err, "'%s' is not an image reference (expected NAME[:TAG] "
-                                              "or sha256:HEX)",
+                return forge_error_usage(err,
+                                         "'%s' is not an image reference (expected NAME[:TAG] "
+                                         "or sha256:HEX)",
                                          ref);
         if (store_tag_get(s, name, tag, ret_digest, &e) < 0) {
                 if (e->errnum == ENOENT) {
                         forge_error_release(&e);
-                        return not_found(err, "no image '%s:%s' in the store (run 'forge "
-                                              "images' to list them, or 'forge build' it)",
+                        return not_found(err,
+                                         "no image '%s:%s' in the store (run 'forge "
+                                         "images' to list them, or 'forge build' it)",
                                          name, tag);
                 }
                 *err = e;

@@ -55,8 +55,8 @@ static int open_in(int dirfd, const char *rel, uint64_t *ret_size, forge_error *
 
 /* Stores the layer rel of the layout, checking its digest (when given) and
  * its diff_id against the content before anything is named by them. */
-static int put_layer(store *s, int dirfd, const char *rel, const char *digest,
-                     const char *diff_id, store_layer *ret, forge_error **err)
+static int put_layer(store *s, int dirfd, const char *rel, const char *digest, const char *diff_id,
+                     store_layer *ret, forge_error **err)
 {
         cleanup_close int fd = open_in(dirfd, rel, NULL, err);
 
@@ -107,9 +107,10 @@ static json_t *layout_json(int dirfd, const char *digest, forge_error **err)
  * (docker and buildkit write it), else the OCI ref name. */
 static const char *ref_name(json_t *annotations)
 {
-        const char *full = json_string_value(json_object_get(annotations, "io.containerd.image.name"));
-        const char *ref = json_string_value(
-                json_object_get(annotations, "org.opencontainers.image.ref.name"));
+        const char *full =
+            json_string_value(json_object_get(annotations, "io.containerd.image.name"));
+        const char *ref =
+            json_string_value(json_object_get(annotations, "org.opencontainers.image.ref.name"));
         return full && full[0] ? full : ref;
 }
 
@@ -180,7 +181,8 @@ static json_t *pick_manifest(int dirfd, json_t *index, char ret_mdigest[DIGEST_S
                         json_t *p = json_object_get(e, "platform");
                         const char *os = json_string_value(json_object_get(p, "os"));
                         const char *arch = json_string_value(json_object_get(p, "architecture"));
-                        if (p == NULL || (os && arch && !strcmp(os, "linux") && !strcmp(arch, "amd64"))) {
+                        if (p == NULL ||
+                            (os && arch && !strcmp(os, "linux") && !strcmp(arch, "amd64"))) {
                                 d = owned = json_incref(e);
                                 break;
                         }
@@ -244,8 +246,9 @@ static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], cha
                 if (put_layer(s, dirfd, rel, digest, diff, &ls[i], err) < 0)
                         goto out;
                 if (json_integer_value(json_object_get(d, "size")) != (json_int_t)ls[i].size) {
-                        forge_error_make(err, EBADMSG, "layer %zu: the manifest says %lld bytes, "
-                                                       "the blob has %llu",
+                        forge_error_make(err, EBADMSG,
+                                         "layer %zu: the manifest says %lld bytes, "
+                                         "the blob has %llu",
                                          i + 1,
                                          (long long)json_integer_value(json_object_get(d, "size")),
                                          (unsigned long long)ls[i].size);
@@ -414,8 +417,9 @@ static int name_for(const char *path, const char *ref, bool from_user, char *nam
         if (t[0] == '\0')
                 snprintf(t, tlen, "latest");
         if (!spec_name_valid(name) || !spec_tag_valid(t))
-                return forge_error_usage(err, "import '%s': no usable image name (found '%s'): "
-                                              "give --tag NAME:TAG",
+                return forge_error_usage(err,
+                                         "import '%s': no usable image name (found '%s'): "
+                                         "give --tag NAME:TAG",
                                          path, ref);
         return 0;
 }
@@ -459,8 +463,9 @@ int store_import_tagged(store *s, const char *path, const char *tag, store_impor
         else if (faccessat(dirfd, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 r = import_docker(s, dirfd, ret_digest, ref, sizeof(ref), err);
         else
-                r = forge_error_usage(err, "'%s' is neither an OCI image layout (no index.json) "
-                                           "nor a docker-archive (no manifest.json)",
+                r = forge_error_usage(err,
+                                      "'%s' is neither an OCI image layout (no index.json) "
+                                      "nor a docker-archive (no manifest.json)",
                                       path);
         if (r < 0) {
                 forge_error_prefix(err, "import '%s'", path);

@@ -189,8 +189,8 @@ int layer_stream_finish(layer_stream *ls, char ret_digest[DIGEST_STR_SIZE],
         return 0;
 }
 
-int store_layer_put_fd(store *s, int fd, const char *digest, const char *diff_id,
-                       store_layer *ret, forge_error **err)
+int store_layer_put_fd(store *s, int fd, const char *digest, const char *diff_id, store_layer *ret,
+                       forge_error **err)
 {
         store_blob_writer *w = NULL;
         layer_stream *ls = NULL;

@@ -212,8 +212,9 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
                 return forge_error_make(err, errno, "pull: stat '%s'", rel);
         if ((uint64_t)st.st_size > d->size) {
                 unlinkat(store_root_fd(c->st), rel, 0);
-                return forge_error_make(err, EBADMSG, "%s %s: the registry sent %llu bytes, the "
-                                                      "manifest says %llu (nothing was stored)",
+                return forge_error_make(err, EBADMSG,
+                                        "%s %s: the registry sent %llu bytes, the "
+                                        "manifest says %llu (nothing was stored)",
                                         what, d->digest, (unsigned long long)st.st_size,
                                         (unsigned long long)d->size);
         }

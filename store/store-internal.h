@@ -4,9 +4,9 @@
 #include "store/store.h"
 
 struct store {
-        char *root;   /* absolute */
-        int root_fd;  /* O_PATH|O_DIRECTORY */
-        int lock_fd;  /* the store's lock file, -1 until locked */
+        char *root;    /* absolute */
+        int root_fd;   /* O_PATH|O_DIRECTORY */
+        int lock_fd;   /* the store's lock file, -1 until locked */
         int lock_mode; /* 0, LOCK_SH or LOCK_EX */
 };
 

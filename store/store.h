@@ -122,8 +122,7 @@ char *store_json_canonical(const json_t *j, size_t *ret_len);
  * annotations may be NULL. Does not tag. */
 int store_image_put(store *s, json_t *config, const store_layer *layers, size_t n_layers,
                     json_t *annotations, char ret_digest[DIGEST_STR_SIZE], forge_error **err);
-int store_image_load(store *s, const char *manifest_digest, store_image **ret,
-                     forge_error **err);
+int store_image_load(store *s, const char *manifest_digest, store_image **ret, forge_error **err);
 void store_image_free(store_image *img);
 
 /* Resolves "NAME", "NAME:TAG", "sha256:HEX" (also a unique hex prefix of >= 12
@@ -153,18 +152,17 @@ void store_tag_list_free(store_tag *tags, size_t n);
 
 /* Returns 1 and a malloc'd NUL-terminated value when found, 0 when absent. */
 int store_kv_get(store *s, const char *ns, const char *key, char **ret_value, forge_error **err);
-int store_kv_put(store *s, const char *ns, const char *key, const char *value,
-                 forge_error **err);
+int store_kv_put(store *s, const char *ns, const char *key, const char *value, forge_error **err);
 int store_kv_delete(store *s, const char *ns, const char *key, forge_error **err);
 
 /* ---- gc and verify ---- */
 
 typedef struct store_gc_stats {
-        size_t blobs;     /* blobs removed (or that would be) */
-        uint64_t bytes;   /* their size */
-        size_t unpacked;  /* unpacked layer dirs removed */
+        size_t blobs;    /* blobs removed (or that would be) */
+        uint64_t bytes;  /* their size */
+        size_t unpacked; /* unpacked layer dirs removed */
         uint64_t unpacked_bytes;
-        size_t kv;        /* stale cache records dropped */
+        size_t kv; /* stale cache records dropped */
 } store_gc_stats;
 
 typedef void (*store_gc_fn)(const char *digest, uint64_t size, void *userdata);
@@ -179,8 +177,7 @@ typedef void (*store_verify_fn)(const char *what, const char *problem, void *use
 
 /* Re-hashes every blob, checks every tag and manifest reference. Calls bad()
  * for each problem; *ret_bad is the number found. */
-int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad,
-                 forge_error **err);
+int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad, forge_error **err);
 
 /* ---- unpacked layers, export, import (store/unpack.c, export.c, import.c) ---- */
 
@@ -202,8 +199,8 @@ size_t store_layer_dirs_dedupe(char **dirs, size_t n, bool free_dropped);
  * not NULL) and that its decompressed stream hashes to diff_id: on a
  * mismatch (EBADMSG) nothing is stored. Fills ret's digest, diff_id, size
  * and usize. */
-int store_layer_put_fd(store *s, int fd, const char *digest, const char *diff_id,
-                       store_layer *ret, forge_error **err);
+int store_layer_put_fd(store *s, int fd, const char *digest, const char *diff_id, store_layer *ret,
+                       forge_error **err);
 
 /* Extracts a (possibly compressed) tar stream into dir: nothing is ever written
  * outside dir (../, absolute names, symlinks and hardlinks pointing out are all

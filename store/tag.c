@@ -17,12 +17,14 @@
 static int check_ref(const char *name, const char *tag, forge_error **err)
 {
         if (!spec_name_valid(name))
-                return forge_error_usage(err, "image name '%s' is not valid "
-                                              "(expected [a-z0-9][a-z0-9._-]{0,127})",
+                return forge_error_usage(err,
+                                         "image name '%s' is not valid "
+                                         "(expected [a-z0-9][a-z0-9._-]{0,127})",
                                          name);
         if (!spec_tag_valid(tag))
-                return forge_error_usage(err, "tag '%s' is not valid "
-                                              "(expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127})",
+                return forge_error_usage(err,
+                                         "tag '%s' is not valid "
+                                         "(expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127})",
                                          tag);
         return 0;
 }
@@ -55,8 +57,8 @@ int store_tag_set(store *s, const char *name, const char *tag, const char *diges
         if (check_ref(name, tag, err) < 0)
                 return -1;
         if (!digest_valid(digest))
-                return forge_error_make(err, EINVAL, "tag '%s:%s': '%s' is not a digest", name,
-                                        tag, digest);
+                return forge_error_make(err, EINVAL, "tag '%s:%s': '%s' is not a digest", name, tag,
+                                        digest);
         snprintf(rel, sizeof(rel), "tags/%s", name);
         if (mkdirat(s->root_fd, rel, 0755) < 0 && errno != EEXIST)
                 return forge_error_make(err, errno, "tag '%s:%s'", name, tag);
@@ -211,8 +213,7 @@ int store_kv_get(store *s, const char *ns, const char *key, char **ret_value, fo
         return 1;
 }
 
-int store_kv_put(store *s, const char *ns, const char *key, const char *value,
-                 forge_error **err)
+int store_kv_put(store *s, const char *ns, const char *key, const char *value, forge_error **err)
 {
         char rel[512], dir[256];
 

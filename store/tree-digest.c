@@ -3,7 +3,8 @@
  * The digest of an unpacked layer tree, recorded when forge unpacks it and
  * recomputed by 'forge store verify': a file changed, added or removed in
  * layers/HEX afterwards is found. The walk uses *at() calls on directory
- * fds (dirfd: O_RDONLY, not O_PATH) and never follows a symlink or opens anything but regular files.
+ * fds (dirfd: O_RDONLY, not O_PATH) and never follows a symlink or opens anything but regular
+ * files.
  */
 #include "store/store-internal.h"
 

@@ -48,8 +48,7 @@ static int tree_digest_at(const char *dir, char ret[DIGEST_STR_SIZE], forge_erro
 
 /* Extracts the layer blob into root through a layer_stream; fails unless the
  * blob hashes to its digest and what was extracted to its diff_id. */
-static int extract_verified(store *s, const store_layer *layer, const char *root,
-                            forge_error **err)
+static int extract_verified(store *s, const store_layer *layer, const char *root, forge_error **err)
 {
         cleanup_close int fd = -1;
         layer_stream *ls = NULL;
@@ -65,8 +64,7 @@ static int extract_verified(store *s, const store_layer *layer, const char *root
         if (tar == NULL ||
             store_extract_archive(tar, root,
                                   STORE_EXTRACT_OWNERS | STORE_EXTRACT_DEVICES |
-                                          STORE_EXTRACT_SPECIAL_BITS |
-                                          STORE_EXTRACT_WHITEOUTS_OVERLAY,
+                                      STORE_EXTRACT_SPECIAL_BITS | STORE_EXTRACT_WHITEOUTS_OVERLAY,
                                   err) < 0 ||
             layer_stream_finish(ls, digest, diff, NULL, NULL, err) < 0)
                 goto out;
@@ -92,8 +90,8 @@ out:
 /* root (complete, verified) becomes dest; an unrecorded dest already there
  * is kept when it is the same tree, else moved aside into tmp (a running
  * container keeps its mount of it) and replaced. */
-static int commit(store *s, const char *root, const char *tmp, const char *dest,
-                  const char *hex, forge_error **err)
+static int commit(store *s, const char *root, const char *tmp, const char *dest, const char *hex,
+                  forge_error **err)
 {
         char fresh[DIGEST_STR_SIZE], old[DIGEST_STR_SIZE];
         cleanup_free char *aside = NULL;
@@ -191,8 +189,7 @@ int store_unpacked_verify(store *s, const char *hex, char *problem, size_t len)
                 forge_error_release(&e);
                 return -1;
         }
-        if (asprintf(&dir, "%s/layers/%s", s->root, hex) < 0 ||
-            tree_digest_at(dir, got, &e) < 0) {
+        if (asprintf(&dir, "%s/layers/%s", s->root, hex) < 0 || tree_digest_at(dir, got, &e) < 0) {
                 snprintf(problem, len, "unpacked layer unreadable: %s", e ? e->msg : "no memory");
                 forge_error_release(&e);
                 return -1;

@@ -20,8 +20,7 @@ static void report(store_verify_fn bad, void *ud, size_t *count, const char *wha
                 bad(what, problem, ud);
 }
 
-static int verify_blobs(store *s, store_verify_fn bad, void *ud, size_t *count,
-                        forge_error **err)
+static int verify_blobs(store *s, store_verify_fn bad, void *ud, size_t *count, forge_error **err)
 {
         int dfd = openat(s->root_fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         cleanup_closedir DIR *d = NULL;
@@ -62,8 +61,7 @@ static int verify_blobs(store *s, store_verify_fn bad, void *ud, size_t *count,
         return 0;
 }
 
-static int verify_tags(store *s, store_verify_fn bad, void *ud, size_t *count,
-                       forge_error **err)
+static int verify_tags(store *s, store_verify_fn bad, void *ud, size_t *count, forge_error **err)
 {
         store_tag *tags = NULL;
         size_t n = 0;
@@ -118,8 +116,7 @@ static int verify_unpacked(store *s, store_verify_fn bad, void *ud, size_t *coun
         return 0;
 }
 
-int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad,
-                 forge_error **err)
+int store_verify(store *s, store_verify_fn bad, void *userdata, size_t *ret_bad, forge_error **err)
 {
         size_t count = 0;
 

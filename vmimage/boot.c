@@ -66,14 +66,15 @@ static int boot_open(const char *disk_path, bool read_data, vmimage_boot *ret, f
         if (h.kernel_len == 0 || h.kernel_len > MAX_KERNEL || h.kernel_off > size ||
             h.kernel_len > size - h.kernel_off || h.initrd_len == 0 || h.initrd_len > MAX_INITRD ||
             h.initrd_off > size || h.initrd_len > size - h.initrd_off)
-                return forge_error_make(err, EINVAL, "'%s': corrupt disk image: bad kernel or initramfs extent",
+                return forge_error_make(err, EINVAL,
+                                        "'%s': corrupt disk image: bad kernel or initramfs extent",
                                         disk_path);
-        if ((read_data &&
-             (read_range(fd, off, size, h.kernel_off, h.kernel_len, MAX_KERNEL, "kernel", &b.kernel, err) < 0 ||
-              read_range(fd, off, size, h.initrd_off, h.initrd_len, MAX_INITRD, "initramfs", &b.initrd,
-                         err) < 0)) ||
-            read_range(fd, off, size, h.cmdline_off, h.cmdline_len, MAX_CMDLINE, "command line", &cmd,
-                       err) < 0) {
+        if ((read_data && (read_range(fd, off, size, h.kernel_off, h.kernel_len, MAX_KERNEL,
+                                      "kernel", &b.kernel, err) < 0 ||
+                           read_range(fd, off, size, h.initrd_off, h.initrd_len, MAX_INITRD,
+                                      "initramfs", &b.initrd, err) < 0)) ||
+            read_range(fd, off, size, h.cmdline_off, h.cmdline_len, MAX_CMDLINE, "command line",
+                       &cmd, err) < 0) {
                 vmimage_boot_release(&b);
                 return forge_error_prefix(err, "'%s'", disk_path);
         }

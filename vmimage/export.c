@@ -97,17 +97,16 @@ static int vm_uint(const json_t *vm, const char *key, uint64_t max, uint64_t *re
                 return 0;
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
             (uint64_t)json_integer_value(v) > max)
-                return forge_error_make(err, EINVAL, "vm.%s must be an integer from 0 to %llu",
-                                        key, (unsigned long long)max);
+                return forge_error_make(err, EINVAL, "vm.%s must be an integer from 0 to %llu", key,
+                                        (unsigned long long)max);
         *ret = (uint64_t)json_integer_value(v);
         return 0;
 }
 
-int vmimage_vm_config_parse(const json_t *image_config, vmimage_vm_config *ret,
-                            forge_error **err)
+int vmimage_vm_config_parse(const json_t *image_config, vmimage_vm_config *ret, forge_error **err)
 {
         const json_t *vm =
-                json_object_get(json_object_get(image_config, STORE_CONFIG_FORGE_KEY), "vm");
+            json_object_get(json_object_get(image_config, STORE_CONFIG_FORGE_KEY), "vm");
         const json_t *cl;
         vmimage_vm_config c = {0};
         uint64_t cpus;
@@ -217,8 +216,7 @@ static int kernel_key(const vmimage_vm_config *vm, const char *init, char key[DI
                 return -1;
         if (asprintf(&text, "v%d\ndeb=%s\nbz=%s\nmods=%s\ninit=%s\nstub=%s\ncmdline=%s\n",
                      VMIMAGE_FORMAT, vm->kernel_deb ?: "", vm->kernel_bzimage ?: "",
-                     vm->kernel_modules ?: "", init_d, stub_d,
-                     cl ? cl : "") < 0)
+                     vm->kernel_modules ?: "", init_d, stub_d, cl ? cl : "") < 0)
                 return forge_error_make(err, ENOMEM, "kernel key");
         hash_sha256_buf(text, strlen(text), key);
         return 0;
@@ -331,7 +329,7 @@ static int build_into_store(store *s, const store_image *img, const vmimage_vm_c
                         cleanup_strv char **names = NULL;
                         cleanup_close int mfd = open(mods, O_PATH | O_DIRECTORY | O_CLOEXEC);
                         cleanup_close int lfd =
-                                mfd < 0 ? -1 : safe_opendir_nofollow(mfd, "lib/modules", err);
+                            mfd < 0 ? -1 : safe_opendir_nofollow(mfd, "lib/modules", err);
                         struct stat st;
                         if (lfd < 0) {
                                 forge_error_prefix(err, "the kernel modules layer");

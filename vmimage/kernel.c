@@ -32,8 +32,10 @@
 /* Modules forge wants, when not built into the kernel. The first group is
  * required; the rest are used when the kernel has them. */
 static const char *const required_mods[] = {"virtio_pci", "virtio_blk"};
-static const char *const optional_mods[] = {"ext4", "ata_piix", "ata_generic", "sd_mod", "virtiofs",
-                                            "virtio_console" /* forge exec in VMs */, "virtio_net"};
+static const char *const optional_mods[] = {"ext4",        "ata_piix",
+                                            "ata_generic", "sd_mod",
+                                            "virtiofs",    "virtio_console" /* forge exec in VMs */,
+                                            "virtio_net"};
 
 int vm_bzimage_check(const void *buf, size_t len, forge_error **err)
 {
@@ -177,8 +179,9 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
                 }
         } else {
                 if (o->bzimage == NULL)
-                        return forge_error_make(err, EINVAL, "no kernel: give a kernel package "
-                                                             "or a bzImage");
+                        return forge_error_make(err, EINVAL,
+                                                "no kernel: give a kernel package "
+                                                "or a bzImage");
                 ret->bzimage = strdup(o->bzimage);
                 if (ret->bzimage == NULL)
                         return forge_error_make(err, ENOMEM, "kernel");

@@ -49,8 +49,7 @@ typedef struct vmimage_vm_config {
 
 /* 1 and *ret filled when the config has a valid vm section, 0 when it has
  * none, < 0 (EINVAL, saying which field) when the section is malformed. */
-int vmimage_vm_config_parse(const json_t *image_config, vmimage_vm_config *ret,
-                            forge_error **err);
+int vmimage_vm_config_parse(const json_t *image_config, vmimage_vm_config *ret, forge_error **err);
 
 /* Bump when the bytes of a disk image change for the same inputs. */
 #define VMIMAGE_FORMAT 3

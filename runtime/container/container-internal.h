@@ -80,8 +80,7 @@ int user_resolve(const char *user, FILE *passwd, FILE *group, user_ids *ret, cha
                  size_t errlen);
 /* The same against rootfd's /etc/passwd and /etc/group, read with
  * common/safe-open (regular files of at most 16 MiB inside the root). */
-int user_resolve_in_root(const char *user, int rootfd, user_ids *ret, char *errbuf,
-                         size_t errlen);
+int user_resolve_in_root(const char *user, int rootfd, user_ids *ret, char *errbuf, size_t errlen);
 
 /* ---- the provided /etc files (etc-files.c) ---- */
 
@@ -104,16 +103,16 @@ void etc_files_free(etc_files *f);
 
 typedef struct setup_args {
         const runtime_config *cfg;
-        const char *rootfs;     /* mount point (exists) */
-        const char *upper_dir;  /* NULL: no upper */
+        const char *rootfs;    /* mount point (exists) */
+        const char *upper_dir; /* NULL: no upper */
         const char *work_dir;
-        const char *links_dir;  /* overlay_links_make's directory */
-        int made_fd;            /* -1, or where made_write reports (the caller keeps the upper) */
-        int sync_fd;            /* socket to forge */
-        int init_fd;            /* sealed memfd of forge-init */
-        int stdio[3];           /* the workload's stdio */
-        bool cgroup2;           /* the host's /sys/fs/cgroup is the unified hierarchy */
-        size_t n_provided;      /* cfg->mounts starts with this many provided /etc files */
+        const char *links_dir; /* overlay_links_make's directory */
+        int made_fd;           /* -1, or where made_write reports (the caller keeps the upper) */
+        int sync_fd;           /* socket to forge */
+        int init_fd;           /* sealed memfd of forge-init */
+        int stdio[3];          /* the workload's stdio */
+        bool cgroup2;          /* the host's /sys/fs/cgroup is the unified hierarchy */
+        size_t n_provided;     /* cfg->mounts starts with this many provided /etc files */
 } setup_args;
 
 /* Runs in the cloned child: never returns. Reports "error MESSAGE" on sync_fd. */

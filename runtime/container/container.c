@@ -54,9 +54,10 @@ int runtime_init_find(char **ret_path, forge_error **err)
         }
         *ret_path = exe_companion_find("forge-init", "runtime/init");
         if (*ret_path == NULL)
-                return forge_error_make(err, ENOENT,
-                                        "forge-init not found next to forge or in /usr/libexec/forge "
-                                        "(set FORGE_INIT to its path)");
+                return forge_error_make(
+                    err, ENOENT,
+                    "forge-init not found next to forge or in /usr/libexec/forge "
+                    "(set FORGE_INIT to its path)");
         return 0;
 }
 
@@ -543,8 +544,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         const runtime_config *cfg = &local;
         const char *empty_lower[1];
         cleanup_free char *empty = NULL;
-        run_state s = {
-            .init_fd = -1, .made_fd = -1, .sock = {-1, -1}, .sfd = -1, .master = -1};
+        run_state s = {.init_fd = -1, .made_fd = -1, .sock = {-1, -1}, .sfd = -1, .master = -1};
 
         if (cfg->n_mounts > 64 - ETC_FILES_N)
                 return forge_error_make(err, E2BIG, "too many volumes (at most %d)",

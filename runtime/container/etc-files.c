@@ -78,8 +78,7 @@ static int file_write(const char *dir, const char *name, const char *a, size_t a
 
 /* --network user: the stack's names (runtime_net_hosts: host.forge.internal
  * at the gateway) and its DNS forwarder (docs/network.md) */
-static int net_user_files(const char *hostname, const char *dir, etc_files *ret,
-                          forge_error **err)
+static int net_user_files(const char *hostname, const char *dir, etc_files *ret, forge_error **err)
 {
         cleanup_free char *hosts = NULL, *resolv = NULL;
 

@@ -124,8 +124,8 @@ static int parse(char *rec, made_entry *e)
 {
         int off = 0;
 
-        if (sscanf(rec, "%o %u %u %lld %lld %ld %n", &e->mode, &e->uid, &e->gid, &e->size,
-                   &e->sec, &e->nsec, &off) != 6 ||
+        if (sscanf(rec, "%o %u %u %lld %lld %ld %n", &e->mode, &e->uid, &e->gid, &e->size, &e->sec,
+                   &e->nsec, &off) != 6 ||
             off == 0 || rec[off] == '\0')
                 return -1;
         e->path = rec + off;

@@ -71,17 +71,16 @@ int runtime_port_parse(const char *arg, runtime_port *ret, forge_error **err)
                 goto bad;
         if (n == 3) {
                 if (inet_pton(AF_INET, fields[0], &a) != 1)
-                        return forge_error_usage(err,
-                                                 "-p '%s': '%s' is not an IPv4 address of this host",
-                                                 arg, fields[0]);
+                        return forge_error_usage(
+                            err, "-p '%s': '%s' is not an IPv4 address of this host", arg,
+                            fields[0]);
                 inet_ntop(AF_INET, &a, p.host_ip, sizeof(p.host_ip));
         }
         for (size_t i = n - 2; i < n; i++) {
                 char *end;
                 unsigned long v = strtoul(fields[i], &end, 10);
 
-                if (fields[i][0] < '0' || fields[i][0] > '9' || *end != '\0' || v == 0 ||
-                    v > 65535)
+                if (fields[i][0] < '0' || fields[i][0] > '9' || *end != '\0' || v == 0 || v > 65535)
                         goto bad;
                 if (i == n - 2)
                         p.host_port = (uint16_t)v;
@@ -91,10 +90,11 @@ int runtime_port_parse(const char *arg, runtime_port *ret, forge_error **err)
         *ret = p;
         return 0;
 bad:
-        return forge_error_usage(err,
-                                 "-p wants [IP:]HOSTPORT:PORT[/tcp|udp] with ports from 1 to 65535, "
-                                 "got '%s'",
-                                 arg);
+        return forge_error_usage(
+            err,
+            "-p wants [IP:]HOSTPORT:PORT[/tcp|udp] with ports from 1 to 65535, "
+            "got '%s'",
+            arg);
 }
 
 const char *runtime_port_format(const runtime_port *p, char *buf, size_t len)
@@ -109,7 +109,8 @@ const char *runtime_port_format(const runtime_port *p, char *buf, size_t len)
 static int port_try_bind(const runtime_port *p, forge_error **err)
 {
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p->host_port)};
-        cleanup_close int s = socket(AF_INET, (p->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+        cleanup_close int s =
+            socket(AF_INET, (p->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
         int one = 1;
         char name[48];
 
@@ -289,8 +290,8 @@ static int keep_fds(int *a, int *b, int *c)
 
 /* PID 1 of its namespace (or a subreaper): starts the tool, reports how its
  * first process ended (0: set up), then reaps until the daemon is gone. */
-static void __attribute__((noreturn)) keeper_main(const argv_buf *a, bool ns, int fd, int errfd,
-                                                  int status_fd, pid_t parent)
+static void __attribute__((noreturn))
+keeper_main(const argv_buf *a, bool ns, int fd, int errfd, int status_fd, pid_t parent)
 {
         unsigned char code;
         pid_t tool;
@@ -423,8 +424,8 @@ static int net_start(bool ns, int fd, const runtime_port *ports, size_t n_ports,
         return 0;
 }
 
-int runtime_net_start_ns(int netns_fd, const runtime_port *ports, size_t n_ports,
-                         runtime_net **ret, forge_error **err)
+int runtime_net_start_ns(int netns_fd, const runtime_port *ports, size_t n_ports, runtime_net **ret,
+                         forge_error **err)
 {
         return net_start(true, netns_fd, ports, n_ports, ret, err);
 }

@@ -62,8 +62,8 @@ int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err)
         len = (size_t)snprintf(opts, OPTS_MAX + 1, "lowerdir=");
         /* top first; 500 names of at most 3 digits stay far below a page */
         for (size_t k = n; k-- > 0;)
-                len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, "%zu%s", k,
-                                        k > 0 ? ":" : "");
+                len +=
+                    (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, "%zu%s", k, k > 0 ? ":" : "");
         if (upper)
                 len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, ",upperdir=u,workdir=w");
         if (len > OPTS_MAX)

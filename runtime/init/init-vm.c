@@ -302,7 +302,8 @@ static void mount_shares(const char *cmdline)
                 int r = -1;
 
                 if (v[i + 1][0] != '/' || make_dirs(v[i + 1]) < 0) {
-                        msg("shared directory: cannot create the mount point '%s': %s", v[i + 1], strerror(errno));
+                        msg("shared directory: cannot create the mount point '%s': %s", v[i + 1],
+                            strerror(errno));
                         finish(125);
                 }
                 for (int t = 0; t < 100 && r < 0; t++) {
@@ -315,7 +316,8 @@ static void mount_shares(const char *cmdline)
                         }
                 }
                 if (r < 0) {
-                        msg("mount shared directory '%s' at '%s': %s", v[i], v[i + 1], strerror(errno));
+                        msg("mount shared directory '%s' at '%s': %s", v[i], v[i + 1],
+                            strerror(errno));
                         finish(125);
                 }
         }
@@ -593,7 +595,8 @@ static void setup_console(const char *cmdline)
         struct termios t;
 
         if (tty && strcmp(tty, "1") == 0) {
-                char *rows = cmdline_get(cmdline, "forge.rows"), *cols = cmdline_get(cmdline, "forge.cols");
+                char *rows = cmdline_get(cmdline, "forge.rows"),
+                     *cols = cmdline_get(cmdline, "forge.cols");
                 if (rows && cols) {
                         struct winsize ws = {.ws_row = (unsigned short)strtoul(rows, NULL, 10),
                                              .ws_col = (unsigned short)strtoul(cols, NULL, 10)};

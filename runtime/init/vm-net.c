@@ -165,15 +165,17 @@ int vm_net_setup(const char *spec, const char *hostname, char *errbuf, size_t er
             inet_pton(AF_INET, dns, &d) != 1 || plen < 1 || plen > 30)
                 return fail(errbuf, errlen, "forge.net '%s' is not ADDR/PREFIX,GATEWAY,DNS", spec);
         if (wait_for_link() < 0)
-                return fail(errbuf, errlen, "no " IFNAME " (virtio_net missing from the initramfs?)");
+                return fail(errbuf, errlen,
+                            "no " IFNAME " (virtio_net missing from the initramfs?)");
         if (configure(a, (unsigned)plen, g, errbuf, errlen) < 0)
                 return -1;
         mkdir("/run/forge-net", 0755);
         snprintf(text, sizeof(text), "nameserver %s\n", dns);
         if (provide("resolv.conf", text, errbuf, errlen) < 0)
                 return -1;
-        snprintf(text, sizeof(text),
-                 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n%s\t%s\n",
-                 buf, hostname && hostname[0] ? hostname : "forge", gw, HOST_NAME);
+        snprintf(
+            text, sizeof(text),
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n%s\t%s\n",
+            buf, hostname && hostname[0] ? hostname : "forge", gw, HOST_NAME);
         return provide("hosts", text, errbuf, errlen);
 }

@@ -22,10 +22,10 @@
 #define SECTOR 512ULL
 
 struct blk_backend {
-        int fd;      /* the image */
-        int cow_fd;  /* scratch, or -1 with persist */
+        int fd;     /* the image */
+        int cow_fd; /* scratch, or -1 with persist */
         uint64_t size;
-        uint8_t *map; /* sectors present in cow_fd */
+        uint8_t *map;   /* sectors present in cow_fd */
         bool read_only; /* every write refused (--read-only) */
 };
 
@@ -44,7 +44,8 @@ static int scratch_file(forge_error **err)
                 return forge_error_make(err, ENOMEM, "scratch file");
         fd = mkostemp(tmpl, O_CLOEXEC);
         if (fd < 0)
-                return forge_error_make(err, errno, "create a scratch file in '%s' (set TMPDIR)", dir);
+                return forge_error_make(err, errno, "create a scratch file in '%s' (set TMPDIR)",
+                                        dir);
         unlink(tmpl);
         return fd;
 }
@@ -60,14 +61,16 @@ int blk_open(const char *path, int path_fd, bool persist, blk_backend **ret, for
         if (fd < 0 || fstat(fd, &st) < 0)
                 return forge_error_make(err, errno, "open disk image '%s'", path);
         if (persist && (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
-                return forge_error_make(err, EBADF, "disk image '%s' is not open for writing", path);
+                return forge_error_make(err, EBADF, "disk image '%s' is not open for writing",
+                                        path);
         if (S_ISBLK(st.st_mode)) {
                 if (ioctl(fd, BLKGETSIZE64, &size) < 0)
                         return forge_error_make(err, errno, "size of '%s'", path);
         } else if (S_ISREG(st.st_mode)) {
                 size = (uint64_t)st.st_size;
         } else {
-                return forge_error_make(err, 0, "disk image '%s' is not a file or block device", path);
+                return forge_error_make(err, 0, "disk image '%s' is not a file or block device",
+                                        path);
         }
         size &= ~(SECTOR - 1);
         if (size == 0)

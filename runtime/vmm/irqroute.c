@@ -42,7 +42,8 @@ void irq_routes_free(irq_routes *r)
         free(r);
 }
 
-static void irqchip_entry(struct kvm_irq_routing_entry *e, unsigned gsi, unsigned chip, unsigned pin)
+static void irqchip_entry(struct kvm_irq_routing_entry *e, unsigned gsi, unsigned chip,
+                          unsigned pin)
 {
         memset(e, 0, sizeof(*e));
         e->gsi = gsi;
@@ -63,7 +64,8 @@ static int commit(irq_routes *r)
         for (unsigned gsi = 0; gsi < IRQCHIP_GSIS; gsi++) {
                 irqchip_entry(&t->entries[n++], gsi, KVM_IRQCHIP_IOAPIC, gsi);
                 if (gsi < 16)
-                        irqchip_entry(&t->entries[n++], gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+                        irqchip_entry(&t->entries[n++], gsi,
+                                      gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
                                       gsi % 8);
         }
         for (unsigned i = 0; i < MAX_MSI_ROUTES; i++) {
@@ -85,7 +87,8 @@ static int commit(irq_routes *r)
 
 static int bind(irq_routes *r, unsigned slot, bool assign)
 {
-        struct kvm_irqfd f = {.fd = (uint32_t)r->msi[slot].fd, .gsi = IRQCHIP_GSIS + slot,
+        struct kvm_irqfd f = {.fd = (uint32_t)r->msi[slot].fd,
+                              .gsi = IRQCHIP_GSIS + slot,
                               .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
 
         return ioctl(r->vm_fd, KVM_IRQFD, &f) < 0 ? -errno : 0;

@@ -35,7 +35,8 @@ struct vm_shares {
 static int ioeventfd(void *opaque, uint64_t addr, int fd, bool assign)
 {
         vm_shares *s = opaque;
-        struct kvm_ioeventfd e = {.addr = addr, .len = 2, .fd = fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
+        struct kvm_ioeventfd e = {
+            .addr = addr, .len = 2, .fd = fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
 
         return ioctl(s->vm_fd, KVM_IOEVENTFD, &e) < 0 ? -errno : 0;
 }
@@ -90,7 +91,8 @@ int vm_shares_new(int kvm_fd, int vm_fd, const guest_mem *gm, const vmm_config *
         static const struct {
                 int cap;
                 const char *name;
-        } caps[] = {{KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"}, {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
+        } caps[] = {{KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
+                    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
                     {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"}};
         vm_shares *s;
         vfs_host_ops ops = {.ioeventfd = ioeventfd, .irqfd = irqfd};
@@ -100,7 +102,8 @@ int vm_shares_new(int kvm_fd, int vm_fd, const guest_mem *gm, const vmm_config *
         if (c->n_fs == 0)
                 return 0;
         if (c->n_fs > VMM_MAX_FS)
-                return forge_error_make(err, 0, "%u shared directories: at most %d", c->n_fs, VMM_MAX_FS);
+                return forge_error_make(err, 0, "%u shared directories: at most %d", c->n_fs,
+                                        VMM_MAX_FS);
         s = calloc(1, sizeof(*s));
         if (s == NULL)
                 return forge_error_make(err, ENOMEM, "virtio-fs");
@@ -113,7 +116,8 @@ int vm_shares_new(int kvm_fd, int vm_fd, const guest_mem *gm, const vmm_config *
         s->n_pids = c->n_fs;
         for (size_t k = 0; k < ARRAY_SIZE(caps); k++)
                 if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, caps[k].cap) <= 0) {
-                        forge_error_make(err, 0, "this host's KVM lacks %s (shared directories)", caps[k].name);
+                        forge_error_make(err, 0, "this host's KVM lacks %s (shared directories)",
+                                         caps[k].name);
                         goto fail;
                 }
         s->routes = irq_routes_new(vm_fd);
@@ -123,7 +127,8 @@ int vm_shares_new(int kvm_fd, int vm_fd, const guest_mem *gm, const vmm_config *
         }
         for (i = 0; i < c->n_fs; i++) {
                 taken = i + 1;
-                if (vfs_new(c->fs[i].tag, c->fs[i].sock_fd, gm, FS_BAR(i), &ops, &s->fs[i], err) < 0)
+                if (vfs_new(c->fs[i].tag, c->fs[i].sock_fd, gm, FS_BAR(i), &ops, &s->fs[i], err) <
+                    0)
                         goto fail;
                 s->n++;
                 bus->dev[FS_SLOT(i)] = vfs_pci(s->fs[i]);
@@ -154,7 +159,8 @@ void vm_shares_free(vm_shares *s)
         stop_backends(s->pid, s->n_pids);
         for (unsigned i = 0; i < s->n; i++) {
                 if (vfs_error(s->fs[i]))
-                        fprintf(stderr, "forge run: shared directory '%s': %s\n", s->tag[i], vfs_error(s->fs[i]));
+                        fprintf(stderr, "forge run: shared directory '%s': %s\n", s->tag[i],
+                                vfs_error(s->fs[i]));
                 vfs_free(s->fs[i]);
         }
         irq_routes_free(s->routes);

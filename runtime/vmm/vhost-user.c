@@ -19,7 +19,7 @@
 #define VHU_VERSION 0x1
 #define VHU_FLAG_REPLY 0x4
 #define VHU_HDR_SIZE 12
-#define VHU_MAX_PAYLOAD 256 /* the largest reply forge reads is 8 bytes */
+#define VHU_MAX_PAYLOAD 256        /* the largest reply forge reads is 8 bytes */
 #define VHU_REPLY_TIMEOUT_MS 20000 /* virtiofsd starts slowly on a loaded or nested host */
 #define VHU_VRING_NOFD (1ULL << 8)
 
@@ -96,14 +96,16 @@ static int send_msg(vhu *u, uint32_t request, const void *payload, uint32_t len,
                 w = sendmsg(u->fd, &m, MSG_NOSIGNAL);
         while (w < 0 && errno == EINTR);
         if (w != n)
-                return forge_error_make(err, w < 0 ? errno : EPIPE, "vhost-user request %u", request);
+                return forge_error_make(err, w < 0 ? errno : EPIPE, "vhost-user request %u",
+                                        request);
         return 0;
 }
 
 static void close_passed_fds(struct msghdr *m)
 {
         for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+                    c->cmsg_len < CMSG_LEN(0))
                         continue;
                 size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                 for (size_t i = 0; i < n; i++) {
@@ -126,7 +128,9 @@ static int read_full(vhu *u, uint8_t *buf, size_t len, bool *fds_seen)
                         uint8_t b[CMSG_SPACE(sizeof(int) * 16)];
                 } ctl;
                 struct iovec iov = {buf + done, len - done};
-                struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                struct msghdr m = {.msg_iov = &iov,
+                                   .msg_iovlen = 1,
+                                   .msg_control = ctl.b,
                                    .msg_controllen = sizeof(ctl.b)};
                 int r = poll(&p, 1, u->timeout_ms);
                 ssize_t n;
@@ -162,7 +166,8 @@ int vhu_decode_reply(const uint8_t *hdr, uint32_t request, uint32_t want_len)
         memcpy(&req, hdr, 4);
         memcpy(&flags, hdr + 4, 4);
         memcpy(&size, hdr + 8, 4);
-        if (req != request || (flags & 0x3) != VHU_VERSION || !(flags & VHU_FLAG_REPLY) || size != want_len)
+        if (req != request || (flags & 0x3) != VHU_VERSION || !(flags & VHU_FLAG_REPLY) ||
+            size != want_len)
                 return -1;
         return 0;
 }
@@ -178,14 +183,17 @@ static int recv_reply(vhu *u, uint32_t request, void *payload, uint32_t len, for
                 return forge_error_make(err, -r, "vhost-user request %u: no reply", request);
         memcpy(&size, hdr + 8, 4);
         if (size > VHU_MAX_PAYLOAD)
-                return forge_error_make(err, EPROTO, "vhost-user request %u: reply of %u bytes", request, size);
+                return forge_error_make(err, EPROTO, "vhost-user request %u: reply of %u bytes",
+                                        request, size);
         if (size && (r = read_full(u, body, size, &fds)) < 0)
                 return forge_error_make(err, -r, "vhost-user request %u: short reply", request);
         if (fds)
-                return forge_error_make(err, EPROTO, "vhost-user request %u: the back-end sent file descriptors",
+                return forge_error_make(err, EPROTO,
+                                        "vhost-user request %u: the back-end sent file descriptors",
                                         request);
         if (vhu_decode_reply(hdr, request, len) < 0)
-                return forge_error_make(err, EPROTO, "vhost-user request %u: malformed reply", request);
+                return forge_error_make(err, EPROTO, "vhost-user request %u: malformed reply",
+                                        request);
         memcpy(payload, body, len);
         return 0;
 }
@@ -194,7 +202,8 @@ static int get_u64(vhu *u, uint32_t request, uint64_t *ret, forge_error **err)
 {
         uint64_t v;
 
-        if (send_msg(u, request, NULL, 0, NULL, 0, err) < 0 || recv_reply(u, request, &v, 8, err) < 0)
+        if (send_msg(u, request, NULL, 0, NULL, 0, err) < 0 ||
+            recv_reply(u, request, &v, 8, err) < 0)
                 return -1;
         *ret = v;
         return 0;
@@ -215,7 +224,8 @@ int vhu_set_features(vhu *u, uint64_t features, forge_error **err)
         return send_msg(u, VHU_SET_FEATURES, &features, 8, NULL, 0, err);
 }
 
-int vhu_set_mem_table(vhu *u, const struct vhu_region *r, unsigned n, const int *fds, forge_error **err)
+int vhu_set_mem_table(vhu *u, const struct vhu_region *r, unsigned n, const int *fds,
+                      forge_error **err)
 {
         struct vhu_mem_table t = {.nregions = n};
 
@@ -269,7 +279,8 @@ int vhu_get_vring_base(vhu *u, unsigned index, uint32_t *ret, forge_error **err)
             recv_reply(u, VHU_GET_VRING_BASE, s, 8, err) < 0)
                 return -1;
         if (s[0] != index)
-                return forge_error_make(err, EPROTO, "vhost-user: ring state of ring %u for ring %u", s[0], index);
+                return forge_error_make(
+                    err, EPROTO, "vhost-user: ring state of ring %u for ring %u", s[0], index);
         *ret = s[1];
         return 0;
 }

@@ -54,9 +54,11 @@ static int socket_pair_listening(int *ret_listen, int *ret_conn, forge_error **e
 
         snprintf(dir, sizeof(dir), "%s/forge-vfs-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
         if (mkdtemp(dir) == NULL)
-                return forge_error_make(err, errno, "virtiofsd: a socket directory in '%s' (set TMPDIR)",
+                return forge_error_make(err, errno,
+                                        "virtiofsd: a socket directory in '%s' (set TMPDIR)",
                                         tmp && tmp[0] ? tmp : "/tmp");
-        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", dir) >= sizeof(sa.sun_path)) {
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", dir) >=
+            sizeof(sa.sun_path)) {
                 rmdir(dir);
                 return forge_error_make(err, ENAMETOOLONG, "virtiofsd socket in '%s'", dir);
         }
@@ -94,7 +96,8 @@ static int read_only_bind(const char *src)
         return 0;
 }
 
-static void __attribute__((noreturn)) child(const char *exe, const char *src, bool ro, int listen_fd, pid_t parent)
+static void __attribute__((noreturn))
+child(const char *exe, const char *src, bool ro, int listen_fd, pid_t parent)
 {
         char fd_arg[32], source[PATH_MAX + 16];
         int devnull;
@@ -102,11 +105,13 @@ static void __attribute__((noreturn)) child(const char *exe, const char *src, bo
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(125);
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-                fprintf(stderr, "forge run: virtiofsd for '%s': mount namespace: %s\n", src, strerror(errno));
+                fprintf(stderr, "forge run: virtiofsd for '%s': mount namespace: %s\n", src,
+                        strerror(errno));
                 _exit(125);
         }
         if (ro && read_only_bind(src) < 0) {
-                fprintf(stderr, "forge run: virtiofsd for '%s': read-only bind mount: %s\n", src, strerror(errno));
+                fprintf(stderr, "forge run: virtiofsd for '%s': read-only bind mount: %s\n", src,
+                        strerror(errno));
                 _exit(125);
         }
         /* the socket at a plain fd number, not closed on exec */
@@ -122,7 +127,8 @@ static void __attribute__((noreturn)) child(const char *exe, const char *src, bo
         dup2(STDERR_FILENO, STDOUT_FILENO);
         snprintf(fd_arg, sizeof(fd_arg), "--fd=3");
         snprintf(source, sizeof(source), "source=%s", src);
-        execl(exe, "virtiofsd", fd_arg, "-o", source, "-o", "cache=auto", "-o", "log_level=err", (char *)NULL);
+        execl(exe, "virtiofsd", fd_arg, "-o", source, "-o", "cache=auto", "-o", "log_level=err",
+              (char *)NULL);
         fprintf(stderr, "forge run: exec '%s': %s\n", exe, strerror(errno));
         _exit(127);
 }
@@ -135,10 +141,12 @@ int vmm_virtiofsd_start(const char *src, bool ro, int *ret_sock, int *ret_pid, f
         struct stat st;
 
         if (exe == NULL)
-                return forge_error_make(err, 0, "virtiofsd not found (install qemu-system-common, or set "
-                                                "FORGE_VIRTIOFSD): it serves shared directories to VMs");
+                return forge_error_make(err, 0,
+                                        "virtiofsd not found (install qemu-system-common, or set "
+                                        "FORGE_VIRTIOFSD): it serves shared directories to VMs");
         if (stat(src, &st) < 0 || !S_ISDIR(st.st_mode))
-                return forge_error_make(err, stat(src, &st) < 0 ? errno : ENOTDIR, "shared directory '%s'", src);
+                return forge_error_make(err, stat(src, &st) < 0 ? errno : ENOTDIR,
+                                        "shared directory '%s'", src);
         if (socket_pair_listening(&l, &c, err) < 0)
                 return -1;
         fflush(stderr);

@@ -39,7 +39,8 @@
 #define HOST_BRIDGE_SLOT 0
 #define BLK_SLOT 1
 #define NET_SLOT 2
-#define NET_BAR_ADDR (PCI_BAR_BASE + ((uint64_t)NET_SLOT << 20)) /* 1 MiB apart by slot, as shares.c */
+#define NET_BAR_ADDR                                                                               \
+        (PCI_BAR_BASE + ((uint64_t)NET_SLOT << 20)) /* 1 MiB apart by slot, as shares.c */
 #define CONSOLE_SLOT 4 /* the control channel (2: network, 3: virtio-fs) */
 #define CONSOLE_BAR (PCI_BAR_BASE + 0x400000ULL)
 
@@ -66,7 +67,7 @@ struct vmm {
         blk_backend *disk;
         vm_shares *shares; /* virtio-fs devices (shares.c) */
         pthread_mutex_t dev_lock;
-        vcon *con;          /* the control channel (--control), or NULL */
+        vcon *con; /* the control channel (--control), or NULL */
         int ctl_listen, ctl_client, ctl_dir;
         int done_fd;
         atomic_int ended;
@@ -123,8 +124,8 @@ static void uart_irq(void *opaque, int level)
 static void blk_msi(void *opaque, uint64_t addr, uint32_t data)
 {
         vm *v = opaque;
-        struct kvm_msi m = {.address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
-                            .data = data};
+        struct kvm_msi m = {
+            .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
 
         ioctl(v->vm_fd, KVM_SIGNAL_MSI, &m);
 }
@@ -153,18 +154,30 @@ static uint8_t rtc_read(uint8_t index)
 
         gmtime_r(&now, &tm);
         switch (index) {
-        case 0x00: return bcd(tm.tm_sec);
-        case 0x02: return bcd(tm.tm_min);
-        case 0x04: return bcd(tm.tm_hour);
-        case 0x06: return bcd(tm.tm_wday + 1);
-        case 0x07: return bcd(tm.tm_mday);
-        case 0x08: return bcd(tm.tm_mon + 1);
-        case 0x09: return bcd(tm.tm_year % 100);
-        case 0x32: return bcd(tm.tm_year / 100 + 19);
-        case 0x0a: return 0x26; /* 32.768 kHz, 1024 Hz, no update in progress */
-        case 0x0b: return 0x02; /* 24-hour, BCD, no interrupts */
-        case 0x0d: return 0x80; /* valid RAM and time */
-        default: return 0;
+        case 0x00:
+                return bcd(tm.tm_sec);
+        case 0x02:
+                return bcd(tm.tm_min);
+        case 0x04:
+                return bcd(tm.tm_hour);
+        case 0x06:
+                return bcd(tm.tm_wday + 1);
+        case 0x07:
+                return bcd(tm.tm_mday);
+        case 0x08:
+                return bcd(tm.tm_mon + 1);
+        case 0x09:
+                return bcd(tm.tm_year % 100);
+        case 0x32:
+                return bcd(tm.tm_year / 100 + 19);
+        case 0x0a:
+                return 0x26; /* 32.768 kHz, 1024 Hz, no update in progress */
+        case 0x0b:
+                return 0x02; /* 24-hour, BCD, no interrupts */
+        case 0x0d:
+                return 0x80; /* valid RAM and time */
+        default:
+                return 0;
         }
 }
 
@@ -235,10 +248,10 @@ static void count_exit(vm *v, const struct kvm_run *r)
 
         if (r->exit_reason == KVM_EXIT_IO) {
                 uint16_t p = r->io.port;
-                k = p >= UART_PORT && p < UART_PORT + 8             ? ST_UART
+                k = p >= UART_PORT && p < UART_PORT + 8               ? ST_UART
                     : p >= PCI_CONFIG_ADDR && p < PCI_CONFIG_DATA + 4 ? ST_PCI_CFG
-                    : p == RTC_PORT || p == RTC_PORT + 1            ? ST_RTC
-                                                                    : ST_OTHER_PIO;
+                    : p == RTC_PORT || p == RTC_PORT + 1              ? ST_RTC
+                                                                      : ST_OTHER_PIO;
         } else if (r->exit_reason == KVM_EXIT_MMIO) {
                 k = ST_MMIO;
         }
@@ -263,7 +276,8 @@ static int handle_exit(vm *v, vcpu *c)
                     total > v->run_size - r->io.data_offset)
                         break;
                 for (uint32_t i = 0; i < r->io.count; i++)
-                        port_io(v, r->io.port, data + i * size, size, r->io.direction == KVM_EXIT_IO_OUT);
+                        port_io(v, r->io.port, data + i * size, size,
+                                r->io.direction == KVM_EXIT_IO_OUT);
                 return 0;
         }
         case KVM_EXIT_MMIO:
@@ -276,12 +290,13 @@ static int handle_exit(vm *v, vcpu *c)
                 end_reset(v, "the guest reset itself (or triple-faulted)");
                 return -1;
         case KVM_EXIT_SYSTEM_EVENT:
-                end_reset(v, r->system_event.type == KVM_SYSTEM_EVENT_RESET ? "the guest reset itself"
-                                                                             : "the guest powered off");
+                end_reset(v, r->system_event.type == KVM_SYSTEM_EVENT_RESET
+                                 ? "the guest reset itself"
+                                 : "the guest powered off");
                 return -1;
         case KVM_EXIT_FAIL_ENTRY:
-                snprintf(msg, sizeof(msg), "vCPU %u: KVM entry failed (hardware reason 0x%llx)", c->id,
-                         (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
+                snprintf(msg, sizeof(msg), "vCPU %u: KVM entry failed (hardware reason 0x%llx)",
+                         c->id, (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
                 end(v, VMM_END_CRASH, 0, msg);
                 return -1;
         case KVM_EXIT_INTERNAL_ERROR:
@@ -354,19 +369,22 @@ static int open_kvm(forge_error **err)
         if (fd >= 0)
                 return fd;
         if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
-                return forge_error_make(err, 0,
-                                        "no /dev/kvm: this host offers no KVM; it needs hardware "
-                                        "virtualization (VT-x/AMD-V enabled, kvm_intel or kvm_amd loaded), "
-                                        "or nested virtualization when it is itself a VM");
+                return forge_error_make(
+                    err, 0,
+                    "no /dev/kvm: this host offers no KVM; it needs hardware "
+                    "virtualization (VT-x/AMD-V enabled, kvm_intel or kvm_amd loaded), "
+                    "or nested virtualization when it is itself a VM");
         if (errno == EACCES || errno == EPERM) {
                 struct group *g = stat("/dev/kvm", &st) == 0 ? getgrgid(st.st_gid) : NULL;
                 if (g)
-                        return forge_error_make(err, 0,
-                                                "permission denied on /dev/kvm: add this user to the "
-                                                "'%s' group (usermod -aG %s USER) and log in again",
-                                                g->gr_name, g->gr_name);
-                return forge_error_make(err, 0, "permission denied on /dev/kvm: it needs read and "
-                                                "write access");
+                        return forge_error_make(
+                            err, 0,
+                            "permission denied on /dev/kvm: add this user to the "
+                            "'%s' group (usermod -aG %s USER) and log in again",
+                            g->gr_name, g->gr_name);
+                return forge_error_make(err, 0,
+                                        "permission denied on /dev/kvm: it needs read and "
+                                        "write access");
         }
         return forge_error_make(err, errno, "open /dev/kvm");
 }
@@ -389,10 +407,13 @@ static int check_caps(vm *v, forge_error **err)
                 int cap;
                 const char *name;
         } caps[] = {
-                {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},     {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
-                {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"}, {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
-                {KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI"}, {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
-                {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+            {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+            {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+            {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+            {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+            {KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI"},
+            {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+            {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
         };
         int api = ioctl(v->kvm_fd, KVM_GET_API_VERSION, 0);
 
@@ -410,13 +431,13 @@ static int check_memory(uint64_t size, forge_error **err)
         uint64_t host = host_memory();
 
         if (size < VMM_MIN_MEMORY)
-                return forge_error_make(err, 0, "guest memory of %llu MiB is too small (at least %llu MiB)",
-                                        (unsigned long long)(size >> 20),
-                                        (unsigned long long)(VMM_MIN_MEMORY >> 20));
+                return forge_error_make(
+                    err, 0, "guest memory of %llu MiB is too small (at least %llu MiB)",
+                    (unsigned long long)(size >> 20), (unsigned long long)(VMM_MIN_MEMORY >> 20));
         if (host && size > host)
-                return forge_error_make(err, 0,
-                                        "not enough memory: the guest wants %llu MiB, this host has %llu MiB",
-                                        (unsigned long long)(size >> 20), (unsigned long long)(host >> 20));
+                return forge_error_make(
+                    err, 0, "not enough memory: the guest wants %llu MiB, this host has %llu MiB",
+                    (unsigned long long)(size >> 20), (unsigned long long)(host >> 20));
         return 0;
 }
 
@@ -443,7 +464,8 @@ static int setup_memory(vm *v, uint64_t size, forge_error **err)
                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (v->gm.host == MAP_FAILED) {
                 v->gm.host = NULL;
-                return forge_error_make(err, errno, "not enough memory: map %llu MiB of guest memory",
+                return forge_error_make(err, errno,
+                                        "not enough memory: map %llu MiB of guest memory",
                                         (unsigned long long)(size >> 20));
         }
         madvise(v->gm.host, size, MADV_HUGEPAGE);
@@ -760,15 +782,16 @@ static void main_loop(vm *v, int sig_fd)
                 arm_timer(timeout_fd, c->timeout_sec, 0);
         for (;;) {
                 struct pollfd p[7] = {
-                        {v->done_fd, POLLIN, 0}, {sig_fd, POLLIN, 0}, {timeout_fd, POLLIN, 0},
-                        {grace_fd, POLLIN, 0},   {-1, POLLIN, 0},
+                    {v->done_fd, POLLIN, 0}, {sig_fd, POLLIN, 0}, {timeout_fd, POLLIN, 0},
+                    {grace_fd, POLLIN, 0},   {-1, POLLIN, 0},
                 };
                 bool pending = in.off < in.len || (in.eof && !in.eof_sent && !in.tty);
                 int r;
 
                 if (!atomic_load(&v->console_ready))
                         pending = false;
-                if (!in.eof && !pending && atomic_load(&v->console_ready) && uart_can_input(v->uart))
+                if (!in.eof && !pending && atomic_load(&v->console_ready) &&
+                    uart_can_input(v->uart))
                         p[4].fd = in.fd;
                 control_poll(v, p + 5);
                 r = poll(p, 7, pending ? 10 : 100);
@@ -810,7 +833,8 @@ static void main_loop(vm *v, int sig_fd)
                 } else {
                         struct timespec now;
                         clock_gettime(CLOCK_MONOTONIC, &now);
-                        if ((now.tv_sec - panic_at.tv_sec) * 1000 + (now.tv_nsec - panic_at.tv_nsec) / 1000000 >
+                        if ((now.tv_sec - panic_at.tv_sec) * 1000 +
+                                (now.tv_nsec - panic_at.tv_nsec) / 1000000 >
                             PANIC_DRAIN_MS)
                                 end_reset(v, "panic");
                 }
@@ -833,7 +857,8 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
         v->stats = getenv("FORGE_VMM_STATS") != NULL;
         pthread_mutex_init(&v->dev_lock, NULL);
         if (v->ncpus > VMM_MAX_CPUS) {
-                forge_error_make(err, 0, "%u vCPUs: at most %d are supported", v->ncpus, VMM_MAX_CPUS);
+                forge_error_make(err, 0, "%u vCPUs: at most %d are supported", v->ncpus,
+                                 VMM_MAX_CPUS);
                 goto fail;
         }
         v->cpu = calloc(v->ncpus, sizeof(*v->cpu));
@@ -846,8 +871,10 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
                 v->cpu[i].fd = -1;
         if (create_vm(v, err) < 0 || create_devices(v, c, err) < 0)
                 goto fail;
-        if (boot_load(&v->gm, c->kernel, c->kernel_len, c->initrd, c->initrd_len, c->cmdline, &layout, err) < 0 ||
-            boot_mptable(&v->gm, v->ncpus, BLK_SLOT, err) < 0 || boot_acpi(&v->gm, v->ncpus, err) < 0)
+        if (boot_load(&v->gm, c->kernel, c->kernel_len, c->initrd, c->initrd_len, c->cmdline,
+                      &layout, err) < 0 ||
+            boot_mptable(&v->gm, v->ncpus, BLK_SLOT, err) < 0 ||
+            boot_acpi(&v->gm, v->ncpus, err) < 0)
                 goto fail;
         if (create_vcpus(v, layout.kernel_entry, err) < 0)
                 goto fail;

@@ -57,7 +57,8 @@ int vhu_set_owner(vhu *u, forge_error **err);
 int vhu_get_features(vhu *u, uint64_t *ret, forge_error **err);
 int vhu_set_features(vhu *u, uint64_t features, forge_error **err);
 /* One fd per region (SCM_RIGHTS). */
-int vhu_set_mem_table(vhu *u, const struct vhu_region *r, unsigned n, const int *fds, forge_error **err);
+int vhu_set_mem_table(vhu *u, const struct vhu_region *r, unsigned n, const int *fds,
+                      forge_error **err);
 int vhu_set_vring_num(vhu *u, unsigned index, unsigned num, forge_error **err);
 int vhu_set_vring_base(vhu *u, unsigned index, unsigned base, forge_error **err);
 int vhu_set_vring_addr(vhu *u, const struct vhu_vring_addr *a, forge_error **err);
@@ -90,8 +91,8 @@ typedef struct vfs vfs;
 /* A device for tag served by the back-end on sock_fd (taken over). Sets the
  * back-end up (SET_OWNER, GET_FEATURES): < 0 when it does not answer as a
  * virtio-fs back-end should. gm must be shared (a memfd). */
-int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr, const vfs_host_ops *host,
-            vfs **ret, forge_error **err);
+int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr,
+            const vfs_host_ops *host, vfs **ret, forge_error **err);
 void vfs_free(vfs *d);
 pci_function *vfs_pci(vfs *d);
 bool vfs_mmio(vfs *d, uint64_t addr, uint8_t *data, unsigned len, bool write);

@@ -45,10 +45,10 @@
 /* I/O ports */
 #define UART_PORT 0x3f8
 #define UART_IRQ 4
-#define EXIT_PORT 0xf4    /* the guest init's exit status byte (QEMU isa-debug-exit too) */
-#define CTL_PORT 0x4f4    /* read: 'F' when the launcher is forge's; write: */
+#define EXIT_PORT 0xf4      /* the guest init's exit status byte (QEMU isa-debug-exit too) */
+#define CTL_PORT 0x4f4      /* read: 'F' when the launcher is forge's; write: */
 #define CTL_CONSOLE_READY 1 /* the guest's console is set up: send input */
-#define CTL_SIG_PORT 0x4f5 /* read: a signal for the guest init to forward (0: none) */
+#define CTL_SIG_PORT 0x4f5  /* read: a signal for the guest init to forward (0: none) */
 #define PCI_CONFIG_ADDR 0xcf8
 #define PCI_CONFIG_DATA 0xcfc
 #define I8042_PORT 0x64
@@ -161,7 +161,7 @@ uint64_t pci_bar_addr(const pci_function *f, unsigned bar);
 
 #define PCI_MAX_DEVICES 8
 typedef struct pci_bus {
-        uint32_t config_addr; /* 0xcf8 latch */
+        uint32_t config_addr;               /* 0xcf8 latch */
         pci_function *dev[PCI_MAX_DEVICES]; /* slot -> function 0 */
 } pci_bus;
 
@@ -215,8 +215,8 @@ void vblk_bar_access(vblk *d, uint64_t off, uint8_t *data, unsigned len, bool wr
  * as QEMU's stream netdev does (4-byte big-endian length, then the frame):
  * passt's protocol. Every entry point but the receive thread's runs under
  * lock, which the receive thread takes too. */
-#define VNET_HDR_LEN 12         /* struct virtio_net_hdr of virtio 1.x */
-#define VNET_MAX_FRAME 65536    /* the bound of a frame either way */
+#define VNET_HDR_LEN 12      /* struct virtio_net_hdr of virtio 1.x */
+#define VNET_MAX_FRAME 65536 /* the bound of a frame either way */
 typedef struct vnet vnet;
 
 vnet *vnet_new(int sock, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_ops *irq,

@@ -36,17 +36,17 @@ typedef struct vmm_config {
         const char *cmdline;
         uint64_t memory; /* bytes */
         unsigned cpus;
-        const char *disk_path; /* virtio-blk backing file, or NULL */
-        int disk_fd;           /* >= 0: disk_path already open (read-write with persist) */
-        bool persist;          /* write guest writes to disk_path (else copy-on-write) */
-        bool net;              /* a virtio-net device on net_fd, a passt stream socket */
-        int net_fd;            /* taken over: closed by vmm_destroy */
-        int in_fd;             /* guest console input (-1: none) */
-        int out_fd;            /* guest console output */
-        bool tty;              /* in_fd is a terminal to put into raw mode */
-        unsigned timeout_sec;  /* 0: none */
-        bool quiet;            /* no launcher messages besides errors */
-        bool read_only;        /* the disk rejects writes (VIRTIO_BLK_F_RO) */
+        const char *disk_path;  /* virtio-blk backing file, or NULL */
+        int disk_fd;            /* >= 0: disk_path already open (read-write with persist) */
+        bool persist;           /* write guest writes to disk_path (else copy-on-write) */
+        bool net;               /* a virtio-net device on net_fd, a passt stream socket */
+        int net_fd;             /* taken over: closed by vmm_destroy */
+        int in_fd;              /* guest console input (-1: none) */
+        int out_fd;             /* guest console output */
+        bool tty;               /* in_fd is a terminal to put into raw mode */
+        unsigned timeout_sec;   /* 0: none */
+        bool quiet;             /* no launcher messages besides errors */
+        bool read_only;         /* the disk rejects writes (VIRTIO_BLK_F_RO) */
         const vmm_fs_share *fs; /* shared directories; guest RAM is then a memfd */
         unsigned n_fs;
         /* a directory: a virtio-console port bridged to DIR/control.sock (the

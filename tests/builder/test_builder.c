@@ -135,8 +135,8 @@ static void test_entries_order_and_parents(void **state)
 {
         bentries e;
         forge_error *err = NULL;
-        const char *want[] = {"a",   "a/.wh..wh..opq", "a/b",  "a/b/c", "a/b/c/f",
-                              "a-b", "a.b",            "zdir", "zdir/x"};
+        const char *want[] = {"a",   "a/.wh..wh..opq", "a/b",   "a/b/c", "a/b/c/f", "a-b",
+                              "a.b", "zdir",           "zdir/x"};
 
         bentries_init(&e);
         add(&e, "a.b", S_IFREG, 0644);
@@ -259,8 +259,8 @@ static void test_entries_hardlinks(void **state)
                 nlink_t nlink;
                 mode_t perm;
         } host[] = {
-                {"y", 7, 3, 0644}, {"x", 7, 3, 0644}, {"w", 7, 3, 0755},
-                {"v", 8, 1, 0644}, {"u", 8, 1, 0644}, {"t", 9, 2, 0644},
+            {"y", 7, 3, 0644}, {"x", 7, 3, 0644}, {"w", 7, 3, 0755},
+            {"v", 8, 1, 0644}, {"u", 8, 1, 0644}, {"t", 9, 2, 0644},
         };
         for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++) {
                 en = add(&e, host[i].path, S_IFREG, host[i].perm);
@@ -463,11 +463,11 @@ static void make_tar(const char *path, int64_t mtime, bool evil)
                 const char *data;
                 const char *hl;
         } ents[] = {
-                {"./usr/bin/", AE_IFDIR | 0775, NULL, NULL},
-                {"/usr/bin/zz", AE_IFREG | 0755, "zz!", NULL},
-                {"usr//bin/./aa", AE_IFREG | 0755, NULL, "usr/bin/zz"},
-                {"./etc/conf", AE_IFREG | 0600, "c", NULL},
-                {evil ? "a/../../escape" : "etc/ok", AE_IFREG | 0644, "x", NULL},
+            {"./usr/bin/", AE_IFDIR | 0775, NULL, NULL},
+            {"/usr/bin/zz", AE_IFREG | 0755, "zz!", NULL},
+            {"usr//bin/./aa", AE_IFREG | 0755, NULL, "usr/bin/zz"},
+            {"./etc/conf", AE_IFREG | 0600, "c", NULL},
+            {evil ? "a/../../escape" : "etc/ok", AE_IFREG | 0644, "x", NULL},
         };
 
         archive_write_set_format_pax(a);
@@ -487,8 +487,8 @@ static void make_tar(const char *path, int64_t mtime, bool evil)
                         archive_entry_set_hardlink(ae, ents[i].hl);
                         archive_entry_set_size(ae, 0);
                 } else {
-                        archive_entry_set_size(ae, ents[i].data ? (la_int64_t)strlen(ents[i].data)
-                                                                : 0);
+                        archive_entry_set_size(ae,
+                                               ents[i].data ? (la_int64_t)strlen(ents[i].data) : 0);
                 }
                 assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
                 if (ents[i].data && !ents[i].hl)
@@ -525,8 +525,8 @@ static void test_archive_normalised(void **state)
         bentries_free(&e);
 
         size_t n = read_layer(f->s, out.digest, r, 16, diff);
-        const char *want[] = {"opt/",          "opt/x/",        "opt/x/etc/",
-                              "opt/x/etc/conf", "opt/x/etc/ok", "opt/x/usr/",
+        const char *want[] = {"opt/",           "opt/x/",           "opt/x/etc/",
+                              "opt/x/etc/conf", "opt/x/etc/ok",     "opt/x/usr/",
                               "opt/x/usr/bin/", "opt/x/usr/bin/aa", "opt/x/usr/bin/zz"};
         assert_int_equal(n, sizeof(want) / sizeof(want[0]));
         for (size_t i = 0; i < n; i++) {
@@ -602,9 +602,9 @@ static void test_files_source(void **state)
         assert_int_equal(symlink("../../../etc/passwd", lnk), 0);
         fake_spec(&sp, f->ctx);
         spec_file fs[] = {
-                {"app/", app, (char *)"/srv/app/", -1, 0, 0, {1, 1}},
-                {"app/one", one, (char *)"/etc/", 0640, 1000, 100, {2, 1}},
-                {"app/one", one, (char *)"/bin/renamed", -1, 0, 0, {3, 1}},
+            {"app/", app, (char *)"/srv/app/", -1, 0, 0, {1, 1}},
+            {"app/one", one, (char *)"/etc/", 0640, 1000, 100, {2, 1}},
+            {"app/one", one, (char *)"/bin/renamed", -1, 0, 0, {3, 1}},
         };
         files_layer(&l, fs, 3);
         bentries_init(&e);
@@ -615,17 +615,17 @@ static void test_files_source(void **state)
                 mode_t type, perm;
                 uid_t uid;
         } want[] = {
-                {"bin", S_IFDIR, 0755, 0},
-                {"bin/renamed", S_IFREG, 0644, 0},
-                {"etc", S_IFDIR, 0755, 0},
-                {"etc/one", S_IFREG, 0640, 1000},
-                {"srv", S_IFDIR, 0755, 0},
-                {"srv/app", S_IFDIR, 0755, 0},
-                {"srv/app/one", S_IFREG, 0644, 0},
-                {"srv/app/sub", S_IFDIR, 0755, 0},
-                {"srv/app/sub/link", S_IFLNK, 0777, 0},
-                {"srv/app/sub/other", S_IFREG, 0755, 0},
-                {"srv/app/sub/tool", S_IFREG, 0755, 0},
+            {"bin", S_IFDIR, 0755, 0},
+            {"bin/renamed", S_IFREG, 0644, 0},
+            {"etc", S_IFDIR, 0755, 0},
+            {"etc/one", S_IFREG, 0640, 1000},
+            {"srv", S_IFDIR, 0755, 0},
+            {"srv/app", S_IFDIR, 0755, 0},
+            {"srv/app/one", S_IFREG, 0644, 0},
+            {"srv/app/sub", S_IFDIR, 0755, 0},
+            {"srv/app/sub/link", S_IFLNK, 0777, 0},
+            {"srv/app/sub/other", S_IFREG, 0755, 0},
+            {"srv/app/sub/tool", S_IFREG, 0755, 0},
         };
         assert_int_equal(e.n, sizeof(want) / sizeof(want[0]));
         for (size_t i = 0; i < e.n; i++) {
@@ -668,8 +668,8 @@ static void check_linked_entries(const bentries *e, const char *prefix)
         const struct {
                 const char *path;
                 bool hardlink;
-        } want[] = {{"a", false}, {"o", false}, {"solo", false}, {"sub", false},
-                    {"sub/m", true}, {"z", true}};
+        } want[] = {{"a", false},   {"o", false},    {"solo", false},
+                    {"sub", false}, {"sub/m", true}, {"z", true}};
         size_t at = 0;
 
         snprintf(p, sizeof(p), "%s/", prefix);
@@ -724,9 +724,8 @@ static void test_files_hardlinks(void **state)
         }
         assert_string_equal(out1.digest, out2.digest);
         size_t n = read_layer(f->s, out1.digest, r, 16, diff);
-        const char *want[] = {"srv/",           "srv/app/",     "srv/app/a", "srv/app/o",
-                              "srv/app/solo",   "srv/app/sub/", "srv/app/sub/m",
-                              "srv/app/z"};
+        const char *want[] = {"srv/",         "srv/app/",     "srv/app/a",     "srv/app/o",
+                              "srv/app/solo", "srv/app/sub/", "srv/app/sub/m", "srv/app/z"};
         assert_int_equal(n, sizeof(want) / sizeof(want[0]));
         for (size_t i = 0; i < n; i++)
                 assert_string_equal(r[i].path, want[i]);
@@ -947,7 +946,8 @@ static char *tree_listing(const char *dir)
         FILE *p, *m = open_memstream(&out, &len);
         char line[1024];
 
-        assert_true(asprintf(&cmd, "cd '%s' && find . -type f ! -name lock -exec sha256sum {} + | sort",
+        assert_true(asprintf(&cmd,
+                             "cd '%s' && find . -type f ! -name lock -exec sha256sum {} + | sort",
                              dir) > 0);
         p = popen(cmd, "r");
         assert_non_null(p);
@@ -1000,20 +1000,20 @@ static void test_spec_check(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_path_clean),
-                cmocka_unit_test(test_entries_order_and_parents),
-                cmocka_unit_test(test_entries_duplicates_last_wins),
-                cmocka_unit_test(test_entries_file_with_children),
-                cmocka_unit_test(test_entries_hardlinks),
-                cmocka_unit_test_setup_teardown(test_tar_writer, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_archive_normalised, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_files_source, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_files_hardlinks, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_upper_hardlinks, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_key_run, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_key_archive, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_key_files, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_spec_check, setup, teardown),
+            cmocka_unit_test(test_path_clean),
+            cmocka_unit_test(test_entries_order_and_parents),
+            cmocka_unit_test(test_entries_duplicates_last_wins),
+            cmocka_unit_test(test_entries_file_with_children),
+            cmocka_unit_test(test_entries_hardlinks),
+            cmocka_unit_test_setup_teardown(test_tar_writer, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_archive_normalised, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_files_source, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_files_hardlinks, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_upper_hardlinks, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_key_run, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_key_archive, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_key_files, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_spec_check, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

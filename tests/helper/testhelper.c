@@ -270,7 +270,8 @@ static int c_escape(int argc, char **argv)
                         int type;
                         unsigned char h[128];
                 } fh = {128, 1, {0}};
-                try_rc("open_by_handle_at", syscall(SYS_open_by_handle_at, AT_FDCWD, &fh, O_RDONLY));
+                try_rc("open_by_handle_at",
+                       syscall(SYS_open_by_handle_at, AT_FDCWD, &fh, O_RDONLY));
         }
         try_rc("ptrace", ptrace(PTRACE_ATTACH, 1, NULL, NULL));
         try_rc("mknod_disk", mknod("/dev/escape-vda", S_IFBLK | 0600, makedev(253, 0)));
@@ -466,9 +467,9 @@ static int c_pty(int argc, char **argv)
                         break;
         }
         tcgetattr(slave, &after);
-        printf("\nterminal-restored=%d\n",
-               before.c_lflag == after.c_lflag && before.c_iflag == after.c_iflag &&
-                       before.c_oflag == after.c_oflag);
+        printf("\nterminal-restored=%d\n", before.c_lflag == after.c_lflag &&
+                                               before.c_iflag == after.c_iflag &&
+                                               before.c_oflag == after.c_oflag);
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -554,8 +555,8 @@ static int c_dns_serve(int argc, char **argv)
                 memcpy(r, q, qend);
                 r[2] = 0x81;
                 r[3] = match ? 0x80 : 0x83;
-                r[4] = 0, r[5] = 1;                 /* one question */
-                r[6] = 0, r[7] = match ? 1 : 0;     /* answers */
+                r[4] = 0, r[5] = 1;             /* one question */
+                r[6] = 0, r[7] = match ? 1 : 0; /* answers */
                 memset(r + 8, 0, 4);
                 if (match) {
                         static const uint8_t rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4};
@@ -659,18 +660,38 @@ static const struct {
         const char *name;
         subcmd_fn fn;
 } subcmds[] = {
-        {"io-uring", c_io_uring}, {"open", c_open}, {"mknod", c_mknod}, {"fdlink", c_fdlink},
-        {"fill", c_fill},
-        {"dns-serve", c_dns_serve},
-        {"udp-recv", c_udp_recv},
-        {"pty", c_pty},
-        {"caps", c_caps},         {"mounts", c_mounts},     {"cgroup", c_cgroup},
-        {"escape", c_escape},     {"memhog", c_memhog},     {"forkbomb", c_forkbomb},
-        {"signals", c_signals},   {"tty", c_tty},           {"foreign-arch", c_foreign_arch},
-        {"true", c_true}, {"false", c_false},       {"exit", c_exit}, {"echo", c_echo},
-        {"args", c_args}, {"env", c_env},           {"cwd", c_cwd},   {"id", c_id},
-        {"hostname", c_hostname}, {"pid", c_pid},   {"cat", c_cat},   {"write", c_write},
-        {"read", c_cat},  {"sleep", c_sleep},       {"kill-self", c_kill_self},
+    {"io-uring", c_io_uring},
+    {"open", c_open},
+    {"mknod", c_mknod},
+    {"fdlink", c_fdlink},
+    {"fill", c_fill},
+    {"dns-serve", c_dns_serve},
+    {"udp-recv", c_udp_recv},
+    {"pty", c_pty},
+    {"caps", c_caps},
+    {"mounts", c_mounts},
+    {"cgroup", c_cgroup},
+    {"escape", c_escape},
+    {"memhog", c_memhog},
+    {"forkbomb", c_forkbomb},
+    {"signals", c_signals},
+    {"tty", c_tty},
+    {"foreign-arch", c_foreign_arch},
+    {"true", c_true},
+    {"false", c_false},
+    {"exit", c_exit},
+    {"echo", c_echo},
+    {"args", c_args},
+    {"env", c_env},
+    {"cwd", c_cwd},
+    {"id", c_id},
+    {"hostname", c_hostname},
+    {"pid", c_pid},
+    {"cat", c_cat},
+    {"write", c_write},
+    {"read", c_cat},
+    {"sleep", c_sleep},
+    {"kill-self", c_kill_self},
 };
 
 int main(int argc, char **argv)

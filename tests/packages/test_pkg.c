@@ -65,8 +65,8 @@ static void test_list(void **state)
                          -1);
         forge_error_release(&err);
         pkg_sources_free(&s);
-        assert_int_equal(pkg_apt_parse_list("deb http://a.invalid/d ../x main\n", "x.list",
-                                            "amd64", default_keys, &s, &err),
+        assert_int_equal(pkg_apt_parse_list("deb http://a.invalid/d ../x main\n", "x.list", "amd64",
+                                            default_keys, &s, &err),
                          -1);
         forge_error_release(&err);
         pkg_sources_free(&s);
@@ -107,7 +107,7 @@ static void test_deb822(void **state)
 
         (void)state;
         assert_int_equal(
-                pkg_apt_parse_deb822(text, "debian.sources", "amd64", default_keys, &s, &err), 0);
+            pkg_apt_parse_deb822(text, "debian.sources", "amd64", default_keys, &s, &err), 0);
         assert_int_equal(s.n, 5);
         assert_string_equal(s.v[0].uri, "http://a.invalid/debian");
         assert_string_equal(s.v[1].uri, "http://a.invalid/debian");
@@ -134,8 +134,8 @@ static void test_deb822(void **state)
         assert_non_null(strstr(err->msg, "b.sources:3"));
         forge_error_release(&err);
         pkg_sources_free(&s);
-        assert_int_equal(pkg_apt_parse_deb822("Types: deb\nURIs: http://a.invalid/\n",
-                                              "c.sources", "amd64", default_keys, &s, &err),
+        assert_int_equal(pkg_apt_parse_deb822("Types: deb\nURIs: http://a.invalid/\n", "c.sources",
+                                              "amd64", default_keys, &s, &err),
                          -1);
         forge_error_release(&err);
         pkg_sources_free(&s);
@@ -190,20 +190,20 @@ static void test_host(void **state)
 }
 
 static const char release[] =
-        "Origin: test\n"
-        "Suite: testing\n"
-        "Codename: t\n"
-        "Date: Tue, 01 Dec 2026 09:53:33 +0000\n"
-        "Valid-Until: Sat, 01 Jan 2000 00:00:00 UTC\n"
-        "MD5Sum:\n"
-        " 0123456789abcdef0123456789abcdef 10 main/binary-amd64/Packages\n"
-        "SHA256:\n"
-        " 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef 1234 "
-        "main/binary-amd64/Packages.xz\n"
-        " 1111111111111111111111111111111111111111111111111111111111111111 99 "
-        "main/binary-amd64/Packages\n"
-        " 2222222222222222222222222222222222222222222222222222222222222222 1 ../escape\n"
-        " short 1 main/x\n";
+    "Origin: test\n"
+    "Suite: testing\n"
+    "Codename: t\n"
+    "Date: Tue, 01 Dec 2026 09:53:33 +0000\n"
+    "Valid-Until: Sat, 01 Jan 2000 00:00:00 UTC\n"
+    "MD5Sum:\n"
+    " 0123456789abcdef0123456789abcdef 10 main/binary-amd64/Packages\n"
+    "SHA256:\n"
+    " 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef 1234 "
+    "main/binary-amd64/Packages.xz\n"
+    " 1111111111111111111111111111111111111111111111111111111111111111 99 "
+    "main/binary-amd64/Packages\n"
+    " 2222222222222222222222222222222222222222222222222222222222222222 1 ../escape\n"
+    " short 1 main/x\n";
 
 static void test_release(void **state)
 {
@@ -260,7 +260,8 @@ static void test_dearmor(void **state)
         assert_memory_equal(out, "hello world", 11);
         free(out);
         assert_int_equal(pkg_dearmor("no armor", 8, &out, &len), -1);
-        assert_int_equal(pkg_dearmor("-----BEGIN PGP X-----\n\n!!!!\n-----END", 36, &out, &len), -1);
+        assert_int_equal(pkg_dearmor("-----BEGIN PGP X-----\n\n!!!!\n-----END", 36, &out, &len),
+                         -1);
 }
 
 /* A spec with one packages: layer, written to a temp dir. */
@@ -378,14 +379,14 @@ static void test_lock(void **state)
 
         /* a hostile lock: a name that would leave the dpkg info directory */
         sp = load_spec(dir, "python3, \"curl (= 7.88.1-10)\"");
-        json_object_set_new(json_array_get(json_object_get(json_array_get(json_object_get(
-                                                                   json_object_get(loaded,
-                                                                                   "packages"),
-                                                                   "layers"),
-                                                           0),
-                                           "packages"),
-                            0),
-                            "name", json_string("../../etc/x"));
+        json_object_set_new(
+            json_array_get(
+                json_object_get(
+                    json_array_get(json_object_get(json_object_get(loaded, "packages"), "layers"),
+                                   0),
+                    "packages"),
+                0),
+            "name", json_string("../../etc/x"));
         assert_int_equal(pkg_lock_from_json(sp, loaded, &back, &err), -1);
         assert_int_equal(err->status, FORGE_EXIT_USAGE);
         forge_error_release(&err);
@@ -399,9 +400,9 @@ static void test_lock(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_list),    cmocka_unit_test(test_deb822),
-                cmocka_unit_test(test_host),    cmocka_unit_test(test_release),
-                cmocka_unit_test(test_dearmor), cmocka_unit_test(test_lock),
+            cmocka_unit_test(test_list),    cmocka_unit_test(test_deb822),
+            cmocka_unit_test(test_host),    cmocka_unit_test(test_release),
+            cmocka_unit_test(test_dearmor), cmocka_unit_test(test_lock),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

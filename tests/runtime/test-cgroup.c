@@ -76,8 +76,8 @@ static void test_refused_limit(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_create_and_free),
-                cmocka_unit_test(test_refused_limit),
+            cmocka_unit_test(test_create_and_free),
+            cmocka_unit_test(test_refused_limit),
         };
         char probe[96];
 

@@ -86,48 +86,49 @@ static void expect_error(const char *text, int line, int col, const char *frag)
         free(msg);
 }
 
-static const char full[] = "forge: 1\n"
-                           "name: hello\n"
-                           "tag: v1.2\n"
-                           "from: scratch\n"
-                           "source_date_epoch: 1700000000\n"
-                           "layers:\n"
-                           "  - name: base\n"
-                           "    deb: pkg.deb\n"
-                           "    sha256: 4F0C8f8e4b6bd1c5e1e0a4f54fa5c3dc1b4e62a0f2b0bb1de05a8d6c8a0cb3f1\n"
-                           "  - archive: root.tar\n"
-                           "    dest: /srv\n"
-                           "  - files:\n"
-                           "      - src: app/\n"
-                           "        dest: /opt/app/\n"
-                           "        mode: \"0755\"\n"
-                           "        owner: \"1000:100\"\n"
-                           "  - run: echo hi > /etc/greeting\n"
-                           "    env: {LANG: C.UTF-8}\n"
-                           "    network: host\n"
-                           "config:\n"
-                           "  entrypoint: [\"/bin/sh\", \"-c\"]\n"
-                           "  cmd: [\"echo hello\"]\n"
-                           "  env: {PATH: /usr/bin:/bin, N: 1}\n"
-                           "  workdir: /work\n"
-                           "  user: \"0:0\"\n"
-                           "  hostname: hello\n"
-                           "  labels: {org.example.team: ci}\n"
-                           "container:\n"
-                           "  memory: 256M\n"
-                           "  cpus: 1.5\n"
-                           "  pids: 256\n"
-                           "  network: none\n"
-                           "  read_only: true\n"
-                           "  mounts:\n"
-                           "    - {src: ./data, dest: /data, ro: true}\n"
-                           "vm:\n"
-                           "  kernel:\n"
-                           "    bzimage: vmlinuz\n"
-                           "  memory: 512M\n"
-                           "  cpus: 2\n"
-                           "  disk_size: 1G\n"
-                           "  cmdline: \"quiet\"\n";
+static const char full[] =
+    "forge: 1\n"
+    "name: hello\n"
+    "tag: v1.2\n"
+    "from: scratch\n"
+    "source_date_epoch: 1700000000\n"
+    "layers:\n"
+    "  - name: base\n"
+    "    deb: pkg.deb\n"
+    "    sha256: 4F0C8f8e4b6bd1c5e1e0a4f54fa5c3dc1b4e62a0f2b0bb1de05a8d6c8a0cb3f1\n"
+    "  - archive: root.tar\n"
+    "    dest: /srv\n"
+    "  - files:\n"
+    "      - src: app/\n"
+    "        dest: /opt/app/\n"
+    "        mode: \"0755\"\n"
+    "        owner: \"1000:100\"\n"
+    "  - run: echo hi > /etc/greeting\n"
+    "    env: {LANG: C.UTF-8}\n"
+    "    network: host\n"
+    "config:\n"
+    "  entrypoint: [\"/bin/sh\", \"-c\"]\n"
+    "  cmd: [\"echo hello\"]\n"
+    "  env: {PATH: /usr/bin:/bin, N: 1}\n"
+    "  workdir: /work\n"
+    "  user: \"0:0\"\n"
+    "  hostname: hello\n"
+    "  labels: {org.example.team: ci}\n"
+    "container:\n"
+    "  memory: 256M\n"
+    "  cpus: 1.5\n"
+    "  pids: 256\n"
+    "  network: none\n"
+    "  read_only: true\n"
+    "  mounts:\n"
+    "    - {src: ./data, dest: /data, ro: true}\n"
+    "vm:\n"
+    "  kernel:\n"
+    "    bzimage: vmlinuz\n"
+    "  memory: 512M\n"
+    "  cpus: 2\n"
+    "  disk_size: 1G\n"
+    "  cmdline: \"quiet\"\n";
 
 static void test_full_spec(void **state)
 {
@@ -143,8 +144,9 @@ static void test_full_spec(void **state)
         assert_int_equal(s->n_layers, 4);
         assert_int_equal(s->layers[0].kind, SPEC_LAYER_DEB);
         assert_string_equal(s->layers[0].name, "base");
-        assert_string_equal(s->layers[0].sha256,
-                            "sha256:4f0c8f8e4b6bd1c5e1e0a4f54fa5c3dc1b4e62a0f2b0bb1de05a8d6c8a0cb3f1");
+        assert_string_equal(
+            s->layers[0].sha256,
+            "sha256:4f0c8f8e4b6bd1c5e1e0a4f54fa5c3dc1b4e62a0f2b0bb1de05a8d6c8a0cb3f1");
         assert_int_equal(s->layers[0].sha256_pos.line, 9);
         assert_int_equal(s->layers[1].kind, SPEC_LAYER_ARCHIVE);
         assert_string_equal(s->layers[1].dest, "/srv");
@@ -225,7 +227,8 @@ static void test_from_kinds(void **state)
         s = parse("forge: 1\nname: a\nfrom: base:v1\n", &msg);
         assert_int_equal(s->from_kind, SPEC_FROM_IMAGE);
         spec_free(s);
-        s = parse("forge: 1\nname: a\nfrom: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+        s = parse("forge: 1\nname: a\nfrom: "
+                  "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
                   &msg);
         assert_int_equal(s->from_kind, SPEC_FROM_IMAGE);
         spec_free(s);
@@ -261,10 +264,12 @@ static void test_errors(void **state)
                      "64 hex");
         expect_error("forge: 1\nname: a\nlayers:\n  - files:\n      - src: app/\n", 5, 9,
                      "no 'dest'");
-        expect_error("forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: /x, mode: \"999\"}\n",
+        expect_error("forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: /x, mode: "
+                     "\"999\"}\n",
                      5, 37, "octal");
-        expect_error("forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: /x, owner: root}\n",
-                     5, 38, "uid:gid");
+        expect_error(
+            "forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: /x, owner: root}\n",
+            5, 38, "uid:gid");
         expect_error("forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: x}\n", 5,
                      27, "absolute path");
         expect_error("forge: 1\nname: a\nlayers:\n  - run: x\n    network: wifi\n", 5, 14,
@@ -273,7 +278,8 @@ static void test_errors(void **state)
         expect_error("forge: 1\nname: a\ncontainer:\n  cpus: many\n", 4, 9, "number of CPUs");
         expect_error("forge: 1\nname: a\ncontainer:\n  pids: -1\n", 4, 9, "whole number");
         expect_error("forge: 1\nname: a\nconfig:\n  cmd: echo\n", 4, 8, "list of strings");
-        expect_error("forge: 1\nname: a\nconfig:\n  entrypoint: [[1]]\n", 4, 16, "expected a string");
+        expect_error("forge: 1\nname: a\nconfig:\n  entrypoint: [[1]]\n", 4, 16,
+                     "expected a string");
         expect_error("forge: 1\nname: a\nconfig:\n  workdir: rel\n", 4, 12, "absolute");
         expect_error("forge: 1\nname: a\nconfig:\n  env: {A: [1]}\n", 4, 12, "expected a string");
         expect_error("forge: 1\nname: a\nfrom: \"Not An Image!\"\n", 3, 7, "expected scratch");
@@ -291,8 +297,8 @@ static void test_errors(void **state)
                      "HOSTPORT:PORT");
         expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"8080:80/sctp\"]\n", 4, 11,
                      "HOSTPORT:PORT");
-        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"256.0.0.1:8080:80\"]\n", 4,
-                     11, "HOSTPORT:PORT");
+        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"256.0.0.1:8080:80\"]\n", 4, 11,
+                     "HOSTPORT:PORT");
         expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"8080:65536\"]\n", 4, 11,
                      "HOSTPORT:PORT");
         expect_error("forge: 1\nname: a\ncontainer:\n  ports: 8080\n", 4, 10, "list of strings");
@@ -333,10 +339,10 @@ static void test_tabs_and_utf8(void **state)
                      "indents with spaces only");
         expect_error("forge: 1\nname: a\n# caf\xe9\n", 3, 6, "byte 0xe9 is not UTF-8");
         expect_error("forge: 1\nname: \"\xc3\x28\"\n", 2, 8, "byte 0xc3 is not UTF-8");
-        expect_error("forge: 1\nname: a\n# \xed\xa0\x80\n", 3, 3, "0xed"); /* a surrogate */
-        expect_error("forge: 1\nname: a\n# \xc0\xaf\n", 3, 3, "0xc0");     /* overlong */
+        expect_error("forge: 1\nname: a\n# \xed\xa0\x80\n", 3, 3, "0xed");     /* a surrogate */
+        expect_error("forge: 1\nname: a\n# \xc0\xaf\n", 3, 3, "0xc0");         /* overlong */
         expect_error("forge: 1\nname: a\n# \xf4\x90\x80\x80\n", 3, 3, "0xf4"); /* > U+10FFFF */
-        expect_error("forge: 1\nname: a\n# \xe2\x82", 3, 3, "0xe2");        /* cut short */
+        expect_error("forge: 1\nname: a\n# \xe2\x82", 3, 3, "0xe2");           /* cut short */
         char *msg = NULL;
         spec *sp = parse("forge: 1\nname: a\n# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xa7\n", &msg);
         assert_non_null(sp);
@@ -396,12 +402,11 @@ static void test_size_parse(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_full_spec),   cmocka_unit_test(test_defaults),
-                cmocka_unit_test(test_sde_env),     cmocka_unit_test(test_from_kinds),
-                cmocka_unit_test(test_errors),      cmocka_unit_test(test_symlink_escape),
-                cmocka_unit_test(test_size_parse),  cmocka_unit_test(test_run_limits_mount_src),
-                cmocka_unit_test(test_tabs_and_utf8),
-                cmocka_unit_test(test_network_user),
+            cmocka_unit_test(test_full_spec),     cmocka_unit_test(test_defaults),
+            cmocka_unit_test(test_sde_env),       cmocka_unit_test(test_from_kinds),
+            cmocka_unit_test(test_errors),        cmocka_unit_test(test_symlink_escape),
+            cmocka_unit_test(test_size_parse),    cmocka_unit_test(test_run_limits_mount_src),
+            cmocka_unit_test(test_tabs_and_utf8), cmocka_unit_test(test_network_user),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -70,7 +70,7 @@ static void setup_once(void)
         /* tmpfs where there is one: the store fsyncs every write. The test
          * gives a directory it removes (libFuzzer may end without atexit). */
         snprintf(top, sizeof(top), "%s/forge-fuzz-import-XXXXXX",
-                 getenv("FORGE_FUZZ_WORKDIR") ? getenv("FORGE_FUZZ_WORKDIR")
+                 getenv("FORGE_FUZZ_WORKDIR")    ? getenv("FORGE_FUZZ_WORKDIR")
                  : access("/dev/shm", W_OK) == 0 ? "/dev/shm"
                                                  : "/tmp");
         if (mkdtemp(top) == NULL)
@@ -92,11 +92,21 @@ static char *subst(const char *text, size_t len, const char *c, const char *m, c
                 const char *rep = NULL;
                 if (text[k] == '@' && k + 1 < len) {
                         switch (text[k + 1]) {
-                        case 'L': case 'D': rep = layer_digest; break;
-                        case 'C': rep = c; break;
-                        case 'M': rep = m; break;
-                        case 'I': rep = i; break;
-                        default: break;
+                        case 'L':
+                        case 'D':
+                                rep = layer_digest;
+                                break;
+                        case 'C':
+                                rep = c;
+                                break;
+                        case 'M':
+                                rep = m;
+                                break;
+                        case 'I':
+                                rep = i;
+                                break;
+                        default:
+                                break;
                         }
                 }
                 if (rep) {
@@ -154,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *parts[MAX_PARTS];
         size_t lens[MAX_PARTS], n = 0;
         char dir[128], target[160], cd[DIGEST_STR_SIZE] = "", md[DIGEST_STR_SIZE] = "",
-                                     id[DIGEST_STR_SIZE] = "", digest[DIGEST_STR_SIZE];
+                                    id[DIGEST_STR_SIZE] = "", digest[DIGEST_STR_SIZE];
         const char *nl = memchr(p, '\n', size);
         char mode[8] = "";
         forge_error *e = NULL;

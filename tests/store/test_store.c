@@ -74,7 +74,8 @@ static void test_blob_roundtrip(void **state)
         size_t len;
 
         assert_int_equal(store_blob_put(f->s, "hello", 5, d, &e), 0);
-        assert_string_equal(d, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_string_equal(
+            d, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
         assert_true(store_blob_exists(f->s, d));
         assert_int_equal(store_blob_read(f->s, d, 100, &buf, &len, &e), 0);
         assert_int_equal(len, 5);
@@ -83,7 +84,8 @@ static void test_blob_roundtrip(void **state)
         /* same content, same name, no error */
         assert_int_equal(store_blob_put(f->s, "hello", 5, d2, &e), 0);
         assert_string_equal(d, d2);
-        assert_false(store_blob_exists(f->s, "sha256:0000000000000000000000000000000000000000000000000000000000000000"));
+        assert_false(store_blob_exists(
+            f->s, "sha256:0000000000000000000000000000000000000000000000000000000000000000"));
         assert_false(store_blob_exists(f->s, "sha256:../../etc/passwd"));
         assert_int_equal(count_dir(f->dir, "tmp"), 0);
 }
@@ -98,8 +100,10 @@ static void test_blob_expected_mismatch(void **state)
 
         assert_int_equal(store_blob_writer_new(f->s, &w, &e), 0);
         assert_int_equal(store_blob_writer_write(w, "abc", 3, &e), 0);
-        assert_true(store_blob_writer_commit(w, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
-                                             d, NULL, &e) < 0);
+        assert_true(store_blob_writer_commit(
+                        w,
+                        "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+                        d, NULL, &e) < 0);
         assert_int_equal(e->errnum, EBADMSG);
         forge_error_release(&e);
         assert_int_equal(count_dir(f->dir, "blobs/sha256"), before);
@@ -149,9 +153,9 @@ static void test_image_roundtrip_and_canonical(void **state)
         assert_int_equal(img->layers[0].size, 9);
         assert_string_equal(json_string_value(json_object_get(img->manifest, "mediaType")),
                             STORE_MEDIA_MANIFEST);
-        assert_int_equal(json_array_size(json_object_get(json_object_get(img->config, "rootfs"),
-                                                         "diff_ids")),
-                         1);
+        assert_int_equal(
+            json_array_size(json_object_get(json_object_get(img->config, "rootfs"), "diff_ids")),
+            1);
         store_image_free(img);
         {
                 json_t *j = json_pack("{s:i, s:i, s:s}", "b", 2, "a", 1, "c", "x");
@@ -231,7 +235,12 @@ static void test_gc(void **state)
         make_image(f->s, "dropped-layer", drop, NULL);
         hash_sha256_buf("kernel-bytes", 12, kernel);
         assert_int_equal(store_tag_set(f->s, "keep", "latest", keep, &e), 0);
-        assert_int_equal(store_kv_put(f->s, "cache", "k1", "{\"digest\":\"sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\"}", &e), 0);
+        assert_int_equal(
+            store_kv_put(f->s, "cache", "k1",
+                         "{\"digest\":\"sha256:"
+                         "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\"}",
+                         &e),
+            0);
         before = count_dir(f->dir, "blobs/sha256");
         assert_int_equal(store_gc(f->s, true, NULL, NULL, &st, &e), 0);
         assert_int_equal(st.blobs, 3); /* manifest, config, layer of the untagged image */
@@ -382,16 +391,16 @@ static void test_layer_dirs_dedupe(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_blob_roundtrip, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_blob_expected_mismatch, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_image_roundtrip_and_canonical, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_resolve_and_tags, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_sigkill, setup, teardown),
-                cmocka_unit_test(test_layer_dirs_dedupe),
+            cmocka_unit_test_setup_teardown(test_blob_roundtrip, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_blob_expected_mismatch, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_image_roundtrip_and_canonical, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_resolve_and_tags, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_sigkill, setup, teardown),
+            cmocka_unit_test(test_layer_dirs_dedupe),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

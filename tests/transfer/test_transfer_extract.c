@@ -71,8 +71,7 @@ static void write_archive(const ent *e, size_t n, int format, int filter)
                 if (e[i].xattr) {
                         const char *eq = strchr(e[i].xattr, '=');
                         char xname[128];
-                        snprintf(xname, sizeof(xname), "%.*s", (int)(eq - e[i].xattr),
-                                 e[i].xattr);
+                        snprintf(xname, sizeof(xname), "%.*s", (int)(eq - e[i].xattr), e[i].xattr);
                         archive_entry_xattr_add_entry(ae, xname, eq + 1, strlen(eq + 1));
                 }
                 if (e[i].data && !e[i].hardlink)
@@ -109,7 +108,10 @@ static void make_lying_tar(uint64_t size)
                 hdr[135 - i] = (unsigned char)(size >> (8 * i));
         strcpy((char *)hdr + 136, "00000000000");
         hdr[156] = '0';
-        memcpy(hdr + 257, "ustar\0" "00", 8);
+        memcpy(hdr + 257,
+               "ustar\0"
+               "00",
+               8);
         memset(hdr + 148, ' ', 8);
         for (int i = 0; i < 512; i++)
                 sum += hdr[i];
@@ -242,7 +244,8 @@ static void test_dotdot(void **state)
         (void)state;
         ent e[] = {{.name = "../outside/evil", .type = AE_IFREG, .data = "1"},
                    {.name = "a/../../../outside/evil2", .type = AE_IFREG, .data = "2"},
-                   {.name = "../../../../../../../../tmp/forge-dotdot-evil", .type = AE_IFREG,
+                   {.name = "../../../../../../../../tmp/forge-dotdot-evil",
+                    .type = AE_IFREG,
                     .data = "3"}};
         make_tar(e, 3);
         assert_int_equal(extract(0), 0);
@@ -428,12 +431,26 @@ static void test_setuid(void **state)
 static void test_owners_modes_mtimes(void **state)
 {
         (void)state;
-        ent e[] = {{.name = "d", .type = AE_IFDIR, .perm = 0750, .uid = 1234, .gid = 5678,
+        ent e[] = {{.name = "d",
+                    .type = AE_IFDIR,
+                    .perm = 0750,
+                    .uid = 1234,
+                    .gid = 5678,
                     .mtime = 1000000000},
-                   {.name = "d/f", .type = AE_IFREG, .perm = 0604, .data = "x", .uid = 4321,
-                    .gid = 8765, .mtime = 1500000000},
-                   {.name = "l", .type = AE_IFLNK, .perm = 0777, .link = "d/f", .uid = 77,
-                    .gid = 88, .mtime = 1200000000}};
+                   {.name = "d/f",
+                    .type = AE_IFREG,
+                    .perm = 0604,
+                    .data = "x",
+                    .uid = 4321,
+                    .gid = 8765,
+                    .mtime = 1500000000},
+                   {.name = "l",
+                    .type = AE_IFLNK,
+                    .perm = 0777,
+                    .link = "d/f",
+                    .uid = 77,
+                    .gid = 88,
+                    .mtime = 1200000000}};
         make_tar(e, 3);
         assert_int_equal(extract(0), 0);
         assert_int_equal(lstat_root("d/f").st_uid, 0); /* not asked: ours */
@@ -461,8 +478,9 @@ static void test_xattrs(void **state)
                 skip();
         }
         unlink(in_root("probe"));
-        ent e[] = {{.name = "f", .type = AE_IFREG, .data = "x", .xattr = "user.forge=yes"},
-                   {.name = "o", .type = AE_IFREG, .data = "x", .xattr = "trusted.overlay.opaque=y"}};
+        ent e[] = {
+            {.name = "f", .type = AE_IFREG, .data = "x", .xattr = "user.forge=yes"},
+            {.name = "o", .type = AE_IFREG, .data = "x", .xattr = "trusted.overlay.opaque=y"}};
         make_tar(e, 2);
         assert_int_equal(extract(STORE_EXTRACT_OWNERS), 0);
         assert_int_equal(getxattr(in_root("f"), "user.forge", v, sizeof(v)), 3);
@@ -633,26 +651,26 @@ static void test_whiteouts_overlay_form(void **state)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 static const struct CMUnitTest tests[] = {
-        T(test_dotdot),
-        T(test_absolute),
-        T(test_symlink_dir_then_write),
-        T(test_symlink_relative_escape),
-        T(test_symlink_file_overwrite),
-        T(test_dir_over_symlink),
-        T(test_hardlink_outside),
-        T(test_hardlink_through_symlink),
-        T(test_hardlink_inside),
-        T(test_devices),
-        T(test_setuid),
-        T(test_owners_modes_mtimes),
-        T(test_xattrs),
-        T(test_gigantic_size),
-        T(test_long_names),
-        T(test_replace_and_merge),
-        T(test_cpio_gzip),
-        T(test_truncated),
-        T(test_whiteouts),
-        T(test_whiteouts_overlay_form),
+    T(test_dotdot),
+    T(test_absolute),
+    T(test_symlink_dir_then_write),
+    T(test_symlink_relative_escape),
+    T(test_symlink_file_overwrite),
+    T(test_dir_over_symlink),
+    T(test_hardlink_outside),
+    T(test_hardlink_through_symlink),
+    T(test_hardlink_inside),
+    T(test_devices),
+    T(test_setuid),
+    T(test_owners_modes_mtimes),
+    T(test_xattrs),
+    T(test_gigantic_size),
+    T(test_long_names),
+    T(test_replace_and_merge),
+    T(test_cpio_gzip),
+    T(test_truncated),
+    T(test_whiteouts),
+    T(test_whiteouts_overlay_form),
 };
 
 int main(void)

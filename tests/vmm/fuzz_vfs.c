@@ -55,7 +55,9 @@ static void *backend(void *arg)
                         uint8_t b[CMSG_SPACE(sizeof(int) * 8)];
                 } ctl;
                 struct iovec iov = {hdr, 12};
-                struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                struct msghdr m = {.msg_iov = &iov,
+                                   .msg_iovlen = 1,
+                                   .msg_control = ctl.b,
                                    .msg_controllen = sizeof(ctl.b)};
                 uint32_t req, size;
 
@@ -69,13 +71,15 @@ static void *backend(void *arg)
                         }
                 memcpy(&req, hdr, 4);
                 memcpy(&size, hdr + 8, 4);
-                if (size > sizeof(payload) || (size && recv(fd, payload, size, MSG_WAITALL) != (ssize_t)size))
+                if (size > sizeof(payload) ||
+                    (size && recv(fd, payload, size, MSG_WAITALL) != (ssize_t)size))
                         abort();
                 if (req == VHU_SET_VRING_ADDR) {
                         struct vhu_vring_addr a;
                         uintptr_t lo = (uintptr_t)gm.host, hi = lo + gm.size;
                         memcpy(&a, payload, sizeof(a));
-                        if (a.desc < lo || a.desc >= hi || a.used < lo || a.used >= hi || a.avail < lo || a.avail >= hi)
+                        if (a.desc < lo || a.desc >= hi || a.used < lo || a.used >= hi ||
+                            a.avail < lo || a.avail >= hi)
                                 abort();
                 }
                 if (req == VHU_GET_FEATURES || req == VHU_GET_VRING_BASE) {
@@ -131,14 +135,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 switch (op[0] % 4) {
                 case 0: /* BAR read */
                 case 1: /* BAR write */
-                        vfs_bar_access(d, (uint64_t)(op[2] | op[3] << 8) % 0x8100, buf, len, op[0] % 4 == 1);
+                        vfs_bar_access(d, (uint64_t)(op[2] | op[3] << 8) % 0x8100, buf, len,
+                                       op[0] % 4 == 1);
                         break;
                 case 2: /* a common-configuration write: the interesting part */
                         vfs_bar_access(d, op[2] % 0x38, buf, len, true);
                         break;
                 default: /* config space, any offset */
                         pci_cfg_write(vfs_pci(d), op[2], len > 4 ? 4 : len,
-                                      (uint32_t)(buf[0] | buf[1] << 8 | buf[2] << 16 | (uint32_t)buf[3] << 24));
+                                      (uint32_t)(buf[0] | buf[1] << 8 | buf[2] << 16 |
+                                                 (uint32_t)buf[3] << 24));
                         (void)pci_cfg_read(vfs_pci(d), op[3], len > 4 ? 4 : len);
                         break;
                 }

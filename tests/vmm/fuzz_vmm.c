@@ -124,11 +124,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         vnet_bar_access(n, 0x3000 + (op[2] & 1) * 4, buf, 2, true);
                         break;
                 case 9: /* net: a frame from the backend, its bytes from the input */
-                        vnet_rx_frame(n, data, (size_t)(op[2] | op[3] << 8) % (size < 1600 ? size + 1 : 1600));
+                        vnet_rx_frame(n, data,
+                                      (size_t)(op[2] | op[3] << 8) %
+                                          (size < 1600 ? size + 1 : 1600));
                         break;
                 default: /* direct config access, any offset */
                         pci_cfg_write(vblk_pci(d), op[2], len > 4 ? 4 : len,
-                                      (uint32_t)(buf[0] | buf[1] << 8 | buf[2] << 16 | (uint32_t)buf[3] << 24));
+                                      (uint32_t)(buf[0] | buf[1] << 8 | buf[2] << 16 |
+                                                 (uint32_t)buf[3] << 24));
                         (void)pci_cfg_read(vblk_pci(d), op[3], len > 4 ? 4 : len);
                         break;
                 }

@@ -39,12 +39,33 @@ static void free_mem(guest_mem *gm)
         free(gm);
 }
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16; }
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)v); wr16(p + 2, (uint16_t)(v >> 16)); }
-static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p + 4, (uint32_t)(v >> 32)); }
+static uint16_t rd16(const uint8_t *p)
+{
+        return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t rd32(const uint8_t *p)
+{
+        return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16;
+}
+static uint64_t rd64(const uint8_t *p)
+{
+        return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+static void wr16(uint8_t *p, uint16_t v)
+{
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)(v >> 8);
+}
+static void wr32(uint8_t *p, uint32_t v)
+{
+        wr16(p, (uint16_t)v);
+        wr16(p + 2, (uint16_t)(v >> 16));
+}
+static void wr64(uint8_t *p, uint64_t v)
+{
+        wr32(p, (uint32_t)v);
+        wr32(p + 4, (uint32_t)(v >> 32));
+}
 
 /* a minimal bzImage: setup header, 4 setup sectors, a payload */
 static uint8_t *fake_bzimage(size_t payload, size_t *ret_len)
@@ -81,7 +102,8 @@ static void test_boot_load(void **state)
 
         (void)state;
         memset(initrd, 0x5a, sizeof(initrd));
-        assert_int_equal(boot_load(gm, k, klen, initrd, sizeof(initrd), "console=ttyS0 x=1", &l, &err), 0);
+        assert_int_equal(
+            boot_load(gm, k, klen, initrd, sizeof(initrd), "console=ttyS0 x=1", &l, &err), 0);
         assert_int_equal(l.kernel_entry, KERNEL_ADDR + 0x200);
         /* payload copied to 1 MiB */
         assert_memory_equal(gm->host + KERNEL_ADDR, k + 5 * 512, 4096);
@@ -231,8 +253,8 @@ static void test_mptable(void **state)
 #define USED 0x30000
 #define DATA 0x40000
 
-static void set_desc(guest_mem *gm, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-                     uint16_t next)
+static void set_desc(guest_mem *gm, uint64_t table, unsigned i, uint64_t addr, uint32_t len,
+                     uint16_t flags, uint16_t next)
 {
         uint8_t *d = gm->host + table + 16 * i;
         wr64(d, addr);
@@ -251,7 +273,8 @@ static void offer(guest_mem *gm, virtq *q, uint16_t head)
 
 static virtq make_q(void)
 {
-        return (virtq){.size = 8, .ready = true, .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = USED};
+        return (virtq){
+            .size = 8, .ready = true, .desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = USED};
 }
 
 static void test_virtq_chain(void **state)
@@ -529,7 +552,8 @@ static void driver_init(vblk *d, bool msix)
 }
 
 /* a request at descriptor 0: header, data (len), status */
-static void request(guest_mem *gm, virtq *unused, uint32_t type, uint64_t sector, uint32_t len, bool dev_writes)
+static void request(guest_mem *gm, virtq *unused, uint32_t type, uint64_t sector, uint32_t len,
+                    bool dev_writes)
 {
         uint8_t *h = gm->host + DATA;
         (void)unused;
@@ -678,7 +702,7 @@ static void test_disk_persist(void **state)
         memset(buf, 0x77, sizeof(buf));
         assert_int_equal(blk_write(b, buf, 512, 512 * 10), 0);
         assert_int_equal(blk_flush(b), 0);
-        assert_true(blk_write(b, buf, 100, 0) < 0);     /* not whole sectors */
+        assert_true(blk_write(b, buf, 100, 0) < 0);         /* not whole sectors */
         assert_true(blk_write(b, buf, 1024, 63 * 512) < 0); /* past the end */
         assert_true(blk_read(b, buf, 512, UINT64_MAX - 511) < 0);
         blk_close(b);
@@ -1001,7 +1025,9 @@ static void test_vnet_rx_thread(void **state)
         offer_at(gm, AVAIL, 0);
         nbar_w(d, 0x3000, 0, 2); /* the guest kicks the rx queue */
         pthread_mutex_unlock(&lock);
-        for (int i = 0; i < 200 && __atomic_load_n((uint16_t *)(gm->host + USED + 2), __ATOMIC_ACQUIRE) == 0; i++)
+        for (int i = 0;
+             i < 200 && __atomic_load_n((uint16_t *)(gm->host + USED + 2), __ATOMIC_ACQUIRE) == 0;
+             i++)
                 usleep(10 * 1000);
         assert_int_equal(rd16(gm->host + USED + 2), 1);
         assert_int_equal(rd32(gm->host + USED + 8), 12 + 64);
@@ -1079,7 +1105,8 @@ static void free_shared_mem(guest_mem *gm)
 }
 
 /* A message as a back-end would send it. */
-static void be_send(int fd, uint32_t request, uint32_t flags, const void *payload, uint32_t len, int pass_fd)
+static void be_send(int fd, uint32_t request, uint32_t flags, const void *payload, uint32_t len,
+                    int pass_fd)
 {
         uint8_t buf[64];
         union {
@@ -1130,7 +1157,10 @@ static void be_recv(int fd, be_msg *r)
                 uint8_t b[CMSG_SPACE(sizeof(int) * 8)];
         } ctl;
         struct iovec iov = {hdr, 12};
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b)};
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = ctl.b,
+                           .msg_controllen = sizeof(ctl.b)};
 
         memset(r, 0, sizeof(*r));
         assert_int_equal(recvmsg(fd, &m, MSG_WAITALL | MSG_CMSG_CLOEXEC), 12);
@@ -1192,7 +1222,8 @@ static int log_irqfd(void *o, int fd, uint64_t addr, uint32_t data, bool assign)
 }
 
 #define F_VERSION_1 (1ULL << 32)
-#define BACKEND_FEATURES (F_VERSION_1 | (1ULL << 28) | (1ULL << 29) | (1ULL << 30) | (1ULL << 24) | (1ULL << 26))
+#define BACKEND_FEATURES                                                                           \
+        (F_VERSION_1 | (1ULL << 28) | (1ULL << 29) | (1ULL << 30) | (1ULL << 24) | (1ULL << 26))
 
 static vfs *new_vfs(const guest_mem *gm, host_log *hl, int *ret_be)
 {
@@ -1333,13 +1364,15 @@ static void test_vfs_vhost_user(void **state)
         vfs_driver_init(d);
         assert_true(vfs_started(d));
         be_expect(be, VHU_SET_FEATURES, 8, &m);
-        assert_int_equal(rd64(m.payload), F_VERSION_1 | (1ULL << 29)); /* acked, offered, no protocol features */
+        assert_int_equal(rd64(m.payload),
+                         F_VERSION_1 | (1ULL << 29)); /* acked, offered, no protocol features */
         be_expect(be, VHU_SET_MEM_TABLE, 8 + 32, &m);
         assert_int_equal(rd32(m.payload), 1);
-        assert_int_equal(rd64(m.payload + 8), 0);                                 /* guest address */
-        assert_int_equal(rd64(m.payload + 16), MEM);                              /* size */
-        assert_int_equal(rd64(m.payload + 24), (uint64_t)(uintptr_t)gm->host);   /* front-end address */
-        assert_int_equal(rd64(m.payload + 32), 0);                                /* offset */
+        assert_int_equal(rd64(m.payload + 8), 0);    /* guest address */
+        assert_int_equal(rd64(m.payload + 16), MEM); /* size */
+        assert_int_equal(rd64(m.payload + 24),
+                         (uint64_t)(uintptr_t)gm->host); /* front-end address */
+        assert_int_equal(rd64(m.payload + 32), 0);       /* offset */
         assert_int_equal(m.n_fds, 1);
         {
                 /* the fd is the guest's RAM itself */
@@ -1359,9 +1392,12 @@ static void test_vfs_vhost_user(void **state)
                 assert_int_equal(rd32(m.payload + 4), 0);
                 be_expect(be, VHU_SET_VRING_ADDR, sizeof(struct vhu_vring_addr), &m);
                 assert_int_equal(rd32(m.payload), q);
-                assert_int_equal(rd64(m.payload + 8), (uint64_t)(uintptr_t)(gm->host + DESC + 0x1000 * q));
-                assert_int_equal(rd64(m.payload + 16), (uint64_t)(uintptr_t)(gm->host + USED + 0x1000 * q));
-                assert_int_equal(rd64(m.payload + 24), (uint64_t)(uintptr_t)(gm->host + AVAIL + 0x1000 * q));
+                assert_int_equal(rd64(m.payload + 8),
+                                 (uint64_t)(uintptr_t)(gm->host + DESC + 0x1000 * q));
+                assert_int_equal(rd64(m.payload + 16),
+                                 (uint64_t)(uintptr_t)(gm->host + USED + 0x1000 * q));
+                assert_int_equal(rd64(m.payload + 24),
+                                 (uint64_t)(uintptr_t)(gm->host + AVAIL + 0x1000 * q));
                 be_expect(be, VHU_SET_VRING_KICK, 8, &m);
                 assert_int_equal(rd64(m.payload), q);
                 assert_int_equal(m.n_fds, 1);
@@ -1421,14 +1457,14 @@ static void test_vhost_user_hostile(void **state)
                 uint32_t request, flags, len;
                 bool pass_fd, close_early;
         } bad[] = {
-                {VHU_GET_FEATURES, 0x1, 8, false, false},  /* no REPLY flag */
-                {VHU_GET_FEATURES, 0x6, 8, false, false},  /* version 2 */
-                {VHU_SET_FEATURES, 0x5, 8, false, false},  /* another request's reply */
-                {VHU_GET_FEATURES, 0x5, 4, false, false},  /* short payload */
-                {VHU_GET_FEATURES, 0x5, 16, false, false}, /* long payload */
-                {VHU_GET_FEATURES, 0x5, 8, true, false},   /* file descriptors */
-                {0, 0, 0, false, true},                    /* gone */
-                {0, 0, 0, false, false},                   /* silent: times out */
+            {VHU_GET_FEATURES, 0x1, 8, false, false},  /* no REPLY flag */
+            {VHU_GET_FEATURES, 0x6, 8, false, false},  /* version 2 */
+            {VHU_SET_FEATURES, 0x5, 8, false, false},  /* another request's reply */
+            {VHU_GET_FEATURES, 0x5, 4, false, false},  /* short payload */
+            {VHU_GET_FEATURES, 0x5, 16, false, false}, /* long payload */
+            {VHU_GET_FEATURES, 0x5, 8, true, false},   /* file descriptors */
+            {0, 0, 0, false, true},                    /* gone */
+            {0, 0, 0, false, false},                   /* silent: times out */
         };
         uint8_t zeros[16] = {0};
 
@@ -1443,7 +1479,8 @@ static void test_vhost_user_hostile(void **state)
                 close(before);
                 assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
                 if (bad[i].request)
-                        be_send(sp[1], bad[i].request, bad[i].flags, zeros, bad[i].len, bad[i].pass_fd ? sp[1] : -1);
+                        be_send(sp[1], bad[i].request, bad[i].flags, zeros, bad[i].len,
+                                bad[i].pass_fd ? sp[1] : -1);
                 if (bad[i].close_early)
                         shutdown(sp[1], SHUT_WR);
                 if (!bad[i].request && !bad[i].close_early) {
@@ -1487,7 +1524,8 @@ static void test_vhost_user_hostile(void **state)
                 vfs *d = NULL;
                 int sp[2];
                 assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-                assert_int_equal(vfs_new("0123456789012345678901234567890123456", sp[0], gm, VFS_BAR, NULL, &d, &err),
+                assert_int_equal(vfs_new("0123456789012345678901234567890123456", sp[0], gm,
+                                         VFS_BAR, NULL, &d, &err),
                                  -1);
                 forge_error_release(&err);
                 close(sp[1]);
@@ -1555,17 +1593,27 @@ static void test_vfs_hostile_driver(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_boot_load),      cmocka_unit_test(test_boot_rejects),
-                cmocka_unit_test(test_e820_high),      cmocka_unit_test(test_mptable),
-                cmocka_unit_test(test_virtq_chain),    cmocka_unit_test(test_virtq_indirect),
-                cmocka_unit_test(test_virtq_hostile),  cmocka_unit_test(test_pci_config),
-                cmocka_unit_test(test_pci_caps),       cmocka_unit_test(test_vblk_io),
-                cmocka_unit_test(test_vblk_intx_and_hostile), cmocka_unit_test(test_disk_persist),
-                cmocka_unit_test(test_uart),           cmocka_unit_test(test_vblk_read_only),
-                cmocka_unit_test(test_vfs_pci),        cmocka_unit_test(test_vfs_vhost_user),
-                cmocka_unit_test(test_vhost_user_hostile), cmocka_unit_test(test_vfs_hostile_driver),
-                cmocka_unit_test(test_vnet_tx_rx),     cmocka_unit_test(test_vnet_tx_flood),
-                cmocka_unit_test(test_vnet_rx_thread),
+            cmocka_unit_test(test_boot_load),
+            cmocka_unit_test(test_boot_rejects),
+            cmocka_unit_test(test_e820_high),
+            cmocka_unit_test(test_mptable),
+            cmocka_unit_test(test_virtq_chain),
+            cmocka_unit_test(test_virtq_indirect),
+            cmocka_unit_test(test_virtq_hostile),
+            cmocka_unit_test(test_pci_config),
+            cmocka_unit_test(test_pci_caps),
+            cmocka_unit_test(test_vblk_io),
+            cmocka_unit_test(test_vblk_intx_and_hostile),
+            cmocka_unit_test(test_disk_persist),
+            cmocka_unit_test(test_uart),
+            cmocka_unit_test(test_vblk_read_only),
+            cmocka_unit_test(test_vfs_pci),
+            cmocka_unit_test(test_vfs_vhost_user),
+            cmocka_unit_test(test_vhost_user_hostile),
+            cmocka_unit_test(test_vfs_hostile_driver),
+            cmocka_unit_test(test_vnet_tx_rx),
+            cmocka_unit_test(test_vnet_tx_flood),
+            cmocka_unit_test(test_vnet_rx_thread),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

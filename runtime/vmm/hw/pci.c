@@ -99,7 +99,8 @@ void pci_cfg_write(pci_function *f, unsigned off, unsigned len, uint32_t val)
                 return;
         for (unsigned i = 0; i < len; i++) {
                 uint8_t b = (uint8_t)(val >> (8 * i));
-                f->cfg[off + i] = (uint8_t)((f->cfg[off + i] & ~f->wmask[off + i]) | (b & f->wmask[off + i]));
+                f->cfg[off + i] =
+                    (uint8_t)((f->cfg[off + i] & ~f->wmask[off + i]) | (b & f->wmask[off + i]));
         }
         if (f->cfg_written)
                 f->cfg_written(f, off, len);

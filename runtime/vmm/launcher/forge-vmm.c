@@ -73,8 +73,10 @@ static int start_shares(const share *sh, unsigned n, vmm_fs_share *fs)
         for (unsigned i = 0; i < n; i++) {
                 forge_error *err = NULL;
                 fs[i].tag = sh[i].tag;
-                if (vmm_virtiofsd_start(sh[i].dir, sh[i].ro, &fs[i].sock_fd, &fs[i].pid, &err) < 0) {
-                        fprintf(stderr, "forge run: %s\n", err && err->msg ? err->msg : "virtiofsd");
+                if (vmm_virtiofsd_start(sh[i].dir, sh[i].ro, &fs[i].sock_fd, &fs[i].pid, &err) <
+                    0) {
+                        fprintf(stderr, "forge run: %s\n",
+                                err && err->msg ? err->msg : "virtiofsd");
                         forge_error_release(&err);
                         return -1;
                 }
@@ -113,11 +115,13 @@ static int report(const vmm_result *res, unsigned timeout)
                 fprintf(stderr, "forge run: the guest kernel panicked: %s\n", res->detail);
                 break;
         case VMM_END_TIMEOUT:
-                fprintf(stderr, "forge run: the guest did not finish within --timeout %u s: stopped it\n",
+                fprintf(stderr,
+                        "forge run: the guest did not finish within --timeout %u s: stopped it\n",
                         timeout);
                 break;
         case VMM_END_POWEROFF:
-                fprintf(stderr, "forge run: the guest stopped without reporting an exit status (%s)\n",
+                fprintf(stderr,
+                        "forge run: the guest stopped without reporting an exit status (%s)\n",
                         res->detail);
                 break;
         case VMM_END_CRASH:
@@ -130,12 +134,18 @@ static int report(const vmm_result *res, unsigned timeout)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-            {"disk-fd", required_argument, NULL, 'd'}, {"disk-name", required_argument, NULL, 'n'},
-            {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-            {"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
-            {"cpus", required_argument, NULL, 'p'},    {"timeout", required_argument, NULL, 't'},
-            {"tty", no_argument, NULL, 'T'},           {"persist", no_argument, NULL, 'P'},
-            {"read-only", no_argument, NULL, 'R'},     {"share", required_argument, NULL, 's'},
+            {"disk-fd", required_argument, NULL, 'd'},
+            {"disk-name", required_argument, NULL, 'n'},
+            {"kernel", required_argument, NULL, 'k'},
+            {"initrd", required_argument, NULL, 'i'},
+            {"cmdline", required_argument, NULL, 'c'},
+            {"memory", required_argument, NULL, 'm'},
+            {"cpus", required_argument, NULL, 'p'},
+            {"timeout", required_argument, NULL, 't'},
+            {"tty", no_argument, NULL, 'T'},
+            {"persist", no_argument, NULL, 'P'},
+            {"read-only", no_argument, NULL, 'R'},
+            {"share", required_argument, NULL, 's'},
             {"net-fd", required_argument, NULL, 'N'},
             {"control", required_argument, NULL, 'C'},
             {NULL, 0, NULL, 0},
@@ -143,7 +153,8 @@ int main(int argc, char **argv)
         vmm_fs_share fs[VMM_MAX_FS];
         share shares[VMM_MAX_FS];
         unsigned n_shares = 0;
-        vmm_config c = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .disk_fd = -1, .disk_path = "disk"};
+        vmm_config c = {
+            .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .disk_fd = -1, .disk_path = "disk"};
         uint64_t koff = 0, klen = 0, ioff = 0, ilen = 0;
         forge_error *err = NULL;
         vmm_result res = {0};
@@ -207,7 +218,8 @@ int main(int argc, char **argv)
                         return usage("unknown option");
                 }
         }
-        if (c.disk_fd < 0 || c.cmdline == NULL || c.memory == 0 || c.cpus == 0 || fstat(c.disk_fd, &st) < 0)
+        if (c.disk_fd < 0 || c.cmdline == NULL || c.memory == 0 || c.cpus == 0 ||
+            fstat(c.disk_fd, &st) < 0)
                 return usage("missing --disk-fd, --cmdline, --memory or --cpus");
         /* forge passed it open; nothing this program starts inherits it */
         fcntl(c.disk_fd, F_SETFD, FD_CLOEXEC);
@@ -218,8 +230,10 @@ int main(int argc, char **argv)
         kernel = read_extent(c.disk_fd, (uint64_t)st.st_size, koff, klen, MAX_KERNEL);
         initrd = read_extent(c.disk_fd, (uint64_t)st.st_size, ioff, ilen, MAX_INITRD);
         if (kernel == NULL || initrd == NULL) {
-                fprintf(stderr, "forge run: '%s': corrupt disk image: cannot read the kernel or initramfs\n",
-                        c.disk_path);
+                fprintf(
+                    stderr,
+                    "forge run: '%s': corrupt disk image: cannot read the kernel or initramfs\n",
+                    c.disk_path);
                 return 125;
         }
         c.kernel = kernel;
@@ -231,7 +245,8 @@ int main(int argc, char **argv)
         free(kernel);
         free(initrd);
         if (r < 0) {
-                fprintf(stderr, "forge run: %s\n", err && err->msg ? err->msg : "the VM could not start");
+                fprintf(stderr, "forge run: %s\n",
+                        err && err->msg ? err->msg : "the VM could not start");
                 forge_error_release(&err);
                 return 125;
         }

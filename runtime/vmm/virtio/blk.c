@@ -37,7 +37,8 @@
 #define F_BLK_FLUSH (1ULL << 9)
 #define F_INDIRECT_DESC (1ULL << 28)
 #define F_VERSION_1 (1ULL << 32)
-#define DEVICE_FEATURES (F_BLK_SEG_MAX | F_BLK_BLK_SIZE | F_BLK_FLUSH | F_INDIRECT_DESC | F_VERSION_1)
+#define DEVICE_FEATURES                                                                            \
+        (F_BLK_SEG_MAX | F_BLK_BLK_SIZE | F_BLK_FLUSH | F_INDIRECT_DESC | F_VERSION_1)
 #define SEG_MAX (VIRTQ_MAX_SIZE - 2)
 
 #define STATUS_DRIVER_OK 4
@@ -325,7 +326,8 @@ static void queue_enable(vblk *d, virtq *q)
         q->last_avail = 0;
         if (n == 0 || (n & (n - 1)) || n > VIRTQ_MAX_SIZE || (q->desc_gpa & 15) ||
             (q->avail_gpa & 1) || (q->used_gpa & 3) || !gm_ptr(d->gm, q->desc_gpa, 16ULL * n) ||
-            !gm_ptr(d->gm, q->avail_gpa, 6 + 2ULL * n) || !gm_ptr(d->gm, q->used_gpa, 6 + 8ULL * n)) {
+            !gm_ptr(d->gm, q->avail_gpa, 6 + 2ULL * n) ||
+            !gm_ptr(d->gm, q->used_gpa, 6 + 8ULL * n)) {
                 q->broken = true;
                 d->status |= STATUS_NEEDS_RESET;
         }
@@ -517,7 +519,8 @@ static void cfg_written(pci_function *f, unsigned off, unsigned len)
                 msix_unmasked(d);
 }
 
-vblk *vblk_new(blk_backend *backend, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_ops *irq)
+vblk *vblk_new(blk_backend *backend, const guest_mem *gm, uint64_t bar_addr,
+               const vblk_irq_ops *irq)
 {
         vblk *d = calloc(1, sizeof(*d));
         uint8_t msix[12] = {MSIX_CAP_ID, 0};
@@ -530,7 +533,8 @@ vblk *vblk_new(blk_backend *backend, const guest_mem *gm, uint64_t bar_addr, con
         d->gm = gm;
         if (irq)
                 d->irq = *irq;
-        pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_BLK_MODERN, 0x01000001, VIRTIO_VENDOR, 0x0040);
+        pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_BLK_MODERN, 0x01000001, VIRTIO_VENDOR,
+                          0x0040);
         d->pci.cfg[0x3d] = 1; /* INTA# */
         d->pci.cfg[0x3c] = PCI_INTX_GSI;
         pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);

@@ -80,13 +80,14 @@ struct vfs {
         bool closing; /* the back-end is going away with the VM: no more messages */
         vfs_queue vq[NUM_QUEUES];
         uint32_t msix[NUM_VECTORS][4]; /* addr lo, addr hi, data, control */
-        char error[256];                /* why the back-end could not be started */
+        char error[256];               /* why the back-end could not be started */
 };
 
 static void fail(vfs *d, forge_error **err)
 {
         if (d->error[0] == '\0')
-                snprintf(d->error, sizeof(d->error), "%s", *err && (*err)->msg ? (*err)->msg : "failed");
+                snprintf(d->error, sizeof(d->error), "%s",
+                         *err && (*err)->msg ? (*err)->msg : "failed");
         forge_error_release(err);
         d->status |= STATUS_NEEDS_RESET;
 }
@@ -97,7 +98,8 @@ static bool msix_deliverable(const vfs *d, uint16_t vec)
 {
         uint16_t ctl = (uint16_t)pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
 
-        return (ctl & MSIX_ENABLE) && !(ctl & MSIX_MASKALL) && vec < NUM_VECTORS && !(d->msix[vec][3] & 1);
+        return (ctl & MSIX_ENABLE) && !(ctl & MSIX_MASKALL) && vec < NUM_VECTORS &&
+               !(d->msix[vec][3] & 1);
 }
 
 static void wire(vfs *d, vfs_queue *q)
@@ -108,7 +110,8 @@ static void wire(vfs *d, vfs_queue *q)
         uint32_t data = want ? d->msix[vec][2] : 0;
 
         if (want && (!q->wired || addr != q->wired_addr || data != q->wired_data)) {
-                if (d->host.irqfd && d->host.irqfd(d->host.opaque, q->call_fd, addr, data, true) == 0) {
+                if (d->host.irqfd &&
+                    d->host.irqfd(d->host.opaque, q->call_fd, addr, data, true) == 0) {
                         q->wired = true;
                         q->wired_addr = addr;
                         q->wired_data = data;
@@ -166,7 +169,8 @@ static int send_mem_table(vfs *d, forge_error **err)
                 return forge_error_make(err, 0, "guest memory is not shared (no memfd)");
         if (gm->size > gm->low_size)
                 r[n++] = (struct vhu_region){MMIO_HOLE_END, gm->size - gm->low_size,
-                                             (uint64_t)(uintptr_t)(gm->host + gm->low_size), gm->low_size};
+                                             (uint64_t)(uintptr_t)(gm->host + gm->low_size),
+                                             gm->low_size};
         return vhu_set_mem_table(d->backend, r, n, fds, err);
 }
 
@@ -175,10 +179,10 @@ static int queue_start(vfs *d, unsigned i, uint64_t bar, forge_error **err)
         vfs_queue *q = &d->vq[i];
         uint16_t n = q->q.size;
         struct vhu_vring_addr a = {
-                .index = i,
-                .desc = (uint64_t)(uintptr_t)gm_ptr(d->gm, q->q.desc_gpa, 16ULL * n),
-                .avail = (uint64_t)(uintptr_t)gm_ptr(d->gm, q->q.avail_gpa, 6 + 2ULL * n),
-                .used = (uint64_t)(uintptr_t)gm_ptr(d->gm, q->q.used_gpa, 6 + 8ULL * n),
+            .index = i,
+            .desc = (uint64_t)(uintptr_t)gm_ptr(d->gm, q->q.desc_gpa, 16ULL * n),
+            .avail = (uint64_t)(uintptr_t)gm_ptr(d->gm, q->q.avail_gpa, 6 + 2ULL * n),
+            .used = (uint64_t)(uintptr_t)gm_ptr(d->gm, q->q.used_gpa, 6 + 8ULL * n),
         };
 
         if (a.desc == 0 || a.avail == 0 || a.used == 0)
@@ -189,9 +193,12 @@ static int queue_start(vfs *d, unsigned i, uint64_t bar, forge_error **err)
                 return forge_error_make(err, errno, "queue %u: eventfd", i);
         /* without an ioeventfd, notifications still arrive as MMIO exits */
         q->ioevent_addr = bar + NOTIFY_OFF + NOTIFY_MULT * i;
-        q->ioevent = d->host.ioeventfd && d->host.ioeventfd(d->host.opaque, q->ioevent_addr, q->kick_fd, true) == 0;
-        if (vhu_set_vring_num(d->backend, i, n, err) < 0 || vhu_set_vring_base(d->backend, i, 0, err) < 0 ||
-            vhu_set_vring_addr(d->backend, &a, err) < 0 || vhu_set_vring_kick(d->backend, i, q->kick_fd, err) < 0 ||
+        q->ioevent = d->host.ioeventfd &&
+                     d->host.ioeventfd(d->host.opaque, q->ioevent_addr, q->kick_fd, true) == 0;
+        if (vhu_set_vring_num(d->backend, i, n, err) < 0 ||
+            vhu_set_vring_base(d->backend, i, 0, err) < 0 ||
+            vhu_set_vring_addr(d->backend, &a, err) < 0 ||
+            vhu_set_vring_kick(d->backend, i, q->kick_fd, err) < 0 ||
             vhu_set_vring_call(d->backend, i, q->call_fd, err) < 0)
                 return forge_error_prefix(err, "queue %u", i);
         q->started = true;
@@ -206,7 +213,8 @@ static void start(vfs *d)
 
         if (!(d->status & STATUS_FEATURES_OK) || (d->status & STATUS_NEEDS_RESET))
                 return;
-        if (vhu_set_features(d->backend, d->driver_features, &err) < 0 || send_mem_table(d, &err) < 0)
+        if (vhu_set_features(d->backend, d->driver_features, &err) < 0 ||
+            send_mem_table(d, &err) < 0)
                 goto fail;
         for (unsigned i = 0; i < NUM_QUEUES; i++) {
                 if (!d->vq[i].q.ready)
@@ -284,8 +292,9 @@ static void queue_enable(vfs *d, virtq *q)
         uint16_t n = q->size;
 
         q->ready = true;
-        if (n == 0 || (n & (n - 1)) || n > VIRTQ_MAX_SIZE || (q->desc_gpa & 15) || (q->avail_gpa & 1) ||
-            (q->used_gpa & 3) || !gm_ptr(d->gm, q->desc_gpa, 16ULL * n) || !gm_ptr(d->gm, q->avail_gpa, 6 + 2ULL * n) ||
+        if (n == 0 || (n & (n - 1)) || n > VIRTQ_MAX_SIZE || (q->desc_gpa & 15) ||
+            (q->avail_gpa & 1) || (q->used_gpa & 3) || !gm_ptr(d->gm, q->desc_gpa, 16ULL * n) ||
+            !gm_ptr(d->gm, q->avail_gpa, 6 + 2ULL * n) ||
             !gm_ptr(d->gm, q->used_gpa, 6 + 8ULL * n)) {
                 q->broken = true;
                 d->status |= STATUS_NEEDS_RESET;
@@ -478,7 +487,8 @@ static void init_pci(vfs *d, uint64_t bar_addr)
         uint32_t table = MSIX_TABLE_OFF, pba = MSIX_PBA_OFF;
 
         /* class 0x0180: other mass storage, revision 1 (modern only) */
-        pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_FS_MODERN, 0x01800001, VIRTIO_VENDOR, 0x0040);
+        pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_FS_MODERN, 0x01800001, VIRTIO_VENDOR,
+                          0x0040);
         pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
         pci_cfg_write(&d->pci, 0x04, 2, 0x0006); /* memory decode, bus master */
         add_vcap(d, 1, COMMON_OFF, COMMON_LEN);
@@ -494,8 +504,8 @@ static void init_pci(vfs *d, uint64_t bar_addr)
         d->pci.opaque = d;
 }
 
-int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr, const vfs_host_ops *host,
-            vfs **ret, forge_error **err)
+int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr,
+            const vfs_host_ops *host, vfs **ret, forge_error **err)
 {
         vfs *d;
         uint64_t features;
@@ -503,8 +513,8 @@ int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr
 
         if (tlen == 0 || tlen > VFS_TAG_MAX) {
                 close(sock_fd);
-                return forge_error_make(err, EINVAL, "virtio-fs tag '%s': 1 to %d bytes", tag ? tag : "",
-                                        VFS_TAG_MAX);
+                return forge_error_make(err, EINVAL, "virtio-fs tag '%s': 1 to %d bytes",
+                                        tag ? tag : "", VFS_TAG_MAX);
         }
         d = calloc(1, sizeof(*d));
         if (d == NULL || vhu_new(sock_fd, &d->backend) < 0) {
@@ -518,13 +528,15 @@ int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr
                 d->host = *host;
         for (unsigned i = 0; i < NUM_QUEUES; i++)
                 d->vq[i].kick_fd = d->vq[i].call_fd = -1;
-        if (vhu_set_owner(d->backend, err) < 0 || vhu_get_features(d->backend, &features, err) < 0) {
+        if (vhu_set_owner(d->backend, err) < 0 ||
+            vhu_get_features(d->backend, &features, err) < 0) {
                 vfs_free(d);
                 return forge_error_prefix(err, "virtio-fs '%s': the back-end", tag);
         }
         if (!(features & F_VERSION_1)) {
                 vfs_free(d);
-                return forge_error_make(err, EPROTO, "virtio-fs '%s': the back-end offers no VIRTIO_F_VERSION_1", tag);
+                return forge_error_make(
+                    err, EPROTO, "virtio-fs '%s': the back-end offers no VIRTIO_F_VERSION_1", tag);
         }
         d->device_features = features & FEATURES_ALLOWED;
         init_pci(d, bar_addr);

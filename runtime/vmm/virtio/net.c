@@ -75,7 +75,7 @@ struct vnet {
         bool rx_started;
         const guest_mem *gm;
         vblk_irq_ops irq;
-        pthread_mutex_t *lock; /* the caller's device lock */
+        pthread_mutex_t *lock;  /* the caller's device lock */
         pthread_cond_t rx_cond; /* the guest posted receive buffers, or stop */
         bool stopping;
         uint32_t dfselect, gfselect;
@@ -401,7 +401,8 @@ static void queue_enable(vnet *d, virtq *q)
         q->last_avail = 0;
         if (n == 0 || (n & (n - 1)) || n > VIRTQ_MAX_SIZE || (q->desc_gpa & 15) ||
             (q->avail_gpa & 1) || (q->used_gpa & 3) || !gm_ptr(d->gm, q->desc_gpa, 16ULL * n) ||
-            !gm_ptr(d->gm, q->avail_gpa, 6 + 2ULL * n) || !gm_ptr(d->gm, q->used_gpa, 6 + 8ULL * n)) {
+            !gm_ptr(d->gm, q->avail_gpa, 6 + 2ULL * n) ||
+            !gm_ptr(d->gm, q->used_gpa, 6 + 8ULL * n)) {
                 q->broken = true;
                 d->status |= STATUS_NEEDS_RESET;
         }
@@ -613,7 +614,8 @@ static void *rx_thread(void *arg)
         uint8_t be[4];
 
         while (frame != NULL && read_full(d->sock, be, 4) == 0) {
-                uint32_t len = (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 | be[3];
+                uint32_t len =
+                    (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 | be[3];
 
                 /* the stream's framing is the backend's; a length beyond any
                  * Ethernet frame means it is not speaking the protocol */

@@ -52,7 +52,8 @@ static int walk_indirect(virtq_chain *c, const guest_mem *gm, const struct vring
         uint32_t n, i;
         unsigned steps = 0;
 
-        if (ind->len == 0 || ind->len % sizeof(struct vring_desc) != 0 || (ind->flags & VRING_DESC_F_NEXT))
+        if (ind->len == 0 || ind->len % sizeof(struct vring_desc) != 0 ||
+            (ind->flags & VRING_DESC_F_NEXT))
                 return -1;
         n = ind->len / sizeof(struct vring_desc);
         if (n > VIRTQ_MAX_CHAIN)

@@ -117,14 +117,17 @@ int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *
         struct e820_entry e820[BP_E820_MAX];
 
         if (gm->low_size < VMM_MIN_MEMORY)
-                return forge_error_make(err, 0, "guest memory of %llu MiB is too small (at least %llu MiB)",
+                return forge_error_make(err, 0,
+                                        "guest memory of %llu MiB is too small (at least %llu MiB)",
                                         (unsigned long long)(gm->low_size >> 20),
                                         (unsigned long long)(VMM_MIN_MEMORY >> 20));
         if (kernel_len < 0x400 || get16(k + HDR_BOOT_FLAG) != 0xaa55 ||
             memcmp(k + HDR_MAGIC, "HdrS", 4) != 0)
-                return forge_error_make(err, 0, "kernel is not a bzImage (no boot sector or 'HdrS' header)");
+                return forge_error_make(
+                    err, 0, "kernel is not a bzImage (no boot sector or 'HdrS' header)");
         if (get16(k + HDR_VERSION) < 0x020c)
-                return forge_error_make(err, 0, "kernel boot protocol %u.%u is too old (2.12 needed)",
+                return forge_error_make(err, 0,
+                                        "kernel boot protocol %u.%u is too old (2.12 needed)",
                                         k[HDR_VERSION + 1], k[HDR_VERSION]);
         if (!(get16(k + HDR_XLOADFLAGS) & XLF_KERNEL_64))
                 return forge_error_make(err, 0, "kernel has no 64-bit entry point (XLF_KERNEL_64)");
@@ -135,24 +138,28 @@ int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *
         hdr_len = (size_t)HDR_JUMP + 2 + k[HDR_JUMP + 1] - HDR_START;
         if (setup_size >= kernel_len || HDR_START + hdr_len > 0x1000 ||
             HDR_START + hdr_len > kernel_len)
-                return forge_error_make(err, 0, "kernel is truncated (setup of %zu bytes)", setup_size);
+                return forge_error_make(err, 0, "kernel is truncated (setup of %zu bytes)",
+                                        setup_size);
         payload_len = kernel_len - setup_size;
         init_size = get32(k + HDR_INIT_SIZE);
         cmdline_size = get32(k + HDR_CMDLINE_SIZE);
         initrd_max = get32(k + HDR_INITRD_MAX);
         if (cmd_len + 1 > CMDLINE_MAX || (cmdline_size && cmd_len > cmdline_size))
-                return forge_error_make(err, 0, "kernel command line of %zu bytes is too long (at most %u)",
-                                        cmd_len, cmdline_size ? cmdline_size : (unsigned)CMDLINE_MAX - 1);
+                return forge_error_make(
+                    err, 0, "kernel command line of %zu bytes is too long (at most %u)", cmd_len,
+                    cmdline_size ? cmdline_size : (unsigned)CMDLINE_MAX - 1);
 
         /* the kernel decompresses itself at or above 16 MiB (LOAD_PHYSICAL_ADDR)
          * and needs init_size bytes there */
         kernel_end = (payload_len > init_size ? payload_len : init_size) + 0x1000000ULL;
         if (kernel_end > gm->low_size)
-                return forge_error_make(err, 0, "guest memory of %llu MiB is too small for the kernel",
+                return forge_error_make(err, 0,
+                                        "guest memory of %llu MiB is too small for the kernel",
                                         (unsigned long long)(gm->low_size >> 20));
         dst = gm_ptr(gm, KERNEL_ADDR, payload_len);
         if (dst == NULL)
-                return forge_error_make(err, 0, "kernel of %zu bytes does not fit in guest memory", payload_len);
+                return forge_error_make(err, 0, "kernel of %zu bytes does not fit in guest memory",
+                                        payload_len);
         memcpy(dst, k + setup_size, payload_len);
 
         if (initrd_len > 0) {
@@ -160,10 +167,11 @@ int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *
                 if (initrd_max && top > (uint64_t)initrd_max + 1)
                         top = (uint64_t)initrd_max + 1;
                 if (initrd_len > top || ((top - initrd_len) & ~0xfffULL) < kernel_end)
-                        return forge_error_make(err, 0,
-                                                "guest memory of %llu MiB is too small for the kernel and "
-                                                "an initramfs of %zu MiB",
-                                                (unsigned long long)(gm->low_size >> 20), initrd_len >> 20);
+                        return forge_error_make(
+                            err, 0,
+                            "guest memory of %llu MiB is too small for the kernel and "
+                            "an initramfs of %zu MiB",
+                            (unsigned long long)(gm->low_size >> 20), initrd_len >> 20);
                 initrd_addr = (top - initrd_len) & ~0xfffULL;
                 memcpy(gm_ptr(gm, initrd_addr, initrd_len), initrd, initrd_len);
         }
@@ -216,8 +224,8 @@ static uint8_t checksum(const uint8_t *p, size_t n)
 
 /* An I/O (MP_INTSRC: to an IOAPIC pin) or local (MP_LINTSRC: to a LINT
  * input of local APIC apic, 0xff for all) interrupt assignment. */
-static uint8_t *intsrc(uint8_t *p, uint8_t entry, uint8_t type, uint16_t flags, uint8_t bus, uint8_t irq,
-                       uint8_t apic, uint8_t pin)
+static uint8_t *intsrc(uint8_t *p, uint8_t entry, uint8_t type, uint16_t flags, uint8_t bus,
+                       uint8_t irq, uint8_t apic, uint8_t pin)
 {
         p[0] = entry;
         p[1] = type;
@@ -259,11 +267,11 @@ int boot_mptable(guest_mem *gm, unsigned cpus, unsigned pci_slot_intx, forge_err
 
         for (unsigned i = 0; i < cpus; i++, count++) {
                 p[0] = MP_PROC;
-                p[1] = (uint8_t)i;           /* local APIC id */
-                p[2] = 0x14;                 /* local APIC version */
+                p[1] = (uint8_t)i;                 /* local APIC id */
+                p[2] = 0x14;                       /* local APIC version */
                 p[3] = 0x01 | (i == 0 ? 0x02 : 0); /* enabled, bootstrap */
-                put32(p + 4, 0x600);         /* family 6 */
-                put32(p + 8, 0x201);         /* FPU, APIC */
+                put32(p + 4, 0x600);               /* family 6 */
+                put32(p + 8, 0x201);               /* FPU, APIC */
                 p += 20;
         }
         p[0] = MP_BUS;

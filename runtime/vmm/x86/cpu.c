@@ -86,9 +86,9 @@ void cpu_cpuid_for(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus, bool tsc_d
                         e->ecx = (e->ecx & ~0xf0ffu) | (shift << 12) | ((ncpus - 1) & 0xff);
                         break;
                 case 0x8000001e:
-                        e->eax = id;      /* extended APIC id */
+                        e->eax = id;        /* extended APIC id */
                         e->ebx = id & 0xff; /* core id, one thread per core */
-                        e->ecx = 0;       /* node 0 */
+                        e->ecx = 0;         /* node 0 */
                         break;
                 default:
                         break;
@@ -133,7 +133,7 @@ int cpu_setup_boot(int vcpu_fd, uint64_t entry, forge_error **err)
         sr.idt.limit = 0;
         sr.cr0 = 0x80050033; /* PG, AM, WP, NE, ET, MP, PE */
         sr.cr3 = PML4_ADDR;
-        sr.cr4 = 0x20; /* PAE */
+        sr.cr4 = 0x20;   /* PAE */
         sr.efer = 0x500; /* LME, LMA */
         if (ioctl(vcpu_fd, KVM_SET_SREGS, &sr) < 0)
                 return forge_error_make(err, errno, "KVM_SET_SREGS");
