@@ -77,6 +77,18 @@ got=$("$FORGE" --store "$T/s2" pull -q --cert-dir "$T/certs" "$H/sec/hello:v1" 2
 [ "$got" = "$d" ] || fail "pull with credentials"
 got=$("$FORGE" --store "$T/s3" pull -q --tls-verify=false "$H/sec/hello:v1" 2>>"$ALL")
 [ "$got" = "$d" ] || fail "pull with --tls-verify=false"
+# podman's convention without --cert-dir: /etc/containers/certs.d/HOST/ca.crt
+# (made for this registry's port only, removed at once)
+sysd=/etc/containers/certs.d/$H
+if [ ! -e "$sysd" ]; then
+	had_certs_d=$([ -d /etc/containers/certs.d ] && echo 1 || echo 0)
+	mkdir -p "$sysd" && cp "$T/pki/ca.crt" "$sysd/ca.crt"
+	st=0
+	got=$("$FORGE" --store "$T/s4" pull -q "$H/sec/hello:v1" 2>>"$ALL") || st=$?
+	rm -rf "$sysd"
+	[ "$had_certs_d" = 1 ] || rmdir /etc/containers/certs.d 2>/dev/null || true
+	[ "$st" = 0 ] && [ "$got" = "$d" ] || fail "pull with the CA in /etc/containers/certs.d/$H: $st"
+fi
 
 # credentials through a credential helper (credHelpers), not the file
 mkdir -p "$T/bin"
