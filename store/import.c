@@ -358,7 +358,7 @@ out:
         return r;
 }
 
-/* "docker.io/library/busybox:1.36" -> name "busybox", tag "1.36"; "v1" -> tag only. */
+/* "registry.example/library/busybox:1.36" -> name "busybox", tag "1.36"; "v1" -> tag only. */
 static int split_ref(const char *ref, char *name, size_t nlen, char *tag, size_t tlen)
 {
         const char *slash = strrchr(ref, '/');

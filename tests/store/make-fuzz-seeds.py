@@ -48,7 +48,7 @@ w("oci-minimal", "oci\n" + SEP.join(['{"manifests":[{"digest":"@M"}]}',
                                      '{"config":{"digest":"@C"},"layers":[]}',
                                      '{"rootfs":{"diff_ids":[]}}']))
 w("docker-basic", "docker\n" + SEP.join([
-    d([{"Config": "c.json", "RepoTags": ["docker.io/library/app:v2"], "Layers": ["l.tar"]}]), d(config)]))
+    d([{"Config": "c.json", "RepoTags": ["registry.example/library/app:v2"], "Layers": ["l.tar"]}]), d(config)]))
 
 def tar_seed(name, members):
     b = io.BytesIO()

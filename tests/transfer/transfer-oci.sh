@@ -61,7 +61,7 @@ for l in $(f inspect hello | jq -r '.layers[].digest'); do
 done
 cfg=$(f inspect hello | jq -r '.manifest.config.digest')
 cp "$STORE/blobs/sha256/${cfg#sha256:}" "$T/da/config.json"
-echo '[{"Config":"config.json","RepoTags":["docker.io/library/dockerish:v2"],"Layers":["l1/layer.tar","l2/layer.tar"]}]' >"$T/da/manifest.json"
+echo '[{"Config":"config.json","RepoTags":["registry.example/library/dockerish:v2"],"Layers":["l1/layer.tar","l2/layer.tar"]}]' >"$T/da/manifest.json"
 tar -C "$T/da" -cf "$T/docker.tar" .
 "$FORGE" --store "$T/s-da" import "$T/docker.tar" >/dev/null || fail "docker-archive import"
 got=$("$FORGE" --store "$T/s-da" inspect dockerish:v2 | jq -c '[.layers[].diff_id]')
