@@ -9,8 +9,11 @@
 #include "common/error.h"
 #include "store/store.h"
 
+struct registry_opts;
+
 typedef struct cli_ctx {
-        const char *store_path; /* --store, or NULL */
+        const char *store_path;           /* --store, or NULL */
+        const struct registry_opts *pull; /* how a remote image is pulled, NULL: defaults */
 } cli_ctx;
 
 /* Every handler gets argv[0] = the command name, and returns an exit status. */
@@ -45,8 +48,10 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv);  /* cmd-export.c */
 int cmd_import(cli_ctx *ctx, int argc, char **argv);  /* cmd-import.c */
 int cmd_store(cli_ctx *ctx, int argc, char **argv);   /* cmd-store.c: gc, verify */
 int cmd_pull(cli_ctx *ctx, int argc, char **argv);    /* cmd-pull.c */
-/* An image in the store, or a registry reference pulled first (cmd-pull.c). */
-int cli_image_resolve(store *s, const char *ref, char ret[DIGEST_STR_SIZE], forge_error **err);
+/* An image in the store, or a registry reference pulled first with
+ * ctx->pull's options (cmd-pull.c). */
+int cli_image_resolve(cli_ctx *ctx, store *s, const char *ref, char ret[DIGEST_STR_SIZE],
+                      forge_error **err);
 int cmd_push(cli_ctx *ctx, int argc, char **argv);   /* cmd-push.c */
 int cmd_tag(cli_ctx *ctx, int argc, char **argv);    /* cmd-push.c */
 int cmd_login(cli_ctx *ctx, int argc, char **argv);  /* cmd-login.c */
@@ -58,8 +63,8 @@ int cmd_sbom(cli_ctx *ctx, int argc, char **argv);   /* cmd-sbom.c */
 int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const char *out_path);
 /* forge run's target: an image (name:tag or digest) in the store, or a SPEC
  * built first (run: steps scratch in the store's tmp/); its manifest digest. */
-int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_STR_SIZE],
-                    forge_error **err);
+int cli_run_resolve(cli_ctx *ctx, store *s, const char *target, bool is_spec,
+                    char ret[DIGEST_STR_SIZE], forge_error **err);
 /* `forge run`'s --user and --hostname (either may be NULL): 0, or a usage
  * error printed (exit 2) naming the bad value (cmd-run.c). */
 int cli_run_check_names(const char *user, const char *hostname);

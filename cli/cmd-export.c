@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/registry-cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include <unistd.h>
@@ -86,20 +87,28 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
             {"output", required_argument, NULL, 'o'},
             {"compression", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
+            CLI_PULL_LONG_OPTIONS,
             {NULL, 0, NULL, 0},
         };
         const char *format = NULL, *out = NULL, *compression = NULL;
+        registry_opts ro;
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
         store_export_format fmt;
         store_compression comp = STORE_COMPRESSION_DEFAULT;
         char digest[DIGEST_STR_SIZE];
         cleanup_free char *ref = NULL;
-        int c;
+        int c, r;
 
+        cli_pull_opts_init(&ro);
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":f:o:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, ":f:o:qh", opts, NULL)) != -1) {
+                if ((r = cli_pull_option("export", c, optarg, &ro)) != 0) {
+                        if (r < 0)
+                                return FORGE_EXIT_USAGE;
+                        continue;
+                }
                 switch (c) {
                 case 'f':
                         format = optarg;
@@ -112,6 +121,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
                         break;
                 case 'h':
                         fputs(usage_text, stdout);
+                        fputs("\n" CLI_PULL_HELP, stdout);
                         return 0;
                 default:
                         return cli_bad_option("export", c, argv);
@@ -152,8 +162,9 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
         if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO))
                 return cli_usage_error("export", "-o -: stdout is a terminal (redirect it "
                                                  "to a file or a pipe)");
+        ctx->pull = &ro;
         if (cli_store_open(ctx, &s, &err) < 0 ||
-            cli_image_resolve(s, argv[optind], digest, &err) < 0)
+            cli_image_resolve(ctx, s, argv[optind], digest, &err) < 0)
                 return cli_fail(&err);
         if ((int)fmt == -1)
                 return cli_export_disk(ctx, s, digest, out);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/registry-cli.h"
 #include "common/cleanup.h"
 
 static int want_help(int argc, char **argv, const char *text)
@@ -60,6 +61,11 @@ int cmd_images(cli_ctx *ctx, int argc, char **argv)
 
 int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
 {
+        static const struct option opts[] = {
+            {"help", no_argument, NULL, 'h'},
+            CLI_PULL_LONG_OPTIONS,
+            {NULL, 0, NULL, 0},
+        };
         cleanup_store store *s = NULL;
         cleanup_store_image store_image *img = NULL;
         forge_error *err = NULL;
@@ -67,18 +73,34 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
         store_tag *tags = NULL;
         size_t n = 0;
         json_t *out, *jl, *jt;
+        registry_opts ro;
         char *txt;
+        int c, r;
 
-        if (want_help(argc, argv,
-                      "usage: forge inspect IMAGE\n\nPrints the image as JSON: digest, tags, "
-                      "layers (digest, diff_id, sizes, media type), the OCI config and the "
-                      "manifest.\nIMAGE is NAME[:TAG], sha256:HEX or a unique digest prefix.\n"))
+        cli_pull_opts_init(&ro);
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
+                if ((r = cli_pull_option("inspect", c, optarg, &ro)) != 0) {
+                        if (r < 0)
+                                return FORGE_EXIT_USAGE;
+                        continue;
+                }
+                if (c != 'h')
+                        return cli_bad_option("inspect", c, argv);
+                printf("usage: forge inspect IMAGE [options]\n\nPrints the image as JSON: digest, "
+                       "tags, layers (digest, diff_id, sizes, media type), the OCI config and the "
+                       "manifest.\nIMAGE is NAME[:TAG], sha256:HEX or a unique digest prefix.\n"
+                       "\n" CLI_PULL_HELP);
                 return 0;
-        if (argc < 2)
+        }
+        if (optind == argc)
                 return cli_usage_error("inspect", "missing IMAGE");
-        if (argc > 2 || argv[1][0] == '-')
-                return cli_extra_arg("inspect", argv[argc > 2 && argv[1][0] != '-' ? 2 : 1]);
-        if (cli_store_open(ctx, &s, &err) < 0 || cli_image_resolve(s, argv[1], digest, &err) < 0 ||
+        if (optind < argc - 1)
+                return cli_extra_arg("inspect", argv[optind + 1]);
+        ctx->pull = &ro;
+        if (cli_store_open(ctx, &s, &err) < 0 ||
+            cli_image_resolve(ctx, s, argv[optind], digest, &err) < 0 ||
             store_image_load(s, digest, &img, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
                 return cli_fail(&err);
         jl = json_array();

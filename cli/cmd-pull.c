@@ -196,10 +196,44 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
-int cli_image_resolve(store *s, const char *ref, char ret[DIGEST_STR_SIZE], forge_error **err)
+void cli_pull_opts_init(registry_opts *o)
 {
-        registry_opts ro;
+        registry_opts_init(o);
+        o->progress = cli_registry_progress;
+}
 
-        registry_opts_init(&ro);
-        return registry_resolve(s, ref, &ro, ret, err);
+int cli_pull_option(const char *cmd, int c, const char *arg, registry_opts *o)
+{
+        switch (c) {
+        case 'q':
+                o->progress = NULL;
+                return 1;
+        case CLI_REG_OPT_PULL:
+                if (strcmp(arg, "missing") == 0)
+                        o->pull = REGISTRY_PULL_MISSING;
+                else if (strcmp(arg, "always") == 0)
+                        o->pull = REGISTRY_PULL_ALWAYS;
+                else if (strcmp(arg, "never") == 0)
+                        o->pull = REGISTRY_PULL_NEVER;
+                else {
+                        cli_usage_error(cmd, "--pull is missing, always or never, not '%s'", arg);
+                        return -1;
+                }
+                return 1;
+        default:
+                return cli_registry_option(cmd, c, arg, o);
+        }
+}
+
+int cli_image_resolve(cli_ctx *ctx, store *s, const char *ref, char ret[DIGEST_STR_SIZE],
+                      forge_error **err)
+{
+        registry_opts def;
+        int r;
+
+        if (ctx == NULL || ctx->pull == NULL)
+                cli_pull_opts_init(&def);
+        r = registry_resolve(s, ref, ctx && ctx->pull ? ctx->pull : &def, ret, err);
+        cli_registry_progress_end();
+        return r;
 }

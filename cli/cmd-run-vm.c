@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/registry-cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/runtime.h"
@@ -42,6 +43,7 @@ typedef struct vm_opts {
         const char *memory, *cpus, *timeout, *user, *workdir, *hostname, *network;
         runtime_port ports[RUNTIME_NET_MAX_PORTS];
         size_t n_ports;
+        registry_opts reg; /* a remote IMAGE is pulled with these */
 } vm_opts;
 
 static void help(void)
@@ -174,13 +176,20 @@ static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
             {"user", required_argument, NULL, OPT_USER},
             {"workdir", required_argument, NULL, OPT_WORKDIR},
             {"hostname", required_argument, NULL, OPT_HOSTNAME},
+            CLI_PULL_LONG_OPTIONS,
             {NULL, 0, NULL, 0},
         };
-        int c;
+        int c, r;
 
+        cli_pull_opts_init(&o->reg);
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+e:v:tp:", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+e:v:tp:q", longopts, NULL)) != -1) {
+                if ((r = cli_pull_option("run", c, optarg, &o->reg)) != 0) {
+                        if (r < 0)
+                                return FORGE_EXIT_USAGE;
+                        continue;
+                }
                 switch (c) {
                 case 'p': {
                         cleanup_error forge_error *perr = NULL;
@@ -430,7 +439,7 @@ static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_s
         if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
                 return -1;
         is_spec = stat(target, &st) == 0 && S_ISREG(st.st_mode);
-        if (cli_run_resolve(s, target, is_spec, digest, err) < 0)
+        if (cli_run_resolve(ctx, s, target, is_spec, digest, err) < 0)
                 return -1;
         if (is_spec && spec_vm_network(target, o, err) < 0)
                 return forge_error_prefix(err, "'%s'", target);
@@ -658,5 +667,6 @@ int cli_run_vm(cli_ctx *ctx, int argc, char **argv)
         target = argv[idx++];
         if (idx < argc && strcmp(argv[idx], "--") == 0)
                 idx++;
+        ctx->pull = &o.reg;
         return run(ctx, &o, target, argv + idx, argc - idx);
 }

@@ -13,6 +13,7 @@
 
 #include "builder/builder.h"
 #include "cli/cli.h"
+#include "cli/registry-cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "cli/build-step.h"
@@ -32,6 +33,7 @@ typedef struct run_opts {
         bool tty, read_only, read_only_set;
         const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname, *stop_timeout;
         const char *as;
+        registry_opts reg; /* a remote IMAGE is pulled with these */
 } run_opts;
 
 static void help(void)
@@ -58,7 +60,8 @@ static void help(void)
                "(docs/services.md)\n"
                "  --name NAME, --rm      the detached run's name; remove it when it ends\n"
                "  --entrypoint PROG      replaces the image's entrypoint (and drops its cmd)\n"
-               "  --log-max SIZE         detached run's log: rotated at SIZE (default 16M)\n\n"
+               "  --log-max SIZE         detached run's log: rotated at SIZE (default "
+               "16M)\n\n" CLI_PULL_HELP "\n"
                "exit status: the workload's; 128+N when it died of signal N; 125 when forge\n"
                "could not start it; 126 when the command cannot be executed; 127 when it is\n"
                "not found. See docs/run.md.\n");
@@ -133,13 +136,20 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
             {"rootfs", required_argument, NULL, OPT_ROOTFS},
             {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
             {"help", no_argument, NULL, OPT_HELP},
+            CLI_PULL_LONG_OPTIONS,
             {NULL, 0, NULL, 0},
         };
         int c, r;
 
+        cli_pull_opts_init(&o->reg);
         optind = 1;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:e:v:tp:", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+:e:v:tp:q", longopts, NULL)) != -1) {
+                if ((r = cli_pull_option("run", c, optarg, &o->reg)) != 0) {
+                        if (r < 0)
+                                return FORGE_EXIT_USAGE;
+                        continue;
+                }
                 switch (c) {
                 case 'p': {
                         cleanup_error forge_error *perr = NULL;
@@ -283,14 +293,14 @@ static int report(const runtime_result *res, const char *cmd)
         return res->status;
 }
 
-int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_STR_SIZE],
-                    forge_error **err)
+int cli_run_resolve(cli_ctx *ctx, store *s, const char *target, bool is_spec,
+                    char ret[DIGEST_STR_SIZE], forge_error **err)
 {
         builder_opts bo = {.run_step = cli_build_step};
         cleanup_free char *tmp = NULL;
 
         if (!is_spec)
-                return cli_image_resolve(s, target, ret, err);
+                return cli_image_resolve(ctx, s, target, ret, err);
         tmp = path_join(store_root(s), "tmp");
         if (tmp == NULL)
                 return forge_error_make(err, ENOMEM, "build");
@@ -372,7 +382,7 @@ static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char *
                 return -1;
         bool is_spec = is_spec_path(image);
 
-        if (cli_run_resolve(s, image, is_spec, digest, err) < 0)
+        if (cli_run_resolve(ctx, s, image, is_spec, digest, err) < 0)
                 return -1;
         if (is_spec && spec_grants_load(image, grants, err) < 0)
                 return -1;
@@ -603,6 +613,7 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv)
         }
         if (idx < argc && strcmp(argv[idx], "--") == 0)
                 idx++;
+        ctx->pull = &o.reg;
         r = run_container(ctx, &o, image, argv + idx, argc - idx);
         volumes_free(&o);
         return r;

@@ -411,6 +411,77 @@ static int local_tag(const registry_ref *ref, const registry_opts *o, char *name
         return 0;
 }
 
+#define KV_REFS "registry-ref"
+
+/* The key of a tag reference in kv/registry-ref: "HOST/REPO:TAG" (a ref with
+ * a digest needs none: the digest names the image). */
+static int ref_key(const registry_ref *ref, char *buf, size_t len)
+{
+        if (ref->tag == NULL || ref->digest[0])
+                return 0;
+        return snprintf(buf, len, "%s/%s:%s", ref->host, ref->repo, ref->tag) < (int)len ? 1 : 0;
+}
+
+/* Remembers what a pull of ref stored, so that `forge run REF` finds it
+ * again without asking the registry. */
+static int record_ref(store *st, const registry_ref *ref, const char *digest, forge_error **err)
+{
+        char key[1024];
+
+        if (!ref_key(ref, key, sizeof(key)))
+                return 0;
+        if (store_kv_put(st, KV_REFS, key, digest, err) < 0)
+                return forge_error_prefix(err, "record '%s'", key);
+        return 0;
+}
+
+/* The image is in the store with its config and every layer (gc may have
+ * dropped an untagged one since it was pulled). */
+static bool image_complete(store *st, const char *digest)
+{
+        store_image *img = NULL;
+        forge_error *e = NULL;
+        bool ok;
+
+        if (!digest_valid(digest) || !store_blob_exists(st, digest) ||
+            store_image_load(st, digest, &img, &e) < 0) {
+                forge_error_release(&e);
+                return false;
+        }
+        ok = store_blob_exists(st, img->config_digest);
+        for (size_t i = 0; ok && i < img->n_layers; i++)
+                ok = store_blob_exists(st, img->layers[i].digest);
+        store_image_free(img);
+        return ok;
+}
+
+/* The image a pull of ref stored, when the store still has all of it:
+ * 1 with ret filled, else 0. */
+static int local_image(store *st, const registry_ref *ref, char ret[DIGEST_STR_SIZE],
+                       forge_error **err)
+{
+        cleanup_free char *v = NULL;
+        char key[1024];
+        int r;
+
+        if (ref->digest[0]) {
+                if (!image_complete(st, ref->digest))
+                        return 0;
+                memcpy(ret, ref->digest, DIGEST_STR_SIZE);
+                return 1;
+        }
+        if (!ref_key(ref, key, sizeof(key)))
+                return 0;
+        r = store_kv_get(st, KV_REFS, key, &v, err);
+        if (r <= 0)
+                return r;
+        v[strcspn(v, "\n")] = '\0';
+        if (!image_complete(st, v))
+                return 0;
+        memcpy(ret, v, DIGEST_STR_SIZE);
+        return 1;
+}
+
 static int pull_locked(store *st, const registry_ref *ref, const registry_opts *o,
                        char ret_digest[DIGEST_STR_SIZE], forge_error **err)
 {
@@ -470,6 +541,8 @@ static int pull_locked(store *st, const registry_ref *ref, const registry_opts *
         reg_record_origin(st, ref->host, ref->repo, digest, &m);
         if (tag[0] != '\0' && store_tag_set(st, name, tag, digest, err) < 0)
                 return -1;
+        if (record_ref(st, ref, digest, err) < 0)
+                return -1;
         memcpy(ret_digest, digest, DIGEST_STR_SIZE);
         return 0;
 }
@@ -497,7 +570,24 @@ int registry_pull(store *st, const char *refstr, const registry_opts *o,
 int registry_resolve(store *st, const char *ref, const registry_opts *o,
                      char ret_digest[DIGEST_STR_SIZE], forge_error **err)
 {
-        if (registry_ref_is_remote(ref))
+        cleanup_registry_ref registry_ref r = {0};
+        int found;
+
+        if (!registry_ref_is_remote(ref))
+                return store_resolve(st, ref, ret_digest, err);
+        if (o->pull == REGISTRY_PULL_ALWAYS)
                 return registry_pull(st, ref, o, ret_digest, err);
-        return store_resolve(st, ref, ret_digest, err);
+        if (registry_ref_parse(ref, &r, err) < 0)
+                return -1;
+        found = local_image(st, &r, ret_digest, err);
+        if (found < 0)
+                return forge_error_prefix(err, "'%s'", ref);
+        if (found > 0)
+                return 0;
+        if (o->pull == REGISTRY_PULL_NEVER)
+                return forge_error_make(err, ENOENT,
+                                        "'%s' is not in the store and --pull never forbids "
+                                        "pulling it (run 'forge pull %s')",
+                                        ref, ref);
+        return registry_pull(st, ref, o, ret_digest, err);
 }

@@ -147,6 +147,13 @@ typedef struct registry_progress_event {
 
 typedef void (*registry_progress_fn)(const registry_progress_event *ev, void *userdata);
 
+/* What registry_resolve does with a remote ref (podman's --pull). */
+typedef enum registry_pull_policy {
+        REGISTRY_PULL_MISSING = 0, /* the image a pull of this ref stored, else pull */
+        REGISTRY_PULL_ALWAYS,      /* pull every time */
+        REGISTRY_PULL_NEVER,       /* only what the store has */
+} registry_pull_policy;
+
 typedef struct registry_opts {
         int tls_verify;        /* 1 (default), 0 (--tls-verify=false), -1 unset: default */
         const char *auth_file; /* NULL: registry_auth_file_path() */
@@ -155,15 +162,17 @@ typedef struct registry_opts {
         store_compression compression; /* push: DEFAULT keeps the store's layers */
         registry_progress_fn progress;
         void *userdata;
-        const char *local_tag; /* pull: "NAME[:TAG]" to tag locally, NULL: from the ref */
+        const char *local_tag;     /* pull: "NAME[:TAG]" to tag locally, NULL: from the ref */
+        registry_pull_policy pull; /* registry_resolve only */
 } registry_opts;
 
 void registry_opts_init(registry_opts *o);
 
 /* Pulls ref into the store: the manifest (an index resolved to linux/<host
  * arch>), its config and layers, each verified; tags the image locally as
- * local_tag, else LAST-REPO-COMPONENT:TAG. Returns the image manifest digest
- * (as the registry names it). */
+ * local_tag, else LAST-REPO-COMPONENT:TAG, and records the ref (store kv
+ * registry-ref: HOST/REPO:TAG -> digest) for registry_resolve. Returns the
+ * image manifest digest (as the registry names it). */
 int registry_pull(store *s, const char *ref, const registry_opts *o,
                   char ret_digest[DIGEST_STR_SIZE], forge_error **err);
 
@@ -173,8 +182,11 @@ int registry_pull(store *s, const char *ref, const registry_opts *o,
 int registry_push(store *s, const char *manifest_digest, const char *ref, const registry_opts *o,
                   char ret_digest[DIGEST_STR_SIZE], forge_error **err);
 
-/* Resolves an image for run/inspect/export: a remote ref is pulled first (and
- * its digest returned), anything else goes to store_resolve. */
+/* Resolves an image for run/inspect/export: anything but a remote ref goes to
+ * store_resolve. A remote ref is pulled first, unless (o->pull MISSING) the
+ * store has the image a pull of that ref stored, complete (a @sha256: ref:
+ * that image), then no request is made; NEVER fails with ENOENT instead of
+ * pulling. */
 int registry_resolve(store *s, const char *ref, const registry_opts *o,
                      char ret_digest[DIGEST_STR_SIZE], forge_error **err);
 
