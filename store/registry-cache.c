@@ -224,13 +224,76 @@ static void cleanup_json_fn(json_t **j)
         json_decref(*j);
 }
 
+#define DEFAULT_MAX_ENTRIES 1024
+
+/* At most this many entries in an artifact (FORGE_REGISTRY_CACHE_ENTRIES
+ * changes it, for tests): the oldest go first. */
+static size_t max_entries(void)
+{
+        const char *v = getenv("FORGE_REGISTRY_CACHE_ENTRIES");
+        long n = v ? strtol(v, NULL, 10) : 0;
+        return n > 0 && n <= 65536 ? (size_t)n : DEFAULT_MAX_ENTRIES;
+}
+
+/* The entries of the cache already at ref, oldest first (a key -> entry
+ * object, checked as an import checks them), or NULL when there is none. A
+ * ref that holds something else is an error: it is not overwritten. */
+static int existing_entries(registry_cache *c, const registry_ref *ref, json_t **ret,
+                            forge_error **err)
+{
+        cache_source src = {0};
+        int r;
+
+        *ret = NULL;
+        r = import_ref(c, ref, &src, err);
+        reg_session_free(src.s);
+        free(src.repo);
+        json_decref(src.sizes);
+        if (r < 0) {
+                json_decref(src.entries);
+                return forge_error_prefix(err, "the artifact there (it is not overwritten)");
+        }
+        *ret = src.entries;
+        return 0;
+}
+
+/* What the new artifact lists: the old entries this build did not make
+ * again (in their order), then this build's (the newest win a key), the
+ * oldest dropped beyond the cap. */
+static json_t *merge_entries(registry_cache *c, json_t *old)
+{
+        json_t *all = json_array(), *e, *out;
+        const char *key;
+        size_t i, max = max_entries(), skip;
+
+        if (all == NULL)
+                return NULL;
+        json_object_foreach(old, key, e)
+        {
+                if (json_object_get(c->added_keys, key) == NULL)
+                        json_array_append(all, e);
+        }
+        json_array_extend(all, c->added);
+        skip = json_array_size(all) > max ? json_array_size(all) - max : 0;
+        out = json_array();
+        json_array_foreach(all, i, e)
+        {
+                if (i >= skip && out != NULL)
+                        json_array_append(out, e);
+        }
+        json_decref(all);
+        return out;
+}
+
 int registry_cache_export(registry_cache *c, const char *refstr, forge_error **err)
 {
         cleanup_registry_ref registry_ref ref = {0};
-        __attribute__((cleanup(cleanup_json_fn))) json_t *cfg = NULL, *man = NULL;
+        __attribute__((cleanup(cleanup_json_fn))) json_t *cfg = NULL, *man = NULL, *old = NULL,
+                                                         *entries = NULL;
         json_t *descs = json_array(), *seen = json_object(), *e;
         cleanup_free char *cfg_txt = NULL, *man_txt = NULL;
         cleanup_free char(*digests)[DIGEST_STR_SIZE] = NULL;
+        cleanup_free uint64_t *sizes = NULL;
         char cfg_digest[DIGEST_STR_SIZE], man_digest[DIGEST_STR_SIZE];
         size_t cfg_len, man_len, n = 1, i;
         bool was_locked = c->st->lock_mode != 0;
@@ -241,20 +304,26 @@ int registry_cache_export(registry_cache *c, const char *refstr, forge_error **e
                 json_decref(seen);
                 return -1;
         }
-        cfg = json_pack("{s:i, s:s, s:O}", "forge_cache_version", CACHE_VERSION, "mediaType",
-                        REGISTRY_MEDIA_CACHE_CONFIG, "layers", c->added);
-        digests = calloc(json_array_size(c->added) + 1, sizeof(*digests));
-        cfg_txt = cfg ? store_json_canonical(cfg, &cfg_len) : NULL;
-        if (cfg_txt == NULL || digests == NULL || descs == NULL || seen == NULL) {
-                forge_error_make(err, ENOMEM, "cache");
-                goto out;
-        }
         if (!was_locked && store_lock_shared(c->st, err) < 0)
                 goto out;
+        if (existing_entries(c, &ref, &old, err) < 0)
+                goto unlock;
+        entries = merge_entries(c, old);
+        cfg = entries ? json_pack("{s:i, s:s, s:O}", "forge_cache_version", CACHE_VERSION,
+                                  "mediaType", REGISTRY_MEDIA_CACHE_CONFIG, "layers", entries)
+                      : NULL;
+        digests = entries ? calloc(json_array_size(entries) + 1, sizeof(*digests)) : NULL;
+        sizes = entries ? calloc(json_array_size(entries) + 1, sizeof(*sizes)) : NULL;
+        cfg_txt = cfg ? store_json_canonical(cfg, &cfg_len) : NULL;
+        if (cfg_txt == NULL || digests == NULL || sizes == NULL || descs == NULL || seen == NULL) {
+                forge_error_make(err, ENOMEM, "cache");
+                goto unlock;
+        }
         if (store_blob_put(c->st, cfg_txt, cfg_len, cfg_digest, err) < 0)
                 goto unlock;
         memcpy(digests[0], cfg_digest, DIGEST_STR_SIZE);
-        json_array_foreach(c->added, i, e)
+        sizes[0] = cfg_len;
+        json_array_foreach(entries, i, e)
         {
                 const char *d = json_string_value(json_object_get(e, "digest"));
                 if (json_object_get(seen, d) != NULL)
@@ -264,6 +333,8 @@ int registry_cache_export(registry_cache *c, const char *refstr, forge_error **e
                                       json_pack("{s:s, s:s, s:O}", "mediaType",
                                                 json_string_value(json_object_get(e, "media_type")),
                                                 "digest", d, "size", json_object_get(e, "size")));
+                /* an old entry's layer may be only in the registry */
+                sizes[n] = (uint64_t)json_integer_value(json_object_get(e, "size"));
                 memcpy(digests[n++], d, DIGEST_STR_SIZE);
         }
         man = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",
@@ -277,8 +348,8 @@ int registry_cache_export(registry_cache *c, const char *refstr, forge_error **e
         }
         if (store_blob_put(c->st, man_txt, man_len, man_digest, err) < 0)
                 goto unlock;
-        r = reg_push_manifest(c->st, &ref, (const char(*)[DIGEST_STR_SIZE])digests, n, man_txt,
-                              man_len, STORE_MEDIA_MANIFEST, man_digest, c->o, err);
+        r = reg_push_manifest(c->st, &ref, (const char(*)[DIGEST_STR_SIZE])digests, sizes, n,
+                              man_txt, man_len, STORE_MEDIA_MANIFEST, man_digest, c->o, err);
 unlock:
         if (!was_locked)
                 store_unlock(c->st);

@@ -53,11 +53,13 @@ int reg_status_error(forge_error **err, const http_response *r, const char *what
 /* An absolute URL for a Location header (which may be relative). malloc'd. */
 char *reg_resolve_location(reg_session *s, const char *location);
 
-/* Pushes blobs (digests[0] the config, then the layers; all in the store)
- * and then the manifest body under ref (registry-push.c). */
+/* Pushes blobs (digests[0] the config, then the layers) and then the
+ * manifest body under ref (registry-push.c). A blob is read from the store;
+ * with sizes (else NULL), one the store lacks may be one the registry has
+ * (sizes[i] bytes; an error if it has not). */
 int reg_push_manifest(store *st, const registry_ref *ref, const char (*digests)[DIGEST_STR_SIZE],
-                      size_t n, const char *body, size_t len, const char *mt, const char *digest,
-                      const registry_opts *o, forge_error **err);
+                      const uint64_t *sizes, size_t n, const char *body, size_t len, const char *mt,
+                      const char *digest, const registry_opts *o, forge_error **err);
 /* Downloads one blob of repo into the store, verified (registry-pull.c). */
 int reg_blob_fetch(store *st, reg_session *s, const registry_opts *o, const char *repo,
                    const registry_descriptor *d, uint64_t cap, forge_error **err);

@@ -33,6 +33,7 @@ typedef struct push_blob {
         uint64_t size;
         const char *what;
         size_t index;
+        bool remote_only;     /* not in the store: the registry must have it */
         char mount_from[300]; /* a repository of this registry that has it, or "" */
 } push_blob;
 
@@ -219,6 +220,10 @@ static int push_one(push_ctx *c, const push_blob *b, forge_error **err)
                 emit(c, b, b->size, "exists");
                 return 0;
         }
+        if (b->remote_only)
+                return forge_error_make(err, ENOENT,
+                                        "neither the store nor the registry has it (was it "
+                                        "deleted from the registry?)");
         if (start_upload(c, b, &mounted, &loc, err) < 0)
                 return -1;
         if (mounted) {
@@ -544,8 +549,8 @@ static uint64_t chunk_size(void)
 }
 
 int reg_push_manifest(store *st, const registry_ref *ref, const char (*digests)[DIGEST_STR_SIZE],
-                      size_t n, const char *body, size_t len, const char *mt, const char *digest,
-                      const registry_opts *o, forge_error **err)
+                      const uint64_t *sizes, size_t n, const char *body, size_t len, const char *mt,
+                      const char *digest, const registry_opts *o, forge_error **err)
 {
         cleanup_reg_session reg_session *s = NULL;
         cleanup_free push_blob *blobs = calloc(n ? n : 1, sizeof(*blobs));
@@ -556,8 +561,12 @@ int reg_push_manifest(store *st, const registry_ref *ref, const char (*digests)[
         for (size_t i = 0; i < n; i++) {
                 push_blob *b = &blobs[i];
                 memcpy(b->digest, digests[i], DIGEST_STR_SIZE);
-                if (store_blob_size(st, b->digest, &b->size, err) < 0)
+                if (sizes != NULL && !store_blob_exists(st, b->digest)) {
+                        b->size = sizes[i];
+                        b->remote_only = true;
+                } else if (store_blob_size(st, b->digest, &b->size, err) < 0) {
                         return -1;
+                }
                 b->what = i == 0 ? "config" : "layer";
                 b->index = i ? i - 1 : 0;
         }
@@ -598,8 +607,8 @@ static int push_locked(store *st, const char *mdigest, const registry_ref *ref,
         memcpy(digests[0], img->config_digest, DIGEST_STR_SIZE);
         for (size_t i = 0; i < img->n_layers; i++)
                 memcpy(digests[i + 1], img->layers[i].digest, DIGEST_STR_SIZE);
-        if (reg_push_manifest(st, ref, (const char(*)[DIGEST_STR_SIZE])digests, img->n_layers + 1,
-                              body, len, mt, digest, o, err) < 0)
+        if (reg_push_manifest(st, ref, (const char(*)[DIGEST_STR_SIZE])digests, NULL,
+                              img->n_layers + 1, body, len, mt, digest, o, err) < 0)
                 return -1;
         memcpy(ret_digest, digest, DIGEST_STR_SIZE);
         return 0;

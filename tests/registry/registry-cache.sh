@@ -4,7 +4,10 @@
 # "cached (registry)", same image digest; it downloads only the layers the
 # image needs and pushes nothing the registry has; a changed layer is built
 # again, its parents still come from the registry; a cache ref that does not
-# exist yet is no error; an artifact that lies about a layer is refused.
+# exist yet is no error; an artifact that lies about a layer is refused;
+# --cache-to merges with the cache already at the ref (two specs, one ref;
+# the newest entries kept, the oldest dropped beyond the cap) and does not
+# overwrite an image.
 source "$FORGE_SRC/tests/integration/lib.sh"
 source "$FORGE_SRC/tests/registry/lib-registry.sh"
 need_registry
@@ -96,10 +99,55 @@ echo two >"$c/two.txt"
 grep '\[1/5\]' "$T/f.out" | grep -q ' built ' || { cat "$T/f.out"; fail "a lying entry was used"; }
 [ "$(grep -c 'cached (registry)' "$T/f.out")" -eq 4 ] || { cat "$T/f.out"; fail "the honest entries were not used"; }
 
+# --cache-to merges with the artifact already there: two specs export to the
+# same ref, an empty store takes the layers of both from it
+mkdir -p "$T/m"
+for n in 1 2 3 4 5; do echo "merge $n" >"$T/m/f$n.txt"; done
+printf 'forge: 1\nname: ma\nlayers:\n' >"$T/m/a.yaml"
+for n in 1 2 3; do printf '  - files: [{src: f%s.txt, dest: /a%s}]\n' $n $n >>"$T/m/a.yaml"; done
+printf 'forge: 1\nname: mb\nlayers:\n' >"$T/m/b.yaml"
+for n in 4 5; do printf '  - files: [{src: f%s.txt, dest: /b%s}]\n' $n $n >>"$T/m/b.yaml"; done
+CM=$REG/cache/merged:c
+keys() { # the artifact's keys, oldest first
+	local cd
+	cd=$(skopeo inspect --raw --tls-verify=false "docker://$CM" | jq -r .config.digest)
+	curl -fsS "http://$REG/v2/cache/merged/blobs/$cd" | jq -r '.layers[].key'
+}
+"$FORGE" --store "$T/ma" build -q --cache-to "$CM" "$T/m/a.yaml" >/dev/null
+keys >"$T/keys-a"
+"$FORGE" --store "$T/mb" build -q --cache-to "$CM" "$T/m/b.yaml" >/dev/null
+keys >"$T/keys-ab"
+[ "$(wc -l <"$T/keys-a")" -eq 3 ] && [ "$(wc -l <"$T/keys-ab")" -eq 5 ] ||
+	{ cat "$T/keys-ab"; fail "the second export did not keep the first's keys"; }
+[ "$(head -n3 "$T/keys-ab")" = "$(cat "$T/keys-a")" ] || fail "the first build's keys are not first (oldest)"
+"$FORGE" --store "$T/mc" build --cache-from "$CM" "$T/m/a.yaml" >"$T/mc-a.out"
+"$FORGE" --store "$T/mc" build --cache-from "$CM" "$T/m/b.yaml" >"$T/mc-b.out"
+[ "$(grep -c 'cached (registry)' "$T/mc-a.out")" -eq 3 ] || { cat "$T/mc-a.out"; fail "merged cache: spec a"; }
+[ "$(grep -c 'cached (registry)' "$T/mc-b.out")" -eq 2 ] || { cat "$T/mc-b.out"; fail "merged cache: spec b"; }
+# a build that makes a key again moves it to the newest; beyond the cap the
+# oldest go: with 4 entries, a's 3 (newest) and b's second layer stay
+FORGE_REGISTRY_CACHE_ENTRIES=4 "$FORGE" --store "$T/ma" build -q --cache-to "$CM" "$T/m/a.yaml" >/dev/null
+keys >"$T/keys-cap"
+[ "$(wc -l <"$T/keys-cap")" -eq 4 ] || { cat "$T/keys-cap"; fail "cap of 4 entries"; }
+[ "$(tail -n3 "$T/keys-cap")" = "$(cat "$T/keys-a")" ] || fail "a's keys are not the newest"
+[ "$(head -n1 "$T/keys-cap")" = "$(sed -n 5p "$T/keys-ab")" ] || fail "the oldest entry was not the one dropped"
+skopeo inspect --raw --tls-verify=false "docker://$CM" | jq -e '.layers | length == 4' >/dev/null ||
+	fail "the manifest still lists a dropped layer"
+"$FORGE" --store "$T/md" build --cache-from "$CM" "$T/m/b.yaml" >"$T/md.out"
+grep '\[1/2\]' "$T/md.out" | grep -q ' built ' && grep '\[2/2\]' "$T/md.out" | grep -q 'cached (registry)' ||
+	{ cat "$T/md.out"; fail "after the cap: b's first layer built, its second from the registry"; }
+
 # an artifact that is not a cache, a bad ref
 
 f build -q "$FORGE_SRC/specs/examples/hello.yaml" >/dev/null
 f push -q hello "$REG/cache/img:v1" >/dev/null
 expect_status 1 "$FORGE" --store "$T/e" build --cache-from "$REG/cache/img:v1" "$c/spec.yaml"
+# --cache-to does not overwrite an image with a cache
+imgd=$(skopeo inspect --tls-verify=false "docker://$REG/cache/img:v1" | jq -r .Digest)
+"$FORGE" --store "$T/ma" build -q --cache-to "$REG/cache/img:v1" "$T/m/a.yaml" 2>"$T/err" >/dev/null &&
+	fail "--cache-to overwrote an image"
+grep -q 'not a forge cache' "$T/err" || { cat "$T/err"; fail "--cache-to onto an image: $(cat "$T/err")"; }
+[ "$(skopeo inspect --tls-verify=false "docker://$REG/cache/img:v1" | jq -r .Digest)" = "$imgd" ] ||
+	fail "the image at the --cache-to ref changed"
 expect_status 2 "$FORGE" --store "$T/e" build --cache-from notaregistry "$c/spec.yaml"
 echo ok
