@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* forge pull REF [--tag NAME[:TAG]] [-q] [registry options] */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/registry-cli.h"
@@ -33,105 +30,6 @@ int cli_registry_option(const char *cmd, int c, const char *arg, registry_opts *
         default:
                 return 0;
         }
-}
-
-/* The state of the progress display: on a terminal, a status line (layers
- * done, bytes) redrawn under the per-layer lines; elsewhere only the lines. */
-static struct {
-        pthread_mutex_t lock;
-        int tty; /* -1: not yet known */
-        size_t count, done;
-        uint64_t *now, *total;
-        double last_draw;
-        bool drawn;
-} prog = {PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, NULL, NULL, 0, false};
-
-static double mono(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void draw_status(void)
-{
-        uint64_t n = 0, t = 0;
-        char a[32], b[32];
-
-        for (size_t i = 0; i < prog.count; i++) {
-                n += prog.now[i];
-                t += prog.total[i];
-        }
-        fprintf(stderr, "\r\033[K%zu/%zu layers  %s / %s", prog.done, prog.count,
-                cli_format_size(n, a, sizeof(a)), cli_format_size(t, b, sizeof(b)));
-        prog.drawn = true;
-        prog.last_draw = mono();
-}
-
-static void track(const registry_progress_event *ev)
-{
-        if (strcmp(ev->what, "layer") != 0 || ev->count == 0)
-                return;
-        if (prog.count != ev->count) {
-                free(prog.now);
-                free(prog.total);
-                prog.now = calloc(ev->count, sizeof(*prog.now));
-                prog.total = calloc(ev->count, sizeof(*prog.total));
-                prog.count = prog.now && prog.total ? ev->count : 0;
-                prog.done = 0;
-        }
-        if (ev->index < prog.count) {
-                prog.now[ev->index] = ev->now;
-                prog.total[ev->index] = ev->total;
-        }
-}
-
-void cli_registry_progress(const registry_progress_event *ev, void *userdata)
-{
-        bool busy = strcmp(ev->state, "downloading") == 0 || strcmp(ev->state, "uploading") == 0;
-        char size[32];
-
-        (void)userdata;
-        pthread_mutex_lock(&prog.lock);
-        if (prog.tty < 0)
-                prog.tty = isatty(2);
-        track(ev);
-        if (busy) {
-                if (prog.tty && prog.count > 0 && mono() - prog.last_draw > 0.1)
-                        draw_status();
-                pthread_mutex_unlock(&prog.lock);
-                return;
-        }
-        if (prog.drawn)
-                fputs("\r\033[K", stderr);
-        if (strcmp(ev->state, "resuming") == 0)
-                fprintf(stderr, "%s %.19s resuming at %llu of %llu bytes\n", ev->what, ev->digest,
-                        (unsigned long long)ev->now, (unsigned long long)ev->total);
-        else if (strcmp(ev->what, "layer") == 0)
-                fprintf(stderr, "layer %zu/%zu %.19s %10s %s\n", ev->index + 1, ev->count,
-                        ev->digest, cli_format_size(ev->total, size, sizeof(size)), ev->state);
-        else
-                fprintf(stderr, "%-11s %.19s %10s %s\n", ev->what, ev->digest,
-                        cli_format_size(ev->total, size, sizeof(size)), ev->state);
-        if (strcmp(ev->what, "layer") == 0 && strcmp(ev->state, "resuming") != 0)
-                prog.done++;
-        prog.drawn = false;
-        if (prog.tty && prog.count > 0 && prog.done < prog.count)
-                draw_status();
-        pthread_mutex_unlock(&prog.lock);
-}
-
-void cli_registry_progress_end(void)
-{
-        pthread_mutex_lock(&prog.lock);
-        if (prog.drawn)
-                fputs("\r\033[K", stderr);
-        prog.drawn = false;
-        free(prog.now);
-        free(prog.total);
-        prog.now = prog.total = NULL;
-        prog.count = prog.done = 0;
-        pthread_mutex_unlock(&prog.lock);
 }
 
 int cmd_pull(cli_ctx *ctx, int argc, char **argv)

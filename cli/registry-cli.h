@@ -57,8 +57,9 @@ int cli_pull_option(const char *cmd, int c, const char *arg, registry_opts *o);
  * printing a usage error for cmd) when its value is bad. */
 int cli_registry_option(const char *cmd, int c, const char *arg, registry_opts *o);
 
-/* Progress on stderr: a line per blob when it is done; on a terminal also a
- * status line (layers done, bytes) redrawn below them. */
+/* Progress on stderr (registry-progress.c): a line per blob when it is done;
+ * on a terminal also a line per layer in flight (bytes done / total) and a
+ * total line, redrawn in place below them. */
 void cli_registry_progress(const registry_progress_event *ev, void *userdata);
 /* Clears the status line (after the transfer). */
 void cli_registry_progress_end(void);

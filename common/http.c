@@ -377,9 +377,11 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 {
         attempt *a = userdata;
 
-        (void)ultotal;
-        (void)ulnow;
-        if (a->rq->progress != NULL)
+        if (a->rq->progress == NULL)
+                return 0;
+        if (a->rq->body_kind != HTTP_BODY_NONE)
+                a->rq->progress(a->rq->userdata, (uint64_t)ulnow, (uint64_t)ultotal);
+        else
                 a->rq->progress(a->rq->userdata, (uint64_t)dlnow, (uint64_t)dltotal);
         return 0;
 }

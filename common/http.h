@@ -67,7 +67,8 @@ typedef struct http_request {
         int max_redirects; /* 0: do not follow; follows 301/302/303/307/308 up to this many */
         bool no_retry;     /* do not retry (non-idempotent requests: POST, PATCH) */
 
-        /* Called as bytes arrive (to a fd or memory), for progress lines. */
+        /* Called as bytes arrive (to a fd or memory), for progress lines; for a
+         * request with a body, as its bytes go out instead. */
         void (*progress)(void *userdata, uint64_t now, uint64_t total);
         void *userdata;
 } http_request;

@@ -144,8 +144,24 @@ static int check_created(const http_response *r, const push_blob *b, const char 
         return 0;
 }
 
+typedef struct upload_progress {
+        push_ctx *c;
+        const push_blob *b;
+        uint64_t base; /* bytes sent before this request (earlier chunks) */
+} upload_progress;
+
+static void upload_cb(void *userdata, uint64_t now, uint64_t total)
+{
+        upload_progress *p = userdata;
+
+        (void)total;
+        if (now > 0)
+                emit(p->c, p->b, p->base + now, "uploading");
+}
+
 static int upload(push_ctx *c, const push_blob *b, char *loc, forge_error **err)
 {
+        upload_progress up = {c, b, 0};
         cleanup_close int fd = -1;
         cleanup_free char *location = loc, *url = NULL;
         static const char *const octet[] = {"Content-Type: application/octet-stream", NULL};
@@ -170,6 +186,9 @@ static int upload(push_ctx *c, const push_blob *b, char *loc, forge_error **err)
                         rq.body_offset = (off_t)off;
                         rq.body_len = n;
                         rq.no_retry = true;
+                        up.base = off;
+                        rq.progress = upload_cb;
+                        rq.userdata = &up;
                         if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
                                 return -1;
                         if (r.status != 202)
@@ -204,6 +223,8 @@ static int upload(push_ctx *c, const push_blob *b, char *loc, forge_error **err)
         rq.body_fd = fd;
         rq.body_len = b->size;
         rq.no_retry = true;
+        rq.progress = upload_cb;
+        rq.userdata = &up;
         if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
                 return -1;
         return check_created(&r, b, "upload", err);
