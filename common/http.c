@@ -25,6 +25,7 @@
 #include "common/fs.h"
 #include "common/hash.h"
 #include "common/http.h"
+#include "common/pool.h"
 
 #define MEM_BODY_DEFAULT_CAP (16u << 20)
 #define MAX_HEADERS 256
@@ -685,7 +686,7 @@ const char *http_response_header(const http_response *r, const char *name)
 typedef struct fetch_pool {
         http_client *c;
         http_fetch *items;
-        size_t n, next, done;
+        size_t n, done;
         uint64_t bytes_done, bytes_total;
         uint64_t *item_now;
         http_fetch_progress_fn progress;
@@ -769,44 +770,33 @@ static void fetch_one(fetch_pool *p, size_t i)
         http_response_free(&resp);
 }
 
-static void *fetch_worker(void *arg)
+/* One item of the pool; its failure is its own (it->err), not the pool's. */
+static int fetch_item(void *ctx, size_t i, forge_error **err)
 {
-        fetch_pool *p = arg;
+        fetch_pool *p = ctx;
 
-        for (;;) {
-                size_t i;
+        (void)err;
+        fetch_one(p, i);
+        pthread_mutex_lock(&p->lock);
+        p->done++;
+        if (p->progress != NULL) {
+                uint64_t sum = 0;
 
-                pthread_mutex_lock(&p->lock);
-                i = p->next < p->n ? p->next++ : p->n;
-                pthread_mutex_unlock(&p->lock);
-                if (i >= p->n)
-                        return NULL;
-                fetch_one(p, i);
-                pthread_mutex_lock(&p->lock);
-                p->done++;
-                if (p->progress != NULL) {
-                        uint64_t sum = 0;
-
-                        p->item_now[i] = p->items[i].written;
-                        for (size_t k = 0; k < p->n; k++)
-                                sum += p->item_now[k];
-                        p->progress(p->userdata, p->done, sum, p->bytes_total);
-                }
-                pthread_mutex_unlock(&p->lock);
+                p->item_now[i] = p->items[i].written;
+                for (size_t k = 0; k < p->n; k++)
+                        sum += p->item_now[k];
+                p->progress(p->userdata, p->done, sum, p->bytes_total);
         }
+        pthread_mutex_unlock(&p->lock);
+        return 0;
 }
 
 int http_fetch_many(http_client *c, http_fetch *items, size_t n, unsigned parallel,
                     http_fetch_progress_fn progress, void *userdata, forge_error **err)
 {
         fetch_pool p = {.c = c, .items = items, .n = n, .progress = progress, .userdata = userdata};
-        pthread_t threads[16];
-        unsigned nthreads = parallel == 0 ? 4 : parallel, started = 0;
+        int r;
 
-        if (nthreads > 16)
-                nthreads = 16;
-        if (nthreads > n)
-                nthreads = (unsigned)n;
         for (size_t i = 0; i < n; i++) {
                 items[i].status = 0;
                 items[i].written = 0;
@@ -819,15 +809,8 @@ int http_fetch_many(http_client *c, http_fetch *items, size_t n, unsigned parall
         if (p.item_now == NULL)
                 return forge_error_make(err, ENOMEM, "downloads");
         pthread_mutex_init(&p.lock, NULL);
-        for (unsigned t = 1; t < nthreads; t++) {
-                if (pthread_create(&threads[started], NULL, fetch_worker, &p) != 0)
-                        break;
-                started++;
-        }
-        fetch_worker(&p); /* this thread works too */
-        for (unsigned t = 0; t < started; t++)
-                pthread_join(threads[t], NULL);
+        r = pool_run(n, parallel, fetch_item, &p, err);
         pthread_mutex_destroy(&p.lock);
         free(p.item_now);
-        return 0;
+        return r;
 }

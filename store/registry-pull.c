@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/pool.h"
 #include "specs/specs.h"
 
 #define ACCEPT_MANIFESTS                                                                           \
@@ -29,7 +29,6 @@
         "application/vnd.docker.distribution.manifest.v2+json, "                                   \
         "application/vnd.docker.distribution.manifest.list.v2+json"
 #define MAX_REDIRECTS 5
-#define DEFAULT_PARALLEL 4
 
 typedef struct pull_ctx {
         store *st;
@@ -39,9 +38,6 @@ typedef struct pull_ctx {
         char scope[600];
         const registry_descriptor *layers;
         size_t n_layers;
-        atomic_size_t next;
-        pthread_mutex_t err_lock;
-        forge_error *first_err;
 } pull_ctx;
 
 static void emit(const registry_opts *o, const char *what, size_t index, size_t count,
@@ -241,58 +237,18 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
         return 0;
 }
 
-static void *layer_worker(void *arg)
+static int fetch_layer(void *ctx, size_t i, forge_error **err)
 {
-        pull_ctx *c = arg;
+        pull_ctx *c = ctx;
 
-        for (;;) {
-                size_t i = atomic_fetch_add(&c->next, 1);
-                forge_error *e = NULL;
-                if (i >= c->n_layers)
-                        return NULL;
-                pthread_mutex_lock(&c->err_lock);
-                bool stop = c->first_err != NULL;
-                pthread_mutex_unlock(&c->err_lock);
-                if (stop)
-                        return NULL;
-                if (fetch_blob(c, &c->layers[i], "layer", i, 0, &e) < 0) {
-                        forge_error_prefix(&e, "layer %zu", i + 1);
-                        pthread_mutex_lock(&c->err_lock);
-                        if (c->first_err == NULL)
-                                c->first_err = e;
-                        else
-                                forge_error_release(&e);
-                        pthread_mutex_unlock(&c->err_lock);
-                }
-        }
+        if (fetch_blob(c, &c->layers[i], "layer", i, 0, err) < 0)
+                return forge_error_prefix(err, "layer %zu", i + 1);
+        return 0;
 }
 
 static int fetch_layers(pull_ctx *c, forge_error **err)
 {
-        unsigned n = c->o->parallel ? c->o->parallel : DEFAULT_PARALLEL;
-        pthread_t th[16];
-        unsigned started = 0;
-
-        if (n > ARRAY_SIZE(th))
-                n = ARRAY_SIZE(th);
-        if (n > c->n_layers)
-                n = (unsigned)c->n_layers;
-        atomic_store(&c->next, 0);
-        pthread_mutex_init(&c->err_lock, NULL);
-        for (unsigned i = 0; i < n; i++)
-                if (pthread_create(&th[started], NULL, layer_worker, c) == 0)
-                        started++;
-        if (started == 0)
-                layer_worker(c);
-        for (unsigned i = 0; i < started; i++)
-                pthread_join(th[i], NULL);
-        pthread_mutex_destroy(&c->err_lock);
-        if (c->first_err != NULL) {
-                *err = c->first_err;
-                c->first_err = NULL;
-                return -1;
-        }
-        return 0;
+        return pool_run(c->n_layers, c->o->parallel, fetch_layer, c, err);
 }
 
 /* The config must describe the manifest's layers (as the store expects). */

@@ -13,7 +13,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +22,8 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/pool.h"
 
-#define DEFAULT_PARALLEL 4
 #define DEFAULT_CHUNK (32u << 20)
 #define BUF_SIZE (1 << 20)
 
@@ -46,9 +45,6 @@ typedef struct push_ctx {
         push_blob *blobs;
         size_t n_blobs, n_layers;
         uint64_t chunk;
-        atomic_size_t next;
-        pthread_mutex_t err_lock;
-        forge_error *first_err;
 } push_ctx;
 
 static void emit(const push_ctx *c, const push_blob *b, uint64_t now, const char *state)
@@ -257,57 +253,18 @@ static int push_one(push_ctx *c, const push_blob *b, forge_error **err)
         return 0;
 }
 
-static void *push_worker(void *arg)
+static int push_item(void *ctx, size_t i, forge_error **err)
 {
-        push_ctx *c = arg;
+        push_ctx *c = ctx;
 
-        for (;;) {
-                size_t i = atomic_fetch_add(&c->next, 1);
-                forge_error *e = NULL;
-                if (i >= c->n_blobs)
-                        return NULL;
-                pthread_mutex_lock(&c->err_lock);
-                bool stop = c->first_err != NULL;
-                pthread_mutex_unlock(&c->err_lock);
-                if (stop)
-                        return NULL;
-                if (push_one(c, &c->blobs[i], &e) < 0) {
-                        forge_error_prefix(&e, "%s %s", c->blobs[i].what, c->blobs[i].digest);
-                        pthread_mutex_lock(&c->err_lock);
-                        if (c->first_err == NULL)
-                                c->first_err = e;
-                        else
-                                forge_error_release(&e);
-                        pthread_mutex_unlock(&c->err_lock);
-                }
-        }
+        if (push_one(c, &c->blobs[i], err) < 0)
+                return forge_error_prefix(err, "%s %s", c->blobs[i].what, c->blobs[i].digest);
+        return 0;
 }
 
 static int push_blobs(push_ctx *c, forge_error **err)
 {
-        unsigned n = c->o->parallel ? c->o->parallel : DEFAULT_PARALLEL;
-        pthread_t th[16];
-        unsigned started = 0;
-
-        if (n > ARRAY_SIZE(th))
-                n = ARRAY_SIZE(th);
-        if (n > c->n_blobs)
-                n = (unsigned)c->n_blobs;
-        pthread_mutex_init(&c->err_lock, NULL);
-        for (unsigned i = 0; i < n; i++)
-                if (pthread_create(&th[started], NULL, push_worker, c) == 0)
-                        started++;
-        if (started == 0)
-                push_worker(c);
-        for (unsigned i = 0; i < started; i++)
-                pthread_join(th[i], NULL);
-        pthread_mutex_destroy(&c->err_lock);
-        if (c->first_err != NULL) {
-                *err = c->first_err;
-                c->first_err = NULL;
-                return -1;
-        }
-        return 0;
+        return pool_run(c->n_blobs, c->o->parallel, push_item, c, err);
 }
 
 /* ---- where blobs already are: records of earlier pulls and pushes ---- */

@@ -62,3 +62,28 @@ Y
 	wait_port "$REG_PORT" $! || { cat "$T/$name/log" >&2; fail "registry $name did not start"; }
 	REG=127.0.0.1:$REG_PORT
 }
+
+# start_tls_registry NAME USER PASSWORD: a registry behind TLS (a CA made
+# here, in $T/pki; the server's certificate for 127.0.0.1) with htpasswd
+# auth for USER; sets REG as start_registry does and puts the CA in
+# $T/certs/$REG/ca.crt (for --cert-dir $T/certs).
+start_tls_registry() {
+	local name=$1 user=$2 pw=$3
+	mkdir -p "$T/pki"
+	(
+		cd "$T/pki"
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=forge-test-ca 2>/dev/null
+		openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
+		printf 'subjectAltName=IP:127.0.0.1\n' >ext.cnf
+		openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext.cnf 2>/dev/null
+	)
+	htpasswd -Bbn "$user" "$pw" >"$T/pki/htpasswd"
+	start_registry "$name" "auth:
+  htpasswd:
+    realm: forge-test
+    path: $T/pki/htpasswd" "  tls:
+    certificate: $T/pki/srv.crt
+    key: $T/pki/srv.key"
+	mkdir -p "$T/certs/$REG"
+	cp "$T/pki/ca.crt" "$T/certs/$REG/ca.crt"
+}

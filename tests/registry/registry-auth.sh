@@ -21,24 +21,8 @@ g() { "$FORGE" --store "$STORE" "$@" 2>>"$ALL"; }
 d=$(f build -q "$FORGE_SRC/specs/examples/hello.yaml")
 
 # ---- a CA, a server certificate for 127.0.0.1, htpasswd ----
-mkdir -p "$T/pki"
-(
-	cd "$T/pki"
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=forge-test-ca 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\n' >ext.cnf
-	openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext.cnf 2>/dev/null
-)
-htpasswd -Bbn "$USER_" "$PW" >"$T/pki/htpasswd"
-start_registry tls "auth:
-  htpasswd:
-    realm: forge-test
-    path: $T/pki/htpasswd" "  tls:
-    certificate: $T/pki/srv.crt
-    key: $T/pki/srv.key"
+start_tls_registry tls "$USER_" "$PW"
 H=$REG
-mkdir -p "$T/certs/$H"
-cp "$T/pki/ca.crt" "$T/certs/$H/ca.crt"
 
 # untrusted certificate: refused, saying why
 expect_status 1 g pull "$H/a/b:c"

@@ -17,25 +17,9 @@ mkdir -p "$T/ctx2" && echo other >"$T/ctx2/o.txt"
 printf 'forge: 1\nname: other\nlayers:\n  - files: [{src: o.txt, dest: /o.txt}]\n' >"$T/ctx2/o.yaml"
 d2=$(f build -q "$T/ctx2/o.yaml")
 
-mkdir -p "$T/pki"
-(
-	cd "$T/pki"
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=forge-test-ca 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\n' >ext.cnf
-	openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext.cnf 2>/dev/null
-)
-htpasswd -Bbn u1 "$PW" >"$T/pki/htpasswd"
-start_registry tls "auth:
-  htpasswd:
-    realm: forge-test
-    path: $T/pki/htpasswd" "  tls:
-    certificate: $T/pki/srv.crt
-    key: $T/pki/srv.key"
+start_tls_registry tls u1 "$PW"
 H=$REG
 REG_PID=${REG_PIDS[-1]}
-mkdir -p "$T/certs/$H"
-cp "$T/pki/ca.crt" "$T/certs/$H/ca.crt"
 printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$H" "$(printf 'u1:%s' "$PW" | base64 -w0)" >"$AUTH"
 # (no other credentials file is looked at)
 export REGISTRY_AUTH_FILE=$T/none.json
