@@ -65,6 +65,20 @@ static char *export_ref_name(store *s, const char *arg, const char *digest)
         char *r = NULL;
         forge_error *e = NULL;
 
+        if (registry_ref_is_remote(arg)) { /* HOST/REPO:TAG as the registry names it */
+                registry_ref rr = {0};
+                forge_error *pe = NULL;
+
+                if (registry_ref_parse(arg, &rr, &pe) < 0) {
+                        forge_error_release(&pe);
+                        return strdup(arg);
+                }
+                if (rr.tag != NULL && asprintf(&r, "%s/%s:%s", rr.host, rr.repo, rr.tag) < 0)
+                        r = NULL;
+                registry_ref_release(&rr);
+                if (r != NULL)
+                        return r;
+        }
         if (strncmp(arg, "sha256:", 7) != 0 && strspn(arg, "0123456789abcdef") != strlen(arg)) {
                 if (asprintf(&r, "%s%s", arg, strchr(arg, ':') ? "" : ":latest") < 0)
                         return NULL;

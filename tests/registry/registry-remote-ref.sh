@@ -51,7 +51,8 @@ s insp inspect -q "${OPTS[@]}" "$REF" >"$T/insp.json" 2>"$T/insp.err"
 
 # export with the options
 s exp export -q "${OPTS[@]}" "$REF" --format tar -o "$T/remote.tar" >/dev/null 2>"$T/exp.err"
-tar -tf "$T/remote.tar" | grep -qx 'etc/greeting' || fail "export remote"
+tar -tf "$T/remote.tar" >"$T/remote.list"
+grep -qx 'etc/greeting' "$T/remote.list" || fail "export remote"
 [ ! -s "$T/exp.err" ] || { cat "$T/exp.err"; fail "export -q printed on stderr"; }
 [ "$(s exp inspect hello:v1 | jq -r .digest)" = "$d" ] || fail "export did not tag hello:v1"
 
@@ -74,6 +75,10 @@ out=$(s run1 run --pull never "$H/team/hello@$d" -- bydigest)
 [ "$(s exp inspect "$REF" | jq -r .digest)" = "$d" ] || fail "inspect offline"
 s exp export "$REF" --format tar -o "$T/remote2.tar" >/dev/null
 cmp -s "$T/remote.tar" "$T/remote2.tar" || fail "offline export differs"
+# an OCI layout names the image as the registry does (the tag made explicit)
+s exp export "$REF" --format oci -o "$T/oci" >/dev/null
+jq -r '.manifests[0].annotations["org.opencontainers.image.ref.name"]' "$T/oci/index.json" >"$T/refname"
+[ "$(cat "$T/refname")" = "$REF" ] || fail "OCI ref name $(cat "$T/refname")"
 # always asks (and fails: the registry is gone); never fails on an empty store
 s run1 run --pull always "${OPTS[@]}" "$REF" -- x 2>"$T/err" && fail "--pull always did not ask the registry"
 s empty run --pull never "$REF" -- x 2>"$T/err" && fail "--pull never pulled"
