@@ -369,25 +369,38 @@ static int local_tag(const registry_ref *ref, const registry_opts *o, char *name
 
 #define KV_REFS "registry-ref"
 
-/* The key of a tag reference in kv/registry-ref: "HOST/REPO:TAG" (a ref with
- * a digest needs none: the digest names the image). */
-static int ref_key(const registry_ref *ref, char *buf, size_t len)
+/* A tag reference's record in kv/registry-ref: named by the sha256 of
+ * "HOST/REPO:TAG" (any length fits), holding {"ref": ..., "digest": ...}.
+ * A ref with a digest needs none: the digest names the image. */
+static bool ref_key(const registry_ref *ref, char **ret_ref, char key[DIGEST_STR_SIZE])
 {
-        if (ref->tag == NULL || ref->digest[0])
-                return 0;
-        return snprintf(buf, len, "%s/%s:%s", ref->host, ref->repo, ref->tag) < (int)len ? 1 : 0;
+        char h[DIGEST_STR_SIZE];
+
+        if (ref->tag == NULL || ref->digest[0] ||
+            asprintf(ret_ref, "%s/%s:%s", ref->host, ref->repo, ref->tag) < 0)
+                return false;
+        hash_sha256_buf(*ret_ref, strlen(*ret_ref), h);
+        snprintf(key, DIGEST_STR_SIZE, "%s", digest_hex(h));
+        return true;
 }
 
 /* Remembers what a pull of ref stored, so that `forge run REF` finds it
  * again without asking the registry. */
 static int record_ref(store *st, const registry_ref *ref, const char *digest, forge_error **err)
 {
-        char key[1024];
+        cleanup_free char *name = NULL, *txt = NULL;
+        char key[DIGEST_STR_SIZE];
+        json_t *j;
 
-        if (!ref_key(ref, key, sizeof(key)))
+        if (!ref_key(ref, &name, key))
                 return 0;
-        if (store_kv_put(st, KV_REFS, key, digest, err) < 0)
-                return forge_error_prefix(err, "record '%s'", key);
+        j = json_pack("{s:s, s:s}", "ref", name, "digest", digest);
+        txt = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(j);
+        if (txt == NULL)
+                return forge_error_make(err, ENOMEM, "record '%s'", name);
+        if (store_kv_put(st, KV_REFS, key, txt, err) < 0)
+                return forge_error_prefix(err, "record '%s'", name);
         return 0;
 }
 
@@ -416,8 +429,10 @@ static bool image_complete(store *st, const char *digest)
 static int local_image(store *st, const registry_ref *ref, char ret[DIGEST_STR_SIZE],
                        forge_error **err)
 {
-        cleanup_free char *v = NULL;
-        char key[1024];
+        cleanup_free char *name = NULL, *v = NULL;
+        char key[DIGEST_STR_SIZE];
+        const char *d, *rec;
+        json_t *j;
         int r;
 
         if (ref->digest[0]) {
@@ -426,16 +441,19 @@ static int local_image(store *st, const registry_ref *ref, char ret[DIGEST_STR_S
                 memcpy(ret, ref->digest, DIGEST_STR_SIZE);
                 return 1;
         }
-        if (!ref_key(ref, key, sizeof(key)))
+        if (!ref_key(ref, &name, key))
                 return 0;
         r = store_kv_get(st, KV_REFS, key, &v, err);
         if (r <= 0)
                 return r;
-        v[strcspn(v, "\n")] = '\0';
-        if (!image_complete(st, v))
-                return 0;
-        memcpy(ret, v, DIGEST_STR_SIZE);
-        return 1;
+        j = json_loads(v, 0, NULL);
+        d = json_string_value(json_object_get(j, "digest"));
+        rec = json_string_value(json_object_get(j, "ref"));
+        r = d != NULL && rec != NULL && strcmp(rec, name) == 0 && image_complete(st, d);
+        if (r)
+                snprintf(ret, DIGEST_STR_SIZE, "%s", d);
+        json_decref(j);
+        return r;
 }
 
 static int pull_locked(store *st, const registry_ref *ref, const registry_opts *o,
