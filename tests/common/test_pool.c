@@ -113,15 +113,19 @@ static void first_error_stops_the_hand_out(void **state)
         counts c;
 
         (void)state;
+        /* one thread: items in order, none after the failing one */
         init(&c, 5);
-        assert_int_equal(pool_run(N, 4, work, &c, &err), -1);
+        assert_int_equal(pool_run(N, 1, work, &c, &err), -1);
         assert_non_null(err);
         assert_int_equal(err->errnum, EBADMSG);
         assert_non_null(strstr(err->msg, "item 5 is bad"));
-        /* items 0..5 ran, and at most the ones already taken by the other
-         * threads after it: far from all */
+        assert_int_equal(atomic_load(&c.total), 6);
+        forge_error_release(&err);
+        /* several: the failing item's error, no item twice */
+        init(&c, 5);
+        assert_int_equal(pool_run(N, 4, work, &c, &err), -1);
+        assert_non_null(strstr(err->msg, "item 5 is bad"));
         assert_int_equal(atomic_load(&c.runs[5]), 1);
-        assert_true(atomic_load(&c.total) < 5 + 1 + 4 + 1);
         for (size_t i = 0; i < N; i++)
                 assert_true(atomic_load(&c.runs[i]) <= 1);
         forge_error_release(&err);
