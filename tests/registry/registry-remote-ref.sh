@@ -42,6 +42,18 @@ out=$(s run1 run "${OPTS[@]}" "$REF" -- remote 2>"$T/run1.err")
 [ "$(grep -c '^layer [12]/2 sha256:.* done$' "$T/run1.err")" -eq 2 ] || { cat "$T/run1.err"; fail "run: no pull progress"; }
 [ "$(s run1 inspect hello:v1 | jq -r .digest)" = "$d" ] || fail "run did not tag hello:v1"
 
+LOG=$T/tls/log
+manifest_gets() { grep -ac '"GET /v2/team/hello/manifests/v1' "$LOG" || true; }
+# run again (--pull missing): no request; run -q --pull always: pulled
+# again, nothing on stderr
+n0=$(manifest_gets)
+[ "$(s run1 run "$REF" -- again 2>/dev/null)" = "hello from forge, again!" ] || fail "second run"
+[ "$(manifest_gets)" -eq "$n0" ] || fail "the second run asked the registry"
+out=$(s run1 run -q --pull always "${OPTS[@]}" "$REF" -- quiet 2>"$T/runq.err")
+[ "$(manifest_gets)" -gt "$n0" ] || fail "--pull always did not ask the registry"
+[ "$out" = "hello from forge, quiet!" ] || fail "run -q: $out"
+[ ! -s "$T/runq.err" ] || { cat "$T/runq.err"; fail "run -q printed on stderr"; }
+
 # inspect -q: nothing on stderr, the JSON on stdout; --tls-verify=false works too
 s insp inspect -q "${OPTS[@]}" "$REF" >"$T/insp.json" 2>"$T/insp.err"
 [ "$(jq -r .digest "$T/insp.json")" = "$d" ] || fail "inspect remote"
