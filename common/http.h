@@ -13,6 +13,9 @@
  * that hashes while it writes sees exactly the bytes stored.
  *
  * Proxies follow libcurl's environment (http_proxy, https_proxy, no_proxy).
+ * Certificates are checked against the system's CAs, or the PEM bundle in
+ * $SSL_CERT_FILE / the hashed directory in $SSL_CERT_DIR where ca_file /
+ * ca_dir are not given.
  * URLs may be http:, https: or file:.
  */
 

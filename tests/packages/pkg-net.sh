@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# packages: layers over the network as a CI machine meets it: an https
+# repository with a private CA (trusted through SSL_CERT_FILE, never the
+# machine's trust store), untrusted certificates refused with nothing
+# written, http_proxy / https_proxy / no_proxy honoured (a logging proxy the
+# test starts), and the download progress line: on a terminal, as a plain line
+# in a log, none with -q. Every server is on 127.0.0.1, started here and
+# stopped by its PID.
+source "$FORGE_TESTS/../integration/lib.sh"
+source "$FORGE_TESTS/lib-repo.sh"
+unset http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY SSL_CERT_FILE SSL_CERT_DIR
+
+PIDS=()
+stop_all() {
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	stop_server
+}
+trap 'stop_all; cleanup_t' EXIT
+
+make_repo
+start_server
+HTTP_URL=http://127.0.0.1:$PORT
+C=$T/ctx
+
+# -- a CA, a certificate for 127.0.0.1 it signs, and a rogue CA's for the same name
+P=$T/pki
+mkdir -p "$P"
+mkca() { # mkca NAME
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=forge test $1" \
+		-keyout "$P/$1.key" -out "$P/$1.crt" 2>/dev/null
+}
+mkcert() { # mkcert CA NAME SAN
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=$2" -keyout "$P/$2.key" -out "$P/$2.csr" 2>/dev/null
+	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\n' "$3" >"$P/$2.ext"
+	openssl x509 -req -in "$P/$2.csr" -CA "$P/$1.crt" -CAkey "$P/$1.key" -CAcreateserial \
+		-days 2 -extfile "$P/$2.ext" -out "$P/$2.crt" 2>/dev/null
+}
+mkca ca
+mkca rogue
+mkcert ca good IP:127.0.0.1
+mkcert rogue evil IP:127.0.0.1
+mkcert ca wrongname DNS:repo.forge.invalid
+
+# start_tls CERTNAME LOG: an https server of $REPO; sets TPORT
+start_tls() {
+	TPORT=$(free_port)
+	python3 "$FORGE_TESTS/tls-server.py" "$REPO" "$TPORT" "$P/$1.crt" "$P/$1.key" >"$2" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 100); do
+		curl -s -k -o /dev/null "https://127.0.0.1:$TPORT/" && return 0
+		sleep 0.1
+	done
+	fail "the https test server did not start: $(cat "$2")"
+}
+
+# -- https with the test's CA in SSL_CERT_FILE: lock and build, fetched over TLS
+start_tls good "$T/tls.log"
+GOOD=$TPORT
+write_spec s "https://127.0.0.1:$GOOD" "  - name: app" "    packages: [app]" "    essential: false"
+SSL_CERT_FILE=$P/ca.crt f lock "$C/s.yaml" >"$T/out" 2>&1 || fail "lock over https: $(cat "$T/out")"
+SSL_CERT_FILE=$P/ca.crt f build -q "$C/s.yaml" >"$T/out" 2>&1 || fail "build over https: $(cat "$T/out")"
+grep -q "GET /dists/$SUITE/InRelease" "$T/tls.log" || fail "InRelease not fetched over https: $(cat "$T/tls.log")"
+grep -q "GET /pool/main/app_1.0_$ARCH.deb" "$T/tls.log" || fail "app.deb not fetched over https: $(cat "$T/tls.log")"
+f export s --format dir -o "$T/root"
+[ -x "$T/root/usr/bin/app" ] || fail "the https build has no /usr/bin/app"
+# an SSL_CERT_DIR (hashed, as c_rehash leaves it) works too
+mkdir -p "$P/dir"
+cp "$P/ca.crt" "$P/dir/$(openssl x509 -noout -hash -in "$P/ca.crt").0"
+rm "$C/s.yaml.lock"
+SSL_CERT_DIR=$P/dir f lock "$C/s.yaml" >"$T/out" 2>&1 || fail "lock with SSL_CERT_DIR: $(cat "$T/out")"
+
+# -- attacks: a certificate the machine does not trust is exit 1, nothing written
+untrusted() { # untrusted WHAT ENV... : lock and build fail, naming the URL; no lock, no image
+	local what=$1
+	shift
+	rm -f "$C/u.yaml.lock"
+	expect_status 1 env "$@" "$FORGE" --store "$T/store-u" lock "$C/u.yaml" 2>"$T/err"
+	grep -q "https://127.0.0.1:$TPORT/dists/$SUITE/InRelease" "$T/err" &&
+		grep -q "certificate is not trusted" "$T/err" || fail "$what: $(cat "$T/err")"
+	[ ! -e "$C/u.yaml.lock" ] || fail "$what: a lock was written"
+	expect_status 1 env "$@" "$FORGE" --store "$T/store-u" build "$C/u.yaml" 2>"$T/err"
+	grep -q "certificate is not trusted" "$T/err" || fail "$what (build): $(cat "$T/err")"
+	[ ! -e "$C/u.yaml.lock" ] || fail "$what: the build wrote a lock"
+	expect_status 1 "$FORGE" --store "$T/store-u" inspect u 2>/dev/null
+}
+# the test CA only in SSL_CERT_FILE: without it, the system's CAs do not know it
+write_spec u "https://127.0.0.1:$GOOD" "  - name: app" "    packages: [app]" "    essential: false"
+TPORT=$GOOD untrusted "the system's CAs" FORGE_X=1
+# a server whose certificate a rogue CA signed, for the right address
+start_tls evil "$T/evil.log"
+write_spec u "https://127.0.0.1:$TPORT" "  - name: app" "    packages: [app]" "    essential: false"
+untrusted "a rogue CA" SSL_CERT_FILE="$P/ca.crt"
+grep -q "GET /dists" "$T/evil.log" && fail "forge sent a request to the untrusted server: $(cat "$T/evil.log")"
+# a certificate from the right CA for another name
+start_tls wrongname "$T/wrong.log"
+write_spec u "https://127.0.0.1:$TPORT" "  - name: app" "    packages: [app]" "    essential: false"
+untrusted "a certificate for another name" SSL_CERT_FILE="$P/ca.crt"
+# a lock made over a trusted connection does not let a build download from an untrusted one
+write_spec u "https://127.0.0.1:$GOOD" "  - name: app" "    packages: [app]" "    essential: false"
+SSL_CERT_FILE=$P/ca.crt "$FORGE" --store "$T/store-u" lock "$C/u.yaml" >/dev/null
+expect_status 1 "$FORGE" --store "$T/store-u" build "$C/u.yaml" 2>"$T/err"
+grep -q "certificate is not trusted" "$T/err" && grep -q "package 'app'\|package '" "$T/err" ||
+	fail "a .deb over an untrusted connection: $(cat "$T/err")"
+expect_status 1 "$FORGE" --store "$T/store-u" inspect u 2>/dev/null
+[ -z "$(ls -A "$T/store-u/tmp" 2>/dev/null)" ] || fail "the refused download left files: $(ls -A "$T/store-u/tmp")"
+"$FORGE" --store "$T/store-u" store verify >/dev/null || fail "store verify after a refused download"
