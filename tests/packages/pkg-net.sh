@@ -107,3 +107,52 @@ grep -q "certificate is not trusted" "$T/err" && grep -q "package 'app'\|package
 expect_status 1 "$FORGE" --store "$T/store-u" inspect u 2>/dev/null
 [ -z "$(ls -A "$T/store-u/tmp" 2>/dev/null)" ] || fail "the refused download left files: $(ls -A "$T/store-u/tmp")"
 "$FORGE" --store "$T/store-u" store verify >/dev/null || fail "store verify after a refused download"
+
+# -- proxies: a logging proxy on 127.0.0.1 sees every fetch, unless no_proxy names the host
+PXPORT=$(free_port)
+python3 "$FORGE_TESTS/proxy.py" "$PXPORT" "$T/proxy.log" >"$T/proxy.err" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do
+	curl -s -o /dev/null -x "http://127.0.0.1:$PXPORT" "$HTTP_URL/" && break
+	sleep 0.1
+done
+[ -s "$T/proxy.log" ] || fail "the proxy did not start: $(cat "$T/proxy.err")"
+: >"$T/proxy.log"
+PX=http://127.0.0.1:$PXPORT
+# http_proxy for an http repository: lock (indexes) and a build in a new store (.debs)
+write_spec p "$HTTP_URL" "  - name: app" "    packages: [app]" "    essential: false"
+n0=$(wc -l <"$T/server.log")
+http_proxy=$PX "$FORGE" --store "$T/store-p1" lock "$C/p.yaml" >/dev/null 2>"$T/err" || fail "lock via http_proxy: $(cat "$T/err")"
+http_proxy=$PX "$FORGE" --store "$T/store-p1" build -q "$C/p.yaml" >/dev/null 2>"$T/err" || fail "build via http_proxy: $(cat "$T/err")"
+for want in "GET $HTTP_URL/dists/$SUITE/InRelease" "GET $HTTP_URL/dists/$SUITE/main/binary-$ARCH/Packages.xz" \
+	"GET $HTTP_URL/pool/main/app_1.0_$ARCH.deb" "GET $HTTP_URL/pool/main/libfoo1_2.0_$ARCH.deb"; do
+	grep -qxF "$want" "$T/proxy.log" || fail "not through the proxy: '$want': $(cat "$T/proxy.log")"
+done
+# the server saw the same requests, from the proxy: as many as the proxy forwarded
+[ "$(($(wc -l <"$T/server.log") - n0))" = "$(wc -l <"$T/proxy.log")" ] ||
+	fail "requests bypassed the proxy: server $(tail -n +$((n0 + 1)) "$T/server.log"), proxy $(cat "$T/proxy.log")"
+# https_proxy for an https repository: a CONNECT tunnel, the certificate still checked
+: >"$T/proxy.log"
+https_proxy=$PX SSL_CERT_FILE=$P/ca.crt "$FORGE" --store "$T/store-p2" build -q "$C/s.yaml" >/dev/null 2>"$T/err" ||
+	fail "build via https_proxy: $(cat "$T/err")"
+grep -qxF "CONNECT 127.0.0.1:$GOOD" "$T/proxy.log" || fail "https not through the proxy: $(cat "$T/proxy.log")"
+! grep -q "^GET" "$T/proxy.log" || fail "https went through the proxy in clear: $(cat "$T/proxy.log")"
+# http_proxy does not apply to https
+: >"$T/proxy.log"
+http_proxy=$PX SSL_CERT_FILE=$P/ca.crt "$FORGE" --store "$T/store-p3" build -q "$C/s.yaml" >/dev/null 2>"$T/err" ||
+	fail "https build with http_proxy set: $(cat "$T/err")"
+[ ! -s "$T/proxy.log" ] || fail "http_proxy was used for https: $(cat "$T/proxy.log")"
+# no_proxy=127.0.0.1 bypasses it
+: >"$T/proxy.log"
+n0=$(wc -l <"$T/server.log")
+rm "$C/p.yaml.lock"
+http_proxy=$PX no_proxy=127.0.0.1 "$FORGE" --store "$T/store-p4" build -q "$C/p.yaml" >/dev/null 2>"$T/err" ||
+	fail "build with no_proxy: $(cat "$T/err")"
+[ ! -s "$T/proxy.log" ] || fail "no_proxy=127.0.0.1 still used the proxy: $(cat "$T/proxy.log")"
+tail -n +$((n0 + 1)) "$T/server.log" | grep -q "GET /pool/main/app_1.0_$ARCH.deb" || fail "no_proxy: the server saw no download"
+# a proxy that is down is exit 1 naming the URL, nothing written
+DEAD=$(free_port)
+rm -f "$C/p.yaml.lock"
+expect_status 1 env http_proxy=http://127.0.0.1:$DEAD "$FORGE" --store "$T/store-p5" build "$C/p.yaml" 2>"$T/err"
+grep -q "$HTTP_URL/dists/$SUITE/InRelease" "$T/err" || fail "proxy down: $(cat "$T/err")"
+[ ! -e "$C/p.yaml.lock" ] || fail "proxy down: a lock was written"
