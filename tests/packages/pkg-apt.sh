@@ -39,3 +39,77 @@ grep -qx "configured configure" "$T/after" || fail "hello-post's postinst did no
 grep -q "GET /pool/main/hello-post_1.0_all.deb" "$T/server.log" || fail "apt-get did not fetch from the test repository"
 grep -q "GET /pool/main/libfoo1_2.0_$ARCH.deb" "$T/server.log" || fail "apt-get did not fetch libfoo1 2.0"
 echo "pkg-apt: apt ok"
+
+# -- essential: false over a from: base with a dpkg database: the layer's
+# status keeps the base's packages (and their info/*.list stay), so dpkg
+# sees both, and apt-get still works over it
+write_spec over "$URL" "  - name: app" "    packages: [app]" "    essential: false"
+sed -i '2a from: ./apt.yaml' "$C/over.yaml"
+f build -q "$C/over.yaml" >/dev/null 2>"$T/err" || fail "build over the apt image: $(cat "$T/err")"
+f export over --format dir -o "$T/over"
+dpkg --root="$T/over" -l >"$T/l" 2>&1
+for p in base-test dpkg-test apt-test app libfoo1:$ARCH pre-tool tiny-mta; do
+	grep -q "^ii  $p " "$T/l" || fail "dpkg -l over the base: no $p: $(cat "$T/l")"
+done
+[ "$(dpkg --root="$T/over" -S /usr/bin/apt-get)" = "apt-test: /usr/bin/apt-get" ] || fail "dpkg -S of a base file"
+[ "$(dpkg --root="$T/over" -S /usr/bin/app)" = "app: /usr/bin/app" ] || fail "dpkg -S of the layer's file"
+dpkg --root="$T/over" --audit >"$T/audit" 2>&1
+[ ! -s "$T/audit" ] || fail "dpkg --audit over the base: $(cat "$T/audit")"
+[ "$(grep -c '^Package: ' "$T/over/var/lib/dpkg/status")" = 7 ] || fail "status: $(grep '^Package: ' "$T/over/var/lib/dpkg/status")"
+f run --network host over -- /bin/sh -c 'apt-get update -qq && apt-get install -y -qq hello-post && /usr/bin/dpkg -l hello-post app' \
+	>"$T/apt2.out" 2>&1 || fail "apt-get over the merged status: $(cat "$T/apt2.out")"
+grep -q "^ii  app " "$T/apt2.out" && grep -q "^ii  hello-post " "$T/apt2.out" || fail "apt-get over the merged status: $(cat "$T/apt2.out")"
+
+# a base forge did not build (an archive with a status and info/*.list): its
+# packages stay, one the layer installs again is replaced (libfoo1 1.0 -> 2.0)
+B=$T/hand
+mkdir -p "$B/var/lib/dpkg/info" "$B/usr/share/handmade"
+echo hand >"$B/usr/share/handmade/file"
+printf '/usr\n/usr/share\n/usr/share/handmade\n/usr/share/handmade/file\n' >"$B/var/lib/dpkg/info/handmade.list"
+printf '/usr/lib/libfoo.txt\n' >"$B/var/lib/dpkg/info/libfoo1:$ARCH.list"
+cat >"$B/var/lib/dpkg/status" <<EOS
+Package: handmade
+Status: install ok installed
+Priority: optional
+Maintainer: forge tests <tests@forge.invalid>
+Architecture: all
+Version: 3.1
+Description: made by hand
+ in a base image
+
+Package: libfoo1
+Status: install ok installed
+Maintainer: forge tests <tests@forge.invalid>
+Architecture: $ARCH
+Multi-Arch: same
+Version: 1.0
+Description: the old libfoo1
+EOS
+tar -C "$B" -cf "$C/hand.tar" .
+printf 'forge: 1\nname: hand\nlayers:\n  - archive: hand.tar\n' >"$C/hand.yaml"
+write_spec overhand "$URL" "  - packages: [app]" "    essential: false"
+sed -i '2a from: ./hand.yaml' "$C/overhand.yaml"
+f build -q "$C/overhand.yaml" >/dev/null 2>"$T/err" || fail "build over the archive base: $(cat "$T/err")"
+f export overhand --format dir -o "$T/oh"
+[ "$(dpkg-query --root="$T/oh" -W -f='${Version} ${Description}' handmade)" = "3.1 made by hand
+ in a base image" ] || fail "handmade: $(dpkg-query --root="$T/oh" -W handmade)"
+[ "$(dpkg --root="$T/oh" -S /usr/share/handmade/file)" = "handmade: /usr/share/handmade/file" ] || fail "dpkg -S handmade"
+[ "$(dpkg-query --root="$T/oh" -W -f='${Version}' libfoo1)" = 2.0 ] || fail "libfoo1 not replaced"
+[ "$(grep -c '^Package: libfoo1$' "$T/oh/var/lib/dpkg/status")" = 1 ] || fail "libfoo1 twice in status"
+grep -q '^Package: app$' "$T/oh/var/lib/dpkg/status" || fail "app not in status"
+
+# a status file the layers below deleted (a whiteout) is not brought back
+printf 'forge: 1\nname: gone\nfrom: ./apt.yaml\nlayers:\n  - run: rm /var/lib/dpkg/status\n' >"$C/gone.yaml"
+write_spec overgone "$URL" "  - packages: [pre-tool]" "    essential: false"
+sed -i '2a from: ./gone.yaml' "$C/overgone.yaml"
+f build -q "$C/overgone.yaml" >/dev/null 2>"$T/err" || fail "build over a deleted status: $(cat "$T/err")"
+f export overgone --format dir -o "$T/og"
+[ "$(grep '^Package: ' "$T/og/var/lib/dpkg/status")" = "Package: pre-tool" ] ||
+	fail "a deleted status came back: $(grep '^Package: ' "$T/og/var/lib/dpkg/status")"
+
+# a hostile base: a stanza that names no valid package is exit 1 naming the file
+printf 'Package: ../../etc\nStatus: install ok installed\n' >"$B/var/lib/dpkg/status"
+tar -C "$B" -cf "$C/hand.tar" .
+expect_status 1 f build -q "$C/overhand.yaml" 2>"$T/err"
+grep -q "var/lib/dpkg/status.*stanza 1 has no valid Package field" "$T/err" || fail "hostile status: $(cat "$T/err")"
+echo "pkg-apt: ok"
