@@ -156,3 +156,34 @@ rm -f "$C/p.yaml.lock"
 expect_status 1 env http_proxy=http://127.0.0.1:$DEAD "$FORGE" --store "$T/store-p5" build "$C/p.yaml" 2>"$T/err"
 grep -q "$HTTP_URL/dists/$SUITE/InRelease" "$T/err" || fail "proxy down: $(cat "$T/err")"
 [ ! -e "$C/p.yaml.lock" ] || fail "proxy down: a lock was written"
+
+# -- the download progress line: on a terminal (the helper's pty), a plain
+# line in a log, none with -q; a fresh store each time so the .debs download
+rm -f "$C/p.yaml.lock"
+"$FORGE" --store "$T/store-g0" lock "$C/p.yaml" >/dev/null
+total=$(jq '[.packages.layers[0].packages[].size] | add' "$C/p.yaml.lock")
+"$FORGE_TESTHELPER" pty 24 120 '' "$FORGE" --store "$T/store-g1" build "$C/p.yaml" >"$T/pty.out" 2>&1 ||
+	fail "build on a terminal: $(cat "$T/pty.out")"
+tr '\r' '\n' <"$T/pty.out" | sed 's/\x1b\[K//g' >"$T/pty.lines"
+grep -Eq "^app +downloading 4/4 packages, [0-9.]+ [KMG]?i?B of [0-9.]+ [KMG]?i?B$" "$T/pty.lines" ||
+	fail "no progress line on the terminal: $(cat -A "$T/pty.out")"
+grep -Eq "^app +downloading [0-3]/4 packages" "$T/pty.lines" || fail "no line before the end: $(cat -A "$T/pty.out")"
+grep -q "^\[1/1\] app .* built" "$T/pty.lines" || fail "the layer line is missing on the terminal: $(cat -A "$T/pty.out")"
+# the bytes of the last line are what the lock says the layer's .debs weigh
+last=$(grep -E "^app +downloading 4/4" "$T/pty.lines" | tail -n1)
+[ "$(sed -E 's/.*, (.*) of (.*)$/\1/' <<<"$last")" = "$(sed -E 's/.* of (.*)$/\1/' <<<"$last")" ] ||
+	fail "the last progress line is not complete: $last (lock: $total bytes)"
+# -q on a terminal: no progress, only the digest
+"$FORGE_TESTHELPER" pty 24 120 '' "$FORGE" --store "$T/store-g2" build -q "$C/p.yaml" >"$T/ptyq.out" 2>&1 ||
+	fail "build -q on a terminal: $(cat "$T/ptyq.out")"
+! grep -q "download" "$T/ptyq.out" || fail "-q printed progress: $(cat -A "$T/ptyq.out")"
+grep -Eq "^sha256:[0-9a-f]{64}" "$T/ptyq.out" || fail "-q printed no digest: $(cat -A "$T/ptyq.out")"
+# not a terminal: one plain line, no carriage return or escape
+"$FORGE" --store "$T/store-g3" build "$C/p.yaml" >"$T/log.out" 2>"$T/log.err" || fail "build to a log: $(cat "$T/log.err")"
+grep -Eqx "app +downloaded 4 packages, [0-9.]+ [KMG]?i?B" "$T/log.err" || fail "no plain progress line: $(cat -A "$T/log.err")"
+[ "$(grep -c downloaded "$T/log.err")" = 1 ] || fail "more than one plain line: $(cat -A "$T/log.err")"
+! grep -q $'\r\|\x1b' "$T/log.err" || fail "terminal codes in a log: $(cat -A "$T/log.err")"
+# nothing to download: no line
+"$FORGE" --store "$T/store-g3" build --no-cache "$C/p.yaml" >/dev/null 2>"$T/log2.err"
+! grep -q download "$T/log2.err" || fail "a progress line with nothing to download: $(cat "$T/log2.err")"
+echo "pkg-net: ok"
