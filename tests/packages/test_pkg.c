@@ -440,13 +440,43 @@ static void test_status_merge(void **state)
         forge_error_release(&err);
 }
 
+static void test_repo_url(void **state)
+{
+        forge_error *err = NULL;
+        pkg_sources s = {0};
+        char *comps[] = {"main", NULL}, *keys[] = {"/k.gpg", NULL};
+
+        (void)state;
+        assert_null(spec_repo_url_problem("https://127.0.0.1:8443/debian"));
+        assert_null(spec_repo_url_problem("file:///srv/mirror"));
+        assert_non_null(spec_repo_url_problem("ftp://a.invalid/debian"));
+        assert_non_null(spec_repo_url_problem("http://a.invalid/deb ian"));
+        assert_non_null(spec_repo_url_problem("http://a.invalid/\x7f"));
+        /* the apt sources use the same check */
+        assert_int_equal(pkg_source_add(&s, "ftp://a.invalid/debian", "bookworm", comps, keys, NULL,
+                                        "x.list:1", &err),
+                         -1);
+        assert_non_null(strstr(err->msg, "x.list:1: URI 'ftp://a.invalid/debian' is not an http"));
+        forge_error_release(&err);
+        assert_int_equal(pkg_source_add(&s, "http://a.invalid/\033[2J", "bookworm", comps, keys,
+                                        NULL, "x.list:2", &err),
+                         -1);
+        assert_null(strstr(err->msg, "\033"));
+        forge_error_release(&err);
+        assert_int_equal(pkg_source_add(&s, "http://a.invalid/debian/", "bookworm", comps, keys,
+                                        NULL, "x.list:3", &err),
+                         0);
+        assert_string_equal(s.v[0].uri, "http://a.invalid/debian");
+        pkg_sources_free(&s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_list),         cmocka_unit_test(test_deb822),
             cmocka_unit_test(test_host),         cmocka_unit_test(test_release),
             cmocka_unit_test(test_dearmor),      cmocka_unit_test(test_lock),
-            cmocka_unit_test(test_status_merge),
+            cmocka_unit_test(test_status_merge), cmocka_unit_test(test_repo_url),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
