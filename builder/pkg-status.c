@@ -218,7 +218,6 @@ static int split_base(const char *base, const char *what, const pkg_stanza *fres
         size_t no = 0;
 
         for (;;) {
-                cleanup_free char *name = NULL;
                 pkg_stanza st = {0};
                 const char *s, *e;
 
