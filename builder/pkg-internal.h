@@ -211,9 +211,10 @@ int pkg_fetch_debs(store *s, const spec *sp, const pkg_lock *pl, const pkg_set *
 
 /* The layer's entries for essential: false: every package's files and the
  * dpkg database (status, info/PKG.list, md5sums, conffiles, scripts).
- * below: packages of earlier packages: layers (already in status);
  * base_status: the status file the layers below leave (pkg_status_below),
- * whose other packages stay in the layer's status. */
+ * whose other packages stay in the layer's status; below: packages of
+ * earlier packages: layers, written into the status too (NULL when
+ * base_status, which lists them, is given). */
 int pkg_install_files(store *s, const spec *sp, const pkg_set *below, const pkg_set *set,
                       const char *base_status, bentries *out, forge_error **err);
 

@@ -107,6 +107,16 @@ f export overgone --format dir -o "$T/og"
 [ "$(grep '^Package: ' "$T/og/var/lib/dpkg/status")" = "Package: pre-tool" ] ||
 	fail "a deleted status came back: $(grep '^Package: ' "$T/og/var/lib/dpkg/status")"
 
+# a package a run: step purged between two packages: layers stays purged
+write_spec purge "$URL" "  - packages: [pre-tool]" "    essential: false" \
+	"  - run: /usr/bin/dpkg --purge pre-tool" "  - packages: [tiny-mta]" "    essential: false"
+sed -i '2a from: ./apt.yaml' "$C/purge.yaml"
+f build -q "$C/purge.yaml" >/dev/null 2>"$T/err" || fail "build with a purge between layers: $(cat "$T/err")"
+f export purge --format dir -o "$T/pu"
+dpkg --root="$T/pu" -l >"$T/l" 2>&1
+grep -q "^ii  tiny-mta " "$T/l" && grep -q "^ii  apt-test " "$T/l" || fail "purge: $(cat "$T/l")"
+! grep -q "pre-tool" "$T/l" || fail "a purged package came back: $(cat "$T/l")"
+
 # a hostile base: a stanza that names no valid package is exit 1 naming the file
 printf 'Package: ../../etc\nStatus: install ok installed\n' >"$B/var/lib/dpkg/status"
 tar -C "$B" -cf "$C/hand.tar" .
