@@ -137,6 +137,11 @@ https_proxy=$PX SSL_CERT_FILE=$P/ca.crt "$FORGE" --store "$T/store-p2" build -q 
 	fail "build via https_proxy: $(cat "$T/err")"
 grep -qxF "CONNECT 127.0.0.1:$GOOD" "$T/proxy.log" || fail "https not through the proxy: $(cat "$T/proxy.log")"
 ! grep -q "^GET" "$T/proxy.log" || fail "https went through the proxy in clear: $(cat "$T/proxy.log")"
+# through the tunnel the certificate is still checked: without the CA, refused
+: >"$T/proxy.log"
+expect_status 1 env https_proxy=$PX "$FORGE" --store "$T/store-p6" build -q "$C/s.yaml" 2>"$T/err"
+grep -q "certificate is not trusted" "$T/err" || fail "https_proxy without the CA: $(cat "$T/err")"
+grep -qxF "CONNECT 127.0.0.1:$GOOD" "$T/proxy.log" || fail "https_proxy not used: $(cat "$T/proxy.log")"
 # http_proxy does not apply to https
 : >"$T/proxy.log"
 http_proxy=$PX SSL_CERT_FILE=$P/ca.crt "$FORGE" --store "$T/store-p3" build -q "$C/s.yaml" >/dev/null 2>"$T/err" ||
