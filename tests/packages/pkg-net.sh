@@ -161,6 +161,10 @@ rm -f "$C/p.yaml.lock"
 expect_status 1 env http_proxy=http://127.0.0.1:$DEAD "$FORGE" --store "$T/store-p5" build "$C/p.yaml" 2>"$T/err"
 grep -q "$HTTP_URL/dists/$SUITE/InRelease" "$T/err" || fail "proxy down: $(cat "$T/err")"
 [ ! -e "$C/p.yaml.lock" ] || fail "proxy down: a lock was written"
+# a file: repository never goes through a proxy
+write_spec fl "file://$REPO" "  - packages: [app]" "    essential: false"
+env http_proxy=http://127.0.0.1:$DEAD https_proxy=http://127.0.0.1:$DEAD all_proxy=http://127.0.0.1:$DEAD \
+	"$FORGE" --store "$T/store-p7" build -q "$C/fl.yaml" >/dev/null 2>"$T/err" || fail "file: with proxies set: $(cat "$T/err")"
 
 # -- the download progress line: on a terminal (the helper's pty), a plain
 # line in a log, none with -q; a fresh store each time so the .debs download
