@@ -348,8 +348,17 @@ static int build_packages(bstate *b, const spec_layer *l, size_t idx, const char
         if (pkg_fetch_debs(b->s, b->sp, &b->pl, set, on_fetch, &fu, err) < 0)
                 return -1;
         if (!l->essential) {
-                if (pkg_fetch_debs(b->s, b->sp, &b->pl, &b->below, on_fetch, &fu, err) < 0 ||
-                    pkg_install_files(b->s, b->sp, &b->below, set, e, err) < 0)
+                cleanup_free char *base_status = NULL;
+                if (b->n_layers > 0 && (unpack_all(b, err) < 0 ||
+                                        pkg_status_below((const char *const *)b->unpacked,
+                                                         b->n_layers, &base_status, err) < 0))
+                        return forge_error_prefix(err, "layer '%s'", label);
+                /* the status below, when there is one, already lists the earlier
+                 * layers' packages as they are now (a run: step may have removed one) */
+                if ((base_status == NULL &&
+                     pkg_fetch_debs(b->s, b->sp, &b->pl, &b->below, on_fetch, &fu, err) < 0) ||
+                    pkg_install_files(b->s, b->sp, base_status ? NULL : &b->below, set, base_status,
+                                      e, err) < 0)
                         return -1;
                 return bentries_finish(e, (int64_t)b->sp->source_date_epoch, err);
         }

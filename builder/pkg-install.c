@@ -317,13 +317,6 @@ typedef struct inst {
         control c;
 } inst;
 
-static int cmp_inst(const void *a, const void *b)
-{
-        const inst *x = a, *y = b;
-        int r = strcmp(x->p->name, y->p->name);
-        return r ? r : strcmp(x->p->arch, y->p->arch);
-}
-
 static int install_one(store *s, const spec *sp, inst *in, bentries *out, forge_error **err)
 {
         cleanup_free char *deb = store_blob_path(s, in->p->sha256);
@@ -372,21 +365,43 @@ static int install_one(store *s, const spec *sp, inst *in, bentries *out, forge_
         return 0;
 }
 
+/* The status stanza of each package, as pkg_stanza (borrowing the names). */
+static int fresh_stanzas(inst *all, size_t k, pkg_stanza *st, forge_error **err)
+{
+        for (size_t i = 0; i < k; i++) {
+                size_t len = 0;
+                FILE *m = open_memstream(&st[i].text, &len);
+
+                if (m == NULL)
+                        return forge_error_make(err, ENOMEM, "install");
+                if (status_stanza(m, &all[i].c, err) < 0) {
+                        fclose(m);
+                        return forge_error_prefix(err, "package '%s'", all[i].p->name);
+                }
+                if (fclose(m) != 0)
+                        return forge_error_make(err, ENOMEM, "install");
+                /* status_stanza ends the stanza with one blank line */
+                st[i].name = all[i].p->name;
+                st[i].arch = all[i].p->arch;
+        }
+        return 0;
+}
+
 int pkg_install_files(store *s, const spec *sp, const pkg_set *below, const pkg_set *set,
-                      bentries *out, forge_error **err)
+                      const char *base_status, bentries *out, forge_error **err)
 {
         size_t n = (below ? below->n : 0) + set->n;
         inst *all = calloc(n + 1, sizeof(*all));
+        pkg_stanza *fresh = calloc(n + 1, sizeof(*fresh));
         cleanup_free char *status = NULL;
         size_t status_len = 0, k = 0;
         int64_t sde = (int64_t)sp->source_date_epoch;
         cleanup_free char *spool = path_join(store_root(s), "tmp");
-        FILE *m = NULL;
         int r = -1;
 
-        if (all == NULL || spool == NULL) {
-                free(all);
-                return forge_error_make(err, ENOMEM, "install");
+        if (all == NULL || fresh == NULL || spool == NULL) {
+                forge_error_make(err, ENOMEM, "install");
+                goto out;
         }
         if (out->spool_fd < 0 &&
             (out->spool_fd = open(spool, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0) {
@@ -405,19 +420,11 @@ int pkg_install_files(store *s, const spec *sp, const pkg_set *below, const pkg_
                 if (deb == NULL || read_control(deb, below->v[i].name, &all[k++].c, err) < 0)
                         goto out;
         }
-        qsort(all, k, sizeof(*all), cmp_inst);
-        m = open_memstream(&status, &status_len);
-        if (m == NULL) {
-                forge_error_make(err, ENOMEM, "install");
+        /* and so do the other packages of the status the layers below leave */
+        if (fresh_stanzas(all, k, fresh, err) < 0 ||
+            pkg_status_merge(base_status, "the image's var/lib/dpkg/status (below this layer)",
+                             fresh, k, &status, &status_len, err) < 0)
                 goto out;
-        }
-        for (size_t i = 0; i < k; i++)
-                if (status_stanza(m, &all[i].c, err) < 0) {
-                        forge_error_prefix(err, "package '%s'", all[i].p->name);
-                        goto out;
-                }
-        fclose(m);
-        m = NULL;
         if (add_dir(out, "var/lib/dpkg/info", sde, err) < 0 ||
             add_dir(out, "var/lib/dpkg/updates", sde, err) < 0 ||
             add_dir(out, "var/lib/dpkg/triggers", sde, err) < 0 ||
@@ -428,11 +435,12 @@ int pkg_install_files(store *s, const spec *sp, const pkg_set *below, const pkg_
                 goto out;
         r = 0;
 out:
-        if (m)
-                fclose(m);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; all && fresh && i < n; i++) {
                 control_free(&all[i].c);
+                free(fresh[i].text);
+        }
         free(all);
+        free(fresh);
         return r;
 }
 

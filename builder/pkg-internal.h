@@ -211,9 +211,12 @@ int pkg_fetch_debs(store *s, const spec *sp, const pkg_lock *pl, const pkg_set *
 
 /* The layer's entries for essential: false: every package's files and the
  * dpkg database (status, info/PKG.list, md5sums, conffiles, scripts).
- * below: packages of earlier packages: layers (already in status). */
+ * base_status: the status file the layers below leave (pkg_status_below),
+ * whose other packages stay in the layer's status; below: packages of
+ * earlier packages: layers, written into the status too (NULL when
+ * base_status, which lists them, is given). */
 int pkg_install_files(store *s, const spec *sp, const pkg_set *below, const pkg_set *set,
-                      bentries *out, forge_error **err);
+                      const char *base_status, bentries *out, forge_error **err);
 
 /* essential: true: unpacks, then runs the image's dpkg in the build sandbox
  * over lowerdirs (o->run_step). The layer's entries come from the overlay
@@ -221,6 +224,25 @@ int pkg_install_files(store *s, const spec *sp, const pkg_set *below, const pkg_
 int pkg_install_dpkg(store *s, const spec *sp, const builder_opts *o, const char *const *lowerdirs,
                      size_t n_lower, const pkg_set *set, bentries *out, char **ret_tmp,
                      forge_error **err);
+
+/* ---- the dpkg status below a layer (pkg-status.c) ---- */
+
+#define PKG_MAX_STATUS (256u << 20)
+
+/* The text of var/lib/dpkg/status as the stack of unpacked layers (bottom
+ * first, overlay lowerdirs) shows it, or NULL when none has it. */
+int pkg_status_below(const char *const *lowerdirs, size_t n, char **ret, forge_error **err);
+
+typedef struct pkg_stanza {
+        char *name, *arch;
+        char *text; /* the stanza, ending in "\n\n" */
+} pkg_stanza;
+
+/* base's stanzas (a status file's text, or NULL; what names it in errors)
+ * except those of packages fresh installs again, and fresh's, sorted by
+ * package and architecture as dpkg writes them. */
+int pkg_status_merge(const char *base, const char *what, const pkg_stanza *fresh, size_t n_fresh,
+                     char **ret, size_t *ret_len, forge_error **err);
 
 /* A control field of a stored .deb (one line), malloc'd; NULL when absent. */
 int pkg_deb_field(store *s, const pkg_locked *p, const char *name, char **ret, forge_error **err);

@@ -120,17 +120,6 @@ static bool strv_has(char *const *v, const char *s)
         return false;
 }
 
-static bool uri_ok(const char *u)
-{
-        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0 &&
-            strncmp(u, "file:/", 6) != 0)
-                return false;
-        for (; *u; u++)
-                if ((unsigned char)*u <= ' ' || *u == 0x7f)
-                        return false;
-        return true;
-}
-
 static bool word_ok(const char *w)
 {
         if (w[0] == '\0' || w[0] == '.' || strstr(w, "..") != NULL)
@@ -147,13 +136,15 @@ int pkg_source_add(pkg_sources *out, const char *uri, const char *suite, char *c
 {
         pkg_source *nv, *s;
         size_t ul = strlen(uri);
+        const char *why;
 
         if (out->n >= MAX_SOURCES)
                 return forge_error_make(err, 0, "%s: more than %d apt sources", origin,
                                         MAX_SOURCES);
-        if (!uri_ok(uri))
-                return forge_error_usage(err, "%s: URI '%s' is not http, https or file", origin,
-                                         uri);
+        if ((why = spec_repo_url_problem(uri)) != NULL && why[0] == 'i')
+                return forge_error_usage(err, "%s: URI '%s' %s", origin, uri, why);
+        if (why != NULL) /* not echoed: control characters */
+                return forge_error_usage(err, "%s: a URI %s", origin, why);
         if (!word_ok(suite) || comps == NULL || comps[0] == NULL)
                 return forge_error_usage(err,
                                          "%s: suite '%s' is not valid or has no "

@@ -25,40 +25,6 @@
 
 #include "common/cleanup.h"
 
-bool pkg_name_valid(const char *s)
-{
-        size_t n = strlen(s);
-        if (n < 2 || n > 200 || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
-                return false;
-        for (; *s; s++)
-                if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) &&
-                    !strchr("+-.", *s))
-                        return false;
-        return true;
-}
-
-bool pkg_version_valid(const char *s)
-{
-        size_t n = strlen(s);
-        if (n == 0 || n > 200 || !isalnum((unsigned char)s[0]))
-                return false;
-        for (; *s; s++)
-                if (!isalnum((unsigned char)*s) && !strchr(".+~:-", *s))
-                        return false;
-        return true;
-}
-
-bool pkg_arch_valid(const char *s)
-{
-        size_t n = strlen(s);
-        if (n == 0 || n > 32)
-                return false;
-        for (; *s; s++)
-                if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '-')
-                        return false;
-        return true;
-}
-
 /* What libsolv does not keep of a stanza: its Size. Sorted by key. */
 typedef struct sized {
         char *key; /* "name version arch" */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "builder/builder.h"
@@ -42,21 +43,57 @@ static const char check_usage[] =
 typedef struct progress {
         bool quiet;
         bool tty;
+        char last[160];        /* the line on the terminal */
+        size_t last_done;      /* its package count */
+        struct timespec drawn; /* when it was drawn */
 } progress;
 
-/* One line per layer, rewritten in place on a terminal; nothing otherwise. */
+/* A terminal line is redrawn when a package completes, else at most ten
+ * times a second, and never with the same text. */
+static bool redraw_due(progress *p, size_t done, size_t total, const char *line)
+{
+        struct timespec now;
+        long ms;
+
+        if (strcmp(line, p->last) == 0)
+                return false;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        ms = (now.tv_sec - p->drawn.tv_sec) * 1000 + (now.tv_nsec - p->drawn.tv_nsec) / 1000000;
+        if (done == p->last_done && done != total && p->last[0] != '\0' && ms < 100)
+                return false;
+        p->drawn = now;
+        p->last_done = done;
+        snprintf(p->last, sizeof(p->last), "%s", line);
+        return true;
+}
+
+/* One line per layer on stderr: rewritten in place on a terminal as the
+ * .debs arrive; elsewhere (a CI log) one plain line when they are all in. */
 static void on_fetch(const char *layer, size_t done, size_t total, uint64_t bytes,
                      uint64_t bytes_total, void *ud)
 {
         progress *p = ud;
-        char a[32], b[32];
+        char a[32], b[32], line[160];
 
-        if (p->quiet || !p->tty)
+        if (p->quiet)
                 return;
-        fprintf(stderr, "\r%-28s downloading %zu/%zu packages, %s of %s\033[K", layer, done, total,
-                cli_format_size(bytes, a, sizeof(a)), cli_format_size(bytes_total, b, sizeof(b)));
-        if (done == total)
+        if (!p->tty) {
+                if (done == total)
+                        fprintf(stderr, "%-28s downloaded %zu packages, %s\n", layer, total,
+                                cli_format_size(bytes, a, sizeof(a)));
+                return;
+        }
+        snprintf(line, sizeof(line), "%-28s downloading %zu/%zu packages, %s of %s", layer, done,
+                 total, cli_format_size(bytes, a, sizeof(a)),
+                 cli_format_size(bytes_total, b, sizeof(b)));
+        if (!redraw_due(p, done, total, line))
+                return;
+        fprintf(stderr, "\r%s\033[K", line);
+        if (done == total) {
                 fputc('\n', stderr);
+                p->last[0] = '\0';
+                p->last_done = 0;
+        }
 }
 
 static void on_layer(const builder_layer_event *ev, void *ud)

@@ -117,6 +117,12 @@ static int dup_opt(char **dst, const char *src)
         return *dst == NULL ? -1 : 0;
 }
 
+static const char *env_nonempty(const char *name)
+{
+        const char *v = getenv(name);
+        return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
 int http_client_new(const http_options *o, http_client **ret, forge_error **err)
 {
         http_client *c;
@@ -133,6 +139,12 @@ int http_client_new(const http_options *o, http_client **ret, forge_error **err)
                 http_options_init(&c->opts);
         for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
                 pthread_mutex_init(&c->locks[i], NULL);
+        /* OpenSSL's variables, as openssl, Python and Go read them: a private
+         * CA without editing the machine's trust store. */
+        if (c->opts.ca_file == NULL)
+                c->opts.ca_file = env_nonempty("SSL_CERT_FILE");
+        if (c->opts.ca_dir == NULL)
+                c->opts.ca_dir = env_nonempty("SSL_CERT_DIR");
         if (dup_opt(&c->ca_file, c->opts.ca_file) < 0 || dup_opt(&c->ca_dir, c->opts.ca_dir) < 0 ||
             dup_opt(&c->client_cert, c->opts.client_cert) < 0 ||
             dup_opt(&c->client_key, c->opts.client_key) < 0 ||
@@ -601,6 +613,12 @@ static int attempt_error(const http_request *rq, const attempt *a, CURLcode rc, 
         if (rc == CURLE_TOO_MANY_REDIRECTS)
                 return forge_error_make(err, 0, "%s: too many redirects (more than %d)", u,
                                         rq->max_redirects);
+        if (rc == CURLE_PEER_FAILED_VERIFICATION)
+                return forge_error_make(err, 0,
+                                        "%s: %s (the server's certificate is not trusted: add "
+                                        "its CA to the system's trust store, or name a CA "
+                                        "bundle in SSL_CERT_FILE)",
+                                        u, errbuf[0] ? errbuf : lc.easy_strerror(rc));
         return forge_error_make(err, 0, "%s: %s", u, errbuf[0] ? errbuf : lc.easy_strerror(rc));
 }
 

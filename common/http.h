@@ -13,6 +13,10 @@
  * that hashes while it writes sees exactly the bytes stored.
  *
  * Proxies follow libcurl's environment (http_proxy, https_proxy, no_proxy).
+ * Certificates are checked against the system's CAs (libcurl's default
+ * bundle and directory) and a CA bundle (ca_file, else $SSL_CERT_FILE)
+ * that replaces the default bundle, or a hashed directory (ca_dir, else
+ * $SSL_CERT_DIR) that replaces the default directory.
  * URLs may be http:, https: or file:.
  */
 

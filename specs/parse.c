@@ -1258,20 +1258,29 @@ KEYFN(t_vm)
 
 /* ---- repositories ---- */
 
+const char *spec_repo_url_problem(const char *u)
+{
+        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0 &&
+            strncmp(u, "file:/", 6) != 0)
+                return "is not an http://, https:// or file:/// URL";
+        for (const char *c = u; *c; c++)
+                if ((unsigned char)*c <= ' ' || *c == 0x7f)
+                        return "contains a space or control character";
+        return NULL;
+}
+
 KEYFN(r_url)
 {
         spec_repo *r = obj;
-        const char *u;
+        const char *why;
         if (get_string(p, v, "url", &r->url) < 0)
                 return -1;
-        u = r->url;
-        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0 &&
-            strncmp(u, "file:/", 6) != 0)
+        why = spec_repo_url_problem(r->url);
+        if (why != NULL && why[0] == 'i')
                 return FAIL(p, v, "'url' is '%s' (expected an http://, https:// or file:/// URL)",
-                            u);
-        for (const char *c = u; *c; c++)
-                if ((unsigned char)*c <= ' ' || *c == 0x7f)
-                        return FAIL(p, v, "'url' contains a space or control character");
+                            r->url);
+        if (why != NULL)
+                return FAIL(p, v, "'url' %s", why);
         /* one base: no trailing slash */
         for (size_t n = strlen(r->url); n > 8 && r->url[n - 1] == '/'; n--)
                 r->url[n - 1] = '\0';

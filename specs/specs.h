@@ -191,3 +191,7 @@ static inline void cleanup_spec_fn(spec **s)
 bool spec_name_valid(const char *name);
 /* Tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}. */
 bool spec_tag_valid(const char *tag);
+/* A package repository's URL (a spec's `url:`, an apt source's URI): NULL
+ * when it is http://, https:// or file:/ without spaces or control
+ * characters, else what is wrong, for a message ("is not ..."). */
+const char *spec_repo_url_problem(const char *url);

@@ -2,7 +2,8 @@
 /*
  * libFuzzer target for what a repository or a machine's apt configuration
  * hands the package source: one-line and deb822 sources, InRelease text,
- * ASCII armor, Release dates. The first byte picks the parser.
+ * ASCII armor, Release dates, and an image's dpkg status merged with a
+ * layer's. The first byte picks the parser.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         memcpy(text, data + 1, size - 1);
         text[size - 1] = '\0';
-        switch (data[0] % 5) {
+        switch (data[0] % 6) {
         case 0:
                 pkg_apt_parse_list(text, "f", "amd64", keys, &s, &err);
                 break;
@@ -46,6 +47,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 unsigned char *out = NULL;
                 size_t len = 0;
                 if (pkg_dearmor(text, size - 1, &out, &len) == 0)
+                        free(out);
+                break;
+        }
+        case 4: {
+                pkg_stanza fresh = {"libfoo1", "amd64", "Package: libfoo1\n\n"};
+                char *out = NULL;
+                size_t len = 0;
+                if (pkg_status_merge(text, "f", &fresh, 1, &out, &len, &err) == 0)
                         free(out);
                 break;
         }

@@ -87,6 +87,35 @@ make_essential() {
 	mkpkg dpkg-test 1.0 "$ARCH" "Essential: yes" "Priority: required" "Depends: base-test"
 }
 
+# apt-test: the host's apt-get, its http/gpgv/store/file/copy methods and gpgv,
+# with what they link against that dpkg-test does not already ship (after
+# make_essential), so apt-get runs inside an image built from the test repo.
+make_apt() {
+	local r lib bins ess
+	r=$(pkgroot apt-test 1.0)
+	ess=$(pkgroot dpkg-test 1.0)
+	bins="/usr/bin/apt-get /usr/bin/apt-cache /usr/bin/apt-config /usr/bin/gpgv"
+	mkdir -p "$r/usr/bin" "$r/usr/lib/apt/methods" "$r/etc/apt/apt.conf.d" "$r/etc/apt/sources.list.d" \
+		"$r/etc/apt/preferences.d" "$r/etc/apt/trusted.gpg.d" "$r/var/lib/apt/lists/partial" \
+		"$r/var/cache/apt/archives/partial" "$r/var/log/apt"
+	cp $bins "$r/usr/bin/"
+	# apt-get checks signatures through apt-key (a shell script) and gpgv
+	cp /usr/bin/apt-key "$r/usr/bin/"
+	# apt reads dpkg's architecture tables
+	mkdir -p "$r/usr/share/dpkg"
+	cp /usr/share/dpkg/cputable /usr/share/dpkg/ostable /usr/share/dpkg/tupletable "$r/usr/share/dpkg/"
+	for m in http gpgv store file copy; do
+		cp /usr/lib/apt/methods/$m "$r/usr/lib/apt/methods/"
+		bins="$bins /usr/lib/apt/methods/$m"
+	done
+	for lib in $(ldd $bins | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | sort -u); do
+		[ -e "$ess$lib" ] && continue
+		mkdir -p "$r$(dirname "$lib")"
+		cp -L "$lib" "$r$lib"
+	done
+	mkpkg apt-test 1.0 "$ARCH" "Depends: dpkg-test"
+}
+
 make_index() {
 	mkdir -p "$REPO/dists/$SUITE/main/binary-$ARCH"
 	(cd "$REPO" && apt-ftparchive packages pool >"dists/$SUITE/main/binary-$ARCH/Packages")

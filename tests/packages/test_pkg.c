@@ -397,12 +397,86 @@ static void test_lock(void **state)
         assert_int_equal(rm_rf(dir, &err), 0);
 }
 
+static void test_status_merge(void **state)
+{
+        /* the base: unsorted, a continuation line, a replaced package, no final newline */
+        const char *base = "Package: zed\nStatus: install ok installed\nArchitecture: all\n"
+                           "Description: z\n more\n\n\n"
+                           "Package: libfoo1\nArchitecture: amd64\nVersion: 1.0\n\n"
+                           "Package: alpha\nArchitecture: amd64\nVersion: 2";
+        pkg_stanza fresh[] = {
+            {"libfoo1", "amd64", "Package: libfoo1\nVersion: 2.0\n\n"},
+            {"mid", "all", "Package: mid\n\n"},
+        };
+        forge_error *err = NULL;
+        char *out = NULL;
+        size_t len = 0;
+
+        (void)state;
+        assert_int_equal(pkg_status_merge(base, "status", fresh, 2, &out, &len, &err), 0);
+        assert_string_equal(out, "Package: alpha\nArchitecture: amd64\nVersion: 2\n\n"
+                                 "Package: libfoo1\nVersion: 2.0\n\n"
+                                 "Package: mid\n\n"
+                                 "Package: zed\nStatus: install ok installed\nArchitecture: all\n"
+                                 "Description: z\n more\n\n");
+        assert_int_equal(len, strlen(out));
+        free(out);
+        /* no base: only the fresh stanzas, sorted */
+        assert_int_equal(pkg_status_merge(NULL, "status", fresh + 1, 1, &out, &len, &err), 0);
+        assert_string_equal(out, "Package: mid\n\n");
+        free(out);
+        /* a base stanza without a package, or with a name that is no Debian name */
+        out = NULL;
+        assert_int_equal(pkg_status_merge("Package: aa\n\nVersion: 1\n", "base status", fresh, 2,
+                                          &out, &len, &err),
+                         -1);
+        assert_null(out);
+        assert_non_null(strstr(err->msg, "base status: stanza 2 has no valid "
+                                         "Package field"));
+        forge_error_release(&err);
+        assert_int_equal(pkg_status_merge("Package: ../x\n", "s", NULL, 0, &out, &len, &err), -1);
+        forge_error_release(&err);
+        assert_int_equal(pkg_status_merge("Package:\n", "s", NULL, 0, &out, &len, &err), -1);
+        forge_error_release(&err);
+}
+
+static void test_repo_url(void **state)
+{
+        forge_error *err = NULL;
+        pkg_sources s = {0};
+        char *comps[] = {"main", NULL}, *keys[] = {"/k.gpg", NULL};
+
+        (void)state;
+        assert_null(spec_repo_url_problem("https://127.0.0.1:8443/debian"));
+        assert_null(spec_repo_url_problem("file:///srv/mirror"));
+        assert_non_null(spec_repo_url_problem("ftp://a.invalid/debian"));
+        assert_non_null(spec_repo_url_problem("http://a.invalid/deb ian"));
+        assert_non_null(spec_repo_url_problem("http://a.invalid/\x7f"));
+        /* the apt sources use the same check */
+        assert_int_equal(pkg_source_add(&s, "ftp://a.invalid/debian", "bookworm", comps, keys, NULL,
+                                        "x.list:1", &err),
+                         -1);
+        assert_non_null(strstr(err->msg, "x.list:1: URI 'ftp://a.invalid/debian' is not an http"));
+        forge_error_release(&err);
+        assert_int_equal(pkg_source_add(&s, "http://a.invalid/\033[2J", "bookworm", comps, keys,
+                                        NULL, "x.list:2", &err),
+                         -1);
+        assert_null(strstr(err->msg, "\033"));
+        forge_error_release(&err);
+        assert_int_equal(pkg_source_add(&s, "http://a.invalid/debian/", "bookworm", comps, keys,
+                                        NULL, "x.list:3", &err),
+                         0);
+        assert_string_equal(s.v[0].uri, "http://a.invalid/debian");
+        pkg_sources_free(&s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_list),    cmocka_unit_test(test_deb822),
-            cmocka_unit_test(test_host),    cmocka_unit_test(test_release),
-            cmocka_unit_test(test_dearmor), cmocka_unit_test(test_lock),
+            cmocka_unit_test(test_list),         cmocka_unit_test(test_deb822),
+            cmocka_unit_test(test_host),         cmocka_unit_test(test_release),
+            cmocka_unit_test(test_dearmor),      cmocka_unit_test(test_lock),
+            cmocka_unit_test(test_status_merge), cmocka_unit_test(test_repo_url),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
