@@ -290,9 +290,12 @@ static int handle_exit(vm *v, vcpu *c)
                 struct kvm_regs regs;
                 struct kvm_sregs sregs;
 
-                /* where the vCPU was tells an early-boot fault from a reboot */
+                /* where the vCPU was tells an early-boot fault from a reboot;
+                 * on AMD, KVM re-initialises the vCPU after a shutdown (the
+                 * VMCB is undefined then), so a reset state says nothing */
                 if (ioctl(c->fd, KVM_GET_REGS, &regs) == 0 &&
-                    ioctl(c->fd, KVM_GET_SREGS, &sregs) == 0)
+                    ioctl(c->fd, KVM_GET_SREGS, &sregs) == 0 &&
+                    !(regs.rip == 0xfff0 && (sregs.cr0 & 1) == 0))
                         snprintf(msg, sizeof(msg),
                                  "the guest reset itself (or triple-faulted): vCPU %u at rip "
                                  "0x%llx, cr0 0x%llx, cr3 0x%llx, cr4 0x%llx",

@@ -32,7 +32,7 @@ mkdir -p /usr/lib/systemd/boot/efi
 cp $KVM_FILES/linuxx64.efi.stub /usr/lib/systemd/boot/efi/
 export FORGE_VMINIT=$KVM_FILES/forge-vminit
 st=0
-KIND=vm IMAGE=svcimg F="$FORGE --store $KVM_FILES/store" sh $KVM_FILES/parity.sh || st=$?
+KIND=vm IMAGE=svcimg POLL=1 WAIT_STEPS=240 F="$FORGE --store $KVM_FILES/store" sh $KVM_FILES/parity.sh || st=$?
 kvm-mark failures "$st"
 exit $st
 GUEST

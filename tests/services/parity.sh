@@ -8,7 +8,11 @@
 # IMAGE has busybox (sh, sleep) on its PATH. Prints "FAIL: ..." per failed
 # check and "PARITY KIND: N failures"; exits with the number of failures.
 : "${KIND:?}" "${IMAGE:?}" "${F:?}"
-WAIT_STEPS=${WAIT_STEPS:-600} # 0.2 s each: a VM boots nested under TCG
+# polls every POLL seconds, WAIT_STEPS times. parity-vm.sh polls once a
+# second: in the nested harness every forge started costs the guest's vCPU
+# CPU time, and a loaded harness has reset a booting guest (docs/vm.md)
+POLL=${POLL:-0.2}
+WAIT_STEPS=${WAIT_STEPS:-600}
 nfail=0
 bad() {
 	echo "FAIL: [$KIND] $*"
@@ -26,7 +30,7 @@ until_log() {
 	i=0
 	while [ $i -lt "$WAIT_STEPS" ]; do
 		$F logs "$1" 2>/dev/null | grep -q "$2" && return 0
-		sleep 0.2
+		sleep "$POLL"
 		i=$((i + 1))
 	done
 	return 1
@@ -126,7 +130,7 @@ run $F run -d --as "$KIND" --rm --name gone "$IMAGE" -- sh -c 'echo bye'
 [ "$st" = 0 ] || bad "run -d --rm: $st $err"
 i=0
 while [ $i -lt "$WAIT_STEPS" ] && [ -n "$(ps_line gone)" ]; do
-	sleep 0.2
+	sleep "$POLL"
 	i=$((i + 1))
 done
 [ -z "$(ps_line gone)" ] || bad "--rm: the run is still listed after it ended: $(ps_line gone)"
