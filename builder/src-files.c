@@ -31,6 +31,9 @@ typedef struct fctx {
         bool caps; /* read security.capability now (else bentries_load_caps later) */
 } fctx;
 
+static int walk_into(fctx *c, int dfd, const char *name, const char *host, const char *dest,
+                     forge_error **err);
+
 static mode_t norm_mode(const fctx *c, const struct stat *st)
 {
         if (S_ISDIR(st->st_mode))
@@ -64,8 +67,9 @@ int bentries_load_caps(bentries *e, forge_error **err)
         return 0;
 }
 
-static int add_one(fctx *c, const char *host, const char *dest, const struct stat *st,
-                   forge_error **err)
+/* host: the name as the entry keeps it; dfd and name: where it is, for readlinkat. */
+static int add_one(fctx *c, const char *host, int dfd, const char *name, const char *dest,
+                   const struct stat *st, forge_error **err)
 {
         bentry *en = bentries_add(c->out, dest);
 
@@ -92,7 +96,7 @@ static int add_one(fctx *c, const char *host, const char *dest, const struct sta
                 en->type = S_IFDIR;
         } else if (S_ISLNK(st->st_mode)) {
                 char target[4096];
-                ssize_t n = readlink(host, target, sizeof(target) - 1);
+                ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
                 if (n < 0)
                         return forge_error_make(err, errno, "readlink '%s'", host);
                 target[n] = '\0';
@@ -109,15 +113,21 @@ static int add_one(fctx *c, const char *host, const char *dest, const struct sta
         return 0;
 }
 
-static int walk(fctx *c, const char *host, const char *dest, forge_error **err)
+/* Each name is looked up in its directory's fd (one path component for the
+ * kernel to resolve, and no symlink followed on the way down); names come
+ * sorted, so the walk yields the entries in bentries_finish's order. */
+static int walk(fctx *c, int dfd, const char *host, const char *dest, forge_error **err)
 {
         cleanup_strv char **names = NULL;
         int r = 0;
 
         if (++c->depth > 256)
                 return forge_error_make(err, ELOOP, "'%s' is nested too deeply", host);
-        if (dir_list_sorted(AT_FDCWD, host, &names, err) < 0)
-                return -1;
+        if (dir_list_sorted(dfd, ".", &names, err) < 0) {
+                int e = (*err)->errnum;
+                forge_error_release(err);
+                return forge_error_make(err, e, "read directory '%s'", host);
+        }
         for (size_t i = 0; names[i] != NULL && r == 0; i++) {
                 cleanup_free char *h = path_join(host, names[i]);
                 cleanup_free char *dd = dest[0] ? path_join(dest, names[i]) : strdup(names[i]);
@@ -126,16 +136,26 @@ static int walk(fctx *c, const char *host, const char *dest, forge_error **err)
                         r = forge_error_make(err, ENOMEM, "files");
                         break;
                 }
-                if (lstat(h, &st) < 0) {
+                if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
                         r = forge_error_make(err, errno, "stat '%s'", h);
                         break;
                 }
-                r = add_one(c, h, dd, &st, err);
+                r = add_one(c, h, dfd, names[i], dd, &st, err);
                 if (r == 0 && S_ISDIR(st.st_mode))
-                        r = walk(c, h, dd, err);
+                        r = walk_into(c, dfd, names[i], h, dd, err);
         }
         c->depth--;
         return r;
+}
+
+static int walk_into(fctx *c, int dfd, const char *name, const char *host, const char *dest,
+                     forge_error **err)
+{
+        cleanup_close int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (sub < 0)
+                return forge_error_make(err, errno, "open directory '%s'", host);
+        return walk(c, sub, host, dest, err);
 }
 
 static int add_file_spec(fctx *c, forge_error **err)
@@ -153,10 +173,10 @@ static int add_file_spec(fctx *c, forge_error **err)
                 return spec_error(err, c->sp, f->pos, "bad dest '%s'", f->dest);
         if (S_ISDIR(st.st_mode)) {
                 if (dest[0] != '\0') {
-                        if (add_one(c, f->src_path, dest, &st, err) < 0)
+                        if (add_one(c, f->src_path, AT_FDCWD, f->src_path, dest, &st, err) < 0)
                                 return -1;
                 }
-                return walk(c, f->src_path, dest, err);
+                return walk_into(c, AT_FDCWD, f->src_path, f->src_path, dest, err);
         }
         if (into || dest[0] == '\0') {
                 cleanup_free char *src = strdup(f->src);
@@ -174,7 +194,7 @@ static int add_file_spec(fctx *c, forge_error **err)
                 free(dest);
                 dest = full;
         }
-        return add_one(c, f->src_path, dest, &st, err);
+        return add_one(c, f->src_path, AT_FDCWD, f->src_path, dest, &st, err);
 }
 
 static int files(const spec *sp, const spec_layer *l, bool caps, bentries *out, forge_error **err)

@@ -166,6 +166,64 @@ static void test_entries_order_and_parents(void **state)
         bentries_free(&e);
 }
 
+/* Entries already in order (as a sorted directory walk yields them) take a
+ * one-pass path; the same entries in reverse go through the sort: both end
+ * in one order, with bytes below '/' and near-miss opaque markers. */
+static void test_entries_order_presorted(void **state)
+{
+        const char *want[] = {"d",
+                              "d/.wh..wh..opq",
+                              "d/\x01x",
+                              "d/-",
+                              "d/.wh..wh..opp",
+                              "d/.wh..wh..opqx",
+                              "d/z",
+                              "d/z/q",
+                              "d\x01",
+                              "d-",
+                              "e",
+                              "e/f",
+                              "e/g"};
+        size_t n = sizeof(want) / sizeof(want[0]);
+
+        for (int reverse = 0; reverse < 2; reverse++) {
+                bentries e;
+                forge_error *err = NULL;
+                bentries_init(&e);
+                for (size_t k = 0; k < n; k++) {
+                        size_t i = reverse ? n - 1 - k : k;
+                        if (strcmp(want[i], "e") == 0)
+                                continue; /* a parent bentries_finish adds */
+                        bool dir = !strcmp(want[i], "d") || !strcmp(want[i], "d/z");
+                        add(&e, want[i], dir ? S_IFDIR : S_IFREG, 0644);
+                }
+                assert_int_equal(bentries_finish(&e, 42, &err), 0);
+                assert_int_equal(e.n, n);
+                for (size_t i = 0; i < n; i++)
+                        assert_string_equal(e.v[i].path, want[i]);
+                assert_int_equal(e.v[10].type, S_IFDIR);
+                assert_int_equal(e.v[10].mtime, 42);
+                bentries_free(&e);
+        }
+}
+
+/* A name given twice in a row in sorted order: the later one wins there too. */
+static void test_entries_presorted_duplicate(void **state)
+{
+        bentries e;
+        forge_error *err = NULL;
+
+        bentries_init(&e);
+        add(&e, "a", S_IFREG, 0644)->size = 1;
+        add(&e, "a", S_IFREG, 0600)->size = 2;
+        add(&e, "b", S_IFREG, 0644);
+        assert_int_equal(bentries_finish(&e, 0, &err), 0);
+        assert_int_equal(e.n, 2);
+        assert_int_equal(e.v[0].size, 2);
+        assert_int_equal(e.v[0].perm, 0600);
+        bentries_free(&e);
+}
+
 static void test_entries_duplicates_last_wins(void **state)
 {
         bentries e;
@@ -1003,6 +1061,8 @@ int main(void)
             cmocka_unit_test(test_path_clean),
             cmocka_unit_test(test_entries_order_and_parents),
             cmocka_unit_test(test_entries_duplicates_last_wins),
+            cmocka_unit_test(test_entries_order_presorted),
+            cmocka_unit_test(test_entries_presorted_duplicate),
             cmocka_unit_test(test_entries_file_with_children),
             cmocka_unit_test(test_entries_hardlinks),
             cmocka_unit_test_setup_teardown(test_tar_writer, setup, teardown),
