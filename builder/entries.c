@@ -222,14 +222,15 @@ static bool strictly_sorted(const bentries *e)
 
 static int sort_dedupe(bentries *e, forge_error **err)
 {
-        cleanup_free sortrec *r = calloc(e->n ? e->n : 1, sizeof(*r));
+        cleanup_free sortrec *r = NULL;
         cleanup_free bentry *nv = NULL;
         size_t o = 0;
 
-        if (r == NULL)
-                return forge_error_make(err, ENOMEM, "sort layer");
         if (strictly_sorted(e))
                 return 0;
+        r = calloc(e->n ? e->n : 1, sizeof(*r));
+        if (r == NULL)
+                return forge_error_make(err, ENOMEM, "sort layer");
         for (size_t i = 0; i < e->n; i++)
                 r[i] = (sortrec){&e->v[i], i};
         qsort(r, e->n, sizeof(*r), cmp_rec);
