@@ -314,48 +314,79 @@ static uint64_t ns_of(const struct timespec *ts)
         return (uint64_t)ts->tv_sec * 1000000000ULL + (uint64_t)ts->tv_nsec;
 }
 
-static void stamp_entry(hash_sha256 *h, const bentry *en)
+/* Stamp records are gathered into a buffer and hashed a block at a time. */
+typedef struct stamp_buf {
+        hash_sha256 *h;
+        size_t len;
+        unsigned char b[16384];
+} stamp_buf;
+
+static void stamp_add(stamp_buf *sb, const void *p, size_t n)
 {
-        hash_sha256_update(h, en->path, strlen(en->path) + 1);
-        if (en->link)
-                hash_sha256_update(h, en->link, strlen(en->link) + 1);
-        for (size_t x = 0; x < en->n_xattrs; x++) {
-                hash_sha256_update(h, en->xattr_names[x], strlen(en->xattr_names[x]) + 1);
-                hash_sha256_update(h, en->xattr_values[x], en->xattr_sizes[x]);
+        if (sb->len + n > sizeof(sb->b)) {
+                hash_sha256_update(sb->h, sb->b, sb->len);
+                sb->len = 0;
         }
-        /* fixed-width binary record: no formatting on the hot path */
-        uint64_t rec[9] = {en->type,
-                           en->perm,
-                           en->uid,
-                           en->gid,
-                           (uint64_t)en->host_dev,
-                           (uint64_t)en->host_ino,
-                           en->size,
-                           ns_of(&en->host_mtim),
-                           ns_of(&en->host_ctim)};
-        hash_sha256_update(h, rec, sizeof(rec));
+        if (n > sizeof(sb->b)) {
+                hash_sha256_update(sb->h, p, n);
+                return;
+        }
+        memcpy(sb->b + sb->len, p, n);
+        sb->len += n;
+}
+
+/* A fixed-width record (no formatting on the hot path) that says what
+ * follows it, then the names: the stream decodes one way only. */
+static void stamp_entry(stamp_buf *sb, const bentry *en)
+{
+        struct __attribute__((packed)) {
+                uint32_t mode, uid, gid, flags, n_xattrs;
+                uint64_t dev, ino, size, mtime, ctime;
+        } rec = {(uint32_t)(en->type | en->perm),
+                 (uint32_t)en->uid,
+                 (uint32_t)en->gid,
+                 (en->link ? 1u : 0u) | (en->hardlink ? 2u : 0u),
+                 (uint32_t)en->n_xattrs,
+                 (uint64_t)en->host_dev,
+                 (uint64_t)en->host_ino,
+                 en->size,
+                 ns_of(&en->host_mtim),
+                 ns_of(&en->host_ctim)};
+
+        stamp_add(sb, &rec, sizeof(rec));
+        stamp_add(sb, en->path, strlen(en->path) + 1);
+        if (en->link)
+                stamp_add(sb, en->link, strlen(en->link) + 1);
+        for (size_t x = 0; x < en->n_xattrs; x++) {
+                uint64_t n = en->xattr_sizes[x];
+                stamp_add(sb, en->xattr_names[x], strlen(en->xattr_names[x]) + 1);
+                stamp_add(sb, &n, sizeof(n));
+                stamp_add(sb, en->xattr_values[x], en->xattr_sizes[x]);
+        }
 }
 
 bool bstamp_files(const bmemo *m, const bentries *e, const char *parent_key, uint64_t sde,
                   char out[DIGEST_STR_SIZE])
 {
-        hash_sha256 *h;
+        cleanup_free stamp_buf *sb = NULL;
         char buf[256];
 
         out[0] = '\0';
         for (size_t i = 0; i < e->n; i++)
                 if (e->v[i].host_path != NULL && !bmemo_trusted(m, &e->v[i].host_ctim))
                         return false;
-        h = hash_sha256_new();
-        if (h == NULL)
+        sb = malloc(sizeof(*sb));
+        if (sb == NULL || (sb->h = hash_sha256_new()) == NULL)
                 return false;
+        sb->len = 0;
         snprintf(buf, sizeof(buf), "stamp %d %llu %s\n", BUILDER_LAYER_FORMAT,
                  (unsigned long long)sde, parent_key ? parent_key : "scratch");
-        hash_sha256_update(h, buf, strlen(buf));
+        stamp_add(sb, buf, strlen(buf));
         for (size_t i = 0; i < e->n; i++)
-                stamp_entry(h, &e->v[i]);
-        hash_sha256_final(h, out);
-        hash_sha256_free(h);
+                stamp_entry(sb, &e->v[i]);
+        hash_sha256_update(sb->h, sb->b, sb->len);
+        hash_sha256_final(sb->h, out);
+        hash_sha256_free(sb->h);
         return true;
 }
 
