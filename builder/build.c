@@ -422,186 +422,259 @@ static int prepare_packages(bstate *b, forge_error **err)
 
 /* ---- one layer ---- */
 
-static int build_layer(bstate *b, size_t idx, forge_error **err)
+/* What build_layer works on: the layer, its entries and its key. */
+typedef struct layer_job {
+        size_t idx;
+        const spec_layer *l;
+        char *label;
+        bentries e;
+        bkey_input in;
+        char *pkg_def;
+        bkey k;
+        char stamp[DIGEST_STR_SIZE]; /* "" when there is no fingerprint */
+        bool stamped;                /* k.key (def_hash, input_sha256) from the last build */
+        store_layer out;
+        bool hit, remote_hit;
+        char *why, *run_tmp;
+} layer_job;
+
+static void layer_job_release(layer_job *j)
+{
+        if (j->run_tmp) {
+                forge_error *e2 = NULL;
+                rm_rf(j->run_tmp, &e2);
+                forge_error_release(&e2);
+        }
+        free(j->run_tmp);
+        free(j->why);
+        free(j->pkg_def);
+        free(j->label);
+        bentries_free(&j->e);
+        bkey_release(&j->k);
+}
+
+/* files: entries (collected by the check when there was one) and the
+ * packages: definition: what the key is computed from. */
+static int layer_inputs(bstate *b, layer_job *j, forge_error **err)
 {
         const spec *sp = b->sp;
-        const spec_layer *l = &sp->layers[idx];
-        bentries e;
-        bkey k = {0};
-        bkey_input in = {sp, l, b->have_parent ? b->parent_key : NULL, &e, &b->memo, NULL};
-        cleanup_free char *pkg_def = NULL;
-        store_layer out = {0};
-        builder_layer_event ev = {0};
-        cleanup_free char *label = blayer_label(l), *why = NULL, *run_tmp = NULL;
-        double t0 = now();
-        bool hit = false, stamped = false, remote_hit = false;
-        char stamp[DIGEST_STR_SIZE] = "";
-        int r = -1;
 
-        bentries_init(&e);
-        if (l->kind == SPEC_LAYER_FILES && b->files != NULL) {
-                e = b->files[idx]; /* collected by the check */
-                bentries_init(&b->files[idx]);
-        } else if (l->kind == SPEC_LAYER_FILES &&
-                   (bsrc_files_nocaps(sp, l, &e, err) < 0 ||
-                    bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0)) {
-                goto out;
+        if (j->l->kind == SPEC_LAYER_FILES && b->files != NULL) {
+                j->e = b->files[j->idx];
+                bentries_init(&b->files[j->idx]);
+        } else if (j->l->kind == SPEC_LAYER_FILES &&
+                   (bsrc_files_nocaps(sp, j->l, &j->e, err) < 0 ||
+                    bentries_finish(&j->e, (int64_t)sp->source_date_epoch, err) < 0)) {
+                return -1;
         }
-        if (l->kind == SPEC_LAYER_PACKAGES) {
-                pkg_def = pkg_layer_def(l, &b->pl.layers[idx]);
-                if (pkg_def == NULL) {
-                        forge_error_make(err, ENOMEM, "build");
-                        goto out;
-                }
-                in.pkg_def = pkg_def;
+        if (j->l->kind == SPEC_LAYER_PACKAGES) {
+                j->pkg_def = pkg_layer_def(j->l, &b->pl.layers[j->idx]);
+                if (j->pkg_def == NULL)
+                        return forge_error_make(err, ENOMEM, "build");
+                j->in.pkg_def = j->pkg_def;
         }
-        if (l->kind != SPEC_LAYER_RUN && l->kind != SPEC_LAYER_PACKAGES) {
-                json_t *old = json_array_get(b->prev, idx);
-                const char *ostamp = json_string_value(json_object_get(old, "stamp"));
-                const char *okey = json_string_value(json_object_get(old, "key"));
-                const char *odef = json_string_value(json_object_get(old, "def"));
-                const char *oinput = json_string_value(json_object_get(old, "input"));
-                if (l->kind == SPEC_LAYER_FILES)
-                        bstamp_files(&e, in.parent_key, sp->source_date_epoch, stamp);
-                else
-                        bstamp_input(l, in.parent_key, sp->source_date_epoch, stamp);
-                if (!b->o->no_cache && ostamp && strcmp(ostamp, stamp) == 0 && digest_valid(okey) &&
-                    digest_valid(odef) && (l->kind == SPEC_LAYER_FILES || digest_valid(oinput))) {
-                        memcpy(k.key, okey, DIGEST_STR_SIZE);
-                        memcpy(k.def_hash, odef, DIGEST_STR_SIZE);
-                        if (oinput)
-                                memcpy(k.input_sha256, oinput, DIGEST_STR_SIZE);
-                        stamped = true;
-                }
+        return 0;
+}
+
+/* Inputs with the stat data of the last build: its key stands, nothing is read. */
+static void layer_stamp(bstate *b, layer_job *j)
+{
+        json_t *old = json_array_get(b->prev, j->idx);
+        const char *ostamp = json_string_value(json_object_get(old, "stamp"));
+        const char *okey = json_string_value(json_object_get(old, "key"));
+        const char *odef = json_string_value(json_object_get(old, "def"));
+        const char *oinput = json_string_value(json_object_get(old, "input"));
+        uint64_t sde = b->sp->source_date_epoch;
+        bool files = j->l->kind == SPEC_LAYER_FILES;
+
+        if (j->l->kind == SPEC_LAYER_RUN || j->l->kind == SPEC_LAYER_PACKAGES)
+                return;
+        if (files)
+                bstamp_files(&b->memo, &j->e, j->in.parent_key, sde, j->stamp);
+        else
+                bstamp_input(&b->memo, j->l, j->in.parent_key, sde, j->stamp);
+        if (b->o->no_cache || j->stamp[0] == '\0' || ostamp == NULL ||
+            strcmp(ostamp, j->stamp) != 0 || !digest_valid(okey) || !digest_valid(odef) ||
+            !(files || digest_valid(oinput)))
+                return;
+        memcpy(j->k.key, okey, DIGEST_STR_SIZE);
+        memcpy(j->k.def_hash, odef, DIGEST_STR_SIZE);
+        if (oinput)
+                memcpy(j->k.input_sha256, oinput, DIGEST_STR_SIZE);
+        j->stamped = true;
+}
+
+/* deb and archive layers' sha256: pin, checked against the input's hash. */
+static int layer_pin(bstate *b, const layer_job *j, forge_error **err)
+{
+        if (j->l->sha256 && strcmp(j->k.input_sha256, j->l->sha256) != 0)
+                return spec_error(err, b->sp, j->l->sha256_pos,
+                                  "'%s' has sha256 %s but the spec pins %s (update the pin if "
+                                  "the new file is intended)",
+                                  j->l->src, digest_hex(j->k.input_sha256),
+                                  digest_hex(j->l->sha256));
+        return 0;
+}
+
+static int layer_key(bstate *b, layer_job *j, forge_error **err)
+{
+        if (j->l->kind == SPEC_LAYER_FILES && bentries_load_caps(&j->e, err) < 0)
+                return -1;
+        if (bkey_compute(&j->in, &j->k, err) < 0)
+                return -1;
+        return layer_pin(b, j, err);
+}
+
+/* The key, and whether its layer is in the local or the remote cache. The
+ * key is computed only when the fingerprint does not give it, or gives one
+ * whose layer is gone (gc): then it is computed, once. */
+static int layer_lookup(bstate *b, layer_job *j, forge_error **err)
+{
+        int rr;
+
+        layer_stamp(b, j);
+        if (j->stamped && cache_get(b, j->k.key, &j->out) == 1) {
+                j->hit = true;
+                return layer_pin(b, j, err);
         }
-        if (!stamped && l->kind == SPEC_LAYER_FILES && bentries_load_caps(&e, err) < 0)
-                goto out;
-        if (!stamped && bkey_compute(&in, &k, err) < 0)
-                goto out;
-        if (l->sha256 && strcmp(k.input_sha256, l->sha256) != 0) {
-                spec_error(err, sp, l->sha256_pos,
-                           "'%s' has sha256 %s but the spec pins %s (update the pin if the new "
-                           "file is intended)",
-                           l->src, digest_hex(k.input_sha256), digest_hex(l->sha256));
-                goto out;
+        j->stamped = false;
+        if (layer_key(b, j, err) < 0)
+                return -1;
+        if (b->o->no_cache)
+                return 0;
+        j->hit = cache_get(b, j->k.key, &j->out) == 1;
+        if (j->hit || b->o->remote_cache == NULL)
+                return 0;
+        rr = registry_cache_lookup(b->o->remote_cache, j->k.key, &j->out, err);
+        if (rr <= 0)
+                return rr;
+        j->hit = j->remote_hit = true;
+        if (!b->no_cache_write && cache_put(b, j->k.key, &j->out, err) < 0)
+                return -1;
+        return 0;
+}
+
+/* A cache miss: the entries from the layer's source, placed, written. */
+static int layer_make(bstate *b, layer_job *j, forge_error **err)
+{
+        const spec *sp = b->sp;
+        const spec_layer *l = j->l;
+
+        j->why = why_miss(b, j->idx, &j->k, l);
+        if (l->kind == SPEC_LAYER_DEB || l->kind == SPEC_LAYER_ARCHIVE) {
+                cleanup_free char *spool = path_join(store_root(b->s), "tmp");
+                if (spool == NULL || bsrc_archive(sp, l, spool, &j->e, err) < 0 ||
+                    bentries_finish(&j->e, (int64_t)sp->source_date_epoch, err) < 0)
+                        return -1;
+        } else if (l->kind == SPEC_LAYER_RUN) {
+                if (build_run(b, l, j->idx, &j->e, &j->run_tmp, err) < 0)
+                        return -1;
+        } else if (l->kind == SPEC_LAYER_PACKAGES) {
+                if (build_packages(b, l, j->idx, j->label ? j->label : "", &j->e, &j->run_tmp,
+                                   err) < 0)
+                        return -1;
         }
-        if (!b->o->no_cache)
-                hit = cache_get(b, k.key, &out) == 1;
-        if (!hit && stamped) {
-                /* the fingerprint matched but the layer is gone: compute it all */
-                stamped = false;
-                if ((l->kind == SPEC_LAYER_FILES && bentries_load_caps(&e, err) < 0) ||
-                    bkey_compute(&in, &k, err) < 0)
-                        goto out;
-        }
-        if (!hit && !b->o->no_cache && b->o->remote_cache != NULL) {
-                int rr = registry_cache_lookup(b->o->remote_cache, k.key, &out, err);
-                if (rr < 0)
-                        goto out;
-                if (rr == 1) {
-                        hit = remote_hit = true;
-                        if (!b->no_cache_write && cache_put(b, k.key, &out, err) < 0)
-                                goto out;
-                }
-        }
-        if (!hit) {
-                why = why_miss(b, idx, &k, l);
-                if (l->kind == SPEC_LAYER_DEB || l->kind == SPEC_LAYER_ARCHIVE) {
-                        cleanup_free char *spool = path_join(store_root(b->s), "tmp");
-                        if (spool == NULL || bsrc_archive(sp, l, spool, &e, err) < 0 ||
-                            bentries_finish(&e, (int64_t)sp->source_date_epoch, err) < 0)
-                                goto out;
-                } else if (l->kind == SPEC_LAYER_RUN) {
-                        if (build_run(b, l, idx, &e, &run_tmp, err) < 0)
-                                goto out;
-                } else if (l->kind == SPEC_LAYER_PACKAGES) {
-                        if (build_packages(b, l, idx, label ? label : "", &e, &run_tmp, err) < 0)
-                                goto out;
-                }
-                /* a run: step, and dpkg in the sandbox, wrote through the container's view already
-                 */
-                if (l->kind != SPEC_LAYER_RUN &&
-                    !(l->kind == SPEC_LAYER_PACKAGES && l->essential) && b->n_layers > 0 &&
-                    place_entries(b, &e, err) < 0)
-                        goto out;
-                if (btar_write(b->s, &e, &out, err) < 0)
-                        goto out;
-                if (!b->no_cache_write && cache_put(b, k.key, &out, err) < 0)
-                        goto out;
-        }
-        if (push_layer(b, &out, err) < 0)
-                goto out;
+        /* a run: step, and dpkg in the sandbox, wrote through the container's view already */
+        if (l->kind != SPEC_LAYER_RUN && !(l->kind == SPEC_LAYER_PACKAGES && l->essential) &&
+            b->n_layers > 0 && place_entries(b, &j->e, err) < 0)
+                return -1;
+        if (btar_write(b->s, &j->e, &j->out, err) < 0)
+                return -1;
+        if (!b->no_cache_write && cache_put(b, j->k.key, &j->out, err) < 0)
+                return -1;
+        return 0;
+}
+
+/* The layer joins the image (and the symlinks map, when just built). */
+static int layer_push(bstate *b, layer_job *j, forge_error **err)
+{
+        if (push_layer(b, &j->out, err) < 0)
+                return -1;
         if (b->o->remote_cache != NULL &&
-            registry_cache_add(b->o->remote_cache, k.key, &out, err) < 0)
-                goto out;
-        /* the entries just built: folded in now rather than read back later */
-        if (!hit && b->links_upto == b->n_layers - 1) {
-                if (blinks_fold_entries(&b->links, &e) < 0) {
-                        forge_error_make(err, ENOMEM, "layer symlinks");
-                        goto out;
-                }
+            registry_cache_add(b->o->remote_cache, j->k.key, &j->out, err) < 0)
+                return -1;
+        if (!j->hit && b->links_upto == b->n_layers - 1) {
+                if (blinks_fold_entries(&b->links, &j->e) < 0)
+                        return forge_error_make(err, ENOMEM, "layer symlinks");
                 b->links_upto++;
         }
-        {
-                static const char *kinds[] = {"deb", "archive", "files", "run", "packages"};
-                json_t *inp = json_pack("{s:s, s:I, s:s}", "kind", kinds[l->kind], "layer",
-                                        (json_int_t)idx, "diff_id", out.diff_id);
-                if (l->src)
-                        json_object_set_new(inp, "name", json_string(l->src));
-                if (digest_valid(k.input_sha256))
-                        json_object_set_new(inp, "sha256", json_string(k.input_sha256));
-                if (l->kind != SPEC_LAYER_PACKAGES)
-                        json_array_append_new(b->inputs, inp);
-                else
-                        json_decref(inp);
+        if (j->l->kind == SPEC_LAYER_PACKAGES && below_add(b, &b->pl.layers[j->idx]) < 0)
+                return forge_error_make(err, ENOMEM, "build");
+        return 0;
+}
+
+/* For `forge sbom` (the image's inputs) and the next build (its record). */
+static void layer_record(bstate *b, const layer_job *j)
+{
+        static const char *kinds[] = {"deb", "archive", "files", "run", "packages"};
+        const bkey *k = &j->k;
+        json_t *rec = json_pack("{s:s, s:s, s:s}", "key", k->key, "parent",
+                                b->have_parent ? b->parent_key : "scratch", "def", k->def_hash);
+
+        if (j->l->kind != SPEC_LAYER_PACKAGES) {
+                json_t *inp = json_pack("{s:s, s:I, s:s}", "kind", kinds[j->l->kind], "layer",
+                                        (json_int_t)j->idx, "diff_id", j->out.diff_id);
+                if (j->l->src)
+                        json_object_set_new(inp, "name", json_string(j->l->src));
+                if (digest_valid(k->input_sha256))
+                        json_object_set_new(inp, "sha256", json_string(k->input_sha256));
+                json_array_append_new(b->inputs, inp);
         }
-        if (l->kind == SPEC_LAYER_PACKAGES && below_add(b, &b->pl.layers[idx]) < 0) {
-                forge_error_make(err, ENOMEM, "build");
-                goto out;
-        }
-        {
-                json_t *rec =
-                    json_pack("{s:s, s:s, s:s}", "key", k.key, "parent",
-                              b->have_parent ? b->parent_key : "scratch", "def", k.def_hash);
-                if (stamp[0])
-                        json_object_set_new(rec, "stamp", json_string(stamp));
-                if (digest_valid(k.input_sha256))
-                        json_object_set_new(rec, "input", json_string(k.input_sha256));
-                json_array_append_new(b->record, rec);
-        }
-        if (k.inputs && !b->no_cache_write) {
+        if (j->stamp[0])
+                json_object_set_new(rec, "stamp", json_string(j->stamp));
+        if (digest_valid(k->input_sha256))
+                json_object_set_new(rec, "input", json_string(k->input_sha256));
+        json_array_append_new(b->record, rec);
+        if (k->inputs && !b->no_cache_write) {
                 /* what the inputs were, for naming a changed file next time */
-                cleanup_free char *txt = json_dumps(k.inputs, JSON_COMPACT | JSON_SORT_KEYS);
+                cleanup_free char *txt = json_dumps(k->inputs, JSON_COMPACT | JSON_SORT_KEYS);
                 forge_error *e2 = NULL;
-                if (txt == NULL || store_kv_put(b->s, "inputs", digest_hex(k.key), txt, &e2) < 0)
+                if (txt == NULL || store_kv_put(b->s, "inputs", digest_hex(k->key), txt, &e2) < 0)
                         forge_error_release(&e2);
         }
-        memcpy(b->parent_key, k.key, DIGEST_STR_SIZE);
-        b->have_parent = true;
-        ev.index = idx;
-        ev.count = sp->n_layers;
-        ev.name = label ? label : "";
-        ev.cached = hit;
-        ev.cached_remote = remote_hit;
-        ev.why = why;
-        ev.digest = out.digest;
-        ev.size = out.size;
-        ev.usize = out.usize;
+}
+
+static void layer_report(bstate *b, const layer_job *j, double t0)
+{
+        builder_layer_event ev = {0};
+
+        if (b->o->progress == NULL)
+                return;
+        ev.index = j->idx;
+        ev.count = b->sp->n_layers;
+        ev.name = j->label ? j->label : "";
+        ev.cached = j->hit;
+        ev.cached_remote = j->remote_hit;
+        ev.why = j->why;
+        ev.digest = j->out.digest;
+        ev.size = j->out.size;
+        ev.usize = j->out.usize;
         ev.seconds = now() - t0;
-        if (b->o->progress)
-                b->o->progress(&ev, b->o->progress_data);
+        b->o->progress(&ev, b->o->progress_data);
+}
+
+static int build_layer(bstate *b, size_t idx, forge_error **err)
+{
+        const spec_layer *l = &b->sp->layers[idx];
+        layer_job j = {.idx = idx, .l = l, .label = blayer_label(l)};
+        double t0 = now();
+        int r = -1;
+
+        bentries_init(&j.e);
+        j.in = (bkey_input){b->sp, l, b->have_parent ? b->parent_key : NULL, &j.e, &b->memo, NULL};
+        if (layer_inputs(b, &j, err) < 0 || layer_lookup(b, &j, err) < 0 ||
+            (!j.hit && layer_make(b, &j, err) < 0) || layer_push(b, &j, err) < 0)
+                goto out;
+        layer_record(b, &j);
+        memcpy(b->parent_key, j.k.key, DIGEST_STR_SIZE);
+        b->have_parent = true;
+        layer_report(b, &j, t0);
         r = 0;
 out:
         /* Spec errors already say SPEC:LINE:COL, which must stay first. */
-        if (r < 0 && label && *err && (*err)->status != FORGE_EXIT_USAGE)
-                forge_error_prefix(err, "build layer %zu '%s'", idx + 1, label);
-        if (run_tmp) {
-                forge_error *e2 = NULL;
-                rm_rf(run_tmp, &e2);
-                forge_error_release(&e2);
-        }
-        bentries_free(&e);
-        bkey_release(&k);
+        if (r < 0 && j.label && *err && (*err)->status != FORGE_EXIT_USAGE)
+                forge_error_prefix(err, "build layer %zu '%s'", idx + 1, j.label);
+        layer_job_release(&j);
         return r;
 }
 
@@ -742,6 +815,35 @@ static void history(json_t *cfg, const spec *sp, size_t n_base)
         json_object_set_new(cfg, "history", h);
 }
 
+/* The spec's name:tag (or --tag) names the image; a tag already naming it
+ * is left as it is (no write, no fsync on a no-change rebuild). */
+static int tag_image(bstate *b, const char digest[DIGEST_STR_SIZE], forge_error **err)
+{
+        const char *name = b->sp->name, *t = b->sp->tag;
+        cleanup_free char *copy = NULL;
+        char cur[DIGEST_STR_SIZE];
+        forge_error *e = NULL;
+
+        if (b->o->tag && b->depth == 0) {
+                char *colon;
+                copy = strdup(b->o->tag);
+                if (copy == NULL)
+                        return forge_error_make(err, ENOMEM, "tag");
+                colon = strchr(copy, ':');
+                if (colon) {
+                        *colon = '\0';
+                        name = copy;
+                        t = colon + 1;
+                } else {
+                        t = copy;
+                }
+        }
+        if (store_tag_get(b->s, name, t, cur, &e) == 0 && strcmp(cur, digest) == 0)
+                return 0;
+        forge_error_release(&e);
+        return store_tag_set(b->s, name, t, digest, err);
+}
+
 static int finish_image(bstate *b, const store_image *base, bool tag, char ret[DIGEST_STR_SIZE],
                         forge_error **err)
 {
@@ -786,28 +888,7 @@ static int finish_image(bstate *b, const store_image *base, bool tag, char ret[D
         json_decref(cfg);
         if (r < 0)
                 return -1;
-        if (!tag)
-                return 0;
-        {
-                const char *name = sp->name, *t = sp->tag;
-                cleanup_free char *copy = NULL;
-                if (b->o->tag && b->depth == 0) {
-                        copy = strdup(b->o->tag);
-                        char *colon = copy ? strchr(copy, ':') : NULL;
-                        if (copy == NULL)
-                                return forge_error_make(err, ENOMEM, "tag");
-                        if (colon) {
-                                *colon = '\0';
-                                name = copy;
-                                t = colon + 1;
-                        } else {
-                                t = copy;
-                        }
-                }
-                if (store_tag_set(b->s, name, t, ret, err) < 0)
-                        return -1;
-        }
-        return 0;
+        return tag ? tag_image(b, ret, err) : 0;
 }
 
 static void bstate_release(bstate *b)

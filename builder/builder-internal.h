@@ -95,28 +95,37 @@ int blinks_fold_entries(blinks *l, const bentries *e);
  * entries again when anything moved. */
 int blinks_place(const blinks *l, bentries *e, int64_t sde, forge_error **err);
 
-/* File hash memo (cache.c): per build context, by inode/size/mtime/ctime. */
+/* File hash memo (cache.c): per build context, by dev/inode/size/mtime/ctime. */
 typedef struct bmemo {
         store *s;
         char key[DIGEST_HEX_LEN + 1];
         json_t *map; /* loaded on first use */
         bool dirty;
+        int64_t trusted_before; /* ns since the epoch: a later ctime is racy */
 } bmemo;
-/* Prepares the memo; it is read from the store only when a hash is needed. */
+/* How much older than the build's start a ctime must be for its stat data
+ * to stand for the content (see cache.c: the racy case). */
+#define BMEMO_RACY_NS (2 * 1000000000LL)
+/* Prepares the memo; it is read from the store only when a hash is needed.
+ * Call it before the build stats its inputs: it notes the start time. */
 void bmemo_init(store *s, const spec *sp, bmemo *m);
+/* Whether a file with this ctime (stat'ed during this build) can be
+ * recognised as unchanged by its stat data next time. */
+bool bmemo_trusted(const bmemo *m, const struct timespec *ctim);
 int bmemo_save(store *s, bmemo *m, forge_error **err);
 void bmemo_release(bmemo *m);
 /* sha256 of a file's content, memoised when m is not NULL. */
 int bhash_file(bmemo *m, const char *path, char out[DIGEST_STR_SIZE], forge_error **err);
 
 /* A cheap fingerprint of a files layer's entries and their inputs' stat data
- * (inode, size, mtime, ctime): when it matches the previous build's, the
- * previous cache key is still right and no file needs reading. */
-void bstamp_files(const bentries *e, const char *parent_key, uint64_t sde,
+ * (dev, inode, size, mtime, ctime): when it matches the previous build's, the
+ * previous cache key is still right and no file needs reading. false (and
+ * out "") when an input is racy (bmemo_trusted): no fingerprint then. */
+bool bstamp_files(const bmemo *m, const bentries *e, const char *parent_key, uint64_t sde,
                   char out[DIGEST_STR_SIZE]);
 
 /* The same for a deb or archive input file. */
-void bstamp_input(const spec_layer *l, const char *parent_key, uint64_t sde,
+bool bstamp_input(const bmemo *m, const spec_layer *l, const char *parent_key, uint64_t sde,
                   char out[DIGEST_STR_SIZE]);
 
 /* Cache keys (cache.c). inputs (JSON: layer path or source -> hash) tells a

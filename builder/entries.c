@@ -144,28 +144,40 @@ char *bpath_clean(const char *p)
 
 /* Path order: component by component, bytewise, with the opaque-directory
  * marker first among its siblings. Parents sort before their children and a
- * directory's contents are contiguous. */
+ * directory's contents are contiguous. That is a bytewise order in which '/'
+ * sorts below every other byte: one pass to the first difference, then a
+ * look at the component it is in for the marker. */
+static int path_rank(unsigned char c)
+{
+        if (c == '/')
+                return 1;
+        return c != '\0' && c < '/' ? c + 1 : c;
+}
+
+static bool is_opaque(const char *component)
+{
+        size_t n = sizeof(OPAQUE) - 1;
+
+        return component[0] == '.' && strncmp(component, OPAQUE, n) == 0 &&
+               (component[n] == '\0' || component[n] == '/');
+}
+
 static int cmp_path(const char *a, const char *b)
 {
-        for (;;) {
-                const char *ea = strchrnul(a, '/'), *eb = strchrnul(b, '/');
-                size_t la = (size_t)(ea - a), lb = (size_t)(eb - b);
-                bool oa = la == sizeof(OPAQUE) - 1 && memcmp(a, OPAQUE, la) == 0;
-                bool ob = lb == sizeof(OPAQUE) - 1 && memcmp(b, OPAQUE, lb) == 0;
-                int c;
+        size_t i = 0, comp = 0;
+        bool oa, ob;
 
-                if (oa != ob)
-                        return oa ? -1 : 1;
-                c = memcmp(a, b, la < lb ? la : lb);
-                if (c != 0)
-                        return c;
-                if (la != lb)
-                        return la < lb ? -1 : 1;
-                if (!*ea || !*eb)
-                        return (*ea ? 1 : 0) - (*eb ? 1 : 0);
-                a = ea + 1;
-                b = eb + 1;
+        for (; a[i] == b[i]; i++) {
+                if (a[i] == '\0')
+                        return 0;
+                if (a[i] == '/')
+                        comp = i + 1;
         }
+        oa = is_opaque(a + comp);
+        ob = is_opaque(b + comp);
+        if (oa != ob)
+                return oa ? -1 : 1;
+        return path_rank((unsigned char)a[i]) - path_rank((unsigned char)b[i]);
 }
 
 typedef struct sortrec {
@@ -198,12 +210,25 @@ static bool has_path(const bentries *e, size_t n, const char *path)
         return false;
 }
 
+/* A directory walk that lists each directory sorted yields this order
+ * already (and no name twice): one pass instead of a sort. */
+static bool strictly_sorted(const bentries *e)
+{
+        for (size_t i = 1; i < e->n; i++)
+                if (cmp_path(e->v[i - 1].path, e->v[i].path) >= 0)
+                        return false;
+        return true;
+}
+
 static int sort_dedupe(bentries *e, forge_error **err)
 {
-        cleanup_free sortrec *r = calloc(e->n ? e->n : 1, sizeof(*r));
+        cleanup_free sortrec *r = NULL;
         cleanup_free bentry *nv = NULL;
         size_t o = 0;
 
+        if (strictly_sorted(e))
+                return 0;
+        r = calloc(e->n ? e->n : 1, sizeof(*r));
         if (r == NULL)
                 return forge_error_make(err, ENOMEM, "sort layer");
         for (size_t i = 0; i < e->n; i++)
@@ -379,6 +404,52 @@ static int order_hardlinks(bentries *e, forge_error **err)
         return 0;
 }
 
+/* Whether entry i's parent directories are known to be there: entry i-1 is
+ * its parent or a sibling, whose parents were seen to (or made). */
+static bool parents_done(const bentries *e, size_t i)
+{
+        const char *p = e->v[i].path, *slash = strrchr(p, '/'), *q;
+        size_t dl;
+
+        if (slash == NULL)
+                return true;
+        if (i == 0)
+                return false;
+        dl = (size_t)(slash - p);
+        q = e->v[i - 1].path;
+        if (strncmp(q, p, dl) != 0)
+                return false;
+        return q[dl] == '\0' || (q[dl] == '/' && strchr(q + dl + 1, '/') == NULL);
+}
+
+static int add_parents(bentries *e, size_t i, size_t n0, int64_t parent_mtime, forge_error **err)
+{
+        cleanup_free char *p = strdup(e->v[i].path);
+        char *slash;
+
+        if (p == NULL)
+                return forge_error_make(err, ENOMEM, "layer parents");
+        while ((slash = strrchr(p, '/')) != NULL) {
+                bentry *d;
+                bool seen = false;
+                *slash = '\0';
+                if (has_path(e, n0, p))
+                        break;
+                /* Check the entries added in this pass too. */
+                for (size_t j = n0; j < e->n && !seen; j++)
+                        seen = strcmp(e->v[j].path, p) == 0;
+                if (seen)
+                        break;
+                d = bentries_add(e, p);
+                if (d == NULL)
+                        return forge_error_make(err, ENOMEM, "layer parents");
+                d->type = S_IFDIR;
+                d->perm = 0755;
+                d->mtime = parent_mtime;
+        }
+        return 0;
+}
+
 int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err)
 {
         size_t n0;
@@ -387,30 +458,9 @@ int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err)
                 return -1;
         /* Missing parents: collect, then sort again. */
         n0 = e->n;
-        for (size_t i = 0; i < n0; i++) {
-                cleanup_free char *p = strdup(e->v[i].path);
-                char *slash;
-                if (p == NULL)
-                        return forge_error_make(err, ENOMEM, "layer parents");
-                while ((slash = strrchr(p, '/')) != NULL) {
-                        bentry *d;
-                        *slash = '\0';
-                        if (has_path(e, n0, p))
-                                break;
-                        /* Check the entries added in this pass too. */
-                        bool seen = false;
-                        for (size_t j = n0; j < e->n && !seen; j++)
-                                seen = strcmp(e->v[j].path, p) == 0;
-                        if (seen)
-                                break;
-                        d = bentries_add(e, p);
-                        if (d == NULL)
-                                return forge_error_make(err, ENOMEM, "layer parents");
-                        d->type = S_IFDIR;
-                        d->perm = 0755;
-                        d->mtime = parent_mtime;
-                }
-        }
+        for (size_t i = 0; i < n0; i++)
+                if (!parents_done(e, i) && add_parents(e, i, n0, parent_mtime, err) < 0)
+                        return -1;
         if (e->n != n0 && sort_dedupe(e, err) < 0)
                 return -1;
         /* A non-directory can't have children. */

@@ -22,6 +22,8 @@ packages=(
 	libsolv-dev libsolvext-dev gpgv gnupg apt-utils dpkg-dev xz-utils curl mmdebstrap
 	# --network user (pasta for containers, passt for VMs); its tests and benchmark
 	passt dnsmasq-base slirp4netns iperf3
+	# bench/rebuild.sh: task-clock of a no-change rebuild and of the stat floor
+	linux-perf
 )
 # node and npm for the CycloneDX validator: the machine's own when it has them
 # (a node package that provides npm conflicts with Debian's npm), else Debian's

@@ -69,4 +69,24 @@ f build "$c/spec.yaml" >"$T/b10"
 sed -i 's/name: two/name: renamed/' "$c/spec.yaml"
 f build "$c/spec.yaml" >"$T/b8"
 [ "$(grep -c ' cached ' "$T/b8")" = 3 ] || { cat "$T/b8"; fail "renaming a layer invalidated the cache"; }
+# Content changed, size and mtime kept (touch -d back to the old time), with
+# inputs older than the racy margin so that the build kept fingerprints of
+# their stat data: ctime moved, so the layer is rebuilt with the new bytes.
+s=$T/same
+mkdir -p "$s/d"
+printf aaaa >"$s/d/x"
+printf '%s\n' 'forge: 1' 'name: same' 'layers:' '  - files: [{src: d/, dest: /d/}]' >"$s/spec.yaml"
+old=$(stat -c %y "$s/d/x")
+sleep 3
+f build "$s/spec.yaml" >"$T/s1"
+grep -q '"stamp"' "$STORE/kv/builds/same%3Alatest" || fail "no fingerprint kept for inputs older than the margin"
+f build "$s/spec.yaml" >"$T/s2"
+grep -q ' cached ' "$T/s2" || { cat "$T/s2"; fail "same: no-change rebuild built"; }
+printf bbbb >"$s/d/x"
+touch -d "$old" "$s/d/x"
+[ "$(stat -c %y "$s/d/x")" = "$old" ] || fail "touch -d did not restore the mtime"
+f build "$s/spec.yaml" >"$T/s3"
+grep -q "built .*'d/x' changed" "$T/s3" || { cat "$T/s3"; fail "same-size edit with the old mtime not rebuilt"; }
+f export same --format tar -o "$T/same.tar"
+[ "$(tar -xOf "$T/same.tar" d/x)" = bbbb ] || fail "the layer has the old content"
 echo "build-cache: ok"

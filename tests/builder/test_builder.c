@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "builder/builder-internal.h"
@@ -163,6 +164,64 @@ static void test_entries_order_and_parents(void **state)
         /* an explicit directory keeps its own metadata */
         assert_int_equal(e.v[7].perm, 0700);
         assert_int_equal(e.v[7].uid, 7);
+        bentries_free(&e);
+}
+
+/* Entries already in order (as a sorted directory walk yields them) take a
+ * one-pass path; the same entries in reverse go through the sort: both end
+ * in one order, with bytes below '/' and near-miss opaque markers. */
+static void test_entries_order_presorted(void **state)
+{
+        const char *want[] = {"d",
+                              "d/.wh..wh..opq",
+                              "d/\x01x",
+                              "d/-",
+                              "d/.wh..wh..opp",
+                              "d/.wh..wh..opqx",
+                              "d/z",
+                              "d/z/q",
+                              "d\x01",
+                              "d-",
+                              "e",
+                              "e/f",
+                              "e/g"};
+        size_t n = sizeof(want) / sizeof(want[0]);
+
+        for (int reverse = 0; reverse < 2; reverse++) {
+                bentries e;
+                forge_error *err = NULL;
+                bentries_init(&e);
+                for (size_t k = 0; k < n; k++) {
+                        size_t i = reverse ? n - 1 - k : k;
+                        if (strcmp(want[i], "e") == 0)
+                                continue; /* a parent bentries_finish adds */
+                        bool dir = !strcmp(want[i], "d") || !strcmp(want[i], "d/z");
+                        add(&e, want[i], dir ? S_IFDIR : S_IFREG, 0644);
+                }
+                assert_int_equal(bentries_finish(&e, 42, &err), 0);
+                assert_int_equal(e.n, n);
+                for (size_t i = 0; i < n; i++)
+                        assert_string_equal(e.v[i].path, want[i]);
+                assert_int_equal(e.v[10].type, S_IFDIR);
+                assert_int_equal(e.v[10].mtime, 42);
+                bentries_free(&e);
+        }
+}
+
+/* A name given twice in a row in sorted order: the later one wins there too. */
+static void test_entries_presorted_duplicate(void **state)
+{
+        bentries e;
+        forge_error *err = NULL;
+
+        bentries_init(&e);
+        add(&e, "a", S_IFREG, 0644)->size = 1;
+        add(&e, "a", S_IFREG, 0600)->size = 2;
+        add(&e, "b", S_IFREG, 0644);
+        assert_int_equal(bentries_finish(&e, 0, &err), 0);
+        assert_int_equal(e.n, 2);
+        assert_int_equal(e.v[0].size, 2);
+        assert_int_equal(e.v[0].perm, 0600);
         bentries_free(&e);
 }
 
@@ -958,6 +1017,100 @@ static char *tree_listing(const char *dir)
         return out;
 }
 
+/* The racy rule (cache.c): stat data taken within BMEMO_RACY_NS of a file's
+ * last change can't vouch for its content, since a change in the same clock
+ * tick keeps ctime: no fingerprint and no memoised hash then. Files made
+ * just now are racy for a memo started now and trusted by one whose build
+ * starts an hour later. */
+static void test_stamp_racy(void **state)
+{
+        fixture *f = *state;
+        cleanup_free char *app = path_join(f->ctx, "app");
+        cleanup_free char *a = path_join(f->ctx, "app/a");
+        cleanup_free char *deb = path_join(f->ctx, "in.deb");
+        spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
+        char st[DIGEST_STR_SIZE], st2[DIGEST_STR_SIZE], h[DIGEST_STR_SIZE];
+        forge_error *err = NULL;
+        spec sp;
+        spec_layer l, dl = {0};
+        bentries e;
+        bmemo m;
+
+        write_file(f->ctx, "app/a", "aaaa", 0644);
+        write_file(f->ctx, "in.deb", "deb!", 0644);
+        fake_spec(&sp, f->ctx);
+        files_layer(&l, &fs, 1);
+        dl.kind = SPEC_LAYER_DEB;
+        dl.src = (char *)"in.deb";
+        dl.src_path = deb;
+        bentries_init(&e);
+        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
+        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+
+        bmemo_init(f->s, &sp, &m);
+        assert_false(bstamp_files(&m, &e, NULL, SDE, st));
+        assert_string_equal(st, "");
+        assert_false(bstamp_input(&m, &dl, NULL, SDE, st));
+        assert_int_equal(bhash_file(&m, a, h, &err), 0);
+        assert_null(json_object_get(m.map, a)); /* hashed, not memoised */
+        bmemo_release(&m);
+
+        bmemo_init(f->s, &sp, &m);
+        m.trusted_before += 3600 * 1000000000LL;
+        assert_true(bstamp_files(&m, &e, NULL, SDE, st));
+        assert_true(digest_valid(st));
+        assert_true(bstamp_input(&m, &dl, NULL, SDE, st2));
+        assert_true(digest_valid(st2));
+        assert_int_equal(bhash_file(&m, a, h, &err), 0);
+        assert_non_null(json_object_get(m.map, a));
+        bmemo_release(&m);
+        bentries_free(&e);
+}
+
+/* Content changed, size kept, mtime put back: ctime moved, so the
+ * fingerprint differs and the memo does not answer for the old content. */
+static void test_stamp_same_size_old_mtime(void **state)
+{
+        fixture *f = *state;
+        cleanup_free char *app = path_join(f->ctx, "app");
+        cleanup_free char *a = path_join(f->ctx, "app/a");
+        spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
+        char st1[DIGEST_STR_SIZE], st2[DIGEST_STR_SIZE], h1[DIGEST_STR_SIZE], h2[DIGEST_STR_SIZE];
+        struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+        forge_error *err = NULL;
+        struct timespec pause = {0, 20 * 1000000};
+        spec sp;
+        spec_layer l;
+        bentries e;
+        bmemo m;
+
+        write_file(f->ctx, "app/a", "aaaa", 0644);
+        assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
+        fake_spec(&sp, f->ctx);
+        files_layer(&l, &fs, 1);
+        bmemo_init(f->s, &sp, &m);
+        m.trusted_before += 3600 * 1000000000LL;
+        bentries_init(&e);
+        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
+        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        assert_true(bstamp_files(&m, &e, NULL, SDE, st1));
+        assert_int_equal(bhash_file(&m, a, h1, &err), 0);
+        bentries_free(&e);
+
+        nanosleep(&pause, NULL); /* past the coarse clock's tick */
+        write_file(f->ctx, "app/a", "bbbb", 0644);
+        assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
+        bentries_init(&e);
+        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
+        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        assert_true(bstamp_files(&m, &e, NULL, SDE, st2));
+        assert_string_not_equal(st1, st2);
+        assert_int_equal(bhash_file(&m, a, h2, &err), 0);
+        assert_string_not_equal(h1, h2);
+        bentries_free(&e);
+        bmemo_release(&m);
+}
+
 static void test_spec_check(void **state)
 {
         fixture *f = *state;
@@ -1003,6 +1156,8 @@ int main(void)
             cmocka_unit_test(test_path_clean),
             cmocka_unit_test(test_entries_order_and_parents),
             cmocka_unit_test(test_entries_duplicates_last_wins),
+            cmocka_unit_test(test_entries_order_presorted),
+            cmocka_unit_test(test_entries_presorted_duplicate),
             cmocka_unit_test(test_entries_file_with_children),
             cmocka_unit_test(test_entries_hardlinks),
             cmocka_unit_test_setup_teardown(test_tar_writer, setup, teardown),
@@ -1014,6 +1169,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_key_archive, setup, teardown),
             cmocka_unit_test_setup_teardown(test_key_files, setup, teardown),
             cmocka_unit_test_setup_teardown(test_spec_check, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_stamp_racy, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_stamp_same_size_old_mtime, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
