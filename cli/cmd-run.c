@@ -544,6 +544,9 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
         cfg.lowerdirs = (const char *const *)lowers;
         cfg.n_lowerdirs = n_lowers;
         cfg.tmp_root = tmp;
+        /* the status first; the run's directories go afterwards */
+        cfg.defer_cleanup = true;
+        cfg.cleanup_lock_fd = s != NULL ? store_lock_fd(s) : -1;
         cfg.argv = argv;
         cfg.env = env;
         cfg.mounts = mounts;

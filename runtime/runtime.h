@@ -78,6 +78,12 @@ typedef struct runtime_config {
         void (*on_start)(const struct runtime_config *cfg, pid_t init_pid, int exec_errno,
                          void *data);
         void *on_start_data;
+        /* The per-run directories and cgroup are removed after the status is
+         * known by a detached process, so the caller reports at once; it
+         * keeps a lock of its own on cleanup_lock_fd's file (the store's lock:
+         * gc waits for it), taken before runtime_container_run returns. */
+        bool defer_cleanup;
+        int cleanup_lock_fd; /* -1: none */
 } runtime_config;
 
 /* Sets the defaults (fds -1, everything else zero). */

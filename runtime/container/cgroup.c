@@ -112,12 +112,19 @@ bool cgroup_oom_killed(cgroup *cg)
         return cg != NULL && cg->ops->oom_killed(cg);
 }
 
+void cgroup_forget(cgroup *cg)
+{
+        if (cg == NULL)
+                return;
+        for (size_t i = 0; i < cg->n_dirs; i++)
+                free(cg->dirs[i]);
+        free(cg);
+}
+
 void cgroup_free(cgroup *cg)
 {
         if (cg == NULL)
                 return;
         cg->ops->destroy(cg);
-        for (size_t i = 0; i < cg->n_dirs; i++)
-                free(cg->dirs[i]);
-        free(cg);
+        cgroup_forget(cg);
 }

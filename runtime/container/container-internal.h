@@ -44,6 +44,8 @@ int cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err);
 int cgroup_attach(cgroup *cg, pid_t pid, forge_error **err);
 bool cgroup_oom_killed(cgroup *cg);
 void cgroup_free(cgroup *cg);
+/* Frees cg without removing its directories (another process does). */
+void cgroup_forget(cgroup *cg);
 bool cgroup_unified(void);
 /* Forge's own path in a hierarchy from /proc/self/cgroup: controller "" is
  * the v2 one ("0::"). malloc'd, NULL when absent. */
@@ -107,6 +109,7 @@ typedef struct setup_args {
         const char *upper_dir; /* NULL: no upper */
         const char *work_dir;
         const char *links_dir; /* overlay_links_make's directory */
+        bool upper_discarded;  /* the run's own upper, removed afterwards */
         int made_fd;           /* -1, or where made_write reports (the caller keeps the upper) */
         int sync_fd;           /* socket to forge */
         int init_fd;           /* sealed memfd of forge-init */
@@ -126,8 +129,11 @@ int setup_child_main(void *arg);
 int overlay_links_make(const char *dir, const char *const *lowerdirs, size_t n, const char *upper,
                        const char *work, forge_error **err);
 /* The mount options naming those links, for a mount made with that directory
- * as the current one: "lowerdir=n-1:...:0[,upperdir=u,workdir=w]". */
-int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err);
+ * as the current one: "lowerdir=n-1:...:0[,upperdir=u,workdir=w[,volatile]]".
+ * volatile (an upper thrown away after the run): overlayfs never syncs it,
+ * which spares the unmount at the container's end a sync of the store's file
+ * system. */
+int overlay_options(size_t n, bool upper, bool volatile_upper, char **ret_opts, forge_error **err);
 
 /* ---- what forge makes in the root (made.c) ---- */
 

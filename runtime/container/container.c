@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -35,6 +36,7 @@ void runtime_config_init(runtime_config *cfg)
 {
         memset(cfg, 0, sizeof(*cfg));
         cfg->stdin_fd = cfg->stdout_fd = cfg->stderr_fd = -1;
+        cfg->cleanup_lock_fd = -1;
 }
 
 static bool is_exec_file(const char *p)
@@ -441,6 +443,68 @@ static void run_state_free(run_state *s)
         free(s->mounts);
 }
 
+/* The run's directories and cgroup, removed by a detached process once the
+ * status is known: on ext4 the dozen unlinks and rmdirs (the overlay copied
+ * /etc, /proc, /dev and /sys up for their mount points) cost more than the
+ * whole container start. The process holds a lock of its own on the store's
+ * lock file (a new open file description: the caller's unlock does not
+ * release it), taken here, so a gc waits for it. Returns false when the
+ * caller must clean up itself. */
+static bool cleanup_detach(const runtime_config *cfg, run_state *s)
+{
+        int lk = -1;
+        pid_t pid;
+
+        if (!cfg->defer_cleanup || cfg->upper_dir != NULL)
+                return false;
+        if (cfg->cleanup_lock_fd >= 0) {
+                char path[64];
+
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", cfg->cleanup_lock_fd);
+                lk = open(path, O_RDONLY | O_CLOEXEC);
+                if (lk < 0 || flock(lk, LOCK_SH) < 0) {
+                        if (lk >= 0)
+                                close(lk);
+                        return false;
+                }
+        }
+        pid = fork();
+        if (pid < 0) {
+                if (lk >= 0)
+                        close(lk);
+                return false;
+        }
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                sigset_t none;
+
+                /* out of the caller's session and off its pipes; a SIGHUP
+                 * the terminal sends the process group as forge exits may
+                 * already be pending (forge blocks it): ignoring discards it */
+                setsid();
+                for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+                        signal(forwarded[i], SIG_IGN);
+                signal(SIGPIPE, SIG_IGN);
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                for (int i = 0; i < 3 && null >= 0; i++)
+                        dup2(null, i);
+                if (lk >= 0 && dup2(lk, 3) < 0)
+                        _exit(1);
+                syscall(SYS_close_range, lk >= 0 ? 4 : 3, ~0U, 0);
+                cgroup_free(s->cg);
+                rm_rf(s->dirs.base, NULL);
+                _exit(0);
+        }
+        if (lk >= 0)
+                close(lk);
+        cgroup_forget(s->cg);
+        s->cg = NULL;
+        free(s->dirs.base);
+        s->dirs.base = NULL;
+        return true;
+}
+
 /* pasta on the child's network namespace, before the child goes on: the
  * workload starts with its interface, route and published ports in place. */
 static int net_user_start(const runtime_config *cfg, run_state *s, forge_error **err)
@@ -464,6 +528,7 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .upper_dir = s->dirs.upper,
             .work_dir = s->dirs.work,
             .links_dir = s->dirs.links,
+            .upper_discarded = cfg->upper_dir == NULL,
             .made_fd = s->made_fd,
             .sync_fd = s->sock[1],
             .init_fd = s->init_fd,
@@ -629,6 +694,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         res.oom = cgroup_oom_killed(s.cg);
         *ret = res;
         r = 0;
+        cleanup_detach(cfg, &s);
 out:
         run_state_free(&s);
         return r;

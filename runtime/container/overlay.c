@@ -49,7 +49,7 @@ int overlay_links_make(const char *dir, const char *const *lowerdirs, size_t n, 
         return 0;
 }
 
-int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err)
+int overlay_options(size_t n, bool upper, bool volatile_upper, char **ret_opts, forge_error **err)
 {
         cleanup_free char *opts = malloc(OPTS_MAX + 1);
         size_t len;
@@ -65,7 +65,8 @@ int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err)
                 len +=
                     (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, "%zu%s", k, k > 0 ? ":" : "");
         if (upper)
-                len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, ",upperdir=u,workdir=w");
+                len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, ",upperdir=u,workdir=w%s",
+                                        volatile_upper ? ",volatile" : "");
         if (len > OPTS_MAX)
                 return forge_error_make(err, E2BIG, "overlay options too long");
         *ret_opts = take_ptr(opts);

@@ -128,14 +128,26 @@ static void mount_root(const setup_args *a)
         char *opts = NULL;
         forge_error *err = NULL;
 
-        if (overlay_options(cfg->n_lowerdirs, a->upper_dir != NULL, &opts, &err) < 0) {
+        int r;
+
+        if (overlay_options(cfg->n_lowerdirs, a->upper_dir != NULL, a->upper_discarded, &opts,
+                            &err) < 0) {
                 errno = 0;
                 die("%s", err->msg);
         }
         /* the options name the links in links_dir, relative to it */
         must(chdir(a->links_dir), "enter '%s'", a->links_dir);
-        must(mount("overlay", a->rootfs, "overlay", MS_NODEV, opts),
-             "mount the root file system (overlay of %zu layers)", cfg->n_lowerdirs);
+        r = mount("overlay", a->rootfs, "overlay", MS_NODEV, opts);
+        if (r < 0 && errno == EINVAL && a->upper_discarded) {
+                /* a kernel before 5.10 has no volatile */
+                free(opts);
+                if (overlay_options(cfg->n_lowerdirs, true, false, &opts, &err) < 0) {
+                        errno = 0;
+                        die("%s", err->msg);
+                }
+                r = mount("overlay", a->rootfs, "overlay", MS_NODEV, opts);
+        }
+        must(r, "mount the root file system (overlay of %zu layers)", cfg->n_lowerdirs);
         free(opts);
 }
 

@@ -69,23 +69,27 @@ static void test_overlay_options(void **state)
         char *opts = NULL;
         forge_error *err = NULL;
 
-        assert_int_equal(overlay_options(3, true, &opts, &err), 0);
+        assert_int_equal(overlay_options(3, true, false, &opts, &err), 0);
         assert_string_equal(opts, "lowerdir=2:1:0,upperdir=u,workdir=w");
         free(opts);
-        assert_int_equal(overlay_options(1, false, &opts, &err), 0);
+        assert_int_equal(overlay_options(1, false, false, &opts, &err), 0);
         assert_string_equal(opts, "lowerdir=0");
         free(opts);
+        /* a discarded upper is never synced */
+        assert_int_equal(overlay_options(2, true, true, &opts, &err), 0);
+        assert_string_equal(opts, "lowerdir=1:0,upperdir=u,workdir=w,volatile");
+        free(opts);
         /* overlayfs' most, with an upper, fits in a page */
-        assert_int_equal(overlay_options(500, true, &opts, &err), 0);
+        assert_int_equal(overlay_options(500, true, false, &opts, &err), 0);
         assert_true(strlen(opts) < 4000);
         assert_true(strncmp(opts, "lowerdir=499:498:", 17) == 0);
         assert_non_null(strstr(opts, ":1:0,upperdir=u,workdir=w"));
         free(opts);
         /* more than overlayfs stacks: a clear error, not a truncated mount */
-        assert_int_equal(overlay_options(501, true, &opts, &err), -1);
+        assert_int_equal(overlay_options(501, true, false, &opts, &err), -1);
         assert_non_null(strstr(err->msg, "501 layers"));
         forge_error_release(&err);
-        assert_int_equal(overlay_options(0, true, &opts, &err), -1);
+        assert_int_equal(overlay_options(0, true, false, &opts, &err), -1);
         forge_error_release(&err);
 }
 
