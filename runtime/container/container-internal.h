@@ -112,7 +112,7 @@ typedef struct setup_args {
         bool upper_discarded;  /* the run's own upper, removed afterwards */
         int made_fd;           /* -1, or where made_write reports (the caller keeps the upper) */
         int sync_fd;           /* socket to forge */
-        int init_fd;           /* sealed memfd of forge-init */
+        int init_fd;           /* forge-init on a detached read-only mount */
         int stdio[3];          /* the workload's stdio */
         bool cgroup2;          /* the host's /sys/fs/cgroup is the unified hierarchy */
         size_t n_provided;     /* cfg->mounts starts with this many provided /etc files */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * runtime_container_run: the forge side of a container. Prepares the per-run
- * directories, the cgroup and a sealed copy of forge-init, clones the
+ * directories, the cgroup and a read-only mount of forge-init, clones the
  * container child (setup.c) into new namespaces, then waits for it while
  * forwarding signals and, with a tty, relaying the terminal.
  */
@@ -19,7 +19,9 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -63,23 +65,38 @@ int runtime_init_find(char **ret_path, forge_error **err)
         return 0;
 }
 
-/* A sealed in-memory copy of forge-init: the container can see its PID 1's
- * executable through /proc/1/exe, so it must not be a host file it could
- * open for writing (CVE-2019-5736). */
-static int init_memfd(const char *path, int *ret_fd, forge_error **err)
+/* forge-init as the container's PID 1 runs from a detached, read-only bind
+ * mount of the installed file, made here in forge's mount namespace: the
+ * container sees that file through /proc/1/exe, and a file on a read-only
+ * mount cannot be opened for writing (EROFS, whatever the capabilities;
+ * ETXTBSY too while it runs), so it cannot overwrite the host's binary
+ * (CVE-2019-5736). The mount belongs to no namespace: once the exec has
+ * closed its fd nothing can remount it. This replaces a 1 MB copy into a
+ * sealed memfd on every run. */
+static int init_open(const char *path, int *ret_fd, forge_error **err)
 {
-        cleanup_close int in = open(path, O_RDONLY | O_CLOEXEC);
-        cleanup_close int fd = -1;
+        struct mount_attr attr = {.attr_set =
+                                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+        cleanup_close int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        struct statvfs sv;
+        struct stat st;
 
-        if (in < 0)
-                return forge_error_make(err, errno, "open '%s'", path);
-        fd = memfd_create("forge-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
-                return forge_error_make(err, errno, "memfd_create");
-        if (copy_fd(in, fd, err) < 0)
-                return forge_error_prefix(err, "copy '%s'", path);
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-                return forge_error_make(err, errno, "seal the forge-init copy");
+                return forge_error_make(err, errno, "open '%s'", path);
+        if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                return forge_error_make(err, errno, "make a read-only mount of '%s'", path);
+        if (fstat(fd, &st) < 0 || fstatvfs(fd, &sv) < 0)
+                return forge_error_make(err, errno, "'%s'", path);
+        if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
+                return forge_error_make(err, EACCES, "'%s' is not an executable file", path);
+        /* another user could change what the container runs as PID 1 */
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) || (st.st_uid != 0 && st.st_uid != geteuid()))
+                return forge_error_make(err, EPERM,
+                                        "'%s' may be written by another user (it must be owned "
+                                        "by root and not group or world writable)",
+                                        path);
+        if (!(sv.f_flag & ST_RDONLY))
+                return forge_error_make(err, EROFS, "the mount of '%s' is not read-only", path);
         *ret_fd = take_fd(fd);
         return 0;
 }
@@ -549,6 +566,10 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
                 _exit(setup_child_main(&a));
         close(s->sock[1]);
         s->sock[1] = -1;
+        /* the child's copy, closed by its exec, is then forge-init's mount's
+         * last fd: the mount leaves its (anonymous) namespace */
+        close(s->init_fd);
+        s->init_fd = -1;
         if (s->cg != NULL && cgroup_attach(s->cg, s->child, err) < 0)
                 return forge_error_prefix(err, "join the cgroup");
         if (cfg->network_user && net_user_start(cfg, s, err) < 0)
@@ -636,7 +657,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                                         "digits, '-' or '.')");
         if (cfg->init_path == NULL && runtime_init_find(&init_path, err) < 0)
                 return -1;
-        if (init_memfd(cfg->init_path ? cfg->init_path : init_path, &s.init_fd, err) < 0)
+        if (init_open(cfg->init_path ? cfg->init_path : init_path, &s.init_fd, err) < 0)
                 goto out;
         if (run_dirs_make(cfg, &s.dirs, err) < 0 || mounts_with_etc(&s, &local, err) < 0 ||
             cgroup_new(cfg, &s.cg, err) < 0)

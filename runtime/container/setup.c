@@ -2,7 +2,7 @@
 /*
  * The container child: runs in the new namespaces as their first process,
  * builds the root file system, pivots into it, drops privileges and execs
- * forge-init (from a sealed memfd) as PID 1. Errors go to forge as
+ * forge-init (from a detached read-only mount) as PID 1. Errors go to forge as
  * "error MESSAGE" on the sync socket; the child then exits 125.
  */
 #include <errno.h>
