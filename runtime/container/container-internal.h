@@ -108,14 +108,14 @@ typedef struct setup_args {
         const char *rootfs;    /* mount point (exists) */
         const char *upper_dir; /* NULL: no upper */
         const char *work_dir;
-        const char *links_dir; /* overlay_links_make's directory */
-        bool upper_discarded;  /* the run's own upper, removed afterwards */
-        int made_fd;           /* -1, or where made_write reports (the caller keeps the upper) */
-        int sync_fd;           /* socket to forge */
-        int init_fd;           /* forge-init on a detached read-only mount */
-        int stdio[3];          /* the workload's stdio */
-        bool cgroup2;          /* the host's /sys/fs/cgroup is the unified hierarchy */
-        size_t n_provided;     /* cfg->mounts starts with this many provided /etc files */
+        const char *overlay_opts; /* the overlay's mount options */
+        const char *links_dir;    /* NULL, or the directory they are relative to */
+        int made_fd;              /* -1, or where made_write reports (the caller keeps the upper) */
+        int sync_fd;              /* socket to forge */
+        int init_fd;              /* forge-init on a detached read-only mount */
+        int stdio[3];             /* the workload's stdio */
+        bool cgroup2;             /* the host's /sys/fs/cgroup is the unified hierarchy */
+        size_t n_provided;        /* cfg->mounts starts with this many provided /etc files */
 } setup_args;
 
 /* Runs in the cloned child: never returns. Reports "error MESSAGE" on sync_fd. */
@@ -134,6 +134,11 @@ int overlay_links_make(const char *dir, const char *const *lowerdirs, size_t n, 
  * which spares the unmount at the container's end a sync of the store's file
  * system. */
 int overlay_options(size_t n, bool upper, bool volatile_upper, char **ret_opts, forge_error **err);
+/* The options naming the directories themselves (absolute paths), when they
+ * fit in a page and hold no ',', ':' or '\\': no links needed. -E2BIG or
+ * -EINVAL otherwise. */
+int overlay_options_direct(const char *const *lowerdirs, size_t n, const char *upper,
+                           const char *work, bool volatile_upper, char **ret_opts);
 
 /* ---- what forge makes in the root (made.c) ---- */
 

@@ -106,7 +106,8 @@ typedef struct run_dirs {
         char *rootfs;
         char *upper;
         char *work;
-        char *links; /* the overlay's short names (overlay_links_make) */
+        char *links; /* the overlay's short names (overlay_links_make), or NULL */
+        char *opts;  /* the overlay's mount options */
 } run_dirs;
 
 static void run_dirs_free(run_dirs *d)
@@ -118,16 +119,18 @@ static void run_dirs_free(run_dirs *d)
         free(d->upper);
         free(d->work);
         free(d->links);
+        free(d->opts);
 }
 
-/* The overlay's short names, to absolute paths of the layers (links resolve
- * from their own directory). */
-static int links_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
+/* The overlay's options: the directories by their absolute paths when they
+ * fit, else short names in the run's l/ directory (links resolve from their
+ * own directory), which hold overlayfs' most of 500 layers in a page. */
+static int overlay_prepare(const runtime_config *cfg, run_dirs *d, forge_error **err)
 {
         cleanup_strv char **abs = calloc(cfg->n_lowerdirs + 1, sizeof(char *));
+        bool discard = cfg->upper_dir == NULL;
 
-        d->links = path_join(d->base, "l");
-        if (abs == NULL || d->links == NULL)
+        if (abs == NULL)
                 return forge_error_make(err, ENOMEM, "run dir");
         for (size_t i = 0; i < cfg->n_lowerdirs; i++) {
                 abs[i] = realpath(cfg->lowerdirs[i], NULL);
@@ -135,8 +138,16 @@ static int links_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
                         return forge_error_make(err, errno, "layer directory '%s'",
                                                 cfg->lowerdirs[i]);
         }
-        return overlay_links_make(d->links, (const char *const *)abs, cfg->n_lowerdirs, d->upper,
-                                  d->work, err);
+        if (overlay_options_direct((const char *const *)abs, cfg->n_lowerdirs, d->upper, d->work,
+                                   discard, &d->opts) == 0)
+                return 0;
+        d->links = path_join(d->base, "l");
+        if (d->links == NULL)
+                return forge_error_make(err, ENOMEM, "run dir");
+        if (overlay_links_make(d->links, (const char *const *)abs, cfg->n_lowerdirs, d->upper,
+                               d->work, err) < 0)
+                return -1;
+        return overlay_options(cfg->n_lowerdirs, true, discard, &d->opts, err);
 }
 
 static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
@@ -544,8 +555,8 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .rootfs = s->dirs.rootfs,
             .upper_dir = s->dirs.upper,
             .work_dir = s->dirs.work,
+            .overlay_opts = s->dirs.opts,
             .links_dir = s->dirs.links,
-            .upper_discarded = cfg->upper_dir == NULL,
             .made_fd = s->made_fd,
             .sync_fd = s->sock[1],
             .init_fd = s->init_fd,
@@ -673,7 +684,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 local.lowerdirs = empty_lower;
                 local.n_lowerdirs = 1;
         }
-        if (links_make(cfg, &s.dirs, err) < 0)
+        if (overlay_prepare(cfg, &s.dirs, err) < 0)
                 goto out;
         if (cfg->upper_dir != NULL) {
                 s.made_fd = memfd_create("forge-made", MFD_CLOEXEC);

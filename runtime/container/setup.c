@@ -124,31 +124,22 @@ static void arrange_fds(setup_args *a, int *volume_fds)
 
 static void mount_root(const setup_args *a)
 {
-        const runtime_config *cfg = a->cfg;
-        char *opts = NULL;
-        forge_error *err = NULL;
-
+        char opts[4096];
+        size_t len;
         int r;
 
-        if (overlay_options(cfg->n_lowerdirs, a->upper_dir != NULL, a->upper_discarded, &opts,
-                            &err) < 0) {
-                errno = 0;
-                die("%s", err->msg);
-        }
-        /* the options name the links in links_dir, relative to it */
-        must(chdir(a->links_dir), "enter '%s'", a->links_dir);
+        snprintf(opts, sizeof(opts), "%s", a->overlay_opts);
+        /* short names are relative to the links directory */
+        if (a->links_dir != NULL)
+                must(chdir(a->links_dir), "enter '%s'", a->links_dir);
         r = mount("overlay", a->rootfs, "overlay", MS_NODEV, opts);
-        if (r < 0 && errno == EINVAL && a->upper_discarded) {
+        len = strlen(opts);
+        if (r < 0 && errno == EINVAL && len > 9 && strcmp(opts + len - 9, ",volatile") == 0) {
                 /* a kernel before 5.10 has no volatile */
-                free(opts);
-                if (overlay_options(cfg->n_lowerdirs, true, false, &opts, &err) < 0) {
-                        errno = 0;
-                        die("%s", err->msg);
-                }
+                opts[len - 9] = '\0';
                 r = mount("overlay", a->rootfs, "overlay", MS_NODEV, opts);
         }
-        must(r, "mount the root file system (overlay of %zu layers)", cfg->n_lowerdirs);
-        free(opts);
+        must(r, "mount the root file system (overlay of %zu layers)", a->cfg->n_lowerdirs);
 }
 
 static void pivot(const char *rootfs)

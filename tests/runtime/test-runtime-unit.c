@@ -93,6 +93,37 @@ static void test_overlay_options(void **state)
         forge_error_release(&err);
 }
 
+static void test_overlay_options_direct(void **state)
+{
+        const char *l[] = {"/s/layers/a", "/s/layers/b"};
+        const char *odd[] = {"/s/layers/a:b"}, *comma[] = {"/s/x,upperdir=/etc"};
+        const char *rel[] = {"layers/a"};
+        char *opts = NULL, big[2100];
+
+        (void)state;
+        assert_int_equal(overlay_options_direct(l, 2, "/r/upper", "/r/work", true, &opts), 0);
+        assert_string_equal(opts,
+                            "lowerdir=/s/layers/b:/s/layers/a,upperdir=/r/upper,workdir=/r/work,"
+                            "volatile");
+        free(opts);
+        assert_int_equal(overlay_options_direct(l, 1, NULL, NULL, false, &opts), 0);
+        assert_string_equal(opts, "lowerdir=/s/layers/a");
+        free(opts);
+        /* what overlayfs would split or unescape goes through the links */
+        assert_int_equal(overlay_options_direct(odd, 1, NULL, NULL, false, &opts), -EINVAL);
+        assert_int_equal(overlay_options_direct(comma, 1, NULL, NULL, false, &opts), -EINVAL);
+        assert_int_equal(overlay_options_direct(rel, 1, NULL, NULL, false, &opts), -EINVAL);
+        assert_int_equal(overlay_options_direct(l, 1, "/r/u:x", "/r/work", false, &opts), -EINVAL);
+        /* more than a page */
+        memset(big, 'a', sizeof(big) - 1);
+        big[0] = '/';
+        big[sizeof(big) - 1] = '\0';
+        {
+                const char *two[] = {big, big};
+                assert_int_equal(overlay_options_direct(two, 2, NULL, NULL, false, &opts), -E2BIG);
+        }
+}
+
 static void test_overlay_links(void **state)
 {
         char tmpl[] = "/tmp/forge-ovl-XXXXXX", dir[64], lnk[128], buf[128];
@@ -264,13 +295,10 @@ static void test_net_files(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_user_name),
-            cmocka_unit_test(test_user_numeric),
-            cmocka_unit_test(test_overlay_options),
-            cmocka_unit_test(test_overlay_links),
-            cmocka_unit_test(test_caps),
-            cmocka_unit_test(test_image_config),
-            cmocka_unit_test(test_port_parse),
+            cmocka_unit_test(test_user_name),       cmocka_unit_test(test_user_numeric),
+            cmocka_unit_test(test_overlay_options), cmocka_unit_test(test_overlay_options_direct),
+            cmocka_unit_test(test_overlay_links),   cmocka_unit_test(test_caps),
+            cmocka_unit_test(test_image_config),    cmocka_unit_test(test_port_parse),
             cmocka_unit_test(test_net_files),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
