@@ -31,6 +31,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/container/container-internal.h"
+#include "runtime/container/sync.h"
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
@@ -182,9 +183,6 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
         return 0;
 }
 
-/* Messages from the child and from forge-init on the sync socket:
- * "error MSG" (setup failed), "exec ERRNO" (command could not be run) or
- * "started", and a pty master (with -t); then EOF. */
 /* While the container is set up, SIGTERM and SIGINT end the run too (a
  * set-up step that blocks must not make forge deaf to them). */
 static bool stop_requested(int sfd)
@@ -197,59 +195,27 @@ static bool stop_requested(int sfd)
         return false;
 }
 
-static int read_reports(int sock, int sfd, int *ret_master, int *ret_exec_errno, char **ret_error)
+/* The exchange of sync.h, from SYNC_GO to the child to forge-init's report. */
+static int read_reports(int sock, int sfd, int *ret_master, runtime_result *res, forge_error **err)
 {
-        char buf[1100], cbuf[CMSG_SPACE(sizeof(int))];
-        size_t len = 0;
+        sync_result sr;
+        int r = sync_result_read(sock, sfd, stop_requested, &sr);
 
-        for (;;) {
-                struct pollfd pfd[2] = {{sock, POLLIN, 0}, {sfd, POLLIN, 0}};
-
-                if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-                        break;
-                if ((pfd[1].revents & POLLIN) && stop_requested(sfd)) {
-                        *ret_error = strdup("stopped by a signal while the container was set up");
-                        return -1;
-                }
-                if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-                        continue;
-                struct iovec iov = {buf + len, sizeof(buf) - 1 - len};
-                struct msghdr msg = {.msg_iov = &iov,
-                                     .msg_iovlen = 1,
-                                     .msg_control = cbuf,
-                                     .msg_controllen = sizeof(cbuf)};
-                ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-                                memcpy(ret_master, CMSG_DATA(c), sizeof(int));
-                }
-                /* the pty message is a 't' carrying the fd */
-                if (*ret_master >= 0 && buf[len] == 't' && msg.msg_controllen > 0) {
-                        memmove(buf + len, buf + len + 1, (size_t)n - 1);
-                        n--;
-                }
-                len += (size_t)n;
-                if (len >= sizeof(buf) - 1)
-                        break;
-        }
-        buf[len] = '\0';
-        if (strncmp(buf, "error ", 6) == 0) {
-                *ret_error = strdup(buf + 6);
-                return -1;
-        }
-        if (strncmp(buf, "exec ", 5) == 0) {
-                *ret_exec_errno = atoi(buf + 5);
+        *ret_master = sr.master;
+        switch (r) {
+        case 0:
+                res->exec_errno = sr.exec_errno;
                 return 0;
+        case -EPROTO:
+                return forge_error_make(err, 0, "%s", sr.error);
+        case -EPIPE:
+                return forge_error_make(err, 0, "the container exited while being set up");
+        case -ECANCELED:
+                return forge_error_make(err, 0,
+                                        "stopped by a signal while the container was set up");
+        default:
+                return forge_error_make(err, -r, "read the container's set-up reports");
         }
-        if (strncmp(buf, "started", 7) == 0)
-                return 0;
-        *ret_error = strdup("the container exited while being set up");
-        return -1;
 }
 
 static int wait_status_code(int st)
@@ -564,6 +530,8 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .cgroup2 = cgroup_unified(),
             .n_provided = ETC_FILES_N,
         };
+        sync_msg go;
+        int r;
 
         if (!cfg->network_host)
                 flags |= CLONE_NEWNET;
@@ -585,8 +553,10 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
                 return forge_error_prefix(err, "join the cgroup");
         if (cfg->network_user && net_user_start(cfg, s, err) < 0)
                 return forge_error_prefix(err, "--network user");
-        if (write(s->sock[0], "g", 1) != 1)
-                return forge_error_make(err, errno, "start the container");
+        sync_msg_init(&go, SYNC_GO, 0, NULL);
+        r = sync_send(s->sock[0], &go, -1);
+        if (r < 0)
+                return forge_error_make(err, -r, "start the container");
         return 0;
 }
 
@@ -647,7 +617,6 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 return forge_error_make(err, E2BIG, "too many volumes (at most %d)",
                                         64 - ETC_FILES_N);
         cleanup_free char *init_path = NULL;
-        cleanup_free char *setup_error = NULL;
         runtime_result res = {0};
         int r = -1;
 
@@ -702,11 +671,8 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         s.masked = true;
         if (start_child(cfg, &s, err) < 0)
                 goto out;
-        if (read_reports(s.sock[0], s.sfd, &s.master, &res.exec_errno, &setup_error) < 0) {
-                forge_error_make(err, 0, "%s",
-                                 setup_error ? setup_error : "container setup failed");
+        if (read_reports(s.sock[0], s.sfd, &s.master, &res, err) < 0)
                 goto out;
-        }
         if (cfg->on_start != NULL)
                 cfg->on_start(cfg, s.child, res.exec_errno, cfg->on_start_data);
         if (s.master >= 0 && isatty(STDIN_FILENO))
