@@ -29,7 +29,7 @@ typedef struct run_opts {
         size_t n_ports;
         const char *rootfs[MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
         size_t n_rootfs;
-        bool tty, read_only, read_only_set;
+        bool tty, read_only, read_only_set, upper_tmpfs;
         const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname, *stop_timeout;
         const char *as;
 } run_opts;
@@ -48,6 +48,7 @@ static void help(void)
                "                         user: own address, route, DNS, outbound through the host\n"
                "  -p [IP:]HOSTPORT:PORT[/tcp|udp]  publish a port (--network user; IP 127.0.0.1)\n"
                "  --read-only            read-only root file system\n"
+               "  --upper-tmpfs          the root's writable layer in memory, not in the store\n"
                "  --user U[:G]           numeric or a name from the image's /etc/passwd\n"
                "  --workdir DIR          working directory\n"
                "  --hostname NAME        host name\n"
@@ -115,6 +116,7 @@ enum {
         OPT_AS,
         OPT_ROOTFS,
         OPT_STOP_TIMEOUT,
+        OPT_UPPER_TMPFS,
         OPT_HELP
 };
 
@@ -132,6 +134,7 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
             {"as", required_argument, NULL, OPT_AS},
             {"rootfs", required_argument, NULL, OPT_ROOTFS},
             {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+            {"upper-tmpfs", no_argument, NULL, OPT_UPPER_TMPFS},
             {"help", no_argument, NULL, OPT_HELP},
             {NULL, 0, NULL, 0},
         };
@@ -207,6 +210,9 @@ static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
                         if (o->n_rootfs >= MAX_LIST)
                                 return cli_usage_error("run", "too many --rootfs");
                         o->rootfs[o->n_rootfs++] = optarg;
+                        break;
+                case OPT_UPPER_TMPFS:
+                        o->upper_tmpfs = true;
                         break;
                 case OPT_STOP_TIMEOUT:
                         o->stop_timeout = optarg;
@@ -546,6 +552,7 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
         cfg.tmp_root = tmp;
         /* the status first; the run's directories go afterwards */
         cfg.defer_cleanup = true;
+        cfg.upper_tmpfs = o->upper_tmpfs;
         cfg.cleanup_lock_fd = s != NULL ? store_lock_fd(s) : -1;
         cfg.argv = argv;
         cfg.env = env;

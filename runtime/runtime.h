@@ -47,6 +47,10 @@ typedef struct runtime_config {
         const char *upper_dir;
         const char *work_dir;
         const char *tmp_root; /* e.g. the store's tmp/; NULL: /tmp */
+        /* without upper_dir: the per-run upper and work directories on a tmpfs
+         * of the container's own (in memory, charged to its memory cgroup,
+         * gone with its mount namespace) instead of under tmp_root */
+        bool upper_tmpfs;
         bool read_only;
 
         char *const *argv;    /* entrypoint + cmd, NULL-terminated, non-empty */

@@ -110,6 +110,7 @@ typedef struct setup_args {
         const char *work_dir;
         const char *overlay_opts; /* the overlay's mount options */
         const char *links_dir;    /* NULL, or the directory they are relative to */
+        bool upper_tmpfs;         /* upper_dir and work_dir are on a tmpfs to mount at rootfs */
         int made_fd;              /* -1, or where made_write reports (the caller keeps the upper) */
         int sync_fd;              /* socket to forge */
         int init_fd;              /* forge-init on a detached read-only mount */

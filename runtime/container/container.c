@@ -172,6 +172,13 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
                 d->work = realpath(cfg->work_dir, NULL);
                 if (d->upper == NULL || d->work == NULL)
                         return forge_error_make(err, errno, "upper/work dir '%s'", cfg->upper_dir);
+        } else if (cfg->upper_tmpfs) {
+                /* on a tmpfs the child mounts on the root's mount point,
+                 * under the overlay: they exist in its namespace only */
+                d->upper = path_join(d->rootfs, "u");
+                d->work = path_join(d->rootfs, "w");
+                if (d->upper == NULL || d->work == NULL)
+                        return forge_error_make(err, ENOMEM, "run dir");
         } else {
                 d->upper = path_join(d->base, "upper");
                 d->work = path_join(d->base, "work");
@@ -513,6 +520,25 @@ static int net_user_start(const runtime_config *cfg, run_state *s, forge_error *
         return runtime_net_start_ns(fd, cfg->ports, cfg->n_ports, &s->net, err);
 }
 
+/* The child builds the root while forge puts it into its cgroup (on cgroup
+ * v1 that write waits for an RCU grace period, milliseconds): a step of
+ * forge's that fails may then be the consequence of the child's own failure
+ * (it died: ESRCH, EPIPE). The child's message says more; it is on the
+ * socket once the child is gone. */
+static int child_failure(run_state *s, int r, forge_error **err)
+{
+        sync_result sr;
+
+        kill(s->child, SIGKILL);
+        if (sync_result_read(s->sock[0], -1, NULL, &sr) == -EPROTO) {
+                forge_error_release(err);
+                forge_error_make(err, 0, "%s", sr.error);
+        }
+        if (sr.master >= 0)
+                close(sr.master);
+        return r;
+}
+
 static int start_child(const runtime_config *cfg, run_state *s, forge_error **err)
 {
         int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
@@ -522,6 +548,7 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .upper_dir = s->dirs.upper,
             .work_dir = s->dirs.work,
             .overlay_opts = s->dirs.opts,
+            .upper_tmpfs = cfg->upper_tmpfs && cfg->upper_dir == NULL,
             .links_dir = s->dirs.links,
             .made_fd = s->made_fd,
             .sync_fd = s->sock[1],
@@ -550,13 +577,13 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
         close(s->init_fd);
         s->init_fd = -1;
         if (s->cg != NULL && cgroup_attach(s->cg, s->child, err) < 0)
-                return forge_error_prefix(err, "join the cgroup");
+                return child_failure(s, forge_error_prefix(err, "join the cgroup"), err);
         if (cfg->network_user && net_user_start(cfg, s, err) < 0)
-                return forge_error_prefix(err, "--network user");
+                return child_failure(s, forge_error_prefix(err, "--network user"), err);
         sync_msg_init(&go, SYNC_GO, 0, NULL);
         r = sync_send(s->sock[0], &go, -1);
         if (r < 0)
-                return forge_error_make(err, -r, "start the container");
+                return child_failure(s, forge_error_make(err, -r, "start the container"), err);
         return 0;
 }
 

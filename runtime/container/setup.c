@@ -101,6 +101,13 @@ static void mount_root(const setup_args *a)
         int r;
 
         snprintf(opts, sizeof(opts), "%s", a->overlay_opts);
+        if (a->upper_tmpfs) {
+                /* the overlay then hides the tmpfs holding its upper */
+                sync_must(mount("tmpfs", a->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700"),
+                          "mount the tmpfs of the upper directory");
+                sync_must(mkdir(a->upper_dir, 0755), "create '%s'", a->upper_dir);
+                sync_must(mkdir(a->work_dir, 0700), "create '%s'", a->work_dir);
+        }
         /* short names are relative to the links directory */
         if (a->links_dir != NULL)
                 sync_must(chdir(a->links_dir), "enter '%s'", a->links_dir);
@@ -598,6 +605,8 @@ static void check(int r, const char *what)
 /* The root: overlay, volumes, pivot_root, then the API file systems. */
 static void build_root(setup_args *a, const int *volume_fds)
 {
+        sync_msg go;
+
         sync_must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make mounts private");
         mount_root(a);
         mount_volumes(a->rootfs, a->cfg, a->n_provided, volume_fds);
@@ -608,6 +617,11 @@ static void build_root(setup_args *a, const int *volume_fds)
         sync_must(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
                   "mount /proc");
         make_dev();
+        /* forge has put us into the cgroup meanwhile: the cgroup namespace
+         * is rooted there, and the cgroup file systems below show it */
+        if (sync_recv(SYNC_FD, &go, NULL) != 1 || go.type != SYNC_GO)
+                _exit(125);
+        sync_must(unshare(CLONE_NEWCGROUP), "new cgroup namespace");
         if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) ==
             0)
                 mount_cgroups(a->cgroup2);
@@ -642,7 +656,6 @@ int setup_child_main(void *arg)
         sigset_t none;
         user_ids ids;
         char **env;
-        sync_msg go;
 
         if (cfg->n_mounts > sizeof(volume_fds) / sizeof(volume_fds[0])) {
                 errno = 0;
@@ -653,10 +666,6 @@ int setup_child_main(void *arg)
          * process group on the host. */
         setsid();
         arrange_fds(a, volume_fds);
-        /* forge puts us into the cgroup first: the cgroup namespace is rooted there */
-        if (sync_recv(SYNC_FD, &go, NULL) != 1 || go.type != SYNC_GO)
-                _exit(125);
-        sync_must(unshare(CLONE_NEWCGROUP), "new cgroup namespace");
         build_root(a, volume_fds);
         sync_must(sethostname(hostname, strlen(hostname)), "set the hostname '%s'", hostname);
         if (!cfg->network_host)
