@@ -69,6 +69,13 @@ out=$(r -- /bin/sh -c 'readlink /proc/1/exe; /bin/th write /proc/1/exe x; /bin/t
 [ "$(head -n1 <<<"$out")" = / ] || fail "PID 1's executable shows a path: $out"
 [ "$(grep -c '^write=Read-only file system$' <<<"$out")" = 2 ] || fail "PID 1's executable is not read-only: $out"
 [ "$(sha256sum <"$init")" = "$before" ] || fail "the container changed the host's forge-init"
+# a forge-init another user may write is refused before anything runs
+cp "$init" "$T/init-gw"
+chmod 0775 "$T/init-gw"
+st=0
+FORGE_INIT=$T/init-gw "$FORGE" run --rootfs "$ROOTFS" -- /bin/th true 2>"$T/gw.err" || st=$?
+[ "$st" = 125 ] || fail "a group-writable forge-init ran (status $st)"
+grep -q "may be written by another user" "$T/gw.err" || fail "no message for a group-writable forge-init: $(cat "$T/gw.err")"
 
 # namespaces: all different from the host's, except user
 for ns in mnt pid uts ipc net cgroup; do
