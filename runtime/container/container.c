@@ -164,8 +164,13 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
         if (mkdtemp(tmpl) == NULL)
                 return forge_error_make(err, errno, "create a run directory in '%s'", root);
         d->base = take_ptr(tmpl);
-        d->rootfs = path_join(d->base, "rootfs");
-        if (d->rootfs == NULL || mkdir(d->rootfs, 0755) < 0)
+        /* with the upper on a tmpfs the run directory itself is the mount
+         * point: one entry in the store per run */
+        if (cfg->upper_tmpfs && cfg->upper_dir == NULL)
+                d->rootfs = strdup(d->base);
+        else
+                d->rootfs = path_join(d->base, "rootfs");
+        if (d->rootfs == NULL || (strcmp(d->rootfs, d->base) != 0 && mkdir(d->rootfs, 0755) < 0))
                 return forge_error_make(err, errno, "create '%s'", d->base);
         if (cfg->upper_dir != NULL) {
                 d->upper = realpath(cfg->upper_dir, NULL);
@@ -617,8 +622,16 @@ static void provided_cleanup(const char *upper)
  * the user's own replaces them. */
 static int mounts_with_etc(run_state *s, runtime_config *cfg, forge_error **err)
 {
-        if (etc_files_make(cfg, s->dirs.base, &s->etc, err) < 0)
+        if (cfg->upper_tmpfs && cfg->upper_dir == NULL) {
+                /* the child writes them on its tmpfs (setup.c) */
+                s->etc.hosts = path_join(s->dirs.rootfs, "e/hosts");
+                s->etc.hostname = path_join(s->dirs.rootfs, "e/hostname");
+                s->etc.resolv = path_join(s->dirs.rootfs, "e/resolv.conf");
+                if (s->etc.hosts == NULL || s->etc.hostname == NULL || s->etc.resolv == NULL)
+                        return forge_error_make(err, ENOMEM, "provide /etc files");
+        } else if (etc_files_make(cfg, s->dirs.base, &s->etc, err) < 0) {
                 return forge_error_prefix(err, "provide /etc files");
+        }
         s->mounts = calloc(cfg->n_mounts + ETC_FILES_N, sizeof(runtime_mount));
         if (s->mounts == NULL)
                 return forge_error_make(err, ENOMEM, "mounts");

@@ -67,9 +67,15 @@ static void arrange_fds(setup_args *a, int *volume_fds)
         for (int i = 0; i < 3; i++)
                 if (std[i] >= 0 && dup2(std[i], i) < 0)
                         sync_die("set up stdio");
-        /* volume sources: opened now (host paths), kept as fds 5.. */
+        /* volume sources: opened now (host paths), kept as fds 5..; with the
+         * upper on a tmpfs the provided /etc files are made there later */
         for (size_t i = 0; i < a->cfg->n_mounts; i++) {
-                int fd = open(a->cfg->mounts[i].src, O_PATH | O_CLOEXEC);
+                int fd;
+
+                volume_fds[i] = -1;
+                if (a->upper_tmpfs && i < a->n_provided)
+                        continue;
+                fd = open(a->cfg->mounts[i].src, O_PATH | O_CLOEXEC);
 
                 if (fd < 0)
                         sync_die("volume source '%s'", a->cfg->mounts[i].src);
@@ -81,6 +87,8 @@ static void arrange_fds(setup_args *a, int *volume_fds)
         for (size_t i = 0; i < a->cfg->n_mounts; i++) {
                 int want = FIRST_FREE_FD + (int)i;
 
+                if (volume_fds[i] < 0)
+                        continue;
                 sync_must(dup3(volume_fds[i], want, O_CLOEXEC), "move a volume fd");
                 volume_fds[i] = want;
         }
@@ -94,7 +102,28 @@ static void arrange_fds(setup_args *a, int *volume_fds)
                   "close inherited fds");
 }
 
-static void mount_root(const setup_args *a)
+/* The provided /etc files on the upper's tmpfs, where the parent named them
+ * (cfg->mounts[0..n_provided)): not a file-system entry in the store. */
+static void provided_files_make(const setup_args *a, int *volume_fds)
+{
+        char dir[4096];
+        forge_error *err = NULL;
+        etc_files etc = {0};
+
+        snprintf(dir, sizeof(dir), "%s/e", a->rootfs);
+        sync_must(mkdir(dir, 0755), "create '%s'", dir);
+        if (etc_files_make(a->cfg, dir, &etc, &err) < 0) {
+                errno = 0;
+                sync_die("provide /etc files: %s", err->msg);
+        }
+        etc_files_free(&etc);
+        for (size_t i = 0; i < a->n_provided; i++) {
+                volume_fds[i] = open(a->cfg->mounts[i].src, O_PATH | O_CLOEXEC);
+                sync_must(volume_fds[i], "volume source '%s'", a->cfg->mounts[i].src);
+        }
+}
+
+static void mount_root(const setup_args *a, int *volume_fds)
 {
         char opts[4096];
         size_t len;
@@ -107,6 +136,7 @@ static void mount_root(const setup_args *a)
                           "mount the tmpfs of the upper directory");
                 sync_must(mkdir(a->upper_dir, 0755), "create '%s'", a->upper_dir);
                 sync_must(mkdir(a->work_dir, 0700), "create '%s'", a->work_dir);
+                provided_files_make(a, volume_fds);
         }
         /* short names are relative to the links directory */
         if (a->links_dir != NULL)
@@ -603,12 +633,12 @@ static void check(int r, const char *what)
 }
 
 /* The root: overlay, volumes, pivot_root, then the API file systems. */
-static void build_root(setup_args *a, const int *volume_fds)
+static void build_root(setup_args *a, int *volume_fds)
 {
         sync_msg go;
 
         sync_must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make mounts private");
-        mount_root(a);
+        mount_root(a, volume_fds);
         mount_volumes(a->rootfs, a->cfg, a->n_provided, volume_fds);
         pivot(a->rootfs);
         api_dir("/proc");

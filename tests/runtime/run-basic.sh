@@ -61,10 +61,15 @@ pid=$!
 for _ in $(seq 50); do grep -q in-memory "$T/tu.out" 2>/dev/null && break; sleep 0.1; done
 grep -qx in-memory "$T/tu.out" || fail "--upper-tmpfs: write not read back: $(cat "$T/tu.out")"
 run_dir=$(ls -d "$RUNTMP"/run-* | head -n1)
-[ -d "$run_dir/rootfs" ] || fail "--upper-tmpfs: no run directory while running"
-[ ! -e "$run_dir/upper" ] && [ -z "$(ls -A "$run_dir/rootfs")" ] ||
-	fail "--upper-tmpfs: the upper is on the host: $(ls -R "$run_dir")"
+[ -d "$run_dir" ] || fail "--upper-tmpfs: no run directory while running"
+[ -z "$(ls -A "$run_dir")" ] || fail "--upper-tmpfs: files of the run on the host: $(ls -R "$run_dir")"
 wait $pid || fail "--upper-tmpfs run failed"
 [ ! -e "$ROOTFS/etc/scratch" ] || fail "--upper-tmpfs: a write reached the lower layer"
+# the provided /etc files come from that tmpfs, and a -v still replaces them
+expect_line "$(r --upper-tmpfs --hostname tmpfs-host -- /bin/th cat /etc/hostname)" "tmpfs-host"
+grep -q "127.0.1.1.tmpfs-host" <<<"$(r --upper-tmpfs --hostname tmpfs-host -- /bin/th cat /etc/hosts)" ||
+	fail "--upper-tmpfs: /etc/hosts lacks the hostname"
+echo "from -v" >"$T/myhosts"
+expect_line "$(r --upper-tmpfs -v "$T/myhosts:/etc/hosts:ro" -- /bin/th cat /etc/hosts)" "from -v"
 leftover_check
 echo PASS
