@@ -622,16 +622,13 @@ static void provided_cleanup(const char *upper)
  * the user's own replaces them. */
 static int mounts_with_etc(run_state *s, runtime_config *cfg, forge_error **err)
 {
-        if (cfg->upper_tmpfs && cfg->upper_dir == NULL) {
-                /* the child writes them on its tmpfs (setup.c) */
-                s->etc.hosts = path_join(s->dirs.rootfs, "e/hosts");
-                s->etc.hostname = path_join(s->dirs.rootfs, "e/hostname");
-                s->etc.resolv = path_join(s->dirs.rootfs, "e/resolv.conf");
-                if (s->etc.hosts == NULL || s->etc.hostname == NULL || s->etc.resolv == NULL)
-                        return forge_error_make(err, ENOMEM, "provide /etc files");
-        } else if (etc_files_make(cfg, s->dirs.base, &s->etc, err) < 0) {
-                return forge_error_prefix(err, "provide /etc files");
-        }
+        /* the child writes them on a tmpfs of its own (setup.c): no entry in
+         * the store for them */
+        s->etc.hosts = path_join(s->dirs.rootfs, "e/hosts");
+        s->etc.hostname = path_join(s->dirs.rootfs, "e/hostname");
+        s->etc.resolv = path_join(s->dirs.rootfs, "e/resolv.conf");
+        if (s->etc.hosts == NULL || s->etc.hostname == NULL || s->etc.resolv == NULL)
+                return forge_error_make(err, ENOMEM, "provide /etc files");
         s->mounts = calloc(cfg->n_mounts + ETC_FILES_N, sizeof(runtime_mount));
         if (s->mounts == NULL)
                 return forge_error_make(err, ENOMEM, "mounts");

@@ -67,13 +67,13 @@ static void arrange_fds(setup_args *a, int *volume_fds)
         for (int i = 0; i < 3; i++)
                 if (std[i] >= 0 && dup2(std[i], i) < 0)
                         sync_die("set up stdio");
-        /* volume sources: opened now (host paths), kept as fds 5..; with the
-         * upper on a tmpfs the provided /etc files are made there later */
+        /* volume sources: opened now (host paths), kept as fds 5..; the
+         * provided /etc files are made later, on the child's tmpfs */
         for (size_t i = 0; i < a->cfg->n_mounts; i++) {
                 int fd;
 
                 volume_fds[i] = -1;
-                if (a->upper_tmpfs && i < a->n_provided)
+                if (i < a->n_provided)
                         continue;
                 fd = open(a->cfg->mounts[i].src, O_PATH | O_CLOEXEC);
 
@@ -102,7 +102,7 @@ static void arrange_fds(setup_args *a, int *volume_fds)
                   "close inherited fds");
 }
 
-/* The provided /etc files on the upper's tmpfs, where the parent named them
+/* The provided /etc files on the run's tmpfs, where the parent named them
  * (cfg->mounts[0..n_provided)): not a file-system entry in the store. */
 static void provided_files_make(const setup_args *a, int *volume_fds)
 {
@@ -130,14 +130,16 @@ static void mount_root(const setup_args *a, int *volume_fds)
         int r;
 
         snprintf(opts, sizeof(opts), "%s", a->overlay_opts);
+        /* a tmpfs of the child's own on the mount point, which the overlay
+         * then hides: the provided /etc files and, with upper_tmpfs, the
+         * upper and work directories */
+        sync_must(mount("tmpfs", a->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700"),
+                  "mount the run's tmpfs");
         if (a->upper_tmpfs) {
-                /* the overlay then hides the tmpfs holding its upper */
-                sync_must(mount("tmpfs", a->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700"),
-                          "mount the tmpfs of the upper directory");
                 sync_must(mkdir(a->upper_dir, 0755), "create '%s'", a->upper_dir);
                 sync_must(mkdir(a->work_dir, 0700), "create '%s'", a->work_dir);
-                provided_files_make(a, volume_fds);
         }
+        provided_files_make(a, volume_fds);
         /* short names are relative to the links directory */
         if (a->links_dir != NULL)
                 sync_must(chdir(a->links_dir), "enter '%s'", a->links_dir);
