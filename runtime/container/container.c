@@ -565,13 +565,19 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
         sync_msg go;
         int r;
 
+        if (cgroup_self_join_open(s->cg, a.cgroup_tasks, &a.n_cgroup_tasks, err) < 0)
+                return forge_error_prefix(err, "join the cgroup");
         if (!cfg->network_host)
                 flags |= CLONE_NEWNET;
         /* fork-like: the child continues on a copy of this stack */
         s->child = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
         if (s->child < 0) {
+                int e = errno;
+
                 s->child = 0;
-                return forge_error_make(err, errno, "create the container's namespaces");
+                for (size_t i = 0; i < a.n_cgroup_tasks; i++)
+                        close(a.cgroup_tasks[i]);
+                return forge_error_make(err, e, "create the container's namespaces");
         }
         if (s->child == 0)
                 _exit(setup_child_main(&a));
@@ -581,7 +587,9 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
          * last fd: the mount leaves its (anonymous) namespace */
         close(s->init_fd);
         s->init_fd = -1;
-        if (s->cg != NULL && cgroup_attach(s->cg, s->child, err) < 0)
+        for (size_t i = 0; i < a.n_cgroup_tasks; i++)
+                close(a.cgroup_tasks[i]);
+        if (s->cg != NULL && a.n_cgroup_tasks == 0 && cgroup_attach(s->cg, s->child, err) < 0)
                 return child_failure(s, forge_error_prefix(err, "join the cgroup"), err);
         if (cfg->network_user && net_user_start(cfg, s, err) < 0)
                 return child_failure(s, forge_error_prefix(err, "--network user"), err);

@@ -679,12 +679,27 @@ static void drop_privileges(const runtime_config *cfg, const user_ids *ids)
         check(seccomp_filter_install(), "install the seccomp filter");
 }
 
+/* First of all (cgroup v1): into the run's cgroups, by writing "0" to their
+ * tasks files (we are single-threaded: the thread is the process). Returns
+ * the errno, reported once the sync fd is in place. */
+static int cgroup_join_self(setup_args *a)
+{
+        int e = 0;
+
+        for (size_t i = 0; i < a->n_cgroup_tasks; i++) {
+                if (e == 0 && write(a->cgroup_tasks[i], "0", 1) != 1)
+                        e = errno ? errno : EIO;
+                close(a->cgroup_tasks[i]);
+        }
+        return e;
+}
+
 int setup_child_main(void *arg)
 {
         setup_args *a = arg;
         const runtime_config *cfg = a->cfg;
         const char *hostname = cfg->hostname ? cfg->hostname : "forge";
-        int volume_fds[64];
+        int volume_fds[64], join_e;
         sigset_t none;
         user_ids ids;
         char **env;
@@ -697,7 +712,12 @@ int setup_child_main(void *arg)
         /* Our own session: kill(0, ...) in the container must not reach forge's
          * process group on the host. */
         setsid();
+        join_e = cgroup_join_self(a);
         arrange_fds(a, volume_fds);
+        if (join_e != 0) {
+                errno = join_e;
+                sync_die("join the run's cgroup");
+        }
         build_root(a, volume_fds);
         sync_must(sethostname(hostname, strlen(hostname)), "set the hostname '%s'", hostname);
         if (!cfg->network_host)
