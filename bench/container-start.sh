@@ -3,8 +3,8 @@
 # `crun run` of an OCI bundle with the same rootfs and argv, `bwrap
 # --unshare-all` over the same rootfs, and the floor any tool pays (unshare of
 # every namespace + chroot), alternating, RUNS each (default 30): median wall
-# times and their ratios; peak RSS of forge and crun (GNU time); forge
-# start-up with 1, 8 and 32 layers.
+# times and their ratios (forge also with --upper-tmpfs); peak RSS of forge
+# and crun (GNU time); forge start-up with 1, 8 and 32 layers.
 #
 #   bench/container-start.sh [FORGE] [FORGE_TESTHELPER]
 #
@@ -71,6 +71,11 @@ now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 forge_run() { "$FORGE" --store "$W/store" run --as container "${@}" -- /bin/true; }
+# the same with the writable layer on the container's own tmpfs (when this
+# forge has --upper-tmpfs; an older one runs the default again)
+tmpfs_opt=
+"$FORGE" run --help | grep -q -- --upper-tmpfs && tmpfs_opt=--upper-tmpfs
+forget_run() { "$FORGE" --store "$W/store" run --as container $tmpfs_opt "${@}" -- /bin/true; }
 crun_run() { (cd "$W/bundle" && crun run forge-bench); }
 bwrap_run() {
 	bwrap --unshare-all --bind "$W/bundle/rootfs" / --proc /proc --dev /dev /bin/true
@@ -83,6 +88,8 @@ for i in $(seq "$RUNS"); do
 	crun_run >/dev/null; t2=$(now)
 	bwrap_run >/dev/null; t3=$(now)
 	floor_run >/dev/null; t4=$(now)
+	forget_run "$@" >/dev/null; t5=$(now)
+	echo $(((t5 - t4) / 1000)) >>"$W/forget.us"
 	echo $(((t1 - t0) / 1000)) >>"$W/forge.us"
 	echo $(((t2 - t1) / 1000)) >>"$W/crun.us"
 	echo $(((t3 - t2) / 1000)) >>"$W/bwrap.us"
@@ -92,8 +99,10 @@ ms() { awk -v a="$1" 'BEGIN{printf "%.1f ms", a/1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 f=$(median <"$W/forge.us"); c=$(median <"$W/crun.us")
 b=$(median <"$W/bwrap.us"); u=$(median <"$W/floor.us")
-echo "start (median of $RUNS): forge $(ms "$f"), crun $(ms "$c"), bwrap --unshare-all $(ms "$b"), unshare+chroot $(ms "$u")"
+t=$(median <"$W/forget.us")
+echo "start (median of $RUNS): forge $(ms "$f"), forge --upper-tmpfs $(ms "$t"), crun $(ms "$c"), bwrap --unshare-all $(ms "$b"), unshare+chroot $(ms "$u")"
 echo "ratios: forge/crun $(ratio "$f" "$c"), forge/bwrap $(ratio "$f" "$b"), forge/floor $(ratio "$f" "$u")"
+echo "ratios --upper-tmpfs: forge/crun $(ratio "$t" "$c"), forge/bwrap $(ratio "$t" "$b"), forge/floor $(ratio "$t" "$u")"
 
 if [ -x /usr/bin/time ]; then
 	if [ $mode = image ]; then set -- "$img1"; else set -- --rootfs "$W/bundle/rootfs"; fi

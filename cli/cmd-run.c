@@ -31,7 +31,7 @@ typedef struct run_opts {
         size_t n_ports;
         const char *rootfs[MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
         size_t n_rootfs;
-        bool tty, read_only;
+        bool tty, read_only, upper_tmpfs;
         const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname, *stop_timeout;
 } run_opts;
 
@@ -67,6 +67,7 @@ static int from_cli(const cli_run_opts *c, run_opts *o)
         o->n_rootfs = c->n_rootfs;
         o->tty = c->tty;
         o->read_only = c->read_only;
+        o->upper_tmpfs = c->upper_tmpfs;
         o->memory = c->memory;
         o->cpus = c->cpus;
         o->pids = c->pids;
@@ -416,6 +417,10 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
         cfg.lowerdirs = (const char *const *)lowers;
         cfg.n_lowerdirs = n_lowers;
         cfg.tmp_root = tmp;
+        /* the status first; the run's directories go afterwards */
+        cfg.defer_cleanup = true;
+        cfg.upper_tmpfs = o->upper_tmpfs;
+        cfg.cleanup_lock_fd = s != NULL ? store_lock_fd(s) : -1;
         cfg.argv = argv;
         cfg.env = env;
         cfg.mounts = mounts;

@@ -17,6 +17,7 @@ enum {
         OPT_PIDS,
         OPT_NETWORK,
         OPT_READ_ONLY,
+        OPT_UPPER_TMPFS,
         OPT_USER,
         OPT_WORKDIR,
         OPT_HOSTNAME,
@@ -64,6 +65,8 @@ static const run_option options[] = {
      "default none: loopback only (a VM: no network device); user: own address, route, DNS, "
      "outbound through the host; host: the host's (containers)"},
     {"read-only", OPT_READ_ONLY, false, BOTH, "--read-only", "read-only root file system"},
+    {"upper-tmpfs", OPT_UPPER_TMPFS, false, CLI_RUN_CONTAINER, "--upper-tmpfs",
+     "the root's writable layer in memory, not in the store"},
     {"user", OPT_USER, true, BOTH, "--user U[:G]",
      "numeric or a name from the image's /etc/passwd"},
     {"workdir", OPT_WORKDIR, true, BOTH, "--workdir DIR", "working directory"},
@@ -231,6 +234,9 @@ static int take(cli_run_opts *o, int c, const char *arg)
                 return 0;
         case OPT_READ_ONLY:
                 o->read_only = true;
+                return 0;
+        case OPT_UPPER_TMPFS:
+                o->upper_tmpfs = true;
                 return 0;
         case OPT_PERSIST:
                 o->persist = true;

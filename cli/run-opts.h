@@ -29,7 +29,7 @@ typedef struct cli_run_opts {
         size_t n_ports;
         const char *rootfs[CLI_RUN_MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
         size_t n_rootfs;
-        bool tty, read_only, persist, verbose;
+        bool tty, read_only, upper_tmpfs, persist, verbose;
         const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname;
         const char *stop_timeout, *timeout;
         /* the service options (run-service.c) */

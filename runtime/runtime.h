@@ -47,6 +47,10 @@ typedef struct runtime_config {
         const char *upper_dir;
         const char *work_dir;
         const char *tmp_root; /* e.g. the store's tmp/; NULL: /tmp */
+        /* without upper_dir: the per-run upper and work directories on a tmpfs
+         * of the container's own (in memory, charged to its memory cgroup,
+         * gone with its mount namespace) instead of under tmp_root */
+        bool upper_tmpfs;
         bool read_only;
 
         char *const *argv;    /* entrypoint + cmd, NULL-terminated, non-empty */
@@ -78,6 +82,12 @@ typedef struct runtime_config {
         void (*on_start)(const struct runtime_config *cfg, pid_t init_pid, int exec_errno,
                          void *data);
         void *on_start_data;
+        /* The per-run directories and cgroup are removed after the status is
+         * known by a detached process, so the caller reports at once; it
+         * keeps a lock of its own on cleanup_lock_fd's file (the store's lock:
+         * gc waits for it), taken before runtime_container_run returns. */
+        bool defer_cleanup;
+        int cleanup_lock_fd; /* -1: none */
 } runtime_config;
 
 /* Sets the defaults (fds -1, everything else zero). */

@@ -126,6 +126,11 @@ void store_unlock(store *s)
         s->lock_mode = 0;
 }
 
+int store_lock_fd(store *s)
+{
+        return s->lock_fd;
+}
+
 int store_tmpdir(store *s, char **ret_path, forge_error **err)
 {
         cleanup_free char *tmpl = NULL;

@@ -55,6 +55,9 @@ int store_root_fd(const store *s);
 int store_lock_shared(store *s, forge_error **err);
 int store_lock_exclusive(store *s, forge_error **err);
 void store_unlock(store *s);
+/* The lock file's fd (-1 before a lock was taken), for a process that must
+ * hold a lock of its own past this one (a run's deferred clean-up). */
+int store_lock_fd(store *s);
 
 /* Creates a fresh private temp directory under tmp/ (removed by the caller or by gc). */
 int store_tmpdir(store *s, char **ret_path, forge_error **err);

@@ -112,12 +112,40 @@ bool cgroup_oom_killed(cgroup *cg)
         return cg != NULL && cg->ops->oom_killed(cg);
 }
 
+int cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_n, forge_error **err)
+{
+        *ret_n = 0;
+        if (cg == NULL || cg->ops != &cgroup_v1_ops)
+                return 0;
+        for (size_t i = 0; i < cg->n_dirs; i++) {
+                cleanup_free char *p = path_join(cg->dirs[i], "tasks");
+
+                fds[i] = p ? open(p, O_WRONLY | O_CLOEXEC) : -1;
+                if (fds[i] < 0) {
+                        int e = p ? errno : ENOMEM;
+
+                        while (i-- > 0)
+                                close(fds[i]);
+                        return forge_error_make(err, e, "open '%s'", p ? p : cg->dirs[0]);
+                }
+        }
+        *ret_n = cg->n_dirs;
+        return 0;
+}
+
+void cgroup_forget(cgroup *cg)
+{
+        if (cg == NULL)
+                return;
+        for (size_t i = 0; i < cg->n_dirs; i++)
+                free(cg->dirs[i]);
+        free(cg);
+}
+
 void cgroup_free(cgroup *cg)
 {
         if (cg == NULL)
                 return;
         cg->ops->destroy(cg);
-        for (size_t i = 0; i < cg->n_dirs; i++)
-                free(cg->dirs[i]);
-        free(cg);
+        cgroup_forget(cg);
 }

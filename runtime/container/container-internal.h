@@ -44,6 +44,13 @@ int cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err);
 int cgroup_attach(cgroup *cg, pid_t pid, forge_error **err);
 bool cgroup_oom_killed(cgroup *cg);
 void cgroup_free(cgroup *cg);
+/* cgroup v1: the "tasks" files of the run's cgroups, for the child to join
+ * them itself by writing "0": moving the calling thread alone skips the
+ * threadgroup lock whose RCU grace period makes a write of a pid to
+ * cgroup.procs take milliseconds. *ret_n is 0 on v2 (attach by pid). */
+int cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_n, forge_error **err);
+/* Frees cg without removing its directories (another process does). */
+void cgroup_forget(cgroup *cg);
 bool cgroup_unified(void);
 /* Forge's own path in a hierarchy from /proc/self/cgroup: controller "" is
  * the v2 one ("0::"). malloc'd, NULL when absent. */
@@ -106,13 +113,17 @@ typedef struct setup_args {
         const char *rootfs;    /* mount point (exists) */
         const char *upper_dir; /* NULL: no upper */
         const char *work_dir;
-        const char *links_dir; /* overlay_links_make's directory */
-        int made_fd;           /* -1, or where made_write reports (the caller keeps the upper) */
-        int sync_fd;           /* socket to forge */
-        int init_fd;           /* sealed memfd of forge-init */
-        int stdio[3];          /* the workload's stdio */
-        bool cgroup2;          /* the host's /sys/fs/cgroup is the unified hierarchy */
-        size_t n_provided;     /* cfg->mounts starts with this many provided /etc files */
+        const char *overlay_opts; /* the overlay's mount options */
+        const char *links_dir;    /* NULL, or the directory they are relative to */
+        bool upper_tmpfs;         /* upper_dir and work_dir are on a tmpfs to mount at rootfs */
+        int cgroup_tasks[CGROUP_MAX_DIRS]; /* cgroup_self_join_open's fds */
+        size_t n_cgroup_tasks;
+        int made_fd;       /* -1, or where made_write reports (the caller keeps the upper) */
+        int sync_fd;       /* socket to forge */
+        int init_fd;       /* forge-init on a detached read-only mount */
+        int stdio[3];      /* the workload's stdio */
+        bool cgroup2;      /* the host's /sys/fs/cgroup is the unified hierarchy */
+        size_t n_provided; /* cfg->mounts starts with this many provided /etc files */
 } setup_args;
 
 /* Runs in the cloned child: never returns. Reports "error MESSAGE" on sync_fd. */
@@ -126,8 +137,16 @@ int setup_child_main(void *arg);
 int overlay_links_make(const char *dir, const char *const *lowerdirs, size_t n, const char *upper,
                        const char *work, forge_error **err);
 /* The mount options naming those links, for a mount made with that directory
- * as the current one: "lowerdir=n-1:...:0[,upperdir=u,workdir=w]". */
-int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err);
+ * as the current one: "lowerdir=n-1:...:0[,upperdir=u,workdir=w[,volatile]]".
+ * volatile (an upper thrown away after the run): overlayfs never syncs it,
+ * which spares the unmount at the container's end a sync of the store's file
+ * system. */
+int overlay_options(size_t n, bool upper, bool volatile_upper, char **ret_opts, forge_error **err);
+/* The options naming the directories themselves (absolute paths), when they
+ * fit in a page and hold no ',', ':' or '\\': no links needed. -E2BIG or
+ * -EINVAL otherwise. */
+int overlay_options_direct(const char *const *lowerdirs, size_t n, const char *upper,
+                           const char *work, bool volatile_upper, char **ret_opts);
 
 /* ---- what forge makes in the root (made.c) ---- */
 

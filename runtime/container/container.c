@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * runtime_container_run: the forge side of a container. Prepares the per-run
- * directories, the cgroup and a sealed copy of forge-init, clones the
+ * directories, the cgroup and a read-only mount of forge-init, clones the
  * container child (setup.c) into new namespaces, then waits for it while
  * forwarding signals and, with a tty, relaying the terminal.
  */
@@ -15,10 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +31,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/container/container-internal.h"
+#include "runtime/container/sync.h"
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
@@ -35,6 +39,7 @@ void runtime_config_init(runtime_config *cfg)
 {
         memset(cfg, 0, sizeof(*cfg));
         cfg->stdin_fd = cfg->stdout_fd = cfg->stderr_fd = -1;
+        cfg->cleanup_lock_fd = -1;
 }
 
 static bool is_exec_file(const char *p)
@@ -61,23 +66,38 @@ int runtime_init_find(char **ret_path, forge_error **err)
         return 0;
 }
 
-/* A sealed in-memory copy of forge-init: the container can see its PID 1's
- * executable through /proc/1/exe, so it must not be a host file it could
- * open for writing (CVE-2019-5736). */
-static int init_memfd(const char *path, int *ret_fd, forge_error **err)
+/* forge-init as the container's PID 1 runs from a detached, read-only bind
+ * mount of the installed file, made here in forge's mount namespace: the
+ * container sees that file through /proc/1/exe, and a file on a read-only
+ * mount cannot be opened for writing (EROFS, whatever the capabilities;
+ * ETXTBSY too while it runs), so it cannot overwrite the host's binary
+ * (CVE-2019-5736). The mount belongs to no namespace: once the exec has
+ * closed its fd nothing can remount it. This replaces a 1 MB copy into a
+ * sealed memfd on every run. */
+static int init_open(const char *path, int *ret_fd, forge_error **err)
 {
-        cleanup_close int in = open(path, O_RDONLY | O_CLOEXEC);
-        cleanup_close int fd = -1;
+        struct mount_attr attr = {.attr_set =
+                                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+        cleanup_close int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        struct statvfs sv;
+        struct stat st;
 
-        if (in < 0)
-                return forge_error_make(err, errno, "open '%s'", path);
-        fd = memfd_create("forge-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
-                return forge_error_make(err, errno, "memfd_create");
-        if (copy_fd(in, fd, err) < 0)
-                return forge_error_prefix(err, "copy '%s'", path);
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-                return forge_error_make(err, errno, "seal the forge-init copy");
+                return forge_error_make(err, errno, "open '%s'", path);
+        if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                return forge_error_make(err, errno, "make a read-only mount of '%s'", path);
+        if (fstat(fd, &st) < 0 || fstatvfs(fd, &sv) < 0)
+                return forge_error_make(err, errno, "'%s'", path);
+        if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
+                return forge_error_make(err, EACCES, "'%s' is not an executable file", path);
+        /* another user could change what the container runs as PID 1 */
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) || (st.st_uid != 0 && st.st_uid != geteuid()))
+                return forge_error_make(err, EPERM,
+                                        "'%s' may be written by another user (it must be owned "
+                                        "by root and not group or world writable)",
+                                        path);
+        if (!(sv.f_flag & ST_RDONLY))
+                return forge_error_make(err, EROFS, "the mount of '%s' is not read-only", path);
         *ret_fd = take_fd(fd);
         return 0;
 }
@@ -87,7 +107,8 @@ typedef struct run_dirs {
         char *rootfs;
         char *upper;
         char *work;
-        char *links; /* the overlay's short names (overlay_links_make) */
+        char *links; /* the overlay's short names (overlay_links_make), or NULL */
+        char *opts;  /* the overlay's mount options */
 } run_dirs;
 
 static void run_dirs_free(run_dirs *d)
@@ -99,16 +120,18 @@ static void run_dirs_free(run_dirs *d)
         free(d->upper);
         free(d->work);
         free(d->links);
+        free(d->opts);
 }
 
-/* The overlay's short names, to absolute paths of the layers (links resolve
- * from their own directory). */
-static int links_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
+/* The overlay's options: the directories by their absolute paths when they
+ * fit, else short names in the run's l/ directory (links resolve from their
+ * own directory), which hold overlayfs' most of 500 layers in a page. */
+static int overlay_prepare(const runtime_config *cfg, run_dirs *d, forge_error **err)
 {
         cleanup_strv char **abs = calloc(cfg->n_lowerdirs + 1, sizeof(char *));
+        bool discard = cfg->upper_dir == NULL;
 
-        d->links = path_join(d->base, "l");
-        if (abs == NULL || d->links == NULL)
+        if (abs == NULL)
                 return forge_error_make(err, ENOMEM, "run dir");
         for (size_t i = 0; i < cfg->n_lowerdirs; i++) {
                 abs[i] = realpath(cfg->lowerdirs[i], NULL);
@@ -116,8 +139,16 @@ static int links_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
                         return forge_error_make(err, errno, "layer directory '%s'",
                                                 cfg->lowerdirs[i]);
         }
-        return overlay_links_make(d->links, (const char *const *)abs, cfg->n_lowerdirs, d->upper,
-                                  d->work, err);
+        if (overlay_options_direct((const char *const *)abs, cfg->n_lowerdirs, d->upper, d->work,
+                                   discard, &d->opts) == 0)
+                return 0;
+        d->links = path_join(d->base, "l");
+        if (d->links == NULL)
+                return forge_error_make(err, ENOMEM, "run dir");
+        if (overlay_links_make(d->links, (const char *const *)abs, cfg->n_lowerdirs, d->upper,
+                               d->work, err) < 0)
+                return -1;
+        return overlay_options(cfg->n_lowerdirs, true, discard, &d->opts, err);
 }
 
 static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
@@ -133,14 +164,26 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
         if (mkdtemp(tmpl) == NULL)
                 return forge_error_make(err, errno, "create a run directory in '%s'", root);
         d->base = take_ptr(tmpl);
-        d->rootfs = path_join(d->base, "rootfs");
-        if (d->rootfs == NULL || mkdir(d->rootfs, 0755) < 0)
+        /* with the upper on a tmpfs the run directory itself is the mount
+         * point: one entry in the store per run */
+        if (cfg->upper_tmpfs && cfg->upper_dir == NULL)
+                d->rootfs = strdup(d->base);
+        else
+                d->rootfs = path_join(d->base, "rootfs");
+        if (d->rootfs == NULL || (strcmp(d->rootfs, d->base) != 0 && mkdir(d->rootfs, 0755) < 0))
                 return forge_error_make(err, errno, "create '%s'", d->base);
         if (cfg->upper_dir != NULL) {
                 d->upper = realpath(cfg->upper_dir, NULL);
                 d->work = realpath(cfg->work_dir, NULL);
                 if (d->upper == NULL || d->work == NULL)
                         return forge_error_make(err, errno, "upper/work dir '%s'", cfg->upper_dir);
+        } else if (cfg->upper_tmpfs) {
+                /* on a tmpfs the child mounts on the root's mount point,
+                 * under the overlay: they exist in its namespace only */
+                d->upper = path_join(d->rootfs, "u");
+                d->work = path_join(d->rootfs, "w");
+                if (d->upper == NULL || d->work == NULL)
+                        return forge_error_make(err, ENOMEM, "run dir");
         } else {
                 d->upper = path_join(d->base, "upper");
                 d->work = path_join(d->base, "work");
@@ -152,9 +195,6 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
         return 0;
 }
 
-/* Messages from the child and from forge-init on the sync socket:
- * "error MSG" (setup failed), "exec ERRNO" (command could not be run) or
- * "started", and a pty master (with -t); then EOF. */
 /* While the container is set up, SIGTERM and SIGINT end the run too (a
  * set-up step that blocks must not make forge deaf to them). */
 static bool stop_requested(int sfd)
@@ -167,59 +207,27 @@ static bool stop_requested(int sfd)
         return false;
 }
 
-static int read_reports(int sock, int sfd, int *ret_master, int *ret_exec_errno, char **ret_error)
+/* The exchange of sync.h, from SYNC_GO to the child to forge-init's report. */
+static int read_reports(int sock, int sfd, int *ret_master, runtime_result *res, forge_error **err)
 {
-        char buf[1100], cbuf[CMSG_SPACE(sizeof(int))];
-        size_t len = 0;
+        sync_result sr;
+        int r = sync_result_read(sock, sfd, stop_requested, &sr);
 
-        for (;;) {
-                struct pollfd pfd[2] = {{sock, POLLIN, 0}, {sfd, POLLIN, 0}};
-
-                if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-                        break;
-                if ((pfd[1].revents & POLLIN) && stop_requested(sfd)) {
-                        *ret_error = strdup("stopped by a signal while the container was set up");
-                        return -1;
-                }
-                if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-                        continue;
-                struct iovec iov = {buf + len, sizeof(buf) - 1 - len};
-                struct msghdr msg = {.msg_iov = &iov,
-                                     .msg_iovlen = 1,
-                                     .msg_control = cbuf,
-                                     .msg_controllen = sizeof(cbuf)};
-                ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-                                memcpy(ret_master, CMSG_DATA(c), sizeof(int));
-                }
-                /* the pty message is a 't' carrying the fd */
-                if (*ret_master >= 0 && buf[len] == 't' && msg.msg_controllen > 0) {
-                        memmove(buf + len, buf + len + 1, (size_t)n - 1);
-                        n--;
-                }
-                len += (size_t)n;
-                if (len >= sizeof(buf) - 1)
-                        break;
-        }
-        buf[len] = '\0';
-        if (strncmp(buf, "error ", 6) == 0) {
-                *ret_error = strdup(buf + 6);
-                return -1;
-        }
-        if (strncmp(buf, "exec ", 5) == 0) {
-                *ret_exec_errno = atoi(buf + 5);
+        *ret_master = sr.master;
+        switch (r) {
+        case 0:
+                res->exec_errno = sr.exec_errno;
                 return 0;
+        case -EPROTO:
+                return forge_error_make(err, 0, "%s", sr.error);
+        case -EPIPE:
+                return forge_error_make(err, 0, "the container exited while being set up");
+        case -ECANCELED:
+                return forge_error_make(err, 0,
+                                        "stopped by a signal while the container was set up");
+        default:
+                return forge_error_make(err, -r, "read the container's set-up reports");
         }
-        if (strncmp(buf, "started", 7) == 0)
-                return 0;
-        *ret_error = strdup("the container exited while being set up");
-        return -1;
 }
 
 static int wait_status_code(int st)
@@ -441,6 +449,68 @@ static void run_state_free(run_state *s)
         free(s->mounts);
 }
 
+/* The run's directories and cgroup, removed by a detached process once the
+ * status is known: on ext4 the dozen unlinks and rmdirs (the overlay copied
+ * /etc, /proc, /dev and /sys up for their mount points) cost more than the
+ * whole container start. The process holds a lock of its own on the store's
+ * lock file (a new open file description: the caller's unlock does not
+ * release it), taken here, so a gc waits for it. Returns false when the
+ * caller must clean up itself. */
+static bool cleanup_detach(const runtime_config *cfg, run_state *s)
+{
+        int lk = -1;
+        pid_t pid;
+
+        if (!cfg->defer_cleanup || cfg->upper_dir != NULL)
+                return false;
+        if (cfg->cleanup_lock_fd >= 0) {
+                char path[64];
+
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", cfg->cleanup_lock_fd);
+                lk = open(path, O_RDONLY | O_CLOEXEC);
+                if (lk < 0 || flock(lk, LOCK_SH) < 0) {
+                        if (lk >= 0)
+                                close(lk);
+                        return false;
+                }
+        }
+        pid = fork();
+        if (pid < 0) {
+                if (lk >= 0)
+                        close(lk);
+                return false;
+        }
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                sigset_t none;
+
+                /* out of the caller's session and off its pipes; a SIGHUP
+                 * the terminal sends the process group as forge exits may
+                 * already be pending (forge blocks it): ignoring discards it */
+                setsid();
+                for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+                        signal(forwarded[i], SIG_IGN);
+                signal(SIGPIPE, SIG_IGN);
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                for (int i = 0; i < 3 && null >= 0; i++)
+                        dup2(null, i);
+                if (lk >= 0 && dup2(lk, 3) < 0)
+                        _exit(1);
+                syscall(SYS_close_range, lk >= 0 ? 4 : 3, ~0U, 0);
+                cgroup_free(s->cg);
+                rm_rf(s->dirs.base, NULL);
+                _exit(0);
+        }
+        if (lk >= 0)
+                close(lk);
+        cgroup_forget(s->cg);
+        s->cg = NULL;
+        free(s->dirs.base);
+        s->dirs.base = NULL;
+        return true;
+}
+
 /* pasta on the child's network namespace, before the child goes on: the
  * workload starts with its interface, route and published ports in place. */
 static int net_user_start(const runtime_config *cfg, run_state *s, forge_error **err)
@@ -455,6 +525,25 @@ static int net_user_start(const runtime_config *cfg, run_state *s, forge_error *
         return runtime_net_start_ns(fd, cfg->ports, cfg->n_ports, &s->net, err);
 }
 
+/* The child builds the root while forge puts it into its cgroup (on cgroup
+ * v1 that write waits for an RCU grace period, milliseconds): a step of
+ * forge's that fails may then be the consequence of the child's own failure
+ * (it died: ESRCH, EPIPE). The child's message says more; it is on the
+ * socket once the child is gone. */
+static int child_failure(run_state *s, int r, forge_error **err)
+{
+        sync_result sr;
+
+        kill(s->child, SIGKILL);
+        if (sync_result_read(s->sock[0], -1, NULL, &sr) == -EPROTO) {
+                forge_error_release(err);
+                forge_error_make(err, 0, "%s", sr.error);
+        }
+        if (sr.master >= 0)
+                close(sr.master);
+        return r;
+}
+
 static int start_child(const runtime_config *cfg, run_state *s, forge_error **err)
 {
         int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
@@ -463,6 +552,8 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .rootfs = s->dirs.rootfs,
             .upper_dir = s->dirs.upper,
             .work_dir = s->dirs.work,
+            .overlay_opts = s->dirs.opts,
+            .upper_tmpfs = cfg->upper_tmpfs && cfg->upper_dir == NULL,
             .links_dir = s->dirs.links,
             .made_fd = s->made_fd,
             .sync_fd = s->sock[1],
@@ -471,25 +562,41 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .cgroup2 = cgroup_unified(),
             .n_provided = ETC_FILES_N,
         };
+        sync_msg go;
+        int r;
 
+        if (cgroup_self_join_open(s->cg, a.cgroup_tasks, &a.n_cgroup_tasks, err) < 0)
+                return forge_error_prefix(err, "join the cgroup");
         if (!cfg->network_host)
                 flags |= CLONE_NEWNET;
         /* fork-like: the child continues on a copy of this stack */
         s->child = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
         if (s->child < 0) {
+                int e = errno;
+
                 s->child = 0;
-                return forge_error_make(err, errno, "create the container's namespaces");
+                for (size_t i = 0; i < a.n_cgroup_tasks; i++)
+                        close(a.cgroup_tasks[i]);
+                return forge_error_make(err, e, "create the container's namespaces");
         }
         if (s->child == 0)
                 _exit(setup_child_main(&a));
         close(s->sock[1]);
         s->sock[1] = -1;
-        if (s->cg != NULL && cgroup_attach(s->cg, s->child, err) < 0)
-                return forge_error_prefix(err, "join the cgroup");
+        /* the child's copy, closed by its exec, is then forge-init's mount's
+         * last fd: the mount leaves its (anonymous) namespace */
+        close(s->init_fd);
+        s->init_fd = -1;
+        for (size_t i = 0; i < a.n_cgroup_tasks; i++)
+                close(a.cgroup_tasks[i]);
+        if (s->cg != NULL && a.n_cgroup_tasks == 0 && cgroup_attach(s->cg, s->child, err) < 0)
+                return child_failure(s, forge_error_prefix(err, "join the cgroup"), err);
         if (cfg->network_user && net_user_start(cfg, s, err) < 0)
-                return forge_error_prefix(err, "--network user");
-        if (write(s->sock[0], "g", 1) != 1)
-                return forge_error_make(err, errno, "start the container");
+                return child_failure(s, forge_error_prefix(err, "--network user"), err);
+        sync_msg_init(&go, SYNC_GO, 0, NULL);
+        r = sync_send(s->sock[0], &go, -1);
+        if (r < 0)
+                return child_failure(s, forge_error_make(err, -r, "start the container"), err);
         return 0;
 }
 
@@ -523,8 +630,13 @@ static void provided_cleanup(const char *upper)
  * the user's own replaces them. */
 static int mounts_with_etc(run_state *s, runtime_config *cfg, forge_error **err)
 {
-        if (etc_files_make(cfg, s->dirs.base, &s->etc, err) < 0)
-                return forge_error_prefix(err, "provide /etc files");
+        /* the child writes them on a tmpfs of its own (setup.c): no entry in
+         * the store for them */
+        s->etc.hosts = path_join(s->dirs.rootfs, "e/hosts");
+        s->etc.hostname = path_join(s->dirs.rootfs, "e/hostname");
+        s->etc.resolv = path_join(s->dirs.rootfs, "e/resolv.conf");
+        if (s->etc.hosts == NULL || s->etc.hostname == NULL || s->etc.resolv == NULL)
+                return forge_error_make(err, ENOMEM, "provide /etc files");
         s->mounts = calloc(cfg->n_mounts + ETC_FILES_N, sizeof(runtime_mount));
         if (s->mounts == NULL)
                 return forge_error_make(err, ENOMEM, "mounts");
@@ -550,7 +662,6 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 return forge_error_make(err, E2BIG, "too many volumes (at most %d)",
                                         64 - ETC_FILES_N);
         cleanup_free char *init_path = NULL;
-        cleanup_free char *setup_error = NULL;
         runtime_result res = {0};
         int r = -1;
 
@@ -571,7 +682,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                                         "digits, '-' or '.')");
         if (cfg->init_path == NULL && runtime_init_find(&init_path, err) < 0)
                 return -1;
-        if (init_memfd(cfg->init_path ? cfg->init_path : init_path, &s.init_fd, err) < 0)
+        if (init_open(cfg->init_path ? cfg->init_path : init_path, &s.init_fd, err) < 0)
                 goto out;
         if (run_dirs_make(cfg, &s.dirs, err) < 0 || mounts_with_etc(&s, &local, err) < 0 ||
             cgroup_new(cfg, &s.cg, err) < 0)
@@ -587,7 +698,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 local.lowerdirs = empty_lower;
                 local.n_lowerdirs = 1;
         }
-        if (links_make(cfg, &s.dirs, err) < 0)
+        if (overlay_prepare(cfg, &s.dirs, err) < 0)
                 goto out;
         if (cfg->upper_dir != NULL) {
                 s.made_fd = memfd_create("forge-made", MFD_CLOEXEC);
@@ -605,11 +716,8 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         s.masked = true;
         if (start_child(cfg, &s, err) < 0)
                 goto out;
-        if (read_reports(s.sock[0], s.sfd, &s.master, &res.exec_errno, &setup_error) < 0) {
-                forge_error_make(err, 0, "%s",
-                                 setup_error ? setup_error : "container setup failed");
+        if (read_reports(s.sock[0], s.sfd, &s.master, &res, err) < 0)
                 goto out;
-        }
         if (cfg->on_start != NULL)
                 cfg->on_start(cfg, s.child, res.exec_errno, cfg->on_start_data);
         if (s.master >= 0 && isatty(STDIN_FILENO))
@@ -629,6 +737,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         res.oom = cgroup_oom_killed(s.cg);
         *ret = res;
         r = 0;
+        cleanup_detach(cfg, &s);
 out:
         run_state_free(&s);
         return r;

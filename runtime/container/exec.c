@@ -34,8 +34,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/container/container-internal.h"
-
-#define SOCK_FD 3
+#include "runtime/container/sync.h"
 
 extern char **environ;
 
@@ -43,71 +42,41 @@ static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUS
 
 /* ---- the child ---- */
 
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
-{
-        char msg[1024];
-        int e = errno, n;
-        va_list ap;
-
-        n = snprintf(msg, sizeof(msg), "error ");
-        va_start(ap, fmt);
-        n += vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-        va_end(ap);
-        if (n > (int)sizeof(msg) - 1)
-                n = sizeof(msg) - 1;
-        if (e != 0)
-                n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(e));
-        if (n > (int)sizeof(msg) - 1)
-                n = sizeof(msg) - 1;
-        if (write(SOCK_FD, msg, (size_t)n) < 0)
-                _exit(125);
-        _exit(125);
-}
-
-#define must(expr, ...)                                                                            \
-        do {                                                                                       \
-                errno = 0;                                                                         \
-                if ((expr) < 0)                                                                    \
-                        die(__VA_ARGS__);                                                          \
-        } while (0)
-
 static void check(int r, const char *what)
 {
         if (r < 0) {
                 errno = -r;
-                die("%s", what);
+                sync_die("%s", what);
         }
 }
 
 /* A pty of the container's devpts: the master goes to forge. */
 static void exec_tty(uid_t uid)
 {
-        char buf[1] = {'t'}, cbuf[CMSG_SPACE(sizeof(int))] = {0}, name[64];
-        struct iovec iov = {buf, 1};
-        struct msghdr msg = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        int master, slave, n, unlock = 0;
+        char name[64];
+        sync_msg msg;
+        int master, slave, n, r, unlock = 0;
 
         master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-        must(master, "open /dev/pts/ptmx in the container");
-        must(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty");
-        must(ioctl(master, TIOCGPTN, &n), "get the pty number");
+        sync_must(master, "open /dev/pts/ptmx in the container");
+        sync_must(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty");
+        sync_must(ioctl(master, TIOCGPTN, &n), "get the pty number");
         snprintf(name, sizeof(name), "/dev/pts/%d", n);
         slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        must(slave, "open '%s'", name);
-        must(fchown(slave, uid, (gid_t)-1), "chown '%s'", name);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &master, sizeof(int));
-        must(sendmsg(SOCK_FD, &msg, 0), "send the pty to forge");
+        sync_must(slave, "open '%s'", name);
+        sync_must(fchown(slave, uid, (gid_t)-1), "chown '%s'", name);
+        sync_msg_init(&msg, SYNC_PTY, 0, NULL);
+        r = sync_send(SYNC_FD, &msg, master);
+        if (r < 0) {
+                errno = -r;
+                sync_die("send the pty to forge");
+        }
         close(master);
         for (int i = 0; i < 3; i++)
-                must(dup2(slave, i), "set up the pty as stdio");
+                sync_must(dup2(slave, i), "set up the pty as stdio");
         close(slave);
-        must(setsid(), "setsid");
-        must(ioctl(0, TIOCSCTTY, 0), "set the controlling terminal");
+        sync_must(setsid(), "setsid");
+        sync_must(ioctl(0, TIOCSCTTY, 0), "set the controlling terminal");
 }
 
 static void resolve_user(const char *user, user_ids *ids)
@@ -122,7 +91,7 @@ static void resolve_user(const char *user, user_ids *ids)
                 fclose(gr);
         if (r < 0) {
                 errno = 0;
-                die("%s", msg);
+                sync_die("%s", msg);
         }
 }
 
@@ -132,7 +101,7 @@ child_main(const runtime_exec_config *cfg, int sock, int pidfd)
         const char *wd = cfg->workdir && cfg->workdir[0] ? cfg->workdir : "/";
         sigset_t none;
         user_ids ids;
-        char go;
+        sync_msg go;
         int e;
 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -140,32 +109,33 @@ child_main(const runtime_exec_config *cfg, int sock, int pidfd)
         prctl(PR_SET_DUMPABLE, 0);
         sock = fcntl(sock, F_DUPFD_CLOEXEC, 100);
         pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 100);
-        if (sock < 0 || pidfd < 0 || dup3(sock, SOCK_FD, O_CLOEXEC) < 0 ||
+        if (sock < 0 || pidfd < 0 || dup3(sock, SYNC_FD, O_CLOEXEC) < 0 ||
             dup3(pidfd, 4, O_CLOEXEC) < 0)
                 _exit(125);
         syscall(SYS_close_range, 5, ~0U, 0);
         /* forge puts us into the container's cgroups first */
-        if (read(SOCK_FD, &go, 1) != 1 || go != 'g')
+        if (sync_recv(SYNC_FD, &go, NULL) != 1 || go.type != SYNC_GO)
                 _exit(125);
-        must(setns(4, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP),
-             "join the container's namespaces");
+        sync_must(
+            setns(4, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP),
+            "join the container's namespaces");
         close(4);
         resolve_user(cfg->user, &ids);
         if (cfg->tty)
                 exec_tty(ids.uid);
         check(caps_bounding_drop(cfg->caps), "drop capabilities");
-        must(setgroups(ids.n_groups, ids.groups), "setgroups");
-        must(setresgid(ids.gid, ids.gid, ids.gid), "setgid %u", (unsigned)ids.gid);
-        must(setresuid(ids.uid, ids.uid, ids.uid), "setuid %u", (unsigned)ids.uid);
+        sync_must(setgroups(ids.n_groups, ids.groups), "setgroups");
+        sync_must(setresgid(ids.gid, ids.gid, ids.gid), "setgid %u", (unsigned)ids.gid);
+        sync_must(setresuid(ids.uid, ids.uid, ids.uid), "setuid %u", (unsigned)ids.uid);
         check(caps_apply(cfg->caps, ids.uid == 0), "set capabilities");
-        must(prctl(PR_SET_PDEATHSIG, SIGKILL), "set the parent death signal");
+        sync_must(prctl(PR_SET_PDEATHSIG, SIGKILL), "set the parent death signal");
         prctl(PR_SET_DUMPABLE, 0);
         if (wd[0] != '/') {
                 errno = 0;
-                die("workdir '%s' must be an absolute path", wd);
+                sync_die("workdir '%s' must be an absolute path", wd);
         }
-        must(chdir(wd), "workdir '%s'", wd);
-        must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
+        sync_must(chdir(wd), "workdir '%s'", wd);
+        sync_must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
         check(seccomp_filter_install(), "install the seccomp filter");
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -173,10 +143,10 @@ child_main(const runtime_exec_config *cfg, int sock, int pidfd)
         execvp(cfg->argv[0], cfg->argv);
         e = errno;
         {
-                char msg[32];
-                int n = snprintf(msg, sizeof(msg), "exec %d", e);
-                if (write(SOCK_FD, msg, (size_t)n) < 0)
-                        _exit(e == ENOENT ? 127 : 126);
+                sync_msg m;
+
+                sync_msg_init(&m, SYNC_EXEC_FAILED, e > 0 ? e : EIO, NULL);
+                (void)sync_send(SYNC_FD, &m, -1);
         }
         _exit(e == ENOENT ? 127 : 126);
 }
@@ -222,44 +192,6 @@ static int join_cgroups(pid_t init, pid_t pid, forge_error **err)
                                 return forge_error_make(err, errno, "join cgroup '%s'", procs);
                 }
         }
-        return 0;
-}
-
-static int read_reports(int sock, int *ret_master, int *ret_errno, char **ret_error)
-{
-        char buf[1100], cbuf[CMSG_SPACE(sizeof(int))];
-        size_t len = 0;
-
-        for (;;) {
-                struct iovec iov = {buf + len, sizeof(buf) - 1 - len};
-                struct msghdr msg = {.msg_iov = &iov,
-                                     .msg_iovlen = 1,
-                                     .msg_control = cbuf,
-                                     .msg_controllen = sizeof(cbuf)};
-                ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-                                memcpy(ret_master, CMSG_DATA(c), sizeof(int));
-                if (*ret_master >= 0 && buf[len] == 't' && msg.msg_controllen > 0) {
-                        memmove(buf + len, buf + len + 1, (size_t)n - 1);
-                        n--;
-                }
-                len += (size_t)n;
-                if (len >= sizeof(buf) - 1)
-                        break;
-        }
-        buf[len] = '\0';
-        if (strncmp(buf, "error ", 6) == 0) {
-                *ret_error = strdup(buf + 6);
-                return -1;
-        }
-        if (strncmp(buf, "exec ", 5) == 0)
-                *ret_errno = atoi(buf + 5);
         return 0;
 }
 
@@ -381,9 +313,10 @@ static int exec_signals(exec_state *s, forge_error **err)
 
 static int exec_start(const runtime_exec_config *cfg, exec_state *s, forge_error **err)
 {
-        cleanup_free char *error = NULL;
         cleanup_close int own_ns = -1;
-        int exec_errno = 0;
+        sync_result res;
+        sync_msg go;
+        int r;
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->sock) < 0)
                 return forge_error_make(err, errno, "socketpair");
@@ -407,11 +340,21 @@ static int exec_start(const runtime_exec_config *cfg, exec_state *s, forge_error
         s->sock[1] = -1;
         if (join_cgroups(cfg->init_pid, s->child, err) < 0)
                 return -1;
-        if (write(s->sock[0], "g", 1) != 1)
-                return forge_error_make(err, errno, "start the process");
-        if (read_reports(s->sock[0], &s->master, &exec_errno, &error) < 0)
-                return forge_error_make(err, 0, "%s", error ? error : "exec failed");
-        return exec_errno;
+        sync_msg_init(&go, SYNC_GO, 0, NULL);
+        r = sync_send(s->sock[0], &go, -1);
+        if (r < 0)
+                return forge_error_make(err, -r, "start the process");
+        r = sync_result_read(s->sock[0], -1, NULL, &res);
+        s->master = res.master;
+        if (r == -EPROTO)
+                return forge_error_make(err, 0, "%s", res.error);
+        /* the socket is close-on-exec in the child: EOF is a successful exec
+         * (or a death before it, which its status then tells) */
+        if (r == -EPIPE)
+                return 0;
+        if (r < 0)
+                return forge_error_make(err, -r, "read the process's start report");
+        return res.exec_errno;
 }
 
 int runtime_container_exec(const runtime_exec_config *cfg, runtime_result *ret, forge_error **err)

@@ -49,7 +49,7 @@ int overlay_links_make(const char *dir, const char *const *lowerdirs, size_t n, 
         return 0;
 }
 
-int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err)
+int overlay_options(size_t n, bool upper, bool volatile_upper, char **ret_opts, forge_error **err)
 {
         cleanup_free char *opts = malloc(OPTS_MAX + 1);
         size_t len;
@@ -65,9 +65,46 @@ int overlay_options(size_t n, bool upper, char **ret_opts, forge_error **err)
                 len +=
                     (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, "%zu%s", k, k > 0 ? ":" : "");
         if (upper)
-                len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, ",upperdir=u,workdir=w");
+                len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, ",upperdir=u,workdir=w%s",
+                                        volatile_upper ? ",volatile" : "");
         if (len > OPTS_MAX)
                 return forge_error_make(err, E2BIG, "overlay options too long");
+        *ret_opts = take_ptr(opts);
+        return 0;
+}
+
+/* overlayfs splits its options at ',' and layer lists at ':', and unescapes
+ * '\\': a path holding one of them goes through the links. */
+static bool plain_path(const char *p)
+{
+        return p[0] == '/' && strpbrk(p, ",:\\") == NULL;
+}
+
+int overlay_options_direct(const char *const *lowerdirs, size_t n, const char *upper,
+                           const char *work, bool volatile_upper, char **ret_opts)
+{
+        cleanup_free char *opts = malloc(OPTS_MAX + 1);
+        size_t len;
+
+        if (opts == NULL)
+                return -ENOMEM;
+        if (n == 0 || n > OVERLAY_MAX_LOWER)
+                return -E2BIG;
+        len = (size_t)snprintf(opts, OPTS_MAX + 1, "lowerdir=");
+        for (size_t k = n; k-- > 0 && len <= OPTS_MAX;) {
+                if (!plain_path(lowerdirs[k]))
+                        return -EINVAL;
+                len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, "%s%s", lowerdirs[k],
+                                        k > 0 ? ":" : "");
+        }
+        if (upper != NULL && len <= OPTS_MAX) {
+                if (!plain_path(upper) || !plain_path(work))
+                        return -EINVAL;
+                len += (size_t)snprintf(opts + len, OPTS_MAX + 1 - len, ",upperdir=%s,workdir=%s%s",
+                                        upper, work, volatile_upper ? ",volatile" : "");
+        }
+        if (len > OPTS_MAX)
+                return -E2BIG;
         *ret_opts = take_ptr(opts);
         return 0;
 }

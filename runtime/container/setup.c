@@ -2,8 +2,8 @@
 /*
  * The container child: runs in the new namespaces as their first process,
  * builds the root file system, pivots into it, drops privileges and execs
- * forge-init (from a sealed memfd) as PID 1. Errors go to forge as
- * "error MESSAGE" on the sync socket; the child then exits 125.
+ * forge-init (from a detached read-only mount) as PID 1. Errors go to forge as
+ * SYNC_ERROR on the sync socket (sync.h); the child then exits 125.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "runtime/container/container-internal.h"
+#include "runtime/container/sync.h"
 
-#define SYNC_FD 3
 #define INIT_FD 4
 #define FIRST_FREE_FD 5 /* volumes from here, then the made_fd */
 
@@ -42,34 +42,6 @@ static const char *const masked_paths[] = {
 static const char *const readonly_paths[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
-
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
-{
-        char msg[1024];
-        int e = errno, n;
-        va_list ap;
-
-        n = snprintf(msg, sizeof(msg), "error ");
-        va_start(ap, fmt);
-        n += vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-        va_end(ap);
-        if (n > (int)sizeof(msg) - 1)
-                n = sizeof(msg) - 1;
-        if (e != 0)
-                n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(e));
-        if (n > (int)sizeof(msg) - 1)
-                n = sizeof(msg) - 1;
-        if (write(SYNC_FD, msg, (size_t)n) < 0)
-                _exit(125);
-        _exit(125);
-}
-
-#define must(expr, ...)                                                                            \
-        do {                                                                                       \
-                errno = 0;                                                                         \
-                if ((expr) < 0)                                                                    \
-                        die(__VA_ARGS__);                                                          \
-        } while (0)
 
 static int move_fd_high(int fd)
 {
@@ -91,60 +63,102 @@ static void arrange_fds(setup_args *a, int *volume_fds)
         if (sync < 0 || dup2(sync, SYNC_FD) < 0)
                 _exit(125);
         if (init < 0 || dup3(init, INIT_FD, O_CLOEXEC) < 0)
-                die("move the init fd");
+                sync_die("move the init fd");
         for (int i = 0; i < 3; i++)
                 if (std[i] >= 0 && dup2(std[i], i) < 0)
-                        die("set up stdio");
-        /* volume sources: opened now (host paths), kept as fds 5.. */
+                        sync_die("set up stdio");
+        /* volume sources: opened now (host paths), kept as fds 5..; the
+         * provided /etc files are made later, on the child's tmpfs */
         for (size_t i = 0; i < a->cfg->n_mounts; i++) {
-                int fd = open(a->cfg->mounts[i].src, O_PATH | O_CLOEXEC);
+                int fd;
+
+                volume_fds[i] = -1;
+                if (i < a->n_provided)
+                        continue;
+                fd = open(a->cfg->mounts[i].src, O_PATH | O_CLOEXEC);
 
                 if (fd < 0)
-                        die("volume source '%s'", a->cfg->mounts[i].src);
+                        sync_die("volume source '%s'", a->cfg->mounts[i].src);
                 volume_fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, 512);
                 if (volume_fds[i] < 0)
-                        die("move a volume fd");
+                        sync_die("move a volume fd");
                 close(fd);
         }
         for (size_t i = 0; i < a->cfg->n_mounts; i++) {
                 int want = FIRST_FREE_FD + (int)i;
 
-                must(dup3(volume_fds[i], want, O_CLOEXEC), "move a volume fd");
+                if (volume_fds[i] < 0)
+                        continue;
+                sync_must(dup3(volume_fds[i], want, O_CLOEXEC), "move a volume fd");
                 volume_fds[i] = want;
         }
         if (made >= 0) {
                 int want = FIRST_FREE_FD + (int)a->cfg->n_mounts;
 
-                must(dup3(made, want, O_CLOEXEC), "move the made fd");
+                sync_must(dup3(made, want, O_CLOEXEC), "move the made fd");
                 a->made_fd = want;
         }
-        must(syscall(SYS_close_range, FIRST_FREE_FD + a->cfg->n_mounts + (made >= 0), ~0U, 0),
-             "close inherited fds");
+        sync_must(syscall(SYS_close_range, FIRST_FREE_FD + a->cfg->n_mounts + (made >= 0), ~0U, 0),
+                  "close inherited fds");
 }
 
-static void mount_root(const setup_args *a)
+/* The provided /etc files on the run's tmpfs, where the parent named them
+ * (cfg->mounts[0..n_provided)): not a file-system entry in the store. */
+static void provided_files_make(const setup_args *a, int *volume_fds)
 {
-        const runtime_config *cfg = a->cfg;
-        char *opts = NULL;
+        char dir[4096];
         forge_error *err = NULL;
+        etc_files etc = {0};
 
-        if (overlay_options(cfg->n_lowerdirs, a->upper_dir != NULL, &opts, &err) < 0) {
+        snprintf(dir, sizeof(dir), "%s/e", a->rootfs);
+        sync_must(mkdir(dir, 0755), "create '%s'", dir);
+        if (etc_files_make(a->cfg, dir, &etc, &err) < 0) {
                 errno = 0;
-                die("%s", err->msg);
+                sync_die("provide /etc files: %s", err->msg);
         }
-        /* the options name the links in links_dir, relative to it */
-        must(chdir(a->links_dir), "enter '%s'", a->links_dir);
-        must(mount("overlay", a->rootfs, "overlay", MS_NODEV, opts),
-             "mount the root file system (overlay of %zu layers)", cfg->n_lowerdirs);
-        free(opts);
+        etc_files_free(&etc);
+        for (size_t i = 0; i < a->n_provided; i++) {
+                volume_fds[i] = open(a->cfg->mounts[i].src, O_PATH | O_CLOEXEC);
+                sync_must(volume_fds[i], "volume source '%s'", a->cfg->mounts[i].src);
+        }
+}
+
+static void mount_root(const setup_args *a, int *volume_fds)
+{
+        char opts[4096];
+        size_t len;
+        int r;
+
+        snprintf(opts, sizeof(opts), "%s", a->overlay_opts);
+        /* a tmpfs of the child's own on the mount point, which the overlay
+         * then hides: the provided /etc files and, with upper_tmpfs, the
+         * upper and work directories */
+        sync_must(mount("tmpfs", a->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700"),
+                  "mount the run's tmpfs");
+        if (a->upper_tmpfs) {
+                sync_must(mkdir(a->upper_dir, 0755), "create '%s'", a->upper_dir);
+                sync_must(mkdir(a->work_dir, 0700), "create '%s'", a->work_dir);
+        }
+        provided_files_make(a, volume_fds);
+        /* short names are relative to the links directory */
+        if (a->links_dir != NULL)
+                sync_must(chdir(a->links_dir), "enter '%s'", a->links_dir);
+        r = mount("overlay", a->rootfs, "overlay", MS_NODEV, opts);
+        len = strlen(opts);
+        if (r < 0 && errno == EINVAL && len > 9 && strcmp(opts + len - 9, ",volatile") == 0) {
+                /* a kernel before 5.10 has no volatile */
+                opts[len - 9] = '\0';
+                r = mount("overlay", a->rootfs, "overlay", MS_NODEV, opts);
+        }
+        sync_must(r, "mount the root file system (overlay of %zu layers)", a->cfg->n_lowerdirs);
 }
 
 static void pivot(const char *rootfs)
 {
-        must(chdir(rootfs), "enter the root file system");
-        must(syscall(SYS_pivot_root, ".", "."), "pivot_root");
-        must(umount2(".", MNT_DETACH), "detach the host root");
-        must(chdir("/"), "chdir /");
+        sync_must(chdir(rootfs), "enter the root file system");
+        sync_must(syscall(SYS_pivot_root, ".", "."), "pivot_root");
+        sync_must(umount2(".", MNT_DETACH), "detach the host root");
+        sync_must(chdir("/"), "chdir /");
 }
 
 static void ensure_dir(const char *path)
@@ -152,7 +166,7 @@ static void ensure_dir(const char *path)
         if (mkdir(path, 0755) == 0)
                 made_note(path);
         else if (errno != EEXIST)
-                die("create mount point '%s'", path);
+                sync_die("create mount point '%s'", path);
 }
 
 /* /proc, /dev and /sys are mounted by path after pivot_root: an image that
@@ -164,7 +178,7 @@ static void api_dir(const char *path)
 
         if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
                 errno = 0;
-                die("the image's '%s' is not a directory (a symlink?): it must be one", path);
+                sync_die("the image's '%s' is not a directory (a symlink?): it must be one", path);
         }
         ensure_dir(path);
 }
@@ -194,39 +208,39 @@ static void make_dev(void)
         ensure_dir("/dev");
         /* inodes capped too: empty files cost kernel memory that size= does
          * not count */
-        must(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME,
-                   "mode=755,size=65536k,nr_inodes=16384"),
-             "mount /dev");
+        sync_must(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+                        "mode=755,size=65536k,nr_inodes=16384"),
+                  "mount /dev");
         for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
                 snprintf(path, sizeof(path), "/dev/%s", nodes[i].name);
-                must(mknod(path, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)),
-                     "create '%s'", path);
-                must(chmod(path, 0666), "chmod '%s'", path);
+                sync_must(mknod(path, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)),
+                          "create '%s'", path);
+                sync_must(chmod(path, 0666), "chmod '%s'", path);
                 trees[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-                must(trees[i], "bind '%s'", path);
+                sync_must(trees[i], "bind '%s'", path);
         }
-        must(mount_setattr(AT_FDCWD, "/dev", 0, &nodev, sizeof(nodev)), "make /dev nodev");
-        must(statvfs("/dev", &sv), "/dev");
+        sync_must(mount_setattr(AT_FDCWD, "/dev", 0, &nodev, sizeof(nodev)), "make /dev nodev");
+        sync_must(statvfs("/dev", &sv), "/dev");
         if (!(sv.f_flag & ST_NODEV)) {
                 errno = 0;
-                die("/dev is not nodev");
+                sync_die("/dev is not nodev");
         }
         for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
                 snprintf(path, sizeof(path), "/dev/%s", nodes[i].name);
-                must(move_mount(trees[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH), "bind '%s'",
-                     path);
+                sync_must(move_mount(trees[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH),
+                          "bind '%s'", path);
                 close(trees[i]);
         }
         for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
-                must(symlink(links[i][0], links[i][1]), "create '%s'", links[i][1]);
+                sync_must(symlink(links[i][0], links[i][1]), "create '%s'", links[i][1]);
         ensure_dir("/dev/pts");
-        must(mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                   "newinstance,ptmxmode=0666,mode=0620,gid=5"),
-             "mount /dev/pts");
+        sync_must(mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                        "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+                  "mount /dev/pts");
         ensure_dir("/dev/shm");
-        must(mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
-                   "mode=1777,size=65536k,nr_inodes=65536"),
-             "mount /dev/shm");
+        sync_must(mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
+                        "mode=1777,size=65536k,nr_inodes=65536"),
+                  "mount /dev/shm");
         ensure_dir("/dev/mqueue");
         if (mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
                 rmdir("/dev/mqueue");
@@ -265,18 +279,18 @@ static void mask_paths(void)
                 if (lstat(p, &st) < 0)
                         continue;
                 if (S_ISDIR(st.st_mode))
-                        must(mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0"), "mask '%s'", p);
+                        sync_must(mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0"), "mask '%s'", p);
                 else
-                        must(mount("/dev/null", p, NULL, MS_BIND, NULL), "mask '%s'", p);
+                        sync_must(mount("/dev/null", p, NULL, MS_BIND, NULL), "mask '%s'", p);
         }
         for (size_t i = 0; i < sizeof(readonly_paths) / sizeof(readonly_paths[0]); i++) {
                 const char *p = readonly_paths[i];
 
                 if (lstat(p, &st) < 0)
                         continue;
-                must(mount(p, p, NULL, MS_BIND | MS_REC, NULL), "bind '%s'", p);
-                must(mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL),
-                     "make '%s' read-only", p);
+                sync_must(mount(p, p, NULL, MS_BIND | MS_REC, NULL), "bind '%s'", p);
+                sync_must(mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL),
+                          "make '%s' read-only", p);
         }
 }
 
@@ -287,7 +301,7 @@ static void mkdir_parents(char *path)
                         continue;
                 *p = '\0';
                 if (mkdir(path, 0755) < 0 && errno != EEXIST)
-                        die("create '%s'", path);
+                        sync_die("create '%s'", path);
                 *p = '/';
         }
 }
@@ -326,11 +340,11 @@ static int make_mount_point(int rootfd, const char *dest, bool dir, bool soft)
                         if (parent < 0 && soft)
                                 return -1;
                         if (parent < 0)
-                                die("mount point '%s'", dest);
+                                sync_die("mount point '%s'", dest);
                         if (!last || dir) {
                                 if (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST &&
                                     !soft)
-                                        die("create mount point '%s'", path);
+                                        sync_die("create mount point '%s'", path);
                         } else {
                                 /* O_EXCL: an existing FIFO or device is
                                  * not opened (a FIFO would block) */
@@ -340,7 +354,7 @@ static int make_mount_point(int rootfd, const char *dest, bool dir, bool soft)
                                 if (fd >= 0)
                                         close(fd);
                                 else if (errno != EEXIST && !soft)
-                                        die("create mount point '%s'", path);
+                                        sync_die("create mount point '%s'", path);
                         }
                         close(parent);
                 }
@@ -350,7 +364,7 @@ static int make_mount_point(int rootfd, const char *dest, bool dir, bool soft)
         }
         fd = open_in_root(rootfd, dest, O_PATH);
         if (fd < 0 && !soft)
-                die("mount point '%s'", dest);
+                sync_die("mount point '%s'", dest);
         return fd;
 }
 
@@ -404,17 +418,17 @@ static void volume_verify(int rootfd, const runtime_mount *m, int tree)
         struct statvfs sv;
         int fd = open_in_root(rootfd, m->dest, O_PATH);
 
-        must(fd, "volume '%s': look up the mount made", m->dest);
+        sync_must(fd, "volume '%s': look up the mount made", m->dest);
         if (mount_id(fd) != mount_id(tree)) {
                 errno = 0;
-                die("volume '%s': the destination changed while it was mounted", m->dest);
+                sync_die("volume '%s': the destination changed while it was mounted", m->dest);
         }
-        must(fstatvfs(fd, &sv), "volume '%s'", m->dest);
+        sync_must(fstatvfs(fd, &sv), "volume '%s'", m->dest);
         if ((m->ro && !(sv.f_flag & ST_RDONLY)) || !(sv.f_flag & ST_NODEV) ||
             !(sv.f_flag & ST_NOSUID)) {
                 errno = 0;
-                die("volume '%s': the mount made is not %snosuid,nodev", m->dest,
-                    m->ro ? "ro," : "");
+                sync_die("volume '%s': the mount made is not %snosuid,nodev", m->dest,
+                         m->ro ? "ro," : "");
         }
         close(fd);
 }
@@ -429,16 +443,16 @@ static void mount_volumes(const char *rootfs, const runtime_config *cfg, size_t 
         struct stat st;
         int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
-        must(rootfd, "open the root file system");
+        sync_must(rootfd, "open the root file system");
         for (size_t i = 0; i < cfg->n_mounts; i++) {
                 const runtime_mount *m = &cfg->mounts[i];
                 int target, tree;
 
                 if (m->dest[0] != '/' || strlen(m->dest) >= 4000) {
                         errno = 0;
-                        die("volume destination '%s' must be an absolute path", m->dest);
+                        sync_die("volume destination '%s' must be an absolute path", m->dest);
                 }
-                must(fstat(fds[i], &st), "volume source '%s'", m->src);
+                sync_must(fstat(fds[i], &st), "volume source '%s'", m->src);
                 target = make_mount_point(rootfd, m->dest, S_ISDIR(st.st_mode), i < n_provided);
                 if (i < n_provided && !is_regular_target(target)) {
                         /* the image's /etc/hosts is a dangling symlink, a
@@ -450,15 +464,15 @@ static void mount_volumes(const char *rootfs, const runtime_config *cfg, size_t 
                 }
                 if (same_inode(target, rootfd)) {
                         errno = 0;
-                        die("volume destination '%s' resolves to the container's root "
-                            "(a symlink in the image?): choose another destination",
-                            m->dest);
+                        sync_die("volume destination '%s' resolves to the container's root "
+                                 "(a symlink in the image?): choose another destination",
+                                 m->dest);
                 }
                 tree = volume_tree(fds[i], m->ro);
-                must(tree, "volume '%s': copy the mount", m->src);
-                must(move_mount(tree, "", target, "",
-                                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
-                     "bind '%s' to '%s'", m->src, m->dest);
+                sync_must(tree, "volume '%s': copy the mount", m->src);
+                sync_must(move_mount(tree, "", target, "",
+                                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+                          "bind '%s' to '%s'", m->src, m->dest);
                 close(target);
                 volume_verify(rootfd, m, tree);
                 close(tree);
@@ -472,11 +486,11 @@ static void loopback_up(void)
         struct ifreq ifr = {0};
         int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
-        must(s, "socket");
+        sync_must(s, "socket");
         strcpy(ifr.ifr_name, "lo");
-        must(ioctl(s, SIOCGIFFLAGS, &ifr), "get loopback flags");
+        sync_must(ioctl(s, SIOCGIFFLAGS, &ifr), "get loopback flags");
         ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-        must(ioctl(s, SIOCSIFFLAGS, &ifr), "bring loopback up");
+        sync_must(ioctl(s, SIOCSIFFLAGS, &ifr), "bring loopback up");
         close(s);
 }
 
@@ -484,24 +498,19 @@ static void loopback_up(void)
  * the slave our stdio (forge-init gives it to the workload as its ctty). */
 static void setup_tty(uid_t uid)
 {
-        char buf[1] = {'t'};
-        char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-        struct iovec iov = {buf, 1};
-        struct msghdr msg = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        int master, slave, n, unlock = 0;
+        sync_msg msg;
+        int master, slave, n, r, unlock = 0;
         char name[64];
 
         master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-        must(master, "open /dev/pts/ptmx");
-        must(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty");
-        must(ioctl(master, TIOCGPTN, &n), "get the pty number");
+        sync_must(master, "open /dev/pts/ptmx");
+        sync_must(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty");
+        sync_must(ioctl(master, TIOCGPTN, &n), "get the pty number");
         snprintf(name, sizeof(name), "/dev/pts/%d", n);
         slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        must(slave, "open '%s'", name);
+        sync_must(slave, "open '%s'", name);
         /* the workload's own terminal, as crun does (group tty stays) */
-        must(fchown(slave, uid, (gid_t)-1), "chown '%s'", name);
+        sync_must(fchown(slave, uid, (gid_t)-1), "chown '%s'", name);
         /* The user's window size before the workload can ask for it; stdin is
          * still forge's here. Later changes are relayed by forge on SIGWINCH. */
         {
@@ -509,14 +518,16 @@ static void setup_tty(uid_t uid)
                 if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
                         ioctl(slave, TIOCSWINSZ, &ws);
         }
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &master, sizeof(int));
-        must(sendmsg(SYNC_FD, &msg, 0), "send the pty to forge");
+        sync_msg_init(&msg, SYNC_PTY, 0, NULL);
+        errno = 0;
+        r = sync_send(SYNC_FD, &msg, master);
+        if (r < 0) {
+                errno = -r;
+                sync_die("send the pty to forge");
+        }
         close(master);
         for (int i = 0; i < 3; i++)
-                must(dup2(slave, i), "set up the pty as stdio");
+                sync_must(dup2(slave, i), "set up the pty as stdio");
         close(slave);
 }
 
@@ -526,12 +537,12 @@ static void set_user(const runtime_config *cfg, user_ids *ids)
         int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         int r;
 
-        must(rootfd, "open the container's root");
+        sync_must(rootfd, "open the container's root");
         r = user_resolve_in_root(cfg->user, rootfd, ids, msg, sizeof(msg));
         close(rootfd);
         if (r < 0) {
                 errno = 0;
-                die("%s", msg);
+                sync_die("%s", msg);
         }
 }
 
@@ -543,15 +554,15 @@ static void enter_workdir(const char *wd, bool may_create)
                 wd = "/";
         if (wd[0] != '/' || strlen(wd) >= sizeof(path)) {
                 errno = 0;
-                die("workdir '%s' must be an absolute path", wd);
+                sync_die("workdir '%s' must be an absolute path", wd);
         }
         if (chdir(wd) == 0)
                 return;
         if (errno != ENOENT || !may_create)
-                die("workdir '%s'", wd);
+                sync_die("workdir '%s'", wd);
         snprintf(path, sizeof(path), "%s/", wd);
         mkdir_parents(path);
-        must(chdir(wd), "workdir '%s'", wd);
+        sync_must(chdir(wd), "workdir '%s'", wd);
 }
 
 static bool env_has(char *const *env, const char *key)
@@ -586,7 +597,7 @@ static char **workload_env(const runtime_config *cfg, const user_ids *ids, const
                 n++;
         env = calloc(n + na + 1, sizeof(char *));
         if (env == NULL)
-                die("out of memory");
+                sync_die("out of memory");
         for (size_t i = 0; i < n; i++)
                 env[k++] = cfg->env[i];
         for (size_t i = 0; i < na; i++)
@@ -603,7 +614,7 @@ static void exec_init(const runtime_config *cfg, char *const *env)
                 n++;
         argv = calloc(n + 4, sizeof(char *));
         if (argv == NULL)
-                die("out of memory");
+                sync_die("out of memory");
         argv[0] = "forge-init";
         i = 1;
         if (cfg->tty)
@@ -612,29 +623,37 @@ static void exec_init(const runtime_config *cfg, char *const *env)
         memcpy(argv + i, cfg->argv, n * sizeof(char *));
         errno = 0;
         syscall(SYS_execveat, INIT_FD, "", (char *const *)argv, env, AT_EMPTY_PATH);
-        die("execute forge-init");
+        sync_die("execute forge-init");
 }
 
 static void check(int r, const char *what)
 {
         if (r < 0) {
                 errno = -r;
-                die("%s", what);
+                sync_die("%s", what);
         }
 }
 
 /* The root: overlay, volumes, pivot_root, then the API file systems. */
-static void build_root(setup_args *a, const int *volume_fds)
+static void build_root(setup_args *a, int *volume_fds)
 {
-        must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make mounts private");
-        mount_root(a);
+        sync_msg go;
+
+        sync_must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make mounts private");
+        mount_root(a, volume_fds);
         mount_volumes(a->rootfs, a->cfg, a->n_provided, volume_fds);
         pivot(a->rootfs);
         api_dir("/proc");
         api_dir("/dev");
         api_dir("/sys");
-        must(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount /proc");
+        sync_must(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
+                  "mount /proc");
         make_dev();
+        /* forge has put us into the cgroup meanwhile: the cgroup namespace
+         * is rooted there, and the cgroup file systems below show it */
+        if (sync_recv(SYNC_FD, &go, NULL) != 1 || go.type != SYNC_GO)
+                _exit(125);
+        sync_must(unshare(CLONE_NEWCGROUP), "new cgroup namespace");
         if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) ==
             0)
                 mount_cgroups(a->cgroup2);
@@ -646,18 +665,33 @@ static void build_root(setup_args *a, const int *volume_fds)
 static void drop_privileges(const runtime_config *cfg, const user_ids *ids)
 {
         if (cfg->read_only)
-                must(mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL),
-                     "make the root file system read-only");
+                sync_must(mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL),
+                          "make the root file system read-only");
         check(caps_bounding_drop(cfg->caps), "drop capabilities");
-        must(setgroups(ids->n_groups, ids->groups), "setgroups");
-        must(setresgid(ids->gid, ids->gid, ids->gid), "setgid %u", (unsigned)ids->gid);
-        must(setresuid(ids->uid, ids->uid, ids->uid), "setuid %u", (unsigned)ids->uid);
+        sync_must(setgroups(ids->n_groups, ids->groups), "setgroups");
+        sync_must(setresgid(ids->gid, ids->gid, ids->gid), "setgid %u", (unsigned)ids->gid);
+        sync_must(setresuid(ids->uid, ids->uid, ids->uid), "setuid %u", (unsigned)ids->uid);
         check(caps_apply(cfg->caps, ids->uid == 0), "set capabilities");
         /* cleared by the credential change */
-        must(prctl(PR_SET_PDEATHSIG, SIGKILL), "set the parent death signal");
+        sync_must(prctl(PR_SET_PDEATHSIG, SIGKILL), "set the parent death signal");
         enter_workdir(cfg->workdir, false);
-        must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
+        sync_must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
         check(seccomp_filter_install(), "install the seccomp filter");
+}
+
+/* First of all (cgroup v1): into the run's cgroups, by writing "0" to their
+ * tasks files (we are single-threaded: the thread is the process). Returns
+ * the errno, reported once the sync fd is in place. */
+static int cgroup_join_self(setup_args *a)
+{
+        int e = 0;
+
+        for (size_t i = 0; i < a->n_cgroup_tasks; i++) {
+                if (e == 0 && write(a->cgroup_tasks[i], "0", 1) != 1)
+                        e = errno ? errno : EIO;
+                close(a->cgroup_tasks[i]);
+        }
+        return e;
 }
 
 int setup_child_main(void *arg)
@@ -665,27 +699,27 @@ int setup_child_main(void *arg)
         setup_args *a = arg;
         const runtime_config *cfg = a->cfg;
         const char *hostname = cfg->hostname ? cfg->hostname : "forge";
-        int volume_fds[64];
+        int volume_fds[64], join_e;
         sigset_t none;
         user_ids ids;
         char **env;
-        char go;
 
         if (cfg->n_mounts > sizeof(volume_fds) / sizeof(volume_fds[0])) {
                 errno = 0;
-                die("too many volumes (at most 64)");
+                sync_die("too many volumes (at most 64)");
         }
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* Our own session: kill(0, ...) in the container must not reach forge's
          * process group on the host. */
         setsid();
+        join_e = cgroup_join_self(a);
         arrange_fds(a, volume_fds);
-        /* forge puts us into the cgroup first: the cgroup namespace is rooted there */
-        if (read(SYNC_FD, &go, 1) != 1 || go != 'g')
-                _exit(125);
-        must(unshare(CLONE_NEWCGROUP), "new cgroup namespace");
+        if (join_e != 0) {
+                errno = join_e;
+                sync_die("join the run's cgroup");
+        }
         build_root(a, volume_fds);
-        must(sethostname(hostname, strlen(hostname)), "set the hostname '%s'", hostname);
+        sync_must(sethostname(hostname, strlen(hostname)), "set the hostname '%s'", hostname);
         if (!cfg->network_host)
                 loopback_up();
         set_user(cfg, &ids);

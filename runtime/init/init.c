@@ -7,9 +7,10 @@
  *
  *   forge-init [-t] -- COMMAND [ARG...]
  *
- * The environment is the workload's. fd 3, when open, is the report channel
- * to forge: "started\n" once the command runs, or "exec ERRNO\n" when it
- * cannot be executed (forge turns that into a message and 126/127).
+ * The environment is the workload's. fd SYNC_FD (3), when open, is the
+ * set-up socket to forge (runtime/container/sync.h): SYNC_STARTED once the
+ * command runs, or SYNC_EXEC_FAILED with the errno when it cannot be
+ * executed (forge turns that into a message and 126/127).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,9 +21,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "runtime/container/sync.h"
 #include "supervise.h"
-
-#define REPORT_FD 3
 
 static void close_from(unsigned int first)
 {
@@ -55,15 +55,16 @@ static void __attribute__((noreturn)) run_workload(char **argv, int tty, int err
         _exit(exec_status(e));
 }
 
-/* "exec ERRNO" when the command could not be executed, else "started". */
+/* SYNC_EXEC_FAILED when the command could not be executed, else
+ * SYNC_STARTED. */
 static void report_exec(int e)
 {
-        char buf[32];
-        int n = e ? snprintf(buf, sizeof(buf), "exec %d\n", e)
-                  : snprintf(buf, sizeof(buf), "started\n");
+        sync_msg m;
 
-        if (fcntl(REPORT_FD, F_GETFD) >= 0 && write(REPORT_FD, buf, (size_t)n) < 0)
+        if (fcntl(SYNC_FD, F_GETFD) < 0)
                 return;
+        sync_msg_init(&m, e ? SYNC_EXEC_FAILED : SYNC_STARTED, e, NULL);
+        (void)sync_send(SYNC_FD, &m, -1);
 }
 
 int main(int argc, char **argv)
@@ -88,8 +89,8 @@ int main(int argc, char **argv)
                 return 125;
         }
         /* Nothing of the runtime's must reach the workload. */
-        fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC);
-        close_from(REPORT_FD + 1);
+        fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC);
+        close_from(SYNC_FD + 1);
 
         if (init_signals_block() < 0 || pipe2(pfd, O_CLOEXEC) < 0) {
                 perror("forge-init: setup");
@@ -108,7 +109,7 @@ int main(int argc, char **argv)
         } while (n < 0 && errno == EINTR);
         close(pfd[0]);
         report_exec(n == (ssize_t)sizeof(e) ? e : 0);
-        close(REPORT_FD);
+        close(SYNC_FD);
         /* Our own std streams stay open only as the workload's. */
         status = init_supervise(child);
         return status;

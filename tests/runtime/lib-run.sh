@@ -39,6 +39,18 @@ expect_line() {
 $1"
 }
 
+# eventually CMD...: CMD succeeds within 10 s. forge reports a run's status
+# first and removes its directories and cgroup in a detached process after.
+eventually() {
+	local i
+	for i in $(seq 100); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+runtmp_empty() { [ -z "$(ls -A "$RUNTMP")" ]; }
 leftover_check() {
-	[ -z "$(ls -A "$RUNTMP")" ] || fail "per-run directories left behind: $(ls "$RUNTMP")"
+	eventually runtmp_empty || fail "per-run directories left behind: $(ls "$RUNTMP")"
 }

@@ -54,5 +54,22 @@ out=$(r -- /bin/sh -c 'ls /proc/self/fd | tr "\n" " "' 3</dev/null 7</dev/null)
 r -- /bin/th write /etc/scratch x >/dev/null
 [ ! -e "$ROOTFS/etc/scratch" ] || fail "a write reached the lower layer"
 expect_status 1 r -- /bin/th read /etc/scratch
+# --upper-tmpfs: the writes live in the container's own tmpfs, the host's run
+# directory holds no upper, and nothing reaches the lower layer
+"$FORGE" run --upper-tmpfs --rootfs "$ROOTFS" -- /bin/sh -c 'echo in-memory >/etc/scratch; cat /etc/scratch; exec /bin/th sleep 2' >"$T/tu.out" &
+pid=$!
+for _ in $(seq 50); do grep -q in-memory "$T/tu.out" 2>/dev/null && break; sleep 0.1; done
+grep -qx in-memory "$T/tu.out" || fail "--upper-tmpfs: write not read back: $(cat "$T/tu.out")"
+run_dir=$(ls -d "$RUNTMP"/run-* | head -n1)
+[ -d "$run_dir" ] || fail "--upper-tmpfs: no run directory while running"
+[ -z "$(ls -A "$run_dir")" ] || fail "--upper-tmpfs: files of the run on the host: $(ls -R "$run_dir")"
+wait $pid || fail "--upper-tmpfs run failed"
+[ ! -e "$ROOTFS/etc/scratch" ] || fail "--upper-tmpfs: a write reached the lower layer"
+# the provided /etc files come from that tmpfs, and a -v still replaces them
+expect_line "$(r --upper-tmpfs --hostname tmpfs-host -- /bin/th cat /etc/hostname)" "tmpfs-host"
+grep -q "127.0.1.1.tmpfs-host" <<<"$(r --upper-tmpfs --hostname tmpfs-host -- /bin/th cat /etc/hosts)" ||
+	fail "--upper-tmpfs: /etc/hosts lacks the hostname"
+echo "from -v" >"$T/myhosts"
+expect_line "$(r --upper-tmpfs -v "$T/myhosts:/etc/hosts:ro" -- /bin/th cat /etc/hosts)" "from -v"
 leftover_check
 echo PASS

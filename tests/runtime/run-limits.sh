@@ -5,11 +5,12 @@ source "$(dirname "$0")/lib-run.sh" || exit 1
 
 # the run's cgroups are named forge-PID-*, PID being forge's
 cgroups_of() { find /sys/fs/cgroup -maxdepth 6 -type d -name "forge-$1-*" 2>/dev/null; }
+no_cgroups_of() { [ -z "$(cgroups_of "$1")" ]; }
 
 "$FORGE" run --rootfs "$ROOTFS" --memory 64M --pids 50 --cpus 0.5 -- /bin/th cgroup >"$T/cg.out" &
 pid=$!
 wait $pid || fail "limits run failed"
-[ -z "$(cgroups_of $pid)" ] || fail "cgroups left behind: $(cgroups_of $pid)"
+eventually no_cgroups_of $pid || fail "cgroups left behind: $(cgroups_of $pid)"
 out=$(cat "$T/cg.out")
 expect_line "$out" "memory=67108864"
 expect_line "$out" "pids=50"
@@ -22,7 +23,7 @@ pid=$!
 wait $pid || got=$?
 [ "$got" -eq 137 ] || fail "memhog over the limit exited $got, expected 137"
 grep -q "out of memory" "$T/oom.err" || fail "no 'out of memory' message: $(cat "$T/oom.err")"
-[ -z "$(cgroups_of $pid)" ] || fail "cgroups left behind after OOM: $(cgroups_of $pid)"
+eventually no_cgroups_of $pid || fail "cgroups left behind after OOM: $(cgroups_of $pid)"
 # under the limit it runs normally
 expect_status 0 r --memory 64M -- /bin/th memhog 16
 

@@ -60,10 +60,22 @@ echo host >"$T/host-file"
 r -- /bin/th write "$T/host-file" changed >/dev/null || true
 [ "$(cat "$T/host-file")" = host ] || fail "container wrote a host file"
 
-# PID 1's executable is a sealed memfd, not a host file (CVE-2019-5736)
-out=$(r -- /bin/sh -c 'readlink /proc/1/exe; /bin/th write /proc/1/exe x' || true)
-grep -q '^/memfd:forge-init' <<<"$out" || fail "PID 1 is not run from a memfd: $out"
-grep -q '^write=ok' <<<"$out" && fail "PID 1's executable is writable"
+# PID 1's executable is the host's forge-init on a detached read-only mount:
+# neither a path nor a descriptor of it opens for writing (CVE-2019-5736),
+# and the container learns no host path from it
+init=${FORGE_INIT:-$FORGE_BUILD/runtime/init/forge-init}
+before=$(sha256sum <"$init")
+out=$(r -- /bin/sh -c 'readlink /proc/1/exe; /bin/th write /proc/1/exe x; /bin/th write /proc/self/fd/9 x 9</proc/1/exe' || true)
+[ "$(head -n1 <<<"$out")" = / ] || fail "PID 1's executable shows a path: $out"
+[ "$(grep -c '^write=Read-only file system$' <<<"$out")" = 2 ] || fail "PID 1's executable is not read-only: $out"
+[ "$(sha256sum <"$init")" = "$before" ] || fail "the container changed the host's forge-init"
+# a forge-init another user may write is refused before anything runs
+cp "$init" "$T/init-gw"
+chmod 0775 "$T/init-gw"
+st=0
+FORGE_INIT=$T/init-gw "$FORGE" run --rootfs "$ROOTFS" -- /bin/th true 2>"$T/gw.err" || st=$?
+[ "$st" = 125 ] || fail "a group-writable forge-init ran (status $st)"
+grep -q "may be written by another user" "$T/gw.err" || fail "no message for a group-writable forge-init: $(cat "$T/gw.err")"
 
 # namespaces: all different from the host's, except user
 for ns in mnt pid uts ipc net cgroup; do

@@ -69,24 +69,59 @@ static void test_overlay_options(void **state)
         char *opts = NULL;
         forge_error *err = NULL;
 
-        assert_int_equal(overlay_options(3, true, &opts, &err), 0);
+        assert_int_equal(overlay_options(3, true, false, &opts, &err), 0);
         assert_string_equal(opts, "lowerdir=2:1:0,upperdir=u,workdir=w");
         free(opts);
-        assert_int_equal(overlay_options(1, false, &opts, &err), 0);
+        assert_int_equal(overlay_options(1, false, false, &opts, &err), 0);
         assert_string_equal(opts, "lowerdir=0");
         free(opts);
+        /* a discarded upper is never synced */
+        assert_int_equal(overlay_options(2, true, true, &opts, &err), 0);
+        assert_string_equal(opts, "lowerdir=1:0,upperdir=u,workdir=w,volatile");
+        free(opts);
         /* overlayfs' most, with an upper, fits in a page */
-        assert_int_equal(overlay_options(500, true, &opts, &err), 0);
+        assert_int_equal(overlay_options(500, true, false, &opts, &err), 0);
         assert_true(strlen(opts) < 4000);
         assert_true(strncmp(opts, "lowerdir=499:498:", 17) == 0);
         assert_non_null(strstr(opts, ":1:0,upperdir=u,workdir=w"));
         free(opts);
         /* more than overlayfs stacks: a clear error, not a truncated mount */
-        assert_int_equal(overlay_options(501, true, &opts, &err), -1);
+        assert_int_equal(overlay_options(501, true, false, &opts, &err), -1);
         assert_non_null(strstr(err->msg, "501 layers"));
         forge_error_release(&err);
-        assert_int_equal(overlay_options(0, true, &opts, &err), -1);
+        assert_int_equal(overlay_options(0, true, false, &opts, &err), -1);
         forge_error_release(&err);
+}
+
+static void test_overlay_options_direct(void **state)
+{
+        const char *l[] = {"/s/layers/a", "/s/layers/b"};
+        const char *odd[] = {"/s/layers/a:b"}, *comma[] = {"/s/x,upperdir=/etc"};
+        const char *rel[] = {"layers/a"};
+        char *opts = NULL, big[2100];
+
+        (void)state;
+        assert_int_equal(overlay_options_direct(l, 2, "/r/upper", "/r/work", true, &opts), 0);
+        assert_string_equal(opts,
+                            "lowerdir=/s/layers/b:/s/layers/a,upperdir=/r/upper,workdir=/r/work,"
+                            "volatile");
+        free(opts);
+        assert_int_equal(overlay_options_direct(l, 1, NULL, NULL, false, &opts), 0);
+        assert_string_equal(opts, "lowerdir=/s/layers/a");
+        free(opts);
+        /* what overlayfs would split or unescape goes through the links */
+        assert_int_equal(overlay_options_direct(odd, 1, NULL, NULL, false, &opts), -EINVAL);
+        assert_int_equal(overlay_options_direct(comma, 1, NULL, NULL, false, &opts), -EINVAL);
+        assert_int_equal(overlay_options_direct(rel, 1, NULL, NULL, false, &opts), -EINVAL);
+        assert_int_equal(overlay_options_direct(l, 1, "/r/u:x", "/r/work", false, &opts), -EINVAL);
+        /* more than a page */
+        memset(big, 'a', sizeof(big) - 1);
+        big[0] = '/';
+        big[sizeof(big) - 1] = '\0';
+        {
+                const char *two[] = {big, big};
+                assert_int_equal(overlay_options_direct(two, 2, NULL, NULL, false, &opts), -E2BIG);
+        }
 }
 
 static void test_overlay_links(void **state)
@@ -260,13 +295,10 @@ static void test_net_files(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_user_name),
-            cmocka_unit_test(test_user_numeric),
-            cmocka_unit_test(test_overlay_options),
-            cmocka_unit_test(test_overlay_links),
-            cmocka_unit_test(test_caps),
-            cmocka_unit_test(test_image_config),
-            cmocka_unit_test(test_port_parse),
+            cmocka_unit_test(test_user_name),       cmocka_unit_test(test_user_numeric),
+            cmocka_unit_test(test_overlay_options), cmocka_unit_test(test_overlay_options_direct),
+            cmocka_unit_test(test_overlay_links),   cmocka_unit_test(test_caps),
+            cmocka_unit_test(test_image_config),    cmocka_unit_test(test_port_parse),
             cmocka_unit_test(test_net_files),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
