@@ -18,12 +18,15 @@ bad() {
 	echo "FAIL: [$KIND] $*"
 	nfail=$((nfail + 1))
 }
-# run CMD...: $out (stdout), $err (stderr), $st (status)
+# run CMD...: $out (stdout), $err (stderr), $st (status); the files are this
+# run's own (another test may run parity.sh at the same time)
+RUN_OUT=$(mktemp) && RUN_ERR=$(mktemp) || exit 1
+trap 'rm -f "$RUN_OUT" "$RUN_ERR"' EXIT
 run() {
 	st=0
-	"$@" >/tmp/parity.out 2>/tmp/parity.err || st=$?
-	out=$(cat /tmp/parity.out)
-	err=$(cat /tmp/parity.err)
+	"$@" >"$RUN_OUT" 2>"$RUN_ERR" || st=$?
+	out=$(cat "$RUN_OUT")
+	err=$(cat "$RUN_ERR")
 }
 # until_log NAME TEXT: waits until the run's log has TEXT
 until_log() {
