@@ -186,8 +186,3 @@ static inline void cleanup_spec_fn(spec **s)
         spec_free(*s);
 }
 #define cleanup_spec __attribute__((cleanup(cleanup_spec_fn)))
-
-/* Image name grammar: [a-z0-9][a-z0-9._-]{0,127}. */
-bool spec_name_valid(const char *name);
-/* Tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}. */
-bool spec_tag_valid(const char *tag);

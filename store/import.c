@@ -19,7 +19,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
-#include "specs/specs.h"
+#include "common/image-name.h"
 
 #define MAX_JSON (4 << 20)
 /* no layer of any real image comes near this; a sparse file may */
@@ -401,7 +401,7 @@ static int name_for(const char *path, const char *ref, bool from_user, char *nam
                     char *t, size_t tlen, forge_error **err)
 {
         split_ref(ref, name, nlen, t, tlen);
-        if (!from_user && strchr(ref, ':') == NULL && ref[0] != '\0' && spec_tag_valid(ref)) {
+        if (!from_user && strchr(ref, ':') == NULL && ref[0] != '\0' && image_tag_valid(ref)) {
                 const char *b = strrchr(path, '/');
                 cleanup_free char *base = strdup(b ? b + 1 : path);
                 if (base) {
@@ -416,7 +416,7 @@ static int name_for(const char *path, const char *ref, bool from_user, char *nam
         }
         if (t[0] == '\0')
                 snprintf(t, tlen, "latest");
-        if (!spec_name_valid(name) || !spec_tag_valid(t))
+        if (!image_name_valid(name) || !image_tag_valid(t))
                 return forge_error_usage(err,
                                          "import '%s': no usable image name (found '%s'): "
                                          "give --tag NAME:TAG",
