@@ -19,12 +19,6 @@
 /* A not-found error whose message needs no strerror suffix. */
 #define not_found(err, ...) (forge_error_make(err, 0, __VA_ARGS__), (*(err))->errnum = ENOENT, -1)
 
-static void cleanup_json_fn(json_t **j)
-{
-        json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
-
 static json_t *descriptor(const char *media, const char *digest, uint64_t size)
 {
         return json_pack("{s:s, s:s, s:I}", "mediaType", media, "digest", digest, "size",

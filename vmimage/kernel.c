@@ -24,7 +24,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
-#include "store/store-internal.h"
+#include "store/store.h"
 
 #define BUF (1 << 20)
 #define MAX_MODULES 64
@@ -60,59 +60,6 @@ int vm_bzimage_check(const void *buf, size_t len, forge_error **err)
         return 0;
 }
 
-typedef struct nested {
-        struct archive *outer;
-        char *buf;
-} nested;
-
-static la_ssize_t nested_read(struct archive *a, void *ud, const void **out)
-{
-        nested *n = ud;
-        la_ssize_t r = archive_read_data(n->outer, n->buf, BUF);
-        if (r < 0)
-                archive_set_error(a, EIO, "%s", archive_error_string(n->outer));
-        *out = n->buf;
-        return r;
-}
-
-/* Unpacks the data.tar of a kernel .deb into dir. */
-static int unpack_deb(const char *deb, const char *dir, forge_error **err)
-{
-        struct archive *outer = archive_read_new(), *inner = NULL;
-        struct archive_entry *ae;
-        cleanup_free char *buf = malloc(BUF);
-        int r = -1;
-
-        if (outer == NULL || buf == NULL)
-                return forge_error_make(err, ENOMEM, "kernel");
-        archive_read_support_format_ar(outer);
-        if (archive_read_open_filename(outer, deb, BUF) != ARCHIVE_OK) {
-                forge_error_make(err, EINVAL, "kernel package: %s", archive_error_string(outer));
-                goto out;
-        }
-        while (archive_read_next_header(outer, &ae) == ARCHIVE_OK) {
-                nested n = {outer, buf};
-                if (strncmp(archive_entry_pathname(ae), "data.tar", 8) != 0)
-                        continue;
-                inner = archive_read_new();
-                store_archive_filters(inner);
-                archive_read_support_format_tar(inner);
-                if (archive_read_open(inner, &n, NULL, nested_read, NULL) != ARCHIVE_OK) {
-                        forge_error_make(err, EINVAL, "kernel package: %s",
-                                         archive_error_string(inner));
-                        goto out;
-                }
-                r = store_extract_archive(inner, dir, 0, err);
-                goto out;
-        }
-        forge_error_make(err, EINVAL, "the kernel is not a Debian package (no data.tar member)");
-out:
-        if (inner)
-                archive_read_free(inner);
-        archive_read_free(outer);
-        return r;
-}
-
 /* The last (sorted) regular file of dirfd named prefix*: its name. */
 static char *find_one(int dirfd, const char *prefix)
 {
@@ -144,8 +91,8 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
                 forge_error *e = NULL;
                 if (dir == NULL || mkdir(dir, 0755) < 0)
                         return forge_error_make(err, errno, "kernel work dir");
-                if (unpack_deb(o->kernel_deb, dir, err) < 0)
-                        return -1;
+                if (store_deb_data_extract(o->kernel_deb, dir, 0, err) < 0)
+                        return forge_error_prefix(err, "kernel package");
                 /* the package's tree is the image's: boot/ and lib/modules/V
                  * must be real directories in it, the kernel a regular file */
                 dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -246,11 +193,8 @@ static int module_read(const char *path, char **ret, size_t *ret_len, forge_erro
 {
         const char *base = strrchr(path, '/');
         const char *ext = strstr(base ? base : path, ".ko");
-        struct archive *a;
+        cleanup_archive struct archive *a = NULL;
         struct archive_entry *ae;
-        char *buf = NULL;
-        size_t len = 0, cap = 0;
-        int r = -1;
 
         if (ext == NULL || ext[3] == '\0')
                 return file_read_all(AT_FDCWD, path, 512 << 20, ret, ret_len, err);
@@ -260,43 +204,12 @@ static int module_read(const char *path, char **ret, size_t *ret_len, forge_erro
         store_archive_filters(a);
         archive_read_support_format_raw(a);
         if (archive_read_open_filename(a, path, BUF) != ARCHIVE_OK ||
-            archive_read_next_header(a, &ae) != ARCHIVE_OK) {
-                forge_error_make(err, EINVAL, "module '%s': %s", path, archive_error_string(a));
-                goto out;
-        }
-        for (;;) {
-                la_ssize_t n;
-                if (cap - len < BUF) {
-                        char *nb;
-                        if (cap >= (512u << 20)) {
-                                forge_error_make(err, EFBIG, "module '%s' is too large", path);
-                                goto out;
-                        }
-                        nb = realloc(buf, cap + BUF);
-                        if (nb == NULL) {
-                                forge_error_make(err, ENOMEM, "module '%s'", path);
-                                goto out;
-                        }
-                        buf = nb;
-                        cap += BUF;
-                }
-                n = archive_read_data(a, buf + len, cap - len);
-                if (n < 0) {
-                        forge_error_make(err, EINVAL, "module '%s': %s", path,
-                                         archive_error_string(a));
-                        goto out;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        *ret = take_ptr(buf);
-        *ret_len = len;
-        r = 0;
-out:
-        free(buf);
-        archive_read_free(a);
-        return r;
+            archive_read_next_header(a, &ae) != ARCHIVE_OK)
+                return forge_error_make(err, EINVAL, "module '%s': %s", path,
+                                        archive_error_string(a));
+        if (store_archive_entry_read(a, 512u << 20, ret, ret_len, err) < 0)
+                return forge_error_prefix(err, "module '%s'", path);
+        return 0;
 }
 
 /* "depends=" from the .modinfo section of a (trusted, but checked) ELF64 module. */
