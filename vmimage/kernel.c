@@ -302,33 +302,23 @@ static char *dep_from_modules_dep(const char *dep, const char *name)
         return NULL;
 }
 
-static int collect(modset *ms, const char *dir, int depth)
+static int add_module(void *ctx, const char *path, const char *name, const struct stat *st)
 {
-        cleanup_strv char **names = NULL;
-        forge_error *e = NULL;
+        modset *ms = ctx;
+        modinfo *nv;
 
-        if (depth > 16 || dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
-                forge_error_release(&e);
+        if (!S_ISREG(st->st_mode) || strstr(name, ".ko") == NULL)
                 return 0;
-        }
-        for (size_t i = 0; names[i]; i++) {
-                cleanup_free char *p = path_join(dir, names[i]);
-                struct stat st;
-                if (p == NULL || lstat(p, &st) < 0)
-                        continue;
-                if (S_ISDIR(st.st_mode)) {
-                        collect(ms, p, depth + 1);
-                } else if (S_ISREG(st.st_mode) && strstr(names[i], ".ko") != NULL) {
-                        modinfo *nv = realloc(ms->v, (ms->n + 1) * sizeof(*nv));
-                        if (nv == NULL)
-                                return -1;
-                        ms->v = nv;
-                        name_of(names[i], nv[ms->n].name);
-                        nv[ms->n].path = take_ptr(p);
-                        nv[ms->n].depends = NULL;
-                        ms->n++;
-                }
-        }
+        nv = realloc(ms->v, (ms->n + 1) * sizeof(*nv));
+        if (nv == NULL)
+                return -1;
+        ms->v = nv;
+        nv[ms->n].path = strdup(path);
+        if (nv[ms->n].path == NULL)
+                return -1;
+        name_of(name, nv[ms->n].name);
+        nv[ms->n].depends = NULL;
+        ms->n++;
         return 0;
 }
 
@@ -422,6 +412,93 @@ static int cpio_add_file(struct archive *a, const char *name, const char *path, 
         return cpio_add(a, name, S_IFREG | 0755, buf, len, mtime, ino, err);
 }
 
+static void modset_release(modset *ms)
+{
+        for (size_t i = 0; i < ms->n; i++) {
+                free(ms->v[i].path);
+                free(ms->v[i].depends);
+        }
+        free(ms->v);
+        free(ms->builtin);
+        free(ms->dep);
+}
+
+/* What the kernel's modules directory offers: modules.builtin, modules.dep
+ * (regular files or nothing: a FIFO or a symlink is an error) and the .ko files. */
+static int modset_load(modset *ms, const char *modules_dir, forge_error **err)
+{
+        cleanup_close int mfd = open(modules_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+        if (mfd < 0)
+                return forge_error_make(err, errno, "open '%s'", modules_dir);
+        if (faccessat(mfd, "modules.builtin", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+            safe_read_file(mfd, "modules.builtin", 4 << 20, &ms->builtin, NULL, err) < 0)
+                return -1;
+        if (faccessat(mfd, "modules.dep", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+            safe_read_file(mfd, "modules.dep", 64 << 20, &ms->dep, NULL, err) < 0)
+                return -1;
+        vm_tree_walk(modules_dir, 16, add_module, ms);
+        return 0;
+}
+
+/* The modules to load, in order: the required ones (an error if one is
+ * missing), then the optional ones the kernel has; and ext4 must be there. */
+static int modules_choose(modset *ms, const vm_kernel *k, modinfo **order, size_t *n,
+                          forge_error **err)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(required_mods); i++) {
+                if (k->modules_dir == NULL)
+                        return forge_error_make(err, ENOENT,
+                                                "the kernel comes without modules: give "
+                                                "vm.kernel.modules (needs %s)",
+                                                required_mods[i]);
+                if (add_mod(ms, required_mods[i], order, n, 0, err) < 0)
+                        return forge_error_prefix(err, "kernel %s", k->version ? k->version : "");
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(optional_mods); i++) {
+                forge_error *e = NULL;
+                if (mod_find(ms, optional_mods[i]) &&
+                    add_mod(ms, optional_mods[i], order, n, 0, &e) < 0)
+                        forge_error_release(&e);
+        }
+        if (!builtin(ms, "ext4") && mod_find(ms, "ext4") == NULL)
+                return forge_error_make(err, ENOENT,
+                                        "the kernel has no ext4 (neither built in nor a "
+                                        "module)");
+        return 0;
+}
+
+/* init, modules/, modules/NN-NAME.ko and modules/order (the load order), sorted. */
+static int initramfs_entries(struct archive *a, const char *init_path, modinfo **order, size_t n,
+                             forge_error **err)
+{
+        cleanup_free char *list = NULL;
+        size_t list_len = 0;
+        FILE *lf = open_memstream(&list, &list_len);
+        int64_t ino = 1;
+
+        if (lf == NULL)
+                return forge_error_make(err, ENOMEM, "initramfs");
+        if (cpio_add_file(a, "init", init_path, VM_KERNEL_EPOCH, ino++, err) < 0 ||
+            cpio_add(a, "modules", S_IFDIR | 0755, NULL, 0, VM_KERNEL_EPOCH, ino++, err) < 0)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                char name[128], file[96];
+                snprintf(file, sizeof(file), "%02zu-%s.ko", i, order[i]->name);
+                snprintf(name, sizeof(name), "modules/%s", file);
+                fprintf(lf, "%s\n", file);
+                if (cpio_add_file(a, name, order[i]->path, VM_KERNEL_EPOCH, ino++, err) < 0)
+                        goto fail;
+        }
+        if (fclose(lf) != 0)
+                return forge_error_make(err, ENOMEM, "initramfs");
+        return cpio_add(a, "modules/order", S_IFREG | 0644, list, list_len, VM_KERNEL_EPOCH, ino++,
+                        err);
+fail:
+        fclose(lf);
+        return -1;
+}
+
 int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *out_path,
                        forge_error **err)
 {
@@ -429,96 +506,27 @@ int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *ou
         modinfo *order[MAX_MODULES];
         size_t n = 0;
         struct archive *a = NULL;
-        cleanup_free char *list = NULL;
-        size_t list_len = 0;
-        FILE *lf = NULL;
-        int64_t ino = 1;
         int r = -1;
 
-        if (k->modules_dir) {
-                /* a regular file or nothing: a FIFO or a symlink is an error */
-                cleanup_close int mfd = open(k->modules_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (mfd < 0) {
-                        forge_error_make(err, errno, "open '%s'", k->modules_dir);
-                        goto out;
-                }
-                if (faccessat(mfd, "modules.builtin", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    safe_read_file(mfd, "modules.builtin", 4 << 20, &ms.builtin, NULL, err) < 0)
-                        goto out;
-                if (faccessat(mfd, "modules.dep", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    safe_read_file(mfd, "modules.dep", 64 << 20, &ms.dep, NULL, err) < 0)
-                        goto out;
-                collect(&ms, k->modules_dir, 0);
-        }
-        for (size_t i = 0; i < sizeof(required_mods) / sizeof(required_mods[0]); i++) {
-                if (k->modules_dir == NULL) {
-                        forge_error_make(err, ENOENT,
-                                         "the kernel comes without modules: give "
-                                         "vm.kernel.modules (needs %s)",
-                                         required_mods[i]);
-                        goto out;
-                }
-                if (add_mod(&ms, required_mods[i], order, &n, 0, err) < 0) {
-                        forge_error_prefix(err, "kernel %s", k->version ? k->version : "");
-                        goto out;
-                }
-        }
-        for (size_t i = 0; i < sizeof(optional_mods) / sizeof(optional_mods[0]); i++) {
-                forge_error *e = NULL;
-                if (mod_find(&ms, optional_mods[i]) &&
-                    add_mod(&ms, optional_mods[i], order, &n, 0, &e) < 0)
-                        forge_error_release(&e);
-        }
-        if (!builtin(&ms, "ext4") && mod_find(&ms, "ext4") == NULL) {
-                forge_error_make(err, ENOENT,
-                                 "the kernel has no ext4 (neither built in nor a "
-                                 "module)");
+        if ((k->modules_dir && modset_load(&ms, k->modules_dir, err) < 0) ||
+            modules_choose(&ms, k, order, &n, err) < 0)
                 goto out;
-        }
-        lf = open_memstream(&list, &list_len);
         a = archive_write_new();
-        if (lf == NULL || a == NULL) {
+        if (a == NULL) {
                 forge_error_make(err, ENOMEM, "initramfs");
                 goto out;
         }
         archive_write_set_format_cpio_newc(a);
-        if (archive_write_open_filename(a, out_path) != ARCHIVE_OK) {
-                forge_error_make(err, EIO, "initramfs: %s", archive_error_string(a));
-                goto out;
-        }
-        /* sorted: init, modules, modules/NN-*.ko, modules/order */
-        if (cpio_add_file(a, "init", o->init_path, VM_KERNEL_EPOCH, ino++, err) < 0 ||
-            cpio_add(a, "modules", S_IFDIR | 0755, NULL, 0, VM_KERNEL_EPOCH, ino++, err) < 0)
-                goto out;
-        for (size_t i = 0; i < n; i++) {
-                char name[128], file[96];
-                snprintf(file, sizeof(file), "%02zu-%s.ko", i, order[i]->name);
-                snprintf(name, sizeof(name), "modules/%s", file);
-                fprintf(lf, "%s\n", file);
-                if (cpio_add_file(a, name, order[i]->path, VM_KERNEL_EPOCH, ino++, err) < 0)
-                        goto out;
-        }
-        fclose(lf);
-        lf = NULL;
-        if (cpio_add(a, "modules/order", S_IFREG | 0644, list, list_len, VM_KERNEL_EPOCH, ino++,
-                     err) < 0)
-                goto out;
-        if (archive_write_close(a) != ARCHIVE_OK) {
+        if (archive_write_open_filename(a, out_path) != ARCHIVE_OK ||
+            initramfs_entries(a, o->init_path, order, n, err) < 0 ||
+            archive_write_close(a) != ARCHIVE_OK) {
                 forge_error_make(err, EIO, "initramfs: %s", archive_error_string(a));
                 goto out;
         }
         r = 0;
 out:
-        if (lf)
-                fclose(lf);
         if (a)
                 archive_write_free(a);
-        for (size_t i = 0; i < ms.n; i++) {
-                free(ms.v[i].path);
-                free(ms.v[i].depends);
-        }
-        free(ms.v);
-        free(ms.builtin);
-        free(ms.dep);
+        modset_release(&ms);
         return r;
 }
