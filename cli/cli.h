@@ -54,7 +54,7 @@ int cmd_logout(cli_ctx *ctx, int argc, char **argv); /* cmd-login.c */
 int cmd_lock(cli_ctx *ctx, int argc, char **argv);   /* cmd-lock.c */
 int cmd_sbom(cli_ctx *ctx, int argc, char **argv);   /* cmd-sbom.c */
 
-/* `forge export --format disk` (cmd-export-disk.c, vmimage owner). */
+/* `forge export --format disk` (cmd-export-disk.c). */
 int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const char *out_path);
 /* forge run's target: an image (name:tag or digest) in the store, or a SPEC
  * built first (run: steps scratch in the store's tmp/); its manifest digest. */
@@ -63,13 +63,16 @@ int cli_run_resolve(store *s, const char *target, bool is_spec, char ret[DIGEST_
 /* `forge run`'s --user and --hostname (either may be NULL): 0, or a usage
  * error printed (exit 2) naming the bad value (cmd-run.c). */
 int cli_run_check_names(const char *user, const char *hostname);
-/* `forge run --as vm` (cmd-run-vm.c, vmm owner): argv as given to `forge run`. */
-int cli_run_vm(cli_ctx *ctx, int argc, char **argv);
+struct cli_run_opts;
+/* forge run's two kinds, from the options read once (cli/run-opts.h): an
+ * exit status each (cmd-run.c, cmd-run-vm.c). */
+int cli_run_container(cli_ctx *ctx, const struct cli_run_opts *o);
+int cli_run_vm(cli_ctx *ctx, const struct cli_run_opts *o);
 
-/* forge run -d and friends (run-service.c): takes -d, --name, --rm,
- * --entrypoint, --log-max out of argv; with -d starts the run detached and
- * returns its exit status, else -1 (go on with the remaining argv). */
-int cli_run_service(cli_ctx *ctx, int *argc, char **argv);
+/* forge run -d and friends (run-service.c): -d, --name, --rm, --entrypoint,
+ * --log-max; with -d starts the run detached and returns its exit status,
+ * else -1 (go on with the attached run). */
+int cli_run_service(cli_ctx *ctx, const struct cli_run_opts *o);
 /* --entrypoint: replaces the image's entrypoint and drops its cmd. */
 void cli_run_command_override(char ***entrypoint, char ***cmd);
 const char *cli_run_entrypoint(void); /* NULL when not given */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/run-opts.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/runtime.h"
@@ -43,49 +44,6 @@ typedef struct vm_opts {
         runtime_port ports[RUNTIME_NET_MAX_PORTS];
         size_t n_ports;
 } vm_opts;
-
-static void help(void)
-{
-        printf("usage: forge run --as vm [OPTIONS] IMAGE|SPEC|DISK.img [-- ARG...]\n\n"
-               "Boots the image as a VM with forge's own KVM launcher; ARGs replace its cmd.\n"
-               "An IMAGE's disk image is built once and cached in the store; a SPEC is built "
-               "first.\n\n"
-               "  -e K=V             set an environment variable\n"
-               "  -v SRC:DST[:ro]    share host directory SRC at DST in the guest (virtio-fs)\n"
-               "  --read-only        the guest cannot change its root file system\n"
-               "  -t                 interactive: the host terminal is raw, the guest console a "
-               "terminal\n"
-               "  --memory SIZE      guest memory (default: the spec's vm.memory, else 512M)\n"
-               "  --cpus N           vCPUs (default: the spec's vm.cpus, else 1)\n"
-               "  --user U[:G]       numeric or a name from the image's /etc/passwd\n"
-               "  --workdir DIR      working directory\n"
-               "  --hostname NAME    host name\n"
-               "  --network none|user  default none: no network device; user: virtio-net with\n"
-               "                     its own address, route and DNS through the host (passt)\n"
-               "  -p [IP:]HOSTPORT:PORT[/tcp|udp]  publish a guest port (--network user)\n"
-               "  --timeout SECONDS  stop the guest after this long (exit 124)\n"
-               "  --persist          write guest writes to DISK.img (default: thrown away)\n"
-               "  --verbose          show the guest kernel's messages on the console\n\n"
-               "exit status: the workload's; 128+N when it died of signal N; 124 on --timeout;\n"
-               "125 when the VM could not be started or the guest failed (kernel panic ...).\n"
-               "See docs/vm.md.\n");
-}
-
-enum {
-        OPT_MEMORY = 256,
-        OPT_CPUS,
-        OPT_TIMEOUT,
-        OPT_PERSIST,
-        OPT_VERBOSE,
-        OPT_USER,
-        OPT_WORKDIR,
-        OPT_HOSTNAME,
-        OPT_AS,
-        OPT_HELP,
-        OPT_READ_ONLY,
-        OPT_NETWORK,
-        OPT_UNSUPPORTED
-};
 
 static bool has_dotdot(const char *path)
 {
@@ -134,136 +92,50 @@ static int add_share(vm_opts *o, const char *src, const char *dst, bool ro, cons
 /* -v SRC:DST[:ro|rw]: SRC an existing host directory, DST absolute */
 static int parse_share(const char *arg, vm_opts *o)
 {
-        cleanup_free char *s = strdup(arg);
-        char *dst, *mode;
-        bool ro = false;
+        cleanup_free char *src = NULL, *dst = NULL;
+        bool ro;
 
-        if (s == NULL)
-                return 125;
-        dst = strchr(s, ':');
-        if (dst == NULL || dst == s)
-                goto usage;
-        *dst++ = '\0';
-        mode = strchr(dst, ':');
-        if (mode) {
-                *mode++ = '\0';
-                if (strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0)
-                        goto usage;
-                ro = strcmp(mode, "ro") == 0;
-        }
-        if (dst[0] != '/' || has_dotdot(dst))
-                goto usage;
-        return add_share(o, s, dst, ro, arg);
-usage:
-        return cli_usage_error("run", "-v wants SRC:DST[:ro] with an absolute DST, got '%s'", arg);
+        if (cli_run_volume_split(arg, &src, &dst, &ro) < 0 || has_dotdot(dst))
+                return cli_usage_error("run",
+                                       "-v wants SRC:DST[:ro] with an absolute DST, got '%s'", arg);
+        return add_share(o, src, dst, ro, arg);
 }
 
-static int parse_args(int argc, char **argv, vm_opts *o, int *ret_optind)
+/* The VM's options from the table's (run-opts.c): -v resolved, --network
+ * checked for what a VM has. */
+static int from_cli(const cli_run_opts *c, vm_opts *o)
 {
-        static const struct option longopts[] = {
-            {"memory", required_argument, NULL, OPT_MEMORY},
-            {"cpus", required_argument, NULL, OPT_CPUS},
-            {"timeout", required_argument, NULL, OPT_TIMEOUT},
-            {"persist", no_argument, NULL, OPT_PERSIST},
-            {"verbose", no_argument, NULL, OPT_VERBOSE},
-            {"as", required_argument, NULL, OPT_AS},
-            {"help", no_argument, NULL, OPT_HELP},
-            {"pids", required_argument, NULL, OPT_UNSUPPORTED},
-            {"network", required_argument, NULL, OPT_NETWORK},
-            {"read-only", no_argument, NULL, OPT_READ_ONLY},
-            {"user", required_argument, NULL, OPT_USER},
-            {"workdir", required_argument, NULL, OPT_WORKDIR},
-            {"hostname", required_argument, NULL, OPT_HOSTNAME},
-            {NULL, 0, NULL, 0},
-        };
-        int c;
+        int r;
 
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "+e:v:tp:", longopts, NULL)) != -1) {
-                switch (c) {
-                case 'p': {
-                        cleanup_error forge_error *perr = NULL;
-
-                        if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
-                                return cli_usage_error("run", "too many -p (at most %d)",
-                                                       RUNTIME_NET_MAX_PORTS);
-                        if (runtime_port_parse(optarg, &o->ports[o->n_ports], &perr) < 0)
-                                return cli_usage_error("run", "%s", perr->msg);
-                        o->n_ports++;
-                        break;
-                }
-                case OPT_NETWORK:
-                        if (strcmp(optarg, "host") == 0)
-                                return cli_usage_error("run",
-                                                       "--network host is for containers: a VM "
-                                                       "takes --network none or user");
-                        if (strcmp(optarg, "none") != 0 && strcmp(optarg, "user") != 0)
-                                return cli_usage_error("run",
-                                                       "--network wants none or user for a VM, "
-                                                       "got '%s'",
-                                                       optarg);
-                        o->network = optarg;
-                        break;
-                case 'e':
-                        if (strchr(optarg, '=') == NULL || optarg[0] == '=' || o->n_env >= MAX_ENV)
-                                return cli_usage_error("run", "-e wants K=V, got '%s'", optarg);
-                        o->env[o->n_env++] = optarg;
-                        break;
-                case 't':
-                        o->tty = true;
-                        break;
-                case OPT_MEMORY:
-                        o->memory = optarg;
-                        break;
-                case OPT_CPUS:
-                        o->cpus = optarg;
-                        break;
-                case OPT_TIMEOUT:
-                        o->timeout = optarg;
-                        break;
-                case OPT_PERSIST:
-                        o->persist = true;
-                        break;
-                case OPT_VERBOSE:
-                        o->verbose = true;
-                        break;
-                case OPT_USER:
-                        o->user = optarg;
-                        break;
-                case OPT_WORKDIR:
-                        o->workdir = optarg;
-                        break;
-                case OPT_HOSTNAME:
-                        o->hostname = optarg;
-                        break;
-                case OPT_AS:
-                        break;
-                case OPT_HELP:
-                        help();
-                        return -1;
-                case 'v':
-                        if (o->n_shares >= MAX_SHARES)
-                                return cli_usage_error("run", "a VM takes at most %d -v",
-                                                       MAX_SHARES);
-                        if ((c = parse_share(optarg, o)) != 0)
-                                return c;
-                        break;
-                case OPT_READ_ONLY:
-                        o->read_only = true;
-                        break;
-                case OPT_UNSUPPORTED:
-                        return cli_usage_error(
-                            "run",
-                            "%s is for containers: a VM takes -e, -v, -t, --memory, "
-                            "--cpus, --user, --workdir, --hostname, --network, -p, "
-                            "--timeout, --read-only, --persist and --verbose",
-                            argv[optind - 1]);
-                default:
-                        return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
-                }
-        }
-        *ret_optind = optind;
+        if (c->network != NULL && strcmp(c->network, "host") == 0)
+                return cli_usage_error("run", "--network host is for containers: a VM takes "
+                                              "--network none or user");
+        if (c->network != NULL && strcmp(c->network, "none") != 0 &&
+            strcmp(c->network, "user") != 0)
+                return cli_usage_error("run", "--network wants none or user for a VM, got '%s'",
+                                       c->network);
+        if (c->n_volumes > MAX_SHARES)
+                return cli_usage_error("run", "a VM takes at most %d -v", MAX_SHARES);
+        if (c->n_env > MAX_ENV)
+                return cli_usage_error("run", "a VM takes at most %d -e", MAX_ENV);
+        memcpy(o->env, c->env, c->n_env * sizeof(c->env[0]));
+        o->n_env = c->n_env;
+        memcpy(o->ports, c->ports, c->n_ports * sizeof(c->ports[0]));
+        o->n_ports = c->n_ports;
+        o->tty = c->tty;
+        o->persist = c->persist;
+        o->verbose = c->verbose;
+        o->read_only = c->read_only;
+        o->memory = c->memory;
+        o->cpus = c->cpus;
+        o->timeout = c->timeout;
+        o->user = c->user;
+        o->workdir = c->workdir;
+        o->hostname = c->hostname;
+        o->network = c->network;
+        for (size_t i = 0; i < c->n_volumes; i++)
+                if ((r = parse_share(c->volumes[i], o)) != 0)
+                        return r;
         return 0;
 }
 
@@ -642,21 +514,12 @@ static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_
         return 125;
 }
 
-int cli_run_vm(cli_ctx *ctx, int argc, char **argv)
+int cli_run_vm(cli_ctx *ctx, const cli_run_opts *c)
 {
         vm_opts o = {0};
-        int idx = 0, r;
-        const char *target;
+        int r = from_cli(c, &o);
 
-        r = parse_args(argc, argv, &o, &idx);
-        if (r < 0)
-                return 0;
         if (r != 0)
                 return r;
-        if (idx >= argc || strcmp(argv[idx], "--") == 0)
-                return cli_usage_error("run", "missing IMAGE, SPEC or DISK.img");
-        target = argv[idx++];
-        if (idx < argc && strcmp(argv[idx], "--") == 0)
-                idx++;
-        return run(ctx, &o, target, argv + idx, argc - idx);
+        return run(ctx, &o, c->target, c->args, c->n_args);
 }

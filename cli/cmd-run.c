@@ -13,12 +13,13 @@
 
 #include "builder/builder.h"
 #include "cli/cli.h"
+#include "cli/run-opts.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "cli/build-step.h"
 #include "runtime/runtime.h"
 
-#define MAX_LIST 256
+#define MAX_LIST CLI_RUN_MAX_LIST
 
 typedef struct run_opts {
         const char *env[MAX_LIST];
@@ -29,70 +30,21 @@ typedef struct run_opts {
         size_t n_ports;
         const char *rootfs[MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
         size_t n_rootfs;
-        bool tty, read_only, read_only_set;
+        bool tty, read_only;
         const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname, *stop_timeout;
-        const char *as;
 } run_opts;
-
-static void help(void)
-{
-        printf("usage: forge run [--as container|vm] [OPTIONS] IMAGE|SPEC [-- ARG...]\n\n"
-               "Runs the image's entrypoint; ARGs replace its cmd. A SPEC is built first.\n\n"
-               "  -e K=V                 set an environment variable\n"
-               "  -v SRC:DST[:ro]        bind-mount a host path\n"
-               "  -t                     allocate a terminal\n"
-               "  --memory SIZE          memory limit (e.g. 256M)\n"
-               "  --cpus N               CPU limit (e.g. 1.5)\n"
-               "  --pids N               process limit (default 2048; -1: none)\n"
-               "  --network none|host|user  default none: own network namespace, loopback only;\n"
-               "                         user: own address, route, DNS, outbound through the host\n"
-               "  -p [IP:]HOSTPORT:PORT[/tcp|udp]  publish a port (--network user; IP 127.0.0.1)\n"
-               "  --read-only            read-only root file system\n"
-               "  --user U[:G]           numeric or a name from the image's /etc/passwd\n"
-               "  --workdir DIR          working directory\n"
-               "  --hostname NAME        host name\n"
-               "  --stop-timeout N       seconds from a SIGTERM/SIGINT (forwarded) to SIGKILL\n"
-               "                         (default 10; a second signal kills at once)\n"
-               "  --as container|vm      default container\n"
-               "  -d, --detach           run in the background, print the run's id "
-               "(docs/services.md)\n"
-               "  --name NAME, --rm      the detached run's name; remove it when it ends\n"
-               "  --entrypoint PROG      replaces the image's entrypoint (and drops its cmd)\n"
-               "  --log-max SIZE         detached run's log: rotated at SIZE (default 16M)\n\n"
-               "exit status: the workload's; 128+N when it died of signal N; 125 when forge\n"
-               "could not start it; 126 when the command cannot be executed; 127 when it is\n"
-               "not found. See docs/run.md.\n");
-}
 
 /* "SRC:DST[:ro|rw]"; the strings stay allocated for the whole run. */
 static int parse_volume(const char *arg, runtime_mount *m)
 {
-        cleanup_free char *s = strdup(arg);
-        char *dst, *mode;
+        cleanup_free char *src = NULL;
+        char *dst = NULL;
 
-        if (s == NULL)
+        if (cli_run_volume_split(arg, &src, &dst, &m->ro) < 0)
                 return -1;
-        dst = strchr(s, ':');
-        if (dst == NULL || dst == s)
-                return -1;
-        *dst++ = '\0';
-        mode = strchr(dst, ':');
-        if (mode != NULL) {
-                *mode++ = '\0';
-                if (strcmp(mode, "ro") == 0)
-                        m->ro = true;
-                else if (strcmp(mode, "rw") != 0)
-                        return -1;
-        }
-        if (dst[0] != '/')
-                return -1;
-        m->src = realpath(s, NULL);
-        if (m->src == NULL)
-                return -2;
-        m->dest = strdup(dst);
-        if (m->dest == NULL)
-                return -1;
-        return 0;
+        m->dest = dst;
+        m->src = realpath(src, NULL);
+        return m->src == NULL ? -2 : 0;
 }
 
 static void volumes_free(run_opts *o)
@@ -103,122 +55,41 @@ static void volumes_free(run_opts *o)
         }
 }
 
-enum {
-        OPT_MEMORY = 256,
-        OPT_CPUS,
-        OPT_PIDS,
-        OPT_NETWORK,
-        OPT_READONLY,
-        OPT_USER,
-        OPT_WORKDIR,
-        OPT_HOSTNAME,
-        OPT_AS,
-        OPT_ROOTFS,
-        OPT_STOP_TIMEOUT,
-        OPT_HELP
-};
-
-static int parse_args(int argc, char **argv, run_opts *o, int *ret_optind)
+/* The container's options from the table's (run-opts.c): -v resolved. */
+static int from_cli(const cli_run_opts *c, run_opts *o)
 {
-        static const struct option longopts[] = {
-            {"memory", required_argument, NULL, OPT_MEMORY},
-            {"cpus", required_argument, NULL, OPT_CPUS},
-            {"pids", required_argument, NULL, OPT_PIDS},
-            {"network", required_argument, NULL, OPT_NETWORK},
-            {"read-only", no_argument, NULL, OPT_READONLY},
-            {"user", required_argument, NULL, OPT_USER},
-            {"workdir", required_argument, NULL, OPT_WORKDIR},
-            {"hostname", required_argument, NULL, OPT_HOSTNAME},
-            {"as", required_argument, NULL, OPT_AS},
-            {"rootfs", required_argument, NULL, OPT_ROOTFS},
-            {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
-            {"help", no_argument, NULL, OPT_HELP},
-            {NULL, 0, NULL, 0},
-        };
-        int c, r;
+        memcpy(o->env, c->env, c->n_env * sizeof(c->env[0]));
+        o->n_env = c->n_env;
+        memcpy(o->ports, c->ports, c->n_ports * sizeof(c->ports[0]));
+        o->n_ports = c->n_ports;
+        memcpy(o->rootfs, c->rootfs, c->n_rootfs * sizeof(c->rootfs[0]));
+        o->n_rootfs = c->n_rootfs;
+        o->tty = c->tty;
+        o->read_only = c->read_only;
+        o->memory = c->memory;
+        o->cpus = c->cpus;
+        o->pids = c->pids;
+        o->network = c->network;
+        o->user = c->user;
+        o->workdir = c->workdir;
+        o->hostname = c->hostname;
+        o->stop_timeout = c->stop_timeout;
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                int r = parse_volume(c->volumes[i], &o->mounts[o->n_mounts]);
 
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:e:v:tp:", longopts, NULL)) != -1) {
-                switch (c) {
-                case 'p': {
-                        cleanup_error forge_error *perr = NULL;
-
-                        if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
-                                return cli_usage_error("run", "too many -p (at most %d)",
-                                                       RUNTIME_NET_MAX_PORTS);
-                        if (runtime_port_parse(optarg, &o->ports[o->n_ports], &perr) < 0)
-                                return cli_usage_error("run", "%s", perr->msg);
-                        o->n_ports++;
-                        break;
+                if (r == -2) {
+                        fprintf(stderr, "forge run: volume source of '%s': %s\n", c->volumes[i],
+                                strerror(errno));
+                        free((char *)o->mounts[o->n_mounts].dest);
+                        return 125;
                 }
-                case 'e':
-                        if (strchr(optarg, '=') == NULL || optarg[0] == '=' || o->n_env >= MAX_LIST)
-                                return cli_usage_error("run", "-e wants K=V, got '%s'", optarg);
-                        o->env[o->n_env++] = optarg;
-                        break;
-                case 'v':
-                        if (o->n_mounts >= MAX_LIST)
-                                return cli_usage_error("run", "too many -v");
-                        r = parse_volume(optarg, &o->mounts[o->n_mounts]);
-                        if (r == -2) {
-                                fprintf(stderr, "forge run: volume source of '%s': %s\n", optarg,
-                                        strerror(errno));
-                                return 125;
-                        }
-                        if (r < 0)
-                                return cli_usage_error("run",
-                                                       "-v wants SRC:DST[:ro] with an absolute "
-                                                       "DST, got '%s'",
-                                                       optarg);
-                        o->n_mounts++;
-                        break;
-                case 't':
-                        o->tty = true;
-                        break;
-                case OPT_MEMORY:
-                        o->memory = optarg;
-                        break;
-                case OPT_CPUS:
-                        o->cpus = optarg;
-                        break;
-                case OPT_PIDS:
-                        o->pids = optarg;
-                        break;
-                case OPT_NETWORK:
-                        o->network = optarg;
-                        break;
-                case OPT_READONLY:
-                        o->read_only = o->read_only_set = true;
-                        break;
-                case OPT_USER:
-                        o->user = optarg;
-                        break;
-                case OPT_WORKDIR:
-                        o->workdir = optarg;
-                        break;
-                case OPT_HOSTNAME:
-                        o->hostname = optarg;
-                        break;
-                case OPT_AS:
-                        o->as = optarg;
-                        break;
-                case OPT_ROOTFS:
-                        if (o->n_rootfs >= MAX_LIST)
-                                return cli_usage_error("run", "too many --rootfs");
-                        o->rootfs[o->n_rootfs++] = optarg;
-                        break;
-                case OPT_STOP_TIMEOUT:
-                        o->stop_timeout = optarg;
-                        break;
-                case OPT_HELP:
-                        help();
-                        return -1;
-                default:
-                        return cli_bad_option("run", c, argv);
-                }
+                if (r < 0)
+                        return cli_usage_error("run",
+                                               "-v wants SRC:DST[:ro] with an absolute DST, got "
+                                               "'%s'",
+                                               c->volumes[i]);
+                o->n_mounts++;
         }
-        *ret_optind = optind;
         return 0;
 }
 
@@ -463,7 +334,7 @@ static int configure(const run_opts *o, const runtime_image_config *ic, const sp
                                        "-p publishes a port of --network user; this "
                                        "container's network is %s",
                                        cfg->network_host ? "host" : "none");
-        cfg->read_only = o->read_only_set ? o->read_only : ic->read_only == 1;
+        cfg->read_only = o->read_only || ic->read_only == 1;
         cfg->workdir = o->workdir ? o->workdir : ic->workdir;
         cfg->user = o->user ? o->user : ic->user;
         cfg->hostname = o->hostname ? o->hostname : ic->hostname;
@@ -561,49 +432,35 @@ out:
         return r;
 }
 
+int cli_run_container(cli_ctx *ctx, const cli_run_opts *c)
+{
+        run_opts *o = calloc(1, sizeof(*o));
+        int r;
+
+        if (o == NULL)
+                return 125;
+        r = from_cli(c, o);
+        if (r == 0)
+                r = run_container(ctx, o, c->target, c->args, c->n_args);
+        volumes_free(o);
+        free(o);
+        return r;
+}
+
 int cmd_run(cli_ctx *ctx, int argc, char **argv)
 {
-        run_opts o = {0};
-        int idx = 0, r;
-        const char *image = NULL;
+        cleanup_free cli_run_opts *o = calloc(1, sizeof(*o));
+        int r;
 
-        r = cli_run_service(ctx, &argc, argv); /* -d, --name, --rm, --entrypoint */
-        if (r >= 0)
-                return r;
-        /* --as vm has options of its own (cmd-run-vm.c) */
-        for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-                if ((strcmp(argv[i], "--as") == 0 && i + 1 < argc &&
-                     strcmp(argv[i + 1], "vm") == 0) ||
-                    strcmp(argv[i], "--as=vm") == 0)
-                        return cli_run_vm(ctx, argc, argv);
-                if (argv[i][0] != '-')
-                        break;
-        }
-        r = parse_args(argc, argv, &o, &idx);
-        if (r != 0)
-                volumes_free(&o);
+        if (o == NULL)
+                return 125;
+        r = cli_run_opts_parse(argc, argv, o);
         if (r < 0)
                 return 0; /* --help */
         if (r != 0)
                 return r;
-        if (o.as != NULL && strcmp(o.as, "vm") == 0) {
-                volumes_free(&o);
-                return cli_run_vm(ctx, argc, argv);
-        }
-        if (o.as != NULL && strcmp(o.as, "container") != 0) {
-                volumes_free(&o);
-                return cli_usage_error("run", "--as wants container or vm, got '%s'", o.as);
-        }
-        if (o.n_rootfs == 0) {
-                if (idx >= argc || strcmp(argv[idx], "--") == 0) {
-                        volumes_free(&o);
-                        return cli_usage_error("run", "missing IMAGE or SPEC");
-                }
-                image = argv[idx++];
-        }
-        if (idx < argc && strcmp(argv[idx], "--") == 0)
-                idx++;
-        r = run_container(ctx, &o, image, argv + idx, argc - idx);
-        volumes_free(&o);
-        return r;
+        r = cli_run_service(ctx, o); /* -d */
+        if (r >= 0)
+                return r;
+        return o->kind == CLI_RUN_VM ? cli_run_vm(ctx, o) : cli_run_container(ctx, o);
 }

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * forge run's service options: -d/--detach, --name, --rm, --entrypoint,
- * --log-max. They are taken out of argv before the container or VM options
- * are parsed. With -d the run goes to a supervisor (runtime/service/) whose
- * workload process runs `forge run` again with the remaining arguments, as
+ * --log-max, read with the other run options (run-opts.c). With -d the run
+ * goes to a supervisor (runtime/service/) whose workload process runs it as
  * an attached run would, its output going to the run's log.
  */
 #include <errno.h>
@@ -13,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/run-opts.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/runtime.h"
@@ -26,133 +26,48 @@ typedef struct service_opts {
 
 static service_opts opts;
 
-/* forge run options (of either kind) that take a value: skipped when looking
- * for the service options, which come before IMAGE like every option. */
-static const char *const value_opts[] = {
-    "-e",       "-v",        "-p",         "--memory", "--cpus",     "--pids",    "--network",
-    "--user",   "--workdir", "--hostname", "--as",     "--rootfs",   "--timeout", "--publish",
-    "--volume", "--env",     "--mount",    "--dns",    "--add-host",
-};
-
-static bool takes_value(const char *a)
-{
-        for (size_t i = 0; i < ARRAY_SIZE(value_opts); i++)
-                if (strcmp(a, value_opts[i]) == 0)
-                        return true;
-        return false;
-}
-
-/* --opt VALUE or --opt=VALUE; *i moves past what was used. */
-static const char *value_of(int argc, char **argv, int *i, const char *opt, bool *ret_match)
-{
-        size_t n = strlen(opt);
-
-        *ret_match = false;
-        if (strcmp(argv[*i], opt) == 0) {
-                *ret_match = true;
-                if (*i + 1 >= argc)
-                        return NULL;
-                return argv[++*i];
-        }
-        if (strncmp(argv[*i], opt, n) == 0 && argv[*i][n] == '=') {
-                *ret_match = true;
-                return argv[*i] + n + 1;
-        }
-        return NULL;
-}
-
-static void command_text(service_opts *o, int argc, char **argv, int from)
+/* "ARG ARG ..." for `forge ps`, cut to the buffer */
+static void command_text(service_opts *o, char **args, int n)
 {
         size_t len = 0;
 
         o->command[0] = '\0';
-        for (int i = from; i < argc && len + 2 < sizeof(o->command); i++) {
-                int n = snprintf(o->command + len, sizeof(o->command) - len, "%s%s", len ? " " : "",
-                                 argv[i]);
-                if (n < 0)
+        for (int i = 0; i < n && len + 2 < sizeof(o->command); i++) {
+                int w = snprintf(o->command + len, sizeof(o->command) - len, "%s%s", len ? " " : "",
+                                 args[i]);
+                if (w < 0)
                         break;
-                len += (size_t)n;
+                len += (size_t)w;
         }
         if (len >= sizeof(o->command))
                 o->command[sizeof(o->command) - 1] = '\0';
 }
 
-/* Removes the service options from argv (argv[0] is "run"). */
-static int take_opts(int *argc, char **argv, service_opts *o)
-{
-        static const char *const svc_value[] = {"--name", "--entrypoint", "--log-max"};
-        const char **slots[] = {&o->name, &o->entrypoint, &o->log_max};
-        int out = 1, i;
-
-        for (i = 1; i < *argc; i++) {
-                const char *a = argv[i];
-                bool match = false;
-                size_t k;
-
-                if (strcmp(a, "--") == 0 || a[0] != '-' || a[1] == '\0')
-                        break;
-                if (strcmp(a, "-d") == 0 || strcmp(a, "--detach") == 0) {
-                        o->detach = true;
-                        continue;
-                }
-                if (strcmp(a, "--rm") == 0) {
-                        o->remove = true;
-                        continue;
-                }
-                for (k = 0; k < ARRAY_SIZE(svc_value); k++) {
-                        const char *v = value_of(*argc, argv, &i, svc_value[k], &match);
-                        if (match) {
-                                if (v == NULL)
-                                        return cli_usage_error("run", "%s needs a value",
-                                                               svc_value[k]);
-                                *slots[k] = v;
-                                break;
-                        }
-                }
-                if (match)
-                        continue;
-                if (strcmp(a, "-t") == 0)
-                        o->tty = true;
-                if ((strcmp(a, "--as") == 0 && i + 1 < *argc && strcmp(argv[i + 1], "vm") == 0) ||
-                    strcmp(a, "--as=vm") == 0)
-                        o->vm = true;
-                argv[out++] = argv[i];
-                if (takes_value(a) && i + 1 < *argc)
-                        argv[out++] = argv[++i];
-        }
-        if (i < *argc && strcmp(argv[i], "--") != 0)
-                o->image = argv[i];
-        command_text(o, *argc, argv, i + (o->image ? 1 : 0));
-        for (; i < *argc; i++)
-                argv[out++] = argv[i];
-        argv[out] = NULL;
-        *argc = out;
-        return 0;
-}
-
 typedef struct workload_args {
         cli_ctx *ctx;
-        int argc;
-        char **argv;
+        const cli_run_opts *run;
 } workload_args;
 
+/* The detached run's workload process: the run itself, as an attached run
+ * would go, with the options already read. */
 static int workload(void *data)
 {
         workload_args *w = data;
-        int r = cmd_run(w->ctx, w->argc, w->argv);
+        int r = w->run->kind == CLI_RUN_VM ? cli_run_vm(w->ctx, w->run)
+                                           : cli_run_container(w->ctx, w->run);
 
         fflush(stdout);
         fflush(stderr);
         return r;
 }
 
-static int start(cli_ctx *ctx, int argc, char **argv)
+static int start(cli_ctx *ctx, const cli_run_opts *run)
 {
         cleanup_error forge_error *err = NULL;
         cleanup_store store *s = NULL;
         cleanup_free char *runs = NULL;
         service_start_result res = {0};
-        workload_args w = {ctx, argc, argv};
+        workload_args w = {ctx, run};
         service_params p = {
             .name = opts.name,
             .image = opts.image ? opts.image : "(rootfs)",
@@ -195,22 +110,26 @@ static int start(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
-int cli_run_service(cli_ctx *ctx, int *argc, char **argv)
+int cli_run_service(cli_ctx *ctx, const cli_run_opts *run)
 {
-        int r;
-
-        if (service_in_workload())
-                return -1; /* the options were taken by the forge that started us */
-        r = take_opts(argc, argv, &opts);
-        if (r != 0)
-                return r;
+        opts = (service_opts){
+            .detach = run->detach,
+            .remove = run->remove,
+            .tty = run->tty,
+            .vm = run->kind == CLI_RUN_VM,
+            .name = run->name,
+            .entrypoint = run->entrypoint,
+            .log_max = run->log_max,
+            .image = run->target,
+        };
+        command_text(&opts, run->args, run->n_args);
         if (!opts.detach) {
                 if (opts.name != NULL || opts.log_max != NULL)
-                        return cli_usage_error("run", "--name and --log-max are for detached runs "
-                                                      "(-d)");
+                        return cli_usage_error("run", "--name and --log-max are for "
+                                                      "detached runs (-d)");
                 return -1;
         }
-        return start(ctx, *argc, argv);
+        return start(ctx, run);
 }
 
 const char *cli_run_control_dir(void)

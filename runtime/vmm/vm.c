@@ -261,7 +261,7 @@ static void count_exit(vm *v, const struct kvm_run *r)
 static int handle_exit(vm *v, vcpu *c)
 {
         struct kvm_run *r = c->run;
-        char msg[128];
+        char msg[256];
 
         if (v->stats)
                 count_exit(v, r);
@@ -286,9 +286,23 @@ static int handle_exit(vm *v, vcpu *c)
         case KVM_EXIT_HLT:
                 end_reset(v, "the guest halted");
                 return -1;
-        case KVM_EXIT_SHUTDOWN:
-                end_reset(v, "the guest reset itself (or triple-faulted)");
+        case KVM_EXIT_SHUTDOWN: {
+                struct kvm_regs regs;
+                struct kvm_sregs sregs;
+
+                /* where the vCPU was tells an early-boot fault from a reboot */
+                if (ioctl(c->fd, KVM_GET_REGS, &regs) == 0 &&
+                    ioctl(c->fd, KVM_GET_SREGS, &sregs) == 0)
+                        snprintf(msg, sizeof(msg),
+                                 "the guest reset itself (or triple-faulted): vCPU %u at rip "
+                                 "0x%llx, cr0 0x%llx, cr3 0x%llx, cr4 0x%llx",
+                                 c->id, (unsigned long long)regs.rip, (unsigned long long)sregs.cr0,
+                                 (unsigned long long)sregs.cr3, (unsigned long long)sregs.cr4);
+                else
+                        snprintf(msg, sizeof(msg), "the guest reset itself (or triple-faulted)");
+                end_reset(v, msg);
                 return -1;
+        }
         case KVM_EXIT_SYSTEM_EVENT:
                 end_reset(v, r->system_event.type == KVM_SYSTEM_EVENT_RESET
                                  ? "the guest reset itself"

@@ -184,7 +184,7 @@ qemu() { # qemu LOG ARGS...: QEMU's exit status ((v << 1) | 1 from isa-debug-exi
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-drive file="$T/d1.img",format=raw,if=virtio,snapshot=on "$@" >"$log" 2>&1 </dev/null || st=$?
 	# the console text without firmware noise (escape sequences, SeaBIOS banner)
-	tr -d '\r' <"$log" | sed -E 's/^.*\x1b(\[[0-9;?]*[a-zA-Z]|c)//; s/^Booting from ROM\.\.//' >"$log.txt"
+	tr -d '\r' <"$log" | sed -E 's/^.*\x1b(\[[0-9;?]*[a-zA-Z]|c)//; s/^Booting from ROM\.*//; s/^\.+([A-Za-z])/\1/' >"$log.txt"
 	return $st
 }
 # 1. UEFI: nothing but the disk; the image's own cmd, exit 0
