@@ -1133,15 +1133,30 @@ KEYFN(t_tag)
         return 0;
 }
 
+bool spec_path_named(const char *p)
+{
+        size_t n = strlen(p);
+
+        return (n > 5 && strcmp(p + n - 5, ".yaml") == 0) ||
+               (n > 4 && strcmp(p + n - 4, ".yml") == 0);
+}
+
+bool spec_path_is_spec(const char *arg)
+{
+        struct stat st;
+
+        return stat(arg, &st) == 0 && S_ISREG(st.st_mode) &&
+               (spec_path_named(arg) || strchr(arg, '/') != NULL);
+}
+
 /* A registry reference (HOST has a '.' or ':' or is localhost, as
  * store/registry.h has it) that does not look like a spec file. */
 static bool from_is_remote(const char *f)
 {
-        size_t n = strcspn(f, "/"), len = strlen(f);
+        size_t n = strcspn(f, "/");
 
-        if (f[n] != '/' || n == 0 || (n == 1 && f[0] == '.') || (n == 2 && !strncmp(f, "..", 2)))
-                return false;
-        if ((len > 5 && !strcmp(f + len - 5, ".yaml")) || (len > 4 && !strcmp(f + len - 4, ".yml")))
+        if (f[n] != '/' || n == 0 || (n == 1 && f[0] == '.') || (n == 2 && !strncmp(f, "..", 2)) ||
+            spec_path_named(f))
                 return false;
         return (n == 9 && !strncmp(f, "localhost", 9)) || memchr(f, '.', n) || memchr(f, ':', n);
 }
@@ -1163,7 +1178,7 @@ KEYFN(t_from)
                 s->from_kind = SPEC_FROM_REMOTE; /* the builder checks the whole reference */
                 return 0;
         }
-        if (strchr(f, '/') != NULL || strstr(f, ".yaml") != NULL || strstr(f, ".yml") != NULL) {
+        if (strchr(f, '/') != NULL || spec_path_named(f)) {
                 cleanup_free char *joined = f[0] == '/' ? strdup(f) : path_join(s->context_dir, f);
                 if (joined == NULL)
                         return forge_error_make(p->err, ENOMEM, "parse spec");

@@ -186,3 +186,10 @@ static inline void cleanup_spec_fn(spec **s)
         spec_free(*s);
 }
 #define cleanup_spec __attribute__((cleanup(cleanup_spec_fn)))
+
+/* Whether a name ends in .yaml or .yml. */
+bool spec_path_named(const char *path);
+/* Whether a command-line argument (forge run, forge check) names a spec
+ * rather than an image: an existing regular file whose name has a '/' or
+ * ends in .yaml or .yml. */
+bool spec_path_is_spec(const char *arg);
