@@ -38,6 +38,16 @@ void store_archive_cleanup(struct archive **a)
                 archive_read_free(*a);
 }
 
+int store_archive_write_header(struct archive *a, struct archive_entry *ae)
+{
+        int r = archive_write_header(a, ae);
+        const char *msg = archive_error_string(a);
+
+        if (r == ARCHIVE_WARN && msg != NULL && strncmp(msg, "Can't translate ", 16) == 0)
+                return ARCHIVE_OK;
+        return r;
+}
+
 struct archive *store_archive_reader(void)
 {
         struct archive *a = archive_read_new();

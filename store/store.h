@@ -244,6 +244,15 @@ int store_extract_archive(struct archive *a, const char *dir, int flags, forge_e
 int store_archive_entry_read(struct archive *a, size_t max, char **ret, size_t *ret_len,
                              forge_error **err);
 
+/* Writes an entry's header, for the tars forge writes (layers, exports).
+ * Names are bytes: in the C locale libarchive cannot translate a non-ASCII
+ * name to the UTF-8 that pax wants, so it writes the bytes as they are with
+ * hdrcharset=BINARY in that entry's pax header (POSIX: not to be converted)
+ * and warns: exactly right for a layer, so that warning is ARCHIVE_OK here.
+ * Writers run under the C locale whatever the process's is, so the bytes
+ * never depend on it; ASCII names stay plain ustar or pax. */
+struct archive_entry;
+int store_archive_write_header(struct archive *a, struct archive_entry *ae);
 /* Frees a reader (NULL is fine). */
 void store_archive_cleanup(struct archive **a);
 #define cleanup_archive __attribute__((cleanup(store_archive_cleanup)))
