@@ -3,7 +3,7 @@
 
 /*
  * The forge spec: a YAML file parsed strictly into a plain data model.
- * See docs/spec.md and ../shared/contract.md. Every path in the model is
+ * See docs/spec.md. Every path in the model is
  * already resolved and checked to stay inside the build context (the spec's
  * directory); positions are kept so that later stages (builder) can report
  * errors as SPEC:LINE:COL with spec_error().
