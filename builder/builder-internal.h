@@ -114,6 +114,11 @@ int bmemo_save(store *s, bmemo *m, forge_error **err);
 void bmemo_release(bmemo *m);
 /* sha256 of a file's content, memoised when m is not NULL. */
 int bhash_file(bmemo *m, const char *path, char out[DIGEST_STR_SIZE], forge_error **err);
+/* 0 when an input's sha256 (have) is the one the spec pins (want, at pos),
+ * else the spec error saying so; label names the input ("'x.deb'",
+ * "kernel 'k.deb'"). */
+int bpin_check(forge_error **err, const spec *sp, spec_pos pos, const char *label, const char *have,
+               const char *want);
 
 /* A cheap fingerprint of a files layer's entries and their inputs' stat data
  * (inode, size, mtime, ctime): when it matches the previous build's, the
