@@ -66,8 +66,9 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
         char digest[DIGEST_STR_SIZE];
         store_tag *tags = NULL;
         size_t n = 0;
-        json_t *out, *jl, *jt;
-        char *txt;
+        cleanup_json json_t *out = NULL;
+        json_t *jl, *jt;
+        cleanup_free char *txt = NULL;
 
         if (want_help(argc, argv,
                       "usage: forge inspect IMAGE\n\nPrints the image as JSON: digest, tags, "
@@ -104,8 +105,6 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
         txt = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (txt)
                 printf("%s\n", txt);
-        free(txt);
-        json_decref(out);
         return 0;
 }
 
