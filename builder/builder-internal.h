@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "builder/builder.h"
@@ -51,6 +52,11 @@ bentry *bentries_add(bentries *e, const char *path);
  * carries the content and every later name is a hardlink to it. */
 int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err);
 int bentry_add_xattr(bentry *en, const char *name, const void *value, size_t size);
+/* en takes its content from the host's regular file at host (stat data st),
+ * read when the layer is written. */
+int bentry_host_file(bentry *en, const char *host, const struct stat *st, forge_error **err);
+/* en becomes a symlink with the target of the host's symlink at host. */
+int bentry_host_symlink(bentry *en, const char *host, forge_error **err);
 
 /* Normalises an archive or destination path: strips leading "/" and "./",
  * collapses "//" and "/./"; fails on ".." components. "" means the root.
@@ -116,6 +122,11 @@ int bmemo_save(store *s, bmemo *m, forge_error **err);
 void bmemo_release(bmemo *m);
 /* sha256 of a file's content, memoised when m is not NULL. */
 int bhash_file(bmemo *m, const char *path, char out[DIGEST_STR_SIZE], forge_error **err);
+/* 0 when an input's sha256 (have) is the one the spec pins (want, at pos),
+ * else the spec error saying so; label names the input ("'x.deb'",
+ * "kernel 'k.deb'"). */
+int bpin_check(forge_error **err, const spec *sp, spec_pos pos, const char *label, const char *have,
+               const char *want);
 
 /* A cheap fingerprint of a files layer's entries and their inputs' stat data
  * (dev, inode, size, mtime, ctime): when it matches the previous build's, the

@@ -475,3 +475,31 @@ int bentries_finish(bentries *e, int64_t parent_mtime, forge_error **err)
         }
         return order_hardlinks(e, err);
 }
+
+int bentry_host_file(bentry *en, const char *host, const struct stat *st, forge_error **err)
+{
+        en->type = S_IFREG;
+        en->size = (uint64_t)st->st_size;
+        en->host_path = strdup(host);
+        if (en->host_path == NULL)
+                return forge_error_make(err, ENOMEM, "'%s'", host);
+        en->host_dev = st->st_dev;
+        en->host_ino = st->st_ino;
+        en->host_nlink = st->st_nlink;
+        en->host_mtim = st->st_mtim;
+        en->host_ctim = st->st_ctim;
+        return 0;
+}
+
+int bentry_host_symlink(bentry *en, const char *host, forge_error **err)
+{
+        char target[4096];
+        ssize_t n = readlink(host, target, sizeof(target) - 1);
+
+        if (n < 0)
+                return forge_error_make(err, errno, "readlink '%s'", host);
+        target[n] = '\0';
+        en->type = S_IFLNK;
+        en->link = strdup(target);
+        return en->link ? 0 : forge_error_make(err, ENOMEM, "'%s'", host);
+}

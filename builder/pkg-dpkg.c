@@ -28,58 +28,6 @@
 
 #define DEBS_DIR "var/cache/forge-debs"
 
-/* The data.tar member of a .deb, its (compressed) bytes copied to an unlinked file. */
-static int data_tar_fd(const char *deb, const char *tmp, const char *what, int *ret,
-                       forge_error **err)
-{
-        struct archive *a = archive_read_new();
-        struct archive_entry *ae;
-        cleanup_close int fd = -1;
-        char buf[1 << 16];
-        int r = -1;
-
-        if (a == NULL)
-                return forge_error_make(err, ENOMEM, "unpack");
-        archive_read_support_format_ar(a);
-        if (archive_read_open_filename(a, deb, sizeof(buf)) != ARCHIVE_OK) {
-                forge_error_make(err, EBADMSG, "%s is not a Debian package", what);
-                goto out;
-        }
-        while (archive_read_next_header(a, &ae) == ARCHIVE_OK) {
-                const char *name = archive_entry_pathname(ae);
-                if (name == NULL || strncmp(name, "data.tar", 8) != 0)
-                        continue;
-                fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-                if (fd < 0) {
-                        forge_error_make(err, errno, "temp file in '%s'", tmp);
-                        goto out;
-                }
-                for (;;) {
-                        la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
-                        if (n < 0) {
-                                forge_error_make(err, EBADMSG, "%s: %s", what,
-                                                 archive_error_string(a));
-                                goto out;
-                        }
-                        if (n == 0)
-                                break;
-                        if (write_all(fd, buf, (size_t)n) < 0) {
-                                forge_error_make(err, errno, "%s", what);
-                                goto out;
-                        }
-                }
-                if (lseek(fd, 0, SEEK_SET) < 0)
-                        goto out;
-                *ret = take_fd(fd);
-                r = 0;
-                goto out;
-        }
-        forge_error_make(err, EBADMSG, "%s has no data.tar member", what);
-out:
-        archive_read_free(a);
-        return r;
-}
-
 /* Whether rel exists in one of the trees, resolved inside it (a link such as
  * bin -> /usr/bin stays in the tree). */
 static bool lower_has(const char *const *lowerdirs, size_t n, const char *rel)
@@ -168,20 +116,16 @@ static bool set_has(const pkg_set *set, const char *name)
         return false;
 }
 
-static int unpack_deb(store *s, const char *tmp, const char *upper, const pkg_locked *p,
-                      forge_error **err)
+static int unpack_deb(store *s, const char *upper, const pkg_locked *p, forge_error **err)
 {
         cleanup_free char *deb = store_blob_path(s, p->sha256);
-        cleanup_close int fd = -1;
 
         if (deb == NULL)
                 return forge_error_make(err, ENOMEM, "unpack");
-        if (data_tar_fd(deb, tmp, p->name, &fd, err) < 0)
-                return -1;
-        if (store_extract_fd(fd, upper,
-                             STORE_EXTRACT_OWNERS | STORE_EXTRACT_SPECIAL_BITS |
-                                 STORE_EXTRACT_DEVICES | STORE_EXTRACT_KEEP_DIR_SYMLINKS,
-                             err) < 0)
+        if (store_deb_data_extract(deb, upper,
+                                   STORE_EXTRACT_OWNERS | STORE_EXTRACT_SPECIAL_BITS |
+                                       STORE_EXTRACT_DEVICES | STORE_EXTRACT_KEEP_DIR_SYMLINKS,
+                                   err) < 0)
                 return forge_error_prefix(err, "unpack '%s'", p->name);
         return 0;
 }
@@ -322,7 +266,6 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
                         bentries *out, char **ret_tmp, forge_error **err)
 {
         cleanup_free char *tmp = NULL, *upper = NULL, *work = NULL, *debs = NULL, *cmd = NULL;
-        cleanup_free char *scratch = path_join(store_root(s), "tmp");
         char **paths = calloc(set->n + 1, sizeof(char *));
         char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
         builder_run_step step = {0};
@@ -331,7 +274,7 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
         FILE *m = NULL;
         int status = 0, r = -1;
 
-        if (paths == NULL || scratch == NULL)
+        if (paths == NULL)
                 goto oom;
         if (store_tmpdir(s, &tmp, err) < 0)
                 goto out;
@@ -357,7 +300,7 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
                         any |= set->v[i].essential;
                 for (size_t i = 0; i < set->n; i++)
                         if ((set->v[i].essential || !any) &&
-                            unpack_deb(s, scratch, upper, &set->v[i], err) < 0)
+                            unpack_deb(s, upper, &set->v[i], err) < 0)
                                 goto out;
         } else if (mkdir_p(debs, 0755, err) < 0) {
                 goto out;

@@ -46,59 +46,14 @@ static void control_free(control *c)
         memset(c, 0, sizeof(*c));
 }
 
-static void cleanup_archive_fn(struct archive **a)
-{
-        if (*a)
-                archive_read_free(*a);
-}
-#define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
-
-typedef struct nested {
-        struct archive *outer;
-        char buf[1 << 16];
-} nested;
-
-static la_ssize_t nested_read(struct archive *a, void *ud, const void **out)
-{
-        nested *n = ud;
-        la_ssize_t r = archive_read_data(n->outer, n->buf, sizeof(n->buf));
-        if (r < 0)
-                archive_set_error(a, EIO, "%s", archive_error_string(n->outer));
-        *out = n->buf;
-        return r;
-}
-
 static int read_member(struct archive *a, control *c, size_t idx, const char *what,
                        forge_error **err)
 {
-        size_t len = 0, cap = 4096;
-        char *buf = malloc(cap);
+        char *buf;
+        size_t len;
 
-        if (buf == NULL)
-                return forge_error_make(err, ENOMEM, "control");
-        for (;;) {
-                la_ssize_t n;
-                if (cap - len < 4096) {
-                        char *nb = cap >= PKG_MAX_CONTROL ? NULL : realloc(buf, cap * 2);
-                        if (nb == NULL) {
-                                free(buf);
-                                return forge_error_make(err, EFBIG, "%s: control member too large",
-                                                        what);
-                        }
-                        buf = nb;
-                        cap *= 2;
-                }
-                n = archive_read_data(a, buf + len, cap - len - 1);
-                if (n < 0) {
-                        free(buf);
-                        return forge_error_make(err, EBADMSG, "%s: %s", what,
-                                                archive_error_string(a));
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = '\0';
+        if (store_archive_entry_read(a, PKG_MAX_CONTROL, &buf, &len, err) < 0)
+                return forge_error_prefix(err, "%s: control member", what);
         free(c->member[idx]);
         c->member[idx] = buf;
         c->len[idx] = len;
@@ -107,51 +62,37 @@ static int read_member(struct archive *a, control *c, size_t idx, const char *wh
 
 static int read_control(const char *deb, const char *what, control *c, forge_error **err)
 {
-        cleanup_archive struct archive *outer = archive_read_new();
+        cleanup_store_deb store_deb *d = NULL;
         struct archive_entry *ae;
+        struct archive *in;
+        const char *name;
+        int r;
 
-        if (outer == NULL)
-                return forge_error_make(err, ENOMEM, "control");
-        archive_read_support_format_ar(outer);
-        if (archive_read_open_filename(outer, deb, 1 << 16) != ARCHIVE_OK)
-                return forge_error_make(err, EBADMSG, "%s is not a Debian package: %s", what,
-                                        archive_error_string(outer));
-        while (archive_read_next_header(outer, &ae) == ARCHIVE_OK) {
-                const char *name = archive_entry_pathname(ae);
-                cleanup_archive struct archive *in = NULL;
-                cleanup_free nested *n = NULL;
-                if (name == NULL || strncmp(name, "control.tar", 11) != 0)
+        if (store_deb_open(deb, &d, err) < 0)
+                return forge_error_prefix(err, "%s", what);
+        r = store_deb_next(d, "control.tar", &name, err);
+        if (r < 0)
+                return forge_error_prefix(err, "%s", what);
+        if (r == 0)
+                return forge_error_make(err, EBADMSG, "%s has no control.tar member", what);
+        in = store_deb_tar(d, err);
+        if (in == NULL)
+                return forge_error_prefix(err, "%s", what);
+        while (archive_read_next_header(in, &ae) == ARCHIVE_OK) {
+                const char *m = archive_entry_pathname(ae);
+                if (m == NULL || archive_entry_filetype(ae) != AE_IFREG)
                         continue;
-                in = archive_read_new();
-                n = calloc(1, sizeof(*n));
-                if (in == NULL || n == NULL)
-                        return forge_error_make(err, ENOMEM, "control");
-                n->outer = outer;
-                archive_read_support_filter_all(in);
-                archive_read_support_format_tar(in);
-                archive_read_support_format_gnutar(in);
-                if (archive_read_open(in, n, NULL, nested_read, NULL) != ARCHIVE_OK)
-                        return forge_error_make(err, EBADMSG, "%s: %s", what,
-                                                archive_error_string(in));
-                while (archive_read_next_header(in, &ae) == ARCHIVE_OK) {
-                        const char *m = archive_entry_pathname(ae);
-                        if (m == NULL || archive_entry_filetype(ae) != AE_IFREG)
-                                continue;
-                        if (strncmp(m, "./", 2) == 0)
-                                m += 2;
-                        if (strcmp(m, "control") == 0 &&
-                            read_member(in, c, CONTROL_IDX, what, err) < 0)
+                if (strncmp(m, "./", 2) == 0)
+                        m += 2;
+                if (strcmp(m, "control") == 0 && read_member(in, c, CONTROL_IDX, what, err) < 0)
+                        return -1;
+                for (size_t i = 0; i < ARRAY_SIZE(info_members); i++)
+                        if (strcmp(m, info_members[i]) == 0 && read_member(in, c, i, what, err) < 0)
                                 return -1;
-                        for (size_t i = 0; i < ARRAY_SIZE(info_members); i++)
-                                if (strcmp(m, info_members[i]) == 0 &&
-                                    read_member(in, c, i, what, err) < 0)
-                                        return -1;
-                }
-                if (c->member[CONTROL_IDX] == NULL)
-                        return forge_error_make(err, EBADMSG, "%s has no control file", what);
-                return 0;
         }
-        return forge_error_make(err, EBADMSG, "%s has no control.tar member", what);
+        if (c->member[CONTROL_IDX] == NULL)
+                return forge_error_make(err, EBADMSG, "%s has no control file", what);
+        return 0;
 }
 
 /* A file forge writes itself, its content in the spool. */

@@ -22,74 +22,34 @@
 
 #define COPYRIGHT_MAX (1u << 20)
 
-typedef struct nested {
-        struct archive *outer;
-        char buf[1 << 16];
-} nested;
-
-static la_ssize_t nested_read(struct archive *a, void *ud, const void **out)
-{
-        nested *n = ud;
-        la_ssize_t r = archive_read_data(n->outer, n->buf, sizeof(n->buf));
-        if (r < 0)
-                archive_set_error(a, EIO, "%s", archive_error_string(n->outer));
-        *out = n->buf;
-        return r;
-}
-
 /* usr/share/doc/NAME/copyright from the .deb's data.tar, or NULL. */
 static char *read_copyright(const char *deb, const char *name)
 {
-        struct archive *outer = archive_read_new(), *in = NULL;
+        cleanup_store_deb store_deb *d = NULL;
+        cleanup_error forge_error *e = NULL;
         struct archive_entry *ae;
-        nested *n = calloc(1, sizeof(*n));
+        struct archive *in;
+        const char *member;
         char want[300], *text = NULL;
+        size_t len;
 
         snprintf(want, sizeof(want), "usr/share/doc/%s/copyright", name);
-        if (outer == NULL || n == NULL)
-                goto out;
-        archive_read_support_format_ar(outer);
-        if (archive_read_open_filename(outer, deb, 1 << 16) != ARCHIVE_OK)
-                goto out;
-        while (archive_read_next_header(outer, &ae) == ARCHIVE_OK) {
-                const char *m = archive_entry_pathname(ae);
-                if (m == NULL || strncmp(m, "data.tar", 8) != 0)
+        if (store_deb_open(deb, &d, &e) < 0 || store_deb_next(d, "data.tar", &member, &e) <= 0 ||
+            (in = store_deb_tar(d, &e)) == NULL)
+                return NULL;
+        while (archive_read_next_header(in, &ae) == ARCHIVE_OK) {
+                const char *p = archive_entry_pathname(ae);
+                if (p == NULL || archive_entry_filetype(ae) != AE_IFREG)
                         continue;
-                in = archive_read_new();
-                n->outer = outer;
-                archive_read_support_filter_all(in);
-                archive_read_support_format_tar(in);
-                archive_read_support_format_gnutar(in);
-                if (archive_read_open(in, n, NULL, nested_read, NULL) != ARCHIVE_OK)
-                        goto out;
-                while (archive_read_next_header(in, &ae) == ARCHIVE_OK) {
-                        const char *p = archive_entry_pathname(ae);
-                        la_ssize_t got;
-                        if (p == NULL || archive_entry_filetype(ae) != AE_IFREG)
-                                continue;
-                        if (strncmp(p, "./", 2) == 0)
-                                p += 2;
-                        if (strcmp(p, want) != 0)
-                                continue;
-                        text = calloc(1, COPYRIGHT_MAX + 1);
-                        if (text == NULL)
-                                goto out;
-                        got = archive_read_data(in, text, COPYRIGHT_MAX);
-                        if (got < 0) {
-                                free(text);
-                                text = NULL;
-                        }
-                        goto out;
-                }
-                goto out;
+                if (strncmp(p, "./", 2) == 0)
+                        p += 2;
+                if (strcmp(p, want) != 0)
+                        continue;
+                if (store_archive_entry_read(in, COPYRIGHT_MAX, &text, &len, &e) < 0)
+                        return NULL;
+                return text;
         }
-out:
-        if (in)
-                archive_read_free(in);
-        if (outer)
-                archive_read_free(outer);
-        free(n);
-        return text;
+        return NULL;
 }
 
 /* Debian's short licence names as SPDX identifiers, where they differ. */

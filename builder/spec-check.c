@@ -19,6 +19,17 @@
 
 #include "common/cleanup.h"
 
+int bpin_check(forge_error **err, const spec *sp, spec_pos pos, const char *label, const char *have,
+               const char *want)
+{
+        if (strcmp(have, want) == 0)
+                return 0;
+        return spec_error(err, sp, pos,
+                          "%s has sha256 %s but the spec pins %s (update the pin if the new file "
+                          "is intended)",
+                          label, digest_hex(have), digest_hex(want));
+}
+
 static int check_pin(const spec *sp, const spec_layer *l, bmemo *memo, forge_error **err)
 {
         char h[DIGEST_STR_SIZE];
@@ -29,12 +40,10 @@ static int check_pin(const spec *sp, const spec_layer *l, bmemo *memo, forge_err
                 forge_error_release(err);
                 return spec_error(err, sp, l->src_pos, "cannot read '%s'", l->src);
         }
-        if (strcmp(h, l->sha256) != 0)
-                return spec_error(err, sp, l->sha256_pos,
-                                  "'%s' has sha256 %s but the spec pins %s (update the pin if "
-                                  "the new file is intended)",
-                                  l->src, digest_hex(h), digest_hex(l->sha256));
-        return 0;
+        cleanup_free char *label = NULL;
+        if (asprintf(&label, "'%s'", l->src) < 0)
+                return forge_error_make(err, ENOMEM, "pin");
+        return bpin_check(err, sp, l->sha256_pos, label, h, l->sha256);
 }
 
 static int check_files(const spec *sp, size_t idx, bentries *ret, forge_error **err)
@@ -74,11 +83,10 @@ static int check_kernel(const spec *sp, bmemo *memo, forge_error **err)
                 return 0;
         if (bhash_file(memo, p, h, err) < 0)
                 return -1;
-        if (strcmp(h, vm->kernel_sha256) != 0)
-                return spec_error(err, sp, vm->kernel_pos,
-                                  "kernel '%s' has sha256 %s but the spec pins %s", p,
-                                  digest_hex(h), digest_hex(vm->kernel_sha256));
-        return 0;
+        cleanup_free char *label = NULL;
+        if (asprintf(&label, "kernel '%s'", p) < 0)
+                return forge_error_make(err, ENOMEM, "pin");
+        return bpin_check(err, sp, vm->kernel_pos, label, h, vm->kernel_sha256);
 }
 
 /* The specs of a from: chain, top first, as real paths. */

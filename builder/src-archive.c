@@ -24,13 +24,6 @@
 
 #define BUF_SIZE (1 << 20)
 
-static void cleanup_archive_fn(struct archive **a)
-{
-        if (*a)
-                archive_read_free(*a);
-}
-#define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
-
 typedef struct actx {
         const spec *sp;
         const spec_layer *l;
@@ -242,73 +235,35 @@ static int check_hardlinks(actx *c, const char *what, forge_error **err)
         return 0;
 }
 
-static struct archive *reader(void)
-{
-        struct archive *a = archive_read_new();
-        if (a == NULL)
-                return NULL;
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_cpio(a);
-        archive_read_support_format_gnutar(a);
-        return a;
-}
-
-typedef struct nested {
-        struct archive *outer;
-        char *buf;
-} nested;
-
-static la_ssize_t nested_read(struct archive *a, void *ud, const void **out)
-{
-        nested *n = ud;
-        la_ssize_t r = archive_read_data(n->outer, n->buf, BUF_SIZE);
-        if (r < 0)
-                archive_set_error(a, EIO, "%s", archive_error_string(n->outer));
-        *out = n->buf;
-        return r;
-}
-
 static int read_deb(actx *c, forge_error **err)
 {
-        cleanup_archive struct archive *outer = archive_read_new();
-        struct archive_entry *ae;
+        cleanup_store_deb store_deb *d = NULL;
+        cleanup_error forge_error *e = NULL;
+        cleanup_free char *what = NULL;
+        const char *name;
+        struct archive *tar;
         int r;
 
-        if (outer == NULL)
+        if (store_deb_open(c->l->src_path, &d, &e) < 0)
+                return spec_error(err, c->sp, c->l->src_pos, "'%s' is %s", c->l->src, e->msg);
+        r = store_deb_next(d, "data.tar", &name, &e);
+        if (r <= 0)
+                return spec_error(err, c->sp, c->l->src_pos,
+                                  "'%s' is not a Debian package (no data.tar member%s%s)",
+                                  c->l->src, r == 0 ? "" : ": ", r == 0 ? "" : e->msg);
+        if (asprintf(&what, "deb '%s' (%s)", c->l->src, name) < 0)
                 return forge_error_make(err, ENOMEM, "deb");
-        archive_read_support_format_ar(outer);
-        if (archive_read_open_filename(outer, c->l->src_path, BUF_SIZE) != ARCHIVE_OK)
-                return spec_error(err, c->sp, c->l->src_pos, "'%s' is not a Debian package (%s)",
-                                  c->l->src, archive_error_string(outer));
-        while ((r = archive_read_next_header(outer, &ae)) == ARCHIVE_OK) {
-                const char *name = archive_entry_pathname(ae);
-                if (name != NULL && strncmp(name, "data.tar", 8) == 0) {
-                        cleanup_archive struct archive *inner = reader();
-                        cleanup_free char *nbuf = malloc(BUF_SIZE);
-                        nested n = {outer, nbuf};
-                        cleanup_free char *what = NULL;
-                        if (inner == NULL || nbuf == NULL)
-                                return forge_error_make(err, ENOMEM, "deb");
-                        if (asprintf(&what, "deb '%s' (%s)", c->l->src, name) < 0)
-                                return forge_error_make(err, ENOMEM, "deb");
-                        if (archive_read_open(inner, &n, NULL, nested_read, NULL) != ARCHIVE_OK)
-                                return spec_error(err, c->sp, c->l->src_pos, "%s: %s", what,
-                                                  archive_error_string(inner));
-                        if (read_entries(c, inner, what, err) < 0)
-                                return -1;
-                        return check_hardlinks(c, what, err);
-                }
-        }
-        return spec_error(err, c->sp, c->l->src_pos,
-                          "'%s' is not a Debian package (no data.tar member%s%s)", c->l->src,
-                          r == ARCHIVE_EOF ? "" : ": ",
-                          r == ARCHIVE_EOF ? "" : archive_error_string(outer));
+        tar = store_deb_tar(d, &e);
+        if (tar == NULL)
+                return spec_error(err, c->sp, c->l->src_pos, "%s: %s", what, e->msg);
+        if (read_entries(c, tar, what, err) < 0)
+                return -1;
+        return check_hardlinks(c, what, err);
 }
 
 static int read_archive(actx *c, forge_error **err)
 {
-        cleanup_archive struct archive *a = reader();
+        cleanup_archive struct archive *a = store_archive_reader();
         cleanup_free char *what = NULL;
 
         if (a == NULL || asprintf(&what, "archive '%s'", c->l->src) < 0)

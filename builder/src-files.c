@@ -80,30 +80,13 @@ static int add_one(fctx *c, const char *host, int dfd, const char *name, const c
         en->gid = c->f->gid;
         en->mtime = (int64_t)c->sp->source_date_epoch;
         if (S_ISREG(st->st_mode)) {
-                en->type = S_IFREG;
-                en->size = (uint64_t)st->st_size;
-                en->host_path = strdup(host);
-                if (en->host_path == NULL)
-                        return forge_error_make(err, ENOMEM, "files");
-                en->host_dev = st->st_dev;
-                en->host_ino = st->st_ino;
-                en->host_nlink = st->st_nlink;
-                en->host_mtim = st->st_mtim;
-                en->host_ctim = st->st_ctim;
-                if (c->caps && load_caps(en, err) < 0)
+                if (bentry_host_file(en, host, st, err) < 0 || (c->caps && load_caps(en, err) < 0))
                         return -1;
         } else if (S_ISDIR(st->st_mode)) {
                 en->type = S_IFDIR;
         } else if (S_ISLNK(st->st_mode)) {
-                char target[4096];
-                ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
-                if (n < 0)
-                        return forge_error_make(err, errno, "readlink '%s'", host);
-                target[n] = '\0';
-                en->type = S_IFLNK;
-                en->link = strdup(target);
-                if (en->link == NULL)
-                        return forge_error_make(err, ENOMEM, "files");
+                if (bentry_host_symlink(en, host, err) < 0)
+                        return -1;
         } else {
                 return spec_error(err, c->sp, c->f->pos,
                                   "'%s' is a special file (device, socket or fifo): only "

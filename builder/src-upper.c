@@ -95,29 +95,15 @@ static int add(uctx *c, const char *host, const char *rel, const struct stat *st
         if (S_ISREG(st->st_mode)) {
                 char cap[256];
                 ssize_t n;
-                en->type = S_IFREG;
-                en->size = (uint64_t)st->st_size;
-                en->host_path = strdup(host);
-                if (en->host_path == NULL)
-                        return forge_error_make(err, ENOMEM, "run layer");
-                en->host_dev = st->st_dev;
-                en->host_ino = st->st_ino;
-                en->host_nlink = st->st_nlink;
+                if (bentry_host_file(en, host, st, err) < 0)
+                        return -1;
                 n = lgetxattr(host, "security.capability", cap, sizeof(cap));
                 if (n > 0 && bentry_add_xattr(en, "security.capability", cap, (size_t)n) < 0)
                         return forge_error_make(err, ENOMEM, "run layer");
                 return 0;
         }
-        if (S_ISLNK(st->st_mode)) {
-                char target[4096];
-                ssize_t n = readlink(host, target, sizeof(target) - 1);
-                if (n < 0)
-                        return forge_error_make(err, errno, "readlink '%s'", host);
-                target[n] = '\0';
-                en->type = S_IFLNK;
-                en->link = strdup(target);
-                return en->link ? 0 : forge_error_make(err, ENOMEM, "run layer");
-        }
+        if (S_ISLNK(st->st_mode))
+                return bentry_host_symlink(en, host, err);
         if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
                 en->type = st->st_mode & S_IFMT;
                 en->rdev = st->st_rdev;

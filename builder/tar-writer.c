@@ -193,24 +193,6 @@ static void sink_free(sink *k)
                 free(k->bufs[i]);
 }
 
-/*
- * Names are bytes. In the C locale libarchive cannot translate a non-ASCII
- * name to the UTF-8 that pax wants, so it writes the bytes as they are with
- * hdrcharset=BINARY in that entry's pax header (POSIX: not to be converted)
- * and warns: exactly right for a layer. The writing runs under the C locale
- * whatever the process's is, so the bytes never depend on it; ASCII names
- * stay plain ustar or pax as before.
- */
-static int write_header(struct archive *a, struct archive_entry *ae)
-{
-        int r = archive_write_header(a, ae);
-        const char *msg = archive_error_string(a);
-
-        if (r == ARCHIVE_WARN && msg != NULL && strncmp(msg, "Can't translate ", 16) == 0)
-                return ARCHIVE_OK;
-        return r;
-}
-
 static int copy_content(struct archive *a, const bentries *e, const bentry *en, char *buf,
                         forge_error **err)
 {
@@ -288,7 +270,7 @@ static int write_entry(struct archive *a, struct archive_entry *ae, const bentri
         for (size_t i = 0; i < en->n_xattrs; i++)
                 archive_entry_xattr_add_entry(ae, en->xattr_names[i], en->xattr_values[i],
                                               en->xattr_sizes[i]);
-        if (write_header(a, ae) != ARCHIVE_OK)
+        if (store_archive_write_header(a, ae) != ARCHIVE_OK)
                 return forge_error_make(err, EIO, "write layer entry '%s': %s", en->path,
                                         archive_error_string(a));
         if (en->type == S_IFREG && !en->hardlink && en->size > 0)
@@ -307,7 +289,7 @@ int btar_write(store *s, const bentries *e, store_layer *ret, forge_error **err)
 
         if (cloc == (locale_t)0)
                 return forge_error_make(err, errno, "write layer: the C locale");
-        old_loc = uselocale(cloc); /* see write_header */
+        old_loc = uselocale(cloc); /* see store_archive_write_header */
         k.diff = hash_sha256_new();
         k.z = ZSTD_createCCtx();
         k.zout_size = ZSTD_CStreamOutSize();

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/registry-cli.h"
 #include "common/cleanup.h"
+#include "common/image-name.h"
 #include "common/fs.h"
 #include "cli/build-step.h"
 #include "runtime/runtime.h"
@@ -192,8 +193,8 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
                 char *colon = copy ? strchr(copy, ':') : NULL;
                 if (colon)
                         *colon = '\0';
-                if (copy == NULL || (colon && !spec_name_valid(copy)) ||
-                    !spec_tag_valid(colon ? colon + 1 : copy))
+                if (copy == NULL || (colon && !image_name_valid(copy)) ||
+                    !image_tag_valid(colon ? colon + 1 : copy))
                         return cli_usage_error("build", "--tag '%s' is not NAME:TAG or TAG",
                                                bo.tag);
         }

@@ -72,9 +72,10 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
         char digest[DIGEST_STR_SIZE];
         store_tag *tags = NULL;
         size_t n = 0;
-        json_t *out, *jl, *jt;
+        cleanup_json json_t *out = NULL;
+        json_t *jl, *jt;
+        cleanup_free char *txt = NULL;
         registry_opts ro;
-        char *txt;
         int c, r;
 
         cli_pull_opts_init(&ro);
@@ -126,8 +127,6 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
         txt = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (txt)
                 printf("%s\n", txt);
-        free(txt);
-        json_decref(out);
         return 0;
 }
 

@@ -6,7 +6,7 @@
 #include "cli/cli.h"
 #include "cli/registry-cli.h"
 #include "common/cleanup.h"
-#include "specs/specs.h"
+#include "common/image-name.h"
 
 int cmd_push(cli_ctx *ctx, int argc, char **argv)
 {
@@ -117,7 +117,7 @@ int cmd_tag(cli_ctx *ctx, int argc, char **argv)
                 *colon = '\0';
                 tag = colon + 1;
         }
-        if (!spec_name_valid(name) || !spec_tag_valid(tag))
+        if (!image_name_valid(name) || !image_tag_valid(tag))
                 return cli_usage_error("tag",
                                        "'%s' is not NAME[:TAG] (name [a-z0-9][a-z0-9._-]*, "
                                        "tag [A-Za-z0-9_][A-Za-z0-9._-]*)",

@@ -139,14 +139,6 @@ static int from_cli(const cli_run_opts *c, vm_opts *o)
         return 0;
 }
 
-static bool is_spec_path(const char *p)
-{
-        size_t n = strlen(p);
-
-        return (n > 5 && strcmp(p + n - 5, ".yaml") == 0) ||
-               (n > 4 && strcmp(p + n - 4, ".yml") == 0);
-}
-
 /* " KEY=HEX" of NUL-joined strings */
 static int append_hex(char **cmdline, const char *key, const char *const *v, size_t n)
 {
@@ -294,14 +286,14 @@ static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_s
         struct stat st;
         bool is_spec;
 
-        if (stat(target, &st) == 0 && S_ISREG(st.st_mode) && !is_spec_path(target) &&
+        if (stat(target, &st) == 0 && S_ISREG(st.st_mode) && !spec_path_named(target) &&
             vmimage_is_disk(target)) {
                 *ret_path = strdup(target);
                 return *ret_path ? 0 : forge_error_make(err, ENOMEM, "path");
         }
         if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
                 return -1;
-        is_spec = stat(target, &st) == 0 && S_ISREG(st.st_mode);
+        is_spec = spec_path_is_spec(target);
         if (cli_run_resolve(ctx, s, target, is_spec, digest, err) < 0)
                 return -1;
         if (is_spec && spec_vm_network(target, o, err) < 0)

@@ -95,17 +95,6 @@ static int from_cli(const cli_run_opts *c, run_opts *o)
         return 0;
 }
 
-static bool is_spec_path(const char *p)
-{
-        struct stat st;
-        size_t n = strlen(p);
-
-        if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-                return false;
-        return (n > 5 && strcmp(p + n - 5, ".yaml") == 0) ||
-               (n > 4 && strcmp(p + n - 4, ".yml") == 0) || strchr(p, '/') != NULL;
-}
-
 static int parse_limits(const run_opts *o, runtime_config *cfg)
 {
         unsigned long long v;
@@ -243,7 +232,7 @@ static int load_image(cli_ctx *ctx, const char *image, store **ret_store, char *
 
         if (cli_store_open(ctx, &s, err) < 0 || store_lock_shared(s, err) < 0)
                 return -1;
-        bool is_spec = is_spec_path(image);
+        bool is_spec = spec_path_is_spec(image);
 
         if (cli_run_resolve(ctx, s, image, is_spec, digest, err) < 0)
                 return -1;

@@ -13,12 +13,12 @@
 
 #include "common/cleanup.h"
 
-static int openat2_in_root(int rootfd, const char *rel, int flags, mode_t mode)
+int safe_openat_resolve(int rootfd, const char *rel, int flags, mode_t mode, uint64_t resolve)
 {
         struct open_how how = {
             .flags = (uint64_t)(flags | O_CLOEXEC),
             .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve,
         };
         long fd;
 
@@ -32,7 +32,7 @@ static int openat2_in_root(int rootfd, const char *rel, int flags, mode_t mode)
 
 int safe_openat(int rootfd, const char *rel, int flags, mode_t mode)
 {
-        return openat2_in_root(rootfd, rel, flags | O_NOFOLLOW, mode);
+        return safe_openat_resolve(rootfd, rel, flags | O_NOFOLLOW, mode, 0);
 }
 
 int safe_opendir_nofollow(int rootfd, const char *rel, forge_error **err)
@@ -166,7 +166,8 @@ static int open_parent(int rootfd, const char *rel, char **ret_copy, const char 
         if (slash != NULL)
                 *slash = '\0';
         /* the parent may be a symlink: it is followed, inside the root */
-        fd = openat2_in_root(rootfd, slash ? (copy[0] ? copy : "/") : ".", O_PATH | O_DIRECTORY, 0);
+        fd = safe_openat_resolve(rootfd, slash ? (copy[0] ? copy : "/") : ".", O_PATH | O_DIRECTORY,
+                                 0, 0);
         if (fd < 0)
                 return forge_error_make(err, errno, "open the directory of '%s'", rel);
         *ret_base = base;

@@ -28,6 +28,10 @@
  * Returns the fd, or -1 with errno (ELOOP: the last component is a symlink,
  * or a magic link was crossed; EXDEV: never, mounts are crossed). */
 int safe_openat(int rootfd, const char *rel, int flags, mode_t mode);
+/* The same with the last component followed unless flags has O_NOFOLLOW, and
+ * more RESOLVE_* flags (RESOLVE_NO_XDEV: stay on the root's file system). NULL
+ * or "" is the root; retried when a rename races the lookup (EAGAIN). */
+int safe_openat_resolve(int rootfd, const char *rel, int flags, mode_t mode, uint64_t resolve);
 
 /* An O_DIRECTORY fd of rel under rootfd where no component is a symlink (or
  * "..": RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): for trees whose layout forge

@@ -20,6 +20,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/hash.h"
+#include "common/image-name.h"
 
 #define SPEC_MAX_BYTES (1 << 20)
 
@@ -1099,35 +1100,6 @@ static const key_handler vm_keys[] = {
 
 /* ---- top level ---- */
 
-static bool name_valid(const char *n)
-{
-        size_t len = strlen(n);
-        if (len == 0 || len > 128 ||
-            !(islower((unsigned char)n[0]) || isdigit((unsigned char)n[0])))
-                return false;
-        for (const char *c = n; *c; c++)
-                if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '.' ||
-                      *c == '_' || *c == '-'))
-                        return false;
-        return true;
-}
-
-bool spec_tag_valid(const char *t)
-{
-        size_t len = strlen(t);
-        if (len == 0 || len > 128 || !(isalnum((unsigned char)t[0]) || t[0] == '_'))
-                return false;
-        for (const char *c = t; *c; c++)
-                if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-'))
-                        return false;
-        return true;
-}
-
-bool spec_name_valid(const char *n)
-{
-        return name_valid(n);
-}
-
 KEYFN(t_forge)
 {
         uint64_t ver;
@@ -1144,7 +1116,7 @@ KEYFN(t_name)
 {
         if (get_string(p, v, "name", &p->s->name) < 0)
                 return -1;
-        if (!name_valid(p->s->name))
+        if (!image_name_valid(p->s->name))
                 return FAIL(p, v, "name '%s' is not valid (expected [a-z0-9][a-z0-9._-]{0,127})",
                             p->s->name);
         return 0;
@@ -1154,22 +1126,37 @@ KEYFN(t_tag)
 {
         if (get_string(p, v, "tag", &p->s->tag) < 0)
                 return -1;
-        if (!spec_tag_valid(p->s->tag))
+        if (!image_tag_valid(p->s->tag))
                 return FAIL(p, v,
                             "tag '%s' is not valid (expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127})",
                             p->s->tag);
         return 0;
 }
 
+bool spec_path_named(const char *p)
+{
+        size_t n = strlen(p);
+
+        return (n > 5 && strcmp(p + n - 5, ".yaml") == 0) ||
+               (n > 4 && strcmp(p + n - 4, ".yml") == 0);
+}
+
+bool spec_path_is_spec(const char *arg)
+{
+        struct stat st;
+
+        return stat(arg, &st) == 0 && S_ISREG(st.st_mode) &&
+               (spec_path_named(arg) || strchr(arg, '/') != NULL);
+}
+
 /* A registry reference (HOST has a '.' or ':' or is localhost, as
  * store/registry.h has it) that does not look like a spec file. */
 static bool from_is_remote(const char *f)
 {
-        size_t n = strcspn(f, "/"), len = strlen(f);
+        size_t n = strcspn(f, "/");
 
-        if (f[n] != '/' || n == 0 || (n == 1 && f[0] == '.') || (n == 2 && !strncmp(f, "..", 2)))
-                return false;
-        if ((len > 5 && !strcmp(f + len - 5, ".yaml")) || (len > 4 && !strcmp(f + len - 4, ".yml")))
+        if (f[n] != '/' || n == 0 || (n == 1 && f[0] == '.') || (n == 2 && !strncmp(f, "..", 2)) ||
+            spec_path_named(f))
                 return false;
         return (n == 9 && !strncmp(f, "localhost", 9)) || memchr(f, '.', n) || memchr(f, ':', n);
 }
@@ -1191,7 +1178,7 @@ KEYFN(t_from)
                 s->from_kind = SPEC_FROM_REMOTE; /* the builder checks the whole reference */
                 return 0;
         }
-        if (strchr(f, '/') != NULL || strstr(f, ".yaml") != NULL || strstr(f, ".yml") != NULL) {
+        if (strchr(f, '/') != NULL || spec_path_named(f)) {
                 cleanup_free char *joined = f[0] == '/' ? strdup(f) : path_join(s->context_dir, f);
                 if (joined == NULL)
                         return forge_error_make(p->err, ENOMEM, "parse spec");
@@ -1211,7 +1198,7 @@ KEYFN(t_from)
                         return forge_error_make(p->err, ENOMEM, "parse spec");
                 if (colon)
                         *colon = '\0';
-                if (!name_valid(name) || (colon && !spec_tag_valid(colon + 1)))
+                if (!image_name_valid(name) || (colon && !image_tag_valid(colon + 1)))
                         return FAIL(p, v,
                                     "'from' is '%s' (expected scratch, NAME[:TAG], "
                                     "sha256:HEX or a path to a spec)",

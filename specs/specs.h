@@ -3,7 +3,7 @@
 
 /*
  * The forge spec: a YAML file parsed strictly into a plain data model.
- * See docs/spec.md and ../shared/contract.md. Every path in the model is
+ * See docs/spec.md. Every path in the model is
  * already resolved and checked to stay inside the build context (the spec's
  * directory); positions are kept so that later stages (builder) can report
  * errors as SPEC:LINE:COL with spec_error().
@@ -187,11 +187,13 @@ static inline void cleanup_spec_fn(spec **s)
 }
 #define cleanup_spec __attribute__((cleanup(cleanup_spec_fn)))
 
-/* Image name grammar: [a-z0-9][a-z0-9._-]{0,127}. */
-bool spec_name_valid(const char *name);
-/* Tag grammar: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}. */
-bool spec_tag_valid(const char *tag);
 /* A package repository's URL (a spec's `url:`, an apt source's URI): NULL
  * when it is http://, https:// or file:/ without spaces or control
  * characters, else what is wrong, for a message ("is not ..."). */
 const char *spec_repo_url_problem(const char *url);
+/* Whether a name ends in .yaml or .yml. */
+bool spec_path_named(const char *path);
+/* Whether a command-line argument (forge run, forge check) names a spec
+ * rather than an image: an existing regular file whose name has a '/' or
+ * ends in .yaml or .yml. */
+bool spec_path_is_spec(const char *arg);

@@ -44,24 +44,6 @@ int store_flatten(store *s, const store_image *img, const char *dir, forge_error
         return 0;
 }
 
-/*
- * Names are bytes. In the C locale libarchive cannot translate a non-ASCII
- * name to the UTF-8 that pax wants, so it writes the bytes as they are with
- * hdrcharset=BINARY in that entry's pax header (POSIX: not to be converted)
- * and warns: exactly right for a layer. The writing runs under the C locale
- * whatever the process's is, so the bytes never depend on it; ASCII names
- * stay plain ustar or pax as before.
- */
-static int write_header(struct archive *a, struct archive_entry *ae)
-{
-        int r = archive_write_header(a, ae);
-        const char *msg = archive_error_string(a);
-
-        if (r == ARCHIVE_WARN && msg != NULL && strncmp(msg, "Can't translate ", 16) == 0)
-                return ARCHIVE_OK;
-        return r;
-}
-
 /* ---- a deterministic tar of a directory tree ---- */
 
 typedef struct linkrec {
@@ -139,7 +121,7 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
                         if (t->links[i].dev == st.st_dev && t->links[i].ino == st.st_ino) {
                                 archive_entry_copy_hardlink(ae, t->links[i].path);
                                 archive_entry_set_size(ae, 0);
-                                if (write_header(t->a, ae) != ARCHIVE_OK)
+                                if (store_archive_write_header(t->a, ae) != ARCHIVE_OK)
                                         return forge_error_make(err, EIO, "write tar: %s",
                                                                 archive_error_string(t->a));
                                 return 0;
@@ -177,7 +159,7 @@ static int dtar_entry(dtar *t, int dirfd, const char *name, const char *rel, for
         } else if (!S_ISFIFO(st.st_mode)) {
                 return 0; /* sockets */
         }
-        if (write_header(t->a, ae) != ARCHIVE_OK)
+        if (store_archive_write_header(t->a, ae) != ARCHIVE_OK)
                 return forge_error_make(err, EIO, "write tar: %s", archive_error_string(t->a));
         if (S_ISREG(st.st_mode) && dtar_data(t, fd, rel, err) < 0)
                 return -1;
@@ -201,7 +183,7 @@ int store_tar_dir(const char *dir, const char *out_path, bool zero_owners, forge
         cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
         if (cloc == (locale_t)0)
                 return forge_error_make(err, errno, "tar: the C locale");
-        old_loc = uselocale(cloc); /* see write_header */
+        old_loc = uselocale(cloc); /* see store_archive_write_header */
         t.a = archive_write_new();
         t.ae = archive_entry_new();
         t.buf = malloc(BUF_SIZE);
@@ -410,12 +392,12 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                           const char *dir, forge_error **err)
 {
         cleanup_close int dfd = -1, bfd = -1;
-        json_t *manifest = NULL, *layers, *index = NULL, *layout = NULL;
+        cleanup_json json_t *manifest = NULL, *index = NULL, *layout = NULL;
+        json_t *layers;
         char mdigest[DIGEST_STR_SIZE];
         cleanup_free store_layer *outs = NULL;
         cleanup_free bool *todo = NULL;
         bool changed = false;
-        int r = -1;
 
         /* dir is new (a sibling temp name): made here, not found */
         {
@@ -442,10 +424,8 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
         layers = json_object_get(manifest, "layers");
         outs = calloc(img->n_layers ? img->n_layers : 1, sizeof(*outs));
         todo = calloc(img->n_layers ? img->n_layers : 1, sizeof(*todo));
-        if (manifest == NULL || outs == NULL || todo == NULL) {
-                forge_error_make(err, ENOMEM, "export");
-                goto out;
-        }
+        if (manifest == NULL || outs == NULL || todo == NULL)
+                return forge_error_make(err, ENOMEM, "export");
         for (size_t i = 0; i < img->n_layers; i++) {
                 outs[i] = img->layers[i];
                 todo[i] = comp != STORE_COMPRESSION_ZSTD &&
@@ -453,18 +433,18 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                 changed |= todo[i];
         }
         if (changed && gzip_layers(s, img->layers, outs, todo, img->n_layers, err) < 0)
-                goto out;
+                return -1;
         for (size_t i = 0; i < img->n_layers; i++) {
                 store_layer out = outs[i];
                 json_t *d = json_array_get(layers, i);
                 if (copy_blob(s, out.digest, bfd, err) < 0)
-                        goto out;
+                        return -1;
                 json_object_set_new(d, "mediaType", json_string(out.media_type));
                 json_object_set_new(d, "digest", json_string(out.digest));
                 json_object_set_new(d, "size", json_integer((json_int_t)out.size));
         }
         if (copy_blob(s, img->config_digest, bfd, err) < 0)
-                goto out;
+                return -1;
         {
                 size_t len;
                 cleanup_free char *txt = NULL;
@@ -475,17 +455,15 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                         memcpy(mdigest, img->digest, DIGEST_STR_SIZE);
                         if (store_blob_size(s, mdigest, &msize, err) < 0 ||
                             copy_blob(s, mdigest, bfd, err) < 0)
-                                goto out;
+                                return -1;
                         len = (size_t)msize;
                 } else {
                         txt = store_json_canonical(manifest, &len);
-                        if (txt == NULL) {
-                                forge_error_make(err, ENOMEM, "manifest");
-                                goto out;
-                        }
+                        if (txt == NULL)
+                                return forge_error_make(err, ENOMEM, "manifest");
                         hash_sha256_buf(txt, len, mdigest);
                         if (file_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
-                                goto out;
+                                return -1;
                 }
                 index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
                                   "mediaType", "application/vnd.oci.image.index.v1+json",
@@ -494,19 +472,12 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                                   "org.opencontainers.image.ref.name", ref);
         }
         layout = json_pack("{s:s}", "imageLayoutVersion", "1.0.0");
-        if (index == NULL || layout == NULL) {
-                forge_error_make(err, ENOMEM, "oci layout");
-                goto out;
-        }
+        if (index == NULL || layout == NULL)
+                return forge_error_make(err, ENOMEM, "oci layout");
         if (write_json_file(dfd, "oci-layout", layout, err) < 0 ||
             write_json_file(dfd, "index.json", index, err) < 0)
-                goto out;
-        r = 0;
-out:
-        json_decref(manifest);
-        json_decref(index);
-        json_decref(layout);
-        return r;
+                return -1;
+        return 0;
 }
 
 static bool ends_with(const char *s, const char *suffix)

@@ -26,6 +26,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/safe-open.h"
 
 #define BUF_SIZE (1 << 20)
 #define MAX_DEPTH 4096
@@ -42,18 +43,10 @@ typedef struct xctx {
         size_t n_dirs, cap_dirs;
 } xctx;
 
+/* Entries are resolved in the root and never leave its file system. */
 static int openat2_in_root(int root, const char *path, int flags)
 {
-        struct open_how how = {
-            .flags = (uint64_t)(flags | O_CLOEXEC),
-            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-        };
-        int fd;
-
-        if (path[0] == '\0')
-                path = ".";
-        fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
-        return fd;
+        return safe_openat_resolve(root, path, flags, 0, RESOLVE_NO_XDEV);
 }
 
 /* Cleans an archive name: no leading '/', no "." or empty components; ".."
@@ -134,40 +127,15 @@ static int open_parent(xctx *c, char *rel, const char **ret_base, forge_error **
         return fd;
 }
 
-/* Removes what is at parent/name (a tree too), if anything. */
-static int remove_at(int parent, const char *name)
-{
-        struct stat st;
-        cleanup_closedir DIR *d = NULL;
-        struct dirent *de;
-        int fd;
+static int remove_at(int parent, const char *name);
 
-        if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -1;
-        if (!S_ISDIR(st.st_mode))
-                return unlinkat(parent, name, 0);
-        fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-                if (fd >= 0)
-                        close(fd);
-                return -1;
-        }
-        while ((de = readdir(d)) != NULL) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (remove_at(dirfd(d), de->d_name) < 0)
-                        return -1;
-        }
-        return unlinkat(parent, name, AT_REMOVEDIR);
-}
-
-static int clear_dir(int dir)
+/* Removes everything in the directory fd (which it closes). */
+static int remove_entries(int fd)
 {
-        int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        cleanup_closedir DIR *d = NULL;
+        cleanup_closedir DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
         struct dirent *de;
 
-        if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+        if (d == NULL) {
                 if (fd >= 0)
                         close(fd);
                 return -1;
@@ -179,6 +147,26 @@ static int clear_dir(int dir)
                         return -1;
         }
         return 0;
+}
+
+/* Removes what is at parent/name (a tree too), if anything. */
+static int remove_at(int parent, const char *name)
+{
+        struct stat st;
+
+        if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -1;
+        if (!S_ISDIR(st.st_mode))
+                return unlinkat(parent, name, 0);
+        if (remove_entries(openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+            0)
+                return -1;
+        return unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+static int clear_dir(int dir)
+{
+        return remove_entries(openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 }
 
 static bool xattr_allowed(const char *name)

@@ -174,7 +174,7 @@ static int sweep_cache(store *s, hexset *live, bool dry_run, store_gc_stats *st)
         while ((de = readdir(d)) != NULL) {
                 char rel[512];
                 cleanup_free char *buf = NULL;
-                json_t *j;
+                cleanup_json json_t *j = NULL;
                 const char *digest;
                 bool keep;
                 forge_error *e = NULL;
@@ -188,7 +188,6 @@ static int sweep_cache(store *s, hexset *live, bool dry_run, store_gc_stats *st)
                 j = json_loads(buf, 0, NULL);
                 digest = json_string_value(json_object_get(j, "digest"));
                 keep = digest_valid(digest) && hexset_has(live, digest_hex(digest));
-                json_decref(j);
                 if (keep)
                         continue;
                 st->kv++;

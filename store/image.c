@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "specs/specs.h"
+#include "common/image-name.h"
 
 #define MAX_META_BYTES (4 << 20)
 #define MAX_LAYERS 4096
@@ -18,12 +18,6 @@
 
 /* A not-found error whose message needs no strerror suffix. */
 #define not_found(err, ...) (forge_error_make(err, 0, __VA_ARGS__), (*(err))->errnum = ENOENT, -1)
-
-static void cleanup_json_fn(json_t **j)
-{
-        json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
 
 static json_t *descriptor(const char *media, const char *digest, uint64_t size)
 {
@@ -266,7 +260,7 @@ int store_resolve(store *s, const char *ref, char ret_digest[DIGEST_STR_SIZE], f
                 *colon = '\0';
                 tag = colon + 1;
         }
-        if (!spec_name_valid(name) || !spec_tag_valid(tag))
+        if (!image_name_valid(name) || !image_tag_valid(tag))
                 return forge_error_usage(err,
                                          "'%s' is not an image reference (expected NAME[:TAG] "
                                          "or sha256:HEX)",

@@ -19,7 +19,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
-#include "specs/specs.h"
+#include "common/image-name.h"
 
 #define MAX_JSON (4 << 20)
 /* no layer of any real image comes near this; a sparse file may */
@@ -198,40 +198,45 @@ static json_t *pick_manifest(int dirfd, json_t *index, char ret_mdigest[DIGEST_S
         return NULL;
 }
 
+/* The store_layer array of an image of n layers; NULL (ENOMEM) in err. */
+static store_layer *layers_alloc(size_t n, forge_error **err)
+{
+        store_layer *ls = calloc(n ? n : 1, sizeof(*ls));
+
+        if (ls == NULL)
+                forge_error_make(err, ENOMEM, "import");
+        return ls;
+}
+
 static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], char *ret_ref,
                       size_t ref_len, forge_error **err)
 {
         char mdigest[DIGEST_STR_SIZE] = "";
-        store_image *img = NULL;
-        json_t *index = load_json_at(dirfd, "index.json", err), *manifest = NULL, *config = NULL;
-        json_t *layers;
-        store_layer *ls = NULL;
+        cleanup_store_image store_image *img = NULL;
+        cleanup_json json_t *index = load_json_at(dirfd, "index.json", err), *manifest = NULL,
+                            *config = NULL;
+        json_t *layers, *ids;
+        cleanup_free store_layer *ls = NULL;
         size_t n;
         const char *cdigest;
-        json_t *ids;
-        int r = -1;
 
         if (index == NULL)
                 return -1;
         manifest = pick_manifest(dirfd, index, mdigest, ret_ref, ref_len, err);
         if (manifest == NULL)
-                goto out;
+                return -1;
         cdigest = json_string_value(json_object_get(json_object_get(manifest, "config"), "digest"));
         config = layout_json(dirfd, cdigest, err);
         if (config == NULL)
-                goto out;
+                return -1;
         layers = json_object_get(manifest, "layers");
         ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
         n = json_array_size(layers);
-        if (!json_is_array(layers) || n != json_array_size(ids) || n > 4096) {
-                forge_error_make(err, EBADMSG, "manifest and config disagree on the layers");
-                goto out;
-        }
-        ls = calloc(n ? n : 1, sizeof(*ls));
-        if (ls == NULL) {
-                forge_error_make(err, ENOMEM, "import");
-                goto out;
-        }
+        if (!json_is_array(layers) || n != json_array_size(ids) || n > 4096)
+                return forge_error_make(err, EBADMSG, "manifest and config disagree on the layers");
+        ls = layers_alloc(n, err);
+        if (ls == NULL)
+                return -1;
         for (size_t i = 0; i < n; i++) {
                 json_t *d = json_array_get(layers, i);
                 const char *digest = json_string_value(json_object_get(d, "digest"));
@@ -239,61 +244,45 @@ static int import_oci(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], cha
                 const char *diff = json_string_value(json_array_get(ids, i));
                 cleanup_free char *rel = blob_rel(digest);
                 if (rel == NULL || !digest_valid(diff) || mt == NULL ||
-                    strlen(mt) >= sizeof(ls[i].media_type)) {
-                        forge_error_make(err, EBADMSG, "layer %zu is malformed", i + 1);
-                        goto out;
-                }
+                    strlen(mt) >= sizeof(ls[i].media_type))
+                        return forge_error_make(err, EBADMSG, "layer %zu is malformed", i + 1);
                 if (put_layer(s, dirfd, rel, digest, diff, &ls[i], err) < 0)
-                        goto out;
-                if (json_integer_value(json_object_get(d, "size")) != (json_int_t)ls[i].size) {
-                        forge_error_make(err, EBADMSG,
-                                         "layer %zu: the manifest says %lld bytes, "
-                                         "the blob has %llu",
-                                         i + 1,
-                                         (long long)json_integer_value(json_object_get(d, "size")),
-                                         (unsigned long long)ls[i].size);
-                        goto out;
-                }
+                        return -1;
+                if (json_integer_value(json_object_get(d, "size")) != (json_int_t)ls[i].size)
+                        return forge_error_make(
+                            err, EBADMSG,
+                            "layer %zu: the manifest says %lld bytes, "
+                            "the blob has %llu",
+                            i + 1, (long long)json_integer_value(json_object_get(d, "size")),
+                            (unsigned long long)ls[i].size);
         }
         /* the config and the manifest are kept byte for byte: the image keeps
          * its digest through export and import */
         if (put_raw(s, dirfd, cdigest, err) < 0 || put_raw(s, dirfd, mdigest, err) < 0)
-                goto out;
-        if (store_image_load(s, mdigest, &img, err) < 0) {
-                forge_error_prefix(err, "the image's manifest");
-                goto out;
-        }
+                return -1;
+        if (store_image_load(s, mdigest, &img, err) < 0)
+                return forge_error_prefix(err, "the image's manifest");
         memcpy(ret_digest, mdigest, DIGEST_STR_SIZE);
-        r = 0;
-out:
-        store_image_free(img);
-        free(ls);
-        json_decref(index);
-        json_decref(manifest);
-        json_decref(config);
-        return r;
+        return 0;
 }
 
 static int import_docker(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], char *ret_ref,
                          size_t ref_len, forge_error **err)
 {
-        json_t *man = load_json_at(dirfd, "manifest.json", err), *config = NULL;
+        cleanup_json json_t *man = load_json_at(dirfd, "manifest.json", err), *config = NULL;
         json_t *entry, *layers, *ids;
         cleanup_free char *cbuf = NULL;
-        store_layer *ls = NULL;
+        cleanup_free store_layer *ls = NULL;
         size_t n, clen;
         const char *cfg_rel;
-        int r = -1;
 
         if (man == NULL)
                 return -1;
         entry = json_array_get(man, 0);
         cfg_rel = json_string_value(json_object_get(entry, "Config"));
         layers = json_object_get(entry, "Layers");
-        if (cfg_rel == NULL || !json_is_array(layers)) {
-                forge_error_make(err, EBADMSG, "manifest.json: no Config or Layers");
-                goto out;
-        }
+        if (cfg_rel == NULL || !json_is_array(layers))
+                return forge_error_make(err, EBADMSG, "manifest.json: no Config or Layers");
         {
                 /* every RepoTag, one a line */
                 size_t i, o = 0;
@@ -316,46 +305,34 @@ static int import_docker(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], 
             safe_read_file(dirfd, cfg_rel, MAX_JSON, &cbuf, &clen, err) < 0) {
                 if (!*err)
                         forge_error_make(err, EINVAL, "'%s' points outside the archive", cfg_rel);
-                goto out;
+                return -1;
         }
         config = json_loadb(cbuf, clen, 0, NULL);
         ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
         n = json_array_size(layers);
-        if (config == NULL || n != json_array_size(ids) || n > 4096) {
-                forge_error_make(err, EBADMSG, "'%s' and manifest.json disagree on the layers",
-                                 cfg_rel);
-                goto out;
-        }
-        ls = calloc(n ? n : 1, sizeof(*ls));
-        if (ls == NULL) {
-                forge_error_make(err, ENOMEM, "import");
-                goto out;
-        }
+        if (config == NULL || n != json_array_size(ids) || n > 4096)
+                return forge_error_make(err, EBADMSG,
+                                        "'%s' and manifest.json disagree on the layers", cfg_rel);
+        ls = layers_alloc(n, err);
+        if (ls == NULL)
+                return -1;
         for (size_t i = 0; i < n; i++) {
                 const char *rel = json_string_value(json_array_get(layers, i));
                 const char *diff = json_string_value(json_array_get(ids, i));
-                if (rel == NULL || !digest_valid(diff)) {
-                        forge_error_make(err, EBADMSG, "layer %zu is malformed", i + 1);
-                        goto out;
-                }
+                if (rel == NULL || !digest_valid(diff))
+                        return forge_error_make(err, EBADMSG, "layer %zu is malformed", i + 1);
                 /* docker-archive layers are plain tars: digest = diff_id. */
                 if (put_layer(s, dirfd, rel, NULL, diff, &ls[i], err) < 0)
-                        goto out;
-                if (strcmp(ls[i].digest, ls[i].diff_id) != 0) {
-                        forge_error_make(err, EBADMSG,
-                                         "layer '%s' is compressed: a docker-archive holds plain "
-                                         "tars",
-                                         rel);
-                        goto out;
-                }
+                        return -1;
+                if (strcmp(ls[i].digest, ls[i].diff_id) != 0)
+                        return forge_error_make(
+                            err, EBADMSG,
+                            "layer '%s' is compressed: a docker-archive holds plain "
+                            "tars",
+                            rel);
                 snprintf(ls[i].media_type, sizeof(ls[i].media_type), "%s", STORE_MEDIA_LAYER_TAR);
         }
-        r = store_image_put(s, config, ls, n, NULL, ret_digest, err);
-out:
-        free(ls);
-        json_decref(man);
-        json_decref(config);
-        return r;
+        return store_image_put(s, config, ls, n, NULL, ret_digest, err);
 }
 
 /* "registry.example/library/busybox:1.36" -> name "busybox", tag "1.36"; "v1" -> tag only. */
@@ -401,7 +378,7 @@ static int name_for(const char *path, const char *ref, bool from_user, char *nam
                     char *t, size_t tlen, forge_error **err)
 {
         split_ref(ref, name, nlen, t, tlen);
-        if (!from_user && strchr(ref, ':') == NULL && ref[0] != '\0' && spec_tag_valid(ref)) {
+        if (!from_user && strchr(ref, ':') == NULL && ref[0] != '\0' && image_tag_valid(ref)) {
                 const char *b = strrchr(path, '/');
                 cleanup_free char *base = strdup(b ? b + 1 : path);
                 if (base) {
@@ -416,7 +393,7 @@ static int name_for(const char *path, const char *ref, bool from_user, char *nam
         }
         if (t[0] == '\0')
                 snprintf(t, tlen, "latest");
-        if (!spec_name_valid(name) || !spec_tag_valid(t))
+        if (!image_name_valid(name) || !image_tag_valid(t))
                 return forge_error_usage(err,
                                          "import '%s': no usable image name (found '%s'): "
                                          "give --tag NAME:TAG",

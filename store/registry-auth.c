@@ -30,12 +30,6 @@
 
 extern char **environ;
 
-static void cleanup_json_fn(json_t **j)
-{
-        json_decref(*j);
-}
-#define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
-
 static void wipe_free(char *p)
 {
         if (p != NULL) {

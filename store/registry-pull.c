@@ -20,8 +20,8 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/image-name.h"
 #include "common/pool.h"
-#include "specs/specs.h"
 
 #define ACCEPT_MANIFESTS                                                                           \
         "Accept: application/vnd.oci.image.manifest.v1+json, "                                     \
@@ -359,7 +359,7 @@ static int local_tag(const registry_ref *ref, const registry_opts *o, char *name
                 snprintf(name, nlen, "%s", slash ? slash + 1 : ref->repo);
                 snprintf(tag, tlen, "%s", ref->tag ? ref->tag : "");
         }
-        if (!spec_name_valid(name) || (tag[0] != '\0' && !spec_tag_valid(tag)))
+        if (!image_name_valid(name) || (tag[0] != '\0' && !image_tag_valid(tag)))
                 return forge_error_usage(err,
                                          "'%s:%s' is not a valid local image name (give "
                                          "--tag NAME:TAG)",

@@ -17,10 +17,6 @@ int store_tmpfile(store *s, int *ret_fd, char **ret_rel, forge_error **err);
 /* Renames tmp (relative to root) to dest (relative to root) and fsyncs the dest dir. */
 int store_commit_file(store *s, const char *tmp_rel, const char *dest_rel, forge_error **err);
 
-struct archive;
-/* Extracts an already opened libarchive reader (see store_extract_fd). */
-int store_extract_archive(struct archive *a, const char *dir, int flags, forge_error **err);
-
 /* A layer blob read from fd once (store/layer-stream.c): hashed as stored
  * and as decompressed (by libarchive's filters, as unpack reads it); every
  * raw byte also goes to w when w is not NULL. */
@@ -42,8 +38,3 @@ int store_tree_digest(int dirfd, char ret[DIGEST_STR_SIZE], forge_error **err);
 /* Recomputes layers/HEX's tree digest against its kv record; < 0 with a
  * message in problem when they differ or there is no record. */
 int store_unpacked_verify(store *s, const char *hex, char *problem, size_t len);
-
-/* The decompressors forge applies to data an image, archive or package
- * brings: libarchive's built-in ones (gzip, bzip2, xz, lzma, lzip, zstd, lz4,
- * compress), never an external program (lrzip, lzop, grzip) fed hostile bytes. */
-void store_archive_filters(struct archive *a);

@@ -120,6 +120,12 @@ typedef struct store_image {
 /* Serialises JSON canonically (sorted keys, compact, UTF-8, no trailing newline). malloc'd. */
 char *store_json_canonical(const json_t *j, size_t *ret_len);
 
+static inline void store_json_cleanup(json_t **j)
+{
+        json_decref(*j);
+}
+#define cleanup_json __attribute__((cleanup(store_json_cleanup)))
+
 /* Writes the config (canonical JSON; rootfs.diff_ids and "history" are filled
  * in from layers if missing) and an OCI manifest referencing it and the layers.
  * annotations may be NULL. Does not tag. */
@@ -221,6 +227,57 @@ enum {
         STORE_EXTRACT_KEEP_DIR_SYMLINKS = 1 << 5,
 };
 int store_extract_fd(int fd, const char *dir, int flags, forge_error **err);
+
+/*
+ * Reading archives and Debian packages forge did not write (an archive:
+ * layer, a .deb, a kernel package): hostile input, read with libarchive's
+ * built-in decompressors only and with every read capped.
+ */
+struct archive;
+/* The decompressors forge applies to data an image, archive or package
+ * brings: libarchive's built-in ones (gzip, bzip2, xz, lzma, lzip, zstd, lz4,
+ * compress), never an external program (lrzip, lzop, grzip) fed hostile bytes. */
+void store_archive_filters(struct archive *a);
+/* A reader of tar, GNU tar and cpio with store_archive_filters(); NULL on ENOMEM. */
+struct archive *store_archive_reader(void);
+/* Extracts an already opened reader into dir, as store_extract_fd does. */
+int store_extract_archive(struct archive *a, const char *dir, int flags, forge_error **err);
+/* The rest of the current entry's data, NUL-terminated and malloc'd in ret;
+ * EFBIG when it holds more than max bytes. */
+int store_archive_entry_read(struct archive *a, size_t max, char **ret, size_t *ret_len,
+                             forge_error **err);
+
+/* Writes an entry's header, for the tars forge writes (layers, exports).
+ * Names are bytes: in the C locale libarchive cannot translate a non-ASCII
+ * name to the UTF-8 that pax wants, so it writes the bytes as they are with
+ * hdrcharset=BINARY in that entry's pax header (POSIX: not to be converted)
+ * and warns: exactly right for a layer, so that warning is ARCHIVE_OK here.
+ * Writers run under the C locale whatever the process's is, so the bytes
+ * never depend on it; ASCII names stay plain ustar or pax. */
+struct archive_entry;
+int store_archive_write_header(struct archive *a, struct archive_entry *ae);
+/* Frees a reader (NULL is fine). */
+void store_archive_cleanup(struct archive **a);
+#define cleanup_archive __attribute__((cleanup(store_archive_cleanup)))
+
+/* A Debian package (an ar archive) read member by member. */
+typedef struct store_deb store_deb;
+int store_deb_open(const char *path, store_deb **ret, forge_error **err);
+/* Moves to the next member whose name starts with prefix ("data.tar",
+ * "control.tar"), its name in ret_name: 1 when there is one, 0 when the
+ * package has no more, < 0 when the package cannot be read. */
+int store_deb_next(store_deb *d, const char *prefix, const char **ret_name, forge_error **err);
+/* The current member as a tar reader (compressed or not), owned by d until the
+ * next store_deb_next() or store_deb_free(). */
+struct archive *store_deb_tar(store_deb *d, forge_error **err);
+void store_deb_free(store_deb *d);
+static inline void store_deb_cleanup(store_deb **d)
+{
+        store_deb_free(*d);
+}
+#define cleanup_store_deb __attribute__((cleanup(store_deb_cleanup)))
+/* Extracts the package's data.tar into dir (flags as store_extract_fd). */
+int store_deb_data_extract(const char *deb, const char *dir, int flags, forge_error **err);
 
 typedef enum store_export_format {
         STORE_EXPORT_DIR,

@@ -12,16 +12,16 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "specs/specs.h"
+#include "common/image-name.h"
 
 static int check_ref(const char *name, const char *tag, forge_error **err)
 {
-        if (!spec_name_valid(name))
+        if (!image_name_valid(name))
                 return forge_error_usage(err,
                                          "image name '%s' is not valid "
                                          "(expected [a-z0-9][a-z0-9._-]{0,127})",
                                          name);
-        if (!spec_tag_valid(tag))
+        if (!image_tag_valid(tag))
                 return forge_error_usage(err,
                                          "tag '%s' is not valid "
                                          "(expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127})",
@@ -123,7 +123,7 @@ int store_tag_list(store *s, store_tag **ret, size_t *ret_n, forge_error **err)
                 char rel[512];
                 cleanup_closedir DIR *tags = NULL;
                 struct dirent *te;
-                if (de->d_name[0] == '.' || !spec_name_valid(de->d_name))
+                if (de->d_name[0] == '.' || !image_name_valid(de->d_name))
                         continue;
                 snprintf(rel, sizeof(rel), "tags/%s", de->d_name);
                 tags = opendir_at(s->root_fd, rel);
@@ -133,7 +133,7 @@ int store_tag_list(store *s, store_tag **ret, size_t *ret_n, forge_error **err)
                         store_tag *nv;
                         forge_error *e = NULL;
                         char digest[DIGEST_STR_SIZE];
-                        if (te->d_name[0] == '.' || !spec_tag_valid(te->d_name))
+                        if (te->d_name[0] == '.' || !image_tag_valid(te->d_name))
                                 continue;
                         if (store_tag_get(s, de->d_name, te->d_name, digest, &e) < 0) {
                                 forge_error_release(&e);
@@ -175,7 +175,7 @@ static int kv_rel(const char *ns, const char *key, char *buf, size_t len, forge_
         size_t o;
         int n;
 
-        if (!spec_name_valid(ns))
+        if (!image_name_valid(ns))
                 return forge_error_make(err, EINVAL, "kv namespace '%s'", ns);
         n = snprintf(buf, len, "kv/%s/", ns);
         o = (size_t)n;

@@ -23,6 +23,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,13 +83,12 @@ static int run(char *const argv[], char *const extra_env[], const char *log, for
         return 0;
 }
 
-static uint64_t tree_bytes(const char *dir, uint64_t *ret_inodes)
+int vm_tree_walk(const char *dir, int max_depth, vm_tree_fn fn, void *ctx)
 {
         cleanup_strv char **names = NULL;
         forge_error *e = NULL;
-        uint64_t total = 0;
 
-        if (dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
+        if (max_depth < 0 || dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
                 forge_error_release(&e);
                 return 0;
         }
@@ -97,12 +97,26 @@ static uint64_t tree_bytes(const char *dir, uint64_t *ret_inodes)
                 struct stat st;
                 if (p == NULL || lstat(p, &st) < 0)
                         continue;
-                (*ret_inodes)++;
-                total += align_up((uint64_t)st.st_size, 4096);
-                if (S_ISDIR(st.st_mode))
-                        total += tree_bytes(p, ret_inodes);
+                if (fn(ctx, p, names[i], &st) < 0)
+                        return -1;
+                if (S_ISDIR(st.st_mode) && vm_tree_walk(p, max_depth - 1, fn, ctx) < 0)
+                        return -1;
         }
-        return total;
+        return 0;
+}
+
+typedef struct tree_size {
+        uint64_t bytes, inodes;
+} tree_size;
+
+static int add_size(void *ctx, const char *path, const char *name, const struct stat *st)
+{
+        tree_size *t = ctx;
+        (void)path;
+        (void)name;
+        t->inodes++;
+        t->bytes += align_up((uint64_t)st->st_size, 4096);
+        return 0;
 }
 
 /* debugfs script: every inode's atime/ctime/crtime = source_date_epoch. */
@@ -482,60 +496,42 @@ static int uki_locate(const char *esp, const char *uki, const char *kernel, cons
         return found;
 }
 
-/* Version 2: kernel and initramfs are the UKI's sections inside the ESP
- * (offsets from the start of the disk); only the command line is here. */
-static int write_boot_header_v2(const vmimage_opts *o, int fd, uint64_t off, const char *kernel,
-                                const char *initrd, uint64_t kernel_at, uint64_t initrd_at,
-                                const char *cmdline, forge_error **err)
-{
-        struct vm_boot_header h = {0};
-        struct stat ks, is;
-
-        if (stat(kernel, &ks) < 0 || stat(initrd, &is) < 0)
-                return forge_error_make(err, errno, "boot partition");
-        memcpy(h.magic, VM_BOOT_MAGIC, 8);
-        h.version = 2;
-        h.cpus = o->cpus;
-        h.memory = o->memory;
-        h.kernel_off = kernel_at;
-        h.kernel_len = (uint64_t)ks.st_size;
-        h.initrd_off = initrd_at;
-        h.initrd_len = (uint64_t)is.st_size;
-        h.cmdline_off = off + 4096;
-        h.cmdline_len = strlen(cmdline);
-        if (pwrite(fd, &h, sizeof(h), (off_t)off) != sizeof(h) ||
-            pwrite(fd, cmdline, h.cmdline_len, (off_t)h.cmdline_off) != (ssize_t)h.cmdline_len)
-                return forge_error_make(err, errno, "write the boot partition");
-        return 0;
-}
-
+/* The boot partition at off. in_esp (version 2): the kernel and initramfs
+ * are the UKI's sections inside the ESP, at kernel_at and initrd_at from the
+ * start of the disk, and only the command line is here; otherwise (version
+ * 1) both follow the header, at offsets from the partition's start. */
 static int write_boot_partition(const vmimage_opts *o, int fd, uint64_t off, const char *kernel,
-                                const char *initrd, const char *cmdline, forge_error **err)
+                                const char *initrd, bool in_esp, uint64_t kernel_at,
+                                uint64_t initrd_at, const char *cmdline, forge_error **err)
 {
         struct vm_boot_header h = {0};
         struct stat ks, is;
-        uint64_t pos = 4096;
+        uint64_t base = in_esp ? 0 : off; /* what the header's offsets count from */
 
         if (stat(kernel, &ks) < 0 || stat(initrd, &is) < 0)
                 return forge_error_make(err, errno, "boot partition");
         memcpy(h.magic, VM_BOOT_MAGIC, 8);
-        h.version = 1;
+        h.version = in_esp ? 2 : 1;
         h.cpus = o->cpus;
         h.memory = o->memory;
-        h.kernel_off = pos;
         h.kernel_len = (uint64_t)ks.st_size;
-        pos = align_up(pos + h.kernel_len, 4096);
-        h.initrd_off = pos;
         h.initrd_len = (uint64_t)is.st_size;
-        pos = align_up(pos + h.initrd_len, 4096);
-        h.cmdline_off = pos;
         h.cmdline_len = strlen(cmdline);
+        if (in_esp) {
+                h.kernel_off = kernel_at;
+                h.initrd_off = initrd_at;
+                h.cmdline_off = off + 4096;
+        } else {
+                h.kernel_off = 4096;
+                h.initrd_off = align_up(h.kernel_off + h.kernel_len, 4096);
+                h.cmdline_off = align_up(h.initrd_off + h.initrd_len, 4096);
+        }
         if (pwrite(fd, &h, sizeof(h), (off_t)off) != sizeof(h) ||
-            pwrite(fd, cmdline, h.cmdline_len, (off_t)(off + h.cmdline_off)) !=
+            pwrite(fd, cmdline, h.cmdline_len, (off_t)(base + h.cmdline_off)) !=
                 (ssize_t)h.cmdline_len)
                 return forge_error_make(err, errno, "write the boot partition");
-        if (copy_sparse(kernel, fd, off + h.kernel_off, err) < 0 ||
-            copy_sparse(initrd, fd, off + h.initrd_off, err) < 0)
+        if (!in_esp && (copy_sparse(kernel, fd, off + h.kernel_off, err) < 0 ||
+                        copy_sparse(initrd, fd, off + h.initrd_off, err) < 0))
                 return -1;
         return 0;
 }
@@ -585,145 +581,186 @@ static void add_mount_points(const char *rootfs, uint64_t sde)
                 utimensat(root, ".", ts, 0);
 }
 
-int vmimage_build(const vmimage_opts *o, forge_error **err)
-{
-        vm_kernel k = {0};
-        cleanup_free char *initrd = path_in(o->tmpdir, "initrd.cpio"),
-                          *uki = path_in(o->tmpdir, "uki.efi"),
-                          *esp = path_in(o->tmpdir, "esp.img"),
-                          *root = path_in(o->tmpdir, "root.img"),
-                          *cmdf = path_in(o->tmpdir, "cmdline"), *log = path_in(o->tmpdir, "log"),
-                          *cmdline = NULL, *tmp_out = NULL;
-        cleanup_close int fd = -1;
-        uint64_t inodes = 0, content, root_size, esp_size, boot_size, total;
-        struct stat us;
+/* One disk image being built: its work files and where its parts go. */
+typedef struct build {
+        const vmimage_opts *o;
+        vm_kernel k;
+        char *initrd, *uki, *esp, *root, *cmdf, *log, *cmdline;
+        const char *kernel_path, *initrd_path, *uki_path; /* the boot files used */
+        bool shared;                   /* the boot partition points into the ESP */
+        uint64_t kernel_at, initrd_at; /* there, from the start of the ESP */
         vm_part parts[3];
-        const char *kernel_path, *initrd_path, *uki_path;
-        uint64_t kernel_at = 0, initrd_at = 0;
-        int shared, r = -1;
+        uint64_t total;
+} build;
 
-        if (!initrd || !uki || !esp || !root || !cmdf || !log)
+static void build_release(build *b)
+{
+        vm_kernel_release(&b->k);
+        free(b->initrd);
+        free(b->uki);
+        free(b->esp);
+        free(b->root);
+        free(b->cmdf);
+        free(b->log);
+        free(b->cmdline);
+}
+
+static int build_init(build *b, const vmimage_opts *o, forge_error **err)
+{
+        *b = (build){.o = o};
+        b->initrd = path_in(o->tmpdir, "initrd.cpio");
+        b->uki = path_in(o->tmpdir, "uki.efi");
+        b->esp = path_in(o->tmpdir, "esp.img");
+        b->root = path_in(o->tmpdir, "root.img");
+        b->cmdf = path_in(o->tmpdir, "cmdline");
+        b->log = path_in(o->tmpdir, "log");
+        if (!b->initrd || !b->uki || !b->esp || !b->root || !b->cmdf || !b->log ||
+            asprintf(&b->cmdline, "console=ttyS0 panic=-1 forge.root=%s%s%s", VM_ROOT_NAME,
+                     o->cmdline && o->cmdline[0] ? " " : "", o->cmdline ? o->cmdline : "") < 0) {
+                b->cmdline = NULL;
                 return forge_error_make(err, ENOMEM, "disk image");
-        if (asprintf(&cmdline, "console=ttyS0 panic=-1 forge.root=%s%s%s", VM_ROOT_NAME,
-                     o->cmdline && o->cmdline[0] ? " " : "", o->cmdline ? o->cmdline : "") < 0)
-                goto oom;
+        }
+        return 0;
+}
+
+/* The kernel, initramfs and UKI: the ones given, else made from the kernel. */
+static int boot_files(build *b, forge_error **err)
+{
+        const vmimage_opts *o = b->o;
+        cleanup_free char *kcopy = NULL;
+        cleanup_close int cf = -1;
+
         if (o->prepared_bzimage && o->prepared_initrd && o->prepared_uki) {
-                kernel_path = o->prepared_bzimage;
-                initrd_path = o->prepared_initrd;
-                uki_path = o->prepared_uki;
-        } else {
-                cleanup_free char *kcopy = path_in(o->tmpdir, "bzImage");
-                if (kcopy == NULL)
-                        goto oom;
-                if (vm_kernel_prepare(o, o->tmpdir, &k, err) < 0 ||
-                    vm_initramfs_write(o, &k, initrd, err) < 0)
-                        goto out;
-                {
-                        cleanup_close int cf =
-                            open(cmdf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                        if (cf < 0 || write_all(cf, cmdline, strlen(cmdline)) < 0) {
-                                forge_error_make(err, errno, "cmdline");
-                                goto out;
-                        }
-                }
-                if (make_uki(o, &k, initrd, cmdf, uki, log, err) < 0)
-                        goto out;
-                if (link(k.bzimage, kcopy) < 0) {
-                        forge_error_make(err, errno, "keep the kernel");
-                        goto out;
-                }
-                kernel_path = k.bzimage;
-                initrd_path = initrd;
-                uki_path = uki;
+                b->kernel_path = o->prepared_bzimage;
+                b->initrd_path = o->prepared_initrd;
+                b->uki_path = o->prepared_uki;
+                return 0;
         }
-        if (stat(uki_path, &us) < 0) {
-                forge_error_make(err, errno, "'%s'", uki_path);
-                goto out;
-        }
-        /* the run configuration, inside the root file system: whatever the
-         * image has at /.forge or /.forge/run (a symlink) is replaced */
-        {
-                cleanup_close int rootfd = open(o->rootfs_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                cleanup_close int dfd = -1, rf = -1;
-                struct timespec ts[2] = {{(time_t)o->sde, 0}, {(time_t)o->sde, 0}};
-                if (rootfd < 0) {
-                        forge_error_make(err, errno, "open '%s'", o->rootfs_dir);
-                        goto out;
-                }
-                if (safe_mkdir(rootfd, "/.forge", 0755, &dfd, err) < 0 ||
-                    safe_create_file(dfd, "run", 0644, &rf, err) < 0) {
-                        forge_error_prefix(err, "write /.forge/run");
-                        goto out;
-                }
-                if (write_all(rf, o->run_config, strlen(o->run_config)) < 0) {
-                        forge_error_make(err, errno, "write /.forge/run");
-                        goto out;
-                }
-                futimens(rf, ts);
-                futimens(dfd, ts);
-        }
+        kcopy = path_in(o->tmpdir, "bzImage");
+        if (kcopy == NULL)
+                return forge_error_make(err, ENOMEM, "disk image");
+        if (vm_kernel_prepare(o, o->tmpdir, &b->k, err) < 0 ||
+            vm_initramfs_write(o, &b->k, b->initrd, err) < 0)
+                return -1;
+        cf = open(b->cmdf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (cf < 0 || write_all(cf, b->cmdline, strlen(b->cmdline)) < 0)
+                return forge_error_make(err, errno, "cmdline");
+        if (make_uki(o, &b->k, b->initrd, b->cmdf, b->uki, b->log, err) < 0)
+                return -1;
+        if (link(b->k.bzimage, kcopy) < 0)
+                return forge_error_make(err, errno, "keep the kernel");
+        b->kernel_path = b->k.bzimage;
+        b->initrd_path = b->initrd;
+        b->uki_path = b->uki;
+        return 0;
+}
+
+/* The run configuration, inside the root file system: whatever the image
+ * has at /.forge or /.forge/run (a symlink) is replaced. */
+static int run_config_write(const vmimage_opts *o, forge_error **err)
+{
+        cleanup_close int rootfd = open(o->rootfs_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        cleanup_close int dfd = -1, rf = -1;
+        struct timespec ts[2] = {{(time_t)o->sde, 0}, {(time_t)o->sde, 0}};
+
+        if (rootfd < 0)
+                return forge_error_make(err, errno, "open '%s'", o->rootfs_dir);
+        if (safe_mkdir(rootfd, "/.forge", 0755, &dfd, err) < 0 ||
+            safe_create_file(dfd, "run", 0644, &rf, err) < 0)
+                return forge_error_prefix(err, "write /.forge/run");
+        if (write_all(rf, o->run_config, strlen(o->run_config)) < 0)
+                return forge_error_make(err, errno, "write /.forge/run");
+        futimens(rf, ts);
+        futimens(dfd, ts);
+        return 0;
+}
+
+/* The ESP (made here) and the sizes of the boot and root partitions. */
+static int layout(build *b, forge_error **err)
+{
+        const vmimage_opts *o = b->o;
+        tree_size t = {0, 0};
+        uint64_t content, inodes, esp_size, boot_size, root_size;
+        struct stat us;
+
+        if (stat(b->uki_path, &us) < 0)
+                return forge_error_make(err, errno, "'%s'", b->uki_path);
         add_mount_points(o->rootfs_dir, o->sde);
-        content = tree_bytes(o->rootfs_dir, &inodes);
+        vm_tree_walk(o->rootfs_dir, INT_MAX, add_size, &t);
+        content = t.bytes;
+        inodes = t.inodes;
         esp_size = align_up((uint64_t)us.st_size + 2 * MiB, MiB);
         if (esp_size < 16 * MiB)
                 esp_size = 16 * MiB;
-        if (make_esp(o, uki_path, esp, esp_size, log, err) < 0)
-                goto out;
-        shared = uki_locate(esp, uki_path, kernel_path, initrd_path, &kernel_at, &initrd_at);
-        boot_size = shared ? MiB : boot_part_size(kernel_path, initrd_path, strlen(cmdline));
+        if (make_esp(o, b->uki_path, b->esp, esp_size, b->log, err) < 0)
+                return -1;
+        b->shared = uki_locate(b->esp, b->uki_path, b->kernel_path, b->initrd_path, &b->kernel_at,
+                               &b->initrd_at);
+        boot_size =
+            b->shared ? MiB : boot_part_size(b->kernel_path, b->initrd_path, strlen(b->cmdline));
         /* ext4 metadata (inode tables, journal) plus the content */
         root_size = align_up(content + content / 8 + inodes * 512 + 24 * MiB, MiB);
-        total = MiB + esp_size + boot_size + root_size + MiB;
-        if (o->disk_size) {
-                if (o->disk_size < total)
-                        return vm_kernel_release(&k),
-                               forge_error_usage(err,
-                                                 "vm.disk_size %llu MiB is too small: the "
-                                                 "content needs at least %llu MiB (set "
-                                                 "vm.disk_size: %lluM or more, or leave it out)",
-                                                 (unsigned long long)(o->disk_size / MiB),
-                                                 (unsigned long long)(total / MiB),
-                                                 (unsigned long long)(total / MiB));
+        b->total = MiB + esp_size + boot_size + root_size + MiB;
+        if (o->disk_size && o->disk_size < b->total)
+                return forge_error_usage(err,
+                                         "vm.disk_size %llu MiB is too small: the "
+                                         "content needs at least %llu MiB (set "
+                                         "vm.disk_size: %lluM or more, or leave it out)",
+                                         (unsigned long long)(o->disk_size / MiB),
+                                         (unsigned long long)(b->total / MiB),
+                                         (unsigned long long)(b->total / MiB));
+        if (o->disk_size)
                 root_size = align_up(o->disk_size, MiB) - MiB - esp_size - boot_size - MiB;
-                total = MiB + esp_size + boot_size + root_size + MiB;
-        } else {
+        else
                 root_size = align_up(root_size + root_size / 4 + 64 * MiB, MiB); /* headroom */
-                total = MiB + esp_size + boot_size + root_size + MiB;
-        }
-        if (make_ext4(o, root, root_size, log, err) < 0)
-                goto out;
-        parts[0] = (vm_part){VM_ESP_NAME, VM_ESP_TYPE, MiB, esp_size};
-        parts[1] = (vm_part){VM_BOOT_NAME, VM_FORGE_BOOT_TYPE, MiB + esp_size, boot_size};
-        parts[2] = (vm_part){VM_ROOT_NAME, VM_LINUX_TYPE, MiB + esp_size + boot_size, root_size};
+        b->total = MiB + esp_size + boot_size + root_size + MiB;
+        b->parts[0] = (vm_part){VM_ESP_NAME, VM_ESP_TYPE, MiB, esp_size};
+        b->parts[1] = (vm_part){VM_BOOT_NAME, VM_FORGE_BOOT_TYPE, MiB + esp_size, boot_size};
+        b->parts[2] = (vm_part){VM_ROOT_NAME, VM_LINUX_TYPE, MiB + esp_size + boot_size, root_size};
+        return 0;
+}
+
+/* GPT, ESP, boot partition and root into a temp file beside out_path, renamed over it. */
+static int assemble(build *b, forge_error **err)
+{
+        const vmimage_opts *o = b->o;
+        const vm_part *p = b->parts;
+        cleanup_free char *tmp_out = NULL;
+        cleanup_close int fd = -1;
+
         if (asprintf(&tmp_out, "%s.forge-tmp.%d", o->out_path, (int)getpid()) < 0)
-                goto oom;
+                return forge_error_make(err, ENOMEM, "disk image");
         fd = open(tmp_out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || ftruncate(fd, (off_t)total) < 0) {
+        if (fd < 0 || ftruncate(fd, (off_t)b->total) < 0) {
                 forge_error_make(err, errno, "create '%s'", tmp_out);
-                goto out;
+                goto fail;
         }
-        if (vm_gpt_write(fd, total, parts, 3, o->seed, err) < 0 ||
-            copy_sparse(esp, fd, parts[0].offset, err) < 0 ||
-            (shared ? write_boot_header_v2(o, fd, parts[1].offset, kernel_path, initrd_path,
-                                           parts[0].offset + kernel_at, parts[0].offset + initrd_at,
-                                           cmdline, err)
-                    : write_boot_partition(o, fd, parts[1].offset, kernel_path, initrd_path,
-                                           cmdline, err)) < 0 ||
-            copy_sparse(root, fd, parts[2].offset, err) < 0)
-                goto out;
+        if (vm_gpt_write(fd, b->total, p, 3, o->seed, err) < 0 ||
+            copy_sparse(b->esp, fd, p[0].offset, err) < 0 ||
+            write_boot_partition(o, fd, p[1].offset, b->kernel_path, b->initrd_path, b->shared,
+                                 p[0].offset + b->kernel_at, p[0].offset + b->initrd_at, b->cmdline,
+                                 err) < 0 ||
+            copy_sparse(b->root, fd, p[2].offset, err) < 0)
+                goto fail;
         if (fsync(fd) < 0 || rename(tmp_out, o->out_path) < 0) {
                 forge_error_make(err, errno, "write '%s'", o->out_path);
-                goto out;
+                goto fail;
         }
-        free(tmp_out);
-        tmp_out = NULL;
-        r = 0;
-        goto out;
-oom:
-        forge_error_make(err, ENOMEM, "disk image");
-out:
-        if (tmp_out)
-                unlink(tmp_out);
-        vm_kernel_release(&k);
+        return 0;
+fail:
+        unlink(tmp_out);
+        return -1;
+}
+
+int vmimage_build(const vmimage_opts *o, forge_error **err)
+{
+        build b;
+        int r = -1;
+
+        if (build_init(&b, o, err) == 0 && boot_files(&b, err) == 0 &&
+            run_config_write(o, err) == 0 && layout(&b, err) == 0 &&
+            make_ext4(o, b.root, b.parts[2].size, b.log, err) == 0 && assemble(&b, err) == 0)
+                r = 0;
+        build_release(&b);
         return r;
 }

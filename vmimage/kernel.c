@@ -24,7 +24,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
-#include "store/store-internal.h"
+#include "store/store.h"
 
 #define BUF (1 << 20)
 #define MAX_MODULES 64
@@ -60,59 +60,6 @@ int vm_bzimage_check(const void *buf, size_t len, forge_error **err)
         return 0;
 }
 
-typedef struct nested {
-        struct archive *outer;
-        char *buf;
-} nested;
-
-static la_ssize_t nested_read(struct archive *a, void *ud, const void **out)
-{
-        nested *n = ud;
-        la_ssize_t r = archive_read_data(n->outer, n->buf, BUF);
-        if (r < 0)
-                archive_set_error(a, EIO, "%s", archive_error_string(n->outer));
-        *out = n->buf;
-        return r;
-}
-
-/* Unpacks the data.tar of a kernel .deb into dir. */
-static int unpack_deb(const char *deb, const char *dir, forge_error **err)
-{
-        struct archive *outer = archive_read_new(), *inner = NULL;
-        struct archive_entry *ae;
-        cleanup_free char *buf = malloc(BUF);
-        int r = -1;
-
-        if (outer == NULL || buf == NULL)
-                return forge_error_make(err, ENOMEM, "kernel");
-        archive_read_support_format_ar(outer);
-        if (archive_read_open_filename(outer, deb, BUF) != ARCHIVE_OK) {
-                forge_error_make(err, EINVAL, "kernel package: %s", archive_error_string(outer));
-                goto out;
-        }
-        while (archive_read_next_header(outer, &ae) == ARCHIVE_OK) {
-                nested n = {outer, buf};
-                if (strncmp(archive_entry_pathname(ae), "data.tar", 8) != 0)
-                        continue;
-                inner = archive_read_new();
-                store_archive_filters(inner);
-                archive_read_support_format_tar(inner);
-                if (archive_read_open(inner, &n, NULL, nested_read, NULL) != ARCHIVE_OK) {
-                        forge_error_make(err, EINVAL, "kernel package: %s",
-                                         archive_error_string(inner));
-                        goto out;
-                }
-                r = store_extract_archive(inner, dir, 0, err);
-                goto out;
-        }
-        forge_error_make(err, EINVAL, "the kernel is not a Debian package (no data.tar member)");
-out:
-        if (inner)
-                archive_read_free(inner);
-        archive_read_free(outer);
-        return r;
-}
-
 /* The last (sorted) regular file of dirfd named prefix*: its name. */
 static char *find_one(int dirfd, const char *prefix)
 {
@@ -144,8 +91,8 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
                 forge_error *e = NULL;
                 if (dir == NULL || mkdir(dir, 0755) < 0)
                         return forge_error_make(err, errno, "kernel work dir");
-                if (unpack_deb(o->kernel_deb, dir, err) < 0)
-                        return -1;
+                if (store_deb_data_extract(o->kernel_deb, dir, 0, err) < 0)
+                        return forge_error_prefix(err, "kernel package");
                 /* the package's tree is the image's: boot/ and lib/modules/V
                  * must be real directories in it, the kernel a regular file */
                 dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -246,11 +193,8 @@ static int module_read(const char *path, char **ret, size_t *ret_len, forge_erro
 {
         const char *base = strrchr(path, '/');
         const char *ext = strstr(base ? base : path, ".ko");
-        struct archive *a;
+        cleanup_archive struct archive *a = NULL;
         struct archive_entry *ae;
-        char *buf = NULL;
-        size_t len = 0, cap = 0;
-        int r = -1;
 
         if (ext == NULL || ext[3] == '\0')
                 return file_read_all(AT_FDCWD, path, 512 << 20, ret, ret_len, err);
@@ -260,43 +204,12 @@ static int module_read(const char *path, char **ret, size_t *ret_len, forge_erro
         store_archive_filters(a);
         archive_read_support_format_raw(a);
         if (archive_read_open_filename(a, path, BUF) != ARCHIVE_OK ||
-            archive_read_next_header(a, &ae) != ARCHIVE_OK) {
-                forge_error_make(err, EINVAL, "module '%s': %s", path, archive_error_string(a));
-                goto out;
-        }
-        for (;;) {
-                la_ssize_t n;
-                if (cap - len < BUF) {
-                        char *nb;
-                        if (cap >= (512u << 20)) {
-                                forge_error_make(err, EFBIG, "module '%s' is too large", path);
-                                goto out;
-                        }
-                        nb = realloc(buf, cap + BUF);
-                        if (nb == NULL) {
-                                forge_error_make(err, ENOMEM, "module '%s'", path);
-                                goto out;
-                        }
-                        buf = nb;
-                        cap += BUF;
-                }
-                n = archive_read_data(a, buf + len, cap - len);
-                if (n < 0) {
-                        forge_error_make(err, EINVAL, "module '%s': %s", path,
-                                         archive_error_string(a));
-                        goto out;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        *ret = take_ptr(buf);
-        *ret_len = len;
-        r = 0;
-out:
-        free(buf);
-        archive_read_free(a);
-        return r;
+            archive_read_next_header(a, &ae) != ARCHIVE_OK)
+                return forge_error_make(err, EINVAL, "module '%s': %s", path,
+                                        archive_error_string(a));
+        if (store_archive_entry_read(a, 512u << 20, ret, ret_len, err) < 0)
+                return forge_error_prefix(err, "module '%s'", path);
+        return 0;
 }
 
 /* "depends=" from the .modinfo section of a (trusted, but checked) ELF64 module. */
@@ -389,33 +302,23 @@ static char *dep_from_modules_dep(const char *dep, const char *name)
         return NULL;
 }
 
-static int collect(modset *ms, const char *dir, int depth)
+static int add_module(void *ctx, const char *path, const char *name, const struct stat *st)
 {
-        cleanup_strv char **names = NULL;
-        forge_error *e = NULL;
+        modset *ms = ctx;
+        modinfo *nv;
 
-        if (depth > 16 || dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
-                forge_error_release(&e);
+        if (!S_ISREG(st->st_mode) || strstr(name, ".ko") == NULL)
                 return 0;
-        }
-        for (size_t i = 0; names[i]; i++) {
-                cleanup_free char *p = path_join(dir, names[i]);
-                struct stat st;
-                if (p == NULL || lstat(p, &st) < 0)
-                        continue;
-                if (S_ISDIR(st.st_mode)) {
-                        collect(ms, p, depth + 1);
-                } else if (S_ISREG(st.st_mode) && strstr(names[i], ".ko") != NULL) {
-                        modinfo *nv = realloc(ms->v, (ms->n + 1) * sizeof(*nv));
-                        if (nv == NULL)
-                                return -1;
-                        ms->v = nv;
-                        name_of(names[i], nv[ms->n].name);
-                        nv[ms->n].path = take_ptr(p);
-                        nv[ms->n].depends = NULL;
-                        ms->n++;
-                }
-        }
+        nv = realloc(ms->v, (ms->n + 1) * sizeof(*nv));
+        if (nv == NULL)
+                return -1;
+        ms->v = nv;
+        nv[ms->n].path = strdup(path);
+        if (nv[ms->n].path == NULL)
+                return -1;
+        name_of(name, nv[ms->n].name);
+        nv[ms->n].depends = NULL;
+        ms->n++;
         return 0;
 }
 
@@ -509,6 +412,93 @@ static int cpio_add_file(struct archive *a, const char *name, const char *path, 
         return cpio_add(a, name, S_IFREG | 0755, buf, len, mtime, ino, err);
 }
 
+static void modset_release(modset *ms)
+{
+        for (size_t i = 0; i < ms->n; i++) {
+                free(ms->v[i].path);
+                free(ms->v[i].depends);
+        }
+        free(ms->v);
+        free(ms->builtin);
+        free(ms->dep);
+}
+
+/* What the kernel's modules directory offers: modules.builtin, modules.dep
+ * (regular files or nothing: a FIFO or a symlink is an error) and the .ko files. */
+static int modset_load(modset *ms, const char *modules_dir, forge_error **err)
+{
+        cleanup_close int mfd = open(modules_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+        if (mfd < 0)
+                return forge_error_make(err, errno, "open '%s'", modules_dir);
+        if (faccessat(mfd, "modules.builtin", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+            safe_read_file(mfd, "modules.builtin", 4 << 20, &ms->builtin, NULL, err) < 0)
+                return -1;
+        if (faccessat(mfd, "modules.dep", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+            safe_read_file(mfd, "modules.dep", 64 << 20, &ms->dep, NULL, err) < 0)
+                return -1;
+        vm_tree_walk(modules_dir, 16, add_module, ms);
+        return 0;
+}
+
+/* The modules to load, in order: the required ones (an error if one is
+ * missing), then the optional ones the kernel has; and ext4 must be there. */
+static int modules_choose(modset *ms, const vm_kernel *k, modinfo **order, size_t *n,
+                          forge_error **err)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(required_mods); i++) {
+                if (k->modules_dir == NULL)
+                        return forge_error_make(err, ENOENT,
+                                                "the kernel comes without modules: give "
+                                                "vm.kernel.modules (needs %s)",
+                                                required_mods[i]);
+                if (add_mod(ms, required_mods[i], order, n, 0, err) < 0)
+                        return forge_error_prefix(err, "kernel %s", k->version ? k->version : "");
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(optional_mods); i++) {
+                forge_error *e = NULL;
+                if (mod_find(ms, optional_mods[i]) &&
+                    add_mod(ms, optional_mods[i], order, n, 0, &e) < 0)
+                        forge_error_release(&e);
+        }
+        if (!builtin(ms, "ext4") && mod_find(ms, "ext4") == NULL)
+                return forge_error_make(err, ENOENT,
+                                        "the kernel has no ext4 (neither built in nor a "
+                                        "module)");
+        return 0;
+}
+
+/* init, modules/, modules/NN-NAME.ko and modules/order (the load order), sorted. */
+static int initramfs_entries(struct archive *a, const char *init_path, modinfo **order, size_t n,
+                             forge_error **err)
+{
+        cleanup_free char *list = NULL;
+        size_t list_len = 0;
+        FILE *lf = open_memstream(&list, &list_len);
+        int64_t ino = 1;
+
+        if (lf == NULL)
+                return forge_error_make(err, ENOMEM, "initramfs");
+        if (cpio_add_file(a, "init", init_path, VM_KERNEL_EPOCH, ino++, err) < 0 ||
+            cpio_add(a, "modules", S_IFDIR | 0755, NULL, 0, VM_KERNEL_EPOCH, ino++, err) < 0)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                char name[128], file[96];
+                snprintf(file, sizeof(file), "%02zu-%s.ko", i, order[i]->name);
+                snprintf(name, sizeof(name), "modules/%s", file);
+                fprintf(lf, "%s\n", file);
+                if (cpio_add_file(a, name, order[i]->path, VM_KERNEL_EPOCH, ino++, err) < 0)
+                        goto fail;
+        }
+        if (fclose(lf) != 0)
+                return forge_error_make(err, ENOMEM, "initramfs");
+        return cpio_add(a, "modules/order", S_IFREG | 0644, list, list_len, VM_KERNEL_EPOCH, ino++,
+                        err);
+fail:
+        fclose(lf);
+        return -1;
+}
+
 int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *out_path,
                        forge_error **err)
 {
@@ -516,96 +506,27 @@ int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *ou
         modinfo *order[MAX_MODULES];
         size_t n = 0;
         struct archive *a = NULL;
-        cleanup_free char *list = NULL;
-        size_t list_len = 0;
-        FILE *lf = NULL;
-        int64_t ino = 1;
         int r = -1;
 
-        if (k->modules_dir) {
-                /* a regular file or nothing: a FIFO or a symlink is an error */
-                cleanup_close int mfd = open(k->modules_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (mfd < 0) {
-                        forge_error_make(err, errno, "open '%s'", k->modules_dir);
-                        goto out;
-                }
-                if (faccessat(mfd, "modules.builtin", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    safe_read_file(mfd, "modules.builtin", 4 << 20, &ms.builtin, NULL, err) < 0)
-                        goto out;
-                if (faccessat(mfd, "modules.dep", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    safe_read_file(mfd, "modules.dep", 64 << 20, &ms.dep, NULL, err) < 0)
-                        goto out;
-                collect(&ms, k->modules_dir, 0);
-        }
-        for (size_t i = 0; i < sizeof(required_mods) / sizeof(required_mods[0]); i++) {
-                if (k->modules_dir == NULL) {
-                        forge_error_make(err, ENOENT,
-                                         "the kernel comes without modules: give "
-                                         "vm.kernel.modules (needs %s)",
-                                         required_mods[i]);
-                        goto out;
-                }
-                if (add_mod(&ms, required_mods[i], order, &n, 0, err) < 0) {
-                        forge_error_prefix(err, "kernel %s", k->version ? k->version : "");
-                        goto out;
-                }
-        }
-        for (size_t i = 0; i < sizeof(optional_mods) / sizeof(optional_mods[0]); i++) {
-                forge_error *e = NULL;
-                if (mod_find(&ms, optional_mods[i]) &&
-                    add_mod(&ms, optional_mods[i], order, &n, 0, &e) < 0)
-                        forge_error_release(&e);
-        }
-        if (!builtin(&ms, "ext4") && mod_find(&ms, "ext4") == NULL) {
-                forge_error_make(err, ENOENT,
-                                 "the kernel has no ext4 (neither built in nor a "
-                                 "module)");
+        if ((k->modules_dir && modset_load(&ms, k->modules_dir, err) < 0) ||
+            modules_choose(&ms, k, order, &n, err) < 0)
                 goto out;
-        }
-        lf = open_memstream(&list, &list_len);
         a = archive_write_new();
-        if (lf == NULL || a == NULL) {
+        if (a == NULL) {
                 forge_error_make(err, ENOMEM, "initramfs");
                 goto out;
         }
         archive_write_set_format_cpio_newc(a);
-        if (archive_write_open_filename(a, out_path) != ARCHIVE_OK) {
-                forge_error_make(err, EIO, "initramfs: %s", archive_error_string(a));
-                goto out;
-        }
-        /* sorted: init, modules, modules/NN-*.ko, modules/order */
-        if (cpio_add_file(a, "init", o->init_path, VM_KERNEL_EPOCH, ino++, err) < 0 ||
-            cpio_add(a, "modules", S_IFDIR | 0755, NULL, 0, VM_KERNEL_EPOCH, ino++, err) < 0)
-                goto out;
-        for (size_t i = 0; i < n; i++) {
-                char name[128], file[96];
-                snprintf(file, sizeof(file), "%02zu-%s.ko", i, order[i]->name);
-                snprintf(name, sizeof(name), "modules/%s", file);
-                fprintf(lf, "%s\n", file);
-                if (cpio_add_file(a, name, order[i]->path, VM_KERNEL_EPOCH, ino++, err) < 0)
-                        goto out;
-        }
-        fclose(lf);
-        lf = NULL;
-        if (cpio_add(a, "modules/order", S_IFREG | 0644, list, list_len, VM_KERNEL_EPOCH, ino++,
-                     err) < 0)
-                goto out;
-        if (archive_write_close(a) != ARCHIVE_OK) {
+        if (archive_write_open_filename(a, out_path) != ARCHIVE_OK ||
+            initramfs_entries(a, o->init_path, order, n, err) < 0 ||
+            archive_write_close(a) != ARCHIVE_OK) {
                 forge_error_make(err, EIO, "initramfs: %s", archive_error_string(a));
                 goto out;
         }
         r = 0;
 out:
-        if (lf)
-                fclose(lf);
         if (a)
                 archive_write_free(a);
-        for (size_t i = 0; i < ms.n; i++) {
-                free(ms.v[i].path);
-                free(ms.v[i].depends);
-        }
-        free(ms.v);
-        free(ms.builtin);
-        free(ms.dep);
+        modset_release(&ms);
         return r;
 }

@@ -32,6 +32,13 @@ int vm_gpt_write(int fd, uint64_t disk_bytes, const vm_part *parts, size_t n, co
 int vm_gpt_find(int fd, uint64_t disk_bytes, const char *name, uint64_t *ret_offset,
                 uint64_t *ret_size, forge_error **err);
 
+/* Calls fn for each entry below dir (lstat'ed, in sorted order, a directory
+ * before what it holds), at most max_depth levels down; an unreadable
+ * directory is passed over, fn returning < 0 stops the walk (returns -1). */
+struct stat;
+typedef int (*vm_tree_fn)(void *ctx, const char *path, const char *name, const struct stat *st);
+int vm_tree_walk(const char *dir, int max_depth, vm_tree_fn fn, void *ctx);
+
 /* The kernel, unpacked into a work directory (kernel.c). */
 typedef struct vm_kernel {
         char *bzimage;     /* path */

@@ -2,8 +2,8 @@
 #
 # The test machines have no /dev/kvm. QEMU's TCG emulates AMD SVM with nested
 # paging (-cpu max), so an outer Linux guest booted under TCG can load kvm.ko
-# and kvm-amd.ko and offers a working /dev/kvm (see docs in
-# /work/shared/kvm-testing.md). kvm_harness_run boots such an outer guest from
+# and kvm-amd.ko and offers a working /dev/kvm.
+# kvm_harness_run boots such an outer guest from
 # an initramfs holding busybox, the KVM modules, the forge binary and its
 # launcher forge-vmm (FORGE_VMM, else found next to FORGE or in its build
 # tree) with their shared libraries, the static test helper, qemu-system-x86_64 (for

@@ -105,22 +105,18 @@ static void setup_gdt(guest_mem *gm)
         put64(gdt + 4 * 8, 0x008f8b000000ffffULL); /* 0x20: TSS, busy */
 }
 
-int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *initrd,
-              size_t initrd_len, const char *cmdline, boot_layout *ret, forge_error **err)
-{
-        const uint8_t *k = kernel;
-        uint8_t *zp, *dst;
-        size_t setup_size, hdr_len, payload_len, cmd_len = strlen(cmdline);
+/* What the bzImage's setup header says, checked. */
+typedef struct bz_header {
+        size_t setup_size;  /* the real-mode part before the payload */
+        size_t hdr_len;     /* of the setup header, from HDR_START */
+        size_t payload_len; /* the protected-mode kernel */
         uint32_t init_size, initrd_max, cmdline_size;
-        uint64_t initrd_addr = 0, kernel_end;
-        unsigned setup_sects, n;
-        struct e820_entry e820[BP_E820_MAX];
+} bz_header;
 
-        if (gm->low_size < VMM_MIN_MEMORY)
-                return forge_error_make(err, 0,
-                                        "guest memory of %llu MiB is too small (at least %llu MiB)",
-                                        (unsigned long long)(gm->low_size >> 20),
-                                        (unsigned long long)(VMM_MIN_MEMORY >> 20));
+static int bz_header_read(const uint8_t *k, size_t kernel_len, bz_header *h, forge_error **err)
+{
+        unsigned setup_sects;
+
         if (kernel_len < 0x400 || get16(k + HDR_BOOT_FLAG) != 0xaa55 ||
             memcmp(k + HDR_MAGIC, "HdrS", 4) != 0)
                 return forge_error_make(
@@ -134,53 +130,51 @@ int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *
         if (!(k[HDR_LOADFLAGS] & LOADED_HIGH))
                 return forge_error_make(err, 0, "kernel is not a bzImage (loads low)");
         setup_sects = k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : 4;
-        setup_size = (size_t)(setup_sects + 1) * 512;
-        hdr_len = (size_t)HDR_JUMP + 2 + k[HDR_JUMP + 1] - HDR_START;
-        if (setup_size >= kernel_len || HDR_START + hdr_len > 0x1000 ||
-            HDR_START + hdr_len > kernel_len)
+        h->setup_size = (size_t)(setup_sects + 1) * 512;
+        h->hdr_len = (size_t)HDR_JUMP + 2 + k[HDR_JUMP + 1] - HDR_START;
+        if (h->setup_size >= kernel_len || HDR_START + h->hdr_len > 0x1000 ||
+            HDR_START + h->hdr_len > kernel_len)
                 return forge_error_make(err, 0, "kernel is truncated (setup of %zu bytes)",
-                                        setup_size);
-        payload_len = kernel_len - setup_size;
-        init_size = get32(k + HDR_INIT_SIZE);
-        cmdline_size = get32(k + HDR_CMDLINE_SIZE);
-        initrd_max = get32(k + HDR_INITRD_MAX);
-        if (cmd_len + 1 > CMDLINE_MAX || (cmdline_size && cmd_len > cmdline_size))
-                return forge_error_make(
-                    err, 0, "kernel command line of %zu bytes is too long (at most %u)", cmd_len,
-                    cmdline_size ? cmdline_size : (unsigned)CMDLINE_MAX - 1);
+                                        h->setup_size);
+        h->payload_len = kernel_len - h->setup_size;
+        h->init_size = get32(k + HDR_INIT_SIZE);
+        h->cmdline_size = get32(k + HDR_CMDLINE_SIZE);
+        h->initrd_max = get32(k + HDR_INITRD_MAX);
+        return 0;
+}
 
-        /* the kernel decompresses itself at or above 16 MiB (LOAD_PHYSICAL_ADDR)
-         * and needs init_size bytes there */
-        kernel_end = (payload_len > init_size ? payload_len : init_size) + 0x1000000ULL;
-        if (kernel_end > gm->low_size)
+/* The initramfs as high as the kernel allows, page aligned, above kernel_end. */
+static int initrd_place(guest_mem *gm, const bz_header *h, uint64_t kernel_end, const void *initrd,
+                        size_t initrd_len, uint64_t *ret_addr, forge_error **err)
+{
+        uint64_t top = gm->low_size;
+
+        *ret_addr = 0;
+        if (initrd_len == 0)
+                return 0;
+        if (h->initrd_max && top > (uint64_t)h->initrd_max + 1)
+                top = (uint64_t)h->initrd_max + 1;
+        if (initrd_len > top || ((top - initrd_len) & ~0xfffULL) < kernel_end)
                 return forge_error_make(err, 0,
-                                        "guest memory of %llu MiB is too small for the kernel",
-                                        (unsigned long long)(gm->low_size >> 20));
-        dst = gm_ptr(gm, KERNEL_ADDR, payload_len);
-        if (dst == NULL)
-                return forge_error_make(err, 0, "kernel of %zu bytes does not fit in guest memory",
-                                        payload_len);
-        memcpy(dst, k + setup_size, payload_len);
+                                        "guest memory of %llu MiB is too small for the kernel and "
+                                        "an initramfs of %zu MiB",
+                                        (unsigned long long)(gm->low_size >> 20), initrd_len >> 20);
+        *ret_addr = (top - initrd_len) & ~0xfffULL;
+        memcpy(gm_ptr(gm, *ret_addr, initrd_len), initrd, initrd_len);
+        return 0;
+}
 
-        if (initrd_len > 0) {
-                uint64_t top = gm->low_size;
-                if (initrd_max && top > (uint64_t)initrd_max + 1)
-                        top = (uint64_t)initrd_max + 1;
-                if (initrd_len > top || ((top - initrd_len) & ~0xfffULL) < kernel_end)
-                        return forge_error_make(
-                            err, 0,
-                            "guest memory of %llu MiB is too small for the kernel and "
-                            "an initramfs of %zu MiB",
-                            (unsigned long long)(gm->low_size >> 20), initrd_len >> 20);
-                initrd_addr = (top - initrd_len) & ~0xfffULL;
-                memcpy(gm_ptr(gm, initrd_addr, initrd_len), initrd, initrd_len);
-        }
+/* The zero page: the kernel's setup header with what the loader fills in,
+ * and the e820 map. */
+static void zero_page_write(guest_mem *gm, const uint8_t *k, const bz_header *h,
+                            uint64_t initrd_addr, size_t initrd_len)
+{
+        struct e820_entry e820[BP_E820_MAX];
+        uint8_t *zp = gm_ptr(gm, ZERO_PAGE_ADDR, 4096);
+        unsigned n;
 
-        memcpy(gm_ptr(gm, CMDLINE_ADDR, cmd_len + 1), cmdline, cmd_len + 1);
-
-        zp = gm_ptr(gm, ZERO_PAGE_ADDR, 4096);
         memset(zp, 0, 4096);
-        memcpy(zp + HDR_START, k + HDR_START, hdr_len);
+        memcpy(zp + HDR_START, k + HDR_START, h->hdr_len);
         put16(zp + HDR_VID_MODE, 0xffff);
         zp[HDR_TYPE_OF_LOADER] = 0xff;
         zp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
@@ -191,10 +185,46 @@ int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *
         n = boot_e820(gm, e820, BP_E820_MAX);
         zp[BP_E820_ENTRIES] = (uint8_t)n;
         memcpy(zp + BP_E820_TABLE, e820, n * sizeof(e820[0]));
+}
 
+int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *initrd,
+              size_t initrd_len, const char *cmdline, boot_layout *ret, forge_error **err)
+{
+        const uint8_t *k = kernel;
+        size_t cmd_len = strlen(cmdline);
+        uint64_t initrd_addr, kernel_end;
+        bz_header h = {0};
+        uint8_t *dst;
+
+        if (gm->low_size < VMM_MIN_MEMORY)
+                return forge_error_make(err, 0,
+                                        "guest memory of %llu MiB is too small (at least %llu MiB)",
+                                        (unsigned long long)(gm->low_size >> 20),
+                                        (unsigned long long)(VMM_MIN_MEMORY >> 20));
+        if (bz_header_read(k, kernel_len, &h, err) < 0)
+                return -1;
+        if (cmd_len + 1 > CMDLINE_MAX || (h.cmdline_size && cmd_len > h.cmdline_size))
+                return forge_error_make(
+                    err, 0, "kernel command line of %zu bytes is too long (at most %u)", cmd_len,
+                    h.cmdline_size ? h.cmdline_size : (unsigned)CMDLINE_MAX - 1);
+        /* the kernel decompresses itself at or above 16 MiB (LOAD_PHYSICAL_ADDR)
+         * and needs init_size bytes there */
+        kernel_end = (h.payload_len > h.init_size ? h.payload_len : h.init_size) + 0x1000000ULL;
+        if (kernel_end > gm->low_size)
+                return forge_error_make(err, 0,
+                                        "guest memory of %llu MiB is too small for the kernel",
+                                        (unsigned long long)(gm->low_size >> 20));
+        dst = gm_ptr(gm, KERNEL_ADDR, h.payload_len);
+        if (dst == NULL)
+                return forge_error_make(err, 0, "kernel of %zu bytes does not fit in guest memory",
+                                        h.payload_len);
+        memcpy(dst, k + h.setup_size, h.payload_len);
+        if (initrd_place(gm, &h, kernel_end, initrd, initrd_len, &initrd_addr, err) < 0)
+                return -1;
+        memcpy(gm_ptr(gm, CMDLINE_ADDR, cmd_len + 1), cmdline, cmd_len + 1);
+        zero_page_write(gm, k, &h, initrd_addr, initrd_len);
         setup_gdt(gm);
         setup_page_tables(gm);
-
         ret->kernel_entry = KERNEL_ADDR + 0x200;
         ret->initrd_addr = initrd_addr;
         ret->initrd_size = initrd_len;
