@@ -417,11 +417,12 @@ static void run_state_free(run_state *s)
 {
         if (s->raw)
                 terminal_restore(STDIN_FILENO, &s->saved_tio);
+        /* pasta's teardown (its tap device) overlaps the rest of ours */
+        runtime_net_kill(s->net);
         if (s->child > 0) {
                 kill(s->child, SIGKILL);
                 waitpid(s->child, NULL, 0);
         }
-        runtime_net_stop(s->net);
         if (s->masked)
                 sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
         for (int i = 0; i < 2; i++)
@@ -439,6 +440,7 @@ static void run_state_free(run_state *s)
         run_dirs_free(&s->dirs);
         etc_files_free(&s->etc);
         free(s->mounts);
+        runtime_net_stop(s->net);
 }
 
 /* pasta on the child's network namespace, before the child goes on: the
@@ -486,10 +488,16 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
         s->sock[1] = -1;
         if (s->cg != NULL && cgroup_attach(s->cg, s->child, err) < 0)
                 return forge_error_prefix(err, "join the cgroup");
-        if (cfg->network_user && net_user_start(cfg, s, err) < 0)
-                return forge_error_prefix(err, "--network user");
         if (write(s->sock[0], "g", 1) != 1)
                 return forge_error_make(err, errno, "start the container");
+        /* pasta sets the namespace up while the child builds its root; the
+         * child waits for 'n' before it execs the workload. A child that
+         * failed meanwhile is gone: its report says why (read_reports). */
+        if (cfg->network_user) {
+                if (net_user_start(cfg, s, err) < 0)
+                        return forge_error_prefix(err, "--network user");
+                send(s->sock[0], "n", 1, MSG_NOSIGNAL);
+        }
         return 0;
 }
 

@@ -695,6 +695,9 @@ int setup_child_main(void *arg)
         if (!cfg->read_only)
                 enter_workdir(cfg->workdir, true);
         check(made_write(a->made_fd), "report the mount points made");
+        /* --network user: pasta has configured the namespace */
+        if (cfg->network_user && (read(SYNC_FD, &go, 1) != 1 || go != 'n'))
+                _exit(125);
         drop_privileges(cfg, &ids);
         /* forge blocks the forwarded signals; the workload must not inherit
          * that (forge-init blocks them again for itself) */
