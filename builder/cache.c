@@ -213,7 +213,10 @@ int bkey_compute(const bkey_input *in, bkey *ret, forge_error **err)
                 break;
         case SPEC_LAYER_RUN:
                 if (addf(&t, "run ") < 0 || add_escaped(&t, l->run) < 0 ||
-                    addf(&t, "\nnetwork %s\n", l->network_host ? "host" : "none") < 0)
+                    addf(&t, "\nnetwork %s\n",
+                         l->network_host   ? "host"
+                         : l->network_user ? "user"
+                                           : "none") < 0)
                         goto oom;
                 for (size_t i = 0; i < l->env.n; i++)
                         if (addf(&t, "env ") < 0 || add_escaped(&t, l->env.items[i].key) < 0 ||
