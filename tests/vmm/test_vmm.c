@@ -1017,7 +1017,7 @@ static void test_vnet_event_idx(void **state)
         nbar_w(d, 0x00, 0, 4);
         assert_true(nbar_r(d, 0x04, 4) & (1u << 29)); /* EVENT_IDX offered */
         assert_true(nbar_r(d, 0x04, 4) & (1u << 3));  /* MTU offered */
-        assert_int_equal(nbar_r(d, 0x200a, 2), 65520);
+        assert_int_equal(nbar_r(d, 0x200a, 2), 16000);
         nbar_w(d, 0x08, 0, 4);
         nbar_w(d, 0x0c, (1u << 5) | (1u << 29), 4);
         nbar_w(d, 0x08, 1, 4);
