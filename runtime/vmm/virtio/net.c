@@ -81,7 +81,6 @@
 #define NET_MTU_MAX 65520
 /* the I/O thread's buffers: each holds a few of the largest frames */
 #define IO_BUF (256u << 10)
-#define RX_BURST 32
 
 static const uint8_t guest_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 
@@ -891,13 +890,11 @@ static bool rx_read_failed(vnet *d, ssize_t n)
         return true;
 }
 
-/* Reads frames from the socket into the guest's buffers while both last,
- * at most RX_BURST (transmit, the guest's ACKs, gets its turn): whether
- * anything came. */
+/* Reads frames from the socket into the guest's buffers while both last:
+ * whether anything came. */
 static bool rx_step(vnet *d)
 {
         bool progress = false;
-        unsigned frames = 0;
 
         for (;;) {
                 struct iovec iov[64];
@@ -952,9 +949,9 @@ static bool rx_step(vnet *d)
                 d->rx_be_got = (unsigned)((size_t)n - left); /* of the next length */
                 pthread_mutex_lock(d->lock);
                 rx_finish(d);
+                if (d->rx_batch >= 32)
+                        rx_interrupt(d);
                 pthread_mutex_unlock(d->lock);
-                if (++frames >= RX_BURST)
-                        break;
         }
         pthread_mutex_lock(d->lock);
         rx_interrupt(d);
