@@ -104,21 +104,10 @@ struct vnet {
         uint64_t wired_addr[NUM_VECTORS];
         uint32_t wired_data[NUM_VECTORS];
         int stop_fd;
-        /* the I/O thread's: frames for the socket; a frame being read
-         * straight into the guest's buffer (or into drop when it goes
-         * nowhere) */
-        uint8_t *out, *drop;
-        size_t out_off, out_len;
-        uint8_t rx_be[4]; /* the next frame's length */
-        unsigned rx_be_got;
-        bool rx_have_len, rx_have_chain, rx_popped, rx_dropping;
-        uint32_t rx_len, rx_got;
-        uint64_t rx_gen; /* the device's reset count when the chain was taken */
-        virtq_chain *rx_chain;
-        unsigned rx_batch; /* frames returned since the last interrupt check */
-        uint16_t rx_batch_old;
-        bool rx_stalled; /* a frame waits for a guest buffer */
-        uint64_t gen;    /* resets */
+        /* the I/O thread's: frames for the socket, bytes read from it */
+        uint8_t *out, *in;
+        size_t out_off, out_len, in_len;
+        bool rx_stalled; /* a whole frame waits for a guest buffer */
         uint32_t dfselect, gfselect;
         uint64_t features; /* offered */
         uint16_t mtu;
@@ -512,7 +501,6 @@ static void reset(vnet *d)
         for (unsigned i = 0; i < NUM_QUEUES; i++)
                 d->vq[i] = (virtq){.size = VIRTQ_MAX_SIZE, .msix_vector = NO_VECTOR};
         d->pba = 0;
-        d->gen++;
         set_intx(d, 0);
         wake(d);
 }
@@ -778,185 +766,58 @@ static bool flush_out(vnet *d)
         return false;
 }
 
-/* The next receive chain for the frame of rx_len bytes (lock held): false
- * when the guest has posted none (rx_stalled). A frame that cannot be placed
- * (the device not running, a buffer too small) is read into drop. */
-static bool rx_take_chain(vnet *d)
+/* Reads what fits in the in buffer: whether anything came. */
+static bool fill_in(vnet *d)
 {
-        virtq *q = &d->vq[RXQ];
-        uint8_t hdr[VNET_HDR_LEN] = {0};
-        int r;
+        ssize_t n = read(d->sock, d->in + d->in_len, IO_BUF - d->in_len);
 
-        d->rx_have_chain = true;
-        d->rx_popped = false;
-        d->rx_dropping = true;
-        d->rx_gen = d->gen;
-        if (!(d->status & STATUS_DRIVER_OK) || !q->ready || q->broken) {
-                d->rx_dropped++;
+        if (n > 0) {
+                d->in_len += (size_t)n;
                 return true;
         }
-        r = virtq_pop(q, d->gm, d->rx_chain);
-        if (r == 0) {
-                want_kicks(d, q, true);
-                r = virtq_pop(q, d->gm, d->rx_chain);
-        }
-        if (r < 0 || q->broken) {
-                d->status |= STATUS_NEEDS_RESET;
-                d->rx_dropped++;
-                return true;
-        }
-        if (r == 0) {
-                d->rx_have_chain = false;
-                d->rx_stalled = true;
-                return false;
-        }
-        want_kicks(d, q, false);
-        d->rx_popped = true;
-        if (chain_len(d->rx_chain, true) >= VNET_HDR_LEN + (uint64_t)d->rx_len) {
-                hdr[10] = 1; /* num_buffers */
-                chain_write(d->rx_chain, hdr, VNET_HDR_LEN);
-                d->rx_dropping = false;
-        } else {
-                d->rx_dropped++; /* the buffer goes back empty */
-        }
-        return true;
-}
-
-/* Where the rest of the frame goes (the chain's writable buffers after the
- * header, or drop), then the next frame's length: one readv a frame. */
-static int rx_iov(vnet *d, struct iovec *iov, int max)
-{
-        uint64_t skip = VNET_HDR_LEN + (uint64_t)d->rx_got, left = d->rx_len - d->rx_got;
-        int n = 0;
-
-        if (d->rx_dropping) {
-                iov[n++] = (struct iovec){d->drop, left < IO_BUF ? left : IO_BUF};
-                left -= iov[0].iov_len;
-        }
-        for (unsigned i = 0; !d->rx_dropping && i < d->rx_chain->n && left > 0 && n < max - 1;
-             i++) {
-                const virtq_buf *b = &d->rx_chain->buf[i];
-                uint64_t len;
-
-                if (!b->write)
-                        continue;
-                if (skip >= b->len) {
-                        skip -= b->len;
-                        continue;
-                }
-                len = b->len - skip < left ? b->len - skip : left;
-                iov[n++] = (struct iovec){(uint8_t *)b->ptr + skip, len};
-                left -= len;
-                skip = 0;
-        }
-        if (left == 0)
-                iov[n++] = (struct iovec){d->rx_be, 4};
-        return n;
-}
-
-/* The frame is in: its chain back to the guest (lock held), unless the
- * device was reset meanwhile (the chain is not the new queue's). */
-static void rx_finish(vnet *d)
-{
-        virtq *q = &d->vq[RXQ];
-
-        if (d->rx_popped && d->rx_gen == d->gen) {
-                if (d->rx_batch == 0)
-                        d->rx_batch_old = virtq_used_idx(q, d->gm);
-                if (virtq_push(q, d->gm, d->rx_chain->head,
-                               d->rx_dropping ? 0 : VNET_HDR_LEN + d->rx_len) == 0)
-                        d->rx_batch++;
-        }
-        d->rx_have_chain = d->rx_have_len = false;
-}
-
-static void rx_interrupt(vnet *d)
-{
-        virtq *q = &d->vq[RXQ];
-
-        if (d->rx_batch > 0 && d->rx_gen == d->gen && should_interrupt(d, q, d->rx_batch_old))
-                interrupt(d, q->msix_vector, 1);
-        d->rx_batch = 0;
-}
-
-/* A read that failed or found the end: the backend is gone. */
-static bool rx_read_failed(vnet *d, ssize_t n)
-{
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return false;
         pthread_mutex_lock(d->lock);
         backend_fail(d);
         pthread_mutex_unlock(d->lock);
-        return true;
+        return false;
 }
 
-/* Reads frames from the socket into the guest's buffers while both last:
- * whether anything came. */
-static bool rx_step(vnet *d)
+/* The whole frames in the in buffer to the guest, one interrupt for all. */
+static void rx_deliver(vnet *d)
 {
-        bool progress = false;
+        virtq *q = &d->vq[RXQ];
+        uint16_t old = virtq_used_idx(q, d->gm);
+        bool pushed = false;
+        size_t off = 0;
 
-        for (;;) {
-                struct iovec iov[64];
-                uint32_t left;
-                ssize_t n;
+        d->rx_stalled = false;
+        while (d->in_len - off >= 4) {
+                const uint8_t *be = d->in + off;
+                uint32_t len =
+                    (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 | be[3];
 
-                if (!d->rx_have_len) {
-                        if (d->rx_be_got < 4) {
-                                n = read(d->sock, d->rx_be + d->rx_be_got, 4 - d->rx_be_got);
-                                if (n <= 0) {
-                                        rx_read_failed(d, n);
-                                        break;
-                                }
-                                progress = true;
-                                d->rx_be_got += (unsigned)n;
-                                continue;
-                        }
-                        d->rx_len = (uint32_t)d->rx_be[0] << 24 | (uint32_t)d->rx_be[1] << 16 |
-                                    (uint32_t)d->rx_be[2] << 8 | d->rx_be[3];
-                        d->rx_be_got = 0;
-                        /* the stream's framing is the backend's; a length beyond
-                         * any Ethernet frame means it is not speaking the protocol */
-                        if (d->rx_len == 0 || d->rx_len > VNET_MAX_FRAME) {
-                                pthread_mutex_lock(d->lock);
-                                backend_fail(d);
-                                pthread_mutex_unlock(d->lock);
-                                break;
-                        }
-                        d->rx_have_len = true;
-                        d->rx_got = 0;
-                }
-                if (!d->rx_have_chain) {
-                        bool got;
-
-                        pthread_mutex_lock(d->lock);
-                        got = rx_take_chain(d);
-                        pthread_mutex_unlock(d->lock);
-                        if (!got)
-                                break;
-                }
-                n = readv(d->sock, iov, rx_iov(d, iov, (int)(sizeof(iov) / sizeof(iov[0]))));
-                if (n <= 0) {
-                        rx_read_failed(d, n);
+                /* the stream's framing is the backend's; a length beyond any
+                 * Ethernet frame means it is not speaking the protocol */
+                if (len == 0 || len > VNET_MAX_FRAME) {
+                        backend_fail(d);
+                        off = d->in_len;
                         break;
                 }
-                progress = true;
-                left = d->rx_len - d->rx_got;
-                if ((size_t)n < left) {
-                        d->rx_got += (uint32_t)n;
-                        continue;
+                if (d->in_len - off - 4 < len)
+                        break;
+                if (rx_place(d, be + 4, len, &pushed) == 0) {
+                        d->rx_stalled = true;
+                        break;
                 }
-                d->rx_be_got = (unsigned)((size_t)n - left); /* of the next length */
-                pthread_mutex_lock(d->lock);
-                rx_finish(d);
-                if (d->rx_batch >= 32)
-                        rx_interrupt(d);
-                pthread_mutex_unlock(d->lock);
+                off += 4 + (size_t)len;
         }
-        pthread_mutex_lock(d->lock);
-        rx_interrupt(d);
-        pthread_mutex_unlock(d->lock);
-        return progress;
+        if (off > 0) {
+                memmove(d->in, d->in + off, d->in_len - off);
+                d->in_len -= off;
+        }
+        if (pushed && should_interrupt(d, q, old))
+                interrupt(d, q->msix_vector, 1);
 }
 
 static void drain_eventfd(int fd)
@@ -985,17 +846,17 @@ static void *io_thread(void *arg)
                         break;
                 }
                 tx_drain(d);
+                rx_deliver(d);
                 live = d->fd >= 0;
                 pthread_mutex_unlock(d->lock);
                 if (!live)
-                        d->out_off = d->out_len = 0;
+                        d->in_len = d->out_off = d->out_len = 0;
                 progress = live && flush_out(d);
-                d->rx_stalled = false;
-                if (live)
-                        progress |= rx_step(d);
+                if (live && !d->rx_stalled && d->in_len < IO_BUF)
+                        progress |= fill_in(d);
                 if (progress)
                         continue;
-                if (live && !d->rx_stalled)
+                if (live && !d->rx_stalled && d->in_len < IO_BUF)
                         p[3].events |= POLLIN;
                 if (live && d->out_off < d->out_len)
                         p[3].events |= POLLOUT;
@@ -1049,9 +910,8 @@ int vnet_start(vnet *d)
         if (d->sock < 0)
                 return -1;
         d->out = malloc(IO_BUF);
-        d->drop = malloc(IO_BUF);
-        d->rx_chain = malloc(sizeof(*d->rx_chain));
-        if (d->out == NULL || d->drop == NULL || d->rx_chain == NULL || open_eventfds(d) < 0)
+        d->in = malloc(IO_BUF);
+        if (d->out == NULL || d->in == NULL || open_eventfds(d) < 0)
                 return -1;
         pthread_mutex_lock(d->lock);
         d->io_started = pthread_create(&d->io_tid, NULL, io_thread, d) == 0;
@@ -1170,8 +1030,7 @@ void vnet_free(vnet *d)
         if (d->sock >= 0)
                 close(d->sock);
         free(d->out);
-        free(d->drop);
-        free(d->rx_chain);
+        free(d->in);
         free(d);
 }
 
