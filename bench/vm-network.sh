@@ -1,13 +1,16 @@
 #!/bin/bash
-# Benchmark: a VM's `--network user` throughput, guest -> host loopback:
-# the guest fetches a SIZE_MB file from busybox httpd on the host's 127.0.0.1
-# through 10.0.2.2 (wget to /dev/null, timed inside the guest from
-# /proc/uptime), `forge run --as vm --network user` (virtio-net in forge-vmm,
-# passt) against QEMU/KVM `-M pc` with `-netdev user` + virtio-net-pci (QEMU's
-# libslirp) and the same kernel, initramfs, command line and disk, ROUNDS
-# alternating rounds.
+# Benchmark: a VM's `--network user` TCP throughput to and from the host's
+# loopback: iperf3 in the guest against an iperf3 server on the host's
+# 127.0.0.1 through 10.0.2.2, SECONDS guest -> host (tx), then SECONDS
+# host -> guest (-R, rx), `forge run --as vm --network user` (virtio-net in
+# forge-vmm, passt) against QEMU/KVM `-M pc` with `-netdev user` +
+# virtio-net-pci (QEMU's libslirp) and the same kernel, initramfs, command
+# line and disk, ROUNDS alternating rounds.
 #
-#   bench/vm-network.sh [FORGE] [ROUNDS] [SIZE_MB]
+#   bench/vm-network.sh [FORGE] [ROUNDS] [SECONDS]
+#
+# MTUS="65520 1500" adds forge runs with forge-vmm's NIC reporting those
+# MTUs (FORGE_VMM_NET_MTU) beside its default.
 #
 # Runs inside the nested-KVM harness (tests/kvm/harness.sh), whose outer
 # guest is "the host" here: only ratios mean something. The outer guest gets
@@ -17,7 +20,8 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 FORGE=$(realpath "${1:-$SRC/build/cli/forge}")
 ROUNDS=${2:-3}
-SIZE_MB=${3:-64}
+SECS=${3:-10}
+MTUS=${MTUS:-}
 BUILD=$(dirname "$FORGE")/..
 export FORGE FORGE_SRC=$SRC
 export FORGE_TESTHELPER=${FORGE_TESTHELPER:-$BUILD/tests/helper/forge-testhelper}
@@ -27,11 +31,13 @@ export FORGE_VMM=${FORGE_VMM:-$BUILD/runtime/vmm/forge-vmm}
 for f in "$FORGE_VMM" "$FORGE_TESTHELPER" "$FORGE_VMINIT" "$EXTRACT"; do
 	[ -x "$f" ] || { echo "missing $f" >&2; exit 1; }
 done
-command -v passt >/dev/null || { echo "needs passt" >&2; exit 1; }
+for t in passt iperf3; do
+	command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }
+done
 source "$SRC/tests/integration/lib.sh"
 source "$SRC/tests/kvm/harness.sh"
 kvm_harness_need
-export KVM_HARNESS_TIMEOUT=${KVM_HARNESS_TIMEOUT:-$((300 + ROUNDS * 2 * 120))}
+export KVM_HARNESS_TIMEOUT=${KVM_HARNESS_TIMEOUT:-$((300 + ROUNDS * 2 * (120 + 2 * SECS)))}
 kdeb=$(kernel_deb cloud)
 gdeb=$(kernel_deb generic)
 
@@ -39,7 +45,31 @@ C=$T/ctx
 mkdir -p "$C/links"
 ln "$kdeb" "$C/kernel.deb" 2>/dev/null || cp "$kdeb" "$C/kernel.deb"
 cp "$SRC"/specs/examples/debs/busybox-static_*.deb "$C/bb.deb"
-for a in sh cat wget; do ln -s busybox "$C/links/$a"; done
+for a in sh cat awk; do ln -s busybox "$C/links/$a"; done
+# iperf3 with its libraries, for the guest's image and the host's server
+R=$C/iperf
+mkdir -p "$R/bin" "$R/tmp" "$R/dev"
+copy_elf() {
+	local lib
+	cp -L "$1" "$R$2"
+	ldd "$1" | grep -oE '/[^ ]+' | while read -r lib; do
+		mkdir -p "$R$(dirname "$lib")"
+		cp -L "$lib" "$R$lib"
+	done
+}
+copy_elf "$(command -v iperf3)" /bin/iperf3
+# the receiver's Mbit/s of each direction, as IPERF tx|rx VALUE
+cat >"$R/bin/netbench" <<EOF
+#!/bin/sh
+export TMPDIR=/tmp
+for d in tx rx; do
+	o=; [ \$d = rx ] && o=-R
+	/bin/iperf3 -c 10.0.2.2 -p 5201 -t $SECS -f m \$o 2>&1 |
+		awk -v d=\$d '/receiver/ { for (i = 1; i <= NF; i++) if (\$i == "Mbits/sec") print "IPERF", d, \$(i - 1) }'
+done
+EOF
+chmod +x "$R/bin/netbench"
+
 cat >"$C/spec.yaml" <<'EOF'
 forge: 1
 name: vmnetbench
@@ -48,8 +78,9 @@ layers:
   - deb: bb.deb
   - files:
       - {src: links/, dest: /bin/}
+      - {src: iperf/, dest: /}
 config:
-  cmd: [/bin/sh, -c, "a=$(cat /proc/uptime); wget -q -O /dev/null http://10.0.2.2:8081/big; b=$(cat /proc/uptime); echo NETTIME ${a%% *} ${b%% *}"]
+  cmd: [/bin/sh, /bin/netbench]
 vm:
   kernel: {deb: kernel.deb}
   memory: 384M
@@ -62,10 +93,11 @@ mkdir "$T/boot"
 dpkg-deb --fsys-tarfile "$gdeb" | tar -x -C "$T" --wildcards './lib/modules/*/kernel/drivers/net/veth.ko'
 cp "$T"/lib/modules/*/kernel/drivers/net/veth.ko "$T/veth.ko"
 cp "$(command -v passt)" "$T/passt"
+cp -a "$R" "$T/iperf"
 
 cat >"$T/guest.sh" <<EOF
 ROUNDS=$ROUNDS
-SIZE_MB=$SIZE_MB
+VARIANTS="forge $(for m in $MTUS; do printf 'forge-mtu%s ' "$m"; done)qemu"
 EOF
 cat >>"$T/guest.sh" <<'GUEST'
 B=$KVM_FILES
@@ -81,13 +113,15 @@ ip link add fnet0 type veth
 for l in $(ip -o link show | cut -d: -f2 | cut -d@ -f1); do ip link set $l up; done
 ip addr add 198.51.100.1/24 dev fnet0
 ip route add default via 198.51.100.254 dev fnet0
-mkdir -p /tmp/www
-dd if=/dev/zero of=/tmp/www/big bs=1M count=$SIZE_MB 2>/dev/null
-httpd -p 127.0.0.1:8081 -h /tmp/www
+mknod $B/iperf/dev/urandom c 1 9
+mknod $B/iperf/dev/null c 1 3
+chroot $B/iperf /bin/iperf3 -s -B 127.0.0.1 -p 5201 -D
+sleep 1
 NET="forge.net=10.0.2.100/24,10.0.2.2,10.0.2.3"
 launch() {
 	case $1 in
 	forge) exec $FORGE run --as vm --network user $B/d.img ;;
+	forge-mtu*) FORGE_VMM_NET_MTU=${1#forge-mtu} exec $FORGE run --as vm --network user $B/d.img ;;
 	qemu) exec $KVM_QEMU -L $KVM_QEMU_FW -enable-kvm -cpu host -M pc -m 384 -smp 1 \
 		-global kvm-apic.vapic=false -nodefaults -nographic -no-reboot -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
@@ -98,31 +132,45 @@ launch() {
 	esac
 }
 for i in $(seq 1 $ROUNDS); do
-	for n in forge qemu; do
+	for n in $VARIANTS; do
 		(launch $n) >/tmp/out.$n 2>&1 </dev/null || true
-		t=$(awk '/NETTIME/ { printf "%.2f", $3 - $2 }' /tmp/out.$n)
-		if [ -z "$t" ]; then
-			echo "FAIL: $n round $i"
-			tail -n 20 /tmp/out.$n
-			continue
-		fi
-		echo "round $i $n $t"
-		echo "$t" >>/tmp/t.$n
+		for d in tx rx; do
+			t=$(awk -v d=$d '$1 == "IPERF" && $2 == d { print $3 }' /tmp/out.$n)
+			if [ -z "$t" ]; then
+				echo "FAIL: $n $d round $i"
+				tail -n 20 /tmp/out.$n
+				continue
+			fi
+			echo "round $i $n $d $t"
+			echo "$t" >>/tmp/t.$n.$d
+		done
 	done
 done
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-for n in forge qemu; do
-	[ -s /tmp/t.$n ] && kvm-mark median-$n "$(median </tmp/t.$n)"
+for n in $VARIANTS; do
+	for d in tx rx; do
+		[ -s /tmp/t.$n.$d ] && kvm-mark median-$n-$d "$(median </tmp/t.$n.$d)"
+	done
 done
 true
 GUEST
 
 st=0
 kvm_harness_run "$T/h" "$T/guest.sh" "$T/d.img" "$T/boot/kernel" "$T/boot/initrd" "$T/boot/cmdline" \
-	"$T/veth.ko" "$T/passt" || st=$?
+	"$T/veth.ko" "$T/passt" "$T/iperf" || st=$?
 grep -E '^round |^FAIL' "$T/h/serial.log" || true
-fm=$(kvm_harness_marker "$T/h" median-forge)
-qm=$(kvm_harness_marker "$T/h" median-qemu)
-[ -n "$fm" ] && [ -n "$qm" ] || { echo "no figures (harness status $st)"; exit 1; }
-echo "fetch of $SIZE_MB MiB guest <- host loopback, median of $ROUNDS: forge $fm s, QEMU -netdev user $qm s"
-echo "throughput: forge $(echo "scale=1; $SIZE_MB * 8 / $fm" | bc) Mbit/s, QEMU $(echo "scale=1; $SIZE_MB * 8 / $qm" | bc) Mbit/s; forge/QEMU $(echo "scale=2; $qm / $fm" | bc)"
+for d in tx rx; do
+	fm=$(kvm_harness_marker "$T/h" median-forge-$d)
+	qm=$(kvm_harness_marker "$T/h" median-qemu-$d)
+	if [ -z "$fm" ] || [ -z "$qm" ]; then
+		echo "$d: a figure is missing (forge '$fm', QEMU '$qm'; harness status $st)"
+		[ "$st" -ne 0 ] || st=1
+		continue
+	fi
+	echo "$d ($([ $d = tx ] && echo guest '->' host || echo host '->' guest)), median of $ROUNDS x ${SECS}s: forge $fm Mbit/s, QEMU -netdev user $qm Mbit/s; forge/QEMU $(echo "scale=2; $fm / $qm" | bc)"
+	for m in $MTUS; do
+		vm=$(kvm_harness_marker "$T/h" median-forge-mtu$m-$d)
+		[ -n "$vm" ] && echo "  forge with MTU $m: $vm Mbit/s; /QEMU $(echo "scale=2; $vm / $qm" | bc)"
+	done
+done
+exit "$st"

@@ -281,6 +281,7 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
         step.command = l->run;
         step.env = env;
         step.network_host = l->network_host;
+        step.network_user = l->network_user;
         step.memory = l->memory;
         step.pids = l->pids;
         step.output_fd = STDERR_FILENO;

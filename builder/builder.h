@@ -52,8 +52,9 @@ typedef struct builder_run_step {
         const char *command;  /* passed to /bin/sh -c */
         char **env;           /* NULL-terminated "K=V" */
         bool network_host;
-        uint64_t memory; /* 0: no memory limit */
-        int64_t pids;    /* 0: the runtime's default (RUNTIME_DEFAULT_PIDS) */
+        bool network_user; /* its own stack through pasta */
+        uint64_t memory;   /* 0: no memory limit */
+        int64_t pids;      /* 0: the runtime's default (RUNTIME_DEFAULT_PIDS) */
         int output_fd;
 } builder_run_step;
 typedef int (*builder_run_fn)(const builder_run_step *step, int *ret_status, void *userdata,

@@ -234,7 +234,10 @@ oom:
 static int key_run(const spec_layer *l, text *t)
 {
         if (addf(t, "run ") < 0 || add_escaped(t, l->run) < 0 ||
-            addf(t, "\nnetwork %s\n", l->network_host ? "host" : "none") < 0)
+            addf(t, "\nnetwork %s\n",
+                 l->network_host   ? "host"
+                 : l->network_user ? "user"
+                                   : "none") < 0)
                 return -1;
         for (size_t i = 0; i < l->env.n; i++)
                 if (addf(t, "env ") < 0 || add_escaped(t, l->env.items[i].key) < 0 ||

@@ -26,6 +26,7 @@ int cli_build_step(const builder_run_step *step, int *ret_status, void *userdata
         cfg.env = step->env;
         cfg.hostname = "forge-build";
         cfg.network_host = step->network_host;
+        cfg.network_user = step->network_user;
         cfg.memory = step->memory;
         cfg.pids = step->pids ? step->pids : RUNTIME_DEFAULT_PIDS;
         cfg.caps = RUNTIME_CAPS_BUILD;

@@ -145,6 +145,9 @@ int runtime_net_start_socket(int sock_fd, const runtime_port *ports, size_t n_po
                              runtime_net **ret, forge_error **err);
 /* Stops the stack (if still running) and frees n; NULL is fine. */
 void runtime_net_stop(runtime_net *n);
+/* Starts stopping it (SIGKILL, no wait): the caller's own clean-up overlaps
+ * the stack's teardown, runtime_net_stop still waits for it. */
+void runtime_net_kill(runtime_net *n);
 
 /* The /etc/hosts and /etc/resolv.conf a workload with `--network user` sees. */
 int runtime_net_hosts(const char *hostname, char **ret, forge_error **err);

@@ -464,12 +464,10 @@ KEYFN(l_network)
         spec_layer *l = obj;
         if (expect_scalar(p, v, "network") < 0)
                 return -1;
-        if (strcmp(scalar(v), "host") == 0)
-                l->network_host = true;
-        else if (strcmp(scalar(v), "none") == 0)
-                l->network_host = false;
-        else
-                return FAIL(p, v, "'network' is '%s' (expected none or host)", scalar(v));
+        l->network_host = strcmp(scalar(v), "host") == 0;
+        l->network_user = strcmp(scalar(v), "user") == 0;
+        if (!l->network_host && !l->network_user && strcmp(scalar(v), "none") != 0)
+                return FAIL(p, v, "'network' is '%s' (expected none, host or user)", scalar(v));
         return 0;
 }
 

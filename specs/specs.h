@@ -65,6 +65,7 @@ typedef struct spec_layer {
         char *run;
         spec_kvs env;
         bool network_host; /* network: host */
+        bool network_user; /* network: user (docs/network.md) */
         /* packages */
         char **packages; /* NULL-terminated requests: "NAME" or "NAME (OP VERSION)" */
         size_t n_packages;

@@ -425,11 +425,12 @@ static void run_state_free(run_state *s)
 {
         if (s->raw)
                 terminal_restore(STDIN_FILENO, &s->saved_tio);
+        /* pasta's teardown (its tap device) overlaps the rest of ours */
+        runtime_net_kill(s->net);
         if (s->child > 0) {
                 kill(s->child, SIGKILL);
                 waitpid(s->child, NULL, 0);
         }
-        runtime_net_stop(s->net);
         if (s->masked)
                 sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
         for (int i = 0; i < 2; i++)
@@ -447,6 +448,7 @@ static void run_state_free(run_state *s)
         run_dirs_free(&s->dirs);
         etc_files_free(&s->etc);
         free(s->mounts);
+        runtime_net_stop(s->net);
 }
 
 /* The run's directories and cgroup, removed by a detached process once the

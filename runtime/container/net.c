@@ -436,6 +436,12 @@ int runtime_net_start_socket(int sock_fd, const runtime_port *ports, size_t n_po
         return net_start(false, sock_fd, ports, n_ports, ret, err);
 }
 
+void runtime_net_kill(runtime_net *n)
+{
+        if (n != NULL && n->keeper > 0)
+                kill(n->keeper, SIGKILL);
+}
+
 void runtime_net_stop(runtime_net *n)
 {
         if (n == NULL)

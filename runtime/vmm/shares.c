@@ -85,8 +85,8 @@ static void stop_backends(const pid_t *pids, unsigned n)
         }
 }
 
-int vm_shares_new(int kvm_fd, int vm_fd, const guest_mem *gm, const vmm_config *c, pci_bus *bus,
-                  vm_shares **ret, forge_error **err)
+int vm_shares_new(int kvm_fd, int vm_fd, irq_routes *routes, const guest_mem *gm,
+                  const vmm_config *c, pci_bus *bus, vm_shares **ret, forge_error **err)
 {
         static const struct {
                 int cap;
@@ -120,11 +120,7 @@ int vm_shares_new(int kvm_fd, int vm_fd, const guest_mem *gm, const vmm_config *
                                          caps[k].name);
                         goto fail;
                 }
-        s->routes = irq_routes_new(vm_fd);
-        if (s->routes == NULL) {
-                forge_error_make(err, ENOMEM, "virtio-fs");
-                goto fail;
-        }
+        s->routes = routes;
         for (i = 0; i < c->n_fs; i++) {
                 taken = i + 1;
                 if (vfs_new(c->fs[i].tag, c->fs[i].sock_fd, gm, FS_BAR(i), &ops, &s->fs[i], err) <
@@ -163,6 +159,5 @@ void vm_shares_free(vm_shares *s)
                                 vfs_error(s->fs[i]));
                 vfs_free(s->fs[i]);
         }
-        irq_routes_free(s->routes);
         free(s);
 }

@@ -65,7 +65,8 @@ struct vmm {
         vblk *blk;
         vnet *net;
         blk_backend *disk;
-        vm_shares *shares; /* virtio-fs devices (shares.c) */
+        vm_shares *shares;  /* virtio-fs devices (shares.c) */
+        irq_routes *routes; /* the MSI routes of every irqfd (one table per VM) */
         pthread_mutex_t dev_lock;
         vcon *con; /* the control channel (--control), or NULL */
         int ctl_listen, ctl_client, ctl_dir;
@@ -133,6 +134,35 @@ static void blk_msi(void *opaque, uint64_t addr, uint32_t data)
 static void blk_intx(void *opaque, int level)
 {
         irq_line(opaque, PCI_INTX_GSI, level);
+}
+
+/* The NIC's doorbells and interrupts through KVM's eventfds (as shares.c). */
+static int net_ioeventfd(void *opaque, uint64_t addr, int fd, bool assign)
+{
+        vm *v = opaque;
+        struct kvm_ioeventfd e = {
+            .addr = addr, .len = 2, .fd = fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
+
+        return ioctl(v->vm_fd, KVM_IOEVENTFD, &e) < 0 ? -errno : 0;
+}
+
+static int net_irqfd(void *opaque, int fd, uint64_t addr, uint32_t data, bool assign)
+{
+        vm *v = opaque;
+
+        return irq_routes_msi_irqfd(v->routes, fd, addr, data, assign);
+}
+
+static void net_use_eventfds(vm *v)
+{
+        vfs_host_ops ops = {.ioeventfd = net_ioeventfd, .irqfd = net_irqfd, .opaque = v};
+
+        if (ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) <= 0)
+                ops.ioeventfd = NULL;
+        if (ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) <= 0 ||
+            ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING) <= 0)
+                ops.irqfd = NULL;
+        vnet_set_host(v->net, &ops);
 }
 
 /* --- exits --- */
@@ -568,13 +598,17 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
         /* a host bridge at 00:00.0: Linux's check that mechanism #1 really has a PCI bus */
         pci_function_init(&v->bridge, 0x1b36 /* Red Hat */, 0x0008, 0x06000000, 0x1b36, 0x0008);
         v->pci.dev[HOST_BRIDGE_SLOT] = &v->bridge;
+        v->routes = irq_routes_new(v->vm_fd);
+        if (v->routes == NULL)
+                return forge_error_make(err, ENOMEM, "interrupt routes");
         if (c->net) {
                 v->net = vnet_new(c->net_fd, &v->gm, NET_BAR_ADDR, &ops, &v->dev_lock);
                 if (v->net == NULL)
                         return forge_error_make(err, ENOMEM, "virtio-net");
                 v->pci.dev[NET_SLOT] = vnet_pci(v->net);
+                net_use_eventfds(v);
         }
-        if (vm_shares_new(v->kvm_fd, v->vm_fd, &v->gm, c, &v->pci, &v->shares, err) < 0)
+        if (vm_shares_new(v->kvm_fd, v->vm_fd, v->routes, &v->gm, c, &v->pci, &v->shares, err) < 0)
                 return -1;
         if (c->control_dir != NULL && create_control(v, c->control_dir, err) < 0)
                 return -1;
@@ -645,6 +679,7 @@ static void destroy(vm *v)
         vblk_free(v->blk);
         vnet_free(v->net);
         vcon_free(v->con);
+        irq_routes_free(v->routes);
         if (v->ctl_client >= 0)
                 close(v->ctl_client);
         if (v->ctl_listen >= 0)

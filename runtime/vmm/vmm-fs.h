@@ -103,11 +103,17 @@ bool vfs_started(const vfs *d);
 /* Why the back-end could not be started, or NULL. */
 const char *vfs_error(const vfs *d);
 
+/* --- virtio/net.c with KVM's eventfds: before vnet_start, the doorbells
+ * as ioeventfds and the MSI-X vectors as irqfds through host --- */
+void vnet_set_host(vnet *d, const vfs_host_ops *host);
+
 /* --- shares.c: the VM's shared directories (vm.c's view) --- */
 typedef struct vm_shares vm_shares;
-/* The devices of c->fs on bus (taking the sockets); *ret NULL when there are none. */
-int vm_shares_new(int kvm_fd, int vm_fd, const guest_mem *gm, const vmm_config *c, pci_bus *bus,
-                  vm_shares **ret, forge_error **err);
+/* The devices of c->fs on bus (taking the sockets), their interrupts on
+ * routes (the VM's one table, shared with the NIC); *ret NULL when there
+ * are none. */
+int vm_shares_new(int kvm_fd, int vm_fd, irq_routes *routes, const guest_mem *gm,
+                  const vmm_config *c, pci_bus *bus, vm_shares **ret, forge_error **err);
 bool vm_shares_mmio(vm_shares *s, uint64_t addr, uint8_t *data, unsigned len, bool write);
 /* Stops and reaps each virtiofsd, then frees the devices. */
 void vm_shares_free(vm_shares *s);

@@ -135,6 +135,13 @@ bool virtq_should_notify(const virtq *q, const guest_mem *gm);
  * VRING_USED_F_NO_NOTIFY): a device that polls the ring anyway spares the
  * guest an exit per buffer. */
 void virtq_set_notify(virtq *q, const guest_mem *gm, bool want);
+/* VIRTIO_RING_F_EVENT_IDX: the used index as the device left it; the
+ * avail_event the device publishes (kick me once the driver's avail index
+ * passes idx); whether the driver's used_event asks for an interrupt now
+ * that the used index moved from old_used to new_used. */
+uint16_t virtq_used_idx(const virtq *q, const guest_mem *gm);
+void virtq_set_avail_event(virtq *q, const guest_mem *gm, uint16_t idx);
+bool virtq_need_event(const virtq *q, const guest_mem *gm, uint16_t old_used, uint16_t new_used);
 
 /* pci.c: configuration space of one PCI function, with BAR sizing. */
 #define PCI_CFG_SIZE 256

@@ -273,7 +273,7 @@ static void test_errors(void **state)
         expect_error("forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: x}\n", 5,
                      27, "absolute path");
         expect_error("forge: 1\nname: a\nlayers:\n  - run: x\n    network: wifi\n", 5, 14,
-                     "none or host");
+                     "none, host or user");
         expect_error("forge: 1\nname: a\ncontainer:\n  memory: lots\n", 4, 11, "expected a size");
         expect_error("forge: 1\nname: a\ncontainer:\n  cpus: many\n", 4, 9, "number of CPUs");
         expect_error("forge: 1\nname: a\ncontainer:\n  pids: -1\n", 4, 9, "whole number");
@@ -328,6 +328,14 @@ static void test_network_user(void **state)
         assert_int_equal(s->vm.network, SPEC_NETWORK_USER);
         assert_string_equal(s->vm.ports[0], "2222:22");
         assert_null(s->vm.ports[1]);
+        spec_free(s);
+        /* a run: step asks for it itself; none stays its default */
+        s = parse("forge: 1\nname: a\nlayers:\n  - run: a\n    network: user\n  - run: b\n", &msg);
+        assert_non_null(s);
+        assert_true(s->layers[0].network_user);
+        assert_false(s->layers[0].network_host);
+        assert_false(s->layers[1].network_user);
+        assert_false(s->layers[1].network_host);
         spec_free(s);
 }
 

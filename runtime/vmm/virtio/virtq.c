@@ -157,3 +157,35 @@ bool virtq_should_notify(const virtq *q, const guest_mem *gm)
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         return avail != NULL && !(load16(avail) & VRING_AVAIL_F_NO_INTERRUPT);
 }
+
+/* VIRTIO_RING_F_EVENT_IDX: the driver's used_event sits after the avail
+ * ring, the device's avail_event after the used ring (both inside the areas
+ * queue set-up checked). */
+uint16_t virtq_used_idx(const virtq *q, const guest_mem *gm)
+{
+        const uint8_t *used = gm_ptr(gm, q->used_gpa, 4);
+
+        return used != NULL ? load16(used + 2) : 0;
+}
+
+void virtq_set_avail_event(virtq *q, const guest_mem *gm, uint16_t idx)
+{
+        uint8_t *used = gm_ptr(gm, q->used_gpa, 4 + 8ULL * q->size + 2);
+
+        if (used == NULL || !q->ready || q->broken || q->size == 0)
+                return;
+        __atomic_store_n((uint16_t *)(used + 4 + 8 * q->size), idx, __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+bool virtq_need_event(const virtq *q, const guest_mem *gm, uint16_t old_used, uint16_t new_used)
+{
+        const uint8_t *avail = gm_ptr(gm, q->avail_gpa, 4 + 2ULL * q->size + 2);
+        uint16_t event;
+
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (avail == NULL || q->size == 0)
+                return false;
+        event = load16(avail + 4 + 2 * q->size);
+        return (uint16_t)(new_used - event - 1) < (uint16_t)(new_used - old_used);
+}
