@@ -257,8 +257,8 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
                 return spec_error(err, b->sp, l->pos, "'run' layers need the container runtime");
         if (unpack_all(b, err) < 0 || store_tmpdir(b->s, &tmp, err) < 0)
                 return -1;
-        upper = path_join(tmp, "upper");
-        work = path_join(tmp, "work");
+        upper = fs_path_join(tmp, "upper");
+        work = fs_path_join(tmp, "work");
         env = run_env(l);
         if (upper == NULL || work == NULL || env == NULL) {
                 forge_error_make(err, ENOMEM, "run step");
@@ -443,7 +443,7 @@ static void layer_job_release(layer_job *j)
 {
         if (j->run_tmp) {
                 forge_error *e2 = NULL;
-                rm_rf(j->run_tmp, &e2);
+                fs_rm_rf(j->run_tmp, &e2);
                 forge_error_release(&e2);
         }
         free(j->run_tmp);
@@ -563,7 +563,7 @@ static int layer_make(bstate *b, layer_job *j, forge_error **err)
 
         j->why = why_miss(b, j->idx, &j->k, l);
         if (l->kind == SPEC_LAYER_DEB || l->kind == SPEC_LAYER_ARCHIVE) {
-                cleanup_free char *spool = path_join(store_root(b->s), "tmp");
+                cleanup_free char *spool = fs_path_join(store_root(b->s), "tmp");
                 if (spool == NULL || bsrc_archive(sp, l, spool, &j->e, err) < 0 ||
                     bentries_finish(&j->e, (int64_t)sp->source_date_epoch, err) < 0)
                         return -1;

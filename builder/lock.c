@@ -41,7 +41,7 @@ int builder_lock_load(const spec *sp, json_t **ret, forge_error **err)
 
         if (path == NULL)
                 return forge_error_make(err, ENOMEM, "lock");
-        if (file_read_all(AT_FDCWD, path, LOCK_MAX_BYTES, &buf, &len, err) < 0) {
+        if (fs_read_all(AT_FDCWD, path, LOCK_MAX_BYTES, &buf, &len, err) < 0) {
                 if ((*err)->errnum == ENOENT) {
                         forge_error_release(err);
                         return 0;
@@ -80,7 +80,7 @@ int builder_lock_save(const spec *sp, const json_t *lock, forge_error **err)
         dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return forge_error_make(err, errno, "write '%s'", path);
-        if (file_write_atomic(dfd, basename(base), out, len + 1, 0644, err) < 0)
+        if (fs_write_atomic(dfd, basename(base), out, len + 1, 0644, err) < 0)
                 return forge_error_prefix(err, "write '%s'", path);
         return 0;
 }

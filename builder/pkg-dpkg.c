@@ -60,7 +60,7 @@ static bool has_tools(const char *upper, const char *const *lowerdirs, size_t n)
 
 static int write_at(int dfd, const char *rel, const char *text, forge_error **err)
 {
-        return file_write_atomic(dfd, rel, text, strlen(text), 0644, err);
+        return fs_write_atomic(dfd, rel, text, strlen(text), 0644, err);
 }
 
 /* An empty dpkg database, as mmdebstrap starts one. */
@@ -72,8 +72,8 @@ static int dpkg_skeleton(const char *upper, forge_error **err)
         cleanup_close int dfd = -1;
 
         for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-                cleanup_free char *p = path_join(upper, dirs[i]);
-                if (p == NULL || mkdir_p(p, 0755, err) < 0)
+                cleanup_free char *p = fs_path_join(upper, dirs[i]);
+                if (p == NULL || fs_mkdir_p(p, 0755, err) < 0)
                         return p ? -1 : forge_error_make(err, ENOMEM, "dpkg");
         }
         dfd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -141,7 +141,7 @@ static int place_deb(store *s, const char *debs, size_t i, const pkg_locked *p, 
         if (link(src, dst) < 0) {
                 cleanup_close int in = open(src, O_RDONLY | O_CLOEXEC);
                 cleanup_close int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-                if (in < 0 || out < 0 || copy_fd(in, out, err) < 0)
+                if (in < 0 || out < 0 || fs_copy_fd(in, out, err) < 0)
                         return forge_error_make(err, errno, "copy '%s' into the layer", p->name);
         }
         if (asprintf(ret_path, "/" DEBS_DIR "/%04zu.deb", i) < 0)
@@ -250,8 +250,8 @@ static int normalise(const char *upper, forge_error **err)
         if (dfd < 0)
                 return forge_error_make(err, errno, "open '%s'", upper);
         for (size_t i = 0; i < ARRAY_SIZE(drop); i++) {
-                cleanup_free char *p = path_join(upper, drop[i]);
-                if (p == NULL || rm_rf(p, err) < 0)
+                cleanup_free char *p = fs_path_join(upper, drop[i]);
+                if (p == NULL || fs_rm_rf(p, err) < 0)
                         return p ? -1 : forge_error_make(err, ENOMEM, "normalise");
         }
         /* an empty machine-id means "not yet set", for systemd and dbus */
@@ -278,9 +278,9 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
                 goto oom;
         if (store_tmpdir(s, &tmp, err) < 0)
                 goto out;
-        upper = path_join(tmp, "upper");
-        work = path_join(tmp, "work");
-        debs = upper ? path_join(upper, DEBS_DIR) : NULL;
+        upper = fs_path_join(tmp, "upper");
+        work = fs_path_join(tmp, "work");
+        debs = upper ? fs_path_join(upper, DEBS_DIR) : NULL;
         if (!upper || !work || !debs)
                 goto oom;
         if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) {
@@ -302,7 +302,7 @@ static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
                         if ((set->v[i].essential || !any) &&
                             unpack_deb(s, upper, &set->v[i], err) < 0)
                                 goto out;
-        } else if (mkdir_p(debs, 0755, err) < 0) {
+        } else if (fs_mkdir_p(debs, 0755, err) < 0) {
                 goto out;
         }
         if (!has_tools(upper, lowerdirs, n_lower)) {

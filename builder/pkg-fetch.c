@@ -79,7 +79,7 @@ int pkg_fetch_debs(store *s, const spec *sp, const pkg_lock *pl, const pkg_set *
         http_fetch *items = NULL;
         http_client *http = NULL;
         http_options o;
-        cleanup_free char *tmp = path_join(store_root(s), "tmp");
+        cleanup_free char *tmp = fs_path_join(store_root(s), "tmp");
         prog pg = {progress, userdata, 0};
         size_t n = 0, cap;
         int r = -1;

@@ -35,7 +35,7 @@ int pkg_fetcher_new(store *s, pkg_fetcher **ret, forge_error **err)
         http_options_init(&o);
         o.retries = 3;
         f->s = s;
-        f->tmp = path_join(store_root(s), "tmp");
+        f->tmp = fs_path_join(store_root(s), "tmp");
         if (f->tmp == NULL) {
                 free(f);
                 return forge_error_make(err, ENOMEM, "fetch");
@@ -151,7 +151,7 @@ static int decompress(const char *tmp, int fd, const char *what, FILE **ret, for
                                          what, PKG_MAX_PACKAGES >> 20);
                         goto done;
                 }
-                if (write_all(out, buf, (size_t)n) < 0) {
+                if (fs_write_all(out, buf, (size_t)n) < 0) {
                         forge_error_make(err, errno, "decompress '%s'", what);
                         goto done;
                 }
@@ -261,7 +261,7 @@ out:
         pkg_release_free(&rel);
         {
                 forge_error *e = NULL;
-                rm_rf(tmpdir, &e);
+                fs_rm_rf(tmpdir, &e);
                 forge_error_release(&e);
         }
         return r;

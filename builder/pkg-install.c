@@ -261,7 +261,7 @@ typedef struct inst {
 static int install_one(store *s, const spec *sp, inst *in, bentries *out, forge_error **err)
 {
         cleanup_free char *deb = store_blob_path(s, in->p->sha256);
-        cleanup_free char *spool = path_join(store_root(s), "tmp");
+        cleanup_free char *spool = fs_path_join(store_root(s), "tmp");
         cleanup_free char *label = NULL, *list = NULL;
         size_t first = out->n, list_len = 0;
         spec_layer fake = {0};
@@ -337,7 +337,7 @@ int pkg_install_files(store *s, const spec *sp, const pkg_set *below, const pkg_
         cleanup_free char *status = NULL;
         size_t status_len = 0, k = 0;
         int64_t sde = (int64_t)sp->source_date_epoch;
-        cleanup_free char *spool = path_join(store_root(s), "tmp");
+        cleanup_free char *spool = fs_path_join(store_root(s), "tmp");
         int r = -1;
 
         if (all == NULL || fresh == NULL || spool == NULL) {

@@ -432,8 +432,8 @@ int pkg_apt_parse_deb822(const char *text, const char *file, const char *arch,
 
 static int default_keyrings(const char *root, char ***ret, forge_error **err)
 {
-        cleanup_free char *main = path_join(root, "etc/apt/trusted.gpg");
-        cleanup_free char *dir = path_join(root, "etc/apt/trusted.gpg.d");
+        cleanup_free char *main = fs_path_join(root, "etc/apt/trusted.gpg");
+        cleanup_free char *dir = fs_path_join(root, "etc/apt/trusted.gpg.d");
         cleanup_strv char **names = NULL;
         char **v = calloc(1, sizeof(char *));
 
@@ -441,7 +441,7 @@ static int default_keyrings(const char *root, char ***ret, forge_error **err)
                 goto oom;
         if (access(main, R_OK) == 0 && strv_push(&v, main, strlen(main)) < 0)
                 goto oom;
-        if (dir_list_sorted(AT_FDCWD, dir, &names, err) < 0) {
+        if (fs_dir_list_sorted(AT_FDCWD, dir, &names, err) < 0) {
                 forge_error_release(err);
                 *ret = v;
                 return 0;
@@ -451,7 +451,7 @@ static int default_keyrings(const char *root, char ***ret, forge_error **err)
                 cleanup_free char *p = NULL;
                 if (l < 5 || (strcmp(*n + l - 4, ".gpg") && strcmp(*n + l - 4, ".asc")))
                         continue;
-                p = path_join(dir, *n);
+                p = fs_path_join(dir, *n);
                 if (p == NULL || strv_push(&v, p, strlen(p)) < 0)
                         goto oom;
         }
@@ -468,7 +468,7 @@ static int parse_file(const char *path, bool deb822, const char *arch, char *con
         cleanup_free char *text = NULL;
         size_t len;
 
-        if (file_read_all(AT_FDCWD, path, MAX_SOURCES_FILE, &text, &len, err) < 0) {
+        if (fs_read_all(AT_FDCWD, path, MAX_SOURCES_FILE, &text, &len, err) < 0) {
                 if ((*err)->errnum == ENOENT) {
                         forge_error_release(err);
                         return 0;
@@ -484,21 +484,21 @@ static int parse_file(const char *path, bool deb822, const char *arch, char *con
 int pkg_apt_host(const char *root, const char *arch, pkg_sources *out, forge_error **err)
 {
         cleanup_strv char **keys = NULL, **names = NULL;
-        cleanup_free char *list = path_join(root, "etc/apt/sources.list");
-        cleanup_free char *dir = path_join(root, "etc/apt/sources.list.d");
+        cleanup_free char *list = fs_path_join(root, "etc/apt/sources.list");
+        cleanup_free char *dir = fs_path_join(root, "etc/apt/sources.list.d");
 
         if (list == NULL || dir == NULL)
                 return forge_error_make(err, ENOMEM, "apt sources");
         if (default_keyrings(root, &keys, err) < 0 ||
             parse_file(list, false, arch, keys, out, err) < 0)
                 return -1;
-        if (dir_list_sorted(AT_FDCWD, dir, &names, err) < 0) {
+        if (fs_dir_list_sorted(AT_FDCWD, dir, &names, err) < 0) {
                 forge_error_release(err);
                 return 0;
         }
         for (char **n = names; *n; n++) {
                 size_t l = strlen(*n);
-                cleanup_free char *p = path_join(dir, *n);
+                cleanup_free char *p = fs_path_join(dir, *n);
                 if (p == NULL)
                         return forge_error_make(err, ENOMEM, "apt sources");
                 if (l > 5 && strcmp(*n + l - 5, ".list") == 0) {

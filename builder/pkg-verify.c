@@ -262,7 +262,7 @@ static int key_for_gpgv(const char *path, const char *tmpdir, int n, char **ret,
         char name[32];
         cleanup_close int dfd = -1;
 
-        if (file_read_all(AT_FDCWD, path, 16u << 20, &buf, &len, err) < 0)
+        if (fs_read_all(AT_FDCWD, path, 16u << 20, &buf, &len, err) < 0)
                 return forge_error_prefix(err, "read keyring");
         if (memmem(buf, len, "-----BEGIN PGP", 14) == NULL) {
                 *ret = strdup(path);
@@ -273,9 +273,9 @@ static int key_for_gpgv(const char *path, const char *tmpdir, int n, char **ret,
                                         path);
         snprintf(name, sizeof(name), "key-%d.gpg", n);
         dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || file_write_atomic(dfd, name, bin, blen, 0600, err) < 0)
+        if (dfd < 0 || fs_write_atomic(dfd, name, bin, blen, 0600, err) < 0)
                 return forge_error_make(err, errno, "write key into '%s'", tmpdir);
-        *ret = path_join(tmpdir, name);
+        *ret = fs_path_join(tmpdir, name);
         return *ret ? 0 : forge_error_make(err, ENOMEM, "keyring");
 }
 
@@ -317,8 +317,9 @@ static bool status_good(const char *status)
 int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *inrelease, size_t len,
                          const char *tmpdir, char **ret_text, size_t *ret_len, forge_error **err)
 {
-        cleanup_free char *in = path_join(tmpdir, "InRelease"), *out = path_join(tmpdir, "signed");
-        cleanup_free char *status_path = path_join(tmpdir, "status"), *status = NULL;
+        cleanup_free char *in = fs_path_join(tmpdir, "InRelease"),
+                          *out = fs_path_join(tmpdir, "signed");
+        cleanup_free char *status_path = fs_path_join(tmpdir, "status"), *status = NULL;
         cleanup_strv char **keys = calloc(MAX_KEYS + 1, sizeof(char *));
         char *argv[8 + 2 * MAX_KEYS + 4];
         size_t nk = 0, a = 0, slen;
@@ -327,7 +328,7 @@ int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *in
 
         if (!in || !out || !status_path || !keys)
                 return forge_error_make(err, ENOMEM, "verify");
-        if (dfd < 0 || file_write_atomic(dfd, "InRelease", inrelease, len, 0600, err) < 0)
+        if (dfd < 0 || fs_write_atomic(dfd, "InRelease", inrelease, len, 0600, err) < 0)
                 return forge_error_make(err, errno, "write '%s'", in);
         if (src->inline_key) {
                 cleanup_free unsigned char *bin = NULL;
@@ -335,9 +336,9 @@ int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *in
                 if (pkg_dearmor(src->inline_key, strlen(src->inline_key), &bin, &blen) < 0)
                         return forge_error_make(err, EINVAL, "%s: Signed-By holds no valid key",
                                                 src->origin);
-                if (file_write_atomic(dfd, "inline.gpg", bin, blen, 0600, err) < 0)
+                if (fs_write_atomic(dfd, "inline.gpg", bin, blen, 0600, err) < 0)
                         return -1;
-                if ((keys[nk++] = path_join(tmpdir, "inline.gpg")) == NULL)
+                if ((keys[nk++] = fs_path_join(tmpdir, "inline.gpg")) == NULL)
                         return forge_error_make(err, ENOMEM, "verify");
         }
         for (char **k = src->keyrings; k && *k && nk < MAX_KEYS; k++, nk++)
@@ -364,14 +365,14 @@ int pkg_inrelease_verify(const pkg_source *src, const char *what, const char *in
         unlink(out);
         if (run_gpgv(argv, status_path, &st, err) < 0)
                 return -1;
-        if (file_read_all(AT_FDCWD, status_path, 1u << 20, &status, &slen, err) < 0)
+        if (fs_read_all(AT_FDCWD, status_path, 1u << 20, &status, &slen, err) < 0)
                 return -1;
         if (st != 0 || !status_good(status))
                 return forge_error_make(err, 0,
                                         "'%s': the signature is not valid for the repository's "
                                         "keys (gpgv status %d): refusing it",
                                         what, st);
-        if (file_read_all(AT_FDCWD, out, PKG_MAX_INRELEASE, ret_text, ret_len, err) < 0)
+        if (fs_read_all(AT_FDCWD, out, PKG_MAX_INRELEASE, ret_text, ret_len, err) < 0)
                 return forge_error_prefix(err, "'%s': read what gpgv verified", what);
         return 0;
 }

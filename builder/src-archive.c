@@ -43,7 +43,7 @@ static char *dest_path(actx *c, const char *name)
                 return take_ptr(clean);
         if (clean[0] == '\0')
                 return strdup(c->prefix);
-        return path_join(c->prefix, clean);
+        return fs_path_join(c->prefix, clean);
 }
 
 /* Content goes to the spool at its offset in the entry: a sparse member's

@@ -303,7 +303,7 @@ static int add_file_spec(fctx *c, forge_error **err)
                         src[--sl] = '\0';
                 base = strrchr(src, '/');
                 base = base ? base + 1 : src;
-                char *full = dest[0] ? path_join(dest, base) : strdup(base);
+                char *full = dest[0] ? fs_path_join(dest, base) : strdup(base);
                 if (full == NULL)
                         return forge_error_make(err, ENOMEM, "files");
                 free(dest);

@@ -44,8 +44,8 @@ static int walk(uctx *c, const char *host, const char *rel, forge_error **err)
                 struct stat st;
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                h = path_join(host, de->d_name);
-                r = rel[0] ? path_join(rel, de->d_name) : strdup(de->d_name);
+                h = fs_path_join(host, de->d_name);
+                r = rel[0] ? fs_path_join(rel, de->d_name) : strdup(de->d_name);
                 if (h == NULL || r == NULL)
                         return forge_error_make(err, ENOMEM, "run layer");
                 if (lstat(h, &st) < 0)
@@ -124,7 +124,7 @@ static int add(uctx *c, const char *host, const char *rel, const struct stat *st
                 ssize_t n = lgetxattr(host, "trusted.overlay.opaque", v, sizeof(v));
                 en->type = S_IFDIR;
                 if (n == 1 && v[0] == 'y') {
-                        cleanup_free char *opq = path_join(rel, ".wh..wh..opq");
+                        cleanup_free char *opq = fs_path_join(rel, ".wh..wh..opq");
                         bentry *o = opq ? bentries_add(c->out, opq) : NULL;
                         if (o == NULL)
                                 return forge_error_make(err, ENOMEM, "run layer");

@@ -205,7 +205,7 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         bo.run_step = cli_build_step;
         if (cli_store_open(ctx, &s, &err) < 0)
                 return cli_fail(&err);
-        scratch = path_join(store_root(s), "tmp");
+        scratch = fs_path_join(store_root(s), "tmp");
         if (scratch == NULL)
                 return cli_fail(&err);
         bo.run_step_data = scratch; /* run: steps keep their scratch dirs in the store */

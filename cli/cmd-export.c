@@ -45,14 +45,14 @@ static int export_stdout(store *s, const char *digest, const char *ref, store_ex
                 r = cli_fail(&err);
         } else {
                 cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || copy_fd(fd, STDOUT_FILENO, &err) < 0) {
+                if (fd < 0 || fs_copy_fd(fd, STDOUT_FILENO, &err) < 0) {
                         if (err == NULL)
                                 forge_error_make(&err, errno, "read '%s'", path);
                         forge_error_prefix(&err, "export to stdout");
                         r = cli_fail(&err);
                 }
         }
-        rm_rf(tmpl, NULL);
+        fs_rm_rf(tmpl, NULL);
         if (r == 0)
                 fprintf(stderr, "exported %s to stdout\n", digest);
         return r;

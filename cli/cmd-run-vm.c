@@ -304,14 +304,14 @@ static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_s
         return 0;
 }
 
-/* forge-vmm: FORGE_VMM, else installed with forge (exe_companion_find) */
+/* forge-vmm: FORGE_VMM, else installed with forge (fs_companion_find) */
 static char *find_launcher(void)
 {
         const char *env = getenv("FORGE_VMM");
 
         if (env && access(env, X_OK) == 0)
                 return strdup(env);
-        return exe_companion_find("forge-vmm", "runtime/vmm");
+        return fs_companion_find("forge-vmm", "runtime/vmm");
 }
 
 /* Replaces this process with forge-vmm; returns only on failure. The disk
@@ -434,7 +434,7 @@ static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_
 
         if (cli_run_check_names(o->user, o->hostname) != 0)
                 return FORGE_EXIT_USAGE;
-        if (o->memory && (parse_size(o->memory, &v) < 0 || v == 0))
+        if (o->memory && (fs_parse_size(o->memory, &v) < 0 || v == 0))
                 return cli_usage_error("run", "--memory wants a size like 512M, got '%s'",
                                        o->memory);
         if (o->cpus) {

@@ -100,7 +100,7 @@ static int parse_limits(const run_opts *o, runtime_config *cfg)
         unsigned long long v;
 
         if (o->memory != NULL) {
-                if (parse_size(o->memory, &v) < 0 || v == 0)
+                if (fs_parse_size(o->memory, &v) < 0 || v == 0)
                         return cli_usage_error("run", "--memory wants a size like 256M, got '%s'",
                                                o->memory);
                 cfg->memory = v;
@@ -153,7 +153,7 @@ int cli_run_resolve(cli_ctx *ctx, store *s, const char *target, bool is_spec,
 
         if (!is_spec)
                 return cli_image_resolve(ctx, s, target, ret, err);
-        tmp = path_join(store_root(s), "tmp");
+        tmp = fs_path_join(store_root(s), "tmp");
         if (tmp == NULL)
                 return forge_error_make(err, ENOMEM, "build");
         bo.run_step_data = tmp;
@@ -379,7 +379,7 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
                         r = cli_fail(&err);
                         return r == FORGE_EXIT_USAGE ? r : 125;
                 }
-                tmp = path_join(store_root(s), "tmp");
+                tmp = fs_path_join(store_root(s), "tmp");
         }
         mounts = calloc(grants.n_mounts + o->n_mounts + 1, sizeof(runtime_mount));
         {

@@ -80,7 +80,7 @@ int cmd_sbom(cli_ctx *ctx, int argc, char **argv)
                         return cli_fail(&err);
                 memcpy(withnl, doc, len);
                 withnl[len] = '\n';
-                if (file_write_atomic(AT_FDCWD, out, withnl, len + 1, 0644, &err) < 0)
+                if (fs_write_atomic(AT_FDCWD, out, withnl, len + 1, 0644, &err) < 0)
                         return cli_fail(&err);
         }
         return 0;

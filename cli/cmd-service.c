@@ -25,7 +25,7 @@ static int runs_dir(cli_ctx *ctx, char **ret, forge_error **err)
 
         if (cli_store_open(ctx, &s, err) < 0)
                 return -1;
-        *ret = path_join(store_root(s), "run");
+        *ret = fs_path_join(store_root(s), "run");
         return *ret ? 0 : forge_error_make(err, ENOMEM, "run directory");
 }
 
@@ -400,11 +400,11 @@ static int exec_opt(int c, const char *arg, void *data)
 /* container.json, written by the run's workload process when it started */
 static int exec_record(const service_info *si, json_t **ret, forge_error **err)
 {
-        cleanup_free char *path = path_join(si->dir, "container.json");
+        cleanup_free char *path = fs_path_join(si->dir, "container.json");
         cleanup_free char *buf = NULL;
         json_t *j;
 
-        if (path == NULL || file_read_all(AT_FDCWD, path, 1 << 20, &buf, NULL, err) < 0)
+        if (path == NULL || fs_read_all(AT_FDCWD, path, 1 << 20, &buf, NULL, err) < 0)
                 return forge_error_prefix(err, "run '%s'", display_name(si));
         j = json_loads(buf, 0, NULL);
         if (!json_is_object(j) || !json_is_array(json_object_get(j, "env"))) {

@@ -82,7 +82,7 @@ static int start(cli_ctx *ctx, const cli_run_opts *run)
         if (opts.log_max != NULL) {
                 unsigned long long v;
 
-                if (parse_size(opts.log_max, &v) < 0 || v < 4096)
+                if (fs_parse_size(opts.log_max, &v) < 0 || v < 4096)
                         return cli_usage_error("run",
                                                "--log-max wants a size of at least 4K, got "
                                                "'%s'",
@@ -91,7 +91,7 @@ static int start(cli_ctx *ctx, const cli_run_opts *run)
         }
         if (cli_store_open(ctx, &s, &err) < 0)
                 return cli_fail(&err) == FORGE_EXIT_USAGE ? FORGE_EXIT_USAGE : 125;
-        runs = path_join(store_root(s), "run");
+        runs = fs_path_join(store_root(s), "run");
         if (runs == NULL)
                 return 125;
         p.runs_dir = runs;

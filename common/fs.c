@@ -14,7 +14,7 @@
 
 #include "common/cleanup.h"
 
-char *path_join(const char *a, const char *b)
+char *fs_path_join(const char *a, const char *b)
 {
         size_t la = strlen(a);
         char *r = NULL;
@@ -37,7 +37,7 @@ char *path_join(const char *a, const char *b)
         return r;
 }
 
-char *exe_companion_find(const char *name, const char *build_subdir)
+char *fs_companion_find(const char *name, const char *build_subdir)
 {
         static const char *const installed[] = {"/usr/local/libexec/forge", "/usr/libexec/forge"};
         char exe[PATH_MAX], cand[PATH_MAX + 256];
@@ -68,7 +68,7 @@ char *exe_companion_find(const char *name, const char *build_subdir)
         return NULL;
 }
 
-bool path_is_contained(const char *rel)
+bool fs_path_is_contained(const char *rel)
 {
         const char *p = rel;
 
@@ -83,7 +83,7 @@ bool path_is_contained(const char *rel)
         return true;
 }
 
-int mkdir_p(const char *path, mode_t mode, forge_error **err)
+int fs_mkdir_p(const char *path, mode_t mode, forge_error **err)
 {
         cleanup_free char *buf = strdup(path);
 
@@ -116,7 +116,7 @@ static int rm_one(const char *path, const struct stat *st, int type, struct FTW 
         return 0;
 }
 
-int rm_rf(const char *path, forge_error **err)
+int fs_rm_rf(const char *path, forge_error **err)
 {
         struct stat st;
 
@@ -135,7 +135,7 @@ int rm_rf(const char *path, forge_error **err)
         return 0;
 }
 
-int write_all(int fd, const void *buf, size_t len)
+int fs_write_all(int fd, const void *buf, size_t len)
 {
         const char *p = buf;
 
@@ -152,8 +152,8 @@ int write_all(int fd, const void *buf, size_t len)
         return 0;
 }
 
-int file_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                      forge_error **err)
+int fs_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                    forge_error **err)
 {
         char tmp[PATH_MAX];
         cleanup_close int fd = -1;
@@ -167,7 +167,7 @@ int file_write_atomic(int dirfd, const char *name, const void *buf, size_t len, 
         fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return forge_error_make(err, errno, "create '%s'", tmp);
-        if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+        if (fs_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
                 int e = errno;
                 unlinkat(dirfd, tmp, 0);
                 return forge_error_make(err, e, "write '%s'", tmp);
@@ -187,8 +187,8 @@ int file_write_atomic(int dirfd, const char *name, const void *buf, size_t len, 
         return 0;
 }
 
-int file_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
-                  forge_error **err)
+int fs_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
+                forge_error **err)
 {
         cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
         cleanup_free char *buf = NULL;
@@ -230,7 +230,7 @@ int file_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_
         return 0;
 }
 
-int copy_fd(int in, int out, forge_error **err)
+int fs_copy_fd(int in, int out, forge_error **err)
 {
         static __thread char buf[1 << 16];
 
@@ -250,12 +250,12 @@ int copy_fd(int in, int out, forge_error **err)
                 }
                 if (n == 0)
                         return 0;
-                if (write_all(out, buf, (size_t)n) < 0)
+                if (fs_write_all(out, buf, (size_t)n) < 0)
                         return forge_error_make(err, errno, "write");
         }
 }
 
-int parse_size(const char *s, unsigned long long *ret)
+int fs_parse_size(const char *s, unsigned long long *ret)
 {
         unsigned long long whole = 0, frac = 0, fracdiv = 1, mult = 1;
         const char *p = s;
@@ -335,7 +335,7 @@ static int cmp_names(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int dir_list_sorted(int dirfd, const char *rel, char ***ret_names, forge_error **err)
+int fs_dir_list_sorted(int dirfd, const char *rel, char ***ret_names, forge_error **err)
 {
         cleanup_closedir DIR *d = opendir_at(dirfd, rel);
         cleanup_strv char **names = NULL;

@@ -9,38 +9,38 @@
 #include "common/error.h"
 
 /* malloc'd "a/b", with exactly one '/' between; NULL on ENOMEM. */
-char *path_join(const char *a, const char *b);
+char *fs_path_join(const char *a, const char *b);
 /* A program installed with forge (forge-init, forge-vminit, forge-vmm): next
  * to the running executable, at ../BUILD_SUBDIR/NAME from it (the build
  * tree), at ../libexec/forge/NAME, else in /usr/local/libexec/forge or
  * /usr/libexec/forge. malloc'd path of the first executable one, or NULL. */
-char *exe_companion_find(const char *name, const char *build_subdir);
+char *fs_companion_find(const char *name, const char *build_subdir);
 /* True when the relative path has no ".." component and is not absolute. */
-bool path_is_contained(const char *rel);
+bool fs_path_is_contained(const char *rel);
 
-int mkdir_p(const char *path, mode_t mode, forge_error **err);
+int fs_mkdir_p(const char *path, mode_t mode, forge_error **err);
 /* Removes path and everything below it; missing is not an error. Does not
  * follow symlinks and stays on the file system of path. */
-int rm_rf(const char *path, forge_error **err);
+int fs_rm_rf(const char *path, forge_error **err);
 
 /* Writes buf to dirfd/name atomically: temp file in the same directory,
  * fsync, rename, fsync of the directory. */
-int file_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
-                      forge_error **err);
+int fs_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+                    forge_error **err);
 /* Reads a whole file (at most max bytes, else EFBIG); the buffer is NUL-terminated. */
-int file_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
-                  forge_error **err);
+int fs_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
+                forge_error **err);
 /* write(2) all of buf, retrying on EINTR and short writes. */
-int write_all(int fd, const void *buf, size_t len);
+int fs_write_all(int fd, const void *buf, size_t len);
 /* Copies in to out until EOF (copy_file_range/sendfile where possible). */
-int copy_fd(int in, int out, forge_error **err);
+int fs_copy_fd(int in, int out, forge_error **err);
 
 /* Parses "512M", "1G", "1024", "1.5G" (binary units K/M/G/T, optional B/iB suffix).
  * Returns -1 on malformed input or overflow. */
-int parse_size(const char *s, unsigned long long *ret);
+int fs_parse_size(const char *s, unsigned long long *ret);
 
 /* Opens dirfd/rel as a directory stream (O_CLOEXEC); NULL with errno on failure. */
 DIR *opendir_at(int dirfd, const char *rel);
 /* The names in dirfd/rel ("." for dirfd itself) except "." and "..", sorted
  * bytewise, as a NULL-terminated malloc'd vector (free with cleanup_strv). */
-int dir_list_sorted(int dirfd, const char *rel, char ***ret_names, forge_error **err);
+int fs_dir_list_sorted(int dirfd, const char *rel, char ***ret_names, forge_error **err);

@@ -326,7 +326,7 @@ static size_t on_body(char *buf, size_t size, size_t n, void *userdata)
                 }
         }
         if (a->rq->out_fd >= 0 && a->to_fd) {
-                if (write_all(a->rq->out_fd, buf, len) < 0) {
+                if (fs_write_all(a->rq->out_fd, buf, len) < 0) {
                         a->write_errno = errno;
                         return 0;
                 }

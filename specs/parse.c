@@ -148,7 +148,7 @@ static int get_size(parser *p, yaml_node_t *n, const char *key, uint64_t *ret)
 
         if (expect_scalar(p, n, key) < 0)
                 return -1;
-        if (parse_size(scalar(n), &v) < 0 || v == 0)
+        if (fs_parse_size(scalar(n), &v) < 0 || v == 0)
                 return FAIL(p, n, "'%s' is '%s' (expected a size like 512M or 2G)", key, scalar(n));
         *ret = v;
         return 0;
@@ -291,7 +291,7 @@ static int resolve_input(parser *p, yaml_node_t *n, const char *key, bool must_e
 
         if (rel[0] == '\0')
                 return FAIL(p, n, "'%s' is empty (expected a path)", key);
-        joined = rel[0] == '/' ? strdup(rel) : path_join(p->s->context_dir, rel);
+        joined = rel[0] == '/' ? strdup(rel) : fs_path_join(p->s->context_dir, rel);
         if (joined == NULL)
                 return forge_error_make(p->err, ENOMEM, "parse spec");
         if (!lexically_inside(joined, p->s->context_dir))
@@ -321,7 +321,7 @@ static int check_abs_path(parser *p, yaml_node_t *n, const char *key)
         const char *v = scalar(n);
         if (v[0] != '/')
                 return FAIL(p, n, "'%s' is '%s' (expected an absolute path like /opt/app)", key, v);
-        if (!path_is_contained(v + 1))
+        if (!fs_path_is_contained(v + 1))
                 return FAIL(p, n, "'%s' is '%s' (expected a path without '..')", key, v);
         return 0;
 }
@@ -1177,7 +1177,8 @@ KEYFN(t_from)
                 return 0;
         }
         if (strchr(f, '/') != NULL || spec_path_named(f)) {
-                cleanup_free char *joined = f[0] == '/' ? strdup(f) : path_join(s->context_dir, f);
+                cleanup_free char *joined =
+                    f[0] == '/' ? strdup(f) : fs_path_join(s->context_dir, f);
                 if (joined == NULL)
                         return forge_error_make(p->err, ENOMEM, "parse spec");
                 s->from_path = realpath(joined, NULL);
@@ -1597,7 +1598,7 @@ int spec_load(const char *path, spec **ret, forge_error **err)
         s->path = strdup(path);
         if (s->path == NULL)
                 goto oom;
-        if (file_read_all(AT_FDCWD, path, SPEC_MAX_BYTES, &buf, &len, err) < 0) {
+        if (fs_read_all(AT_FDCWD, path, SPEC_MAX_BYTES, &buf, &len, err) < 0) {
                 if ((*err)->errnum == EFBIG) {
                         forge_error_release(err);
                         forge_error_usage(err, "%s: larger than 1 MiB: not a spec", path);

@@ -75,7 +75,7 @@ static int write_sparse(store_blob_writer *w, const char *p, size_t len, forge_e
                                         break;
                                 run += m;
                         }
-                        if (write_all(w->fd, p, run) < 0)
+                        if (fs_write_all(w->fd, p, run) < 0)
                                 return forge_error_make(err, errno, "write blob '%s/%s'",
                                                         w->s->root, w->tmp_rel);
                 }
@@ -269,7 +269,7 @@ int store_blob_read(store *s, const char *digest, size_t max, char **ret_buf, si
         if (!digest_valid(digest))
                 return forge_error_make(err, EINVAL, "'%s' is not a sha256 digest", digest);
         store_blob_relpath(digest, rel, sizeof(rel));
-        if (file_read_all(s->root_fd, rel, max, ret_buf, ret_len, err) < 0)
+        if (fs_read_all(s->root_fd, rel, max, ret_buf, ret_len, err) < 0)
                 return forge_error_prefix(err, "blob %s", digest);
         return 0;
 }

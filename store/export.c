@@ -68,10 +68,10 @@ static int dtar_dir(dtar *t, int fd, const char *rel, forge_error **err)
         cleanup_strv char **names = NULL;
         int r = 0;
 
-        if (dir_list_sorted(fd, ".", &names, err) < 0)
+        if (fs_dir_list_sorted(fd, ".", &names, err) < 0)
                 return forge_error_prefix(err, "'%s'", rel[0] ? rel : ".");
         for (size_t i = 0; names[i] != NULL && r == 0; i++) {
-                cleanup_free char *child = rel[0] ? path_join(rel, names[i]) : strdup(names[i]);
+                cleanup_free char *child = rel[0] ? fs_path_join(rel, names[i]) : strdup(names[i]);
                 r = child ? dtar_entry(t, fd, names[i], child, err)
                           : forge_error_make(err, ENOMEM, "tar");
         }
@@ -377,7 +377,7 @@ static int copy_blob(store *s, const char *digest, int blobs_dir, forge_error **
                 return 0; /* the same blob twice (a layer used twice) */
         if (out < 0)
                 return forge_error_make(err, errno, "write blob %s", digest);
-        return copy_fd(in, out, err);
+        return fs_copy_fd(in, out, err);
 }
 
 static int write_json_file(int dirfd, const char *name, json_t *j, forge_error **err)
@@ -385,7 +385,7 @@ static int write_json_file(int dirfd, const char *name, json_t *j, forge_error *
         cleanup_free char *txt = store_json_canonical(j, NULL);
         if (txt == NULL)
                 return forge_error_make(err, ENOMEM, "json");
-        return file_write_atomic(dirfd, name, txt, strlen(txt), 0644, err);
+        return fs_write_atomic(dirfd, name, txt, strlen(txt), 0644, err);
 }
 
 static int export_oci_dir(store *s, const store_image *img, const char *ref, store_compression comp,
@@ -407,7 +407,7 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                         return forge_error_make(err, ENOMEM, "export");
                 if (slash != NULL && slash != parent) {
                         *slash = '\0';
-                        if (mkdir_p(parent, 0755, err) < 0)
+                        if (fs_mkdir_p(parent, 0755, err) < 0)
                                 return -1;
                 }
         }
@@ -462,7 +462,7 @@ static int export_oci_dir(store *s, const store_image *img, const char *ref, sto
                         if (txt == NULL)
                                 return forge_error_make(err, ENOMEM, "manifest");
                         hash_sha256_buf(txt, len, mdigest);
-                        if (file_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
+                        if (fs_write_atomic(bfd, digest_hex(mdigest), txt, len, 0644, err) < 0)
                                 return -1;
                 }
                 index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
@@ -550,20 +550,20 @@ int store_export_ref(store *s, const char *manifest_digest, const char *ref,
                 }
                 if (store_tmpdir(s, &work, err) < 0)
                         break;
-                inner = path_join(work, "oci");
+                inner = fs_path_join(work, "oci");
                 if (inner && export_oci_dir(s, img, ref, comp, inner, err) == 0 &&
                     store_tar_dir(inner, tmp, true, err) == 0)
                         r = 0;
                 break;
         }
         if (work) {
-                rm_rf(work, &e2);
+                fs_rm_rf(work, &e2);
                 forge_error_release(&e2);
         }
         if (r == 0 && rename(tmp, path) < 0)
                 r = forge_error_make(err, errno, "rename '%s' to '%s'", tmp, path);
         if (r < 0) {
-                rm_rf(tmp, &e2);
+                fs_rm_rf(tmp, &e2);
                 forge_error_release(&e2);
                 return forge_error_prefix(err, "export to '%s'", path);
         }

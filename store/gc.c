@@ -152,7 +152,7 @@ static int sweep_unpacked(store *s, hexset *diffs, bool dry_run, store_gc_stats 
                 if (strlen(de->d_name) == DIGEST_HEX_LEN &&
                     strspn(de->d_name, "0123456789abcdef") == DIGEST_HEX_LEN)
                         st->unpacked_bytes += tree_size(path);
-                if (!dry_run && rm_rf(path, err) < 0)
+                if (!dry_run && fs_rm_rf(path, err) < 0)
                         return forge_error_prefix(err, "gc");
                 if (!dry_run && strlen(de->d_name) == DIGEST_HEX_LEN) {
                         forge_error *e = NULL;
@@ -181,7 +181,7 @@ static int sweep_cache(store *s, hexset *live, bool dry_run, store_gc_stats *st)
                 if (de->d_name[0] == '.')
                         continue;
                 snprintf(rel, sizeof(rel), "kv/cache/%s", de->d_name);
-                if (file_read_all(s->root_fd, rel, 1 << 20, &buf, NULL, &e) < 0) {
+                if (fs_read_all(s->root_fd, rel, 1 << 20, &buf, NULL, &e) < 0) {
                         forge_error_release(&e);
                         continue;
                 }
@@ -210,7 +210,7 @@ static int clear_tmp(store *s, forge_error **err)
                         continue;
                 if (asprintf(&path, "%s/tmp/%s", s->root, de->d_name) < 0)
                         return forge_error_make(err, ENOMEM, "gc");
-                if (rm_rf(path, err) < 0)
+                if (fs_rm_rf(path, err) < 0)
                         return forge_error_prefix(err, "gc");
         }
         return 0;

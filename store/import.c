@@ -46,7 +46,7 @@ static json_t *load_json_at(int dirfd, const char *rel, forge_error **err)
 static int open_in(int dirfd, const char *rel, uint64_t *ret_size, forge_error **err)
 {
         int fd = -1;
-        if (!path_is_contained(rel) || rel[0] == '\0')
+        if (!fs_path_is_contained(rel) || rel[0] == '\0')
                 return forge_error_make(err, EINVAL, "'%s' points outside the archive", rel);
         if (safe_open_file(dirfd, rel, MAX_BLOB, &fd, ret_size, err) < 0)
                 return -1;
@@ -301,7 +301,7 @@ static int import_docker(store *s, int dirfd, char ret_digest[DIGEST_STR_SIZE], 
                         o += (size_t)w;
                 }
         }
-        if (!path_is_contained(cfg_rel) ||
+        if (!fs_path_is_contained(cfg_rel) ||
             safe_read_file(dirfd, cfg_rel, MAX_JSON, &cbuf, &clen, err) < 0) {
                 if (!*err)
                         forge_error_make(err, EINVAL, "'%s' points outside the archive", cfg_rel);
@@ -485,7 +485,7 @@ int store_import_tagged(store *s, const char *path, const char *tag, store_impor
         r = 0;
 out:
         if (work) {
-                rm_rf(work, &e2);
+                fs_rm_rf(work, &e2);
                 forge_error_release(&e2);
         }
         return r;

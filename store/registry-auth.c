@@ -147,7 +147,7 @@ static int auth_file_load(const char *path, json_t **ret, forge_error **err)
         forge_error *e = NULL;
 
         *ret = NULL;
-        if (file_read_all(AT_FDCWD, path, MAX_AUTH_FILE, &buf, &len, &e) < 0) {
+        if (fs_read_all(AT_FDCWD, path, MAX_AUTH_FILE, &buf, &len, &e) < 0) {
                 if (e->errnum == ENOENT) {
                         forge_error_release(&e);
                         return 0;
@@ -248,7 +248,7 @@ static void write_quietly(int fd, const char *s)
         sigemptyset(&pipe_set);
         sigaddset(&pipe_set, SIGPIPE);
         pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-        if (write_all(fd, s, strlen(s)) < 0 && errno == EPIPE)
+        if (fs_write_all(fd, s, strlen(s)) < 0 && errno == EPIPE)
                 sigtimedwait(&pipe_set, NULL, &zero);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -417,7 +417,7 @@ static int write_auth_file(const char *path, json_t *j, forge_error **err)
                 return forge_error_make(err, ENOMEM, "auth file");
         dir = dirname(dir_copy);
         base = basename(base_copy);
-        if (mkdir_p(dir, 0700, err) < 0)
+        if (fs_mkdir_p(dir, 0700, err) < 0)
                 return forge_error_prefix(err, "auth file '%s'", path);
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
@@ -425,7 +425,7 @@ static int write_auth_file(const char *path, json_t *j, forge_error **err)
         txt = json_dumps(j, JSON_INDENT(8) | JSON_SORT_KEYS);
         if (txt == NULL)
                 return forge_error_make(err, ENOMEM, "auth file");
-        if (file_write_atomic(dfd, base, txt, strlen(txt), 0600, err) < 0)
+        if (fs_write_atomic(dfd, base, txt, strlen(txt), 0600, err) < 0)
                 return forge_error_prefix(err, "write auth file '%s'", path);
         return 0;
 }

@@ -48,7 +48,7 @@ static int tls_files(const registry_opts *o, const char *host, http_options *ho,
                      char **ret_cert, char **ret_key, forge_error **err)
 {
         const char *base = o->certs_dir ? o->certs_dir : "/etc/containers/certs.d";
-        cleanup_free char *dir = path_join(base, host);
+        cleanup_free char *dir = fs_path_join(base, host);
         cleanup_closedir DIR *d = NULL;
         struct dirent *de;
         struct stat st;
@@ -71,7 +71,7 @@ static int tls_files(const registry_opts *o, const char *host, http_options *ho,
                 if (slot == NULL)
                         continue;
                 free(*slot);
-                *slot = path_join(dir, de->d_name);
+                *slot = fs_path_join(dir, de->d_name);
                 if (*slot == NULL || stat(*slot, &st) < 0 || !S_ISREG(st.st_mode)) {
                         free(*slot);
                         *slot = NULL;

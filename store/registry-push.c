@@ -287,7 +287,7 @@ static void find_mounts(push_ctx *c, const char *host)
                 if (de->d_name[0] == '.')
                         continue;
                 snprintf(rel, sizeof(rel), "kv/registry-origin/%s", de->d_name);
-                if (file_read_all(store_root_fd(c->st), rel, 1 << 20, &buf, NULL, &e) < 0) {
+                if (fs_read_all(store_root_fd(c->st), rel, 1 << 20, &buf, NULL, &e) < 0) {
                         forge_error_release(&e);
                         continue;
                 }
@@ -521,7 +521,7 @@ static uint64_t chunk_size(void)
 {
         const char *v = getenv("FORGE_REGISTRY_CHUNK_SIZE");
         unsigned long long n = 0;
-        if (v != NULL && parse_size(v, &n) == 0 && n >= 4096)
+        if (v != NULL && fs_parse_size(v, &n) == 0 && n >= 4096)
                 return n;
         return DEFAULT_CHUNK;
 }

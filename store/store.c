@@ -28,7 +28,7 @@ char *store_default_root(void)
                 return strdup("/var/lib/forge");
         xdg = getenv("XDG_DATA_HOME");
         if (xdg != NULL && xdg[0] == '/')
-                return path_join(xdg, "forge");
+                return fs_path_join(xdg, "forge");
         home = getenv("HOME");
         if (home == NULL || home[0] != '/')
                 return NULL;
@@ -42,7 +42,7 @@ int store_open(const char *root, store **ret, forge_error **err)
         cleanup_free char *abs = NULL;
         store *s;
 
-        if (mkdir_p(root, 0755, err) < 0)
+        if (fs_mkdir_p(root, 0755, err) < 0)
                 return forge_error_prefix(err, "open store '%s'", root);
         abs = realpath(root, NULL);
         if (abs == NULL)

@@ -37,7 +37,7 @@ static int put_small(store *s, const char *dest_rel, const char *content, forge_
 
         if (store_tmpfile(s, &fd, &tmp, err) < 0)
                 return -1;
-        if (write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0) {
+        if (fs_write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0) {
                 int e = errno;
                 unlinkat(s->root_fd, tmp, 0);
                 return forge_error_make(err, e, "write '%s'", dest_rel);
@@ -79,7 +79,7 @@ int store_tag_get(store *s, const char *name, const char *tag, char ret[DIGEST_S
         if (check_ref(name, tag, err) < 0)
                 return -1;
         snprintf(rel, sizeof(rel), "tags/%s/%s", name, tag);
-        if (file_read_all(s->root_fd, rel, 256, &buf, &len, err) < 0)
+        if (fs_read_all(s->root_fd, rel, 256, &buf, &len, err) < 0)
                 return -1;
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
                 buf[--len] = '\0';
@@ -202,7 +202,7 @@ int store_kv_get(store *s, const char *ns, const char *key, char **ret_value, fo
 
         if (kv_rel(ns, key, rel, sizeof(rel), err) < 0)
                 return -1;
-        if (file_read_all(s->root_fd, rel, 16 << 20, ret_value, NULL, &e) < 0) {
+        if (fs_read_all(s->root_fd, rel, 16 << 20, ret_value, NULL, &e) < 0) {
                 if (e->errnum == ENOENT) {
                         forge_error_release(&e);
                         return 0;

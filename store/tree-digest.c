@@ -90,10 +90,10 @@ static int walk(hash_sha256 *h, int dirfd, const char *rel, int depth, forge_err
 
         if (depth > MAX_DEPTH)
                 return forge_error_make(err, ELOOP, "'%s' is nested too deeply", rel);
-        if (dir_list_sorted(dirfd, ".", &names, err) < 0)
+        if (fs_dir_list_sorted(dirfd, ".", &names, err) < 0)
                 return forge_error_prefix(err, "'%s'", rel[0] ? rel : ".");
         for (size_t i = 0; names[i] != NULL; i++) {
-                cleanup_free char *child = rel[0] ? path_join(rel, names[i]) : strdup(names[i]);
+                cleanup_free char *child = rel[0] ? fs_path_join(rel, names[i]) : strdup(names[i]);
                 if (child == NULL)
                         return forge_error_make(err, ENOMEM, "tree digest");
                 if (entry(h, dirfd, names[i], child, depth, err) < 0)

@@ -108,7 +108,7 @@ static int commit(store *s, const char *root, const char *tmp, const char *dest,
         if (tree_digest_at(dest, old, &e) == 0 && strcmp(old, fresh) == 0)
                 return store_kv_put(s, KV_UNPACKED, hex, fresh, err);
         forge_error_release(&e);
-        aside = path_join(tmp, "stale");
+        aside = fs_path_join(tmp, "stale");
         if (aside == NULL)
                 return forge_error_make(err, ENOMEM, "unpack");
         if (rename(dest, aside) < 0 || rename(root, dest) < 0)
@@ -135,7 +135,7 @@ int store_layer_unpack(store *s, const store_layer *layer, char **ret_dir, forge
         }
         if (store_tmpdir(s, &tmp, err) < 0)
                 return -1;
-        root = path_join(tmp, "root");
+        root = fs_path_join(tmp, "root");
         if (root == NULL || mkdir(root, 0755) < 0) {
                 forge_error_make(err, root ? errno : ENOMEM, "unpack");
                 goto out;
@@ -149,7 +149,7 @@ int store_layer_unpack(store *s, const store_layer *layer, char **ret_dir, forge
         *ret_dir = take_ptr(dest);
         r = 0;
 out:
-        rm_rf(tmp, &e2);
+        fs_rm_rf(tmp, &e2);
         forge_error_release(&e2);
         return r;
 }

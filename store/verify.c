@@ -98,7 +98,7 @@ static int verify_unpacked(store *s, store_verify_fn bad, void *ud, size_t *coun
         cleanup_strv char **names = NULL;
         forge_error *e = NULL;
 
-        if (dir_list_sorted(s->root_fd, "layers", &names, &e) < 0) {
+        if (fs_dir_list_sorted(s->root_fd, "layers", &names, &e) < 0) {
                 forge_error_release(&e);
                 return 0; /* no layers/ yet */
         }

@@ -71,7 +71,7 @@ static int run(char *const argv[], char *const extra_env[], const char *log, for
                 cleanup_free char *out = NULL;
                 size_t len = 0;
                 forge_error *e = NULL;
-                file_read_all(AT_FDCWD, log, 1 << 20, &out, &len, &e);
+                fs_read_all(AT_FDCWD, log, 1 << 20, &out, &len, &e);
                 forge_error_release(&e);
                 return forge_error_make(err, 0, "%s failed (%s %d): %s", argv[0],
                                         WIFEXITED(st) ? "exit" : "signal",
@@ -88,12 +88,12 @@ int vm_tree_walk(const char *dir, int max_depth, vm_tree_fn fn, void *ctx)
         cleanup_strv char **names = NULL;
         forge_error *e = NULL;
 
-        if (max_depth < 0 || dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
+        if (max_depth < 0 || fs_dir_list_sorted(AT_FDCWD, dir, &names, &e) < 0) {
                 forge_error_release(&e);
                 return 0;
         }
         for (size_t i = 0; names[i]; i++) {
-                cleanup_free char *p = path_join(dir, names[i]);
+                cleanup_free char *p = fs_path_join(dir, names[i]);
                 struct stat st;
                 if (p == NULL || lstat(p, &st) < 0)
                         continue;
@@ -128,10 +128,10 @@ static int write_time_script(FILE *f, const char *dir, const char *rel, uint64_t
         fprintf(f, "sif \"%s\" atime @%llu\nsif \"%s\" ctime @%llu\nsif \"%s\" crtime @%llu\n",
                 rel[0] ? rel : "/", (unsigned long long)sde, rel[0] ? rel : "/",
                 (unsigned long long)sde, rel[0] ? rel : "/", (unsigned long long)sde);
-        if (dir_list_sorted(AT_FDCWD, dir, &names, err) < 0)
+        if (fs_dir_list_sorted(AT_FDCWD, dir, &names, err) < 0)
                 return -1;
         for (size_t i = 0; names[i]; i++) {
-                cleanup_free char *p = path_join(dir, names[i]), *r = NULL;
+                cleanup_free char *p = fs_path_join(dir, names[i]), *r = NULL;
                 struct stat st;
                 /* debugfs takes a backslash literally (systemd's unit names
                  * such as system-systemd\x2dcryptsetup.slice have them), but
@@ -219,7 +219,7 @@ static int pe_fix_timestamp(const char *path, uint64_t sde, forge_error **err)
         size_t len;
         uint32_t pe, ts = (uint32_t)sde, sum = 0;
 
-        if (file_read_all(AT_FDCWD, path, 512 << 20, (char **)&b, &len, err) < 0)
+        if (fs_read_all(AT_FDCWD, path, 512 << 20, (char **)&b, &len, err) < 0)
                 return -1;
         if (len < 0x40 || b[0] != 'M' || b[1] != 'Z')
                 return forge_error_make(err, EINVAL, "the unified kernel image is not a PE file");
@@ -258,7 +258,7 @@ static int stub_layout(uint64_t *ret_end, uint64_t *ret_align, forge_error **err
 
         /* -1, not forge_error_*()'s result: at -O2 gcc can't see that is always
          * negative and warns that the caller's out-parameters may be unset */
-        if (file_read_all(AT_FDCWD, STUB, 16 << 20, &b, &len, err) < 0) {
+        if (fs_read_all(AT_FDCWD, STUB, 16 << 20, &b, &len, err) < 0) {
                 forge_error_prefix(err, "the EFI stub (package systemd-boot-efi)");
                 return -1;
         }
@@ -316,7 +316,7 @@ static int make_uki(const vmimage_opts *o, const vm_kernel *k, const char *initr
         {
                 const char *txt = "NAME=forge\nID=forge\nPRETTY_NAME=\"forge VM\"\n";
                 cleanup_close int fd = open(osrel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                if (fd < 0 || write_all(fd, txt, strlen(txt)) < 0)
+                if (fd < 0 || fs_write_all(fd, txt, strlen(txt)) < 0)
                         return forge_error_make(err, errno, "uki");
         }
         files[0] = osrel;
@@ -376,12 +376,12 @@ static int make_esp(const vmimage_opts *o, const char *uki, const char *img, uin
             asprintf(&boot, "%s/EFI/BOOT", tree) < 0 ||
             asprintf(&dst, "%s/EFI/BOOT/BOOTX64.EFI", tree) < 0)
                 return forge_error_make(err, ENOMEM, "esp");
-        if (mkdir_p(boot, 0755, err) < 0)
+        if (fs_mkdir_p(boot, 0755, err) < 0)
                 return -1;
         if (link(uki, dst) < 0) {
                 cleanup_close int in = open(uki, O_RDONLY | O_CLOEXEC);
                 cleanup_close int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                if (in < 0 || out < 0 || copy_fd(in, out, err) < 0)
+                if (in < 0 || out < 0 || fs_copy_fd(in, out, err) < 0)
                         return forge_error_make(err, errno, "esp");
         }
         utimensat(AT_FDCWD, dst, ts, 0);
@@ -474,10 +474,10 @@ static int uki_locate(const char *esp, const char *uki, const char *kernel, cons
         forge_error *err = NULL;
         int found = 0;
 
-        if (file_read_all(AT_FDCWD, uki, 512 << 20, &u, &ulen, &err) < 0 ||
-            file_read_all(AT_FDCWD, esp, 1 << 30, &e, &elen, &err) < 0 ||
-            file_read_all(AT_FDCWD, kernel, 512 << 20, &kb, &klen, &err) < 0 ||
-            file_read_all(AT_FDCWD, initrd, 1 << 30, &ib, &ilen, &err) < 0) {
+        if (fs_read_all(AT_FDCWD, uki, 512 << 20, &u, &ulen, &err) < 0 ||
+            fs_read_all(AT_FDCWD, esp, 1 << 30, &e, &elen, &err) < 0 ||
+            fs_read_all(AT_FDCWD, kernel, 512 << 20, &kb, &klen, &err) < 0 ||
+            fs_read_all(AT_FDCWD, initrd, 1 << 30, &ib, &ilen, &err) < 0) {
                 forge_error_release(&err);
                 return 0;
         }
@@ -548,7 +548,7 @@ static uint64_t boot_part_size(const char *kernel, const char *initrd, size_t cm
 
 static char *path_in(const char *dir, const char *name)
 {
-        return path_join(dir, name);
+        return fs_path_join(dir, name);
 }
 
 /*
@@ -643,7 +643,7 @@ static int boot_files(build *b, forge_error **err)
             vm_initramfs_write(o, &b->k, b->initrd, err) < 0)
                 return -1;
         cf = open(b->cmdf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (cf < 0 || write_all(cf, b->cmdline, strlen(b->cmdline)) < 0)
+        if (cf < 0 || fs_write_all(cf, b->cmdline, strlen(b->cmdline)) < 0)
                 return forge_error_make(err, errno, "cmdline");
         if (make_uki(o, &b->k, b->initrd, b->cmdf, b->uki, b->log, err) < 0)
                 return -1;
@@ -668,7 +668,7 @@ static int run_config_write(const vmimage_opts *o, forge_error **err)
         if (safe_mkdir(rootfd, "/.forge", 0755, &dfd, err) < 0 ||
             safe_create_file(dfd, "run", 0644, &rf, err) < 0)
                 return forge_error_prefix(err, "write /.forge/run");
-        if (write_all(rf, o->run_config, strlen(o->run_config)) < 0)
+        if (fs_write_all(rf, o->run_config, strlen(o->run_config)) < 0)
                 return forge_error_make(err, errno, "write /.forge/run");
         futimens(rf, ts);
         futimens(dfd, ts);

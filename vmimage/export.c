@@ -146,7 +146,7 @@ static char *find_vminit(void)
 
         if (env && access(env, X_OK) == 0)
                 return strdup(env);
-        return exe_companion_find("forge-vminit", "runtime/init");
+        return fs_companion_find("forge-vminit", "runtime/init");
 }
 
 static int copy_out(const char *src, const char *dst, forge_error **err)
@@ -261,7 +261,7 @@ static int kernel_keep(store *s, const char *key, const char *work, forge_error 
         char v[3 * DIGEST_STR_SIZE + 4];
 
         for (int i = 0; i < 3; i++) {
-                cleanup_free char *p = path_join(work, names[i]);
+                cleanup_free char *p = fs_path_join(work, names[i]);
                 cleanup_close int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
                 if (fd < 0)
                         return forge_error_make(err, errno ? errno : ENOMEM, "keep '%s'", names[i]);
@@ -289,8 +289,8 @@ static int build_into_store(store *s, const store_image *img, const vmimage_vm_c
 
         if (store_tmpdir(s, &work, err) < 0)
                 return -1;
-        rootfs = path_join(work, "rootfs");
-        disk = path_join(work, "disk.img");
+        rootfs = fs_path_join(work, "rootfs");
+        disk = fs_path_join(work, "disk.img");
         run = vmimage_run_config(img->config);
         if (!rootfs || !disk || !run || mkdir(rootfs, 0755) < 0) {
                 forge_error_make(err, errno ? errno : ENOMEM, "disk image work dir");
@@ -318,7 +318,7 @@ static int build_into_store(store *s, const store_image *img, const vmimage_vm_c
                 store_layer l = {0};
                 snprintf(l.digest, sizeof(l.digest), "%s", km);
                 snprintf(l.diff_id, sizeof(l.diff_id), "%s", km);
-                mods = path_join(work, "modules");
+                mods = fs_path_join(work, "modules");
                 cleanup_close int fd = -1;
                 if (mods == NULL || mkdir(mods, 0755) < 0 || store_blob_open(s, km, &fd, err) < 0 ||
                     store_extract_fd(fd, mods, 0, err) < 0)
@@ -335,12 +335,12 @@ static int build_into_store(store *s, const store_image *img, const vmimage_vm_c
                                 forge_error_prefix(err, "the kernel modules layer");
                                 goto out;
                         }
-                        if (dir_list_sorted(lfd, ".", &names, err) < 0)
+                        if (fs_dir_list_sorted(lfd, ".", &names, err) < 0)
                                 goto out;
                         if (names[0] && fstatat(lfd, names[0], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                             S_ISDIR(st.st_mode)) {
-                                cleanup_free char *lm = path_join(mods, "lib/modules");
-                                modsdir = lm ? path_join(lm, names[0]) : NULL;
+                                cleanup_free char *lm = fs_path_join(mods, "lib/modules");
+                                modsdir = lm ? fs_path_join(lm, names[0]) : NULL;
                         }
                 }
         }
@@ -379,7 +379,7 @@ static int build_into_store(store *s, const store_image *img, const vmimage_vm_c
 out:
         for (int i = 0; i < 3; i++)
                 free(kpaths[i]);
-        rm_rf(work, &e2);
+        fs_rm_rf(work, &e2);
         forge_error_release(&e2);
         return r;
 }

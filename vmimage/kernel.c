@@ -67,7 +67,7 @@ static char *find_one(int dirfd, const char *prefix)
         forge_error *e = NULL;
         char *r = NULL;
 
-        if (dir_list_sorted(dirfd, ".", &names, &e) < 0) {
+        if (fs_dir_list_sorted(dirfd, ".", &names, &e) < 0) {
                 forge_error_release(&e);
                 return NULL;
         }
@@ -86,7 +86,7 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
 {
         memset(ret, 0, sizeof(*ret));
         if (o->kernel_deb) {
-                cleanup_free char *dir = path_join(work, "kernel"), *name = NULL, *mrel = NULL;
+                cleanup_free char *dir = fs_path_join(work, "kernel"), *name = NULL, *mrel = NULL;
                 cleanup_close int dfd = -1, boot = -1, mfd = -1;
                 forge_error *e = NULL;
                 if (dir == NULL || mkdir(dir, 0755) < 0)
@@ -106,7 +106,7 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
                                                 "package?");
                 if (asprintf(&mrel, "boot/%s", name) < 0)
                         return forge_error_make(err, ENOMEM, "kernel");
-                ret->bzimage = path_join(dir, mrel);
+                ret->bzimage = fs_path_join(dir, mrel);
                 ret->version = strdup(name + strlen("vmlinuz-"));
                 free(mrel);
                 mrel = NULL;
@@ -116,7 +116,7 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
                 mfd = safe_opendir_nofollow(dfd, mrel, &e);
                 forge_error_release(&e);
                 if (mfd >= 0)
-                        ret->modules_dir = path_join(dir, mrel);
+                        ret->modules_dir = fs_path_join(dir, mrel);
                 {
                         cleanup_free char *k = NULL;
                         size_t len;
@@ -142,7 +142,7 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
         {
                 cleanup_free char *k = NULL;
                 size_t len;
-                if (file_read_all(AT_FDCWD, ret->bzimage, 256 << 20, &k, &len, err) < 0)
+                if (fs_read_all(AT_FDCWD, ret->bzimage, 256 << 20, &k, &len, err) < 0)
                         return forge_error_prefix(err, "kernel");
                 if (vm_bzimage_check(k, len, err) < 0)
                         return -1;
@@ -197,7 +197,7 @@ static int module_read(const char *path, char **ret, size_t *ret_len, forge_erro
         struct archive_entry *ae;
 
         if (ext == NULL || ext[3] == '\0')
-                return file_read_all(AT_FDCWD, path, 512 << 20, ret, ret_len, err);
+                return fs_read_all(AT_FDCWD, path, 512 << 20, ret, ret_len, err);
         a = archive_read_new();
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "module '%s'", path);

@@ -24,7 +24,7 @@ static const int docker_default[] = {
     CAP_KILL,    CAP_AUDIT_WRITE,
 };
 
-uint64_t caps_mask(runtime_caps set)
+uint64_t ctr_caps_mask(runtime_caps set)
 {
         const int *caps = set == RUNTIME_CAPS_BUILD ? docker_default : crun_default;
         size_t n = set == RUNTIME_CAPS_BUILD ? sizeof(docker_default) / sizeof(int)
@@ -36,9 +36,9 @@ uint64_t caps_mask(runtime_caps set)
         return m;
 }
 
-int caps_bounding_drop(runtime_caps set)
+int ctr_caps_bounding_drop(runtime_caps set)
 {
-        uint64_t keep = caps_mask(set);
+        uint64_t keep = ctr_caps_mask(set);
 
         for (int c = 0; c < 64; c++) {
                 if (keep & (1ULL << c))
@@ -52,11 +52,11 @@ int caps_bounding_drop(runtime_caps set)
         return 0;
 }
 
-int caps_apply(runtime_caps set, bool root)
+int ctr_caps_apply(runtime_caps set, bool root)
 {
         struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
         struct __user_cap_data_struct data[2] = {{0}};
-        uint64_t keep = root ? caps_mask(set) : 0;
+        uint64_t keep = root ? ctr_caps_mask(set) : 0;
 
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 return -errno;

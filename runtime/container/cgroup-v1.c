@@ -14,7 +14,7 @@
 
 static int make_dir(cgroup *cg, const char *controller, char **ret_dir, forge_error **err)
 {
-        cleanup_free char *self = cgroup_self_path(controller);
+        cleanup_free char *self = ctr_cgroup_self_path(controller);
         char *dir = NULL;
 
         if (self == NULL)
@@ -46,25 +46,25 @@ static int v1_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
                         return -1;
                 cg->memory_dir = dir;
                 snprintf(buf, sizeof(buf), "%llu", (unsigned long long)cfg->memory);
-                if (cgroup_write(dir, "memory.limit_in_bytes", buf, err) < 0)
+                if (ctr_cgroup_write(dir, "memory.limit_in_bytes", buf, err) < 0)
                         return -1;
                 /* No escape into swap: memory+swap gets the same limit. */
-                cgroup_write(dir, "memory.memsw.limit_in_bytes", buf, NULL);
-                cgroup_write(dir, "memory.swappiness", "0", NULL);
+                ctr_cgroup_write(dir, "memory.memsw.limit_in_bytes", buf, NULL);
+                ctr_cgroup_write(dir, "memory.swappiness", "0", NULL);
         }
         if (cfg->pids) {
                 if (make_dir(cg, "pids", &dir, err) < 0)
                         return -1;
                 snprintf(buf, sizeof(buf), "%lld", (long long)cfg->pids);
-                if (cgroup_write(dir, "pids.max", buf, err) < 0)
+                if (ctr_cgroup_write(dir, "pids.max", buf, err) < 0)
                         return -1;
         }
         if (cfg->cpus_milli) {
                 if (make_dir(cg, "cpu", &dir, err) < 0)
                         return -1;
                 snprintf(buf, sizeof(buf), "%u", cfg->cpus_milli * 100);
-                if (cgroup_write(dir, "cpu.cfs_period_us", "100000", err) < 0 ||
-                    cgroup_write(dir, "cpu.cfs_quota_us", buf, err) < 0)
+                if (ctr_cgroup_write(dir, "cpu.cfs_period_us", "100000", err) < 0 ||
+                    ctr_cgroup_write(dir, "cpu.cfs_quota_us", buf, err) < 0)
                         return -1;
         }
         return 0;
@@ -76,7 +76,7 @@ static int v1_attach(cgroup *cg, pid_t pid, forge_error **err)
 
         snprintf(buf, sizeof(buf), "%d", (int)pid);
         for (size_t i = 0; i < cg->n_dirs; i++)
-                if (cgroup_write(cg->dirs[i], "cgroup.procs", buf, err) < 0)
+                if (ctr_cgroup_write(cg->dirs[i], "cgroup.procs", buf, err) < 0)
                         return -1;
         return 0;
 }
@@ -90,7 +90,7 @@ static bool v1_oom_killed(cgroup *cg)
 
         if (cg->memory_dir == NULL)
                 return false;
-        p = path_join(cg->memory_dir, "memory.oom_control");
+        p = fs_path_join(cg->memory_dir, "memory.oom_control");
         f = p ? fopen(p, "re") : NULL;
         if (f == NULL)
                 return false;
@@ -101,7 +101,7 @@ static bool v1_oom_killed(cgroup *cg)
 }
 
 /* rmdir once the last task is gone; exiting tasks may linger briefly. */
-void cgroup_rmdir_retry(const char *dir)
+void ctr_cgroup_rmdir_retry(const char *dir)
 {
         for (int i = 0; i < 200; i++) {
                 if (rmdir(dir) == 0 || errno == ENOENT)
@@ -115,10 +115,10 @@ void cgroup_rmdir_retry(const char *dir)
 static void v1_destroy(cgroup *cg)
 {
         for (size_t i = 0; i < cg->n_dirs; i++)
-                cgroup_rmdir_retry(cg->dirs[i]);
+                ctr_cgroup_rmdir_retry(cg->dirs[i]);
 }
 
-const cgroup_ops cgroup_v1_ops = {
+const cgroup_ops ctr_cgroup_v1_ops = {
     .name = "v1",
     .create = v1_create,
     .attach = v1_attach,

@@ -18,11 +18,11 @@ static bool delegate(const char *dir, const runtime_config *cfg)
         bool ok = true;
 
         if (cfg->memory)
-                ok &= cgroup_write(dir, "cgroup.subtree_control", "+memory", NULL) == 0;
+                ok &= ctr_cgroup_write(dir, "cgroup.subtree_control", "+memory", NULL) == 0;
         if (cfg->pids)
-                ok &= cgroup_write(dir, "cgroup.subtree_control", "+pids", NULL) == 0;
+                ok &= ctr_cgroup_write(dir, "cgroup.subtree_control", "+pids", NULL) == 0;
         if (cfg->cpus_milli)
-                ok &= cgroup_write(dir, "cgroup.subtree_control", "+cpu", NULL) == 0;
+                ok &= ctr_cgroup_write(dir, "cgroup.subtree_control", "+cpu", NULL) == 0;
         return ok;
 }
 
@@ -55,7 +55,7 @@ static char *pick_parent(const char *self, const runtime_config *cfg)
 
 static int v2_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
 {
-        cleanup_free char *self = cgroup_self_path("");
+        cleanup_free char *self = ctr_cgroup_self_path("");
         cleanup_free char *parent = NULL;
         char buf[64], *dir = NULL;
 
@@ -74,21 +74,21 @@ static int v2_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
         if (cfg->memory) {
                 cg->memory_dir = dir;
                 snprintf(buf, sizeof(buf), "%llu", (unsigned long long)cfg->memory);
-                if (cgroup_write(dir, "memory.max", buf, err) < 0)
+                if (ctr_cgroup_write(dir, "memory.max", buf, err) < 0)
                         return forge_error_prefix(err,
                                                   "is the memory controller enabled in "
                                                   "'%s/cgroup.subtree_control'",
                                                   parent);
-                cgroup_write(dir, "memory.swap.max", "0", NULL);
+                ctr_cgroup_write(dir, "memory.swap.max", "0", NULL);
         }
         if (cfg->pids) {
                 snprintf(buf, sizeof(buf), "%lld", (long long)cfg->pids);
-                if (cgroup_write(dir, "pids.max", buf, err) < 0)
+                if (ctr_cgroup_write(dir, "pids.max", buf, err) < 0)
                         return -1;
         }
         if (cfg->cpus_milli) {
                 snprintf(buf, sizeof(buf), "%u 100000", cfg->cpus_milli * 100);
-                if (cgroup_write(dir, "cpu.max", buf, err) < 0)
+                if (ctr_cgroup_write(dir, "cpu.max", buf, err) < 0)
                         return -1;
         }
         return 0;
@@ -99,7 +99,7 @@ static int v2_attach(cgroup *cg, pid_t pid, forge_error **err)
         char buf[32];
 
         snprintf(buf, sizeof(buf), "%d", (int)pid);
-        return cgroup_write(cg->dirs[0], "cgroup.procs", buf, err);
+        return ctr_cgroup_write(cg->dirs[0], "cgroup.procs", buf, err);
 }
 
 static bool v2_oom_killed(cgroup *cg)
@@ -111,7 +111,7 @@ static bool v2_oom_killed(cgroup *cg)
 
         if (cg->memory_dir == NULL)
                 return false;
-        p = path_join(cg->memory_dir, "memory.events");
+        p = fs_path_join(cg->memory_dir, "memory.events");
         f = p ? fopen(p, "re") : NULL;
         if (f == NULL)
                 return false;
@@ -124,10 +124,10 @@ static bool v2_oom_killed(cgroup *cg)
 static void v2_destroy(cgroup *cg)
 {
         if (cg->n_dirs > 0)
-                cgroup_rmdir_retry(cg->dirs[0]);
+                ctr_cgroup_rmdir_retry(cg->dirs[0]);
 }
 
-const cgroup_ops cgroup_v2_ops = {
+const cgroup_ops ctr_cgroup_v2_ops = {
     .name = "v2",
     .create = v2_create,
     .attach = v2_attach,

@@ -19,7 +19,7 @@
 #include "common/fs.h"
 #include "runtime/container/container-internal.h"
 
-char *cgroup_self_path(const char *controller)
+char *ctr_cgroup_self_path(const char *controller)
 {
         cleanup_fclose FILE *f = fopen("/proc/self/cgroup", "re");
         char line[4096];
@@ -50,9 +50,9 @@ char *cgroup_self_path(const char *controller)
         return NULL;
 }
 
-int cgroup_write(const char *dir, const char *file, const char *value, forge_error **err)
+int ctr_cgroup_write(const char *dir, const char *file, const char *value, forge_error **err)
 {
-        cleanup_free char *p = path_join(dir, file);
+        cleanup_free char *p = fs_path_join(dir, file);
         cleanup_close int fd = -1;
 
         if (p == NULL)
@@ -72,12 +72,12 @@ static bool is_cgroup2(const char *path)
         return statfs(path, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-bool cgroup_unified(void)
+bool ctr_cgroup_unified(void)
 {
         return is_cgroup2("/sys/fs/cgroup");
 }
 
-int cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err)
+int ctr_cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err)
 {
         unsigned rnd;
         cgroup *cg;
@@ -88,37 +88,38 @@ int cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err)
         cg = calloc(1, sizeof(*cg));
         if (cg == NULL)
                 return forge_error_make(err, ENOMEM, "cgroup");
-        cg->ops = is_cgroup2("/sys/fs/cgroup") ? &cgroup_v2_ops : &cgroup_v1_ops;
+        cg->ops = is_cgroup2("/sys/fs/cgroup") ? &ctr_cgroup_v2_ops : &ctr_cgroup_v1_ops;
         if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
                 rnd = (unsigned)time(NULL);
         snprintf(cg->name, sizeof(cg->name), "forge-%d-%06x", (int)getpid(), rnd & 0xffffff);
         if (cg->ops->create(cg, cfg, err) < 0) {
                 const char *hierarchy = cg->ops->name; /* static: outlives cg */
 
-                cgroup_free(cg);
+                ctr_cgroup_free(cg);
                 return forge_error_prefix(err, "set up the %s cgroup", hierarchy);
         }
         *ret = cg;
         return 0;
 }
 
-int cgroup_attach(cgroup *cg, pid_t pid, forge_error **err)
+int ctr_cgroup_attach(cgroup *cg, pid_t pid, forge_error **err)
 {
         return cg->ops->attach(cg, pid, err);
 }
 
-bool cgroup_oom_killed(cgroup *cg)
+bool ctr_cgroup_oom_killed(cgroup *cg)
 {
         return cg != NULL && cg->ops->oom_killed(cg);
 }
 
-int cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_n, forge_error **err)
+int ctr_cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_n,
+                              forge_error **err)
 {
         *ret_n = 0;
-        if (cg == NULL || cg->ops != &cgroup_v1_ops)
+        if (cg == NULL || cg->ops != &ctr_cgroup_v1_ops)
                 return 0;
         for (size_t i = 0; i < cg->n_dirs; i++) {
-                cleanup_free char *p = path_join(cg->dirs[i], "tasks");
+                cleanup_free char *p = fs_path_join(cg->dirs[i], "tasks");
 
                 fds[i] = p ? open(p, O_WRONLY | O_CLOEXEC) : -1;
                 if (fds[i] < 0) {
@@ -133,7 +134,7 @@ int cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_n, f
         return 0;
 }
 
-void cgroup_forget(cgroup *cg)
+void ctr_cgroup_forget(cgroup *cg)
 {
         if (cg == NULL)
                 return;
@@ -142,10 +143,10 @@ void cgroup_forget(cgroup *cg)
         free(cg);
 }
 
-void cgroup_free(cgroup *cg)
+void ctr_cgroup_free(cgroup *cg)
 {
         if (cg == NULL)
                 return;
         cg->ops->destroy(cg);
-        cgroup_forget(cg);
+        ctr_cgroup_forget(cg);
 }

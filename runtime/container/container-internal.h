@@ -35,40 +35,41 @@ struct cgroup {
         char *memory_dir; /* where the OOM counters are, or NULL */
 };
 
-extern const cgroup_ops cgroup_v1_ops;
-extern const cgroup_ops cgroup_v2_ops;
+extern const cgroup_ops ctr_cgroup_v1_ops;
+extern const cgroup_ops ctr_cgroup_v2_ops;
 
 /* Picks the hierarchy, creates the cgroup and applies limits. *ret is NULL when
  * no limit was requested (no cgroup needed). */
-int cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err);
-int cgroup_attach(cgroup *cg, pid_t pid, forge_error **err);
-bool cgroup_oom_killed(cgroup *cg);
-void cgroup_free(cgroup *cg);
+int ctr_cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err);
+int ctr_cgroup_attach(cgroup *cg, pid_t pid, forge_error **err);
+bool ctr_cgroup_oom_killed(cgroup *cg);
+void ctr_cgroup_free(cgroup *cg);
 /* cgroup v1: the "tasks" files of the run's cgroups, for the child to join
  * them itself by writing "0": moving the calling thread alone skips the
  * threadgroup lock whose RCU grace period makes a write of a pid to
  * cgroup.procs take milliseconds. *ret_n is 0 on v2 (attach by pid). */
-int cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_n, forge_error **err);
+int ctr_cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_n,
+                              forge_error **err);
 /* Frees cg without removing its directories (another process does). */
-void cgroup_forget(cgroup *cg);
-bool cgroup_unified(void);
+void ctr_cgroup_forget(cgroup *cg);
+bool ctr_cgroup_unified(void);
 /* Forge's own path in a hierarchy from /proc/self/cgroup: controller "" is
  * the v2 one ("0::"). malloc'd, NULL when absent. */
-char *cgroup_self_path(const char *controller);
-int cgroup_write(const char *dir, const char *file, const char *value, forge_error **err);
+char *ctr_cgroup_self_path(const char *controller);
+int ctr_cgroup_write(const char *dir, const char *file, const char *value, forge_error **err);
 
 /* ---- security (caps.c, seccomp.c) ---- */
 
 /* Limits the bounding set and, for root, sets effective/permitted/ambient to
  * the set; for other users only the bounding set remains. Call after the
  * credentials are switched. Returns -errno. */
-int caps_bounding_drop(runtime_caps set);
-int caps_apply(runtime_caps set, bool root);
+int ctr_caps_bounding_drop(runtime_caps set);
+int ctr_caps_apply(runtime_caps set, bool root);
 /* The set as a 64-bit mask (for tests). */
-uint64_t caps_mask(runtime_caps set);
+uint64_t ctr_caps_mask(runtime_caps set);
 
 /* Installs the deny-list filter; returns -errno. */
-int seccomp_filter_install(void);
+int ctr_seccomp_install(void);
 
 /* ---- users (user.c): lookups inside the container's root ---- */
 
@@ -116,7 +117,7 @@ typedef struct setup_args {
         const char *overlay_opts; /* the overlay's mount options */
         const char *links_dir;    /* NULL, or the directory they are relative to */
         bool upper_tmpfs;         /* upper_dir and work_dir are on a tmpfs to mount at rootfs */
-        int cgroup_tasks[CGROUP_MAX_DIRS]; /* cgroup_self_join_open's fds */
+        int cgroup_tasks[CGROUP_MAX_DIRS]; /* ctr_cgroup_self_join_open's fds */
         size_t n_cgroup_tasks;
         int made_fd;       /* -1, or where made_write reports (the caller keeps the upper) */
         int sync_fd;       /* socket to forge */
@@ -162,8 +163,8 @@ int made_clean_upper(const char *upper, int fd, forge_error **err);
 /* ---- terminal (terminal.c) ---- */
 
 /* Copies the window size of from_fd's terminal to the pty master. */
-void terminal_set_size(int from_fd, int master);
+void ctr_terminal_set_size(int from_fd, int master);
 /* Puts fd in raw mode, saving the old settings (a struct termios) in saved. */
-int terminal_raw(int fd, void *saved, size_t saved_len);
-void terminal_restore(int fd, const void *saved);
-void cgroup_rmdir_retry(const char *dir);
+int ctr_terminal_raw(int fd, void *saved, size_t saved_len);
+void ctr_terminal_restore(int fd, const void *saved);
+void ctr_cgroup_rmdir_retry(const char *dir);

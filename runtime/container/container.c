@@ -57,7 +57,7 @@ int runtime_init_find(char **ret_path, forge_error **err)
                 *ret_path = strdup(env);
                 return *ret_path ? 0 : forge_error_make(err, ENOMEM, "init path");
         }
-        *ret_path = exe_companion_find("forge-init", "runtime/init");
+        *ret_path = fs_companion_find("forge-init", "runtime/init");
         if (*ret_path == NULL)
                 return forge_error_make(
                     err, ENOENT,
@@ -114,7 +114,7 @@ typedef struct run_dirs {
 static void run_dirs_free(run_dirs *d)
 {
         if (d->base != NULL)
-                rm_rf(d->base, NULL);
+                fs_rm_rf(d->base, NULL);
         free(d->base);
         free(d->rootfs);
         free(d->upper);
@@ -142,7 +142,7 @@ static int overlay_prepare(const runtime_config *cfg, run_dirs *d, forge_error *
         if (overlay_options_direct((const char *const *)abs, cfg->n_lowerdirs, d->upper, d->work,
                                    discard, &d->opts) == 0)
                 return 0;
-        d->links = path_join(d->base, "l");
+        d->links = fs_path_join(d->base, "l");
         if (d->links == NULL)
                 return forge_error_make(err, ENOMEM, "run dir");
         if (overlay_links_make(d->links, (const char *const *)abs, cfg->n_lowerdirs, d->upper,
@@ -169,7 +169,7 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
         if (cfg->upper_tmpfs && cfg->upper_dir == NULL)
                 d->rootfs = strdup(d->base);
         else
-                d->rootfs = path_join(d->base, "rootfs");
+                d->rootfs = fs_path_join(d->base, "rootfs");
         if (d->rootfs == NULL || (strcmp(d->rootfs, d->base) != 0 && mkdir(d->rootfs, 0755) < 0))
                 return forge_error_make(err, errno, "create '%s'", d->base);
         if (cfg->upper_dir != NULL) {
@@ -180,13 +180,13 @@ static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **e
         } else if (cfg->upper_tmpfs) {
                 /* on a tmpfs the child mounts on the root's mount point,
                  * under the overlay: they exist in its namespace only */
-                d->upper = path_join(d->rootfs, "u");
-                d->work = path_join(d->rootfs, "w");
+                d->upper = fs_path_join(d->rootfs, "u");
+                d->work = fs_path_join(d->rootfs, "w");
                 if (d->upper == NULL || d->work == NULL)
                         return forge_error_make(err, ENOMEM, "run dir");
         } else {
-                d->upper = path_join(d->base, "upper");
-                d->work = path_join(d->base, "work");
+                d->upper = fs_path_join(d->base, "upper");
+                d->work = fs_path_join(d->base, "work");
                 if (d->upper == NULL || d->work == NULL || mkdir(d->upper, 0755) < 0 ||
                     mkdir(d->work, 0700) < 0)
                         return forge_error_make(err, errno, "create the upper dir in '%s'",
@@ -247,7 +247,7 @@ static void drain(int master)
 
         fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
         while ((n = read(master, buf, sizeof(buf))) > 0)
-                write_all(STDOUT_FILENO, buf, (size_t)n);
+                fs_write_all(STDOUT_FILENO, buf, (size_t)n);
 }
 
 static int64_t now_ms(void)
@@ -305,7 +305,7 @@ static int supervise(pid_t child, int sfd, int master, unsigned grace, int *ret_
         /* Never block on the terminal: a workload that does not read its
          * input must not stop forge from relaying output and signals. */
         if (master >= 0) {
-                terminal_set_size(STDIN_FILENO, master);
+                ctr_terminal_set_size(STDIN_FILENO, master);
                 fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
         }
         for (;;) {
@@ -339,7 +339,7 @@ static int supervise(pid_t child, int sfd, int master, unsigned grace, int *ret_
 
                         if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
                                 if (si.ssi_signo == SIGWINCH && master >= 0)
-                                        terminal_set_size(STDIN_FILENO, master);
+                                        ctr_terminal_set_size(STDIN_FILENO, master);
                                 else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
                                         on_signal(child, (int)si.ssi_signo, grace, &stop);
                         }
@@ -348,7 +348,7 @@ static int supervise(pid_t child, int sfd, int master, unsigned grace, int *ret_
                         ssize_t n = read(master, buf, sizeof(buf));
 
                         if (n > 0)
-                                write_all(STDOUT_FILENO, buf, (size_t)n);
+                                fs_write_all(STDOUT_FILENO, buf, (size_t)n);
                         else if (n < 0 && errno != EINTR && errno != EAGAIN)
                                 master = -1; /* EIO: every slave is closed */
                 }
@@ -424,7 +424,7 @@ typedef struct run_state {
 static void run_state_free(run_state *s)
 {
         if (s->raw)
-                terminal_restore(STDIN_FILENO, &s->saved_tio);
+                ctr_terminal_restore(STDIN_FILENO, &s->saved_tio);
         /* pasta's teardown (its tap device) overlaps the rest of ours */
         runtime_net_kill(s->net);
         if (s->child > 0) {
@@ -444,7 +444,7 @@ static void run_state_free(run_state *s)
                 close(s->sfd);
         if (s->master >= 0)
                 close(s->master);
-        cgroup_free(s->cg);
+        ctr_cgroup_free(s->cg);
         run_dirs_free(&s->dirs);
         etc_files_free(&s->etc);
         free(s->mounts);
@@ -500,13 +500,13 @@ static bool cleanup_detach(const runtime_config *cfg, run_state *s)
                 if (lk >= 0 && dup2(lk, 3) < 0)
                         _exit(1);
                 syscall(SYS_close_range, lk >= 0 ? 4 : 3, ~0U, 0);
-                cgroup_free(s->cg);
-                rm_rf(s->dirs.base, NULL);
+                ctr_cgroup_free(s->cg);
+                fs_rm_rf(s->dirs.base, NULL);
                 _exit(0);
         }
         if (lk >= 0)
                 close(lk);
-        cgroup_forget(s->cg);
+        ctr_cgroup_forget(s->cg);
         s->cg = NULL;
         free(s->dirs.base);
         s->dirs.base = NULL;
@@ -561,13 +561,13 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .sync_fd = s->sock[1],
             .init_fd = s->init_fd,
             .stdio = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd},
-            .cgroup2 = cgroup_unified(),
+            .cgroup2 = ctr_cgroup_unified(),
             .n_provided = ETC_FILES_N,
         };
         sync_msg go;
         int r;
 
-        if (cgroup_self_join_open(s->cg, a.cgroup_tasks, &a.n_cgroup_tasks, err) < 0)
+        if (ctr_cgroup_self_join_open(s->cg, a.cgroup_tasks, &a.n_cgroup_tasks, err) < 0)
                 return forge_error_prefix(err, "join the cgroup");
         if (!cfg->network_host)
                 flags |= CLONE_NEWNET;
@@ -591,7 +591,7 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
         s->init_fd = -1;
         for (size_t i = 0; i < a.n_cgroup_tasks; i++)
                 close(a.cgroup_tasks[i]);
-        if (s->cg != NULL && a.n_cgroup_tasks == 0 && cgroup_attach(s->cg, s->child, err) < 0)
+        if (s->cg != NULL && a.n_cgroup_tasks == 0 && ctr_cgroup_attach(s->cg, s->child, err) < 0)
                 return child_failure(s, forge_error_prefix(err, "join the cgroup"), err);
         if (cfg->network_user && net_user_start(cfg, s, err) < 0)
                 return child_failure(s, forge_error_prefix(err, "--network user"), err);
@@ -634,9 +634,9 @@ static int mounts_with_etc(run_state *s, runtime_config *cfg, forge_error **err)
 {
         /* the child writes them on a tmpfs of its own (setup.c): no entry in
          * the store for them */
-        s->etc.hosts = path_join(s->dirs.rootfs, "e/hosts");
-        s->etc.hostname = path_join(s->dirs.rootfs, "e/hostname");
-        s->etc.resolv = path_join(s->dirs.rootfs, "e/resolv.conf");
+        s->etc.hosts = fs_path_join(s->dirs.rootfs, "e/hosts");
+        s->etc.hostname = fs_path_join(s->dirs.rootfs, "e/hostname");
+        s->etc.resolv = fs_path_join(s->dirs.rootfs, "e/resolv.conf");
         if (s->etc.hosts == NULL || s->etc.hostname == NULL || s->etc.resolv == NULL)
                 return forge_error_make(err, ENOMEM, "provide /etc files");
         s->mounts = calloc(cfg->n_mounts + ETC_FILES_N, sizeof(runtime_mount));
@@ -687,11 +687,11 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         if (init_open(cfg->init_path ? cfg->init_path : init_path, &s.init_fd, err) < 0)
                 goto out;
         if (run_dirs_make(cfg, &s.dirs, err) < 0 || mounts_with_etc(&s, &local, err) < 0 ||
-            cgroup_new(cfg, &s.cg, err) < 0)
+            ctr_cgroup_new(cfg, &s.cg, err) < 0)
                 goto out;
         if (cfg->n_lowerdirs == 0) {
                 /* an image with no layer yet (a first `run:` step from scratch) */
-                empty = path_join(s.dirs.base, "empty");
+                empty = fs_path_join(s.dirs.base, "empty");
                 if (empty == NULL || mkdir(empty, 0755) < 0) {
                         forge_error_make(err, errno, "create an empty layer");
                         goto out;
@@ -723,7 +723,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         if (cfg->on_start != NULL)
                 cfg->on_start(cfg, s.child, res.exec_errno, cfg->on_start_data);
         if (s.master >= 0 && isatty(STDIN_FILENO))
-                s.raw = terminal_raw(STDIN_FILENO, &s.saved_tio, sizeof(s.saved_tio)) == 0;
+                s.raw = ctr_terminal_raw(STDIN_FILENO, &s.saved_tio, sizeof(s.saved_tio)) == 0;
         r = supervise(s.child, s.sfd, s.master,
                       cfg->stop_timeout ? cfg->stop_timeout : RUNTIME_DEFAULT_STOP_TIMEOUT,
                       &res.status);
@@ -736,7 +736,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                 provided_cleanup(s.dirs.upper);
         if (s.made_fd >= 0 && made_clean_upper(s.dirs.upper, s.made_fd, err) < 0)
                 goto out;
-        res.oom = cgroup_oom_killed(s.cg);
+        res.oom = ctr_cgroup_oom_killed(s.cg);
         *ret = res;
         r = 0;
         cleanup_detach(cfg, &s);

@@ -63,14 +63,14 @@ static int host_file_read(const char *path, char *buf, size_t size, size_t *ret_
 static int file_write(const char *dir, const char *name, const char *a, size_t alen, const char *b,
                       char **ret_path, forge_error **err)
 {
-        cleanup_free char *path = path_join(dir, name);
+        cleanup_free char *path = fs_path_join(dir, name);
         cleanup_close int fd = -1;
 
         if (path == NULL)
                 return forge_error_make(err, ENOMEM, "etc files");
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 || fchmod(fd, 0644) < 0 || write_all(fd, a, alen) < 0 ||
-            write_all(fd, b, strlen(b)) < 0)
+        if (fd < 0 || fchmod(fd, 0644) < 0 || fs_write_all(fd, a, alen) < 0 ||
+            fs_write_all(fd, b, strlen(b)) < 0)
                 return forge_error_make(err, errno, "write '%s'", path);
         *ret_path = take_ptr(path);
         return 0;

@@ -123,11 +123,11 @@ child_main(const runtime_exec_config *cfg, int sock, int pidfd)
         resolve_user(cfg->user, &ids);
         if (cfg->tty)
                 exec_tty(ids.uid);
-        check(caps_bounding_drop(cfg->caps), "drop capabilities");
+        check(ctr_caps_bounding_drop(cfg->caps), "drop capabilities");
         sync_must(setgroups(ids.n_groups, ids.groups), "setgroups");
         sync_must(setresgid(ids.gid, ids.gid, ids.gid), "setgid %u", (unsigned)ids.gid);
         sync_must(setresuid(ids.uid, ids.uid, ids.uid), "setuid %u", (unsigned)ids.uid);
-        check(caps_apply(cfg->caps, ids.uid == 0), "set capabilities");
+        check(ctr_caps_apply(cfg->caps, ids.uid == 0), "set capabilities");
         sync_must(prctl(PR_SET_PDEATHSIG, SIGKILL), "set the parent death signal");
         prctl(PR_SET_DUMPABLE, 0);
         if (wd[0] != '/') {
@@ -136,7 +136,7 @@ child_main(const runtime_exec_config *cfg, int sock, int pidfd)
         }
         sync_must(chdir(wd), "workdir '%s'", wd);
         sync_must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
-        check(seccomp_filter_install(), "install the seccomp filter");
+        check(ctr_seccomp_install(), "install the seccomp filter");
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         environ = (char **)cfg->env;
@@ -188,7 +188,7 @@ static int join_cgroups(pid_t init, pid_t pid, forge_error **err)
                         continue; /* a hierarchy that is not mounted here */
                 {
                         cleanup_close int fd = open(procs, O_WRONLY | O_CLOEXEC);
-                        if (fd < 0 || write_all(fd, val, strlen(val)) < 0)
+                        if (fd < 0 || fs_write_all(fd, val, strlen(val)) < 0)
                                 return forge_error_make(err, errno, "join cgroup '%s'", procs);
                 }
         }
@@ -211,7 +211,7 @@ static int relay(pid_t child, int sfd, int master, int *ret_code)
         char buf[8192];
 
         if (master >= 0)
-                terminal_set_size(STDIN_FILENO, master);
+                ctr_terminal_set_size(STDIN_FILENO, master);
         for (;;) {
                 struct pollfd p[3] = {{sfd, POLLIN, 0},
                                       {master, POLLIN, 0},
@@ -224,7 +224,7 @@ static int relay(pid_t child, int sfd, int master, int *ret_code)
                                 ssize_t n;
                                 fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
                                 while ((n = read(master, buf, sizeof(buf))) > 0)
-                                        write_all(STDOUT_FILENO, buf, (size_t)n);
+                                        fs_write_all(STDOUT_FILENO, buf, (size_t)n);
                         }
                         return 0;
                 }
@@ -238,7 +238,7 @@ static int relay(pid_t child, int sfd, int master, int *ret_code)
 
                         if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
                                 if (si.ssi_signo == SIGWINCH && master >= 0)
-                                        terminal_set_size(STDIN_FILENO, master);
+                                        ctr_terminal_set_size(STDIN_FILENO, master);
                                 else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
                                         kill(child, (int)si.ssi_signo);
                         }
@@ -247,7 +247,7 @@ static int relay(pid_t child, int sfd, int master, int *ret_code)
                         ssize_t n = read(master, buf, sizeof(buf));
 
                         if (n > 0)
-                                write_all(STDOUT_FILENO, buf, (size_t)n);
+                                fs_write_all(STDOUT_FILENO, buf, (size_t)n);
                         else if (n < 0 && errno != EINTR && errno != EAGAIN)
                                 master = -1;
                 }
@@ -255,9 +255,9 @@ static int relay(pid_t child, int sfd, int master, int *ret_code)
                         ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
 
                         if (n > 0) {
-                                write_all(master, buf, (size_t)n);
+                                fs_write_all(master, buf, (size_t)n);
                         } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-                                write_all(master, "\x04", 1);
+                                fs_write_all(master, "\x04", 1);
                                 in_open = false;
                         }
                 }
@@ -277,7 +277,7 @@ typedef struct exec_state {
 static void exec_state_free(exec_state *s)
 {
         if (s->raw)
-                terminal_restore(STDIN_FILENO, &s->tio);
+                ctr_terminal_restore(STDIN_FILENO, &s->tio);
         if (s->child > 0) {
                 kill(s->child, SIGKILL);
                 waitpid(s->child, NULL, 0);
@@ -372,7 +372,7 @@ int runtime_container_exec(const runtime_exec_config *cfg, runtime_result *ret, 
                 goto out;
         res.exec_errno = r;
         if (s.master >= 0 && isatty(STDIN_FILENO))
-                s.raw = terminal_raw(STDIN_FILENO, &s.tio, sizeof(s.tio)) == 0;
+                s.raw = ctr_terminal_raw(STDIN_FILENO, &s.tio, sizeof(s.tio)) == 0;
         r = relay(s.child, s.sfd, s.master, &res.status);
         if (r < 0) {
                 forge_error_make(err, -r, "wait for the process");

@@ -53,7 +53,7 @@ static int parse_limits(const json_t *c, runtime_image_config *r, forge_error **
         if ((j = json_object_get(c, "memory")) != NULL) {
                 if (json_is_integer(j) && json_integer_value(j) >= 0)
                         r->memory = (uint64_t)json_integer_value(j);
-                else if (json_is_string(j) && parse_size(json_string_value(j), &v) == 0)
+                else if (json_is_string(j) && fs_parse_size(json_string_value(j), &v) == 0)
                         r->memory = v;
                 else
                         return forge_error_usage(err, "image config: bad container.memory");

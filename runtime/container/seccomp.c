@@ -127,7 +127,7 @@ static int build(scmp_filter_ctx ctx)
         return 0;
 }
 
-int seccomp_filter_install(void)
+int ctr_seccomp_install(void)
 {
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
         int r;

@@ -667,16 +667,16 @@ static void drop_privileges(const runtime_config *cfg, const user_ids *ids)
         if (cfg->read_only)
                 sync_must(mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL),
                           "make the root file system read-only");
-        check(caps_bounding_drop(cfg->caps), "drop capabilities");
+        check(ctr_caps_bounding_drop(cfg->caps), "drop capabilities");
         sync_must(setgroups(ids->n_groups, ids->groups), "setgroups");
         sync_must(setresgid(ids->gid, ids->gid, ids->gid), "setgid %u", (unsigned)ids->gid);
         sync_must(setresuid(ids->uid, ids->uid, ids->uid), "setuid %u", (unsigned)ids->uid);
-        check(caps_apply(cfg->caps, ids->uid == 0), "set capabilities");
+        check(ctr_caps_apply(cfg->caps, ids->uid == 0), "set capabilities");
         /* cleared by the credential change */
         sync_must(prctl(PR_SET_PDEATHSIG, SIGKILL), "set the parent death signal");
         enter_workdir(cfg->workdir, false);
         sync_must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
-        check(seccomp_filter_install(), "install the seccomp filter");
+        check(ctr_seccomp_install(), "install the seccomp filter");
 }
 
 /* First of all (cgroup v1): into the run's cgroups, by writing "0" to their

@@ -8,7 +8,7 @@
 
 #include "runtime/container/container-internal.h"
 
-void terminal_set_size(int from_fd, int master)
+void ctr_terminal_set_size(int from_fd, int master)
 {
         struct winsize ws;
 
@@ -16,7 +16,7 @@ void terminal_set_size(int from_fd, int master)
                 ioctl(master, TIOCSWINSZ, &ws);
 }
 
-int terminal_raw(int fd, void *saved, size_t saved_len)
+int ctr_terminal_raw(int fd, void *saved, size_t saved_len)
 {
         struct termios t;
 
@@ -27,7 +27,7 @@ int terminal_raw(int fd, void *saved, size_t saved_len)
         return tcsetattr(fd, TCSADRAIN, &t) < 0 ? -errno : 0;
 }
 
-void terminal_restore(int fd, const void *saved)
+void ctr_terminal_restore(int fd, const void *saved)
 {
         tcsetattr(fd, TCSADRAIN, (const struct termios *)saved);
 }

@@ -162,7 +162,7 @@ static int copy_rest(int fd, int out_fd)
         ssize_t n;
 
         while ((n = read(fd, buf, sizeof(buf))) > 0)
-                if (write_all(out_fd, buf, (size_t)n) < 0)
+                if (fs_write_all(out_fd, buf, (size_t)n) < 0)
                         return -1;
         return n < 0 ? -1 : 0;
 }
@@ -177,7 +177,7 @@ static int logs_dump(int dirfd, int out_fd, long tail, int *ret_fd, forge_error 
 
         if (fd < 0 && errno != ENOENT)
                 return forge_error_make(err, errno, "open the log");
-        if (file_read_all(dirfd, "log.1", 1ULL << 31, &old, &old_len, NULL) < 0)
+        if (fs_read_all(dirfd, "log.1", 1ULL << 31, &old, &old_len, NULL) < 0)
                 old_len = 0;
         if (fd >= 0 && fstat(fd, &st) == 0) {
                 cur = malloc((size_t)st.st_size + 1);
@@ -198,7 +198,7 @@ static int logs_dump(int dirfd, int out_fd, long tail, int *ret_fd, forge_error 
         if (cur_len)
                 memcpy(all + old_len, cur, cur_len);
         tail_start(all, old_len + cur_len, tail, &off);
-        if (write_all(out_fd, all + off, old_len + cur_len - off) < 0)
+        if (fs_write_all(out_fd, all + off, old_len + cur_len - off) < 0)
                 return forge_error_make(err, errno, "write the log");
         *ret_fd = take_fd(fd);
         return 0;

@@ -59,7 +59,7 @@ void service_ready(pid_t pid)
         int n = snprintf(buf, sizeof(buf), "ready %d\n", (int)pid);
 
         if (workload_ready_fd >= 0) {
-                write_all(workload_ready_fd, buf, (size_t)n);
+                fs_write_all(workload_ready_fd, buf, (size_t)n);
                 close(workload_ready_fd);
                 workload_ready_fd = -1;
         }
@@ -74,7 +74,7 @@ int service_file_put(const char *name, const void *buf, size_t len, forge_error 
         dirfd = open(workload_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dirfd < 0)
                 return forge_error_make(err, errno, "open '%s'", workload_dir);
-        return file_write_atomic(dirfd, name, buf, len, 0644, err);
+        return fs_write_atomic(dirfd, name, buf, len, 0644, err);
 }
 
 static int new_id(char ret[SERVICE_ID_LEN + 1], forge_error **err)
@@ -100,7 +100,7 @@ static int config_write(int dirfd, const service_params *p, const char *id, forg
         json_decref(j);
         if (s == NULL)
                 return forge_error_make(err, ENOMEM, "config.json");
-        r = file_write_atomic(dirfd, "config.json", s, strlen(s), 0644, err);
+        r = fs_write_atomic(dirfd, "config.json", s, strlen(s), 0644, err);
         return r;
 }
 
@@ -108,7 +108,7 @@ static int config_write(int dirfd, const service_params *p, const char *id, forg
 static int run_create(const service_params *p, char id[SERVICE_ID_LEN + 1], int *ret_dirfd,
                       forge_error **err)
 {
-        cleanup_free char *names = path_join(p->runs_dir, "names");
+        cleanup_free char *names = fs_path_join(p->runs_dir, "names");
         cleanup_free char *dir = NULL;
         cleanup_close int dirfd = -1;
         service_pids pids = {.sup_pid = getpid()};
@@ -118,27 +118,27 @@ static int run_create(const service_params *p, char id[SERVICE_ID_LEN + 1], int 
                                          "bad name '%s': want [a-zA-Z0-9][a-zA-Z0-9._-]*, at most "
                                          "%d characters",
                                          p->name, SERVICE_NAME_MAX);
-        if (names == NULL || mkdir_p(names, 0700, err) < 0)
+        if (names == NULL || fs_mkdir_p(names, 0700, err) < 0)
                 return forge_error_prefix(err, "create the run directory '%s'", p->runs_dir);
         if (new_id(id, err) < 0)
                 return -1;
-        dir = path_join(p->runs_dir, id);
+        dir = fs_path_join(p->runs_dir, id);
         if (dir == NULL || mkdir(dir, 0700) < 0)
                 return forge_error_make(err, errno, "create '%s'", dir ? dir : p->runs_dir);
         dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dirfd < 0 || service_proc_start_time(getpid(), &pids.sup_start) < 0 ||
             config_write(dirfd, p, id, err) < 0 || state_write(dirfd, &pids, err) < 0) {
                 forge_error_make(err, errno, "create '%s'", dir);
-                rm_rf(dir, NULL);
+                fs_rm_rf(dir, NULL);
                 return -1;
         }
         if (p->name != NULL) {
-                cleanup_free char *link = path_join(names, p->name);
+                cleanup_free char *link = fs_path_join(names, p->name);
 
                 /* symlink(2) is atomic: of two runs asking for one name, one gets EEXIST */
                 if (link == NULL || symlink(id, link) < 0) {
                         int e = errno;
-                        rm_rf(dir, NULL);
+                        fs_rm_rf(dir, NULL);
                         if (e == EEXIST)
                                 return forge_error_make(err, 0,
                                                         "the name '%s' is already in use (forge ps "
@@ -185,7 +185,7 @@ static void log_write(supervisor *s, const char *buf, size_t n)
         while (n > 0) {
                 size_t room = s->log_max - s->log_size, k = n < room ? n : room;
 
-                if (s->log_fd >= 0 && write_all(s->log_fd, buf, k) == 0)
+                if (s->log_fd >= 0 && fs_write_all(s->log_fd, buf, k) == 0)
                         s->log_size += k;
                 else
                         s->log_size += k; /* a full disk drops output, never blocks the workload */
@@ -229,7 +229,7 @@ workload_main(supervisor *s, service_workload_fn fn, void *data, int out_w, int 
 
                 /* not started: says so, so that S never takes our exit for an exec */
                 if (workload_ready_fd >= 0)
-                        write_all(workload_ready_fd, "fail\n", 5);
+                        fs_write_all(workload_ready_fd, "fail\n", 5);
                 _exit(status);
         }
 }
@@ -238,7 +238,7 @@ static void tell_forge(supervisor *s, const char *msg, size_t len)
 {
         if (s->notify_fd < 0)
                 return;
-        write_all(s->notify_fd, msg, len);
+        fs_write_all(s->notify_fd, msg, len);
         close(s->notify_fd);
         s->notify_fd = -1;
 }
@@ -311,13 +311,13 @@ static void finish(supervisor *s, int status)
                 /* gone before forge returns */
                 run_dir_remove(s->p->runs_dir, s->id, s->p->name, NULL);
                 if (s->notify_fd >= 0) {
-                        write_all(s->notify_fd, head, (size_t)k);
-                        write_all(s->notify_fd, s->fail_out, s->fail_len);
+                        fs_write_all(s->notify_fd, head, (size_t)k);
+                        fs_write_all(s->notify_fd, s->fail_out, s->fail_len);
                 }
                 tell_forge(s, "", 0);
                 return;
         }
-        file_write_atomic(s->dirfd, "exit", buf, (size_t)n, 0644, NULL);
+        fs_write_atomic(s->dirfd, "exit", buf, (size_t)n, 0644, NULL);
         if (s->p->remove) {
                 run_dir_remove(s->p->runs_dir, s->id, s->p->name, NULL);
         }

@@ -82,7 +82,7 @@ int state_write(int dirfd, const service_pids *p, forge_error **err)
                      "\ninit_pid %d\ninit_start %" PRIu64 "\n",
                      boot, (int)p->sup_pid, p->sup_start, (int)p->work_pid, p->work_start,
                      (int)p->init_pid, p->init_start);
-        return file_write_atomic(dirfd, "state", buf, (size_t)n, 0644, err);
+        return fs_write_atomic(dirfd, "state", buf, (size_t)n, 0644, err);
 }
 
 int read_int_file(int dirfd, const char *name, int *ret)
@@ -91,7 +91,7 @@ int read_int_file(int dirfd, const char *name, int *ret)
         char *end;
         long v;
 
-        if (file_read_all(dirfd, name, 64, &buf, NULL, NULL) < 0)
+        if (fs_read_all(dirfd, name, 64, &buf, NULL, NULL) < 0)
                 return -1;
         errno = 0;
         v = strtol(buf, &end, 10);
@@ -152,7 +152,7 @@ int service_refresh(service_info *si, forge_error **err)
         } else {
                 si->state = SERVICE_UNKNOWN;
         }
-        if (file_read_all(dirfd, "state", RECORD_MAX, &buf, NULL, NULL) == 0)
+        if (fs_read_all(dirfd, "state", RECORD_MAX, &buf, NULL, NULL) == 0)
                 state_parse(buf, &p, boot);
         else
                 boot[0] = '\0';
@@ -189,7 +189,7 @@ static char *json_str(json_t *o, const char *key)
 static int load(const char *runs_dir, const char *id, service_info *ret, forge_error **err)
 {
         service_info si = {0};
-        cleanup_free char *dir = path_join(runs_dir, id);
+        cleanup_free char *dir = fs_path_join(runs_dir, id);
         cleanup_free char *buf = NULL;
         cleanup_close int dirfd = -1;
         json_t *j;
@@ -199,7 +199,7 @@ static int load(const char *runs_dir, const char *id, service_info *ret, forge_e
         dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (dirfd < 0)
                 return forge_error_make(err, errno, "run '%.12s'", id);
-        if (file_read_all(dirfd, "config.json", RECORD_MAX, &buf, NULL, err) < 0)
+        if (fs_read_all(dirfd, "config.json", RECORD_MAX, &buf, NULL, err) < 0)
                 return forge_error_prefix(err, "run '%.12s'", id);
         j = json_loads(buf, 0, NULL);
         if (j == NULL || !json_is_object(j)) {
@@ -260,7 +260,7 @@ int service_list(const char *runs_dir, service_info **ret, size_t *ret_n, forge_
         service_info *v = NULL;
         size_t n = 0, cap = 0;
 
-        if (dir_list_sorted(AT_FDCWD, runs_dir, &names, NULL) < 0) {
+        if (fs_dir_list_sorted(AT_FDCWD, runs_dir, &names, NULL) < 0) {
                 if (errno != ENOENT)
                         return forge_error_make(err, errno, "list '%s'", runs_dir);
                 *ret = NULL;
@@ -322,7 +322,7 @@ int service_find(const char *runs_dir, const char *ref, service_info *ret, forge
         if (is_id(ref))
                 return load(runs_dir, ref, ret, err);
         if (len > 0 && len < SERVICE_ID_LEN &&
-            dir_list_sorted(AT_FDCWD, runs_dir, &names, NULL) == 0) {
+            fs_dir_list_sorted(AT_FDCWD, runs_dir, &names, NULL) == 0) {
                 for (char **p = names; *p; p++) {
                         if (!is_id(*p) || strncmp(*p, ref, len) != 0)
                                 continue;
@@ -359,7 +359,7 @@ const char *service_state_text(const service_info *si, char *buf, size_t len)
 
 int run_dir_remove(const char *runs_dir, const char *id, const char *name, forge_error **err)
 {
-        cleanup_free char *dir = path_join(runs_dir, id);
+        cleanup_free char *dir = fs_path_join(runs_dir, id);
 
         if (name != NULL && name[0] != '\0') {
                 cleanup_free char *link = NULL;
@@ -378,7 +378,7 @@ int run_dir_remove(const char *runs_dir, const char *id, const char *name, forge
         }
         if (dir == NULL)
                 return forge_error_make(err, ENOMEM, "remove");
-        return rm_rf(dir, err);
+        return fs_rm_rf(dir, err);
 }
 
 /* "/sys/fs/cgroup/..." of each hierarchy where pid's cgroup is not ours:
@@ -424,16 +424,16 @@ void state_cgroups_record(int dirfd, pid_t init_pid)
         cleanup_free char *dirs = cgroup_dirs(init_pid);
 
         if (dirs != NULL && dirs[0] != '\0')
-                file_write_atomic(dirfd, "cgroups", dirs, strlen(dirs), 0644, NULL);
+                fs_write_atomic(dirfd, "cgroups", dirs, strlen(dirs), 0644, NULL);
 }
 
 void state_cgroups_remove(const char *run_dir)
 {
-        cleanup_free char *path = path_join(run_dir, "cgroups");
+        cleanup_free char *path = fs_path_join(run_dir, "cgroups");
         cleanup_free char *buf = NULL;
         char *save = NULL;
 
-        if (path == NULL || file_read_all(AT_FDCWD, path, RECORD_MAX, &buf, NULL, NULL) < 0)
+        if (path == NULL || fs_read_all(AT_FDCWD, path, RECORD_MAX, &buf, NULL, NULL) < 0)
                 return;
         for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
                 const char *base = strrchr(l, '/');

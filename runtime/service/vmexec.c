@@ -33,7 +33,7 @@ static int send_frame(int fd, uint8_t type, uint32_t sid, const void *data, size
         uint8_t h[VMCTL_HDR_LEN];
 
         vmctl_hdr_put(h, type, sid, (uint32_t)len);
-        if (write_all(fd, h, sizeof(h)) < 0 || (len && write_all(fd, data, len) < 0))
+        if (fs_write_all(fd, h, sizeof(h)) < 0 || (len && fs_write_all(fd, data, len) < 0))
                 return -1;
         return 0;
 }
@@ -128,9 +128,9 @@ int vmctl_frames(vmctl_reader *r, uint32_t sid, int out_fd, int err_fd, int *ret
                 if (s != sid)
                         continue; /* an earlier session's */
                 if (type == VMCTL_STDOUT)
-                        write_all(out_fd, p, len);
+                        fs_write_all(out_fd, p, len);
                 else if (type == VMCTL_STDERR)
-                        write_all(err_fd, p, len);
+                        fs_write_all(err_fd, p, len);
                 else if (type == VMCTL_EXIT) {
                         if (len < 4)
                                 return forge_error_make(err, 0,

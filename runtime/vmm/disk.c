@@ -50,7 +50,7 @@ static int scratch_file(forge_error **err)
         return fd;
 }
 
-int blk_open(const char *path, int path_fd, bool persist, blk_backend **ret, forge_error **err)
+int vmm_blk_open(const char *path, int path_fd, bool persist, blk_backend **ret, forge_error **err)
 {
         cleanup_close int fd = path_fd >= 0 ? fcntl(path_fd, F_DUPFD_CLOEXEC, 3)
                                             : open(path, (persist ? O_RDWR : O_RDONLY) | O_CLOEXEC);
@@ -88,7 +88,7 @@ int blk_open(const char *path, int path_fd, bool persist, blk_backend **ret, for
                         if (b->cow_fd >= 0)
                                 forge_error_make(err, errno, "scratch file of %llu bytes",
                                                  (unsigned long long)size);
-                        blk_close(b);
+                        vmm_blk_close(b);
                         return -1;
                 }
         }
@@ -97,7 +97,7 @@ int blk_open(const char *path, int path_fd, bool persist, blk_backend **ret, for
         return 0;
 }
 
-void blk_close(blk_backend *b)
+void vmm_blk_close(blk_backend *b)
 {
         if (b == NULL)
                 return;
@@ -109,7 +109,7 @@ void blk_close(blk_backend *b)
         free(b);
 }
 
-uint64_t blk_size(const blk_backend *b)
+uint64_t vmm_blk_size(const blk_backend *b)
 {
         return b->size;
 }
@@ -158,7 +158,7 @@ static bool in_range(const blk_backend *b, uint64_t len, uint64_t off)
         return off % SECTOR == 0 && len % SECTOR == 0 && off <= b->size && len <= b->size - off;
 }
 
-int blk_read(blk_backend *b, void *buf, uint64_t len, uint64_t off)
+int vmm_blk_read(blk_backend *b, void *buf, uint64_t len, uint64_t off)
 {
         uint8_t *p = buf;
 
@@ -184,17 +184,17 @@ int blk_read(blk_backend *b, void *buf, uint64_t len, uint64_t off)
         return 0;
 }
 
-void blk_set_read_only(blk_backend *b)
+void vmm_blk_set_read_only(blk_backend *b)
 {
         b->read_only = true;
 }
 
-bool blk_read_only(const blk_backend *b)
+bool vmm_blk_read_only(const blk_backend *b)
 {
         return b->read_only;
 }
 
-int blk_write(blk_backend *b, const void *buf, uint64_t len, uint64_t off)
+int vmm_blk_write(blk_backend *b, const void *buf, uint64_t len, uint64_t off)
 {
         int r;
 
@@ -210,7 +210,7 @@ int blk_write(blk_backend *b, const void *buf, uint64_t len, uint64_t off)
         return 0;
 }
 
-int blk_flush(blk_backend *b)
+int vmm_blk_flush(blk_backend *b)
 {
         if (b->cow_fd >= 0)
                 return 0; /* thrown away at the end anyway */

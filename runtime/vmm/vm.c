@@ -220,7 +220,7 @@ static void port_io(vm *v, uint16_t port, uint8_t *data, unsigned size, bool wri
         }
         if (port >= PCI_CONFIG_ADDR && port < PCI_CONFIG_DATA + 4) {
                 pthread_mutex_lock(&v->dev_lock);
-                pci_bus_io(&v->pci, port, data, size, write);
+                vmm_pci_bus_io(&v->pci, port, data, size, write);
                 pthread_mutex_unlock(&v->dev_lock);
                 return;
         }
@@ -596,7 +596,7 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
         if (v->uart == NULL)
                 return forge_error_make(err, ENOMEM, "uart");
         /* a host bridge at 00:00.0: Linux's check that mechanism #1 really has a PCI bus */
-        pci_function_init(&v->bridge, 0x1b36 /* Red Hat */, 0x0008, 0x06000000, 0x1b36, 0x0008);
+        vmm_pci_function_init(&v->bridge, 0x1b36 /* Red Hat */, 0x0008, 0x06000000, 0x1b36, 0x0008);
         v->pci.dev[HOST_BRIDGE_SLOT] = &v->bridge;
         v->routes = irq_routes_new(v->vm_fd);
         if (v->routes == NULL)
@@ -614,10 +614,10 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
                 return -1;
         if (c->disk_path == NULL)
                 return 0;
-        if (blk_open(c->disk_path, c->disk_fd, c->persist, &v->disk, err) < 0)
+        if (vmm_blk_open(c->disk_path, c->disk_fd, c->persist, &v->disk, err) < 0)
                 return -1;
         if (c->read_only)
-                blk_set_read_only(v->disk);
+                vmm_blk_set_read_only(v->disk);
         v->blk = vblk_new(v->disk, &v->gm, PCI_BAR_BASE, &ops);
         if (v->blk == NULL)
                 return forge_error_make(err, ENOMEM, "virtio-blk");
@@ -627,7 +627,7 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
 
 static int create_vcpus(vm *v, uint64_t entry, forge_error **err)
 {
-        cleanup_free struct kvm_cpuid2 *supported = cpu_supported_cpuid(v->kvm_fd, err);
+        cleanup_free struct kvm_cpuid2 *supported = vmm_cpu_supported_cpuid(v->kvm_fd, err);
         size_t cpuid_size;
         int sz = ioctl(v->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
         bool tsc_deadline = ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
@@ -655,10 +655,10 @@ static int create_vcpus(vm *v, uint64_t entry, forge_error **err)
                 if (cpuid == NULL)
                         return forge_error_make(err, ENOMEM, "cpuid");
                 memcpy(cpuid, supported, cpuid_size);
-                cpu_cpuid_for(cpuid, i, v->ncpus, tsc_deadline);
-                if (cpu_setup_common(c->fd, i, cpuid, err) < 0)
+                vmm_cpu_cpuid_for(cpuid, i, v->ncpus, tsc_deadline);
+                if (vmm_cpu_setup_common(c->fd, i, cpuid, err) < 0)
                         return forge_error_prefix(err, "vCPU %u", i);
-                if (i == 0 && cpu_setup_boot(c->fd, entry, err) < 0)
+                if (i == 0 && vmm_cpu_setup_boot(c->fd, entry, err) < 0)
                         return forge_error_prefix(err, "vCPU 0");
         }
         return 0;
@@ -689,8 +689,8 @@ static void destroy(vm *v)
                 close(v->ctl_dir);
         }
         if (v->disk) {
-                blk_flush(v->disk);
-                blk_close(v->disk);
+                vmm_blk_flush(v->disk);
+                vmm_blk_close(v->disk);
         }
         uart_free(v->uart);
         if (v->gm.host)
@@ -923,10 +923,10 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
                 v->cpu[i].fd = -1;
         if (create_vm(v, err) < 0 || create_devices(v, c, err) < 0)
                 goto fail;
-        if (boot_load(&v->gm, c->kernel, c->kernel_len, c->initrd, c->initrd_len, c->cmdline,
-                      &layout, err) < 0 ||
-            boot_mptable(&v->gm, v->ncpus, BLK_SLOT, err) < 0 ||
-            boot_acpi(&v->gm, v->ncpus, err) < 0)
+        if (vmm_boot_load(&v->gm, c->kernel, c->kernel_len, c->initrd, c->initrd_len, c->cmdline,
+                          &layout, err) < 0 ||
+            vmm_boot_mptable(&v->gm, v->ncpus, BLK_SLOT, err) < 0 ||
+            vmm_boot_acpi(&v->gm, v->ncpus, err) < 0)
                 goto fail;
         if (create_vcpus(v, layout.kernel_entry, err) < 0)
                 goto fail;

@@ -84,19 +84,19 @@ struct e820_entry {
 #define E820_RESERVED 2
 
 /* Fills table (max entries) with the RAM map of gm; returns the count. */
-unsigned boot_e820(const guest_mem *gm, struct e820_entry *table, unsigned max);
+unsigned vmm_boot_e820(const guest_mem *gm, struct e820_entry *table, unsigned max);
 /* Checks the bzImage header, loads kernel, initrd, command line, boot_params,
  * the GDT and identity page tables. */
-int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *initrd,
-              size_t initrd_len, const char *cmdline, boot_layout *ret, forge_error **err);
+int vmm_boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *initrd,
+                  size_t initrd_len, const char *cmdline, boot_layout *ret, forge_error **err);
 /* The MP table announcing cpus vCPUs, the IOAPIC, ISA and PCI interrupts. */
-int boot_mptable(guest_mem *gm, unsigned cpus, unsigned pci_slot_intx, forge_error **err);
+int vmm_boot_mptable(guest_mem *gm, unsigned cpus, unsigned pci_slot_intx, forge_error **err);
 /* The same CPUs and IOAPIC as ACPI tables (RSDP, XSDT, MADT), for kernels
  * without MP table support (Debian's cloud kernel). There is no FADT: the
  * kernel reads the MADT while it sets up, then finds no ACPI hardware, turns
  * ACPI off and scans PCI itself (mechanism #1). pci=noacpi must not be given:
  * without MP table support it turns the local APIC off too. */
-int boot_acpi(guest_mem *gm, unsigned cpus, forge_error **err);
+int vmm_boot_acpi(guest_mem *gm, unsigned cpus, forge_error **err);
 
 /* virtq.c: split virtqueues read from guest memory (every index and
  * address checked; a misbehaving driver gets its queue marked broken). */
@@ -155,16 +155,16 @@ typedef struct pci_function {
         void *opaque;
 } pci_function;
 
-void pci_function_init(pci_function *f, uint16_t vendor, uint16_t device, uint32_t class_rev,
-                       uint16_t subsys_vendor, uint16_t subsys);
-void pci_function_bar(pci_function *f, unsigned bar, uint64_t size, uint64_t addr, bool is64);
+void vmm_pci_function_init(pci_function *f, uint16_t vendor, uint16_t device, uint32_t class_rev,
+                           uint16_t subsys_vendor, uint16_t subsys);
+void vmm_pci_function_bar(pci_function *f, unsigned bar, uint64_t size, uint64_t addr, bool is64);
 /* Appends a capability; returns its offset (0 when there is no room). */
-unsigned pci_function_cap(pci_function *f, const uint8_t *cap, unsigned len, unsigned wmask_from,
-                          unsigned wmask_len);
-uint32_t pci_cfg_read(const pci_function *f, unsigned off, unsigned len);
-void pci_cfg_write(pci_function *f, unsigned off, unsigned len, uint32_t val);
+unsigned vmm_pci_function_cap(pci_function *f, const uint8_t *cap, unsigned len,
+                              unsigned wmask_from, unsigned wmask_len);
+uint32_t vmm_pci_cfg_read(const pci_function *f, unsigned off, unsigned len);
+void vmm_pci_cfg_write(pci_function *f, unsigned off, unsigned len, uint32_t val);
 /* The address a memory BAR decodes at, or 0 when memory decoding is off. */
-uint64_t pci_bar_addr(const pci_function *f, unsigned bar);
+uint64_t vmm_pci_bar_addr(const pci_function *f, unsigned bar);
 
 #define PCI_MAX_DEVICES 8
 typedef struct pci_bus {
@@ -173,7 +173,7 @@ typedef struct pci_bus {
 } pci_bus;
 
 /* Port accesses to 0xcf8..0xcff; data is little endian, len 1, 2 or 4. */
-void pci_bus_io(pci_bus *bus, uint16_t port, uint8_t *data, unsigned len, bool write);
+void vmm_pci_bus_io(pci_bus *bus, uint16_t port, uint8_t *data, unsigned len, bool write);
 
 /* uart.c: an 8250/16550A on 0x3f8 */
 typedef struct uart uart;
@@ -193,15 +193,15 @@ typedef struct blk_backend blk_backend;
 
 /* disk.c: the block backend; copy-on-write over a read-only image unless persist. */
 /* path_fd >= 0: that open file (path only names it in messages) */
-int blk_open(const char *path, int path_fd, bool persist, blk_backend **ret, forge_error **err);
-void blk_close(blk_backend *b);
-uint64_t blk_size(const blk_backend *b);
-int blk_read(blk_backend *b, void *buf, uint64_t len, uint64_t off);
-int blk_write(blk_backend *b, const void *buf, uint64_t len, uint64_t off);
-int blk_flush(blk_backend *b);
+int vmm_blk_open(const char *path, int path_fd, bool persist, blk_backend **ret, forge_error **err);
+void vmm_blk_close(blk_backend *b);
+uint64_t vmm_blk_size(const blk_backend *b);
+int vmm_blk_read(blk_backend *b, void *buf, uint64_t len, uint64_t off);
+int vmm_blk_write(blk_backend *b, const void *buf, uint64_t len, uint64_t off);
+int vmm_blk_flush(blk_backend *b);
 /* From now on every write fails with EROFS (and virtio-blk offers VIRTIO_BLK_F_RO). */
-void blk_set_read_only(blk_backend *b);
-bool blk_read_only(const blk_backend *b);
+void vmm_blk_set_read_only(blk_backend *b);
+bool vmm_blk_read_only(const blk_backend *b);
 
 typedef struct vblk_irq_ops {
         void (*msi)(void *opaque, uint64_t addr, uint32_t data);

@@ -44,8 +44,8 @@ static int setup(void **state)
 
         snprintf(f->dir, sizeof(f->dir), "/tmp/forge-builder-XXXXXX");
         assert_non_null(mkdtemp(f->dir));
-        f->ctx = path_join(f->dir, "ctx");
-        sd = path_join(f->dir, "store");
+        f->ctx = fs_path_join(f->dir, "ctx");
+        sd = fs_path_join(f->dir, "store");
         assert_int_equal(mkdir(f->ctx, 0755), 0);
         assert_int_equal(store_open(sd, &f->s, &e), 0);
         *state = f;
@@ -58,7 +58,7 @@ static int teardown(void **state)
         forge_error *e = NULL;
 
         store_close(f->s);
-        rm_rf(f->dir, &e);
+        fs_rm_rf(f->dir, &e);
         forge_error_release(&e);
         free(f->ctx);
         free(f);
@@ -67,16 +67,16 @@ static int teardown(void **state)
 
 static void write_file(const char *dir, const char *rel, const char *content, mode_t mode)
 {
-        cleanup_free char *p = path_join(dir, rel);
+        cleanup_free char *p = fs_path_join(dir, rel);
         cleanup_free char *parent = strdup(p);
         forge_error *e = NULL;
         int fd;
 
         *strrchr(parent, '/') = '\0';
-        assert_int_equal(mkdir_p(parent, 0755, &e), 0);
+        assert_int_equal(fs_mkdir_p(parent, 0755, &e), 0);
         fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         assert_true(fd >= 0);
-        assert_int_equal(write_all(fd, content, strlen(content)), 0);
+        assert_int_equal(fs_write_all(fd, content, strlen(content)), 0);
         assert_int_equal(fchmod(fd, mode), 0);
         close(fd);
 }
@@ -450,7 +450,7 @@ static void test_tar_writer(void **state)
         store_layer l1, l2;
         rentry r[16];
         char diff[DIGEST_STR_SIZE];
-        cleanup_free char *host = path_join(f->ctx, "data");
+        cleanup_free char *host = fs_path_join(f->ctx, "data");
         cleanup_free char *longname = malloc(300);
 
         write_file(f->ctx, "data", "hello", 0644);
@@ -561,8 +561,8 @@ static void make_tar(const char *path, int64_t mtime, bool evil)
 static void test_archive_normalised(void **state)
 {
         fixture *f = *state;
-        cleanup_free char *tar = path_join(f->ctx, "in.tar");
-        cleanup_free char *spool = path_join(f->dir, "store/tmp");
+        cleanup_free char *tar = fs_path_join(f->ctx, "in.tar");
+        cleanup_free char *spool = fs_path_join(f->dir, "store/tmp");
         spec sp;
         spec_layer l = {0};
         bentries e;
@@ -646,9 +646,9 @@ static void files_layer(spec_layer *l, spec_file *fs, size_t n)
 static void test_files_source(void **state)
 {
         fixture *f = *state;
-        cleanup_free char *app = path_join(f->ctx, "app");
-        cleanup_free char *one = path_join(f->ctx, "app/one");
-        cleanup_free char *lnk = path_join(f->ctx, "app/sub/link");
+        cleanup_free char *app = fs_path_join(f->ctx, "app");
+        cleanup_free char *one = fs_path_join(f->ctx, "app/one");
+        cleanup_free char *lnk = fs_path_join(f->ctx, "app/sub/link");
         spec sp;
         spec_layer l;
         bentries e;
@@ -705,12 +705,12 @@ static void test_files_source(void **state)
  * to a file outside the source. a_first: app/a is made first, else app/z. */
 static void make_linked_tree(fixture *f, bool a_first)
 {
-        cleanup_free char *z = path_join(f->ctx, "app/z");
-        cleanup_free char *a = path_join(f->ctx, "app/a");
-        cleanup_free char *m = path_join(f->ctx, "app/sub/m");
-        cleanup_free char *out = path_join(f->ctx, "outside");
-        cleanup_free char *o = path_join(f->ctx, "app/o");
-        cleanup_free char *sub = path_join(f->ctx, "app/sub");
+        cleanup_free char *z = fs_path_join(f->ctx, "app/z");
+        cleanup_free char *a = fs_path_join(f->ctx, "app/a");
+        cleanup_free char *m = fs_path_join(f->ctx, "app/sub/m");
+        cleanup_free char *out = fs_path_join(f->ctx, "outside");
+        cleanup_free char *o = fs_path_join(f->ctx, "app/o");
+        cleanup_free char *sub = fs_path_join(f->ctx, "app/sub");
 
         write_file(f->ctx, a_first ? "app/a" : "app/z", "zzz", 0755);
         assert_int_equal(link(a_first ? a : z, a_first ? z : a), 0);
@@ -757,8 +757,8 @@ static void check_linked_entries(const bentries *e, const char *prefix)
 static void test_files_hardlinks(void **state)
 {
         fixture *f = *state;
-        cleanup_free char *app = path_join(f->ctx, "app");
-        cleanup_free char *outside = path_join(f->ctx, "outside");
+        cleanup_free char *app = fs_path_join(f->ctx, "app");
+        cleanup_free char *outside = fs_path_join(f->ctx, "outside");
         spec sp;
         spec_layer l;
         bentries e;
@@ -778,7 +778,7 @@ static void test_files_hardlinks(void **state)
                 check_linked_entries(&e, "srv/app");
                 assert_int_equal(btar_write(f->s, &e, round ? &out2 : &out1, &err), 0);
                 bentries_free(&e);
-                assert_int_equal(rm_rf(app, &err), 0);
+                assert_int_equal(fs_rm_rf(app, &err), 0);
                 assert_int_equal(unlink(outside), 0);
         }
         assert_string_equal(out1.digest, out2.digest);
@@ -893,7 +893,7 @@ static void test_key_run(void **state)
 static void test_key_archive(void **state)
 {
         fixture *f = *state;
-        cleanup_free char *in = path_join(f->ctx, "in.tar");
+        cleanup_free char *in = fs_path_join(f->ctx, "in.tar");
         spec sp;
         spec_layer l = {0};
         char base[DIGEST_STR_SIZE], k[DIGEST_STR_SIZE];
@@ -949,10 +949,10 @@ static void files_key(fixture *f, spec_file *fs, size_t n, char out[DIGEST_STR_S
 static void test_key_files(void **state)
 {
         fixture *f = *state;
-        cleanup_free char *app = path_join(f->ctx, "app");
-        cleanup_free char *a = path_join(f->ctx, "app/a");
-        cleanup_free char *lnk = path_join(f->ctx, "app/l");
-        cleanup_free char *b = path_join(f->ctx, "app/b");
+        cleanup_free char *app = fs_path_join(f->ctx, "app");
+        cleanup_free char *a = fs_path_join(f->ctx, "app/a");
+        cleanup_free char *lnk = fs_path_join(f->ctx, "app/l");
+        cleanup_free char *b = fs_path_join(f->ctx, "app/b");
         char base[DIGEST_STR_SIZE], k[DIGEST_STR_SIZE];
         spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
 
@@ -1025,9 +1025,9 @@ static char *tree_listing(const char *dir)
 static void test_stamp_racy(void **state)
 {
         fixture *f = *state;
-        cleanup_free char *app = path_join(f->ctx, "app");
-        cleanup_free char *a = path_join(f->ctx, "app/a");
-        cleanup_free char *deb = path_join(f->ctx, "in.deb");
+        cleanup_free char *app = fs_path_join(f->ctx, "app");
+        cleanup_free char *a = fs_path_join(f->ctx, "app/a");
+        cleanup_free char *deb = fs_path_join(f->ctx, "in.deb");
         spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
         char st[DIGEST_STR_SIZE], st2[DIGEST_STR_SIZE], h[DIGEST_STR_SIZE];
         forge_error *err = NULL;
@@ -1072,8 +1072,8 @@ static void test_stamp_racy(void **state)
 static void test_stamp_same_size_old_mtime(void **state)
 {
         fixture *f = *state;
-        cleanup_free char *app = path_join(f->ctx, "app");
-        cleanup_free char *a = path_join(f->ctx, "app/a");
+        cleanup_free char *app = fs_path_join(f->ctx, "app");
+        cleanup_free char *a = fs_path_join(f->ctx, "app/a");
         spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
         char st1[DIGEST_STR_SIZE], st2[DIGEST_STR_SIZE], h1[DIGEST_STR_SIZE], h2[DIGEST_STR_SIZE];
         struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
@@ -1114,9 +1114,9 @@ static void test_stamp_same_size_old_mtime(void **state)
 static void test_spec_check(void **state)
 {
         fixture *f = *state;
-        cleanup_free char *specp = path_join(f->ctx, "spec.yaml");
-        cleanup_free char *in = path_join(f->ctx, "in.tar");
-        cleanup_free char *sd = path_join(f->dir, "store");
+        cleanup_free char *specp = fs_path_join(f->ctx, "spec.yaml");
+        cleanup_free char *in = fs_path_join(f->ctx, "in.tar");
+        cleanup_free char *sd = fs_path_join(f->dir, "store");
         cleanup_free char *before = NULL, *after = NULL, *spec_text = NULL;
         char h[DIGEST_STR_SIZE];
         forge_error *err = NULL;

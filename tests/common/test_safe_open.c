@@ -39,7 +39,7 @@ static char *slurp(const char *path)
 {
         char *buf = NULL;
         forge_error *e = NULL;
-        assert_int_equal(file_read_all(AT_FDCWD, path, 1 << 20, &buf, NULL, &e), 0);
+        assert_int_equal(fs_read_all(AT_FDCWD, path, 1 << 20, &buf, NULL, &e), 0);
         return buf;
 }
 
@@ -73,7 +73,7 @@ static int teardown(void **state)
         forge_error *e = NULL;
         alarm(0);
         close(f->rootfd);
-        rm_rf(f->top, &e);
+        fs_rm_rf(f->top, &e);
         forge_error_release(&e);
         free(f);
         return 0;

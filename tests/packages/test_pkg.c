@@ -151,32 +151,32 @@ static void test_host(void **state)
 
         (void)state;
         assert_non_null(mkdtemp(dir));
-        etc = path_join(dir, "etc/apt/sources.list.d");
-        assert_int_equal(mkdir_p(etc, 0755, &err), 0);
+        etc = fs_path_join(dir, "etc/apt/sources.list.d");
+        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
         etc[strlen(etc) - strlen("sources.list.d")] = '\0';
-        assert_int_equal(mkdir_p(etc, 0755, &err), 0);
+        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
         dfd = open(dir, O_RDONLY | O_DIRECTORY);
-        assert_int_equal(file_write_atomic(dfd, "etc/apt/sources.list",
-                                           "deb http://one.invalid/ a main\n", 31, 0644, &err),
+        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list",
+                                         "deb http://one.invalid/ a main\n", 31, 0644, &err),
                          0);
-        assert_int_equal(mkdir_p(etc, 0755, &err), 0);
-        assert_int_equal(file_write_atomic(dfd, "etc/apt/sources.list.d/z.sources",
-                                           "Types: deb\nURIs: http://two.invalid/\nSuites: b\n"
-                                           "Components: main\n",
-                                           64, 0644, &err),
+        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
+        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list.d/z.sources",
+                                         "Types: deb\nURIs: http://two.invalid/\nSuites: b\n"
+                                         "Components: main\n",
+                                         64, 0644, &err),
                          0);
-        assert_int_equal(file_write_atomic(dfd, "etc/apt/sources.list.d/a.list",
-                                           "deb http://three.invalid/ c main\n", 33, 0644, &err),
+        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list.d/a.list",
+                                         "deb http://three.invalid/ c main\n", 33, 0644, &err),
                          0);
-        assert_int_equal(file_write_atomic(dfd, "etc/apt/sources.list.d/ignored.save",
-                                           "deb http://no.invalid/ c main\n", 30, 0644, &err),
+        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list.d/ignored.save",
+                                         "deb http://no.invalid/ c main\n", 30, 0644, &err),
                          0);
-        assert_int_equal(mkdir_p(etc, 0755, &err), 0);
+        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
         {
-                cleanup_free char *tg = path_join(dir, "etc/apt/trusted.gpg.d");
-                assert_int_equal(mkdir_p(tg, 0755, &err), 0);
+                cleanup_free char *tg = fs_path_join(dir, "etc/apt/trusted.gpg.d");
+                assert_int_equal(fs_mkdir_p(tg, 0755, &err), 0);
         }
-        assert_int_equal(file_write_atomic(dfd, "etc/apt/trusted.gpg.d/k.asc", "x", 1, 0644, &err),
+        assert_int_equal(fs_write_atomic(dfd, "etc/apt/trusted.gpg.d/k.asc", "x", 1, 0644, &err),
                          0);
         close(dfd);
         assert_int_equal(pkg_apt_host(dir, "amd64", &s, &err), 0);
@@ -186,7 +186,7 @@ static void test_host(void **state)
         assert_string_equal(s.v[2].uri, "http://two.invalid");
         assert_non_null(strstr(s.v[2].keyrings[0], "trusted.gpg.d/k.asc"));
         pkg_sources_free(&s);
-        assert_int_equal(rm_rf(dir, &err), 0);
+        assert_int_equal(fs_rm_rf(dir, &err), 0);
 }
 
 static const char release[] =
@@ -276,7 +276,7 @@ static spec *load_spec(const char *dir, const char *pkgs)
                  "forge: 1\nname: t\narchitecture: amd64\nrepositories:\n  - host\n"
                  "layers:\n  - name: py\n    packages: [%s]\n",
                  pkgs);
-        assert_int_equal(file_write_atomic(dfd, "t.yaml", text, strlen(text), 0644, &err), 0);
+        assert_int_equal(fs_write_atomic(dfd, "t.yaml", text, strlen(text), 0644, &err), 0);
         close(dfd);
         snprintf(path, sizeof(path), "%s/t.yaml", dir);
         assert_int_equal(spec_load(path, &sp, &err), 0);
@@ -329,7 +329,7 @@ static void test_lock(void **state)
         json_decref(obj);
         {
                 cleanup_free char *p = builder_lock_path(sp);
-                assert_int_equal(file_read_all(AT_FDCWD, p, 1 << 20, &text, &len, &err), 0);
+                assert_int_equal(fs_read_all(AT_FDCWD, p, 1 << 20, &text, &len, &err), 0);
         }
         /* canonical: sorted keys, 2-space indent, one newline at the end, no host */
         assert_true(len > 2 && text[len - 1] == '\n' && text[len - 2] == '}');
@@ -351,7 +351,7 @@ static void test_lock(void **state)
         assert_int_equal(builder_lock_save(sp, loaded, &err), 0);
         {
                 cleanup_free char *p = builder_lock_path(sp);
-                assert_int_equal(file_read_all(AT_FDCWD, p, 1 << 20, &text2, &len, &err), 0);
+                assert_int_equal(fs_read_all(AT_FDCWD, p, 1 << 20, &text2, &len, &err), 0);
         }
         assert_string_equal(text, text2);
         pkg_lock_free(&back);
@@ -394,7 +394,7 @@ static void test_lock(void **state)
 
         json_decref(loaded);
         pkg_lock_free(&pl);
-        assert_int_equal(rm_rf(dir, &err), 0);
+        assert_int_equal(fs_rm_rf(dir, &err), 0);
 }
 
 static void test_status_merge(void **state)

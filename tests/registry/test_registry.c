@@ -266,7 +266,7 @@ static int auth_teardown(void **state)
 {
         authdir *a = *state;
         forge_error *e = NULL;
-        rm_rf(a->dir, &e);
+        fs_rm_rf(a->dir, &e);
         forge_error_release(&e);
         free(a);
         return 0;
@@ -276,7 +276,7 @@ static void write_text(const char *path, const char *text, mode_t mode)
 {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         assert_true(fd >= 0);
-        assert_int_equal(write_all(fd, text, strlen(text)), 0);
+        assert_int_equal(fs_write_all(fd, text, strlen(text)), 0);
         close(fd);
 }
 
@@ -298,7 +298,7 @@ static void test_auth_roundtrip(void **state)
         assert_false(c.identity_token);
         registry_cred_release(&c);
         /* the password is not in the file in clear */
-        assert_int_equal(file_read_all(AT_FDCWD, a->file, 1 << 20, &txt, NULL, &e), 0);
+        assert_int_equal(fs_read_all(AT_FDCWD, a->file, 1 << 20, &txt, NULL, &e), 0);
         assert_null(strstr(txt, "s3cr:et"));
         free(txt);
         assert_int_equal(registry_auth_lookup(a->file, "127.0.0.1:5001", &c, &e), 0);
@@ -322,7 +322,7 @@ static void test_auth_roundtrip(void **state)
         assert_int_equal(registry_auth_lookup(a->file, "reg.example", &c, &e), 0);
         assert_int_equal(registry_auth_lookup(a->file, "127.0.0.1:5000", &c, &e), 1);
         registry_cred_release(&c);
-        assert_int_equal(file_read_all(AT_FDCWD, a->file, 1 << 20, &txt, NULL, &e), 0);
+        assert_int_equal(fs_read_all(AT_FDCWD, a->file, 1 << 20, &txt, NULL, &e), 0);
         assert_non_null(strstr(txt, "\"keep\""));
         assert_non_null(strstr(txt, "tok.example"));
         free(txt);
@@ -395,7 +395,7 @@ static void test_auth_helpers(void **state)
 
         char *asked = NULL;
         snprintf(path, sizeof(path), "%s/asked", a->dir);
-        assert_int_equal(file_read_all(AT_FDCWD, path, 4096, &asked, NULL, &e), 0);
+        assert_int_equal(fs_read_all(AT_FDCWD, path, 4096, &asked, NULL, &e), 0);
         assert_string_equal(asked, "h1.example\nh2.example\nnone.example\n");
         free(asked);
         setenv("PATH", oldpath, 1);

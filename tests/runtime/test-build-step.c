@@ -40,7 +40,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-        rm_rf(base, NULL);
+        fs_rm_rf(base, NULL);
         return 0;
 }
 

@@ -19,7 +19,7 @@
 
 #include "runtime/container/container-internal.h"
 
-static char prefix[64]; /* "forge-PID-": the names cgroup_new gives */
+static char prefix[64]; /* "forge-PID-": the names ctr_cgroup_new gives */
 static int n_found;
 
 static int visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -46,10 +46,10 @@ static void test_create_and_free(void **state)
 
         (void)state;
         cfg.pids = 64;
-        assert_int_equal(cgroup_new(&cfg, &cg, &err), 0);
+        assert_int_equal(ctr_cgroup_new(&cfg, &cg, &err), 0);
         assert_non_null(cg);
         assert_true(count_ours() >= 1);
-        cgroup_free(cg);
+        ctr_cgroup_free(cg);
         assert_int_equal(count_ours(), 0);
 }
 
@@ -62,10 +62,10 @@ static void test_refused_limit(void **state)
 
         (void)state;
         cfg.pids = -5; /* pids.max refuses it (EINVAL) after the directory is made */
-        assert_int_equal(cgroup_new(&cfg, &cg, &err), -1);
+        assert_int_equal(ctr_cgroup_new(&cfg, &cg, &err), -1);
         assert_null(cg);
         assert_non_null(err);
-        snprintf(want, sizeof(want), "set up the %s cgroup: ", cgroup_unified() ? "v2" : "v1");
+        snprintf(want, sizeof(want), "set up the %s cgroup: ", ctr_cgroup_unified() ? "v2" : "v1");
         assert_non_null(strstr(err->msg, want));
         assert_non_null(strstr(err->msg, "pids.max"));
         assert_int_equal(err->errnum, EINVAL);
@@ -86,7 +86,7 @@ int main(void)
                 return 77;
         }
         snprintf(prefix, sizeof(prefix), "forge-%d-", (int)getpid());
-        snprintf(probe, sizeof(probe), "/sys/fs/cgroup/%s%s", cgroup_unified() ? "" : "pids/",
+        snprintf(probe, sizeof(probe), "/sys/fs/cgroup/%s%s", ctr_cgroup_unified() ? "" : "pids/",
                  "forge-probe");
         if (mkdir(probe, 0755) < 0 && errno != EEXIST) {
                 fprintf(stderr, "SKIP: cannot make a cgroup ('%s': %s)\n", probe, strerror(errno));

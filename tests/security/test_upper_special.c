@@ -35,8 +35,8 @@ static void fifo_in_place_of_a_file(void **state)
 
         (void)state;
         assert_non_null(mkdtemp(dir));
-        fifo = path_join(dir, "f");
-        storedir = path_join(dir, "store");
+        fifo = fs_path_join(dir, "f");
+        storedir = fs_path_join(dir, "store");
         assert_int_equal(store_open(storedir, &s, &e), 0);
         assert_int_equal(mkfifo(fifo, 0644), 0);
         alarm(20); /* a blocked open fails the test instead of hanging it */
@@ -55,7 +55,7 @@ static void fifo_in_place_of_a_file(void **state)
         forge_error_release(&e);
         bentries_free(&es);
         store_close(s);
-        rm_rf(dir, &e);
+        fs_rm_rf(dir, &e);
         forge_error_release(&e);
 }
 

@@ -26,7 +26,7 @@ static char *runs;
 
 static void put(const char *rel, const char *text)
 {
-        char *p = path_join(runs, rel);
+        char *p = fs_path_join(runs, rel);
         FILE *f;
 
         assert_non_null(p);
@@ -39,7 +39,7 @@ static void put(const char *rel, const char *text)
 
 static void mkrun(const char *id, const char *name)
 {
-        char *d = path_join(runs, id), cfg[512];
+        char *d = fs_path_join(runs, id), cfg[512];
 
         assert_int_equal(mkdir(d, 0700), 0);
         free(d);
@@ -67,7 +67,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
-        rm_rf(runs, NULL);
+        fs_rm_rf(runs, NULL);
         free(runs);
         return 0;
 }

@@ -156,7 +156,7 @@ static void test_exec(void **state)
         }
         kill(server, SIGKILL);
         waitpid(server, NULL, 0);
-        rm_rf(dir, NULL);
+        fs_rm_rf(dir, NULL);
 }
 
 int main(void)

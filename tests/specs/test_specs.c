@@ -48,7 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         forge_error *e = NULL;
-        rm_rf(ctx_dir, &e);
+        fs_rm_rf(ctx_dir, &e);
         forge_error_release(&e);
         return 0;
 }
@@ -393,18 +393,18 @@ static void test_run_limits_mount_src(void **state)
 static void test_size_parse(void **state)
 {
         unsigned long long v;
-        assert_int_equal(parse_size("512M", &v), 0);
+        assert_int_equal(fs_parse_size("512M", &v), 0);
         assert_int_equal(v, 512ULL << 20);
-        assert_int_equal(parse_size("1.5G", &v), 0);
+        assert_int_equal(fs_parse_size("1.5G", &v), 0);
         assert_int_equal(v, 3ULL << 29);
-        assert_int_equal(parse_size("2GiB", &v), 0);
+        assert_int_equal(fs_parse_size("2GiB", &v), 0);
         assert_int_equal(v, 2ULL << 30);
-        assert_int_equal(parse_size("4096", &v), 0);
+        assert_int_equal(fs_parse_size("4096", &v), 0);
         assert_int_equal(v, 4096);
-        assert_int_equal(parse_size("lots", &v), -1);
-        assert_int_equal(parse_size("1Q", &v), -1);
-        assert_int_equal(parse_size("99999999999999999999999", &v), -1);
-        assert_int_equal(parse_size("", &v), -1);
+        assert_int_equal(fs_parse_size("lots", &v), -1);
+        assert_int_equal(fs_parse_size("1Q", &v), -1);
+        assert_int_equal(fs_parse_size("99999999999999999999999", &v), -1);
+        assert_int_equal(fs_parse_size("", &v), -1);
 }
 
 int main(void)

@@ -45,7 +45,7 @@ static void reset_store(void)
         if (st)
                 store_close(st);
         snprintf(path, sizeof(path), "%s/store", top);
-        rm_rf(path, &e);
+        fs_rm_rf(path, &e);
         forge_error_release(&e);
         if (store_open(path, &st, &e) < 0) {
                 fprintf(stderr, "store: %s\n", e->msg);
@@ -59,7 +59,7 @@ static void remove_top(void)
 
         if (st)
                 store_close(st);
-        rm_rf(top, &e);
+        fs_rm_rf(top, &e);
         forge_error_release(&e);
 }
 
@@ -124,7 +124,7 @@ static char *subst(const char *text, size_t len, const char *c, const char *m, c
 static void put(int dirfd, const char *rel, const void *buf, size_t len)
 {
         int fd = openat(dirfd, rel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || write_all(fd, buf, len) < 0)
+        if (fd < 0 || fs_write_all(fd, buf, len) < 0)
                 abort();
         close(fd);
 }
@@ -187,7 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 p = sep + 4;
         }
         snprintf(dir, sizeof(dir), "%s/in", top);
-        rm_rf(dir, &e);
+        fs_rm_rf(dir, &e);
         forge_error_release(&e);
         if (mkdir(dir, 0755) < 0)
                 abort();

@@ -42,7 +42,7 @@ static int teardown(void **state)
         fixture *f = *state;
         forge_error *e = NULL;
         store_close(f->s);
-        rm_rf(f->dir, &e);
+        fs_rm_rf(f->dir, &e);
         forge_error_release(&e);
         free(f);
         return 0;

@@ -103,10 +103,10 @@ static void extracts_data(void **state)
         (void)state;
         assert_non_null(mkdtemp(dir));
         assert_int_equal(store_deb_data_extract(deb, dir, 0, &err), 0);
-        bb = path_join(dir, "bin/busybox");
+        bb = fs_path_join(dir, "bin/busybox");
         assert_int_equal(stat(bb, &st), 0);
         assert_true(S_ISREG(st.st_mode) && st.st_size > 100000);
-        assert_int_equal(rm_rf(dir, &err), 0);
+        assert_int_equal(fs_rm_rf(dir, &err), 0);
 }
 
 static void not_a_package(void **state)

@@ -200,7 +200,7 @@ static int teardown(void **state)
         close(fd);
         assert_string_equal(buf, "original");
         assert_int_equal(count(top), 4); /* root, outside, t.tar, victim */
-        rm_rf(top, &e);
+        fs_rm_rf(top, &e);
         forge_error_release(&e);
         return 0;
 }

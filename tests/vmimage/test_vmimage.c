@@ -194,9 +194,9 @@ static void test_initramfs(void **state)
 
         assert_non_null(mkdtemp(dir));
         snprintf(path, sizeof(path), "%s/kernel/drivers/virtio", dir);
-        assert_int_equal(mkdir_p(path, 0755, &e), 0);
+        assert_int_equal(fs_mkdir_p(path, 0755, &e), 0);
         snprintf(path, sizeof(path), "%s/kernel/drivers/block", dir);
-        assert_int_equal(mkdir_p(path, 0755, &e), 0);
+        assert_int_equal(fs_mkdir_p(path, 0755, &e), 0);
         put_file(dir, "modules.builtin", "kernel/fs/ext4/ext4.ko\n");
         put_file(
             dir, "modules.dep",
@@ -260,7 +260,7 @@ static void test_initramfs(void **state)
         assert_true(vm_initramfs_write(&o, &k, out, &e) < 0);
         assert_non_null(strstr(e->msg, "virtio_blk"));
         forge_error_release(&e);
-        assert_int_equal(rm_rf(dir, &e), 0);
+        assert_int_equal(fs_rm_rf(dir, &e), 0);
 }
 
 int main(void)

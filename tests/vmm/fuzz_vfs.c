@@ -142,10 +142,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         vfs_bar_access(d, op[2] % 0x38, buf, len, true);
                         break;
                 default: /* config space, any offset */
-                        pci_cfg_write(vfs_pci(d), op[2], len > 4 ? 4 : len,
-                                      (uint32_t)(buf[0] | buf[1] << 8 | buf[2] << 16 |
-                                                 (uint32_t)buf[3] << 24));
-                        (void)pci_cfg_read(vfs_pci(d), op[3], len > 4 ? 4 : len);
+                        vmm_pci_cfg_write(vfs_pci(d), op[2], len > 4 ? 4 : len,
+                                          (uint32_t)(buf[0] | buf[1] << 8 | buf[2] << 16 |
+                                                     (uint32_t)buf[3] << 24));
+                        (void)vmm_pci_cfg_read(vfs_pci(d), op[3], len > 4 ? 4 : len);
                         break;
                 }
         }

@@ -48,7 +48,7 @@ static void setup_once(void)
         if (fd < 0 || ftruncate(fd, DISK_SIZE) < 0)
                 abort();
         close(fd);
-        if (blk_open(path, -1, false, &disk, &err) < 0)
+        if (vmm_blk_open(path, -1, false, &disk, &err) < 0)
                 abort();
         unlink(path);
         net_sink = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         d = vblk_new(disk, &gm, 0xe0000000, &ops);
         if (d == NULL)
                 abort();
-        pci_function_init(&bridge, 0x1b36, 8, 0x06000000, 0x1b36, 8);
+        vmm_pci_function_init(&bridge, 0x1b36, 8, 0x06000000, 0x1b36, 8);
         bus.dev[0] = &bridge;
         bus.dev[1] = vblk_pci(d);
         /* vnet_free closes its fd: give it a copy of the sink */
@@ -112,8 +112,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         break;
                 case 3: /* config space through the ports */
                 case 4:
-                        pci_bus_io(&bus, (uint16_t)(0xcf8 + op[2] % 8), buf, len > 4 ? 4 : len,
-                                   op[0] % 10 == 4);
+                        vmm_pci_bus_io(&bus, (uint16_t)(0xcf8 + op[2] % 8), buf, len > 4 ? 4 : len,
+                                       op[0] % 10 == 4);
                         break;
                 case 6: /* net BAR read */
                 case 7: /* net BAR write */
@@ -129,10 +129,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                           (size < 1600 ? size + 1 : 1600));
                         break;
                 default: /* direct config access, any offset */
-                        pci_cfg_write(vblk_pci(d), op[2], len > 4 ? 4 : len,
-                                      (uint32_t)(buf[0] | buf[1] << 8 | buf[2] << 16 |
-                                                 (uint32_t)buf[3] << 24));
-                        (void)pci_cfg_read(vblk_pci(d), op[3], len > 4 ? 4 : len);
+                        vmm_pci_cfg_write(vblk_pci(d), op[2], len > 4 ? 4 : len,
+                                          (uint32_t)(buf[0] | buf[1] << 8 | buf[2] << 16 |
+                                                     (uint32_t)buf[3] << 24));
+                        (void)vmm_pci_cfg_read(vblk_pci(d), op[3], len > 4 ? 4 : len);
                         break;
                 }
         }

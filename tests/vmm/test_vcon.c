@@ -107,7 +107,7 @@ static void setup(env *e)
         e->d = vcon_new(&e->gm, 0xe0400000, &ops);
         assert_non_null(e->d);
         f = vcon_pci(e->d);
-        assert_int_equal(pci_cfg_read(f, 2, 2), 0x1043); /* virtio-console, modern */
+        assert_int_equal(vmm_pci_cfg_read(f, 2, 2), 0x1043); /* virtio-console, modern */
         bar_w(e->d, 0x14, 0, 1);
         bar_w(e->d, 0x14, 1 | 2, 1);
         bar_w(e->d, 0x08, 1, 4);
@@ -118,7 +118,7 @@ static void setup(env *e)
         for (unsigned p = f->cfg[0x34]; p; p = f->cfg[p + 1])
                 if (f->cfg[p] == 0x11)
                         cap = p;
-        pci_cfg_write(f, cap + 2, 2, 0x8000);
+        vmm_pci_cfg_write(f, cap + 2, 2, 0x8000);
         for (unsigned v = 0; v < 3; v++)
                 bar_w(e->d, 0x4000 + 16 * v + 12, 0, 4);
         queue_setup(e->d, 0);

@@ -103,7 +103,7 @@ static void test_boot_load(void **state)
         (void)state;
         memset(initrd, 0x5a, sizeof(initrd));
         assert_int_equal(
-            boot_load(gm, k, klen, initrd, sizeof(initrd), "console=ttyS0 x=1", &l, &err), 0);
+            vmm_boot_load(gm, k, klen, initrd, sizeof(initrd), "console=ttyS0 x=1", &l, &err), 0);
         assert_int_equal(l.kernel_entry, KERNEL_ADDR + 0x200);
         /* payload copied to 1 MiB */
         assert_memory_equal(gm->host + KERNEL_ADDR, k + 5 * 512, 4096);
@@ -152,32 +152,32 @@ static void test_boot_rejects(void **state)
         (void)state;
         /* not a bzImage */
         k[0x202] = 'X';
-        assert_int_equal(boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
         assert_non_null(strstr(err->msg, "bzImage"));
         forge_error_release(&err);
         k[0x202] = 'H';
         /* no 64-bit entry */
         wr16(k + 0x236, 0);
-        assert_int_equal(boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
         assert_non_null(strstr(err->msg, "64-bit"));
         forge_error_release(&err);
         wr16(k + 0x236, 1);
         /* truncated: fewer bytes than the setup sectors */
-        assert_int_equal(boot_load(gm, k, 0x400 + 10, NULL, 0, "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, 0x400 + 10, NULL, 0, "", &l, &err), -1);
         forge_error_release(&err);
         /* a command line longer than the kernel takes */
         memset(longcmd, 'a', 4095);
         longcmd[4095] = '\0';
-        assert_int_equal(boot_load(gm, k, klen, NULL, 0, longcmd, &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, 0, longcmd, &l, &err), -1);
         assert_non_null(strstr(err->msg, "command line"));
         forge_error_release(&err);
         /* an initrd that cannot fit */
-        assert_int_equal(boot_load(gm, k, klen, gm->host, MEM - (8 << 20), "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, gm->host, MEM - (8 << 20), "", &l, &err), -1);
         assert_non_null(strstr(err->msg, "too small"));
         forge_error_release(&err);
         /* a huge init_size */
         wr32(k + 0x260, 0xffffffff);
-        assert_int_equal(boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
         forge_error_release(&err);
         free(longcmd);
         free(k);
@@ -188,7 +188,7 @@ static void test_e820_high(void **state)
 {
         guest_mem gm = {.host = NULL, .size = 5ULL << 30, .low_size = MMIO_HOLE_START};
         struct e820_entry t[8];
-        unsigned n = boot_e820(&gm, t, 8);
+        unsigned n = vmm_boot_e820(&gm, t, 8);
 
         (void)state;
         assert_int_equal(n, 4);
@@ -212,7 +212,7 @@ static void test_mptable(void **state)
         unsigned len, procs = 0, bsp = 0;
 
         (void)state;
-        assert_int_equal(boot_mptable(gm, 4, 1, &err), 0);
+        assert_int_equal(vmm_boot_mptable(gm, 4, 1, &err), 0);
         assert_memory_equal(fp, "_MP_", 4);
         for (int i = 0; i < 16; i++)
                 sum = (uint8_t)(sum + fp[i]);
@@ -239,9 +239,9 @@ static void test_mptable(void **state)
         }
         assert_int_equal(procs, 4);
         assert_int_equal(bsp, 1);
-        assert_int_equal(boot_mptable(gm, 0, 1, &err), -1);
+        assert_int_equal(vmm_boot_mptable(gm, 0, 1, &err), -1);
         forge_error_release(&err);
-        assert_int_equal(boot_mptable(gm, VMM_MAX_CPUS + 1, 1, &err), -1);
+        assert_int_equal(vmm_boot_mptable(gm, VMM_MAX_CPUS + 1, 1, &err), -1);
         forge_error_release(&err);
         free_mem(gm);
 }
@@ -394,49 +394,49 @@ static void test_pci_config(void **state)
         uint32_t v;
 
         (void)state;
-        pci_function_init(&f, 0x1af4, 0x1042, 0x01000001, 0x1af4, 0x40);
-        pci_function_bar(&f, 0, 0x8000, 0xe0000000, true);
+        vmm_pci_function_init(&f, 0x1af4, 0x1042, 0x01000001, 0x1af4, 0x40);
+        vmm_pci_function_bar(&f, 0, 0x8000, 0xe0000000, true);
         bus.dev[1] = &f;
         /* vendor/device through 0xcf8/0xcfc */
         v = 0x80000000u | (1u << 11);
         memcpy(d, &v, 4);
-        pci_bus_io(&bus, 0xcf8, d, 4, true);
-        pci_bus_io(&bus, 0xcfc, d, 4, false);
+        vmm_pci_bus_io(&bus, 0xcf8, d, 4, true);
+        vmm_pci_bus_io(&bus, 0xcfc, d, 4, false);
         assert_int_equal(rd32(d), 0x10421af4);
-        pci_bus_io(&bus, 0xcfe, d, 2, false);
+        vmm_pci_bus_io(&bus, 0xcfe, d, 2, false);
         assert_int_equal(rd16(d), 0x1042);
         /* read-only fields stay */
-        pci_cfg_write(&f, 0, 4, 0x12345678);
-        assert_int_equal(pci_cfg_read(&f, 0, 4), 0x10421af4);
+        vmm_pci_cfg_write(&f, 0, 4, 0x12345678);
+        assert_int_equal(vmm_pci_cfg_read(&f, 0, 4), 0x10421af4);
         /* BAR sizing: all ones in, the size mask out; 64-bit BAR */
-        pci_cfg_write(&f, 0x10, 4, 0xffffffff);
-        assert_int_equal(pci_cfg_read(&f, 0x10, 4), 0xffff8004);
-        pci_cfg_write(&f, 0x14, 4, 0xffffffff);
-        assert_int_equal(pci_cfg_read(&f, 0x14, 4), 0xffffffff);
-        pci_cfg_write(&f, 0x10, 4, 0xd0001234);
-        pci_cfg_write(&f, 0x14, 4, 0);
-        assert_int_equal(pci_bar_addr(&f, 0), 0); /* decoding off */
-        pci_cfg_write(&f, 4, 2, 0x2);
-        assert_int_equal(pci_bar_addr(&f, 0), 0xd0000000);
+        vmm_pci_cfg_write(&f, 0x10, 4, 0xffffffff);
+        assert_int_equal(vmm_pci_cfg_read(&f, 0x10, 4), 0xffff8004);
+        vmm_pci_cfg_write(&f, 0x14, 4, 0xffffffff);
+        assert_int_equal(vmm_pci_cfg_read(&f, 0x14, 4), 0xffffffff);
+        vmm_pci_cfg_write(&f, 0x10, 4, 0xd0001234);
+        vmm_pci_cfg_write(&f, 0x14, 4, 0);
+        assert_int_equal(vmm_pci_bar_addr(&f, 0), 0); /* decoding off */
+        vmm_pci_cfg_write(&f, 4, 2, 0x2);
+        assert_int_equal(vmm_pci_bar_addr(&f, 0), 0xd0000000);
         /* no such device, function or bus: all ones */
         v = 0x80000000u | (3u << 11);
         memcpy(d, &v, 4);
-        pci_bus_io(&bus, 0xcf8, d, 4, true);
-        pci_bus_io(&bus, 0xcfc, d, 4, false);
+        vmm_pci_bus_io(&bus, 0xcf8, d, 4, true);
+        vmm_pci_bus_io(&bus, 0xcfc, d, 4, false);
         assert_int_equal(rd32(d), 0xffffffff);
         v = 0x80000000u | (1u << 16) | (1u << 11);
         memcpy(d, &v, 4);
-        pci_bus_io(&bus, 0xcf8, d, 4, true);
-        pci_bus_io(&bus, 0xcfc, d, 4, false);
+        vmm_pci_bus_io(&bus, 0xcf8, d, 4, true);
+        vmm_pci_bus_io(&bus, 0xcfc, d, 4, false);
         assert_int_equal(rd32(d), 0xffffffff);
         /* out-of-range accesses are ignored */
-        assert_int_equal(pci_cfg_read(&f, 254, 4), 0xffffffff);
-        pci_cfg_write(&f, 255, 4, 0);
-        pci_bus_io(&bus, 0xcff, d, 4, false);
+        assert_int_equal(vmm_pci_cfg_read(&f, 254, 4), 0xffffffff);
+        vmm_pci_cfg_write(&f, 255, 4, 0);
+        vmm_pci_bus_io(&bus, 0xcff, d, 4, false);
         /* byte writes to 0xcfb do not touch the address latch */
         d[0] = 1;
-        pci_bus_io(&bus, 0xcfb, d, 1, true);
-        pci_bus_io(&bus, 0xcf8, d, 4, false);
+        vmm_pci_bus_io(&bus, 0xcfb, d, 1, true);
+        vmm_pci_bus_io(&bus, 0xcf8, d, 4, false);
         assert_int_equal(rd32(d), v);
 }
 
@@ -447,9 +447,9 @@ static void test_pci_caps(void **state)
         unsigned a, b;
 
         (void)state;
-        pci_function_init(&f, 1, 2, 0, 0, 0);
-        a = pci_function_cap(&f, cap, 16, 0, 0);
-        b = pci_function_cap(&f, cap, 16, 0, 0);
+        vmm_pci_function_init(&f, 1, 2, 0, 0, 0);
+        a = vmm_pci_function_cap(&f, cap, 16, 0, 0);
+        b = vmm_pci_function_cap(&f, cap, 16, 0, 0);
         assert_int_equal(a, 0x40);
         assert_int_equal(f.cfg[0x34], a);
         assert_int_equal(f.cfg[a + 1], b);
@@ -457,8 +457,8 @@ static void test_pci_caps(void **state)
         assert_true(f.cfg[6] & 0x10);
         /* no room left */
         for (int i = 0; i < 20; i++)
-                pci_function_cap(&f, cap, 16, 0, 0);
-        assert_int_equal(pci_function_cap(&f, cap, 16, 0, 0), 0);
+                vmm_pci_function_cap(&f, cap, 16, 0, 0);
+        assert_int_equal(vmm_pci_function_cap(&f, cap, 16, 0, 0), 0);
 }
 
 /* --- virtio-blk through its BAR --- */
@@ -496,7 +496,7 @@ static blk_backend *test_disk(bool persist)
                 assert_int_equal(write(fd, sector, sizeof(sector)), 512);
         }
         close(fd);
-        assert_int_equal(blk_open(disk_path, -1, persist, &b, &err), 0);
+        assert_int_equal(vmm_blk_open(disk_path, -1, persist, &b, &err), 0);
         return b;
 }
 
@@ -533,7 +533,7 @@ static void driver_init(vblk *d, bool msix)
                         if (f->cfg[p] == 0x11)
                                 cap = p;
                 assert_true(cap != 0);
-                pci_cfg_write(f, cap + 2, 2, 0x8000);
+                vmm_pci_cfg_write(f, cap + 2, 2, 0x8000);
                 bar_w(d, 0x4000 + 16 + 0, 0xfee00000, 4);
                 bar_w(d, 0x4000 + 16 + 8, 0x41, 4);
                 bar_w(d, 0x4000 + 16 + 12, 0, 4);
@@ -638,7 +638,7 @@ static void test_vblk_io(void **state)
         assert_int_equal(log.msi, 1);
         assert_int_equal(bar_r(d, 0x5000, 8), 0);
         vblk_free(d);
-        blk_close(b);
+        vmm_blk_close(b);
         unlink(disk_path);
         free_mem(gm);
 }
@@ -685,7 +685,7 @@ static void test_vblk_intx_and_hostile(void **state)
                 (void)bar_r(d, off, (unsigned)(off % 8) + 1);
         }
         vblk_free(d);
-        blk_close(b);
+        vmm_blk_close(b);
         unlink(disk_path);
         free_mem(gm);
 }
@@ -700,12 +700,12 @@ static void test_disk_persist(void **state)
         strcpy(disk_path, "/tmp/forge-test-vmm-XXXXXX");
         b = test_disk(true);
         memset(buf, 0x77, sizeof(buf));
-        assert_int_equal(blk_write(b, buf, 512, 512 * 10), 0);
-        assert_int_equal(blk_flush(b), 0);
-        assert_true(blk_write(b, buf, 100, 0) < 0);         /* not whole sectors */
-        assert_true(blk_write(b, buf, 1024, 63 * 512) < 0); /* past the end */
-        assert_true(blk_read(b, buf, 512, UINT64_MAX - 511) < 0);
-        blk_close(b);
+        assert_int_equal(vmm_blk_write(b, buf, 512, 512 * 10), 0);
+        assert_int_equal(vmm_blk_flush(b), 0);
+        assert_true(vmm_blk_write(b, buf, 100, 0) < 0);         /* not whole sectors */
+        assert_true(vmm_blk_write(b, buf, 1024, 63 * 512) < 0); /* past the end */
+        assert_true(vmm_blk_read(b, buf, 512, UINT64_MAX - 511) < 0);
+        vmm_blk_close(b);
         f = fopen(disk_path, "rb");
         assert_int_equal(fseek(f, 10 * 512, SEEK_SET), 0);
         assert_int_equal(fread(s, 1, 512, f), 512);
@@ -1177,7 +1177,7 @@ static void test_vblk_read_only(void **state)
         (void)state;
         strcpy(disk_path, "/tmp/forge-test-vmm-XXXXXX");
         b = test_disk(true);
-        blk_set_read_only(b);
+        vmm_blk_set_read_only(b);
         d = vblk_new(b, gm, 0xe0000000, NULL);
         bar_w(d, 0x00, 0, 4);
         assert_true(bar_r(d, 0x04, 4) & (1u << 5)); /* VIRTIO_BLK_F_RO */
@@ -1187,7 +1187,7 @@ static void test_vblk_read_only(void **state)
         request(gm, NULL, 1, 4, 512, false);
         bar_w(d, 0x3000, 0, 2);
         assert_int_equal(gm->host[DATA + 512], 1); /* IOERR */
-        assert_int_equal(blk_write(b, s, 512, 0), -EROFS);
+        assert_int_equal(vmm_blk_write(b, s, 512, 0), -EROFS);
         {
                 FILE *f = fopen(disk_path, "rb");
                 assert_int_equal(fseek(f, 4 * 512, SEEK_SET), 0);
@@ -1197,7 +1197,7 @@ static void test_vblk_read_only(void **state)
                 fclose(f);
         }
         vblk_free(d);
-        blk_close(b);
+        vmm_blk_close(b);
         unlink(disk_path);
         free_mem(gm);
 }
@@ -1389,13 +1389,13 @@ static void test_vfs_pci(void **state)
         char tag[37] = {0};
 
         (void)state;
-        assert_int_equal(pci_cfg_read(f, 0, 2), 0x1af4);
-        assert_int_equal(pci_cfg_read(f, 2, 2), 0x1040 + 26);
-        assert_int_equal(pci_cfg_read(f, 0x0b, 1), 0x01); /* mass storage */
-        assert_true(pci_cfg_read(f, 0x2e, 2) >= 0x40);
-        pci_cfg_write(f, 2, 2, 0x1234); /* read-only */
-        assert_int_equal(pci_cfg_read(f, 2, 2), 0x1040 + 26);
-        assert_int_equal(pci_bar_addr(f, 0), VFS_BAR);
+        assert_int_equal(vmm_pci_cfg_read(f, 0, 2), 0x1af4);
+        assert_int_equal(vmm_pci_cfg_read(f, 2, 2), 0x1040 + 26);
+        assert_int_equal(vmm_pci_cfg_read(f, 0x0b, 1), 0x01); /* mass storage */
+        assert_true(vmm_pci_cfg_read(f, 0x2e, 2) >= 0x40);
+        vmm_pci_cfg_write(f, 2, 2, 0x1234); /* read-only */
+        assert_int_equal(vmm_pci_cfg_read(f, 2, 2), 0x1040 + 26);
+        assert_int_equal(vmm_pci_bar_addr(f, 0), VFS_BAR);
         for (unsigned p = f->cfg[0x34], n = 0; p && n < 16; p = f->cfg[p + 1], n++) {
                 if (f->cfg[p] == 0x09) {
                         types |= 1u << f->cfg[p + 3];
@@ -1407,7 +1407,7 @@ static void test_vfs_pci(void **state)
         }
         assert_int_equal(types, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4));
         assert_true(msix != 0);
-        assert_int_equal(pci_cfg_read(f, msix + 2, 2) & 0x7ff, 2); /* three vectors */
+        assert_int_equal(vmm_pci_cfg_read(f, msix + 2, 2) & 0x7ff, 2); /* three vectors */
         /* device config: the tag, one request queue; nothing beyond */
         for (unsigned i = 0; i < 36; i++)
                 tag[i] = (char)vfs_r(d, 0x2000 + i, 1);
@@ -1456,7 +1456,7 @@ static void vfs_driver_init(vfs *d)
         vfs_w(d, 0x0c, 1, 4);
         vfs_w(d, 0x14, 1 | 2 | 8, 1);
         assert_true(vfs_r(d, 0x14, 1) & 8);
-        pci_cfg_write(f, cap + 2, 2, 0x8000);
+        vmm_pci_cfg_write(f, cap + 2, 2, 0x8000);
         for (unsigned q = 0; q < 2; q++) {
                 vfs_w(d, 0x4000 + 16 * (q + 1), 0xfee00000, 4);
                 vfs_w(d, 0x4000 + 16 * (q + 1) + 8, 0x40 + q, 4);

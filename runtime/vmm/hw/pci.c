@@ -23,8 +23,8 @@ static void put(uint8_t *p, unsigned len, uint32_t v)
                 p[i] = (uint8_t)(v >> (8 * i));
 }
 
-void pci_function_init(pci_function *f, uint16_t vendor, uint16_t device, uint32_t class_rev,
-                       uint16_t subsys_vendor, uint16_t subsys)
+void vmm_pci_function_init(pci_function *f, uint16_t vendor, uint16_t device, uint32_t class_rev,
+                           uint16_t subsys_vendor, uint16_t subsys)
 {
         memset(f->cfg, 0, sizeof(f->cfg));
         memset(f->wmask, 0, sizeof(f->wmask));
@@ -45,7 +45,7 @@ void pci_function_init(pci_function *f, uint16_t vendor, uint16_t device, uint32
         f->opaque = NULL;
 }
 
-void pci_function_bar(pci_function *f, unsigned bar, uint64_t size, uint64_t addr, bool is64)
+void vmm_pci_function_bar(pci_function *f, unsigned bar, uint64_t size, uint64_t addr, bool is64)
 {
         unsigned off = PCI_BAR0 + 4 * bar;
         uint64_t mask = ~(size - 1);
@@ -62,8 +62,8 @@ void pci_function_bar(pci_function *f, unsigned bar, uint64_t size, uint64_t add
         }
 }
 
-unsigned pci_function_cap(pci_function *f, const uint8_t *cap, unsigned len, unsigned wmask_from,
-                          unsigned wmask_len)
+unsigned vmm_pci_function_cap(pci_function *f, const uint8_t *cap, unsigned len,
+                              unsigned wmask_from, unsigned wmask_len)
 {
         unsigned off = (f->cap_free + 3) & ~3u;
 
@@ -82,7 +82,7 @@ unsigned pci_function_cap(pci_function *f, const uint8_t *cap, unsigned len, uns
         return off;
 }
 
-uint32_t pci_cfg_read(const pci_function *f, unsigned off, unsigned len)
+uint32_t vmm_pci_cfg_read(const pci_function *f, unsigned off, unsigned len)
 {
         uint32_t v = 0;
 
@@ -93,7 +93,7 @@ uint32_t pci_cfg_read(const pci_function *f, unsigned off, unsigned len)
         return v;
 }
 
-void pci_cfg_write(pci_function *f, unsigned off, unsigned len, uint32_t val)
+void vmm_pci_cfg_write(pci_function *f, unsigned off, unsigned len, uint32_t val)
 {
         if (len == 0 || len > 4 || off >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - off)
                 return;
@@ -106,20 +106,20 @@ void pci_cfg_write(pci_function *f, unsigned off, unsigned len, uint32_t val)
                 f->cfg_written(f, off, len);
 }
 
-uint64_t pci_bar_addr(const pci_function *f, unsigned bar)
+uint64_t vmm_pci_bar_addr(const pci_function *f, unsigned bar)
 {
         unsigned off = PCI_BAR0 + 4 * bar;
         uint64_t a;
 
         if (bar >= 6 || f->bar_size[bar] == 0 || !(f->cfg[PCI_COMMAND] & PCI_CMD_MEMORY))
                 return 0;
-        a = pci_cfg_read(f, off, 4) & ~0xfULL;
+        a = vmm_pci_cfg_read(f, off, 4) & ~0xfULL;
         if (f->bar_is64[bar])
-                a |= (uint64_t)pci_cfg_read(f, off + 4, 4) << 32;
+                a |= (uint64_t)vmm_pci_cfg_read(f, off + 4, 4) << 32;
         return a;
 }
 
-void pci_bus_io(pci_bus *bus, uint16_t port, uint8_t *data, unsigned len, bool write)
+void vmm_pci_bus_io(pci_bus *bus, uint16_t port, uint8_t *data, unsigned len, bool write)
 {
         uint32_t v = 0;
 
@@ -159,9 +159,9 @@ void pci_bus_io(pci_bus *bus, uint16_t port, uint8_t *data, unsigned len, bool w
                 if (write) {
                         for (unsigned i = 0; i < len; i++)
                                 v |= (uint32_t)data[i] << (8 * i);
-                        pci_cfg_write(f, off, len, v);
+                        vmm_pci_cfg_write(f, off, len, v);
                 } else {
-                        v = pci_cfg_read(f, off, len);
+                        v = vmm_pci_cfg_read(f, off, len);
                         for (unsigned i = 0; i < len; i++)
                                 data[i] = (uint8_t)(v >> (8 * i));
                 }

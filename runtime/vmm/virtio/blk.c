@@ -81,7 +81,7 @@ struct vblk {
 
 static bool msix_enabled(const vblk *d, bool *masked_all)
 {
-        uint16_t ctl = (uint16_t)pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
+        uint16_t ctl = (uint16_t)vmm_pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
 
         *masked_all = (ctl & MSIX_MASKALL) != 0;
         return (ctl & MSIX_ENABLE) != 0;
@@ -192,7 +192,7 @@ static uint8_t do_request(vblk *d, const virtq_chain *c, uint64_t in_len, uint64
         case BLK_T_IN:
         case BLK_T_OUT:
                 data_len = hdr.type == BLK_T_IN ? in_len - 1 : out_len - sizeof(hdr);
-                if (data_len > MAX_REQUEST || hdr.sector > blk_size(d->backend) / 512)
+                if (data_len > MAX_REQUEST || hdr.sector > vmm_blk_size(d->backend) / 512)
                         return BLK_S_IOERR;
                 off = hdr.sector * 512;
                 if (data_len == 0)
@@ -201,19 +201,19 @@ static uint8_t do_request(vblk *d, const virtq_chain *c, uint64_t in_len, uint64
                 if (buf == NULL)
                         return BLK_S_IOERR;
                 if (hdr.type == BLK_T_IN) {
-                        r = blk_read(d->backend, buf, data_len, off);
+                        r = vmm_blk_read(d->backend, buf, data_len, off);
                         if (r == 0) {
                                 chain_copy(c, true, 0, buf, data_len, true);
                                 *ret_written = (uint32_t)data_len;
                         }
                 } else {
                         chain_copy(c, false, sizeof(hdr), buf, data_len, false);
-                        r = blk_write(d->backend, buf, data_len, off);
+                        r = vmm_blk_write(d->backend, buf, data_len, off);
                 }
                 free(buf);
                 return r == 0 ? BLK_S_OK : BLK_S_IOERR;
         case BLK_T_FLUSH:
-                return blk_flush(d->backend) == 0 ? BLK_S_OK : BLK_S_IOERR;
+                return vmm_blk_flush(d->backend) == 0 ? BLK_S_OK : BLK_S_IOERR;
         case BLK_T_GET_ID: {
                 char id[20] = "forge-vda";
                 uint64_t n = in_len - 1 < sizeof(id) ? in_len - 1 : sizeof(id);
@@ -274,7 +274,7 @@ static void reset(vblk *d)
 /* a read-only disk says so (the guest kernel then refuses writes itself) */
 static uint64_t device_features(const vblk *d)
 {
-        return DEVICE_FEATURES | (blk_read_only(d->backend) ? F_BLK_RO : 0);
+        return DEVICE_FEATURES | (vmm_blk_read_only(d->backend) ? F_BLK_RO : 0);
 }
 
 static void common_snapshot(const vblk *d, uint8_t *s)
@@ -409,7 +409,7 @@ static void common_write(vblk *d, unsigned off, const uint8_t *data, unsigned le
 static void devcfg_read(const vblk *d, unsigned off, uint8_t *data, unsigned len)
 {
         uint8_t c[DEVCFG_LEN] = {0};
-        uint64_t capacity = blk_size(d->backend) / 512;
+        uint64_t capacity = vmm_blk_size(d->backend) / 512;
         uint32_t seg_max = SEG_MAX, blk = 512;
 
         memcpy(c + 0, &capacity, 8);
@@ -488,7 +488,7 @@ void vblk_bar_access(vblk *d, uint64_t off, uint8_t *data, unsigned len, bool wr
 
 bool vblk_mmio(vblk *d, uint64_t addr, uint8_t *data, unsigned len, bool write)
 {
-        uint64_t base = pci_bar_addr(&d->pci, 0);
+        uint64_t base = vmm_pci_bar_addr(&d->pci, 0);
 
         if (base == 0 || addr < base || addr - base >= BAR_SIZE)
                 return false;
@@ -507,7 +507,7 @@ static void add_vcap(vblk *d, uint8_t type, uint32_t off, uint32_t len)
                 cap[2] = 20;
                 memcpy(cap + 16, &mult, 4);
         }
-        pci_function_cap(&d->pci, cap, cap[2], 0, 0);
+        vmm_pci_function_cap(&d->pci, cap, cap[2], 0, 0);
 }
 
 static void cfg_written(pci_function *f, unsigned off, unsigned len)
@@ -533,12 +533,12 @@ vblk *vblk_new(blk_backend *backend, const guest_mem *gm, uint64_t bar_addr,
         d->gm = gm;
         if (irq)
                 d->irq = *irq;
-        pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_BLK_MODERN, 0x01000001, VIRTIO_VENDOR,
-                          0x0040);
+        vmm_pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_BLK_MODERN, 0x01000001, VIRTIO_VENDOR,
+                              0x0040);
         d->pci.cfg[0x3d] = 1; /* INTA# */
         d->pci.cfg[0x3c] = PCI_INTX_GSI;
-        pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
-        pci_cfg_write(&d->pci, 0x04, 2, 0x0006); /* memory decode, bus master: firmware's job */
+        vmm_pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
+        vmm_pci_cfg_write(&d->pci, 0x04, 2, 0x0006); /* memory decode, bus master: firmware's job */
         add_vcap(d, 1, COMMON_OFF, COMMON_LEN);
         add_vcap(d, 3, ISR_OFF, 4);
         add_vcap(d, 4, DEVCFG_OFF, DEVCFG_LEN);
@@ -547,7 +547,7 @@ vblk *vblk_new(blk_backend *backend, const guest_mem *gm, uint64_t bar_addr,
         memcpy(msix + 4, &table, 4);
         memcpy(msix + 8, &pba, 4);
         /* only enable and function mask (the top bits of message control) are writable */
-        d->msix_cap = pci_function_cap(&d->pci, msix, sizeof(msix), 3, 0);
+        d->msix_cap = vmm_pci_function_cap(&d->pci, msix, sizeof(msix), 3, 0);
         d->pci.wmask[d->msix_cap + 3] = 0xc0;
         for (unsigned v = 0; v < NUM_VECTORS; v++)
                 d->msix[v][3] = 1;

@@ -76,7 +76,7 @@ struct vcon {
 
 static bool msix_enabled(const vcon *d, bool *masked_all)
 {
-        uint16_t ctl = (uint16_t)pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
+        uint16_t ctl = (uint16_t)vmm_pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
 
         *masked_all = (ctl & MSIX_MASKALL) != 0;
         return (ctl & MSIX_ENABLE) != 0;
@@ -450,7 +450,7 @@ void vcon_bar_access(vcon *d, uint64_t off, uint8_t *data, unsigned len, bool wr
 
 bool vcon_mmio(vcon *d, uint64_t addr, uint8_t *data, unsigned len, bool write)
 {
-        uint64_t base = pci_bar_addr(&d->pci, 0);
+        uint64_t base = vmm_pci_bar_addr(&d->pci, 0);
 
         if (base == 0 || addr < base || addr - base >= BAR_SIZE)
                 return false;
@@ -469,7 +469,7 @@ static void add_vcap(vcon *d, uint8_t type, uint32_t off, uint32_t len)
                 cap[2] = 20;
                 memcpy(cap + 16, &mult, 4);
         }
-        pci_function_cap(&d->pci, cap, cap[2], 0, 0);
+        vmm_pci_function_cap(&d->pci, cap, cap[2], 0, 0);
 }
 
 static void cfg_written(pci_function *f, unsigned off, unsigned len)
@@ -493,11 +493,11 @@ vcon *vcon_new(const guest_mem *gm, uint64_t bar_addr, const vcon_irq_ops *irq)
         d->gm = gm;
         if (irq)
                 d->irq = *irq;
-        pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_CONSOLE_MODERN, 0x07800001, VIRTIO_VENDOR,
-                          0x0040);
+        vmm_pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_CONSOLE_MODERN, 0x07800001,
+                              VIRTIO_VENDOR, 0x0040);
         /* MSI-X only: the INTx line is the disk's */
-        pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
-        pci_cfg_write(&d->pci, 0x04, 2, 0x0006); /* memory decode, bus master: firmware's job */
+        vmm_pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
+        vmm_pci_cfg_write(&d->pci, 0x04, 2, 0x0006); /* memory decode, bus master: firmware's job */
         add_vcap(d, 1, COMMON_OFF, COMMON_LEN);
         add_vcap(d, 3, ISR_OFF, 4);
         add_vcap(d, 4, DEVCFG_OFF, DEVCFG_LEN);
@@ -506,7 +506,7 @@ vcon *vcon_new(const guest_mem *gm, uint64_t bar_addr, const vcon_irq_ops *irq)
         memcpy(msix + 4, &table, 4);
         memcpy(msix + 8, &pba, 4);
         /* only enable and function mask (the top bits of message control) are writable */
-        d->msix_cap = pci_function_cap(&d->pci, msix, sizeof(msix), 3, 0);
+        d->msix_cap = vmm_pci_function_cap(&d->pci, msix, sizeof(msix), 3, 0);
         d->pci.wmask[d->msix_cap + 3] = 0xc0;
         for (unsigned v = 0; v < NUM_VECTORS; v++)
                 d->msix[v][3] = 1;

@@ -96,7 +96,7 @@ static void fail(vfs *d, forge_error **err)
 
 static bool msix_deliverable(const vfs *d, uint16_t vec)
 {
-        uint16_t ctl = (uint16_t)pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
+        uint16_t ctl = (uint16_t)vmm_pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
 
         return (ctl & MSIX_ENABLE) && !(ctl & MSIX_MASKALL) && vec < NUM_VECTORS &&
                !(d->msix[vec][3] & 1);
@@ -209,7 +209,7 @@ static int queue_start(vfs *d, unsigned i, uint64_t bar, forge_error **err)
 static void start(vfs *d)
 {
         forge_error *err = NULL;
-        uint64_t bar = pci_bar_addr(&d->pci, 0);
+        uint64_t bar = vmm_pci_bar_addr(&d->pci, 0);
 
         if (!(d->status & STATUS_FEATURES_OK) || (d->status & STATUS_NEEDS_RESET))
                 return;
@@ -449,7 +449,7 @@ void vfs_bar_access(vfs *d, uint64_t off, uint8_t *data, unsigned len, bool writ
 
 bool vfs_mmio(vfs *d, uint64_t addr, uint8_t *data, unsigned len, bool write)
 {
-        uint64_t base = pci_bar_addr(&d->pci, 0);
+        uint64_t base = vmm_pci_bar_addr(&d->pci, 0);
 
         if (base == 0 || addr < base || addr - base >= BAR_SIZE)
                 return false;
@@ -468,7 +468,7 @@ static void add_vcap(vfs *d, uint8_t type, uint32_t off, uint32_t len)
                 cap[2] = 20;
                 memcpy(cap + 16, &mult, 4);
         }
-        pci_function_cap(&d->pci, cap, cap[2], 0, 0);
+        vmm_pci_function_cap(&d->pci, cap, cap[2], 0, 0);
 }
 
 static void cfg_written(pci_function *f, unsigned off, unsigned len)
@@ -487,10 +487,10 @@ static void init_pci(vfs *d, uint64_t bar_addr)
         uint32_t table = MSIX_TABLE_OFF, pba = MSIX_PBA_OFF;
 
         /* class 0x0180: other mass storage, revision 1 (modern only) */
-        pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_FS_MODERN, 0x01800001, VIRTIO_VENDOR,
-                          0x0040);
-        pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
-        pci_cfg_write(&d->pci, 0x04, 2, 0x0006); /* memory decode, bus master */
+        vmm_pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_FS_MODERN, 0x01800001, VIRTIO_VENDOR,
+                              0x0040);
+        vmm_pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
+        vmm_pci_cfg_write(&d->pci, 0x04, 2, 0x0006); /* memory decode, bus master */
         add_vcap(d, 1, COMMON_OFF, COMMON_LEN);
         add_vcap(d, 3, ISR_OFF, 4);
         add_vcap(d, 4, DEVCFG_OFF, DEVCFG_LEN);
@@ -498,7 +498,7 @@ static void init_pci(vfs *d, uint64_t bar_addr)
         memcpy(msix + 2, &ctl, 2);
         memcpy(msix + 4, &table, 4);
         memcpy(msix + 8, &pba, 4);
-        d->msix_cap = pci_function_cap(&d->pci, msix, sizeof(msix), 3, 0);
+        d->msix_cap = vmm_pci_function_cap(&d->pci, msix, sizeof(msix), 3, 0);
         d->pci.wmask[d->msix_cap + 3] = 0xc0; /* enable, function mask */
         d->pci.cfg_written = cfg_written;
         d->pci.opaque = d;

@@ -129,7 +129,7 @@ struct vnet {
 
 static bool msix_enabled(const vnet *d, bool *masked_all)
 {
-        uint16_t ctl = (uint16_t)pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
+        uint16_t ctl = (uint16_t)vmm_pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
 
         *masked_all = (ctl & MSIX_MASKALL) != 0;
         return (ctl & MSIX_ENABLE) != 0;
@@ -730,7 +730,7 @@ void vnet_bar_access(vnet *d, uint64_t off, uint8_t *data, unsigned len, bool wr
 
 bool vnet_mmio(vnet *d, uint64_t addr, uint8_t *data, unsigned len, bool write)
 {
-        uint64_t base = pci_bar_addr(&d->pci, 0);
+        uint64_t base = vmm_pci_bar_addr(&d->pci, 0);
 
         if (base == 0 || addr < base || addr - base >= BAR_SIZE)
                 return false;
@@ -881,7 +881,7 @@ void vnet_set_host(vnet *d, const vfs_host_ops *host)
 
 static int open_eventfds(vnet *d)
 {
-        uint64_t base = pci_bar_addr(&d->pci, 0);
+        uint64_t base = vmm_pci_bar_addr(&d->pci, 0);
 
         d->ioevent_base = base;
         d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -932,7 +932,7 @@ static void add_vcap(vnet *d, uint8_t type, uint32_t off, uint32_t len)
                 cap[2] = 20;
                 memcpy(cap + 16, &mult, 4);
         }
-        pci_function_cap(&d->pci, cap, cap[2], 0, 0);
+        vmm_pci_function_cap(&d->pci, cap, cap[2], 0, 0);
 }
 
 static void cfg_written(pci_function *f, unsigned off, unsigned len)
@@ -977,12 +977,12 @@ vnet *vnet_new(int sock, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_
                 d->call_fd[v] = -1;
         if (irq)
                 d->irq = *irq;
-        pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_NET_MODERN, 0x02000001, VIRTIO_VENDOR,
-                          0x0040);
+        vmm_pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_NET_MODERN, 0x02000001, VIRTIO_VENDOR,
+                              0x0040);
         d->pci.cfg[0x3d] = 1; /* INTA# */
         d->pci.cfg[0x3c] = PCI_INTX_GSI;
-        pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
-        pci_cfg_write(&d->pci, 0x04, 2, 0x0006);
+        vmm_pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
+        vmm_pci_cfg_write(&d->pci, 0x04, 2, 0x0006);
         add_vcap(d, 1, COMMON_OFF, COMMON_LEN);
         add_vcap(d, 3, ISR_OFF, 4);
         add_vcap(d, 4, DEVCFG_OFF, DEVCFG_LEN);
@@ -990,7 +990,7 @@ vnet *vnet_new(int sock, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_
         memcpy(msix + 2, &ctl, 2);
         memcpy(msix + 4, &table, 4);
         memcpy(msix + 8, &pba, 4);
-        d->msix_cap = pci_function_cap(&d->pci, msix, sizeof(msix), 3, 0);
+        d->msix_cap = vmm_pci_function_cap(&d->pci, msix, sizeof(msix), 3, 0);
         d->pci.wmask[d->msix_cap + 3] = 0xc0;
         for (unsigned v = 0; v < NUM_VECTORS; v++)
                 d->msix[v][3] = 1;

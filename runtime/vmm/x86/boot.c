@@ -62,7 +62,7 @@ static void put64(uint8_t *p, uint64_t v)
                 p[i] = (uint8_t)(v >> (8 * i));
 }
 
-unsigned boot_e820(const guest_mem *gm, struct e820_entry *t, unsigned max)
+unsigned vmm_boot_e820(const guest_mem *gm, struct e820_entry *t, unsigned max)
 {
         unsigned n = 0;
 
@@ -182,13 +182,13 @@ static void zero_page_write(guest_mem *gm, const uint8_t *k, const bz_header *h,
         put32(zp + HDR_CMD_LINE_PTR, (uint32_t)CMDLINE_ADDR);
         put32(zp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_addr);
         put32(zp + HDR_RAMDISK_SIZE, (uint32_t)initrd_len);
-        n = boot_e820(gm, e820, BP_E820_MAX);
+        n = vmm_boot_e820(gm, e820, BP_E820_MAX);
         zp[BP_E820_ENTRIES] = (uint8_t)n;
         memcpy(zp + BP_E820_TABLE, e820, n * sizeof(e820[0]));
 }
 
-int boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *initrd,
-              size_t initrd_len, const char *cmdline, boot_layout *ret, forge_error **err)
+int vmm_boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *initrd,
+                  size_t initrd_len, const char *cmdline, boot_layout *ret, forge_error **err)
 {
         const uint8_t *k = kernel;
         size_t cmd_len = strlen(cmdline);
@@ -267,7 +267,7 @@ static uint8_t *intsrc(uint8_t *p, uint8_t entry, uint8_t type, uint16_t flags, 
         return p + 8;
 }
 
-int boot_mptable(guest_mem *gm, unsigned cpus, unsigned pci_slot_intx, forge_error **err)
+int vmm_boot_mptable(guest_mem *gm, unsigned cpus, unsigned pci_slot_intx, forge_error **err)
 {
         size_t need = 16 + 44 + 20 * (size_t)cpus + 2 * 8 + 8 + 17 * 8 + 2 * 8;
         uint8_t *base = gm_ptr(gm, MPTABLE_ADDR, need), *p, *cfg;
@@ -357,7 +357,7 @@ static void acpi_header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
         t[9] = checksum(t, len);
 }
 
-int boot_acpi(guest_mem *gm, unsigned cpus, forge_error **err)
+int vmm_boot_acpi(guest_mem *gm, unsigned cpus, forge_error **err)
 {
         uint32_t madt_len = 44 + 8 * cpus + 12;
         uint8_t *rsdp = gm_ptr(gm, ACPI_RSDP_ADDR, 36);

@@ -23,7 +23,7 @@
 #define APIC_MODE_NMI 0x4
 #define APIC_MODE_EXTINT 0x7
 
-struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd, forge_error **err)
+struct kvm_cpuid2 *vmm_cpu_supported_cpuid(int kvm_fd, forge_error **err)
 {
         for (unsigned n = 128; n <= 4096; n *= 2) {
                 struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
@@ -44,7 +44,7 @@ struct kvm_cpuid2 *cpu_supported_cpuid(int kvm_fd, forge_error **err)
         return NULL;
 }
 
-void cpu_cpuid_for(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus, bool tsc_deadline)
+void vmm_cpu_cpuid_for(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus, bool tsc_deadline)
 {
         unsigned shift = 0;
 
@@ -111,7 +111,7 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64)
         s->g = 1;
 }
 
-int cpu_setup_boot(int vcpu_fd, uint64_t entry, forge_error **err)
+int vmm_cpu_setup_boot(int vcpu_fd, uint64_t entry, forge_error **err)
 {
         struct kvm_sregs sr;
         struct kvm_regs r;
@@ -155,7 +155,7 @@ int cpu_setup_boot(int vcpu_fd, uint64_t entry, forge_error **err)
         return 0;
 }
 
-int cpu_setup_common(int vcpu_fd, unsigned id, struct kvm_cpuid2 *cpuid, forge_error **err)
+int vmm_cpu_setup_common(int vcpu_fd, unsigned id, struct kvm_cpuid2 *cpuid, forge_error **err)
 {
         /* the local APIC enabled at its default base (KVM derives CPUID's APIC
          * bit from it), the bootstrap processor flagged */
