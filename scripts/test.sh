@@ -19,7 +19,12 @@ echo "== build (RelWithDebInfo, -Werror)"
 cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFORGE_WERROR=ON >/dev/null
 cmake --build build-rel -j"$jobs"
 echo "== tests"
-ctest --test-dir build-test --output-on-failure -j"$jobs" --timeout 1800
+ctest --test-dir build-test --output-on-failure -j"$jobs" --timeout 1800 -LE vm
+# The VM boots (label vm) run in QEMU: TCG for vm-disk, and for the others the
+# nested-KVM harness, TCG emulating AMD SVM. That harness has, rarely, hung or
+# reset a guest that the rerun booted (docs/vm.md, Limits), so a VM test that
+# fails is run once more; one that fails twice fails CI.
+ctest --test-dir build-test --output-on-failure --timeout 1800 -L vm --repeat until-pass:2
 
 echo "== installed copy: cmake --install into a staging DESTDIR, end-to-end test from /"
 stage=$(mktemp -d /tmp/forge-stage.XXXXXX)
