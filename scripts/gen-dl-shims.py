@@ -89,6 +89,9 @@ for m in decl_re.finditer(flat):
         continue
     if variadic:
         plist = plist[:-1]
+        # only printf-like ones (..., const char *fmt, ...) can be forwarded
+        if not plist or not re.search(r"\b(fmt|format)\b", plist[-1]):
+            continue
     named = [name_param(p, i) for i, p in enumerate(plist)]
     if None in named:
         continue
