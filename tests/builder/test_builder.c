@@ -27,59 +27,11 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "store/store.h"
+#include "testutil.h"
 
 #define SDE 1600000000LL
 
-typedef struct fixture {
-        char dir[64];
-        char *ctx;
-        store *s;
-} fixture;
-
-static int setup(void **state)
-{
-        fixture *f = calloc(1, sizeof(*f));
-        forge_error *e = NULL;
-        cleanup_free char *sd = NULL;
-
-        snprintf(f->dir, sizeof(f->dir), "/tmp/forge-builder-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
-        f->ctx = fs_path_join(f->dir, "ctx");
-        sd = fs_path_join(f->dir, "store");
-        assert_int_equal(mkdir(f->ctx, 0755), 0);
-        assert_int_equal(store_open(sd, &f->s, &e), 0);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        fixture *f = *state;
-        forge_error *e = NULL;
-
-        store_close(f->s);
-        fs_rm_rf(f->dir, &e);
-        forge_error_release(&e);
-        free(f->ctx);
-        free(f);
-        return 0;
-}
-
-static void write_file(const char *dir, const char *rel, const char *content, mode_t mode)
-{
-        cleanup_free char *p = fs_path_join(dir, rel);
-        cleanup_free char *parent = strdup(p);
-        forge_error *e = NULL;
-        int fd;
-
-        *strrchr(parent, '/') = '\0';
-        assert_int_equal(fs_mkdir_p(parent, 0755, &e), 0);
-        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        assert_true(fd >= 0);
-        assert_int_equal(fs_write_all(fd, content, strlen(content)), 0);
-        assert_int_equal(fchmod(fd, mode), 0);
-        close(fd);
-}
+typedef tu_store_fixture fixture;
 
 /* A spec with no layers of its own: the sources only read these fields. */
 static void fake_spec(spec *sp, const char *ctx)
@@ -453,7 +405,7 @@ static void test_tar_writer(void **state)
         cleanup_free char *host = fs_path_join(f->ctx, "data");
         cleanup_free char *longname = malloc(300);
 
-        write_file(f->ctx, "data", "hello", 0644);
+        tu_write_file(f->ctx, "data", "hello", 0644);
         memset(longname, 'n', 299);
         longname[299] = '\0';
         memcpy(longname, "d/", 2);
@@ -514,48 +466,28 @@ static void test_tar_writer(void **state)
 
 static void make_tar(const char *path, int64_t mtime, bool evil)
 {
-        struct archive *a = archive_write_new();
-        struct archive_entry *ae = archive_entry_new();
-        struct {
-                const char *name;
-                mode_t mode;
-                const char *data;
-                const char *hl;
-        } ents[] = {
-            {"./usr/bin/", AE_IFDIR | 0775, NULL, NULL},
-            {"/usr/bin/zz", AE_IFREG | 0755, "zz!", NULL},
-            {"usr//bin/./aa", AE_IFREG | 0755, NULL, "usr/bin/zz"},
-            {"./etc/conf", AE_IFREG | 0600, "c", NULL},
-            {evil ? "a/../../escape" : "etc/ok", AE_IFREG | 0644, "x", NULL},
+        tu_tar_entry ents[] = {
+            {.name = "./usr/bin/", .type = AE_IFDIR, .perm = 0775},
+            {.name = "/usr/bin/zz", .type = AE_IFREG, .perm = 0755, .data = "zz!"},
+            {.name = "usr//bin/./aa", .type = AE_IFREG, .perm = 0755, .hardlink = "usr/bin/zz"},
+            {.name = "./etc/conf", .type = AE_IFREG, .perm = 0600, .data = "c"},
+            {.name = evil ? "a/../../escape" : "etc/ok",
+             .type = AE_IFREG,
+             .perm = 0644,
+             .data = "x"},
         };
 
-        archive_write_set_format_pax(a);
-        assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
         for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
-                archive_entry_clear(ae);
-                archive_entry_set_pathname(ae, ents[i].name);
-                archive_entry_set_mode(ae, ents[i].mode);
-                archive_entry_set_uid(ae, 1000);
-                archive_entry_set_gid(ae, 1000);
-                archive_entry_set_uname(ae, "someone");
-                archive_entry_set_gname(ae, "group");
-                archive_entry_set_mtime(ae, mtime, 123);
-                archive_entry_set_atime(ae, mtime + 5, 0);
-                archive_entry_set_ctime(ae, mtime + 6, 0);
-                if (ents[i].hl) {
-                        archive_entry_set_hardlink(ae, ents[i].hl);
-                        archive_entry_set_size(ae, 0);
-                } else {
-                        archive_entry_set_size(ae,
-                                               ents[i].data ? (la_int64_t)strlen(ents[i].data) : 0);
-                }
-                assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
-                if (ents[i].data && !ents[i].hl)
-                        archive_write_data(a, ents[i].data, strlen(ents[i].data));
+                ents[i].uid = ents[i].gid = 1000;
+                ents[i].uname = "someone";
+                ents[i].gname = "group";
+                ents[i].mtime = mtime;
+                ents[i].mtime_nsec = 123;
+                ents[i].atime = mtime + 5;
+                ents[i].ctime = mtime + 6;
         }
-        archive_write_close(a);
-        archive_write_free(a);
-        archive_entry_free(ae);
+        tu_tar_write(path, ents, sizeof(ents) / sizeof(ents[0]), ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE,
+                     ARCHIVE_FILTER_NONE);
 }
 
 static void test_archive_normalised(void **state)
@@ -654,9 +586,9 @@ static void test_files_source(void **state)
         bentries e;
         forge_error *err = NULL;
 
-        write_file(f->ctx, "app/one", "1", 0600);
-        write_file(f->ctx, "app/sub/tool", "t", 0700);
-        write_file(f->ctx, "app/sub/other", "o", 0751);
+        tu_write_file(f->ctx, "app/one", "1", 0600);
+        tu_write_file(f->ctx, "app/sub/tool", "t", 0700);
+        tu_write_file(f->ctx, "app/sub/other", "o", 0751);
         assert_int_equal(chmod(app, 0700), 0);
         assert_int_equal(symlink("../../../etc/passwd", lnk), 0);
         fake_spec(&sp, f->ctx);
@@ -712,12 +644,12 @@ static void make_linked_tree(fixture *f, bool a_first)
         cleanup_free char *o = fs_path_join(f->ctx, "app/o");
         cleanup_free char *sub = fs_path_join(f->ctx, "app/sub");
 
-        write_file(f->ctx, a_first ? "app/a" : "app/z", "zzz", 0755);
+        tu_write_file(f->ctx, a_first ? "app/a" : "app/z", "zzz", 0755);
         assert_int_equal(link(a_first ? a : z, a_first ? z : a), 0);
         assert_int_equal(mkdir(sub, 0755), 0);
         assert_int_equal(link(z, m), 0);
-        write_file(f->ctx, "app/solo", "s", 0644);
-        write_file(f->ctx, "outside", "out", 0644);
+        tu_write_file(f->ctx, "app/solo", "s", 0644);
+        tu_write_file(f->ctx, "outside", "out", 0644);
         assert_int_equal(link(out, o), 0);
 }
 
@@ -898,7 +830,7 @@ static void test_key_archive(void **state)
         spec_layer l = {0};
         char base[DIGEST_STR_SIZE], k[DIGEST_STR_SIZE];
 
-        write_file(f->ctx, "in.tar", "version 1", 0644);
+        tu_write_file(f->ctx, "in.tar", "version 1", 0644);
         fake_spec(&sp, f->ctx);
         l.kind = SPEC_LAYER_ARCHIVE;
         l.src = (char *)"in.tar";
@@ -925,7 +857,7 @@ static void test_key_archive(void **state)
         assert_int_equal(utimensat(AT_FDCWD, in, ts, 0), 0);
         key_of(&sp, &l, NULL, NULL, k);
         assert_string_equal(k, base);
-        write_file(f->ctx, "in.tar", "version 2", 0644);
+        tu_write_file(f->ctx, "in.tar", "version 2", 0644);
         key_of(&sp, &l, NULL, NULL, k);
         assert_string_not_equal(k, base);
 }
@@ -956,7 +888,7 @@ static void test_key_files(void **state)
         char base[DIGEST_STR_SIZE], k[DIGEST_STR_SIZE];
         spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
 
-        write_file(f->ctx, "app/a", "aaa", 0644);
+        tu_write_file(f->ctx, "app/a", "aaa", 0644);
         assert_int_equal(symlink("a", lnk), 0);
         files_key(f, &fs, 1, base);
 
@@ -975,18 +907,19 @@ static void test_key_files(void **state)
                 files_key(f, &fs, 1, k);                                                           \
                 assert_string_equal(k, base);                                                      \
         } while (0)
-        CHANGES(write_file(f->ctx, "app/a", "aab", 0644), write_file(f->ctx, "app/a", "aaa", 0644));
+        CHANGES(tu_write_file(f->ctx, "app/a", "aab", 0644),
+                tu_write_file(f->ctx, "app/a", "aaa", 0644));
         CHANGES(assert_int_equal(chmod(a, 0755), 0), assert_int_equal(chmod(a, 0644), 0));
         CHANGES((unlink(lnk), assert_int_equal(symlink("b", lnk), 0)),
                 (unlink(lnk), assert_int_equal(symlink("a", lnk), 0)));
-        CHANGES(write_file(f->ctx, "app/b", "", 0644), unlink(b));
+        CHANGES(tu_write_file(f->ctx, "app/b", "", 0644), unlink(b));
         CHANGES(fs.dest = (char *)"/other/", fs.dest = (char *)"/app/");
         CHANGES(fs.mode = 0600, fs.mode = -1);
         CHANGES(fs.uid = 1, fs.uid = 0);
         CHANGES(fs.gid = 1, fs.gid = 0);
 #undef CHANGES
         /* a hardlink is not a copy with the same content */
-        write_file(f->ctx, "app/b", "aaa", 0644);
+        tu_write_file(f->ctx, "app/b", "aaa", 0644);
         files_key(f, &fs, 1, base);
         assert_int_equal(unlink(b), 0);
         assert_int_equal(link(a, b), 0);
@@ -1036,8 +969,8 @@ static void test_stamp_racy(void **state)
         bentries e;
         bmemo m;
 
-        write_file(f->ctx, "app/a", "aaaa", 0644);
-        write_file(f->ctx, "in.deb", "deb!", 0644);
+        tu_write_file(f->ctx, "app/a", "aaaa", 0644);
+        tu_write_file(f->ctx, "in.deb", "deb!", 0644);
         fake_spec(&sp, f->ctx);
         files_layer(&l, &fs, 1);
         dl.kind = SPEC_LAYER_DEB;
@@ -1084,7 +1017,7 @@ static void test_stamp_same_size_old_mtime(void **state)
         bentries e;
         bmemo m;
 
-        write_file(f->ctx, "app/a", "aaaa", 0644);
+        tu_write_file(f->ctx, "app/a", "aaaa", 0644);
         assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
         fake_spec(&sp, f->ctx);
         files_layer(&l, &fs, 1);
@@ -1098,7 +1031,7 @@ static void test_stamp_same_size_old_mtime(void **state)
         bentries_free(&e);
 
         nanosleep(&pause, NULL); /* past the coarse clock's tick */
-        write_file(f->ctx, "app/a", "bbbb", 0644);
+        tu_write_file(f->ctx, "app/a", "bbbb", 0644);
         assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
         bentries_init(&e);
         assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
@@ -1122,7 +1055,7 @@ static void test_spec_check(void **state)
         forge_error *err = NULL;
         int fd;
 
-        write_file(f->ctx, "a", "a", 0644);
+        tu_write_file(f->ctx, "a", "a", 0644);
         make_tar(in, 1000, false);
         fd = open(in, O_RDONLY | O_CLOEXEC);
         assert_int_equal(hash_sha256_fd(fd, h, &err), 0);
@@ -1136,7 +1069,7 @@ static void test_spec_check(void **state)
                                      "forge: 1\nname: t\nlayers:\n  - files: [{src: a, dest: /a}]\n"
                                      "  - archive: in.tar\n    sha256: %s\n",
                                      pins[i]) > 0);
-                write_file(f->ctx, "spec.yaml", spec_text, 0644);
+                tu_write_file(f->ctx, "spec.yaml", spec_text, 0644);
                 if (i == 0) {
                         assert_int_equal(builder_spec_check(f->s, specp, &err), 0);
                         continue;
@@ -1160,17 +1093,21 @@ int main(void)
             cmocka_unit_test(test_entries_presorted_duplicate),
             cmocka_unit_test(test_entries_file_with_children),
             cmocka_unit_test(test_entries_hardlinks),
-            cmocka_unit_test_setup_teardown(test_tar_writer, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_archive_normalised, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_files_source, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_files_hardlinks, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_upper_hardlinks, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_key_run, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_key_archive, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_key_files, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_spec_check, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_stamp_racy, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_stamp_same_size_old_mtime, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_tar_writer, tu_store_setup, tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_archive_normalised, tu_store_setup,
+                                            tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_files_source, tu_store_setup, tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_files_hardlinks, tu_store_setup,
+                                            tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_upper_hardlinks, tu_store_setup,
+                                            tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_key_run, tu_store_setup, tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_key_archive, tu_store_setup, tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_key_files, tu_store_setup, tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_spec_check, tu_store_setup, tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_stamp_racy, tu_store_setup, tu_store_teardown),
+            cmocka_unit_test_setup_teardown(test_stamp_same_size_old_mtime, tu_store_setup,
+                                            tu_store_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "store/registry.h"
+#include "testutil.h"
 
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -272,14 +273,6 @@ static int auth_teardown(void **state)
         return 0;
 }
 
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        assert_true(fd >= 0);
-        assert_int_equal(fs_write_all(fd, text, strlen(text)), 0);
-        close(fd);
-}
-
 static void test_auth_roundtrip(void **state)
 {
         authdir *a = *state;
@@ -304,10 +297,10 @@ static void test_auth_roundtrip(void **state)
         assert_int_equal(registry_auth_lookup(a->file, "127.0.0.1:5001", &c, &e), 0);
 
         /* other keys are kept; logout removes only that host */
-        write_text(a->file,
-                   "{\"auths\":{\"https://reg.example/v1/\":{\"auth\":\"Ym9iOnB3\"},"
-                   "\"tok.example\":{\"identitytoken\":\"T0K\"}},\"other\":{\"keep\":1}}",
-                   0600);
+        tu_write_path(a->file,
+                      "{\"auths\":{\"https://reg.example/v1/\":{\"auth\":\"Ym9iOnB3\"},"
+                      "\"tok.example\":{\"identitytoken\":\"T0K\"}},\"other\":{\"keep\":1}}",
+                      0600);
         assert_int_equal(registry_auth_lookup(a->file, "reg.example", &c, &e), 1);
         assert_string_equal(c.user, "bob");
         assert_string_equal(c.secret, "pw");
@@ -331,12 +324,12 @@ static void test_auth_roundtrip(void **state)
         forge_error_release(&e);
 
         /* a malformed entry: an error that does not show the secret */
-        write_text(a->file, "{\"auths\":{\"h.example\":{\"auth\":\"bm9jb2xvbg==\"}}}", 0600);
+        tu_write_path(a->file, "{\"auths\":{\"h.example\":{\"auth\":\"bm9jb2xvbg==\"}}}", 0600);
         assert_int_equal(registry_auth_lookup(a->file, "h.example", &c, &e), -1);
         assert_null(strstr(e->msg, "nocolon"));
         assert_null(strstr(e->msg, "bm9jb2xvbg"));
         forge_error_release(&e);
-        write_text(a->file, "[1]", 0600);
+        tu_write_path(a->file, "[1]", 0600);
         assert_int_equal(registry_auth_lookup(a->file, "h.example", &c, &e), -1);
         forge_error_release(&e);
 }
@@ -350,28 +343,28 @@ static void test_auth_helpers(void **state)
 
         /* a credential helper that answers for one host and logs what it got */
         snprintf(path, sizeof(path), "%s/docker-credential-fake", a->dir);
-        write_text(path,
-                   "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r host\n"
-                   "echo \"$host\" >>\"$(dirname \"$0\")/asked\"\n"
-                   "case $host in\n"
-                   " h1.example) echo '{\"ServerURL\":\"h1.example\",\"Username\":\"u1\","
-                   "\"Secret\":\"p1\"}';;\n"
-                   " h2.example) echo '{\"Username\":\"<token>\",\"Secret\":\"tok2\"}';;\n"
-                   " *) echo 'credentials not found in native keychain'; exit 1;;\n"
-                   "esac\n",
-                   0755);
+        tu_write_path(path,
+                      "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r host\n"
+                      "echo \"$host\" >>\"$(dirname \"$0\")/asked\"\n"
+                      "case $host in\n"
+                      " h1.example) echo '{\"ServerURL\":\"h1.example\",\"Username\":\"u1\","
+                      "\"Secret\":\"p1\"}';;\n"
+                      " h2.example) echo '{\"Username\":\"<token>\",\"Secret\":\"tok2\"}';;\n"
+                      " *) echo 'credentials not found in native keychain'; exit 1;;\n"
+                      "esac\n",
+                      0755);
         snprintf(path, sizeof(path), "%s/docker-credential-broken", a->dir);
-        write_text(path, "#!/bin/sh\necho boom >&2\nexit 4\n", 0755);
+        tu_write_path(path, "#!/bin/sh\necho boom >&2\nexit 4\n", 0755);
         snprintf(oldpath, sizeof(oldpath), "%s", getenv("PATH"));
         snprintf(newpath, sizeof(newpath), "%s:%s", a->dir, oldpath);
         setenv("PATH", newpath, 1);
 
         snprintf(path, sizeof(path), "%s/auth.json", a->dir);
-        write_text(path,
-                   "{\"auths\":{\"h3.example\":{\"auth\":\"dTM6cDM=\"}},"
-                   "\"credHelpers\":{\"h1.example\":\"fake\",\"bad.example\":\"broken\","
-                   "\"evil.example\":\"../../bin/sh\"},\"credsStore\":\"fake\"}",
-                   0600);
+        tu_write_path(path,
+                      "{\"auths\":{\"h3.example\":{\"auth\":\"dTM6cDM=\"}},"
+                      "\"credHelpers\":{\"h1.example\":\"fake\",\"bad.example\":\"broken\","
+                      "\"evil.example\":\"../../bin/sh\"},\"credsStore\":\"fake\"}",
+                      0600);
         assert_int_equal(registry_auth_lookup(path, "h1.example", &c, &e), 1);
         assert_string_equal(c.user, "u1");
         assert_string_equal(c.secret, "p1");

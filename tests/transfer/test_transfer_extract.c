@@ -28,61 +28,17 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "store/store.h"
+#include "testutil.h"
 
 static char top[64], root[128], outside[128], tarpath[128], victim[128];
 /* flags added to every extraction (a second run can force another resolver) */
 static int mode_flags;
 
-typedef struct ent {
-        const char *name;
-        mode_t type; /* AE_IF* */
-        mode_t perm;
-        const char *data;     /* regular file content */
-        const char *link;     /* symlink target */
-        const char *hardlink; /* hardlink target */
-        dev_t rdev;
-        int64_t uid, gid;
-        time_t mtime;
-        const char *xattr; /* "name=value" */
-} ent;
+typedef tu_tar_entry ent;
 
 static void write_archive(const ent *e, size_t n, int format, int filter)
 {
-        struct archive *a = archive_write_new();
-        struct archive_entry *ae = archive_entry_new();
-
-        assert_int_equal(archive_write_set_format(a, format), ARCHIVE_OK);
-        if (filter != ARCHIVE_FILTER_NONE)
-                assert_int_equal(archive_write_add_filter(a, filter), ARCHIVE_OK);
-        assert_int_equal(archive_write_open_filename(a, tarpath), ARCHIVE_OK);
-        for (size_t i = 0; i < n; i++) {
-                archive_entry_clear(ae);
-                archive_entry_copy_pathname(ae, e[i].name);
-                archive_entry_set_mode(ae, e[i].type | (e[i].perm ? e[i].perm : 0644));
-                archive_entry_set_uid(ae, e[i].uid);
-                archive_entry_set_gid(ae, e[i].gid);
-                archive_entry_set_mtime(ae, e[i].mtime, 0);
-                if (e[i].link)
-                        archive_entry_copy_symlink(ae, e[i].link);
-                if (e[i].hardlink)
-                        archive_entry_copy_hardlink(ae, e[i].hardlink);
-                if (e[i].rdev)
-                        archive_entry_set_rdev(ae, e[i].rdev);
-                if (e[i].xattr) {
-                        const char *eq = strchr(e[i].xattr, '=');
-                        char xname[128];
-                        snprintf(xname, sizeof(xname), "%.*s", (int)(eq - e[i].xattr), e[i].xattr);
-                        archive_entry_xattr_add_entry(ae, xname, eq + 1, strlen(eq + 1));
-                }
-                if (e[i].data && !e[i].hardlink)
-                        archive_entry_set_size(ae, (la_int64_t)strlen(e[i].data));
-                assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
-                if (e[i].data && !e[i].hardlink)
-                        archive_write_data(a, e[i].data, strlen(e[i].data));
-        }
-        assert_int_equal(archive_write_close(a), ARCHIVE_OK);
-        archive_write_free(a);
-        archive_entry_free(ae);
+        tu_tar_write(tarpath, e, n, format, filter);
 }
 
 static void make_tar(const ent *e, size_t n)
@@ -160,10 +116,7 @@ static size_t count(const char *dir)
 
 static void write_file(const char *path, const char *content)
 {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-        close(fd);
+        tu_write_path(path, content, 0644);
 }
 
 static int setup(void **state)
