@@ -244,51 +244,50 @@ static void test_cap_and_redirects(void **state)
         http_response_free(&r);
 }
 
-static void test_retry_keeps_error_page_out_of_file(void **state)
+/* A new temporary file, already unlinked: its fd. */
+static int unlinked_tmpfile(void)
 {
-        cleanup_http_client http_client *c = client();
         char path[] = "/tmp/forge-http.XXXXXX";
         int fd = mkstemp(path);
+
+        assert_true(fd >= 0);
+        unlink(path);
+        return fd;
+}
+
+/* GET path into a file: the final status, and the file (and the count of
+ * bytes written) holding exactly content. */
+static void expect_download(const char *path, int status, const char *content)
+{
+        cleanup_http_client http_client *c = client();
+        int fd = unlinked_tmpfile();
         char buf[64] = "";
         http_request rq;
         http_response r = {0};
         forge_error *err = NULL;
 
-        (void)state;
-        unlink(path);
-        flaky_count = 0;
-        http_request_init(&rq, url("/flaky"));
+        http_request_init(&rq, url(path));
         rq.out_fd = fd;
         assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 200);
-        assert_int_equal(r.written, 3);
-        assert_int_equal(pread(fd, buf, sizeof(buf), 0), 3);
-        assert_string_equal(buf, "ok2");
+        assert_int_equal(r.status, status);
+        assert_int_equal(r.written, strlen(content));
+        assert_int_equal(pread(fd, buf, sizeof(buf), 0), strlen(content));
+        assert_string_equal(buf, content);
         http_response_free(&r);
         close(fd);
 }
 
+static void test_retry_keeps_error_page_out_of_file(void **state)
+{
+        (void)state;
+        flaky_count = 0;
+        expect_download("/flaky", 200, "ok2");
+}
+
 static void test_range_resume(void **state)
 {
-        cleanup_http_client http_client *c = client();
-        char path[] = "/tmp/forge-http.XXXXXX";
-        int fd = mkstemp(path);
-        char buf[64] = "";
-        http_request rq;
-        http_response r = {0};
-        forge_error *err = NULL;
-
         (void)state;
-        unlink(path);
-        http_request_init(&rq, url("/range"));
-        rq.out_fd = fd;
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 206);
-        assert_int_equal(r.written, 10);
-        assert_int_equal(pread(fd, buf, sizeof(buf), 0), 10);
-        assert_string_equal(buf, "0123456789");
-        http_response_free(&r);
-        close(fd);
+        expect_download("/range", 206, "0123456789");
 }
 
 static void test_upload(void **state)
@@ -296,14 +295,12 @@ static void test_upload(void **state)
         cleanup_http_client http_client *c = client();
         const char *body = "payload-bytes";
         const char *const hdrs[] = {"Content-Type: application/octet-stream", NULL};
-        char path[] = "/tmp/forge-http.XXXXXX";
-        int fd = mkstemp(path);
+        int fd = unlinked_tmpfile();
         http_request rq;
         http_response r = {0};
         forge_error *err = NULL;
 
         (void)state;
-        unlink(path);
         http_request_init(&rq, url("/echo"));
         rq.method = "PUT";
         rq.headers = hdrs;
@@ -355,10 +352,7 @@ static void test_fetch_many(void **state)
         (void)state;
         hash_sha256_buf("hello", 5, ok_hex);
         for (int i = 0; i < 4; i++) {
-                char path[] = "/tmp/forge-http.XXXXXX";
-
-                fds[i] = mkstemp(path);
-                unlink(path);
+                fds[i] = unlinked_tmpfile();
                 items[i] = (http_fetch){.url = strdup(url("/ok")), .out_fd = fds[i]};
         }
         items[0].expect_sha256 = digest_hex(ok_hex);

@@ -39,39 +39,44 @@ static void test_ref_remote(void **state)
         assert_false(registry_ref_is_remote("localhostx/app"));
 }
 
+/* want NULL: got is NULL too */
+static void assert_string_or_null(const char *got, const char *want)
+{
+        if (want == NULL)
+                assert_null(got);
+        else
+                assert_string_equal(got, want);
+}
+
 static void test_ref_parse(void **state)
 {
         forge_error *e = NULL;
         registry_ref r;
+        static const struct {
+                const char *in, *host, *repo, *tag, *digest;
+                const char *formatted; /* NULL: not checked */
+        } good[] = {
+            {"127.0.0.1:5000/team/app:v1.2", "127.0.0.1:5000", "team/app", "v1.2", "", NULL},
+            {"localhost/app", "localhost", "app", "latest", "", NULL},
+            {"reg.example:8443/a/b@sha256:" HEX_A, "reg.example:8443", "a/b", NULL, "sha256:" HEX_A,
+             "reg.example:8443/a/b@sha256:" HEX_A},
+            {"localhost:5000/a:t@sha256:" HEX_B, "localhost:5000", "a", "t", "sha256:" HEX_B, NULL},
+            {"[::1]:5000/a_b__c-d.e/f:x", "[::1]:5000", "a_b__c-d.e/f", "x", "", NULL},
+        };
 
-        assert_int_equal(registry_ref_parse("127.0.0.1:5000/team/app:v1.2", &r, &e), 0);
-        assert_string_equal(r.host, "127.0.0.1:5000");
-        assert_string_equal(r.repo, "team/app");
-        assert_string_equal(r.tag, "v1.2");
-        assert_string_equal(r.digest, "");
-        registry_ref_release(&r);
-
-        assert_int_equal(registry_ref_parse("localhost/app", &r, &e), 0);
-        assert_string_equal(r.tag, "latest");
-        registry_ref_release(&r);
-
-        assert_int_equal(registry_ref_parse("reg.example:8443/a/b@sha256:" HEX_A, &r, &e), 0);
-        assert_null(r.tag);
-        assert_string_equal(r.digest, "sha256:" HEX_A);
-        char *s = registry_ref_format(&r);
-        assert_string_equal(s, "reg.example:8443/a/b@sha256:" HEX_A);
-        free(s);
-        registry_ref_release(&r);
-
-        assert_int_equal(registry_ref_parse("localhost:5000/a:t@sha256:" HEX_B, &r, &e), 0);
-        assert_string_equal(r.tag, "t");
-        assert_string_equal(r.digest, "sha256:" HEX_B);
-        registry_ref_release(&r);
-
-        assert_int_equal(registry_ref_parse("[::1]:5000/a_b__c-d.e/f:x", &r, &e), 0);
-        assert_string_equal(r.host, "[::1]:5000");
-        assert_string_equal(r.repo, "a_b__c-d.e/f");
-        registry_ref_release(&r);
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                assert_int_equal(registry_ref_parse(good[i].in, &r, &e), 0);
+                assert_string_equal(r.host, good[i].host);
+                assert_string_equal(r.repo, good[i].repo);
+                assert_string_or_null(r.tag, good[i].tag);
+                assert_string_equal(r.digest, good[i].digest);
+                if (good[i].formatted != NULL) {
+                        char *f = registry_ref_format(&r);
+                        assert_string_equal(f, good[i].formatted);
+                        free(f);
+                }
+                registry_ref_release(&r);
+        }
 
         static const char *const bad[] = {
             "hello",                    /* local */
@@ -418,37 +423,34 @@ static void test_challenge(void **state)
 {
         forge_error *e = NULL;
         registry_challenge c;
+        static const struct {
+                const char *in, *scheme, *realm, *service, *scope;
+        } good[] = {
+            {"Bearer realm=\"http://127.0.0.1:9/token\",service=\"reg\","
+             "scope=\"repository:a/b:pull,push\"",
+             "bearer", "http://127.0.0.1:9/token", "reg", "repository:a/b:pull,push"},
+            {"basic Realm=\"Registry \\\"x\\\"\"", "basic", "Registry \"x\"", NULL, NULL},
+            {"Bearer realm=tok,error=\"invalid_token\"", "bearer", "tok", NULL, NULL},
+        };
+        static const char *const bad[] = {
+            "Bearer service=\"x\"",
+            "Negotiate abc",
+            "",
+            "Bearer realm=\"unterminated",
+        };
 
-        assert_int_equal(registry_challenge_parse("Bearer realm=\"http://127.0.0.1:9/token\","
-                                                  "service=\"reg\",scope=\"repository:a/b:pull,"
-                                                  "push\"",
-                                                  &c, &e),
-                         0);
-        assert_string_equal(c.scheme, "bearer");
-        assert_string_equal(c.realm, "http://127.0.0.1:9/token");
-        assert_string_equal(c.service, "reg");
-        assert_string_equal(c.scope, "repository:a/b:pull,push");
-        registry_challenge_release(&c);
-
-        assert_int_equal(registry_challenge_parse("basic Realm=\"Registry \\\"x\\\"\"", &c, &e), 0);
-        assert_string_equal(c.scheme, "basic");
-        assert_string_equal(c.realm, "Registry \"x\"");
-        assert_null(c.service);
-        registry_challenge_release(&c);
-
-        assert_int_equal(
-            registry_challenge_parse("Bearer realm=tok,error=\"invalid_token\"", &c, &e), 0);
-        assert_string_equal(c.realm, "tok");
-        registry_challenge_release(&c);
-
-        assert_int_equal(registry_challenge_parse("Bearer service=\"x\"", &c, &e), -1);
-        forge_error_release(&e);
-        assert_int_equal(registry_challenge_parse("Negotiate abc", &c, &e), -1);
-        forge_error_release(&e);
-        assert_int_equal(registry_challenge_parse("", &c, &e), -1);
-        forge_error_release(&e);
-        assert_int_equal(registry_challenge_parse("Bearer realm=\"unterminated", &c, &e), -1);
-        forge_error_release(&e);
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                assert_int_equal(registry_challenge_parse(good[i].in, &c, &e), 0);
+                assert_string_equal(c.scheme, good[i].scheme);
+                assert_string_equal(c.realm, good[i].realm);
+                assert_string_or_null(c.service, good[i].service);
+                assert_string_or_null(c.scope, good[i].scope);
+                registry_challenge_release(&c);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                assert_int_equal(registry_challenge_parse(bad[i], &c, &e), -1);
+                forge_error_release(&e);
+        }
 }
 
 int main(void)

@@ -230,87 +230,91 @@ static void test_from_kinds(void **state)
         spec_free(s);
 }
 
-/* Specs that must fail, each at its line:col with a message containing frag. */
-static const struct bad_spec {
+/* Specs that must fail, each at its line:col with a message containing frag:
+ * whole texts first, then keys after a valid header (SPEC_HEADER). */
+typedef struct bad_spec {
         const char *text;
         int line, col;
         const char *frag;
-} bad_specs[] = {
+} bad_spec;
+
+static const bad_spec bad_texts[] = {
     {"", 1, 1, "empty"},
-    {"forge: 1\nname: a\nbogus: 1\n", 3, 1, "unknown key 'bogus'"},
-    {"forge: 1\nname: a\nname: b\n", 3, 1, "duplicate key 'name'"},
     {"forge: 2\nname: a\n", 1, 8, "version 2"},
     {"name: a\n", 1, 1, "missing 'forge: 1'"},
     {"forge: 1\n", 1, 1, "missing 'name'"},
     {"forge: 1\nname: Hello\n", 2, 7, "not valid"},
-    {"forge: 1\nname: a\ntag: \"-x\"\n", 3, 6, "tag '-x'"},
-    {"forge: 1\nname: a\nlayers: {}\n", 3, 9, "expected a list"},
-    {"forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    run: x\n", 5, 5, "two sources"},
-    {"forge: 1\nname: a\nlayers:\n  - name: x\n", 4, 5, "no source"},
-    {"forge: 1\nname: a\nlayers:\n  - deb: missing.deb\n", 4, 10, "cannot read"},
-    {"forge: 1\nname: a\nlayers:\n  - deb: ../etc/passwd\n", 4, 10, "outside the build context"},
-    {"forge: 1\nname: a\nlayers:\n  - deb: /etc/passwd\n", 4, 10, "outside the build context"},
-    {"forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    dest: /x\n", 5, 5,
-     "'dest' does not apply to a 'deb' layer"},
-    {"forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    sha256: abc\n", 5, 13, "64 hex"},
-    {"forge: 1\nname: a\nlayers:\n  - files:\n      - src: app/\n", 5, 9, "no 'dest'"},
-    {"forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: /x, mode: "
-     "\"999\"}\n",
-     5, 37, "octal"},
-    {"forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: /x, owner: root}\n", 5, 38,
-     "uid:gid"},
-    {"forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: x}\n", 5, 27,
-     "absolute path"},
-    {"forge: 1\nname: a\nlayers:\n  - run: x\n    network: wifi\n", 5, 14, "none, host or user"},
-    {"forge: 1\nname: a\ncontainer:\n  memory: lots\n", 4, 11, "expected a size"},
-    {"forge: 1\nname: a\ncontainer:\n  cpus: many\n", 4, 9, "number of CPUs"},
-    {"forge: 1\nname: a\ncontainer:\n  pids: -1\n", 4, 9, "whole number"},
-    {"forge: 1\nname: a\nconfig:\n  cmd: echo\n", 4, 8, "list of strings"},
-    {"forge: 1\nname: a\nconfig:\n  entrypoint: [[1]]\n", 4, 16, "expected a string"},
-    {"forge: 1\nname: a\nconfig:\n  workdir: rel\n", 4, 12, "absolute"},
-    {"forge: 1\nname: a\nconfig:\n  env: {A: [1]}\n", 4, 12, "expected a string"},
-    {"forge: 1\nname: a\nfrom: \"Not An Image!\"\n", 3, 7, "expected scratch"},
-    {"forge: 1\nname: a\nfrom: ./nope.yaml\n", 3, 7, "cannot read spec"},
-    {"forge: 1\nname: a\nvm:\n  memory: 1G\n", 4, 3, "no 'kernel'"},
-    {"forge: 1\nname: a\nvm:\n  kernel: {bzimage: vmlinuz}\n  cpus: 0\n", 5, 9, "1 to 255"},
-    {"forge: 1\nname: a\nvm:\n  kernel: {bzimage: vmlinuz, deb: pkg.deb}\n", 4, 30, "both"},
-    {"forge: 1\nname: a\ncontainer:\n  network: wifi\n", 4, 12, "none, host or user"},
-    {"forge: 1\nname: a\ncontainer:\n  ports: [\"8080\"]\n", 4, 11, "HOSTPORT:PORT"},
-    {"forge: 1\nname: a\ncontainer:\n  ports: [\"1:2:3:4\"]\n", 4, 11, "HOSTPORT:PORT"},
-    {"forge: 1\nname: a\ncontainer:\n  ports: [\"8080:80/sctp\"]\n", 4, 11, "HOSTPORT:PORT"},
-    {"forge: 1\nname: a\ncontainer:\n  ports: [\"256.0.0.1:8080:80\"]\n", 4, 11, "HOSTPORT:PORT"},
-    {"forge: 1\nname: a\ncontainer:\n  ports: [\"8080:65536\"]\n", 4, 11, "HOSTPORT:PORT"},
-    {"forge: 1\nname: a\ncontainer:\n  ports: 8080\n", 4, 10, "list of strings"},
-    {"forge: 1\nname: a\nvm:\n  kernel: {bzimage: vmlinuz}\n  network: host\n", 5, 12,
-     "none or user"},
     {"forge: 1\nname: [a\n", 3, 1, "YAML syntax error"},
     {"- 1\n- 2\n", 1, 1, "expected a map"},
-    {"forge: 1\nname: a\n---\nforge: 1\n", 3, 1, "second YAML document"},
-    /* a tab in the indentation and bytes that are not UTF-8: at their place */
-    {"forge: 1\nname: a\nlayers:\n\t- deb: pkg.deb\n", 4, 1, "a tab character"},
-    {"forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n  \t  dest: /x\n", 5, 3,
-     "indents with spaces only"},
-    {"forge: 1\nname: a\n# caf\xe9\n", 3, 6, "byte 0xe9 is not UTF-8"},
     {"forge: 1\nname: \"\xc3\x28\"\n", 2, 8, "byte 0xc3 is not UTF-8"},
-    {"forge: 1\nname: a\n# \xed\xa0\x80\n", 3, 3, "0xed"},     /* a surrogate */
-    {"forge: 1\nname: a\n# \xc0\xaf\n", 3, 3, "0xc0"},         /* overlong */
-    {"forge: 1\nname: a\n# \xf4\x90\x80\x80\n", 3, 3, "0xf4"}, /* > U+10FFFF */
-    {"forge: 1\nname: a\n# \xe2\x82", 3, 3, "0xe2"},           /* cut short */
+};
+
+#define SPEC_HEADER "forge: 1\nname: a\n"
+static const bad_spec bad_bodies[] = {
+    {"bogus: 1\n", 3, 1, "unknown key 'bogus'"},
+    {"name: b\n", 3, 1, "duplicate key 'name'"},
+    {"tag: \"-x\"\n", 3, 6, "tag '-x'"},
+    {"layers: {}\n", 3, 9, "expected a list"},
+    {"layers:\n  - deb: pkg.deb\n    run: x\n", 5, 5, "two sources"},
+    {"layers:\n  - name: x\n", 4, 5, "no source"},
+    {"layers:\n  - deb: missing.deb\n", 4, 10, "cannot read"},
+    {"layers:\n  - deb: ../etc/passwd\n", 4, 10, "outside the build context"},
+    {"layers:\n  - deb: /etc/passwd\n", 4, 10, "outside the build context"},
+    {"layers:\n  - deb: pkg.deb\n    dest: /x\n", 5, 5, "'dest' does not apply to a 'deb' layer"},
+    {"layers:\n  - deb: pkg.deb\n    sha256: abc\n", 5, 13, "64 hex"},
+    {"layers:\n  - files:\n      - src: app/\n", 5, 9, "no 'dest'"},
+    {"layers:\n  - files:\n      - {src: app/, dest: /x, mode: \"999\"}\n", 5, 37, "octal"},
+    {"layers:\n  - files:\n      - {src: app/, dest: /x, owner: root}\n", 5, 38, "uid:gid"},
+    {"layers:\n  - files:\n      - {src: app/, dest: x}\n", 5, 27, "absolute path"},
+    {"layers:\n  - run: x\n    network: wifi\n", 5, 14, "none, host or user"},
+    {"container:\n  memory: lots\n", 4, 11, "expected a size"},
+    {"container:\n  cpus: many\n", 4, 9, "number of CPUs"},
+    {"container:\n  pids: -1\n", 4, 9, "whole number"},
+    {"config:\n  cmd: echo\n", 4, 8, "list of strings"},
+    {"config:\n  entrypoint: [[1]]\n", 4, 16, "expected a string"},
+    {"config:\n  workdir: rel\n", 4, 12, "absolute"},
+    {"config:\n  env: {A: [1]}\n", 4, 12, "expected a string"},
+    {"from: \"Not An Image!\"\n", 3, 7, "expected scratch"},
+    {"from: ./nope.yaml\n", 3, 7, "cannot read spec"},
+    {"vm:\n  memory: 1G\n", 4, 3, "no 'kernel'"},
+    {"vm:\n  kernel: {bzimage: vmlinuz}\n  cpus: 0\n", 5, 9, "1 to 255"},
+    {"vm:\n  kernel: {bzimage: vmlinuz, deb: pkg.deb}\n", 4, 30, "both"},
+    {"container:\n  network: wifi\n", 4, 12, "none, host or user"},
+    {"container:\n  ports: [\"8080\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: [\"1:2:3:4\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: [\"8080:80/sctp\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: [\"256.0.0.1:8080:80\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: [\"8080:65536\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: 8080\n", 4, 10, "list of strings"},
+    {"vm:\n  kernel: {bzimage: vmlinuz}\n  network: host\n", 5, 12, "none or user"},
+    {"---\nforge: 1\n", 3, 1, "second YAML document"},
+    /* a tab in the indentation and bytes that are not UTF-8: at their place */
+    {"layers:\n\t- deb: pkg.deb\n", 4, 1, "a tab character"},
+    {"layers:\n  - deb: pkg.deb\n  \t  dest: /x\n", 5, 3, "indents with spaces only"},
+    {"# caf\xe9\n", 3, 6, "byte 0xe9 is not UTF-8"},
+    {"# \xed\xa0\x80\n", 3, 3, "0xed"},     /* a surrogate */
+    {"# \xc0\xaf\n", 3, 3, "0xc0"},         /* overlong */
+    {"# \xf4\x90\x80\x80\n", 3, 3, "0xf4"}, /* > U+10FFFF */
+    {"# \xe2\x82", 3, 3, "0xe2"},           /* cut short */
     /* run: layers' own limits; container.mounts src stays inside the context */
-    {"forge: 1\nname: a\nlayers:\n  - run: x\n    pids: 0\n", 5, 11, "positive"},
-    {"forge: 1\nname: a\nlayers:\n  - run: x\n    memory: lots\n", 5, 13, "expected a size"},
-    {"forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    pids: 5\n", 5, 5, "does not apply"},
-    {"forge: 1\nname: a\ncontainer:\n  mounts:\n    - {src: /, dest: /h}\n", 5, 13,
-     "outside the build context"},
-    {"forge: 1\nname: a\ncontainer:\n  mounts:\n    - {src: ../, dest: /h}\n", 5, 13,
-     "outside the build context"},
+    {"layers:\n  - run: x\n    pids: 0\n", 5, 11, "positive"},
+    {"layers:\n  - run: x\n    memory: lots\n", 5, 13, "expected a size"},
+    {"layers:\n  - deb: pkg.deb\n    pids: 5\n", 5, 5, "does not apply"},
+    {"container:\n  mounts:\n    - {src: /, dest: /h}\n", 5, 13, "outside the build context"},
+    {"container:\n  mounts:\n    - {src: ../, dest: /h}\n", 5, 13, "outside the build context"},
 };
 
 static void test_errors(void **state)
 {
-        for (size_t i = 0; i < sizeof(bad_specs) / sizeof(bad_specs[0]); i++)
-                expect_error(bad_specs[i].text, bad_specs[i].line, bad_specs[i].col,
-                             bad_specs[i].frag);
+        for (size_t i = 0; i < sizeof(bad_texts) / sizeof(bad_texts[0]); i++)
+                expect_error(bad_texts[i].text, bad_texts[i].line, bad_texts[i].col,
+                             bad_texts[i].frag);
+        for (size_t i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]); i++) {
+                cleanup_free char *text = NULL;
+
+                assert_true(asprintf(&text, SPEC_HEADER "%s", bad_bodies[i].text) > 0);
+                expect_error(text, bad_bodies[i].line, bad_bodies[i].col, bad_bodies[i].frag);
+        }
 }
 
 static void test_network_user(void **state)
