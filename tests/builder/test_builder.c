@@ -160,38 +160,36 @@ static void test_entries_order_presorted(void **state)
         }
 }
 
-/* A name given twice in a row in sorted order: the later one wins there too. */
-static void test_entries_presorted_duplicate(void **state)
-{
-        bentries e;
-        forge_error *err = NULL;
-
-        bentries_init(&e);
-        add(&e, "a", S_IFREG, 0644)->size = 1;
-        add(&e, "a", S_IFREG, 0600)->size = 2;
-        add(&e, "b", S_IFREG, 0644);
-        assert_int_equal(bentries_finish(&e, 0, &err), 0);
-        assert_int_equal(e.n, 2);
-        assert_int_equal(e.v[0].size, 2);
-        assert_int_equal(e.v[0].perm, 0600);
-        bentries_free(&e);
-}
-
+/* A name given twice: the later one wins, in entries already in sorted
+ * order (the one-pass path) as in entries that need the sort. */
 static void test_entries_duplicates_last_wins(void **state)
 {
-        bentries e;
-        forge_error *err = NULL;
+        static const struct {
+                const char *path;
+                mode_t perm;
+                uint64_t size;
+        } cases[][3] = {
+            {{"a", 0644, 1}, {"a", 0600, 2}, {"b", 0644, 0}},
+            {{"f", 0644, 1}, {"g", 0644, 0}, {"f", 0600, 2}},
+        };
 
-        bentries_init(&e);
-        add(&e, "f", S_IFREG, 0644)->size = 1;
-        add(&e, "g", S_IFREG, 0644);
-        add(&e, "f", S_IFREG, 0600)->size = 2;
-        assert_int_equal(bentries_finish(&e, 0, &err), 0);
-        assert_int_equal(e.n, 2);
-        assert_string_equal(e.v[0].path, "f");
-        assert_int_equal(e.v[0].perm, 0600);
-        assert_int_equal(e.v[0].size, 2);
-        bentries_free(&e);
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                bentries e;
+                forge_error *err = NULL;
+
+                bentries_init(&e);
+                for (size_t i = 0; i < 3; i++) {
+                        bentry *en = add(&e, cases[c][i].path, S_IFREG, cases[c][i].perm);
+                        if (cases[c][i].size)
+                                en->size = cases[c][i].size;
+                }
+                assert_int_equal(bentries_finish(&e, 0, &err), 0);
+                assert_int_equal(e.n, 2);
+                assert_string_equal(e.v[0].path, cases[c][0].path);
+                assert_int_equal(e.v[0].perm, 0600);
+                assert_int_equal(e.v[0].size, 2);
+                bentries_free(&e);
+        }
 }
 
 static void test_entries_file_with_children(void **state)
@@ -1090,7 +1088,6 @@ int main(void)
             cmocka_unit_test(test_entries_order_and_parents),
             cmocka_unit_test(test_entries_duplicates_last_wins),
             cmocka_unit_test(test_entries_order_presorted),
-            cmocka_unit_test(test_entries_presorted_duplicate),
             cmocka_unit_test(test_entries_file_with_children),
             cmocka_unit_test(test_entries_hardlinks),
             cmocka_unit_test_setup_teardown(test_tar_writer, tu_store_setup, tu_store_teardown),
