@@ -149,3 +149,14 @@ void tu_tar_write(const char *path, const tu_tar_entry *e, size_t n, int format,
         archive_write_free(a);
         archive_entry_free(ae);
 }
+
+void tu_expect_predicate(bool (*pred)(const char *), const char *what, const char *const *yes,
+                         const char *const *no)
+{
+        for (; *yes != NULL; yes++)
+                if (!pred(*yes))
+                        fail_msg("%s('%s') is false, want true", what, *yes);
+        for (; *no != NULL; no++)
+                if (pred(*no))
+                        fail_msg("%s('%s') is true, want false", what, *no);
+}

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -56,3 +57,8 @@ typedef struct tu_tar_entry {
 /* Writes the n entries in order to path, as an archive in format
  * (ARCHIVE_FORMAT_*) compressed with filter (ARCHIVE_FILTER_*). */
 void tu_tar_write(const char *path, const tu_tar_entry *e, size_t n, int format, int filter);
+
+/* pred(s) holds for each string of yes and for none of no (both lists end in
+ * NULL); a string that does not fit fails the test, named with what. */
+void tu_expect_predicate(bool (*pred)(const char *), const char *what, const char *const *yes,
+                         const char *const *no);

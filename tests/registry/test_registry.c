@@ -26,17 +26,14 @@
 
 static void test_ref_remote(void **state)
 {
-        assert_true(registry_ref_is_remote("127.0.0.1:5000/x:y"));
-        assert_true(registry_ref_is_remote("localhost/app"));
-        assert_true(registry_ref_is_remote("registry.example/team/app:v1"));
-        assert_true(registry_ref_is_remote("myhost:443/app"));
-        assert_false(registry_ref_is_remote("hello"));
-        assert_false(registry_ref_is_remote("hello:latest"));
-        assert_false(registry_ref_is_remote("team/app"));
-        assert_false(registry_ref_is_remote("./base.yaml"));
-        assert_false(registry_ref_is_remote("../specs/base"));
-        assert_false(registry_ref_is_remote("sha256:" HEX_A));
-        assert_false(registry_ref_is_remote("localhostx/app"));
+        static const char *const remote[] = {"127.0.0.1:5000/x:y", "localhost/app",
+                                             "registry.example/team/app:v1", "myhost:443/app",
+                                             NULL};
+        static const char *const local[] = {
+            "hello",         "hello:latest",  "team/app",       "./base.yaml",
+            "../specs/base", "sha256:" HEX_A, "localhostx/app", NULL};
+
+        tu_expect_predicate(registry_ref_is_remote, "registry_ref_is_remote", remote, local);
 }
 
 /* want NULL: got is NULL too */
@@ -103,17 +100,15 @@ static void test_ref_parse(void **state)
 
 static void test_loopback(void **state)
 {
-        assert_true(registry_host_is_loopback("127.0.0.1:5000"));
-        assert_true(registry_host_is_loopback("127.3.4.5"));
-        assert_true(registry_host_is_loopback("localhost:80"));
-        assert_true(registry_host_is_loopback("[::1]:5000"));
-        assert_true(registry_host_is_loopback("localhost/token"));
-        assert_true(registry_host_is_loopback("127.0.0.1/token?x=y"));
-        assert_false(registry_host_is_loopback("localhost.example/token"));
-        assert_false(registry_host_is_loopback("128.0.0.1"));
-        assert_false(registry_host_is_loopback("127.0.0.1.example"));
-        assert_false(registry_host_is_loopback("10.0.0.1:5000"));
-        assert_false(registry_host_is_loopback("localhost.example"));
+        static const char *const loopback[] = {
+            "127.0.0.1:5000",      "127.3.4.5", "localhost:80", "[::1]:5000", "localhost/token",
+            "127.0.0.1/token?x=y", NULL};
+        static const char *const other[] = {"localhost.example/token", "128.0.0.1",
+                                            "127.0.0.1.example",       "10.0.0.1:5000",
+                                            "localhost.example",       NULL};
+
+        tu_expect_predicate(registry_host_is_loopback, "registry_host_is_loopback", loopback,
+                            other);
 }
 
 static const char oci_manifest[] =

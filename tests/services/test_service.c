@@ -21,6 +21,7 @@
 
 #include "common/fs.h"
 #include "runtime/service/service-internal.h"
+#include "testutil.h"
 
 static char *runs;
 
@@ -119,17 +120,11 @@ static void test_start_time_hostile_name(void **state)
 static void test_names(void **state)
 {
         char longname[200];
-
-        static const char *const good[] = {"web", "a.b-c_1"};
-        static const char *const bad[] = {"", "-x", ".x", "a/b", "..", "a b"};
+        static const char *const good[] = {"web", "a.b-c_1", NULL};
+        static const char *const bad[] = {"", "-x", ".x", "a/b", "..", "a b", NULL};
 
         (void)state;
-        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-                if (!service_name_valid(good[i]))
-                        fail_msg("'%s' was refused", good[i]);
-        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-                if (service_name_valid(bad[i]))
-                        fail_msg("'%s' was accepted", bad[i]);
+        tu_expect_predicate(service_name_valid, "service_name_valid", good, bad);
         memset(longname, 'a', sizeof(longname) - 1);
         longname[sizeof(longname) - 1] = '\0';
         assert_false(service_name_valid(longname));
