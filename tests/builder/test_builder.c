@@ -998,47 +998,48 @@ static void test_stamp_racy(void **state)
         bentries_free(&e);
 }
 
+/* Writes content to ctx/app/a with the mtime of ts, then stamps the files
+ * layer l (into st) and hashes the file through the memo (into h). */
+static void write_and_stamp(fixture *f, bmemo *m, spec *sp, spec_layer *l, const char *content,
+                            const struct timespec ts[2], char *st, char *h)
+{
+        cleanup_free char *a = fs_path_join(f->ctx, "app/a");
+        forge_error *err = NULL;
+        bentries e;
+
+        tu_write_file(f->ctx, "app/a", content, 0644);
+        assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
+        bentries_init(&e);
+        assert_int_equal(bsrc_files(sp, l, &e, &err), 0);
+        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        assert_true(bstamp_files(m, &e, NULL, SDE, st));
+        assert_int_equal(bhash_file(m, a, h, &err), 0);
+        bentries_free(&e);
+}
+
 /* Content changed, size kept, mtime put back: ctime moved, so the
  * fingerprint differs and the memo does not answer for the old content. */
 static void test_stamp_same_size_old_mtime(void **state)
 {
         fixture *f = *state;
         cleanup_free char *app = fs_path_join(f->ctx, "app");
-        cleanup_free char *a = fs_path_join(f->ctx, "app/a");
         spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
         char st1[DIGEST_STR_SIZE], st2[DIGEST_STR_SIZE], h1[DIGEST_STR_SIZE], h2[DIGEST_STR_SIZE];
         struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
-        forge_error *err = NULL;
         struct timespec pause = {0, 20 * 1000000};
         spec sp;
         spec_layer l;
-        bentries e;
         bmemo m;
 
-        tu_write_file(f->ctx, "app/a", "aaaa", 0644);
-        assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
         fake_spec(&sp, f->ctx);
         files_layer(&l, &fs, 1);
         bmemo_init(f->s, &sp, &m);
         m.trusted_before += 3600 * 1000000000LL;
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
-        assert_true(bstamp_files(&m, &e, NULL, SDE, st1));
-        assert_int_equal(bhash_file(&m, a, h1, &err), 0);
-        bentries_free(&e);
-
+        write_and_stamp(f, &m, &sp, &l, "aaaa", ts, st1, h1);
         nanosleep(&pause, NULL); /* past the coarse clock's tick */
-        tu_write_file(f->ctx, "app/a", "bbbb", 0644);
-        assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
-        assert_true(bstamp_files(&m, &e, NULL, SDE, st2));
+        write_and_stamp(f, &m, &sp, &l, "bbbb", ts, st2, h2);
         assert_string_not_equal(st1, st2);
-        assert_int_equal(bhash_file(&m, a, h2, &err), 0);
         assert_string_not_equal(h1, h2);
-        bentries_free(&e);
         bmemo_release(&m);
 }
 
