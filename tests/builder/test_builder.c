@@ -1082,30 +1082,14 @@ static void test_spec_check(void **state)
         assert_string_equal(before, after); /* a check writes nothing */
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_path_clean),
-            cmocka_unit_test(test_entries_order_and_parents),
-            cmocka_unit_test(test_entries_duplicates_last_wins),
-            cmocka_unit_test(test_entries_order_presorted),
-            cmocka_unit_test(test_entries_file_with_children),
-            cmocka_unit_test(test_entries_hardlinks),
-            cmocka_unit_test_setup_teardown(test_tar_writer, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_archive_normalised, tu_store_setup,
-                                            tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_files_source, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_files_hardlinks, tu_store_setup,
-                                            tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_upper_hardlinks, tu_store_setup,
-                                            tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_key_run, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_key_archive, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_key_files, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_spec_check, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_stamp_racy, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_stamp_same_size_old_mtime, tu_store_setup,
-                                            tu_store_teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_path_clean),
+             cmocka_unit_test(test_entries_order_and_parents),
+             cmocka_unit_test(test_entries_duplicates_last_wins),
+             cmocka_unit_test(test_entries_order_presorted),
+             cmocka_unit_test(test_entries_file_with_children),
+             cmocka_unit_test(test_entries_hardlinks), tu_store_test(test_tar_writer),
+             tu_store_test(test_archive_normalised), tu_store_test(test_files_source),
+             tu_store_test(test_files_hardlinks), tu_store_test(test_upper_hardlinks),
+             tu_store_test(test_key_run), tu_store_test(test_key_archive),
+             tu_store_test(test_key_files), tu_store_test(test_spec_check),
+             tu_store_test(test_stamp_racy), tu_store_test(test_stamp_same_size_old_mtime))

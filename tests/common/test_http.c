@@ -21,6 +21,7 @@
 
 #include "common/hash.h"
 #include "common/http.h"
+#include "testutil.h"
 
 static int srv_fd = -1;
 static int srv_port;
@@ -439,17 +440,9 @@ static void test_redact(void **state)
         free(s);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_get_headers),
-            cmocka_unit_test(test_cap_and_redirects),
-            cmocka_unit_test(test_retry_keeps_error_page_out_of_file),
-            cmocka_unit_test(test_range_resume),
-            cmocka_unit_test(test_upload),
-            cmocka_unit_test(test_fetch_many),
-            cmocka_unit_test(test_file_url_and_refused),
-            cmocka_unit_test(test_redact),
-        };
-        return cmocka_run_group_tests(tests, setup, NULL);
-}
+TU_TEST_MAIN(setup, NULL, cmocka_unit_test(test_get_headers),
+             cmocka_unit_test(test_cap_and_redirects),
+             cmocka_unit_test(test_retry_keeps_error_page_out_of_file),
+             cmocka_unit_test(test_range_resume), cmocka_unit_test(test_upload),
+             cmocka_unit_test(test_fetch_many), cmocka_unit_test(test_file_url_and_refused),
+             cmocka_unit_test(test_redact))

@@ -14,6 +14,16 @@
 
 #include "store/store.h"
 
+/* main() of a cmocka test program (as systemd's DEFINE_TEST_MAIN): runs the
+ * tests given (cmocka_unit_test(...) entries) as one group, with a group
+ * set-up and tear-down or NULL. Needs <cmocka.h> before it. */
+#define TU_TEST_MAIN(group_setup, group_teardown, ...)                                             \
+        int main(void)                                                                             \
+        {                                                                                          \
+                const struct CMUnitTest tests[] = {__VA_ARGS__};                                   \
+                return cmocka_run_group_tests(tests, group_setup, group_teardown);                 \
+        }
+
 /* A new directory /tmp/forge-<what>-XXXXXX; malloc'd path. */
 char *tu_tmpdir(const char *what);
 /* Removes dir and everything below it, then frees it. */
@@ -35,6 +45,8 @@ typedef struct tu_store_fixture {
 
 int tu_store_setup(void **state);
 int tu_store_teardown(void **state);
+/* A test run on a fresh tu_store_fixture (its *state). */
+#define tu_store_test(f) cmocka_unit_test_setup_teardown(f, tu_store_setup, tu_store_teardown)
 
 /* One member of a tar written by tu_tar_write(); zero fields are left out
  * (perm 0 is 0644). */

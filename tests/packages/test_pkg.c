@@ -20,6 +20,7 @@
 #include "builder/pkg-internal.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "testutil.h"
 
 static char *const default_keys[] = {"/etc/apt/trusted.gpg.d/debian.gpg", NULL};
 
@@ -477,13 +478,7 @@ static void test_repo_url(void **state)
         pkg_sources_free(&s);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_list),         cmocka_unit_test(test_deb822),
-            cmocka_unit_test(test_host),         cmocka_unit_test(test_release),
-            cmocka_unit_test(test_dearmor),      cmocka_unit_test(test_lock),
-            cmocka_unit_test(test_status_merge), cmocka_unit_test(test_repo_url),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_list), cmocka_unit_test(test_deb822),
+             cmocka_unit_test(test_host), cmocka_unit_test(test_release),
+             cmocka_unit_test(test_dearmor), cmocka_unit_test(test_lock),
+             cmocka_unit_test(test_status_merge), cmocka_unit_test(test_repo_url))

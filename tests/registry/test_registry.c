@@ -448,20 +448,10 @@ static void test_challenge(void **state)
         }
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_ref_remote),
-            cmocka_unit_test(test_ref_parse),
-            cmocka_unit_test(test_loopback),
-            cmocka_unit_test(test_manifest_image),
-            cmocka_unit_test(test_manifest_bad),
-            cmocka_unit_test(test_index_pick),
-            cmocka_unit_test(test_base64),
-            cmocka_unit_test_setup_teardown(test_auth_roundtrip, auth_setup, auth_teardown),
-            cmocka_unit_test_setup_teardown(test_auth_helpers, auth_setup, auth_teardown),
-            cmocka_unit_test(test_auth_file_path),
-            cmocka_unit_test(test_challenge),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_ref_remote), cmocka_unit_test(test_ref_parse),
+             cmocka_unit_test(test_loopback), cmocka_unit_test(test_manifest_image),
+             cmocka_unit_test(test_manifest_bad), cmocka_unit_test(test_index_pick),
+             cmocka_unit_test(test_base64),
+             cmocka_unit_test_setup_teardown(test_auth_roundtrip, auth_setup, auth_teardown),
+             cmocka_unit_test_setup_teardown(test_auth_helpers, auth_setup, auth_teardown),
+             cmocka_unit_test(test_auth_file_path), cmocka_unit_test(test_challenge))

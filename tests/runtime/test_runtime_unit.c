@@ -13,6 +13,7 @@
 #include <linux/capability.h>
 
 #include "runtime/container/container-internal.h"
+#include "testutil.h"
 
 static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
                              "broken line\n"
@@ -294,14 +295,8 @@ static void test_net_files(void **state)
         free(r);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_user_name),       cmocka_unit_test(test_user_numeric),
-            cmocka_unit_test(test_overlay_options), cmocka_unit_test(test_overlay_options_direct),
-            cmocka_unit_test(test_overlay_links),   cmocka_unit_test(test_caps),
-            cmocka_unit_test(test_image_config),    cmocka_unit_test(test_port_parse),
-            cmocka_unit_test(test_net_files),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_user_name), cmocka_unit_test(test_user_numeric),
+             cmocka_unit_test(test_overlay_options), cmocka_unit_test(test_overlay_options_direct),
+             cmocka_unit_test(test_overlay_links), cmocka_unit_test(test_caps),
+             cmocka_unit_test(test_image_config), cmocka_unit_test(test_port_parse),
+             cmocka_unit_test(test_net_files))

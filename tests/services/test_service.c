@@ -291,14 +291,8 @@ static void test_vmctl_frames(void **state)
         unlink(tmpl);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_start_time_hostile_name),
-            cmocka_unit_test(test_names),
-            cmocka_unit_test_setup_teardown(test_find_and_states, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_logs_tail, setup, teardown),
-            cmocka_unit_test(test_vmctl_frames),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_start_time_hostile_name),
+             cmocka_unit_test(test_names),
+             cmocka_unit_test_setup_teardown(test_find_and_states, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_logs_tail, setup, teardown),
+             cmocka_unit_test(test_vmctl_frames))

@@ -397,14 +397,8 @@ static void test_size_parse(void **state)
         assert_int_equal(fs_parse_size("", &v), -1);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_full_spec),  cmocka_unit_test(test_defaults),
-            cmocka_unit_test(test_sde_env),    cmocka_unit_test(test_from_kinds),
-            cmocka_unit_test(test_errors),     cmocka_unit_test(test_symlink_escape),
-            cmocka_unit_test(test_size_parse), cmocka_unit_test(test_run_limits),
-            cmocka_unit_test(test_utf8_valid), cmocka_unit_test(test_network_user),
-        };
-        return cmocka_run_group_tests(tests, setup, teardown);
-}
+TU_TEST_MAIN(setup, teardown, cmocka_unit_test(test_full_spec), cmocka_unit_test(test_defaults),
+             cmocka_unit_test(test_sde_env), cmocka_unit_test(test_from_kinds),
+             cmocka_unit_test(test_errors), cmocka_unit_test(test_symlink_escape),
+             cmocka_unit_test(test_size_parse), cmocka_unit_test(test_run_limits),
+             cmocka_unit_test(test_utf8_valid), cmocka_unit_test(test_network_user))

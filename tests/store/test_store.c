@@ -364,22 +364,9 @@ static void test_layer_dirs_dedupe(void **state)
                 free(v[i]);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_blob_roundtrip, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_blob_expected_mismatch, tu_store_setup,
-                                            tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_image_roundtrip_and_canonical, tu_store_setup,
-                                            tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_resolve_and_tags, tu_store_setup,
-                                            tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_kv, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_gc, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_verify, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_concurrency, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test_setup_teardown(test_sigkill, tu_store_setup, tu_store_teardown),
-            cmocka_unit_test(test_layer_dirs_dedupe),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, tu_store_test(test_blob_roundtrip),
+             tu_store_test(test_blob_expected_mismatch),
+             tu_store_test(test_image_roundtrip_and_canonical),
+             tu_store_test(test_resolve_and_tags), tu_store_test(test_kv), tu_store_test(test_gc),
+             tu_store_test(test_verify), tu_store_test(test_concurrency),
+             tu_store_test(test_sigkill), cmocka_unit_test(test_layer_dirs_dedupe))

@@ -258,12 +258,6 @@ static void test_initramfs(void **state)
         assert_int_equal(fs_rm_rf(dir, &e), 0);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_gpt_roundtrip), cmocka_unit_test(test_guid),
-            cmocka_unit_test(test_bzimage_check), cmocka_unit_test(test_boot_partition_bounds),
-            cmocka_unit_test(test_run_config),    cmocka_unit_test(test_initramfs),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_gpt_roundtrip), cmocka_unit_test(test_guid),
+             cmocka_unit_test(test_bzimage_check), cmocka_unit_test(test_boot_partition_bounds),
+             cmocka_unit_test(test_run_config), cmocka_unit_test(test_initramfs))
