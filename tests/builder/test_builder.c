@@ -45,6 +45,16 @@ static void fake_spec(spec *sp, const char *ctx)
         sp->source_date_epoch = SDE;
 }
 
+/* The normalised entries of files layer l, as the builder makes them. */
+static void files_entries(const spec *sp, const spec_layer *l, bentries *e)
+{
+        forge_error *err = NULL;
+
+        bentries_init(e);
+        assert_int_equal(bsrc_files(sp, l, e, &err), 0);
+        assert_int_equal(bentries_finish(e, SDE, &err), 0);
+}
+
 /* ---- paths ---- */
 
 static void assert_clean(const char *in, const char *want)
@@ -582,7 +592,6 @@ static void test_files_source(void **state)
         spec sp;
         spec_layer l;
         bentries e;
-        forge_error *err = NULL;
 
         tu_write_file(f->ctx, "app/one", "1", 0600);
         tu_write_file(f->ctx, "app/sub/tool", "t", 0700);
@@ -596,9 +605,7 @@ static void test_files_source(void **state)
             {"app/one", one, (char *)"/bin/renamed", -1, 0, 0, {3, 1}},
         };
         files_layer(&l, fs, 3);
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        files_entries(&sp, &l, &e);
         struct {
                 const char *path;
                 mode_t type, perm;
@@ -702,9 +709,7 @@ static void test_files_hardlinks(void **state)
         files_layer(&l, &fs, 1);
         for (int round = 0; round < 2; round++) {
                 make_linked_tree(f, round == 1);
-                bentries_init(&e);
-                assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-                assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+                files_entries(&sp, &l, &e);
                 check_linked_entries(&e, "srv/app");
                 assert_int_equal(btar_write(f->s, &e, round ? &out2 : &out1, &err), 0);
                 bentries_free(&e);
@@ -865,13 +870,10 @@ static void files_key(fixture *f, spec_file *fs, size_t n, char out[DIGEST_STR_S
         spec sp;
         spec_layer l;
         bentries e;
-        forge_error *err = NULL;
 
         fake_spec(&sp, f->ctx);
         files_layer(&l, fs, n);
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        files_entries(&sp, &l, &e);
         key_of(&sp, &l, NULL, &e, out);
         bentries_free(&e);
 }
@@ -974,9 +976,7 @@ static void test_stamp_racy(void **state)
         dl.kind = SPEC_LAYER_DEB;
         dl.src = (char *)"in.deb";
         dl.src_path = deb;
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        files_entries(&sp, &l, &e);
 
         bmemo_init(f->s, &sp, &m);
         assert_false(bstamp_files(&m, &e, NULL, SDE, st));
@@ -1009,9 +1009,7 @@ static void write_and_stamp(fixture *f, bmemo *m, spec *sp, spec_layer *l, const
 
         tu_write_file(f->ctx, "app/a", content, 0644);
         assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(sp, l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        files_entries(sp, l, &e);
         assert_true(bstamp_files(m, &e, NULL, SDE, st));
         assert_int_equal(bhash_file(m, a, h, &err), 0);
         bentries_free(&e);

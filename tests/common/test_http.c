@@ -186,17 +186,35 @@ static http_client *client(void)
         return c;
 }
 
+/* rq done: an answer with status in *r (the caller frees it). */
+static void expect_status(http_client *c, const http_request *rq, int status, http_response *r)
+{
+        forge_error *err = NULL;
+
+        assert_int_equal(http_request_do(c, rq, r, &err), 0);
+        assert_int_equal(r->status, status);
+}
+
+/* rq done: an error whose message contains frag. */
+static void expect_failure(http_client *c, const http_request *rq, const char *frag)
+{
+        http_response r = {0};
+        forge_error *err = NULL;
+
+        assert_int_equal(http_request_do(c, rq, &r, &err), -1);
+        assert_non_null(strstr(err->msg, frag));
+        forge_error_release(&err);
+}
+
 static void test_get_headers(void **state)
 {
         cleanup_http_client http_client *c = client();
         http_request rq;
         http_response r = {0};
-        forge_error *err = NULL;
 
         (void)state;
         http_request_init(&rq, url("/ok"));
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 200);
+        expect_status(c, &rq, 200, &r);
         assert_string_equal(r.body, "hello");
         assert_string_equal(http_response_header(&r, "x-test"), "abc");
         assert_string_equal(http_response_header(&r, "X-TEST"), "abc");
@@ -204,8 +222,7 @@ static void test_get_headers(void **state)
         http_response_free(&r);
 
         http_request_init(&rq, url("/missing"));
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 404);
+        expect_status(c, &rq, 404, &r);
         http_response_free(&r);
 }
 
@@ -214,33 +231,26 @@ static void test_cap_and_redirects(void **state)
         cleanup_http_client http_client *c = client();
         http_request rq;
         http_response r = {0};
-        forge_error *err = NULL;
 
         (void)state;
         http_request_init(&rq, url("/big"));
         rq.max_body = 1000;
-        assert_int_equal(http_request_do(c, &rq, &r, &err), -1);
-        assert_non_null(strstr(err->msg, "larger than 1000 bytes"));
-        forge_error_release(&err);
+        expect_failure(c, &rq, "larger than 1000 bytes");
 
         http_request_init(&rq, url("/loop"));
         rq.max_redirects = 5;
-        assert_int_equal(http_request_do(c, &rq, &r, &err), -1);
-        assert_non_null(strstr(err->msg, "too many redirects"));
-        forge_error_release(&err);
+        expect_failure(c, &rq, "too many redirects");
 
         http_request_init(&rq, url("/redir"));
         rq.max_redirects = 5;
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 200);
+        expect_status(c, &rq, 200, &r);
         assert_string_equal(r.body, "hello");
         assert_non_null(strstr(r.effective_url, "/ok"));
         http_response_free(&r);
 
         /* not followed unless asked */
         http_request_init(&rq, url("/redir"));
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 302);
+        expect_status(c, &rq, 302, &r);
         assert_string_equal(http_response_header(&r, "location"), "/ok");
         http_response_free(&r);
 }
