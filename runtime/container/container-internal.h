@@ -3,6 +3,7 @@
 
 /* Shared by the runtime sources only. */
 
+#include <linux/filter.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,8 +69,12 @@ int ctr_caps_apply(runtime_caps set, bool root);
 /* The set as a 64-bit mask (for tests). */
 uint64_t ctr_caps_mask(runtime_caps set);
 
-/* Installs the deny-list filter; returns -errno. */
+/* Installs the deny-list filter (no_new_privs must be set); returns -errno. */
 int ctr_seccomp_install(void);
+/* That filter: BPF compiled from seccomp/policy.c at build time (the generated
+ * seccomp-bpf.c), ctr_seccomp_bpf_len instructions. */
+extern const struct sock_filter ctr_seccomp_bpf[];
+extern const size_t ctr_seccomp_bpf_len;
 
 /* ---- users (user.c): lookups inside the container's root ---- */
 
