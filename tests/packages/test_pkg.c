@@ -144,42 +144,19 @@ static void test_deb822(void **state)
 
 static void test_host(void **state)
 {
-        char dir[] = "/tmp/forge-pkg-XXXXXX";
-        cleanup_free char *etc = NULL;
+        char *dir = tu_tmpdir("pkg");
         pkg_sources s = {0};
         forge_error *err = NULL;
-        int dfd;
 
         (void)state;
-        assert_non_null(mkdtemp(dir));
-        etc = fs_path_join(dir, "etc/apt/sources.list.d");
-        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
-        etc[strlen(etc) - strlen("sources.list.d")] = '\0';
-        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
-        dfd = open(dir, O_RDONLY | O_DIRECTORY);
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list",
-                                         "deb http://one.invalid/ a main\n", 31, 0644, &err),
-                         0);
-        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list.d/z.sources",
-                                         "Types: deb\nURIs: http://two.invalid/\nSuites: b\n"
-                                         "Components: main\n",
-                                         64, 0644, &err),
-                         0);
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list.d/a.list",
-                                         "deb http://three.invalid/ c main\n", 33, 0644, &err),
-                         0);
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list.d/ignored.save",
-                                         "deb http://no.invalid/ c main\n", 30, 0644, &err),
-                         0);
-        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
-        {
-                cleanup_free char *tg = fs_path_join(dir, "etc/apt/trusted.gpg.d");
-                assert_int_equal(fs_mkdir_p(tg, 0755, &err), 0);
-        }
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/trusted.gpg.d/k.asc", "x", 1, 0644, &err),
-                         0);
-        close(dfd);
+        tu_write_file(dir, "etc/apt/sources.list", "deb http://one.invalid/ a main\n", 0644);
+        tu_write_file(dir, "etc/apt/sources.list.d/z.sources",
+                      "Types: deb\nURIs: http://two.invalid/\nSuites: b\nComponents: main\n", 0644);
+        tu_write_file(dir, "etc/apt/sources.list.d/a.list", "deb http://three.invalid/ c main\n",
+                      0644);
+        tu_write_file(dir, "etc/apt/sources.list.d/ignored.save", "deb http://no.invalid/ c main\n",
+                      0644);
+        tu_write_file(dir, "etc/apt/trusted.gpg.d/k.asc", "x", 0644);
         assert_int_equal(pkg_apt_host(dir, "amd64", &s, &err), 0);
         assert_int_equal(s.n, 3);
         assert_string_equal(s.v[0].uri, "http://one.invalid");
@@ -187,7 +164,7 @@ static void test_host(void **state)
         assert_string_equal(s.v[2].uri, "http://two.invalid");
         assert_non_null(strstr(s.v[2].keyrings[0], "trusted.gpg.d/k.asc"));
         pkg_sources_free(&s);
-        assert_int_equal(fs_rm_rf(dir, &err), 0);
+        tu_tmpdir_remove(dir);
 }
 
 static const char release[] =

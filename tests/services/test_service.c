@@ -57,19 +57,15 @@ static void mkrun(const char *id, const char *name)
 
 static int setup(void **state)
 {
-        char tmpl[] = "/tmp/forge-svc-unit.XXXXXX";
-
         (void)state;
-        assert_non_null(mkdtemp(tmpl));
-        runs = strdup(tmpl);
+        runs = tu_tmpdir("svc-unit");
         return 0;
 }
 
 static int teardown(void **state)
 {
         (void)state;
-        fs_rm_rf(runs, NULL);
-        free(runs);
+        tu_tmpdir_remove(runs);
         return 0;
 }
 
