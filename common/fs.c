@@ -187,46 +187,74 @@ int fs_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mo
         return 0;
 }
 
-int fs_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
-                forge_error **err)
+int fs_read_capped(fs_read_fn fn, void *ctx, size_t max, size_t hint, char **ret_buf,
+                   size_t *ret_len)
 {
-        cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
         cleanup_free char *buf = NULL;
         size_t len = 0, cap = 0;
 
-        if (fd < 0)
-                return forge_error_make(err, errno, "open '%s'", path);
         for (;;) {
                 ssize_t n;
-                if (cap - len < 4096) {
-                        size_t ncap = cap ? cap * 2 : 8192;
+                if (len == cap) {
+                        /* never room for more than max + 1: one byte past max is the EFBIG */
+                        size_t ncap = cap ? cap * 2 : hint ? hint : 8192;
                         char *nb;
-                        if (cap > max + 1)
-                                return forge_error_make(err, EFBIG, "read '%s'", path);
+                        if (ncap > max + 1)
+                                ncap = max + 1;
                         nb = realloc(buf, ncap + 1);
-                        if (nb == NULL)
-                                return forge_error_make(err, ENOMEM, "read '%s'", path);
+                        if (nb == NULL) {
+                                errno = ENOMEM;
+                                return -1;
+                        }
                         buf = nb;
                         cap = ncap;
                 }
-                n = read(fd, buf + len, cap - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return forge_error_make(err, errno, "read '%s'", path);
-                }
+                n = fn(ctx, buf + len, cap - len);
+                if (n < 0)
+                        return -1;
                 if (n == 0)
                         break;
                 len += (size_t)n;
-                if (len > max)
-                        return forge_error_make(err, EFBIG, "read '%s'", path);
+                if (len > max) {
+                        errno = EFBIG;
+                        return -1;
+                }
         }
-        if (buf == NULL && (buf = malloc(1)) == NULL)
-                return forge_error_make(err, ENOMEM, "read '%s'", path);
+        if (buf == NULL && (buf = malloc(1)) == NULL) {
+                errno = ENOMEM;
+                return -1;
+        }
         buf[len] = '\0';
         *ret_buf = take_ptr(buf);
         if (ret_len)
                 *ret_len = len;
+        return 0;
+}
+
+static ssize_t fd_read(void *ctx, void *buf, size_t len)
+{
+        ssize_t n;
+
+        do
+                n = read(*(int *)ctx, buf, len);
+        while (n < 0 && errno == EINTR);
+        return n;
+}
+
+int fs_read_fd(int fd, size_t max, size_t hint, char **ret_buf, size_t *ret_len)
+{
+        return fs_read_capped(fd_read, &fd, max, hint, ret_buf, ret_len);
+}
+
+int fs_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
+                forge_error **err)
+{
+        cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return forge_error_make(err, errno, "open '%s'", path);
+        if (fs_read_fd(fd, max, 0, ret_buf, ret_len) < 0)
+                return forge_error_make(err, errno, "read '%s'", path);
         return 0;
 }
 
