@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 
 #define OPAQUE ".wh..wh..opq"
@@ -55,14 +56,8 @@ bentry *bentries_add(bentries *e, const char *path)
 {
         bentry *en;
 
-        if (e->n == e->cap) {
-                size_t ncap = e->cap ? e->cap * 2 : 256;
-                bentry *nv = realloc(e->v, ncap * sizeof(*nv));
-                if (nv == NULL)
-                        return NULL;
-                e->v = nv;
-                e->cap = ncap;
-        }
+        if (ARRAY_GROW(e->v, e->cap, e->n + 1) < 0)
+                return NULL;
         en = &e->v[e->n];
         memset(en, 0, sizeof(*en));
         en->spool_off = -1;

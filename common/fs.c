@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 
 char *fs_path_join(const char *a, const char *b)
@@ -375,14 +376,8 @@ int fs_dir_list_sorted(int dirfd, const char *rel, char ***ret_names, forge_erro
         while ((de = readdir(d)) != NULL) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                if (n + 1 >= cap) {
-                        size_t ncap = cap ? cap * 2 : 32;
-                        char **nn = realloc(names, ncap * sizeof(char *));
-                        if (nn == NULL)
-                                return forge_error_make(err, ENOMEM, "read directory '%s'", rel);
-                        names = nn;
-                        cap = ncap;
-                }
+                if (ARRAY_GROW(names, cap, n + 2) < 0)
+                        return forge_error_make(err, ENOMEM, "read directory '%s'", rel);
                 names[n] = strdup(de->d_name);
                 if (names[n] == NULL)
                         return forge_error_make(err, ENOMEM, "read directory '%s'", rel);

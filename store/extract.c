@@ -24,6 +24,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
@@ -275,14 +276,8 @@ static int make_dir(xctx *c, struct archive_entry *ae, int parent, const char *b
         if (fchmod(fd, entry_mode(c, ae) | ((c->flags & STORE_EXTRACT_OWNERS) ? 0 : 0700)) < 0)
                 return forge_error_make(err, errno, "extract '%s': chmod", name);
         apply_xattrs(c, ae, fd);
-        if (c->n_dirs == c->cap_dirs) {
-                size_t ncap = c->cap_dirs ? c->cap_dirs * 2 : 64;
-                dirtime *nv = realloc(c->dirs, ncap * sizeof(*nv));
-                if (nv == NULL)
-                        return forge_error_make(err, ENOMEM, "extract");
-                c->dirs = nv;
-                c->cap_dirs = ncap;
-        }
+        if (ARRAY_GROW(c->dirs, c->cap_dirs, c->n_dirs + 1) < 0)
+                return forge_error_make(err, ENOMEM, "extract");
         dt = &c->dirs[c->n_dirs];
         dt->path = strdup(name);
         if (dt->path == NULL)

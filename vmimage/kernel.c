@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
@@ -167,7 +168,7 @@ typedef struct modinfo {
 
 typedef struct modset {
         modinfo *v;
-        size_t n;
+        size_t n, cap;
         char *builtin; /* modules.builtin text */
         char *dep;     /* modules.dep text, when there is one */
 } modset;
@@ -305,19 +306,18 @@ static char *dep_from_modules_dep(const char *dep, const char *name)
 static int add_module(void *ctx, const char *path, const char *name, const struct stat *st)
 {
         modset *ms = ctx;
-        modinfo *nv;
+        modinfo *m;
 
         if (!S_ISREG(st->st_mode) || strstr(name, ".ko") == NULL)
                 return 0;
-        nv = realloc(ms->v, (ms->n + 1) * sizeof(*nv));
-        if (nv == NULL)
+        if (ARRAY_GROW(ms->v, ms->cap, ms->n + 1) < 0)
                 return -1;
-        ms->v = nv;
-        nv[ms->n].path = strdup(path);
-        if (nv[ms->n].path == NULL)
+        m = &ms->v[ms->n];
+        m->path = strdup(path);
+        if (m->path == NULL)
                 return -1;
-        name_of(name, nv[ms->n].name);
-        nv[ms->n].depends = NULL;
+        name_of(name, m->name);
+        m->depends = NULL;
         ms->n++;
         return 0;
 }
