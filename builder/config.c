@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/cleanup.h"
+
 static json_t *strv_json(char **v)
 {
         json_t *a = json_array();
@@ -74,7 +76,8 @@ static json_t *container_ext(const spec *sp, json_t *base)
 
 json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ext)
 {
-        json_t *cfg = json_object(), *rc, *env, *labels, *ext, *cont;
+        json_t *cfg = json_object(), *rc, *env, *labels;
+        cleanup_json json_t *ext = NULL, *cont = NULL;
         json_t *base_rc = base_config ? json_object_get(base_config, "config") : NULL;
         json_t *base_ext =
             base_config ? json_object_get(base_config, STORE_CONFIG_FORGE_KEY) : NULL;
@@ -122,16 +125,12 @@ json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ex
         ext = forge_ext ? json_incref(forge_ext) : json_object();
         cont = container_ext(sp, base_ext ? json_object_get(base_ext, "container") : NULL);
         if (json_object_size(cont) > 0)
-                json_object_set_new(ext, "container", cont);
-        else
-                json_decref(cont);
+                json_object_set_new(ext, "container", take_ptr(cont));
         if (json_object_get(ext, "vm") == NULL && base_ext && json_object_get(base_ext, "vm")) {
                 json_object_set(ext, "vm", json_object_get(base_ext, "vm"));
                 json_object_set(ext, "blobs", json_object_get(base_ext, "blobs"));
         }
         if (json_object_size(ext) > 0)
-                json_object_set_new(cfg, STORE_CONFIG_FORGE_KEY, ext);
-        else
-                json_decref(ext);
+                json_object_set_new(cfg, STORE_CONFIG_FORGE_KEY, take_ptr(ext));
         return cfg;
 }

@@ -274,7 +274,8 @@ static void find_mounts(push_ctx *c, const char *host)
         while ((de = readdir(d)) != NULL) {
                 cleanup_free char *buf = NULL;
                 char rel[512];
-                json_t *j, *blobs, *v;
+                cleanup_json json_t *j = NULL;
+                json_t *blobs, *v;
                 const char *h, *repo;
                 size_t i;
                 forge_error *e = NULL;
@@ -302,27 +303,22 @@ static void find_mounts(push_ctx *c, const char *host)
                                                          sizeof(c->blobs[k].mount_from), "%s",
                                                          repo);
                         }
-                json_decref(j);
         }
 }
 
-static void record_origin(store *st, const char *host, const char *repo, const char *mdigest,
-                          const push_blob *blobs, size_t n)
+void reg_origin_record(store *st, const char *host, const char *repo, const char *mdigest,
+                       json_t *blobs)
 {
-        json_t *arr = json_array(), *rec;
+        cleanup_json json_t *rec =
+            json_pack("{s:s, s:s, s:o}", "host", host, "repo", repo, "blobs", blobs);
+        cleanup_free char *txt = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         forge_error *e = NULL;
-        char *txt;
         char key[DIGEST_STR_SIZE + 300];
 
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, json_string(blobs[i].digest));
-        rec = json_pack("{s:s, s:s, s:o}", "host", host, "repo", repo, "blobs", arr);
-        txt = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         snprintf(key, sizeof(key), "%s/%s@%s", host, repo, mdigest);
+        /* only an optimisation: failing to record fails nothing */
         if (txt != NULL && store_kv_put(st, "registry-origin", key, txt, &e) < 0)
                 forge_error_release(&e);
-        free(txt);
-        json_decref(rec);
 }
 
 static bool is_comp(const char *mt, store_compression comp)
@@ -338,7 +334,8 @@ static bool is_comp(const char *mt, store_compression comp)
 static int manifest_for_push(store *st, store_image *img, store_compression comp, char **ret_body,
                              size_t *ret_len, char ret_digest[DIGEST_STR_SIZE], forge_error **err)
 {
-        json_t *m, *layers;
+        cleanup_json json_t *m = NULL;
+        json_t *layers;
         bool changed = false;
 
         if (comp != STORE_COMPRESSION_DEFAULT)
@@ -367,7 +364,6 @@ static int manifest_for_push(store *st, store_image *img, store_compression comp
                 json_object_set_new(d, "size", json_integer((json_int_t)img->layers[i].size));
         }
         *ret_body = store_json_canonical(m, ret_len);
-        json_decref(m);
         if (*ret_body == NULL)
                 return forge_error_make(err, ENOMEM, "manifest");
         return store_blob_put(st, *ret_body, *ret_len, ret_digest, err);
@@ -449,7 +445,12 @@ int reg_push_manifest(store *st, const registry_ref *ref, const char (*digests)[
         c.s = s;
         if (push_blobs(&c, err) < 0 || put_manifest(&c, ref, mt, body, len, digest, err) < 0)
                 return -1;
-        record_origin(st, ref->host, ref->repo, digest, blobs, c.n_blobs);
+        {
+                json_t *arr = json_array();
+                for (size_t i = 0; i < c.n_blobs; i++)
+                        json_array_append_new(arr, json_string(blobs[i].digest));
+                reg_origin_record(st, ref->host, ref->repo, digest, arr);
+        }
         return 0;
 }
 
