@@ -10,6 +10,7 @@
 
 #include "common/array.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 
 #define OPAQUE ".wh..wh..opq"
 
@@ -103,38 +104,7 @@ int bentry_add_xattr(bentry *en, const char *name, const void *value, size_t siz
 
 char *bpath_clean(const char *p)
 {
-        size_t len = strlen(p);
-        char *out = malloc(len + 1);
-        size_t o = 0;
-
-        if (out == NULL)
-                return NULL;
-        while (*p) {
-                const char *e;
-                size_t clen;
-                while (*p == '/')
-                        p++;
-                if (!*p)
-                        break;
-                e = strchrnul(p, '/');
-                clen = (size_t)(e - p);
-                if (clen == 1 && p[0] == '.') {
-                        p = e;
-                        continue;
-                }
-                if (clen == 2 && p[0] == '.' && p[1] == '.') {
-                        free(out);
-                        errno = EINVAL;
-                        return NULL;
-                }
-                if (o > 0)
-                        out[o++] = '/';
-                memcpy(out + o, p, clen);
-                o += clen;
-                p = e;
-        }
-        out[o] = '\0';
-        return out;
+        return fs_path_clean(p, FS_DOTDOT_REFUSE);
 }
 
 /* Path order: component by component, bytewise, with the opaque-directory

@@ -69,6 +69,49 @@ char *fs_companion_find(const char *name, const char *build_subdir)
         return NULL;
 }
 
+char *fs_path_clean(const char *p, fs_dotdot dotdot)
+{
+        char *out = malloc(strlen(p) + 1);
+        size_t o = 0;
+
+        if (out == NULL)
+                return NULL;
+        while (*p) {
+                const char *e;
+                size_t len;
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                e = strchrnul(p, '/');
+                len = (size_t)(e - p);
+                if (len == 1 && p[0] == '.') {
+                        p = e;
+                        continue;
+                }
+                if (len == 2 && p[0] == '.' && p[1] == '.' && dotdot != FS_DOTDOT_KEEP) {
+                        if (dotdot == FS_DOTDOT_REFUSE) {
+                                free(out);
+                                errno = EINVAL;
+                                return NULL;
+                        }
+                        while (o > 0 && out[o - 1] != '/')
+                                o--;
+                        if (o > 0)
+                                o--;
+                        p = e;
+                        continue;
+                }
+                if (o > 0)
+                        out[o++] = '/';
+                memcpy(out + o, p, len);
+                o += len;
+                p = e;
+        }
+        out[o] = '\0';
+        return out;
+}
+
 bool fs_path_is_contained(const char *rel)
 {
         const char *p = rel;

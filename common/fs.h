@@ -15,6 +15,15 @@ char *fs_path_join(const char *a, const char *b);
  * tree), at ../libexec/forge/NAME, else in /usr/local/libexec/forge or
  * /usr/libexec/forge. malloc'd path of the first executable one, or NULL. */
 char *fs_companion_find(const char *name, const char *build_subdir);
+/* What fs_path_clean does with a ".." component. */
+typedef enum fs_dotdot {
+        FS_DOTDOT_REFUSE, /* NULL with errno EINVAL */
+        FS_DOTDOT_KEEP,   /* kept as it is (a later openat2 clamps it at the root) */
+        FS_DOTDOT_APPLY,  /* removes the component before it, textually; never above the top */
+} fs_dotdot;
+/* p without a leading '/', empty or "." components, components joined by
+ * one '/' ("" for the top); ".." as dotdot says. malloc'd, or NULL with errno. */
+char *fs_path_clean(const char *p, fs_dotdot dotdot);
 /* True when the relative path has no ".." component and is not absolute. */
 bool fs_path_is_contained(const char *rel);
 

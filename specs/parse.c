@@ -251,41 +251,18 @@ static int check_env_keys(parser *p, yaml_node_t *n, const spec_kvs *kvs)
         return 0;
 }
 
-/* True when abs, with "." and ".." applied textually, stays below dir. */
+/* True when abs, with "." and ".." applied textually, stays below dir
+ * (absolute, without a trailing '/'). */
 static bool lexically_inside(const char *abs, const char *dir)
 {
-        cleanup_free char *norm = malloc(strlen(abs) + 2);
-        size_t o = 0, dlen = strlen(dir);
-        const char *q = abs;
+        cleanup_free char *norm = fs_path_clean(abs, FS_DOTDOT_APPLY);
+        size_t dlen = strlen(dir) - 1; /* dir without its leading '/' */
 
         if (norm == NULL)
                 return false;
-        while (*q) {
-                const char *e;
-                size_t len;
-                while (*q == '/')
-                        q++;
-                if (!*q)
-                        break;
-                e = strchrnul(q, '/');
-                len = (size_t)(e - q);
-                if (len == 1 && q[0] == '.') {
-                } else if (len == 2 && q[0] == '.' && q[1] == '.') {
-                        while (o > 0 && norm[o - 1] != '/')
-                                o--;
-                        if (o > 0)
-                                o--;
-                } else {
-                        norm[o++] = '/';
-                        memcpy(norm + o, q, len);
-                        o += len;
-                }
-                q = e;
-        }
-        norm[o] = '\0';
-        if (dlen == 1)
+        if (dlen == 0)
                 return true;
-        return strncmp(norm, dir, dlen) == 0 && (norm[dlen] == '/' || norm[dlen] == '\0');
+        return strncmp(norm, dir + 1, dlen) == 0 && (norm[dlen] == '/' || norm[dlen] == '\0');
 }
 
 /* Resolves a context-relative (or absolute) path; it must exist and stay

@@ -54,30 +54,7 @@ static int openat2_in_root(int root, const char *path, int flags)
  * is kept (openat2 clamps it at the root) but not as the last component. */
 static char *clean_name(const char *p)
 {
-        char *out = malloc(strlen(p) + 1);
-        size_t o = 0;
-
-        if (out == NULL)
-                return NULL;
-        while (*p) {
-                const char *e;
-                size_t len;
-                while (*p == '/')
-                        p++;
-                if (!*p)
-                        break;
-                e = strchrnul(p, '/');
-                len = (size_t)(e - p);
-                if (!(len == 1 && p[0] == '.')) {
-                        if (o)
-                                out[o++] = '/';
-                        memcpy(out + o, p, len);
-                        o += len;
-                }
-                p = e;
-        }
-        out[o] = '\0';
-        return out;
+        return fs_path_clean(p, FS_DOTDOT_KEEP);
 }
 
 /* Opens the directory rel inside the root, creating missing components as
