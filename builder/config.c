@@ -74,6 +74,20 @@ static json_t *container_ext(const spec *sp, json_t *base)
         return o;
 }
 
+/* obj's member key when it is of the type make() makes, else a new one there. */
+static json_t *member(json_t *obj, const char *key, json_t *(*make)(void))
+{
+        json_t *v = json_object_get(obj, key);
+        json_t *want = make();
+
+        if (v != NULL && want != NULL && json_typeof(v) == json_typeof(want)) {
+                json_decref(want);
+                return v;
+        }
+        json_object_set_new(obj, key, want);
+        return want;
+}
+
 json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ext)
 {
         json_t *cfg = json_object(), *rc, *env, *labels;
@@ -96,11 +110,7 @@ json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ex
         }
         if (sp->config.has_cmd)
                 json_object_set_new(rc, "Cmd", strv_json(sp->config.cmd));
-        env = json_object_get(rc, "Env");
-        if (!json_is_array(env)) {
-                env = json_array();
-                json_object_set_new(rc, "Env", env);
-        }
+        env = member(rc, "Env", json_array);
         merge_env(env, &sp->config.env);
         if (json_array_size(env) == 0)
                 json_object_del(rc, "Env");
@@ -110,11 +120,7 @@ json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ex
                 json_object_set_new(rc, "User", json_string(sp->config.user));
         if (sp->config.hostname)
                 json_object_set_new(rc, "Hostname", json_string(sp->config.hostname));
-        labels = json_object_get(rc, "Labels");
-        if (!json_is_object(labels)) {
-                labels = json_object();
-                json_object_set_new(rc, "Labels", labels);
-        }
+        labels = member(rc, "Labels", json_object);
         for (size_t i = 0; i < sp->config.labels.n; i++)
                 json_object_set_new(labels, sp->config.labels.items[i].key,
                                     json_string(sp->config.labels.items[i].value));

@@ -159,20 +159,22 @@ static int cmp_rec(const void *x, const void *y)
         return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-static bool has_path(const bentries *e, size_t n, const char *path)
+/* The index of path among the first n (sorted) entries, or SIZE_MAX. */
+static size_t find_path_in(const bentries *e, size_t n, const char *path)
 {
         size_t lo = 0, hi = n;
+
         while (lo < hi) {
                 size_t mid = (lo + hi) / 2;
                 int c = cmp_path(e->v[mid].path, path);
                 if (c == 0)
-                        return true;
+                        return mid;
                 if (c < 0)
                         lo = mid + 1;
                 else
                         hi = mid;
         }
-        return false;
+        return SIZE_MAX;
 }
 
 /* A directory walk that lists each directory sorted yields this order
@@ -217,19 +219,7 @@ static int sort_dedupe(bentries *e, forge_error **err)
 
 static size_t find_path(const bentries *e, const char *path)
 {
-        size_t lo = 0, hi = e->n;
-
-        while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                int c = cmp_path(e->v[mid].path, path);
-                if (c == 0)
-                        return mid;
-                if (c < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return SIZE_MAX;
+        return find_path_in(e, e->n, path);
 }
 
 /* Swaps everything but the names: a takes over b's inode and content. */
@@ -398,7 +388,7 @@ static int add_parents(bentries *e, size_t i, size_t n0, int64_t parent_mtime, f
                 bentry *d;
                 bool seen = false;
                 *slash = '\0';
-                if (has_path(e, n0, p))
+                if (find_path_in(e, n0, p) != SIZE_MAX)
                         break;
                 /* Check the entries added in this pass too. */
                 for (size_t j = n0; j < e->n && !seen; j++)

@@ -150,75 +150,87 @@ static void upload_cb(void *userdata, uint64_t now, uint64_t total)
                 emit(p->c, p->b, p->base + now, "uploading");
 }
 
-static int upload(push_ctx *c, const push_blob *b, char *loc, forge_error **err)
-{
-        upload_progress up = {c, b, 0};
-        cleanup_close int fd = -1;
-        cleanup_free char *location = loc, *url = NULL;
-        static const char *const octet[] = {"Content-Type: application/octet-stream", NULL};
-        http_request rq;
+static const char *const octet[] = {"Content-Type: application/octet-stream", NULL};
 
-        if (store_blob_open(c->st, b->digest, &fd, err) < 0)
-                return -1;
-        emit(c, b, 0, "uploading");
-        if (b->size > c->chunk) {
-                for (uint64_t off = 0; off < b->size; off += c->chunk) {
-                        cleanup_http_response http_response r = {0};
-                        uint64_t n = b->size - off < c->chunk ? b->size - off : c->chunk;
-                        char range[80];
-                        const char *hdrs[] = {octet[0], range, NULL};
-                        snprintf(range, sizeof(range), "Content-Range: %llu-%llu",
-                                 (unsigned long long)off, (unsigned long long)(off + n - 1));
-                        http_request_init(&rq, location);
-                        rq.method = "PATCH";
-                        rq.headers = hdrs;
-                        rq.body_kind = HTTP_BODY_FD;
-                        rq.body_fd = fd;
-                        rq.body_offset = (off_t)off;
-                        rq.body_len = n;
-                        rq.no_retry = true;
-                        up.base = off;
-                        rq.progress = upload_cb;
-                        rq.userdata = &up;
-                        if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
-                                return -1;
-                        if (r.status != 202)
-                                return reg_status_error(err, &r, "upload chunk");
-                        free(location);
-                        location = reg_resolve_location(c->s, http_response_header(&r, "location"));
-                        if (location == NULL)
-                                return forge_error_make(err, EBADMSG,
-                                                        "upload chunk: no usable "
-                                                        "Location");
-                        emit(c, b, off + n, "uploading");
-                }
+/* PATCHes the blob in chunks of c->chunk; *location follows the registry's
+ * Location after each. */
+static int upload_chunks(push_ctx *c, const push_blob *b, int fd, char **location,
+                         upload_progress *up, forge_error **err)
+{
+        for (uint64_t off = 0; off < b->size; off += c->chunk) {
                 cleanup_http_response http_response r = {0};
-                url = with_digest(location, b->digest);
-                if (url == NULL)
-                        return forge_error_make(err, ENOMEM, "push");
-                http_request_init(&rq, url);
-                rq.method = "PUT";
+                uint64_t n = b->size - off < c->chunk ? b->size - off : c->chunk;
+                char range[80];
+                const char *hdrs[] = {octet[0], range, NULL};
+                http_request rq;
+
+                snprintf(range, sizeof(range), "Content-Range: %llu-%llu", (unsigned long long)off,
+                         (unsigned long long)(off + n - 1));
+                http_request_init(&rq, *location);
+                rq.method = "PATCH";
+                rq.headers = hdrs;
+                rq.body_kind = HTTP_BODY_FD;
+                rq.body_fd = fd;
+                rq.body_offset = (off_t)off;
+                rq.body_len = n;
                 rq.no_retry = true;
+                up->base = off;
+                rq.progress = upload_cb;
+                rq.userdata = up;
                 if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
                         return -1;
-                return check_created(&r, b, "finish upload", err);
+                if (r.status != 202)
+                        return reg_status_error(err, &r, "upload chunk");
+                free(*location);
+                *location = reg_resolve_location(c->s, http_response_header(&r, "location"));
+                if (*location == NULL)
+                        return forge_error_make(err, EBADMSG, "upload chunk: no usable Location");
+                emit(c, b, off + n, "uploading");
         }
+        return 0;
+}
+
+/* The closing PUT ?digest=: with the whole blob as its body (fd >= 0: a
+ * monolithic upload) or none (after the chunks). */
+static int upload_finish(push_ctx *c, const push_blob *b, const char *location, int fd,
+                         upload_progress *up, forge_error **err)
+{
         cleanup_http_response http_response r = {0};
-        url = with_digest(location, b->digest);
+        cleanup_free char *url = with_digest(location, b->digest);
+        http_request rq;
+
         if (url == NULL)
                 return forge_error_make(err, ENOMEM, "push");
         http_request_init(&rq, url);
         rq.method = "PUT";
-        rq.headers = octet;
-        rq.body_kind = HTTP_BODY_FD;
-        rq.body_fd = fd;
-        rq.body_len = b->size;
         rq.no_retry = true;
-        rq.progress = upload_cb;
-        rq.userdata = &up;
+        if (fd >= 0) {
+                rq.headers = octet;
+                rq.body_kind = HTTP_BODY_FD;
+                rq.body_fd = fd;
+                rq.body_len = b->size;
+                rq.progress = upload_cb;
+                rq.userdata = up;
+        }
         if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
                 return -1;
-        return check_created(&r, b, "upload", err);
+        return check_created(&r, b, fd >= 0 ? "upload" : "finish upload", err);
+}
+
+static int upload(push_ctx *c, const push_blob *b, char *loc, forge_error **err)
+{
+        upload_progress up = {c, b, 0};
+        cleanup_close int fd = -1;
+        cleanup_free char *location = loc;
+
+        if (store_blob_open(c->st, b->digest, &fd, err) < 0)
+                return -1;
+        emit(c, b, 0, "uploading");
+        if (b->size <= c->chunk)
+                return upload_finish(c, b, location, fd, &up, err);
+        if (upload_chunks(c, b, fd, &location, &up, err) < 0)
+                return -1;
+        return upload_finish(c, b, location, -1, &up, err);
 }
 
 static int push_one(push_ctx *c, const push_blob *b, forge_error **err)
