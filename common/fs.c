@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "common/fs.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -275,14 +276,19 @@ int fs_read_capped(fs_read_fn fn, void *ctx, size_t max, size_t hint, char **ret
         return 0;
 }
 
-static ssize_t fd_read(void *ctx, void *buf, size_t len)
+ssize_t fs_read_some(int fd, void *buf, size_t len)
 {
         ssize_t n;
 
         do
-                n = read(*(int *)ctx, buf, len);
+                n = read(fd, buf, len);
         while (n < 0 && errno == EINTR);
         return n;
+}
+
+static ssize_t fd_read(void *ctx, void *buf, size_t len)
+{
+        return fs_read_some(*(int *)ctx, buf, len);
 }
 
 int fs_read_fd(int fd, size_t max, size_t hint, char **ret_buf, size_t *ret_len)
@@ -314,12 +320,9 @@ int fs_copy_fd(int in, int out, forge_error **err)
                         break; /* fall back to read/write */
         }
         for (;;) {
-                ssize_t n = read(in, buf, sizeof(buf));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
+                ssize_t n = fs_read_some(in, buf, sizeof(buf));
+                if (n < 0)
                         return forge_error_make(err, errno, "read");
-                }
                 if (n == 0)
                         return 0;
                 if (fs_write_all(out, buf, (size_t)n) < 0)
@@ -350,29 +353,13 @@ int fs_parse_size(const char *s, unsigned long long *ret)
                         fracdiv *= 10;
                 }
         }
-        switch (*p) {
-        case 'k':
-        case 'K':
-                mult = 1ULL << 10;
-                p++;
-                break;
-        case 'm':
-        case 'M':
-                mult = 1ULL << 20;
-                p++;
-                break;
-        case 'g':
-        case 'G':
-                mult = 1ULL << 30;
-                p++;
-                break;
-        case 't':
-        case 'T':
-                mult = 1ULL << 40;
-                p++;
-                break;
-        default:
-                break;
+        {
+                static const char units[] = "kmgt";
+                const char *u = *p ? strchr(units, tolower((unsigned char)*p)) : NULL;
+                if (u != NULL) {
+                        mult = 1ULL << (10 * (u - units + 1));
+                        p++;
+                }
         }
         if (mult > 1 && *p == 'i')
                 p++;

@@ -36,6 +36,8 @@ int fs_rm_rf(const char *path, forge_error **err);
  * fsync, rename, fsync of the directory. */
 int fs_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                     forge_error **err);
+/* read(2), retried on EINTR. */
+ssize_t fs_read_some(int fd, void *buf, size_t len);
 /* A read(2)-like source: bytes read, 0 at the end, -1 with errno. */
 typedef ssize_t (*fs_read_fn)(void *ctx, void *buf, size_t len);
 /* Reads fn to its end into a malloc'd, NUL-terminated buffer of at most max

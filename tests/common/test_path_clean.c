@@ -66,6 +66,28 @@ static void dotdot_applied_never_above_the_top(void **state)
         expect("a/b/../..", FS_DOTDOT_APPLY, "");
 }
 
+/* fs_parse_size's units, either case, with an optional i and B */
+static void size_units(void **state)
+{
+        static const struct {
+                const char *in;
+                unsigned long long want;
+        } ok[] = {
+            {"1k", 1ULL << 10}, {"1K", 1ULL << 10},   {"3m", 3ULL << 20},   {"2g", 2ULL << 30},
+            {"1T", 1ULL << 40}, {"1tib", 1ULL << 40}, {"7KiB", 7ULL << 10}, {"9b", 9},
+        };
+        static const char *const bad[] = {"1x", "1KK", "1i", "k", "1Ki B"};
+        unsigned long long v;
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                assert_int_equal(fs_parse_size(ok[i].in, &v), 0);
+                assert_int_equal(v, ok[i].want);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(fs_parse_size(bad[i], &v), -1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -73,6 +95,7 @@ int main(void)
             cmocka_unit_test(dotdot_refused),
             cmocka_unit_test(dotdot_kept),
             cmocka_unit_test(dotdot_applied_never_above_the_top),
+            cmocka_unit_test(size_units),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
