@@ -62,6 +62,17 @@ struct archive *store_archive_reader(void)
         return a;
 }
 
+struct archive *store_archive_raw_reader(void)
+{
+        struct archive *a = archive_read_new();
+
+        if (a == NULL)
+                return NULL;
+        store_archive_filters(a);
+        archive_read_support_format_raw(a);
+        return a;
+}
+
 static ssize_t entry_read(void *ctx, void *buf, size_t len)
 {
         la_ssize_t n = archive_read_data(ctx, buf, len);

@@ -425,21 +425,11 @@ void store_archive_filters(struct archive *a)
 
 int store_extract_fd(int fd, const char *dir, int flags, forge_error **err)
 {
-        struct archive *a = archive_read_new();
-        int r;
+        cleanup_archive struct archive *a = store_archive_reader();
 
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "extract");
-        store_archive_filters(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
-        archive_read_support_format_cpio(a);
-        if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK) {
-                r = forge_error_make(err, EIO, "open archive: %s", archive_error_string(a));
-                archive_read_free(a);
-                return r;
-        }
-        r = store_extract_archive(a, dir, flags, err);
-        archive_read_free(a);
-        return r;
+        if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK)
+                return forge_error_make(err, EIO, "open archive: %s", archive_error_string(a));
+        return store_extract_archive(a, dir, flags, err);
 }

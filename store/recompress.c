@@ -63,7 +63,7 @@ int store_layer_recompress(store *st, const store_layer *l, store_compression co
                            store_layer *ret, forge_error **err)
 {
         cleanup_close int fd = -1;
-        struct archive *a = archive_read_new();
+        cleanup_archive struct archive *a = store_archive_raw_reader();
         zsink k = {.comp = comp};
         const void *buf;
         size_t len;
@@ -84,8 +84,6 @@ int store_layer_recompress(store *st, const store_layer *l, store_compression co
                 forge_error_make(err, ENOMEM, "zstd");
                 goto out;
         }
-        store_archive_filters(a);
-        archive_read_support_format_raw(a);
         if (store_blob_open(st, l->digest, &fd, err) < 0 ||
             store_blob_writer_new(st, &k.w, err) < 0)
                 goto out;
@@ -118,7 +116,5 @@ out:
                 deflateEnd(&k.z);
         ZSTD_freeCCtx(k.zc);
         free(k.out);
-        if (a)
-                archive_read_free(a);
         return r;
 }

@@ -199,11 +199,9 @@ static int module_read(const char *path, char **ret, size_t *ret_len, forge_erro
 
         if (ext == NULL || ext[3] == '\0')
                 return fs_read_all(AT_FDCWD, path, 512 << 20, ret, ret_len, err);
-        a = archive_read_new();
+        a = store_archive_raw_reader();
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "module '%s'", path);
-        store_archive_filters(a);
-        archive_read_support_format_raw(a);
         if (archive_read_open_filename(a, path, BUF) != ARCHIVE_OK ||
             archive_read_next_header(a, &ae) != ARCHIVE_OK)
                 return forge_error_make(err, EINVAL, "module '%s': %s", path,
