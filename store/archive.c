@@ -49,28 +49,31 @@ int store_archive_write_header(struct archive *a, struct archive_entry *ae)
         return r;
 }
 
-struct archive *store_archive_reader(void)
+static struct archive *reader(bool raw)
 {
         struct archive *a = archive_read_new();
 
         if (a == NULL)
                 return NULL;
         store_archive_filters(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
-        archive_read_support_format_cpio(a);
+        if (raw) {
+                archive_read_support_format_raw(a);
+        } else {
+                archive_read_support_format_tar(a);
+                archive_read_support_format_gnutar(a);
+                archive_read_support_format_cpio(a);
+        }
         return a;
+}
+
+struct archive *store_archive_reader(void)
+{
+        return reader(false);
 }
 
 struct archive *store_archive_raw_reader(void)
 {
-        struct archive *a = archive_read_new();
-
-        if (a == NULL)
-                return NULL;
-        store_archive_filters(a);
-        archive_read_support_format_raw(a);
-        return a;
+        return reader(true);
 }
 
 static ssize_t entry_read(void *ctx, void *buf, size_t len)
