@@ -277,7 +277,7 @@ static int key_def(const bkey_input *in, text *t, json_t *inputs, bkey *ret, for
 int bkey_compute(const bkey_input *in, bkey *ret, forge_error **err)
 {
         text t = {0};
-        json_t *inputs = json_object();
+        cleanup_json json_t *inputs = json_object();
         int r = -1;
 
         if (inputs == NULL)
@@ -292,15 +292,13 @@ int bkey_compute(const bkey_input *in, bkey *ret, forge_error **err)
         if (addf(&t, "parent %s\n", in->parent_key ? in->parent_key : "scratch") < 0)
                 goto oom;
         hash_sha256_buf(t.buf, t.len, ret->key);
-        ret->inputs = inputs;
-        inputs = NULL;
+        ret->inputs = take_ptr(inputs);
         r = 0;
         goto out;
 oom:
         r = forge_error_make(err, ENOMEM, "cache key");
 out:
         free(t.buf);
-        json_decref(inputs);
         return r;
 }
 

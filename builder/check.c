@@ -42,21 +42,18 @@ static int cmp_tentry(const void *a, const void *b)
 static int read_tar(store *s, const char *digest, tlist *out, forge_error **err)
 {
         cleanup_close int fd = -1;
-        struct archive *a = archive_read_new();
+        cleanup_archive struct archive *a = store_archive_reader();
         struct archive_entry *ae;
         cleanup_free char *buf = malloc(1 << 16);
         int r;
 
         if (a == NULL || buf == NULL)
                 return forge_error_make(err, ENOMEM, "check");
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
         if (store_blob_open(s, digest, &fd, err) < 0 ||
             archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
                 if (!*err)
                         forge_error_make(err, EIO, "read layer %s: %s", digest,
                                          archive_error_string(a));
-                archive_read_free(a);
                 return -1;
         }
         while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
@@ -66,7 +63,6 @@ static int read_tar(store *s, const char *digest, tlist *out, forge_error **err)
                 tentry *nv = realloc(out->v, (out->n + 1) * sizeof(*nv));
                 if (nv == NULL || h == NULL) {
                         hash_sha256_free(h);
-                        archive_read_free(a);
                         return forge_error_make(err, ENOMEM, "check");
                 }
                 out->v = nv;
@@ -84,7 +80,6 @@ static int read_tar(store *s, const char *digest, tlist *out, forge_error **err)
                          digest_hex(hd));
                 out->n++;
         }
-        archive_read_free(a);
         if (r != ARCHIVE_EOF)
                 return forge_error_make(err, EIO, "read layer %s", digest);
         qsort(out->v, out->n, sizeof(*out->v), cmp_tentry);

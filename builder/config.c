@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/cleanup.h"
+
 static json_t *strv_json(char **v)
 {
         json_t *a = json_array();
@@ -72,9 +74,24 @@ static json_t *container_ext(const spec *sp, json_t *base)
         return o;
 }
 
+/* obj's member key when it is of the type make() makes, else a new one there. */
+static json_t *member(json_t *obj, const char *key, json_t *(*make)(void))
+{
+        json_t *v = json_object_get(obj, key);
+        json_t *want = make();
+
+        if (v != NULL && want != NULL && json_typeof(v) == json_typeof(want)) {
+                json_decref(want);
+                return v;
+        }
+        json_object_set_new(obj, key, want);
+        return want;
+}
+
 json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ext)
 {
-        json_t *cfg = json_object(), *rc, *env, *labels, *ext, *cont;
+        json_t *cfg = json_object(), *rc, *env, *labels;
+        cleanup_json json_t *ext = NULL, *cont = NULL;
         json_t *base_rc = base_config ? json_object_get(base_config, "config") : NULL;
         json_t *base_ext =
             base_config ? json_object_get(base_config, STORE_CONFIG_FORGE_KEY) : NULL;
@@ -93,11 +110,7 @@ json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ex
         }
         if (sp->config.has_cmd)
                 json_object_set_new(rc, "Cmd", strv_json(sp->config.cmd));
-        env = json_object_get(rc, "Env");
-        if (!json_is_array(env)) {
-                env = json_array();
-                json_object_set_new(rc, "Env", env);
-        }
+        env = member(rc, "Env", json_array);
         merge_env(env, &sp->config.env);
         if (json_array_size(env) == 0)
                 json_object_del(rc, "Env");
@@ -107,11 +120,7 @@ json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ex
                 json_object_set_new(rc, "User", json_string(sp->config.user));
         if (sp->config.hostname)
                 json_object_set_new(rc, "Hostname", json_string(sp->config.hostname));
-        labels = json_object_get(rc, "Labels");
-        if (!json_is_object(labels)) {
-                labels = json_object();
-                json_object_set_new(rc, "Labels", labels);
-        }
+        labels = member(rc, "Labels", json_object);
         for (size_t i = 0; i < sp->config.labels.n; i++)
                 json_object_set_new(labels, sp->config.labels.items[i].key,
                                     json_string(sp->config.labels.items[i].value));
@@ -122,16 +131,12 @@ json_t *bconfig_make(const spec *sp, const json_t *base_config, json_t *forge_ex
         ext = forge_ext ? json_incref(forge_ext) : json_object();
         cont = container_ext(sp, base_ext ? json_object_get(base_ext, "container") : NULL);
         if (json_object_size(cont) > 0)
-                json_object_set_new(ext, "container", cont);
-        else
-                json_decref(cont);
+                json_object_set_new(ext, "container", take_ptr(cont));
         if (json_object_get(ext, "vm") == NULL && base_ext && json_object_get(base_ext, "vm")) {
                 json_object_set(ext, "vm", json_object_get(base_ext, "vm"));
                 json_object_set(ext, "blobs", json_object_get(base_ext, "blobs"));
         }
         if (json_object_size(ext) > 0)
-                json_object_set_new(cfg, STORE_CONFIG_FORGE_KEY, ext);
-        else
-                json_decref(ext);
+                json_object_set_new(cfg, STORE_CONFIG_FORGE_KEY, take_ptr(ext));
         return cfg;
 }

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 
 #define OPAQUE ".wh..wh..opq"
 
@@ -55,14 +57,8 @@ bentry *bentries_add(bentries *e, const char *path)
 {
         bentry *en;
 
-        if (e->n == e->cap) {
-                size_t ncap = e->cap ? e->cap * 2 : 256;
-                bentry *nv = realloc(e->v, ncap * sizeof(*nv));
-                if (nv == NULL)
-                        return NULL;
-                e->v = nv;
-                e->cap = ncap;
-        }
+        if (ARRAY_GROW(e->v, e->cap, e->n + 1) < 0)
+                return NULL;
         en = &e->v[e->n];
         memset(en, 0, sizeof(*en));
         en->spool_off = -1;
@@ -108,38 +104,7 @@ int bentry_add_xattr(bentry *en, const char *name, const void *value, size_t siz
 
 char *bpath_clean(const char *p)
 {
-        size_t len = strlen(p);
-        char *out = malloc(len + 1);
-        size_t o = 0;
-
-        if (out == NULL)
-                return NULL;
-        while (*p) {
-                const char *e;
-                size_t clen;
-                while (*p == '/')
-                        p++;
-                if (!*p)
-                        break;
-                e = strchrnul(p, '/');
-                clen = (size_t)(e - p);
-                if (clen == 1 && p[0] == '.') {
-                        p = e;
-                        continue;
-                }
-                if (clen == 2 && p[0] == '.' && p[1] == '.') {
-                        free(out);
-                        errno = EINVAL;
-                        return NULL;
-                }
-                if (o > 0)
-                        out[o++] = '/';
-                memcpy(out + o, p, clen);
-                o += clen;
-                p = e;
-        }
-        out[o] = '\0';
-        return out;
+        return fs_path_clean(p, FS_DOTDOT_REFUSE);
 }
 
 /* Path order: component by component, bytewise, with the opaque-directory
@@ -194,20 +159,22 @@ static int cmp_rec(const void *x, const void *y)
         return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-static bool has_path(const bentries *e, size_t n, const char *path)
+/* The index of path among the first n (sorted) entries, or SIZE_MAX. */
+static size_t find_path_in(const bentries *e, size_t n, const char *path)
 {
         size_t lo = 0, hi = n;
+
         while (lo < hi) {
                 size_t mid = (lo + hi) / 2;
                 int c = cmp_path(e->v[mid].path, path);
                 if (c == 0)
-                        return true;
+                        return mid;
                 if (c < 0)
                         lo = mid + 1;
                 else
                         hi = mid;
         }
-        return false;
+        return SIZE_MAX;
 }
 
 /* A directory walk that lists each directory sorted yields this order
@@ -252,19 +219,7 @@ static int sort_dedupe(bentries *e, forge_error **err)
 
 static size_t find_path(const bentries *e, const char *path)
 {
-        size_t lo = 0, hi = e->n;
-
-        while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                int c = cmp_path(e->v[mid].path, path);
-                if (c == 0)
-                        return mid;
-                if (c < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return SIZE_MAX;
+        return find_path_in(e, e->n, path);
 }
 
 /* Swaps everything but the names: a takes over b's inode and content. */
@@ -433,7 +388,7 @@ static int add_parents(bentries *e, size_t i, size_t n0, int64_t parent_mtime, f
                 bentry *d;
                 bool seen = false;
                 *slash = '\0';
-                if (has_path(e, n0, p))
+                if (find_path_in(e, n0, p) != SIZE_MAX)
                         break;
                 /* Check the entries added in this pass too. */
                 for (size_t j = n0; j < e->n && !seen; j++)

@@ -37,7 +37,7 @@ int builder_lock_load(const spec *sp, json_t **ret, forge_error **err)
         cleanup_free char *path = builder_lock_path(sp), *buf = NULL;
         json_error_t je;
         size_t len;
-        json_t *j;
+        cleanup_json json_t *j = NULL;
 
         if (path == NULL)
                 return forge_error_make(err, ENOMEM, "lock");
@@ -49,13 +49,11 @@ int builder_lock_load(const spec *sp, json_t **ret, forge_error **err)
                 return forge_error_prefix(err, "read '%s'", path);
         }
         j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-        if (!json_is_object(j)) {
-                json_decref(j);
+        if (!json_is_object(j))
                 return forge_error_usage(err, "%s:%d:%d: not a lock (%s): run 'forge lock %s'",
                                          path, je.line, je.column, j ? "not an object" : je.text,
                                          sp->path);
-        }
-        *ret = j;
+        *ret = take_ptr(j);
         return 1;
 }
 
@@ -120,17 +118,16 @@ static json_t *package_json(const pkg_locked *p)
 
 int pkg_lock_to_json(const spec *sp, const pkg_lock *pl, json_t *obj, forge_error **err)
 {
-        json_t *part = json_object(), *repos = json_array(), *layers = json_array();
+        cleanup_json json_t *part = json_object();
+        json_t *repos, *layers;
 
-        if (!part || !repos || !layers) {
-                json_decref(repos);
-                json_decref(layers);
+        /* part owns them (set_new takes its value even when it fails) */
+        if (json_object_set_new(part, "architecture", json_string(pl->arch)) < 0 ||
+            json_object_set_new(part, "repositories", json_array()) < 0 ||
+            json_object_set_new(part, "layers", json_array()) < 0)
                 goto oom;
-        }
-        /* part owns them from here */
-        json_object_set_new(part, "architecture", json_string(pl->arch));
-        json_object_set_new(part, "repositories", repos);
-        json_object_set_new(part, "layers", layers);
+        repos = json_object_get(part, "repositories");
+        layers = json_object_get(part, "layers");
         for (size_t i = 0; i < pl->n_repos; i++) {
                 const pkg_lock_repo *r = &pl->repos[i];
                 json_t *j = json_pack("{s:I, s:I, s:s, s:o, s:s, s:s}", "entry",
@@ -157,10 +154,9 @@ int pkg_lock_to_json(const spec *sp, const pkg_lock *pl, json_t *obj, forge_erro
                         json_object_set_new(j, "name", json_string(l->name));
         }
         json_object_set_new(obj, "lock_version", json_integer(LOCK_VERSION));
-        json_object_set_new(obj, "packages", part);
+        json_object_set_new(obj, "packages", take_ptr(part));
         return 0;
 oom:
-        json_decref(part);
         return forge_error_make(err, ENOMEM, "lock");
 }
 

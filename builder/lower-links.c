@@ -183,22 +183,18 @@ int blinks_fold_entries(blinks *l, const bentries *e)
 int blinks_fold_layer(store *s, const store_layer *l, blinks *map, forge_error **err)
 {
         cleanup_close int fd = -1;
-        struct archive *a = NULL;
+        cleanup_archive struct archive *a = NULL;
         struct archive_entry *ae;
-        int r, ret = -1;
+        int r;
 
         if (store_blob_open(s, l->digest, &fd, err) < 0)
                 return -1;
-        a = archive_read_new();
+        a = store_archive_reader();
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "read layer %s", l->digest);
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
-        if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
-                forge_error_make(err, EIO, "read layer %s: %s", l->digest, archive_error_string(a));
-                goto out;
-        }
+        if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK)
+                return forge_error_make(err, EIO, "read layer %s: %s", l->digest,
+                                        archive_error_string(a));
         while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
                 const char *name = archive_entry_pathname(ae);
                 cleanup_free char *path = name ? bpath_clean(name) : NULL;
@@ -210,19 +206,13 @@ int blinks_fold_layer(store *s, const store_layer *l, blinks *map, forge_error *
                              type == AE_IFLNK   ? S_IFLNK
                              : type == AE_IFDIR ? S_IFDIR
                                                 : S_IFREG,
-                             archive_entry_symlink(ae)) < 0) {
-                        forge_error_make(err, ENOMEM, "layer symlinks");
-                        goto out;
-                }
+                             archive_entry_symlink(ae)) < 0)
+                        return forge_error_make(err, ENOMEM, "layer symlinks");
         }
-        if (r != ARCHIVE_EOF) {
-                forge_error_make(err, EIO, "read layer %s: %s", l->digest, archive_error_string(a));
-                goto out;
-        }
-        ret = 0;
-out:
-        archive_read_free(a);
-        return ret;
+        if (r != ARCHIVE_EOF)
+                return forge_error_make(err, EIO, "read layer %s: %s", l->digest,
+                                        archive_error_string(a));
+        return 0;
 }
 
 /* Appends component c (len n) to the resolved prefix done, handling ".." (which

@@ -114,7 +114,7 @@ static int check_valid_until(const pkg_source *src, const pkg_release *rel, cons
 /* Decompresses (xz, gz or none) fd into an unlinked file, capped. */
 static int decompress(const char *tmp, int fd, const char *what, FILE **ret, forge_error **err)
 {
-        struct archive *a = archive_read_new();
+        struct archive *a = store_archive_raw_reader();
         struct archive_entry *ae;
         cleanup_close int out = -1;
         cleanup_free char *buf = malloc(1 << 16);
@@ -125,8 +125,6 @@ static int decompress(const char *tmp, int fd, const char *what, FILE **ret, for
                 forge_error_make(err, ENOMEM, "decompress");
                 goto done;
         }
-        archive_read_support_filter_all(a);
-        archive_read_support_format_raw(a);
         out = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (out < 0) {
                 forge_error_make(err, errno, "temp file in '%s'", tmp);

@@ -87,7 +87,7 @@ typedef struct pkg_release {
         char *valid_until; /* as written, or NULL */
         char *suite, *codename;
         pkg_release_file *files; /* the SHA256 section */
-        size_t n_files;
+        size_t n_files, cap_files;
 } pkg_release;
 
 /* Parses the signed text of an InRelease (what gpgv printed, without armor). */

@@ -23,6 +23,7 @@
 #include <solv/solver.h>
 #include <solv/transaction.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 
 /* What libsolv does not keep of a stanza: its Size. Sorted by key. */
@@ -43,14 +44,8 @@ struct pkg_solver {
 static int add_size(pkg_solver *ps, const char *name, const char *ver, const char *arch,
                     uint64_t size)
 {
-        if (ps->n_sizes == ps->cap_sizes) {
-                size_t ncap = ps->cap_sizes ? ps->cap_sizes * 2 : 1024;
-                sized *nv = realloc(ps->sizes, ncap * sizeof(*nv));
-                if (nv == NULL)
-                        return -1;
-                ps->sizes = nv;
-                ps->cap_sizes = ncap;
-        }
+        if (ARRAY_GROW(ps->sizes, ps->cap_sizes, ps->n_sizes + 1) < 0)
+                return -1;
         if (asprintf(&ps->sizes[ps->n_sizes].key, "%s %s %s", name, ver, arch) < 0)
                 return -1;
         ps->sizes[ps->n_sizes++].size = size;

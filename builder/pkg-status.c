@@ -20,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/safe-open.h"
 
@@ -173,14 +174,8 @@ static void stanzas_clear(stanzas *s)
 
 static int stanzas_push(stanzas *s, pkg_stanza *st)
 {
-        if (s->n == s->cap) {
-                size_t nc = s->cap ? s->cap * 2 : 64;
-                pkg_stanza *nv = realloc(s->v, nc * sizeof(*nv));
-                if (nv == NULL)
-                        return -1;
-                s->v = nv;
-                s->cap = nc;
-        }
+        if (ARRAY_GROW(s->v, s->cap, s->n + 1) < 0)
+                return -1;
         s->v[s->n++] = *st;
         memset(st, 0, sizeof(*st));
         return 0;

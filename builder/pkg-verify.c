@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 
@@ -50,7 +51,7 @@ static int add_file(pkg_release *r, const char *line, size_t n)
 {
         char hex[65], path[512];
         unsigned long long size;
-        pkg_release_file *nv;
+        pkg_release_file *f;
         cleanup_free char *l = strndup(line, n);
 
         if (l == NULL)
@@ -59,16 +60,15 @@ static int add_file(pkg_release *r, const char *line, size_t n)
                 return 1; /* not an entry: ignored, as apt does */
         if (r->n_files >= MAX_RELEASE_FILES || strstr(path, "..") != NULL || path[0] == '/')
                 return 1;
-        nv = realloc(r->files, (r->n_files + 1) * sizeof(*nv));
-        if (nv == NULL)
+        if (ARRAY_GROW(r->files, r->cap_files, r->n_files + 1) < 0)
                 return -1;
-        r->files = nv;
-        nv[r->n_files].path = strdup(path);
-        nv[r->n_files].size = size;
-        snprintf(nv[r->n_files].sha256, DIGEST_STR_SIZE, "sha256:%s", hex);
-        for (char *c = nv[r->n_files].sha256 + 7; *c; c++)
+        f = &r->files[r->n_files];
+        f->path = strdup(path);
+        f->size = size;
+        snprintf(f->sha256, DIGEST_STR_SIZE, "sha256:%s", hex);
+        for (char *c = f->sha256 + 7; *c; c++)
                 *c = (char)tolower((unsigned char)*c);
-        if (nv[r->n_files].path == NULL)
+        if (f->path == NULL)
                 return -1;
         r->n_files++;
         return 0;

@@ -154,6 +154,19 @@ typedef struct item {
         json_t *licences; /* Debian names */
 } item;
 
+/* A build input's digest: its sha256 (a file), digest or diff_id (a layer). */
+static const char *input_digest(const json_t *in)
+{
+        static const char *const keys[] = {"sha256", "digest", "diff_id"};
+
+        for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+                const char *d = json_string_value(json_object_get(in, keys[k]));
+                if (d != NULL)
+                        return d;
+        }
+        return NULL;
+}
+
 static json_t *spdx_doc(const char *ref, const store_image *img, item *items, size_t n,
                         json_t *inputs)
 {
@@ -210,13 +223,9 @@ static json_t *spdx_doc(const char *ref, const store_image *img, item *items, si
         }
         json_array_foreach(inputs, i, in)
         {
-                const char *d = json_string_value(json_object_get(in, "sha256"));
+                const char *d = input_digest(in);
                 const char *name = json_string_value(json_object_get(in, "name"));
                 char id[64];
-                if (d == NULL)
-                        d = json_string_value(json_object_get(in, "digest"));
-                if (d == NULL)
-                        d = json_string_value(json_object_get(in, "diff_id"));
                 if (!digest_valid(d))
                         continue;
                 snprintf(id, sizeof(id), "SPDXRef-Input-%zu", i + 1);
@@ -281,13 +290,9 @@ static json_t *cdx_doc(const char *ref, const store_image *img, item *items, siz
         json_array_foreach(inputs, i, in)
         {
                 const char *kind = json_string_value(json_object_get(in, "kind"));
-                const char *d = json_string_value(json_object_get(in, "sha256"));
+                const char *d = input_digest(in);
                 const char *name = json_string_value(json_object_get(in, "name"));
                 char bref[64];
-                if (d == NULL)
-                        d = json_string_value(json_object_get(in, "digest"));
-                if (d == NULL)
-                        d = json_string_value(json_object_get(in, "diff_id"));
                 if (!digest_valid(d) || kind == NULL)
                         continue;
                 snprintf(bref, sizeof(bref), "input-%zu", i + 1);

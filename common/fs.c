@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "common/fs.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 
 char *fs_path_join(const char *a, const char *b)
@@ -66,6 +68,49 @@ char *fs_companion_find(const char *name, const char *build_subdir)
                         return strdup(cand);
         }
         return NULL;
+}
+
+char *fs_path_clean(const char *p, fs_dotdot dotdot)
+{
+        char *out = malloc(strlen(p) + 1);
+        size_t o = 0;
+
+        if (out == NULL)
+                return NULL;
+        while (*p) {
+                const char *e;
+                size_t len;
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                e = strchrnul(p, '/');
+                len = (size_t)(e - p);
+                if (len == 1 && p[0] == '.') {
+                        p = e;
+                        continue;
+                }
+                if (len == 2 && p[0] == '.' && p[1] == '.' && dotdot != FS_DOTDOT_KEEP) {
+                        if (dotdot == FS_DOTDOT_REFUSE) {
+                                free(out);
+                                errno = EINVAL;
+                                return NULL;
+                        }
+                        while (o > 0 && out[o - 1] != '/')
+                                o--;
+                        if (o > 0)
+                                o--;
+                        p = e;
+                        continue;
+                }
+                if (o > 0)
+                        out[o++] = '/';
+                memcpy(out + o, p, len);
+                o += len;
+                p = e;
+        }
+        out[o] = '\0';
+        return out;
 }
 
 bool fs_path_is_contained(const char *rel)
@@ -187,46 +232,79 @@ int fs_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mo
         return 0;
 }
 
-int fs_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
-                forge_error **err)
+int fs_read_capped(fs_read_fn fn, void *ctx, size_t max, size_t hint, char **ret_buf,
+                   size_t *ret_len)
 {
-        cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
         cleanup_free char *buf = NULL;
         size_t len = 0, cap = 0;
 
-        if (fd < 0)
-                return forge_error_make(err, errno, "open '%s'", path);
         for (;;) {
                 ssize_t n;
-                if (cap - len < 4096) {
-                        size_t ncap = cap ? cap * 2 : 8192;
+                if (len == cap) {
+                        /* never room for more than max + 1: one byte past max is the EFBIG */
+                        size_t ncap = cap ? cap * 2 : hint ? hint : 8192;
                         char *nb;
-                        if (cap > max + 1)
-                                return forge_error_make(err, EFBIG, "read '%s'", path);
+                        if (ncap > max + 1)
+                                ncap = max + 1;
                         nb = realloc(buf, ncap + 1);
-                        if (nb == NULL)
-                                return forge_error_make(err, ENOMEM, "read '%s'", path);
+                        if (nb == NULL) {
+                                errno = ENOMEM;
+                                return -1;
+                        }
                         buf = nb;
                         cap = ncap;
                 }
-                n = read(fd, buf + len, cap - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return forge_error_make(err, errno, "read '%s'", path);
-                }
+                n = fn(ctx, buf + len, cap - len);
+                if (n < 0)
+                        return -1;
                 if (n == 0)
                         break;
                 len += (size_t)n;
-                if (len > max)
-                        return forge_error_make(err, EFBIG, "read '%s'", path);
+                if (len > max) {
+                        errno = EFBIG;
+                        return -1;
+                }
         }
-        if (buf == NULL && (buf = malloc(1)) == NULL)
-                return forge_error_make(err, ENOMEM, "read '%s'", path);
+        if (buf == NULL && (buf = malloc(1)) == NULL) {
+                errno = ENOMEM;
+                return -1;
+        }
         buf[len] = '\0';
         *ret_buf = take_ptr(buf);
         if (ret_len)
                 *ret_len = len;
+        return 0;
+}
+
+ssize_t fs_read_some(int fd, void *buf, size_t len)
+{
+        ssize_t n;
+
+        do
+                n = read(fd, buf, len);
+        while (n < 0 && errno == EINTR);
+        return n;
+}
+
+static ssize_t fd_read(void *ctx, void *buf, size_t len)
+{
+        return fs_read_some(*(int *)ctx, buf, len);
+}
+
+int fs_read_fd(int fd, size_t max, size_t hint, char **ret_buf, size_t *ret_len)
+{
+        return fs_read_capped(fd_read, &fd, max, hint, ret_buf, ret_len);
+}
+
+int fs_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
+                forge_error **err)
+{
+        cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return forge_error_make(err, errno, "open '%s'", path);
+        if (fs_read_fd(fd, max, 0, ret_buf, ret_len) < 0)
+                return forge_error_make(err, errno, "read '%s'", path);
         return 0;
 }
 
@@ -242,12 +320,9 @@ int fs_copy_fd(int in, int out, forge_error **err)
                         break; /* fall back to read/write */
         }
         for (;;) {
-                ssize_t n = read(in, buf, sizeof(buf));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
+                ssize_t n = fs_read_some(in, buf, sizeof(buf));
+                if (n < 0)
                         return forge_error_make(err, errno, "read");
-                }
                 if (n == 0)
                         return 0;
                 if (fs_write_all(out, buf, (size_t)n) < 0)
@@ -278,29 +353,13 @@ int fs_parse_size(const char *s, unsigned long long *ret)
                         fracdiv *= 10;
                 }
         }
-        switch (*p) {
-        case 'k':
-        case 'K':
-                mult = 1ULL << 10;
-                p++;
-                break;
-        case 'm':
-        case 'M':
-                mult = 1ULL << 20;
-                p++;
-                break;
-        case 'g':
-        case 'G':
-                mult = 1ULL << 30;
-                p++;
-                break;
-        case 't':
-        case 'T':
-                mult = 1ULL << 40;
-                p++;
-                break;
-        default:
-                break;
+        {
+                static const char units[] = "kmgt";
+                const char *u = *p ? strchr(units, tolower((unsigned char)*p)) : NULL;
+                if (u != NULL) {
+                        mult = 1ULL << (10 * (u - units + 1));
+                        p++;
+                }
         }
         if (mult > 1 && *p == 'i')
                 p++;
@@ -347,14 +406,8 @@ int fs_dir_list_sorted(int dirfd, const char *rel, char ***ret_names, forge_erro
         while ((de = readdir(d)) != NULL) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                if (n + 1 >= cap) {
-                        size_t ncap = cap ? cap * 2 : 32;
-                        char **nn = realloc(names, ncap * sizeof(char *));
-                        if (nn == NULL)
-                                return forge_error_make(err, ENOMEM, "read directory '%s'", rel);
-                        names = nn;
-                        cap = ncap;
-                }
+                if (ARRAY_GROW(names, cap, n + 2) < 0)
+                        return forge_error_make(err, ENOMEM, "read directory '%s'", rel);
                 names[n] = strdup(de->d_name);
                 if (names[n] == NULL)
                         return forge_error_make(err, ENOMEM, "read directory '%s'", rel);

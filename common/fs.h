@@ -15,6 +15,15 @@ char *fs_path_join(const char *a, const char *b);
  * tree), at ../libexec/forge/NAME, else in /usr/local/libexec/forge or
  * /usr/libexec/forge. malloc'd path of the first executable one, or NULL. */
 char *fs_companion_find(const char *name, const char *build_subdir);
+/* What fs_path_clean does with a ".." component. */
+typedef enum fs_dotdot {
+        FS_DOTDOT_REFUSE, /* NULL with errno EINVAL */
+        FS_DOTDOT_KEEP,   /* kept as it is (a later openat2 clamps it at the root) */
+        FS_DOTDOT_APPLY,  /* removes the component before it, textually; never above the top */
+} fs_dotdot;
+/* p without a leading '/', empty or "." components, components joined by
+ * one '/' ("" for the top); ".." as dotdot says. malloc'd, or NULL with errno. */
+char *fs_path_clean(const char *p, fs_dotdot dotdot);
 /* True when the relative path has no ".." component and is not absolute. */
 bool fs_path_is_contained(const char *rel);
 
@@ -27,6 +36,17 @@ int fs_rm_rf(const char *path, forge_error **err);
  * fsync, rename, fsync of the directory. */
 int fs_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
                     forge_error **err);
+/* read(2), retried on EINTR. */
+ssize_t fs_read_some(int fd, void *buf, size_t len);
+/* A read(2)-like source: bytes read, 0 at the end, -1 with errno. */
+typedef ssize_t (*fs_read_fn)(void *ctx, void *buf, size_t len);
+/* Reads fn to its end into a malloc'd, NUL-terminated buffer of at most max
+ * bytes (max < SIZE_MAX / 2); hint is the length expected (0: not known).
+ * Returns 0, or -1 with errno: EFBIG past max, ENOMEM, or fn's. */
+int fs_read_capped(fs_read_fn fn, void *ctx, size_t max, size_t hint, char **ret_buf,
+                   size_t *ret_len);
+/* fs_read_capped() of an fd (read(2), retried on EINTR). */
+int fs_read_fd(int fd, size_t max, size_t hint, char **ret_buf, size_t *ret_len);
 /* Reads a whole file (at most max bytes, else EFBIG); the buffer is NUL-terminated. */
 int fs_read_all(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len,
                 forge_error **err);

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fs.h"
+
 #ifndef FORGE_LIBCRYPTO_SONAME
 #define FORGE_LIBCRYPTO_SONAME "libcrypto.so.3"
 #endif
@@ -226,12 +228,9 @@ int hash_sha256_fd(int fd, char out[DIGEST_STR_SIZE], forge_error **err)
         if (h == NULL)
                 return forge_error_make(err, ENOMEM, "sha256");
         for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
+                ssize_t n = fs_read_some(fd, buf, sizeof(buf));
+                if (n < 0)
                         return forge_error_make(err, errno, "read");
-                }
                 if (n == 0)
                         break;
                 hash_sha256_update(h, buf, (size_t)n);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 
 int safe_openat_resolve(int rootfd, const char *rel, int flags, mode_t mode, uint64_t resolve)
 {
@@ -115,32 +116,16 @@ int safe_read_file(int rootfd, const char *rel, size_t max, char **ret_buf, size
                    forge_error **err)
 {
         cleanup_close int fd = -1;
-        cleanup_free char *buf = NULL;
         uint64_t size;
-        size_t len = 0;
 
         if (safe_open_file(rootfd, rel, max, &fd, &size, err) < 0)
                 return -1;
-        /* one byte more than the size: a file that grows is caught, up to max */
-        buf = malloc((size_t)size + 2);
-        if (buf == NULL)
-                return forge_error_make(err, ENOMEM, "read '%s'", rel);
-        for (;;) {
-                ssize_t n = read(fd, buf + len, (size_t)size + 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return forge_error_make(err, errno, "read '%s'", rel);
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-                if (len > size)
+        /* room for one byte more than the size: a file that grows is caught */
+        if (fs_read_fd(fd, (size_t)size, (size_t)size + 1, ret_buf, ret_len) < 0) {
+                if (errno == EFBIG)
                         return fail(err, EAGAIN, "'%s' changed while it was read", rel);
+                return forge_error_make(err, errno, "read '%s'", rel);
         }
-        buf[len] = '\0';
-        *ret_buf = take_ptr(buf);
-        if (ret_len)
-                *ret_len = len;
         return 0;
 }
 

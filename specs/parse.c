@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,12 +89,20 @@ static int expect_map(parser *p, yaml_node_t *n, const char *key)
         return 0;
 }
 
-static int get_string(parser *p, yaml_node_t *n, const char *key, char **ret)
+/* A scalar without a NUL byte in it. */
+static int expect_string(parser *p, yaml_node_t *n, const char *key)
 {
         if (expect_scalar(p, n, key) < 0)
                 return -1;
         if (n->data.scalar.length != strlen(scalar(n)))
                 return FAIL(p, n, "'%s' contains a NUL byte", key);
+        return 0;
+}
+
+static int get_string(parser *p, yaml_node_t *n, const char *key, char **ret)
+{
+        if (expect_string(p, n, key) < 0)
+                return -1;
         free(*ret);
         *ret = strdup(scalar(n));
         if (*ret == NULL)
@@ -242,41 +251,18 @@ static int check_env_keys(parser *p, yaml_node_t *n, const spec_kvs *kvs)
         return 0;
 }
 
-/* True when abs, with "." and ".." applied textually, stays below dir. */
+/* True when abs, with "." and ".." applied textually, stays below dir
+ * (absolute, without a trailing '/'). */
 static bool lexically_inside(const char *abs, const char *dir)
 {
-        cleanup_free char *norm = malloc(strlen(abs) + 2);
-        size_t o = 0, dlen = strlen(dir);
-        const char *q = abs;
+        cleanup_free char *norm = fs_path_clean(abs, FS_DOTDOT_APPLY);
+        size_t dlen = strlen(dir) - 1; /* dir without its leading '/' */
 
         if (norm == NULL)
                 return false;
-        while (*q) {
-                const char *e;
-                size_t len;
-                while (*q == '/')
-                        q++;
-                if (!*q)
-                        break;
-                e = strchrnul(q, '/');
-                len = (size_t)(e - q);
-                if (len == 1 && q[0] == '.') {
-                } else if (len == 2 && q[0] == '.' && q[1] == '.') {
-                        while (o > 0 && norm[o - 1] != '/')
-                                o--;
-                        if (o > 0)
-                                o--;
-                } else {
-                        norm[o++] = '/';
-                        memcpy(norm + o, q, len);
-                        o += len;
-                }
-                q = e;
-        }
-        norm[o] = '\0';
-        if (dlen == 1)
+        if (dlen == 0)
                 return true;
-        return strncmp(norm, dir, dlen) == 0 && (norm[dlen] == '/' || norm[dlen] == '\0');
+        return strncmp(norm, dir + 1, dlen) == 0 && (norm[dlen] == '/' || norm[dlen] == '\0');
 }
 
 /* Resolves a context-relative (or absolute) path; it must exist and stay
@@ -349,10 +335,94 @@ static int get_sha256(parser *p, yaml_node_t *n, char **ret)
 
 typedef int (*key_fn)(parser *p, void *obj, yaml_node_t *key, yaml_node_t *value);
 
+/* What a key's value is: most keys are read straight into a field of the
+ * object (at offset); the others have a function of their own. */
+typedef enum key_type {
+        KEY_FN,       /* fn reads it */
+        KEY_STRING,   /* char * */
+        KEY_BOOL,     /* bool: true/false, yes/no, on/off */
+        KEY_SIZE,     /* uint64_t: a size like 512M, not 0 */
+        KEY_STRV,     /* char **: a list of strings */
+        KEY_KVS,      /* spec_kvs: a map of strings */
+        KEY_ENV,      /* spec_kvs: environment variables, no '=' in a name */
+        KEY_ABS_PATH, /* char *: an absolute path without ".." */
+        KEY_SHA256,   /* char *: a pin, normalised to "sha256:HEX" */
+        KEY_INPUT,    /* char *: a file in the build context, resolved */
+        KEY_PIDS,     /* int64_t: a process limit, 1 to 4194304 */
+        KEY_NETWORK,  /* spec_network */
+        KEY_PORTS,    /* char **: port mappings */
+} key_type;
+
 typedef struct key_handler {
         const char *name;
+        key_type type;
+        size_t offset;
         key_fn fn;
 } key_handler;
+
+#define KEY(name, type, obj_type, field)                                                           \
+        {                                                                                          \
+                name, type, offsetof(obj_type, field), NULL                                        \
+        }
+#define KEY_CALL(name, fn)                                                                         \
+        {                                                                                          \
+                name, KEY_FN, 0, fn                                                                \
+        }
+
+static int get_pids(parser *p, yaml_node_t *v, int64_t *ret)
+{
+        uint64_t n;
+        if (get_uint(p, v, "pids", 4194304, &n) < 0)
+                return -1;
+        if (n == 0)
+                return FAIL(p, v, "'pids' is 0 (expected a positive number of processes)");
+        *ret = (int64_t)n;
+        return 0;
+}
+
+static int parse_network(parser *p, yaml_node_t *v, spec_network *ret);
+static int parse_ports(parser *p, yaml_node_t *v, char ***ret);
+
+static int set_key(parser *p, const key_handler *h, void *obj, yaml_node_t *k, yaml_node_t *v)
+{
+        void *field = (char *)obj + h->offset;
+
+        switch (h->type) {
+        case KEY_FN:
+                return h->fn(p, obj, k, v);
+        case KEY_STRING:
+                return get_string(p, v, h->name, field);
+        case KEY_BOOL:
+                return get_bool(p, v, h->name, field);
+        case KEY_SIZE:
+                return get_size(p, v, h->name, field);
+        case KEY_STRV:
+                return get_strv(p, v, h->name, field);
+        case KEY_KVS:
+                return get_kvs(p, v, h->name, field);
+        case KEY_ENV:
+                if (get_kvs(p, v, h->name, field) < 0)
+                        return -1;
+                return check_env_keys(p, v, field);
+        case KEY_ABS_PATH:
+                if (get_string(p, v, h->name, field) < 0)
+                        return -1;
+                return check_abs_path(p, v, h->name);
+        case KEY_SHA256:
+                return get_sha256(p, v, field);
+        case KEY_INPUT:
+                if (expect_string(p, v, h->name) < 0)
+                        return -1;
+                return resolve_input(p, v, h->name, true, field);
+        case KEY_PIDS:
+                return get_pids(p, v, field);
+        case KEY_NETWORK:
+                return parse_network(p, v, field);
+        case KEY_PORTS:
+                return parse_ports(p, v, field);
+        }
+        return forge_error_make(p->err, EINVAL, "parse spec: key '%s'", h->name);
+}
 
 static int walk_map(parser *p, yaml_node_t *map, const char *what, const key_handler *h, size_t nh,
                     void *obj)
@@ -380,7 +450,7 @@ static int walk_map(parser *p, yaml_node_t *map, const char *what, const key_han
                         return FAIL(p, k, "unknown key '%s' in %s (expected one of: %s)", scalar(k),
                                     what, keys ? keys : "");
                 }
-                if (h[i].fn(p, obj, k, v) < 0)
+                if (set_key(p, &h[i], obj, k, v) < 0)
                         return -1;
         }
         return 0;
@@ -389,11 +459,6 @@ static int walk_map(parser *p, yaml_node_t *map, const char *what, const key_han
 #define KEYFN(name) static int name(parser *p, void *obj, yaml_node_t *k, yaml_node_t *v)
 
 /* ---- layers ---- */
-
-KEYFN(l_name)
-{
-        return get_string(p, v, "name", &((spec_layer *)obj)->name);
-}
 
 static int set_source(parser *p, spec_layer *l, yaml_node_t *k, spec_layer_kind kind)
 {
@@ -408,22 +473,26 @@ static int set_source(parser *p, spec_layer *l, yaml_node_t *k, spec_layer_kind 
         return 0;
 }
 
-KEYFN(l_deb)
+/* A deb or archive layer: the path as written and resolved in the context. */
+static int set_source_file(parser *p, spec_layer *l, yaml_node_t *k, yaml_node_t *v,
+                           spec_layer_kind kind)
 {
-        spec_layer *l = obj;
-        if (set_source(p, l, k, SPEC_LAYER_DEB) < 0 || get_string(p, v, "deb", &l->src) < 0)
+        const char *key = scalar(k);
+
+        if (set_source(p, l, k, kind) < 0 || get_string(p, v, key, &l->src) < 0)
                 return -1;
         l->src_pos = pos_of(v);
-        return resolve_input(p, v, "deb", true, &l->src_path);
+        return resolve_input(p, v, key, true, &l->src_path);
+}
+
+KEYFN(l_deb)
+{
+        return set_source_file(p, obj, k, v, SPEC_LAYER_DEB);
 }
 
 KEYFN(l_archive)
 {
-        spec_layer *l = obj;
-        if (set_source(p, l, k, SPEC_LAYER_ARCHIVE) < 0 || get_string(p, v, "archive", &l->src) < 0)
-                return -1;
-        l->src_pos = pos_of(v);
-        return resolve_input(p, v, "archive", true, &l->src_path);
+        return set_source_file(p, obj, k, v, SPEC_LAYER_ARCHIVE);
 }
 
 KEYFN(l_sha256)
@@ -431,14 +500,6 @@ KEYFN(l_sha256)
         spec_layer *l = obj;
         l->sha256_pos = pos_of(v);
         return get_sha256(p, v, &l->sha256);
-}
-
-KEYFN(l_dest)
-{
-        spec_layer *l = obj;
-        if (get_string(p, v, "dest", &l->dest) < 0)
-                return -1;
-        return check_abs_path(p, v, "dest");
 }
 
 KEYFN(l_run)
@@ -451,14 +512,6 @@ KEYFN(l_run)
         return 0;
 }
 
-KEYFN(l_env)
-{
-        spec_layer *l = obj;
-        if (get_kvs(p, v, "env", &l->env) < 0)
-                return -1;
-        return check_env_keys(p, v, &l->env);
-}
-
 KEYFN(l_network)
 {
         spec_layer *l = obj;
@@ -468,22 +521,6 @@ KEYFN(l_network)
         l->network_user = strcmp(scalar(v), "user") == 0;
         if (!l->network_host && !l->network_user && strcmp(scalar(v), "none") != 0)
                 return FAIL(p, v, "'network' is '%s' (expected none, host or user)", scalar(v));
-        return 0;
-}
-
-KEYFN(l_memory)
-{
-        return get_size(p, v, "memory", &((spec_layer *)obj)->memory);
-}
-
-KEYFN(l_pids)
-{
-        uint64_t n;
-        if (get_uint(p, v, "pids", 4194304, &n) < 0)
-                return -1;
-        if (n == 0)
-                return FAIL(p, v, "'pids' is 0 (expected a positive number of processes)");
-        ((spec_layer *)obj)->pids = (int64_t)n;
         return 0;
 }
 
@@ -537,14 +574,6 @@ KEYFN(f_src)
         return resolve_input(p, v, "src", true, &f->src_path);
 }
 
-KEYFN(f_dest)
-{
-        spec_file *f = obj;
-        if (get_string(p, v, "dest", &f->dest) < 0)
-                return -1;
-        return check_abs_path(p, v, "dest");
-}
-
 KEYFN(f_mode)
 {
         return parse_mode(p, v, &((spec_file *)obj)->mode);
@@ -557,7 +586,11 @@ KEYFN(f_owner)
 }
 
 static const key_handler file_keys[] = {
-    {"src", f_src}, {"dest", f_dest}, {"mode", f_mode}, {"owner", f_owner}};
+    KEY_CALL("src", f_src),
+    KEY("dest", KEY_ABS_PATH, spec_file, dest),
+    KEY_CALL("mode", f_mode),
+    KEY_CALL("owner", f_owner),
+};
 
 KEYFN(l_files)
 {
@@ -661,31 +694,21 @@ KEYFN(l_packages)
         return 0;
 }
 
-KEYFN(l_essential)
-{
-        return get_bool(p, v, "essential", &((spec_layer *)obj)->essential);
-}
-
-KEYFN(l_recommends)
-{
-        return get_bool(p, v, "recommends", &((spec_layer *)obj)->recommends);
-}
-
 static const key_handler layer_keys[] = {
-    {"name", l_name},
-    {"deb", l_deb},
-    {"archive", l_archive},
-    {"files", l_files},
-    {"run", l_run},
-    {"sha256", l_sha256},
-    {"dest", l_dest},
-    {"env", l_env},
-    {"network", l_network},
-    {"memory", l_memory},
-    {"pids", l_pids},
-    {"packages", l_packages},
-    {"essential", l_essential},
-    {"recommends", l_recommends},
+    KEY("name", KEY_STRING, spec_layer, name),
+    KEY_CALL("deb", l_deb),
+    KEY_CALL("archive", l_archive),
+    KEY_CALL("files", l_files),
+    KEY_CALL("run", l_run),
+    KEY_CALL("sha256", l_sha256),
+    KEY("dest", KEY_ABS_PATH, spec_layer, dest),
+    KEY("env", KEY_ENV, spec_layer, env),
+    KEY_CALL("network", l_network),
+    KEY("memory", KEY_SIZE, spec_layer, memory),
+    KEY("pids", KEY_PIDS, spec_layer, pids),
+    KEY_CALL("packages", l_packages),
+    KEY("essential", KEY_BOOL, spec_layer, essential),
+    KEY("recommends", KEY_BOOL, spec_layer, recommends),
 };
 
 /* Keys allowed with each source, beyond name. */
@@ -765,22 +788,6 @@ KEYFN(c_cmd)
         return get_strv(p, v, "cmd", &c->cmd);
 }
 
-KEYFN(c_env)
-{
-        spec_config *c = obj;
-        if (get_kvs(p, v, "env", &c->env) < 0)
-                return -1;
-        return check_env_keys(p, v, &c->env);
-}
-
-KEYFN(c_workdir)
-{
-        spec_config *c = obj;
-        if (get_string(p, v, "workdir", &c->workdir) < 0)
-                return -1;
-        return check_abs_path(p, v, "workdir");
-}
-
 KEYFN(c_user)
 {
         spec_config *c = obj;
@@ -809,23 +816,17 @@ bad:
                     c->hostname);
 }
 
-KEYFN(c_labels)
-{
-        return get_kvs(p, v, "labels", &((spec_config *)obj)->labels);
-}
-
 static const key_handler config_keys[] = {
-    {"entrypoint", c_entrypoint}, {"cmd", c_cmd},   {"env", c_env},
-    {"workdir", c_workdir},       {"user", c_user}, {"hostname", c_hostname},
-    {"labels", c_labels},
+    KEY_CALL("entrypoint", c_entrypoint),
+    KEY_CALL("cmd", c_cmd),
+    KEY("env", KEY_ENV, spec_config, env),
+    KEY("workdir", KEY_ABS_PATH, spec_config, workdir),
+    KEY_CALL("user", c_user),
+    KEY_CALL("hostname", c_hostname),
+    KEY("labels", KEY_KVS, spec_config, labels),
 };
 
 /* ---- container ---- */
-
-KEYFN(k_memory)
-{
-        return get_size(p, v, "memory", &((spec_container *)obj)->memory);
-}
 
 KEYFN(k_cpus)
 {
@@ -842,17 +843,6 @@ KEYFN(k_cpus)
         if (!isdigit((unsigned char)s[0]) || errno || *end != '\0' || d < 0.01 || d > 4096)
                 return FAIL(p, v, "'cpus' is '%s' (expected a number of CPUs like 1.5)", s);
         c->cpus_milli = (uint32_t)(d * 1000 + 0.5);
-        return 0;
-}
-
-KEYFN(k_pids)
-{
-        uint64_t n;
-        if (get_uint(p, v, "pids", 4194304, &n) < 0)
-                return -1;
-        if (n == 0)
-                return FAIL(p, v, "'pids' is 0 (expected a positive number of processes)");
-        ((spec_container *)obj)->pids = (int64_t)n;
         return 0;
 }
 
@@ -922,11 +912,6 @@ static int parse_ports(parser *p, yaml_node_t *v, char ***ret)
         return 0;
 }
 
-KEYFN(k_ports)
-{
-        return parse_ports(p, v, &((spec_container *)obj)->ports);
-}
-
 KEYFN(v_network)
 {
         spec_vm *vm = obj;
@@ -938,46 +923,12 @@ KEYFN(v_network)
         return 0;
 }
 
-KEYFN(v_ports)
-{
-        return parse_ports(p, v, &((spec_vm *)obj)->ports);
-}
-
-KEYFN(k_network)
-{
-        return parse_network(p, v, &((spec_container *)obj)->network);
-}
-
-KEYFN(k_read_only)
-{
-        return get_bool(p, v, "read_only", &((spec_container *)obj)->read_only);
-}
-
-KEYFN(m_src)
-{
-        spec_mount *m = obj;
-        if (expect_scalar(p, v, "src") < 0)
-                return -1;
-        free(m->src);
-        m->src = NULL;
-        /* a host path the container sees: inside the context like every input */
-        return resolve_input(p, v, "src", true, &m->src);
-}
-
-KEYFN(m_dest)
-{
-        spec_mount *m = obj;
-        if (get_string(p, v, "dest", &m->dest) < 0)
-                return -1;
-        return check_abs_path(p, v, "dest");
-}
-
-KEYFN(m_ro)
-{
-        return get_bool(p, v, "ro", &((spec_mount *)obj)->ro);
-}
-
-static const key_handler mount_keys[] = {{"src", m_src}, {"dest", m_dest}, {"ro", m_ro}};
+/* src: a host path the container sees, inside the context like every input */
+static const key_handler mount_keys[] = {
+    KEY("src", KEY_INPUT, spec_mount, src),
+    KEY("dest", KEY_ABS_PATH, spec_mount, dest),
+    KEY("ro", KEY_BOOL, spec_mount, ro),
+};
 
 KEYFN(k_mounts)
 {
@@ -1005,47 +956,43 @@ KEYFN(k_mounts)
 }
 
 static const key_handler container_keys[] = {
-    {"memory", k_memory},       {"cpus", k_cpus},     {"pids", k_pids},   {"network", k_network},
-    {"read_only", k_read_only}, {"mounts", k_mounts}, {"ports", k_ports},
+    KEY("memory", KEY_SIZE, spec_container, memory),
+    KEY_CALL("cpus", k_cpus),
+    KEY("pids", KEY_PIDS, spec_container, pids),
+    KEY("network", KEY_NETWORK, spec_container, network),
+    KEY("read_only", KEY_BOOL, spec_container, read_only),
+    KEY_CALL("mounts", k_mounts),
+    KEY("ports", KEY_PORTS, spec_container, ports),
 };
 
 /* ---- vm ---- */
 
+/* deb or bzimage: whichever comes second is the error */
+static int set_kernel(parser *p, spec_vm *vm, yaml_node_t *k, yaml_node_t *v, char **ret)
+{
+        if (vm->kernel_deb != NULL || vm->kernel_bzimage != NULL)
+                return FAIL(p, k, "kernel has both 'deb' and 'bzimage' (expected one)");
+        if (expect_string(p, v, scalar(k)) < 0)
+                return -1;
+        return resolve_input(p, v, scalar(k), true, ret);
+}
+
 KEYFN(kk_deb)
 {
-        spec_vm *vm = obj;
-        if (vm->kernel_bzimage != NULL)
-                return FAIL(p, k, "kernel has both 'deb' and 'bzimage' (expected one)");
-        if (expect_scalar(p, v, "deb") < 0)
-                return -1;
-        return resolve_input(p, v, "deb", true, &vm->kernel_deb);
+        return set_kernel(p, obj, k, v, &((spec_vm *)obj)->kernel_deb);
 }
 
 KEYFN(kk_bzimage)
 {
-        spec_vm *vm = obj;
-        if (vm->kernel_deb != NULL)
-                return FAIL(p, k, "kernel has both 'deb' and 'bzimage' (expected one)");
-        if (expect_scalar(p, v, "bzimage") < 0)
-                return -1;
-        return resolve_input(p, v, "bzimage", true, &vm->kernel_bzimage);
-}
-
-KEYFN(kk_modules)
-{
-        spec_vm *vm = obj;
-        if (expect_scalar(p, v, "modules") < 0)
-                return -1;
-        return resolve_input(p, v, "modules", true, &vm->kernel_modules);
-}
-
-KEYFN(kk_sha256)
-{
-        return get_sha256(p, v, &((spec_vm *)obj)->kernel_sha256);
+        return set_kernel(p, obj, k, v, &((spec_vm *)obj)->kernel_bzimage);
 }
 
 static const key_handler kernel_keys[] = {
-    {"deb", kk_deb}, {"bzimage", kk_bzimage}, {"modules", kk_modules}, {"sha256", kk_sha256}};
+    KEY_CALL("deb", kk_deb),
+    KEY_CALL("bzimage", kk_bzimage),
+    KEY("modules", KEY_INPUT, spec_vm, kernel_modules),
+    KEY("sha256", KEY_SHA256, spec_vm, kernel_sha256),
+};
 
 KEYFN(v_kernel)
 {
@@ -1060,11 +1007,6 @@ KEYFN(v_kernel)
         return 0;
 }
 
-KEYFN(v_memory)
-{
-        return get_size(p, v, "memory", &((spec_vm *)obj)->memory);
-}
-
 KEYFN(v_cpus)
 {
         uint64_t n;
@@ -1074,11 +1016,6 @@ KEYFN(v_cpus)
                 return FAIL(p, v, "'cpus' is 0 (expected 1 to 255)");
         ((spec_vm *)obj)->cpus = (uint32_t)n;
         return 0;
-}
-
-KEYFN(v_disk_size)
-{
-        return get_size(p, v, "disk_size", &((spec_vm *)obj)->disk_size);
 }
 
 KEYFN(v_cmdline)
@@ -1092,8 +1029,13 @@ KEYFN(v_cmdline)
 }
 
 static const key_handler vm_keys[] = {
-    {"kernel", v_kernel},   {"memory", v_memory},   {"cpus", v_cpus},   {"disk_size", v_disk_size},
-    {"cmdline", v_cmdline}, {"network", v_network}, {"ports", v_ports},
+    KEY_CALL("kernel", v_kernel),
+    KEY("memory", KEY_SIZE, spec_vm, memory),
+    KEY_CALL("cpus", v_cpus),
+    KEY("disk_size", KEY_SIZE, spec_vm, disk_size),
+    KEY_CALL("cmdline", v_cmdline),
+    KEY_CALL("network", v_network),
+    KEY("ports", KEY_PORTS, spec_vm, ports),
 };
 
 /* ---- top level ---- */
@@ -1307,26 +1249,12 @@ KEYFN(r_components)
         return 0;
 }
 
-KEYFN(r_keyring)
-{
-        spec_repo *r = obj;
-        cleanup_free char *rel = NULL;
-        if (get_string(p, v, "keyring", &rel) < 0)
-                return -1;
-        return resolve_input(p, v, "keyring", true, &r->keyring);
-}
-
-KEYFN(r_check_valid_until)
-{
-        return get_bool(p, v, "check_valid_until", &((spec_repo *)obj)->check_valid_until);
-}
-
 static const key_handler repo_keys[] = {
-    {"url", r_url},
-    {"suite", r_suite},
-    {"components", r_components},
-    {"keyring", r_keyring},
-    {"check_valid_until", r_check_valid_until},
+    KEY_CALL("url", r_url),
+    KEY_CALL("suite", r_suite),
+    KEY_CALL("components", r_components),
+    KEY("keyring", KEY_INPUT, spec_repo, keyring),
+    KEY("check_valid_until", KEY_BOOL, spec_repo, check_valid_until),
 };
 
 static int parse_repo(parser *p, yaml_node_t *e, spec_repo *r)
@@ -1401,17 +1329,17 @@ bad:
 }
 
 static const key_handler top_keys[] = {
-    {"repositories", t_repositories},
-    {"architecture", t_architecture},
-    {"forge", t_forge},
-    {"name", t_name},
-    {"tag", t_tag},
-    {"from", t_from},
-    {"source_date_epoch", t_sde},
-    {"layers", t_layers},
-    {"config", t_config},
-    {"container", t_container},
-    {"vm", t_vm},
+    KEY_CALL("repositories", t_repositories),
+    KEY_CALL("architecture", t_architecture),
+    KEY_CALL("forge", t_forge),
+    KEY_CALL("name", t_name),
+    KEY_CALL("tag", t_tag),
+    KEY_CALL("from", t_from),
+    KEY_CALL("source_date_epoch", t_sde),
+    KEY_CALL("layers", t_layers),
+    KEY_CALL("config", t_config),
+    KEY_CALL("container", t_container),
+    KEY_CALL("vm", t_vm),
 };
 
 static int parse_document(parser *p)

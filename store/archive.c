@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 
 #define DEB_BUF (1 << 20)
 
@@ -48,51 +49,54 @@ int store_archive_write_header(struct archive *a, struct archive_entry *ae)
         return r;
 }
 
-struct archive *store_archive_reader(void)
+static struct archive *reader(bool raw)
 {
         struct archive *a = archive_read_new();
 
         if (a == NULL)
                 return NULL;
         store_archive_filters(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
-        archive_read_support_format_cpio(a);
+        if (raw) {
+                archive_read_support_format_raw(a);
+        } else {
+                archive_read_support_format_tar(a);
+                archive_read_support_format_gnutar(a);
+                archive_read_support_format_cpio(a);
+        }
         return a;
+}
+
+struct archive *store_archive_reader(void)
+{
+        return reader(false);
+}
+
+struct archive *store_archive_raw_reader(void)
+{
+        return reader(true);
+}
+
+static ssize_t entry_read(void *ctx, void *buf, size_t len)
+{
+        la_ssize_t n = archive_read_data(ctx, buf, len);
+
+        if (n < 0) {
+                errno = EBADMSG;
+                return -1;
+        }
+        return n;
 }
 
 int store_archive_entry_read(struct archive *a, size_t max, char **ret, size_t *ret_len,
                              forge_error **err)
 {
-        cleanup_free char *buf = NULL;
-        size_t len = 0, cap = 0;
-
-        for (;;) {
-                la_ssize_t n;
-                if (cap - len < 4096) {
-                        size_t ncap = cap ? cap * 2 : 4096;
-                        char *nb;
-                        if (cap > max + 1)
-                                return forge_error_make(err, EFBIG, "more than %zu bytes", max);
-                        nb = realloc(buf, ncap);
-                        if (nb == NULL)
-                                return forge_error_make(err, ENOMEM, "read archive entry");
-                        buf = nb;
-                        cap = ncap;
-                }
-                n = archive_read_data(a, buf + len, cap - len - 1);
-                if (n < 0)
-                        return bad(err, "read archive entry", a);
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-                if (len > max)
-                        return forge_error_make(err, EFBIG, "more than %zu bytes", max);
-        }
-        buf[len] = '\0';
-        *ret = take_ptr(buf);
-        *ret_len = len;
-        return 0;
+        if (fs_read_capped(entry_read, a, max, 0, ret, ret_len) == 0)
+                return 0;
+        if (errno == EFBIG)
+                return forge_error_make(err, EFBIG, "more than %zu bytes", max);
+        if (errno == ENOMEM)
+                return forge_error_make(err, ENOMEM, "read archive entry");
+        return bad(err, "read archive entry", a);
 }
 
 int store_deb_open(const char *path, store_deb **ret, forge_error **err)

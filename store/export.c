@@ -10,7 +10,6 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <locale.h>
@@ -20,10 +19,10 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/pool.h"
 
 #define BUF_SIZE (1 << 20)
 
@@ -225,111 +224,29 @@ out:
 
 /* ---- OCI layout ---- */
 
-/* Recompresses a layer blob (any compression) as deterministic gzip (no
- * name, mtime 0) into a new store blob. */
-static int to_gzip(store *s, const store_layer *l, store_layer *ret, forge_error **err)
-{
-        cleanup_close int fd = -1;
-        struct archive *a = archive_read_new();
-        store_blob_writer *w = NULL;
-        z_stream z = {0};
-        cleanup_free unsigned char *out = malloc(BUF_SIZE);
-        const void *buf;
-        size_t len;
-        la_int64_t off;
-        int r = -1, ar;
-
-        if (a == NULL || out == NULL)
-                return forge_error_make(err, ENOMEM, "gzip");
-        store_archive_filters(a);
-        archive_read_support_format_raw(a);
-        if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-                archive_read_free(a);
-                return forge_error_make(err, ENOMEM, "gzip");
-        }
-        if (store_blob_open(s, l->digest, &fd, err) < 0 || store_blob_writer_new(s, &w, err) < 0)
-                goto out;
-        if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK ||
-            archive_read_next_header(a, &(struct archive_entry *){NULL}) != ARCHIVE_OK) {
-                forge_error_make(err, EIO, "read layer %s: %s", l->digest, archive_error_string(a));
-                goto out;
-        }
-        for (;;) {
-                int flush;
-                ar = archive_read_data_block(a, &buf, &len, &off);
-                if (ar != ARCHIVE_OK && ar != ARCHIVE_EOF) {
-                        forge_error_make(err, EIO, "read layer %s: %s", l->digest,
-                                         archive_error_string(a));
-                        goto out;
-                }
-                flush = ar == ARCHIVE_EOF ? Z_FINISH : Z_NO_FLUSH;
-                z.next_in = (unsigned char *)(uintptr_t)(ar == ARCHIVE_EOF ? NULL : buf);
-                z.avail_in = ar == ARCHIVE_EOF ? 0 : (uInt)len;
-                do {
-                        z.next_out = out;
-                        z.avail_out = BUF_SIZE;
-                        int zr = deflate(&z, flush);
-                        if (zr == Z_STREAM_ERROR) {
-                                forge_error_make(err, EIO, "gzip");
-                                goto out;
-                        }
-                        if (store_blob_writer_write(w, out, BUF_SIZE - z.avail_out, err) < 0)
-                                goto out;
-                } while (z.avail_out == 0);
-                if (ar == ARCHIVE_EOF)
-                        break;
-        }
-        *ret = *l;
-        snprintf(ret->media_type, sizeof(ret->media_type), "%s", STORE_MEDIA_LAYER_GZIP);
-        r = store_blob_writer_commit(w, NULL, ret->digest, &ret->size, err);
-        w = NULL;
-out:
-        store_blob_writer_abort(w);
-        deflateEnd(&z);
-        archive_read_free(a);
-        return r;
-}
-
-/* Layers to recompress, shared by the worker threads: each takes the next
- * index; the output of each layer does not depend on which thread made it. */
+/* Layers to recompress to gzip: the output of each does not depend on which
+ * thread made it. */
 typedef struct gzjobs {
         store *s;
         const store_layer *in;
         store_layer *out;
-        const bool *todo;
-        size_t n;
-        size_t next; /* atomic */
-        int failed;  /* atomic */
-        pthread_mutex_t lock;
-        forge_error *err; /* the first failure */
+        size_t *todo; /* indexes into in and out */
 } gzjobs;
 
-static void *gz_worker(void *arg)
+static int gz_one(void *ctx, size_t index, forge_error **err)
 {
-        gzjobs *j = arg;
+        gzjobs *j = ctx;
+        size_t i = j->todo[index];
 
-        for (;;) {
-                size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
-                forge_error *e = NULL;
-                if (i >= j->n || __atomic_load_n(&j->failed, __ATOMIC_RELAXED))
-                        return NULL;
-                if (!j->todo[i] || to_gzip(j->s, &j->in[i], &j->out[i], &e) == 0)
-                        continue;
-                pthread_mutex_lock(&j->lock);
-                if (j->err == NULL)
-                        j->err = take_ptr(e);
-                pthread_mutex_unlock(&j->lock);
-                forge_error_release(&e);
-                __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
-        }
+        return store_layer_recompress(j->s, &j->in[i], STORE_COMPRESSION_GZIP, &j->out[i], err);
 }
 
-static size_t cpus_available(void)
+static unsigned cpus_available(void)
 {
         cpu_set_t set;
 
         if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-                return (size_t)CPU_COUNT(&set);
+                return (unsigned)CPU_COUNT(&set);
         return 1;
 }
 
@@ -337,32 +254,16 @@ static size_t cpus_available(void)
 static int gzip_layers(store *s, const store_layer *in, store_layer *out, const bool *todo,
                        size_t n, forge_error **err)
 {
-        gzjobs j = {.s = s, .in = in, .out = out, .todo = todo, .n = n};
-        pthread_t tids[64];
-        size_t want = 0, nthreads, started = 0;
+        cleanup_free size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+        gzjobs j = {.s = s, .in = in, .out = out, .todo = idx};
+        size_t want = 0;
 
+        if (idx == NULL)
+                return forge_error_make(err, ENOMEM, "gzip");
         for (size_t i = 0; i < n; i++)
-                want += todo[i];
-        nthreads = cpus_available();
-        if (nthreads > want)
-                nthreads = want;
-        if (nthreads > ARRAY_SIZE(tids))
-                nthreads = ARRAY_SIZE(tids);
-        pthread_mutex_init(&j.lock, NULL);
-        for (size_t t = 1; t < nthreads; t++) {
-                if (pthread_create(&tids[started], NULL, gz_worker, &j) != 0)
-                        break; /* fewer threads: the work still gets done */
-                started++;
-        }
-        gz_worker(&j);
-        for (size_t t = 0; t < started; t++)
-                pthread_join(tids[t], NULL);
-        pthread_mutex_destroy(&j.lock);
-        if (j.err != NULL) {
-                *err = j.err;
-                return -1;
-        }
-        return 0;
+                if (todo[i])
+                        idx[want++] = i;
+        return pool_run(want, cpus_available(), gz_one, &j, err);
 }
 
 static int copy_blob(store *s, const char *digest, int blobs_dir, forge_error **err)

@@ -24,6 +24,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
@@ -53,30 +54,7 @@ static int openat2_in_root(int root, const char *path, int flags)
  * is kept (openat2 clamps it at the root) but not as the last component. */
 static char *clean_name(const char *p)
 {
-        char *out = malloc(strlen(p) + 1);
-        size_t o = 0;
-
-        if (out == NULL)
-                return NULL;
-        while (*p) {
-                const char *e;
-                size_t len;
-                while (*p == '/')
-                        p++;
-                if (!*p)
-                        break;
-                e = strchrnul(p, '/');
-                len = (size_t)(e - p);
-                if (!(len == 1 && p[0] == '.')) {
-                        if (o)
-                                out[o++] = '/';
-                        memcpy(out + o, p, len);
-                        o += len;
-                }
-                p = e;
-        }
-        out[o] = '\0';
-        return out;
+        return fs_path_clean(p, FS_DOTDOT_KEEP);
 }
 
 /* Opens the directory rel inside the root, creating missing components as
@@ -275,14 +253,8 @@ static int make_dir(xctx *c, struct archive_entry *ae, int parent, const char *b
         if (fchmod(fd, entry_mode(c, ae) | ((c->flags & STORE_EXTRACT_OWNERS) ? 0 : 0700)) < 0)
                 return forge_error_make(err, errno, "extract '%s': chmod", name);
         apply_xattrs(c, ae, fd);
-        if (c->n_dirs == c->cap_dirs) {
-                size_t ncap = c->cap_dirs ? c->cap_dirs * 2 : 64;
-                dirtime *nv = realloc(c->dirs, ncap * sizeof(*nv));
-                if (nv == NULL)
-                        return forge_error_make(err, ENOMEM, "extract");
-                c->dirs = nv;
-                c->cap_dirs = ncap;
-        }
+        if (ARRAY_GROW(c->dirs, c->cap_dirs, c->n_dirs + 1) < 0)
+                return forge_error_make(err, ENOMEM, "extract");
         dt = &c->dirs[c->n_dirs];
         dt->path = strdup(name);
         if (dt->path == NULL)
@@ -453,21 +425,11 @@ void store_archive_filters(struct archive *a)
 
 int store_extract_fd(int fd, const char *dir, int flags, forge_error **err)
 {
-        struct archive *a = archive_read_new();
-        int r;
+        cleanup_archive struct archive *a = store_archive_reader();
 
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "extract");
-        store_archive_filters(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
-        archive_read_support_format_cpio(a);
-        if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK) {
-                r = forge_error_make(err, EIO, "open archive: %s", archive_error_string(a));
-                archive_read_free(a);
-                return r;
-        }
-        r = store_extract_archive(a, dir, flags, err);
-        archive_read_free(a);
-        return r;
+        if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK)
+                return forge_error_make(err, EIO, "open archive: %s", archive_error_string(a));
+        return store_extract_archive(a, dir, flags, err);
 }

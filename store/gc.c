@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 
@@ -24,14 +25,8 @@ static int hexset_add(hexset *h, const char *digest)
 {
         if (!digest_valid(digest))
                 return 0;
-        if (h->n == h->cap) {
-                size_t ncap = h->cap ? h->cap * 2 : 64;
-                void *nv = realloc(h->v, ncap * sizeof(*h->v));
-                if (nv == NULL)
-                        return -1;
-                h->v = nv;
-                h->cap = ncap;
-        }
+        if (ARRAY_GROW(h->v, h->cap, h->n + 1) < 0)
+                return -1;
         memcpy(h->v[h->n++], digest_hex(digest), DIGEST_HEX_LEN + 1);
         h->sorted = false;
         return 0;

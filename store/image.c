@@ -189,6 +189,15 @@ void store_image_free(store_image *img)
         free(img);
 }
 
+/* ENOENT: no image ref (quoted or not) in the store. */
+static int no_image(forge_error **err, const char *ref, bool quoted)
+{
+        char shown[160];
+
+        snprintf(shown, sizeof(shown), quoted ? "'%s'" : "%s", ref);
+        return not_found(err, "no image %s in the store (run 'forge images' to list them)", shown);
+}
+
 /* Unique blob whose hex starts with prefix; only manifests count. */
 static int resolve_prefix(store *s, const char *prefix, char ret[DIGEST_STR_SIZE],
                           forge_error **err)
@@ -216,10 +225,7 @@ static int resolve_prefix(store *s, const char *prefix, char ret[DIGEST_STR_SIZE
         }
         store_tag_list_free(tags, n);
         if (found == 0)
-                return not_found(err,
-                                 "no image '%s%s' in the store (run 'forge images' to list "
-                                 "them)",
-                                 prefix, "");
+                return no_image(err, prefix, true);
         memcpy(ret, match, DIGEST_STR_SIZE);
         return 0;
 }
@@ -235,10 +241,7 @@ int store_resolve(store *s, const char *ref, char ret_digest[DIGEST_STR_SIZE], f
         if (strncmp(ref, "sha256:", 7) == 0) {
                 if (digest_valid(ref)) {
                         if (!store_blob_exists(s, ref))
-                                return not_found(err,
-                                                 "no image %s%s in the store (run 'forge "
-                                                 "images' to list them)",
-                                                 ref, "");
+                                return no_image(err, ref, false);
                         memcpy(ret_digest, ref, DIGEST_STR_SIZE);
                         return 0;
                 }

@@ -111,13 +111,11 @@ int layer_stream_open(int fd, store_blob_writer *w, layer_stream **ret, forge_er
         ls->plain_h = hash_sha256_new();
         ls->raw_buf = malloc(BUF_SIZE);
         ls->plain_buf = malloc(BUF_SIZE);
-        ls->outer = archive_read_new();
+        ls->outer = store_archive_raw_reader();
         if (!ls->raw_h || !ls->plain_h || !ls->raw_buf || !ls->plain_buf || !ls->outer) {
                 layer_stream_free(ls);
                 return forge_error_make(err, ENOMEM, "layer");
         }
-        store_archive_filters(ls->outer);
-        archive_read_support_format_raw(ls->outer);
         if (archive_read_open(ls->outer, ls, NULL, raw_read, NULL) != ARCHIVE_OK ||
             archive_read_next_header(ls->outer, &ae) != ARCHIVE_OK) {
                 if (ls->err) {

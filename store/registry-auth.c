@@ -145,6 +145,7 @@ static int auth_file_load(const char *path, json_t **ret, forge_error **err)
         size_t len;
         json_error_t je;
         forge_error *e = NULL;
+        cleanup_json json_t *j = NULL;
 
         *ret = NULL;
         if (fs_read_all(AT_FDCWD, path, MAX_AUTH_FILE, &buf, &len, &e) < 0) {
@@ -155,16 +156,14 @@ static int auth_file_load(const char *path, json_t **ret, forge_error **err)
                 *err = e;
                 return forge_error_prefix(err, "read auth file '%s'", path);
         }
-        *ret = json_loadb(buf, len, 0, &je);
+        j = json_loadb(buf, len, 0, &je);
         explicit_bzero(buf, len);
-        if (*ret == NULL || !json_is_object(*ret)) {
-                json_decref(*ret);
-                *ret = NULL;
+        if (j == NULL || !json_is_object(j))
                 return forge_error_make(err, EBADMSG,
                                         "auth file '%s' is not a JSON object (line "
                                         "%d): fix or remove it",
                                         path, je.line);
-        }
+        *ret = take_ptr(j);
         return 0;
 }
 

@@ -51,16 +51,21 @@ int registry_cache_new(store *s, const registry_opts *o, registry_cache **ret, f
         return 0;
 }
 
+static void cache_source_release(cache_source *src)
+{
+        reg_session_free(src->s);
+        free(src->repo);
+        json_decref(src->entries);
+        json_decref(src->sizes);
+        memset(src, 0, sizeof(*src));
+}
+
 void registry_cache_free(registry_cache *c)
 {
         if (c == NULL)
                 return;
-        for (size_t i = 0; i < c->n_src; i++) {
-                reg_session_free(c->src[i].s);
-                free(c->src[i].repo);
-                json_decref(c->src[i].entries);
-                json_decref(c->src[i].sizes);
-        }
+        for (size_t i = 0; i < c->n_src; i++)
+                cache_source_release(&c->src[i]);
         json_decref(c->added);
         json_decref(c->added_keys);
         free(c);
@@ -78,14 +83,12 @@ static bool layer_type(const char *mt)
 static int read_entries(cache_source *src, const registry_manifest *m, const char *cfg, size_t len,
                         forge_error **err)
 {
-        json_t *j = json_loadb(cfg, len, 0, NULL), *layers, *e;
+        cleanup_json json_t *j = json_loadb(cfg, len, 0, NULL);
+        json_t *layers = json_object_get(j, "layers"), *e;
         size_t i;
 
-        layers = json_object_get(j, "layers");
-        if (!json_is_integer(json_object_get(j, "forge_cache_version")) || !json_is_array(layers)) {
-                json_decref(j);
+        if (!json_is_integer(json_object_get(j, "forge_cache_version")) || !json_is_array(layers))
                 return forge_error_make(err, EBADMSG, "the cache config is not forge's");
-        }
         src->entries = json_object();
         src->sizes = json_object();
         for (i = 0; i < m->n_layers; i++)
@@ -104,7 +107,6 @@ static int read_entries(cache_source *src, const registry_manifest *m, const cha
                         continue;
                 json_object_set(src->entries, key, e);
         }
-        json_decref(j);
         return 0;
 }
 
@@ -155,16 +157,11 @@ int registry_cache_import(registry_cache *c, const char *refstr, forge_error **e
         src = &c->src[c->n_src];
         memset(src, 0, sizeof(*src));
         if (import_ref(c, &ref, src, err) < 0) {
-                reg_session_free(src->s);
-                free(src->repo);
-                json_decref(src->entries);
-                json_decref(src->sizes);
-                memset(src, 0, sizeof(*src));
+                cache_source_release(src);
                 return forge_error_prefix(err, "cache from '%s'", refstr);
         }
         if (src->entries == NULL) {
-                reg_session_free(src->s);
-                memset(src, 0, sizeof(*src));
+                cache_source_release(src);
                 return 0;
         }
         c->n_src++;
@@ -219,11 +216,6 @@ int registry_cache_add(registry_cache *c, const char *key, const store_layer *l,
         return 0;
 }
 
-static void cleanup_json_fn(json_t **j)
-{
-        json_decref(*j);
-}
-
 #define DEFAULT_MAX_ENTRIES 1024
 
 /* At most this many entries in an artifact (FORGE_REGISTRY_CACHE_ENTRIES
@@ -246,14 +238,11 @@ static int existing_entries(registry_cache *c, const registry_ref *ref, json_t *
 
         *ret = NULL;
         r = import_ref(c, ref, &src, err);
-        reg_session_free(src.s);
-        free(src.repo);
-        json_decref(src.sizes);
-        if (r < 0) {
-                json_decref(src.entries);
+        if (r == 0)
+                *ret = take_ptr(src.entries);
+        cache_source_release(&src);
+        if (r < 0)
                 return forge_error_prefix(err, "the artifact there (it is not overwritten)");
-        }
-        *ret = src.entries;
         return 0;
 }
 
@@ -262,7 +251,8 @@ static int existing_entries(registry_cache *c, const registry_ref *ref, json_t *
  * oldest dropped beyond the cap. */
 static json_t *merge_entries(registry_cache *c, json_t *old)
 {
-        json_t *all = json_array(), *e, *out;
+        cleanup_json json_t *all = json_array();
+        json_t *e, *out;
         const char *key;
         size_t i, max = max_entries(), skip;
 
@@ -281,16 +271,15 @@ static json_t *merge_entries(registry_cache *c, json_t *old)
                 if (i >= skip && out != NULL)
                         json_array_append(out, e);
         }
-        json_decref(all);
         return out;
 }
 
 int registry_cache_export(registry_cache *c, const char *refstr, forge_error **err)
 {
         cleanup_registry_ref registry_ref ref = {0};
-        __attribute__((cleanup(cleanup_json_fn))) json_t *cfg = NULL, *man = NULL, *old = NULL,
-                                                         *entries = NULL;
-        json_t *descs = json_array(), *seen = json_object(), *e;
+        cleanup_json json_t *cfg = NULL, *man = NULL, *old = NULL, *entries = NULL;
+        cleanup_json json_t *descs = json_array(), *seen = json_object();
+        json_t *e;
         cleanup_free char *cfg_txt = NULL, *man_txt = NULL;
         cleanup_free char(*digests)[DIGEST_STR_SIZE] = NULL;
         cleanup_free uint64_t *sizes = NULL;
@@ -299,11 +288,8 @@ int registry_cache_export(registry_cache *c, const char *refstr, forge_error **e
         bool was_locked = c->st->lock_mode != 0;
         int r = -1;
 
-        if (registry_ref_parse(refstr, &ref, err) < 0) {
-                json_decref(descs);
-                json_decref(seen);
+        if (registry_ref_parse(refstr, &ref, err) < 0)
                 return -1;
-        }
         if (!was_locked && store_lock_shared(c->st, err) < 0)
                 goto out;
         if (existing_entries(c, &ref, &old, err) < 0)
@@ -354,8 +340,6 @@ unlock:
         if (!was_locked)
                 store_unlock(c->st);
 out:
-        json_decref(descs);
-        json_decref(seen);
         if (r < 0)
                 return forge_error_prefix(err, "cache to '%s'", refstr);
         return 0;

@@ -295,7 +295,8 @@ static int fetch_token(reg_session *s, const char *scope, reg_token *ret, forge_
         cleanup_http_response http_response r = {0};
         cleanup_free char *q = token_query(&s->chal, scope), *url = NULL, *form = NULL;
         const char *hdrs[3] = {NULL, NULL, NULL};
-        json_t *j = NULL, *tok, *exp;
+        cleanup_json json_t *j = NULL;
+        json_t *tok, *exp;
         const char *t;
         http_request rq;
         int life = MIN_TOKEN_LIFETIME;
@@ -362,13 +363,11 @@ static int fetch_token(reg_session *s, const char *scope, reg_token *ret, forge_
         if (!json_is_string(tok) || json_string_length(tok) == 0)
                 tok = json_object_get(j, "access_token");
         t = json_string_value(tok);
-        if (t == NULL || t[0] == '\0' || strpbrk(t, "\r\n") != NULL) {
-                json_decref(j);
+        if (t == NULL || t[0] == '\0' || strpbrk(t, "\r\n") != NULL)
                 return forge_error_make(err, EBADMSG,
                                         "registry '%s': the token server sent no "
                                         "usable token",
                                         s->host);
-        }
         exp = json_object_get(j, "expires_in");
         if (json_is_integer(exp) && json_integer_value(exp) > life)
                 life = json_integer_value(exp) > 86400 ? 86400 : (int)json_integer_value(exp);
@@ -378,7 +377,6 @@ static int fetch_token(reg_session *s, const char *scope, reg_token *ret, forge_
         explicit_bzero((char *)t, strlen(t));
         if (r.body)
                 explicit_bzero(r.body, r.body_len);
-        json_decref(j);
         ret->scope = strdup(scope ? scope : "");
         if (ret->header == NULL || ret->scope == NULL) {
                 secret_free(ret->header);
@@ -522,7 +520,7 @@ int reg_status_error(forge_error **err, const http_response *r, const char *what
 {
         char detail[240] = "";
         const char *hint = "";
-        json_t *j = r->body ? json_loadb(r->body, r->body_len, 0, NULL) : NULL;
+        cleanup_json json_t *j = r->body ? json_loadb(r->body, r->body_len, 0, NULL) : NULL;
         json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
         const char *code = json_string_value(json_object_get(e0, "code"));
         const char *msg = json_string_value(json_object_get(e0, "message"));
@@ -532,7 +530,6 @@ int reg_status_error(forge_error **err, const http_response *r, const char *what
                 snprintf(detail, sizeof(detail), ": %s%s%s", code ? code : "",
                          code && msg ? " " : "", msg ? msg : "");
         sanitize(detail);
-        json_decref(j);
         switch (r->status) {
         case 401:
                 hint = " (authentication required: run 'forge login HOST')";

@@ -60,6 +60,11 @@ char *reg_resolve_location(reg_session *s, const char *location);
 int reg_push_manifest(store *st, const registry_ref *ref, const char (*digests)[DIGEST_STR_SIZE],
                       const uint64_t *sizes, size_t n, const char *body, size_t len, const char *mt,
                       const char *digest, const registry_opts *o, forge_error **err);
+/* Records that host/repo holds the blobs (a JSON array of digests, taken)
+ * of manifest mdigest, so that a push to another repository of the same
+ * registry can mount them (registry-push.c). Failing to record fails nothing. */
+void reg_origin_record(store *st, const char *host, const char *repo, const char *mdigest,
+                       json_t *blobs);
 /* Downloads one blob of repo into the store, verified (registry-pull.c). */
 int reg_blob_fetch(store *st, reg_session *s, const registry_opts *o, const char *repo,
                    const registry_descriptor *d, uint64_t cap, forge_error **err);

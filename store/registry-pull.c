@@ -256,7 +256,8 @@ static int check_config(store *st, const registry_manifest *m, forge_error **err
 {
         cleanup_free char *buf = NULL;
         size_t len;
-        json_t *j, *ids;
+        cleanup_json json_t *j = NULL;
+        json_t *ids;
         int r = 0;
 
         if (store_blob_read(st, m->config.digest, REGISTRY_MAX_CONFIG, &buf, &len, err) < 0)
@@ -276,7 +277,6 @@ static int check_config(store *st, const registry_manifest *m, forge_error **err
                                                      "a sha256 digest",
                                                      m->config.digest, i + 1);
         }
-        json_decref(j);
         return r;
 }
 
@@ -300,29 +300,6 @@ static int check_media(const registry_manifest *m, forge_error **err)
                                                 i + 1);
         }
         return 0;
-}
-
-/* Remembers which repository holds the image's blobs, so that a push to
- * another repository of the same registry can mount them. */
-static void reg_record_origin(store *st, const char *host, const char *repo,
-                              const char *manifest_digest, const registry_manifest *m)
-{
-        json_t *blobs = json_array(), *rec;
-        forge_error *e = NULL;
-        char *txt;
-
-        json_array_append_new(blobs, json_string(m->config.digest));
-        for (size_t i = 0; i < m->n_layers; i++)
-                json_array_append_new(blobs, json_string(m->layers[i].digest));
-        rec = json_pack("{s:s, s:s, s:o}", "host", host, "repo", repo, "blobs", blobs);
-        txt = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        char key[DIGEST_STR_SIZE + 300];
-        snprintf(key, sizeof(key), "%s/%s@%s", host, repo, manifest_digest);
-        /* only an optimisation: failing to record fails nothing */
-        if (txt != NULL && store_kv_put(st, "registry-origin", key, txt, &e) < 0)
-                forge_error_release(&e);
-        free(txt);
-        json_decref(rec);
 }
 
 int reg_blob_fetch(store *st, reg_session *s, const registry_opts *o, const char *repo,
@@ -390,13 +367,12 @@ static int record_ref(store *st, const registry_ref *ref, const char *digest, fo
 {
         cleanup_free char *name = NULL, *txt = NULL;
         char key[DIGEST_STR_SIZE];
-        json_t *j;
+        cleanup_json json_t *j = NULL;
 
         if (!ref_key(ref, &name, key))
                 return 0;
         j = json_pack("{s:s, s:s}", "ref", name, "digest", digest);
         txt = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(j);
         if (txt == NULL)
                 return forge_error_make(err, ENOMEM, "record '%s'", name);
         if (store_kv_put(st, KV_REFS, key, txt, err) < 0)
@@ -432,7 +408,7 @@ static int local_image(store *st, const registry_ref *ref, char ret[DIGEST_STR_S
         cleanup_free char *name = NULL, *v = NULL;
         char key[DIGEST_STR_SIZE];
         const char *d, *rec;
-        json_t *j;
+        cleanup_json json_t *j = NULL;
         int r;
 
         if (ref->digest[0]) {
@@ -452,7 +428,6 @@ static int local_image(store *st, const registry_ref *ref, char ret[DIGEST_STR_S
         r = d != NULL && rec != NULL && strcmp(rec, name) == 0 && image_complete(st, d);
         if (r)
                 snprintf(ret, DIGEST_STR_SIZE, "%s", d);
-        json_decref(j);
         return r;
 }
 
@@ -512,7 +487,13 @@ static int pull_locked(store *st, const registry_ref *ref, const registry_opts *
                         return forge_error_prefix(err, "pulled image");
                 store_image_free(img);
         }
-        reg_record_origin(st, ref->host, ref->repo, digest, &m);
+        {
+                json_t *blobs = json_array();
+                json_array_append_new(blobs, json_string(m.config.digest));
+                for (size_t i = 0; i < m.n_layers; i++)
+                        json_array_append_new(blobs, json_string(m.layers[i].digest));
+                reg_origin_record(st, ref->host, ref->repo, digest, blobs);
+        }
         if (tag[0] != '\0' && store_tag_set(st, name, tag, digest, err) < 0)
                 return -1;
         if (record_ref(st, ref, digest, err) < 0)

@@ -8,8 +8,6 @@
  */
 #include "store/registry-internal.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,15 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/pool.h"
 
 #define DEFAULT_CHUNK (32u << 20)
-#define BUF_SIZE (1 << 20)
 
 typedef struct push_blob {
         char digest[DIGEST_STR_SIZE];
@@ -155,75 +150,87 @@ static void upload_cb(void *userdata, uint64_t now, uint64_t total)
                 emit(p->c, p->b, p->base + now, "uploading");
 }
 
-static int upload(push_ctx *c, const push_blob *b, char *loc, forge_error **err)
-{
-        upload_progress up = {c, b, 0};
-        cleanup_close int fd = -1;
-        cleanup_free char *location = loc, *url = NULL;
-        static const char *const octet[] = {"Content-Type: application/octet-stream", NULL};
-        http_request rq;
+static const char *const octet[] = {"Content-Type: application/octet-stream", NULL};
 
-        if (store_blob_open(c->st, b->digest, &fd, err) < 0)
-                return -1;
-        emit(c, b, 0, "uploading");
-        if (b->size > c->chunk) {
-                for (uint64_t off = 0; off < b->size; off += c->chunk) {
-                        cleanup_http_response http_response r = {0};
-                        uint64_t n = b->size - off < c->chunk ? b->size - off : c->chunk;
-                        char range[80];
-                        const char *hdrs[] = {octet[0], range, NULL};
-                        snprintf(range, sizeof(range), "Content-Range: %llu-%llu",
-                                 (unsigned long long)off, (unsigned long long)(off + n - 1));
-                        http_request_init(&rq, location);
-                        rq.method = "PATCH";
-                        rq.headers = hdrs;
-                        rq.body_kind = HTTP_BODY_FD;
-                        rq.body_fd = fd;
-                        rq.body_offset = (off_t)off;
-                        rq.body_len = n;
-                        rq.no_retry = true;
-                        up.base = off;
-                        rq.progress = upload_cb;
-                        rq.userdata = &up;
-                        if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
-                                return -1;
-                        if (r.status != 202)
-                                return reg_status_error(err, &r, "upload chunk");
-                        free(location);
-                        location = reg_resolve_location(c->s, http_response_header(&r, "location"));
-                        if (location == NULL)
-                                return forge_error_make(err, EBADMSG,
-                                                        "upload chunk: no usable "
-                                                        "Location");
-                        emit(c, b, off + n, "uploading");
-                }
+/* PATCHes the blob in chunks of c->chunk; *location follows the registry's
+ * Location after each. */
+static int upload_chunks(push_ctx *c, const push_blob *b, int fd, char **location,
+                         upload_progress *up, forge_error **err)
+{
+        for (uint64_t off = 0; off < b->size; off += c->chunk) {
                 cleanup_http_response http_response r = {0};
-                url = with_digest(location, b->digest);
-                if (url == NULL)
-                        return forge_error_make(err, ENOMEM, "push");
-                http_request_init(&rq, url);
-                rq.method = "PUT";
+                uint64_t n = b->size - off < c->chunk ? b->size - off : c->chunk;
+                char range[80];
+                const char *hdrs[] = {octet[0], range, NULL};
+                http_request rq;
+
+                snprintf(range, sizeof(range), "Content-Range: %llu-%llu", (unsigned long long)off,
+                         (unsigned long long)(off + n - 1));
+                http_request_init(&rq, *location);
+                rq.method = "PATCH";
+                rq.headers = hdrs;
+                rq.body_kind = HTTP_BODY_FD;
+                rq.body_fd = fd;
+                rq.body_offset = (off_t)off;
+                rq.body_len = n;
                 rq.no_retry = true;
+                up->base = off;
+                rq.progress = upload_cb;
+                rq.userdata = up;
                 if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
                         return -1;
-                return check_created(&r, b, "finish upload", err);
+                if (r.status != 202)
+                        return reg_status_error(err, &r, "upload chunk");
+                free(*location);
+                *location = reg_resolve_location(c->s, http_response_header(&r, "location"));
+                if (*location == NULL)
+                        return forge_error_make(err, EBADMSG, "upload chunk: no usable Location");
+                emit(c, b, off + n, "uploading");
         }
+        return 0;
+}
+
+/* The closing PUT ?digest=: with the whole blob as its body (fd >= 0: a
+ * monolithic upload) or none (after the chunks). */
+static int upload_finish(push_ctx *c, const push_blob *b, const char *location, int fd,
+                         upload_progress *up, forge_error **err)
+{
         cleanup_http_response http_response r = {0};
-        url = with_digest(location, b->digest);
+        cleanup_free char *url = with_digest(location, b->digest);
+        http_request rq;
+
         if (url == NULL)
                 return forge_error_make(err, ENOMEM, "push");
         http_request_init(&rq, url);
         rq.method = "PUT";
-        rq.headers = octet;
-        rq.body_kind = HTTP_BODY_FD;
-        rq.body_fd = fd;
-        rq.body_len = b->size;
         rq.no_retry = true;
-        rq.progress = upload_cb;
-        rq.userdata = &up;
+        if (fd >= 0) {
+                rq.headers = octet;
+                rq.body_kind = HTTP_BODY_FD;
+                rq.body_fd = fd;
+                rq.body_len = b->size;
+                rq.progress = upload_cb;
+                rq.userdata = up;
+        }
         if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
                 return -1;
-        return check_created(&r, b, "upload", err);
+        return check_created(&r, b, fd >= 0 ? "upload" : "finish upload", err);
+}
+
+static int upload(push_ctx *c, const push_blob *b, char *loc, forge_error **err)
+{
+        upload_progress up = {c, b, 0};
+        cleanup_close int fd = -1;
+        cleanup_free char *location = loc;
+
+        if (store_blob_open(c->st, b->digest, &fd, err) < 0)
+                return -1;
+        emit(c, b, 0, "uploading");
+        if (b->size <= c->chunk)
+                return upload_finish(c, b, location, fd, &up, err);
+        if (upload_chunks(c, b, fd, &location, &up, err) < 0)
+                return -1;
+        return upload_finish(c, b, location, -1, &up, err);
 }
 
 static int push_one(push_ctx *c, const push_blob *b, forge_error **err)
@@ -279,7 +286,8 @@ static void find_mounts(push_ctx *c, const char *host)
         while ((de = readdir(d)) != NULL) {
                 cleanup_free char *buf = NULL;
                 char rel[512];
-                json_t *j, *blobs, *v;
+                cleanup_json json_t *j = NULL;
+                json_t *blobs, *v;
                 const char *h, *repo;
                 size_t i;
                 forge_error *e = NULL;
@@ -307,131 +315,22 @@ static void find_mounts(push_ctx *c, const char *host)
                                                          sizeof(c->blobs[k].mount_from), "%s",
                                                          repo);
                         }
-                json_decref(j);
         }
 }
 
-static void record_origin(store *st, const char *host, const char *repo, const char *mdigest,
-                          const push_blob *blobs, size_t n)
+void reg_origin_record(store *st, const char *host, const char *repo, const char *mdigest,
+                       json_t *blobs)
 {
-        json_t *arr = json_array(), *rec;
+        cleanup_json json_t *rec =
+            json_pack("{s:s, s:s, s:o}", "host", host, "repo", repo, "blobs", blobs);
+        cleanup_free char *txt = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         forge_error *e = NULL;
-        char *txt;
         char key[DIGEST_STR_SIZE + 300];
 
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, json_string(blobs[i].digest));
-        rec = json_pack("{s:s, s:s, s:o}", "host", host, "repo", repo, "blobs", arr);
-        txt = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         snprintf(key, sizeof(key), "%s/%s@%s", host, repo, mdigest);
+        /* only an optimisation: failing to record fails nothing */
         if (txt != NULL && store_kv_put(st, "registry-origin", key, txt, &e) < 0)
                 forge_error_release(&e);
-        free(txt);
-        json_decref(rec);
-}
-
-/* ---- --compression: layers recompressed into new blobs ---- */
-
-typedef struct zsink {
-        store_compression comp;
-        z_stream z;
-        ZSTD_CCtx *zc;
-        store_blob_writer *w;
-        unsigned char *out;
-} zsink;
-
-static int zsink_write(zsink *k, const void *buf, size_t len, bool last, forge_error **err)
-{
-        if (k->comp == STORE_COMPRESSION_GZIP) {
-                k->z.next_in = (unsigned char *)(uintptr_t)buf;
-                k->z.avail_in = (uInt)len;
-                do {
-                        k->z.next_out = k->out;
-                        k->z.avail_out = BUF_SIZE;
-                        if (deflate(&k->z, last ? Z_FINISH : Z_NO_FLUSH) == Z_STREAM_ERROR)
-                                return forge_error_make(err, EIO, "gzip");
-                        if (store_blob_writer_write(k->w, k->out, BUF_SIZE - k->z.avail_out, err) <
-                            0)
-                                return -1;
-                } while (k->z.avail_out == 0);
-                return 0;
-        }
-        ZSTD_inBuffer in = {buf, len, 0};
-        for (;;) {
-                ZSTD_outBuffer out = {k->out, BUF_SIZE, 0};
-                size_t rem =
-                    ZSTD_compressStream2(k->zc, &out, &in, last ? ZSTD_e_end : ZSTD_e_continue);
-                if (ZSTD_isError(rem))
-                        return forge_error_make(err, EIO, "zstd: %s", ZSTD_getErrorName(rem));
-                if (store_blob_writer_write(k->w, k->out, out.pos, err) < 0)
-                        return -1;
-                if (last ? rem == 0 : in.pos == in.size)
-                        return 0;
-        }
-}
-
-static int recompress(store *st, const store_layer *l, store_compression comp, store_layer *ret,
-                      forge_error **err)
-{
-        cleanup_close int fd = -1;
-        struct archive *a = archive_read_new();
-        zsink k = {.comp = comp};
-        const void *buf;
-        size_t len;
-        la_int64_t off;
-        int r = -1, ar;
-
-        k.out = malloc(BUF_SIZE);
-        if (a == NULL || k.out == NULL) {
-                forge_error_make(err, ENOMEM, "recompress");
-                goto out;
-        }
-        if (comp == STORE_COMPRESSION_GZIP) {
-                if (deflateInit2(&k.z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-                        forge_error_make(err, ENOMEM, "gzip");
-                        goto out;
-                }
-        } else if ((k.zc = ZSTD_createCCtx()) == NULL) {
-                forge_error_make(err, ENOMEM, "zstd");
-                goto out;
-        }
-        archive_read_support_filter_all(a);
-        archive_read_support_format_raw(a);
-        if (store_blob_open(st, l->digest, &fd, err) < 0 ||
-            store_blob_writer_new(st, &k.w, err) < 0)
-                goto out;
-        if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK ||
-            archive_read_next_header(a, &(struct archive_entry *){NULL}) != ARCHIVE_OK) {
-                forge_error_make(err, EIO, "read layer %s: %s", l->digest, archive_error_string(a));
-                goto out;
-        }
-        for (;;) {
-                ar = archive_read_data_block(a, &buf, &len, &off);
-                if (ar != ARCHIVE_OK && ar != ARCHIVE_EOF) {
-                        forge_error_make(err, EIO, "read layer %s: %s", l->digest,
-                                         archive_error_string(a));
-                        goto out;
-                }
-                if (zsink_write(&k, ar == ARCHIVE_EOF ? NULL : buf, ar == ARCHIVE_EOF ? 0 : len,
-                                ar == ARCHIVE_EOF, err) < 0)
-                        goto out;
-                if (ar == ARCHIVE_EOF)
-                        break;
-        }
-        *ret = *l;
-        snprintf(ret->media_type, sizeof(ret->media_type), "%s",
-                 comp == STORE_COMPRESSION_GZIP ? STORE_MEDIA_LAYER_GZIP : STORE_MEDIA_LAYER_ZSTD);
-        r = store_blob_writer_commit(k.w, NULL, ret->digest, &ret->size, err);
-        k.w = NULL;
-out:
-        store_blob_writer_abort(k.w);
-        if (comp == STORE_COMPRESSION_GZIP)
-                deflateEnd(&k.z);
-        ZSTD_freeCCtx(k.zc);
-        free(k.out);
-        if (a)
-                archive_read_free(a);
-        return r;
 }
 
 static bool is_comp(const char *mt, store_compression comp)
@@ -447,14 +346,15 @@ static bool is_comp(const char *mt, store_compression comp)
 static int manifest_for_push(store *st, store_image *img, store_compression comp, char **ret_body,
                              size_t *ret_len, char ret_digest[DIGEST_STR_SIZE], forge_error **err)
 {
-        json_t *m, *layers;
+        cleanup_json json_t *m = NULL;
+        json_t *layers;
         bool changed = false;
 
         if (comp != STORE_COMPRESSION_DEFAULT)
                 for (size_t i = 0; i < img->n_layers; i++)
                         if (!is_comp(img->layers[i].media_type, comp)) {
                                 store_layer nl;
-                                if (recompress(st, &img->layers[i], comp, &nl, err) < 0)
+                                if (store_layer_recompress(st, &img->layers[i], comp, &nl, err) < 0)
                                         return forge_error_prefix(err, "layer %zu", i + 1);
                                 img->layers[i] = nl;
                                 changed = true;
@@ -476,7 +376,6 @@ static int manifest_for_push(store *st, store_image *img, store_compression comp
                 json_object_set_new(d, "size", json_integer((json_int_t)img->layers[i].size));
         }
         *ret_body = store_json_canonical(m, ret_len);
-        json_decref(m);
         if (*ret_body == NULL)
                 return forge_error_make(err, ENOMEM, "manifest");
         return store_blob_put(st, *ret_body, *ret_len, ret_digest, err);
@@ -558,7 +457,12 @@ int reg_push_manifest(store *st, const registry_ref *ref, const char (*digests)[
         c.s = s;
         if (push_blobs(&c, err) < 0 || put_manifest(&c, ref, mt, body, len, digest, err) < 0)
                 return -1;
-        record_origin(st, ref->host, ref->repo, digest, blobs, c.n_blobs);
+        {
+                json_t *arr = json_array();
+                for (size_t i = 0; i < c.n_blobs; i++)
+                        json_array_append_new(arr, json_string(blobs[i].digest));
+                reg_origin_record(st, ref->host, ref->repo, digest, arr);
+        }
         return 0;
 }
 

@@ -30,6 +30,12 @@ int layer_stream_finish(layer_stream *ls, char ret_digest[DIGEST_STR_SIZE],
                         forge_error **err);
 void layer_stream_free(layer_stream *ls);
 
+/* Recompresses the layer blob l (any compression libarchive's filters read)
+ * as comp (gzip: deterministic, no name, mtime 0) into a new blob; ret is l
+ * with the new digest, size and media type (store/recompress.c). */
+int store_layer_recompress(store *s, const store_layer *l, store_compression comp, store_layer *ret,
+                           forge_error **err);
+
 /* The digest of an unpacked tree (store/tree-digest.c): every entry's path,
  * type, mode, owner, size and content hash, symlink target, device number
  * and the xattrs forge sets, in sorted order; mtimes are not included. */

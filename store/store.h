@@ -240,6 +240,9 @@ struct archive;
 void store_archive_filters(struct archive *a);
 /* A reader of tar, GNU tar and cpio with store_archive_filters(); NULL on ENOMEM. */
 struct archive *store_archive_reader(void);
+/* A reader of one stream (format "raw": a compressed file, a layer blob as
+ * bytes) with store_archive_filters(); NULL on ENOMEM. */
+struct archive *store_archive_raw_reader(void);
 /* Extracts an already opened reader into dir, as store_extract_fd does. */
 int store_extract_archive(struct archive *a, const char *dir, int flags, forge_error **err);
 /* The rest of the current entry's data, NUL-terminated and malloc'd in ret;

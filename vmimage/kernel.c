@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
@@ -167,7 +168,7 @@ typedef struct modinfo {
 
 typedef struct modset {
         modinfo *v;
-        size_t n;
+        size_t n, cap;
         char *builtin; /* modules.builtin text */
         char *dep;     /* modules.dep text, when there is one */
 } modset;
@@ -198,11 +199,9 @@ static int module_read(const char *path, char **ret, size_t *ret_len, forge_erro
 
         if (ext == NULL || ext[3] == '\0')
                 return fs_read_all(AT_FDCWD, path, 512 << 20, ret, ret_len, err);
-        a = archive_read_new();
+        a = store_archive_raw_reader();
         if (a == NULL)
                 return forge_error_make(err, ENOMEM, "module '%s'", path);
-        store_archive_filters(a);
-        archive_read_support_format_raw(a);
         if (archive_read_open_filename(a, path, BUF) != ARCHIVE_OK ||
             archive_read_next_header(a, &ae) != ARCHIVE_OK)
                 return forge_error_make(err, EINVAL, "module '%s': %s", path,
@@ -305,19 +304,18 @@ static char *dep_from_modules_dep(const char *dep, const char *name)
 static int add_module(void *ctx, const char *path, const char *name, const struct stat *st)
 {
         modset *ms = ctx;
-        modinfo *nv;
+        modinfo *m;
 
         if (!S_ISREG(st->st_mode) || strstr(name, ".ko") == NULL)
                 return 0;
-        nv = realloc(ms->v, (ms->n + 1) * sizeof(*nv));
-        if (nv == NULL)
+        if (ARRAY_GROW(ms->v, ms->cap, ms->n + 1) < 0)
                 return -1;
-        ms->v = nv;
-        nv[ms->n].path = strdup(path);
-        if (nv[ms->n].path == NULL)
+        m = &ms->v[ms->n];
+        m->path = strdup(path);
+        if (m->path == NULL)
                 return -1;
-        name_of(name, nv[ms->n].name);
-        nv[ms->n].depends = NULL;
+        name_of(name, m->name);
+        m->depends = NULL;
         ms->n++;
         return 0;
 }
