@@ -28,13 +28,6 @@ int cli_fail(forge_error **err);
 /* Prints "forge CMD: MESSAGE" plus a hint to run --help; returns FORGE_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* After getopt_long returned c ('?' or ':', with opterr = 0 and a ':'
- * optstring): a usage error naming the option that is wrong. */
-int cli_bad_option(const char *cmd, int c, char **argv);
-/* A usage error naming an argument that is not wanted ("unknown option" when
- * it looks like one). */
-int cli_extra_arg(const char *cmd, const char *arg);
-
 /* "1.2 MiB" style; buf of at least 16 bytes. */
 const char *cli_format_size(unsigned long long bytes, char *buf, unsigned long len);
 

@@ -35,34 +35,28 @@ struct cli_opt {
 };
 
 /* Rows, type-checked: a bool *, a const char **, an array of const char *. */
+/* clang-format off */
 #define CLI_FLAG(n, c, p)                                                                          \
-        {                                                                                          \
-                .name = (n), .short_name = (c), .type = CLI_OPT_FLAG,                              \
-                .field = (1 ? (p) : (bool *)0)                                                     \
-        }
+        {.name = (n), .short_name = (c), .type = CLI_OPT_FLAG, .field = (1 ? (p) : (bool *)0)}
 #define CLI_VALUE(n, c, p)                                                                         \
-        {                                                                                          \
-                .name = (n), .short_name = (c), .type = CLI_OPT_VALUE,                             \
-                .field = (1 ? (p) : (const char **)0)                                              \
-        }
+        {.name = (n), .short_name = (c), .type = CLI_OPT_VALUE,                                    \
+         .field = (1 ? (p) : (const char **)0)}
 /* check: a cli_opt_fn that sees each value first, or NULL */
 #define CLI_LIST(n, c, array, cnt, check)                                                          \
-        {                                                                                          \
-                .name = (n), .short_name = (c), .type = CLI_OPT_LIST,                              \
-                .field = (1 ? (array) : (const char **)0), .count = (cnt),                         \
-                .max = sizeof(array) / sizeof((array)[0]), .fn = (check)                           \
-        }
+        {.name = (n), .short_name = (c), .type = CLI_OPT_LIST,                                     \
+         .field = (1 ? (array) : (const char **)0), .count = (cnt),                                \
+         .max = sizeof(array) / sizeof((array)[0]), .fn = (check)}
 /* An option that fn handles alone; v: it takes a value. */
 #define CLI_CALL(n, c, v, f, d)                                                                    \
-        {                                                                                          \
-                .name = (n), .short_name = (c), .type = (v) ? CLI_OPT_VALUE : CLI_OPT_FLAG,        \
-                .fn = (f), .data = (d)                                                             \
-        }
+        {.name = (n), .short_name = (c), .type = (v) ? CLI_OPT_VALUE : CLI_OPT_FLAG,               \
+         .fn = (f), .data = (d)}
+/* clang-format on */
 
 enum {
-        CLI_OPTS_IN_ORDER =
-            1u << 0,             /* options end at the first operand (the rest is a command's) */
-        CLI_OPTS_NO_H = 1u << 1, /* -h is not --help */
+        /* options end at the first operand (the rest is another command's) */
+        CLI_OPTS_IN_ORDER = 1u << 0,
+        /* -h is not --help */
+        CLI_OPTS_NO_H = 1u << 1,
 };
 
 /* A command, beside its --help text: what cli_opts_parse needs besides its
@@ -77,9 +71,9 @@ typedef struct cli_opts_cmd {
 
 #define CLI_OPTS_HELP (-1)
 
-/* Reads argv (argv[0] the command's name) with the n options opts. Returns 0 with
- * *ret_first the index of the first operand (argv is reordered so that the
- * operands come last, as getopt does); CLI_OPTS_HELP after printing the
+/* Reads argv (argv[0] the command's name) with the n options opts. Returns
+ * 0 with *ret_first the index of the first operand (argv is reordered so
+ * that the operands come last, as getopt does); CLI_OPTS_HELP after printing the
  * usage; else an exit status after printing a usage error: an unknown
  * option, a missing value, what an option's fn refused, too many values of a
  * list, too few or too many operands. */

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "cli/registry-cli.h"
 #include "common/cleanup.h"
 
 /* the cli's usage printer, recorded instead of printed */
@@ -246,6 +247,32 @@ static void test_help(void **state)
         assert_int_equal(n_errors, 1);
 }
 
+static void test_registry_rows(void **state)
+{
+        registry_opts ro = {.tls_verify = -1};
+        bool quiet = false;
+        const cli_opt opts[] = {CLI_PULL_OPTS(&ro, &quiet)};
+        const cli_opts_cmd cmd = {"pull", "", 0, 0, -1, NULL};
+        char **argv = ARGV("--tls-verify=false", "--cert-dir", "/c", "--authfile=/a", "--pull",
+                           "always", "-q");
+        char **bad = ARGV("--tls-verify", "maybe");
+        char **bad_pull = ARGV("--pull=sometimes");
+        int first;
+
+        (void)state;
+        assert_int_equal(cli_opts_parse(&cmd, opts, ARRAY_SIZE(opts), 8, argv, &first), 0);
+        assert_int_equal(ro.tls_verify, 0);
+        assert_string_equal(ro.certs_dir, "/c");
+        assert_string_equal(ro.auth_file, "/a");
+        assert_int_equal(ro.pull, REGISTRY_PULL_ALWAYS);
+        assert_true(quiet);
+        assert_int_equal(cli_opts_parse(&cmd, opts, ARRAY_SIZE(opts), 3, bad, &first), 2);
+        assert_string_equal(last_error, "pull: --tls-verify is 'true' or 'false', not 'maybe'");
+        assert_int_equal(cli_opts_parse(&cmd, opts, ARRAY_SIZE(opts), 2, bad_pull, &first), 2);
+        assert_string_equal(last_error,
+                            "pull: --pull is missing, always or never, not 'sometimes'");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -254,7 +281,7 @@ int main(void)
             cmocka_unit_test(test_repeated),        cmocka_unit_test(test_fn),
             cmocka_unit_test(test_operands),        cmocka_unit_test(test_double_dash),
             cmocka_unit_test(test_in_order),        cmocka_unit_test(test_help),
-
+            cmocka_unit_test(test_registry_rows),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
