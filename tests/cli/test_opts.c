@@ -16,22 +16,7 @@
 #include "cli/opts.h"
 #include "cli/registry-cli.h"
 #include "common/cleanup.h"
-
-/* the cli's usage printer, recorded instead of printed */
-static char last_error[1024];
-static int n_errors;
-
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-        va_list ap;
-        int n = snprintf(last_error, sizeof(last_error), "%s: ", cmd);
-
-        va_start(ap, fmt);
-        vsnprintf(last_error + n, sizeof(last_error) - (size_t)n, fmt, ap);
-        va_end(ap);
-        n_errors++;
-        return 2;
-}
+#include "tests/cli/usage-record.h"
 
 #define ARGV(...) ((char *[]){"cmd", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){"cmd", __VA_ARGS__}) / sizeof(char *)))
