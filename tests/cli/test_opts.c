@@ -16,6 +16,7 @@
 #include "cli/opts.h"
 #include "cli/registry-cli.h"
 #include "common/cleanup.h"
+#include "testutil.h"
 #include "tests/cli/usage-record.h"
 
 #define ARGV(...) ((char *[]){"cmd", __VA_ARGS__, NULL})
@@ -258,15 +259,9 @@ static void test_registry_rows(void **state)
                             "pull: --pull is missing, always or never, not 'sometimes'");
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_value_spellings), cmocka_unit_test(test_missing_value),
-            cmocka_unit_test(test_unknown_option),  cmocka_unit_test(test_short_flags),
-            cmocka_unit_test(test_repeated),        cmocka_unit_test(test_fn),
-            cmocka_unit_test(test_operands),        cmocka_unit_test(test_double_dash),
-            cmocka_unit_test(test_in_order),        cmocka_unit_test(test_help),
-            cmocka_unit_test(test_registry_rows),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_value_spellings),
+             cmocka_unit_test(test_missing_value), cmocka_unit_test(test_unknown_option),
+             cmocka_unit_test(test_short_flags), cmocka_unit_test(test_repeated),
+             cmocka_unit_test(test_fn), cmocka_unit_test(test_operands),
+             cmocka_unit_test(test_double_dash), cmocka_unit_test(test_in_order),
+             cmocka_unit_test(test_help), cmocka_unit_test(test_registry_rows))
