@@ -17,7 +17,8 @@ typedef struct cli_ctx {
 } cli_ctx;
 
 /* Every handler gets argv[0] = the command name, and returns an exit status. */
-typedef int (*cli_cmd_fn)(cli_ctx *ctx, int argc, char **argv);
+typedef int cli_command(cli_ctx *ctx, int argc, char **argv);
+typedef cli_command *cli_cmd_fn;
 
 /* Opens the store named by --store / $FORGE_STORE / the default. */
 int cli_store_open(cli_ctx *ctx, store **ret, forge_error **err);
@@ -28,36 +29,25 @@ int cli_fail(forge_error **err);
 /* Prints "forge CMD: MESSAGE" plus a hint to run --help; returns FORGE_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* After getopt_long returned c ('?' or ':', with opterr = 0 and a ':'
- * optstring): a usage error naming the option that is wrong. */
-int cli_bad_option(const char *cmd, int c, char **argv);
-/* A usage error naming an argument that is not wanted ("unknown option" when
- * it looks like one). */
-int cli_extra_arg(const char *cmd, const char *arg);
-
 /* "1.2 MiB" style; buf of at least 16 bytes. */
 const char *cli_format_size(unsigned long long bytes, char *buf, unsigned long len);
 
-int cmd_build(cli_ctx *ctx, int argc, char **argv);   /* cmd-build.c */
-int cmd_check(cli_ctx *ctx, int argc, char **argv);   /* cmd-build.c */
-int cmd_run(cli_ctx *ctx, int argc, char **argv);     /* cmd-run.c */
-int cmd_images(cli_ctx *ctx, int argc, char **argv);  /* cmd-images.c */
-int cmd_inspect(cli_ctx *ctx, int argc, char **argv); /* cmd-images.c */
-int cmd_rmi(cli_ctx *ctx, int argc, char **argv);     /* cmd-images.c */
-int cmd_export(cli_ctx *ctx, int argc, char **argv);  /* cmd-export.c */
-int cmd_import(cli_ctx *ctx, int argc, char **argv);  /* cmd-import.c */
-int cmd_store(cli_ctx *ctx, int argc, char **argv);   /* cmd-store.c: gc, verify */
-int cmd_pull(cli_ctx *ctx, int argc, char **argv);    /* cmd-pull.c */
+/* The commands of main.c's table, by file. */
+cli_command cmd_build, cmd_check;             /* cmd-build.c */
+cli_command cmd_run;                          /* cmd-run.c */
+cli_command cmd_images, cmd_inspect, cmd_rmi; /* cmd-images.c */
+cli_command cmd_export;                       /* cmd-export.c */
+cli_command cmd_import;                       /* cmd-import.c */
+cli_command cmd_store;                        /* cmd-store.c: gc, verify */
+cli_command cmd_pull;                         /* cmd-pull.c */
 /* An image in the store, or a registry reference pulled first with
  * ctx->pull's options (cmd-pull.c). */
 int cli_image_resolve(cli_ctx *ctx, store *s, const char *ref, char ret[DIGEST_STR_SIZE],
                       forge_error **err);
-int cmd_push(cli_ctx *ctx, int argc, char **argv);   /* cmd-push.c */
-int cmd_tag(cli_ctx *ctx, int argc, char **argv);    /* cmd-push.c */
-int cmd_login(cli_ctx *ctx, int argc, char **argv);  /* cmd-login.c */
-int cmd_logout(cli_ctx *ctx, int argc, char **argv); /* cmd-login.c */
-int cmd_lock(cli_ctx *ctx, int argc, char **argv);   /* cmd-lock.c */
-int cmd_sbom(cli_ctx *ctx, int argc, char **argv);   /* cmd-sbom.c */
+cli_command cmd_push, cmd_tag;     /* cmd-push.c */
+cli_command cmd_login, cmd_logout; /* cmd-login.c */
+cli_command cmd_lock;              /* cmd-lock.c */
+cli_command cmd_sbom;              /* cmd-sbom.c */
 
 /* `forge export --format disk` (cmd-export-disk.c). */
 int cli_export_disk(cli_ctx *ctx, store *s, const char *manifest_digest, const char *out_path);
@@ -87,10 +77,4 @@ struct runtime_config;
 /* In a detached run's workload: reports the container's start to the supervisor. */
 void cli_run_service_configure(struct runtime_config *cfg);
 /* ps, logs, wait, stop, kill, rm, exec (cmd-service.c) */
-int cmd_ps(cli_ctx *ctx, int argc, char **argv);
-int cmd_logs(cli_ctx *ctx, int argc, char **argv);
-int cmd_wait(cli_ctx *ctx, int argc, char **argv);
-int cmd_stop(cli_ctx *ctx, int argc, char **argv);
-int cmd_kill(cli_ctx *ctx, int argc, char **argv);
-int cmd_rm(cli_ctx *ctx, int argc, char **argv);
-int cmd_exec(cli_ctx *ctx, int argc, char **argv);
+cli_command cmd_ps, cmd_logs, cmd_wait, cmd_stop, cmd_kill, cmd_rm, cmd_exec;

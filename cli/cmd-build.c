@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* forge build, forge check */
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,83 +110,48 @@ static void on_layer(const builder_layer_event *ev, void *ud)
         fflush(stdout);
 }
 
+/* --cache-from REF, --cache-to REF: a registry's */
+static int cache_ref_opt(const char *cmd, const cli_opt *opt, const char *arg)
+{
+        if (!registry_ref_is_remote(arg))
+                return cli_usage_error(cmd,
+                                       "--%s '%s' names no registry "
+                                       "(expected HOST[:PORT]/REPO[:TAG])",
+                                       opt->name, arg);
+        return 0;
+}
+
+static const cli_opts_cmd build_cmd = {"build", build_usage, 0, 1, 1, "missing SPEC"};
+
 int cmd_build(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"tag", required_argument, NULL, 't'},
-            {"no-cache", no_argument, NULL, 'n'},
-            {"check", no_argument, NULL, 'c'},
-            {"quiet", no_argument, NULL, 'q'},
-            {"help", no_argument, NULL, 'h'},
-            {"locked", no_argument, NULL, 'L'},
-            {"cache-from", required_argument, NULL, 'F'},
-            {"cache-to", required_argument, NULL, 'T'},
-            CLI_REGISTRY_LONG_OPTIONS,
-            {NULL, 0, NULL, 0},
-        };
         const char *cache_from[16], *cache_to[16];
         size_t n_from = 0, n_to = 0;
         registry_opts ro;
-        registry_cache *rc = NULL;
-        cleanup_store store *s = NULL;
-        forge_error *err = NULL;
         builder_opts bo = {0};
         progress p = {0};
         bool check = false;
+        const cli_opt opts[] = {
+            CLI_VALUE("tag", 't', &bo.tag),
+            CLI_FLAG("no-cache", 0, &bo.no_cache),
+            CLI_FLAG("check", 0, &check),
+            CLI_FLAG("quiet", 'q', &p.quiet),
+            CLI_FLAG("locked", 0, &bo.locked),
+            CLI_LIST("cache-from", 0, cache_from, &n_from, cache_ref_opt),
+            CLI_LIST("cache-to", 0, cache_to, &n_to, cache_ref_opt),
+            CLI_REGISTRY_OPTS(&ro),
+        };
+        registry_cache *rc = NULL;
+        cleanup_store store *s = NULL;
+        forge_error *err = NULL;
         char digest[DIGEST_STR_SIZE];
         cleanup_free char *scratch = NULL;
-        int c, r;
+        int first, r;
 
-        registry_opts_init(&ro);
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":t:qh", opts, NULL)) != -1) {
-                if ((r = cli_registry_option("build", c, optarg, &ro)) != 0) {
-                        if (r < 0)
-                                return FORGE_EXIT_USAGE;
-                        continue;
-                }
-                switch (c) {
-                case 'F':
-                case 'T':
-                        if (!registry_ref_is_remote(optarg))
-                                return cli_usage_error("build",
-                                                       "--cache-%s '%s' names no registry "
-                                                       "(expected HOST[:PORT]/REPO[:TAG])",
-                                                       c == 'F' ? "from" : "to", optarg);
-                        if ((c == 'F' ? n_from : n_to) == ARRAY_SIZE(cache_from))
-                                return cli_usage_error("build", "too many --cache-from/--cache-to");
-                        if (c == 'F')
-                                cache_from[n_from++] = optarg;
-                        else
-                                cache_to[n_to++] = optarg;
-                        break;
-                case 't':
-                        bo.tag = optarg;
-                        break;
-                case 'n':
-                        bo.no_cache = true;
-                        break;
-                case 'c':
-                        check = true;
-                        break;
-                case 'q':
-                        p.quiet = true;
-                        break;
-                case 'L':
-                        bo.locked = true;
-                        break;
-                case 'h':
-                        fputs(build_usage, stdout);
-                        return 0;
-                default:
-                        return cli_bad_option("build", c, argv);
-                }
-        }
-        if (optind == argc)
-                return cli_usage_error("build", "missing SPEC");
-        if (optind < argc - 1)
-                return cli_extra_arg("build", argv[optind + 1]);
+        r = cli_registry_opts_parse(&build_cmd, opts, ARRAY_SIZE(opts), argc, argv, &ro, NULL,
+                                    &first);
+        if (r != 0)
+                return cli_opts_status(r);
         if (bo.tag != NULL) {
                 cleanup_free char *copy = strdup(bo.tag);
                 char *colon = copy ? strchr(copy, ':') : NULL;
@@ -220,8 +184,8 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
                         }
                 bo.remote_cache = rc;
         }
-        r = check ? builder_check(s, argv[optind], &bo, digest, &err)
-                  : builder_build(s, argv[optind], &bo, digest, &err);
+        r = check ? builder_check(s, argv[first], &bo, digest, &err)
+                  : builder_build(s, argv[first], &bo, digest, &err);
         for (size_t i = 0; r == 0 && i < n_to; i++)
                 r = registry_cache_export(rc, cache_to[i], &err);
         registry_cache_free(rc);
@@ -235,34 +199,19 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
+static const cli_opts_cmd check_cmd = {"check", check_usage, 0, 1, 1, "missing SPEC"};
+
 int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
-        int c;
+        int first, r = cli_opts_parse(&check_cmd, NULL, 0, argc, argv, &first);
 
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-                switch (c) {
-                case 'h':
-                        fputs(check_usage, stdout);
-                        return 0;
-                default:
-                        return cli_bad_option("check", c, argv);
-                }
-        }
-        if (optind == argc)
-                return cli_usage_error("check", "missing SPEC");
-        if (optind < argc - 1)
-                return cli_extra_arg("check", argv[optind + 1]);
+        if (r != 0)
+                return cli_opts_status(r);
         /* everything build checks before it writes, and every deb and archive read through */
-        if (cli_store_open(ctx, &s, &err) < 0 || builder_spec_check(s, argv[optind], &err) < 0)
+        if (cli_store_open(ctx, &s, &err) < 0 || builder_spec_check(s, argv[first], &err) < 0)
                 return cli_fail(&err);
-        printf("%s: ok\n", argv[optind]);
+        printf("%s: ok\n", argv[first]);
         return 0;
 }

@@ -2,7 +2,6 @@
 /* forge export IMAGE --format dir|tar|oci|disk -o PATH [--compression gzip|zstd] */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,8 @@ static const char usage_text[] =
     "         layers gzip-compressed unless --compression zstd\n"
     "  disk   a bootable VM disk image (the spec needs a vm: section)\n\n"
     "PATH must not exist yet; -o - writes a tar or an OCI tar to stdout.\n"
-    "exit status: 0 ok, 1 failed, 2 usage error\n";
+    "exit status: 0 ok, 1 failed, 2 usage error\n"
+    "\n" CLI_PULL_HELP;
 
 /* -o -: the tar is made in the store's tmp/ (an OCI layout as a tar) and
  * copied to stdout; nothing else goes there. */
@@ -94,57 +94,33 @@ static char *export_ref_name(store *s, const char *arg, const char *digest)
         return r ? r : strdup("latest");
 }
 
+static const cli_opts_cmd export_cmd = {"export", usage_text, 0, 1, 1, "missing IMAGE"};
+
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"format", required_argument, NULL, 'f'},
-            {"output", required_argument, NULL, 'o'},
-            {"compression", required_argument, NULL, 'c'},
-            {"help", no_argument, NULL, 'h'},
-            CLI_PULL_LONG_OPTIONS,
-            {NULL, 0, NULL, 0},
-        };
         const char *format = NULL, *out = NULL, *compression = NULL;
         registry_opts ro;
+        bool quiet = false;
+        const cli_opt opts[] = {
+            CLI_VALUE("format", 'f', &format),
+            CLI_VALUE("output", 'o', &out),
+            CLI_VALUE("compression", 0, &compression),
+            CLI_PULL_OPTS(&ro, &quiet),
+        };
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
         store_export_format fmt;
         store_compression comp = STORE_COMPRESSION_DEFAULT;
         char digest[DIGEST_STR_SIZE];
         cleanup_free char *ref = NULL;
-        int c, r;
+        const char *image;
+        int first, r;
 
-        cli_pull_opts_init(&ro);
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":f:o:qh", opts, NULL)) != -1) {
-                if ((r = cli_pull_option("export", c, optarg, &ro)) != 0) {
-                        if (r < 0)
-                                return FORGE_EXIT_USAGE;
-                        continue;
-                }
-                switch (c) {
-                case 'f':
-                        format = optarg;
-                        break;
-                case 'o':
-                        out = optarg;
-                        break;
-                case 'c':
-                        compression = optarg;
-                        break;
-                case 'h':
-                        fputs(usage_text, stdout);
-                        fputs("\n" CLI_PULL_HELP, stdout);
-                        return 0;
-                default:
-                        return cli_bad_option("export", c, argv);
-                }
-        }
-        if (optind == argc)
-                return cli_usage_error("export", "missing IMAGE");
-        if (optind < argc - 1)
-                return cli_extra_arg("export", argv[optind + 1]);
+        r = cli_registry_opts_parse(&export_cmd, opts, ARRAY_SIZE(opts), argc, argv, &ro, &quiet,
+                                    &first);
+        if (r != 0)
+                return cli_opts_status(r);
+        image = argv[first];
         if (format == NULL || out == NULL)
                 return cli_usage_error("export", "--format and -o PATH are required");
         if (strcmp(format, "dir") == 0)
@@ -177,14 +153,13 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
                 return cli_usage_error("export", "-o -: stdout is a terminal (redirect it "
                                                  "to a file or a pipe)");
         ctx->pull = &ro;
-        if (cli_store_open(ctx, &s, &err) < 0 ||
-            cli_image_resolve(ctx, s, argv[optind], digest, &err) < 0)
+        if (cli_store_open(ctx, &s, &err) < 0 || cli_image_resolve(ctx, s, image, digest, &err) < 0)
                 return cli_fail(&err);
         if ((int)fmt == -1)
                 return cli_export_disk(ctx, s, digest, out);
         /* The OCI ref name: NAME:TAG as the user named it (podman, skopeo and
          * forge import read it back as that), else a tag of the image. */
-        ref = export_ref_name(s, argv[optind], digest);
+        ref = export_ref_name(s, image, digest);
         if (ref == NULL)
                 return cli_fail(&err);
         if (strcmp(out, "-") == 0)

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* forge images, forge inspect, forge rmi */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,18 +9,20 @@
 #include "cli/registry-cli.h"
 #include "common/cleanup.h"
 
-static int want_help(int argc, char **argv, const char *text)
-{
-        for (int i = 1; i < argc; i++) {
-                if (strcmp(argv[i], "--") == 0)
-                        break;
-                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                        fputs(text, stdout);
-                        return 1;
-                }
-        }
-        return 0;
-}
+static const char images_usage[] =
+    "usage: forge images\n\nLists the tagged images: name, tag, digest, size (compressed layers) "
+    "and layer count.\n";
+
+static const char inspect_usage[] =
+    "usage: forge inspect IMAGE [options]\n\nPrints the image as JSON: digest, tags, layers "
+    "(digest, diff_id, sizes, media type), the OCI config and the manifest.\nIMAGE is "
+    "NAME[:TAG], sha256:HEX or a unique digest prefix.\n\n" CLI_PULL_HELP;
+
+static const char rmi_usage[] =
+    "usage: forge rmi IMAGE...\n\nRemoves tags. NAME[:TAG] removes that tag; a digest removes "
+    "every tag pointing to it.\nThe data stays until 'forge store gc'.\n";
+
+static const cli_opts_cmd images_cmd = {"images", images_usage, 0, 0, 0, NULL};
 
 int cmd_images(cli_ctx *ctx, int argc, char **argv)
 {
@@ -29,13 +30,10 @@ int cmd_images(cli_ctx *ctx, int argc, char **argv)
         forge_error *err = NULL;
         store_tag *tags = NULL;
         size_t n = 0;
+        int first, r = cli_opts_parse(&images_cmd, NULL, 0, argc, argv, &first);
 
-        if (want_help(argc, argv,
-                      "usage: forge images\n\nLists the tagged images: name, tag, "
-                      "digest, size (compressed layers) and layer count.\n"))
-                return 0;
-        if (argc > 1)
-                return cli_extra_arg("images", argv[1]);
+        if (r != 0)
+                return cli_opts_status(r);
         if (cli_store_open(ctx, &s, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
                 return cli_fail(&err);
         printf("%-24s %-16s %-19s %10s %6s\n", "NAME", "TAG", "DIGEST", "SIZE", "LAYERS");
@@ -59,13 +57,13 @@ int cmd_images(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
+static const cli_opts_cmd inspect_cmd = {"inspect", inspect_usage, 0, 1, 1, "missing IMAGE"};
+
 int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"help", no_argument, NULL, 'h'},
-            CLI_PULL_LONG_OPTIONS,
-            {NULL, 0, NULL, 0},
-        };
+        registry_opts ro;
+        bool quiet = false;
+        const cli_opt opts[] = {CLI_PULL_OPTS(&ro, &quiet)};
         cleanup_store store *s = NULL;
         cleanup_store_image store_image *img = NULL;
         forge_error *err = NULL;
@@ -75,33 +73,15 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
         cleanup_json json_t *out = NULL;
         json_t *jl, *jt;
         cleanup_free char *txt = NULL;
-        registry_opts ro;
-        int c, r;
+        int first, r;
 
-        cli_pull_opts_init(&ro);
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
-                if ((r = cli_pull_option("inspect", c, optarg, &ro)) != 0) {
-                        if (r < 0)
-                                return FORGE_EXIT_USAGE;
-                        continue;
-                }
-                if (c != 'h')
-                        return cli_bad_option("inspect", c, argv);
-                printf("usage: forge inspect IMAGE [options]\n\nPrints the image as JSON: digest, "
-                       "tags, layers (digest, diff_id, sizes, media type), the OCI config and the "
-                       "manifest.\nIMAGE is NAME[:TAG], sha256:HEX or a unique digest prefix.\n"
-                       "\n" CLI_PULL_HELP);
-                return 0;
-        }
-        if (optind == argc)
-                return cli_usage_error("inspect", "missing IMAGE");
-        if (optind < argc - 1)
-                return cli_extra_arg("inspect", argv[optind + 1]);
+        r = cli_registry_opts_parse(&inspect_cmd, opts, ARRAY_SIZE(opts), argc, argv, &ro, &quiet,
+                                    &first);
+        if (r != 0)
+                return cli_opts_status(r);
         ctx->pull = &ro;
         if (cli_store_open(ctx, &s, &err) < 0 ||
-            cli_image_resolve(ctx, s, argv[optind], digest, &err) < 0 ||
+            cli_image_resolve(ctx, s, argv[first], digest, &err) < 0 ||
             store_image_load(s, digest, &img, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
                 return cli_fail(&err);
         jl = json_array();
@@ -130,25 +110,19 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
+static const cli_opts_cmd rmi_cmd = {"rmi", rmi_usage, 0, 1, -1, "missing IMAGE"};
+
 int cmd_rmi(cli_ctx *ctx, int argc, char **argv)
 {
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
-        int status = 0;
+        int first, status = cli_opts_parse(&rmi_cmd, NULL, 0, argc, argv, &first);
 
-        if (want_help(argc, argv,
-                      "usage: forge rmi IMAGE...\n\nRemoves tags. NAME[:TAG] removes that tag; "
-                      "a digest removes every tag pointing to it.\nThe data stays until "
-                      "'forge store gc'.\n"))
-                return 0;
-        if (argc < 2)
-                return cli_usage_error("rmi", "missing IMAGE");
-        for (int a = 1; a < argc; a++)
-                if (argv[a][0] == '-')
-                        return cli_extra_arg("rmi", argv[a]);
+        if (status != 0)
+                return cli_opts_status(status);
         if (cli_store_open(ctx, &s, &err) < 0 || store_lock_shared(s, &err) < 0)
                 return cli_fail(&err);
-        for (int a = 1; a < argc; a++) {
+        for (int a = first; a < argc; a++) {
                 char digest[DIGEST_STR_SIZE];
                 const char *ref = argv[a];
                 bool by_digest =

@@ -1,49 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /* forge import PATH [--tag NAME:TAG] */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "common/cleanup.h"
+
+static const char import_usage[] =
+    "usage: forge import PATH [--tag NAME:TAG]\n\n"
+    "Imports an OCI image layout (directory or tar) or a docker-archive tar\n(docker save). "
+    "Every blob is verified. Without --tag the image is named\nafter the layout's ref name or "
+    "the archive's RepoTags.\n";
+
+static const cli_opts_cmd import_cmd = {"import", import_usage, 0, 1, 1, "missing PATH"};
 
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"tag", required_argument, NULL, 't'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
         const char *tag = NULL;
+        const cli_opt opts[] = {CLI_VALUE("tag", 't', &tag)};
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
         store_import_result res;
-        int c;
+        int first, r = cli_opts_parse(&import_cmd, opts, ARRAY_SIZE(opts), argc, argv, &first);
 
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":t:h", opts, NULL)) != -1) {
-                switch (c) {
-                case 't':
-                        tag = optarg;
-                        break;
-                case 'h':
-                        printf("usage: forge import PATH [--tag NAME:TAG]\n\n"
-                               "Imports an OCI image layout (directory or tar) or a "
-                               "docker-archive tar\n(docker save). Every blob is verified. "
-                               "Without --tag the image is named\nafter the layout's ref name "
-                               "or the archive's RepoTags.\n");
-                        return 0;
-                default:
-                        return cli_bad_option("import", c, argv);
-                }
-        }
-        if (optind == argc)
-                return cli_usage_error("import", "missing PATH");
-        if (optind < argc - 1)
-                return cli_extra_arg("import", argv[optind + 1]);
+        if (r != 0)
+                return cli_opts_status(r);
         if (cli_store_open(ctx, &s, &err) < 0 ||
-            store_import_tagged(s, argv[optind], tag, &res, &err) < 0)
+            store_import_tagged(s, argv[first], tag, &res, &err) < 0)
                 return cli_fail(&err);
         printf("%s\n", res.digest);
         /* on stderr: stdout stays the digest alone, for scripts */

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* forge lock SPEC */
 #include <stdio.h>
-#include <string.h>
 
 #include "builder/builder.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "common/cleanup.h"
 
 static const char lock_usage[] =
@@ -17,20 +17,19 @@ static const char lock_usage[] =
     "exit status: 0 written, 1 failed (network, signature, digest), 2 usage or\n"
     "spec error (an unknown package, a set that cannot be installed)\n";
 
+static const cli_opts_cmd lock_cmd = {"lock", lock_usage, 0, 1, 1, "expected one SPEC file"};
+
 int cmd_lock(cli_ctx *ctx, int argc, char **argv)
 {
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
         size_t n = 0;
+        int first, r = cli_opts_parse(&lock_cmd, NULL, 0, argc, argv, &first);
 
-        if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-                fputs(lock_usage, stdout);
-                return 0;
-        }
-        if (argc != 2 || argv[1][0] == '-')
-                return cli_usage_error("lock", "expected one SPEC file");
-        if (cli_store_open(ctx, &s, &err) < 0 || builder_lock(s, argv[1], &n, &err) < 0)
+        if (r != 0)
+                return cli_opts_status(r);
+        if (cli_store_open(ctx, &s, &err) < 0 || builder_lock(s, argv[first], &n, &err) < 0)
                 return cli_fail(&err);
-        printf("%s.lock: %zu packages\n", argv[1], n);
+        printf("%s.lock: %zu packages\n", argv[first], n);
         return 0;
 }

@@ -80,59 +80,40 @@ static int host_arg(const char *cmd, const char *arg, char *host, size_t len)
         return 0;
 }
 
+static const char login_usage[] =
+    "usage: forge login HOST [-u USER] [--password-stdin] [options]\n\n"
+    "Checks the user name and password against the registry, then saves them in the\n"
+    "auth file (created 0600). The password is read from stdin (--password-stdin)\n"
+    "or the terminal, never from the command line.\n\n"
+    "  -u, --username USER  the user (else asked on the terminal)\n"
+    "  --password-stdin     read the password from stdin\n" CLI_REGISTRY_HELP;
+
+static const cli_opts_cmd login_cmd = {"login", login_usage, 0, 1, 1, "missing HOST"};
+
 int cmd_login(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"username", required_argument, NULL, 'u'},
-            {"password-stdin", no_argument, NULL, 'P'},
-            {"help", no_argument, NULL, 'h'},
-            CLI_REGISTRY_LONG_OPTIONS,
-            {NULL, 0, NULL, 0},
-        };
         registry_opts ro;
+        const char *username = NULL;
+        bool from_stdin = false;
+        const cli_opt opts[] = {
+            CLI_VALUE("username", 'u', &username),
+            CLI_FLAG("password-stdin", 0, &from_stdin),
+            CLI_REGISTRY_OPTS(&ro),
+        };
         forge_error *err = NULL;
         char user[256] = "", host[300];
         char *pw = NULL;
         cleanup_free char *file = NULL;
-        bool from_stdin = false;
-        int c, r;
+        int first, r;
 
         (void)ctx;
-        registry_opts_init(&ro);
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":u:h", opts, NULL)) != -1) {
-                if ((r = cli_registry_option("login", c, optarg, &ro)) != 0) {
-                        if (r < 0)
-                                return FORGE_EXIT_USAGE;
-                        continue;
-                }
-                switch (c) {
-                case 'u':
-                        snprintf(user, sizeof(user), "%s", optarg);
-                        break;
-                case 'P':
-                        from_stdin = true;
-                        break;
-                case 'h':
-                        printf("usage: forge login HOST [-u USER] [--password-stdin] [options]\n\n"
-                               "Checks the user name and password against the registry, then "
-                               "saves them in the\nauth file (created 0600). The password is read "
-                               "from stdin (--password-stdin)\nor the terminal, never from the "
-                               "command line.\n\n"
-                               "  -u, --username USER  the user (else asked on the terminal)\n"
-                               "  --password-stdin     read the password from "
-                               "stdin\n" CLI_REGISTRY_HELP);
-                        return 0;
-                default:
-                        return cli_bad_option("login", c, argv);
-                }
-        }
-        if (optind == argc)
-                return cli_usage_error("login", "missing HOST");
-        if (optind < argc - 1)
-                return cli_extra_arg("login", argv[optind + 1]);
-        if (host_arg("login", argv[optind], host, sizeof(host)) < 0)
+        r = cli_registry_opts_parse(&login_cmd, opts, ARRAY_SIZE(opts), argc, argv, &ro, NULL,
+                                    &first);
+        if (r != 0)
+                return cli_opts_status(r);
+        if (username != NULL)
+                snprintf(user, sizeof(user), "%s", username);
+        if (host_arg("login", argv[first], host, sizeof(host)) < 0)
                 return FORGE_EXIT_USAGE;
         if (user[0] == '\0' && (from_stdin || prompt("Username: ", true, user, sizeof(user)) <= 0))
                 return cli_usage_error("login", "no user name: give -u USER");
@@ -158,40 +139,25 @@ int cmd_login(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
+static const char logout_usage[] = "usage: forge logout HOST [--authfile FILE]\n\n"
+                                   "Removes HOST's credentials from the auth file.\n";
+
+static const cli_opts_cmd logout_cmd = {"logout", logout_usage, 0, 1, 1, "missing HOST"};
+
 int cmd_logout(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"authfile", required_argument, NULL, 'a'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
+        const char *af = NULL;
+        const cli_opt opts[] = {CLI_VALUE("authfile", 0, &af)};
         forge_error *err = NULL;
         cleanup_free char *file = NULL;
-        const char *af = NULL;
         char host[300];
-        int c;
+        int first, r;
 
         (void)ctx;
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-                switch (c) {
-                case 'a':
-                        af = optarg;
-                        break;
-                case 'h':
-                        printf("usage: forge logout HOST [--authfile FILE]\n\n"
-                               "Removes HOST's credentials from the auth file.\n");
-                        return 0;
-                default:
-                        return cli_bad_option("logout", c, argv);
-                }
-        }
-        if (optind == argc)
-                return cli_usage_error("logout", "missing HOST");
-        if (optind < argc - 1)
-                return cli_extra_arg("logout", argv[optind + 1]);
-        if (host_arg("logout", argv[optind], host, sizeof(host)) < 0)
+        r = cli_opts_parse(&logout_cmd, opts, ARRAY_SIZE(opts), argc, argv, &first);
+        if (r != 0)
+                return cli_opts_status(r);
+        if (host_arg("logout", argv[first], host, sizeof(host)) < 0)
                 return FORGE_EXIT_USAGE;
         file = af ? strdup(af) : registry_auth_file_path();
         if (registry_auth_store(file, host, NULL, NULL, &err) < 0)

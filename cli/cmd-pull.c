@@ -8,85 +8,37 @@
 #include "cli/registry-cli.h"
 #include "common/cleanup.h"
 
-int cli_registry_option(const char *cmd, int c, const char *arg, registry_opts *o)
-{
-        switch (c) {
-        case CLI_REG_OPT_TLS_VERIFY:
-                if (strcmp(arg, "true") == 0)
-                        o->tls_verify = 1;
-                else if (strcmp(arg, "false") == 0)
-                        o->tls_verify = 0;
-                else {
-                        cli_usage_error(cmd, "--tls-verify is 'true' or 'false', not '%s'", arg);
-                        return -1;
-                }
-                return 1;
-        case CLI_REG_OPT_CERT_DIR:
-                o->certs_dir = arg;
-                return 1;
-        case CLI_REG_OPT_AUTHFILE:
-                o->auth_file = arg;
-                return 1;
-        default:
-                return 0;
-        }
-}
+static const char pull_usage[] =
+    "usage: forge pull REF [--tag NAME[:TAG]] [-q] [options]\n\n"
+    "Pulls HOST[:PORT]/REPO[:TAG][@sha256:HEX] into the store (an index gives its\n"
+    "linux/<host arch> image) and tags it REPO-BASENAME:TAG, or --tag. Every blob is\n"
+    "verified before it is stored; an interrupted pull resumes. Prints the\n"
+    "manifest digest.\n\n"
+    "  -t, --tag NAME[:TAG] the local name\n"
+    "  -q, --quiet          print only the digest\n" CLI_REGISTRY_HELP;
+
+static const cli_opts_cmd pull_cmd = {"pull", pull_usage, 0, 1, 1, "missing REF"};
 
 int cmd_pull(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"tag", required_argument, NULL, 't'},
-            {"quiet", no_argument, NULL, 'q'},
-            {"help", no_argument, NULL, 'h'},
-            CLI_REGISTRY_LONG_OPTIONS,
-            {NULL, 0, NULL, 0},
-        };
         registry_opts ro;
+        bool quiet = false;
+        const cli_opt opts[] = {
+            CLI_VALUE("tag", 't', &ro.local_tag),
+            CLI_FLAG("quiet", 'q', &quiet),
+            CLI_REGISTRY_OPTS(&ro),
+        };
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
         char digest[DIGEST_STR_SIZE];
-        bool quiet = false;
-        int c, r;
+        int first, r;
 
-        registry_opts_init(&ro);
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":t:qh", opts, NULL)) != -1) {
-                if ((r = cli_registry_option("pull", c, optarg, &ro)) != 0) {
-                        if (r < 0)
-                                return FORGE_EXIT_USAGE;
-                        continue;
-                }
-                switch (c) {
-                case 't':
-                        ro.local_tag = optarg;
-                        break;
-                case 'q':
-                        quiet = true;
-                        break;
-                case 'h':
-                        printf("usage: forge pull REF [--tag NAME[:TAG]] [-q] [options]\n\n"
-                               "Pulls HOST[:PORT]/REPO[:TAG][@sha256:HEX] into the store (an "
-                               "index gives its\nlinux/<host arch> image) and tags it "
-                               "REPO-BASENAME:TAG, or --tag. Every blob is\nverified before "
-                               "it is stored; an interrupted pull resumes. Prints the\nmanifest "
-                               "digest.\n\n"
-                               "  -t, --tag NAME[:TAG] the local name\n"
-                               "  -q, --quiet          print only the digest\n" CLI_REGISTRY_HELP);
-                        return 0;
-                default:
-                        return cli_bad_option("pull", c, argv);
-                }
-        }
-        if (optind == argc)
-                return cli_usage_error("pull", "missing REF");
-        if (optind < argc - 1)
-                return cli_extra_arg("pull", argv[optind + 1]);
-        if (!quiet) {
-                ro.progress = cli_registry_progress;
-        }
+        r = cli_registry_opts_parse(&pull_cmd, opts, ARRAY_SIZE(opts), argc, argv, &ro, &quiet,
+                                    &first);
+        if (r != 0)
+                return cli_opts_status(r);
         r = cli_store_open(ctx, &s, &err) < 0 ? -1
-                                              : registry_pull(s, argv[optind], &ro, digest, &err);
+                                              : registry_pull(s, argv[first], &ro, digest, &err);
         cli_registry_progress_end();
         if (r < 0)
                 return cli_fail(&err);
@@ -94,33 +46,16 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
-void cli_pull_opts_init(registry_opts *o)
+int cli_registry_opts_parse(const cli_opts_cmd *c, const cli_opt *opts, size_t n, int argc,
+                            char **argv, registry_opts *ro, const bool *quiet, int *ret_first)
 {
-        registry_opts_init(o);
-        o->progress = cli_registry_progress;
-}
+        int r;
 
-int cli_pull_option(const char *cmd, int c, const char *arg, registry_opts *o)
-{
-        switch (c) {
-        case 'q':
-                o->progress = NULL;
-                return 1;
-        case CLI_REG_OPT_PULL:
-                if (strcmp(arg, "missing") == 0)
-                        o->pull = REGISTRY_PULL_MISSING;
-                else if (strcmp(arg, "always") == 0)
-                        o->pull = REGISTRY_PULL_ALWAYS;
-                else if (strcmp(arg, "never") == 0)
-                        o->pull = REGISTRY_PULL_NEVER;
-                else {
-                        cli_usage_error(cmd, "--pull is missing, always or never, not '%s'", arg);
-                        return -1;
-                }
-                return 1;
-        default:
-                return cli_registry_option(cmd, c, arg, o);
-        }
+        registry_opts_init(ro);
+        r = cli_opts_parse(c, opts, n, argc, argv, ret_first);
+        if (r == 0 && quiet != NULL && !*quiet)
+                ro->progress = cli_registry_progress;
+        return r;
 }
 
 int cli_image_resolve(cli_ctx *ctx, store *s, const char *ref, char ret[DIGEST_STR_SIZE],
@@ -129,8 +64,10 @@ int cli_image_resolve(cli_ctx *ctx, store *s, const char *ref, char ret[DIGEST_S
         registry_opts def;
         int r;
 
-        if (ctx == NULL || ctx->pull == NULL)
-                cli_pull_opts_init(&def);
+        if (ctx == NULL || ctx->pull == NULL) {
+                registry_opts_init(&def);
+                def.progress = cli_registry_progress;
+        }
         r = registry_resolve(s, ref, ctx && ctx->pull ? ctx->pull : &def, ret, err);
         cli_registry_progress_end();
         return r;

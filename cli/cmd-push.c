@@ -8,75 +8,55 @@
 #include "common/cleanup.h"
 #include "common/image-name.h"
 
+static const char push_usage[] =
+    "usage: forge push IMAGE REF [--compression gzip|zstd] [-q] [options]\n\n"
+    "Pushes IMAGE (NAME[:TAG] or sha256:HEX in the store) to HOST[:PORT]/REPO[:TAG].\n"
+    "Blobs the registry has are not uploaded; blobs in another repository of the\n"
+    "same registry are mounted. Layers go as the store holds them unless\n"
+    "--compression recompresses them. Prints the manifest digest.\n\n"
+    "  --compression gzip|zstd  recompress layers that differ\n"
+    "  -q, --quiet              print only the digest\n" CLI_REGISTRY_HELP;
+
+static int compression_opt(const char *cmd, const cli_opt *opt, const char *arg)
+{
+        registry_opts *o = opt->data;
+
+        if (strcmp(arg, "gzip") == 0)
+                o->compression = STORE_COMPRESSION_GZIP;
+        else if (strcmp(arg, "zstd") == 0)
+                o->compression = STORE_COMPRESSION_ZSTD;
+        else
+                return cli_usage_error(cmd, "--compression is gzip or zstd, not '%s'", arg);
+        return 0;
+}
+
+static const cli_opts_cmd push_cmd = {"push", push_usage, 0, 2, 2, "expected IMAGE and REF"};
+
 int cmd_push(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"compression", required_argument, NULL, 'c'},
-            {"quiet", no_argument, NULL, 'q'},
-            {"help", no_argument, NULL, 'h'},
-            CLI_REGISTRY_LONG_OPTIONS,
-            {NULL, 0, NULL, 0},
-        };
         registry_opts ro;
+        bool quiet = false;
+        const cli_opt opts[] = {
+            CLI_CALL("compression", 0, true, compression_opt, &ro),
+            CLI_FLAG("quiet", 'q', &quiet),
+            CLI_REGISTRY_OPTS(&ro),
+        };
         cleanup_store store *s = NULL;
         forge_error *err = NULL;
         char digest[DIGEST_STR_SIZE], pushed[DIGEST_STR_SIZE];
-        bool quiet = false;
-        int c, r;
+        int first, r;
 
-        registry_opts_init(&ro);
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
-                if ((r = cli_registry_option("push", c, optarg, &ro)) != 0) {
-                        if (r < 0)
-                                return FORGE_EXIT_USAGE;
-                        continue;
-                }
-                switch (c) {
-                case 'c':
-                        if (strcmp(optarg, "gzip") == 0)
-                                ro.compression = STORE_COMPRESSION_GZIP;
-                        else if (strcmp(optarg, "zstd") == 0)
-                                ro.compression = STORE_COMPRESSION_ZSTD;
-                        else
-                                return cli_usage_error("push",
-                                                       "--compression is gzip or zstd, "
-                                                       "not '%s'",
-                                                       optarg);
-                        break;
-                case 'q':
-                        quiet = true;
-                        break;
-                case 'h':
-                        printf(
-                            "usage: forge push IMAGE REF [--compression gzip|zstd] [-q] "
-                            "[options]\n\n"
-                            "Pushes IMAGE (NAME[:TAG] or sha256:HEX in the store) to "
-                            "HOST[:PORT]/REPO[:TAG].\nBlobs the registry has are not "
-                            "uploaded; blobs in another repository of the\nsame registry "
-                            "are mounted. Layers go as the store holds them unless\n"
-                            "--compression recompresses them. Prints the manifest digest.\n\n"
-                            "  --compression gzip|zstd  recompress layers that differ\n"
-                            "  -q, --quiet              print only the digest\n" CLI_REGISTRY_HELP);
-                        return 0;
-                default:
-                        return cli_bad_option("push", c, argv);
-                }
-        }
-        if (argc - optind < 2)
-                return cli_usage_error("push", "expected IMAGE and REF");
-        if (optind < argc - 2)
-                return cli_extra_arg("push", argv[optind + 2]);
-        if (!registry_ref_is_remote(argv[optind + 1]))
+        r = cli_registry_opts_parse(&push_cmd, opts, ARRAY_SIZE(opts), argc, argv, &ro, &quiet,
+                                    &first);
+        if (r != 0)
+                return cli_opts_status(r);
+        if (!registry_ref_is_remote(argv[first + 1]))
                 return cli_usage_error("push",
                                        "'%s' names no registry (expected "
                                        "HOST[:PORT]/REPO[:TAG])",
-                                       argv[optind + 1]);
-        if (!quiet)
-                ro.progress = cli_registry_progress;
-        r = cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[optind], digest, &err) < 0 ||
-                    registry_push(s, digest, argv[optind + 1], &ro, pushed, &err) < 0
+                                       argv[first + 1]);
+        r = cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[first], digest, &err) < 0 ||
+                    registry_push(s, digest, argv[first + 1], &ro, pushed, &err) < 0
                 ? -1
                 : 0;
         cli_registry_progress_end();
@@ -86,30 +66,33 @@ int cmd_push(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
+static const char tag_usage[] =
+    "usage: forge tag IMAGE NAME[:TAG]\n\n"
+    "Gives IMAGE (NAME[:TAG], sha256:HEX or a digest prefix) another name in the store.\n"
+    "To publish it under a registry name, use 'forge push IMAGE HOST/REPO:TAG'.\n";
+
+static const cli_opts_cmd tag_cmd = {"tag", tag_usage, 0, 2, 2, "expected IMAGE and NAME[:TAG]"};
+
 int cmd_tag(cli_ctx *ctx, int argc, char **argv)
 {
         cleanup_store store *s = NULL;
         cleanup_free char *name = NULL;
         forge_error *err = NULL;
         char digest[DIGEST_STR_SIZE];
-        const char *tag = "latest";
+        const char *tag = "latest", *image, *ref;
         char *colon;
+        int first, r = cli_opts_parse(&tag_cmd, NULL, 0, argc, argv, &first);
 
-        if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-                printf("usage: forge tag IMAGE NAME[:TAG]\n\n"
-                       "Gives IMAGE (NAME[:TAG], sha256:HEX or a digest prefix) another name in "
-                       "the store.\nTo publish it under a registry name, use 'forge push IMAGE "
-                       "HOST/REPO:TAG'.\n");
-                return 0;
-        }
-        if (argc != 3)
-                return cli_usage_error("tag", "expected IMAGE and NAME[:TAG]");
-        if (registry_ref_is_remote(argv[2]))
+        if (r != 0)
+                return cli_opts_status(r);
+        image = argv[first];
+        ref = argv[first + 1];
+        if (registry_ref_is_remote(ref))
                 return cli_usage_error("tag",
                                        "'%s' is a registry reference: use 'forge push %s "
                                        "%s'",
-                                       argv[2], argv[1], argv[2]);
-        name = strdup(argv[2]);
+                                       ref, image, ref);
+        name = strdup(ref);
         if (name == NULL)
                 return cli_fail(&err);
         colon = strchr(name, ':');
@@ -121,8 +104,8 @@ int cmd_tag(cli_ctx *ctx, int argc, char **argv)
                 return cli_usage_error("tag",
                                        "'%s' is not NAME[:TAG] (name [a-z0-9][a-z0-9._-]*, "
                                        "tag [A-Za-z0-9_][A-Za-z0-9._-]*)",
-                                       argv[2]);
-        if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, argv[1], digest, &err) < 0 ||
+                                       ref);
+        if (cli_store_open(ctx, &s, &err) < 0 || store_resolve(s, image, digest, &err) < 0 ||
             store_tag_set(s, name, tag, digest, &err) < 0)
                 return cli_fail(&err);
         return 0;

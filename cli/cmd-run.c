@@ -442,32 +442,9 @@ int cli_run_container(cli_ctx *ctx, const cli_run_opts *c)
         return r;
 }
 
-/* A remote IMAGE is pulled with these (forge pull's options). */
-static int pull_opts(const cli_run_opts *o, registry_opts *ret)
-{
-        const struct {
-                int id;
-                const char *v;
-        } given[] = {
-            {CLI_REG_OPT_PULL, o->pull},
-            {CLI_REG_OPT_TLS_VERIFY, o->tls_verify},
-            {CLI_REG_OPT_CERT_DIR, o->cert_dir},
-            {CLI_REG_OPT_AUTHFILE, o->authfile},
-        };
-
-        cli_pull_opts_init(ret);
-        if (o->quiet)
-                ret->progress = NULL;
-        for (size_t i = 0; i < ARRAY_SIZE(given); i++)
-                if (given[i].v != NULL && cli_pull_option("run", given[i].id, given[i].v, ret) < 0)
-                        return FORGE_EXIT_USAGE;
-        return 0;
-}
-
 int cmd_run(cli_ctx *ctx, int argc, char **argv)
 {
         cleanup_free cli_run_opts *o = calloc(1, sizeof(*o));
-        registry_opts reg;
         int r;
 
         if (o == NULL)
@@ -477,10 +454,9 @@ int cmd_run(cli_ctx *ctx, int argc, char **argv)
                 return 0; /* --help */
         if (r != 0)
                 return r;
-        r = pull_opts(o, &reg);
-        if (r != 0)
-                return r;
-        ctx->pull = &reg;
+        if (!o->quiet)
+                o->registry.progress = cli_registry_progress;
+        ctx->pull = &o->registry;
         r = cli_run_service(ctx, o); /* -d */
         if (r >= 0)
                 return r;

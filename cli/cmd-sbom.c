@@ -2,7 +2,6 @@
 /* forge sbom IMAGE [--format spdx|cyclonedx] [-o FILE] */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include "builder/builder.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 
@@ -23,47 +23,39 @@ static const char sbom_usage[] =
     "  -o FILE      write to FILE instead of stdout\n\n"
     "exit status: 0 written, 1 failed, 2 usage error or unknown image\n";
 
+static int format_opt(const char *cmd, const cli_opt *opt, const char *arg)
+{
+        bool *cdx = opt->data;
+
+        if (strcmp(arg, "cyclonedx") == 0)
+                *cdx = true;
+        else if (strcmp(arg, "spdx") == 0)
+                *cdx = false;
+        else
+                return cli_usage_error(cmd, "--format is spdx or cyclonedx");
+        return 0;
+}
+
+static const cli_opts_cmd sbom_cmd = {"sbom", sbom_usage, 0, 1, 1, "expected one IMAGE"};
+
 int cmd_sbom(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"format", required_argument, NULL, 'f'},
-            {"output", required_argument, NULL, 'o'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
+        const char *out = NULL;
+        bool cdx = false;
+        const cli_opt opts[] = {
+            CLI_CALL("format", 'f', true, format_opt, &cdx),
+            CLI_VALUE("output", 'o', &out),
         };
         cleanup_store store *s = NULL;
         cleanup_free char *doc = NULL;
         forge_error *err = NULL;
-        const char *out = NULL;
-        bool cdx = false;
-        int c;
+        int first, r = cli_opts_parse(&sbom_cmd, opts, ARRAY_SIZE(opts), argc, argv, &first);
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
-                switch (c) {
-                case 'f':
-                        if (strcmp(optarg, "cyclonedx") == 0)
-                                cdx = true;
-                        else if (strcmp(optarg, "spdx") == 0)
-                                cdx = false;
-                        else
-                                return cli_usage_error("sbom", "--format is spdx or cyclonedx");
-                        break;
-                case 'o':
-                        out = optarg;
-                        break;
-                case 'h':
-                        fputs(sbom_usage, stdout);
-                        return 0;
-                default:
-                        return cli_usage_error("sbom", "bad option");
-                }
-        }
-        if (optind != argc - 1)
-                return cli_usage_error("sbom", "expected one IMAGE");
+        if (r != 0)
+                return cli_opts_status(r);
         if (cli_store_open(ctx, &s, &err) < 0)
                 return cli_fail(&err);
-        if (builder_sbom(s, argv[optind], cdx, &doc, &err) < 0) {
+        if (builder_sbom(s, argv[first], cdx, &doc, &err) < 0) {
                 if (err && err->errnum == ENOENT)
                         err->status = FORGE_EXIT_USAGE;
                 return cli_fail(&err);

@@ -2,7 +2,6 @@
 /* forge ps, logs, wait, stop, kill, rm, exec: detached runs (runtime/service/). */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/runtime.h"
@@ -29,56 +29,12 @@ static int runs_dir(cli_ctx *ctx, char **ret, forge_error **err)
         return *ret ? 0 : forge_error_make(err, ENOMEM, "run directory");
 }
 
-/* Parses the common "-x" style options of these small commands; returns
- * the index of the first operand, or -1 after --help. */
-static int parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
-                 int (*fn)(int c, const char *arg, void *data), void *data, const char *usage)
-{
-        int c;
-
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-                if (c == 'h') {
-                        printf("usage: %s\n", usage);
-                        return -1;
-                }
-                if (c == '?' || c == ':' || fn(c, optarg, data) < 0)
-                        return -2;
-        }
-        return optind;
-}
-
-static int usage_fail(const char *cmd, int argc, char **argv)
-{
-        (void)argc;
-        return cli_usage_error(cmd, "bad option '%s'", argv[optind - 1]);
-}
-
 static const char *display_name(const service_info *si)
 {
         return si->name[0] ? si->name : si->id;
 }
 
 /* ---- ps ---- */
-
-typedef struct ps_opts {
-        bool all, quiet;
-} ps_opts;
-
-static int ps_opt(int c, const char *arg, void *data)
-{
-        ps_opts *o = data;
-
-        (void)arg;
-        if (c == 'a')
-                o->all = true;
-        else if (c == 'q')
-                o->quiet = true;
-        else
-                return -1;
-        return 0;
-}
 
 static const char *ago(int64_t t, char *buf, size_t len)
 {
@@ -97,38 +53,34 @@ static const char *ago(int64_t t, char *buf, size_t len)
         return buf;
 }
 
+static const char ps_usage[] = "usage: forge ps [-a] [-q]\n\n"
+                               "Lists the detached runs that are up (-a: all); -q: ids only.\n";
+
+static const cli_opts_cmd ps_cmd = {"ps", ps_usage, 0, 0, 0, NULL};
+
 int cmd_ps(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option lo[] = {{"all", no_argument, NULL, 'a'},
-                                           {"quiet", no_argument, NULL, 'q'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+        bool all = false, quiet = false;
+        const cli_opt opts[] = {CLI_FLAG("all", 'a', &all), CLI_FLAG("quiet", 'q', &quiet)};
         cleanup_error forge_error *err = NULL;
         cleanup_free char *runs = NULL;
         service_info *v = NULL;
-        ps_opts o = {0};
         size_t n = 0;
-        int idx = parse(argc, argv, "aqh", lo, ps_opt, &o,
-                        "forge ps [-a] [-q]\n\nLists the detached runs that are up (-a: all); "
-                        "-q: ids only.");
+        int first, r = cli_opts_parse(&ps_cmd, opts, ARRAY_SIZE(opts), argc, argv, &first);
 
-        if (idx == -1)
-                return 0;
-        if (idx < 0)
-                return usage_fail("ps", argc, argv);
-        if (idx < argc)
-                return cli_usage_error("ps", "unexpected argument '%s'", argv[idx]);
+        if (r != 0)
+                return cli_opts_status(r);
         if (runs_dir(ctx, &runs, &err) < 0 || service_list(runs, &v, &n, &err) < 0)
                 return cli_fail(&err);
-        if (!o.quiet)
+        if (!quiet)
                 printf("%-12s  %-16s  %-24s  %-9s  %-16s  %s\n", "ID", "NAME", "IMAGE", "KIND",
                        "STATUS", "CREATED");
         for (size_t i = 0; i < n; i++) {
                 char st[32], when[32];
 
-                if (!o.all && v[i].state != SERVICE_UP)
+                if (!all && v[i].state != SERVICE_UP)
                         continue;
-                if (o.quiet) {
+                if (quiet) {
                         printf("%.12s\n", v[i].id);
                         continue;
                 }
@@ -142,27 +94,15 @@ int cmd_ps(cli_ctx *ctx, int argc, char **argv)
 
 /* ---- logs ---- */
 
-typedef struct logs_opts {
-        bool follow;
-        long tail;
-        bool bad;
-} logs_opts;
-
-static int logs_opt(int c, const char *arg, void *data)
+static int tail_opt(const char *cmd, const cli_opt *opt, const char *arg)
 {
-        logs_opts *o = data;
+        long *tail = opt->data;
         char *end;
 
-        if (c == 'f') {
-                o->follow = true;
-        } else if (c == 'n') {
-                errno = 0;
-                o->tail = strtol(arg, &end, 10);
-                if (*end || errno || o->tail < 0)
-                        return -1;
-        } else {
-                return -1;
-        }
+        errno = 0;
+        *tail = strtol(arg, &end, 10);
+        if (*end || end == arg || errno || *tail < 0)
+                return cli_usage_error(cmd, "--tail wants a number of lines, got '%s'", arg);
         return 0;
 }
 
@@ -175,50 +115,51 @@ static int find_run(cli_ctx *ctx, const char *ref, char **ret_runs, service_info
         return 0;
 }
 
+static const char logs_usage[] =
+    "usage: forge logs [-f] [--tail N] NAME|ID\n\n"
+    "Prints a run's output (stdout and stderr); -f follows it until the run ends.\n";
+
+static const cli_opts_cmd logs_cmd = {"logs", logs_usage, 0, 1, 1, "want one NAME or ID"};
+
 int cmd_logs(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option lo[] = {{"follow", no_argument, NULL, 'f'},
-                                           {"tail", required_argument, NULL, 'n'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+        bool follow = false;
+        long tail = -1;
+        const cli_opt opts[] = {
+            CLI_FLAG("follow", 'f', &follow),
+            CLI_CALL("tail", 'n', true, tail_opt, &tail),
+        };
         cleanup_error forge_error *err = NULL;
         cleanup_free char *runs = NULL;
         service_info si = {0};
-        logs_opts o = {.tail = -1};
-        int idx = parse(argc, argv, "fn:h", lo, logs_opt, &o,
-                        "forge logs [-f] [--tail N] NAME|ID\n\nPrints a run's output (stdout and "
-                        "stderr); -f follows it until the run ends.");
-        int r;
+        int first, r = cli_opts_parse(&logs_cmd, opts, ARRAY_SIZE(opts), argc, argv, &first);
 
-        if (idx == -1)
-                return 0;
-        if (idx < 0)
-                return cli_usage_error("logs", "bad option (-f, --tail N)");
-        if (idx + 1 != argc)
-                return cli_usage_error("logs", "want one NAME or ID");
-        r = find_run(ctx, argv[idx], &runs, &si);
+        if (r != 0)
+                return cli_opts_status(r);
+        r = find_run(ctx, argv[first], &runs, &si);
         if (r != 0)
                 return r;
         fflush(stdout);
-        r = service_logs(&si, STDOUT_FILENO, o.tail, o.follow, &err) < 0 ? cli_fail(&err) : 0;
+        r = service_logs(&si, STDOUT_FILENO, tail, follow, &err) < 0 ? cli_fail(&err) : 0;
         service_info_free(&si);
         return r;
 }
 
 /* ---- wait ---- */
 
+static const char wait_usage[] =
+    "usage: forge wait NAME|ID...\n\n"
+    "Waits until each run ends and prints its exit status (exit 1 when it is unknown).\n";
+
+static const cli_opts_cmd wait_cmd = {"wait", wait_usage, 0, 1, -1, "want a NAME or ID"};
+
 int cmd_wait(cli_ctx *ctx, int argc, char **argv)
 {
-        int ret = 0;
+        int first, ret = cli_opts_parse(&wait_cmd, NULL, 0, argc, argv, &first);
 
-        if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-                printf("usage: forge wait NAME|ID...\n\nWaits until each run ends and prints its "
-                       "exit status (exit 1 when it is unknown).\n");
-                return 0;
-        }
-        if (argc < 2)
-                return cli_usage_error("wait", "want a NAME or ID");
-        for (int i = 1; i < argc; i++) {
+        if (ret != 0)
+                return cli_opts_status(ret);
+        for (int i = first; i < argc; i++) {
                 cleanup_error forge_error *err = NULL;
                 cleanup_free char *runs = NULL;
                 service_info si = {0};
@@ -272,56 +213,58 @@ static int parse_signal(const char *s)
         return (int)n;
 }
 
-static int ctl_opt(int c, const char *arg, void *data)
+static int time_opt(const char *cmd, const cli_opt *opt, const char *arg)
 {
-        ctl_opts *o = data;
+        unsigned *timeout = opt->data;
         char *end;
-        unsigned long v;
+        unsigned long v = strtoul(arg, &end, 10);
 
-        switch (c) {
-        case 't':
-                v = strtoul(arg, &end, 10);
-                if (*end || end == arg || v > 86400)
-                        return -1;
-                o->timeout = (unsigned)v;
-                return 0;
-        case 's':
-                o->sig = parse_signal(arg);
-                return o->sig < 0 ? -1 : 0;
-        case 'f':
-                o->force = true;
-                return 0;
-        }
-        return -1;
+        if (*end || end == arg || v > 86400)
+                return cli_usage_error(cmd, "-t wants SECONDS (0 to 86400), got '%s'", arg);
+        *timeout = (unsigned)v;
+        return 0;
+}
+
+static int signal_opt(const char *cmd, const cli_opt *opt, const char *arg)
+{
+        int *sig = opt->data;
+
+        *sig = parse_signal(arg);
+        if (*sig < 0)
+                return cli_usage_error(
+                    cmd, "-s wants a signal (KILL, TERM, ... or 1 to 64), got '%s'", arg);
+        return 0;
 }
 
 enum ctl { CTL_STOP, CTL_KILL, CTL_RM };
 
 static int control(cli_ctx *ctx, int argc, char **argv, enum ctl what)
 {
-        static const struct option lo[] = {{"time", required_argument, NULL, 't'},
-                                           {"signal", required_argument, NULL, 's'},
-                                           {"force", no_argument, NULL, 'f'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
-        static const char *const names[] = {"stop", "kill", "rm"};
-        static const char *const shorts[] = {"t:h", "s:h", "fh"};
-        static const char *const usages[] = {
-            "forge stop [-t SECONDS] NAME|ID...\n\nSIGTERM, then SIGKILL after SECONDS (default "
-            "10); waits until the run has ended.",
-            "forge kill [-s SIGNAL] NAME|ID...\n\nSends SIGNAL (default KILL) to the run.",
-            "forge rm [-f] NAME|ID...\n\nRemoves ended runs (-f: kills an up one first)."};
+        static const cli_opts_cmd cmds[] = {
+            {"stop",
+             "usage: forge stop [-t SECONDS] NAME|ID...\n\nSIGTERM, then SIGKILL after SECONDS "
+             "(default 10); waits until the run has ended.\n",
+             0, 1, -1, "want a NAME or ID"},
+            {"kill",
+             "usage: forge kill [-s SIGNAL] NAME|ID...\n\nSends SIGNAL (default KILL) to the "
+             "run.\n",
+             0, 1, -1, "want a NAME or ID"},
+            {"rm",
+             "usage: forge rm [-f] NAME|ID...\n\nRemoves ended runs (-f: kills an up one first).\n",
+             0, 1, -1, "want a NAME or ID"},
+        };
         ctl_opts o = {.timeout = 10, .sig = SIGKILL};
-        int idx = parse(argc, argv, shorts[what], lo, ctl_opt, &o, usages[what]);
-        int ret = 0;
+        const cli_opt opts[] = {
+            [CTL_STOP] = CLI_CALL("time", 't', true, time_opt, &o.timeout),
+            [CTL_KILL] = CLI_CALL("signal", 's', true, signal_opt, &o.sig),
+            [CTL_RM] = CLI_FLAG("force", 'f', &o.force),
+        };
+        /* each command its own option */
+        int first, ret = cli_opts_parse(&cmds[what], &opts[what], 1, argc, argv, &first);
 
-        if (idx == -1)
-                return 0;
-        if (idx < 0)
-                return cli_usage_error(names[what], "bad option or value '%s'", argv[optind - 1]);
-        if (idx >= argc)
-                return cli_usage_error(names[what], "want a NAME or ID");
-        for (int i = idx; i < argc; i++) {
+        if (ret != 0)
+                return cli_opts_status(ret);
+        for (int i = first; i < argc; i++) {
                 cleanup_error forge_error *err = NULL;
                 cleanup_free char *runs = NULL;
                 service_info si = {0};
@@ -369,33 +312,6 @@ typedef struct exec_opts {
         const char *user, *workdir;
         bool tty;
 } exec_opts;
-
-enum { OPT_USER = 256, OPT_WORKDIR };
-
-static int exec_opt(int c, const char *arg, void *data)
-{
-        exec_opts *o = data;
-
-        switch (c) {
-        case 'e':
-                if (strchr(arg, '=') == NULL || arg[0] == '=' || o->n_env >= MAX_ENV)
-                        return -1;
-                o->env[o->n_env++] = arg;
-                return 0;
-        case 't':
-                o->tty = true;
-                return 0;
-        case 'i':
-                return 0; /* stdin is always passed on */
-        case OPT_USER:
-                o->user = arg;
-                return 0;
-        case OPT_WORKDIR:
-                o->workdir = arg;
-                return 0;
-        }
-        return -1;
-}
 
 /* container.json, written by the run's workload process when it started */
 static int exec_record(const service_info *si, json_t **ret, forge_error **err)
@@ -500,55 +416,53 @@ static int exec_vm(const service_info *si, const exec_opts *o, char **cmd, int n
         return status;
 }
 
+static const char exec_usage[] =
+    "usage: forge exec [-t] [-e K=V] [--user U] [--workdir DIR] NAME|ID CMD [ARG...]\n\n"
+    "Runs CMD in a running detached run, confined as its workload is.\n"
+    "exit status: CMD's; 125 when it could not be started; 126/127 when it\n"
+    "cannot be executed / is not found; 1 when the run is unknown or not up.\n";
+
+/* options end at NAME|ID: what follows is the command's */
+static const cli_opts_cmd exec_cmd = {"exec", exec_usage, CLI_OPTS_IN_ORDER, 0, -1, NULL};
+
 int cmd_exec(cli_ctx *ctx, int argc, char **argv)
 {
-        static const struct option lo[] = {{"env", required_argument, NULL, 'e'},
-                                           {"tty", no_argument, NULL, 't'},
-                                           {"interactive", no_argument, NULL, 'i'},
-                                           {"user", required_argument, NULL, OPT_USER},
-                                           {"workdir", required_argument, NULL, OPT_WORKDIR},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+        exec_opts o = {0};
+        bool interactive = false; /* stdin is always passed on */
+        const cli_opt opts[] = {
+            CLI_LIST("env", 'e', o.env, &o.n_env, cli_opt_env),
+            CLI_FLAG("tty", 't', &o.tty),
+            CLI_FLAG("interactive", 'i', &interactive),
+            CLI_VALUE("user", 0, &o.user),
+            CLI_VALUE("workdir", 0, &o.workdir),
+        };
         cleanup_free char *runs = NULL;
         service_info si = {0};
-        exec_opts o = {0};
-        int idx =
-            parse(argc, argv, "+e:tih", lo, exec_opt, &o,
-                  "forge exec [-t] [-e K=V] [--user U] [--workdir DIR] NAME|ID CMD [ARG...]\n\n"
-                  "Runs CMD in a running detached run, confined as its workload is.\n"
-                  "exit status: CMD's; 125 when it could not be started; 126/127 when it\n"
-                  "cannot be executed / is not found; 1 when the run is unknown or not up.");
-        int r;
+        int first, c, r = cli_opts_parse(&exec_cmd, opts, ARRAY_SIZE(opts), argc, argv, &first);
 
-        if (idx == -1)
-                return 0;
-        if (idx < 0)
-                return cli_usage_error("exec", "bad option '%s' (-t, -e K=V, --user, --workdir)",
-                                       argv[optind - 1]);
-        if (idx < argc && strcmp(argv[idx], "--") == 0)
-                idx++;
-        if (idx + 1 >= argc)
+        if (r != 0)
+                return cli_opts_status(r);
+        if (first < argc && strcmp(argv[first], "--") == 0)
+                first++;
+        if (first + 1 >= argc)
                 return cli_usage_error("exec", "want NAME|ID and a command");
-        r = find_run(ctx, argv[idx], &runs, &si);
+        r = find_run(ctx, argv[first], &runs, &si);
         if (r != 0)
                 return r;
+        c = first + 1;
+        if (strcmp(argv[c], "--") == 0)
+                c++;
         if (si.state != SERVICE_UP) {
                 char st[32];
                 fprintf(stderr, "forge: run '%s' is not up (%s)\n", display_name(&si),
                         service_state_text(&si, st, sizeof(st)));
                 r = FORGE_EXIT_FAILURE;
+        } else if (c >= argc) {
+                r = cli_usage_error("exec", "want a command");
         } else if (strcmp(si.kind, "vm") == 0) {
-                int c = idx + 1;
-                if (strcmp(argv[c], "--") == 0)
-                        c++;
-                r = c < argc ? exec_vm(&si, &o, argv + c, argc - c)
-                             : cli_usage_error("exec", "want a command");
+                r = exec_vm(&si, &o, argv + c, argc - c);
         } else {
-                int c = idx + 1;
-                if (strcmp(argv[c], "--") == 0)
-                        c++;
-                r = c < argc ? exec_container(&si, &o, argv + c, argc - c)
-                             : cli_usage_error("exec", "want a command");
+                r = exec_container(&si, &o, argv + c, argc - c);
         }
         service_info_free(&si);
         return r;

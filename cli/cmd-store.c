@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "common/cleanup.h"
 
 static const char usage_text[] =
@@ -60,33 +61,23 @@ static int do_verify(cli_ctx *ctx)
         return 0;
 }
 
+static const cli_opts_cmd store_cmd = {"store", usage_text, 0, 1, 1, "expected 'gc' or 'verify'"};
+
 int cmd_store(cli_ctx *ctx, int argc, char **argv)
 {
-        if (argc < 2)
-                return cli_usage_error("store", "expected 'gc' or 'verify'");
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-                fputs(usage_text, stdout);
-                return 0;
-        }
-        if (argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-                fputs(usage_text, stdout);
-                return 0;
-        }
-        if (strcmp(argv[1], "gc") == 0) {
-                bool dry = false;
-                for (int i = 2; i < argc; i++) {
-                        if (strcmp(argv[i], "--dry-run") == 0)
-                                dry = true;
-                        else
-                                return cli_usage_error("store", "unexpected argument '%s'",
-                                                       argv[i]);
-                }
+        bool dry = false;
+        const cli_opt opts[] = {CLI_FLAG("dry-run", 0, &dry)};
+        int first, r = cli_opts_parse(&store_cmd, opts, ARRAY_SIZE(opts), argc, argv, &first);
+
+        if (r != 0)
+                return cli_opts_status(r);
+        if (strcmp(argv[first], "gc") == 0)
                 return do_gc(ctx, dry);
-        }
-        if (strcmp(argv[1], "verify") == 0) {
-                if (argc > 2)
-                        return cli_usage_error("store", "unexpected argument '%s'", argv[2]);
+        if (strcmp(argv[first], "verify") == 0) {
+                if (dry)
+                        return cli_usage_error("store", "unexpected argument '--dry-run'");
                 return do_verify(ctx);
         }
-        return cli_usage_error("store", "unknown subcommand '%s' (expected gc or verify)", argv[1]);
+        return cli_usage_error("store", "unknown subcommand '%s' (expected gc or verify)",
+                               argv[first]);
 }

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,29 +95,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
         va_end(ap);
         fprintf(stderr, "\nrun 'forge %s --help' for usage\n", cmd);
         return FORGE_EXIT_USAGE;
-}
-
-int cli_bad_option(const char *cmd, int c, char **argv)
-{
-        const char *arg = optind > 0 ? argv[optind - 1] : "";
-        char opt[64];
-
-        if (strncmp(arg, "--", 2) == 0)
-                snprintf(opt, sizeof(opt), "%.*s", (int)strcspn(arg, "="), arg);
-        else if (optopt > 0 && optopt < 128)
-                snprintf(opt, sizeof(opt), "-%c", optopt);
-        else
-                snprintf(opt, sizeof(opt), "%s", arg);
-        if (c == ':')
-                return cli_usage_error(cmd, "option '%s' needs a value", opt);
-        return cli_usage_error(cmd, "unknown option '%s'", opt);
-}
-
-int cli_extra_arg(const char *cmd, const char *arg)
-{
-        if (arg[0] == '-' && arg[1] != '\0')
-                return cli_usage_error(cmd, "unknown option '%s'", arg);
-        return cli_usage_error(cmd, "unexpected argument '%s'", arg);
 }
 
 const char *cli_format_size(unsigned long long bytes, char *buf, unsigned long len)

@@ -4,24 +4,17 @@
 /* Options shared by the registry commands (pull, push, login) and by commands
  * that accept a remote image (run, inspect, export). */
 
-#include <getopt.h>
 #include <stdbool.h>
 
+#include "cli/opts.h"
 #include "store/registry.h"
 
-enum {
-        CLI_REG_OPT_TLS_VERIFY = 0x1000,
-        CLI_REG_OPT_CERT_DIR,
-        CLI_REG_OPT_AUTHFILE,
-        CLI_REG_OPT_PULL,
-};
-
-/* clang-format off */
-#define CLI_REGISTRY_LONG_OPTIONS                                                                  \
-        {"tls-verify", required_argument, NULL, CLI_REG_OPT_TLS_VERIFY},                           \
-        {"cert-dir", required_argument, NULL, CLI_REG_OPT_CERT_DIR},                               \
-        {"authfile", required_argument, NULL, CLI_REG_OPT_AUTHFILE}
-/* clang-format on */
+/* The rows of --tls-verify true|false, --cert-dir DIR and --authfile FILE,
+ * into the registry_opts *ro. */
+#define CLI_REGISTRY_OPTS(ro)                                                                      \
+        CLI_CALL("tls-verify", 0, true, cli_registry_tls_verify_opt, (ro)),                        \
+            CLI_VALUE("cert-dir", 0, &(ro)->certs_dir), CLI_VALUE("authfile", 0, &(ro)->auth_file)
+int cli_registry_tls_verify_opt(const char *cmd, const cli_opt *opt, const char *arg);
 
 #define CLI_REGISTRY_HELP                                                                          \
         "  --tls-verify=false  allow plain HTTP and untrusted certificates (localhost and\n"       \
@@ -33,13 +26,11 @@ enum {
         "~/.docker/config.json)\n"
 
 /* Commands that take a remote image (run, inspect, export) pull it with the
- * registry options plus --pull and -q (their short options include "q"). */
-/* clang-format off */
-#define CLI_PULL_LONG_OPTIONS                                                                      \
-        CLI_REGISTRY_LONG_OPTIONS,                                                                 \
-        {"pull", required_argument, NULL, CLI_REG_OPT_PULL},                                       \
-        {"quiet", no_argument, NULL, 'q'}
-/* clang-format on */
+ * registry options plus --pull POLICY and -q (*quiet: no progress). */
+#define CLI_PULL_OPTS(ro, quiet)                                                                   \
+        CLI_REGISTRY_OPTS(ro), CLI_CALL("pull", 0, true, cli_registry_pull_opt, (ro)),             \
+            CLI_FLAG("quiet", 'q', (quiet))
+int cli_registry_pull_opt(const char *cmd, const cli_opt *opt, const char *arg);
 
 #define CLI_PULL_HELP                                                                              \
         "A remote IMAGE (HOST[:PORT]/REPO[:TAG][@sha256:HEX]) is pulled first, as 'forge pull'\n"  \
@@ -48,14 +39,11 @@ enum {
         "                      always: pull every time; never: fail instead of pulling\n"          \
         "  -q, --quiet         no pull progress\n" CLI_REGISTRY_HELP
 
-/* Defaults for a command that may pull: progress on stderr. */
-void cli_pull_opts_init(registry_opts *o);
-/* As cli_registry_option, for CLI_PULL_LONG_OPTIONS and 'q'. */
-int cli_pull_option(const char *cmd, int c, const char *arg, registry_opts *o);
-
-/* Handles one of the options above: 1 when it was one, 0 when not, -1 (after
- * printing a usage error for cmd) when its value is bad. */
-int cli_registry_option(const char *cmd, int c, const char *arg, registry_opts *o);
+/* cli_opts_parse for a command with registry options into ro: ro's
+ * defaults first; after it, progress on stderr unless *quiet (quiet NULL:
+ * none). cmd-pull.c */
+int cli_registry_opts_parse(const cli_opts_cmd *c, const cli_opt *opts, size_t n, int argc,
+                            char **argv, registry_opts *ro, const bool *quiet, int *ret_first);
 
 /* Progress on stderr (registry-progress.c): a line per blob when it is done;
  * on a terminal also a line per layer in flight (bytes done / total) and a

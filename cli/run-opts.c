@@ -1,114 +1,112 @@
 /* SPDX-License-Identifier: MIT */
 /* forge run's option table, for containers and VMs alike (run-opts.h). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
+#include "cli/registry-cli.h"
 #include "cli/run-opts.h"
 #include "common/cleanup.h"
 
 #define BOTH (CLI_RUN_CONTAINER | CLI_RUN_VM)
 
-enum {
-        OPT_MEMORY = 256,
-        OPT_CPUS,
-        OPT_PIDS,
-        OPT_NETWORK,
-        OPT_READ_ONLY,
-        OPT_UPPER_TMPFS,
-        OPT_USER,
-        OPT_WORKDIR,
-        OPT_HOSTNAME,
-        OPT_STOP_TIMEOUT,
-        OPT_TIMEOUT,
-        OPT_PERSIST,
-        OPT_VERBOSE,
-        OPT_AS,
-        OPT_ROOTFS,
-        OPT_NAME,
-        OPT_RM,
-        OPT_ENTRYPOINT,
-        OPT_LOG_MAX,
-        OPT_PULL,
-        OPT_TLS_VERIFY,
-        OPT_CERT_DIR,
-        OPT_AUTHFILE,
-        OPT_HELP,
-};
+typedef struct run_parse run_parse;
 
 typedef struct run_option {
-        const char *name; /* long name, or NULL */
-        int id;           /* the short letter, or OPT_* */
-        bool arg;
+        const char *name; /* long name; NULL: a --help line only (a registry option) */
+        char short_name;
+        cli_opt_type type;
+        size_t field, count; /* offsets in cli_run_opts: the value, a list's count */
+        size_t max;          /* a list's size */
+        /* what the option does instead of a field (or a check of a list's value) */
+        int (*fn)(run_parse *p, const cli_opt *row, const char *arg);
         unsigned kinds; /* cli_run_kind bits; 0: hidden, for both */
         const char *usage, *help;
 } run_option;
 
-/* The one table: getopt's options, the kind check and --help come from it. */
+static int port_opt(run_parse *p, const cli_opt *row, const char *arg);
+static int as_opt(run_parse *p, const cli_opt *row, const char *arg);
+static int env_opt(run_parse *p, const cli_opt *row, const char *arg);
+
+/* Where a row's value goes, checked to be of the type the row says. */
+#define FIELD(f, T) (offsetof(cli_run_opts, f) + 0 * sizeof(1 ? &((cli_run_opts *)0)->f : (T *)0))
+#define FLAG(n, c, f) .name = (n), .short_name = (c), .type = CLI_OPT_FLAG, .field = FIELD(f, bool)
+#define VALUE(n, c, f)                                                                             \
+        .name = (n), .short_name = (c), .type = CLI_OPT_VALUE, .field = FIELD(f, const char *)
+#define LIST(n, c, f)                                                                              \
+        .name = (n), .short_name = (c), .type = CLI_OPT_LIST, .field = FIELD(f[0], const char *),  \
+        .count = FIELD(n_##f, size_t), .max = ARRAY_SIZE(((cli_run_opts *)0)->f)
+#define CALL(n, c, f) .name = (n), .short_name = (c), .type = CLI_OPT_VALUE, .fn = (f)
+
+/* The one table: the options, the kind check and --help come from it. The
+ * registry options are registry-cli.h's; here are their --help lines. */
 static const run_option options[] = {
-    {"env", 'e', true, BOTH, "-e K=V", "set an environment variable"},
-    {"volume", 'v', true, BOTH, "-v SRC:DST[:ro]",
+    {LIST("env", 'e', env), .fn = env_opt, .kinds = BOTH, "-e K=V", "set an environment variable"},
+    {LIST("volume", 'v', volumes), .kinds = BOTH, "-v SRC:DST[:ro]",
      "bind-mount a host path (a VM: a directory, shared over virtio-fs)"},
-    {"tty", 't', false, BOTH, "-t",
+    {FLAG("tty", 't', tty), .kinds = BOTH, "-t",
      "allocate a terminal (a VM: the host terminal raw, the console a terminal)"},
-    {"publish", 'p', true, BOTH, "-p [IP:]HOSTPORT:PORT[/tcp|udp]",
+    {CALL("publish", 'p', port_opt), .kinds = BOTH, "-p [IP:]HOSTPORT:PORT[/tcp|udp]",
      "publish a port (--network user; IP 127.0.0.1)"},
-    {"memory", OPT_MEMORY, true, BOTH, "--memory SIZE",
+    {VALUE("memory", 0, memory), .kinds = BOTH, "--memory SIZE",
      "memory limit (e.g. 256M); a VM's memory (default: the spec's vm.memory, else 512M)"},
-    {"cpus", OPT_CPUS, true, BOTH, "--cpus N",
+    {VALUE("cpus", 0, cpus), .kinds = BOTH, "--cpus N",
      "CPU limit (e.g. 1.5); a VM's vCPUs (default: the spec's vm.cpus, else 1)"},
-    {"pids", OPT_PIDS, true, CLI_RUN_CONTAINER, "--pids N",
+    {VALUE("pids", 0, pids), .kinds = CLI_RUN_CONTAINER, "--pids N",
      "process limit (default 2048; -1: none)"},
-    {"network", OPT_NETWORK, true, BOTH, "--network none|host|user",
+    {VALUE("network", 0, network), .kinds = BOTH, "--network none|host|user",
      "default none: loopback only (a VM: no network device); user: own address, route, DNS, "
      "outbound through the host; host: the host's (containers)"},
-    {"read-only", OPT_READ_ONLY, false, BOTH, "--read-only", "read-only root file system"},
-    {"upper-tmpfs", OPT_UPPER_TMPFS, false, CLI_RUN_CONTAINER, "--upper-tmpfs",
+    {FLAG("read-only", 0, read_only), .kinds = BOTH, "--read-only", "read-only root file system"},
+    {FLAG("upper-tmpfs", 0, upper_tmpfs), .kinds = CLI_RUN_CONTAINER, "--upper-tmpfs",
      "the root's writable layer in memory, not in the store"},
-    {"user", OPT_USER, true, BOTH, "--user U[:G]",
+    {VALUE("user", 0, user), .kinds = BOTH, "--user U[:G]",
      "numeric or a name from the image's /etc/passwd"},
-    {"workdir", OPT_WORKDIR, true, BOTH, "--workdir DIR", "working directory"},
-    {"hostname", OPT_HOSTNAME, true, BOTH, "--hostname NAME", "host name"},
-    {"stop-timeout", OPT_STOP_TIMEOUT, true, CLI_RUN_CONTAINER, "--stop-timeout N",
+    {VALUE("workdir", 0, workdir), .kinds = BOTH, "--workdir DIR", "working directory"},
+    {VALUE("hostname", 0, hostname), .kinds = BOTH, "--hostname NAME", "host name"},
+    {VALUE("stop-timeout", 0, stop_timeout), .kinds = CLI_RUN_CONTAINER, "--stop-timeout N",
      "seconds from a SIGTERM/SIGINT (forwarded) to SIGKILL (default 10; a second signal kills "
      "at once)"},
-    {"timeout", OPT_TIMEOUT, true, CLI_RUN_VM, "--timeout SECONDS",
+    {VALUE("timeout", 0, timeout), .kinds = CLI_RUN_VM, "--timeout SECONDS",
      "stop the guest after this long (exit 124)"},
-    {"persist", OPT_PERSIST, false, CLI_RUN_VM, "--persist",
+    {FLAG("persist", 0, persist), .kinds = CLI_RUN_VM, "--persist",
      "write guest writes to DISK.img (default: thrown away)"},
-    {"verbose", OPT_VERBOSE, false, CLI_RUN_VM, "--verbose",
+    {FLAG("verbose", 0, verbose), .kinds = CLI_RUN_VM, "--verbose",
      "show the guest kernel's messages on the console"},
-    {"as", OPT_AS, true, BOTH, "--as container|vm", "default container"},
-    {"detach", 'd', false, BOTH, "-d, --detach",
+    {CALL("as", 0, as_opt), .kinds = BOTH, "--as container|vm", "default container"},
+    {FLAG("detach", 'd', detach), .kinds = BOTH, "-d, --detach",
      "run in the background, print the run's id (docs/services.md)"},
-    {"name", OPT_NAME, true, BOTH, "--name NAME", "the detached run's name"},
-    {"rm", OPT_RM, false, BOTH, "--rm", "remove the detached run when it ends"},
-    {"entrypoint", OPT_ENTRYPOINT, true, BOTH, "--entrypoint PROG",
+    {VALUE("name", 0, name), .kinds = BOTH, "--name NAME", "the detached run's name"},
+    {FLAG("rm", 0, remove), .kinds = BOTH, "--rm", "remove the detached run when it ends"},
+    {VALUE("entrypoint", 0, entrypoint), .kinds = BOTH, "--entrypoint PROG",
      "replaces the image's entrypoint (and drops its cmd)"},
-    {"log-max", OPT_LOG_MAX, true, BOTH, "--log-max SIZE",
+    {VALUE("log-max", 0, log_max), .kinds = BOTH, "--log-max SIZE",
      "detached run's log: rotated at SIZE (default 16M)"},
-    {"pull", OPT_PULL, true, BOTH, "--pull POLICY",
-     "a remote IMAGE (HOST/REPO:TAG): missing (default) pulls it only when the store lacks it, "
-     "always, or never (docs/registry.md)"},
-    {"quiet", 'q', false, BOTH, "-q, --quiet", "no pull progress"},
-    {"tls-verify", OPT_TLS_VERIFY, true, BOTH, "--tls-verify=false",
-     "pull over plain HTTP or with an untrusted certificate"},
-    {"cert-dir", OPT_CERT_DIR, true, BOTH, "--cert-dir DIR",
-     "per-registry TLS files in DIR/HOST/ (default /etc/containers/certs.d)"},
-    {"authfile", OPT_AUTHFILE, true, BOTH, "--authfile FILE", "registry credentials"},
-    {"rootfs", OPT_ROOTFS, true, 0, NULL, NULL},
-    {"help", OPT_HELP, false, 0, NULL, NULL},
+    {.kinds = BOTH,
+     .usage = "--pull POLICY",
+     .help = "a remote IMAGE (HOST/REPO:TAG): missing (default) pulls it only when the store "
+             "lacks it, always, or never (docs/registry.md)"},
+    {.kinds = BOTH, .usage = "-q, --quiet", .help = "no pull progress"},
+    {.kinds = BOTH,
+     .usage = "--tls-verify=false",
+     .help = "pull over plain HTTP or with an untrusted certificate"},
+    {.kinds = BOTH,
+     .usage = "--cert-dir DIR",
+     .help = "per-registry TLS files in DIR/HOST/ (default /etc/containers/certs.d)"},
+    {.kinds = BOTH, .usage = "--authfile FILE", .help = "registry credentials"},
+    {LIST("rootfs", 0, rootfs)},
 };
 
-static const run_option *find(int id)
-{
-        for (size_t i = 0; i < ARRAY_SIZE(options); i++)
-                if (options[i].id == id)
-                        return &options[i];
-        return NULL;
-}
+/* One pass over argv: cli_opts_parse's rows (row i is options[i], then the
+ * registry options), and the first option given that is for one kind only
+ * (--as may come after it). */
+struct run_parse {
+        cli_run_opts *o;
+        const run_option *first_narrow[2];
+        cli_opt rows[ARRAY_SIZE(options) + 5];
+};
 
 /* TEXT after the option's column, wrapped at 79 columns */
 static void wrap(const char *kind, const char *text)
@@ -174,7 +172,7 @@ static int kind_error(const run_option *op, cli_run_kind kind)
                 const run_option *o = &options[i];
                 int n;
 
-                if (o->usage == NULL || !(o->kinds & CLI_RUN_VM) || o->id == OPT_AS)
+                if (o->usage == NULL || !(o->kinds & CLI_RUN_VM) || o->fn == as_opt)
                         continue;
                 n = snprintf(takes + len, sizeof(takes) - len, "%s%.*s", len ? ", " : "",
                              (int)strcspn(o->usage, " ,"), o->usage);
@@ -186,178 +184,109 @@ static int kind_error(const run_option *op, cli_run_kind kind)
                                (int)strcspn(op->usage, " ,"), op->usage, takes);
 }
 
-static int take(cli_run_opts *o, int c, const char *arg)
+static int env_opt(run_parse *p, const cli_opt *row, const char *arg)
 {
-        switch (c) {
-        case 'e':
-                if (strchr(arg, '=') == NULL || arg[0] == '=' || o->n_env >= CLI_RUN_MAX_LIST)
-                        return cli_usage_error("run", "-e wants K=V, got '%s'", arg);
-                o->env[o->n_env++] = arg;
-                return 0;
-        case 'v':
-                if (o->n_volumes >= CLI_RUN_MAX_LIST)
-                        return cli_usage_error("run", "too many -v");
-                o->volumes[o->n_volumes++] = arg;
-                return 0;
-        case 'p': {
-                cleanup_error forge_error *perr = NULL;
+        (void)p;
+        return cli_opt_env("run", row, arg);
+}
 
-                if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
-                        return cli_usage_error("run", "too many -p (at most %d)",
-                                               RUNTIME_NET_MAX_PORTS);
-                if (runtime_port_parse(arg, &o->ports[o->n_ports], &perr) < 0)
-                        return cli_usage_error("run", "%s", perr->msg);
-                o->n_ports++;
-                return 0;
+static int port_opt(run_parse *p, const cli_opt *row, const char *arg)
+{
+        cli_run_opts *o = p->o;
+        cleanup_error forge_error *perr = NULL;
+
+        (void)row;
+        if (o->n_ports >= RUNTIME_NET_MAX_PORTS)
+                return cli_usage_error("run", "too many -p (at most %d)", RUNTIME_NET_MAX_PORTS);
+        if (runtime_port_parse(arg, &o->ports[o->n_ports], &perr) < 0)
+                return cli_usage_error("run", "%s", perr->msg);
+        o->n_ports++;
+        return 0;
+}
+
+static int as_opt(run_parse *p, const cli_opt *row, const char *arg)
+{
+        (void)row;
+        if (strcmp(arg, "container") == 0)
+                p->o->kind = CLI_RUN_CONTAINER;
+        else if (strcmp(arg, "vm") == 0)
+                p->o->kind = CLI_RUN_VM;
+        else
+                return cli_usage_error("run", "--as wants container or vm, got '%s'", arg);
+        return 0;
+}
+
+/* Every option of the table given: the kinds it is for, then its own fn. */
+static int seen(const char *cmd, const cli_opt *row, const char *arg)
+{
+        run_parse *p = row->data;
+        const run_option *op = &options[row - p->rows];
+
+        (void)cmd;
+        if (op->kinds == CLI_RUN_CONTAINER && p->first_narrow[0] == NULL)
+                p->first_narrow[0] = op;
+        if (op->kinds == CLI_RUN_VM && p->first_narrow[1] == NULL)
+                p->first_narrow[1] = op;
+        return op->fn != NULL ? op->fn(p, row, arg) : 0;
+}
+
+static size_t rows_make(run_parse *p)
+{
+        const cli_opt pull[] = {CLI_PULL_OPTS(&p->o->registry, &p->o->quiet)};
+        char *base = (char *)p->o;
+
+        _Static_assert(ARRAY_SIZE(pull) == ARRAY_SIZE(p->rows) - ARRAY_SIZE(options),
+                       "the registry options' rows");
+        for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+                const run_option *op = &options[i];
+
+                p->rows[i] = (cli_opt){.name = op->name,
+                                       .short_name = op->short_name,
+                                       .type = op->type,
+                                       .max = op->max,
+                                       .fn = seen,
+                                       .data = p};
+                if (op->name != NULL && (op->type == CLI_OPT_LIST || op->fn == NULL))
+                        p->rows[i].field = base + op->field;
+                if (op->type == CLI_OPT_LIST)
+                        p->rows[i].count = (size_t *)(void *)(base + op->count);
         }
-        case OPT_ROOTFS:
-                if (o->n_rootfs >= CLI_RUN_MAX_LIST)
-                        return cli_usage_error("run", "too many --rootfs");
-                o->rootfs[o->n_rootfs++] = arg;
-                return 0;
-        case OPT_AS:
-                if (strcmp(arg, "container") == 0)
-                        o->kind = CLI_RUN_CONTAINER;
-                else if (strcmp(arg, "vm") == 0)
-                        o->kind = CLI_RUN_VM;
-                else
-                        return cli_usage_error("run", "--as wants container or vm, got '%s'", arg);
-                return 0;
-        case 't':
-                o->tty = true;
-                return 0;
-        case 'd':
-                o->detach = true;
-                return 0;
-        case OPT_RM:
-                o->remove = true;
-                return 0;
-        case OPT_READ_ONLY:
-                o->read_only = true;
-                return 0;
-        case OPT_UPPER_TMPFS:
-                o->upper_tmpfs = true;
-                return 0;
-        case OPT_PERSIST:
-                o->persist = true;
-                return 0;
-        case OPT_VERBOSE:
-                o->verbose = true;
-                return 0;
-        case OPT_MEMORY:
-                o->memory = arg;
-                return 0;
-        case OPT_CPUS:
-                o->cpus = arg;
-                return 0;
-        case OPT_PIDS:
-                o->pids = arg;
-                return 0;
-        case OPT_NETWORK:
-                o->network = arg;
-                return 0;
-        case OPT_USER:
-                o->user = arg;
-                return 0;
-        case OPT_WORKDIR:
-                o->workdir = arg;
-                return 0;
-        case OPT_HOSTNAME:
-                o->hostname = arg;
-                return 0;
-        case OPT_STOP_TIMEOUT:
-                o->stop_timeout = arg;
-                return 0;
-        case OPT_TIMEOUT:
-                o->timeout = arg;
-                return 0;
-        case OPT_NAME:
-                o->name = arg;
-                return 0;
-        case OPT_ENTRYPOINT:
-                o->entrypoint = arg;
-                return 0;
-        case OPT_LOG_MAX:
-                o->log_max = arg;
-                return 0;
-        case 'q':
-                o->quiet = true;
-                return 0;
-        case OPT_PULL:
-                o->pull = arg;
-                return 0;
-        case OPT_TLS_VERIFY:
-                o->tls_verify = arg;
-                return 0;
-        case OPT_CERT_DIR:
-                o->cert_dir = arg;
-                return 0;
-        case OPT_AUTHFILE:
-                o->authfile = arg;
-                return 0;
-        default:
-                return -1;
-        }
+        memcpy(&p->rows[ARRAY_SIZE(options)], pull, sizeof(pull));
+        return ARRAY_SIZE(p->rows);
 }
 
 int cli_run_opts_parse(int argc, char **argv, cli_run_opts *o)
 {
-        struct option longopts[ARRAY_SIZE(options) + 1];
-        char shorts[32] = "+:";
-        size_t ns = 2, nl = 0;
-        const run_option *first_narrow[2] = {NULL, NULL};
-        int c;
+        /* no usage text: help() prints the table's; options end at IMAGE;
+         * -h is not --help (it is --hostname elsewhere) */
+        static const cli_opts_cmd cmd = {"run", NULL, CLI_OPTS_IN_ORDER | CLI_OPTS_NO_H,
+                                         0,     -1,   NULL};
+        run_parse p = {.o = o};
+        int first, r;
 
-        for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-                const run_option *op = &options[i];
-
-                longopts[nl++] = (struct option){
-                    op->name, op->arg ? required_argument : no_argument, NULL, op->id};
-                if (op->id < 128 && ns + 3 < sizeof(shorts)) {
-                        shorts[ns++] = (char)op->id;
-                        if (op->arg)
-                                shorts[ns++] = ':';
-                }
-        }
-        longopts[nl] = (struct option){NULL, 0, NULL, 0};
-        shorts[ns] = '\0';
         *o = (cli_run_opts){.kind = CLI_RUN_CONTAINER};
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
-                const run_option *op = find(c);
-                int r;
-
-                if (c == OPT_HELP) {
-                        help();
-                        return -1;
-                }
-                if (op == NULL)
-                        return cli_bad_option("run", c, argv);
-                if (op->kinds == CLI_RUN_CONTAINER && first_narrow[0] == NULL)
-                        first_narrow[0] = op;
-                if (op->kinds == CLI_RUN_VM && first_narrow[1] == NULL)
-                        first_narrow[1] = op;
-                r = take(o, c, optarg);
-                if (r != 0)
-                        return r;
-        }
+        registry_opts_init(&o->registry);
+        r = cli_opts_parse(&cmd, p.rows, rows_make(&p), argc, argv, &first);
+        if (r == CLI_OPTS_HELP)
+                help();
+        if (r != 0)
+                return r;
         /* --as may come after the options it decides about */
-        if (o->kind == CLI_RUN_VM && first_narrow[0] != NULL)
-                return kind_error(first_narrow[0], CLI_RUN_VM);
-        if (o->kind == CLI_RUN_CONTAINER && first_narrow[1] != NULL)
-                return kind_error(first_narrow[1], CLI_RUN_CONTAINER);
+        if (o->kind == CLI_RUN_VM && p.first_narrow[0] != NULL)
+                return kind_error(p.first_narrow[0], CLI_RUN_VM);
+        if (o->kind == CLI_RUN_CONTAINER && p.first_narrow[1] != NULL)
+                return kind_error(p.first_narrow[1], CLI_RUN_CONTAINER);
         if (o->n_rootfs == 0 || o->kind == CLI_RUN_VM) {
-                if (optind >= argc || strcmp(argv[optind], "--") == 0)
+                if (first >= argc || strcmp(argv[first], "--") == 0)
                         return cli_usage_error("run", o->kind == CLI_RUN_VM
                                                           ? "missing IMAGE, SPEC or DISK.img"
                                                           : "missing IMAGE or SPEC");
-                o->target = argv[optind++];
+                o->target = argv[first++];
         }
-        if (optind < argc && strcmp(argv[optind], "--") == 0)
-                optind++;
-        o->args = argv + optind;
-        o->n_args = argc - optind;
+        if (first < argc && strcmp(argv[first], "--") == 0)
+                first++;
+        o->args = argv + first;
+        o->n_args = argc - first;
         return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "runtime/runtime.h"
+#include "store/registry.h"
 
 #define CLI_RUN_MAX_LIST 256
 
@@ -35,9 +36,9 @@ typedef struct cli_run_opts {
         /* the service options (run-service.c) */
         bool detach, remove;
         const char *name, *entrypoint, *log_max;
-        /* how a remote IMAGE is pulled (as given; cmd-run.c checks them) */
+        /* how a remote IMAGE is pulled: --pull, the registry options; -q */
+        registry_opts registry;
         bool quiet;
-        const char *pull, *tls_verify, *cert_dir, *authfile;
         /* what follows the options: IMAGE|SPEC|DISK.img (NULL with --rootfs),
          * then the workload's arguments */
         const char *target;

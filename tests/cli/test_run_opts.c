@@ -14,26 +14,7 @@
 #include "cli/cli.h"
 #include "cli/run-opts.h"
 #include "testutil.h"
-
-/* the cli's usage printers, recorded instead of printed */
-static char last_error[1024];
-
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-        va_list ap;
-        int n = snprintf(last_error, sizeof(last_error), "%s: ", cmd);
-
-        va_start(ap, fmt);
-        vsnprintf(last_error + n, sizeof(last_error) - (size_t)n, fmt, ap);
-        va_end(ap);
-        return 2;
-}
-
-int cli_bad_option(const char *cmd, int c, char **argv)
-{
-        (void)argv;
-        return cli_usage_error(cmd, c == ':' ? "needs a value" : "unknown option");
-}
+#include "tests/cli/usage-record.h"
 
 #define ARGV(...) ((char *[]){"run", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){"run", __VA_ARGS__}) / sizeof(char *)))
