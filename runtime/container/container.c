@@ -32,6 +32,7 @@
 #include "common/fs.h"
 #include "runtime/container/container-internal.h"
 #include "runtime/container/sync.h"
+#include "runtime/init/wait-status.h"
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
@@ -228,15 +229,6 @@ static int read_reports(int sock, int sfd, int *ret_master, runtime_result *res,
         default:
                 return forge_error_make(err, -r, "read the container's set-up reports");
         }
-}
-
-static int wait_status_code(int st)
-{
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return 1;
 }
 
 /* What the workload wrote to its terminal just before exiting. */

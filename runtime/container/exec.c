@@ -35,6 +35,7 @@
 #include "common/fs.h"
 #include "runtime/container/container-internal.h"
 #include "runtime/container/sync.h"
+#include "runtime/init/wait-status.h"
 
 extern char **environ;
 
@@ -195,15 +196,6 @@ static int join_cgroups(pid_t init, pid_t pid, forge_error **err)
         return 0;
 }
 
-static int code_of(int st)
-{
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return 1;
-}
-
 /* Waits for the child, forwarding signals; relays the pty when master >= 0. */
 static int relay(pid_t child, int sfd, int master, int *ret_code)
 {
@@ -219,7 +211,7 @@ static int relay(pid_t child, int sfd, int master, int *ret_code)
                 int st;
 
                 if (waitpid(child, &st, WNOHANG) == child) {
-                        *ret_code = code_of(st);
+                        *ret_code = wait_status_code(st);
                         if (master >= 0) {
                                 ssize_t n;
                                 fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);

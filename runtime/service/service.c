@@ -32,6 +32,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "runtime/init/wait-status.h"
 #include "runtime/service/service-internal.h"
 #include "store/store.h"
 
@@ -277,15 +278,6 @@ static void ready_input(supervisor *s, int *fd, bool w_alive)
         *fd = -1;
 }
 
-static int status_code(int st)
-{
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return 1;
-}
-
 static void drain(supervisor *s, int fd)
 {
         char buf[16384];
@@ -353,7 +345,7 @@ static int supervise_loop(supervisor *s, pid_t w, int out_r, int ready_r, int sf
                         if (si.ssi_signo != SIGCHLD)
                                 kill(w, (int)si.ssi_signo);
                         else if (waitpid(w, &st, WNOHANG) == w)
-                                status = status_code(st);
+                                status = wait_status_code(st);
                 }
         }
         if (ready_r >= 0)
