@@ -18,10 +18,8 @@ typedef struct cgroup_ops {
         const char *name;
         /* Creates the run's cgroup (relative to forge's own) and applies limits. */
         int (*create)(cgroup *cg, const runtime_config *cfg, forge_error **err);
-        int (*attach)(cgroup *cg, pid_t pid, forge_error **err);
-        /* true when the kernel OOM-killed a process of the cgroup */
-        bool (*oom_killed)(cgroup *cg);
-        void (*destroy)(cgroup *cg);
+        /* the memory controller's file with the oom_kill counter */
+        const char *oom_file;
 } cgroup_ops;
 
 #define CGROUP_MAX_DIRS 4
@@ -29,7 +27,8 @@ typedef struct cgroup_ops {
 struct cgroup {
         const cgroup_ops *ops;
         char name[64];
-        /* v2: dirs[0]; v1: one per controller used */
+        /* v2: dirs[0]; v1: one per controller used. A process joins, and
+         * the removal takes, each of them. */
         char *dirs[CGROUP_MAX_DIRS];
         size_t n_dirs;
         char *memory_dir; /* where the OOM counters are, or NULL */
@@ -42,7 +41,11 @@ extern const cgroup_ops ctr_cgroup_v2_ops;
  * no limit was requested (no cgroup needed). */
 int ctr_cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err);
 int ctr_cgroup_attach(cgroup *cg, pid_t pid, forge_error **err);
+/* true when the kernel OOM-killed a process of the cgroup */
 bool ctr_cgroup_oom_killed(cgroup *cg);
+/* true when dir/file ("KEY VALUE" lines: memory.events, memory.oom_control)
+ * counts an oom_kill; false when it does not or cannot be read. */
+bool ctr_cgroup_oom_counted(const char *dir, const char *file);
 void ctr_cgroup_free(cgroup *cg);
 /* cgroup v1: the "tasks" files of the run's cgroups, for the child to join
  * them itself by writing "0": moving the calling thread alone skips the
@@ -167,4 +170,3 @@ void ctr_terminal_set_size(int from_fd, int master);
 /* Puts fd in raw mode, saving the old settings (a struct termios) in saved. */
 int ctr_terminal_raw(int fd, void *saved, size_t saved_len);
 void ctr_terminal_restore(int fd, const void *saved);
-void ctr_cgroup_rmdir_retry(const char *dir);
