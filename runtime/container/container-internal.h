@@ -170,3 +170,9 @@ void ctr_terminal_set_size(int from_fd, int master);
 /* Puts fd in raw mode, saving the old settings (a struct termios) in saved. */
 int ctr_terminal_raw(int fd, void *saved, size_t saved_len);
 void ctr_terminal_restore(int fd, const void *saved);
+/* In the container child (setup.c's, exec.c's), its root the container's:
+ * opens a pty in its devpts, the slave owned by uid (group tty stays, as
+ * crun does) and sized as the user's terminal (stdin is still forge's); sends
+ * the master to forge on SYNC_FD and makes the slave stdio. On failure
+ * reports to forge and exits (sync_die). */
+void ctr_terminal_pty_hand_over(uid_t uid);

@@ -51,31 +51,11 @@ static void check(int r, const char *what)
         }
 }
 
-/* A pty of the container's devpts: the master goes to forge. */
+/* A pty of the container's devpts, our controlling terminal: the master goes
+ * to forge. */
 static void exec_tty(uid_t uid)
 {
-        char name[64];
-        sync_msg msg;
-        int master, slave, n, r, unlock = 0;
-
-        master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-        sync_must(master, "open /dev/pts/ptmx in the container");
-        sync_must(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty");
-        sync_must(ioctl(master, TIOCGPTN, &n), "get the pty number");
-        snprintf(name, sizeof(name), "/dev/pts/%d", n);
-        slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        sync_must(slave, "open '%s'", name);
-        sync_must(fchown(slave, uid, (gid_t)-1), "chown '%s'", name);
-        sync_msg_init(&msg, SYNC_PTY, 0, NULL);
-        r = sync_send(SYNC_FD, &msg, master);
-        if (r < 0) {
-                errno = -r;
-                sync_die("send the pty to forge");
-        }
-        close(master);
-        for (int i = 0; i < 3; i++)
-                sync_must(dup2(slave, i), "set up the pty as stdio");
-        close(slave);
+        ctr_terminal_pty_hand_over(uid);
         sync_must(setsid(), "setsid");
         sync_must(ioctl(0, TIOCSCTTY, 0), "set the controlling terminal");
 }

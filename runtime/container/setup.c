@@ -494,43 +494,6 @@ static void loopback_up(void)
         close(s);
 }
 
-/* Opens a pty in the container's devpts, sends the master to forge and makes
- * the slave our stdio (forge-init gives it to the workload as its ctty). */
-static void setup_tty(uid_t uid)
-{
-        sync_msg msg;
-        int master, slave, n, r, unlock = 0;
-        char name[64];
-
-        master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-        sync_must(master, "open /dev/pts/ptmx");
-        sync_must(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty");
-        sync_must(ioctl(master, TIOCGPTN, &n), "get the pty number");
-        snprintf(name, sizeof(name), "/dev/pts/%d", n);
-        slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        sync_must(slave, "open '%s'", name);
-        /* the workload's own terminal, as crun does (group tty stays) */
-        sync_must(fchown(slave, uid, (gid_t)-1), "chown '%s'", name);
-        /* The user's window size before the workload can ask for it; stdin is
-         * still forge's here. Later changes are relayed by forge on SIGWINCH. */
-        {
-                struct winsize ws;
-                if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-                        ioctl(slave, TIOCSWINSZ, &ws);
-        }
-        sync_msg_init(&msg, SYNC_PTY, 0, NULL);
-        errno = 0;
-        r = sync_send(SYNC_FD, &msg, master);
-        if (r < 0) {
-                errno = -r;
-                sync_die("send the pty to forge");
-        }
-        close(master);
-        for (int i = 0; i < 3; i++)
-                sync_must(dup2(slave, i), "set up the pty as stdio");
-        close(slave);
-}
-
 static void set_user(const runtime_config *cfg, user_ids *ids)
 {
         char msg[512];
@@ -725,7 +688,7 @@ int setup_child_main(void *arg)
         set_user(cfg, &ids);
         env = workload_env(cfg, &ids, hostname);
         if (cfg->tty)
-                setup_tty(ids.uid);
+                ctr_terminal_pty_hand_over(ids.uid); /* forge-init makes it the ctty */
         if (!cfg->read_only)
                 enter_workdir(cfg->workdir, true);
         check(made_write(a->made_fd), "report the mount points made");
