@@ -3,10 +3,12 @@
 
 /* Shared by the runtime sources only. */
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <termios.h>
 
 #include "runtime/runtime.h"
 
@@ -176,3 +178,40 @@ void ctr_terminal_restore(int fd, const void *saved);
  * the master to forge on SYNC_FD and makes the slave stdio. On failure
  * reports to forge and exits (sync_die). */
 void ctr_terminal_pty_hand_over(uid_t uid);
+
+/* ---- forge's side of a container process (session.c) ---- */
+
+/* What forge passes on to the process (SIGTERM/SIGINT: container.c's stop). */
+#define CTR_N_FORWARDED 6
+extern const int ctr_forwarded_signals[CTR_N_FORWARDED];
+
+typedef struct ctr_session {
+        int sock[2]; /* the set-up socket (sync.h) */
+        int sfd;     /* the forwarded signals, SIGCHLD and SIGWINCH */
+        int master;  /* the pty master, or -1 */
+        sigset_t oldmask;
+        bool masked;
+        bool raw; /* stdin in raw mode, saved_tio its old settings */
+        struct termios saved_tio;
+        pid_t child; /* killed and reaped by ctr_session_end, 0: none */
+} ctr_session;
+
+#define CTR_SESSION_INIT                                                                           \
+        {                                                                                          \
+                .sock = {-1, -1}, .sfd = -1, .master = -1                                          \
+        }
+
+/* Blocks the signals of s->sfd and opens it (non-blocking). */
+int ctr_session_signals(ctr_session *s, forge_error **err);
+/* Reads one signal from sfd: SIGWINCH resizes master's terminal (master >=
+ * 0). Returns the signal to forward, 0 for none. */
+int ctr_session_signal_take(int sfd, int master);
+/* Waits for child, forwarding signals (grace: seconds from a first
+ * SIGTERM/SIGINT to SIGKILL, a second one kills at once; 0: forward them
+ * only) and relaying the terminal when master >= 0: stdin to it, never
+ * blocking on it, its output to stdout. *ret_code: wait_status_code's, or
+ * 128+N when it was killed after signal N. Returns 0 or -errno. */
+int ctr_session_relay(pid_t child, int sfd, int master, unsigned grace, int *ret_code);
+/* Restores the terminal and the signal mask, kills and reaps the child
+ * still there, closes the fds. */
+void ctr_session_end(ctr_session *s);
