@@ -97,20 +97,21 @@ int user_resolve_in_root(const char *user, int rootfd, user_ids *ret, char *errb
 
 /* ---- the provided /etc files (etc-files.c) ---- */
 
-typedef struct etc_files {
-        char *hosts; /* host paths of the per-run files */
-        char *hostname;
-        char *resolv;
-} etc_files;
-
 #define ETC_FILES_N 3
+
+/* The provided files, in the order they are mounted (before the volumes). */
+typedef struct etc_file {
+        const char *name; /* in the run's e/ directory */
+        const char *path; /* in the container */
+} etc_file;
+
+extern const etc_file etc_files[ETC_FILES_N];
 
 /* 1-63 letters, digits, '-' and '.', not starting with '-' or '.': nothing
  * that could add a line to /etc/hosts. */
 bool etc_hostname_valid(const char *hostname);
-/* Writes hosts, hostname and resolv.conf into dir (the run directory). */
-int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, forge_error **err);
-void etc_files_free(etc_files *f);
+/* Writes hosts, hostname and resolv.conf into dir (the child's e/). */
+int etc_files_make(const runtime_config *cfg, const char *dir, forge_error **err);
 
 /* ---- the container child (setup.c) ---- */
 

@@ -241,7 +241,7 @@ static int signals_setup(ctr_session *s, forge_error **err)
 
 typedef struct run_state {
         run_dirs dirs;
-        etc_files etc;
+        char *etc_src[ETC_FILES_N]; /* where the child makes the provided files */
         runtime_mount *mounts;      /* the provided /etc files, then cfg->mounts */
         cgroup *cg;
         int init_fd;
@@ -261,7 +261,8 @@ static void run_state_free(run_state *s)
                 close(s->made_fd);
         ctr_cgroup_free(s->cg);
         run_dirs_free(&s->dirs);
-        etc_files_free(&s->etc);
+        for (size_t i = 0; i < ETC_FILES_N; i++)
+                free(s->etc_src[i]);
         free(s->mounts);
         runtime_net_stop(s->net);
 }
@@ -425,7 +426,6 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
  * step's doing and do not belong in its layer. */
 static void provided_cleanup(const char *upper)
 {
-        static const char *const names[] = {"hosts", "hostname", "resolv.conf"};
         struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV};
         cleanup_close int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -437,10 +437,10 @@ static void provided_cleanup(const char *upper)
         etc = (int)syscall(SYS_openat2, ufd, "etc", &how, sizeof(how));
         if (etc < 0)
                 return;
-        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-                if (fstatat(etc, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-                    st.st_size == 0)
-                        unlinkat(etc, names[i], 0);
+        for (size_t i = 0; i < ETC_FILES_N; i++)
+                if (fstatat(etc, etc_files[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(st.st_mode) && st.st_size == 0)
+                        unlinkat(etc, etc_files[i].name, 0);
         unlinkat(ufd, "etc", AT_REMOVEDIR); /* only when empty */
 }
 
@@ -450,17 +450,16 @@ static int mounts_with_etc(run_state *s, runtime_config *cfg, forge_error **err)
 {
         /* the child writes them on a tmpfs of its own (setup.c): no entry in
          * the store for them */
-        s->etc.hosts = fs_path_join(s->dirs.rootfs, "e/hosts");
-        s->etc.hostname = fs_path_join(s->dirs.rootfs, "e/hostname");
-        s->etc.resolv = fs_path_join(s->dirs.rootfs, "e/resolv.conf");
-        if (s->etc.hosts == NULL || s->etc.hostname == NULL || s->etc.resolv == NULL)
-                return forge_error_make(err, ENOMEM, "provide /etc files");
         s->mounts = calloc(cfg->n_mounts + ETC_FILES_N, sizeof(runtime_mount));
         if (s->mounts == NULL)
                 return forge_error_make(err, ENOMEM, "mounts");
-        s->mounts[0] = (runtime_mount){.src = s->etc.hosts, .dest = "/etc/hosts"};
-        s->mounts[1] = (runtime_mount){.src = s->etc.hostname, .dest = "/etc/hostname"};
-        s->mounts[2] = (runtime_mount){.src = s->etc.resolv, .dest = "/etc/resolv.conf"};
+        for (size_t i = 0; i < ETC_FILES_N; i++) {
+                if (asprintf(&s->etc_src[i], "%s/e/%s", s->dirs.rootfs, etc_files[i].name) < 0) {
+                        s->etc_src[i] = NULL;
+                        return forge_error_make(err, ENOMEM, "provide /etc files");
+                }
+                s->mounts[i] = (runtime_mount){.src = s->etc_src[i], .dest = etc_files[i].path};
+        }
         for (size_t i = 0; i < cfg->n_mounts; i++)
                 s->mounts[ETC_FILES_N + i] = cfg->mounts[i];
         cfg->mounts = s->mounts;

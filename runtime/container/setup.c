@@ -108,15 +108,13 @@ static void provided_files_make(const setup_args *a, int *volume_fds)
 {
         char dir[4096];
         forge_error *err = NULL;
-        etc_files etc = {0};
 
         snprintf(dir, sizeof(dir), "%s/e", a->rootfs);
         sync_must(mkdir(dir, 0755), "create '%s'", dir);
-        if (etc_files_make(a->cfg, dir, &etc, &err) < 0) {
+        if (etc_files_make(a->cfg, dir, &err) < 0) {
                 errno = 0;
                 sync_die("provide /etc files: %s", err->msg);
         }
-        etc_files_free(&etc);
         for (size_t i = 0; i < a->n_provided; i++) {
                 volume_fds[i] = open(a->cfg->mounts[i].src, O_PATH | O_CLOEXEC);
                 sync_must(volume_fds[i], "volume source '%s'", a->cfg->mounts[i].src);
