@@ -181,9 +181,7 @@ void ctr_cgroup_forget(cgroup *cg)
 
 void ctr_cgroup_free(cgroup *cg)
 {
-        if (cg == NULL)
-                return;
-        for (size_t i = 0; i < cg->n_dirs; i++)
+        for (size_t i = 0; cg != NULL && i < cg->n_dirs; i++)
                 rmdir_retry(cg->dirs[i]);
         ctr_cgroup_forget(cg);
 }

@@ -199,6 +199,8 @@ int ctr_session_relay(pid_t child, int sfd, int master, unsigned grace, int *ret
 
 void ctr_session_end(ctr_session *s)
 {
+        const int fds[] = {s->sock[0], s->sock[1], s->sfd, s->master};
+
         if (s->raw)
                 ctr_terminal_restore(STDIN_FILENO, &s->saved_tio);
         if (s->child > 0) {
@@ -207,11 +209,7 @@ void ctr_session_end(ctr_session *s)
         }
         if (s->masked)
                 sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
-        for (int i = 0; i < 2; i++)
-                if (s->sock[i] >= 0)
-                        close(s->sock[i]);
-        if (s->sfd >= 0)
-                close(s->sfd);
-        if (s->master >= 0)
-                close(s->master);
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
 }
