@@ -23,10 +23,9 @@
 #include "runtime/container/container-internal.h"
 #include "runtime/init/wait-status.h"
 
-/* The status of a real child that runs fn. */
-static int status_of(void (*fn)(void))
+/* A real child that runs fn (and exits 99 if fn returns). */
+static pid_t spawn(void (*fn)(void))
 {
-        int st;
         pid_t pid = fork();
 
         assert_true(pid >= 0);
@@ -34,6 +33,15 @@ static int status_of(void (*fn)(void))
                 fn();
                 _exit(99);
         }
+        return pid;
+}
+
+/* Its status once it is gone. */
+static int status_of(void (*fn)(void))
+{
+        pid_t pid = spawn(fn);
+        int st;
+
         assert_int_equal(waitpid(pid, &st, 0), pid);
         return st;
 }
@@ -70,18 +78,17 @@ static void test_wait_status_code(void **state)
         assert_int_equal(wait_status_code(status_of(die_kill)), 128 + SIGKILL);
 }
 
+static void stop_self(void)
+{
+        raise(SIGSTOP);
+}
+
 static void test_wait_status_stopped(void **state)
 {
+        pid_t pid = spawn(stop_self);
         int st;
-        pid_t pid;
 
         (void)state;
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                raise(SIGSTOP);
-                _exit(0);
-        }
         assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
         assert_true(WIFSTOPPED(st));
         /* neither an exit nor a death: 1 */
@@ -162,6 +169,12 @@ static void test_signal_take(void **state)
         }
 }
 
+static void wait_forever(void)
+{
+        for (;;)
+                pause();
+}
+
 static void test_session_end_reaps(void **state)
 {
         ctr_session s = CTR_SESSION_INIT;
@@ -169,13 +182,7 @@ static void test_session_end_reaps(void **state)
         int st;
 
         (void)state;
-        s.child = fork();
-        assert_true(s.child >= 0);
-        if (s.child == 0) {
-                pause();
-                _exit(0);
-        }
-        pid = s.child;
+        pid = s.child = spawn(wait_forever);
         assert_int_equal(pipe(s.sock), 0);
         ctr_session_end(&s);
         /* its fds closed */
