@@ -112,14 +112,12 @@ typedef struct run_dirs {
 
 static void run_dirs_free(run_dirs *d)
 {
+        char *owned[] = {d->base, d->rootfs, d->upper, d->work, d->links, d->opts};
+
         if (d->base != NULL)
                 fs_rm_rf(d->base, NULL);
-        free(d->base);
-        free(d->rootfs);
-        free(d->upper);
-        free(d->work);
-        free(d->links);
-        free(d->opts);
+        for (size_t i = 0; i < ARRAY_SIZE(owned); i++)
+                free(owned[i]);
 }
 
 /* The MOUNT_POINT_* no layer has an entry for (a file, a directory, a
