@@ -23,6 +23,7 @@
 
 #include "runtime/container/container-internal.h"
 #include "runtime/container/seccomp/policy.h"
+#include "testutil.h"
 
 static void test_compiled_matches_policy(void **state)
 {
@@ -78,12 +79,5 @@ static void test_installed_filter_denies(void **state)
         assert_int_equal(WEXITSTATUS(status), 31);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_compiled_matches_policy),
-            cmocka_unit_test(test_installed_filter_denies),
-        };
-
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_compiled_matches_policy),
+             cmocka_unit_test(test_installed_filter_denies))

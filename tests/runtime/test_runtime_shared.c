@@ -19,9 +19,9 @@
 
 #include <cmocka.h>
 
-#include "common/fs.h"
 #include "runtime/container/container-internal.h"
 #include "runtime/init/wait-status.h"
+#include "testutil.h"
 
 /* A real child that runs fn (and exits 99 if fn returns). */
 static pid_t spawn(void (*fn)(void))
@@ -98,39 +98,31 @@ static void test_wait_status_stopped(void **state)
         assert_int_equal(wait_status_code(st), 128 + SIGKILL);
 }
 
-static void put(const char *dir, const char *name, const char *text)
-{
-        char *p = fs_path_join(dir, name);
-        FILE *f = fopen(p, "we");
-
-        assert_non_null(f);
-        fputs(text, f);
-        fclose(f);
-        free(p);
-}
-
 static void test_oom_counted(void **state)
 {
-        char dir[] = "/tmp/forge-oom-XXXXXX";
+        char *dir = tu_tmpdir("oom");
 
         (void)state;
-        assert_non_null(mkdtemp(dir));
         /* v2's memory.events */
-        put(dir, "memory.events", "low 0\nhigh 0\nmax 7\noom 1\noom_kill 0\noom_group_kill 0\n");
+        tu_write_file(dir, "memory.events",
+                      "low 0\nhigh 0\nmax 7\noom 1\noom_kill 0\noom_group_kill 0\n", 0644);
         assert_false(ctr_cgroup_oom_counted(dir, "memory.events"));
-        put(dir, "memory.events", "low 0\nhigh 0\nmax 7\noom 2\noom_kill 2\noom_group_kill 0\n");
+        tu_write_file(dir, "memory.events",
+                      "low 0\nhigh 0\nmax 7\noom 2\noom_kill 2\noom_group_kill 0\n", 0644);
         assert_true(ctr_cgroup_oom_counted(dir, "memory.events"));
         /* v1's memory.oom_control: "oom_kill_disable" and "under_oom" are
          * not the counter */
-        put(dir, "memory.oom_control", "oom_kill_disable 1\nunder_oom 1\noom_kill 0\n");
+        tu_write_file(dir, "memory.oom_control", "oom_kill_disable 1\nunder_oom 1\noom_kill 0\n",
+                      0644);
         assert_false(ctr_cgroup_oom_counted(dir, "memory.oom_control"));
-        put(dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+        tu_write_file(dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+                      0644);
         assert_true(ctr_cgroup_oom_counted(dir, "memory.oom_control"));
         /* a file that is not one of those, a missing one: no OOM kill known */
-        put(dir, "garbage", "oom_kill\nnot a number\n");
+        tu_write_file(dir, "garbage", "oom_kill\nnot a number\n", 0644);
         assert_false(ctr_cgroup_oom_counted(dir, "garbage"));
         assert_false(ctr_cgroup_oom_counted(dir, "missing"));
-        assert_int_equal(fs_rm_rf(dir, NULL), 0);
+        tu_tmpdir_remove(dir);
 }
 
 static void test_oom_killed_no_memory(void **state)
@@ -193,12 +185,7 @@ static void test_session_end_reaps(void **state)
         assert_int_equal(errno, ECHILD);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_wait_status_code), cmocka_unit_test(test_wait_status_stopped),
-            cmocka_unit_test(test_oom_counted),      cmocka_unit_test(test_oom_killed_no_memory),
-            cmocka_unit_test(test_signal_take),      cmocka_unit_test(test_session_end_reaps),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_wait_status_code),
+             cmocka_unit_test(test_wait_status_stopped), cmocka_unit_test(test_oom_counted),
+             cmocka_unit_test(test_oom_killed_no_memory), cmocka_unit_test(test_signal_take),
+             cmocka_unit_test(test_session_end_reaps))
