@@ -106,7 +106,7 @@ int user_resolve_in_root(const char *user, int rootfd, user_ids *ret, char *errb
 
 /* The provided files, in the order they are mounted (before the volumes). */
 typedef struct etc_file {
-        const char *name; /* in the run's e/ directory */
+        const char *name; /* in /etc, and in the run's e/ directory */
         const char *path; /* in the container */
 } etc_file;
 
@@ -152,10 +152,6 @@ enum {
 #define MOUNT_POINT_NAMES                                                                          \
         {                                                                                          \
                 "proc", "dev", "sys", "etc"                                                        \
-        }
-#define MOUNT_POINT_ETC_FILES                                                                      \
-        {                                                                                          \
-                "hosts", "hostname", "resolv.conf"                                                 \
         }
 
 /* Runs in the cloned child: never returns. Reports "error MESSAGE" on sync_fd. */

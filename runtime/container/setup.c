@@ -127,7 +127,6 @@ static void provided_files_make(const setup_args *a, int *volume_fds)
 static void mount_points_make(const setup_args *a)
 {
         static const char *const names[] = MOUNT_POINT_NAMES;
-        static const char *const etc_names[] = MOUNT_POINT_ETC_FILES;
         char dir[4096];
         int mfd, efd, fd;
 
@@ -142,10 +141,10 @@ static void mount_points_make(const setup_args *a)
         if (a->mount_points & MOUNT_POINT_ETC) {
                 efd = openat(mfd, "etc", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 sync_must(efd, "open mount point '/etc'");
-                for (size_t k = 0; k < ARRAY_SIZE(etc_names); k++) {
-                        fd = openat(efd, etc_names[k], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                for (size_t k = 0; k < ETC_FILES_N; k++) {
+                        fd = openat(efd, etc_files[k].name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                                     0644);
-                        sync_must(fd, "create mount point '/etc/%s'", etc_names[k]);
+                        sync_must(fd, "create mount point '%s'", etc_files[k].path);
                         close(fd);
                 }
                 close(efd);
