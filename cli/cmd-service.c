@@ -318,17 +318,15 @@ static int exec_record(const service_info *si, json_t **ret, forge_error **err)
 {
         cleanup_free char *path = fs_path_join(si->dir, "container.json");
         cleanup_free char *buf = NULL;
-        json_t *j;
+        cleanup_json json_t *j = NULL;
 
         if (path == NULL || fs_read_all(AT_FDCWD, path, 1 << 20, &buf, NULL, err) < 0)
                 return forge_error_prefix(err, "run '%s'", display_name(si));
         j = json_loads(buf, 0, NULL);
-        if (!json_is_object(j) || !json_is_array(json_object_get(j, "env"))) {
-                json_decref(j);
+        if (!json_is_object(j) || !json_is_array(json_object_get(j, "env")))
                 return forge_error_make(err, 0, "run '%s': corrupt container.json",
                                         display_name(si));
-        }
-        *ret = j;
+        *ret = take_ptr(j);
         return 0;
 }
 
@@ -341,7 +339,8 @@ static int exec_container(const service_info *si, const exec_opts *o, char **cmd
         const char **image_env = NULL;
         runtime_exec_config cfg = {0};
         runtime_result res = {0};
-        json_t *rec = NULL, *e;
+        cleanup_json json_t *rec = NULL;
+        json_t *e;
         const char *s;
         size_t i, n;
         int r = 125;
@@ -388,7 +387,6 @@ static int exec_container(const service_info *si, const exec_opts *o, char **cmd
         }
 out:
         free(image_env);
-        json_decref(rec);
         return r;
 }
 

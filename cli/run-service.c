@@ -158,7 +158,8 @@ void cli_run_command_override(char ***entrypoint, char ***cmd)
 /* What `forge exec` needs to be the container's peer. */
 static void on_start(const runtime_config *cfg, pid_t init_pid, int exec_errno, void *data)
 {
-        json_t *env = json_array(), *j;
+        json_t *env = json_array();
+        cleanup_json json_t *j = NULL;
         cleanup_free char *s = NULL;
 
         (void)data;
@@ -169,7 +170,6 @@ static void on_start(const runtime_config *cfg, pid_t init_pid, int exec_errno, 
         j = json_pack("{s:i, s:o, s:s, s:s}", "init_pid", (int)init_pid, "env", env, "user",
                       cfg->user ? cfg->user : "", "workdir", cfg->workdir ? cfg->workdir : "");
         s = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-        json_decref(j);
         if (s == NULL || service_file_put("container.json", s, strlen(s), NULL) < 0)
                 fprintf(stderr, "forge run: cannot record the container for forge exec\n");
         service_ready(init_pid);

@@ -5,11 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "common/fs.h"
 #include "runtime/container/container-internal.h"
 
 static int make_dir(cgroup *cg, const char *controller, char **ret_dir, forge_error **err)
@@ -70,58 +68,8 @@ static int v1_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
         return 0;
 }
 
-static int v1_attach(cgroup *cg, pid_t pid, forge_error **err)
-{
-        char buf[32];
-
-        snprintf(buf, sizeof(buf), "%d", (int)pid);
-        for (size_t i = 0; i < cg->n_dirs; i++)
-                if (ctr_cgroup_write(cg->dirs[i], "cgroup.procs", buf, err) < 0)
-                        return -1;
-        return 0;
-}
-
-static bool v1_oom_killed(cgroup *cg)
-{
-        cleanup_free char *p = NULL;
-        cleanup_fclose FILE *f = NULL;
-        char key[64];
-        unsigned long long v;
-
-        if (cg->memory_dir == NULL)
-                return false;
-        p = fs_path_join(cg->memory_dir, "memory.oom_control");
-        f = p ? fopen(p, "re") : NULL;
-        if (f == NULL)
-                return false;
-        while (fscanf(f, "%63s %llu", key, &v) == 2)
-                if (strcmp(key, "oom_kill") == 0)
-                        return v > 0;
-        return false;
-}
-
-/* rmdir once the last task is gone; exiting tasks may linger briefly. */
-void ctr_cgroup_rmdir_retry(const char *dir)
-{
-        for (int i = 0; i < 200; i++) {
-                if (rmdir(dir) == 0 || errno == ENOENT)
-                        return;
-                if (errno != EBUSY)
-                        return;
-                nanosleep(&(struct timespec){0, 1000000}, NULL);
-        }
-}
-
-static void v1_destroy(cgroup *cg)
-{
-        for (size_t i = 0; i < cg->n_dirs; i++)
-                ctr_cgroup_rmdir_retry(cg->dirs[i]);
-}
-
 const cgroup_ops ctr_cgroup_v1_ops = {
     .name = "v1",
     .create = v1_create,
-    .attach = v1_attach,
-    .oom_killed = v1_oom_killed,
-    .destroy = v1_destroy,
+    .oom_file = "memory.oom_control",
 };

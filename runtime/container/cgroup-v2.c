@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "common/fs.h"
 #include "runtime/container/container-internal.h"
 
 /* Enables the controllers cfg needs in dir's children; true when they are
@@ -94,43 +93,8 @@ static int v2_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
         return 0;
 }
 
-static int v2_attach(cgroup *cg, pid_t pid, forge_error **err)
-{
-        char buf[32];
-
-        snprintf(buf, sizeof(buf), "%d", (int)pid);
-        return ctr_cgroup_write(cg->dirs[0], "cgroup.procs", buf, err);
-}
-
-static bool v2_oom_killed(cgroup *cg)
-{
-        cleanup_free char *p = NULL;
-        cleanup_fclose FILE *f = NULL;
-        char key[64];
-        unsigned long long v;
-
-        if (cg->memory_dir == NULL)
-                return false;
-        p = fs_path_join(cg->memory_dir, "memory.events");
-        f = p ? fopen(p, "re") : NULL;
-        if (f == NULL)
-                return false;
-        while (fscanf(f, "%63s %llu", key, &v) == 2)
-                if (strcmp(key, "oom_kill") == 0)
-                        return v > 0;
-        return false;
-}
-
-static void v2_destroy(cgroup *cg)
-{
-        if (cg->n_dirs > 0)
-                ctr_cgroup_rmdir_retry(cg->dirs[0]);
-}
-
 const cgroup_ops ctr_cgroup_v2_ops = {
     .name = "v2",
     .create = v2_create,
-    .attach = v2_attach,
-    .oom_killed = v2_oom_killed,
-    .destroy = v2_destroy,
+    .oom_file = "memory.events",
 };

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cgroups: one interface, two implementations (cgroup-v2.c, cgroup-v1.c).
+ * cgroups: one interface, two implementations (cgroup-v2.c, cgroup-v1.c)
+ * that make the directories and apply the limits; joining, the OOM counter
+ * and the removal are the same for both, here.
  * The run's cgroup is made below forge's own cgroup in each hierarchy, so
  * forge works when it is itself confined (a service, a CI job's cgroup).
  */
@@ -104,12 +106,34 @@ int ctr_cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err)
 
 int ctr_cgroup_attach(cgroup *cg, pid_t pid, forge_error **err)
 {
-        return cg->ops->attach(cg, pid, err);
+        char buf[32];
+
+        snprintf(buf, sizeof(buf), "%d", (int)pid);
+        for (size_t i = 0; i < cg->n_dirs; i++)
+                if (ctr_cgroup_write(cg->dirs[i], "cgroup.procs", buf, err) < 0)
+                        return -1;
+        return 0;
+}
+
+bool ctr_cgroup_oom_counted(const char *dir, const char *file)
+{
+        cleanup_free char *p = fs_path_join(dir, file);
+        cleanup_fclose FILE *f = p ? fopen(p, "re") : NULL;
+        char key[64];
+        unsigned long long v;
+
+        if (f == NULL)
+                return false;
+        while (fscanf(f, "%63s %llu", key, &v) == 2)
+                if (strcmp(key, "oom_kill") == 0)
+                        return v > 0;
+        return false;
 }
 
 bool ctr_cgroup_oom_killed(cgroup *cg)
 {
-        return cg != NULL && cg->ops->oom_killed(cg);
+        return cg != NULL && cg->memory_dir != NULL &&
+               ctr_cgroup_oom_counted(cg->memory_dir, cg->ops->oom_file);
 }
 
 int ctr_cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_n,
@@ -134,6 +158,18 @@ int ctr_cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_
         return 0;
 }
 
+/* rmdir once the last task is gone; exiting tasks may linger briefly. */
+static void rmdir_retry(const char *dir)
+{
+        for (int i = 0; i < 200; i++) {
+                if (rmdir(dir) == 0 || errno == ENOENT)
+                        return;
+                if (errno != EBUSY)
+                        return;
+                nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+}
+
 void ctr_cgroup_forget(cgroup *cg)
 {
         if (cg == NULL)
@@ -145,8 +181,7 @@ void ctr_cgroup_forget(cgroup *cg)
 
 void ctr_cgroup_free(cgroup *cg)
 {
-        if (cg == NULL)
-                return;
-        cg->ops->destroy(cg);
+        for (size_t i = 0; cg != NULL && i < cg->n_dirs; i++)
+                rmdir_retry(cg->dirs[i]);
         ctr_cgroup_forget(cg);
 }

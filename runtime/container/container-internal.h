@@ -4,10 +4,12 @@
 /* Shared by the runtime sources only. */
 
 #include <linux/filter.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <termios.h>
 
 #include "runtime/runtime.h"
 
@@ -19,10 +21,8 @@ typedef struct cgroup_ops {
         const char *name;
         /* Creates the run's cgroup (relative to forge's own) and applies limits. */
         int (*create)(cgroup *cg, const runtime_config *cfg, forge_error **err);
-        int (*attach)(cgroup *cg, pid_t pid, forge_error **err);
-        /* true when the kernel OOM-killed a process of the cgroup */
-        bool (*oom_killed)(cgroup *cg);
-        void (*destroy)(cgroup *cg);
+        /* the memory controller's file with the oom_kill counter */
+        const char *oom_file;
 } cgroup_ops;
 
 #define CGROUP_MAX_DIRS 4
@@ -30,7 +30,8 @@ typedef struct cgroup_ops {
 struct cgroup {
         const cgroup_ops *ops;
         char name[64];
-        /* v2: dirs[0]; v1: one per controller used */
+        /* v2: dirs[0]; v1: one per controller used. A process joins, and
+         * the removal takes, each of them. */
         char *dirs[CGROUP_MAX_DIRS];
         size_t n_dirs;
         char *memory_dir; /* where the OOM counters are, or NULL */
@@ -43,7 +44,11 @@ extern const cgroup_ops ctr_cgroup_v2_ops;
  * no limit was requested (no cgroup needed). */
 int ctr_cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err);
 int ctr_cgroup_attach(cgroup *cg, pid_t pid, forge_error **err);
+/* true when the kernel OOM-killed a process of the cgroup */
 bool ctr_cgroup_oom_killed(cgroup *cg);
+/* true when dir/file ("KEY VALUE" lines: memory.events, memory.oom_control)
+ * counts an oom_kill; false when it does not or cannot be read. */
+bool ctr_cgroup_oom_counted(const char *dir, const char *file);
 void ctr_cgroup_free(cgroup *cg);
 /* cgroup v1: the "tasks" files of the run's cgroups, for the child to join
  * them itself by writing "0": moving the calling thread alone skips the
@@ -97,20 +102,21 @@ int user_resolve_in_root(const char *user, int rootfd, user_ids *ret, char *errb
 
 /* ---- the provided /etc files (etc-files.c) ---- */
 
-typedef struct etc_files {
-        char *hosts; /* host paths of the per-run files */
-        char *hostname;
-        char *resolv;
-} etc_files;
-
 #define ETC_FILES_N 3
+
+/* The provided files, in the order they are mounted (before the volumes). */
+typedef struct etc_file {
+        const char *name; /* in /etc, and in the run's e/ directory */
+        const char *path; /* in the container */
+} etc_file;
+
+extern const etc_file etc_files[ETC_FILES_N];
 
 /* 1-63 letters, digits, '-' and '.', not starting with '-' or '.': nothing
  * that could add a line to /etc/hosts. */
 bool etc_hostname_valid(const char *hostname);
-/* Writes hosts, hostname and resolv.conf into dir (the run directory). */
-int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, forge_error **err);
-void etc_files_free(etc_files *f);
+/* Writes hosts, hostname and resolv.conf into dir (the child's e/). */
+int etc_files_make(const runtime_config *cfg, const char *dir, forge_error **err);
 
 /* ---- the container child (setup.c) ---- */
 
@@ -146,10 +152,6 @@ enum {
 #define MOUNT_POINT_NAMES                                                                          \
         {                                                                                          \
                 "proc", "dev", "sys", "etc"                                                        \
-        }
-#define MOUNT_POINT_ETC_FILES                                                                      \
-        {                                                                                          \
-                "hosts", "hostname", "resolv.conf"                                                 \
         }
 
 /* Runs in the cloned child: never returns. Reports "error MESSAGE" on sync_fd. */
@@ -192,4 +194,46 @@ void ctr_terminal_set_size(int from_fd, int master);
 /* Puts fd in raw mode, saving the old settings (a struct termios) in saved. */
 int ctr_terminal_raw(int fd, void *saved, size_t saved_len);
 void ctr_terminal_restore(int fd, const void *saved);
-void ctr_cgroup_rmdir_retry(const char *dir);
+/* In the container child (setup.c's, exec.c's), its root the container's:
+ * opens a pty in its devpts, the slave owned by uid (group tty stays, as
+ * crun does) and sized as the user's terminal (stdin is still forge's); sends
+ * the master to forge on SYNC_FD and makes the slave stdio. On failure
+ * reports to forge and exits (sync_die). */
+void ctr_terminal_pty_hand_over(uid_t uid);
+
+/* ---- forge's side of a container process (session.c) ---- */
+
+/* What forge passes on to the process (SIGTERM/SIGINT: container.c's stop). */
+#define CTR_N_FORWARDED 6
+extern const int ctr_forwarded_signals[CTR_N_FORWARDED];
+
+typedef struct ctr_session {
+        int sock[2]; /* the set-up socket (sync.h) */
+        int sfd;     /* the forwarded signals, SIGCHLD and SIGWINCH */
+        int master;  /* the pty master, or -1 */
+        sigset_t oldmask;
+        bool masked;
+        bool raw; /* stdin in raw mode, saved_tio its old settings */
+        struct termios saved_tio;
+        pid_t child; /* killed and reaped by ctr_session_end, 0: none */
+} ctr_session;
+
+#define CTR_SESSION_INIT                                                                           \
+        {                                                                                          \
+                .sock = {-1, -1}, .sfd = -1, .master = -1                                          \
+        }
+
+/* Blocks the signals of s->sfd and opens it (non-blocking). */
+int ctr_session_signals(ctr_session *s, forge_error **err);
+/* Reads one signal from sfd: SIGWINCH resizes master's terminal (master >=
+ * 0). Returns the signal to forward, 0 for none. */
+int ctr_session_signal_take(int sfd, int master);
+/* Waits for child, forwarding signals (grace: seconds from a first
+ * SIGTERM/SIGINT to SIGKILL, a second one kills at once; 0: forward them
+ * only) and relaying the terminal when master >= 0: stdin to it, never
+ * blocking on it, its output to stdout. *ret_code: wait_status_code's, or
+ * 128+N when it was killed after signal N. Returns 0 or -errno. */
+int ctr_session_relay(pid_t child, int sfd, int master, unsigned grace, int *ret_code);
+/* Restores the terminal and the signal mask, kills and reaps the child
+ * still there, closes the fds. */
+void ctr_session_end(ctr_session *s);

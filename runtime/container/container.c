@@ -33,8 +33,6 @@
 #include "runtime/container/container-internal.h"
 #include "runtime/container/sync.h"
 
-static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-
 void runtime_config_init(runtime_config *cfg)
 {
         memset(cfg, 0, sizeof(*cfg));
@@ -114,14 +112,12 @@ typedef struct run_dirs {
 
 static void run_dirs_free(run_dirs *d)
 {
+        char *owned[] = {d->base, d->rootfs, d->upper, d->work, d->links, d->opts};
+
         if (d->base != NULL)
                 fs_rm_rf(d->base, NULL);
-        free(d->base);
-        free(d->rootfs);
-        free(d->upper);
-        free(d->work);
-        free(d->links);
-        free(d->opts);
+        for (size_t i = 0; i < ARRAY_SIZE(owned); i++)
+                free(owned[i]);
 }
 
 /* The MOUNT_POINT_* no layer has an entry for (a file, a directory, a
@@ -264,223 +260,41 @@ static int read_reports(int sock, int sfd, int *ret_master, runtime_result *res,
         }
 }
 
-static int wait_status_code(int st)
+static int signals_setup(ctr_session *s, forge_error **err)
 {
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return 1;
-}
-
-/* What the workload wrote to its terminal just before exiting. */
-static void drain(int master)
-{
-        char buf[8192];
-        ssize_t n;
-
-        fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-        while ((n = read(master, buf, sizeof(buf))) > 0)
-                fs_write_all(STDOUT_FILENO, buf, (size_t)n);
-}
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* SIGTERM and SIGINT always end a run, as `docker stop` does: the first is
- * forwarded; a second one, or the grace period passing, kills the container
- * (its init, hence the whole pid namespace: a shell ignoring SIGTERM too). */
-typedef struct stop_state {
-        int signo;        /* the first SIGTERM/SIGINT received, 0: none */
-        int64_t deadline; /* ms, CLOCK_MONOTONIC */
-        bool killed;
-} stop_state;
-
-static void on_signal(pid_t child, int signo, unsigned grace, stop_state *st)
-{
-        if (signo != SIGTERM && signo != SIGINT) {
-                kill(child, signo);
-                return;
-        }
-        if (st->signo != 0) {
-                kill(child, SIGKILL);
-                st->killed = true;
-                return;
-        }
-        st->signo = signo;
-        st->deadline = now_ms() + (int64_t)grace * 1000;
-        kill(child, signo);
-}
-
-static int poll_timeout(const stop_state *st)
-{
-        int64_t left;
-
-        if (st->signo == 0 || st->killed)
+        if (ctr_session_signals(s, err) < 0)
                 return -1;
-        left = st->deadline - now_ms();
-        return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
-}
-
-/* Waits for the container's init, forwarding signals; relays the terminal
- * when master >= 0. */
-static int supervise(pid_t child, int sfd, int master, unsigned grace, int *ret_code)
-{
-        bool in_open = master >= 0, eof_pending = false;
-        stop_state stop = {0};
-        char buf[8192], in[8192];
-        size_t in_len = 0, in_off = 0;
-
-        /* Never block on the terminal: a workload that does not read its
-         * input must not stop forge from relaying output and signals. */
-        if (master >= 0) {
-                ctr_terminal_set_size(STDIN_FILENO, master);
-                fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-        }
-        for (;;) {
-                bool to_write = in_off < in_len || eof_pending;
-                struct pollfd p[3] = {{sfd, POLLIN, 0},
-                                      {master, (short)(POLLIN | (to_write ? POLLOUT : 0)), 0},
-                                      {in_open && !to_write ? STDIN_FILENO : -1, POLLIN, 0}};
-                int st;
-                pid_t w = waitpid(child, &st, WNOHANG);
-
-                if (w == child) {
-                        *ret_code = wait_status_code(st);
-                        /* killed by us: it died of the signal the user sent */
-                        if (stop.killed && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
-                                *ret_code = 128 + stop.signo;
-                        if (master >= 0)
-                                drain(master);
-                        break;
-                }
-                if (stop.signo != 0 && !stop.killed && poll_timeout(&stop) == 0) {
-                        kill(child, SIGKILL);
-                        stop.killed = true;
-                }
-                if (poll(p, master >= 0 ? 3 : 1, poll_timeout(&stop)) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (p[0].revents & POLLIN) {
-                        struct signalfd_siginfo si;
-
-                        if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                                if (si.ssi_signo == SIGWINCH && master >= 0)
-                                        ctr_terminal_set_size(STDIN_FILENO, master);
-                                else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
-                                        on_signal(child, (int)si.ssi_signo, grace, &stop);
-                        }
-                }
-                if (master >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-                        ssize_t n = read(master, buf, sizeof(buf));
-
-                        if (n > 0)
-                                fs_write_all(STDOUT_FILENO, buf, (size_t)n);
-                        else if (n < 0 && errno != EINTR && errno != EAGAIN)
-                                master = -1; /* EIO: every slave is closed */
-                }
-                if (master >= 0 && to_write && (p[1].revents & POLLOUT)) {
-                        if (in_off < in_len) {
-                                ssize_t n = write(master, in + in_off, in_len - in_off);
-
-                                if (n > 0)
-                                        in_off += (size_t)n;
-                                if (in_off == in_len)
-                                        in_off = in_len = 0;
-                        } else if (write(master, "\x04", 1) == 1) {
-                                eof_pending = false;
-                        }
-                }
-                if (in_open && master >= 0 && !to_write &&
-                    (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-                        ssize_t n = read(STDIN_FILENO, in, sizeof(in));
-
-                        if (n > 0) {
-                                in_len = (size_t)n;
-                        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-                                /* end of input: the terminal's EOF character */
-                                eof_pending = true;
-                                in_open = false;
-                        }
-                }
-        }
-        return 0;
-}
-
-static int signals_setup(sigset_t *old, int *ret_sfd, forge_error **err)
-{
-        sigset_t set;
-
-        sigemptyset(&set);
-        for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-                sigaddset(&set, forwarded[i]);
-        sigaddset(&set, SIGCHLD);
-        sigaddset(&set, SIGWINCH);
-        if (sigprocmask(SIG_BLOCK, &set, old) < 0)
-                return forge_error_make(err, errno, "block signals");
         /* an ignored SIGINT (a background job of a script) is discarded even
          * while blocked: it must reach the signalfd */
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        *ret_sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (*ret_sfd < 0) {
-                sigprocmask(SIG_SETMASK, old, NULL);
-                return forge_error_make(err, errno, "signalfd");
-        }
         return 0;
 }
 
 typedef struct run_state {
         run_dirs dirs;
-        etc_files etc;
-        runtime_mount *mounts; /* the provided /etc files, then cfg->mounts */
+        char *etc_src[ETC_FILES_N]; /* where the child makes the provided files */
+        runtime_mount *mounts;      /* the provided /etc files, then cfg->mounts */
         cgroup *cg;
         int init_fd;
         int made_fd; /* memfd for made_write, when the caller keeps the upper */
-        int sock[2];
-        int sfd;
-        int master;
-        sigset_t oldmask;
-        bool masked;
-        bool raw;
-        struct termios saved_tio;
-        pid_t child;
+        ctr_session sess;
         runtime_net *net;
 } run_state;
 
 static void run_state_free(run_state *s)
 {
-        if (s->raw)
-                ctr_terminal_restore(STDIN_FILENO, &s->saved_tio);
         /* pasta's teardown (its tap device) overlaps the rest of ours */
         runtime_net_kill(s->net);
-        if (s->child > 0) {
-                kill(s->child, SIGKILL);
-                waitpid(s->child, NULL, 0);
-        }
-        if (s->masked)
-                sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
-        for (int i = 0; i < 2; i++)
-                if (s->sock[i] >= 0)
-                        close(s->sock[i]);
+        ctr_session_end(&s->sess);
         if (s->init_fd >= 0)
                 close(s->init_fd);
         if (s->made_fd >= 0)
                 close(s->made_fd);
-        if (s->sfd >= 0)
-                close(s->sfd);
-        if (s->master >= 0)
-                close(s->master);
         ctr_cgroup_free(s->cg);
         run_dirs_free(&s->dirs);
-        etc_files_free(&s->etc);
+        for (size_t i = 0; i < ETC_FILES_N; i++)
+                free(s->etc_src[i]);
         free(s->mounts);
         runtime_net_stop(s->net);
 }
@@ -524,8 +338,8 @@ static bool cleanup_detach(const runtime_config *cfg, run_state *s)
                  * the terminal sends the process group as forge exits may
                  * already be pending (forge blocks it): ignoring discards it */
                 setsid();
-                for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-                        signal(forwarded[i], SIG_IGN);
+                for (size_t i = 0; i < CTR_N_FORWARDED; i++)
+                        signal(ctr_forwarded_signals[i], SIG_IGN);
                 signal(SIGPIPE, SIG_IGN);
                 sigemptyset(&none);
                 sigprocmask(SIG_SETMASK, &none, NULL);
@@ -554,7 +368,7 @@ static int net_user_start(const runtime_config *cfg, run_state *s, forge_error *
         char path[64];
         cleanup_close int fd = -1;
 
-        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)s->child);
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)s->sess.child);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return forge_error_make(err, errno, "open '%s'", path);
@@ -570,8 +384,8 @@ static int child_failure(run_state *s, int r, forge_error **err)
 {
         sync_result sr;
 
-        kill(s->child, SIGKILL);
-        if (sync_result_read(s->sock[0], -1, NULL, &sr) == -EPROTO) {
+        kill(s->sess.child, SIGKILL);
+        if (sync_result_read(s->sess.sock[0], -1, NULL, &sr) == -EPROTO) {
                 forge_error_release(err);
                 forge_error_make(err, 0, "%s", sr.error);
         }
@@ -592,7 +406,7 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .upper_tmpfs = cfg->upper_tmpfs && cfg->upper_dir == NULL,
             .links_dir = s->dirs.links,
             .made_fd = s->made_fd,
-            .sync_fd = s->sock[1],
+            .sync_fd = s->sess.sock[1],
             .init_fd = s->init_fd,
             .stdio = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd},
             .cgroup2 = ctr_cgroup_unified(),
@@ -607,31 +421,32 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
         if (!cfg->network_host)
                 flags |= CLONE_NEWNET;
         /* fork-like: the child continues on a copy of this stack */
-        s->child = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
-        if (s->child < 0) {
+        s->sess.child = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+        if (s->sess.child < 0) {
                 int e = errno;
 
-                s->child = 0;
+                s->sess.child = 0;
                 for (size_t i = 0; i < a.n_cgroup_tasks; i++)
                         close(a.cgroup_tasks[i]);
                 return forge_error_make(err, e, "create the container's namespaces");
         }
-        if (s->child == 0)
+        if (s->sess.child == 0)
                 _exit(setup_child_main(&a));
-        close(s->sock[1]);
-        s->sock[1] = -1;
+        close(s->sess.sock[1]);
+        s->sess.sock[1] = -1;
         /* the child's copy, closed by its exec, is then forge-init's mount's
          * last fd: the mount leaves its (anonymous) namespace */
         close(s->init_fd);
         s->init_fd = -1;
         for (size_t i = 0; i < a.n_cgroup_tasks; i++)
                 close(a.cgroup_tasks[i]);
-        if (s->cg != NULL && a.n_cgroup_tasks == 0 && ctr_cgroup_attach(s->cg, s->child, err) < 0)
+        if (s->cg != NULL && a.n_cgroup_tasks == 0 &&
+            ctr_cgroup_attach(s->cg, s->sess.child, err) < 0)
                 return child_failure(s, forge_error_prefix(err, "join the cgroup"), err);
         if (cfg->network_user && net_user_start(cfg, s, err) < 0)
                 return child_failure(s, forge_error_prefix(err, "--network user"), err);
         sync_msg_init(&go, SYNC_GO, 0, NULL);
-        r = sync_send(s->sock[0], &go, -1);
+        r = sync_send(s->sess.sock[0], &go, -1);
         if (r < 0)
                 return child_failure(s, forge_error_make(err, -r, "start the container"), err);
         return 0;
@@ -644,7 +459,6 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
  * step's doing and do not belong in its layer. */
 static void provided_cleanup(const char *upper)
 {
-        static const char *const names[] = {"hosts", "hostname", "resolv.conf"};
         struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV};
         cleanup_close int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -656,10 +470,10 @@ static void provided_cleanup(const char *upper)
         etc = (int)syscall(SYS_openat2, ufd, "etc", &how, sizeof(how));
         if (etc < 0)
                 return;
-        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-                if (fstatat(etc, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-                    st.st_size == 0)
-                        unlinkat(etc, names[i], 0);
+        for (size_t i = 0; i < ETC_FILES_N; i++)
+                if (fstatat(etc, etc_files[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(st.st_mode) && st.st_size == 0)
+                        unlinkat(etc, etc_files[i].name, 0);
         unlinkat(ufd, "etc", AT_REMOVEDIR); /* only when empty */
 }
 
@@ -669,17 +483,16 @@ static int mounts_with_etc(run_state *s, runtime_config *cfg, forge_error **err)
 {
         /* the child writes them on a tmpfs of its own (setup.c): no entry in
          * the store for them */
-        s->etc.hosts = fs_path_join(s->dirs.rootfs, "e/hosts");
-        s->etc.hostname = fs_path_join(s->dirs.rootfs, "e/hostname");
-        s->etc.resolv = fs_path_join(s->dirs.rootfs, "e/resolv.conf");
-        if (s->etc.hosts == NULL || s->etc.hostname == NULL || s->etc.resolv == NULL)
-                return forge_error_make(err, ENOMEM, "provide /etc files");
         s->mounts = calloc(cfg->n_mounts + ETC_FILES_N, sizeof(runtime_mount));
         if (s->mounts == NULL)
                 return forge_error_make(err, ENOMEM, "mounts");
-        s->mounts[0] = (runtime_mount){.src = s->etc.hosts, .dest = "/etc/hosts"};
-        s->mounts[1] = (runtime_mount){.src = s->etc.hostname, .dest = "/etc/hostname"};
-        s->mounts[2] = (runtime_mount){.src = s->etc.resolv, .dest = "/etc/resolv.conf"};
+        for (size_t i = 0; i < ETC_FILES_N; i++) {
+                if (asprintf(&s->etc_src[i], "%s/e/%s", s->dirs.rootfs, etc_files[i].name) < 0) {
+                        s->etc_src[i] = NULL;
+                        return forge_error_make(err, ENOMEM, "provide /etc files");
+                }
+                s->mounts[i] = (runtime_mount){.src = s->etc_src[i], .dest = etc_files[i].path};
+        }
         for (size_t i = 0; i < cfg->n_mounts; i++)
                 s->mounts[ETC_FILES_N + i] = cfg->mounts[i];
         cfg->mounts = s->mounts;
@@ -693,7 +506,7 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
         const runtime_config *cfg = &local;
         const char *empty_lower[1];
         cleanup_free char *empty = NULL;
-        run_state s = {.init_fd = -1, .made_fd = -1, .sock = {-1, -1}, .sfd = -1, .master = -1};
+        run_state s = {.init_fd = -1, .made_fd = -1, .sess = CTR_SESSION_INIT};
 
         if (cfg->n_mounts > 64 - ETC_FILES_N)
                 return forge_error_make(err, E2BIG, "too many volumes (at most %d)",
@@ -744,29 +557,29 @@ int runtime_container_run(const runtime_config *cfg_in, runtime_result *ret, for
                         goto out;
                 }
         }
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s.sock) < 0) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s.sess.sock) < 0) {
                 forge_error_make(err, errno, "socketpair");
                 goto out;
         }
-        if (signals_setup(&s.oldmask, &s.sfd, err) < 0)
+        if (signals_setup(&s.sess, err) < 0)
                 goto out;
-        s.masked = true;
         if (start_child(cfg, &s, err) < 0)
                 goto out;
-        if (read_reports(s.sock[0], s.sfd, &s.master, &res, err) < 0)
+        if (read_reports(s.sess.sock[0], s.sess.sfd, &s.sess.master, &res, err) < 0)
                 goto out;
         if (cfg->on_start != NULL)
-                cfg->on_start(cfg, s.child, res.exec_errno, cfg->on_start_data);
-        if (s.master >= 0 && isatty(STDIN_FILENO))
-                s.raw = ctr_terminal_raw(STDIN_FILENO, &s.saved_tio, sizeof(s.saved_tio)) == 0;
-        r = supervise(s.child, s.sfd, s.master,
-                      cfg->stop_timeout ? cfg->stop_timeout : RUNTIME_DEFAULT_STOP_TIMEOUT,
-                      &res.status);
+                cfg->on_start(cfg, s.sess.child, res.exec_errno, cfg->on_start_data);
+        if (s.sess.master >= 0 && isatty(STDIN_FILENO))
+                s.sess.raw = ctr_terminal_raw(STDIN_FILENO, &s.sess.saved_tio,
+                                              sizeof(s.sess.saved_tio)) == 0;
+        r = ctr_session_relay(s.sess.child, s.sess.sfd, s.sess.master,
+                              cfg->stop_timeout ? cfg->stop_timeout : RUNTIME_DEFAULT_STOP_TIMEOUT,
+                              &res.status);
         if (r < 0) {
                 forge_error_make(err, -r, "wait for the container");
                 goto out;
         }
-        s.child = 0;
+        s.sess.child = 0;
         if (cfg->upper_dir != NULL)
                 provided_cleanup(s.dirs.upper);
         if (s.made_fd >= 0 && made_clean_upper(s.dirs.upper, s.made_fd, err) < 0)

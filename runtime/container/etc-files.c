@@ -18,6 +18,12 @@
 
 #define HOST_FILE_MAX (64 * 1024)
 
+const etc_file etc_files[ETC_FILES_N] = {
+    {"hosts", "/etc/hosts"},
+    {"hostname", "/etc/hostname"},
+    {"resolv.conf", "/etc/resolv.conf"},
+};
+
 bool etc_hostname_valid(const char *h)
 {
         size_t n = strlen(h);
@@ -61,7 +67,7 @@ static int host_file_read(const char *path, char *buf, size_t size, size_t *ret_
 }
 
 static int file_write(const char *dir, const char *name, const char *a, size_t alen, const char *b,
-                      char **ret_path, forge_error **err)
+                      forge_error **err)
 {
         cleanup_free char *path = fs_path_join(dir, name);
         cleanup_close int fd = -1;
@@ -72,26 +78,25 @@ static int file_write(const char *dir, const char *name, const char *a, size_t a
         if (fd < 0 || fchmod(fd, 0644) < 0 || fs_write_all(fd, a, alen) < 0 ||
             fs_write_all(fd, b, strlen(b)) < 0)
                 return forge_error_make(err, errno, "write '%s'", path);
-        *ret_path = take_ptr(path);
         return 0;
 }
 
 /* --network user: the stack's names (runtime_net_hosts: host.forge.internal
  * at the gateway) and its DNS forwarder (docs/network.md) */
-static int net_user_files(const char *hostname, const char *dir, etc_files *ret, forge_error **err)
+static int net_user_files(const char *hostname, const char *dir, forge_error **err)
 {
         cleanup_free char *hosts = NULL, *resolv = NULL;
 
         if (runtime_net_hosts(hostname, &hosts, err) < 0 ||
             runtime_net_resolv_conf(&resolv, err) < 0)
                 return -1;
-        if (file_write(dir, "hosts", "", 0, hosts, &ret->hosts, err) < 0 ||
-            file_write(dir, "resolv.conf", "", 0, resolv, &ret->resolv, err) < 0)
+        if (file_write(dir, "hosts", "", 0, hosts, err) < 0 ||
+            file_write(dir, "resolv.conf", "", 0, resolv, err) < 0)
                 return -1;
         return 0;
 }
 
-int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, forge_error **err)
+int etc_files_make(const runtime_config *cfg, const char *dir, forge_error **err)
 {
         const char *hostname = cfg->hostname ? cfg->hostname : "forge";
         cleanup_free char *host = malloc(HOST_FILE_MAX);
@@ -101,10 +106,10 @@ int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, f
         if (host == NULL)
                 return forge_error_make(err, ENOMEM, "etc files");
         snprintf(line, sizeof(line), "%s\n", hostname);
-        if (file_write(dir, "hostname", "", 0, line, &ret->hostname, err) < 0)
+        if (file_write(dir, "hostname", "", 0, line, err) < 0)
                 return -1;
         if (cfg->network_user)
-                return net_user_files(hostname, dir, ret, err);
+                return net_user_files(hostname, dir, err);
         /* with the host network, the host's own names too (as podman) */
         if (cfg->network_host &&
             host_file_read("/etc/hosts", host, HOST_FILE_MAX - 1, &len, err) < 0)
@@ -116,25 +121,15 @@ int etc_files_make(const runtime_config *cfg, const char *dir, etc_files *ret, f
                  "127.0.1.1\t%s\n",
                  len > 0 ? "# forge: the host's /etc/hosts, then the container's names\n" : "",
                  hostname);
-        if (file_write(dir, "hosts", host, len, line, &ret->hosts, err) < 0)
+        if (file_write(dir, "hosts", host, len, line, err) < 0)
                 return -1;
         len = 0;
         if (cfg->network_host &&
             host_file_read("/etc/resolv.conf", host, HOST_FILE_MAX, &len, err) < 0)
                 return forge_error_prefix(err, "--network host");
-        if (file_write(dir, "resolv.conf", host, len,
-                       cfg->network_host ? ""
-                                         : "# forge: no network (--network none): no name "
-                                           "servers\n",
-                       &ret->resolv, err) < 0)
-                return -1;
-        return 0;
-}
-
-void etc_files_free(etc_files *f)
-{
-        free(f->hosts);
-        free(f->hostname);
-        free(f->resolv);
-        memset(f, 0, sizeof(*f));
+        return file_write(dir, "resolv.conf", host, len,
+                          cfg->network_host ? ""
+                                            : "# forge: no network (--network none): no name "
+                                              "servers\n",
+                          err);
 }

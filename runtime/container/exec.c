@@ -38,8 +38,6 @@
 
 extern char **environ;
 
-static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-
 /* ---- the child ---- */
 
 static void check(int r, const char *what)
@@ -50,31 +48,11 @@ static void check(int r, const char *what)
         }
 }
 
-/* A pty of the container's devpts: the master goes to forge. */
+/* A pty of the container's devpts, our controlling terminal: the master goes
+ * to forge. */
 static void exec_tty(uid_t uid)
 {
-        char name[64];
-        sync_msg msg;
-        int master, slave, n, r, unlock = 0;
-
-        master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-        sync_must(master, "open /dev/pts/ptmx in the container");
-        sync_must(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty");
-        sync_must(ioctl(master, TIOCGPTN, &n), "get the pty number");
-        snprintf(name, sizeof(name), "/dev/pts/%d", n);
-        slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        sync_must(slave, "open '%s'", name);
-        sync_must(fchown(slave, uid, (gid_t)-1), "chown '%s'", name);
-        sync_msg_init(&msg, SYNC_PTY, 0, NULL);
-        r = sync_send(SYNC_FD, &msg, master);
-        if (r < 0) {
-                errno = -r;
-                sync_die("send the pty to forge");
-        }
-        close(master);
-        for (int i = 0; i < 3; i++)
-                sync_must(dup2(slave, i), "set up the pty as stdio");
-        close(slave);
+        ctr_terminal_pty_hand_over(uid);
         sync_must(setsid(), "setsid");
         sync_must(ioctl(0, TIOCSCTTY, 0), "set the controlling terminal");
 }
@@ -195,123 +173,7 @@ static int join_cgroups(pid_t init, pid_t pid, forge_error **err)
         return 0;
 }
 
-static int code_of(int st)
-{
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return 1;
-}
-
-/* Waits for the child, forwarding signals; relays the pty when master >= 0. */
-static int relay(pid_t child, int sfd, int master, int *ret_code)
-{
-        bool in_open = master >= 0;
-        char buf[8192];
-
-        if (master >= 0)
-                ctr_terminal_set_size(STDIN_FILENO, master);
-        for (;;) {
-                struct pollfd p[3] = {{sfd, POLLIN, 0},
-                                      {master, POLLIN, 0},
-                                      {in_open ? STDIN_FILENO : -1, POLLIN, 0}};
-                int st;
-
-                if (waitpid(child, &st, WNOHANG) == child) {
-                        *ret_code = code_of(st);
-                        if (master >= 0) {
-                                ssize_t n;
-                                fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-                                while ((n = read(master, buf, sizeof(buf))) > 0)
-                                        fs_write_all(STDOUT_FILENO, buf, (size_t)n);
-                        }
-                        return 0;
-                }
-                if (poll(p, 3, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (p[0].revents & POLLIN) {
-                        struct signalfd_siginfo si;
-
-                        if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                                if (si.ssi_signo == SIGWINCH && master >= 0)
-                                        ctr_terminal_set_size(STDIN_FILENO, master);
-                                else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
-                                        kill(child, (int)si.ssi_signo);
-                        }
-                }
-                if (master >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-                        ssize_t n = read(master, buf, sizeof(buf));
-
-                        if (n > 0)
-                                fs_write_all(STDOUT_FILENO, buf, (size_t)n);
-                        else if (n < 0 && errno != EINTR && errno != EAGAIN)
-                                master = -1;
-                }
-                if (in_open && master >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-                        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-
-                        if (n > 0) {
-                                fs_write_all(master, buf, (size_t)n);
-                        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-                                fs_write_all(master, "\x04", 1);
-                                in_open = false;
-                        }
-                }
-        }
-}
-
-typedef struct exec_state {
-        int sock[2];
-        int sfd;
-        int master;
-        sigset_t oldmask;
-        bool masked, raw;
-        struct termios tio;
-        pid_t child;
-} exec_state;
-
-static void exec_state_free(exec_state *s)
-{
-        if (s->raw)
-                ctr_terminal_restore(STDIN_FILENO, &s->tio);
-        if (s->child > 0) {
-                kill(s->child, SIGKILL);
-                waitpid(s->child, NULL, 0);
-        }
-        if (s->masked)
-                sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
-        for (int i = 0; i < 2; i++)
-                if (s->sock[i] >= 0)
-                        close(s->sock[i]);
-        if (s->sfd >= 0)
-                close(s->sfd);
-        if (s->master >= 0)
-                close(s->master);
-}
-
-static int exec_signals(exec_state *s, forge_error **err)
-{
-        sigset_t set;
-
-        sigemptyset(&set);
-        for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-                sigaddset(&set, forwarded[i]);
-        sigaddset(&set, SIGCHLD);
-        sigaddset(&set, SIGWINCH);
-        if (sigprocmask(SIG_BLOCK, &set, &s->oldmask) < 0)
-                return forge_error_make(err, errno, "block signals");
-        s->masked = true;
-        s->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (s->sfd < 0)
-                return forge_error_make(err, errno, "signalfd");
-        return 0;
-}
-
-static int exec_start(const runtime_exec_config *cfg, exec_state *s, forge_error **err)
+static int exec_start(const runtime_exec_config *cfg, ctr_session *s, forge_error **err)
 {
         cleanup_close int own_ns = -1;
         sync_result res;
@@ -359,21 +221,22 @@ static int exec_start(const runtime_exec_config *cfg, exec_state *s, forge_error
 
 int runtime_container_exec(const runtime_exec_config *cfg, runtime_result *ret, forge_error **err)
 {
-        exec_state s = {.sock = {-1, -1}, .sfd = -1, .master = -1};
+        ctr_session s = CTR_SESSION_INIT;
         runtime_result res = {0};
         int r = -1;
 
         if (cfg->argv == NULL || cfg->argv[0] == NULL)
                 return forge_error_make(err, EINVAL, "no command to execute");
-        if (exec_signals(&s, err) < 0)
+        if (ctr_session_signals(&s, err) < 0)
                 goto out;
         r = exec_start(cfg, &s, err);
         if (r < 0)
                 goto out;
         res.exec_errno = r;
         if (s.master >= 0 && isatty(STDIN_FILENO))
-                s.raw = ctr_terminal_raw(STDIN_FILENO, &s.tio, sizeof(s.tio)) == 0;
-        r = relay(s.child, s.sfd, s.master, &res.status);
+                s.raw = ctr_terminal_raw(STDIN_FILENO, &s.saved_tio, sizeof(s.saved_tio)) == 0;
+        /* no grace period: signals are forwarded, as they come */
+        r = ctr_session_relay(s.child, s.sfd, s.master, 0, &res.status);
         if (r < 0) {
                 forge_error_make(err, -r, "wait for the process");
                 goto out;
@@ -382,6 +245,6 @@ int runtime_container_exec(const runtime_exec_config *cfg, runtime_result *ret, 
         *ret = res;
         r = 0;
 out:
-        exec_state_free(&s);
+        ctr_session_end(&s);
         return r;
 }

@@ -109,15 +109,13 @@ static void provided_files_make(const setup_args *a, int *volume_fds)
 {
         char dir[4096];
         forge_error *err = NULL;
-        etc_files etc = {0};
 
         snprintf(dir, sizeof(dir), "%s/e", a->rootfs);
         sync_must(mkdir(dir, 0755), "create '%s'", dir);
-        if (etc_files_make(a->cfg, dir, &etc, &err) < 0) {
+        if (etc_files_make(a->cfg, dir, &err) < 0) {
                 errno = 0;
                 sync_die("provide /etc files: %s", err->msg);
         }
-        etc_files_free(&etc);
         for (size_t i = 0; i < a->n_provided; i++) {
                 volume_fds[i] = open(a->cfg->mounts[i].src, O_PATH | O_CLOEXEC);
                 sync_must(volume_fds[i], "volume source '%s'", a->cfg->mounts[i].src);
@@ -129,7 +127,6 @@ static void provided_files_make(const setup_args *a, int *volume_fds)
 static void mount_points_make(const setup_args *a)
 {
         static const char *const names[] = MOUNT_POINT_NAMES;
-        static const char *const etc_names[] = MOUNT_POINT_ETC_FILES;
         char dir[4096];
         int mfd, efd, fd;
 
@@ -144,10 +141,10 @@ static void mount_points_make(const setup_args *a)
         if (a->mount_points & MOUNT_POINT_ETC) {
                 efd = openat(mfd, "etc", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 sync_must(efd, "open mount point '/etc'");
-                for (size_t k = 0; k < ARRAY_SIZE(etc_names); k++) {
-                        fd = openat(efd, etc_names[k], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                for (size_t k = 0; k < ETC_FILES_N; k++) {
+                        fd = openat(efd, etc_files[k].name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                                     0644);
-                        sync_must(fd, "create mount point '/etc/%s'", etc_names[k]);
+                        sync_must(fd, "create mount point '%s'", etc_files[k].path);
                         close(fd);
                 }
                 close(efd);
@@ -528,43 +525,6 @@ static void loopback_up(void)
         close(s);
 }
 
-/* Opens a pty in the container's devpts, sends the master to forge and makes
- * the slave our stdio (forge-init gives it to the workload as its ctty). */
-static void setup_tty(uid_t uid)
-{
-        sync_msg msg;
-        int master, slave, n, r, unlock = 0;
-        char name[64];
-
-        master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-        sync_must(master, "open /dev/pts/ptmx");
-        sync_must(ioctl(master, TIOCSPTLCK, &unlock), "unlock the pty");
-        sync_must(ioctl(master, TIOCGPTN, &n), "get the pty number");
-        snprintf(name, sizeof(name), "/dev/pts/%d", n);
-        slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        sync_must(slave, "open '%s'", name);
-        /* the workload's own terminal, as crun does (group tty stays) */
-        sync_must(fchown(slave, uid, (gid_t)-1), "chown '%s'", name);
-        /* The user's window size before the workload can ask for it; stdin is
-         * still forge's here. Later changes are relayed by forge on SIGWINCH. */
-        {
-                struct winsize ws;
-                if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-                        ioctl(slave, TIOCSWINSZ, &ws);
-        }
-        sync_msg_init(&msg, SYNC_PTY, 0, NULL);
-        errno = 0;
-        r = sync_send(SYNC_FD, &msg, master);
-        if (r < 0) {
-                errno = -r;
-                sync_die("send the pty to forge");
-        }
-        close(master);
-        for (int i = 0; i < 3; i++)
-                sync_must(dup2(slave, i), "set up the pty as stdio");
-        close(slave);
-}
-
 static void set_user(const runtime_config *cfg, user_ids *ids)
 {
         char msg[512];
@@ -759,7 +719,7 @@ int setup_child_main(void *arg)
         set_user(cfg, &ids);
         env = workload_env(cfg, &ids, hostname);
         if (cfg->tty)
-                setup_tty(ids.uid);
+                ctr_terminal_pty_hand_over(ids.uid); /* forge-init makes it the ctty */
         if (!cfg->read_only)
                 enter_workdir(cfg->workdir, true);
         check(made_write(a->made_fd), "report the mount points made");

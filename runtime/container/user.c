@@ -77,23 +77,47 @@ static bool passwd_find(FILE *f, const char *name, uid_t uid, user_ids *ret, cha
         return false;
 }
 
-static bool group_find(FILE *f, const char *name, gid_t *ret)
-{
+/* A walk over a group file's entries (one with a name, a password and a
+ * valid gid at least), from its start. */
+typedef struct group_iter {
+        FILE *f; /* NULL: no entries */
         char line[4096];
         char *fld[FIELDS_MAX];
+        size_t n_fld;
+        gid_t gid;
+} group_iter;
+
+static void group_iter_start(group_iter *it, FILE *f)
+{
+        it->f = f;
+        if (f != NULL)
+                rewind(f);
+}
+
+static bool group_next(group_iter *it)
+{
         unsigned long g;
 
-        if (f == NULL)
-                return false;
-        rewind(f);
-        while (fgets(line, sizeof(line), f) != NULL) {
-                if (split(line, fld) < 3 || !parse_id(fld[2], &g))
-                        continue;
-                if (strcmp(fld[0], name) == 0) {
-                        *ret = (gid_t)g;
+        while (it->f != NULL && fgets(it->line, sizeof(it->line), it->f) != NULL) {
+                it->n_fld = split(it->line, it->fld);
+                if (it->n_fld >= 3 && parse_id(it->fld[2], &g)) {
+                        it->gid = (gid_t)g;
                         return true;
                 }
         }
+        return false;
+}
+
+static bool group_find(FILE *f, const char *name, gid_t *ret)
+{
+        group_iter it;
+
+        group_iter_start(&it, f);
+        while (group_next(&it))
+                if (strcmp(it.fld[0], name) == 0) {
+                        *ret = it.gid;
+                        return true;
+                }
         return false;
 }
 
@@ -108,22 +132,17 @@ static bool member_of(char *members, const char *user)
 /* Supplementary groups: the primary group plus every group listing user. */
 static void groups_collect(FILE *f, const char *user, user_ids *ids)
 {
-        char line[4096];
-        char *fld[FIELDS_MAX];
-        unsigned long g;
+        group_iter it;
 
         ids->groups[0] = ids->gid;
         ids->n_groups = 1;
-        if (f == NULL || user[0] == '\0')
+        if (user[0] == '\0')
                 return;
-        rewind(f);
-        while (fgets(line, sizeof(line), f) != NULL) {
-                if (split(line, fld) < 4 || !parse_id(fld[2], &g) || (gid_t)g == ids->gid)
-                        continue;
-                if (member_of(fld[3], user) &&
-                    ids->n_groups < sizeof(ids->groups) / sizeof(ids->groups[0]))
-                        ids->groups[ids->n_groups++] = (gid_t)g;
-        }
+        group_iter_start(&it, f);
+        while (group_next(&it))
+                if (it.n_fld >= 4 && it.gid != ids->gid && member_of(it.fld[3], user) &&
+                    ids->n_groups < ARRAY_SIZE(ids->groups))
+                        ids->groups[ids->n_groups++] = it.gid;
 }
 
 int user_resolve(const char *user, FILE *passwd, FILE *group, user_ids *ret, char *errbuf,

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #endif
 #include "supervise.h"
+#include "wait-status.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -51,15 +52,6 @@ void init_signals_restore(void)
         }
 }
 
-static int status_code(int status)
-{
-        if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-        if (WIFSIGNALED(status))
-                return 128 + WTERMSIG(status);
-        return 1;
-}
-
 /* Reaps every exited child; returns 1 and stores the code once child is gone. */
 static int reap(pid_t child, int *ret_code)
 {
@@ -80,7 +72,7 @@ static int reap(pid_t child, int *ret_code)
                         return found;
                 }
                 if (pid == child) {
-                        *ret_code = status_code(status);
+                        *ret_code = wait_status_code(status);
                         found = 1;
                 }
         }

@@ -32,7 +32,9 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "runtime/init/wait-status.h"
 #include "runtime/service/service-internal.h"
+#include "store/store.h"
 
 #define READY_FD 3
 #define FAIL_OUTPUT_MAX (64 * 1024)
@@ -90,18 +92,15 @@ static int new_id(char ret[SERVICE_ID_LEN + 1], forge_error **err)
 
 static int config_write(int dirfd, const service_params *p, const char *id, forge_error **err)
 {
-        json_t *j =
+        cleanup_json json_t *j =
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "id", id, "name", p->name ? p->name : "",
                       "image", p->image ? p->image : "", "kind", p->kind, "command",
                       p->command ? p->command : "", "created", (json_int_t)time(NULL));
         cleanup_free char *s = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-        int r;
 
-        json_decref(j);
         if (s == NULL)
                 return forge_error_make(err, ENOMEM, "config.json");
-        r = fs_write_atomic(dirfd, "config.json", s, strlen(s), 0644, err);
-        return r;
+        return fs_write_atomic(dirfd, "config.json", s, strlen(s), 0644, err);
 }
 
 /* RUNS/ID with config.json and a state naming us, plus RUNS/names/NAME. */
@@ -279,15 +278,6 @@ static void ready_input(supervisor *s, int *fd, bool w_alive)
         *fd = -1;
 }
 
-static int status_code(int st)
-{
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return 1;
-}
-
 static void drain(supervisor *s, int fd)
 {
         char buf[16384];
@@ -355,7 +345,7 @@ static int supervise_loop(supervisor *s, pid_t w, int out_r, int ready_r, int sf
                         if (si.ssi_signo != SIGCHLD)
                                 kill(w, (int)si.ssi_signo);
                         else if (waitpid(w, &st, WNOHANG) == w)
-                                status = status_code(st);
+                                status = wait_status_code(st);
                 }
         }
         if (ready_r >= 0)

@@ -22,6 +22,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "runtime/service/service-internal.h"
+#include "store/store.h"
 
 #define RECORD_MAX (64 * 1024)
 
@@ -192,7 +193,7 @@ static int load(const char *runs_dir, const char *id, service_info *ret, forge_e
         cleanup_free char *dir = fs_path_join(runs_dir, id);
         cleanup_free char *buf = NULL;
         cleanup_close int dirfd = -1;
-        json_t *j;
+        cleanup_json json_t *j = NULL;
 
         if (dir == NULL)
                 return forge_error_make(err, ENOMEM, "run");
@@ -202,17 +203,14 @@ static int load(const char *runs_dir, const char *id, service_info *ret, forge_e
         if (fs_read_all(dirfd, "config.json", RECORD_MAX, &buf, NULL, err) < 0)
                 return forge_error_prefix(err, "run '%.12s'", id);
         j = json_loads(buf, 0, NULL);
-        if (j == NULL || !json_is_object(j)) {
-                json_decref(j);
+        if (j == NULL || !json_is_object(j))
                 return forge_error_make(err, EINVAL, "run '%.12s': corrupt config.json", id);
-        }
         snprintf(si.id, sizeof(si.id), "%s", id);
         si.name = json_str(j, "name");
         si.image = json_str(j, "image");
         si.kind = json_str(j, "kind");
         si.command = json_str(j, "command");
         si.created = json_integer_value(json_object_get(j, "created"));
-        json_decref(j);
         si.dir = take_ptr(dir);
         if (si.name == NULL || si.image == NULL || si.kind == NULL || si.command == NULL) {
                 service_info_free(&si);
