@@ -149,10 +149,14 @@ int sync_result_read(int sock, int stop_fd, bool (*stop)(int fd), sync_result *r
                                 continue;
                         return -errno;
                 }
-                if (stop_fd >= 0 && (p[1].revents & POLLIN) && stop(stop_fd))
-                        return -ECANCELED;
-                if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                /* a report already waiting goes first: a signal that comes
+                 * once the workload runs (its "started" sent, not yet read)
+                 * is the workload's, and stays queued for the relay */
+                if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        if (stop_fd >= 0 && (p[1].revents & POLLIN) && stop(stop_fd))
+                                return -ECANCELED;
                         continue;
+                }
                 r = sync_recv(sock, &m, &fd);
                 if (r < 0)
                         return r;

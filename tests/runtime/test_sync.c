@@ -172,6 +172,16 @@ static void result_read(void **state)
         /* a stop request while nothing comes */
         assert_int_equal(write(p[1], "s", 1), 1);
         assert_int_equal(sync_result_read(sv[1], p[0], always_stop, &r), -ECANCELED);
+        /* a stop request (still pending) with "started" already waiting: the
+         * workload runs, the signal is its own and stays for the relay */
+        sync_msg_init(&m, SYNC_STARTED, 0, NULL);
+        assert_int_equal(sync_send(sv[0], &m, -1), 0);
+        assert_int_equal(sync_result_read(sv[1], p[0], always_stop, &r), 0);
+        {
+                char c;
+
+                assert_int_equal(read(p[0], &c, 1), 1);
+        }
         /* the child died */
         close(sv[0]);
         assert_int_equal(sync_result_read(sv[1], -1, NULL, &r), -EPIPE);
