@@ -131,7 +131,17 @@ static int report(const vmm_result *res, unsigned timeout)
         return vmm_result_exit_status(res);
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for: the VM's configuration (c), where the
+ * kernel and initramfs lie on the disk, the directories to share. */
+typedef struct args {
+        vmm_config c;
+        uint64_t koff, klen, ioff, ilen;
+        share shares[VMM_MAX_FS];
+        unsigned n_shares;
+} args;
+
+/* Returns 0, or the exit status of a usage error (reported). */
+static int parse_args(int argc, char **argv, args *a)
 {
         static const struct option opts[] = {
             {"disk-fd", required_argument, NULL, 'd'},
@@ -150,97 +160,109 @@ int main(int argc, char **argv)
             {"control", required_argument, NULL, 'C'},
             {NULL, 0, NULL, 0},
         };
-        vmm_fs_share fs[VMM_MAX_FS];
-        share shares[VMM_MAX_FS];
-        unsigned n_shares = 0;
-        vmm_config c = {
-            .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .disk_fd = -1, .disk_path = "disk"};
-        uint64_t koff = 0, klen = 0, ioff = 0, ilen = 0;
-        forge_error *err = NULL;
-        vmm_result res = {0};
-        struct stat st;
-        vmm *vm;
-        void *kernel, *initrd;
-        int o, r;
+        vmm_config *c = &a->c;
+        int o;
 
+        *c = (vmm_config){
+            .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .disk_fd = -1, .disk_path = "disk"};
         while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (o) {
                 case 'd':
-                        c.disk_fd = atoi(optarg);
+                        c->disk_fd = atoi(optarg);
                         break;
                 case 'n':
-                        c.disk_path = optarg;
+                        c->disk_path = optarg;
                         break;
                 case 'k':
-                        if (extent(optarg, &koff, &klen) < 0)
+                        if (extent(optarg, &a->koff, &a->klen) < 0)
                                 return usage("--kernel wants OFFSET:LENGTH");
                         break;
                 case 'i':
-                        if (extent(optarg, &ioff, &ilen) < 0)
+                        if (extent(optarg, &a->ioff, &a->ilen) < 0)
                                 return usage("--initrd wants OFFSET:LENGTH");
                         break;
                 case 'c':
-                        c.cmdline = optarg;
+                        c->cmdline = optarg;
                         break;
                 case 'm':
-                        c.memory = strtoull(optarg, NULL, 10);
+                        c->memory = strtoull(optarg, NULL, 10);
                         break;
                 case 'p':
-                        c.cpus = (unsigned)strtoul(optarg, NULL, 10);
+                        c->cpus = (unsigned)strtoul(optarg, NULL, 10);
                         break;
                 case 't':
-                        c.timeout_sec = (unsigned)strtoul(optarg, NULL, 10);
+                        c->timeout_sec = (unsigned)strtoul(optarg, NULL, 10);
                         break;
                 case 'T':
-                        c.tty = true;
+                        c->tty = true;
                         break;
                 case 'P':
-                        c.persist = true;
+                        c->persist = true;
                         break;
                 case 'N':
-                        c.net = true;
-                        c.net_fd = atoi(optarg);
-                        if (c.net_fd < 3 || fcntl(c.net_fd, F_SETFD, FD_CLOEXEC) < 0)
+                        c->net = true;
+                        c->net_fd = atoi(optarg);
+                        if (c->net_fd < 3 || fcntl(c->net_fd, F_SETFD, FD_CLOEXEC) < 0)
                                 return usage("--net-fd wants an open socket");
                         break;
                 case 'R':
-                        c.read_only = true;
+                        c->read_only = true;
                         break;
                 case 's':
-                        if (n_shares >= VMM_MAX_FS || parse_share(optarg, &shares[n_shares]) < 0)
+                        if (a->n_shares >= VMM_MAX_FS ||
+                            parse_share(optarg, &a->shares[a->n_shares]) < 0)
                                 return usage("--share wants TAG,ro|rw,DIR (at most 4)");
-                        n_shares++;
+                        a->n_shares++;
                         break;
                 case 'C':
-                        c.control_dir = optarg;
+                        c->control_dir = optarg;
                         break;
                 default:
                         return usage("unknown option");
                 }
         }
-        if (c.disk_fd < 0 || c.cmdline == NULL || c.memory == 0 || c.cpus == 0 ||
-            fstat(c.disk_fd, &st) < 0)
+        if (c->disk_fd < 0 || c->cmdline == NULL || c->memory == 0 || c->cpus == 0)
                 return usage("missing --disk-fd, --cmdline, --memory or --cpus");
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        vmm_fs_share fs[VMM_MAX_FS];
+        args a = {0};
+        vmm_config *c = &a.c;
+        forge_error *err = NULL;
+        vmm_result res = {0};
+        struct stat st;
+        vmm *vm;
+        void *kernel, *initrd;
+        int r;
+
+        r = parse_args(argc, argv, &a);
+        if (r != 0)
+                return r;
+        if (fstat(c->disk_fd, &st) < 0)
+                return usage("--disk-fd is not open");
         /* forge passed it open; nothing this program starts inherits it */
-        fcntl(c.disk_fd, F_SETFD, FD_CLOEXEC);
-        if (start_shares(shares, n_shares, fs) < 0)
+        fcntl(c->disk_fd, F_SETFD, FD_CLOEXEC);
+        if (start_shares(a.shares, a.n_shares, fs) < 0)
                 return 125;
-        c.fs = fs;
-        c.n_fs = n_shares;
-        kernel = read_extent(c.disk_fd, (uint64_t)st.st_size, koff, klen, MAX_KERNEL);
-        initrd = read_extent(c.disk_fd, (uint64_t)st.st_size, ioff, ilen, MAX_INITRD);
+        c->fs = fs;
+        c->n_fs = a.n_shares;
+        kernel = read_extent(c->disk_fd, (uint64_t)st.st_size, a.koff, a.klen, MAX_KERNEL);
+        initrd = read_extent(c->disk_fd, (uint64_t)st.st_size, a.ioff, a.ilen, MAX_INITRD);
         if (kernel == NULL || initrd == NULL) {
                 fprintf(
                     stderr,
                     "forge run: '%s': corrupt disk image: cannot read the kernel or initramfs\n",
-                    c.disk_path);
+                    c->disk_path);
                 return 125;
         }
-        c.kernel = kernel;
-        c.kernel_len = klen;
-        c.initrd = initrd;
-        c.initrd_len = ilen;
-        r = vmm_create(&c, &vm, &err);
+        c->kernel = kernel;
+        c->kernel_len = a.klen;
+        c->initrd = initrd;
+        c->initrd_len = a.ilen;
+        r = vmm_create(c, &vm, &err);
         /* in guest memory now: not kept twice while the guest runs */
         free(kernel);
         free(initrd);
@@ -252,5 +274,5 @@ int main(int argc, char **argv)
         }
         vmm_start(vm, &res);
         vmm_destroy(vm);
-        return report(&res, c.timeout_sec);
+        return report(&res, c->timeout_sec);
 }
