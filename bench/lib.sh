@@ -37,15 +37,19 @@ vm_bench_disk() {
 	"$EXTRACT" "$T/d.img" "$T/boot" >/dev/null
 }
 
-# vm_bench_run [FILE...]: $T/guest.sh in the harness (console in
+# vm_bench_harness [FILE...]: $T/guest.sh in the harness (console in
 # $T/h/serial.log) with the disk, its boot files and FILE...; its status
-vm_bench_run() {
+vm_bench_harness() {
 	kvm_harness_run "$T/h" "$T/guest.sh" "$T/d.img" "$T/boot/kernel" "$T/boot/initrd" "$T/boot/cmdline" "$@"
 }
 
-# vm_bench_failed STATUS: the console from the harness's start on, and exit 1
-vm_bench_failed() {
+# vm_bench_run [FILE...]: vm_bench_harness; unless it exits 0, the console
+# from the harness's start on, and exit 1
+vm_bench_run() {
+	local st=0
+	vm_bench_harness "$@" || st=$?
+	[ "$st" -ne 0 ] || return 0
 	sed -n '/^KVM-HARNESS-READY/,$p' "$T/h/serial.log"
-	echo "the benchmark failed in the harness (status $1), see above"
+	echo "the benchmark failed in the harness (status $st), see above"
 	exit 1
 }

@@ -104,7 +104,7 @@ true
 GUEST
 
 st=0
-vm_bench_run "$T/veth.ko" "$T/passt" "$T/iperf" || st=$?
+vm_bench_harness "$T/veth.ko" "$T/passt" "$T/iperf" || st=$?
 grep -E '^round |^FAIL' "$T/h/serial.log" || true
 for d in tx rx; do
 	fm=$(kvm_harness_marker "$T/h" median-forge-$d)
