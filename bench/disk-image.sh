@@ -11,33 +11,23 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 FORGE=${1:-$SRC/build/cli/forge}
 RUNS=${2:-5}
+export FORGE FORGE_SRC=$SRC
+source "$SRC/tests/integration/lib.sh" # T (removed at exit), its store, f
 export FORGE_VMINIT=${FORGE_VMINIT:-$(dirname "$FORGE")/../runtime/init/forge-vminit}
 kdeb=$(ls /var/cache/forge-test/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort | tail -n1)
 [ -n "$kdeb" ] || { echo "no cloud kernel .deb in /var/cache/forge-test (run the vm-disk test once)"; exit 1; }
 
-T=$(mktemp -d /tmp/forge-bench-disk.XXXXXX)
-trap 'rm -rf "$T"' EXIT
 C=$T/ctx
-mkdir -p "$C"
-ln "$kdeb" "$C/kernel.deb" 2>/dev/null || cp "$kdeb" "$C/kernel.deb"
-cp "$SRC"/specs/examples/debs/busybox-static_*.deb "$C/bb.deb"
+vm_context "$C"
 # some content: busybox plus 40 MB of files of mixed sizes
 mkdir -p "$C/data"
 for i in $(seq 1 200); do head -c $((i * 1000)) /dev/urandom >"$C/data/f$i"; done
 head -c 20000000 /dev/urandom >"$C/data/big"
-cat >"$C/spec.yaml" <<'EOF'
-forge: 1
-name: diskbench
-source_date_epoch: 1700000000
-layers:
-  - deb: bb.deb
+vm_spec diskbench >"$C/spec.yaml" <<'EOF'
   - files: [{src: data/, dest: /data/}]
 config:
   cmd: [/bin/busybox, "true"]
-vm:
-  kernel: {deb: kernel.deb}
 EOF
-f() { "$FORGE" --store "$T/store" "$@"; }
 f build -q "$C/spec.yaml" >/dev/null
 f export diskbench --format dir -o "$T/rootfs" >/dev/null
 key=$(ls "$T/store/kv/disk" 2>/dev/null || true)

@@ -11,6 +11,7 @@
 # Every stack gets the same addressing (10.0.2.100/24, gateway 10.0.2.2) and
 # the default MTU of its tool (pasta 65520, slirp4netns given 65520 too).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 FORGE=${1:-${FORGE:-build/cli/forge}}
 ROUNDS=${ROUNDS:-3}
 SECONDS_EACH=${SECONDS_EACH:-5}
@@ -31,15 +32,7 @@ trap cleanup EXIT
 # a root file system holding iperf3 and its libraries (and busybox for sleep)
 R=$W/root
 mkdir -p "$R/bin" "$R/tmp"
-copy_elf() {
-	local lib
-	cp -L "$1" "$R$2"
-	ldd "$1" | grep -oE '/[^ ]+' | while read -r lib; do
-		mkdir -p "$R$(dirname "$lib")"
-		cp -L "$lib" "$R$lib"
-	done
-}
-copy_elf "$(command -v iperf3)" /bin/iperf3
+copy_elf "$R" "$(command -v iperf3)" /bin/iperf3
 mkdir -p "$R/dev"
 mknod "$R/dev/urandom" c 1 9
 mknod "$R/dev/null" c 1 3

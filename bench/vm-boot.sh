@@ -24,48 +24,23 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 FORGE=$(realpath "${1:-$SRC/build/cli/forge}")
 RUNS=${2:-5}
-BUILD=$(dirname "$FORGE")/..
-export FORGE FORGE_SRC=$SRC
-export FORGE_TESTHELPER=${FORGE_TESTHELPER:-$BUILD/tests/helper/forge-testhelper}
-export FORGE_VMINIT=${FORGE_VMINIT:-$BUILD/runtime/init/forge-vminit}
-EXTRACT=${VMBOOT_EXTRACT:-$BUILD/tests/vmimage/vmboot-extract}
-export FORGE_VMM=${FORGE_VMM:-$BUILD/runtime/vmm/forge-vmm}
-for f in "$FORGE_VMM" "$FORGE_TESTHELPER" "$FORGE_VMINIT" "$EXTRACT"; do
-	[ -x "$f" ] || { echo "missing $f: cmake --build $BUILD --target forge forge-vmm forge-vminit forge-testhelper vmboot-extract" >&2; exit 1; }
-done
-source "$SRC/tests/integration/lib.sh"
-source "$SRC/tests/kvm/harness.sh"
-kvm_harness_need
+source "$SRC/bench/lib.sh"
+vm_bench_setup
+source "$SRC/tests/kvm/lib-kvm.sh"
 export KVM_HARNESS_TIMEOUT=${KVM_HARNESS_TIMEOUT:-$((300 + RUNS * 3 * 60))}
 kdeb=$(kernel_deb cloud)
 
 # the image: busybox and the test helper, 384 MiB, one vCPU
 C=$T/ctx
-mkdir -p "$C/links"
-ln "$kdeb" "$C/kernel.deb" 2>/dev/null || cp "$kdeb" "$C/kernel.deb"
-cp "$SRC"/specs/examples/debs/busybox-static_*.deb "$C/bb.deb"
-cp "$FORGE_TESTHELPER" "$C/th"
-for a in sh sleep; do ln -s busybox "$C/links/$a"; done
-cat >"$C/spec.yaml" <<'EOF'
-forge: 1
-name: vmboot
-source_date_epoch: 1700000000
-layers:
-  - deb: bb.deb
+vm_context "$C" sh sleep
+vm_spec vmboot "memory: 384M" "cpus: 1" >"$C/spec.yaml" <<'EOF'
   - files:
       - {src: th, dest: /bin/th, mode: "0755"}
       - {src: links/, dest: /bin/}
 config:
   cmd: [/bin/th, "true"]
-vm:
-  kernel: {deb: kernel.deb}
-  memory: 384M
-  cpus: 1
 EOF
-f build -q "$C/spec.yaml" >/dev/null
-f export vmboot --format disk -o "$T/d.img" >/dev/null
-mkdir "$T/boot"
-"$EXTRACT" "$T/d.img" "$T/boot" >/dev/null
+vm_bench_disk "$C/spec.yaml" vmboot
 
 cat >"$T/guest.sh" <<EOF
 RUNS=$RUNS
@@ -73,33 +48,21 @@ TRUE_ARGS=$(hexargs /bin/th true)
 SLEEP_ARGS=$(hexargs /bin/sleep 4)
 EOF
 cat >>"$T/guest.sh" <<'GUEST'
+. /harness/lib.sh
 B=$KVM_FILES
-nfail=0
 now() { cut -d' ' -f1 /proc/uptime; }
 # QEMU gets the command line forge builds: the disk's (console=ttyS0 ...),
 # what forge adds without --verbose, and the arguments
-qemu() { # qemu MACHINE ARGS_HEX [QEMU_ARGS...]: QEMU/KVM with what forge would boot
-	local m=$1 a=$2
-	shift 2
-	exec $KVM_QEMU -L $KVM_QEMU_FW -enable-kvm -cpu host -M "$m" -m 384 -smp 1 "$@" \
-		-nodefaults -nographic -no-reboot -serial stdio \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-		-kernel $B/kernel -initrd $B/initrd \
-		-append "$(cat $B/cmdline) reboot=t quiet loglevel=1 forge.args=$a" \
-		-drive file=$B/d.img,if=none,id=d0,format=raw,snapshot=on -device virtio-blk-pci,drive=d0
-}
 launch() { # launch NAME ARGS_HEX ARGV...: one of the three; execs, so call it in a subshell
 	case $1 in
 	forge) shift 2; exec $FORGE --store /tmp/store run --as vm $B/d.img -- "$@" ;;
-	microvm) qemu microvm,pcie=on,rtc=on "$2" ;;
-	pc) qemu pc "$2" -global kvm-apic.vapic=false ;;
+	microvm) qemu_boot microvm,pcie=on,rtc=on 384 "forge.args=$2" ;;
+	pc) qemu_boot pc 384 "forge.args=$2" -global kvm-apic.vapic=false ;;
 	esac
 }
 ok_status() { # the launcher's exit status for a workload status 0
 	case $1 in forge) echo 0 ;; *) echo 1 ;; esac # QEMU: (0 << 1) | 1
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 names="forge microvm pc"
 for i in $(seq 1 $RUNS); do
 	# rotate the order each round
@@ -120,7 +83,7 @@ for i in $(seq 1 $RUNS); do
 	done
 done
 for n in $names; do
-	[ -s /tmp/times.$n ] && kvm-mark median-$n "$(median </tmp/times.$n)"
+	[ -s /tmp/times.$n ] && kvm-mark median-$n "$(median 2 </tmp/times.$n)"
 done
 
 # memory: VmHWM and the resident size of the largest mapping (guest RAM)
@@ -144,17 +107,10 @@ for n in $names; do
 	wait $pid || true
 	kvm-mark mem-$n "hwm=$hwm guest_rss=$guest guest_map=$size overhead=$((hwm - guest))"
 done
-kvm-mark failures $nfail
-[ $nfail = 0 ]
+checks_done
 GUEST
 
-st=0
-kvm_harness_run "$T/h" "$T/guest.sh" "$T/d.img" "$T/boot/kernel" "$T/boot/initrd" "$T/boot/cmdline" || st=$?
-if [ "$st" -ne 0 ]; then
-	sed -n '/^KVM-HARNESS-READY/,$p' "$T/h/serial.log"
-	echo "the benchmark failed in the harness (status $st), see above"
-	exit 1
-fi
+vm_bench_run
 grep -E '^run ' "$T/h/serial.log"
 m() { kvm_harness_marker "$T/h" "$1"; }
 fm=$(m median-forge) mm=$(m median-microvm) pm=$(m median-pc)

@@ -22,42 +22,21 @@ FORGE=$(realpath "${1:-$SRC/build/cli/forge}")
 ROUNDS=${2:-3}
 SECS=${3:-10}
 MTUS=${MTUS:-}
-BUILD=$(dirname "$FORGE")/..
-export FORGE FORGE_SRC=$SRC
-export FORGE_TESTHELPER=${FORGE_TESTHELPER:-$BUILD/tests/helper/forge-testhelper}
-export FORGE_VMINIT=${FORGE_VMINIT:-$BUILD/runtime/init/forge-vminit}
-EXTRACT=${VMBOOT_EXTRACT:-$BUILD/tests/vmimage/vmboot-extract}
-export FORGE_VMM=${FORGE_VMM:-$BUILD/runtime/vmm/forge-vmm}
-for f in "$FORGE_VMM" "$FORGE_TESTHELPER" "$FORGE_VMINIT" "$EXTRACT"; do
-	[ -x "$f" ] || { echo "missing $f" >&2; exit 1; }
-done
 for t in passt iperf3; do
 	command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }
 done
-source "$SRC/tests/integration/lib.sh"
-source "$SRC/tests/kvm/harness.sh"
-kvm_harness_need
+source "$SRC/bench/lib.sh"
+vm_bench_setup
+source "$SRC/tests/kvm/lib-kvm.sh"
 export KVM_HARNESS_TIMEOUT=${KVM_HARNESS_TIMEOUT:-$((300 + ROUNDS * 2 * (120 + 2 * SECS)))}
 kdeb=$(kernel_deb cloud)
-gdeb=$(kernel_deb generic)
 
 C=$T/ctx
-mkdir -p "$C/links"
-ln "$kdeb" "$C/kernel.deb" 2>/dev/null || cp "$kdeb" "$C/kernel.deb"
-cp "$SRC"/specs/examples/debs/busybox-static_*.deb "$C/bb.deb"
-for a in sh cat awk; do ln -s busybox "$C/links/$a"; done
+vm_context "$C" sh cat awk
 # iperf3 with its libraries, for the guest's image and the host's server
 R=$C/iperf
 mkdir -p "$R/bin" "$R/tmp" "$R/dev"
-copy_elf() {
-	local lib
-	cp -L "$1" "$R$2"
-	ldd "$1" | grep -oE '/[^ ]+' | while read -r lib; do
-		mkdir -p "$R$(dirname "$lib")"
-		cp -L "$lib" "$R$lib"
-	done
-}
-copy_elf "$(command -v iperf3)" /bin/iperf3
+copy_elf "$R" "$(command -v iperf3)" /bin/iperf3
 # the receiver's Mbit/s of each direction, as IPERF tx|rx VALUE
 cat >"$R/bin/netbench" <<EOF
 #!/bin/sh
@@ -70,29 +49,15 @@ done
 EOF
 chmod +x "$R/bin/netbench"
 
-cat >"$C/spec.yaml" <<'EOF'
-forge: 1
-name: vmnetbench
-source_date_epoch: 1700000000
-layers:
-  - deb: bb.deb
+vm_spec vmnetbench "memory: 384M" "cpus: 1" >"$C/spec.yaml" <<'EOF'
   - files:
       - {src: links/, dest: /bin/}
       - {src: iperf/, dest: /}
 config:
   cmd: [/bin/sh, /bin/netbench]
-vm:
-  kernel: {deb: kernel.deb}
-  memory: 384M
-  cpus: 1
 EOF
-f build -q "$C/spec.yaml" >/dev/null
-f export vmnetbench --format disk -o "$T/d.img" >/dev/null
-mkdir "$T/boot"
-"$EXTRACT" "$T/d.img" "$T/boot" >/dev/null
-dpkg-deb --fsys-tarfile "$gdeb" | tar -x -C "$T" --wildcards './lib/modules/*/kernel/drivers/net/veth.ko'
-cp "$T"/lib/modules/*/kernel/drivers/net/veth.ko "$T/veth.ko"
-cp "$(command -v passt)" "$T/passt"
+vm_bench_disk "$C/spec.yaml" vmnetbench
+uplink_files "$T"
 cp -a "$R" "$T/iperf"
 
 cat >"$T/guest.sh" <<EOF
@@ -100,19 +65,9 @@ ROUNDS=$ROUNDS
 VARIANTS="forge $(for m in $MTUS; do printf 'forge-mtu%s ' "$m"; done)qemu"
 EOF
 cat >>"$T/guest.sh" <<'GUEST'
+. /harness/lib.sh
 B=$KVM_FILES
-# passt's sandbox cannot leave an initramfs root (tests/kvm/vm-net.sh)
-mkdir -p /mnt/passt-root
-printf '#!/bin/sh\nexec unshare -m --propagation private sh -c '"'"'mount -o rbind / /mnt/passt-root && cd /mnt/passt-root && mount -o move . / && exec chroot . "$0" "$@"'"'"' %s "$@"\n' \
-	"$B/passt" >/tmp/passt-wrap
-chmod +x /tmp/passt-wrap
-export FORGE_PASST=/tmp/passt-wrap
-ip link set lo up
-insmod $B/veth.ko
-ip link add fnet0 type veth
-for l in $(ip -o link show | cut -d: -f2 | cut -d@ -f1); do ip link set $l up; done
-ip addr add 198.51.100.1/24 dev fnet0
-ip route add default via 198.51.100.254 dev fnet0
+passt_uplink "$B/passt" || echo "FAIL: the outer guest's uplink (veth, its address and route)"
 mknod $B/iperf/dev/urandom c 1 9
 mknod $B/iperf/dev/null c 1 3
 chroot $B/iperf /bin/iperf3 -s -B 127.0.0.1 -p 5201 -D
@@ -122,13 +77,7 @@ launch() {
 	case $1 in
 	forge) exec $FORGE run --as vm --network user $B/d.img ;;
 	forge-mtu*) FORGE_VMM_NET_MTU=${1#forge-mtu} exec $FORGE run --as vm --network user $B/d.img ;;
-	qemu) exec $KVM_QEMU -L $KVM_QEMU_FW -enable-kvm -cpu host -M pc -m 384 -smp 1 \
-		-global kvm-apic.vapic=false -nodefaults -nographic -no-reboot -serial stdio \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-		-kernel $B/kernel -initrd $B/initrd \
-		-append "$(cat $B/cmdline) reboot=t quiet loglevel=1 $NET" \
-		-drive file=$B/d.img,if=none,id=d0,format=raw,snapshot=on -device virtio-blk-pci,drive=d0 \
-		-netdev user,id=n0 -device virtio-net-pci,netdev=n0 ;;
+	qemu) qemu_boot pc 384 "$NET" -global kvm-apic.vapic=false -netdev user,id=n0 -device virtio-net-pci,netdev=n0 ;;
 	esac
 }
 for i in $(seq 1 $ROUNDS); do
@@ -146,18 +95,16 @@ for i in $(seq 1 $ROUNDS); do
 		done
 	done
 done
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for n in $VARIANTS; do
 	for d in tx rx; do
-		[ -s /tmp/t.$n.$d ] && kvm-mark median-$n-$d "$(median </tmp/t.$n.$d)"
+		[ -s /tmp/t.$n.$d ] && kvm-mark median-$n-$d "$(median 2 </tmp/t.$n.$d)"
 	done
 done
 true
 GUEST
 
 st=0
-kvm_harness_run "$T/h" "$T/guest.sh" "$T/d.img" "$T/boot/kernel" "$T/boot/initrd" "$T/boot/cmdline" \
-	"$T/veth.ko" "$T/passt" "$T/iperf" || st=$?
+vm_bench_harness "$T/veth.ko" "$T/passt" "$T/iperf" || st=$?
 grep -E '^round |^FAIL' "$T/h/serial.log" || true
 for d in tx rx; do
 	fm=$(kvm_harness_marker "$T/h" median-forge-$d)

@@ -85,12 +85,8 @@ d2=$(f build -q "$c/files.yaml")
 [ "$d2" != "$d1" ] || fail "files: copies and hardlinks give the same image"
 
 # 3. a run: step making hardlinks (in the overlay upper directory)
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$c/bb.deb"
-python3 - "$c/sh.tar" <<'PY'
-import sys, tarfile
-with tarfile.open(sys.argv[1], "w") as t:
-    ti = tarfile.TarInfo("bin/sh"); ti.type = tarfile.SYMTYPE; ti.linkname = "busybox"; t.addfile(ti)
-PY
+bb_context "$c"
+sh_link_tar "$c/sh.tar"
 cat >"$c/run.yaml" <<'Y'
 forge: 1
 name: runlinks

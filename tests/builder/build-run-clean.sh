@@ -9,13 +9,9 @@ source "$FORGE_SRC/tests/integration/lib.sh"
 need_root
 
 c=$T/ctx
+bb_context "$c"
 mkdir -p "$c/etcbase/etc"
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$c/bb.deb"
-python3 - "$c/sh.tar" <<'PY'
-import sys, tarfile
-with tarfile.open(sys.argv[1], "w") as t:
-    ti = tarfile.TarInfo("bin/sh"); ti.type = tarfile.SYMTYPE; ti.linkname = "busybox"; t.addfile(ti)
-PY
+sh_link_tar "$c/sh.tar"
 echo "root:x:0:0:root:/root:/bin/sh" >"$c/etcbase/etc/passwd"
 
 # layer_list IMAGE INDEX: the layer's entries, one a line

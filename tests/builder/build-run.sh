@@ -6,14 +6,9 @@ source "$FORGE_SRC/tests/integration/lib.sh"
 need_root
 
 c=$T/ctx
-mkdir -p "$c"
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$c/bb.deb"
+bb_context "$c"
 # the busybox package has no /bin/sh: a one-symlink archive provides it
-python3 - "$c/sh.tar" <<'PY'
-import sys, tarfile
-with tarfile.open(sys.argv[1], "w") as t:
-    ti = tarfile.TarInfo("bin/sh"); ti.type = tarfile.SYMTYPE; ti.linkname = "busybox"; t.addfile(ti)
-PY
+sh_link_tar "$c/sh.tar"
 cat >"$c/spec.yaml" <<'Y'
 forge: 1
 name: runs

@@ -8,8 +8,7 @@ source "$FORGE_SRC/tests/integration/lib.sh"
 need_root
 
 c=$T/ctx
-mkdir -p "$c"
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$c/bb.deb"
+bb_context "$c"
 echo "not a package" >"$c/fake.deb"
 head -c 300000 "$c/bb.deb" >"$c/trunc.deb"
 python3 - "$c" <<'PY'

@@ -7,8 +7,7 @@ source "$FORGE_SRC/tests/integration/lib.sh"
 need_root
 
 c=$T/ctx
-mkdir -p "$c"
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$c/bb.deb"
+bb_context "$c"
 printf 'forge: 1\nname: cli\nlayers:\n  - deb: bb.deb\nconfig:\n  entrypoint: [/bin/busybox]\n' >"$c/cli.yaml"
 
 # expect_err STATUS PATTERN CMD...: CMD exits STATUS and its stderr matches PATTERN

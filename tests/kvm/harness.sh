@@ -25,6 +25,7 @@
 #   KVM_QEMU=/usr/bin/qemu-system-x86_64  KVM_QEMU_FW=/usr/share/qemu-fw (-L)
 #   (and /usr/lib/qemu/virtiofsd when the host has it)
 # and `kvm-mark NAME VALUE...` prints a marker line for kvm_harness_marker.
+# /harness/lib.sh is tests/kvm/guest-lib.sh: functions for SCRIPT to source.
 #
 # Tunables: KVM_HARNESS_TIMEOUT (s, default 600), KVM_HARNESS_MEM (MiB, 4096),
 # KVM_HARNESS_SMP (2), KVM_HARNESS_CACHE (default /var/cache/forge-test/kvm-harness).
@@ -222,6 +223,7 @@ kvm_harness_run() {
 	done
 	cp "$FORGE_TESTHELPER" "$stage/usr/bin/forge-testhelper"
 	cp "$script" "$stage/harness/script"
+	cp "$(dirname "$KVM_HARNESS_SELF")/guest-lib.sh" "$stage/harness/lib.sh"
 	for f in "$@"; do
 		if [ -d "$f" ]; then
 			cp -a "$f" "$stage/files/"

@@ -10,31 +10,16 @@
 #  2. -v DIR:/new/dir (the mount point is created): the guest writes, then
 #     forge-vmm is SIGKILLed: no virtiofsd outlives it.
 # On the host: -v with a missing source or a file is refused before any VM.
-source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 1
-source "$(dirname "${BASH_SOURCE[0]}")/harness.sh" || exit 1
-need_root
-kvm_harness_need
-: "${FORGE_TESTHELPER:?}"
-export FORGE_VMINIT=${FORGE_VMINIT:-$(dirname "$FORGE")/../runtime/init/forge-vminit}
+source "$(dirname "${BASH_SOURCE[0]}")/lib-kvm.sh" || exit 1
 [ -x /usr/lib/qemu/virtiofsd ] || { echo "SKIP: no /usr/lib/qemu/virtiofsd (qemu-system-common)" >&2; exit 77; }
-for tool in mke2fs mkfs.fat mcopy objcopy; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (forge export --format disk)" >&2; exit 77; }
-done
-[ -r /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || { echo "SKIP: systemd-boot-efi missing" >&2; exit 77; }
-kdeb=$(kernel_deb cloud) || { echo "SKIP: cannot get the Debian cloud kernel package" >&2; exit 77; }
+need_disk_tools
+need_kernel_deb
 
 CTX=$T/ctx
-mkdir -p "$CTX/links" "$CTX/mnt/share" "$CTX/mnt/ro" "$CTX/root"
-ln "$kdeb" "$CTX/kernel.deb" 2>/dev/null || cp "$kdeb" "$CTX/kernel.deb"
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$CTX/bb.deb"
-for a in sh cat sha256sum touch mkdir ls sleep sync rm mount; do ln -s busybox "$CTX/links/$a"; done
+vm_context "$CTX" sh cat sha256sum touch mkdir ls sleep sync rm mount
+mkdir -p "$CTX/mnt/share" "$CTX/mnt/ro" "$CTX/root"
 touch "$CTX/mnt/share/.keep" "$CTX/mnt/ro/.keep" "$CTX/root/.keep"
-cat >"$CTX/vm.yaml" <<'EOF'
-forge: 1
-name: vmfs
-source_date_epoch: 1700000000
-layers:
-  - deb: bb.deb
+vm_spec vmfs "memory: 256M" >"$CTX/vm.yaml" <<'EOF'
   - files:
       - {src: links/, dest: /bin/}
       - {src: mnt/, dest: /mnt/}
@@ -42,12 +27,8 @@ layers:
 config:
   cmd: [/bin/sh, -c, "echo hello"]
   env: {PATH: /bin:/usr/bin:/sbin:/usr/sbin}
-vm:
-  kernel: {deb: kernel.deb}
-  memory: 256M
 EOF
-f build -q "$CTX/vm.yaml" >/dev/null
-f export vmfs --format disk -o "$T/d.img" >/dev/null
+vm_disk "$CTX/vm.yaml" vmfs "$T/d.img"
 
 # ---- on the host: bad sources are refused before anything starts ----
 st=0
@@ -64,18 +45,12 @@ out=$("$FORGE" --store "$STORE" run --as vm --read-only --persist "$T/d.img" 2>&
 [ "$st" -eq 2 ] || fail "--read-only --persist: exit $st: $out"
 
 cat >"$T/guest.sh" <<'GUEST'
-# virtiofsd pivots into the shared directory, which needs a root that is a
-# mount point; the harness's root is the initramfs: run in a bind mount of it
-if [ -z "$IN_CHROOT" ]; then
-	mkdir -p /tmp/nr
-	mount --rbind / /tmp/nr
-	exec env IN_CHROOT=1 chroot /tmp/nr sh /harness/script
-fi
+. /harness/lib.sh
+in_bind_root # (for virtiofsd)
 D=$KVM_FILES/d.img
 F="$FORGE --store /tmp/store"
-nfail=0
-bad() { echo "FAIL: $*"; nfail=$((nfail + 1)); }
 nvfsd() { ps -o comm= 2>/dev/null | grep -c virtiofsd; }
+no_vfsd() { [ "$(nvfsd)" = 0 ]; }
 mkdir -p /tmp/share /tmp/ro /tmp/new
 head -c 1048576 /dev/urandom >/tmp/share/data
 sum=$(sha256sum /tmp/share/data | cut -d' ' -f1)
@@ -119,11 +94,7 @@ grep -q '^root-remount-refused: ' /tmp/out1 || bad "--read-only: the guest could
 $F run --as vm -v /tmp/new:/new/dir $D -- sh -c 'echo guest >/new/dir/w && echo ready; exec sleep 1000' \
 	>/tmp/out2 2>&1 </dev/null &
 pid=$!
-i=0
-while ! grep -q ready /tmp/out2 && [ $i -lt 900 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+until_ok 900 grep -q ready /tmp/out2
 echo "--- boot 2:"
 sed 's/^/  out| /' /tmp/out2
 grep -q ready /tmp/out2 || bad "boot 2: the workload did not start"
@@ -131,23 +102,13 @@ grep -q ready /tmp/out2 || bad "boot 2: the workload did not start"
 [ "$(nvfsd)" -ge 1 ] || bad "boot 2: no virtiofsd while the VM runs"
 kill -KILL $pid
 wait $pid
-i=0
-while [ "$(nvfsd)" != 0 ] && [ $i -lt 50 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+until_ok 50 no_vfsd
 [ "$(nvfsd)" = 0 ] || bad "virtiofsd outlived a SIGKILLed forge-vmm: $(ps | grep virtiofsd)"
-kvm-mark failures "$nfail"
-[ "$nfail" = 0 ] || exit 1
+checks_done
 GUEST
 
-st=0
-kvm_harness_run "$T/h" "$T/guest.sh" "$T/d.img" || st=$?
-[ "$st" -ne 125 ] || fail "the harness failed (see above)"
+kvm_run_guest "$T/guest.sh" "$T/d.img"
 sed -n '/^--- boot/,$p' "$T/h/serial.log" | grep -v '^KVM-HARNESS' || true
-if [ "$st" -ne 0 ]; then
-	grep '^FAIL: ' "$T/h/serial.log" >&2 || true
-	fail "$(kvm_harness_marker "$T/h" failures) check(s) failed in the guest (status $st)"
-fi
+[ "$st" -eq 0 ] || kvm_guest_failed
 echo "ok: -v (bytes equal, guest writes on the host, :ro refused with EROFS, mount point created)," \
 	"--read-only root refused with EROFS, no virtiofsd after the VM ends or after SIGKILL"

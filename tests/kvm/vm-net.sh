@@ -10,18 +10,9 @@
 # it gets an uplink with nothing behind it (a veth pair) so passt has an
 # interface; all traffic stays on its loopback. On the host: --network host
 # for a VM is a usage error naming user.
-source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 1
-source "$(dirname "${BASH_SOURCE[0]}")/harness.sh" || exit 1
-need_root
-kvm_harness_need
-: "${FORGE_TESTHELPER:?}"
-export FORGE_VMINIT=${FORGE_VMINIT:-$(dirname "$FORGE")/../runtime/init/forge-vminit}
-for tool in mke2fs mkfs.fat mcopy objcopy passt; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed" >&2; exit 77; }
-done
-[ -r /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || { echo "SKIP: systemd-boot-efi missing" >&2; exit 77; }
-kdeb=$(kernel_deb cloud) || { echo "SKIP: cannot get the Debian cloud kernel package" >&2; exit 77; }
-gdeb=$(kernel_deb generic) || { echo "SKIP: cannot get the Debian kernel package" >&2; exit 77; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib-kvm.sh" || exit 1
+need_disk_tools passt
+need_kernel_deb
 
 # ---- on the host: usage errors ----
 expect_status 2 "$FORGE" run --as vm --network host "$T/none.img"
@@ -32,18 +23,10 @@ expect_status 2 "$FORGE" run --as vm --network user -p 80 "$T/none.img"
 
 # ---- the image and its disk ----
 CTX=$T/ctx
-mkdir -p "$CTX/links" "$CTX/www"
-ln "$kdeb" "$CTX/kernel.deb" 2>/dev/null || cp "$kdeb" "$CTX/kernel.deb"
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$CTX/bb.deb"
-cp "$FORGE_TESTHELPER" "$CTX/th"
-for a in sh cat grep ip wget httpd sleep nslookup; do ln -s busybox "$CTX/links/$a"; done
+vm_context "$CTX" sh cat grep ip wget httpd sleep nslookup
+mkdir -p "$CTX/www"
 echo guest-page >"$CTX/www/index.html"
-cat >"$CTX/vm.yaml" <<'EOF'
-forge: 1
-name: vmnet
-source_date_epoch: 1700000000
-layers:
-  - deb: bb.deb
+vm_spec vmnet "memory: 256M" "cpus: 1" >"$CTX/vm.yaml" <<'EOF'
   - files:
       - {src: th, dest: /bin/th, mode: "0755"}
       - {src: links/, dest: /bin/}
@@ -51,19 +34,13 @@ layers:
 config:
   cmd: [/bin/sh]
   env: {PATH: /bin:/usr/bin:/sbin:/usr/sbin}
-vm:
-  kernel: {deb: kernel.deb}
-  memory: 256M
-  cpus: 1
 EOF
-f build -q "$CTX/vm.yaml" >/dev/null
-f export vmnet --format disk -o "$T/d.img" >/dev/null
-# the outer guest's uplink: veth from the outer kernel's package
-dpkg-deb --fsys-tarfile "$gdeb" | tar -x -C "$T" --wildcards './lib/modules/*/kernel/drivers/net/veth.ko'
-cp "$T"/lib/modules/*/kernel/drivers/net/veth.ko "$T/veth.ko"
-cp "$(command -v passt)" "$T/passt"
+vm_disk "$CTX/vm.yaml" vmnet "$T/d.img"
+# the outer guest's uplink (veth from the outer kernel's package) and passt
+uplink_files "$T"
 
 cat >"$T/inner.sh" <<'EOF'
+. /harness/lib.sh
 fail() { echo "VMNET-FAIL: $*"; exit 1; }
 # passt's processes (the daemon keeps its command line: ... --fd 3)
 passt_running() {
@@ -76,23 +53,7 @@ passt_running() {
 }
 F=$FORGE
 D=$KVM_FILES/d.img
-# The outer guest runs from its initramfs, where passt's sandbox can neither
-# pivot_root (the kernel never moves rootfs) nor, after a chroot, make a user
-# namespace: passt runs in a mount namespace whose root is a bind of /
-# moved over rootfs, as switch_root does. A host booted from a disk needs
-# none of this.
-mkdir -p /mnt/passt-root
-printf '#!/bin/sh\nexec unshare -m --propagation private sh -c '"'"'mount -o rbind / /mnt/passt-root && cd /mnt/passt-root && mount -o move . / && exec chroot . "$0" "$@"'"'"' %s "$@"\n' \
-	"$KVM_FILES/passt" >/tmp/passt-wrap
-chmod +x /tmp/passt-wrap
-export FORGE_PASST=/tmp/passt-wrap
-ip link set lo up
-insmod $KVM_FILES/veth.ko || fail "insmod veth"
-# (busybox's ip names the peer itself)
-ip link add fnet0 type veth || fail "add a veth pair"
-for l in $(ip -o link show | cut -d: -f2 | cut -d@ -f1); do ip link set $l up; done
-ip addr add 198.51.100.1/24 dev fnet0 && ip route add default via 198.51.100.254 dev fnet0 ||
-	fail "the outer guest's uplink"
+passt_uplink "$KVM_FILES/passt" || fail "the outer guest's uplink (veth, its address and route)"
 mkdir -p /tmp/www && echo outer-token-4711 >/tmp/www/t.txt
 httpd -p 127.0.0.1:8081 -h /tmp/www || fail "httpd"
 # the outer guest's resolver: the test helper on 127.0.0.1:53 (passt forwards 10.0.2.3 there)
@@ -142,17 +103,17 @@ echo "$err" | grep -q '127.0.0.1:18080/tcp' || fail "the port in use is not name
 passt_running || fail "no passt while the VM runs"
 kill -9 $VM
 wait $VM
-for i in $(seq 1 50); do passt_running || break; sleep 0.1; done
+no_passt() { ! passt_running; }
+until_ok 50 no_passt
 passt_running && fail "passt outlived a SIGKILLed forge-vmm"
 wget -q -O - http://127.0.0.1:18080/index.html 2>/dev/null && fail "port 18080 still answers"
 echo VMNET-PASS
 EOF
 
-st=0
-kvm_harness_run "$T/kvm" "$T/inner.sh" "$T/d.img" "$T/veth.ko" "$T/passt" || st=$?
-if [ "$st" -ne 0 ] || ! grep -q '^VMNET-PASS' "$T/kvm/serial.log"; then
-	grep -E 'VMNET-|forge|passt' "$T/kvm/serial.log" | tail -n 40 >&2
+kvm_run_guest "$T/inner.sh" "$T/d.img" "$T/veth.ko" "$T/passt"
+if [ "$st" -ne 0 ] || ! grep -q '^VMNET-PASS' "$T/h/serial.log"; then
+	grep -E 'VMNET-|forge|passt' "$T/h/serial.log" | tail -n 40 >&2
 	fail "nested run exited $st"
 fi
-grep '^VMNET-MEM' "$T/kvm/serial.log"
+grep '^VMNET-MEM' "$T/h/serial.log"
 echo PASS

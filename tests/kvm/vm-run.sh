@@ -8,32 +8,15 @@
 # file behind), --persist, --timeout (124), -t (a shell on the test helper's
 # pty), --user/--workdir/--hostname, and IMAGE booted from a copy of the
 # store (its cached disk; the store still verifies).
-source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 1
-source "$(dirname "${BASH_SOURCE[0]}")/harness.sh" || exit 1
-need_root
-kvm_harness_need
-: "${FORGE_TESTHELPER:?}"
-export FORGE_VMINIT=${FORGE_VMINIT:-$(dirname "$FORGE")/../runtime/init/forge-vminit}
-for tool in mke2fs mkfs.fat mcopy objcopy; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (forge export --format disk)" >&2; exit 77; }
-done
-[ -r /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || { echo "SKIP: systemd-boot-efi missing" >&2; exit 77; }
-kdeb=$(kernel_deb cloud) || { echo "SKIP: cannot get the Debian cloud kernel package" >&2; exit 77; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib-kvm.sh" || exit 1
+need_disk_tools
+need_kernel_deb
 
 # ---- the image and its disk, made on the host ----
 CTX=$T/ctx
-mkdir -p "$CTX"
-ln "$kdeb" "$CTX/kernel.deb" 2>/dev/null || cp "$kdeb" "$CTX/kernel.deb"
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$CTX/bb.deb"
-cp "$FORGE_TESTHELPER" "$CTX/th"
-mkdir -p "$CTX/links" "$CTX/root"
-for a in sh cat nproc grep sleep sync; do ln -s busybox "$CTX/links/$a"; done
-cat >"$CTX/vm.yaml" <<'EOF'
-forge: 1
-name: vmrun
-source_date_epoch: 1700000000
-layers:
-  - deb: bb.deb
+vm_context "$CTX" sh cat nproc grep sleep sync
+mkdir -p "$CTX/root"
+vm_spec vmrun "memory: 384M" "cpus: 1" >"$CTX/vm.yaml" <<'EOF'
   - files:
       - {src: th, dest: /bin/th, mode: "0755"}
       - {src: links/, dest: /bin/}
@@ -41,13 +24,8 @@ layers:
 config:
   cmd: [/bin/sh, -c, "echo hello-from-vm; echo cpus=$(nproc); grep MemTotal /proc/meminfo"]
   env: {PATH: /bin:/usr/bin:/sbin:/usr/sbin, FROM_IMAGE: image}
-vm:
-  kernel: {deb: kernel.deb}
-  memory: 384M
-  cpus: 1
 EOF
-f build -q "$CTX/vm.yaml" >/dev/null
-f export vmrun --format disk -o "$T/d.img" >/dev/null
+vm_disk "$CTX/vm.yaml" vmrun "$T/d.img"
 
 # ---- on the host: no /dev/kvm (hidden in a mount namespace if there is one) ----
 nokvm() {
@@ -116,14 +94,13 @@ cp /usr/lib/systemd/boot/efi/linuxx64.efi.stub "$T/linuxx64.efi.stub"
 
 # ---- in the harness ----
 cat >"$T/guest.sh" <<'GUEST'
+. /harness/lib.sh
 D=$KVM_FILES/d.img
 F="$FORGE --store /tmp/store"
 # forge's copy-on-write scratch files go to TMPDIR: one of its own, to see
 # that none is left behind
 export TMPDIR=/tmp/scratch
 mkdir -p $TMPDIR /tmp/t
-nfail=0
-bad() { echo "FAIL: $*"; nfail=$((nfail + 1)); }
 now() { cut -d' ' -f1 /proc/uptime; }
 # vm ARGS...: forge run --as vm ARGS, stdin /dev/null unless IN is set;
 # sets st, out (stdout), err (stderr), secs (wall time)
@@ -188,11 +165,7 @@ rm -f /tmp/t/sig.out
 $F run --as vm $D -- sh -c 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 1; done' \
 	>/tmp/t/sig.out 2>&1 </dev/null &
 pid=$!
-n=0
-while ! grep -q ready /tmp/t/sig.out && [ $n -lt 600 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
+until_ok 600 grep -q ready /tmp/t/sig.out
 kill -TERM $pid
 st=0
 wait $pid || st=$?
@@ -259,18 +232,12 @@ vm vmrun -- sh -c 'echo via-image'
 [ "$st" = 0 ] || bad "IMAGE: exit $st"
 has via-image || bad "IMAGE: no output: $out"
 $F store verify >/tmp/t/verify 2>&1 || bad "IMAGE: store verify after the run: $(cat /tmp/t/verify)"
-kvm-mark failures "$nfail"
-[ "$nfail" = 0 ] || exit 1
+checks_done
 GUEST
 
-st=0
-kvm_harness_run "$T/h" "$T/guest.sh" "$T/d.img" "$STORE" "$T/forge-vminit" "$T/linuxx64.efi.stub" || st=$?
-[ "$st" -ne 125 ] || fail "the harness failed (see above)"
+kvm_run_guest "$T/guest.sh" "$T/d.img" "$STORE" "$T/forge-vminit" "$T/linuxx64.efi.stub"
 sed -n '/^--- forge run/,$p' "$T/h/serial.log" | grep -v '^KVM-HARNESS' || true
-if [ "$st" -ne 0 ]; then
-	grep '^FAIL: ' "$T/h/serial.log" >&2 || true
-	fail "$(kvm_harness_marker "$T/h" failures) check(s) failed in the guest (status $st)"
-fi
+[ "$st" -eq 0 ] || kvm_guest_failed
 echo "ok: forge run --as vm: output, statuses, --verbose, --cpus, --memory, -e, stdin, SIGTERM, copy-on-write," \
 	"--persist, --timeout, -t, --user/--workdir/--hostname, IMAGE from the store;" \
 	"boot to exit $(kvm_harness_marker "$T/h" boot-secs) s nested"

@@ -12,6 +12,21 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# host_token_server PREFIX: an HTTP server on the host's 127.0.0.1:HPORT
+# (busybox httpd, PID HTTPD, stopped when the test ends) serving /token.txt,
+# whose content token is PREFIX and a random number
+host_token_server() {
+	WWW=$T/www
+	mkdir -p "$WWW"
+	token=$1-$RANDOM$RANDOM
+	echo "$token" >"$WWW/token.txt"
+	HPORT=$(free_port)
+	busybox httpd -f -p "127.0.0.1:$HPORT" -h "$WWW" &
+	HTTPD=$!
+	trap 'kill $HTTPD 2>/dev/null; cleanup_t' EXIT
+	fetch "http://127.0.0.1:$HPORT/token.txt" >/dev/null || fail "the host's test server did not start"
+}
+
 # descendants PID: every process below PID
 descendants() {
 	local kids k

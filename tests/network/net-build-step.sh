@@ -5,15 +5,7 @@
 # and nothing (pasta) outlives the build. Traffic goes only to that server.
 source "$(dirname "$0")/lib-net.sh" || exit 1
 
-WWW=$T/www
-mkdir -p "$WWW"
-token=build-$RANDOM$RANDOM
-echo "$token" >"$WWW/token.txt"
-HPORT=$(free_port)
-busybox httpd -f -p "127.0.0.1:$HPORT" -h "$WWW" &
-HTTPD=$!
-trap 'kill $HTTPD 2>/dev/null; cleanup_t' EXIT
-fetch "http://127.0.0.1:$HPORT/token.txt" >/dev/null || fail "the host's test server did not start"
+host_token_server build
 
 ctx=$T/bctx
 mkdir -p "$ctx/bin"

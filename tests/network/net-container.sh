@@ -44,15 +44,7 @@ err=$(FORGE_PASTA=$T/badpasta r --network user -- /bin/th true 2>&1) && fail "ra
 leftover_check
 
 # ---- host.forge.internal reaches the host's 127.0.0.1 ----
-WWW=$T/www
-mkdir -p "$WWW"
-token=host-$RANDOM$RANDOM
-echo "$token" >"$WWW/token.txt"
-HPORT=$(free_port)
-busybox httpd -f -p "127.0.0.1:$HPORT" -h "$WWW" &
-HTTPD=$!
-trap 'kill $HTTPD 2>/dev/null; cleanup_t' EXIT
-fetch "http://127.0.0.1:$HPORT/token.txt" >/dev/null || fail "the host's test server did not start"
+host_token_server host
 out=$(r --network user -- /bin/timeout 5 /bin/wget -q -O - "http://host.forge.internal:$HPORT/token.txt") ||
 	fail "the container could not fetch from host.forge.internal:$HPORT"
 [ "$out" = "$token" ] || fail "host.forge.internal: got '$out', expected '$token'"

@@ -13,8 +13,12 @@ reg_cleanup() {
 }
 trap reg_cleanup EXIT
 
+# need_registry [tls]: skip (77) without docker-registry (with tls, also
+# without htpasswd, for start_tls_registry)
 need_registry() {
 	command -v docker-registry >/dev/null || { echo "SKIP: docker-registry is not installed" >&2; exit 77; }
+	[ "${1:-}" != tls ] || command -v htpasswd >/dev/null ||
+		{ echo "SKIP: htpasswd (apache2-utils) is not installed" >&2; exit 77; }
 }
 
 # free_port: a TCP port nothing listens on (bound once by python, then freed)

@@ -8,9 +8,8 @@
 # - the password never appears in argv (ps), forge's output or the store.
 source "$FORGE_SRC/tests/integration/lib.sh"
 source "$FORGE_SRC/tests/registry/lib-registry.sh"
-need_registry
+need_registry tls
 need_root
-command -v htpasswd >/dev/null || { echo "SKIP: htpasswd (apache2-utils) is not installed" >&2; exit 77; }
 
 PW='S3cr3t-pw-7f1e9c-unique'
 USER_=forgeuser

@@ -19,13 +19,8 @@ mark_log() { LOGMARK=$(wc -c <"$LOG"); }
 requests() { tail -c +$((LOGMARK + 1)) "$LOG" | grep -ao '"[A-Z]\+ /v2/[^ ]*' | tr -d '"'; }
 
 c=$T/ctx
-mkdir -p "$c"
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$c/bb.deb"
-python3 - "$c/sh.tar" <<'PY'
-import sys, tarfile
-with tarfile.open(sys.argv[1], "w") as t:
-    ti = tarfile.TarInfo("bin/sh"); ti.type = tarfile.SYMTYPE; ti.linkname = "busybox"; t.addfile(ti)
-PY
+bb_context "$c"
+sh_link_tar "$c/sh.tar"
 echo one >"$c/one.txt"
 echo two >"$c/two.txt"
 cat >"$c/spec.yaml" <<'Y'

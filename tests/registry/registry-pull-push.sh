@@ -102,17 +102,7 @@ LOG=$T/r1/log
 
 # uncompressed layers: a docker-archive imported (plain tars) goes out and
 # comes back as it is
-mkdir -p "$T/da"
-n=0
-for l in $(f inspect hello | jq -r '.layers[].digest'); do
-	n=$((n + 1))
-	mkdir -p "$T/da/l$n"
-	zstd -qdc "$STORE/blobs/sha256/${l#sha256:}" >"$T/da/l$n/layer.tar"
-done
-cfg=$(f inspect hello | jq -r '.manifest.config.digest')
-cp "$STORE/blobs/sha256/${cfg#sha256:}" "$T/da/config.json"
-echo '[{"Config":"config.json","RepoTags":["plain:v1"],"Layers":["l1/layer.tar","l2/layer.tar"]}]' >"$T/da/manifest.json"
-tar -C "$T/da" -cf "$T/plain.tar" .
+docker_archive hello plain:v1 "$T/plain.tar"
 f import "$T/plain.tar" >/dev/null
 f push -q plain:v1 "$REG/team/plain:v1" >/dev/null
 "$FORGE" --store "$T/st-plain" pull -q "$REG/team/plain:v1" >/dev/null || fail "pull uncompressed"

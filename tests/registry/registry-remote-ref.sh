@@ -6,9 +6,8 @@
 # stopped; --pull always|missing|never.
 source "$FORGE_SRC/tests/integration/lib.sh"
 source "$FORGE_SRC/tests/registry/lib-registry.sh"
-need_registry
+need_registry tls
 need_root
-command -v htpasswd >/dev/null || { echo "SKIP: htpasswd (apache2-utils) is not installed" >&2; exit 77; }
 
 PW='remote-ref-pw-41c2'
 AUTH=$T/auth.json

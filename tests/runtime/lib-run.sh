@@ -4,9 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 1
 need_root
 : "${FORGE_TESTHELPER:?}"
-
-BUSYBOX=${BUSYBOX:-/bin/busybox}
-[ -x "$BUSYBOX" ] || { echo "SKIP: $BUSYBOX (busybox-static) is missing" >&2; exit 77; }
+need_busybox
 
 # make_rootfs DIR: helper as /bin/th, busybox as /bin/sh, passwd/group.
 make_rootfs() {

@@ -5,11 +5,7 @@
 # write outside that tree.
 source "$FORGE_SRC/tests/integration/lib.sh"
 need_root
-export FORGE_VMINIT=${FORGE_VMINIT:-$FORGE_BUILD/runtime/init/forge-vminit}
-for tool in mke2fs mkfs.fat mcopy objcopy; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed" >&2; exit 77; }
-done
-[ -r /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || { echo "SKIP: systemd-boot-efi missing" >&2; exit 77; }
+need_disk_tools
 
 HOST=$T/host
 mkdir -p "$HOST" "$T/ctx/a/.forge" "$T/ctx/b" "$T/ctx/mods/lib/modules/6.1.0-fake"
@@ -17,15 +13,7 @@ echo HOSTFILE >"$HOST/target"
 # a stand-in kernel: a bzImage header is all forge checks; modules built in
 printf 'kernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/block/virtio_blk.ko\nkernel/fs/ext4/ext4.ko\n' \
 	>"$T/ctx/mods/lib/modules/6.1.0-fake/modules.builtin"
-python3 - "$T/ctx/vmlinuz" <<'PY'
-import struct, sys
-k = bytearray(0x10000)
-k[0x1f1] = 4
-k[0x202:0x206] = b'HdrS'
-k[0x206:0x208] = struct.pack('<H', 0x020f)
-k[0x236:0x238] = struct.pack('<H', 1)
-open(sys.argv[1], 'wb').write(k)
-PY
+stand_in_kernel "$T/ctx/vmlinuz"
 ln -s "$HOST" "$T/ctx/b/.forge"                 # /.forge -> a host directory
 ln -s "$HOST/target" "$T/ctx/a/.forge/run"      # /.forge/run -> a host file
 tar -C "$T/ctx/a" -cf "$T/ctx/a.tar" .forge

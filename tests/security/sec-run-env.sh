@@ -56,30 +56,24 @@ mkdir -p "$ctx/bin" "$ctx/etc"
 cp "$FORGE_TESTHELPER" "$ctx/bin/th"
 cp "$BUSYBOX" "$ctx/bin/sh"
 echo image-hosts >"$ctx/etc/hosts"
-cat >"$ctx/a.yaml" <<'YAML'
-forge: 1
-name: etc-a
-layers:
-  - files:
-      - {src: bin/th, dest: /bin/th, mode: "0755"}
-      - {src: bin/sh, dest: /bin/sh, mode: "0755"}
-  - run: /bin/th read /etc/hosts > /seen-hosts; echo 127.0.0.9 step >> /etc/hostname
-YAML
+# etc_spec FILE NAME RUN [ENTRY...]: a spec of the helper and a shell, the
+# files: ENTRYs, then a run: step RUN
+etc_spec() {
+	local file=$1 name=$2 run=$3
+	shift 3
+	{
+		printf 'forge: 1\nname: %s\nlayers:\n  - files:\n' "$name"
+		printf '      - %s\n' '{src: bin/th, dest: /bin/th, mode: "0755"}' '{src: bin/sh, dest: /bin/sh, mode: "0755"}' "$@"
+		printf '  - run: %s\n' "$run"
+	} >"$file"
+}
+etc_spec "$ctx/a.yaml" etc-a '/bin/th read /etc/hosts > /seen-hosts; echo 127.0.0.9 step >> /etc/hostname'
 f build -q "$ctx/a.yaml" >/dev/null || fail "build etc-a"
 f export etc-a --format tar -o "$T/a.tar" >/dev/null
 ! tar tf "$T/a.tar" | grep -q '^etc' || fail "a run: step left /etc mount points: $(tar tf "$T/a.tar" | grep ^etc)"
 tar xOf "$T/a.tar" ./seen-hosts 2>/dev/null | grep -q localhost || tar xOf "$T/a.tar" seen-hosts | grep -q localhost ||
 	fail "the run: step had no /etc/hosts"
-cat >"$ctx/b.yaml" <<'YAML'
-forge: 1
-name: etc-b
-layers:
-  - files:
-      - {src: bin/th, dest: /bin/th, mode: "0755"}
-      - {src: bin/sh, dest: /bin/sh, mode: "0755"}
-      - {src: etc/hosts, dest: /etc/hosts}
-  - run: echo 127.0.0.9 step >> /etc/hosts; echo kept > /etc/mine
-YAML
+etc_spec "$ctx/b.yaml" etc-b 'echo 127.0.0.9 step >> /etc/hosts; echo kept > /etc/mine' '{src: etc/hosts, dest: /etc/hosts}'
 f build -q "$ctx/b.yaml" >/dev/null || fail "build etc-b"
 f export etc-b --format dir -o "$T/b" >/dev/null
 [ "$(cat "$T/b/etc/hosts")" = image-hosts ] || fail "the image's /etc/hosts changed: $(cat "$T/b/etc/hosts")"

@@ -9,15 +9,7 @@ command -v ar >/dev/null || { echo "SKIP: ar (binutils) is not installed" >&2; e
 
 HOST=$T/host
 mkdir -p "$HOST/boot"
-python3 - "$HOST/boot/vmlinuz-6.1.0-host" <<'PY'
-import struct, sys
-k = bytearray(0x10000)
-k[0x1f1] = 4
-k[0x202:0x206] = b'HdrS'
-k[0x206:0x208] = struct.pack('<H', 0x020f)
-k[0x236:0x238] = struct.pack('<H', 1)
-open(sys.argv[1], 'wb').write(k)
-PY
+stand_in_kernel "$HOST/boot/vmlinuz-6.1.0-host"
 mkdir -p "$T/ctx"
 echo 'forge: 1' >"$T/empty.yaml"
 mkdeb() { # NAME: builds $T/ctx/NAME.deb from $T/d-NAME

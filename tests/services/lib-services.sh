@@ -3,26 +3,21 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 1
 need_root
 : "${FORGE_TESTHELPER:?}"
-BUSYBOX=${BUSYBOX:-/bin/busybox}
-[ -x "$BUSYBOX" ] || { echo "SKIP: $BUSYBOX (busybox-static) is missing" >&2; exit 77; }
+need_busybox
 
 # svc_context DIR: the spec's context (busybox .deb, helper, links)
 svc_context() {
-	local ctx=$1
-	mkdir -p "$ctx/links"
-	cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$ctx/bb.deb"
-	cp "$FORGE_TESTHELPER" "$ctx/th"
-	for a in sh cat sleep echo seq ls grep id hostname; do ln -sf busybox "$ctx/links/$a"; done
+	bb_context "$1" sh cat sleep echo seq ls grep id hostname
+	cp "$FORGE_TESTHELPER" "$1/th"
 }
 
-# svc_spec DIR NAME [EXTRA]: DIR/NAME.yaml (EXTRA appended: a vm: section)
+# svc_spec DIR NAME [VM_KEY...]: DIR/NAME.yaml; with VM_KEYs ("memory: 256M"),
+# a vm: section with them (see vm_spec)
 svc_spec() {
-	cat >"$1/$2.yaml" <<YAML
-forge: 1
-name: $2
-source_date_epoch: 1700000000
-layers:
-  - deb: bb.deb
+	local dir=$1 name=$2 spec=bb_spec
+	shift 2
+	[ $# -eq 0 ] || spec=vm_spec
+	"$spec" "$name" "$@" >"$dir/$name.yaml" <<'YAML'
   - files:
       - {src: th, dest: /bin/th, mode: "0755"}
       - {src: links/, dest: /bin/}
@@ -30,6 +25,5 @@ layers:
 config:
   cmd: [/bin/sh, -c, "echo image-cmd; sleep 1000"]
   env: {PATH: /bin:/usr/bin:/sbin:/usr/sbin, FROM_IMAGE: image}
-${3:-}
 YAML
 }

@@ -52,17 +52,7 @@ out=$("$FORGE" --store "$T/s-oci" run back:v1 -- imported)
 grep -Eq "^hello +latest " "$T/names" || { cat "$T/names"; fail "default import name"; }
 
 # a docker-archive made by hand (docker save layout)
-mkdir -p "$T/da"
-n=0
-for l in $(f inspect hello | jq -r '.layers[].digest'); do
-	n=$((n + 1))
-	mkdir -p "$T/da/l$n"
-	zstd -dc "$STORE/blobs/sha256/${l#sha256:}" >"$T/da/l$n/layer.tar"
-done
-cfg=$(f inspect hello | jq -r '.manifest.config.digest')
-cp "$STORE/blobs/sha256/${cfg#sha256:}" "$T/da/config.json"
-echo '[{"Config":"config.json","RepoTags":["registry.example/library/dockerish:v2"],"Layers":["l1/layer.tar","l2/layer.tar"]}]' >"$T/da/manifest.json"
-tar -C "$T/da" -cf "$T/docker.tar" .
+docker_archive hello registry.example/library/dockerish:v2 "$T/docker.tar"
 "$FORGE" --store "$T/s-da" import "$T/docker.tar" >/dev/null || fail "docker-archive import"
 got=$("$FORGE" --store "$T/s-da" inspect dockerish:v2 | jq -c '[.layers[].diff_id]')
 [ "$got" = "$diffs" ] || fail "docker-archive diff_ids"

@@ -7,32 +7,21 @@
 # as bytes.
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh" || exit 1
 need_root
-export FORGE_VMINIT=${FORGE_VMINIT:-$(dirname "$FORGE")/../runtime/init/forge-vminit}
-
-for tool in sfdisk mke2fs debugfs mkfs.fat mcopy objcopy; do
-	command -v $tool >/dev/null || { echo "SKIP: $tool is not installed" >&2; exit 77; }
-done
-[ -r /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] || { echo "SKIP: systemd-boot-efi missing" >&2; exit 77; }
-kdeb=$(kernel_deb cloud) || { echo "SKIP: no Debian kernel package (offline, no apt lists?)" >&2; exit 77; }
+need_disk_tools sfdisk debugfs
+need_kernel_deb
 
 CTX=$T/ctx
+vm_context "$CTX"
 mkdir -p "$CTX/srv"
-ln "$kdeb" "$CTX/kernel.deb" 2>/dev/null || cp "$kdeb" "$CTX/kernel.deb"
-cp "$FORGE_SRC"/specs/examples/debs/busybox-static_*.deb "$CTX/bb.deb"
 echo data >"$CTX/srv/data"
 echo latin1 >"$CTX/srv/"$'\xe9t\xe9' # names are bytes on the disk too
 echo utf8 >"$CTX/srv/Főtanúsítvány.crt"
 echo unit >"$CTX/srv/system-systemd\x2dcryptsetup.slice" # Debian's systemd ships such
-cat >"$CTX/vm.yaml" <<'Y'
-forge: 1
-name: epoch0
-layers:
-  - deb: bb.deb
+# (the spec without its source_date_epoch: the default)
+vm_spec epoch0 <<'Y' | grep -v '^source_date_epoch:' >"$CTX/vm.yaml"
   - files: [{src: srv/, dest: /srv/}]
 config:
   cmd: [/bin/busybox, "true"]
-vm:
-  kernel: {deb: kernel.deb}
 Y
 unset SOURCE_DATE_EPOCH
 "$FORGE" --store "$T/s1" build -q "$CTX/vm.yaml" >/dev/null || fail "build (store 1)"
