@@ -15,6 +15,8 @@ char *fs_path_join(const char *a, const char *b);
  * tree), at ../libexec/forge/NAME, else in /usr/local/libexec/forge or
  * /usr/libexec/forge. malloc'd path of the first executable one, or NULL. */
 char *fs_companion_find(const char *name, const char *build_subdir);
+/* The same, unless the environment variable env_var names an executable. */
+char *fs_companion_lookup(const char *env_var, const char *name, const char *build_subdir);
 /* True when the relative path has no ".." component and is not absolute. */
 bool fs_path_is_contained(const char *rel);
 
