@@ -345,8 +345,10 @@ static int dup_span(const char *v, size_t len, char **ret)
         return *ret ? 0 : ENOMEM;
 }
 
-static int parse_run_key(int k, const char *v, size_t len, vmproto_run *r)
+static int parse_run_key(int k, const char *v, size_t len, void *out)
 {
+        vmproto_run *r = out;
+
         switch (k) {
         case K_ARGS:
                 r->has_args = true;
@@ -379,35 +381,60 @@ static int parse_run_key(int k, const char *v, size_t len, vmproto_run *r)
         return EINVAL;
 }
 
-int vmproto_run_decode(const char *cmdline, vmproto_run *ret, const char **ret_bad)
-{
-        const char *val[K_N] = {0}, *p = cmdline, *w;
-        size_t vlen[K_N] = {0}, len;
-        vmproto_run r = {0};
+/* KEY=VALUE units of a text (words of a command line, lines of a file), at
+ * most MAX_KEYS keys */
+#define MAX_KEYS 16
+typedef struct kv_format {
+        bool (*next)(const char **p, const char **ret_unit, size_t *ret_len);
+        const char *const *keys;
+        int n_keys;
+        int (*parse)(int k, const char *v, size_t len, void *out);
+} kv_format;
 
-        *ret = (vmproto_run){0};
+/* Each key's value (the last one counts) parsed in key order; on failure
+ * errno and the key in *ret_bad */
+static int kv_decode(const kv_format *f, const char *text, size_t max, void *out,
+                     const char **ret_bad)
+{
+        const char *val[MAX_KEYS] = {0}, *p = text, *u;
+        size_t vlen[MAX_KEYS] = {0}, len;
+
         *ret_bad = NULL;
-        if (strnlen(cmdline, VMPROTO_CMDLINE_MAX + 1) > VMPROTO_CMDLINE_MAX) {
+        if (strnlen(text, max + 1) > max) {
                 errno = E2BIG;
                 return -1;
         }
-        while (next_word(&p, &w, &len)) {
-                const char *eq = memchr(w, '=', len);
-                for (int k = 0; eq && k < K_N; k++)
-                        if (strlen(run_keys[k]) == (size_t)(eq - w) &&
-                            memcmp(w, run_keys[k], (size_t)(eq - w)) == 0) {
-                                val[k] = eq + 1; /* the last one counts */
-                                vlen[k] = len - (size_t)(eq - w) - 1;
+        while (f->next(&p, &u, &len)) {
+                const char *eq = memchr(u, '=', len);
+                for (int k = 0; eq && k < f->n_keys; k++)
+                        if (strlen(f->keys[k]) == (size_t)(eq - u) &&
+                            memcmp(u, f->keys[k], (size_t)(eq - u)) == 0) {
+                                val[k] = eq + 1;
+                                vlen[k] = len - (size_t)(eq - u) - 1;
                         }
         }
-        for (int k = 0; k < K_N; k++) {
-                int e = val[k] ? parse_run_key(k, val[k], vlen[k], &r) : 0;
+        for (int k = 0; k < f->n_keys; k++) {
+                int e = val[k] ? f->parse(k, val[k], vlen[k], out) : 0;
                 if (e) {
-                        vmproto_run_free(&r);
-                        *ret_bad = run_keys[k];
+                        *ret_bad = f->keys[k];
                         errno = e;
                         return -1;
                 }
+        }
+        return 0;
+}
+
+int vmproto_run_decode(const char *cmdline, vmproto_run *ret, const char **ret_bad)
+{
+        static const kv_format f = {next_word, run_keys, K_N, parse_run_key};
+        vmproto_run r = {0};
+
+        *ret = r;
+        if (kv_decode(&f, cmdline, VMPROTO_CMDLINE_MAX, &r, ret_bad) < 0) {
+                int e = errno;
+                vmproto_run_free(&r);
+                errno = e;
+                return -1;
         }
         *ret = r;
         return 0;
@@ -619,8 +646,10 @@ static int dup_text(const char *v, size_t len, char **ret)
         return dup_span(v, len, ret);
 }
 
-static int parse_image_key(int k, const char *v, size_t len, vmproto_image *im)
+static int parse_image_key(int k, const char *v, size_t len, void *out)
 {
+        vmproto_image *im = out;
+
         switch (k) {
         case I_ARGV:
                 return unhex_list(v, len, &im->argv, &im->argc);
@@ -638,39 +667,29 @@ static int parse_image_key(int k, const char *v, size_t len, vmproto_image *im)
         return EINVAL;
 }
 
+static bool next_line(const char **p, const char **ret_line, size_t *ret_len)
+{
+        if (**p == '\0')
+                return false;
+        *ret_line = *p;
+        *ret_len = strcspn(*p, "\n");
+        *p += *ret_len;
+        *p += **p == '\n';
+        return true;
+}
+
 int vmproto_image_decode(const char *text, vmproto_image *ret, const char **ret_bad)
 {
-        const char *val[I_N] = {0}, *p = text;
-        size_t vlen[I_N] = {0};
+        /* argv before entrypoint: the count is checked against it */
+        static const kv_format f = {next_line, image_keys, I_N, parse_image_key};
         vmproto_image im = {0};
 
-        *ret = (vmproto_image){0};
-        *ret_bad = NULL;
-        if (strnlen(text, VMPROTO_RUN_FILE_MAX + 1) > VMPROTO_RUN_FILE_MAX) {
-                errno = E2BIG;
+        *ret = im;
+        if (kv_decode(&f, text, VMPROTO_RUN_FILE_MAX, &im, ret_bad) < 0) {
+                int e = errno;
+                vmproto_image_free(&im);
+                errno = e;
                 return -1;
-        }
-        while (*p) {
-                size_t len = strcspn(p, "\n");
-                const char *eq = memchr(p, '=', len);
-                for (int k = 0; eq && k < I_N; k++)
-                        if (strlen(image_keys[k]) == (size_t)(eq - p) &&
-                            memcmp(p, image_keys[k], (size_t)(eq - p)) == 0) {
-                                val[k] = eq + 1; /* the last one counts */
-                                vlen[k] = len - (size_t)(eq - p) - 1;
-                        }
-                p += len;
-                p += *p == '\n';
-        }
-        /* argv before entrypoint: the count is checked against it */
-        for (int k = 0; k < I_N; k++) {
-                int e = val[k] ? parse_image_key(k, val[k], vlen[k], &im) : 0;
-                if (e) {
-                        vmproto_image_free(&im);
-                        *ret_bad = image_keys[k];
-                        errno = e;
-                        return -1;
-                }
         }
         *ret = im;
         return 0;

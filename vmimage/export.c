@@ -277,15 +277,11 @@ typedef struct disk_work {
 static void disk_work_release(disk_work *w)
 {
         forge_error *e = NULL;
+        char *owned[] = {w->rootfs,  w->disk,      w->run,       w->kdeb,     w->kbz,
+                         w->modsdir, w->kpaths[0], w->kpaths[1], w->kpaths[2]};
 
-        free(w->rootfs);
-        free(w->disk);
-        free(w->run);
-        free(w->kdeb);
-        free(w->kbz);
-        free(w->modsdir);
-        for (int i = 0; i < 3; i++)
-                free(w->kpaths[i]);
+        for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
+                free(owned[i]);
         if (w->dir != NULL)
                 fs_rm_rf(w->dir, &e);
         forge_error_release(&e);
