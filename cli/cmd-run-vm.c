@@ -187,9 +187,16 @@ static int build_cmdline(const vm_opts *o, const char *base, char **ret)
                                        "the VM's kernel command line would be over %d bytes: pass "
                                        "fewer or shorter arguments, -e or -v",
                                        VMPROTO_CMDLINE_MAX);
-        if (errno == EINVAL)
+        if (errno == EINVAL && o->c->n_args == 1 && o->c->args[0][0] == '\0')
                 return cli_usage_error("run", "a VM cannot take one empty argument (the guest "
                                               "would read it as none)");
+        if (errno == EINVAL) {
+                fprintf(stderr,
+                        "forge run: the disk's kernel command line ('%s') has an unbalanced "
+                        "double quote: the image's vm.cmdline would hide forge's settings\n",
+                        base);
+                return 125;
+        }
         fprintf(stderr, "forge run: the VM's kernel command line: %s\n", strerror(errno));
         return 125;
 }

@@ -563,11 +563,24 @@ static int words_flags(sbuf *b, const vmproto_run *r)
         return 0;
 }
 
+/* Whether the words after s would be read as words: an odd number of
+ * double quotes leaves the rest of the line inside one */
+static bool quotes_balanced(const char *s)
+{
+        bool in = false;
+
+        for (; s && *s; s++)
+                in ^= *s == '"';
+        return !in;
+}
+
 int vmproto_run_encode(const vmproto_run *r, const char *base, char **ret)
 {
         sbuf b = {0};
         int e;
 
+        if (!quotes_balanced(base))
+                return sb_finish(&b, EINVAL, ret);
         sb_str(&b, base ? base : "");
         e = words_lists(&b, r);
         if (!e)

@@ -73,8 +73,9 @@ typedef struct vmproto_run {
 
 /* base, then the words of r (a space between), malloc'd in *ret. EINVAL: a
  * value the guest would refuse (a list of one empty string, which reads as
- * none; a share without an absolute path; ...); E2BIG: longer than
- * VMPROTO_CMDLINE_MAX. */
+ * none; a share without an absolute path; ...), or a base with an odd
+ * number of double quotes (the words would be read as inside one); E2BIG:
+ * longer than VMPROTO_CMDLINE_MAX. */
 int vmproto_run_encode(const vmproto_run *r, const char *base, char **ret);
 /* The forge.* words of a kernel command line (at most VMPROTO_CMDLINE_MAX
  * bytes; split as the kernel does, double quotes included); of a key given

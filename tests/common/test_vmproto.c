@@ -308,7 +308,14 @@ static void run_encode_refused(void **state)
         assert_int_equal(vmproto_run_encode(&r, NULL, &cl), -1);
         r = (vmproto_run){.rows = 65536};
         assert_int_equal(vmproto_run_encode(&r, NULL, &cl), -1);
+        /* a base (the image's vm.cmdline) that would swallow forge's words */
+        r = (vmproto_run){.read_only = true};
+        assert_int_equal(vmproto_run_encode(&r, "console=ttyS0 x=\"a", &cl), -1);
+        assert_int_equal(errno, EINVAL);
         assert_null(cl);
+        assert_int_equal(vmproto_run_encode(&r, "x=\"a b\" y=\"\"", &cl), 0);
+        assert_string_equal(cl, "x=\"a b\" y=\"\" forge.ro=1");
+        free(cl);
 }
 
 /* /.forge/run: every field round-trips; the wire format is the documented one. */
