@@ -389,6 +389,7 @@ typedef struct kv_format {
         const char *const *keys;
         int n_keys;
         int (*parse)(int k, const char *v, size_t len, void *out);
+        void (*release)(void *out); /* what parse filled in, on failure */
 } kv_format;
 
 /* Each key's value (the last one counts) parsed in key order; on failure
@@ -416,6 +417,7 @@ static int kv_decode(const kv_format *f, const char *text, size_t max, void *out
         for (int k = 0; k < f->n_keys; k++) {
                 int e = val[k] ? f->parse(k, val[k], vlen[k], out) : 0;
                 if (e) {
+                        f->release(out);
                         *ret_bad = f->keys[k];
                         errno = e;
                         return -1;
@@ -424,20 +426,17 @@ static int kv_decode(const kv_format *f, const char *text, size_t max, void *out
         return 0;
 }
 
+static void release_run(void *r)
+{
+        vmproto_run_free(r);
+}
+
 int vmproto_run_decode(const char *cmdline, vmproto_run *ret, const char **ret_bad)
 {
-        static const kv_format f = {next_word, run_keys, K_N, parse_run_key};
-        vmproto_run r = {0};
+        static const kv_format f = {next_word, run_keys, K_N, parse_run_key, release_run};
 
-        *ret = r;
-        if (kv_decode(&f, cmdline, VMPROTO_CMDLINE_MAX, &r, ret_bad) < 0) {
-                int e = errno;
-                vmproto_run_free(&r);
-                errno = e;
-                return -1;
-        }
-        *ret = r;
-        return 0;
+        *ret = (vmproto_run){0};
+        return kv_decode(&f, cmdline, VMPROTO_CMDLINE_MAX, ret, ret_bad);
 }
 
 void vmproto_run_free(vmproto_run *r)
@@ -691,21 +690,18 @@ static bool next_line(const char **p, const char **ret_line, size_t *ret_len)
         return true;
 }
 
+static void release_image(void *im)
+{
+        vmproto_image_free(im);
+}
+
 int vmproto_image_decode(const char *text, vmproto_image *ret, const char **ret_bad)
 {
         /* argv before entrypoint: the count is checked against it */
-        static const kv_format f = {next_line, image_keys, I_N, parse_image_key};
-        vmproto_image im = {0};
+        static const kv_format f = {next_line, image_keys, I_N, parse_image_key, release_image};
 
-        *ret = im;
-        if (kv_decode(&f, text, VMPROTO_RUN_FILE_MAX, &im, ret_bad) < 0) {
-                int e = errno;
-                vmproto_image_free(&im);
-                errno = e;
-                return -1;
-        }
-        *ret = im;
-        return 0;
+        *ret = (vmproto_image){0};
+        return kv_decode(&f, text, VMPROTO_RUN_FILE_MAX, ret, ret_bad);
 }
 
 void vmproto_image_free(vmproto_image *im)
