@@ -3,6 +3,7 @@
 
 /* Shared by the runtime sources only. */
 
+#include <linux/filter.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,8 +69,12 @@ int ctr_caps_apply(runtime_caps set, bool root);
 /* The set as a 64-bit mask (for tests). */
 uint64_t ctr_caps_mask(runtime_caps set);
 
-/* Installs the deny-list filter; returns -errno. */
+/* Installs the deny-list filter (no_new_privs must be set); returns -errno. */
 int ctr_seccomp_install(void);
+/* That filter: BPF compiled from seccomp/policy.c at build time (the generated
+ * seccomp-bpf.c), ctr_seccomp_bpf_len instructions. */
+extern const struct sock_filter ctr_seccomp_bpf[];
+extern const size_t ctr_seccomp_bpf_len;
 
 /* ---- users (user.c): lookups inside the container's root ---- */
 
@@ -119,13 +124,33 @@ typedef struct setup_args {
         bool upper_tmpfs;         /* upper_dir and work_dir are on a tmpfs to mount at rootfs */
         int cgroup_tasks[CGROUP_MAX_DIRS]; /* ctr_cgroup_self_join_open's fds */
         size_t n_cgroup_tasks;
-        int made_fd;       /* -1, or where made_write reports (the caller keeps the upper) */
-        int sync_fd;       /* socket to forge */
-        int init_fd;       /* forge-init on a detached read-only mount */
-        int stdio[3];      /* the workload's stdio */
-        bool cgroup2;      /* the host's /sys/fs/cgroup is the unified hierarchy */
-        size_t n_provided; /* cfg->mounts starts with this many provided /etc files */
+        int made_fd;           /* -1, or where made_write reports (the caller keeps the upper) */
+        int sync_fd;           /* socket to forge */
+        int init_fd;           /* forge-init on a detached read-only mount */
+        int stdio[3];          /* the workload's stdio */
+        bool cgroup2;          /* the host's /sys/fs/cgroup is the unified hierarchy */
+        size_t n_provided;     /* cfg->mounts starts with this many provided /etc files */
+        unsigned mount_points; /* MOUNT_POINT_* the child makes in rootfs/m (below) */
 } setup_args;
+
+/* Mount points no layer of the image has (no entry of the name at all), made
+ * by the child on its tmpfs in rootfs/m, the overlay's topmost lower layer:
+ * a start then writes none of them into the upper, on the store's file
+ * system. MOUNT_POINT_ETC brings the provided /etc files' targets. */
+enum {
+        MOUNT_POINT_PROC = 1 << 0,
+        MOUNT_POINT_DEV = 1 << 1,
+        MOUNT_POINT_SYS = 1 << 2,
+        MOUNT_POINT_ETC = 1 << 3,
+};
+#define MOUNT_POINT_NAMES                                                                          \
+        {                                                                                          \
+                "proc", "dev", "sys", "etc"                                                        \
+        }
+#define MOUNT_POINT_ETC_FILES                                                                      \
+        {                                                                                          \
+                "hosts", "hostname", "resolv.conf"                                                 \
+        }
 
 /* Runs in the cloned child: never returns. Reports "error MESSAGE" on sync_fd. */
 int setup_child_main(void *arg);

@@ -107,8 +107,9 @@ typedef struct run_dirs {
         char *rootfs;
         char *upper;
         char *work;
-        char *links; /* the overlay's short names (overlay_links_make), or NULL */
-        char *opts;  /* the overlay's mount options */
+        char *links;           /* the overlay's short names (overlay_links_make), or NULL */
+        char *opts;            /* the overlay's mount options */
+        unsigned mount_points; /* MOUNT_POINT_* made in rootfs/m */
 } run_dirs;
 
 static void run_dirs_free(run_dirs *d)
@@ -123,13 +124,38 @@ static void run_dirs_free(run_dirs *d)
         free(d->opts);
 }
 
+/* The MOUNT_POINT_* no layer has an entry for (a file, a directory, a
+ * symlink or a whiteout of the name in any layer keeps it out: the image's
+ * own entry is then handled as it always was). */
+static unsigned mount_points_missing(const runtime_config *cfg)
+{
+        static const char *const names[] = MOUNT_POINT_NAMES;
+        unsigned missing = (1u << ARRAY_SIZE(names)) - 1;
+        struct stat st;
+
+        for (size_t i = 0; i < cfg->n_lowerdirs && missing != 0; i++) {
+                cleanup_close int dfd = open(cfg->lowerdirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+                if (dfd < 0)
+                        return 0;
+                for (size_t k = 0; k < ARRAY_SIZE(names); k++)
+                        if ((missing & (1u << k)) &&
+                            (fstatat(dfd, names[k], &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+                             errno != ENOENT))
+                                missing &= ~(1u << k);
+        }
+        return missing;
+}
+
 /* The overlay's options: the directories by their absolute paths when they
  * fit, else short names in the run's l/ directory (links resolve from their
- * own directory), which hold overlayfs' most of 500 layers in a page. */
+ * own directory), which hold overlayfs' most of 500 layers in a page. On
+ * top, when the image lacks mount points, the child's rootfs/m. */
 static int overlay_prepare(const runtime_config *cfg, run_dirs *d, forge_error **err)
 {
-        cleanup_strv char **abs = calloc(cfg->n_lowerdirs + 1, sizeof(char *));
+        cleanup_strv char **abs = calloc(cfg->n_lowerdirs + 2, sizeof(char *));
         bool discard = cfg->upper_dir == NULL;
+        size_t n = cfg->n_lowerdirs;
 
         if (abs == NULL)
                 return forge_error_make(err, ENOMEM, "run dir");
@@ -139,16 +165,24 @@ static int overlay_prepare(const runtime_config *cfg, run_dirs *d, forge_error *
                         return forge_error_make(err, errno, "layer directory '%s'",
                                                 cfg->lowerdirs[i]);
         }
-        if (overlay_options_direct((const char *const *)abs, cfg->n_lowerdirs, d->upper, d->work,
-                                   discard, &d->opts) == 0)
+        d->mount_points = n < OVERLAY_MAX_LOWER ? mount_points_missing(cfg) : 0;
+        if (d->mount_points != 0) {
+                cleanup_free char *root = realpath(d->rootfs, NULL);
+
+                abs[n] = root ? fs_path_join(root, "m") : NULL;
+                if (abs[n] == NULL)
+                        return forge_error_make(err, errno ? errno : ENOMEM, "run dir");
+                n++;
+        }
+        if (overlay_options_direct((const char *const *)abs, n, d->upper, d->work, discard,
+                                   &d->opts) == 0)
                 return 0;
         d->links = fs_path_join(d->base, "l");
         if (d->links == NULL)
                 return forge_error_make(err, ENOMEM, "run dir");
-        if (overlay_links_make(d->links, (const char *const *)abs, cfg->n_lowerdirs, d->upper,
-                               d->work, err) < 0)
+        if (overlay_links_make(d->links, (const char *const *)abs, n, d->upper, d->work, err) < 0)
                 return -1;
-        return overlay_options(cfg->n_lowerdirs, true, discard, &d->opts, err);
+        return overlay_options(n, true, discard, &d->opts, err);
 }
 
 static int run_dirs_make(const runtime_config *cfg, run_dirs *d, forge_error **err)
@@ -563,6 +597,7 @@ static int start_child(const runtime_config *cfg, run_state *s, forge_error **er
             .stdio = {cfg->stdin_fd, cfg->stdout_fd, cfg->stderr_fd},
             .cgroup2 = ctr_cgroup_unified(),
             .n_provided = ETC_FILES_N,
+            .mount_points = s->dirs.mount_points,
         };
         sync_msg go;
         int r;

@@ -27,6 +27,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "runtime/container/container-internal.h"
 #include "runtime/container/sync.h"
 
@@ -123,6 +124,37 @@ static void provided_files_make(const setup_args *a, int *volume_fds)
         }
 }
 
+/* rootfs/m: the mount points the image lacks (MOUNT_POINT_*), the
+ * overlay's topmost lower layer, on the run's tmpfs. */
+static void mount_points_make(const setup_args *a)
+{
+        static const char *const names[] = MOUNT_POINT_NAMES;
+        static const char *const etc_names[] = MOUNT_POINT_ETC_FILES;
+        char dir[4096];
+        int mfd, efd, fd;
+
+        snprintf(dir, sizeof(dir), "%s/m", a->rootfs);
+        sync_must(mkdir(dir, 0755), "create '%s'", dir);
+        mfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        sync_must(mfd, "open '%s'", dir);
+        for (size_t k = 0; k < ARRAY_SIZE(names); k++)
+                if (a->mount_points & (1u << k))
+                        sync_must(mkdirat(mfd, names[k], 0755), "create mount point '/%s'",
+                                  names[k]);
+        if (a->mount_points & MOUNT_POINT_ETC) {
+                efd = openat(mfd, "etc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                sync_must(efd, "open mount point '/etc'");
+                for (size_t k = 0; k < ARRAY_SIZE(etc_names); k++) {
+                        fd = openat(efd, etc_names[k], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                                    0644);
+                        sync_must(fd, "create mount point '/etc/%s'", etc_names[k]);
+                        close(fd);
+                }
+                close(efd);
+        }
+        close(mfd);
+}
+
 static void mount_root(const setup_args *a, int *volume_fds)
 {
         char opts[4096];
@@ -140,6 +172,8 @@ static void mount_root(const setup_args *a, int *volume_fds)
                 sync_must(mkdir(a->work_dir, 0700), "create '%s'", a->work_dir);
         }
         provided_files_make(a, volume_fds);
+        if (a->mount_points != 0)
+                mount_points_make(a);
         /* short names are relative to the links directory */
         if (a->links_dir != NULL)
                 sync_must(chdir(a->links_dir), "enter '%s'", a->links_dir);

@@ -27,59 +27,11 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "store/store.h"
+#include "testutil.h"
 
 #define SDE 1600000000LL
 
-typedef struct fixture {
-        char dir[64];
-        char *ctx;
-        store *s;
-} fixture;
-
-static int setup(void **state)
-{
-        fixture *f = calloc(1, sizeof(*f));
-        forge_error *e = NULL;
-        cleanup_free char *sd = NULL;
-
-        snprintf(f->dir, sizeof(f->dir), "/tmp/forge-builder-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
-        f->ctx = fs_path_join(f->dir, "ctx");
-        sd = fs_path_join(f->dir, "store");
-        assert_int_equal(mkdir(f->ctx, 0755), 0);
-        assert_int_equal(store_open(sd, &f->s, &e), 0);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        fixture *f = *state;
-        forge_error *e = NULL;
-
-        store_close(f->s);
-        fs_rm_rf(f->dir, &e);
-        forge_error_release(&e);
-        free(f->ctx);
-        free(f);
-        return 0;
-}
-
-static void write_file(const char *dir, const char *rel, const char *content, mode_t mode)
-{
-        cleanup_free char *p = fs_path_join(dir, rel);
-        cleanup_free char *parent = strdup(p);
-        forge_error *e = NULL;
-        int fd;
-
-        *strrchr(parent, '/') = '\0';
-        assert_int_equal(fs_mkdir_p(parent, 0755, &e), 0);
-        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        assert_true(fd >= 0);
-        assert_int_equal(fs_write_all(fd, content, strlen(content)), 0);
-        assert_int_equal(fchmod(fd, mode), 0);
-        close(fd);
-}
+typedef tu_store_fixture fixture;
 
 /* A spec with no layers of its own: the sources only read these fields. */
 static void fake_spec(spec *sp, const char *ctx)
@@ -91,6 +43,16 @@ static void fake_spec(spec *sp, const char *ctx)
         sp->name = (char *)"t";
         sp->tag = (char *)"latest";
         sp->source_date_epoch = SDE;
+}
+
+/* The normalised entries of files layer l, as the builder makes them. */
+static void files_entries(const spec *sp, const spec_layer *l, bentries *e)
+{
+        forge_error *err = NULL;
+
+        bentries_init(e);
+        assert_int_equal(bsrc_files(sp, l, e, &err), 0);
+        assert_int_equal(bentries_finish(e, SDE, &err), 0);
 }
 
 /* ---- paths ---- */
@@ -208,38 +170,36 @@ static void test_entries_order_presorted(void **state)
         }
 }
 
-/* A name given twice in a row in sorted order: the later one wins there too. */
-static void test_entries_presorted_duplicate(void **state)
-{
-        bentries e;
-        forge_error *err = NULL;
-
-        bentries_init(&e);
-        add(&e, "a", S_IFREG, 0644)->size = 1;
-        add(&e, "a", S_IFREG, 0600)->size = 2;
-        add(&e, "b", S_IFREG, 0644);
-        assert_int_equal(bentries_finish(&e, 0, &err), 0);
-        assert_int_equal(e.n, 2);
-        assert_int_equal(e.v[0].size, 2);
-        assert_int_equal(e.v[0].perm, 0600);
-        bentries_free(&e);
-}
-
+/* A name given twice: the later one wins, in entries already in sorted
+ * order (the one-pass path) as in entries that need the sort. */
 static void test_entries_duplicates_last_wins(void **state)
 {
-        bentries e;
-        forge_error *err = NULL;
+        static const struct {
+                const char *path;
+                mode_t perm;
+                uint64_t size;
+        } cases[][3] = {
+            {{"a", 0644, 1}, {"a", 0600, 2}, {"b", 0644, 0}},
+            {{"f", 0644, 1}, {"g", 0644, 0}, {"f", 0600, 2}},
+        };
 
-        bentries_init(&e);
-        add(&e, "f", S_IFREG, 0644)->size = 1;
-        add(&e, "g", S_IFREG, 0644);
-        add(&e, "f", S_IFREG, 0600)->size = 2;
-        assert_int_equal(bentries_finish(&e, 0, &err), 0);
-        assert_int_equal(e.n, 2);
-        assert_string_equal(e.v[0].path, "f");
-        assert_int_equal(e.v[0].perm, 0600);
-        assert_int_equal(e.v[0].size, 2);
-        bentries_free(&e);
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                bentries e;
+                forge_error *err = NULL;
+
+                bentries_init(&e);
+                for (size_t i = 0; i < 3; i++) {
+                        bentry *en = add(&e, cases[c][i].path, S_IFREG, cases[c][i].perm);
+                        if (cases[c][i].size)
+                                en->size = cases[c][i].size;
+                }
+                assert_int_equal(bentries_finish(&e, 0, &err), 0);
+                assert_int_equal(e.n, 2);
+                assert_string_equal(e.v[0].path, cases[c][0].path);
+                assert_int_equal(e.v[0].perm, 0600);
+                assert_int_equal(e.v[0].size, 2);
+                bentries_free(&e);
+        }
 }
 
 static void test_entries_file_with_children(void **state)
@@ -453,7 +413,7 @@ static void test_tar_writer(void **state)
         cleanup_free char *host = fs_path_join(f->ctx, "data");
         cleanup_free char *longname = malloc(300);
 
-        write_file(f->ctx, "data", "hello", 0644);
+        tu_write_file(f->ctx, "data", "hello", 0644);
         memset(longname, 'n', 299);
         longname[299] = '\0';
         memcpy(longname, "d/", 2);
@@ -514,48 +474,28 @@ static void test_tar_writer(void **state)
 
 static void make_tar(const char *path, int64_t mtime, bool evil)
 {
-        struct archive *a = archive_write_new();
-        struct archive_entry *ae = archive_entry_new();
-        struct {
-                const char *name;
-                mode_t mode;
-                const char *data;
-                const char *hl;
-        } ents[] = {
-            {"./usr/bin/", AE_IFDIR | 0775, NULL, NULL},
-            {"/usr/bin/zz", AE_IFREG | 0755, "zz!", NULL},
-            {"usr//bin/./aa", AE_IFREG | 0755, NULL, "usr/bin/zz"},
-            {"./etc/conf", AE_IFREG | 0600, "c", NULL},
-            {evil ? "a/../../escape" : "etc/ok", AE_IFREG | 0644, "x", NULL},
+        tu_tar_entry ents[] = {
+            {.name = "./usr/bin/", .type = AE_IFDIR, .perm = 0775},
+            {.name = "/usr/bin/zz", .type = AE_IFREG, .perm = 0755, .data = "zz!"},
+            {.name = "usr//bin/./aa", .type = AE_IFREG, .perm = 0755, .hardlink = "usr/bin/zz"},
+            {.name = "./etc/conf", .type = AE_IFREG, .perm = 0600, .data = "c"},
+            {.name = evil ? "a/../../escape" : "etc/ok",
+             .type = AE_IFREG,
+             .perm = 0644,
+             .data = "x"},
         };
 
-        archive_write_set_format_pax(a);
-        assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
         for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
-                archive_entry_clear(ae);
-                archive_entry_set_pathname(ae, ents[i].name);
-                archive_entry_set_mode(ae, ents[i].mode);
-                archive_entry_set_uid(ae, 1000);
-                archive_entry_set_gid(ae, 1000);
-                archive_entry_set_uname(ae, "someone");
-                archive_entry_set_gname(ae, "group");
-                archive_entry_set_mtime(ae, mtime, 123);
-                archive_entry_set_atime(ae, mtime + 5, 0);
-                archive_entry_set_ctime(ae, mtime + 6, 0);
-                if (ents[i].hl) {
-                        archive_entry_set_hardlink(ae, ents[i].hl);
-                        archive_entry_set_size(ae, 0);
-                } else {
-                        archive_entry_set_size(ae,
-                                               ents[i].data ? (la_int64_t)strlen(ents[i].data) : 0);
-                }
-                assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
-                if (ents[i].data && !ents[i].hl)
-                        archive_write_data(a, ents[i].data, strlen(ents[i].data));
+                ents[i].uid = ents[i].gid = 1000;
+                ents[i].uname = "someone";
+                ents[i].gname = "group";
+                ents[i].mtime = mtime;
+                ents[i].mtime_nsec = 123;
+                ents[i].atime = mtime + 5;
+                ents[i].ctime = mtime + 6;
         }
-        archive_write_close(a);
-        archive_write_free(a);
-        archive_entry_free(ae);
+        tu_tar_write(path, ents, sizeof(ents) / sizeof(ents[0]), ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE,
+                     ARCHIVE_FILTER_NONE);
 }
 
 static void test_archive_normalised(void **state)
@@ -652,11 +592,10 @@ static void test_files_source(void **state)
         spec sp;
         spec_layer l;
         bentries e;
-        forge_error *err = NULL;
 
-        write_file(f->ctx, "app/one", "1", 0600);
-        write_file(f->ctx, "app/sub/tool", "t", 0700);
-        write_file(f->ctx, "app/sub/other", "o", 0751);
+        tu_write_file(f->ctx, "app/one", "1", 0600);
+        tu_write_file(f->ctx, "app/sub/tool", "t", 0700);
+        tu_write_file(f->ctx, "app/sub/other", "o", 0751);
         assert_int_equal(chmod(app, 0700), 0);
         assert_int_equal(symlink("../../../etc/passwd", lnk), 0);
         fake_spec(&sp, f->ctx);
@@ -666,9 +605,7 @@ static void test_files_source(void **state)
             {"app/one", one, (char *)"/bin/renamed", -1, 0, 0, {3, 1}},
         };
         files_layer(&l, fs, 3);
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        files_entries(&sp, &l, &e);
         struct {
                 const char *path;
                 mode_t type, perm;
@@ -712,12 +649,12 @@ static void make_linked_tree(fixture *f, bool a_first)
         cleanup_free char *o = fs_path_join(f->ctx, "app/o");
         cleanup_free char *sub = fs_path_join(f->ctx, "app/sub");
 
-        write_file(f->ctx, a_first ? "app/a" : "app/z", "zzz", 0755);
+        tu_write_file(f->ctx, a_first ? "app/a" : "app/z", "zzz", 0755);
         assert_int_equal(link(a_first ? a : z, a_first ? z : a), 0);
         assert_int_equal(mkdir(sub, 0755), 0);
         assert_int_equal(link(z, m), 0);
-        write_file(f->ctx, "app/solo", "s", 0644);
-        write_file(f->ctx, "outside", "out", 0644);
+        tu_write_file(f->ctx, "app/solo", "s", 0644);
+        tu_write_file(f->ctx, "outside", "out", 0644);
         assert_int_equal(link(out, o), 0);
 }
 
@@ -772,9 +709,7 @@ static void test_files_hardlinks(void **state)
         files_layer(&l, &fs, 1);
         for (int round = 0; round < 2; round++) {
                 make_linked_tree(f, round == 1);
-                bentries_init(&e);
-                assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-                assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+                files_entries(&sp, &l, &e);
                 check_linked_entries(&e, "srv/app");
                 assert_int_equal(btar_write(f->s, &e, round ? &out2 : &out1, &err), 0);
                 bentries_free(&e);
@@ -898,7 +833,7 @@ static void test_key_archive(void **state)
         spec_layer l = {0};
         char base[DIGEST_STR_SIZE], k[DIGEST_STR_SIZE];
 
-        write_file(f->ctx, "in.tar", "version 1", 0644);
+        tu_write_file(f->ctx, "in.tar", "version 1", 0644);
         fake_spec(&sp, f->ctx);
         l.kind = SPEC_LAYER_ARCHIVE;
         l.src = (char *)"in.tar";
@@ -925,7 +860,7 @@ static void test_key_archive(void **state)
         assert_int_equal(utimensat(AT_FDCWD, in, ts, 0), 0);
         key_of(&sp, &l, NULL, NULL, k);
         assert_string_equal(k, base);
-        write_file(f->ctx, "in.tar", "version 2", 0644);
+        tu_write_file(f->ctx, "in.tar", "version 2", 0644);
         key_of(&sp, &l, NULL, NULL, k);
         assert_string_not_equal(k, base);
 }
@@ -935,13 +870,10 @@ static void files_key(fixture *f, spec_file *fs, size_t n, char out[DIGEST_STR_S
         spec sp;
         spec_layer l;
         bentries e;
-        forge_error *err = NULL;
 
         fake_spec(&sp, f->ctx);
         files_layer(&l, fs, n);
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        files_entries(&sp, &l, &e);
         key_of(&sp, &l, NULL, &e, out);
         bentries_free(&e);
 }
@@ -956,7 +888,7 @@ static void test_key_files(void **state)
         char base[DIGEST_STR_SIZE], k[DIGEST_STR_SIZE];
         spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
 
-        write_file(f->ctx, "app/a", "aaa", 0644);
+        tu_write_file(f->ctx, "app/a", "aaa", 0644);
         assert_int_equal(symlink("a", lnk), 0);
         files_key(f, &fs, 1, base);
 
@@ -975,18 +907,19 @@ static void test_key_files(void **state)
                 files_key(f, &fs, 1, k);                                                           \
                 assert_string_equal(k, base);                                                      \
         } while (0)
-        CHANGES(write_file(f->ctx, "app/a", "aab", 0644), write_file(f->ctx, "app/a", "aaa", 0644));
+        CHANGES(tu_write_file(f->ctx, "app/a", "aab", 0644),
+                tu_write_file(f->ctx, "app/a", "aaa", 0644));
         CHANGES(assert_int_equal(chmod(a, 0755), 0), assert_int_equal(chmod(a, 0644), 0));
         CHANGES((unlink(lnk), assert_int_equal(symlink("b", lnk), 0)),
                 (unlink(lnk), assert_int_equal(symlink("a", lnk), 0)));
-        CHANGES(write_file(f->ctx, "app/b", "", 0644), unlink(b));
+        CHANGES(tu_write_file(f->ctx, "app/b", "", 0644), unlink(b));
         CHANGES(fs.dest = (char *)"/other/", fs.dest = (char *)"/app/");
         CHANGES(fs.mode = 0600, fs.mode = -1);
         CHANGES(fs.uid = 1, fs.uid = 0);
         CHANGES(fs.gid = 1, fs.gid = 0);
 #undef CHANGES
         /* a hardlink is not a copy with the same content */
-        write_file(f->ctx, "app/b", "aaa", 0644);
+        tu_write_file(f->ctx, "app/b", "aaa", 0644);
         files_key(f, &fs, 1, base);
         assert_int_equal(unlink(b), 0);
         assert_int_equal(link(a, b), 0);
@@ -1036,16 +969,14 @@ static void test_stamp_racy(void **state)
         bentries e;
         bmemo m;
 
-        write_file(f->ctx, "app/a", "aaaa", 0644);
-        write_file(f->ctx, "in.deb", "deb!", 0644);
+        tu_write_file(f->ctx, "app/a", "aaaa", 0644);
+        tu_write_file(f->ctx, "in.deb", "deb!", 0644);
         fake_spec(&sp, f->ctx);
         files_layer(&l, &fs, 1);
         dl.kind = SPEC_LAYER_DEB;
         dl.src = (char *)"in.deb";
         dl.src_path = deb;
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
+        files_entries(&sp, &l, &e);
 
         bmemo_init(f->s, &sp, &m);
         assert_false(bstamp_files(&m, &e, NULL, SDE, st));
@@ -1067,47 +998,46 @@ static void test_stamp_racy(void **state)
         bentries_free(&e);
 }
 
+/* Writes content to ctx/app/a with the mtime of ts, then stamps the files
+ * layer l (into st) and hashes the file through the memo (into h). */
+static void write_and_stamp(fixture *f, bmemo *m, spec *sp, spec_layer *l, const char *content,
+                            const struct timespec ts[2], char *st, char *h)
+{
+        cleanup_free char *a = fs_path_join(f->ctx, "app/a");
+        forge_error *err = NULL;
+        bentries e;
+
+        tu_write_file(f->ctx, "app/a", content, 0644);
+        assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
+        files_entries(sp, l, &e);
+        assert_true(bstamp_files(m, &e, NULL, SDE, st));
+        assert_int_equal(bhash_file(m, a, h, &err), 0);
+        bentries_free(&e);
+}
+
 /* Content changed, size kept, mtime put back: ctime moved, so the
  * fingerprint differs and the memo does not answer for the old content. */
 static void test_stamp_same_size_old_mtime(void **state)
 {
         fixture *f = *state;
         cleanup_free char *app = fs_path_join(f->ctx, "app");
-        cleanup_free char *a = fs_path_join(f->ctx, "app/a");
         spec_file fs = {"app/", app, (char *)"/app/", -1, 0, 0, {1, 1}};
         char st1[DIGEST_STR_SIZE], st2[DIGEST_STR_SIZE], h1[DIGEST_STR_SIZE], h2[DIGEST_STR_SIZE];
         struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
-        forge_error *err = NULL;
         struct timespec pause = {0, 20 * 1000000};
         spec sp;
         spec_layer l;
-        bentries e;
         bmemo m;
 
-        write_file(f->ctx, "app/a", "aaaa", 0644);
-        assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
         fake_spec(&sp, f->ctx);
         files_layer(&l, &fs, 1);
         bmemo_init(f->s, &sp, &m);
         m.trusted_before += 3600 * 1000000000LL;
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
-        assert_true(bstamp_files(&m, &e, NULL, SDE, st1));
-        assert_int_equal(bhash_file(&m, a, h1, &err), 0);
-        bentries_free(&e);
-
+        write_and_stamp(f, &m, &sp, &l, "aaaa", ts, st1, h1);
         nanosleep(&pause, NULL); /* past the coarse clock's tick */
-        write_file(f->ctx, "app/a", "bbbb", 0644);
-        assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
-        bentries_init(&e);
-        assert_int_equal(bsrc_files(&sp, &l, &e, &err), 0);
-        assert_int_equal(bentries_finish(&e, SDE, &err), 0);
-        assert_true(bstamp_files(&m, &e, NULL, SDE, st2));
+        write_and_stamp(f, &m, &sp, &l, "bbbb", ts, st2, h2);
         assert_string_not_equal(st1, st2);
-        assert_int_equal(bhash_file(&m, a, h2, &err), 0);
         assert_string_not_equal(h1, h2);
-        bentries_free(&e);
         bmemo_release(&m);
 }
 
@@ -1122,7 +1052,7 @@ static void test_spec_check(void **state)
         forge_error *err = NULL;
         int fd;
 
-        write_file(f->ctx, "a", "a", 0644);
+        tu_write_file(f->ctx, "a", "a", 0644);
         make_tar(in, 1000, false);
         fd = open(in, O_RDONLY | O_CLOEXEC);
         assert_int_equal(hash_sha256_fd(fd, h, &err), 0);
@@ -1136,7 +1066,7 @@ static void test_spec_check(void **state)
                                      "forge: 1\nname: t\nlayers:\n  - files: [{src: a, dest: /a}]\n"
                                      "  - archive: in.tar\n    sha256: %s\n",
                                      pins[i]) > 0);
-                write_file(f->ctx, "spec.yaml", spec_text, 0644);
+                tu_write_file(f->ctx, "spec.yaml", spec_text, 0644);
                 if (i == 0) {
                         assert_int_equal(builder_spec_check(f->s, specp, &err), 0);
                         continue;
@@ -1150,27 +1080,14 @@ static void test_spec_check(void **state)
         assert_string_equal(before, after); /* a check writes nothing */
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_path_clean),
-            cmocka_unit_test(test_entries_order_and_parents),
-            cmocka_unit_test(test_entries_duplicates_last_wins),
-            cmocka_unit_test(test_entries_order_presorted),
-            cmocka_unit_test(test_entries_presorted_duplicate),
-            cmocka_unit_test(test_entries_file_with_children),
-            cmocka_unit_test(test_entries_hardlinks),
-            cmocka_unit_test_setup_teardown(test_tar_writer, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_archive_normalised, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_files_source, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_files_hardlinks, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_upper_hardlinks, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_key_run, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_key_archive, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_key_files, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_spec_check, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_stamp_racy, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_stamp_same_size_old_mtime, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_path_clean),
+             cmocka_unit_test(test_entries_order_and_parents),
+             cmocka_unit_test(test_entries_duplicates_last_wins),
+             cmocka_unit_test(test_entries_order_presorted),
+             cmocka_unit_test(test_entries_file_with_children),
+             cmocka_unit_test(test_entries_hardlinks), tu_store_test(test_tar_writer),
+             tu_store_test(test_archive_normalised), tu_store_test(test_files_source),
+             tu_store_test(test_files_hardlinks), tu_store_test(test_upper_hardlinks),
+             tu_store_test(test_key_run), tu_store_test(test_key_archive),
+             tu_store_test(test_key_files), tu_store_test(test_spec_check),
+             tu_store_test(test_stamp_racy), tu_store_test(test_stamp_same_size_old_mtime))

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/run-opts.h"
+#include "testutil.h"
 
 /* the cli's usage printers, recorded instead of printed */
 static char last_error[1024];
@@ -152,15 +153,7 @@ static void test_volume_split(void **state)
         assert_int_equal(cli_run_volume_split("/h:/c:rx", &src, &dst, &ro), -1);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_container_default),
-            cmocka_unit_test(test_vm_options),
-            cmocka_unit_test(test_other_kind_refused),
-            cmocka_unit_test(test_service_options),
-            cmocka_unit_test(test_errors),
-            cmocka_unit_test(test_volume_split),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_container_default),
+             cmocka_unit_test(test_vm_options), cmocka_unit_test(test_other_kind_refused),
+             cmocka_unit_test(test_service_options), cmocka_unit_test(test_errors),
+             cmocka_unit_test(test_volume_split))

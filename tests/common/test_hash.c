@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "testutil.h"
 
 static void hex(const unsigned char md[32], char out[65])
 {
@@ -79,11 +80,4 @@ static void matches_libcrypto(void **state)
         free(buf);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(known_vectors),
-            cmocka_unit_test(matches_libcrypto),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(known_vectors), cmocka_unit_test(matches_libcrypto))

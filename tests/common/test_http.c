@@ -21,6 +21,7 @@
 
 #include "common/hash.h"
 #include "common/http.h"
+#include "testutil.h"
 
 static int srv_fd = -1;
 static int srv_port;
@@ -185,17 +186,35 @@ static http_client *client(void)
         return c;
 }
 
+/* rq done: an answer with status in *r (the caller frees it). */
+static void expect_status(http_client *c, const http_request *rq, int status, http_response *r)
+{
+        forge_error *err = NULL;
+
+        assert_int_equal(http_request_do(c, rq, r, &err), 0);
+        assert_int_equal(r->status, status);
+}
+
+/* rq done: an error whose message contains frag. */
+static void expect_failure(http_client *c, const http_request *rq, const char *frag)
+{
+        http_response r = {0};
+        forge_error *err = NULL;
+
+        assert_int_equal(http_request_do(c, rq, &r, &err), -1);
+        assert_non_null(strstr(err->msg, frag));
+        forge_error_release(&err);
+}
+
 static void test_get_headers(void **state)
 {
         cleanup_http_client http_client *c = client();
         http_request rq;
         http_response r = {0};
-        forge_error *err = NULL;
 
         (void)state;
         http_request_init(&rq, url("/ok"));
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 200);
+        expect_status(c, &rq, 200, &r);
         assert_string_equal(r.body, "hello");
         assert_string_equal(http_response_header(&r, "x-test"), "abc");
         assert_string_equal(http_response_header(&r, "X-TEST"), "abc");
@@ -203,8 +222,7 @@ static void test_get_headers(void **state)
         http_response_free(&r);
 
         http_request_init(&rq, url("/missing"));
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 404);
+        expect_status(c, &rq, 404, &r);
         http_response_free(&r);
 }
 
@@ -213,82 +231,74 @@ static void test_cap_and_redirects(void **state)
         cleanup_http_client http_client *c = client();
         http_request rq;
         http_response r = {0};
-        forge_error *err = NULL;
 
         (void)state;
         http_request_init(&rq, url("/big"));
         rq.max_body = 1000;
-        assert_int_equal(http_request_do(c, &rq, &r, &err), -1);
-        assert_non_null(strstr(err->msg, "larger than 1000 bytes"));
-        forge_error_release(&err);
+        expect_failure(c, &rq, "larger than 1000 bytes");
 
         http_request_init(&rq, url("/loop"));
         rq.max_redirects = 5;
-        assert_int_equal(http_request_do(c, &rq, &r, &err), -1);
-        assert_non_null(strstr(err->msg, "too many redirects"));
-        forge_error_release(&err);
+        expect_failure(c, &rq, "too many redirects");
 
         http_request_init(&rq, url("/redir"));
         rq.max_redirects = 5;
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 200);
+        expect_status(c, &rq, 200, &r);
         assert_string_equal(r.body, "hello");
         assert_non_null(strstr(r.effective_url, "/ok"));
         http_response_free(&r);
 
         /* not followed unless asked */
         http_request_init(&rq, url("/redir"));
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 302);
+        expect_status(c, &rq, 302, &r);
         assert_string_equal(http_response_header(&r, "location"), "/ok");
         http_response_free(&r);
 }
 
-static void test_retry_keeps_error_page_out_of_file(void **state)
+/* A new temporary file, already unlinked: its fd. */
+static int unlinked_tmpfile(void)
 {
-        cleanup_http_client http_client *c = client();
         char path[] = "/tmp/forge-http.XXXXXX";
         int fd = mkstemp(path);
+
+        assert_true(fd >= 0);
+        unlink(path);
+        return fd;
+}
+
+/* GET path into a file: the final status, and the file (and the count of
+ * bytes written) holding exactly content. */
+static void expect_download(const char *path, int status, const char *content)
+{
+        cleanup_http_client http_client *c = client();
+        int fd = unlinked_tmpfile();
         char buf[64] = "";
         http_request rq;
         http_response r = {0};
         forge_error *err = NULL;
 
-        (void)state;
-        unlink(path);
-        flaky_count = 0;
-        http_request_init(&rq, url("/flaky"));
+        http_request_init(&rq, url(path));
         rq.out_fd = fd;
         assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 200);
-        assert_int_equal(r.written, 3);
-        assert_int_equal(pread(fd, buf, sizeof(buf), 0), 3);
-        assert_string_equal(buf, "ok2");
+        assert_int_equal(r.status, status);
+        assert_int_equal(r.written, strlen(content));
+        assert_int_equal(pread(fd, buf, sizeof(buf), 0), strlen(content));
+        assert_string_equal(buf, content);
         http_response_free(&r);
         close(fd);
 }
 
+static void test_retry_keeps_error_page_out_of_file(void **state)
+{
+        (void)state;
+        flaky_count = 0;
+        expect_download("/flaky", 200, "ok2");
+}
+
 static void test_range_resume(void **state)
 {
-        cleanup_http_client http_client *c = client();
-        char path[] = "/tmp/forge-http.XXXXXX";
-        int fd = mkstemp(path);
-        char buf[64] = "";
-        http_request rq;
-        http_response r = {0};
-        forge_error *err = NULL;
-
         (void)state;
-        unlink(path);
-        http_request_init(&rq, url("/range"));
-        rq.out_fd = fd;
-        assert_int_equal(http_request_do(c, &rq, &r, &err), 0);
-        assert_int_equal(r.status, 206);
-        assert_int_equal(r.written, 10);
-        assert_int_equal(pread(fd, buf, sizeof(buf), 0), 10);
-        assert_string_equal(buf, "0123456789");
-        http_response_free(&r);
-        close(fd);
+        expect_download("/range", 206, "0123456789");
 }
 
 static void test_upload(void **state)
@@ -296,14 +306,12 @@ static void test_upload(void **state)
         cleanup_http_client http_client *c = client();
         const char *body = "payload-bytes";
         const char *const hdrs[] = {"Content-Type: application/octet-stream", NULL};
-        char path[] = "/tmp/forge-http.XXXXXX";
-        int fd = mkstemp(path);
+        int fd = unlinked_tmpfile();
         http_request rq;
         http_response r = {0};
         forge_error *err = NULL;
 
         (void)state;
-        unlink(path);
         http_request_init(&rq, url("/echo"));
         rq.method = "PUT";
         rq.headers = hdrs;
@@ -355,10 +363,7 @@ static void test_fetch_many(void **state)
         (void)state;
         hash_sha256_buf("hello", 5, ok_hex);
         for (int i = 0; i < 4; i++) {
-                char path[] = "/tmp/forge-http.XXXXXX";
-
-                fds[i] = mkstemp(path);
-                unlink(path);
+                fds[i] = unlinked_tmpfile();
                 items[i] = (http_fetch){.url = strdup(url("/ok")), .out_fd = fds[i]};
         }
         items[0].expect_sha256 = digest_hex(ok_hex);
@@ -445,17 +450,9 @@ static void test_redact(void **state)
         free(s);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_get_headers),
-            cmocka_unit_test(test_cap_and_redirects),
-            cmocka_unit_test(test_retry_keeps_error_page_out_of_file),
-            cmocka_unit_test(test_range_resume),
-            cmocka_unit_test(test_upload),
-            cmocka_unit_test(test_fetch_many),
-            cmocka_unit_test(test_file_url_and_refused),
-            cmocka_unit_test(test_redact),
-        };
-        return cmocka_run_group_tests(tests, setup, NULL);
-}
+TU_TEST_MAIN(setup, NULL, cmocka_unit_test(test_get_headers),
+             cmocka_unit_test(test_cap_and_redirects),
+             cmocka_unit_test(test_retry_keeps_error_page_out_of_file),
+             cmocka_unit_test(test_range_resume), cmocka_unit_test(test_upload),
+             cmocka_unit_test(test_fetch_many), cmocka_unit_test(test_file_url_and_refused),
+             cmocka_unit_test(test_redact))

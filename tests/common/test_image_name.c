@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/image-name.h"
+#include "testutil.h"
 
 typedef struct want {
         const char *s;
@@ -50,11 +51,4 @@ static void lengths(void **state)
         assert_false(image_tag_valid(s));
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(grammar),
-            cmocka_unit_test(lengths),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(grammar), cmocka_unit_test(lengths))

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/pool.h"
+#include "testutil.h"
 
 #define N 200
 
@@ -131,13 +132,6 @@ static void first_error_stops_the_hand_out(void **state)
         forge_error_release(&err);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(every_item_once_on_several_threads),
-            cmocka_unit_test(one_thread_is_the_caller),
-            cmocka_unit_test(threads_are_capped),
-            cmocka_unit_test(first_error_stops_the_hand_out),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(every_item_once_on_several_threads),
+             cmocka_unit_test(one_thread_is_the_caller), cmocka_unit_test(threads_are_capped),
+             cmocka_unit_test(first_error_stops_the_hand_out))

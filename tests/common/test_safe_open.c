@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
+#include "testutil.h"
 
 typedef struct fx {
         char top[64];     /* holds root/ and host/ */
@@ -309,21 +310,15 @@ static void create_under_escaping_parent_stays_inside(void **state)
         forge_error_release(&e);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(reads_regular_file, setup, teardown),
-            cmocka_unit_test_setup_teardown(symlink_last_component_is_refused, setup, teardown),
-            cmocka_unit_test_setup_teardown(symlinked_dirs_stay_in_root, setup, teardown),
-            cmocka_unit_test_setup_teardown(magic_links_are_refused, setup, teardown),
-            cmocka_unit_test_setup_teardown(fifo_fails_without_blocking, setup, teardown),
-            cmocka_unit_test_setup_teardown(devices_are_refused, setup, teardown),
-            cmocka_unit_test_setup_teardown(oversize_is_refused, setup, teardown),
-            cmocka_unit_test_setup_teardown(create_replaces_symlinks, setup, teardown),
-            cmocka_unit_test_setup_teardown(create_does_not_write_through_hardlinks, setup,
-                                            teardown),
-            cmocka_unit_test_setup_teardown(create_under_escaping_parent_stays_inside, setup,
-                                            teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test_setup_teardown(reads_regular_file, setup, teardown),
+             cmocka_unit_test_setup_teardown(symlink_last_component_is_refused, setup, teardown),
+             cmocka_unit_test_setup_teardown(symlinked_dirs_stay_in_root, setup, teardown),
+             cmocka_unit_test_setup_teardown(magic_links_are_refused, setup, teardown),
+             cmocka_unit_test_setup_teardown(fifo_fails_without_blocking, setup, teardown),
+             cmocka_unit_test_setup_teardown(devices_are_refused, setup, teardown),
+             cmocka_unit_test_setup_teardown(oversize_is_refused, setup, teardown),
+             cmocka_unit_test_setup_teardown(create_replaces_symlinks, setup, teardown),
+             cmocka_unit_test_setup_teardown(create_does_not_write_through_hardlinks, setup,
+                                             teardown),
+             cmocka_unit_test_setup_teardown(create_under_escaping_parent_stays_inside, setup,
+                                             teardown))

@@ -13,6 +13,7 @@
 
 #include "common/vmproto.h"
 #include "tests/common/vmproto-eq.h"
+#include "tests/helper/testutil.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -488,15 +489,9 @@ static void hex_lists(void **state)
         assert_int_equal(vmproto_unhex_strv("0x", 2, &out, &n), -1);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(run_every_field),    cmocka_unit_test(run_wire_format),
-            cmocka_unit_test(run_decode_others),  cmocka_unit_test(run_decode_malformed),
-            cmocka_unit_test(run_decode_bounds),  cmocka_unit_test(run_max_length),
-            cmocka_unit_test(run_encode_refused), cmocka_unit_test(image_roundtrip),
-            cmocka_unit_test(image_decode),       cmocka_unit_test(image_apply),
-            cmocka_unit_test(hex_lists),          cmocka_unit_test(strings_bound),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(run_every_field), cmocka_unit_test(run_wire_format),
+             cmocka_unit_test(run_decode_others), cmocka_unit_test(run_decode_malformed),
+             cmocka_unit_test(run_decode_bounds), cmocka_unit_test(run_max_length),
+             cmocka_unit_test(run_encode_refused), cmocka_unit_test(image_roundtrip),
+             cmocka_unit_test(image_decode), cmocka_unit_test(image_apply),
+             cmocka_unit_test(hex_lists), cmocka_unit_test(strings_bound))

@@ -473,6 +473,21 @@ static int c_pty(int argc, char **argv)
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* A UDP socket bound to sa with port (decimal text), or -1 after saying why
+ * (what names the subcommand). */
+static int udp_bind(struct sockaddr_in *sa, const char *port, const char *what)
+{
+        int s;
+
+        sa->sin_port = htons((uint16_t)atoi(port));
+        s = socket(AF_INET, SOCK_DGRAM, 0);
+        if (s < 0 || bind(s, (struct sockaddr *)sa, sizeof(*sa)) < 0) {
+                fprintf(stderr, "%s: bind: %s\n", what, strerror(errno));
+                return -1;
+        }
+        return s;
+}
+
 /* udp-recv PORT SECONDS: prints "udp=TEXT from=IP" for the first datagram to
  * 0.0.0.0:PORT (network tests: a published UDP port); 1 on timeout. */
 static int c_udp_recv(int argc, char **argv)
@@ -486,12 +501,9 @@ static int c_udp_recv(int argc, char **argv)
 
         if (argc < 3)
                 return 2;
-        sa.sin_port = htons((uint16_t)atoi(argv[1]));
-        s = socket(AF_INET, SOCK_DGRAM, 0);
-        if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                perror("udp-recv: bind");
+        s = udp_bind(&sa, argv[1], "udp-recv");
+        if (s < 0)
                 return 1;
-        }
         printf("listening\n");
         fflush(stdout);
         p = (struct pollfd){s, POLLIN, 0};
@@ -520,12 +532,9 @@ static int c_dns_serve(int argc, char **argv)
         if (argc < 5 || inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1 ||
             inet_pton(AF_INET, argv[4], &answer) != 1)
                 return 2;
-        sa.sin_port = htons((uint16_t)atoi(argv[2]));
-        s = socket(AF_INET, SOCK_DGRAM, 0);
-        if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                perror("dns-serve: bind");
+        s = udp_bind(&sa, argv[2], "dns-serve");
+        if (s < 0)
                 return 1;
-        }
         for (;;) {
                 socklen_t flen = sizeof(from);
                 ssize_t n = recvfrom(s, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);

@@ -39,6 +39,12 @@ static int failf(const char *what, unsigned long long got, unsigned long long wa
         return 1;
 }
 
+/* a capability by its name, and whether forge-vmm needs it */
+#define CAP(c, req)                                                                                \
+        {                                                                                          \
+                .name = #c, .cap = (c), .required = (req)                                          \
+        }
+
 static int check_caps(int kvm)
 {
         static const struct {
@@ -46,18 +52,10 @@ static int check_caps(int kvm)
                 int cap;
                 int required;
         } caps[] = {
-            {"KVM_CAP_IRQCHIP", KVM_CAP_IRQCHIP, 1},
-            {"KVM_CAP_USER_MEMORY", KVM_CAP_USER_MEMORY, 1},
-            {"KVM_CAP_SET_TSS_ADDR", KVM_CAP_SET_TSS_ADDR, 1},
-            {"KVM_CAP_EXT_CPUID", KVM_CAP_EXT_CPUID, 1},
-            {"KVM_CAP_IOEVENTFD", KVM_CAP_IOEVENTFD, 1},
-            {"KVM_CAP_IRQFD", KVM_CAP_IRQFD, 1},
-            {"KVM_CAP_PIT2", KVM_CAP_PIT2, 1},
-            {"KVM_CAP_IRQ_ROUTING", KVM_CAP_IRQ_ROUTING, 1},
-            {"KVM_CAP_IMMEDIATE_EXIT", KVM_CAP_IMMEDIATE_EXIT, 0},
-            {"KVM_CAP_NR_VCPUS", KVM_CAP_NR_VCPUS, 1},
-            {"KVM_CAP_MAX_VCPUS", KVM_CAP_MAX_VCPUS, 1},
-            {"KVM_CAP_NR_MEMSLOTS", KVM_CAP_NR_MEMSLOTS, 1},
+            CAP(KVM_CAP_IRQCHIP, 1),   CAP(KVM_CAP_USER_MEMORY, 1), CAP(KVM_CAP_SET_TSS_ADDR, 1),
+            CAP(KVM_CAP_EXT_CPUID, 1), CAP(KVM_CAP_IOEVENTFD, 1),   CAP(KVM_CAP_IRQFD, 1),
+            CAP(KVM_CAP_PIT2, 1),      CAP(KVM_CAP_IRQ_ROUTING, 1), CAP(KVM_CAP_IMMEDIATE_EXIT, 0),
+            CAP(KVM_CAP_NR_VCPUS, 1),  CAP(KVM_CAP_MAX_VCPUS, 1),   CAP(KVM_CAP_NR_MEMSLOTS, 1),
         };
         int missing = 0;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "builder/pkg-internal.h"
+#include "tests/helper/fuzz-input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,13 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         forge_error *err = NULL;
         pkg_sources s = {0};
 
-        if (size < 1 || size > (1 << 20))
-                return 0;
-        text = malloc(size);
+        text = fuzz_input_text(data, size, 1 << 20);
         if (text == NULL)
                 return 0;
-        memcpy(text, data + 1, size - 1);
-        text[size - 1] = '\0';
         switch (data[0] % 6) {
         case 0:
                 pkg_apt_parse_list(text, "f", "amd64", keys, &s, &err);

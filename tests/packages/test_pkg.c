@@ -20,6 +20,7 @@
 #include "builder/pkg-internal.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "testutil.h"
 
 static char *const default_keys[] = {"/etc/apt/trusted.gpg.d/debian.gpg", NULL};
 
@@ -143,42 +144,19 @@ static void test_deb822(void **state)
 
 static void test_host(void **state)
 {
-        char dir[] = "/tmp/forge-pkg-XXXXXX";
-        cleanup_free char *etc = NULL;
+        char *dir = tu_tmpdir("pkg");
         pkg_sources s = {0};
         forge_error *err = NULL;
-        int dfd;
 
         (void)state;
-        assert_non_null(mkdtemp(dir));
-        etc = fs_path_join(dir, "etc/apt/sources.list.d");
-        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
-        etc[strlen(etc) - strlen("sources.list.d")] = '\0';
-        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
-        dfd = open(dir, O_RDONLY | O_DIRECTORY);
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list",
-                                         "deb http://one.invalid/ a main\n", 31, 0644, &err),
-                         0);
-        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list.d/z.sources",
-                                         "Types: deb\nURIs: http://two.invalid/\nSuites: b\n"
-                                         "Components: main\n",
-                                         64, 0644, &err),
-                         0);
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list.d/a.list",
-                                         "deb http://three.invalid/ c main\n", 33, 0644, &err),
-                         0);
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/sources.list.d/ignored.save",
-                                         "deb http://no.invalid/ c main\n", 30, 0644, &err),
-                         0);
-        assert_int_equal(fs_mkdir_p(etc, 0755, &err), 0);
-        {
-                cleanup_free char *tg = fs_path_join(dir, "etc/apt/trusted.gpg.d");
-                assert_int_equal(fs_mkdir_p(tg, 0755, &err), 0);
-        }
-        assert_int_equal(fs_write_atomic(dfd, "etc/apt/trusted.gpg.d/k.asc", "x", 1, 0644, &err),
-                         0);
-        close(dfd);
+        tu_write_file(dir, "etc/apt/sources.list", "deb http://one.invalid/ a main\n", 0644);
+        tu_write_file(dir, "etc/apt/sources.list.d/z.sources",
+                      "Types: deb\nURIs: http://two.invalid/\nSuites: b\nComponents: main\n", 0644);
+        tu_write_file(dir, "etc/apt/sources.list.d/a.list", "deb http://three.invalid/ c main\n",
+                      0644);
+        tu_write_file(dir, "etc/apt/sources.list.d/ignored.save", "deb http://no.invalid/ c main\n",
+                      0644);
+        tu_write_file(dir, "etc/apt/trusted.gpg.d/k.asc", "x", 0644);
         assert_int_equal(pkg_apt_host(dir, "amd64", &s, &err), 0);
         assert_int_equal(s.n, 3);
         assert_string_equal(s.v[0].uri, "http://one.invalid");
@@ -186,7 +164,7 @@ static void test_host(void **state)
         assert_string_equal(s.v[2].uri, "http://two.invalid");
         assert_non_null(strstr(s.v[2].keyrings[0], "trusted.gpg.d/k.asc"));
         pkg_sources_free(&s);
-        assert_int_equal(fs_rm_rf(dir, &err), 0);
+        tu_tmpdir_remove(dir);
 }
 
 static const char release[] =
@@ -446,12 +424,19 @@ static void test_repo_url(void **state)
         pkg_sources s = {0};
         char *comps[] = {"main", NULL}, *keys[] = {"/k.gpg", NULL};
 
+        static const struct {
+                const char *url;
+                bool ok;
+        } urls[] = {
+            {"https://127.0.0.1:8443/debian", true}, {"file:///srv/mirror", true},
+            {"ftp://a.invalid/debian", false},       {"http://a.invalid/deb ian", false},
+            {"http://a.invalid/\x7f", false},
+        };
+
         (void)state;
-        assert_null(spec_repo_url_problem("https://127.0.0.1:8443/debian"));
-        assert_null(spec_repo_url_problem("file:///srv/mirror"));
-        assert_non_null(spec_repo_url_problem("ftp://a.invalid/debian"));
-        assert_non_null(spec_repo_url_problem("http://a.invalid/deb ian"));
-        assert_non_null(spec_repo_url_problem("http://a.invalid/\x7f"));
+        for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
+                if ((spec_repo_url_problem(urls[i].url) == NULL) != urls[i].ok)
+                        fail_msg("'%s' should be %s", urls[i].url, urls[i].ok ? "fine" : "refused");
         /* the apt sources use the same check */
         assert_int_equal(pkg_source_add(&s, "ftp://a.invalid/debian", "bookworm", comps, keys, NULL,
                                         "x.list:1", &err),
@@ -470,13 +455,7 @@ static void test_repo_url(void **state)
         pkg_sources_free(&s);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_list),         cmocka_unit_test(test_deb822),
-            cmocka_unit_test(test_host),         cmocka_unit_test(test_release),
-            cmocka_unit_test(test_dearmor),      cmocka_unit_test(test_lock),
-            cmocka_unit_test(test_status_merge), cmocka_unit_test(test_repo_url),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_list), cmocka_unit_test(test_deb822),
+             cmocka_unit_test(test_host), cmocka_unit_test(test_release),
+             cmocka_unit_test(test_dearmor), cmocka_unit_test(test_lock),
+             cmocka_unit_test(test_status_merge), cmocka_unit_test(test_repo_url))

@@ -9,19 +9,16 @@
 #include <string.h>
 
 #include "store/registry.h"
+#include "tests/helper/fuzz-input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         forge_error *e = NULL;
         char *s;
 
-        if (size < 1)
-                return 0;
-        s = malloc(size);
+        s = fuzz_input_text(data, size, SIZE_MAX);
         if (s == NULL)
                 return 0;
-        memcpy(s, data + 1, size - 1);
-        s[size - 1] = '\0';
         switch (data[0] % 4) {
         case 0: {
                 registry_manifest m;

@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "store/registry.h"
+#include "testutil.h"
 
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -25,52 +26,54 @@
 
 static void test_ref_remote(void **state)
 {
-        assert_true(registry_ref_is_remote("127.0.0.1:5000/x:y"));
-        assert_true(registry_ref_is_remote("localhost/app"));
-        assert_true(registry_ref_is_remote("registry.example/team/app:v1"));
-        assert_true(registry_ref_is_remote("myhost:443/app"));
-        assert_false(registry_ref_is_remote("hello"));
-        assert_false(registry_ref_is_remote("hello:latest"));
-        assert_false(registry_ref_is_remote("team/app"));
-        assert_false(registry_ref_is_remote("./base.yaml"));
-        assert_false(registry_ref_is_remote("../specs/base"));
-        assert_false(registry_ref_is_remote("sha256:" HEX_A));
-        assert_false(registry_ref_is_remote("localhostx/app"));
+        static const char *const remote[] = {"127.0.0.1:5000/x:y", "localhost/app",
+                                             "registry.example/team/app:v1", "myhost:443/app",
+                                             NULL};
+        static const char *const local[] = {
+            "hello",         "hello:latest",  "team/app",       "./base.yaml",
+            "../specs/base", "sha256:" HEX_A, "localhostx/app", NULL};
+
+        tu_expect_predicate(registry_ref_is_remote, "registry_ref_is_remote", remote, local);
+}
+
+/* want NULL: got is NULL too */
+static void assert_string_or_null(const char *got, const char *want)
+{
+        if (want == NULL)
+                assert_null(got);
+        else
+                assert_string_equal(got, want);
 }
 
 static void test_ref_parse(void **state)
 {
         forge_error *e = NULL;
         registry_ref r;
+        static const struct {
+                const char *in, *host, *repo, *tag, *digest;
+                const char *formatted; /* NULL: not checked */
+        } good[] = {
+            {"127.0.0.1:5000/team/app:v1.2", "127.0.0.1:5000", "team/app", "v1.2", "", NULL},
+            {"localhost/app", "localhost", "app", "latest", "", NULL},
+            {"reg.example:8443/a/b@sha256:" HEX_A, "reg.example:8443", "a/b", NULL, "sha256:" HEX_A,
+             "reg.example:8443/a/b@sha256:" HEX_A},
+            {"localhost:5000/a:t@sha256:" HEX_B, "localhost:5000", "a", "t", "sha256:" HEX_B, NULL},
+            {"[::1]:5000/a_b__c-d.e/f:x", "[::1]:5000", "a_b__c-d.e/f", "x", "", NULL},
+        };
 
-        assert_int_equal(registry_ref_parse("127.0.0.1:5000/team/app:v1.2", &r, &e), 0);
-        assert_string_equal(r.host, "127.0.0.1:5000");
-        assert_string_equal(r.repo, "team/app");
-        assert_string_equal(r.tag, "v1.2");
-        assert_string_equal(r.digest, "");
-        registry_ref_release(&r);
-
-        assert_int_equal(registry_ref_parse("localhost/app", &r, &e), 0);
-        assert_string_equal(r.tag, "latest");
-        registry_ref_release(&r);
-
-        assert_int_equal(registry_ref_parse("reg.example:8443/a/b@sha256:" HEX_A, &r, &e), 0);
-        assert_null(r.tag);
-        assert_string_equal(r.digest, "sha256:" HEX_A);
-        char *s = registry_ref_format(&r);
-        assert_string_equal(s, "reg.example:8443/a/b@sha256:" HEX_A);
-        free(s);
-        registry_ref_release(&r);
-
-        assert_int_equal(registry_ref_parse("localhost:5000/a:t@sha256:" HEX_B, &r, &e), 0);
-        assert_string_equal(r.tag, "t");
-        assert_string_equal(r.digest, "sha256:" HEX_B);
-        registry_ref_release(&r);
-
-        assert_int_equal(registry_ref_parse("[::1]:5000/a_b__c-d.e/f:x", &r, &e), 0);
-        assert_string_equal(r.host, "[::1]:5000");
-        assert_string_equal(r.repo, "a_b__c-d.e/f");
-        registry_ref_release(&r);
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                assert_int_equal(registry_ref_parse(good[i].in, &r, &e), 0);
+                assert_string_equal(r.host, good[i].host);
+                assert_string_equal(r.repo, good[i].repo);
+                assert_string_or_null(r.tag, good[i].tag);
+                assert_string_equal(r.digest, good[i].digest);
+                if (good[i].formatted != NULL) {
+                        char *f = registry_ref_format(&r);
+                        assert_string_equal(f, good[i].formatted);
+                        free(f);
+                }
+                registry_ref_release(&r);
+        }
 
         static const char *const bad[] = {
             "hello",                    /* local */
@@ -97,17 +100,15 @@ static void test_ref_parse(void **state)
 
 static void test_loopback(void **state)
 {
-        assert_true(registry_host_is_loopback("127.0.0.1:5000"));
-        assert_true(registry_host_is_loopback("127.3.4.5"));
-        assert_true(registry_host_is_loopback("localhost:80"));
-        assert_true(registry_host_is_loopback("[::1]:5000"));
-        assert_true(registry_host_is_loopback("localhost/token"));
-        assert_true(registry_host_is_loopback("127.0.0.1/token?x=y"));
-        assert_false(registry_host_is_loopback("localhost.example/token"));
-        assert_false(registry_host_is_loopback("128.0.0.1"));
-        assert_false(registry_host_is_loopback("127.0.0.1.example"));
-        assert_false(registry_host_is_loopback("10.0.0.1:5000"));
-        assert_false(registry_host_is_loopback("localhost.example"));
+        static const char *const loopback[] = {
+            "127.0.0.1:5000",      "127.3.4.5", "localhost:80", "[::1]:5000", "localhost/token",
+            "127.0.0.1/token?x=y", NULL};
+        static const char *const other[] = {"localhost.example/token", "128.0.0.1",
+                                            "127.0.0.1.example",       "10.0.0.1:5000",
+                                            "localhost.example",       NULL};
+
+        tu_expect_predicate(registry_host_is_loopback, "registry_host_is_loopback", loopback,
+                            other);
 }
 
 static const char oci_manifest[] =
@@ -272,14 +273,6 @@ static int auth_teardown(void **state)
         return 0;
 }
 
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        assert_true(fd >= 0);
-        assert_int_equal(fs_write_all(fd, text, strlen(text)), 0);
-        close(fd);
-}
-
 static void test_auth_roundtrip(void **state)
 {
         authdir *a = *state;
@@ -304,10 +297,10 @@ static void test_auth_roundtrip(void **state)
         assert_int_equal(registry_auth_lookup(a->file, "127.0.0.1:5001", &c, &e), 0);
 
         /* other keys are kept; logout removes only that host */
-        write_text(a->file,
-                   "{\"auths\":{\"https://reg.example/v1/\":{\"auth\":\"Ym9iOnB3\"},"
-                   "\"tok.example\":{\"identitytoken\":\"T0K\"}},\"other\":{\"keep\":1}}",
-                   0600);
+        tu_write_path(a->file,
+                      "{\"auths\":{\"https://reg.example/v1/\":{\"auth\":\"Ym9iOnB3\"},"
+                      "\"tok.example\":{\"identitytoken\":\"T0K\"}},\"other\":{\"keep\":1}}",
+                      0600);
         assert_int_equal(registry_auth_lookup(a->file, "reg.example", &c, &e), 1);
         assert_string_equal(c.user, "bob");
         assert_string_equal(c.secret, "pw");
@@ -331,12 +324,12 @@ static void test_auth_roundtrip(void **state)
         forge_error_release(&e);
 
         /* a malformed entry: an error that does not show the secret */
-        write_text(a->file, "{\"auths\":{\"h.example\":{\"auth\":\"bm9jb2xvbg==\"}}}", 0600);
+        tu_write_path(a->file, "{\"auths\":{\"h.example\":{\"auth\":\"bm9jb2xvbg==\"}}}", 0600);
         assert_int_equal(registry_auth_lookup(a->file, "h.example", &c, &e), -1);
         assert_null(strstr(e->msg, "nocolon"));
         assert_null(strstr(e->msg, "bm9jb2xvbg"));
         forge_error_release(&e);
-        write_text(a->file, "[1]", 0600);
+        tu_write_path(a->file, "[1]", 0600);
         assert_int_equal(registry_auth_lookup(a->file, "h.example", &c, &e), -1);
         forge_error_release(&e);
 }
@@ -350,28 +343,28 @@ static void test_auth_helpers(void **state)
 
         /* a credential helper that answers for one host and logs what it got */
         snprintf(path, sizeof(path), "%s/docker-credential-fake", a->dir);
-        write_text(path,
-                   "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r host\n"
-                   "echo \"$host\" >>\"$(dirname \"$0\")/asked\"\n"
-                   "case $host in\n"
-                   " h1.example) echo '{\"ServerURL\":\"h1.example\",\"Username\":\"u1\","
-                   "\"Secret\":\"p1\"}';;\n"
-                   " h2.example) echo '{\"Username\":\"<token>\",\"Secret\":\"tok2\"}';;\n"
-                   " *) echo 'credentials not found in native keychain'; exit 1;;\n"
-                   "esac\n",
-                   0755);
+        tu_write_path(path,
+                      "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r host\n"
+                      "echo \"$host\" >>\"$(dirname \"$0\")/asked\"\n"
+                      "case $host in\n"
+                      " h1.example) echo '{\"ServerURL\":\"h1.example\",\"Username\":\"u1\","
+                      "\"Secret\":\"p1\"}';;\n"
+                      " h2.example) echo '{\"Username\":\"<token>\",\"Secret\":\"tok2\"}';;\n"
+                      " *) echo 'credentials not found in native keychain'; exit 1;;\n"
+                      "esac\n",
+                      0755);
         snprintf(path, sizeof(path), "%s/docker-credential-broken", a->dir);
-        write_text(path, "#!/bin/sh\necho boom >&2\nexit 4\n", 0755);
+        tu_write_path(path, "#!/bin/sh\necho boom >&2\nexit 4\n", 0755);
         snprintf(oldpath, sizeof(oldpath), "%s", getenv("PATH"));
         snprintf(newpath, sizeof(newpath), "%s:%s", a->dir, oldpath);
         setenv("PATH", newpath, 1);
 
         snprintf(path, sizeof(path), "%s/auth.json", a->dir);
-        write_text(path,
-                   "{\"auths\":{\"h3.example\":{\"auth\":\"dTM6cDM=\"}},"
-                   "\"credHelpers\":{\"h1.example\":\"fake\",\"bad.example\":\"broken\","
-                   "\"evil.example\":\"../../bin/sh\"},\"credsStore\":\"fake\"}",
-                   0600);
+        tu_write_path(path,
+                      "{\"auths\":{\"h3.example\":{\"auth\":\"dTM6cDM=\"}},"
+                      "\"credHelpers\":{\"h1.example\":\"fake\",\"bad.example\":\"broken\","
+                      "\"evil.example\":\"../../bin/sh\"},\"credsStore\":\"fake\"}",
+                      0600);
         assert_int_equal(registry_auth_lookup(path, "h1.example", &c, &e), 1);
         assert_string_equal(c.user, "u1");
         assert_string_equal(c.secret, "p1");
@@ -425,53 +418,40 @@ static void test_challenge(void **state)
 {
         forge_error *e = NULL;
         registry_challenge c;
-
-        assert_int_equal(registry_challenge_parse("Bearer realm=\"http://127.0.0.1:9/token\","
-                                                  "service=\"reg\",scope=\"repository:a/b:pull,"
-                                                  "push\"",
-                                                  &c, &e),
-                         0);
-        assert_string_equal(c.scheme, "bearer");
-        assert_string_equal(c.realm, "http://127.0.0.1:9/token");
-        assert_string_equal(c.service, "reg");
-        assert_string_equal(c.scope, "repository:a/b:pull,push");
-        registry_challenge_release(&c);
-
-        assert_int_equal(registry_challenge_parse("basic Realm=\"Registry \\\"x\\\"\"", &c, &e), 0);
-        assert_string_equal(c.scheme, "basic");
-        assert_string_equal(c.realm, "Registry \"x\"");
-        assert_null(c.service);
-        registry_challenge_release(&c);
-
-        assert_int_equal(
-            registry_challenge_parse("Bearer realm=tok,error=\"invalid_token\"", &c, &e), 0);
-        assert_string_equal(c.realm, "tok");
-        registry_challenge_release(&c);
-
-        assert_int_equal(registry_challenge_parse("Bearer service=\"x\"", &c, &e), -1);
-        forge_error_release(&e);
-        assert_int_equal(registry_challenge_parse("Negotiate abc", &c, &e), -1);
-        forge_error_release(&e);
-        assert_int_equal(registry_challenge_parse("", &c, &e), -1);
-        forge_error_release(&e);
-        assert_int_equal(registry_challenge_parse("Bearer realm=\"unterminated", &c, &e), -1);
-        forge_error_release(&e);
-}
-
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_ref_remote),
-            cmocka_unit_test(test_ref_parse),
-            cmocka_unit_test(test_loopback),
-            cmocka_unit_test(test_manifest_image),
-            cmocka_unit_test(test_manifest_bad),
-            cmocka_unit_test(test_index_pick),
-            cmocka_unit_test(test_base64),
-            cmocka_unit_test_setup_teardown(test_auth_roundtrip, auth_setup, auth_teardown),
-            cmocka_unit_test_setup_teardown(test_auth_helpers, auth_setup, auth_teardown),
-            cmocka_unit_test(test_auth_file_path),
-            cmocka_unit_test(test_challenge),
+        static const struct {
+                const char *in, *scheme, *realm, *service, *scope;
+        } good[] = {
+            {"Bearer realm=\"http://127.0.0.1:9/token\",service=\"reg\","
+             "scope=\"repository:a/b:pull,push\"",
+             "bearer", "http://127.0.0.1:9/token", "reg", "repository:a/b:pull,push"},
+            {"basic Realm=\"Registry \\\"x\\\"\"", "basic", "Registry \"x\"", NULL, NULL},
+            {"Bearer realm=tok,error=\"invalid_token\"", "bearer", "tok", NULL, NULL},
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        static const char *const bad[] = {
+            "Bearer service=\"x\"",
+            "Negotiate abc",
+            "",
+            "Bearer realm=\"unterminated",
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                assert_int_equal(registry_challenge_parse(good[i].in, &c, &e), 0);
+                assert_string_equal(c.scheme, good[i].scheme);
+                assert_string_equal(c.realm, good[i].realm);
+                assert_string_or_null(c.service, good[i].service);
+                assert_string_or_null(c.scope, good[i].scope);
+                registry_challenge_release(&c);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                assert_int_equal(registry_challenge_parse(bad[i], &c, &e), -1);
+                forge_error_release(&e);
+        }
 }
+
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_ref_remote), cmocka_unit_test(test_ref_parse),
+             cmocka_unit_test(test_loopback), cmocka_unit_test(test_manifest_image),
+             cmocka_unit_test(test_manifest_bad), cmocka_unit_test(test_index_pick),
+             cmocka_unit_test(test_base64),
+             cmocka_unit_test_setup_teardown(test_auth_roundtrip, auth_setup, auth_teardown),
+             cmocka_unit_test_setup_teardown(test_auth_helpers, auth_setup, auth_teardown),
+             cmocka_unit_test(test_auth_file_path), cmocka_unit_test(test_challenge))

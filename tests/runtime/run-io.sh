@@ -6,7 +6,9 @@ source "$(dirname "$0")/lib-run.sh" || exit 1
 for sig in TERM INT HUP USR1 USR2 QUIT; do
 	"$FORGE" run --rootfs "$ROOTFS" -- /bin/th signals 10 >"$T/sig.out" &
 	pid=$!
-	for _ in $(seq 50); do grep -q ready "$T/sig.out" 2>/dev/null && break; sleep 0.1; done
+	# a loaded machine can take seconds to start it: wait for its handlers
+	for _ in $(seq 300); do grep -q ready "$T/sig.out" 2>/dev/null && break; sleep 0.1; done
+	grep -q ready "$T/sig.out" || fail "SIG$sig: the workload did not start in 30 s"
 	kill -$sig $pid
 	st=0
 	wait $pid || st=$?

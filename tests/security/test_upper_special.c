@@ -22,22 +22,17 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "store/store.h"
+#include "testutil.h"
 
 static void fifo_in_place_of_a_file(void **state)
 {
-        char dir[] = "/tmp/forge-upper-XXXXXX";
-        cleanup_free char *fifo = NULL, *storedir = NULL;
-        store *s = NULL;
+        tu_store_fixture *f = *state;
+        cleanup_free char *fifo = fs_path_join(f->dir, "f");
         forge_error *e = NULL;
         bentries es;
         store_layer l;
         bentry *en;
 
-        (void)state;
-        assert_non_null(mkdtemp(dir));
-        fifo = fs_path_join(dir, "f");
-        storedir = fs_path_join(dir, "store");
-        assert_int_equal(store_open(storedir, &s, &e), 0);
         assert_int_equal(mkfifo(fifo, 0644), 0);
         alarm(20); /* a blocked open fails the test instead of hanging it */
         bentries_init(&es);
@@ -48,19 +43,12 @@ static void fifo_in_place_of_a_file(void **state)
         en->size = 10;
         en->host_path = strdup(fifo);
         assert_int_equal(bentries_finish(&es, 0, &e), 0);
-        assert_int_equal(btar_write(s, &es, &l, &e), -1);
+        assert_int_equal(btar_write(f->s, &es, &l, &e), -1);
         assert_non_null(e);
         assert_non_null(strstr(e->msg, "replaced"));
         alarm(0);
         forge_error_release(&e);
         bentries_free(&es);
-        store_close(s);
-        fs_rm_rf(dir, &e);
-        forge_error_release(&e);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {cmocka_unit_test(fifo_in_place_of_a_file)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, tu_store_test(fifo_in_place_of_a_file))

@@ -15,29 +15,22 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "specs/specs.h"
+#include "testutil.h"
 
-static char ctx_dir[256];
+static char *ctx_dir;
 
 static void write_file(const char *rel, const char *content)
 {
-        char path[512];
-        FILE *f;
-        snprintf(path, sizeof(path), "%s/%s", ctx_dir, rel);
-        f = fopen(path, "w");
-        assert_non_null(f);
-        fputs(content, f);
-        fclose(f);
+        tu_write_file(ctx_dir, rel, content, 0644);
 }
 
 static int setup(void **state)
 {
-        char p[512];
-        snprintf(ctx_dir, sizeof(ctx_dir), "/tmp/forge-specs-XXXXXX");
-        assert_non_null(mkdtemp(ctx_dir));
-        snprintf(p, sizeof(p), "%s/app", ctx_dir);
-        mkdir(p, 0755);
-        snprintf(p, sizeof(p), "%s/data", ctx_dir);
-        mkdir(p, 0755);
+        cleanup_free char *data = NULL;
+
+        ctx_dir = tu_tmpdir("specs");
+        data = fs_path_join(ctx_dir, "data");
+        assert_int_equal(mkdir(data, 0755), 0);
         write_file("app/run.sh", "#!/bin/sh\n");
         write_file("pkg.deb", "not really a deb");
         write_file("root.tar", "x");
@@ -47,9 +40,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-        forge_error *e = NULL;
-        fs_rm_rf(ctx_dir, &e);
-        forge_error_release(&e);
+        tu_tmpdir_remove(ctx_dir);
         return 0;
 }
 
@@ -239,74 +230,91 @@ static void test_from_kinds(void **state)
         spec_free(s);
 }
 
+/* Specs that must fail, each at its line:col with a message containing frag:
+ * whole texts first, then keys after a valid header (SPEC_HEADER). */
+typedef struct bad_spec {
+        const char *text;
+        int line, col;
+        const char *frag;
+} bad_spec;
+
+static const bad_spec bad_texts[] = {
+    {"", 1, 1, "empty"},
+    {"forge: 2\nname: a\n", 1, 8, "version 2"},
+    {"name: a\n", 1, 1, "missing 'forge: 1'"},
+    {"forge: 1\n", 1, 1, "missing 'name'"},
+    {"forge: 1\nname: Hello\n", 2, 7, "not valid"},
+    {"forge: 1\nname: [a\n", 3, 1, "YAML syntax error"},
+    {"- 1\n- 2\n", 1, 1, "expected a map"},
+    {"forge: 1\nname: \"\xc3\x28\"\n", 2, 8, "byte 0xc3 is not UTF-8"},
+};
+
+#define SPEC_HEADER "forge: 1\nname: a\n"
+static const bad_spec bad_bodies[] = {
+    {"bogus: 1\n", 3, 1, "unknown key 'bogus'"},
+    {"name: b\n", 3, 1, "duplicate key 'name'"},
+    {"tag: \"-x\"\n", 3, 6, "tag '-x'"},
+    {"layers: {}\n", 3, 9, "expected a list"},
+    {"layers:\n  - deb: pkg.deb\n    run: x\n", 5, 5, "two sources"},
+    {"layers:\n  - name: x\n", 4, 5, "no source"},
+    {"layers:\n  - deb: missing.deb\n", 4, 10, "cannot read"},
+    {"layers:\n  - deb: ../etc/passwd\n", 4, 10, "outside the build context"},
+    {"layers:\n  - deb: /etc/passwd\n", 4, 10, "outside the build context"},
+    {"layers:\n  - deb: pkg.deb\n    dest: /x\n", 5, 5, "'dest' does not apply to a 'deb' layer"},
+    {"layers:\n  - deb: pkg.deb\n    sha256: abc\n", 5, 13, "64 hex"},
+    {"layers:\n  - files:\n      - src: app/\n", 5, 9, "no 'dest'"},
+    {"layers:\n  - files:\n      - {src: app/, dest: /x, mode: \"999\"}\n", 5, 37, "octal"},
+    {"layers:\n  - files:\n      - {src: app/, dest: /x, owner: root}\n", 5, 38, "uid:gid"},
+    {"layers:\n  - files:\n      - {src: app/, dest: x}\n", 5, 27, "absolute path"},
+    {"layers:\n  - run: x\n    network: wifi\n", 5, 14, "none, host or user"},
+    {"container:\n  memory: lots\n", 4, 11, "expected a size"},
+    {"container:\n  cpus: many\n", 4, 9, "number of CPUs"},
+    {"container:\n  pids: -1\n", 4, 9, "whole number"},
+    {"config:\n  cmd: echo\n", 4, 8, "list of strings"},
+    {"config:\n  entrypoint: [[1]]\n", 4, 16, "expected a string"},
+    {"config:\n  workdir: rel\n", 4, 12, "absolute"},
+    {"config:\n  env: {A: [1]}\n", 4, 12, "expected a string"},
+    {"from: \"Not An Image!\"\n", 3, 7, "expected scratch"},
+    {"from: ./nope.yaml\n", 3, 7, "cannot read spec"},
+    {"vm:\n  memory: 1G\n", 4, 3, "no 'kernel'"},
+    {"vm:\n  kernel: {bzimage: vmlinuz}\n  cpus: 0\n", 5, 9, "1 to 255"},
+    {"vm:\n  kernel: {bzimage: vmlinuz, deb: pkg.deb}\n", 4, 30, "both"},
+    {"container:\n  network: wifi\n", 4, 12, "none, host or user"},
+    {"container:\n  ports: [\"8080\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: [\"1:2:3:4\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: [\"8080:80/sctp\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: [\"256.0.0.1:8080:80\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: [\"8080:65536\"]\n", 4, 11, "HOSTPORT:PORT"},
+    {"container:\n  ports: 8080\n", 4, 10, "list of strings"},
+    {"vm:\n  kernel: {bzimage: vmlinuz}\n  network: host\n", 5, 12, "none or user"},
+    {"---\nforge: 1\n", 3, 1, "second YAML document"},
+    /* a tab in the indentation and bytes that are not UTF-8: at their place */
+    {"layers:\n\t- deb: pkg.deb\n", 4, 1, "a tab character"},
+    {"layers:\n  - deb: pkg.deb\n  \t  dest: /x\n", 5, 3, "indents with spaces only"},
+    {"# caf\xe9\n", 3, 6, "byte 0xe9 is not UTF-8"},
+    {"# \xed\xa0\x80\n", 3, 3, "0xed"},     /* a surrogate */
+    {"# \xc0\xaf\n", 3, 3, "0xc0"},         /* overlong */
+    {"# \xf4\x90\x80\x80\n", 3, 3, "0xf4"}, /* > U+10FFFF */
+    {"# \xe2\x82", 3, 3, "0xe2"},           /* cut short */
+    /* run: layers' own limits; container.mounts src stays inside the context */
+    {"layers:\n  - run: x\n    pids: 0\n", 5, 11, "positive"},
+    {"layers:\n  - run: x\n    memory: lots\n", 5, 13, "expected a size"},
+    {"layers:\n  - deb: pkg.deb\n    pids: 5\n", 5, 5, "does not apply"},
+    {"container:\n  mounts:\n    - {src: /, dest: /h}\n", 5, 13, "outside the build context"},
+    {"container:\n  mounts:\n    - {src: ../, dest: /h}\n", 5, 13, "outside the build context"},
+};
+
 static void test_errors(void **state)
 {
-        expect_error("", 1, 1, "empty");
-        expect_error("forge: 1\nname: a\nbogus: 1\n", 3, 1, "unknown key 'bogus'");
-        expect_error("forge: 1\nname: a\nname: b\n", 3, 1, "duplicate key 'name'");
-        expect_error("forge: 2\nname: a\n", 1, 8, "version 2");
-        expect_error("name: a\n", 1, 1, "missing 'forge: 1'");
-        expect_error("forge: 1\n", 1, 1, "missing 'name'");
-        expect_error("forge: 1\nname: Hello\n", 2, 7, "not valid");
-        expect_error("forge: 1\nname: a\ntag: \"-x\"\n", 3, 6, "tag '-x'");
-        expect_error("forge: 1\nname: a\nlayers: {}\n", 3, 9, "expected a list");
-        expect_error("forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    run: x\n", 5, 5,
-                     "two sources");
-        expect_error("forge: 1\nname: a\nlayers:\n  - name: x\n", 4, 5, "no source");
-        expect_error("forge: 1\nname: a\nlayers:\n  - deb: missing.deb\n", 4, 10, "cannot read");
-        expect_error("forge: 1\nname: a\nlayers:\n  - deb: ../etc/passwd\n", 4, 10,
-                     "outside the build context");
-        expect_error("forge: 1\nname: a\nlayers:\n  - deb: /etc/passwd\n", 4, 10,
-                     "outside the build context");
-        expect_error("forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    dest: /x\n", 5, 5,
-                     "'dest' does not apply to a 'deb' layer");
-        expect_error("forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    sha256: abc\n", 5, 13,
-                     "64 hex");
-        expect_error("forge: 1\nname: a\nlayers:\n  - files:\n      - src: app/\n", 5, 9,
-                     "no 'dest'");
-        expect_error("forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: /x, mode: "
-                     "\"999\"}\n",
-                     5, 37, "octal");
-        expect_error(
-            "forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: /x, owner: root}\n",
-            5, 38, "uid:gid");
-        expect_error("forge: 1\nname: a\nlayers:\n  - files:\n      - {src: app/, dest: x}\n", 5,
-                     27, "absolute path");
-        expect_error("forge: 1\nname: a\nlayers:\n  - run: x\n    network: wifi\n", 5, 14,
-                     "none, host or user");
-        expect_error("forge: 1\nname: a\ncontainer:\n  memory: lots\n", 4, 11, "expected a size");
-        expect_error("forge: 1\nname: a\ncontainer:\n  cpus: many\n", 4, 9, "number of CPUs");
-        expect_error("forge: 1\nname: a\ncontainer:\n  pids: -1\n", 4, 9, "whole number");
-        expect_error("forge: 1\nname: a\nconfig:\n  cmd: echo\n", 4, 8, "list of strings");
-        expect_error("forge: 1\nname: a\nconfig:\n  entrypoint: [[1]]\n", 4, 16,
-                     "expected a string");
-        expect_error("forge: 1\nname: a\nconfig:\n  workdir: rel\n", 4, 12, "absolute");
-        expect_error("forge: 1\nname: a\nconfig:\n  env: {A: [1]}\n", 4, 12, "expected a string");
-        expect_error("forge: 1\nname: a\nfrom: \"Not An Image!\"\n", 3, 7, "expected scratch");
-        expect_error("forge: 1\nname: a\nfrom: ./nope.yaml\n", 3, 7, "cannot read spec");
-        expect_error("forge: 1\nname: a\nvm:\n  memory: 1G\n", 4, 3, "no 'kernel'");
-        expect_error("forge: 1\nname: a\nvm:\n  kernel: {bzimage: vmlinuz}\n  cpus: 0\n", 5, 9,
-                     "1 to 255");
-        expect_error("forge: 1\nname: a\nvm:\n  kernel: {bzimage: vmlinuz, deb: pkg.deb}\n", 4, 30,
-                     "both");
-        expect_error("forge: 1\nname: a\ncontainer:\n  network: wifi\n", 4, 12,
-                     "none, host or user");
-        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"8080\"]\n", 4, 11,
-                     "HOSTPORT:PORT");
-        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"1:2:3:4\"]\n", 4, 11,
-                     "HOSTPORT:PORT");
-        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"8080:80/sctp\"]\n", 4, 11,
-                     "HOSTPORT:PORT");
-        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"256.0.0.1:8080:80\"]\n", 4, 11,
-                     "HOSTPORT:PORT");
-        expect_error("forge: 1\nname: a\ncontainer:\n  ports: [\"8080:65536\"]\n", 4, 11,
-                     "HOSTPORT:PORT");
-        expect_error("forge: 1\nname: a\ncontainer:\n  ports: 8080\n", 4, 10, "list of strings");
-        expect_error("forge: 1\nname: a\nvm:\n  kernel: {bzimage: vmlinuz}\n  network: host\n", 5,
-                     12, "none or user");
-        expect_error("forge: 1\nname: [a\n", 3, 1, "YAML syntax error");
-        expect_error("- 1\n- 2\n", 1, 1, "expected a map");
-        expect_error("forge: 1\nname: a\n---\nforge: 1\n", 3, 1, "second YAML document");
+        for (size_t i = 0; i < sizeof(bad_texts) / sizeof(bad_texts[0]); i++)
+                expect_error(bad_texts[i].text, bad_texts[i].line, bad_texts[i].col,
+                             bad_texts[i].frag);
+        for (size_t i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]); i++) {
+                cleanup_free char *text = NULL;
+
+                assert_true(asprintf(&text, SPEC_HEADER "%s", bad_bodies[i].text) > 0);
+                expect_error(text, bad_bodies[i].line, bad_bodies[i].col, bad_bodies[i].frag);
+        }
 }
 
 static void test_network_user(void **state)
@@ -339,18 +347,9 @@ static void test_network_user(void **state)
         spec_free(s);
 }
 
-/* A tab in the indentation and bytes that are not UTF-8: at their place. */
-static void test_tabs_and_utf8(void **state)
+/* UTF-8 beyond ASCII is fine (the bytes that are not UTF-8: bad_specs). */
+static void test_utf8_valid(void **state)
 {
-        expect_error("forge: 1\nname: a\nlayers:\n\t- deb: pkg.deb\n", 4, 1, "a tab character");
-        expect_error("forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n  \t  dest: /x\n", 5, 3,
-                     "indents with spaces only");
-        expect_error("forge: 1\nname: a\n# caf\xe9\n", 3, 6, "byte 0xe9 is not UTF-8");
-        expect_error("forge: 1\nname: \"\xc3\x28\"\n", 2, 8, "byte 0xc3 is not UTF-8");
-        expect_error("forge: 1\nname: a\n# \xed\xa0\x80\n", 3, 3, "0xed");     /* a surrogate */
-        expect_error("forge: 1\nname: a\n# \xc0\xaf\n", 3, 3, "0xc0");         /* overlong */
-        expect_error("forge: 1\nname: a\n# \xf4\x90\x80\x80\n", 3, 3, "0xf4"); /* > U+10FFFF */
-        expect_error("forge: 1\nname: a\n# \xe2\x82", 3, 3, "0xe2");           /* cut short */
         char *msg = NULL;
         spec *sp = parse("forge: 1\nname: a\n# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xa7\n", &msg);
         assert_non_null(sp);
@@ -368,8 +367,8 @@ static void test_symlink_escape(void **state)
         unlink(link);
 }
 
-/* run: layers' own limits; container.mounts src stays inside the context */
-static void test_run_limits_mount_src(void **state)
+/* run: layers' own limits (their errors: bad_specs) */
+static void test_run_limits(void **state)
 {
         char *msg = NULL;
         cleanup_spec spec *s = parse("forge: 1\nname: a\nlayers:\n  - run: x\n    memory: 64M\n"
@@ -379,15 +378,6 @@ static void test_run_limits_mount_src(void **state)
         assert_non_null(s);
         assert_int_equal(s->layers[0].memory, 64ULL << 20);
         assert_int_equal(s->layers[0].pids, 100);
-        expect_error("forge: 1\nname: a\nlayers:\n  - run: x\n    pids: 0\n", 5, 11, "positive");
-        expect_error("forge: 1\nname: a\nlayers:\n  - run: x\n    memory: lots\n", 5, 13,
-                     "expected a size");
-        expect_error("forge: 1\nname: a\nlayers:\n  - deb: pkg.deb\n    pids: 5\n", 5, 5,
-                     "does not apply");
-        expect_error("forge: 1\nname: a\ncontainer:\n  mounts:\n    - {src: /, dest: /h}\n", 5, 13,
-                     "outside the build context");
-        expect_error("forge: 1\nname: a\ncontainer:\n  mounts:\n    - {src: ../, dest: /h}\n", 5,
-                     13, "outside the build context");
 }
 
 static void test_size_parse(void **state)
@@ -407,14 +397,8 @@ static void test_size_parse(void **state)
         assert_int_equal(fs_parse_size("", &v), -1);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_full_spec),     cmocka_unit_test(test_defaults),
-            cmocka_unit_test(test_sde_env),       cmocka_unit_test(test_from_kinds),
-            cmocka_unit_test(test_errors),        cmocka_unit_test(test_symlink_escape),
-            cmocka_unit_test(test_size_parse),    cmocka_unit_test(test_run_limits_mount_src),
-            cmocka_unit_test(test_tabs_and_utf8), cmocka_unit_test(test_network_user),
-        };
-        return cmocka_run_group_tests(tests, setup, teardown);
-}
+TU_TEST_MAIN(setup, teardown, cmocka_unit_test(test_full_spec), cmocka_unit_test(test_defaults),
+             cmocka_unit_test(test_sde_env), cmocka_unit_test(test_from_kinds),
+             cmocka_unit_test(test_errors), cmocka_unit_test(test_symlink_escape),
+             cmocka_unit_test(test_size_parse), cmocka_unit_test(test_run_limits),
+             cmocka_unit_test(test_utf8_valid), cmocka_unit_test(test_network_user))

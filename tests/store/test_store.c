@@ -20,33 +20,9 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "store/store.h"
+#include "testutil.h"
 
-typedef struct fixture {
-        char dir[64];
-        store *s;
-} fixture;
-
-static int setup(void **state)
-{
-        fixture *f = calloc(1, sizeof(*f));
-        forge_error *e = NULL;
-        snprintf(f->dir, sizeof(f->dir), "/tmp/forge-store-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
-        assert_int_equal(store_open(f->dir, &f->s, &e), 0);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        fixture *f = *state;
-        forge_error *e = NULL;
-        store_close(f->s);
-        fs_rm_rf(f->dir, &e);
-        forge_error_release(&e);
-        free(f);
-        return 0;
-}
+typedef tu_store_fixture fixture;
 
 static size_t count_dir(const char *root, const char *rel)
 {
@@ -87,7 +63,7 @@ static void test_blob_roundtrip(void **state)
         assert_false(store_blob_exists(
             f->s, "sha256:0000000000000000000000000000000000000000000000000000000000000000"));
         assert_false(store_blob_exists(f->s, "sha256:../../etc/passwd"));
-        assert_int_equal(count_dir(f->dir, "tmp"), 0);
+        assert_int_equal(count_dir(f->store_dir, "tmp"), 0);
 }
 
 static void test_blob_expected_mismatch(void **state)
@@ -96,7 +72,7 @@ static void test_blob_expected_mismatch(void **state)
         forge_error *e = NULL;
         store_blob_writer *w = NULL;
         char d[DIGEST_STR_SIZE];
-        size_t before = count_dir(f->dir, "blobs/sha256");
+        size_t before = count_dir(f->store_dir, "blobs/sha256");
 
         assert_int_equal(store_blob_writer_new(f->s, &w, &e), 0);
         assert_int_equal(store_blob_writer_write(w, "abc", 3, &e), 0);
@@ -106,14 +82,14 @@ static void test_blob_expected_mismatch(void **state)
                         d, NULL, &e) < 0);
         assert_int_equal(e->errnum, EBADMSG);
         forge_error_release(&e);
-        assert_int_equal(count_dir(f->dir, "blobs/sha256"), before);
-        assert_int_equal(count_dir(f->dir, "tmp"), 0);
+        assert_int_equal(count_dir(f->store_dir, "blobs/sha256"), before);
+        assert_int_equal(count_dir(f->store_dir, "tmp"), 0);
         /* abort leaves nothing */
         assert_int_equal(store_blob_writer_new(f->s, &w, &e), 0);
         assert_int_equal(store_blob_writer_write(w, "partial", 7, &e), 0);
         store_blob_writer_abort(w);
-        assert_int_equal(count_dir(f->dir, "tmp"), 0);
-        assert_int_equal(count_dir(f->dir, "blobs/sha256"), before);
+        assert_int_equal(count_dir(f->store_dir, "tmp"), 0);
+        assert_int_equal(count_dir(f->store_dir, "blobs/sha256"), before);
 }
 
 /* An image with one (fake) layer blob. */
@@ -218,7 +194,7 @@ static void test_kv(void **state)
         assert_string_equal(v, "{\"x\":1}");
         free(v);
         assert_int_equal(store_kv_put(f->s, "cache", "a/../../escape", "x", &e), 0);
-        assert_int_equal(count_dir(f->dir, "kv/cache"), 2); /* stayed inside kv/cache */
+        assert_int_equal(count_dir(f->store_dir, "kv/cache"), 2); /* stayed inside kv/cache */
         assert_int_equal(store_kv_delete(f->s, "cache", "sha256:abc", &e), 0);
         assert_int_equal(store_kv_get(f->s, "cache", "sha256:abc", &v, &e), 0);
 }
@@ -241,15 +217,15 @@ static void test_gc(void **state)
                          "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\"}",
                          &e),
             0);
-        before = count_dir(f->dir, "blobs/sha256");
+        before = count_dir(f->store_dir, "blobs/sha256");
         assert_int_equal(store_gc(f->s, true, NULL, NULL, &st, &e), 0);
         assert_int_equal(st.blobs, 3); /* manifest, config, layer of the untagged image */
-        assert_int_equal(count_dir(f->dir, "blobs/sha256"), before); /* dry run */
+        assert_int_equal(count_dir(f->store_dir, "blobs/sha256"), before); /* dry run */
         assert_int_equal(store_gc(f->s, false, NULL, NULL, &st, &e), 0);
         assert_int_equal(st.blobs, 3);
         assert_int_equal(st.kv, 1);
         assert_true(st.bytes > 0);
-        assert_int_equal(count_dir(f->dir, "blobs/sha256"), before - 3);
+        assert_int_equal(count_dir(f->store_dir, "blobs/sha256"), before - 3);
         assert_false(store_blob_exists(f->s, drop));
         assert_true(store_blob_exists(f->s, keep));
         assert_true(store_blob_exists(f->s, kernel)); /* listed in dev.forge.blobs */
@@ -276,7 +252,7 @@ static void test_verify(void **state)
         /* flip a byte of the layer blob */
         char ld[DIGEST_STR_SIZE];
         hash_sha256_buf("verify-me", 9, ld);
-        snprintf(path, sizeof(path), "%s/blobs/sha256/%s", f->dir, ld + 7);
+        snprintf(path, sizeof(path), "%s/blobs/sha256/%s", f->store_dir, ld + 7);
         chmod(path, 0644);
         fd = open(path, O_WRONLY);
         assert_true(fd >= 0);
@@ -300,7 +276,7 @@ static void test_concurrency(void **state)
                 assert_true(kids[k] >= 0);
                 if (kids[k] == 0) {
                         store *s = NULL;
-                        if (store_open(f->dir, &s, &e) < 0)
+                        if (store_open(f->store_dir, &s, &e) < 0)
                                 _exit(1);
                         for (int i = 0; i < 40; i++) {
                                 char buf[64], d[DIGEST_STR_SIZE];
@@ -350,7 +326,7 @@ static void test_sigkill(void **state)
                 if (kid == 0) {
                         store *s = NULL;
                         char *big = malloc(1 << 20);
-                        if (store_open(f->dir, &s, &e) < 0 || big == NULL)
+                        if (store_open(f->store_dir, &s, &e) < 0 || big == NULL)
                                 _exit(1);
                         for (unsigned i = 0;; i++) {
                                 char d[DIGEST_STR_SIZE], bd[DIGEST_STR_SIZE];
@@ -367,7 +343,7 @@ static void test_sigkill(void **state)
                 assert_int_equal(bad, 0);
         }
         assert_int_equal(store_gc(f->s, false, NULL, NULL, &st, &e), 0);
-        assert_int_equal(count_dir(f->dir, "tmp"), 0);
+        assert_int_equal(count_dir(f->store_dir, "tmp"), 0);
 }
 
 /* A layer listed twice: only its topmost occurrence stays (overlayfs refuses
@@ -388,19 +364,9 @@ static void test_layer_dirs_dedupe(void **state)
                 free(v[i]);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_blob_roundtrip, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_blob_expected_mismatch, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_image_roundtrip_and_canonical, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_resolve_and_tags, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_sigkill, setup, teardown),
-            cmocka_unit_test(test_layer_dirs_dedupe),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, tu_store_test(test_blob_roundtrip),
+             tu_store_test(test_blob_expected_mismatch),
+             tu_store_test(test_image_roundtrip_and_canonical),
+             tu_store_test(test_resolve_and_tags), tu_store_test(test_kv), tu_store_test(test_gc),
+             tu_store_test(test_verify), tu_store_test(test_concurrency),
+             tu_store_test(test_sigkill), cmocka_unit_test(test_layer_dirs_dedupe))

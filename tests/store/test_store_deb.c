@@ -19,6 +19,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "store/store.h"
+#include "testutil.h"
 
 static char deb[4096];
 
@@ -131,14 +132,7 @@ static void not_a_package(void **state)
         unlink(path);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(reads_control),
-            cmocka_unit_test(control_over_cap_is_refused),
-            cmocka_unit_test(members_in_order_then_none),
-            cmocka_unit_test(extracts_data),
-            cmocka_unit_test(not_a_package),
-        };
-        return cmocka_run_group_tests(tests, setup, NULL);
-}
+TU_TEST_MAIN(setup, NULL, cmocka_unit_test(reads_control),
+             cmocka_unit_test(control_over_cap_is_refused),
+             cmocka_unit_test(members_in_order_then_none), cmocka_unit_test(extracts_data),
+             cmocka_unit_test(not_a_package))

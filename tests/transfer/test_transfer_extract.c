@@ -28,61 +28,17 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "store/store.h"
+#include "testutil.h"
 
 static char top[64], root[128], outside[128], tarpath[128], victim[128];
 /* flags added to every extraction (a second run can force another resolver) */
 static int mode_flags;
 
-typedef struct ent {
-        const char *name;
-        mode_t type; /* AE_IF* */
-        mode_t perm;
-        const char *data;     /* regular file content */
-        const char *link;     /* symlink target */
-        const char *hardlink; /* hardlink target */
-        dev_t rdev;
-        int64_t uid, gid;
-        time_t mtime;
-        const char *xattr; /* "name=value" */
-} ent;
+typedef tu_tar_entry ent;
 
 static void write_archive(const ent *e, size_t n, int format, int filter)
 {
-        struct archive *a = archive_write_new();
-        struct archive_entry *ae = archive_entry_new();
-
-        assert_int_equal(archive_write_set_format(a, format), ARCHIVE_OK);
-        if (filter != ARCHIVE_FILTER_NONE)
-                assert_int_equal(archive_write_add_filter(a, filter), ARCHIVE_OK);
-        assert_int_equal(archive_write_open_filename(a, tarpath), ARCHIVE_OK);
-        for (size_t i = 0; i < n; i++) {
-                archive_entry_clear(ae);
-                archive_entry_copy_pathname(ae, e[i].name);
-                archive_entry_set_mode(ae, e[i].type | (e[i].perm ? e[i].perm : 0644));
-                archive_entry_set_uid(ae, e[i].uid);
-                archive_entry_set_gid(ae, e[i].gid);
-                archive_entry_set_mtime(ae, e[i].mtime, 0);
-                if (e[i].link)
-                        archive_entry_copy_symlink(ae, e[i].link);
-                if (e[i].hardlink)
-                        archive_entry_copy_hardlink(ae, e[i].hardlink);
-                if (e[i].rdev)
-                        archive_entry_set_rdev(ae, e[i].rdev);
-                if (e[i].xattr) {
-                        const char *eq = strchr(e[i].xattr, '=');
-                        char xname[128];
-                        snprintf(xname, sizeof(xname), "%.*s", (int)(eq - e[i].xattr), e[i].xattr);
-                        archive_entry_xattr_add_entry(ae, xname, eq + 1, strlen(eq + 1));
-                }
-                if (e[i].data && !e[i].hardlink)
-                        archive_entry_set_size(ae, (la_int64_t)strlen(e[i].data));
-                assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
-                if (e[i].data && !e[i].hardlink)
-                        archive_write_data(a, e[i].data, strlen(e[i].data));
-        }
-        assert_int_equal(archive_write_close(a), ARCHIVE_OK);
-        archive_write_free(a);
-        archive_entry_free(ae);
+        tu_tar_write(tarpath, e, n, format, filter);
 }
 
 static void make_tar(const ent *e, size_t n)
@@ -160,10 +116,7 @@ static size_t count(const char *dir)
 
 static void write_file(const char *path, const char *content)
 {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-        close(fd);
+        tu_write_path(path, content, 0644);
 }
 
 static int setup(void **state)
@@ -428,43 +381,37 @@ static void test_setuid(void **state)
         assert_int_equal(lstat_root("sgid").st_mode & 07777, 02755);
 }
 
+/* Modes and mtimes are kept always, owners only when asked for (the link's
+ * with lchown, not its target's). */
 static void test_owners_modes_mtimes(void **state)
 {
+        ent e[] = {{.name = "d", .type = AE_IFDIR, .perm = 0750},
+                   {.name = "d/f", .type = AE_IFREG, .perm = 0604, .data = "x"},
+                   {.name = "l", .type = AE_IFLNK, .perm = 0777, .link = "d/f"}};
+        static const struct {
+                int64_t uid, gid;
+                time_t mtime;
+        } meta[] = {{1234, 5678, 1000000000}, {4321, 8765, 1500000000}, {77, 88, 1200000000}};
+
         (void)state;
-        ent e[] = {{.name = "d",
-                    .type = AE_IFDIR,
-                    .perm = 0750,
-                    .uid = 1234,
-                    .gid = 5678,
-                    .mtime = 1000000000},
-                   {.name = "d/f",
-                    .type = AE_IFREG,
-                    .perm = 0604,
-                    .data = "x",
-                    .uid = 4321,
-                    .gid = 8765,
-                    .mtime = 1500000000},
-                   {.name = "l",
-                    .type = AE_IFLNK,
-                    .perm = 0777,
-                    .link = "d/f",
-                    .uid = 77,
-                    .gid = 88,
-                    .mtime = 1200000000}};
+        for (size_t i = 0; i < 3; i++) {
+                e[i].uid = meta[i].uid;
+                e[i].gid = meta[i].gid;
+                e[i].mtime = meta[i].mtime;
+        }
         make_tar(e, 3);
-        assert_int_equal(extract(0), 0);
-        assert_int_equal(lstat_root("d/f").st_uid, 0); /* not asked: ours */
-        assert_int_equal(lstat_root("d/f").st_mode & 07777, 0604);
-        assert_int_equal(lstat_root("d/f").st_mtime, 1500000000);
-        assert_int_equal(lstat_root("d").st_mtime, 1000000000);
-        assert_int_equal(extract(STORE_EXTRACT_OWNERS), 0);
-        assert_int_equal(lstat_root("d").st_uid, 1234);
-        assert_int_equal(lstat_root("d").st_gid, 5678);
-        assert_int_equal(lstat_root("d").st_mode & 07777, 0750);
-        assert_int_equal(lstat_root("d/f").st_uid, 4321);
-        assert_int_equal(lstat_root("d/f").st_gid, 8765);
-        assert_int_equal(lstat_root("l").st_uid, 77); /* lchown, not the target */
-        assert_int_equal(lstat_root("l").st_mtime, 1200000000);
+        for (int owners = 0; owners < 2; owners++) {
+                assert_int_equal(extract(owners ? STORE_EXTRACT_OWNERS : 0), 0);
+                for (size_t i = 0; i < 3; i++) {
+                        struct stat st = lstat_root(e[i].name);
+
+                        assert_int_equal(st.st_uid, owners ? meta[i].uid : 0);
+                        assert_int_equal(st.st_gid, owners ? meta[i].gid : 0);
+                        assert_int_equal(st.st_mtime, meta[i].mtime);
+                        if (e[i].type != AE_IFLNK)
+                                assert_int_equal(st.st_mode & 07777, e[i].perm);
+                }
+        }
 }
 
 static void test_xattrs(void **state)

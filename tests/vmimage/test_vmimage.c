@@ -21,6 +21,7 @@
 #include "common/fs.h"
 #include "common/vmproto.h"
 #include "vmimage/vmimage-internal.h"
+#include "testutil.h"
 
 static int tmp_disk(uint64_t size, char path[64])
 {
@@ -197,13 +198,7 @@ static void test_run_config_edges(void **state)
 
 static void put_file(const char *dir, const char *rel, const char *text)
 {
-        char path[512];
-        FILE *f;
-        snprintf(path, sizeof(path), "%s/%s", dir, rel);
-        f = fopen(path, "w");
-        assert_non_null(f);
-        fputs(text, f);
-        fclose(f);
+        tu_write_file(dir, rel, text, 0644);
 }
 
 /* The initramfs: modules resolved through modules.dep (dependencies first),
@@ -299,13 +294,7 @@ static void test_initramfs(void **state)
         assert_int_equal(fs_rm_rf(dir, &e), 0);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_gpt_roundtrip), cmocka_unit_test(test_guid),
-            cmocka_unit_test(test_bzimage_check), cmocka_unit_test(test_boot_partition_bounds),
-            cmocka_unit_test(test_run_config),    cmocka_unit_test(test_run_config_edges),
-            cmocka_unit_test(test_initramfs),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_gpt_roundtrip), cmocka_unit_test(test_guid),
+             cmocka_unit_test(test_bzimage_check), cmocka_unit_test(test_boot_partition_bounds),
+             cmocka_unit_test(test_run_config), cmocka_unit_test(test_run_config_edges),
+             cmocka_unit_test(test_initramfs))

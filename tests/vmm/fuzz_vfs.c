@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "runtime/vmm/vmm-fs.h"
+#include "vmm-test.h"
 
 #define GUEST_MEM (1u << 20)
 #define BAR 0xe0300000ULL
@@ -50,25 +51,14 @@ static void *backend(void *arg)
 
         for (;;) {
                 uint8_t hdr[12], payload[512];
-                union {
-                        struct cmsghdr h;
-                        uint8_t b[CMSG_SPACE(sizeof(int) * 8)];
-                } ctl;
-                struct iovec iov = {hdr, 12};
-                struct msghdr m = {.msg_iov = &iov,
-                                   .msg_iovlen = 1,
-                                   .msg_control = ctl.b,
-                                   .msg_controllen = sizeof(ctl.b)};
+                int fds[VHU_TEST_MAX_FDS];
+                unsigned n_fds;
                 uint32_t req, size;
 
-                if (recvmsg(fd, &m, MSG_WAITALL) != 12)
+                if (vhu_test_recv_hdr(fd, hdr, fds, &n_fds) != 12)
                         break;
-                for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-                        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-                                int pfd;
-                                memcpy(&pfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                                close(pfd);
-                        }
+                for (unsigned i = 0; i < n_fds; i++)
+                        close(fds[i]);
                 memcpy(&req, hdr, 4);
                 memcpy(&size, hdr + 8, 4);
                 if (size > sizeof(payload) ||

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "runtime/vmm/vmm-internal.h"
+#include "vmm-test.h"
 
 #define MEM (16ULL << 20)
 /* queue 0 (receive) and 1 (transmit): rings and buffers */
@@ -25,30 +26,6 @@
 #define USED(q) (RING(q) + 0x2000)
 #define BUF(q, i) (0x200000ULL + (q)*0x100000ULL + (i)*0x10000ULL)
 #define QSIZE 8
-
-static uint16_t rd16(const uint8_t *p)
-{
-        return (uint16_t)(p[0] | p[1] << 8);
-}
-static uint32_t rd32(const uint8_t *p)
-{
-        return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16;
-}
-static void wr16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)v;
-        p[1] = (uint8_t)(v >> 8);
-}
-static void wr32(uint8_t *p, uint32_t v)
-{
-        wr16(p, (uint16_t)v);
-        wr16(p + 2, (uint16_t)(v >> 16));
-}
-static void wr64(uint8_t *p, uint64_t v)
-{
-        wr32(p, (uint32_t)v);
-        wr32(p + 4, (uint32_t)(v >> 32));
-}
 
 typedef struct env {
         guest_mem gm;
@@ -68,20 +45,7 @@ static void on_output(void *o)
         ((env *)o)->outputs++;
 }
 
-static void bar_w(vcon *d, uint64_t off, uint64_t v, unsigned len)
-{
-        uint8_t b[8];
-        wr32(b, (uint32_t)v);
-        wr32(b + 4, (uint32_t)(v >> 32));
-        vcon_bar_access(d, off, b, len, true);
-}
-
-static uint32_t bar_r(vcon *d, uint64_t off, unsigned len)
-{
-        uint8_t b[8] = {0};
-        vcon_bar_access(d, off, b, len, false);
-        return rd32(b);
-}
+VMM_TEST_BAR_ACCESSORS(bar_w, bar_r, vcon, vcon_bar_access)
 
 static void queue_setup(vcon *d, unsigned q)
 {

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "runtime/vmm/vmm-fs.h"
+#include "vmm-test.h"
 
 #define MEM (128ULL << 20)
 
@@ -37,34 +38,6 @@ static void free_mem(guest_mem *gm)
 {
         free(gm->host);
         free(gm);
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-        return (uint16_t)(p[0] | p[1] << 8);
-}
-static uint32_t rd32(const uint8_t *p)
-{
-        return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16;
-}
-static uint64_t rd64(const uint8_t *p)
-{
-        return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-static void wr16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)v;
-        p[1] = (uint8_t)(v >> 8);
-}
-static void wr32(uint8_t *p, uint32_t v)
-{
-        wr16(p, (uint16_t)v);
-        wr16(p + 2, (uint16_t)(v >> 16));
-}
-static void wr64(uint8_t *p, uint64_t v)
-{
-        wr32(p, (uint32_t)v);
-        wr32(p + 4, (uint32_t)(v >> 32));
 }
 
 /* a minimal bzImage: setup header, 4 setup sectors, a payload */
@@ -500,19 +473,7 @@ static blk_backend *test_disk(bool persist)
         return b;
 }
 
-static void bar_w(vblk *d, uint64_t off, uint64_t v, unsigned len)
-{
-        uint8_t b[8];
-        wr64(b, v);
-        vblk_bar_access(d, off, b, len, true);
-}
-
-static uint64_t bar_r(vblk *d, uint64_t off, unsigned len)
-{
-        uint8_t b[8] = {0};
-        vblk_bar_access(d, off, b, len, false);
-        return rd64(b);
-}
+VMM_TEST_BAR_ACCESSORS(bar_w, bar_r, vblk, vblk_bar_access)
 
 /* the driver's side of initialisation (virtio 1.x 3.1.1) with MSI-X */
 static void driver_init(vblk *d, bool msix)
@@ -811,19 +772,7 @@ static void test_uart(void **state)
 #define TXUSED 0x5c000
 #define PKT 0x100000
 
-static void nbar_w(vnet *d, uint64_t off, uint64_t v, unsigned len)
-{
-        uint8_t b[8];
-        wr64(b, v);
-        vnet_bar_access(d, off, b, len, true);
-}
-
-static uint64_t nbar_r(vnet *d, uint64_t off, unsigned len)
-{
-        uint8_t b[8] = {0};
-        vnet_bar_access(d, off, b, len, false);
-        return rd64(b);
-}
+VMM_TEST_BAR_ACCESSORS(nbar_w, nbar_r, vnet, vnet_bar_access)
 
 static void net_queue(vnet *d, unsigned qi, uint64_t desc, uint64_t avail, uint64_t used)
 {
@@ -1266,7 +1215,7 @@ static void be_reply_u64(int fd, uint32_t request, uint64_t v)
 typedef struct be_msg {
         uint32_t request, flags, size;
         uint8_t payload[512];
-        int fds[8];
+        int fds[VHU_TEST_MAX_FDS];
         unsigned n_fds;
 } be_msg;
 
@@ -1274,23 +1223,9 @@ typedef struct be_msg {
 static void be_recv(int fd, be_msg *r)
 {
         uint8_t hdr[12];
-        union {
-                struct cmsghdr h;
-                uint8_t b[CMSG_SPACE(sizeof(int) * 8)];
-        } ctl;
-        struct iovec iov = {hdr, 12};
-        struct msghdr m = {.msg_iov = &iov,
-                           .msg_iovlen = 1,
-                           .msg_control = ctl.b,
-                           .msg_controllen = sizeof(ctl.b)};
 
         memset(r, 0, sizeof(*r));
-        assert_int_equal(recvmsg(fd, &m, MSG_WAITALL | MSG_CMSG_CLOEXEC), 12);
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-                unsigned n = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                memcpy(r->fds + r->n_fds, CMSG_DATA(c), n * sizeof(int));
-                r->n_fds += n;
-        }
+        assert_int_equal(vhu_test_recv_hdr(fd, hdr, r->fds, &r->n_fds), 12);
         r->request = rd32(hdr);
         r->flags = rd32(hdr + 4);
         r->size = rd32(hdr + 8);
@@ -1364,19 +1299,7 @@ static vfs *new_vfs(const guest_mem *gm, host_log *hl, int *ret_be)
         return d;
 }
 
-static void vfs_w(vfs *d, uint64_t off, uint64_t v, unsigned len)
-{
-        uint8_t b[8];
-        wr64(b, v);
-        vfs_bar_access(d, off, b, len, true);
-}
-
-static uint64_t vfs_r(vfs *d, uint64_t off, unsigned len)
-{
-        uint8_t b[8] = {0};
-        vfs_bar_access(d, off, b, len, false);
-        return rd64(b);
-}
+VMM_TEST_BAR_ACCESSORS(vfs_w, vfs_r, vfs, vfs_bar_access)
 
 static void test_vfs_pci(void **state)
 {

@@ -13,6 +13,7 @@
 #include <linux/capability.h>
 
 #include "runtime/container/container-internal.h"
+#include "testutil.h"
 
 static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
                              "broken line\n"
@@ -164,6 +165,14 @@ static void test_caps(void **state)
         assert_false(ctr_caps_mask(RUNTIME_CAPS_BUILD) & (1ULL << CAP_SYS_ADMIN));
 }
 
+/* Image configs that are errors, not silently ignored. */
+static const char *const bad_configs[] = {
+    "{\"config\": {\"Cmd\": \"echo\"}}", /* a wrong type */
+    /* a hostile image's cpus must not overflow the conversion (UB) */
+    "{\"dev.forge\": {\"container\": {\"cpus\": 1e308}}}",
+    "{\"dev.forge\": {\"container\": {\"memory\": \"lots\"}}}",
+};
+
 static void test_image_config(void **state)
 {
         const char *doc =
@@ -218,20 +227,14 @@ static void test_image_config(void **state)
         runtime_image_config_free(&ic);
         json_decref(j);
 
-        /* wrong types are errors, not silently ignored */
-        j = json_loads("{\"config\": {\"Cmd\": \"echo\"}}", 0, NULL);
-        assert_int_equal(runtime_image_config_parse(j, &ic, &err), -1);
-        forge_error_release(&err);
-        json_decref(j);
-        /* a hostile image's cpus must not overflow the conversion (UB) */
-        j = json_loads("{\"dev.forge\": {\"container\": {\"cpus\": 1e308}}}", 0, NULL);
-        assert_int_equal(runtime_image_config_parse(j, &ic, &err), -1);
-        forge_error_release(&err);
-        json_decref(j);
-        j = json_loads("{\"dev.forge\": {\"container\": {\"memory\": \"lots\"}}}", 0, NULL);
-        assert_int_equal(runtime_image_config_parse(j, &ic, &err), -1);
-        forge_error_release(&err);
-        json_decref(j);
+        for (size_t i = 0; i < sizeof(bad_configs) / sizeof(bad_configs[0]); i++) {
+                j = json_loads(bad_configs[i], 0, NULL);
+                assert_non_null(j);
+                if (runtime_image_config_parse(j, &ic, &err) != -1)
+                        fail_msg("accepted %s", bad_configs[i]);
+                forge_error_release(&err);
+                json_decref(j);
+        }
         /* an empty config is fine */
         j = json_loads("{\"dev.forge\": {\"container\": {\"cpus_milli\": 250}}}", 0, NULL);
         assert_int_equal(runtime_image_config_parse(j, &ic, &err), 0);
@@ -292,14 +295,8 @@ static void test_net_files(void **state)
         free(r);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_user_name),       cmocka_unit_test(test_user_numeric),
-            cmocka_unit_test(test_overlay_options), cmocka_unit_test(test_overlay_options_direct),
-            cmocka_unit_test(test_overlay_links),   cmocka_unit_test(test_caps),
-            cmocka_unit_test(test_image_config),    cmocka_unit_test(test_port_parse),
-            cmocka_unit_test(test_net_files),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_user_name), cmocka_unit_test(test_user_numeric),
+             cmocka_unit_test(test_overlay_options), cmocka_unit_test(test_overlay_options_direct),
+             cmocka_unit_test(test_overlay_links), cmocka_unit_test(test_caps),
+             cmocka_unit_test(test_image_config), cmocka_unit_test(test_port_parse),
+             cmocka_unit_test(test_net_files))

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "runtime/container/sync.h"
+#include "testutil.h"
 
 static void pair(int sv[2])
 {
@@ -204,12 +205,6 @@ static void die_reports_and_exits(void **state)
         close(sv[0]);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(decode_round_trip), cmocka_unit_test(decode_rejects),
-            cmocka_unit_test(send_recv_with_fd), cmocka_unit_test(split_and_truncated),
-            cmocka_unit_test(result_read),       cmocka_unit_test(die_reports_and_exits),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(decode_round_trip), cmocka_unit_test(decode_rejects),
+             cmocka_unit_test(send_recv_with_fd), cmocka_unit_test(split_and_truncated),
+             cmocka_unit_test(result_read), cmocka_unit_test(die_reports_and_exits))

@@ -21,6 +21,7 @@
 
 #include "common/fs.h"
 #include "runtime/service/service-internal.h"
+#include "testutil.h"
 
 static char *runs;
 
@@ -56,19 +57,15 @@ static void mkrun(const char *id, const char *name)
 
 static int setup(void **state)
 {
-        char tmpl[] = "/tmp/forge-svc-unit.XXXXXX";
-
         (void)state;
-        assert_non_null(mkdtemp(tmpl));
-        runs = strdup(tmpl);
+        runs = tu_tmpdir("svc-unit");
         return 0;
 }
 
 static int teardown(void **state)
 {
         (void)state;
-        fs_rm_rf(runs, NULL);
-        free(runs);
+        tu_tmpdir_remove(runs);
         return 0;
 }
 
@@ -119,16 +116,11 @@ static void test_start_time_hostile_name(void **state)
 static void test_names(void **state)
 {
         char longname[200];
+        static const char *const good[] = {"web", "a.b-c_1", NULL};
+        static const char *const bad[] = {"", "-x", ".x", "a/b", "..", "a b", NULL};
 
         (void)state;
-        assert_true(service_name_valid("web"));
-        assert_true(service_name_valid("a.b-c_1"));
-        assert_false(service_name_valid(""));
-        assert_false(service_name_valid("-x"));
-        assert_false(service_name_valid(".x"));
-        assert_false(service_name_valid("a/b"));
-        assert_false(service_name_valid(".."));
-        assert_false(service_name_valid("a b"));
+        tu_expect_predicate(service_name_valid, "service_name_valid", good, bad);
         memset(longname, 'a', sizeof(longname) - 1);
         longname[sizeof(longname) - 1] = '\0';
         assert_false(service_name_valid(longname));
@@ -295,14 +287,8 @@ static void test_vmctl_frames(void **state)
         unlink(tmpl);
 }
 
-int main(void)
-{
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_start_time_hostile_name),
-            cmocka_unit_test(test_names),
-            cmocka_unit_test_setup_teardown(test_find_and_states, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_logs_tail, setup, teardown),
-            cmocka_unit_test(test_vmctl_frames),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_start_time_hostile_name),
+             cmocka_unit_test(test_names),
+             cmocka_unit_test_setup_teardown(test_find_and_states, setup, teardown),
+             cmocka_unit_test_setup_teardown(test_logs_tail, setup, teardown),
+             cmocka_unit_test(test_vmctl_frames))
