@@ -8,8 +8,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,25 +22,24 @@
 #include "cli/run-opts.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/vmproto.h"
 #include "runtime/runtime.h"
 #include "specs/specs.h"
 #include "vmimage/vmimage.h"
 
-#define MAX_ENV 256
-#define MAX_SHARES 4 /* forge-vmm's VMM_MAX_FS */
 #define DEFAULT_MEMORY (512ULL << 20)
 
+/* The options as given (c), and what a VM makes of them: the shared
+ * directories resolved, the network and ports also from a SPEC's vm: */
 typedef struct vm_opts {
-        const char *env[MAX_ENV];
-        size_t n_env;
-        bool tty, persist, verbose, read_only;
+        const cli_run_opts *c;
         struct {
                 char *src; /* resolved */
                 char *dst;
                 bool ro;
-        } share[MAX_SHARES];
+        } share[VMPROTO_MAX_SHARES];
         size_t n_shares;
-        const char *memory, *cpus, *timeout, *user, *workdir, *hostname, *network;
+        const char *network;
         runtime_port ports[RUNTIME_NET_MAX_PORTS];
         size_t n_ports;
 } vm_opts;
@@ -63,9 +62,9 @@ static int add_share(vm_opts *o, const char *src, const char *dst, bool ro, cons
 {
         struct stat st;
 
-        if (o->n_shares >= MAX_SHARES) {
+        if (o->n_shares >= VMPROTO_MAX_SHARES) {
                 fprintf(stderr, "forge run: '%s': a VM takes at most %d shared directories\n", what,
-                        MAX_SHARES);
+                        VMPROTO_MAX_SHARES);
                 return 125;
         }
         o->share[o->n_shares].src = realpath(src, NULL);
@@ -114,131 +113,92 @@ static int from_cli(const cli_run_opts *c, vm_opts *o)
             strcmp(c->network, "user") != 0)
                 return cli_usage_error("run", "--network wants none or user for a VM, got '%s'",
                                        c->network);
-        if (c->n_volumes > MAX_SHARES)
-                return cli_usage_error("run", "a VM takes at most %d -v", MAX_SHARES);
-        if (c->n_env > MAX_ENV)
-                return cli_usage_error("run", "a VM takes at most %d -e", MAX_ENV);
-        memcpy(o->env, c->env, c->n_env * sizeof(c->env[0]));
-        o->n_env = c->n_env;
+        if (c->n_volumes > VMPROTO_MAX_SHARES)
+                return cli_usage_error("run", "a VM takes at most %d -v", VMPROTO_MAX_SHARES);
+        o->c = c;
+        o->network = c->network;
         memcpy(o->ports, c->ports, c->n_ports * sizeof(c->ports[0]));
         o->n_ports = c->n_ports;
-        o->tty = c->tty;
-        o->persist = c->persist;
-        o->verbose = c->verbose;
-        o->read_only = c->read_only;
-        o->memory = c->memory;
-        o->cpus = c->cpus;
-        o->timeout = c->timeout;
-        o->user = c->user;
-        o->workdir = c->workdir;
-        o->hostname = c->hostname;
-        o->network = c->network;
         for (size_t i = 0; i < c->n_volumes; i++)
                 if ((r = parse_share(c->volumes[i], o)) != 0)
                         return r;
         return 0;
 }
 
-/* " KEY=HEX" of NUL-joined strings */
-static int append_hex(char **cmdline, const char *key, const char *const *v, size_t n)
+static void share_tag(size_t i, char tag[16])
 {
-        size_t len = strlen(*cmdline), extra = strlen(key) + 3;
-        char *s, *p;
-
-        for (size_t i = 0; i < n; i++)
-                extra += 2 * (strlen(v[i]) + 1);
-        s = realloc(*cmdline, len + extra);
-        if (s == NULL)
-                return -1;
-        *cmdline = s;
-        p = s + len;
-        p += sprintf(p, " %s=", key);
-        for (size_t i = 0; i < n; i++) {
-                for (const char *c = v[i]; *c; c++)
-                        p += sprintf(p, "%02x", (unsigned char)*c);
-                if (i + 1 < n)
-                        p += sprintf(p, "00");
-        }
-        return 0;
+        snprintf(tag, 16, "forge%zu", i);
 }
 
-static int append_str(char **cmdline, const char *text)
+/* The run configuration for the guest init (docs/vm-protocol.md); strings
+ * point into o, tags and net */
+static void run_config(const vm_opts *o, char tags[][16], char net[96], vmproto_run *r)
 {
-        size_t len = strlen(*cmdline);
-        char *s = realloc(*cmdline, len + strlen(text) + 1);
+        const cli_run_opts *c = o->c;
+        struct winsize ws = {0};
 
-        if (s == NULL)
-                return -1;
-        strcpy(s + len, text);
-        *cmdline = s;
-        return 0;
-}
-
-/* forge.fs=HEX: TAG, DST, ro|rw for each share (docs/vm-protocol.md) */
-static int append_shares(char **cmdline, const vm_opts *o)
-{
-        const char *v[3 * MAX_SHARES];
-        char tags[MAX_SHARES][32];
-        size_t n = 0;
-
+        *r = (vmproto_run){.has_args = c->n_args > 0,
+                           .args = c->args,
+                           .n_args = (size_t)c->n_args,
+                           .env = (char **)c->env,
+                           .n_env = c->n_env,
+                           .entrypoint = (char *)cli_run_entrypoint(), /* run-service.c */
+                           .user = (char *)c->user,
+                           .workdir = (char *)c->workdir,
+                           .hostname = (char *)c->hostname,
+                           .read_only = c->read_only,
+                           .tty = c->tty};
         for (size_t i = 0; i < o->n_shares; i++) {
-                snprintf(tags[i], sizeof(tags[i]), "forge%zu", i);
-                v[n++] = tags[i];
-                v[n++] = o->share[i].dst;
-                v[n++] = o->share[i].ro ? "ro" : "rw";
+                share_tag(i, tags[i]);
+                r->shares[i] = (vmproto_share){tags[i], o->share[i].dst, o->share[i].ro};
         }
-        return append_hex(cmdline, "forge.fs", v, n);
+        r->n_shares = o->n_shares;
+        if (o->network && strcmp(o->network, "user") == 0) {
+                /* the guest init configures eth0 from this */
+                snprintf(net, 96, "%s/%d,%s,%s", RUNTIME_NET_ADDR, RUNTIME_NET_PREFIX,
+                         RUNTIME_NET_GATEWAY, RUNTIME_NET_DNS);
+                r->net = net;
+        }
+        if (c->tty && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+                r->rows = ws.ws_row;
+                r->cols = ws.ws_col;
+        }
 }
 
-static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_args, char **ret)
+/* The disk's command line, then the run configuration; an exit status when
+ * it cannot be made */
+static int build_cmdline(const vm_opts *o, const char *base, char **ret)
 {
-        cleanup_free char *c = strdup(base);
-        char tty[96];
+        cleanup_free char *b = NULL;
+        char tags[VMPROTO_MAX_SHARES][16], net[96];
+        vmproto_run r;
 
         /* a reset is a triple fault: no waiting on a keyboard controller that
          * isn't there; the console is the workload's: kernel messages only
          * when they are emergencies (a panic) */
-        if (c == NULL ||
-            append_str(&c, o->verbose ? " reboot=t" : " reboot=t quiet loglevel=1") < 0)
-                return -1;
-        if (n_args > 0 &&
-            append_hex(&c, "forge.args", (const char *const *)args, (size_t)n_args) < 0)
-                return -1;
-        if (o->n_env > 0 && append_hex(&c, "forge.env", o->env, o->n_env) < 0)
-                return -1;
-        /* --entrypoint (run-service.c) */
-        if (cli_run_entrypoint() != NULL &&
-            append_hex(&c, "forge.entrypoint", (const char *[]){cli_run_entrypoint()}, 1) < 0)
-                return -1;
-        if ((o->user && append_hex(&c, "forge.user", &o->user, 1) < 0) ||
-            (o->workdir && append_hex(&c, "forge.workdir", &o->workdir, 1) < 0) ||
-            (o->hostname && append_hex(&c, "forge.hostname", &o->hostname, 1) < 0))
-                return -1;
-        if (o->read_only && append_str(&c, " forge.ro=1") < 0)
-                return -1;
-        if (o->n_shares > 0 && append_shares(&c, o) < 0)
-                return -1;
-        if (o->network && strcmp(o->network, "user") == 0) {
-                char net[96];
-
-                /* the guest init configures eth0 from this (docs/vm-protocol.md) */
-                snprintf(net, sizeof(net), " forge.net=%s/%d,%s,%s", RUNTIME_NET_ADDR,
-                         RUNTIME_NET_PREFIX, RUNTIME_NET_GATEWAY, RUNTIME_NET_DNS);
-                if (append_str(&c, net) < 0)
-                        return -1;
+        if (asprintf(&b, "%s%s", base, o->c->verbose ? " reboot=t" : " reboot=t quiet loglevel=1") <
+            0)
+                return 125;
+        run_config(o, tags, net, &r);
+        if (vmproto_run_encode(&r, b, ret) == 0)
+                return 0;
+        if (errno == E2BIG)
+                return cli_usage_error("run",
+                                       "the VM's kernel command line would be over %d bytes: pass "
+                                       "fewer or shorter arguments, -e or -v",
+                                       VMPROTO_CMDLINE_MAX);
+        if (errno == EINVAL && o->c->n_args == 1 && o->c->args[0][0] == '\0')
+                return cli_usage_error("run", "a VM cannot take one empty argument (the guest "
+                                              "would read it as none)");
+        if (errno == EINVAL) {
+                fprintf(stderr,
+                        "forge run: the disk's kernel command line ('%s') has an unbalanced "
+                        "double quote: the image's vm.cmdline would hide forge's settings\n",
+                        base);
+                return 125;
         }
-        if (o->tty) {
-                struct winsize ws = {0};
-                if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
-                        snprintf(tty, sizeof(tty), " forge.tty=1 forge.rows=%u forge.cols=%u",
-                                 ws.ws_row, ws.ws_col);
-                else
-                        snprintf(tty, sizeof(tty), " forge.tty=1");
-                if (append_str(&c, tty) < 0)
-                        return -1;
-        }
-        *ret = take_ptr(c);
-        return 0;
+        fprintf(stderr, "forge run: the VM's kernel command line: %s\n", strerror(errno));
+        return 125;
 }
 
 /* The spec's container.mounts (shared directories, as the container gets
@@ -304,28 +264,87 @@ static int find_disk(cli_ctx *ctx, const char *target, vm_opts *o, store **ret_s
         return 0;
 }
 
-/* forge-vmm: FORGE_VMM, else installed with forge (fs_companion_find) */
-static char *find_launcher(void)
-{
-        const char *env = getenv("FORGE_VMM");
+/* forge-vmm's command line; the numbers and share specs written into text */
+typedef struct vmm_argv {
+        const char *v[40 + 2 * VMPROTO_MAX_SHARES];
+        size_t n;
+        char text[8 + VMPROTO_MAX_SHARES][PATH_MAX + 48];
+        size_t n_text;
+} vmm_argv;
 
-        if (env && access(env, X_OK) == 0)
-                return strdup(env);
-        return fs_companion_find("forge-vmm", "runtime/vmm");
+/* OPT, and VALUE when not NULL */
+static void arg_add(vmm_argv *a, const char *opt, const char *value)
+{
+        a->v[a->n++] = opt;
+        if (value != NULL)
+                a->v[a->n++] = value;
+}
+
+static void arg_addf(vmm_argv *a, const char *opt, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void arg_addf(vmm_argv *a, const char *opt, const char *fmt, ...)
+{
+        char *t = a->text[a->n_text++];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(t, sizeof(a->text[0]), fmt, ap);
+        va_end(ap);
+        arg_add(a, opt, t);
+}
+
+/* What forge-vmm boots, and with how much */
+typedef struct vm_launch {
+        const char *disk;
+        int disk_fd;
+        const vmimage_boot *boot;
+        char *cmdline;
+        unsigned long long memory;
+        unsigned cpus, timeout;
+        int net_fd; /* -1: no network */
+} vm_launch;
+
+static void launcher_argv(const vm_opts *o, const vm_launch *l, vmm_argv *a)
+{
+        const vmimage_boot *b = l->boot;
+
+        arg_add(a, "forge-vmm", NULL);
+        arg_addf(a, "--disk-fd", "%d", l->disk_fd);
+        arg_add(a, "--disk-name", l->disk);
+        arg_addf(a, "--kernel", "%llu:%llu", (unsigned long long)b->kernel_off,
+                 (unsigned long long)b->kernel_len);
+        arg_addf(a, "--initrd", "%llu:%llu", (unsigned long long)b->initrd_off,
+                 (unsigned long long)b->initrd_len);
+        arg_add(a, "--cmdline", l->cmdline);
+        arg_addf(a, "--memory", "%llu", l->memory);
+        arg_addf(a, "--cpus", "%u", l->cpus);
+        if (l->timeout)
+                arg_addf(a, "--timeout", "%u", l->timeout);
+        if (o->c->tty)
+                arg_add(a, "--tty", NULL);
+        if (o->c->persist)
+                arg_add(a, "--persist", NULL);
+        if (o->c->read_only)
+                arg_add(a, "--read-only", NULL);
+        for (size_t i = 0; i < o->n_shares; i++) {
+                char tag[16];
+                share_tag(i, tag);
+                arg_addf(a, "--share", "%s,%s,%s", tag, o->share[i].ro ? "ro" : "rw",
+                         o->share[i].src);
+        }
+        if (l->net_fd >= 0) /* the launcher's end of passt's socket */
+                arg_addf(a, "--net-fd", "%d", l->net_fd);
+        if (cli_run_control_dir() != NULL) /* forge run -d: forge exec's channel */
+                arg_add(a, "--control", cli_run_control_dir());
+        a->v[a->n] = NULL;
 }
 
 /* Replaces this process with forge-vmm; returns only on failure. The disk
  * stays open across exec, so a store gc cannot take it away meanwhile. */
-static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot *b,
-                         const char *cmdline, unsigned long long memory, unsigned cpus,
-                         unsigned timeout, int net_fd)
+static int exec_launcher(const vm_opts *o, vm_launch *l)
 {
-        cleanup_free char *launcher = find_launcher();
-        char fd_s[16], kernel_s[48], initrd_s[48], mem_s[24], cpus_s[16], timeout_s[16], net_s[16];
-        const char *argv[34 + 2 * MAX_SHARES];
-        char share_s[MAX_SHARES][PATH_MAX + 32];
-        size_t n = 0;
-        int fd;
+        cleanup_free char *launcher = fs_companion_lookup("FORGE_VMM", "forge-vmm", "runtime/vmm");
+        vmm_argv a = {0};
 
         if (launcher == NULL) {
                 fprintf(
@@ -333,67 +352,19 @@ static int exec_launcher(const vm_opts *o, const char *disk, const vmimage_boot 
                     "forge run: forge-vmm not found (set FORGE_VMM or install it next to forge)\n");
                 return -1;
         }
-        fd = open(disk, o->persist ? O_RDWR : O_RDONLY); /* no O_CLOEXEC: for forge-vmm */
-        if (fd < 0) {
-                fprintf(stderr, "forge run: open '%s': %s\n", disk, strerror(errno));
+        l->disk_fd = open(l->disk, o->c->persist ? O_RDWR : O_RDONLY); /* no O_CLOEXEC */
+        if (l->disk_fd < 0) {
+                fprintf(stderr, "forge run: open '%s': %s\n", l->disk, strerror(errno));
                 return -1;
         }
-        snprintf(fd_s, sizeof(fd_s), "%d", fd);
-        snprintf(kernel_s, sizeof(kernel_s), "%llu:%llu", (unsigned long long)b->kernel_off,
-                 (unsigned long long)b->kernel_len);
-        snprintf(initrd_s, sizeof(initrd_s), "%llu:%llu", (unsigned long long)b->initrd_off,
-                 (unsigned long long)b->initrd_len);
-        snprintf(mem_s, sizeof(mem_s), "%llu", memory);
-        snprintf(cpus_s, sizeof(cpus_s), "%u", cpus);
-        snprintf(timeout_s, sizeof(timeout_s), "%u", timeout);
-        argv[n++] = "forge-vmm";
-        argv[n++] = "--disk-fd";
-        argv[n++] = fd_s;
-        argv[n++] = "--disk-name";
-        argv[n++] = disk;
-        argv[n++] = "--kernel";
-        argv[n++] = kernel_s;
-        argv[n++] = "--initrd";
-        argv[n++] = initrd_s;
-        argv[n++] = "--cmdline";
-        argv[n++] = cmdline;
-        argv[n++] = "--memory";
-        argv[n++] = mem_s;
-        argv[n++] = "--cpus";
-        argv[n++] = cpus_s;
-        if (timeout) {
-                argv[n++] = "--timeout";
-                argv[n++] = timeout_s;
-        }
-        if (o->tty)
-                argv[n++] = "--tty";
-        if (o->persist)
-                argv[n++] = "--persist";
-        if (o->read_only)
-                argv[n++] = "--read-only";
-        for (size_t i = 0; i < o->n_shares; i++) {
-                snprintf(share_s[i], sizeof(share_s[i]), "forge%zu,%s,%s", i,
-                         o->share[i].ro ? "ro" : "rw", o->share[i].src);
-                argv[n++] = "--share";
-                argv[n++] = share_s[i];
-        }
-        if (net_fd >= 0) {
-                /* kept open across exec: the launcher's end of passt's socket */
-                snprintf(net_s, sizeof(net_s), "%d", net_fd);
-                argv[n++] = "--net-fd";
-                argv[n++] = net_s;
-                fcntl(net_fd, F_SETFD, 0);
-        }
-        if (cli_run_control_dir() != NULL) { /* forge run -d: forge exec's channel */
-                argv[n++] = "--control";
-                argv[n++] = cli_run_control_dir();
-        }
-        argv[n] = NULL;
+        if (l->net_fd >= 0)
+                fcntl(l->net_fd, F_SETFD, 0); /* kept open across exec */
+        launcher_argv(o, l, &a);
         fflush(stdout);
         fflush(stderr);
-        execv(launcher, (char *const *)argv);
+        execv(launcher, (char *const *)a.v);
         fprintf(stderr, "forge run: exec '%s': %s\n", launcher, strerror(errno));
-        close(fd);
+        close(l->disk_fd);
         return -1;
 }
 
@@ -420,53 +391,42 @@ static int net_start(const vm_opts *o, runtime_net **ret_net, int *ret_fd, forge
         return 0;
 }
 
-static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_args)
+/* --memory, --cpus, --timeout: 0 when not given */
+static int parse_limits(const cli_run_opts *c, unsigned long long *ret_memory, unsigned *ret_cpus,
+                        unsigned *ret_timeout)
 {
-        cleanup_error forge_error *err = NULL;
-        cleanup_store store *s = NULL;
-        cleanup_free char *disk = NULL, *cmdline = NULL;
-        vmimage_boot boot = {0};
-        runtime_net *net = NULL;
-        int net_fd = -1;
-        unsigned long long v = 0;
-        unsigned cpus = 0, timeout = 0;
-        int r;
+        char *end;
+        unsigned long n;
 
-        if (cli_run_check_names(o->user, o->hostname) != 0)
-                return FORGE_EXIT_USAGE;
-        if (o->memory && (fs_parse_size(o->memory, &v) < 0 || v == 0))
+        if (c->memory && (fs_parse_size(c->memory, ret_memory) < 0 || *ret_memory == 0))
                 return cli_usage_error("run", "--memory wants a size like 512M, got '%s'",
-                                       o->memory);
-        if (o->cpus) {
-                char *end;
-                unsigned long n = strtoul(o->cpus, &end, 10);
+                                       c->memory);
+        if (c->cpus) {
+                n = strtoul(c->cpus, &end, 10);
                 if (*end || n == 0 || n > 64)
                         return cli_usage_error(
                             "run", "--cpus wants a whole number of vCPUs from 1 to 64, got '%s'",
-                            o->cpus);
-                cpus = (unsigned)n;
+                            c->cpus);
+                *ret_cpus = (unsigned)n;
         }
-        if (o->n_ports > 0 && o->network != NULL && strcmp(o->network, "user") != 0)
-                return cli_usage_error("run", "-p publishes a port of --network user; this VM's "
-                                              "network is none");
-        if (o->timeout) {
-                char *end;
-                unsigned long n = strtoul(o->timeout, &end, 10);
+        if (c->timeout) {
+                n = strtoul(c->timeout, &end, 10);
                 if (*end || n == 0 || n > 86400 * 365)
                         return cli_usage_error("run", "--timeout wants seconds, got '%s'",
-                                               o->timeout);
-                timeout = (unsigned)n;
+                                               c->timeout);
+                *ret_timeout = (unsigned)n;
         }
-        if (find_disk(ctx, target, o, &s, &disk, &err) < 0) {
-                r = cli_fail(&err);
-                return r == FORGE_EXIT_USAGE ? r : 125;
-        }
-        if (o->n_ports > 0 && (o->network == NULL || strcmp(o->network, "user") != 0)) {
-                cli_usage_error("run",
-                                "-p publishes a port of --network user; this VM's network is none");
-                return FORGE_EXIT_USAGE;
-        }
-        if (o->persist && o->read_only)
+        return 0;
+}
+
+/* What can be refused once the disk is known (s: the store's, or NULL for a
+ * disk image file) */
+static int check_disk_opts(const vm_opts *o, const store *s)
+{
+        if (o->n_ports > 0 && (o->network == NULL || strcmp(o->network, "user") != 0))
+                return cli_usage_error(
+                    "run", "-p publishes a port of --network user; this VM's network is none");
+        if (o->c->persist && o->c->read_only)
                 return cli_usage_error("run", "--persist and --read-only contradict each other");
         if (o->n_shares > 0 && geteuid() != 0) {
                 fprintf(stderr,
@@ -474,36 +434,72 @@ static int run(cli_ctx *ctx, vm_opts *o, const char *target, char **args, int n_
                         "sets up namespaces of its own\n");
                 return 125;
         }
-        if (o->persist && s != NULL) {
+        if (o->c->persist && s != NULL) {
                 fprintf(
                     stderr,
                     "forge run: --persist wants a disk image file (forge export --format disk), "
                     "not an image in the store\n");
                 return FORGE_EXIT_USAGE;
         }
+        return 0;
+}
+
+/* Boots the disk with forge-vmm (exec); returns only on failure */
+static int launch(vm_opts *o, vm_launch *l)
+{
+        cleanup_error forge_error *err = NULL;
+        runtime_net *net = NULL;
+        int r;
+
+        r = build_cmdline(o, l->boot->cmdline, &l->cmdline);
+        if (r != 0)
+                return r;
+        if (net_start(o, &net, &l->net_fd, &err) < 0) {
+                cli_fail(&err);
+                r = 125;
+        } else {
+                exec_launcher(o, l);
+                r = 125;
+        }
+        runtime_net_stop(net);
+        if (l->net_fd >= 0)
+                close(l->net_fd);
+        free(l->cmdline);
+        return r;
+}
+
+static int run(cli_ctx *ctx, vm_opts *o)
+{
+        cleanup_error forge_error *err = NULL;
+        cleanup_store store *s = NULL;
+        cleanup_free char *disk = NULL;
+        vmimage_boot boot = {0};
+        vm_launch l = {.boot = &boot, .net_fd = -1};
+        int r;
+
+        if (cli_run_check_names(o->c->user, o->c->hostname) != 0)
+                return FORGE_EXIT_USAGE;
+        if ((r = parse_limits(o->c, &l.memory, &l.cpus, &l.timeout)) != 0)
+                return r;
+        if (o->n_ports > 0 && o->network != NULL && strcmp(o->network, "user") != 0)
+                return cli_usage_error("run", "-p publishes a port of --network user; this VM's "
+                                              "network is none");
+        if (find_disk(ctx, o->c->target, o, &s, &disk, &err) < 0) {
+                r = cli_fail(&err);
+                return r == FORGE_EXIT_USAGE ? r : 125;
+        }
+        if ((r = check_disk_opts(o, s)) != 0)
+                return r;
         if (vmimage_boot_locate(disk, &boot, &err) < 0) {
                 cli_fail(&err);
                 return 125;
         }
-        r = build_cmdline(o, boot.cmdline, args, n_args, &cmdline);
-        if (r == 0 && net_start(o, &net, &net_fd, &err) < 0) {
-                cli_fail(&err);
-                r = -1;
-        }
-        if (r == 0)
-                r = exec_launcher(o, disk, &boot, cmdline,
-                                  o->memory     ? v
-                                  : boot.memory ? boot.memory
-                                                : DEFAULT_MEMORY,
-                                  cpus        ? cpus
-                                  : boot.cpus ? boot.cpus
-                                              : 1,
-                                  timeout, net_fd);
-        runtime_net_stop(net);
-        if (net_fd >= 0)
-                close(net_fd);
+        l.disk = disk;
+        l.memory = l.memory ? l.memory : boot.memory ? boot.memory : DEFAULT_MEMORY;
+        l.cpus = l.cpus ? l.cpus : boot.cpus ? boot.cpus : 1;
+        r = launch(o, &l);
         vmimage_boot_release(&boot);
-        return 125;
+        return r;
 }
 
 int cli_run_vm(cli_ctx *ctx, const cli_run_opts *c)
@@ -513,5 +509,5 @@ int cli_run_vm(cli_ctx *ctx, const cli_run_opts *c)
 
         if (r != 0)
                 return r;
-        return run(ctx, &o, c->target, c->args, c->n_args);
+        return run(ctx, &o);
 }

@@ -70,6 +70,15 @@ char *fs_companion_find(const char *name, const char *build_subdir)
         return NULL;
 }
 
+char *fs_companion_lookup(const char *env_var, const char *name, const char *build_subdir)
+{
+        const char *env = getenv(env_var);
+
+        if (env && access(env, X_OK) == 0)
+                return strdup(env);
+        return fs_companion_find(name, build_subdir);
+}
+
 char *fs_path_clean(const char *p, fs_dotdot dotdot)
 {
         char *out = malloc(strlen(p) + 1);

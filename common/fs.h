@@ -15,6 +15,8 @@ char *fs_path_join(const char *a, const char *b);
  * tree), at ../libexec/forge/NAME, else in /usr/local/libexec/forge or
  * /usr/libexec/forge. malloc'd path of the first executable one, or NULL. */
 char *fs_companion_find(const char *name, const char *build_subdir);
+/* The same, unless the environment variable env_var names an executable. */
+char *fs_companion_lookup(const char *env_var, const char *name, const char *build_subdir);
 /* What fs_path_clean does with a ".." component. */
 typedef enum fs_dotdot {
         FS_DOTDOT_REFUSE, /* NULL with errno EINVAL */

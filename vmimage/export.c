@@ -19,54 +19,58 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/safe-open.h"
+#include "common/vmproto.h"
 
-static void hex_strv(FILE *f, const char *key, json_t *a, json_t *b)
+/* The strings of a JSON array (other values skipped) appended to v[*n] */
+static void json_strings(const json_t *a, const char **v, size_t *n)
 {
         size_t i;
-        json_t *v;
-        bool first = true;
+        json_t *e;
 
-        fprintf(f, "%s=", key);
-        for (int part = 0; part < 2; part++) {
-                json_array_foreach(part ? b : a, i, v)
-                {
-                        const char *s = json_string_value(v);
-                        if (s == NULL)
-                                continue;
-                        if (!first)
-                                fprintf(f, "00");
-                        for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-                                fprintf(f, "%02x", *c);
-                        first = false;
-                }
+        json_array_foreach(a, i, e)
+        {
+                if (json_is_string(e))
+                        v[(*n)++] = json_string_value(e);
         }
-        fprintf(f, "\n");
+}
+
+/* A workdir, user or hostname: a line of /.forge/run, so none with a newline */
+static char *one_line(const json_t *v)
+{
+        const char *s = json_string_value(v);
+
+        return (char *)(s && !strchr(s, '\n') ? s : NULL);
 }
 
 char *vmimage_run_config(const json_t *image_config)
 {
         json_t *rc = json_object_get(image_config, "config");
         json_t *ep = json_object_get(rc, "Entrypoint"), *cmd = json_object_get(rc, "Cmd");
-        const char *wd = json_string_value(json_object_get(rc, "WorkingDir"));
-        const char *user = json_string_value(json_object_get(rc, "User"));
-        const char *host = json_string_value(json_object_get(rc, "Hostname"));
+        json_t *env = json_object_get(rc, "Env");
+        cleanup_free const char **argv =
+            calloc(json_array_size(ep) + json_array_size(cmd) + 1, sizeof(char *));
+        cleanup_free const char **envv = calloc(json_array_size(env) + 1, sizeof(char *));
+        vmproto_image im = {.argv = (char **)argv,
+                            .env = (char **)envv,
+                            .workdir = one_line(json_object_get(rc, "WorkingDir")),
+                            .user = one_line(json_object_get(rc, "User")),
+                            .hostname = one_line(json_object_get(rc, "Hostname"))};
         char *out = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&out, &len);
 
-        if (f == NULL)
+        if (argv == NULL || envv == NULL) {
+                errno = ENOMEM;
                 return NULL;
-        hex_strv(f, "argv", ep, cmd);
-        fprintf(f, "entrypoint=%zu\n", json_array_size(ep));
-        hex_strv(f, "env", json_object_get(rc, "Env"), NULL);
-        if (wd && !strchr(wd, '\n'))
-                fprintf(f, "workdir=%s\n", wd);
-        if (user && !strchr(user, '\n'))
-                fprintf(f, "user=%s\n", user);
-        if (host && !strchr(host, '\n'))
-                fprintf(f, "hostname=%s\n", host);
-        fclose(f);
-        return out;
+        }
+        json_strings(ep, argv, &im.argc);
+        im.n_entrypoint = im.argc;
+        json_strings(cmd, argv, &im.argc);
+        json_strings(env, envv, &im.n_env);
+        /* one empty string (ENTRYPOINT [""]) is none: the wire cannot tell them apart */
+        if (im.argc == 1 && argv[0][0] == '\0')
+                im.argc = im.n_entrypoint = 0;
+        if (im.n_env == 1 && envv[0][0] == '\0')
+                im.n_env = 0;
+        return vmproto_image_encode(&im, &out) == 0 ? out : NULL;
 }
 
 #define VM_MAX_MEMORY (1ULL << 40)
@@ -138,15 +142,6 @@ int vmimage_vm_config_parse(const json_t *image_config, vmimage_vm_config *ret, 
         }
         *ret = c;
         return 1;
-}
-
-static char *find_vminit(void)
-{
-        const char *env = getenv("FORGE_VMINIT");
-
-        if (env && access(env, X_OK) == 0)
-                return strdup(env);
-        return fs_companion_find("forge-vminit", "runtime/init");
 }
 
 static int copy_out(const char *src, const char *dst, forge_error **err)
@@ -272,115 +267,158 @@ static int kernel_keep(store *s, const char *key, const char *work, forge_error 
         return store_kv_put(s, "vmkernel", digest_hex(key), v, err);
 }
 
+/* A disk image being built: its work directory and what is made there */
+typedef struct disk_work {
+        char *dir, *rootfs, *disk, *run;
+        char *kdeb, *kbz, *modsdir; /* the kernel's files */
+        char *kpaths[3];            /* cached kernel artifacts (kernel_cached) */
+} disk_work;
+
+static void disk_work_release(disk_work *w)
+{
+        forge_error *e = NULL;
+        char *owned[] = {w->rootfs,  w->disk,      w->run,       w->kdeb,     w->kbz,
+                         w->modsdir, w->kpaths[0], w->kpaths[1], w->kpaths[2]};
+
+        for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
+                free(owned[i]);
+        if (w->dir != NULL)
+                fs_rm_rf(w->dir, &e);
+        forge_error_release(&e);
+        free(w->dir);
+}
+
+/* The work directory with the image flattened into rootfs/ and its run
+ * configuration */
+static int work_prepare(store *s, const store_image *img, disk_work *w, forge_error **err)
+{
+        if (store_tmpdir(s, &w->dir, err) < 0)
+                return -1;
+        w->rootfs = fs_path_join(w->dir, "rootfs");
+        w->disk = fs_path_join(w->dir, "disk.img");
+        if (!w->rootfs || !w->disk || mkdir(w->rootfs, 0755) < 0)
+                return forge_error_make(err, errno ? errno : ENOMEM, "disk image work dir");
+        errno = 0;
+        w->run = vmimage_run_config(img->config);
+        if (w->run == NULL)
+                return forge_error_make(err, errno ? errno : ENOMEM,
+                                        "the image's run configuration");
+        if (store_flatten(s, img, w->rootfs, err) < 0)
+                return forge_error_prefix(err, "flatten the image");
+        return 0;
+}
+
+static int kernel_locate(store *s, const vmimage_vm_config *vm, disk_work *w, forge_error **err)
+{
+        const char *kd = vm->kernel_deb, *kb = vm->kernel_bzimage;
+
+        if (!store_blob_exists(s, kd ? kd : kb))
+                return forge_error_make(err, ENOENT, "the image's kernel %s is not in the store",
+                                        kd ? kd : kb);
+        if (kd)
+                w->kdeb = store_blob_path(s, kd);
+        if (kb)
+                w->kbz = store_blob_path(s, kb);
+        if (w->kdeb == NULL && w->kbz == NULL)
+                return forge_error_make(err, ENOMEM, "kernel path");
+        return 0;
+}
+
+/* lib/modules/VERSION of the unpacked modules layer at mods, as a real
+ * directory of the layer (a symlink there could lead to the host's); NULL
+ * in *ret when there is none */
+static int modules_version_dir(const char *mods, char **ret, forge_error **err)
+{
+        cleanup_strv char **names = NULL;
+        cleanup_close int mfd = open(mods, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        cleanup_close int lfd = mfd < 0 ? -1 : safe_opendir_nofollow(mfd, "lib/modules", err);
+        struct stat st;
+
+        if (lfd < 0)
+                return forge_error_prefix(err, "the kernel modules layer");
+        if (fs_dir_list_sorted(lfd, ".", &names, err) < 0)
+                return -1;
+        if (names[0] && fstatat(lfd, names[0], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISDIR(st.st_mode)) {
+                cleanup_free char *lm = fs_path_join(mods, "lib/modules");
+                *ret = lm ? fs_path_join(lm, names[0]) : NULL;
+        }
+        return 0;
+}
+
+/* the modules tree was stored as a layer: unpacked into the work directory */
+static int modules_unpack(store *s, const char *km, disk_work *w, forge_error **err)
+{
+        cleanup_free char *mods = fs_path_join(w->dir, "modules");
+        cleanup_close int fd = -1;
+
+        if (mods == NULL || mkdir(mods, 0755) < 0)
+                return forge_error_make(err, errno ? errno : ENOMEM, "kernel modules");
+        if (store_blob_open(s, km, &fd, err) < 0 || store_extract_fd(fd, mods, 0, err) < 0)
+                return -1;
+        return modules_version_dir(mods, &w->modsdir, err);
+}
+
+/* the image's creation time, the disk's every timestamp */
+static uint64_t image_epoch(const store_image *img)
+{
+        json_t *created = json_object_get(img->config, "created");
+        struct tm tm = {0};
+
+        if (json_is_string(created) &&
+            strptime(json_string_value(created), "%Y-%m-%dT%H:%M:%SZ", &tm))
+                return (uint64_t)timegm(&tm);
+        return 0;
+}
+
+static int disk_keep(store *s, const char *path, char ret[DIGEST_STR_SIZE], forge_error **err)
+{
+        cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return forge_error_make(err, errno, "open the disk image");
+        return store_blob_put_fd(s, fd, ret, NULL, err);
+}
+
 /* init: forge-vminit; kkey: kernel_key() of vm and init */
 static int build_into_store(store *s, const store_image *img, const vmimage_vm_config *vm,
                             const char *init, const char *kkey, char ret[DIGEST_STR_SIZE],
                             forge_error **err)
 {
-        cleanup_free char *work = NULL, *rootfs = NULL, *disk = NULL, *run = NULL, *kdeb = NULL,
-                          *kbz = NULL, *mods = NULL, *modsdir = NULL;
-        const char *kd = vm->kernel_deb, *kb = vm->kernel_bzimage, *km = vm->kernel_modules;
-        vmimage_opts o = {0};
-        json_t *created;
-        struct tm tm = {0};
-        forge_error *e2 = NULL;
-        char *kpaths[3] = {NULL, NULL, NULL};
+        disk_work w = {0};
+        vmimage_opts o;
         int r = -1;
 
-        if (store_tmpdir(s, &work, err) < 0)
-                return -1;
-        rootfs = fs_path_join(work, "rootfs");
-        disk = fs_path_join(work, "disk.img");
-        run = vmimage_run_config(img->config);
-        if (!rootfs || !disk || !run || mkdir(rootfs, 0755) < 0) {
-                forge_error_make(err, errno ? errno : ENOMEM, "disk image work dir");
+        if (work_prepare(s, img, &w, err) < 0 || kernel_locate(s, vm, &w, err) < 0 ||
+            (vm->kernel_modules && modules_unpack(s, vm->kernel_modules, &w, err) < 0))
                 goto out;
+        o = (vmimage_opts){.rootfs_dir = w.rootfs,
+                           .kernel_deb = w.kdeb,
+                           .bzimage = w.kbz,
+                           .modules_dir = w.modsdir,
+                           .init_path = init,
+                           .run_config = w.run,
+                           .cmdline = vm->cmdline,
+                           .memory = vm->memory,
+                           .cpus = vm->cpus,
+                           .disk_size = vm->disk_size,
+                           .sde = image_epoch(img),
+                           .seed = img->digest,
+                           .tmpdir = w.dir,
+                           .out_path = w.disk};
+        if (kernel_cached(s, kkey, w.kpaths)) {
+                o.prepared_bzimage = w.kpaths[0];
+                o.prepared_initrd = w.kpaths[1];
+                o.prepared_uki = w.kpaths[2];
         }
-        if (store_flatten(s, img, rootfs, err) < 0) {
-                forge_error_prefix(err, "flatten the image");
+        if (vmimage_build(&o, err) < 0 ||
+            (o.prepared_uki == NULL && kernel_keep(s, kkey, w.dir, err) < 0))
                 goto out;
-        }
-        if (!store_blob_exists(s, kd ? kd : kb)) {
-                forge_error_make(err, ENOENT, "the image's kernel %s is not in the store",
-                                 kd ? kd : kb);
+        if (disk_keep(s, w.disk, ret, err) < 0)
                 goto out;
-        }
-        if (kd)
-                kdeb = store_blob_path(s, kd);
-        if (kb)
-                kbz = store_blob_path(s, kb);
-        if (kdeb == NULL && kbz == NULL) {
-                forge_error_make(err, ENOMEM, "kernel path");
-                goto out;
-        }
-        if (km) {
-                /* the modules tree was stored as a layer: unpack it */
-                store_layer l = {0};
-                snprintf(l.digest, sizeof(l.digest), "%s", km);
-                snprintf(l.diff_id, sizeof(l.diff_id), "%s", km);
-                mods = fs_path_join(work, "modules");
-                cleanup_close int fd = -1;
-                if (mods == NULL || mkdir(mods, 0755) < 0 || store_blob_open(s, km, &fd, err) < 0 ||
-                    store_extract_fd(fd, mods, 0, err) < 0)
-                        goto out;
-                {
-                        /* lib/modules/VERSION as real directories of the
-                         * layer: a symlink there could lead to the host's */
-                        cleanup_strv char **names = NULL;
-                        cleanup_close int mfd = open(mods, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                        cleanup_close int lfd =
-                            mfd < 0 ? -1 : safe_opendir_nofollow(mfd, "lib/modules", err);
-                        struct stat st;
-                        if (lfd < 0) {
-                                forge_error_prefix(err, "the kernel modules layer");
-                                goto out;
-                        }
-                        if (fs_dir_list_sorted(lfd, ".", &names, err) < 0)
-                                goto out;
-                        if (names[0] && fstatat(lfd, names[0], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                            S_ISDIR(st.st_mode)) {
-                                cleanup_free char *lm = fs_path_join(mods, "lib/modules");
-                                modsdir = lm ? fs_path_join(lm, names[0]) : NULL;
-                        }
-                }
-        }
-        o.rootfs_dir = rootfs;
-        o.kernel_deb = kdeb;
-        o.bzimage = kbz;
-        o.modules_dir = modsdir;
-        o.init_path = init;
-        o.run_config = run;
-        o.cmdline = vm->cmdline;
-        o.memory = vm->memory;
-        o.cpus = vm->cpus;
-        o.disk_size = vm->disk_size;
-        created = json_object_get(img->config, "created");
-        if (json_is_string(created) &&
-            strptime(json_string_value(created), "%Y-%m-%dT%H:%M:%SZ", &tm))
-                o.sde = (uint64_t)timegm(&tm);
-        o.seed = img->digest;
-        o.tmpdir = work;
-        o.out_path = disk;
-        if (kernel_cached(s, kkey, kpaths)) {
-                o.prepared_bzimage = kpaths[0];
-                o.prepared_initrd = kpaths[1];
-                o.prepared_uki = kpaths[2];
-        }
-        if (vmimage_build(&o, err) < 0)
-                goto out;
-        if (o.prepared_uki == NULL && kernel_keep(s, kkey, work, err) < 0)
-                goto out;
-        {
-                cleanup_close int fd = open(disk, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || store_blob_put_fd(s, fd, ret, NULL, err) < 0)
-                        goto out;
-        }
         r = 0;
 out:
-        for (int i = 0; i < 3; i++)
-                free(kpaths[i]);
-        fs_rm_rf(work, &e2);
-        forge_error_release(&e2);
+        disk_work_release(&w);
         return r;
 }
 
@@ -402,7 +440,7 @@ int vmimage_disk_get(store *s, const char *manifest_digest, char **ret_path, for
                                          "image %s has no vm section: add 'vm:' with a kernel "
                                          "to its spec",
                                          manifest_digest);
-        init = find_vminit();
+        init = fs_companion_lookup("FORGE_VMINIT", "forge-vminit", "runtime/init");
         if (init == NULL)
                 return forge_error_make(err, ENOENT,
                                         "forge-vminit not found (set FORGE_VMINIT or "

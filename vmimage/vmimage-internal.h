@@ -5,12 +5,13 @@
 #include <stdint.h>
 
 #include "common/hash.h"
+#include "common/vmproto.h"
 #include "vmimage/vmimage.h"
 
 #define VM_ESP_TYPE "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 #define VM_LINUX_TYPE "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 #define VM_FORGE_BOOT_TYPE "6A8D1F2E-5B3C-4E7A-9C0D-F0F0E0D0C0B1"
-#define VM_ROOT_NAME "forge-root"
+#define VM_ROOT_NAME VMPROTO_ROOT_NAME /* the guest init looks for it */
 #define VM_BOOT_NAME "forge-boot"
 #define VM_ESP_NAME "forge-esp"
 /* Timestamp of the kernel artifacts (initramfs entries, UKI): they are

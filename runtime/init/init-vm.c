@@ -10,7 +10,8 @@
  *    shared directories of forge.fs (virtio-fs tags);
  * 3. reads the run configuration /.forge/run written by `forge export
  *    --format disk`, applies forge.args / forge.env from the command line
- *    (docs/vm-protocol.md), sets hostname, user, workdir;
+ *    (both decoded by common/vmproto.c, docs/vm-protocol.md), sets hostname,
+ *    user, workdir;
  * 4. runs the workload, supervised (init_supervise: zombies reaped, signals
  *    forwarded); reports "FORGE-EXIT: N" on the console and N on I/O port
  *    0xf4; syncs and powers off.
@@ -37,14 +38,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/vmproto.h"
 #include "runtime/init/supervise.h"
 #include "runtime/init/vm-net.h"
 #include "runtime/init/vmctl-guest.h"
-
-#define MAX_ARGS 4096
-#define EXIT_PORT 0xf4
-#define CTL_PORT 0x4f4     /* reads 'F' under forge's own launcher */
-#define CTL_SIG_PORT 0x4f5 /* a signal the host asks to forward, 0 for none */
 
 static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void msg(const char *fmt, ...)
@@ -67,8 +64,8 @@ static void __attribute__((noreturn)) finish(int status)
         fflush(stdout);
         fflush(stderr);
         sync();
-        if (ioperm(EXIT_PORT, 1, 1) == 0)
-                outb((unsigned char)status, EXIT_PORT);
+        if (ioperm(VMPROTO_EXIT_PORT, 1, 1) == 0)
+                outb((unsigned char)status, VMPROTO_EXIT_PORT);
         reboot(RB_POWER_OFF);
         for (;;)
                 pause();
@@ -99,64 +96,6 @@ static char *read_text(const char *path, size_t max)
         close(fd);
         buf[len] = '\0';
         return buf;
-}
-
-/* Value of key=... on the kernel command line (malloc'd), or NULL. */
-static char *cmdline_get(const char *cmdline, const char *key)
-{
-        size_t klen = strlen(key);
-        const char *p = cmdline;
-
-        while (p && *p) {
-                while (*p == ' ' || *p == '\n')
-                        p++;
-                if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
-                        const char *v = p + klen + 1;
-                        size_t len = strcspn(v, " \n");
-                        return strndup(v, len);
-                }
-                p = strchr(p, ' ');
-        }
-        return NULL;
-}
-
-/* Hex of NUL-joined strings -> NULL-terminated vector appended to *v. */
-static int unhex_strv(const char *hex, char ***v, size_t *n)
-{
-        size_t len = strlen(hex), blen = len / 2, start = 0;
-        unsigned char *bin;
-
-        if (len % 2)
-                return -1;
-        bin = malloc(blen + 1);
-        if (bin == NULL)
-                return -1;
-        for (size_t i = 0; i < blen; i++) {
-                unsigned hi, lo;
-                if (!isxdigit((unsigned char)hex[2 * i]) ||
-                    !isxdigit((unsigned char)hex[2 * i + 1]))
-                        return free(bin), -1;
-                hi = (unsigned)(isdigit((unsigned char)hex[2 * i])
-                                    ? hex[2 * i] - '0'
-                                    : (tolower(hex[2 * i]) - 'a' + 10));
-                lo = (unsigned)(isdigit((unsigned char)hex[2 * i + 1])
-                                    ? hex[2 * i + 1] - '0'
-                                    : (tolower(hex[2 * i + 1]) - 'a' + 10));
-                bin[i] = (unsigned char)(hi << 4 | lo);
-        }
-        bin[blen] = '\0';
-        for (size_t i = 0; i <= blen && blen > 0; i++) {
-                if (i == blen || bin[i] == '\0') {
-                        if (*n + 2 > MAX_ARGS)
-                                return free(bin), -1;
-                        *v = realloc(*v, (*n + 2) * sizeof(char *));
-                        (*v)[(*n)++] = strndup((char *)bin + start, i - start);
-                        (*v)[*n] = NULL;
-                        start = i + 1;
-                }
-        }
-        free(bin);
-        return 0;
 }
 
 static void load_modules(void)
@@ -209,16 +148,11 @@ static char *find_partition(const char *want)
         return found;
 }
 
-static void mount_root(const char *cmdline)
+static void mount_root(const vmproto_run *run)
 {
-        char *name = cmdline_get(cmdline, "forge.root");
-        char *ro = cmdline_get(cmdline, "forge.ro");
-        bool read_only = ro && strcmp(ro, "1") == 0;
+        const char *name = run->root ? run->root : VMPROTO_ROOT_NAME;
         char *dev = NULL;
 
-        free(ro);
-        if (name == NULL)
-                name = strdup("forge-root");
         for (int i = 0; i < 300 && dev == NULL; i++) {
                 dev = find_partition(name);
                 if (dev == NULL) {
@@ -232,10 +166,9 @@ static void mount_root(const char *cmdline)
                 finish(125);
         }
         mkdir("/newroot", 0755);
-        if (mount(dev, "/newroot", "ext4", read_only ? MS_RDONLY : 0, NULL) < 0)
+        if (mount(dev, "/newroot", "ext4", run->read_only ? MS_RDONLY : 0, NULL) < 0)
                 fatal("mount the root file system");
         free(dev);
-        free(name);
         /* switch_root: the initramfs is left behind (it's small) */
         if (chdir("/newroot") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
             chdir("/") < 0)
@@ -243,10 +176,9 @@ static void mount_root(const char *cmdline)
 }
 
 /* forge.net=...: --network user (vm-net.c); a failure ends the run (125) */
-static void setup_network(const char *cmdline, const char *hostname)
+static void setup_network(const char *spec, const char *hostname)
 {
-        char *spec = cmdline_get(cmdline, "forge.net"), err[256];
-        char name[65] = "";
+        char name[65] = "", err[256];
 
         if (spec == NULL)
                 return;
@@ -256,7 +188,6 @@ static void setup_network(const char *cmdline, const char *hostname)
                 msg("network: %s", err);
                 finish(125);
         }
-        free(spec);
 }
 
 /* mkdir -p, in the guest's own root */
@@ -285,29 +216,20 @@ static int make_dirs(const char *path)
 
 /* forge.fs=HEX: TAG, DST, ro|rw triples; each virtio-fs tag mounted at DST.
  * The device may still be probing when the module is loaded: retried. */
-static void mount_shares(const char *cmdline)
+static void mount_shares(const vmproto_run *run)
 {
-        char *hex = cmdline_get(cmdline, "forge.fs");
-        char **v = NULL;
-        size_t n = 0;
-
-        if (hex == NULL)
-                return;
-        if (unhex_strv(hex, &v, &n) < 0 || n % 3 != 0) {
-                errno = EINVAL;
-                fatal("malformed forge.fs");
-        }
-        for (size_t i = 0; i + 2 < n; i += 3) {
-                unsigned long flags = strcmp(v[i + 2], "ro") == 0 ? MS_RDONLY : 0;
+        for (size_t i = 0; i < run->n_shares; i++) {
+                const vmproto_share *sh = &run->shares[i];
+                unsigned long flags = (sh->ro ? MS_RDONLY : 0) | MS_NOSUID | MS_NODEV;
                 int r = -1;
 
-                if (v[i + 1][0] != '/' || make_dirs(v[i + 1]) < 0) {
-                        msg("shared directory: cannot create the mount point '%s': %s", v[i + 1],
+                if (make_dirs(sh->path) < 0) {
+                        msg("shared directory: cannot create the mount point '%s': %s", sh->path,
                             strerror(errno));
                         finish(125);
                 }
                 for (int t = 0; t < 100 && r < 0; t++) {
-                        r = mount(v[i], v[i + 1], "virtiofs", flags | MS_NOSUID | MS_NODEV, NULL);
+                        r = mount(sh->tag, sh->path, "virtiofs", flags, NULL);
                         if (r < 0 && errno != ENOENT && errno != ENODEV)
                                 break;
                         if (r < 0) {
@@ -316,15 +238,11 @@ static void mount_shares(const char *cmdline)
                         }
                 }
                 if (r < 0) {
-                        msg("mount shared directory '%s' at '%s': %s", v[i], v[i + 1],
+                        msg("mount shared directory '%s' at '%s': %s", sh->tag, sh->path,
                             strerror(errno));
                         finish(125);
                 }
         }
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-        free(hex);
 }
 
 static void mount_api(void)
@@ -337,128 +255,22 @@ static void mount_api(void)
         mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
 }
 
-typedef struct runcfg {
-        char **argv;
-        size_t argc;
-        char **env;
-        size_t envc;
-        char *workdir, *user, *hostname;
-} runcfg;
-
-static void read_runcfg(runcfg *rc)
+/* The image's run configuration (/.forge/run) with the command line's
+ * overrides applied: what the workload runs with. */
+static void read_runcfg(const vmproto_run *run, vmproto_image *ret)
 {
-        char *txt = read_text("/.forge/run", 1 << 20), *line, *save = NULL;
+        char *txt = read_text(VMPROTO_RUN_FILE, VMPROTO_RUN_FILE_MAX + 1);
+        const char *bad;
 
         if (txt == NULL)
-                fatal("read /.forge/run (not a forge disk image?)");
-        for (line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                if (strncmp(line, "argv=", 5) == 0)
-                        unhex_strv(line + 5, &rc->argv, &rc->argc);
-                else if (strncmp(line, "env=", 4) == 0)
-                        unhex_strv(line + 4, &rc->env, &rc->envc);
-                else if (strncmp(line, "workdir=", 8) == 0)
-                        rc->workdir = strdup(line + 8);
-                else if (strncmp(line, "user=", 5) == 0)
-                        rc->user = strdup(line + 5);
-                else if (strncmp(line, "hostname=", 9) == 0)
-                        rc->hostname = strdup(line + 9);
+                fatal("read " VMPROTO_RUN_FILE " (not a forge disk image?)");
+        if (vmproto_image_decode(txt, ret, &bad) < 0) {
+                msg("malformed " VMPROTO_RUN_FILE ": %s: %s", bad ? bad : "", strerror(errno));
+                finish(125);
         }
         free(txt);
-}
-
-/* forge.args replaces cmd: the entrypoint's argument count is in /.forge/run
- * as entrypoint=N. */
-/* key=HEX (one string) replaces *field: --user, --workdir, --hostname */
-static void override_str(const char *cmdline, const char *key, char **field)
-{
-        char *hex = cmdline_get(cmdline, key);
-        char **v = NULL;
-        size_t n = 0;
-
-        if (hex == NULL)
-                return;
-        if (unhex_strv(hex, &v, &n) < 0 || n != 1) {
-                msg("ignoring a malformed %s", key);
-        } else {
-                free(*field);
-                *field = v[0];
-                v[0] = NULL;
-        }
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-        free(hex);
-}
-
-static void apply_cmdline(runcfg *rc, const char *cmdline)
-{
-        char *args = cmdline_get(cmdline, "forge.args");
-        char *env = cmdline_get(cmdline, "forge.env");
-        char *txt = read_text("/.forge/run", 1 << 20);
-        char *ep = txt ? strstr(txt, "\nentrypoint=") : NULL;
-        size_t keep = ep ? (size_t)strtoul(ep + 12, NULL, 10) : 0;
-        char *entry = cmdline_get(cmdline, "forge.entrypoint");
-
-        /* --entrypoint: replaces the image's entrypoint and drops its cmd */
-        if (entry != NULL) {
-                for (size_t i = 0; i < rc->argc; i++)
-                        free(rc->argv[i]);
-                rc->argc = 0;
-                if (rc->argv)
-                        rc->argv[0] = NULL;
-                if (unhex_strv(entry, &rc->argv, &rc->argc) < 0 || rc->argc != 1)
-                        msg("ignoring a malformed forge.entrypoint");
-                keep = rc->argc;
-                free(entry);
-        }
-        if (args != NULL) {
-                if (keep > rc->argc)
-                        keep = rc->argc;
-                for (size_t i = keep; i < rc->argc; i++)
-                        free(rc->argv[i]);
-                rc->argc = keep;
-                if (rc->argv)
-                        rc->argv[keep] = NULL;
-                if (unhex_strv(args, &rc->argv, &rc->argc) < 0)
-                        msg("ignoring a malformed forge.args");
-        }
-        if (env != NULL) {
-                char **over = NULL;
-                size_t n = 0;
-                if (unhex_strv(env, &over, &n) < 0) {
-                        msg("ignoring a malformed forge.env");
-                        n = 0;
-                }
-                /* K=V replaces the image's K, else is appended */
-                for (size_t i = 0; i < n; i++) {
-                        size_t klen = strcspn(over[i], "=");
-                        bool replaced = false;
-                        for (size_t j = 0; j < rc->envc && !replaced; j++)
-                                if (strncmp(rc->env[j], over[i], klen) == 0 &&
-                                    rc->env[j][klen] == '=') {
-                                        free(rc->env[j]);
-                                        rc->env[j] = over[i];
-                                        replaced = true;
-                                }
-                        if (!replaced) {
-                                char **nv = realloc(rc->env, (rc->envc + 2) * sizeof(char *));
-                                if (nv == NULL) {
-                                        free(over[i]);
-                                        continue;
-                                }
-                                rc->env = nv;
-                                rc->env[rc->envc++] = over[i];
-                                rc->env[rc->envc] = NULL;
-                        }
-                }
-                free(over);
-        }
-        override_str(cmdline, "forge.user", &rc->user);
-        override_str(cmdline, "forge.workdir", &rc->workdir);
-        override_str(cmdline, "forge.hostname", &rc->hostname);
-        free(args);
-        free(env);
-        free(txt);
+        if (vmproto_image_apply(ret, run) < 0)
+                fatal("apply the kernel command line");
 }
 
 /* The user as the container runtime resolves it (runtime/user.c), from the
@@ -589,21 +401,16 @@ static int lookup_user(const char *spec, ids *r)
  * characters, no CR/NL translation; canonical mode stays so that the ^D the
  * launcher sends at the end of its stdin is end-of-file here.
  */
-static void setup_console(const char *cmdline)
+static void setup_console(const vmproto_run *run)
 {
-        char *tty = cmdline_get(cmdline, "forge.tty");
         struct termios t;
 
-        if (tty && strcmp(tty, "1") == 0) {
-                char *rows = cmdline_get(cmdline, "forge.rows"),
-                     *cols = cmdline_get(cmdline, "forge.cols");
-                if (rows && cols) {
-                        struct winsize ws = {.ws_row = (unsigned short)strtoul(rows, NULL, 10),
-                                             .ws_col = (unsigned short)strtoul(cols, NULL, 10)};
+        if (run->tty) {
+                if (run->rows && run->cols) {
+                        struct winsize ws = {.ws_row = (unsigned short)run->rows,
+                                             .ws_col = (unsigned short)run->cols};
                         ioctl(0, TIOCSWINSZ, &ws);
                 }
-                free(rows);
-                free(cols);
         } else if (tcgetattr(0, &t) == 0) {
                 t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL | ECHOCTL | ISIG | IEXTEN);
                 t.c_lflag |= ICANON;
@@ -611,7 +418,6 @@ static void setup_console(const char *cmdline)
                 t.c_oflag &= ~(tcflag_t)OPOST;
                 tcsetattr(0, TCSANOW, &t);
         }
-        free(tty);
 }
 
 /*
@@ -629,14 +435,14 @@ static void start_signal_poller(void)
         if (pid != 0)
                 return;
         init_signals_restore();
-        if (ioperm(CTL_PORT, 2, 1) < 0)
+        if (ioperm(VMPROTO_CTL_PORT, 2, 1) < 0)
                 _exit(0);
         for (;;) {
                 struct timespec ts = {0, 50 * 1000 * 1000};
                 unsigned sig;
 
                 nanosleep(&ts, NULL);
-                sig = inb(CTL_SIG_PORT);
+                sig = inb(VMPROTO_CTL_SIG_PORT);
                 if (sig > 0 && sig < 65)
                         kill(1, (int)sig);
         }
@@ -656,7 +462,7 @@ static int resolve_for_exec(const char *user, vmctl_ids *ret)
         return 0;
 }
 
-static void __attribute__((noreturn)) exec_workload(runcfg *rc, const ids *id)
+static void __attribute__((noreturn)) exec_workload(const vmproto_image *rc, const ids *id)
 {
         init_signals_restore();
         setsid();
@@ -674,10 +480,38 @@ static void __attribute__((noreturn)) exec_workload(runcfg *rc, const ids *id)
         _exit(errno == ENOENT ? 127 : 126);
 }
 
+/* The forge.* words of the kernel command line; a malformed one ends the run */
+static void read_cmdline(vmproto_run *ret)
+{
+        char *cmdline = read_text("/proc/cmdline", VMPROTO_CMDLINE_MAX + 1);
+        const char *bad;
+
+        if (cmdline == NULL)
+                fatal("read /proc/cmdline");
+        if (vmproto_run_decode(cmdline, ret, &bad) < 0) {
+                msg("kernel command line: %s%s%s", bad ? "malformed " : "", bad ? bad : "",
+                    errno == E2BIG ? ": too long" : "");
+                finish(125);
+        }
+        free(cmdline);
+}
+
+/* the API file systems of the new root */
+static void mount_run_dirs(void)
+{
+        mount_api();
+        mkdir("/dev/pts", 0755);
+        mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666");
+        mkdir("/tmp", 01777);
+        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+        mkdir("/run", 0755);
+        mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+}
+
 int main(int argc, char **argv)
 {
-        runcfg rc = {0};
-        char *cmdline;
+        vmproto_run run;
+        vmproto_image rc;
         ids id = {.n_groups = 1};
         pid_t child;
 
@@ -688,38 +522,30 @@ int main(int argc, char **argv)
                 return 2;
         }
         mount_api();
-        if (ioperm(CTL_PORT, 2, 1) == 0) {
-                under_forge = inb(CTL_PORT) == 'F';
-                ioperm(CTL_PORT, 2, 0); /* not inherited by the workload */
+        if (ioperm(VMPROTO_CTL_PORT, 2, 1) == 0) {
+                under_forge = inb(VMPROTO_CTL_PORT) == VMPROTO_CTL_MAGIC;
+                ioperm(VMPROTO_CTL_PORT, 2, 0); /* not inherited by the workload */
         }
-        cmdline = read_text("/proc/cmdline", 8192);
-        if (cmdline == NULL)
-                fatal("read /proc/cmdline");
+        read_cmdline(&run);
         load_modules();
-        mount_root(cmdline);
-        mount_api();
-        mkdir("/dev/pts", 0755);
-        mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666");
-        mkdir("/tmp", 01777);
-        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-        mkdir("/run", 0755);
-        mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
-        mount_shares(cmdline);
-        read_runcfg(&rc);
-        apply_cmdline(&rc, cmdline);
+        mount_root(&run);
+        mount_run_dirs();
+        mount_shares(&run);
+        read_runcfg(&run, &rc);
         if (rc.argc == 0) {
                 msg("nothing to run: the image has no entrypoint or cmd");
                 finish(125);
         }
         if (rc.hostname && sethostname(rc.hostname, strlen(rc.hostname)) < 0)
                 msg("set hostname: %s", strerror(errno));
-        setup_network(cmdline, rc.hostname);
+        setup_network(run.net, rc.hostname);
         if (lookup_user(rc.user ? rc.user : "0", &id) < 0)
                 finish(125);
-        setup_console(cmdline);
-        if (under_forge && ioperm(CTL_PORT, 1, 1) == 0) {
-                outb(1, CTL_PORT); /* console ready: the launcher starts sending input */
-                ioperm(CTL_PORT, 1, 0);
+        setup_console(&run);
+        if (under_forge && ioperm(VMPROTO_CTL_PORT, 1, 1) == 0) {
+                /* console ready: the launcher starts sending input */
+                outb(VMPROTO_CTL_CONSOLE_READY, VMPROTO_CTL_PORT);
+                ioperm(VMPROTO_CTL_PORT, 1, 0);
         }
         if (init_signals_block() < 0)
                 fatal("block signals");

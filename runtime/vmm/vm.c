@@ -234,18 +234,18 @@ static void port_io(vm *v, uint16_t port, uint8_t *data, unsigned size, bool wri
                 return;
         }
         if (write) {
-                if (port == EXIT_PORT)
+                if (port == VMPROTO_EXIT_PORT)
                         end(v, VMM_END_STATUS, data[0], NULL);
-                else if (port == CTL_PORT && data[0] == CTL_CONSOLE_READY)
+                else if (port == VMPROTO_CTL_PORT && data[0] == VMPROTO_CTL_CONSOLE_READY)
                         atomic_store(&v->console_ready, true);
                 else if (port == I8042_PORT && data[0] == 0xfe)
                         end_reset(v, "the guest reset itself");
                 return;
         }
         memset(data, 0xff, size);
-        if (port == CTL_PORT)
-                data[0] = 'F';
-        else if (port == CTL_SIG_PORT)
+        if (port == VMPROTO_CTL_PORT)
+                data[0] = VMPROTO_CTL_MAGIC;
+        else if (port == VMPROTO_CTL_SIG_PORT)
                 data[0] = (uint8_t)atomic_exchange(&v->ctl_sig, 0);
 }
 

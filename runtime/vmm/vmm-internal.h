@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/vmproto.h"
 #include "runtime/vmm/vmm.h"
 
 /*
@@ -45,10 +46,7 @@
 /* I/O ports */
 #define UART_PORT 0x3f8
 #define UART_IRQ 4
-#define EXIT_PORT 0xf4      /* the guest init's exit status byte (QEMU isa-debug-exit too) */
-#define CTL_PORT 0x4f4      /* read: 'F' when the launcher is forge's; write: */
-#define CTL_CONSOLE_READY 1 /* the guest's console is set up: send input */
-#define CTL_SIG_PORT 0x4f5  /* read: a signal for the guest init to forward (0: none) */
+/* the guest init's ports (exit status, control): common/vmproto.h */
 #define PCI_CONFIG_ADDR 0xcf8
 #define PCI_CONFIG_DATA 0xcfc
 #define I8042_PORT 0x64

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/vmproto.h"
 
 /* A host directory shared into the guest: a virtio-fs device whose queues
  * virtiofsd serves (docs/vm.md). */
@@ -21,7 +22,7 @@ typedef struct vmm_fs_share {
         int sock_fd;     /* a connected vhost-user socket to virtiofsd (taken over) */
         int pid;         /* virtiofsd, a child of this process: ended with the VM (0: none) */
 } vmm_fs_share;
-#define VMM_MAX_FS 4
+#define VMM_MAX_FS VMPROTO_MAX_SHARES
 
 /* Starts virtiofsd for directory src (read-only on the host side when ro),
  * a child that dies with this process; returns the connected vhost-user

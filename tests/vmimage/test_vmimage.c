@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "common/fs.h"
+#include "common/vmproto.h"
 #include "vmimage/vmimage-internal.h"
 #include "testutil.h"
 
@@ -160,6 +161,41 @@ static void test_run_config(void **state)
         json_decref(cfg);
 }
 
+/* What the guest init reads back (common/vmproto): values that are not
+ * strings skipped (the entrypoint count too), a workdir with a newline left
+ * out, ENTRYPOINT [""] as none. */
+static void test_run_config_edges(void **state)
+{
+        json_t *cfg = json_pack("{s:{s:[s,i,s], s:[s], s:[s,n], s:s, s:s}}", "config", "Entrypoint",
+                                "/e", 7, "-x", "Cmd", "c", "Env", "A=\n1", "WorkingDir",
+                                "/a\nuser=root", "Hostname", "h");
+        char *rc = vmimage_run_config(cfg);
+        vmproto_image im;
+        const char *bad;
+
+        (void)state;
+        assert_non_null(rc);
+        assert_int_equal(vmproto_image_decode(rc, &im, &bad), 0);
+        assert_int_equal(im.argc, 3);
+        assert_string_equal(im.argv[1], "-x");
+        assert_string_equal(im.argv[2], "c");
+        assert_int_equal(im.n_entrypoint, 2);
+        assert_int_equal(im.n_env, 1);
+        assert_string_equal(im.env[0], "A=\n1");
+        assert_null(im.workdir);
+        assert_null(im.user);
+        assert_string_equal(im.hostname, "h");
+        vmproto_image_free(&im);
+        free(rc);
+        json_decref(cfg);
+        cfg = json_pack("{s:{s:[s]}}", "config", "Entrypoint", "");
+        rc = vmimage_run_config(cfg);
+        assert_non_null(rc);
+        assert_string_equal(rc, "argv=\nentrypoint=0\nenv=\n");
+        free(rc);
+        json_decref(cfg);
+}
+
 static void put_file(const char *dir, const char *rel, const char *text)
 {
         tu_write_file(dir, rel, text, 0644);
@@ -260,4 +296,5 @@ static void test_initramfs(void **state)
 
 TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_gpt_roundtrip), cmocka_unit_test(test_guid),
              cmocka_unit_test(test_bzimage_check), cmocka_unit_test(test_boot_partition_bounds),
-             cmocka_unit_test(test_run_config), cmocka_unit_test(test_initramfs))
+             cmocka_unit_test(test_run_config), cmocka_unit_test(test_run_config_edges),
+             cmocka_unit_test(test_initramfs))

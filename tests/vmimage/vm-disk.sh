@@ -217,4 +217,18 @@ $(cat "$T/parity.diff")"
 for l in uid=1000 gid=1001 cwd=/srv hostname=vmhost GREETING=over EXTRA=x arg2="b c"; do
 	grep -qxF "$l" <<<"$vmout" || fail "VM: no '$l' in: $vmout"
 done
-echo "ok: disk structure, fsck, reproducibility, cache, errors, UEFI and direct boots, parity"
+
+# 3. the command line is read as common/vmproto.c says (docs/vm-protocol.md):
+#    of a key given twice the last counts, a quoted word is not forge's; a
+#    malformed value ends the run with 125 naming the key
+st=0
+qemu "$T/last.log" -kernel "$T/boot/kernel" -initrd "$T/boot/initrd" \
+	-append "$(cat "$T/boot/cmdline") quiet forge.args=$(hex /bin/busybox sh -c 'exit 3') forge.args=$(hex /bin/busybox sh -c 'exit 4') x=\"a forge.args=zz\"" || st=$?
+grep -q '^FORGE-EXIT: 4$' "$T/last.log.txt" || { tail -30 "$T/last.log.txt"; fail "the last forge.args did not count"; }
+st=0
+qemu "$T/bad.log" -kernel "$T/boot/kernel" -initrd "$T/boot/initrd" \
+	-append "$(cat "$T/boot/cmdline") quiet forge.args=$(hex /bin/busybox true) forge.user=zz" || st=$?
+grep -q '^FORGE-EXIT: 125$' "$T/bad.log.txt" || { tail -30 "$T/bad.log.txt"; fail "a malformed forge.user: no FORGE-EXIT: 125"; }
+grep -q 'malformed forge.user' "$T/bad.log.txt" || { tail -30 "$T/bad.log.txt"; fail "a malformed forge.user is not named"; }
+[ "$st" -eq $((125 << 1 | 1)) ] || fail "malformed forge.user: qemu exit $st, expected 251"
+echo "ok: disk structure, fsck, reproducibility, cache, errors, UEFI and direct boots, parity, command line rules"
