@@ -201,6 +201,10 @@ static int build_cmdline(const vm_opts *o, const char *base, char **args, int n_
         if (c == NULL ||
             append_str(&c, o->verbose ? " reboot=t" : " reboot=t quiet loglevel=1") < 0)
                 return -1;
+        /* FORGE_VMM_BOOTSTAT=1: forge-vmm and the guest init report their
+         * timestamps on stderr (bench/vm-boot.sh, docs/vm.md) */
+        if (getenv("FORGE_VMM_BOOTSTAT") != NULL && append_str(&c, " forge.bootstat=1") < 0)
+                return -1;
         if (n_args > 0 &&
             append_hex(&c, "forge.args", (const char *const *)args, (size_t)n_args) < 0)
                 return -1;
