@@ -110,7 +110,7 @@ qemu() { # qemu MACHINE ARGS_HEX [QEMU_ARGS...]: QEMU/KVM with what forge would 
 		-nodefaults -nographic -no-reboot -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-kernel $B/kernel -initrd $B/initrd \
-		-append "$(cat $CMDLINE) reboot=t quiet loglevel=1 forge.bootstat=1 forge.args=$a" \
+		-append "$(cat $CMDLINE) reboot=t 8250.nr_uarts=1 quiet loglevel=1 forge.bootstat=1 forge.args=$a" \
 		-drive file=$DISK,if=none,id=d0,format=raw,snapshot=on -device virtio-blk-pci,drive=d0
 }
 launch() { # launch NAME ARGS_HEX ARGV...: one of the three; execs, so call it in a subshell
