@@ -109,19 +109,22 @@ static long long kmsg_init_time(void)
 
 static void bootstat_print(void)
 {
+        char line[512];
         long long k;
+        int n;
 
         stamp(ST_EXIT);
         k = kmsg_init_time();
-        fprintf(stderr, "forge-vminit: bootstat kernel_init=");
+        /* one write: kernel messages (--verbose) do not cut the line */
         if (k >= 0)
-                fprintf(stderr, "%lld.%06lld", k / 1000000, k % 1000000);
+                n = snprintf(line, sizeof(line), "forge-vminit: bootstat kernel_init=%lld.%06lld",
+                             k / 1000000, k % 1000000);
         else
-                fprintf(stderr, "-");
-        for (int i = 0; i < ST_N; i++)
-                fprintf(stderr, " %s=%lld.%06ld", stamp_names[i], (long long)stamps[i].tv_sec,
-                        stamps[i].tv_nsec / 1000);
-        fputc('\n', stderr);
+                n = snprintf(line, sizeof(line), "forge-vminit: bootstat kernel_init=-");
+        for (int i = 0; i < ST_N && n > 0 && (size_t)n < sizeof(line); i++)
+                n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%lld.%06ld", stamp_names[i],
+                              (long long)stamps[i].tv_sec, stamps[i].tv_nsec / 1000);
+        fprintf(stderr, "%s\n", line);
 }
 
 static void __attribute__((noreturn)) finish(int status)
