@@ -199,13 +199,14 @@ enum {
         K_ROWS,
         K_COLS,
         K_ROOT,
+        K_BOOTSTAT,
         K_N
 };
 
 static const char *const run_keys[K_N] = {
-    "forge.args",     "forge.env",  "forge.entrypoint", "forge.user", "forge.workdir",
-    "forge.hostname", "forge.ro",   "forge.fs",         "forge.net",  "forge.tty",
-    "forge.rows",     "forge.cols", "forge.root"};
+    "forge.args",     "forge.env",  "forge.entrypoint", "forge.user",    "forge.workdir",
+    "forge.hostname", "forge.ro",   "forge.fs",         "forge.net",     "forge.tty",
+    "forge.rows",     "forge.cols", "forge.root",       "forge.bootstat"};
 
 static bool is_space(char c)
 {
@@ -377,6 +378,8 @@ static int parse_run_key(int k, const char *v, size_t len, void *out)
                 return parse_dim(v, len, &r->cols);
         case K_ROOT:
                 return root_valid(v, len) ? dup_span(v, len, &r->root) : EINVAL;
+        case K_BOOTSTAT:
+                return parse_bool(v, len, &r->bootstat);
         }
         return EINVAL;
 }
@@ -559,6 +562,8 @@ static int words_flags(sbuf *b, const vmproto_run *r)
                         return EINVAL;
                 word_text(b, K_ROOT, r->root);
         }
+        if (r->bootstat)
+                word_text(b, K_BOOTSTAT, "1");
         return 0;
 }
 

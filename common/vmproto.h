@@ -69,6 +69,7 @@ typedef struct vmproto_run {
         bool tty;            /* forge.tty=1 */
         unsigned rows, cols; /* forge.rows, forge.cols: 1-65535, 0 unset */
         char *root;          /* forge.root: GPT name of the root, NULL: VMPROTO_ROOT_NAME */
+        bool bootstat;       /* forge.bootstat=1: the init reports its timestamps (docs/vm.md) */
 } vmproto_run;
 
 /* base, then the words of r (a space between), malloc'd in *ret. EINVAL: a

@@ -3,7 +3,7 @@
  * forge-vminit: PID 1 of a forge VM (static; /init of the initramfs).
  *
  * 1. mounts /proc, /sys, /dev (devtmpfs); loads the modules listed in
- *    /modules/order (finit_module);
+ *    /modules/order (finit_module) that the VM's devices need (load_modules);
  * 2. finds the root partition by its GPT name (forge.root=NAME on the kernel
  *    command line, default "forge-root"), waiting for it up to 30 s; mounts it
  *    (read-only with forge.ro=1) and switches root into it; mounts the
@@ -57,8 +57,77 @@ static void msg(const char *fmt, ...)
 /* forge's own launcher takes the status from the port alone: no marker line */
 static bool under_forge;
 
+/*
+ * forge.bootstat=1 (bench/vm-boot.sh): one line on the console at the end,
+ * "forge-vminit: bootstat kernel_init=S init=S modules=S root=S workload=S
+ * exit=S", CLOCK_BOOTTIME seconds (the kernel's clock: printk times are on
+ * the same scale); kernel_init is the printk time of the kernel's "Run /init"
+ * message, read back from /dev/kmsg.
+ */
+enum { ST_INIT, ST_MODULES, ST_ROOT, ST_WORKLOAD, ST_EXIT, ST_N };
+static const char *const stamp_names[ST_N] = {"init", "modules", "root", "workload", "exit"};
+static struct timespec stamps[ST_N];
+static bool bootstat;
+
+static void stamp(int which)
+{
+        clock_gettime(CLOCK_BOOTTIME, &stamps[which]);
+}
+
+/* The printk time (µs) of the kernel's "Run /init as init process", or -1. */
+static long long kmsg_init_time(void)
+{
+        char rec[2048];
+        long long t = -1;
+        int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -1;
+        /* records: "PRIO,SEQ,USEC,FLAGS;TEXT\n"; EPIPE: some were
+         * overwritten, read on; EAGAIN at the end */
+        while (t < 0) {
+                char *text;
+
+                n = read(fd, rec, sizeof(rec) - 1);
+                if (n < 0 && errno == EPIPE)
+                        continue;
+                if (n <= 0)
+                        break;
+                rec[n] = '\0';
+                text = strchr(rec, ';');
+                if (text && strncmp(text + 1, "Run /init as init process", 25) == 0 &&
+                    sscanf(rec, "%*d,%*u,%lld", &t) != 1)
+                        t = -1;
+        }
+        close(fd);
+        return t;
+}
+
+static void bootstat_print(void)
+{
+        char line[512];
+        long long k;
+        int n;
+
+        stamp(ST_EXIT);
+        k = kmsg_init_time();
+        /* one write: kernel messages (--verbose) do not cut the line */
+        if (k >= 0)
+                n = snprintf(line, sizeof(line), "forge-vminit: bootstat kernel_init=%lld.%06lld",
+                             k / 1000000, k % 1000000);
+        else
+                n = snprintf(line, sizeof(line), "forge-vminit: bootstat kernel_init=-");
+        for (int i = 0; i < ST_N && n > 0 && (size_t)n < sizeof(line); i++)
+                n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%lld.%06ld", stamp_names[i],
+                              (long long)stamps[i].tv_sec, stamps[i].tv_nsec / 1000);
+        fprintf(stderr, "%s\n", line);
+}
+
 static void __attribute__((noreturn)) finish(int status)
 {
+        if (bootstat)
+                bootstat_print();
         if (!under_forge)
                 printf("FORGE-EXIT: %d\n", status);
         fflush(stdout);
@@ -98,22 +167,111 @@ static char *read_text(const char *path, size_t max)
         return buf;
 }
 
-static void load_modules(void)
+/*
+ * The modules of /modules/order (dependencies first) are loaded in two steps,
+ * so that a boot loads only what its devices need. First every module this
+ * table does not name (virtio and virtio_blk: the root disk); then each named
+ * one when its device is there: a virtio device of that type (virtio_pci has
+ * probed by then: its devices are in /sys/bus/virtio), or, for the disk
+ * drivers of other launchers (IDE/SCSI), when no root partition has appeared
+ * (mount_root). Unknown modules are loaded as before, in the first step.
+ */
+#define VIRTIO_NET 1
+#define VIRTIO_CONSOLE 3
+#define VIRTIO_FS 26
+#define WHEN_NO_ROOT (-1)
+static const struct {
+        const char *name;
+        int when; /* a virtio device type, or WHEN_NO_ROOT */
+} deferred_mods[] = {
+    {"failover", VIRTIO_NET},      {"net_failover", VIRTIO_NET},
+    {"virtio_net", VIRTIO_NET},    {"fuse", VIRTIO_FS},
+    {"virtiofs", VIRTIO_FS},       {"virtio_console", VIRTIO_CONSOLE},
+    {"scsi_common", WHEN_NO_ROOT}, {"scsi_mod", WHEN_NO_ROOT},
+    {"libata", WHEN_NO_ROOT},      {"ata_piix", WHEN_NO_ROOT},
+    {"ata_generic", WHEN_NO_ROOT}, {"sd_mod", WHEN_NO_ROOT},
+};
+#define NO_DEFERRAL (-2)
+
+/* "NN-NAME.ko" (vmimage/kernel.c) -> its deferred_mods condition */
+static int module_when(const char *file)
+{
+        const char *name = strchr(file, '-');
+        size_t len;
+
+        name = name ? name + 1 : file;
+        len = strcspn(name, ".");
+        for (size_t i = 0; i < sizeof(deferred_mods) / sizeof(deferred_mods[0]); i++)
+                if (strlen(deferred_mods[i].name) == len &&
+                    strncmp(deferred_mods[i].name, name, len) == 0)
+                        return deferred_mods[i].when;
+        return NO_DEFERRAL;
+}
+
+/* Is there a virtio device of this type (/sys/bus/virtio/devices/N/device)? */
+static bool virtio_present(int type)
+{
+        DIR *d = opendir("/sys/bus/virtio/devices");
+        struct dirent *de;
+        bool found = false;
+
+        if (d == NULL)
+                return false;
+        while (!found && (de = readdir(d)) != NULL) {
+                char path[512], *id;
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/device", de->d_name);
+                id = read_text(path, 64);
+                found = id && strtol(id, NULL, 0) == type;
+                free(id);
+        }
+        closedir(d);
+        return found;
+}
+
+static void load_module(const char *file)
+{
+        char path[512];
+        int fd;
+
+        snprintf(path, sizeof(path), "/modules/%s", file);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST))
+                msg("load module %s: %s", file, strerror(errno));
+        if (fd >= 0)
+                close(fd);
+}
+
+/* step: 0 the modules nothing defers, 1 those whose virtio device is there,
+ * 2 the WHEN_NO_ROOT ones */
+static void load_modules(int step)
 {
         char *order = read_text("/modules/order", 1 << 16);
         char *line, *save = NULL;
+        bool have[64] = {false}, known[64] = {false};
 
         if (order == NULL)
                 return;
         for (line = strtok_r(order, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char path[512];
-                int fd;
-                snprintf(path, sizeof(path), "/modules/%s", line);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST))
-                        msg("load module %s: %s", line, strerror(errno));
-                if (fd >= 0)
-                        close(fd);
+                int when = module_when(line);
+                bool load;
+
+                if (step == 0)
+                        load = when == NO_DEFERRAL;
+                else if (step == 2)
+                        load = when == WHEN_NO_ROOT;
+                else if (when > 0 && when < 64) {
+                        if (!known[when]) {
+                                have[when] = virtio_present(when);
+                                known[when] = true;
+                        }
+                        load = have[when];
+                } else {
+                        load = false;
+                }
+                if (load)
+                        load_module(line);
         }
         free(order);
 }
@@ -153,12 +311,16 @@ static void mount_root(const vmproto_run *run)
         const char *name = run->root ? run->root : VMPROTO_ROOT_NAME;
         char *dev = NULL;
 
-        for (int i = 0; i < 300 && dev == NULL; i++) {
+        dev = find_partition(name);
+        if (dev == NULL)
+                load_modules(2); /* not a virtio disk: IDE or SCSI */
+        /* 30 s: 100 ms steps after the first 100 of 1 ms (a disk that is
+         * still probing is usually there within a few) */
+        for (int i = 0; i < 400 && dev == NULL; i++) {
+                struct timespec ts = {0, (i < 100 ? 1 : 100) * 1000 * 1000};
+
+                nanosleep(&ts, NULL);
                 dev = find_partition(name);
-                if (dev == NULL) {
-                        struct timespec ts = {0, 100 * 1000 * 1000};
-                        nanosleep(&ts, NULL);
-                }
         }
         if (dev == NULL) {
                 errno = ENODEV;
@@ -517,6 +679,7 @@ int main(int argc, char **argv)
 
         (void)argc;
         (void)argv;
+        stamp(ST_INIT);
         if (getpid() != 1) {
                 fprintf(stderr, "forge-vminit: must run as PID 1 of a VM\n");
                 return 2;
@@ -527,8 +690,12 @@ int main(int argc, char **argv)
                 ioperm(VMPROTO_CTL_PORT, 2, 0); /* not inherited by the workload */
         }
         read_cmdline(&run);
-        load_modules();
+        bootstat = run.bootstat;
+        load_modules(0);
+        load_modules(1);
+        stamp(ST_MODULES);
         mount_root(&run);
+        stamp(ST_ROOT);
         mount_run_dirs();
         mount_shares(&run);
         read_runcfg(&run, &rc);
@@ -560,6 +727,7 @@ int main(int argc, char **argv)
                 vmctl_server_start(&d);
         }
         fflush(stdout);
+        stamp(ST_WORKLOAD);
         child = fork();
         if (child < 0)
                 fatal("fork");

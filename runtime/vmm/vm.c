@@ -79,6 +79,10 @@ struct vmm {
         /* FORGE_VMM_STATS=1: exits by kind, printed at the end (tuning aid) */
         bool stats;
         atomic_ulong n_exits[8];
+        /* FORGE_VMM_BOOTSTAT=1: CLOCK_BOOTTIME of the launcher's steps,
+         * printed at the end (bench/vm-boot.sh) */
+        bool bootstat;
+        struct timespec t_create, t_first_run, t_end;
         vmm_config cfg;
         vmm_result result;
 };
@@ -90,6 +94,8 @@ static void end(vm *v, vmm_end how, int status, const char *detail)
 
         if (!atomic_compare_exchange_strong(&v->ended, &expected, 1))
                 return;
+        if (v->bootstat)
+                clock_gettime(CLOCK_BOOTTIME, &v->t_end);
         v->result.end = how;
         v->result.status = status;
         if (detail)
@@ -373,6 +379,8 @@ static void *vcpu_thread(void *arg)
         sigemptyset(&set);
         sigaddset(&set, KICK_SIGNAL);
         pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        if (v->bootstat && c->id == 0)
+                clock_gettime(CLOCK_BOOTTIME, &v->t_first_run);
         while (!atomic_load(&v->stop) && !atomic_load(&v->ended)) {
                 if (ioctl(c->fd, KVM_RUN, 0) < 0) {
                         if (errno == EINTR || errno == EAGAIN) {
@@ -907,6 +915,9 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
         v->ncpus = c->cpus ? c->cpus : 1;
         v->cfg = *c;
         v->stats = getenv("FORGE_VMM_STATS") != NULL;
+        v->bootstat = getenv("FORGE_VMM_BOOTSTAT") != NULL;
+        if (v->bootstat)
+                clock_gettime(CLOCK_BOOTTIME, &v->t_create);
         pthread_mutex_init(&v->dev_lock, NULL);
         if (v->ncpus > VMM_MAX_CPUS) {
                 forge_error_make(err, 0, "%u vCPUs: at most %d are supported", v->ncpus,
@@ -988,6 +999,47 @@ int vmm_start(vmm *v, vmm_result *ret)
         return 0;
 }
 
+/* The process's start (CLOCK_BOOTTIME, clock-tick resolution): forge
+ * executed this program in its own place, so this is `forge run`'s start. */
+static double proc_start(void)
+{
+        char buf[1024], *p;
+        FILE *f = fopen("/proc/self/stat", "re");
+        unsigned long long ticks = 0;
+        size_t n;
+
+        if (f == NULL)
+                return -1;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')'); /* after the command name: field 3 on */
+        if (p == NULL ||
+            sscanf(p + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+                   "%*d %llu",
+                   &ticks) != 1)
+                return -1;
+        return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double ts_sec(const struct timespec *t)
+{
+        return (double)t->tv_sec + (double)t->tv_nsec / 1e9;
+}
+
+static void bootstat_print(vm *v)
+{
+        struct timespec now;
+
+        clock_gettime(CLOCK_BOOTTIME, &now);
+        fprintf(stderr,
+                "forge-vmm: bootstat proc_start=%.3f create=%.6f first_run=%.6f end=%.6f "
+                "destroyed=%.6f\n",
+                proc_start(), ts_sec(&v->t_create), ts_sec(&v->t_first_run), ts_sec(&v->t_end),
+                ts_sec(&now));
+}
+
 void vmm_destroy(vmm *v)
 {
         if (v == NULL)
@@ -999,6 +1051,8 @@ void vmm_destroy(vmm *v)
                 fputc('\n', stderr);
         }
         destroy(v);
+        if (v->bootstat)
+                bootstat_print(v);
         free(v);
 }
 

@@ -46,7 +46,8 @@ static vmproto_run full_run(void)
                          .tty = true,
                          .rows = 24,
                          .cols = 65535,
-                         .root = "my-root"};
+                         .root = "my-root",
+                         .bootstat = true};
         r.shares[0] = (vmproto_share){"forge0", "/mnt/a b", true};
         r.shares[1] = (vmproto_share){"forge1", "/", false};
         return r;
@@ -139,6 +140,7 @@ static void run_decode_others(void **state)
         assert_null(r.user);
         assert_false(r.tty);
         assert_null(r.root);
+        assert_false(r.bootstat);
         vmproto_run_free(&r);
         /* upper-case hex is read too; "forge.args=" is no arguments */
         assert_int_equal(vmproto_run_decode("forge.user=4142 forge.args=", &r, &bad), 0);

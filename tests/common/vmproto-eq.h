@@ -31,7 +31,7 @@ static inline bool vmproto_run_eq(const vmproto_run *a, const vmproto_run *b)
             !vmproto_str_eq(a->workdir, b->workdir) || !vmproto_str_eq(a->hostname, b->hostname) ||
             a->n_shares != b->n_shares || a->read_only != b->read_only ||
             !vmproto_str_eq(a->net, b->net) || a->tty != b->tty || a->rows != b->rows ||
-            a->cols != b->cols || !vmproto_str_eq(a->root, b->root))
+            a->cols != b->cols || !vmproto_str_eq(a->root, b->root) || a->bootstat != b->bootstat)
                 return false;
         for (size_t i = 0; i < a->n_shares; i++)
                 if (strcmp(a->shares[i].tag, b->shares[i].tag) != 0 ||

@@ -143,9 +143,17 @@ memtotal_ok "${mt:-0}" 384 || bad "default run: vm.memory 384M but MemTotal is $
 kvm-mark boot-secs "$secs"
 boot=$secs
 
+export FORGE_VMM_BOOTSTAT=1
 vm --verbose $D -- sh -c 'exit 3'
+unset FORGE_VMM_BOOTSTAT
 [ "$st" = 3 ] || bad "exit 3: forge exited $st"
 printf '%s\n' "$out" "$err" | grep -q 'Linux version' || bad "--verbose: no kernel messages"
+# FORGE_VMM_BOOTSTAT=1: forge-vmm's steps and the guest init's, in order
+printf '%s\n' "$out" "$err" | awk '
+	function v(k,   i, e) { for (i = 3; i <= NF; i++) { e = index($i, "="); if (substr($i, 1, e - 1) == k) return substr($i, e + 1) + 0 } return -1 }
+	/^forge-vmm: bootstat / { h = v("proc_start") >= 0 && v("create") + 0.02 >= v("proc_start") && v("first_run") >= v("create") && v("end") >= v("first_run") && v("destroyed") >= v("end") }
+	/^forge-vminit: bootstat kernel_init=[0-9]/ { g = v("init") > 0 && v("modules") >= v("init") && v("root") >= v("modules") && v("workload") >= v("root") && v("exit") >= v("workload") }
+	END { exit !(h && g) }' || bad "FORGE_VMM_BOOTSTAT=1: no ordered bootstat lines from forge-vmm and forge-vminit: $err $out"
 vm $D -- sh -c 'kill -9 $$'
 [ "$st" = 137 ] || bad "SIGKILL: forge exited $st, expected 137"
 vm $D -- /no/such/command

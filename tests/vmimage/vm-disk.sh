@@ -182,7 +182,7 @@ qemu() { # qemu LOG ARGS...: QEMU's exit status ((v << 1) | 1 from isa-debug-exi
 	shift
 	timeout 300 qemu-system-x86_64 -m 512 -nographic -no-reboot -nodefaults -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-		-drive file="$T/d1.img",format=raw,if=virtio,snapshot=on "$@" >"$log" 2>&1 </dev/null || st=$?
+		-drive file="$T/d1.img",format=raw,if=${QEMU_DISK_IF:-virtio},snapshot=on "$@" >"$log" 2>&1 </dev/null || st=$?
 	# the console text without firmware noise (escape sequences, SeaBIOS banner)
 	tr -d '\r' <"$log" | sed -E 's/^.*\x1b(\[[0-9;?]*[a-zA-Z]|c)//; s/^Booting from ROM\.*//; s/^\.+([A-Za-z])/\1/' >"$log.txt"
 	return $st
@@ -231,4 +231,11 @@ qemu "$T/bad.log" -kernel "$T/boot/kernel" -initrd "$T/boot/initrd" \
 grep -q '^FORGE-EXIT: 125$' "$T/bad.log.txt" || { tail -30 "$T/bad.log.txt"; fail "a malformed forge.user: no FORGE-EXIT: 125"; }
 grep -q 'malformed forge.user' "$T/bad.log.txt" || { tail -30 "$T/bad.log.txt"; fail "a malformed forge.user is not named"; }
 [ "$st" -eq $((125 << 1 | 1)) ] || fail "malformed forge.user: qemu exit $st, expected 251"
-echo "ok: disk structure, fsck, reproducibility, cache, errors, UEFI and direct boots, parity, command line rules"
+# 4. the disk on IDE: forge-vminit loads the IDE/SCSI modules only when the
+#    virtio ones brought no root partition; the workload still runs
+st=0
+QEMU_DISK_IF=ide qemu "$T/ide.log" -kernel "$T/boot/kernel" -initrd "$T/boot/initrd" \
+	-append "$(cat "$T/boot/cmdline") quiet forge.args=$(hex /bin/busybox sh -c 'exit 5')" || st=$?
+grep -q '^FORGE-EXIT: 5$' "$T/ide.log.txt" || { tail -40 "$T/ide.log.txt"; fail "IDE boot: no FORGE-EXIT: 5"; }
+[ "$st" -eq 11 ] || fail "IDE boot: qemu exit $st, expected 11 (status 5 on port 0xf4)"
+echo "ok: disk structure, fsck, reproducibility, cache, errors, UEFI, direct and IDE boots, parity, command line rules"
