@@ -143,7 +143,7 @@ fail:
 bool vm_shares_mmio(vm_shares *s, uint64_t addr, uint8_t *data, unsigned len, bool write)
 {
         for (unsigned i = 0; s && i < s->n; i++)
-                if (vfs_mmio(s->fs[i], addr, data, len, write))
+                if (virtio_pci_mmio(vfs_pci(s->fs[i]), addr, data, len, write))
                         return true;
         return false;
 }

@@ -36,17 +36,12 @@
 /* What makes a device that device (kvmtool's struct virtio_ops). dev is
  * the device's own object. */
 typedef struct virtio_pci_ops {
-        /* the feature bits offered (asked whenever the driver reads or writes them) */
-        uint64_t (*features)(void *dev);
         /* fills the device configuration (config_len bytes, zeroed): read only */
         void (*config)(void *dev, uint8_t *cfg);
         /* the driver wrote queue's doorbell, whatever the device status */
         void (*notify)(void *dev, unsigned queue);
-        /* optional: the driver wrote a status other than 0 */
+        /* optional: the device status changed; 0 is a reset (at set-up too) */
         void (*status)(void *dev);
-        /* optional: the device is reset (at set-up and when the driver writes
-         * status 0), before the transport forgets the queues */
-        void (*reset)(void *dev);
         /* optional: the MSI-X table, its enable or function mask changed */
         void (*msix_changed)(void *dev);
         /* optional: delivers a vector's message by the device's own means (an
@@ -59,16 +54,18 @@ typedef struct virtio_pci_info {
         uint32_t class_rev; /* PCI class code << 8 | revision */
         unsigned num_queues;
         unsigned config_len;
-        bool intx; /* INTA# routed to PCI_INTX_GSI */
-        /* the rings go to a back-end at DRIVER_OK: no queue is enabled after */
-        bool enable_before_driver_ok;
+        unsigned flags;
 } virtio_pci_info;
+#define VIRTIO_PCI_INTX 1u /* INTA# routed to PCI_INTX_GSI */
+/* the rings go to a back-end at DRIVER_OK: no queue is enabled after */
+#define VIRTIO_PCI_ENABLE_BEFORE_DRIVER_OK 2u
 
 typedef struct virtio_pci {
         pci_function pci;
         const virtio_pci_info *info;
         const virtio_pci_ops *ops;
         void *dev;
+        uint64_t features; /* offered */
         const guest_mem *gm;
         vblk_irq_ops irq;
         unsigned msix_cap;
@@ -84,14 +81,13 @@ typedef struct virtio_pci {
         int intx_level;
 } virtio_pci;
 
-/* Sets up the PCI function (IDs, BAR 0 at bar_addr, capabilities) and
- * resets the device. info and ops must outlive t; irq may be NULL. */
+/* Sets up the PCI function (IDs, BAR 0 at bar_addr, capabilities) of a
+ * device offering features and resets it. info and ops must outlive t; irq
+ * may be NULL. The BAR is reached through the function (virtio_pci_mmio,
+ * virtio_pci_bar_access in vmm-internal.h). */
 void virtio_pci_init(virtio_pci *t, const virtio_pci_info *info, const virtio_pci_ops *ops,
-                     void *dev, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_ops *irq);
-/* An access at offset off in BAR 0 (len 1 to 8; reads of nothing are 0). */
-void virtio_pci_bar_access(virtio_pci *t, uint64_t off, uint8_t *data, unsigned len, bool write);
-/* The same at guest address addr: false when addr is not in the BAR. */
-bool virtio_pci_mmio(virtio_pci *t, uint64_t addr, uint8_t *data, unsigned len, bool write);
+                     void *dev, uint64_t features, const guest_mem *gm, uint64_t bar_addr,
+                     const vblk_irq_ops *irq);
 /* The device used buffers of a queue whose vector is vec: ISR bit 0 and
  * the vector's message, held in the PBA while masked, or INTx. */
 void virtio_pci_interrupt(virtio_pci *t, uint16_t vec);

@@ -257,13 +257,13 @@ static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
                 return;
         pthread_mutex_lock(&v->dev_lock);
         if (v->blk)
-                hit = vblk_mmio(v->blk, addr, data, len, write);
+                hit = virtio_pci_mmio(vblk_pci(v->blk), addr, data, len, write);
         if (!hit && v->net)
-                hit = vnet_mmio(v->net, addr, data, len, write);
+                hit = virtio_pci_mmio(vnet_pci(v->net), addr, data, len, write);
         if (!hit)
                 hit = vm_shares_mmio(v->shares, addr, data, len, write);
         if (!hit && v->con)
-                hit = vcon_mmio(v->con, addr, data, len, write);
+                hit = virtio_pci_mmio(vcon_pci(v->con), addr, data, len, write);
         pthread_mutex_unlock(&v->dev_lock);
         if (!hit && !write)
                 memset(data, 0xff, len);

@@ -95,8 +95,6 @@ int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr
             const vfs_host_ops *host, vfs **ret, forge_error **err);
 void vfs_free(vfs *d);
 pci_function *vfs_pci(vfs *d);
-bool vfs_mmio(vfs *d, uint64_t addr, uint8_t *data, unsigned len, bool write);
-void vfs_bar_access(vfs *d, uint64_t off, uint8_t *data, unsigned len, bool write);
 /* Whether the back-end serves the queues now (the driver set DRIVER_OK and
  * every message went through). */
 bool vfs_started(const vfs *d);

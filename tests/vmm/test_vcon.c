@@ -73,13 +73,13 @@ static void bar_w(vcon *d, uint64_t off, uint64_t v, unsigned len)
         uint8_t b[8];
         wr32(b, (uint32_t)v);
         wr32(b + 4, (uint32_t)(v >> 32));
-        vcon_bar_access(d, off, b, len, true);
+        virtio_pci_bar_access(vcon_pci(d), off, b, len, true);
 }
 
 static uint32_t bar_r(vcon *d, uint64_t off, unsigned len)
 {
         uint8_t b[8] = {0};
-        vcon_bar_access(d, off, b, len, false);
+        virtio_pci_bar_access(vcon_pci(d), off, b, len, false);
         return rd32(b);
 }
 

@@ -504,13 +504,13 @@ static void bar_w(vblk *d, uint64_t off, uint64_t v, unsigned len)
 {
         uint8_t b[8];
         wr64(b, v);
-        vblk_bar_access(d, off, b, len, true);
+        virtio_pci_bar_access(vblk_pci(d), off, b, len, true);
 }
 
 static uint64_t bar_r(vblk *d, uint64_t off, unsigned len)
 {
         uint8_t b[8] = {0};
-        vblk_bar_access(d, off, b, len, false);
+        virtio_pci_bar_access(vblk_pci(d), off, b, len, false);
         return rd64(b);
 }
 
@@ -815,13 +815,13 @@ static void nbar_w(vnet *d, uint64_t off, uint64_t v, unsigned len)
 {
         uint8_t b[8];
         wr64(b, v);
-        vnet_bar_access(d, off, b, len, true);
+        virtio_pci_bar_access(vnet_pci(d), off, b, len, true);
 }
 
 static uint64_t nbar_r(vnet *d, uint64_t off, unsigned len)
 {
         uint8_t b[8] = {0};
-        vnet_bar_access(d, off, b, len, false);
+        virtio_pci_bar_access(vnet_pci(d), off, b, len, false);
         return rd64(b);
 }
 
@@ -1368,13 +1368,13 @@ static void vfs_w(vfs *d, uint64_t off, uint64_t v, unsigned len)
 {
         uint8_t b[8];
         wr64(b, v);
-        vfs_bar_access(d, off, b, len, true);
+        virtio_pci_bar_access(vfs_pci(d), off, b, len, true);
 }
 
 static uint64_t vfs_r(vfs *d, uint64_t off, unsigned len)
 {
         uint8_t b[8] = {0};
-        vfs_bar_access(d, off, b, len, false);
+        virtio_pci_bar_access(vfs_pci(d), off, b, len, false);
         return rd64(b);
 }
 
@@ -1430,10 +1430,10 @@ static void test_vfs_pci(void **state)
                         if (off != 0x14)
                                 vfs_w(d, off, 0xffffffffffffffffULL, len);
                 }
-        vfs_bar_access(d, 0x10000000, (uint8_t[8]){0}, 8, false);
+        virtio_pci_bar_access(vfs_pci(d), 0x10000000, (uint8_t[8]){0}, 8, false);
         assert_false(vfs_started(d));
-        assert_false(vfs_mmio(d, VFS_BAR + 0x8000, (uint8_t[4]){0}, 4, false));
-        assert_true(vfs_mmio(d, VFS_BAR + 0x2000, (uint8_t[4]){0}, 4, false));
+        assert_false(virtio_pci_mmio(vfs_pci(d), VFS_BAR + 0x8000, (uint8_t[4]){0}, 4, false));
+        assert_true(virtio_pci_mmio(vfs_pci(d), VFS_BAR + 0x2000, (uint8_t[4]){0}, 4, false));
         vfs_free(d);
         close(be);
         free_shared_mem(gm);

@@ -162,14 +162,6 @@ static void process_queue(vblk *d, virtq *q)
 
 /* --- the device behind the transport --- */
 
-/* a read-only disk says so (the guest kernel then refuses writes itself) */
-static uint64_t device_features(void *dev)
-{
-        const vblk *d = dev;
-
-        return DEVICE_FEATURES | (vmm_blk_read_only(d->backend) ? F_BLK_RO : 0);
-}
-
 static void device_config(void *dev, uint8_t *c)
 {
         const vblk *d = dev;
@@ -189,29 +181,10 @@ static void notify(void *dev, unsigned qi)
                 process_queue(d, &d->t.vq[qi]);
 }
 
-static const virtio_pci_info info = {
-    .device_id = VIRTIO_BLK_MODERN,
-    .class_rev = 0x01000001, /* SCSI storage controller, revision 1 (modern only) */
-    .num_queues = 1,
-    .config_len = DEVCFG_LEN,
-    .intx = true,
-};
-
-static const virtio_pci_ops ops = {
-    .features = device_features,
-    .config = device_config,
-    .notify = notify,
-};
-
-void vblk_bar_access(vblk *d, uint64_t off, uint8_t *data, unsigned len, bool write)
-{
-        virtio_pci_bar_access(&d->t, off, data, len, write);
-}
-
-bool vblk_mmio(vblk *d, uint64_t addr, uint8_t *data, unsigned len, bool write)
-{
-        return virtio_pci_mmio(&d->t, addr, data, len, write);
-}
+/* a SCSI storage controller (class 0x0100), revision 1 (modern only); one
+ * queue; INTA# */
+static const virtio_pci_info info = {VIRTIO_BLK_MODERN, 0x01000001, 1, DEVCFG_LEN, VIRTIO_PCI_INTX};
+static const virtio_pci_ops ops = {.config = device_config, .notify = notify};
 
 vblk *vblk_new(blk_backend *backend, const guest_mem *gm, uint64_t bar_addr,
                const vblk_irq_ops *irq)
@@ -222,7 +195,10 @@ vblk *vblk_new(blk_backend *backend, const guest_mem *gm, uint64_t bar_addr,
                 return NULL;
         d->backend = backend;
         d->gm = gm;
-        virtio_pci_init(&d->t, &info, &ops, d, gm, bar_addr, irq);
+        /* a read-only disk says so (the guest kernel then refuses writes itself) */
+        virtio_pci_init(&d->t, &info, &ops, d,
+                        DEVICE_FEATURES | (vmm_blk_read_only(backend) ? F_BLK_RO : 0), gm, bar_addr,
+                        irq);
         return d;
 }
 

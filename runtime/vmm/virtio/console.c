@@ -129,12 +129,6 @@ static void process_rx(vcon *d, virtq *q)
 
 /* --- the device behind the transport --- */
 
-static uint64_t device_features(void *dev)
-{
-        (void)dev;
-        return DEVICE_FEATURES;
-}
-
 /* cols, rows, max_nr_ports, emerg_wr: unused (zero) */
 static void device_config(void *dev, uint8_t *cfg)
 {
@@ -154,29 +148,10 @@ static void notify(void *dev, unsigned qi)
                 process_rx(d, &d->t.vq[RXQ]);
 }
 
-/* MSI-X only: the INTx line is the disk's */
-static const virtio_pci_info info = {
-    .device_id = VIRTIO_CONSOLE_MODERN,
-    .class_rev = 0x07800001, /* other communication controller, revision 1 */
-    .num_queues = NUM_QUEUES,
-    .config_len = DEVCFG_LEN,
-};
-
-static const virtio_pci_ops ops = {
-    .features = device_features,
-    .config = device_config,
-    .notify = notify,
-};
-
-void vcon_bar_access(vcon *d, uint64_t off, uint8_t *data, unsigned len, bool write)
-{
-        virtio_pci_bar_access(&d->t, off, data, len, write);
-}
-
-bool vcon_mmio(vcon *d, uint64_t addr, uint8_t *data, unsigned len, bool write)
-{
-        return virtio_pci_mmio(&d->t, addr, data, len, write);
-}
+/* another communication controller (class 0x0780), revision 1; MSI-X only
+ * (the INTx line is the disk's) */
+static const virtio_pci_info info = {VIRTIO_CONSOLE_MODERN, 0x07800001, NUM_QUEUES, DEVCFG_LEN, 0};
+static const virtio_pci_ops ops = {.config = device_config, .notify = notify};
 
 vcon *vcon_new(const guest_mem *gm, uint64_t bar_addr, const vcon_irq_ops *irq)
 {
@@ -190,7 +165,7 @@ vcon *vcon_new(const guest_mem *gm, uint64_t bar_addr, const vcon_irq_ops *irq)
                 d->irq = *irq;
                 t_irq = (vblk_irq_ops){.msi = irq->msi, .intx = irq->intx, .opaque = irq->opaque};
         }
-        virtio_pci_init(&d->t, &info, &ops, d, gm, bar_addr, &t_irq);
+        virtio_pci_init(&d->t, &info, &ops, d, DEVICE_FEATURES, gm, bar_addr, &t_irq);
         return d;
 }
 

@@ -46,7 +46,6 @@ struct vfs {
         vfs_host_ops host;
         vhu *backend;
         char tag[VFS_TAG_MAX];
-        uint64_t device_features;
         bool started;
         bool closing; /* the back-end is going away with the VM: no more messages */
         vfs_queue vq[NUM_QUEUES];
@@ -199,24 +198,15 @@ fail:
 
 /* --- the device behind the transport --- */
 
-static void device_reset(void *dev)
-{
-        stop(dev);
-}
-
+/* a reset stops the back-end's rings; DRIVER_OK starts them */
 static void device_status(void *dev)
 {
         vfs *d = dev;
 
-        if (virtio_pci_driver_ok(&d->t) && !d->started)
+        if (d->t.status == 0)
+                stop(d);
+        else if (virtio_pci_driver_ok(&d->t) && !d->started)
                 start(d);
-}
-
-static uint64_t device_features(void *dev)
-{
-        const vfs *d = dev;
-
-        return d->device_features;
 }
 
 static void device_config(void *dev, uint8_t *c)
@@ -238,34 +228,12 @@ static void notify(void *dev, unsigned qi)
                 eventfd_write(q->kick_fd, 1);
 }
 
-/* MSI-X only: the back-end's call eventfds are irqfds, so the ISR and the
- * PBA stay 0 */
-static const virtio_pci_info info = {
-    .device_id = VIRTIO_FS_MODERN,
-    .class_rev = 0x01800001, /* other mass storage, revision 1 (modern only) */
-    .num_queues = NUM_QUEUES,
-    .config_len = DEVCFG_LEN,
-    .enable_before_driver_ok = true,
-};
-
+/* other mass storage (class 0x0180), revision 1 (modern only); MSI-X only:
+ * the back-end's call eventfds are irqfds, so the ISR and the PBA stay 0 */
+static const virtio_pci_info info = {VIRTIO_FS_MODERN, 0x01800001, NUM_QUEUES, DEVCFG_LEN,
+                                     VIRTIO_PCI_ENABLE_BEFORE_DRIVER_OK};
 static const virtio_pci_ops ops = {
-    .features = device_features,
-    .config = device_config,
-    .notify = notify,
-    .status = device_status,
-    .reset = device_reset,
-    .msix_changed = rewire,
-};
-
-void vfs_bar_access(vfs *d, uint64_t off, uint8_t *data, unsigned len, bool write)
-{
-        virtio_pci_bar_access(&d->t, off, data, len, write);
-}
-
-bool vfs_mmio(vfs *d, uint64_t addr, uint8_t *data, unsigned len, bool write)
-{
-        return virtio_pci_mmio(&d->t, addr, data, len, write);
-}
+    .config = device_config, .notify = notify, .status = device_status, .msix_changed = rewire};
 
 int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr,
             const vfs_host_ops *host, vfs **ret, forge_error **err)
@@ -301,8 +269,7 @@ int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr
                 return forge_error_make(
                     err, EPROTO, "virtio-fs '%s': the back-end offers no VIRTIO_F_VERSION_1", tag);
         }
-        d->device_features = features & FEATURES_ALLOWED;
-        virtio_pci_init(&d->t, &info, &ops, d, gm, bar_addr, NULL);
+        virtio_pci_init(&d->t, &info, &ops, d, features & FEATURES_ALLOWED, gm, bar_addr, NULL);
         *ret = d;
         return 0;
 }

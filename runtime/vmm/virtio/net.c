@@ -84,8 +84,7 @@ struct vnet {
         /* the I/O thread's: frames for the socket, bytes read from it */
         uint8_t *out, *in;
         size_t out_off, out_len, in_len;
-        bool rx_stalled;   /* a whole frame waits for a guest buffer */
-        uint64_t features; /* offered */
+        bool rx_stalled; /* a whole frame waits for a guest buffer */
         uint16_t mtu;
         virtq_chain chain;
         uint8_t tx_frame[4 + VNET_MAX_FRAME];
@@ -406,24 +405,13 @@ static void wake(vnet *d)
                 eventfd_write(d->kick_fd[RXQ], 1);
 }
 
-static void device_reset(void *dev)
-{
-        wake(dev);
-}
-
+/* a reset, or the driver is ready: the thread looks at the queues again */
 static void device_status(void *dev)
 {
         vnet *d = dev;
 
-        if (virtio_pci_driver_ok(&d->t))
+        if (d->t.status == 0 || virtio_pci_driver_ok(&d->t))
                 wake(d);
-}
-
-static uint64_t device_features(void *dev)
-{
-        const vnet *d = dev;
-
-        return d->features;
 }
 
 static void device_config(void *dev, uint8_t *c)
@@ -451,32 +439,11 @@ static void notify(void *dev, unsigned qi)
                 tx_process(d);
 }
 
-static const virtio_pci_info info = {
-    .device_id = VIRTIO_NET_MODERN,
-    .class_rev = 0x02000001, /* Ethernet controller, revision 1 */
-    .num_queues = NUM_QUEUES,
-    .config_len = DEVCFG_LEN,
-    .intx = true,
-};
-
+/* an Ethernet controller (class 0x0200), revision 1; INTA# */
+static const virtio_pci_info info = {VIRTIO_NET_MODERN, 0x02000001, NUM_QUEUES, DEVCFG_LEN,
+                                     VIRTIO_PCI_INTX};
 static const virtio_pci_ops ops = {
-    .features = device_features,
-    .config = device_config,
-    .notify = notify,
-    .status = device_status,
-    .reset = device_reset,
-    .msi = msi,
-};
-
-void vnet_bar_access(vnet *d, uint64_t off, uint8_t *data, unsigned len, bool write)
-{
-        virtio_pci_bar_access(&d->t, off, data, len, write);
-}
-
-bool vnet_mmio(vnet *d, uint64_t addr, uint8_t *data, unsigned len, bool write)
-{
-        return virtio_pci_mmio(&d->t, addr, data, len, write);
-}
+    .config = device_config, .notify = notify, .status = device_status, .msi = msi};
 
 /* --- the I/O thread --- */
 
@@ -668,6 +635,7 @@ vnet *vnet_new(int sock, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_
                pthread_mutex_t *lock)
 {
         vnet *d = calloc(1, sizeof(*d));
+        uint64_t features = DEVICE_FEATURES;
 
         if (d == NULL)
                 return NULL;
@@ -676,7 +644,6 @@ vnet *vnet_new(int sock, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_
                 fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
         d->gm = gm;
         d->lock = lock;
-        d->features = DEVICE_FEATURES;
         d->mtu = NET_MTU;
         /* FORGE_VMM_NET_MTU=N: another MTU, 1500 without VIRTIO_NET_F_MTU
          * (a benchmarking aid) */
@@ -686,14 +653,14 @@ vnet *vnet_new(int sock, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_
                 if (mtu >= 1280 && mtu <= NET_MTU_MAX)
                         d->mtu = (uint16_t)mtu;
                 if (d->mtu == 1500)
-                        d->features &= ~F_NET_MTU;
+                        features &= ~F_NET_MTU;
         }
         d->stop_fd = -1;
         for (unsigned i = 0; i < NUM_QUEUES; i++)
                 d->kick_fd[i] = -1;
         for (unsigned v = 0; v < NUM_VECTORS; v++)
                 d->call_fd[v] = -1;
-        virtio_pci_init(&d->t, &info, &ops, d, gm, bar_addr, irq);
+        virtio_pci_init(&d->t, &info, &ops, d, features, gm, bar_addr, irq);
         return d;
 }
 

@@ -138,8 +138,6 @@ static void msix_access(virtio_pci *t, unsigned off, uint8_t *data, unsigned len
 
 static void reset(virtio_pci *t)
 {
-        if (t->ops->reset)
-                t->ops->reset(t->dev);
         t->dfselect = t->gfselect = 0;
         t->driver_features = 0;
         t->status = 0;
@@ -150,6 +148,8 @@ static void reset(virtio_pci *t)
                 t->vq[i] = (virtq){.size = VIRTQ_MAX_SIZE, .msix_vector = VIRTIO_NO_VECTOR};
         t->pba = 0;
         set_intx(t, 0);
+        if (t->ops->status)
+                t->ops->status(t->dev);
 }
 
 static uint32_t half(uint64_t v, uint32_t select)
@@ -160,7 +160,7 @@ static uint32_t half(uint64_t v, uint32_t select)
 static void common_snapshot(const virtio_pci *t, uint8_t *s)
 {
         const virtq *q = t->queue_select < t->info->num_queues ? &t->vq[t->queue_select] : NULL;
-        uint32_t df = half(t->ops->features(t->dev), t->dfselect);
+        uint32_t df = half(t->features, t->dfselect);
         uint32_t gf = half(t->driver_features, t->gfselect);
         uint16_t u16;
 
@@ -236,7 +236,8 @@ static void queue_write(virtio_pci *t, virtq *q, unsigned off, unsigned len, con
                 memcpy(&q->used_gpa, s + 0x30, 8);
         if (overlaps(off, len, 0x1c, 2)) {
                 memcpy(&v16, s + 0x1c, 2);
-                if (v16 == 1 && !(t->info->enable_before_driver_ok && virtio_pci_driver_ok(t)))
+                if (v16 == 1 && !((t->info->flags & VIRTIO_PCI_ENABLE_BEFORE_DRIVER_OK) &&
+                                  virtio_pci_driver_ok(t)))
                         queue_enable(t, q);
         }
 }
@@ -276,7 +277,7 @@ static void common_write(virtio_pci *t, unsigned off, const uint8_t *data, unsig
 
                 memcpy(&v32, s + 0x0c, 4);
                 t->driver_features &= ~(0xffffffffULL << sh);
-                t->driver_features |= ((uint64_t)v32 << sh) & t->ops->features(t->dev);
+                t->driver_features |= ((uint64_t)v32 << sh) & t->features;
         }
         if (overlaps(off, len, 0x10, 2))
                 t->msix_config = vector(t, s + 0x10);
@@ -313,8 +314,9 @@ static bool in(uint64_t off, uint64_t start, uint64_t len)
         return off >= start && off - start < len;
 }
 
-void virtio_pci_bar_access(virtio_pci *t, uint64_t off, uint8_t *data, unsigned len, bool write)
+void virtio_pci_bar_access(pci_function *f, uint64_t off, uint8_t *data, unsigned len, bool write)
 {
+        virtio_pci *t = f->opaque;
         unsigned nq = t->info->num_queues;
 
         if (len == 0 || len > 8)
@@ -351,13 +353,13 @@ void virtio_pci_bar_access(virtio_pci *t, uint64_t off, uint8_t *data, unsigned 
         }
 }
 
-bool virtio_pci_mmio(virtio_pci *t, uint64_t addr, uint8_t *data, unsigned len, bool write)
+bool virtio_pci_mmio(pci_function *f, uint64_t addr, uint8_t *data, unsigned len, bool write)
 {
-        uint64_t base = vmm_pci_bar_addr(&t->pci, 0);
+        uint64_t base = vmm_pci_bar_addr(f, 0);
 
         if (base == 0 || addr < base || addr - base >= VIRTIO_PCI_BAR_SIZE)
                 return false;
-        virtio_pci_bar_access(t, addr - base, data, len, write);
+        virtio_pci_bar_access(f, addr - base, data, len, write);
         return true;
 }
 
@@ -408,17 +410,19 @@ static void cfg_written(pci_function *f, unsigned off, unsigned len)
 }
 
 void virtio_pci_init(virtio_pci *t, const virtio_pci_info *info, const virtio_pci_ops *ops,
-                     void *dev, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_ops *irq)
+                     void *dev, uint64_t features, const guest_mem *gm, uint64_t bar_addr,
+                     const vblk_irq_ops *irq)
 {
         t->info = info;
         t->ops = ops;
         t->dev = dev;
+        t->features = features;
         t->gm = gm;
         if (irq)
                 t->irq = *irq;
         vmm_pci_function_init(&t->pci, VIRTIO_VENDOR, info->device_id, info->class_rev,
                               VIRTIO_VENDOR, VIRTIO_SUBSYS);
-        if (info->intx) {
+        if (info->flags & VIRTIO_PCI_INTX) {
                 t->pci.cfg[0x3d] = 1; /* INTA# */
                 t->pci.cfg[0x3c] = PCI_INTX_GSI;
         }
