@@ -91,6 +91,10 @@ void virtio_pci_init(virtio_pci *t, const virtio_pci_info *info, const virtio_pc
 /* The device used buffers of a queue whose vector is vec: ISR bit 0 and
  * the vector's message, held in the PBA while masked, or INTx. */
 void virtio_pci_interrupt(virtio_pci *t, uint16_t vec);
+/* The device has returned chains of q (used: any): a broken ring asks for
+ * a reset, used buffers interrupt unless the driver said not to
+ * (VRING_AVAIL_F_NO_INTERRUPT; EVENT_IDX devices decide for themselves). */
+void virtio_pci_queue_done(virtio_pci *t, virtq *q, bool used);
 /* Whether vec's message would reach the guest now (MSI-X on, nothing
  * masked), and that message. */
 bool virtio_pci_msix_message(const virtio_pci *t, uint16_t vec, uint64_t *ret_addr,

@@ -127,6 +127,8 @@ typedef struct virtq_chain {
 /* 1 and a chain when the driver made one available, 0 when none, < 0 when the
  * ring is corrupt (the queue is then broken and ignored until reset). */
 int virtq_pop(virtq *q, const guest_mem *gm, virtq_chain *ret);
+/* The bytes of a chain's device-writable (write) or driver-written buffers. */
+uint64_t virtq_chain_len(const virtq_chain *c, bool write);
 /* Returns the chain to the driver with len bytes written. */
 int virtq_push(virtq *q, const guest_mem *gm, uint16_t head, uint32_t len);
 /* Whether the driver wants an interrupt (VRING_AVAIL_F_NO_INTERRUPT unset). */

@@ -41,16 +41,7 @@ struct vblk {
 
 /* --- requests --- */
 
-/* the driver-readable and the device-writable parts of a chain as byte streams */
-static uint64_t chain_len(const virtq_chain *c, bool write)
-{
-        uint64_t n = 0;
-        for (unsigned i = 0; i < c->n; i++)
-                if (c->buf[i].write == write)
-                        n += c->buf[i].len;
-        return n;
-}
-
+/* the driver-readable or the device-writable part of a chain as a byte stream */
 static void chain_copy(const virtq_chain *c, bool write, uint64_t off, void *mem, uint64_t len,
                        bool to_chain)
 {
@@ -138,7 +129,7 @@ static void process_queue(vblk *d, virtq *q)
 
         while ((r = virtq_pop(q, d->gm, &d->chain)) > 0) {
                 virtq_chain *c = &d->chain;
-                uint64_t out_len = chain_len(c, false), in_len = chain_len(c, true);
+                uint64_t out_len = virtq_chain_len(c, false), in_len = virtq_chain_len(c, true);
                 uint32_t written = 0;
                 uint8_t st;
 
@@ -154,10 +145,7 @@ static void process_queue(vblk *d, virtq *q)
                         break;
                 used = true;
         }
-        if (q->broken)
-                virtio_pci_needs_reset(&d->t);
-        if (used && virtq_should_notify(q, d->gm))
-                virtio_pci_interrupt(&d->t, q->msix_vector);
+        virtio_pci_queue_done(&d->t, q, used);
 }
 
 /* --- the device behind the transport --- */

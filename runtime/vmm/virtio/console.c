@@ -39,16 +39,6 @@ struct vcon {
 
 /* --- the queues --- */
 
-static uint64_t chain_len(const virtq_chain *c, bool write)
-{
-        uint64_t n = 0;
-
-        for (unsigned i = 0; i < c->n; i++)
-                if (c->buf[i].write == write)
-                        n += c->buf[i].len;
-        return n;
-}
-
 /* Guest output: taken while it fits in out[]; a chain that does not waits
  * on the ring until the host has taken some (vcon_take_output). */
 static void process_tx(vcon *d, virtq *q)
@@ -62,7 +52,7 @@ static void process_tx(vcon *d, virtq *q)
 
                 if (r <= 0)
                         break;
-                len = chain_len(&d->chain, false);
+                len = virtq_chain_len(&d->chain, false);
                 if (len > OUT_CAP - d->out_len) {
                         if (d->out_len > 0) {
                                 q->last_avail = idx_before; /* again once there is room */
@@ -84,10 +74,7 @@ static void process_tx(vcon *d, virtq *q)
                         break;
                 used = true;
         }
-        if (q->broken)
-                virtio_pci_needs_reset(&d->t);
-        if (used && virtq_should_notify(q, d->gm))
-                virtio_pci_interrupt(&d->t, q->msix_vector);
+        virtio_pci_queue_done(&d->t, q, used);
         if (d->out_len > 0 && d->irq.output)
                 d->irq.output(d->irq.opaque);
 }
@@ -121,10 +108,7 @@ static void process_rx(vcon *d, virtq *q)
         }
         if (d->in_off == d->in_len)
                 d->in_off = d->in_len = 0;
-        if (q->broken)
-                virtio_pci_needs_reset(&d->t);
-        if (used && virtq_should_notify(q, d->gm))
-                virtio_pci_interrupt(&d->t, q->msix_vector);
+        virtio_pci_queue_done(&d->t, q, used);
 }
 
 /* --- the device behind the transport --- */

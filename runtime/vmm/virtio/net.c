@@ -184,16 +184,6 @@ static bool should_interrupt(const vnet *d, const virtq *q, uint16_t old)
         return virtq_should_notify(q, d->gm);
 }
 
-static uint64_t chain_len(const virtq_chain *c, bool write)
-{
-        uint64_t n = 0;
-
-        for (unsigned i = 0; i < c->n; i++)
-                if (c->buf[i].write == write)
-                        n += c->buf[i].len;
-        return n;
-}
-
 /* Copies the chain's driver-readable bytes from off into mem (at most len). */
 static uint64_t chain_read(const virtq_chain *c, uint64_t off, uint8_t *mem, uint64_t len)
 {
@@ -238,7 +228,7 @@ static void chain_write(const virtq_chain *c, const uint8_t *mem, uint64_t len)
  * header, beyond the bound, nothing the driver wrote) or the link is down. */
 static size_t tx_frame(vnet *d, const virtq_chain *c, uint8_t *buf)
 {
-        uint64_t out = chain_len(c, false);
+        uint64_t out = virtq_chain_len(c, false);
         uint32_t n;
 
         if (out <= VNET_HDR_LEN || out - VNET_HDR_LEN > VNET_MAX_FRAME || d->fd < 0) {
@@ -372,7 +362,7 @@ static int rx_place(vnet *d, const uint8_t *frame, size_t len, bool *pushed)
                 return 0;
         /* the device comes back for more: no kick per refill */
         want_kicks(d, q, false);
-        if (len <= VNET_MAX_FRAME && chain_len(&d->chain, true) >= VNET_HDR_LEN + len) {
+        if (len <= VNET_MAX_FRAME && virtq_chain_len(&d->chain, true) >= VNET_HDR_LEN + len) {
                 rx_copy(&d->chain, frame, len);
                 used = (uint32_t)(VNET_HDR_LEN + len);
         } else {

@@ -87,6 +87,14 @@ void virtio_pci_interrupt(virtio_pci *t, uint16_t vec)
         set_intx(t, 1);
 }
 
+void virtio_pci_queue_done(virtio_pci *t, virtq *q, bool used)
+{
+        if (q->broken)
+                virtio_pci_needs_reset(t);
+        if (used && virtq_should_notify(q, t->gm))
+                virtio_pci_interrupt(t, q->msix_vector);
+}
+
 bool virtio_pci_msix_message(const virtio_pci *t, uint16_t vec, uint64_t *ret_addr,
                              uint32_t *ret_data)
 {
