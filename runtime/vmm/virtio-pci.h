@@ -40,8 +40,10 @@ typedef struct virtio_pci_ops {
         void (*config)(void *dev, uint8_t *cfg);
         /* the driver wrote queue's doorbell, whatever the device status */
         void (*notify)(void *dev, unsigned queue);
-        /* optional: the device status changed; 0 is a reset (at set-up too) */
-        void (*status)(void *dev);
+        /* optional: the device status changed: reset (at set-up, and when
+         * the driver wrote 0; the queues are gone), or the driver wrote
+         * another status */
+        void (*status)(void *dev, bool reset);
         /* optional: the MSI-X table, its enable or function mask changed */
         void (*msix_changed)(void *dev);
         /* optional: delivers a vector's message by the device's own means (an

@@ -199,11 +199,11 @@ fail:
 /* --- the device behind the transport --- */
 
 /* a reset stops the back-end's rings; DRIVER_OK starts them */
-static void device_status(void *dev)
+static void device_status(void *dev, bool reset)
 {
         vfs *d = dev;
 
-        if (d->t.status == 0)
+        if (reset)
                 stop(d);
         else if (virtio_pci_driver_ok(&d->t) && !d->started)
                 start(d);

@@ -396,11 +396,11 @@ static void wake(vnet *d)
 }
 
 /* a reset, or the driver is ready: the thread looks at the queues again */
-static void device_status(void *dev)
+static void device_status(void *dev, bool reset)
 {
         vnet *d = dev;
 
-        if (d->t.status == 0 || virtio_pci_driver_ok(&d->t))
+        if (reset || virtio_pci_driver_ok(&d->t))
                 wake(d);
 }
 

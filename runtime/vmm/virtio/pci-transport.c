@@ -157,7 +157,7 @@ static void reset(virtio_pci *t)
         t->pba = 0;
         set_intx(t, 0);
         if (t->ops->status)
-                t->ops->status(t->dev);
+                t->ops->status(t->dev, true);
 }
 
 static uint32_t half(uint64_t v, uint32_t select)
@@ -261,7 +261,7 @@ static void status_write(virtio_pci *t, uint8_t st)
                 st &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
         t->status = (uint8_t)(st | (t->status & VIRTIO_STATUS_NEEDS_RESET));
         if (t->ops->status)
-                t->ops->status(t->dev);
+                t->ops->status(t->dev, false);
 }
 
 /* The driver's write applied to a snapshot of the registers, then each
