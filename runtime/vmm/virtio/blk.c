@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-blk (virtio 1.x section 5.2) on the modern virtio-pci transport
- * (section 4.1): one 64-bit memory BAR holding the common configuration, ISR,
- * device configuration, notification area and the MSI-X table and PBA.
- * Requests are served synchronously on the notifying vCPU; the caller
- * serialises every entry point (vm.c's device lock).
+ * (section 4.1, pci-transport.c: one 64-bit memory BAR holding the common
+ * configuration, ISR, device configuration, notification area and the MSI-X
+ * table and PBA); this file is the device: its features, its configuration
+ * (capacity, seg_max, blk_size) and its requests. Requests are served
+ * synchronously on the notifying vCPU; the caller serialises every entry
+ * point (vm.c's device lock).
  */
 #include "runtime/vmm/virtio-pci.h"
 

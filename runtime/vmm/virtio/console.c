@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-console (virtio 1.x section 5.3) with one port and no multiport
- * feature, on the modern virtio-pci transport (the same BAR layout as
- * virtio-blk, blk.c): the guest sees /dev/hvc0. It carries the control
+ * feature, on the modern virtio-pci transport (pci-transport.c): the guest
+ * sees /dev/hvc0. It carries the control
  * channel of detached VMs (docs/vm-protocol.md) between the guest init and
  * a UNIX socket of forge-vmm. The device only moves bytes: it parses
  * nothing the guest sends. Output is buffered up to OUT_CAP (beyond that the

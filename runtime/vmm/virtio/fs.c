@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-fs (virtio 1.x section 5.11) as a vhost-user device on the modern
- * virtio-pci transport: forge-vmm owns the PCI function, the common
- * configuration, the device configuration (tag, one request queue) and the
- * MSI-X table; the queues themselves (hiprio and one request queue, FUSE
+ * virtio-pci transport (pci-transport.c): forge-vmm owns the PCI function, the
+ * common configuration, the device configuration (tag, one request queue)
+ * and the MSI-X table; the queues themselves (hiprio and one request queue, FUSE
  * requests) are served by virtiofsd straight in guest memory. When the
  * driver sets DRIVER_OK, the back-end gets the memory table, the rings and
  * two eventfds per queue: the kick is a KVM ioeventfd on the queue's notify
  * address, the call a KVM irqfd on the vector's MSI route (unbound while the
  * vector is masked: KVM delivers what is pending when it is bound again).
- * The guest can only program the device through the BAR, where every field is
- * checked as in virtio/blk.c; the caller serialises every entry point.
+ * The guest can only program the device through the BAR, where the transport
+ * checks every field; the caller serialises every entry point.
  */
 #include "runtime/vmm/virtio-pci.h"
 #include "runtime/vmm/vmm-fs.h"

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-net (virtio 1.x section 5.1) on the modern virtio-pci transport,
- * laid out as virtio-blk is (blk.c): one 64-bit BAR with the common
- * configuration, ISR, device configuration (MAC, link status), notification
- * area and MSI-X table. Queue 0 receives, queue 1 transmits. No offloads and
+ * virtio-net (virtio 1.x section 5.1) on the modern virtio-pci transport
+ * (pci-transport.c), whose device configuration holds the MAC, the link
+ * status and the MTU. Queue 0 receives, queue 1 transmits. No offloads and
  * no mergeable receive buffers: a frame is one chain, at most the standard
  * 1514 bytes plus the 12-byte header the guest's small buffers hold, larger
  * frames from the host are dropped (the guest's MTU is 1500).
