@@ -129,3 +129,22 @@ int irq_routes_msi_irqfd(irq_routes *r, int fd, uint64_t addr, uint32_t data, bo
                 r->msi[slot].fd = -1;
         return ret;
 }
+
+static int ioeventfd(void *opaque, uint64_t addr, int fd, bool assign)
+{
+        irq_routes *r = opaque;
+        struct kvm_ioeventfd e = {
+            .addr = addr, .len = 2, .fd = fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
+
+        return ioctl(r->vm_fd, KVM_IOEVENTFD, &e) < 0 ? -errno : 0;
+}
+
+static int irqfd(void *opaque, int fd, uint64_t addr, uint32_t data, bool assign)
+{
+        return irq_routes_msi_irqfd(opaque, fd, addr, data, assign);
+}
+
+vfs_host_ops irq_routes_host_ops(irq_routes *r)
+{
+        return (vfs_host_ops){.ioeventfd = ioeventfd, .irqfd = irqfd, .opaque = r};
+}

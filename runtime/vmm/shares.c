@@ -23,30 +23,12 @@
 #define FS_BAR(i) (PCI_BAR_BASE + ((uint64_t)FS_SLOT(i) << 20))
 
 struct vm_shares {
-        int vm_fd;
-        irq_routes *routes;
         vfs *fs[VMM_MAX_FS];
         const char *tag[VMM_MAX_FS];
         pid_t pid[VMM_MAX_FS];
         unsigned n_pids;
         unsigned n; /* devices */
 };
-
-static int ioeventfd(void *opaque, uint64_t addr, int fd, bool assign)
-{
-        vm_shares *s = opaque;
-        struct kvm_ioeventfd e = {
-            .addr = addr, .len = 2, .fd = fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
-
-        return ioctl(s->vm_fd, KVM_IOEVENTFD, &e) < 0 ? -errno : 0;
-}
-
-static int irqfd(void *opaque, int fd, uint64_t addr, uint32_t data, bool assign)
-{
-        vm_shares *s = opaque;
-
-        return irq_routes_msi_irqfd(s->routes, fd, addr, data, assign);
-}
 
 /* virtiofsd's sandbox is a child in a PID namespace of its own, which the
  * process forge-vmm started waits for: a SIGTERM to that child ends both
@@ -85,8 +67,8 @@ static void stop_backends(const pid_t *pids, unsigned n)
         }
 }
 
-int vm_shares_new(int kvm_fd, int vm_fd, irq_routes *routes, const guest_mem *gm,
-                  const vmm_config *c, pci_bus *bus, vm_shares **ret, forge_error **err)
+int vm_shares_new(int kvm_fd, irq_routes *routes, const guest_mem *gm, const vmm_config *c,
+                  pci_bus *bus, vm_shares **ret, forge_error **err)
 {
         static const struct {
                 int cap;
@@ -95,7 +77,7 @@ int vm_shares_new(int kvm_fd, int vm_fd, irq_routes *routes, const guest_mem *gm
                     {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
                     {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"}};
         vm_shares *s;
-        vfs_host_ops ops = {.ioeventfd = ioeventfd, .irqfd = irqfd};
+        vfs_host_ops ops = irq_routes_host_ops(routes);
         unsigned i, taken = 0; /* sockets handed to vfs_new, which owns them then */
 
         *ret = NULL;
@@ -107,8 +89,6 @@ int vm_shares_new(int kvm_fd, int vm_fd, irq_routes *routes, const guest_mem *gm
         s = calloc(1, sizeof(*s));
         if (s == NULL)
                 return forge_error_make(err, ENOMEM, "virtio-fs");
-        s->vm_fd = vm_fd;
-        ops.opaque = s;
         for (i = 0; i < c->n_fs; i++) {
                 s->tag[i] = c->fs[i].tag;
                 s->pid[i] = c->fs[i].pid;
@@ -120,7 +100,6 @@ int vm_shares_new(int kvm_fd, int vm_fd, irq_routes *routes, const guest_mem *gm
                                          caps[k].name);
                         goto fail;
                 }
-        s->routes = routes;
         for (i = 0; i < c->n_fs; i++) {
                 taken = i + 1;
                 if (vfs_new(c->fs[i].tag, c->fs[i].sock_fd, gm, FS_BAR(i), &ops, &s->fs[i], err) <
@@ -143,7 +122,7 @@ fail:
 bool vm_shares_mmio(vm_shares *s, uint64_t addr, uint8_t *data, unsigned len, bool write)
 {
         for (unsigned i = 0; s && i < s->n; i++)
-                if (vfs_mmio(s->fs[i], addr, data, len, write))
+                if (virtio_pci_mmio(vfs_pci(s->fs[i]), addr, data, len, write))
                         return true;
         return false;
 }

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
+
 #define VHU_VERSION 0x1
 #define VHU_FLAG_REPLY 0x4
 #define VHU_HDR_SIZE 12
@@ -40,18 +42,17 @@ int vhu_new(int sock_fd, vhu **ret)
         return 0;
 }
 
+void vhu_set_timeout(vhu *u, int ms)
+{
+        u->timeout_ms = ms;
+}
+
 void vhu_free(vhu *u)
 {
         if (u == NULL)
                 return;
-        if (u->fd >= 0)
-                close(u->fd);
+        cleanup_close_fn(&u->fd);
         free(u);
-}
-
-void vhu_set_timeout(vhu *u, int ms)
-{
-        u->timeout_ms = ms;
 }
 
 int vhu_encode(uint8_t *buf, size_t size, uint32_t request, const void *payload, uint32_t len)

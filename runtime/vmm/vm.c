@@ -143,25 +143,9 @@ static void blk_intx(void *opaque, int level)
 }
 
 /* The NIC's doorbells and interrupts through KVM's eventfds (as shares.c). */
-static int net_ioeventfd(void *opaque, uint64_t addr, int fd, bool assign)
-{
-        vm *v = opaque;
-        struct kvm_ioeventfd e = {
-            .addr = addr, .len = 2, .fd = fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
-
-        return ioctl(v->vm_fd, KVM_IOEVENTFD, &e) < 0 ? -errno : 0;
-}
-
-static int net_irqfd(void *opaque, int fd, uint64_t addr, uint32_t data, bool assign)
-{
-        vm *v = opaque;
-
-        return irq_routes_msi_irqfd(v->routes, fd, addr, data, assign);
-}
-
 static void net_use_eventfds(vm *v)
 {
-        vfs_host_ops ops = {.ioeventfd = net_ioeventfd, .irqfd = net_irqfd, .opaque = v};
+        vfs_host_ops ops = irq_routes_host_ops(v->routes);
 
         if (ioctl(v->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) <= 0)
                 ops.ioeventfd = NULL;
@@ -263,13 +247,13 @@ static void mmio(vm *v, uint64_t addr, uint8_t *data, unsigned len, bool write)
                 return;
         pthread_mutex_lock(&v->dev_lock);
         if (v->blk)
-                hit = vblk_mmio(v->blk, addr, data, len, write);
+                hit = virtio_pci_mmio(vblk_pci(v->blk), addr, data, len, write);
         if (!hit && v->net)
-                hit = vnet_mmio(v->net, addr, data, len, write);
+                hit = virtio_pci_mmio(vnet_pci(v->net), addr, data, len, write);
         if (!hit)
                 hit = vm_shares_mmio(v->shares, addr, data, len, write);
         if (!hit && v->con)
-                hit = vcon_mmio(v->con, addr, data, len, write);
+                hit = virtio_pci_mmio(vcon_pci(v->con), addr, data, len, write);
         pthread_mutex_unlock(&v->dev_lock);
         if (!hit && !write)
                 memset(data, 0xff, len);
@@ -616,7 +600,7 @@ static int create_devices(vm *v, const vmm_config *c, forge_error **err)
                 v->pci.dev[NET_SLOT] = vnet_pci(v->net);
                 net_use_eventfds(v);
         }
-        if (vm_shares_new(v->kvm_fd, v->vm_fd, v->routes, &v->gm, c, &v->pci, &v->shares, err) < 0)
+        if (vm_shares_new(v->kvm_fd, v->routes, &v->gm, c, &v->pci, &v->shares, err) < 0)
                 return -1;
         if (c->control_dir != NULL && create_control(v, c->control_dir, err) < 0)
                 return -1;

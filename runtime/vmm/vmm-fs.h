@@ -86,6 +86,8 @@ typedef struct vfs_host_ops {
         int (*irqfd)(void *opaque, int fd, uint64_t addr, uint32_t data, bool assign);
         void *opaque;
 } vfs_host_ops;
+/* KVM's: ioeventfds on the VM of r, irqfds on r's MSI routes (irqroute.c) */
+vfs_host_ops irq_routes_host_ops(irq_routes *r);
 
 typedef struct vfs vfs;
 /* A device for tag served by the back-end on sock_fd (taken over). Sets the
@@ -95,8 +97,6 @@ int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr
             const vfs_host_ops *host, vfs **ret, forge_error **err);
 void vfs_free(vfs *d);
 pci_function *vfs_pci(vfs *d);
-bool vfs_mmio(vfs *d, uint64_t addr, uint8_t *data, unsigned len, bool write);
-void vfs_bar_access(vfs *d, uint64_t off, uint8_t *data, unsigned len, bool write);
 /* Whether the back-end serves the queues now (the driver set DRIVER_OK and
  * every message went through). */
 bool vfs_started(const vfs *d);
@@ -112,8 +112,8 @@ typedef struct vm_shares vm_shares;
 /* The devices of c->fs on bus (taking the sockets), their interrupts on
  * routes (the VM's one table, shared with the NIC); *ret NULL when there
  * are none. */
-int vm_shares_new(int kvm_fd, int vm_fd, irq_routes *routes, const guest_mem *gm,
-                  const vmm_config *c, pci_bus *bus, vm_shares **ret, forge_error **err);
+int vm_shares_new(int kvm_fd, irq_routes *routes, const guest_mem *gm, const vmm_config *c,
+                  pci_bus *bus, vm_shares **ret, forge_error **err);
 bool vm_shares_mmio(vm_shares *s, uint64_t addr, uint8_t *data, unsigned len, bool write);
 /* Stops and reaps each virtiofsd, then frees the devices. */
 void vm_shares_free(vm_shares *s);

@@ -125,6 +125,8 @@ typedef struct virtq_chain {
 /* 1 and a chain when the driver made one available, 0 when none, < 0 when the
  * ring is corrupt (the queue is then broken and ignored until reset). */
 int virtq_pop(virtq *q, const guest_mem *gm, virtq_chain *ret);
+/* The bytes of a chain's device-writable (write) or driver-written buffers. */
+uint64_t virtq_chain_len(const virtq_chain *c, bool write);
 /* Returns the chain to the driver with len bytes written. */
 int virtq_push(virtq *q, const guest_mem *gm, uint16_t head, uint32_t len);
 /* Whether the driver wants an interrupt (VRING_AVAIL_F_NO_INTERRUPT unset). */
@@ -185,6 +187,14 @@ bool uart_can_input(uart *u);
 /* Whether the guest printed a kernel panic line; copies it to line. */
 bool uart_panicked(uart *u, char *line, size_t size);
 
+/* virtio/pci-transport.c: the modern virtio-pci transport of every virtio
+ * device (virtio-pci.h), reached through the device's PCI function
+ * (vblk_pci, vnet_pci, vcon_pci, vfs_pci). An access at offset off in its
+ * BAR (len 1 to 8; what reads nothing reads 0): */
+void virtio_pci_bar_access(pci_function *f, uint64_t off, uint8_t *data, unsigned len, bool write);
+/* The same at guest address addr: false when addr is not in the BAR. */
+bool virtio_pci_mmio(pci_function *f, uint64_t addr, uint8_t *data, unsigned len, bool write);
+
 /* virtio-blk over the modern virtio-pci transport */
 typedef struct vblk vblk;
 typedef struct blk_backend blk_backend;
@@ -211,10 +221,6 @@ vblk *vblk_new(blk_backend *backend, const guest_mem *gm, uint64_t bar_addr,
                const vblk_irq_ops *irq);
 void vblk_free(vblk *d);
 pci_function *vblk_pci(vblk *d);
-/* MMIO on the device's BAR; returns false when addr is not in the BAR. */
-bool vblk_mmio(vblk *d, uint64_t addr, uint8_t *data, unsigned len, bool write);
-/* Processes an MMIO access at offset off in the BAR (for tests and the fuzzer). */
-void vblk_bar_access(vblk *d, uint64_t off, uint8_t *data, unsigned len, bool write);
 
 /* virtio/net.c: virtio-net whose backend is a stream socket carrying frames
  * as QEMU's stream netdev does (4-byte big-endian length, then the frame):
@@ -230,8 +236,6 @@ vnet *vnet_new(int sock, const guest_mem *gm, uint64_t bar_addr, const vblk_irq_
 int vnet_start(vnet *d);
 void vnet_free(vnet *d);
 pci_function *vnet_pci(vnet *d);
-bool vnet_mmio(vnet *d, uint64_t addr, uint8_t *data, unsigned len, bool write);
-void vnet_bar_access(vnet *d, uint64_t off, uint8_t *data, unsigned len, bool write);
 /* Hands one received frame to the guest (lock held): 1 when it was placed
  * or dropped, 0 when the guest has posted no buffer yet. */
 int vnet_rx_frame(vnet *d, const uint8_t *frame, size_t len);
@@ -251,8 +255,6 @@ typedef struct vcon_irq_ops {
 vcon *vcon_new(const guest_mem *gm, uint64_t bar_addr, const vcon_irq_ops *irq);
 void vcon_free(vcon *d);
 pci_function *vcon_pci(vcon *d);
-bool vcon_mmio(vcon *d, uint64_t addr, uint8_t *data, unsigned len, bool write);
-void vcon_bar_access(vcon *d, uint64_t off, uint8_t *data, unsigned len, bool write);
 /* Copies out up to max bytes of guest output. */
 size_t vcon_take_output(vcon *d, uint8_t *buf, size_t max);
 /* Whether host input is taken now (the previous input has reached the guest). */

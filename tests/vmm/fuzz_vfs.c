@@ -125,11 +125,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 switch (op[0] % 4) {
                 case 0: /* BAR read */
                 case 1: /* BAR write */
-                        vfs_bar_access(d, (uint64_t)(op[2] | op[3] << 8) % 0x8100, buf, len,
-                                       op[0] % 4 == 1);
+                        virtio_pci_bar_access(vfs_pci(d), (uint64_t)(op[2] | op[3] << 8) % 0x8100,
+                                              buf, len, op[0] % 4 == 1);
                         break;
                 case 2: /* a common-configuration write: the interesting part */
-                        vfs_bar_access(d, op[2] % 0x38, buf, len, true);
+                        virtio_pci_bar_access(vfs_pci(d), op[2] % 0x38, buf, len, true);
                         break;
                 default: /* config space, any offset */
                         vmm_pci_cfg_write(vfs_pci(d), op[2], len > 4 ? 4 : len,

@@ -105,10 +105,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 case 0: /* BAR read */
                 case 1: /* BAR write */
                         off = (uint64_t)(op[2] | op[3] << 8) % 0x8100;
-                        vblk_bar_access(d, off, buf, len, op[0] % 10 == 1);
+                        virtio_pci_bar_access(vblk_pci(d), off, buf, len, op[0] % 10 == 1);
                         break;
                 case 2: /* notify queue 0: process whatever the rings say */
-                        vblk_bar_access(d, 0x3000, buf, 2, true);
+                        virtio_pci_bar_access(vblk_pci(d), 0x3000, buf, 2, true);
                         break;
                 case 3: /* config space through the ports */
                 case 4:
@@ -118,10 +118,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 case 6: /* net BAR read */
                 case 7: /* net BAR write */
                         off = (uint64_t)(op[2] | op[3] << 8) % 0x8100;
-                        vnet_bar_access(n, off, buf, len, op[0] % 10 == 7);
+                        virtio_pci_bar_access(vnet_pci(n), off, buf, len, op[0] % 10 == 7);
                         break;
                 case 8: /* net: notify tx (queue 1) or rx (queue 0) */
-                        vnet_bar_access(n, 0x3000 + (op[2] & 1) * 4, buf, 2, true);
+                        virtio_pci_bar_access(vnet_pci(n), 0x3000 + (op[2] & 1) * 4, buf, 2, true);
                         break;
                 case 9: /* net: a frame from the backend, its bytes from the input */
                         vnet_rx_frame(n, data,

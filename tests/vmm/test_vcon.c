@@ -45,7 +45,7 @@ static void on_output(void *o)
         ((env *)o)->outputs++;
 }
 
-VMM_TEST_BAR_ACCESSORS(bar_w, bar_r, vcon, vcon_bar_access)
+VMM_TEST_BAR_ACCESSORS(bar_w, bar_r, vcon, vcon_pci)
 
 static void queue_setup(vcon *d, unsigned q)
 {

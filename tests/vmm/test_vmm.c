@@ -473,7 +473,7 @@ static blk_backend *test_disk(bool persist)
         return b;
 }
 
-VMM_TEST_BAR_ACCESSORS(bar_w, bar_r, vblk, vblk_bar_access)
+VMM_TEST_BAR_ACCESSORS(bar_w, bar_r, vblk, vblk_pci)
 
 /* the driver's side of initialisation (virtio 1.x 3.1.1) with MSI-X */
 static void driver_init(vblk *d, bool msix)
@@ -772,7 +772,7 @@ static void test_uart(void **state)
 #define TXUSED 0x5c000
 #define PKT 0x100000
 
-VMM_TEST_BAR_ACCESSORS(nbar_w, nbar_r, vnet, vnet_bar_access)
+VMM_TEST_BAR_ACCESSORS(nbar_w, nbar_r, vnet, vnet_pci)
 
 static void net_queue(vnet *d, unsigned qi, uint64_t desc, uint64_t avail, uint64_t used)
 {
@@ -1299,7 +1299,7 @@ static vfs *new_vfs(const guest_mem *gm, host_log *hl, int *ret_be)
         return d;
 }
 
-VMM_TEST_BAR_ACCESSORS(vfs_w, vfs_r, vfs, vfs_bar_access)
+VMM_TEST_BAR_ACCESSORS(vfs_w, vfs_r, vfs, vfs_pci)
 
 static void test_vfs_pci(void **state)
 {
@@ -1353,10 +1353,10 @@ static void test_vfs_pci(void **state)
                         if (off != 0x14)
                                 vfs_w(d, off, 0xffffffffffffffffULL, len);
                 }
-        vfs_bar_access(d, 0x10000000, (uint8_t[8]){0}, 8, false);
+        virtio_pci_bar_access(vfs_pci(d), 0x10000000, (uint8_t[8]){0}, 8, false);
         assert_false(vfs_started(d));
-        assert_false(vfs_mmio(d, VFS_BAR + 0x8000, (uint8_t[4]){0}, 4, false));
-        assert_true(vfs_mmio(d, VFS_BAR + 0x2000, (uint8_t[4]){0}, 4, false));
+        assert_false(virtio_pci_mmio(vfs_pci(d), VFS_BAR + 0x8000, (uint8_t[4]){0}, 4, false));
+        assert_true(virtio_pci_mmio(vfs_pci(d), VFS_BAR + 0x2000, (uint8_t[4]){0}, 4, false));
         vfs_free(d);
         close(be);
         free_shared_mem(gm);

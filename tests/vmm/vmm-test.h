@@ -43,19 +43,20 @@ static inline void wr64(uint8_t *p, uint64_t v)
 }
 
 /* Defines write(dev, off, v, len) and read(dev, off, len) for a device of
- * type whose BAR handler is access(dev, off, data, len, is_write): the value
- * goes through the 8-byte little-endian buffer the handler takes. */
-#define VMM_TEST_BAR_ACCESSORS(write, read, type, access)                                          \
+ * type whose PCI function pci_of(dev) gives: through the transport's
+ * virtio_pci_bar_access, with the value in the 8-byte little-endian buffer it
+ * takes. */
+#define VMM_TEST_BAR_ACCESSORS(write, read, type, pci_of)                                          \
         static void write(type *d, uint64_t off, uint64_t v, unsigned len)                         \
         {                                                                                          \
                 uint8_t b[8];                                                                      \
                 wr64(b, v);                                                                        \
-                access(d, off, b, len, true);                                                      \
+                virtio_pci_bar_access(pci_of(d), off, b, len, true);                               \
         }                                                                                          \
         static uint64_t read(type *d, uint64_t off, unsigned len)                                  \
         {                                                                                          \
                 uint8_t b[8] = {0};                                                                \
-                access(d, off, b, len, false);                                                     \
+                virtio_pci_bar_access(pci_of(d), off, b, len, false);                              \
                 return rd64(b);                                                                    \
         }
 

@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-fs (virtio 1.x section 5.11) as a vhost-user device on the modern
- * virtio-pci transport: forge-vmm owns the PCI function, the common
- * configuration, the device configuration (tag, one request queue) and the
- * MSI-X table; the queues themselves (hiprio and one request queue, FUSE
+ * virtio-pci transport (pci-transport.c): forge-vmm owns the PCI function, the
+ * common configuration, the device configuration (tag, one request queue)
+ * and the MSI-X table; the queues themselves (hiprio and one request queue, FUSE
  * requests) are served by virtiofsd straight in guest memory. When the
  * driver sets DRIVER_OK, the back-end gets the memory table, the rings and
  * two eventfds per queue: the kick is a KVM ioeventfd on the queue's notify
  * address, the call a KVM irqfd on the vector's MSI route (unbound while the
  * vector is masked: KVM delivers what is pending when it is bound again).
- * The guest can only program the device through the BAR, where every field is
- * checked as in virtio/blk.c; the caller serialises every entry point.
+ * The guest can only program the device through the BAR, where the transport
+ * checks every field; the caller serialises every entry point.
  */
+#include "runtime/vmm/virtio-pci.h"
 #include "runtime/vmm/vmm-fs.h"
 
 #include <errno.h>
@@ -21,42 +22,17 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define VIRTIO_VENDOR 0x1af4
 #define VIRTIO_FS_MODERN (0x1040 + 26)
-
-/* BAR0 layout (as virtio-blk's) */
-#define BAR_SIZE 0x8000
-#define COMMON_OFF 0x0000
-#define COMMON_LEN 0x38
-#define ISR_OFF 0x1000
-#define DEVCFG_OFF 0x2000
 #define DEVCFG_LEN 0x28 /* tag[36], num_request_queues */
-#define NOTIFY_OFF 0x3000
-#define NOTIFY_MULT 4
-#define MSIX_TABLE_OFF 0x4000
-#define MSIX_PBA_OFF 0x5000
 
 #define NUM_QUEUES 2 /* hiprio, one request queue (virtiofsd serves one) */
-#define NUM_VECTORS (NUM_QUEUES + 1)
-#define NO_VECTOR 0xffff
 
-#define F_INDIRECT_DESC (1ULL << 28)
-#define F_EVENT_IDX (1ULL << 29)
-#define F_VERSION_1 (1ULL << 32)
 /* what forge offers the guest, of what the back-end has: no transport
  * features forge does not implement (IOMMU, packed rings, ...) */
-#define FEATURES_ALLOWED (F_INDIRECT_DESC | F_EVENT_IDX | F_VERSION_1)
+#define FEATURES_ALLOWED (VIRTIO_F_INDIRECT_DESC | VIRTIO_F_EVENT_IDX | VIRTIO_F_VERSION_1)
 
-#define STATUS_DRIVER_OK 4
-#define STATUS_FEATURES_OK 8
-#define STATUS_NEEDS_RESET 0x40
-
-#define MSIX_CAP_ID 0x11
-#define MSIX_ENABLE 0x8000
-#define MSIX_MASKALL 0x4000
-
+/* a queue as the back-end has it (the driver's set-up is the transport's vq[]) */
 typedef struct vfs_queue {
-        virtq q; /* size, ready, ring addresses, vector: the driver's set-up */
         bool started;
         int kick_fd, call_fd;
         bool ioevent, wired;
@@ -65,22 +41,15 @@ typedef struct vfs_queue {
 } vfs_queue;
 
 struct vfs {
-        pci_function pci;
-        unsigned msix_cap;
+        virtio_pci t;
         const guest_mem *gm;
         vfs_host_ops host;
         vhu *backend;
         char tag[VFS_TAG_MAX];
-        uint64_t device_features, driver_features;
-        uint32_t dfselect, gfselect;
-        uint8_t status;
-        uint16_t msix_config;
-        uint16_t queue_select;
         bool started;
         bool closing; /* the back-end is going away with the VM: no more messages */
         vfs_queue vq[NUM_QUEUES];
-        uint32_t msix[NUM_VECTORS][4]; /* addr lo, addr hi, data, control */
-        char error[256];               /* why the back-end could not be started */
+        char error[256]; /* why the back-end could not be started */
 };
 
 static void fail(vfs *d, forge_error **err)
@@ -89,25 +58,18 @@ static void fail(vfs *d, forge_error **err)
                 snprintf(d->error, sizeof(d->error), "%s",
                          *err && (*err)->msg ? (*err)->msg : "failed");
         forge_error_release(err);
-        d->status |= STATUS_NEEDS_RESET;
+        virtio_pci_needs_reset(&d->t);
 }
 
 /* --- interrupts: each started queue's call eventfd bound to its vector --- */
 
-static bool msix_deliverable(const vfs *d, uint16_t vec)
+static void wire(vfs *d, unsigned i)
 {
-        uint16_t ctl = (uint16_t)vmm_pci_cfg_read(&d->pci, d->msix_cap + 2, 2);
-
-        return (ctl & MSIX_ENABLE) && !(ctl & MSIX_MASKALL) && vec < NUM_VECTORS &&
-               !(d->msix[vec][3] & 1);
-}
-
-static void wire(vfs *d, vfs_queue *q)
-{
-        uint16_t vec = q->q.msix_vector;
-        bool want = q->started && msix_deliverable(d, vec);
-        uint64_t addr = want ? (uint64_t)d->msix[vec][1] << 32 | d->msix[vec][0] : 0;
-        uint32_t data = want ? d->msix[vec][2] : 0;
+        vfs_queue *q = &d->vq[i];
+        uint64_t addr = 0;
+        uint32_t data = 0;
+        bool want =
+            q->started && virtio_pci_msix_message(&d->t, d->t.vq[i].msix_vector, &addr, &data);
 
         if (want && (!q->wired || addr != q->wired_addr || data != q->wired_data)) {
                 if (d->host.irqfd &&
@@ -123,10 +85,10 @@ static void wire(vfs *d, vfs_queue *q)
         }
 }
 
-static void rewire(vfs *d)
+static void rewire(void *dev)
 {
         for (unsigned i = 0; i < NUM_QUEUES; i++)
-                wire(d, &d->vq[i]);
+                wire(dev, i);
 }
 
 /* --- the back-end --- */
@@ -140,7 +102,7 @@ static void queue_stop(vfs *d, unsigned i)
         if (q->started && !d->closing && vhu_get_vring_base(d->backend, i, &base, &e) < 0)
                 forge_error_release(&e);
         q->started = false;
-        wire(d, q);
+        wire(d, i);
         if (q->ioevent && d->host.ioeventfd)
                 d->host.ioeventfd(d->host.opaque, q->ioevent_addr, q->kick_fd, false);
         q->ioevent = false;
@@ -177,12 +139,13 @@ static int send_mem_table(vfs *d, forge_error **err)
 static int queue_start(vfs *d, unsigned i, uint64_t bar, forge_error **err)
 {
         vfs_queue *q = &d->vq[i];
-        uint16_t n = q->q.size;
+        const virtq *vq = &d->t.vq[i];
+        uint16_t n = vq->size;
         struct vhu_vring_addr a = {
             .index = i,
-            .desc = (uint64_t)(uintptr_t)gm_ptr(d->gm, q->q.desc_gpa, 16ULL * n),
-            .avail = (uint64_t)(uintptr_t)gm_ptr(d->gm, q->q.avail_gpa, 6 + 2ULL * n),
-            .used = (uint64_t)(uintptr_t)gm_ptr(d->gm, q->q.used_gpa, 6 + 8ULL * n),
+            .desc = (uint64_t)(uintptr_t)gm_ptr(d->gm, vq->desc_gpa, 16ULL * n),
+            .avail = (uint64_t)(uintptr_t)gm_ptr(d->gm, vq->avail_gpa, 6 + 2ULL * n),
+            .used = (uint64_t)(uintptr_t)gm_ptr(d->gm, vq->used_gpa, 6 + 8ULL * n),
         };
 
         if (a.desc == 0 || a.avail == 0 || a.used == 0)
@@ -192,7 +155,7 @@ static int queue_start(vfs *d, unsigned i, uint64_t bar, forge_error **err)
         if (q->kick_fd < 0 || q->call_fd < 0)
                 return forge_error_make(err, errno, "queue %u: eventfd", i);
         /* without an ioeventfd, notifications still arrive as MMIO exits */
-        q->ioevent_addr = bar + NOTIFY_OFF + NOTIFY_MULT * i;
+        q->ioevent_addr = virtio_pci_notify_addr(bar, i);
         q->ioevent = d->host.ioeventfd &&
                      d->host.ioeventfd(d->host.opaque, q->ioevent_addr, q->kick_fd, true) == 0;
         if (vhu_set_vring_num(d->backend, i, n, err) < 0 ||
@@ -202,24 +165,24 @@ static int queue_start(vfs *d, unsigned i, uint64_t bar, forge_error **err)
             vhu_set_vring_call(d->backend, i, q->call_fd, err) < 0)
                 return forge_error_prefix(err, "queue %u", i);
         q->started = true;
-        wire(d, q);
+        wire(d, i);
         return 0;
 }
 
 static void start(vfs *d)
 {
         forge_error *err = NULL;
-        uint64_t bar = vmm_pci_bar_addr(&d->pci, 0);
+        uint64_t bar = vmm_pci_bar_addr(&d->t.pci, 0);
 
-        if (!(d->status & STATUS_FEATURES_OK) || (d->status & STATUS_NEEDS_RESET))
+        if (!(d->t.status & VIRTIO_STATUS_FEATURES_OK) || (d->t.status & VIRTIO_STATUS_NEEDS_RESET))
                 return;
-        if (vhu_set_features(d->backend, d->driver_features, &err) < 0 ||
+        if (vhu_set_features(d->backend, d->t.driver_features, &err) < 0 ||
             send_mem_table(d, &err) < 0)
                 goto fail;
         for (unsigned i = 0; i < NUM_QUEUES; i++) {
-                if (!d->vq[i].q.ready)
+                if (!d->t.vq[i].ready)
                         continue;
-                if (d->vq[i].q.broken) {
+                if (d->t.vq[i].broken) {
                         forge_error_make(&err, 0, "queue %u is broken", i);
                         goto fail;
                 }
@@ -233,180 +196,31 @@ fail:
         stop(d);
 }
 
-/* --- the BAR --- */
+/* --- the device behind the transport --- */
 
-static void reset(vfs *d)
+/* a reset stops the back-end's rings; DRIVER_OK starts them */
+static void device_status(void *dev, bool reset)
 {
-        stop(d);
-        d->dfselect = d->gfselect = 0;
-        d->driver_features = 0;
-        d->status = 0;
-        d->msix_config = NO_VECTOR;
-        d->queue_select = 0;
-        for (unsigned i = 0; i < NUM_QUEUES; i++)
-                d->vq[i].q = (virtq){.size = VIRTQ_MAX_SIZE, .msix_vector = NO_VECTOR};
-}
+        vfs *d = dev;
 
-static void common_snapshot(const vfs *d, uint8_t *s)
-{
-        const virtq *q = d->queue_select < NUM_QUEUES ? &d->vq[d->queue_select].q : NULL;
-        uint32_t df = d->dfselect == 0   ? (uint32_t)d->device_features
-                      : d->dfselect == 1 ? (uint32_t)(d->device_features >> 32)
-                                         : 0;
-        uint32_t gf = d->gfselect == 0   ? (uint32_t)d->driver_features
-                      : d->gfselect == 1 ? (uint32_t)(d->driver_features >> 32)
-                                         : 0;
-        uint16_t u16;
-
-        memset(s, 0, COMMON_LEN);
-        memcpy(s + 0x00, &d->dfselect, 4);
-        memcpy(s + 0x04, &df, 4);
-        memcpy(s + 0x08, &d->gfselect, 4);
-        memcpy(s + 0x0c, &gf, 4);
-        memcpy(s + 0x10, &d->msix_config, 2);
-        u16 = NUM_QUEUES;
-        memcpy(s + 0x12, &u16, 2);
-        s[0x14] = d->status;
-        memcpy(s + 0x16, &d->queue_select, 2);
-        if (q) {
-                u16 = q->size;
-                memcpy(s + 0x18, &u16, 2);
-                memcpy(s + 0x1a, &q->msix_vector, 2);
-                u16 = q->ready;
-                memcpy(s + 0x1c, &u16, 2);
-                u16 = d->queue_select; /* queue_notify_off */
-                memcpy(s + 0x1e, &u16, 2);
-                memcpy(s + 0x20, &q->desc_gpa, 8);
-                memcpy(s + 0x28, &q->avail_gpa, 8);
-                memcpy(s + 0x30, &q->used_gpa, 8);
-        }
-}
-
-static bool overlaps(unsigned off, unsigned len, unsigned f, unsigned flen)
-{
-        return off < f + flen && f < off + len;
-}
-
-static void queue_enable(vfs *d, virtq *q)
-{
-        uint16_t n = q->size;
-
-        q->ready = true;
-        if (n == 0 || (n & (n - 1)) || n > VIRTQ_MAX_SIZE || (q->desc_gpa & 15) ||
-            (q->avail_gpa & 1) || (q->used_gpa & 3) || !gm_ptr(d->gm, q->desc_gpa, 16ULL * n) ||
-            !gm_ptr(d->gm, q->avail_gpa, 6 + 2ULL * n) ||
-            !gm_ptr(d->gm, q->used_gpa, 6 + 8ULL * n)) {
-                q->broken = true;
-                d->status |= STATUS_NEEDS_RESET;
-        }
-}
-
-static void status_write(vfs *d, uint8_t st)
-{
-        if (st == 0) {
-                reset(d);
-                return;
-        }
-        /* FEATURES_OK only sticks when VERSION_1 was accepted */
-        if ((st & STATUS_FEATURES_OK) && !(d->driver_features & F_VERSION_1))
-                st &= (uint8_t)~STATUS_FEATURES_OK;
-        d->status = (uint8_t)(st | (d->status & STATUS_NEEDS_RESET));
-        if ((d->status & STATUS_DRIVER_OK) && !d->started)
+        if (reset)
+                stop(d);
+        else if (virtio_pci_driver_ok(&d->t) && !d->started)
                 start(d);
 }
 
-static void queue_write(vfs *d, virtq *q, unsigned off, unsigned len, const uint8_t *s)
+static void device_config(void *dev, uint8_t *c)
 {
-        uint16_t v16;
-
-        if (q->ready) /* a live queue's setup is fixed until reset */
-                return;
-        if (overlaps(off, len, 0x18, 2)) {
-                memcpy(&v16, s + 0x18, 2);
-                q->size = v16;
-        }
-        if (overlaps(off, len, 0x1a, 2)) {
-                memcpy(&v16, s + 0x1a, 2);
-                q->msix_vector = v16 < NUM_VECTORS ? v16 : NO_VECTOR;
-        }
-        if (overlaps(off, len, 0x20, 8))
-                memcpy(&q->desc_gpa, s + 0x20, 8);
-        if (overlaps(off, len, 0x28, 8))
-                memcpy(&q->avail_gpa, s + 0x28, 8);
-        if (overlaps(off, len, 0x30, 8))
-                memcpy(&q->used_gpa, s + 0x30, 8);
-        if (overlaps(off, len, 0x1c, 2)) {
-                memcpy(&v16, s + 0x1c, 2);
-                if (v16 == 1 && !(d->status & STATUS_DRIVER_OK))
-                        queue_enable(d, q);
-        }
-}
-
-static void common_write(vfs *d, unsigned off, const uint8_t *data, unsigned len)
-{
-        uint8_t s[COMMON_LEN];
-        uint32_t v32;
-        uint16_t v16;
-
-        if (off >= COMMON_LEN || len > COMMON_LEN - off)
-                return;
-        common_snapshot(d, s);
-        memcpy(s + off, data, len);
-        if (overlaps(off, len, 0x00, 4))
-                memcpy(&d->dfselect, s + 0x00, 4);
-        if (overlaps(off, len, 0x08, 4))
-                memcpy(&d->gfselect, s + 0x08, 4);
-        if (overlaps(off, len, 0x0c, 4) && !(d->status & STATUS_FEATURES_OK) && d->gfselect < 2) {
-                unsigned sh = 32 * d->gfselect;
-                memcpy(&v32, s + 0x0c, 4);
-                d->driver_features &= ~(0xffffffffULL << sh);
-                d->driver_features |= ((uint64_t)v32 << sh) & d->device_features;
-        }
-        if (overlaps(off, len, 0x10, 2)) {
-                memcpy(&v16, s + 0x10, 2);
-                d->msix_config = v16 < NUM_VECTORS ? v16 : NO_VECTOR;
-        }
-        if (overlaps(off, len, 0x16, 2))
-                memcpy(&d->queue_select, s + 0x16, 2);
-        if (d->queue_select < NUM_QUEUES)
-                queue_write(d, &d->vq[d->queue_select].q, off, len, s);
-        if (overlaps(off, len, 0x14, 1))
-                status_write(d, s[0x14]);
-}
-
-static void devcfg_read(const vfs *d, unsigned off, uint8_t *data, unsigned len)
-{
-        uint8_t c[DEVCFG_LEN] = {0};
+        const vfs *d = dev;
         uint32_t nreq = NUM_QUEUES - 1;
 
         memcpy(c, d->tag, VFS_TAG_MAX);
         memcpy(c + VFS_TAG_MAX, &nreq, 4);
-        if (off < DEVCFG_LEN && len <= DEVCFG_LEN - off)
-                memcpy(data, c + off, len);
 }
 
-static void msix_access(vfs *d, unsigned off, uint8_t *data, unsigned len, bool write)
+static void notify(void *dev, unsigned qi)
 {
-        unsigned vec = off / 16, word = (off % 16) / 4;
-
-        /* dword accesses only (the PCI spec's rule for the MSI-X table) */
-        if (len != 4 || (off & 3) || vec >= NUM_VECTORS) {
-                if (!write)
-                        memset(data, 0, len);
-                return;
-        }
-        if (!write) {
-                memcpy(data, &d->msix[vec][word], 4);
-                return;
-        }
-        memcpy(&d->msix[vec][word], data, 4);
-        if (word == 3)
-                d->msix[vec][3] &= 1;
-        rewire(d);
-}
-
-static void notify(vfs *d, unsigned qi)
-{
+        vfs *d = dev;
         vfs_queue *q = &d->vq[qi];
 
         /* a write KVM's ioeventfd did not catch (another size, a moved BAR) */
@@ -414,95 +228,12 @@ static void notify(vfs *d, unsigned qi)
                 eventfd_write(q->kick_fd, 1);
 }
 
-void vfs_bar_access(vfs *d, uint64_t off, uint8_t *data, unsigned len, bool write)
-{
-        if (len == 0 || len > 8)
-                return;
-        if (off < COMMON_OFF + COMMON_LEN) {
-                if (write) {
-                        common_write(d, (unsigned)off, data, len);
-                } else {
-                        uint8_t s[COMMON_LEN];
-                        common_snapshot(d, s);
-                        memset(data, 0, len);
-                        if (len <= COMMON_LEN - off)
-                                memcpy(data, s + off, len);
-                }
-        } else if (off >= DEVCFG_OFF && off < DEVCFG_OFF + DEVCFG_LEN) {
-                if (!write) {
-                        memset(data, 0, len);
-                        devcfg_read(d, (unsigned)(off - DEVCFG_OFF), data, len);
-                }
-        } else if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * NUM_QUEUES) {
-                if (write)
-                        notify(d, (unsigned)(off - NOTIFY_OFF) / NOTIFY_MULT);
-                else
-                        memset(data, 0, len);
-        } else if (off >= MSIX_TABLE_OFF && off < MSIX_TABLE_OFF + 16 * NUM_VECTORS) {
-                msix_access(d, (unsigned)(off - MSIX_TABLE_OFF), data, len, write);
-        } else if (!write) {
-                /* the ISR (no INTx: interrupts are MSI-X only) and the PBA (the
-                 * back-end's eventfds hold what is pending) read as 0 */
-                memset(data, 0, len);
-        }
-}
-
-bool vfs_mmio(vfs *d, uint64_t addr, uint8_t *data, unsigned len, bool write)
-{
-        uint64_t base = vmm_pci_bar_addr(&d->pci, 0);
-
-        if (base == 0 || addr < base || addr - base >= BAR_SIZE)
-                return false;
-        vfs_bar_access(d, addr - base, data, len, write);
-        return true;
-}
-
-static void add_vcap(vfs *d, uint8_t type, uint32_t off, uint32_t len)
-{
-        uint8_t cap[20] = {0x09, 0, 16, type, 0 /* bar */, 0};
-
-        memcpy(cap + 8, &off, 4);
-        memcpy(cap + 12, &len, 4);
-        if (type == 2) {
-                uint32_t mult = NOTIFY_MULT;
-                cap[2] = 20;
-                memcpy(cap + 16, &mult, 4);
-        }
-        vmm_pci_function_cap(&d->pci, cap, cap[2], 0, 0);
-}
-
-static void cfg_written(pci_function *f, unsigned off, unsigned len)
-{
-        vfs *d = f->opaque;
-
-        /* MSI-X enable or function mask changed */
-        if (off <= d->msix_cap + 3 && d->msix_cap + 2 < off + len)
-                rewire(d);
-}
-
-static void init_pci(vfs *d, uint64_t bar_addr)
-{
-        uint8_t msix[12] = {MSIX_CAP_ID, 0};
-        uint16_t ctl = NUM_VECTORS - 1;
-        uint32_t table = MSIX_TABLE_OFF, pba = MSIX_PBA_OFF;
-
-        /* class 0x0180: other mass storage, revision 1 (modern only) */
-        vmm_pci_function_init(&d->pci, VIRTIO_VENDOR, VIRTIO_FS_MODERN, 0x01800001, VIRTIO_VENDOR,
-                              0x0040);
-        vmm_pci_function_bar(&d->pci, 0, BAR_SIZE, bar_addr, true);
-        vmm_pci_cfg_write(&d->pci, 0x04, 2, 0x0006); /* memory decode, bus master */
-        add_vcap(d, 1, COMMON_OFF, COMMON_LEN);
-        add_vcap(d, 3, ISR_OFF, 4);
-        add_vcap(d, 4, DEVCFG_OFF, DEVCFG_LEN);
-        add_vcap(d, 2, NOTIFY_OFF, NOTIFY_MULT * NUM_QUEUES);
-        memcpy(msix + 2, &ctl, 2);
-        memcpy(msix + 4, &table, 4);
-        memcpy(msix + 8, &pba, 4);
-        d->msix_cap = vmm_pci_function_cap(&d->pci, msix, sizeof(msix), 3, 0);
-        d->pci.wmask[d->msix_cap + 3] = 0xc0; /* enable, function mask */
-        d->pci.cfg_written = cfg_written;
-        d->pci.opaque = d;
-}
+/* other mass storage (class 0x0180), revision 1 (modern only); MSI-X only:
+ * the back-end's call eventfds are irqfds, so the ISR and the PBA stay 0 */
+static const virtio_pci_info info = {VIRTIO_FS_MODERN, 0x01800001, NUM_QUEUES, DEVCFG_LEN,
+                                     VIRTIO_PCI_ENABLE_BEFORE_DRIVER_OK};
+static const virtio_pci_ops ops = {
+    .config = device_config, .notify = notify, .status = device_status, .msix_changed = rewire};
 
 int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr,
             const vfs_host_ops *host, vfs **ret, forge_error **err)
@@ -533,16 +264,12 @@ int vfs_new(const char *tag, int sock_fd, const guest_mem *gm, uint64_t bar_addr
                 vfs_free(d);
                 return forge_error_prefix(err, "virtio-fs '%s': the back-end", tag);
         }
-        if (!(features & F_VERSION_1)) {
+        if (!(features & VIRTIO_F_VERSION_1)) {
                 vfs_free(d);
                 return forge_error_make(
                     err, EPROTO, "virtio-fs '%s': the back-end offers no VIRTIO_F_VERSION_1", tag);
         }
-        d->device_features = features & FEATURES_ALLOWED;
-        init_pci(d, bar_addr);
-        for (unsigned v = 0; v < NUM_VECTORS; v++)
-                d->msix[v][3] = 1;
-        reset(d);
+        virtio_pci_init(&d->t, &info, &ops, d, features & FEATURES_ALLOWED, gm, bar_addr, NULL);
         *ret = d;
         return 0;
 }
@@ -559,7 +286,7 @@ void vfs_free(vfs *d)
 
 pci_function *vfs_pci(vfs *d)
 {
-        return &d->pci;
+        return &d->t.pci;
 }
 
 bool vfs_started(const vfs *d)

@@ -189,3 +189,13 @@ bool virtq_need_event(const virtq *q, const guest_mem *gm, uint16_t old_used, ui
         event = load16(avail + 4 + 2 * q->size);
         return (uint16_t)(new_used - event - 1) < (uint16_t)(new_used - old_used);
 }
+
+uint64_t virtq_chain_len(const virtq_chain *c, bool write)
+{
+        uint64_t n = 0;
+
+        for (unsigned i = 0; i < c->n; i++)
+                if (c->buf[i].write == write)
+                        n += c->buf[i].len;
+        return n;
+}
