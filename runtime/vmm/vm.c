@@ -480,6 +480,36 @@ static int check_memory(uint64_t size, forge_error **err)
         return 0;
 }
 
+/* Guest RAM starts on a 2 MiB boundary of the host's address space, as
+ * guest-physical 0 is one: only then can transparent huge pages back it and
+ * KVM map it with 2 MiB pages (a 4 KiB-page guest walks far more page tables,
+ * which nested virtualisation makes dear). A reservation 2 MiB larger,
+ * trimmed. */
+#define GUEST_RAM_ALIGN (2ULL << 20)
+
+static void *map_aligned(uint64_t size, int flags, int fd)
+{
+        uint8_t *r = mmap(NULL, size + GUEST_RAM_ALIGN, PROT_NONE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        uintptr_t at;
+        void *m;
+
+        if (r == MAP_FAILED)
+                return MAP_FAILED;
+        at = ((uintptr_t)r + GUEST_RAM_ALIGN - 1) & ~(uintptr_t)(GUEST_RAM_ALIGN - 1);
+        m = mmap((void *)at, size, PROT_READ | PROT_WRITE, flags | MAP_FIXED | MAP_NORESERVE, fd,
+                 0);
+        if (m == MAP_FAILED) {
+                munmap(r, size + GUEST_RAM_ALIGN);
+                return MAP_FAILED;
+        }
+        if (at > (uintptr_t)r)
+                munmap(r, at - (uintptr_t)r);
+        if ((uintptr_t)r + size + GUEST_RAM_ALIGN > at + size)
+                munmap((void *)(at + size), (uintptr_t)r + size + GUEST_RAM_ALIGN - (at + size));
+        return m;
+}
+
 /* Guest RAM that a vhost-user back-end can map too: a memfd, shared. */
 static void *map_shared_memory(vm *v, uint64_t size)
 {
@@ -487,7 +517,7 @@ static void *map_shared_memory(vm *v, uint64_t size)
         if (v->gm.fd < 0 || ftruncate(v->gm.fd, (off_t)size) < 0)
                 return MAP_FAILED;
         v->gm.shared = true;
-        return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, v->gm.fd, 0);
+        return map_aligned(size, MAP_SHARED, v->gm.fd);
 }
 
 static int setup_memory(vm *v, uint64_t size, forge_error **err)
@@ -499,8 +529,7 @@ static int setup_memory(vm *v, uint64_t size, forge_error **err)
         if (v->cfg.n_fs > 0)
                 v->gm.host = map_shared_memory(v, size);
         else
-                v->gm.host = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                v->gm.host = map_aligned(size, MAP_PRIVATE | MAP_ANONYMOUS, -1);
         if (v->gm.host == MAP_FAILED) {
                 v->gm.host = NULL;
                 return forge_error_make(err, errno,
