@@ -42,8 +42,12 @@ typedef struct bentries {
 
 void bentries_init(bentries *e);
 void bentries_free(bentries *e);
+/* Frees what the entry owns (path, link, host path, xattrs); en stays. */
+void bentry_free(bentry *en);
 /* Appends a copy of path; returns the new entry (zeroed but path, spool_off=-1). */
 bentry *bentries_add(bentries *e, const char *path);
+/* The same for a directory: 0755, owned by 0:0, modified at mtime. */
+bentry *bentries_add_dir(bentries *e, const char *path, int64_t mtime);
 /* Sorts (directory contents contiguous, opaque markers first in their dir),
  * drops duplicates (the last one added wins), adds missing parent
  * directories (0755, 0:0, mtime) and orders hardlinks: of each inode (host

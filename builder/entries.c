@@ -35,7 +35,7 @@ static void bentry_drop_xattrs(bentry *en)
         en->n_xattrs = 0;
 }
 
-static void bentry_free(bentry *en)
+void bentry_free(bentry *en)
 {
         free(en->path);
         free(en->link);
@@ -67,6 +67,18 @@ bentry *bentries_add(bentries *e, const char *path)
                 return NULL;
         e->n++;
         return en;
+}
+
+bentry *bentries_add_dir(bentries *e, const char *path, int64_t mtime)
+{
+        bentry *d = bentries_add(e, path);
+
+        if (d == NULL)
+                return NULL;
+        d->type = S_IFDIR;
+        d->perm = 0755;
+        d->mtime = mtime;
+        return d;
 }
 
 int bentry_add_xattr(bentry *en, const char *name, const void *value, size_t size)
@@ -385,7 +397,6 @@ static int add_parents(bentries *e, size_t i, size_t n0, int64_t parent_mtime, f
         if (p == NULL)
                 return forge_error_make(err, ENOMEM, "layer parents");
         while ((slash = strrchr(p, '/')) != NULL) {
-                bentry *d;
                 bool seen = false;
                 *slash = '\0';
                 if (find_path_in(e, n0, p) != SIZE_MAX)
@@ -395,12 +406,8 @@ static int add_parents(bentries *e, size_t i, size_t n0, int64_t parent_mtime, f
                         seen = strcmp(e->v[j].path, p) == 0;
                 if (seen)
                         break;
-                d = bentries_add(e, p);
-                if (d == NULL)
+                if (bentries_add_dir(e, p, parent_mtime) == NULL)
                         return forge_error_make(err, ENOMEM, "layer parents");
-                d->type = S_IFDIR;
-                d->perm = 0755;
-                d->mtime = parent_mtime;
         }
         return 0;
 }

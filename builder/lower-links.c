@@ -301,16 +301,7 @@ int blinks_place(const blinks *map, bentries *e, int64_t sde, forge_error **err)
                         return forge_error_make(err, ENOMEM, "place the layer's entries");
                 /* a directory a lower symlink stands for: the symlink stays */
                 if (en->type == S_IFDIR && !en->hardlink && get(map, np) != NULL) {
-                        free(en->path);
-                        free(en->link);
-                        free(en->host_path);
-                        for (size_t x = 0; x < en->n_xattrs; x++) {
-                                free(en->xattr_names[x]);
-                                free(en->xattr_values[x]);
-                        }
-                        free(en->xattr_names);
-                        free(en->xattr_values);
-                        free(en->xattr_sizes);
+                        bentry_free(en);
                         changed = true;
                         continue;
                 }

@@ -117,12 +117,8 @@ static int add_generated(bentries *out, const char *path, const char *data, size
 
 static int add_dir(bentries *out, const char *path, int64_t mtime, forge_error **err)
 {
-        bentry *en = bentries_add(out, path);
-        if (en == NULL)
+        if (bentries_add_dir(out, path, mtime) == NULL)
                 return forge_error_make(err, ENOMEM, "install");
-        en->type = S_IFDIR;
-        en->perm = 0755;
-        en->mtime = mtime;
         return 0;
 }
 
