@@ -60,12 +60,24 @@ static int read_member(struct archive *a, control *c, size_t idx, const char *wh
         return 0;
 }
 
+const char *pkg_tar_next_file(struct archive *in)
+{
+        struct archive_entry *ae;
+
+        while (archive_read_next_header(in, &ae) == ARCHIVE_OK) {
+                const char *m = archive_entry_pathname(ae);
+                if (m == NULL || archive_entry_filetype(ae) != AE_IFREG)
+                        continue;
+                return strncmp(m, "./", 2) == 0 ? m + 2 : m;
+        }
+        return NULL;
+}
+
 static int read_control(const char *deb, const char *what, control *c, forge_error **err)
 {
         cleanup_store_deb store_deb *d = NULL;
-        struct archive_entry *ae;
         struct archive *in;
-        const char *name;
+        const char *name, *m;
         int r;
 
         if (store_deb_open(deb, &d, err) < 0)
@@ -78,12 +90,7 @@ static int read_control(const char *deb, const char *what, control *c, forge_err
         in = store_deb_tar(d, err);
         if (in == NULL)
                 return forge_error_prefix(err, "%s", what);
-        while (archive_read_next_header(in, &ae) == ARCHIVE_OK) {
-                const char *m = archive_entry_pathname(ae);
-                if (m == NULL || archive_entry_filetype(ae) != AE_IFREG)
-                        continue;
-                if (strncmp(m, "./", 2) == 0)
-                        m += 2;
+        while ((m = pkg_tar_next_file(in)) != NULL) {
                 if (strcmp(m, "control") == 0 && read_member(in, c, CONTROL_IDX, what, err) < 0)
                         return -1;
                 for (size_t i = 0; i < ARRAY_SIZE(info_members); i++)

@@ -244,6 +244,11 @@ typedef struct pkg_stanza {
 int pkg_status_merge(const char *base, const char *what, const pkg_stanza *fresh, size_t n_fresh,
                      char **ret, size_t *ret_len, forge_error **err);
 
+/* The next regular file of a .deb member's tar (store_deb_tar), its name
+ * without a leading "./"; NULL at the end or where the tar cannot be read. */
+struct archive;
+const char *pkg_tar_next_file(struct archive *in);
+
 /* A control field of a stored .deb (one line), malloc'd; NULL when absent. */
 int pkg_deb_field(store *s, const pkg_locked *p, const char *name, char **ret, forge_error **err);
 

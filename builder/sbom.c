@@ -9,8 +9,6 @@
  */
 #include "builder/pkg-internal.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -27,9 +25,8 @@ static char *read_copyright(const char *deb, const char *name)
 {
         cleanup_store_deb store_deb *d = NULL;
         cleanup_error forge_error *e = NULL;
-        struct archive_entry *ae;
         struct archive *in;
-        const char *member;
+        const char *member, *p;
         char want[300], *text = NULL;
         size_t len;
 
@@ -37,12 +34,7 @@ static char *read_copyright(const char *deb, const char *name)
         if (store_deb_open(deb, &d, &e) < 0 || store_deb_next(d, "data.tar", &member, &e) <= 0 ||
             (in = store_deb_tar(d, &e)) == NULL)
                 return NULL;
-        while (archive_read_next_header(in, &ae) == ARCHIVE_OK) {
-                const char *p = archive_entry_pathname(ae);
-                if (p == NULL || archive_entry_filetype(ae) != AE_IFREG)
-                        continue;
-                if (strncmp(p, "./", 2) == 0)
-                        p += 2;
+        while ((p = pkg_tar_next_file(in)) != NULL) {
                 if (strcmp(p, want) != 0)
                         continue;
                 if (store_archive_entry_read(in, COPYRIGHT_MAX, &text, &len, &e) < 0)
