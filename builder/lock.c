@@ -381,7 +381,7 @@ int pkg_lock_resolve(store *s, const spec *sp, pkg_lock *ret, forge_error **err)
 {
         const char *arch = sp->architecture ? sp->architecture : pkg_host_arch();
         pkg_sources srcs = {0};
-        pkg_fetcher *f = NULL;
+        cleanup_pkg_fetcher pkg_fetcher *f = NULL;
         pkg_index *ix = NULL;
         pkg_solver *ps = NULL;
         pkg_lock pl = {0};
@@ -459,7 +459,6 @@ out:
         for (size_t i = 0; ix && i < srcs.n; i++)
                 pkg_index_release(&ix[i]);
         free(ix);
-        pkg_fetcher_free(f);
         pkg_lock_free(&pl);
         pkg_sources_free(&srcs);
         return r;

@@ -25,29 +25,6 @@ struct pkg_fetcher {
         char *tmp; /* the store's tmp/ */
 };
 
-int pkg_fetcher_new(store *s, pkg_fetcher **ret, forge_error **err)
-{
-        pkg_fetcher *f = calloc(1, sizeof(*f));
-        http_options o;
-
-        if (f == NULL)
-                return forge_error_make(err, ENOMEM, "fetch");
-        http_options_init(&o);
-        o.retries = 3;
-        f->s = s;
-        f->tmp = fs_path_join(store_root(s), "tmp");
-        if (f->tmp == NULL) {
-                free(f);
-                return forge_error_make(err, ENOMEM, "fetch");
-        }
-        if (http_client_new(&o, &f->http, err) < 0) {
-                pkg_fetcher_free(f);
-                return -1;
-        }
-        *ret = f;
-        return 0;
-}
-
 void pkg_fetcher_free(pkg_fetcher *f)
 {
         if (f == NULL)
@@ -55,6 +32,22 @@ void pkg_fetcher_free(pkg_fetcher *f)
         http_client_free(f->http);
         free(f->tmp);
         free(f);
+}
+
+int pkg_fetcher_new(store *s, pkg_fetcher **ret, forge_error **err)
+{
+        cleanup_pkg_fetcher pkg_fetcher *f = calloc(1, sizeof(*f));
+        http_options o;
+
+        if (f == NULL || (f->tmp = fs_path_join(store_root(s), "tmp")) == NULL)
+                return forge_error_make(err, ENOMEM, "fetch");
+        f->s = s;
+        http_options_init(&o);
+        o.retries = 3;
+        if (http_client_new(&o, &f->http, err) < 0)
+                return -1;
+        *ret = take_ptr(f);
+        return 0;
 }
 
 void pkg_index_release(pkg_index *ix)

@@ -123,6 +123,11 @@ typedef struct pkg_fetcher pkg_fetcher;
 
 int pkg_fetcher_new(store *s, pkg_fetcher **ret, forge_error **err);
 void pkg_fetcher_free(pkg_fetcher *f);
+static inline void pkg_fetcher_cleanup(pkg_fetcher **f)
+{
+        pkg_fetcher_free(*f);
+}
+#define cleanup_pkg_fetcher __attribute__((cleanup(pkg_fetcher_cleanup)))
 
 /* Fetches and verifies InRelease and the Packages indexes of each source. */
 int pkg_index_fetch(pkg_fetcher *f, const pkg_source *src, const char *arch, pkg_index *ret,
