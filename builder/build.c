@@ -244,8 +244,7 @@ static char **run_env(const spec_layer *l)
         return env;
 }
 
-static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, char **ret_tmp,
-                     forge_error **err)
+static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, forge_error **err)
 {
         cleanup_free char *tmp = NULL, *upper = NULL, *work = NULL;
         cleanup_free char **lowers = NULL; /* b->unpacked's strings, each layer once */
@@ -301,8 +300,8 @@ static int build_run(bstate *b, const spec_layer *l, size_t idx, bentries *e, ch
                 goto out;
         r = 0;
 out:
-        /* The tar is written from upper: the caller removes tmp afterwards. */
-        *ret_tmp = take_ptr(tmp);
+        /* The tar is written from upper: tmp goes with the entries. */
+        e->tmp_dir = take_ptr(tmp);
         return r;
 }
 
@@ -341,7 +340,7 @@ static int below_add(bstate *b, const pkg_set *set)
 }
 
 static int build_packages(bstate *b, const spec_layer *l, size_t idx, const char *label,
-                          bentries *e, char **ret_tmp, forge_error **err)
+                          bentries *e, forge_error **err)
 {
         const pkg_set *set = &b->pl.layers[idx];
         fetch_ud fu = {b, label};
@@ -370,7 +369,7 @@ static int build_packages(bstate *b, const spec_layer *l, size_t idx, const char
         if (unpack_all(b, err) < 0)
                 return -1;
         if (pkg_install_dpkg(b->s, b->sp, b->o, (const char *const *)b->unpacked, b->n_layers, set,
-                             e, ret_tmp, err) < 0)
+                             e, err) < 0)
                 return -1;
         return bentries_finish(e, (int64_t)b->sp->source_date_epoch, err);
 }
@@ -436,17 +435,11 @@ typedef struct layer_job {
         bool stamped;                /* k.key (def_hash, input_sha256) from the last build */
         store_layer out;
         bool hit, remote_hit;
-        char *why, *run_tmp;
+        char *why;
 } layer_job;
 
 static void layer_job_release(layer_job *j)
 {
-        if (j->run_tmp) {
-                forge_error *e2 = NULL;
-                fs_rm_rf(j->run_tmp, &e2);
-                forge_error_release(&e2);
-        }
-        free(j->run_tmp);
         free(j->why);
         free(j->pkg_def);
         free(j->label);
@@ -568,11 +561,10 @@ static int layer_make(bstate *b, layer_job *j, forge_error **err)
                     bentries_finish(&j->e, (int64_t)sp->source_date_epoch, err) < 0)
                         return -1;
         } else if (l->kind == SPEC_LAYER_RUN) {
-                if (build_run(b, l, j->idx, &j->e, &j->run_tmp, err) < 0)
+                if (build_run(b, l, j->idx, &j->e, err) < 0)
                         return -1;
         } else if (l->kind == SPEC_LAYER_PACKAGES) {
-                if (build_packages(b, l, j->idx, j->label ? j->label : "", &j->e, &j->run_tmp,
-                                   err) < 0)
+                if (build_packages(b, l, j->idx, j->label ? j->label : "", &j->e, err) < 0)
                         return -1;
         }
         /* a run: step, and dpkg in the sandbox, wrote through the container's view already */

@@ -37,10 +37,12 @@ typedef struct bentry {
 typedef struct bentries {
         bentry *v;
         size_t n, cap;
-        int spool_fd; /* -1, or a temp file holding archive contents */
+        int spool_fd;  /* -1, or a temp file holding archive contents */
+        char *tmp_dir; /* NULL, or a scratch directory holding content (a run's upper) */
 } bentries;
 
 void bentries_init(bentries *e);
+/* Frees the entries, closes the spool and removes tmp_dir. */
 void bentries_free(bentries *e);
 /* Frees what the entry owns (path, link, host path, xattrs); en stays. */
 void bentry_free(bentry *en);

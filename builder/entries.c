@@ -50,6 +50,12 @@ void bentries_free(bentries *e)
         free(e->v);
         if (e->spool_fd >= 0)
                 close(e->spool_fd);
+        if (e->tmp_dir != NULL) {
+                forge_error *e2 = NULL;
+                fs_rm_rf(e->tmp_dir, &e2);
+                forge_error_release(&e2);
+                free(e->tmp_dir);
+        }
         bentries_init(e);
 }
 

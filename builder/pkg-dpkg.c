@@ -263,7 +263,7 @@ static int normalise(const char *upper, forge_error **err)
 
 static int install_dpkg(store *s, const spec *sp, const builder_opts *o,
                         const char *const *lowerdirs, size_t n_lower, const pkg_set *set,
-                        bentries *out, char **ret_tmp, forge_error **err)
+                        bentries *out, forge_error **err)
 {
         cleanup_free char *tmp = NULL, *upper = NULL, *work = NULL, *debs = NULL, *cmd = NULL;
         char **paths = calloc(set->n + 1, sizeof(char *));
@@ -354,18 +354,17 @@ out:
         for (size_t i = 0; paths && i < set->n; i++)
                 free(paths[i]);
         free(paths);
-        *ret_tmp = take_ptr(tmp);
+        out->tmp_dir = take_ptr(tmp);
         return r;
 }
 
 int pkg_install_dpkg(store *s, const spec *sp, const builder_opts *o, const char *const *lowerdirs,
-                     size_t n_lower, const pkg_set *set, bentries *out, char **ret_tmp,
-                     forge_error **err)
+                     size_t n_lower, const pkg_set *set, bentries *out, forge_error **err)
 {
         /* what forge and the sandbox create in the layer must not depend on
          * the caller's umask (dpkg sets its own for what it unpacks) */
         mode_t old = umask(022);
-        int r = install_dpkg(s, sp, o, lowerdirs, n_lower, set, out, ret_tmp, err);
+        int r = install_dpkg(s, sp, o, lowerdirs, n_lower, set, out, err);
         umask(old);
         return r;
 }

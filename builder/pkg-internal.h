@@ -225,10 +225,9 @@ int pkg_install_files(store *s, const spec *sp, const pkg_set *below, const pkg_
 
 /* essential: true: unpacks, then runs the image's dpkg in the build sandbox
  * over lowerdirs (o->run_step). The layer's entries come from the overlay
- * upper directory, left in *ret_tmp for the caller to remove. */
+ * upper directory, a scratch directory out owns (tmp_dir). */
 int pkg_install_dpkg(store *s, const spec *sp, const builder_opts *o, const char *const *lowerdirs,
-                     size_t n_lower, const pkg_set *set, bentries *out, char **ret_tmp,
-                     forge_error **err);
+                     size_t n_lower, const pkg_set *set, bentries *out, forge_error **err);
 
 /* ---- the dpkg status below a layer (pkg-status.c) ---- */
 

@@ -129,6 +129,27 @@ static void test_entries_order_and_parents(void **state)
         bentries_free(&e);
 }
 
+/* A run step's scratch directory (its upper, where the entries' content
+ * lives) goes with the entries: bentries_free removes it, contents and all. */
+static void test_entries_own_tmp_dir(void **state)
+{
+        char *dir = tu_tmpdir("entries-tmp");
+        bentries e;
+        struct stat st;
+
+        tu_write_file(dir, "upper/etc/greeting", "hi\n", 0644);
+        bentries_init(&e);
+        assert_non_null(bentries_add_dir(&e, "etc", 42));
+        e.tmp_dir = strdup(dir);
+        assert_non_null(e.tmp_dir);
+        bentries_free(&e);
+        assert_null(e.tmp_dir);
+        assert_int_equal(e.n, 0);
+        assert_int_equal(stat(dir, &st), -1);
+        assert_int_equal(errno, ENOENT);
+        free(dir);
+}
+
 /* Entries already in order (as a sorted directory walk yields them) take a
  * one-pass path; the same entries in reverse go through the sort: both end
  * in one order, with bytes below '/' and near-miss opaque markers. */
@@ -1084,6 +1105,7 @@ TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_path_clean),
              cmocka_unit_test(test_entries_order_and_parents),
              cmocka_unit_test(test_entries_duplicates_last_wins),
              cmocka_unit_test(test_entries_order_presorted),
+             cmocka_unit_test(test_entries_own_tmp_dir),
              cmocka_unit_test(test_entries_file_with_children),
              cmocka_unit_test(test_entries_hardlinks), tu_store_test(test_tar_writer),
              tu_store_test(test_archive_normalised), tu_store_test(test_files_source),
