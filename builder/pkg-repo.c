@@ -17,6 +17,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/strpair.h"
 
 #define MAX_SOURCES 256
 #define MAX_SOURCES_FILE (1u << 20)
@@ -259,24 +260,15 @@ int pkg_apt_parse_list(const char *text, const char *file, const char *arch,
 
 /* ---- deb822 ---- */
 
-typedef struct field {
-        char *name;
-        char *value; /* continuation lines joined with '\n'; " ." lines become "" */
-} field;
-
 typedef struct stanza {
-        field *f;
+        strpair *f; /* values: continuation lines joined with '\n'; " ." lines become "" */
         size_t n;
         int line;
 } stanza;
 
 static void stanza_clear(stanza *s)
 {
-        for (size_t i = 0; i < s->n; i++) {
-                free(s->f[i].name);
-                free(s->f[i].value);
-        }
-        free(s->f);
+        strpair_array_free(s->f, s->n);
         memset(s, 0, sizeof(*s));
 }
 
@@ -335,7 +327,7 @@ static int stanza_source(const stanza *st, const char *file, const char *arch,
 
 static int stanza_add(stanza *st, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-        field *nf = realloc(st->f, (st->n + 1) * sizeof(*nf));
+        strpair *nf = realloc(st->f, (st->n + 1) * sizeof(*nf));
         if (nf == NULL)
                 return -1;
         st->f = nf;
@@ -352,7 +344,7 @@ static int stanza_add(stanza *st, const char *name, size_t nlen, const char *val
 
 static int stanza_continue(stanza *st, const char *l, size_t n)
 {
-        field *f = &st->f[st->n - 1];
+        strpair *f = &st->f[st->n - 1];
         size_t old = strlen(f->value);
         char *nv;
 

@@ -232,11 +232,7 @@ typedef struct attempt {
 
 static void headers_clear(http_response *r)
 {
-        for (size_t i = 0; i < r->n_headers; i++) {
-                free(r->headers[i].name);
-                free(r->headers[i].value);
-        }
-        free(r->headers);
+        strpair_array_free(r->headers, r->n_headers);
         r->headers = NULL;
         r->n_headers = 0;
 }

@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "common/strpair.h"
 
 typedef struct http_client http_client;
 
@@ -77,10 +78,8 @@ typedef struct http_request {
         void *userdata;
 } http_request;
 
-typedef struct http_header {
-        char *name;  /* lowercased */
-        char *value; /* trimmed */
-} http_header;
+/* A response header: name lowercased, value trimmed. */
+typedef strpair http_header;
 
 typedef struct http_response {
         long status; /* HTTP status (file: URLs give 200, or 404 when missing) */
