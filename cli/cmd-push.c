@@ -17,19 +17,6 @@ static const char push_usage[] =
     "  --compression gzip|zstd  recompress layers that differ\n"
     "  -q, --quiet              print only the digest\n" CLI_REGISTRY_HELP;
 
-static int compression_opt(const char *cmd, const cli_opt *opt, const char *arg)
-{
-        registry_opts *o = opt->data;
-
-        if (strcmp(arg, "gzip") == 0)
-                o->compression = STORE_COMPRESSION_GZIP;
-        else if (strcmp(arg, "zstd") == 0)
-                o->compression = STORE_COMPRESSION_ZSTD;
-        else
-                return cli_usage_error(cmd, "--compression is gzip or zstd, not '%s'", arg);
-        return 0;
-}
-
 static const cli_opts_cmd push_cmd = {"push", push_usage, 0, 2, 2, "expected IMAGE and REF"};
 
 int cmd_push(cli_ctx *ctx, int argc, char **argv)
@@ -37,7 +24,7 @@ int cmd_push(cli_ctx *ctx, int argc, char **argv)
         registry_opts ro;
         bool quiet = false;
         const cli_opt opts[] = {
-            CLI_CALL("compression", 0, true, compression_opt, &ro),
+            CLI_CHOICE("compression", 0, &ro.compression, &cli_compressions),
             CLI_FLAG("quiet", 'q', &quiet),
             CLI_REGISTRY_OPTS(&ro),
         };

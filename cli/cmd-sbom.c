@@ -25,14 +25,13 @@ static const char sbom_usage[] =
 
 static int format_opt(const char *cmd, const cli_opt *opt, const char *arg)
 {
+        static const cli_choice formats[] = {{"cyclonedx", true}, {"spdx", false}};
         bool *cdx = opt->data;
+        int v;
 
-        if (strcmp(arg, "cyclonedx") == 0)
-                *cdx = true;
-        else if (strcmp(arg, "spdx") == 0)
-                *cdx = false;
-        else
+        if (cli_choice_find(formats, ARRAY_SIZE(formats), arg, &v) < 0)
                 return cli_usage_error(cmd, "--format is spdx or cyclonedx");
+        *cdx = v;
         return 0;
 }
 

@@ -206,13 +206,13 @@ static int port_opt(run_parse *p, const cli_opt *row, const char *arg)
 
 static int as_opt(run_parse *p, const cli_opt *row, const char *arg)
 {
+        static const cli_choice kinds[] = {{"container", CLI_RUN_CONTAINER}, {"vm", CLI_RUN_VM}};
+        int v;
+
         (void)row;
-        if (strcmp(arg, "container") == 0)
-                p->o->kind = CLI_RUN_CONTAINER;
-        else if (strcmp(arg, "vm") == 0)
-                p->o->kind = CLI_RUN_VM;
-        else
+        if (cli_choice_find(kinds, ARRAY_SIZE(kinds), arg, &v) < 0)
                 return cli_usage_error("run", "--as wants container or vm, got '%s'", arg);
+        p->o->kind = (cli_run_kind)v;
         return 0;
 }
 
