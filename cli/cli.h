@@ -51,12 +51,12 @@ cli_command cmd_images, cmd_inspect, cmd_rmi; /* cmd-images.c */
 cli_command cmd_export;                       /* cmd-export.c */
 cli_command cmd_import;                       /* cmd-import.c */
 cli_command cmd_store;                        /* cmd-store.c: gc, verify */
-cli_command cmd_pull;                         /* cmd-pull.c */
+cli_command cmd_pull, cmd_push;               /* cmd-pull.c */
 /* An image in the store, or a registry reference pulled first with
  * ctx->pull's options (cmd-pull.c). */
 int cli_image_resolve(cli_ctx *ctx, store *s, const char *ref, char ret[DIGEST_STR_SIZE],
                       forge_error **err);
-cli_command cmd_push, cmd_tag;     /* cmd-push.c */
+cli_command cmd_tag;               /* cmd-tag.c */
 cli_command cmd_login, cmd_logout; /* cmd-login.c */
 cli_command cmd_lock;              /* cmd-lock.c */
 cli_command cmd_sbom;              /* cmd-sbom.c */
