@@ -5,6 +5,7 @@
  * Only this module prints errors (once, in cli_fail). */
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/error.h"
 #include "store/store.h"
@@ -23,6 +24,17 @@ typedef cli_command *cli_cmd_fn;
 /* Opens the store named by --store / $FORGE_STORE / the default. */
 int cli_store_open(cli_ctx *ctx, store **ret, forge_error **err);
 
+struct cli_opts_cmd;
+struct cli_opt;
+/* What a command does with the store open: operands are argv's after the
+ * options (NULL-terminated); an exit status, or < 0 with *err set. */
+typedef int cli_store_fn(store *s, char **operands, void *data, forge_error **err);
+/* A command on the store: c's options parsed, the store opened, then fn.
+ * Returns fn's exit status; 0 after --help; else that of the usage error or
+ * the failure, printed (store-command.c). */
+int cli_store_command(cli_ctx *ctx, const struct cli_opts_cmd *c, const struct cli_opt *opts,
+                      size_t n, int argc, char **argv, cli_store_fn *fn, void *data);
+
 /* Prints "forge: MESSAGE" to stderr, frees err, returns its exit status
  * (FORGE_EXIT_USAGE for usage/spec errors, else FORGE_EXIT_FAILURE). */
 int cli_fail(forge_error **err);
@@ -39,12 +51,12 @@ cli_command cmd_images, cmd_inspect, cmd_rmi; /* cmd-images.c */
 cli_command cmd_export;                       /* cmd-export.c */
 cli_command cmd_import;                       /* cmd-import.c */
 cli_command cmd_store;                        /* cmd-store.c: gc, verify */
-cli_command cmd_pull;                         /* cmd-pull.c */
+cli_command cmd_pull, cmd_push;               /* cmd-pull.c */
 /* An image in the store, or a registry reference pulled first with
  * ctx->pull's options (cmd-pull.c). */
 int cli_image_resolve(cli_ctx *ctx, store *s, const char *ref, char ret[DIGEST_STR_SIZE],
                       forge_error **err);
-cli_command cmd_push, cmd_tag;     /* cmd-push.c */
+cli_command cmd_tag;               /* cmd-tag.c */
 cli_command cmd_login, cmd_logout; /* cmd-login.c */
 cli_command cmd_lock;              /* cmd-lock.c */
 cli_command cmd_sbom;              /* cmd-sbom.c */

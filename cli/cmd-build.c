@@ -199,19 +199,19 @@ int cmd_build(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
+static int check(store *s, char **args, void *data, forge_error **err)
+{
+        (void)data;
+        /* everything build checks before it writes, and every deb and archive read through */
+        if (builder_spec_check(s, args[0], err) < 0)
+                return -1;
+        printf("%s: ok\n", args[0]);
+        return 0;
+}
+
 static const cli_opts_cmd check_cmd = {"check", check_usage, 0, 1, 1, "missing SPEC"};
 
 int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
-        cleanup_store store *s = NULL;
-        forge_error *err = NULL;
-        int first, r = cli_opts_parse(&check_cmd, NULL, 0, argc, argv, &first);
-
-        if (r != 0)
-                return cli_opts_status(r);
-        /* everything build checks before it writes, and every deb and archive read through */
-        if (cli_store_open(ctx, &s, &err) < 0 || builder_spec_check(s, argv[first], &err) < 0)
-                return cli_fail(&err);
-        printf("%s: ok\n", argv[first]);
-        return 0;
+        return cli_store_command(ctx, &check_cmd, NULL, 0, argc, argv, check, NULL);
 }

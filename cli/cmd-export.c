@@ -98,6 +98,13 @@ static const cli_opts_cmd export_cmd = {"export", usage_text, 0, 1, 1, "missing 
 
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
+        /* disk: -1, not the store's (cli_export_disk) */
+        static const cli_choice formats[] = {
+            {"dir", STORE_EXPORT_DIR},
+            {"tar", STORE_EXPORT_TAR},
+            {"oci", STORE_EXPORT_OCI},
+            {"disk", -1},
+        };
         const char *format = NULL, *out = NULL, *compression = NULL;
         registry_opts ro;
         bool quiet = false;
@@ -114,7 +121,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
         char digest[DIGEST_STR_SIZE];
         cleanup_free char *ref = NULL;
         const char *image;
-        int first, r;
+        int first, r, v;
 
         r = cli_registry_opts_parse(&export_cmd, opts, ARRAY_SIZE(opts), argc, argv, &ro, &quiet,
                                     &first);
@@ -123,27 +130,17 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
         image = argv[first];
         if (format == NULL || out == NULL)
                 return cli_usage_error("export", "--format and -o PATH are required");
-        if (strcmp(format, "dir") == 0)
-                fmt = STORE_EXPORT_DIR;
-        else if (strcmp(format, "tar") == 0)
-                fmt = STORE_EXPORT_TAR;
-        else if (strcmp(format, "oci") == 0)
-                fmt = STORE_EXPORT_OCI;
-        else if (strcmp(format, "disk") == 0)
-                fmt = (store_export_format)-1;
-        else
+        if (cli_choice_find(formats, ARRAY_SIZE(formats), format, &v) < 0)
                 return cli_usage_error("export", "unknown --format '%s' (dir, tar, oci or disk)",
                                        format);
+        fmt = (store_export_format)v;
         if (compression != NULL) {
-                if (strcmp(compression, "gzip") == 0)
-                        comp = STORE_COMPRESSION_GZIP;
-                else if (strcmp(compression, "zstd") == 0)
-                        comp = STORE_COMPRESSION_ZSTD;
-                else
+                if (cli_choice_find(cli_compressions.v, cli_compressions.n, compression, &v) < 0)
                         return cli_usage_error("export",
                                                "unknown --compression '%s' (gzip or "
                                                "zstd)",
                                                compression);
+                comp = (store_compression)v;
                 if (fmt != STORE_EXPORT_OCI)
                         return cli_usage_error("export", "--compression applies to --format oci");
         }

@@ -22,29 +22,24 @@ static const char rmi_usage[] =
     "usage: forge rmi IMAGE...\n\nRemoves tags. NAME[:TAG] removes that tag; a digest removes "
     "every tag pointing to it.\nThe data stays until 'forge store gc'.\n";
 
-static const cli_opts_cmd images_cmd = {"images", images_usage, 0, 0, 0, NULL};
-
-int cmd_images(cli_ctx *ctx, int argc, char **argv)
+static int images(store *s, char **args, void *data, forge_error **err)
 {
-        cleanup_store store *s = NULL;
-        forge_error *err = NULL;
         store_tag *tags = NULL;
         size_t n = 0;
-        int first, r = cli_opts_parse(&images_cmd, NULL, 0, argc, argv, &first);
 
-        if (r != 0)
-                return cli_opts_status(r);
-        if (cli_store_open(ctx, &s, &err) < 0 || store_tag_list(s, &tags, &n, &err) < 0)
-                return cli_fail(&err);
+        (void)args;
+        (void)data;
+        if (store_tag_list(s, &tags, &n, err) < 0)
+                return -1;
         printf("%-24s %-16s %-19s %10s %6s\n", "NAME", "TAG", "DIGEST", "SIZE", "LAYERS");
         for (size_t i = 0; i < n; i++) {
                 store_image *img = NULL;
                 uint64_t size = 0;
                 char sz[32];
-                if (store_image_load(s, tags[i].digest, &img, &err) < 0) {
+                if (store_image_load(s, tags[i].digest, &img, err) < 0) {
                         printf("%-24s %-16s %.19s %10s %6s\n", tags[i].name, tags[i].tag,
                                tags[i].digest + 7, "?", "?");
-                        forge_error_release(&err);
+                        forge_error_release(err);
                         continue;
                 }
                 for (size_t l = 0; l < img->n_layers; l++)
@@ -55,6 +50,13 @@ int cmd_images(cli_ctx *ctx, int argc, char **argv)
         }
         store_tag_list_free(tags, n);
         return 0;
+}
+
+static const cli_opts_cmd images_cmd = {"images", images_usage, 0, 0, 0, NULL};
+
+int cmd_images(cli_ctx *ctx, int argc, char **argv)
+{
+        return cli_store_command(ctx, &images_cmd, NULL, 0, argc, argv, images, NULL);
 }
 
 static const cli_opts_cmd inspect_cmd = {"inspect", inspect_usage, 0, 1, 1, "missing IMAGE"};
@@ -110,40 +112,35 @@ int cmd_inspect(cli_ctx *ctx, int argc, char **argv)
         return 0;
 }
 
-static const cli_opts_cmd rmi_cmd = {"rmi", rmi_usage, 0, 1, -1, "missing IMAGE"};
-
-int cmd_rmi(cli_ctx *ctx, int argc, char **argv)
+/* Each of the refs untagged: the status of the last that failed, else 0. */
+static int rmi(store *s, char **refs, void *data, forge_error **err)
 {
-        cleanup_store store *s = NULL;
-        forge_error *err = NULL;
-        int first, status = cli_opts_parse(&rmi_cmd, NULL, 0, argc, argv, &first);
+        int status = 0;
 
-        if (status != 0)
-                return cli_opts_status(status);
-        if (cli_store_open(ctx, &s, &err) < 0 || store_lock_shared(s, &err) < 0)
-                return cli_fail(&err);
-        for (int a = first; a < argc; a++) {
+        (void)data;
+        if (store_lock_shared(s, err) < 0)
+                return -1;
+        for (char **a = refs; *a != NULL; a++) {
                 char digest[DIGEST_STR_SIZE];
-                const char *ref = argv[a];
+                const char *ref = *a;
                 bool by_digest =
                     strncmp(ref, "sha256:", 7) == 0 ||
                     (strlen(ref) >= 12 && strspn(ref, "0123456789abcdef") == strlen(ref));
-                if (store_resolve(s, ref, digest, &err) < 0) {
-                        status = cli_fail(&err);
+                if (store_resolve(s, ref, digest, err) < 0) {
+                        status = cli_fail(err);
                         continue;
                 }
                 if (by_digest) {
                         store_tag *tags = NULL;
                         size_t n = 0;
-                        if (store_tag_list(s, &tags, &n, &err) < 0) {
-                                status = cli_fail(&err);
+                        if (store_tag_list(s, &tags, &n, err) < 0) {
+                                status = cli_fail(err);
                                 continue;
                         }
                         for (size_t i = 0; i < n; i++)
                                 if (strcmp(tags[i].digest, digest) == 0) {
-                                        if (store_tag_remove(s, tags[i].name, tags[i].tag, &err) <
-                                            0)
-                                                status = cli_fail(&err);
+                                        if (store_tag_remove(s, tags[i].name, tags[i].tag, err) < 0)
+                                                status = cli_fail(err);
                                         else
                                                 printf("untagged %s:%s\n", tags[i].name,
                                                        tags[i].tag);
@@ -157,11 +154,18 @@ int cmd_rmi(cli_ctx *ctx, int argc, char **argv)
                                 *colon = '\0';
                                 tag = colon + 1;
                         }
-                        if (name == NULL || store_tag_remove(s, name, tag, &err) < 0)
-                                status = cli_fail(&err);
+                        if (name == NULL || store_tag_remove(s, name, tag, err) < 0)
+                                status = cli_fail(err);
                         else
                                 printf("untagged %s:%s\n", name, tag);
                 }
         }
         return status;
+}
+
+static const cli_opts_cmd rmi_cmd = {"rmi", rmi_usage, 0, 1, -1, "missing IMAGE"};
+
+int cmd_rmi(cli_ctx *ctx, int argc, char **argv)
+{
+        return cli_store_command(ctx, &rmi_cmd, NULL, 0, argc, argv, rmi, NULL);
 }

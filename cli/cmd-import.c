@@ -13,22 +13,13 @@ static const char import_usage[] =
     "Every blob is verified. Without --tag the image is named\nafter the layout's ref name or "
     "the archive's RepoTags.\n";
 
-static const cli_opts_cmd import_cmd = {"import", import_usage, 0, 1, 1, "missing PATH"};
-
-int cmd_import(cli_ctx *ctx, int argc, char **argv)
+/* data: the --tag given, or NULL */
+static int import(store *s, char **args, void *data, forge_error **err)
 {
-        const char *tag = NULL;
-        const cli_opt opts[] = {CLI_VALUE("tag", 't', &tag)};
-        cleanup_store store *s = NULL;
-        forge_error *err = NULL;
         store_import_result res;
-        int first, r = cli_opts_parse(&import_cmd, opts, ARRAY_SIZE(opts), argc, argv, &first);
 
-        if (r != 0)
-                return cli_opts_status(r);
-        if (cli_store_open(ctx, &s, &err) < 0 ||
-            store_import_tagged(s, argv[first], tag, &res, &err) < 0)
-                return cli_fail(&err);
+        if (store_import_tagged(s, args[0], *(const char **)data, &res, err) < 0)
+                return -1;
         printf("%s\n", res.digest);
         /* on stderr: stdout stays the digest alone, for scripts */
         for (size_t i = 0; i < res.n_tags; i++) {
@@ -42,4 +33,15 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
                         fprintf(stderr, "%s:%s already pointed at this image\n", t->name, t->tag);
         }
         return 0;
+}
+
+static const cli_opts_cmd import_cmd = {"import", import_usage, 0, 1, 1, "missing PATH"};
+
+int cmd_import(cli_ctx *ctx, int argc, char **argv)
+{
+        const char *tag = NULL;
+        const cli_opt opts[] = {CLI_VALUE("tag", 't', &tag)};
+
+        return cli_store_command(ctx, &import_cmd, opts, ARRAY_SIZE(opts), argc, argv, import,
+                                 &tag);
 }

@@ -17,19 +17,20 @@ static const char lock_usage[] =
     "exit status: 0 written, 1 failed (network, signature, digest), 2 usage or\n"
     "spec error (an unknown package, a set that cannot be installed)\n";
 
+static int lock(store *s, char **args, void *data, forge_error **err)
+{
+        size_t n = 0;
+
+        (void)data;
+        if (builder_lock(s, args[0], &n, err) < 0)
+                return -1;
+        printf("%s.lock: %zu packages\n", args[0], n);
+        return 0;
+}
+
 static const cli_opts_cmd lock_cmd = {"lock", lock_usage, 0, 1, 1, "expected one SPEC file"};
 
 int cmd_lock(cli_ctx *ctx, int argc, char **argv)
 {
-        cleanup_store store *s = NULL;
-        forge_error *err = NULL;
-        size_t n = 0;
-        int first, r = cli_opts_parse(&lock_cmd, NULL, 0, argc, argv, &first);
-
-        if (r != 0)
-                return cli_opts_status(r);
-        if (cli_store_open(ctx, &s, &err) < 0 || builder_lock(s, argv[first], &n, &err) < 0)
-                return cli_fail(&err);
-        printf("%s.lock: %zu packages\n", argv[first], n);
-        return 0;
+        return cli_store_command(ctx, &lock_cmd, NULL, 0, argc, argv, lock, NULL);
 }

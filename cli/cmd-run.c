@@ -22,17 +22,11 @@
 
 #define MAX_LIST CLI_RUN_MAX_LIST
 
+/* The container's options: the table's (run-opts.h), with -v resolved. */
 typedef struct run_opts {
-        const char *env[MAX_LIST];
-        size_t n_env;
+        const cli_run_opts *c;
         runtime_mount mounts[MAX_LIST];
         size_t n_mounts;
-        runtime_port ports[RUNTIME_NET_MAX_PORTS];
-        size_t n_ports;
-        const char *rootfs[MAX_LIST]; /* hidden --rootfs DIR: layers without a store */
-        size_t n_rootfs;
-        bool tty, read_only, upper_tmpfs;
-        const char *memory, *cpus, *pids, *network, *user, *workdir, *hostname, *stop_timeout;
 } run_opts;
 
 /* "SRC:DST[:ro|rw]"; the strings stay allocated for the whole run. */
@@ -56,26 +50,11 @@ static void volumes_free(run_opts *o)
         }
 }
 
-/* The container's options from the table's (run-opts.c): -v resolved. */
-static int from_cli(const cli_run_opts *c, run_opts *o)
+/* -v SRC:DST[:ro] given, the sources resolved. */
+static int volumes_resolve(run_opts *o)
 {
-        memcpy(o->env, c->env, c->n_env * sizeof(c->env[0]));
-        o->n_env = c->n_env;
-        memcpy(o->ports, c->ports, c->n_ports * sizeof(c->ports[0]));
-        o->n_ports = c->n_ports;
-        memcpy(o->rootfs, c->rootfs, c->n_rootfs * sizeof(c->rootfs[0]));
-        o->n_rootfs = c->n_rootfs;
-        o->tty = c->tty;
-        o->read_only = c->read_only;
-        o->upper_tmpfs = c->upper_tmpfs;
-        o->memory = c->memory;
-        o->cpus = c->cpus;
-        o->pids = c->pids;
-        o->network = c->network;
-        o->user = c->user;
-        o->workdir = c->workdir;
-        o->hostname = c->hostname;
-        o->stop_timeout = c->stop_timeout;
+        const cli_run_opts *c = o->c;
+
         for (size_t i = 0; i < c->n_volumes; i++) {
                 int r = parse_volume(c->volumes[i], &o->mounts[o->n_mounts]);
 
@@ -95,7 +74,7 @@ static int from_cli(const cli_run_opts *c, run_opts *o)
         return 0;
 }
 
-static int parse_limits(const run_opts *o, runtime_config *cfg)
+static int parse_limits(const cli_run_opts *o, runtime_config *cfg)
 {
         unsigned long long v;
 
@@ -292,7 +271,7 @@ int cli_run_check_names(const char *user, const char *hostname)
         return 0;
 }
 
-static int configure(const run_opts *o, const runtime_image_config *ic, const spec_grants *g,
+static int configure(const cli_run_opts *o, const runtime_image_config *ic, const spec_grants *g,
                      runtime_config *cfg)
 {
         const char *net = o->network;
@@ -343,8 +322,9 @@ static int configure(const run_opts *o, const runtime_image_config *ic, const sp
         return 0;
 }
 
-static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **args, int n_args)
+static int run_container(cli_ctx *ctx, const run_opts *ro)
 {
+        const cli_run_opts *o = ro->c;
         cleanup_error forge_error *err = NULL;
         cleanup_store store *s = NULL;
         cleanup_strv char **lowers = NULL;
@@ -374,27 +354,27 @@ static int run_container(cli_ctx *ctx, run_opts *o, const char *image, char **ar
                         if ((lowers[n_lowers++] = strdup(o->rootfs[i])) == NULL)
                                 return 125;
         } else {
-                if (load_image(ctx, image, &s, &lowers, &n_lowers, &ic, &grants, &err) < 0) {
+                if (load_image(ctx, o->target, &s, &lowers, &n_lowers, &ic, &grants, &err) < 0) {
                         spec_grants_free(&grants);
                         r = cli_fail(&err);
                         return r == FORGE_EXIT_USAGE ? r : 125;
                 }
                 tmp = fs_path_join(store_root(s), "tmp");
         }
-        mounts = calloc(grants.n_mounts + o->n_mounts + 1, sizeof(runtime_mount));
+        mounts = calloc(grants.n_mounts + ro->n_mounts + 1, sizeof(runtime_mount));
         {
                 char **ep = ic.entrypoint, **cmd = ic.cmd;
 
                 cli_run_command_override(&ep, &cmd); /* --entrypoint */
-                argv = runtime_argv_build(ep, cmd, args, (size_t)n_args);
+                argv = runtime_argv_build(ep, cmd, o->args, (size_t)o->n_args);
         }
         env = runtime_env_merge(ic.env, o->env, o->n_env);
         if (mounts == NULL || argv == NULL || env == NULL)
                 goto out;
         for (size_t i = 0; i < grants.n_mounts; i++)
                 mounts[n_mounts++] = grants.mounts[i];
-        for (size_t i = 0; i < o->n_mounts; i++)
-                mounts[n_mounts++] = o->mounts[i];
+        for (size_t i = 0; i < ro->n_mounts; i++)
+                mounts[n_mounts++] = ro->mounts[i];
         r = configure(o, &ic, &grants, &cfg);
         if (r != 0)
                 goto out;
@@ -434,9 +414,10 @@ int cli_run_container(cli_ctx *ctx, const cli_run_opts *c)
 
         if (o == NULL)
                 return 125;
-        r = from_cli(c, o);
+        o->c = c;
+        r = volumes_resolve(o);
         if (r == 0)
-                r = run_container(ctx, o, c->target, c->args, c->n_args);
+                r = run_container(ctx, o);
         volumes_free(o);
         free(o);
         return r;

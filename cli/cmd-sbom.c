@@ -25,42 +25,32 @@ static const char sbom_usage[] =
 
 static int format_opt(const char *cmd, const cli_opt *opt, const char *arg)
 {
+        static const cli_choice formats[] = {{"cyclonedx", true}, {"spdx", false}};
         bool *cdx = opt->data;
+        int v;
 
-        if (strcmp(arg, "cyclonedx") == 0)
-                *cdx = true;
-        else if (strcmp(arg, "spdx") == 0)
-                *cdx = false;
-        else
+        if (cli_choice_find(formats, ARRAY_SIZE(formats), arg, &v) < 0)
                 return cli_usage_error(cmd, "--format is spdx or cyclonedx");
+        *cdx = v;
         return 0;
 }
 
-static const cli_opts_cmd sbom_cmd = {"sbom", sbom_usage, 0, 1, 1, "expected one IMAGE"};
+typedef struct sbom_opts {
+        const char *out; /* -o FILE, or NULL: stdout */
+        bool cdx;
+} sbom_opts;
 
-int cmd_sbom(cli_ctx *ctx, int argc, char **argv)
+static int sbom(store *s, char **args, void *data, forge_error **err)
 {
-        const char *out = NULL;
-        bool cdx = false;
-        const cli_opt opts[] = {
-            CLI_CALL("format", 'f', true, format_opt, &cdx),
-            CLI_VALUE("output", 'o', &out),
-        };
-        cleanup_store store *s = NULL;
+        const sbom_opts *o = data;
         cleanup_free char *doc = NULL;
-        forge_error *err = NULL;
-        int first, r = cli_opts_parse(&sbom_cmd, opts, ARRAY_SIZE(opts), argc, argv, &first);
 
-        if (r != 0)
-                return cli_opts_status(r);
-        if (cli_store_open(ctx, &s, &err) < 0)
-                return cli_fail(&err);
-        if (builder_sbom(s, argv[first], cdx, &doc, &err) < 0) {
-                if (err && err->errnum == ENOENT)
-                        err->status = FORGE_EXIT_USAGE;
-                return cli_fail(&err);
+        if (builder_sbom(s, args[0], o->cdx, &doc, err) < 0) {
+                if (*err && (*err)->errnum == ENOENT)
+                        (*err)->status = FORGE_EXIT_USAGE;
+                return -1;
         }
-        if (out == NULL) {
+        if (o->out == NULL) {
                 printf("%s\n", doc);
                 return 0;
         }
@@ -69,11 +59,24 @@ int cmd_sbom(cli_ctx *ctx, int argc, char **argv)
                 doc[len] = '\0';
                 cleanup_free char *withnl = malloc(len + 2);
                 if (withnl == NULL)
-                        return cli_fail(&err);
+                        return -1;
                 memcpy(withnl, doc, len);
                 withnl[len] = '\n';
-                if (fs_write_atomic(AT_FDCWD, out, withnl, len + 1, 0644, &err) < 0)
-                        return cli_fail(&err);
+                if (fs_write_atomic(AT_FDCWD, o->out, withnl, len + 1, 0644, err) < 0)
+                        return -1;
         }
         return 0;
+}
+
+static const cli_opts_cmd sbom_cmd = {"sbom", sbom_usage, 0, 1, 1, "expected one IMAGE"};
+
+int cmd_sbom(cli_ctx *ctx, int argc, char **argv)
+{
+        sbom_opts o = {0};
+        const cli_opt opts[] = {
+            CLI_CALL("format", 'f', true, format_opt, &o.cdx),
+            CLI_VALUE("output", 'o', &o.out),
+        };
+
+        return cli_store_command(ctx, &sbom_cmd, opts, ARRAY_SIZE(opts), argc, argv, sbom, &o);
 }

@@ -115,6 +115,32 @@ static int find_run(cli_ctx *ctx, const char *ref, char **ret_runs, service_info
         return 0;
 }
 
+/* What a command does to one run (ref as the user named it): an exit status. */
+typedef int run_fn(const char *runs, service_info *si, const char *ref, void *data);
+
+/* fn on each run named in refs[0..n): the last non-zero status of them; a
+ * run not found is one (and with stop_unknown, the end: no further runs). */
+static int each_run(cli_ctx *ctx, char **refs, int n, bool stop_unknown, run_fn *fn, void *data)
+{
+        int ret = 0;
+
+        for (int i = 0; i < n; i++) {
+                cleanup_free char *runs = NULL;
+                service_info si = {0};
+                int r = find_run(ctx, refs[i], &runs, &si);
+
+                if (r != 0 && stop_unknown)
+                        return r;
+                if (r == 0) {
+                        r = fn(runs, &si, refs[i], data);
+                        service_info_free(&si);
+                }
+                if (r != 0)
+                        ret = r;
+        }
+        return ret;
+}
+
 static const char logs_usage[] =
     "usage: forge logs [-f] [--tail N] NAME|ID\n\n"
     "Prints a run's output (stdout and stderr); -f follows it until the run ends.\n";
@@ -153,39 +179,41 @@ static const char wait_usage[] =
 
 static const cli_opts_cmd wait_cmd = {"wait", wait_usage, 0, 1, -1, "want a NAME or ID"};
 
+static int wait_one(const char *runs, service_info *si, const char *ref, void *data)
+{
+        cleanup_error forge_error *err = NULL;
+
+        (void)runs;
+        (void)ref;
+        (void)data;
+        if (service_wait(si, -1, &err) < 0)
+                return cli_fail(&err);
+        if (si->state != SERVICE_EXITED) {
+                fprintf(stderr,
+                        "forge: run '%s' ended with no exit status (its supervisor was "
+                        "killed, or the machine rebooted)\n",
+                        display_name(si));
+                return FORGE_EXIT_FAILURE;
+        }
+        printf("%d\n", si->status);
+        return 0;
+}
+
 int cmd_wait(cli_ctx *ctx, int argc, char **argv)
 {
-        int first, ret = cli_opts_parse(&wait_cmd, NULL, 0, argc, argv, &first);
+        int first, r = cli_opts_parse(&wait_cmd, NULL, 0, argc, argv, &first);
 
-        if (ret != 0)
-                return cli_opts_status(ret);
-        for (int i = first; i < argc; i++) {
-                cleanup_error forge_error *err = NULL;
-                cleanup_free char *runs = NULL;
-                service_info si = {0};
-                int r = find_run(ctx, argv[i], &runs, &si);
-
-                if (r != 0)
-                        return r;
-                if (service_wait(&si, -1, &err) < 0) {
-                        ret = cli_fail(&err);
-                } else if (si.state == SERVICE_EXITED) {
-                        printf("%d\n", si.status);
-                } else {
-                        fprintf(stderr,
-                                "forge: run '%s' ended with no exit status (its supervisor was "
-                                "killed, or the machine rebooted)\n",
-                                display_name(&si));
-                        ret = FORGE_EXIT_FAILURE;
-                }
-                service_info_free(&si);
-        }
-        return ret;
+        if (r != 0)
+                return cli_opts_status(r);
+        return each_run(ctx, argv + first, argc - first, true, wait_one, NULL);
 }
 
 /* ---- stop, kill, rm ---- */
 
+enum ctl { CTL_STOP, CTL_KILL, CTL_RM };
+
 typedef struct ctl_opts {
+        enum ctl what;
         unsigned timeout;
         int sig;
         bool force;
@@ -236,7 +264,23 @@ static int signal_opt(const char *cmd, const cli_opt *opt, const char *arg)
         return 0;
 }
 
-enum ctl { CTL_STOP, CTL_KILL, CTL_RM };
+static int control_one(const char *runs, service_info *si, const char *ref, void *data)
+{
+        const ctl_opts *o = data;
+        cleanup_error forge_error *err = NULL;
+        int r;
+
+        if (o->what == CTL_STOP)
+                r = service_stop(si, o->timeout, &err);
+        else if (o->what == CTL_KILL)
+                r = service_kill(si, o->sig, &err);
+        else
+                r = service_remove(runs, si, o->force, &err);
+        if (r < 0)
+                return cli_fail(&err);
+        printf("%s\n", ref);
+        return 0;
+}
 
 static int control(cli_ctx *ctx, int argc, char **argv, enum ctl what)
 {
@@ -253,40 +297,18 @@ static int control(cli_ctx *ctx, int argc, char **argv, enum ctl what)
              "usage: forge rm [-f] NAME|ID...\n\nRemoves ended runs (-f: kills an up one first).\n",
              0, 1, -1, "want a NAME or ID"},
         };
-        ctl_opts o = {.timeout = 10, .sig = SIGKILL};
+        ctl_opts o = {.what = what, .timeout = 10, .sig = SIGKILL};
         const cli_opt opts[] = {
             [CTL_STOP] = CLI_CALL("time", 't', true, time_opt, &o.timeout),
             [CTL_KILL] = CLI_CALL("signal", 's', true, signal_opt, &o.sig),
             [CTL_RM] = CLI_FLAG("force", 'f', &o.force),
         };
         /* each command its own option */
-        int first, ret = cli_opts_parse(&cmds[what], &opts[what], 1, argc, argv, &first);
+        int first, r = cli_opts_parse(&cmds[what], &opts[what], 1, argc, argv, &first);
 
-        if (ret != 0)
-                return cli_opts_status(ret);
-        for (int i = first; i < argc; i++) {
-                cleanup_error forge_error *err = NULL;
-                cleanup_free char *runs = NULL;
-                service_info si = {0};
-                int r = find_run(ctx, argv[i], &runs, &si);
-
-                if (r != 0) {
-                        ret = r;
-                        continue;
-                }
-                if (what == CTL_STOP)
-                        r = service_stop(&si, o.timeout, &err);
-                else if (what == CTL_KILL)
-                        r = service_kill(&si, o.sig, &err);
-                else
-                        r = service_remove(runs, &si, o.force, &err);
-                if (r < 0)
-                        ret = cli_fail(&err);
-                else
-                        printf("%s\n", argv[i]);
-                service_info_free(&si);
-        }
-        return ret;
+        if (r != 0)
+                return cli_opts_status(r);
+        return each_run(ctx, argv + first, argc - first, false, control_one, &o);
 }
 
 int cmd_stop(cli_ctx *ctx, int argc, char **argv)

@@ -100,7 +100,7 @@ static const cli_opt *row_of(const cli_opt *opts, size_t n, int ch)
 static int apply(const char *cmd, const cli_opt *o, const char *arg)
 {
         char label[64];
-        int r;
+        int r, v;
 
         if (o->fn != NULL && (r = o->fn(cmd, o, arg)) != 0)
                 return r;
@@ -118,6 +118,13 @@ static int apply(const char *cmd, const cli_opt *o, const char *arg)
                         return cli_usage_error(cmd, "too many %s (at most %zu)",
                                                cli_opt_label(o, label, sizeof(label)), o->max);
                 ((const char **)o->field)[(*o->count)++] = arg;
+                break;
+        case CLI_OPT_CHOICE:
+                if (cli_choice_find(o->choices->v, o->choices->n, arg, &v) < 0)
+                        return cli_usage_error(cmd, "%s is %s, not '%s'",
+                                               cli_opt_label(o, label, sizeof(label)),
+                                               o->choices->said, arg);
+                memcpy(o->field, &v, sizeof(v)); /* an enum: int-sized, checked where it is named */
                 break;
         }
         return 0;
@@ -157,6 +164,16 @@ int cli_opts_parse(const cli_opts_cmd *c, const cli_opt *opts, size_t n, int arg
                 return extra_arg(c->name, argv[optind + c->max]);
         *ret_first = optind;
         return 0;
+}
+
+int cli_choice_find(const cli_choice *choices, size_t n, const char *arg, int *ret)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(arg, choices[i].name) == 0) {
+                        *ret = choices[i].value;
+                        return 0;
+                }
+        return -1;
 }
 
 int cli_opt_env(const char *cmd, const cli_opt *opt, const char *arg)

@@ -12,10 +12,28 @@
 #include <stddef.h>
 
 typedef enum cli_opt_type {
-        CLI_OPT_FLAG,  /* no value: *(bool *)field = true */
-        CLI_OPT_VALUE, /* a value: *(const char **)field = it, the last one given wins */
-        CLI_OPT_LIST,  /* a value: appended to the array field, *count entries of max */
+        CLI_OPT_FLAG,   /* no value: *(bool *)field = true */
+        CLI_OPT_VALUE,  /* a value: *(const char **)field = it, the last one given wins */
+        CLI_OPT_LIST,   /* a value: appended to the array field, *count entries of max */
+        CLI_OPT_CHOICE, /* a word of choices: its value in the int (or enum) field */
 } cli_opt_type;
+
+/* A word of a closed set and the value it stands for (--pull always, --as vm). */
+typedef struct cli_choice {
+        const char *name;
+        int value;
+} cli_choice;
+
+/* arg's value among the n choices: 0 and *ret, or -1 when it is none of them. */
+int cli_choice_find(const cli_choice *choices, size_t n, const char *arg, int *ret);
+
+/* The words a CLI_OPT_CHOICE option takes; for any other the usage error
+ * is "--NAME is SAID, not 'VALUE'". */
+typedef struct cli_choices {
+        const cli_choice *v;
+        size_t n;
+        const char *said; /* "gzip or zstd" */
+} cli_choices;
 
 typedef struct cli_opt cli_opt;
 
@@ -27,11 +45,12 @@ struct cli_opt {
         const char *name; /* --NAME, or NULL */
         char short_name;  /* -C, or 0 */
         cli_opt_type type;
-        void *field;   /* where it goes, or NULL (fn does what it means) */
-        size_t *count; /* CLI_OPT_LIST: entries in field so far */
-        size_t max;    /* CLI_OPT_LIST: the array's size */
-        cli_opt_fn fn; /* called first (before the value is stored), or NULL */
-        void *data;    /* for fn */
+        void *field;                /* where it goes, or NULL (fn does what it means) */
+        size_t *count;              /* CLI_OPT_LIST: entries in field so far */
+        size_t max;                 /* CLI_OPT_LIST: the array's size */
+        cli_opt_fn fn;              /* called first (before the value is stored), or NULL */
+        void *data;                 /* for fn */
+        const cli_choices *choices; /* CLI_OPT_CHOICE: the words */
 };
 
 /* Rows, type-checked: a bool *, a const char **, an array of const char *. */
@@ -46,6 +65,9 @@ struct cli_opt {
         {.name = (n), .short_name = (c), .type = CLI_OPT_LIST,                                     \
          .field = (1 ? (array) : (const char **)0), .count = (cnt),                                \
          .max = sizeof(array) / sizeof((array)[0]), .fn = (check)}
+/* A word of the cli_choices *ch into an int-sized field (an int or an enum). */
+#define CLI_CHOICE(n, c, p, ch)                                                                    \
+        {.name = (n), .short_name = (c), .type = CLI_OPT_CHOICE, .field = (p), .choices = (ch)}
 /* An option that fn handles alone; v: it takes a value. */
 #define CLI_CALL(n, c, v, f, d)                                                                    \
         {.name = (n), .short_name = (c), .type = (v) ? CLI_OPT_VALUE : CLI_OPT_FLAG,               \

@@ -12,9 +12,12 @@
 /* The rows of --tls-verify true|false, --cert-dir DIR and --authfile FILE,
  * into the registry_opts *ro. */
 #define CLI_REGISTRY_OPTS(ro)                                                                      \
-        CLI_CALL("tls-verify", 0, true, cli_registry_tls_verify_opt, (ro)),                        \
+        CLI_CHOICE("tls-verify", 0, &(ro)->tls_verify, &cli_registry_tls_verify),                  \
             CLI_VALUE("cert-dir", 0, &(ro)->certs_dir), CLI_VALUE("authfile", 0, &(ro)->auth_file)
-int cli_registry_tls_verify_opt(const char *cmd, const cli_opt *opt, const char *arg);
+extern const cli_choices cli_registry_tls_verify;
+
+/* --compression gzip|zstd (push, export): the store_compression values. */
+extern const cli_choices cli_compressions;
 
 #define CLI_REGISTRY_HELP                                                                          \
         "  --tls-verify=false  allow plain HTTP and untrusted certificates (localhost and\n"       \
@@ -28,9 +31,9 @@ int cli_registry_tls_verify_opt(const char *cmd, const cli_opt *opt, const char 
 /* Commands that take a remote image (run, inspect, export) pull it with the
  * registry options plus --pull POLICY and -q (*quiet: no progress). */
 #define CLI_PULL_OPTS(ro, quiet)                                                                   \
-        CLI_REGISTRY_OPTS(ro), CLI_CALL("pull", 0, true, cli_registry_pull_opt, (ro)),             \
+        CLI_REGISTRY_OPTS(ro), CLI_CHOICE("pull", 0, &(ro)->pull, &cli_registry_pull),             \
             CLI_FLAG("quiet", 'q', (quiet))
-int cli_registry_pull_opt(const char *cmd, const cli_opt *opt, const char *arg);
+extern const cli_choices cli_registry_pull;
 
 #define CLI_PULL_HELP                                                                              \
         "A remote IMAGE (HOST[:PORT]/REPO[:TAG][@sha256:HEX]) is pulled first, as 'forge pull'\n"  \

@@ -1,34 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* The registry options' values (registry-cli.h): data is the registry_opts. */
-#include <string.h>
-
+/* The words of the registry options and of --compression (registry-cli.h). */
 #include "cli/cli.h"
 #include "cli/registry-cli.h"
+#include "common/cleanup.h"
 
-int cli_registry_tls_verify_opt(const char *cmd, const cli_opt *opt, const char *arg)
-{
-        registry_opts *o = opt->data;
+/* the choices' fields are enums, written as ints */
+_Static_assert(sizeof(store_compression) == sizeof(int), "store_compression is int-sized");
+_Static_assert(sizeof(registry_pull_policy) == sizeof(int), "registry_pull_policy is int-sized");
 
-        if (strcmp(arg, "true") == 0)
-                o->tls_verify = 1;
-        else if (strcmp(arg, "false") == 0)
-                o->tls_verify = 0;
-        else
-                return cli_usage_error(cmd, "--tls-verify is 'true' or 'false', not '%s'", arg);
-        return 0;
-}
+static const cli_choice compressions[] = {
+    {"gzip", STORE_COMPRESSION_GZIP},
+    {"zstd", STORE_COMPRESSION_ZSTD},
+};
+const cli_choices cli_compressions = {compressions, ARRAY_SIZE(compressions), "gzip or zstd"};
 
-int cli_registry_pull_opt(const char *cmd, const cli_opt *opt, const char *arg)
-{
-        registry_opts *o = opt->data;
+static const cli_choice tls_verify[] = {{"true", 1}, {"false", 0}};
+const cli_choices cli_registry_tls_verify = {tls_verify, ARRAY_SIZE(tls_verify),
+                                             "'true' or 'false'"};
 
-        if (strcmp(arg, "missing") == 0)
-                o->pull = REGISTRY_PULL_MISSING;
-        else if (strcmp(arg, "always") == 0)
-                o->pull = REGISTRY_PULL_ALWAYS;
-        else if (strcmp(arg, "never") == 0)
-                o->pull = REGISTRY_PULL_NEVER;
-        else
-                return cli_usage_error(cmd, "--pull is missing, always or never, not '%s'", arg);
-        return 0;
-}
+static const cli_choice pull_policies[] = {
+    {"missing", REGISTRY_PULL_MISSING},
+    {"always", REGISTRY_PULL_ALWAYS},
+    {"never", REGISTRY_PULL_NEVER},
+};
+const cli_choices cli_registry_pull = {pull_policies, ARRAY_SIZE(pull_policies),
+                                       "missing, always or never"};

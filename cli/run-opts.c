@@ -10,11 +10,11 @@
 #include "cli/run-opts.h"
 #include "common/cleanup.h"
 
-#define BOTH (CLI_RUN_CONTAINER | CLI_RUN_VM)
-
 typedef struct run_parse run_parse;
 
 typedef struct run_option {
+        /* its --help line: the option as written, what it does; usage NULL: hidden */
+        const char *usage, *help;
         const char *name; /* long name; NULL: a --help line only (a registry option) */
         char short_name;
         cli_opt_type type;
@@ -22,8 +22,7 @@ typedef struct run_option {
         size_t max;          /* a list's size */
         /* what the option does instead of a field (or a check of a list's value) */
         int (*fn)(run_parse *p, const cli_opt *row, const char *arg);
-        unsigned kinds; /* cli_run_kind bits; 0: hidden, for both */
-        const char *usage, *help;
+        unsigned only; /* the one cli_run_kind it is for; 0: both */
 } run_option;
 
 static int port_opt(run_parse *p, const cli_opt *row, const char *arg);
@@ -43,60 +42,59 @@ static int env_opt(run_parse *p, const cli_opt *row, const char *arg);
 /* The one table: the options, the kind check and --help come from it. The
  * registry options are registry-cli.h's; here are their --help lines. */
 static const run_option options[] = {
-    {LIST("env", 'e', env), .fn = env_opt, .kinds = BOTH, "-e K=V", "set an environment variable"},
-    {LIST("volume", 'v', volumes), .kinds = BOTH, "-v SRC:DST[:ro]",
-     "bind-mount a host path (a VM: a directory, shared over virtio-fs)"},
-    {FLAG("tty", 't', tty), .kinds = BOTH, "-t",
-     "allocate a terminal (a VM: the host terminal raw, the console a terminal)"},
-    {CALL("publish", 'p', port_opt), .kinds = BOTH, "-p [IP:]HOSTPORT:PORT[/tcp|udp]",
-     "publish a port (--network user; IP 127.0.0.1)"},
-    {VALUE("memory", 0, memory), .kinds = BOTH, "--memory SIZE",
-     "memory limit (e.g. 256M); a VM's memory (default: the spec's vm.memory, else 512M)"},
-    {VALUE("cpus", 0, cpus), .kinds = BOTH, "--cpus N",
-     "CPU limit (e.g. 1.5); a VM's vCPUs (default: the spec's vm.cpus, else 1)"},
-    {VALUE("pids", 0, pids), .kinds = CLI_RUN_CONTAINER, "--pids N",
-     "process limit (default 2048; -1: none)"},
-    {VALUE("network", 0, network), .kinds = BOTH, "--network none|host|user",
+    {"-e K=V", "set an environment variable", LIST("env", 'e', env), .fn = env_opt},
+    {"-v SRC:DST[:ro]", "bind-mount a host path (a VM: a directory, shared over virtio-fs)",
+     LIST("volume", 'v', volumes)},
+    {"-t", "allocate a terminal (a VM: the host terminal raw, the console a terminal)",
+     FLAG("tty", 't', tty)},
+    {"-p [IP:]HOSTPORT:PORT[/tcp|udp]", "publish a port (--network user; IP 127.0.0.1)",
+     CALL("publish", 'p', port_opt)},
+    {"--memory SIZE",
+     "memory limit (e.g. 256M); a VM's memory (default: the spec's vm.memory, else 512M)",
+     VALUE("memory", 0, memory)},
+    {"--cpus N", "CPU limit (e.g. 1.5); a VM's vCPUs (default: the spec's vm.cpus, else 1)",
+     VALUE("cpus", 0, cpus)},
+    {"--pids N", "process limit (default 2048; -1: none)", VALUE("pids", 0, pids),
+     .only = CLI_RUN_CONTAINER},
+    {"--network none|host|user",
      "default none: loopback only (a VM: no network device); user: own address, route, DNS, "
-     "outbound through the host; host: the host's (containers)"},
-    {FLAG("read-only", 0, read_only), .kinds = BOTH, "--read-only", "read-only root file system"},
-    {FLAG("upper-tmpfs", 0, upper_tmpfs), .kinds = CLI_RUN_CONTAINER, "--upper-tmpfs",
-     "the root's writable layer in memory, not in the store"},
-    {VALUE("user", 0, user), .kinds = BOTH, "--user U[:G]",
-     "numeric or a name from the image's /etc/passwd"},
-    {VALUE("workdir", 0, workdir), .kinds = BOTH, "--workdir DIR", "working directory"},
-    {VALUE("hostname", 0, hostname), .kinds = BOTH, "--hostname NAME", "host name"},
-    {VALUE("stop-timeout", 0, stop_timeout), .kinds = CLI_RUN_CONTAINER, "--stop-timeout N",
+     "outbound through the host; host: the host's (containers)",
+     VALUE("network", 0, network)},
+    {"--read-only", "read-only root file system", FLAG("read-only", 0, read_only)},
+    {"--upper-tmpfs", "the root's writable layer in memory, not in the store",
+     FLAG("upper-tmpfs", 0, upper_tmpfs), .only = CLI_RUN_CONTAINER},
+    {"--user U[:G]", "numeric or a name from the image's /etc/passwd", VALUE("user", 0, user)},
+    {"--workdir DIR", "working directory", VALUE("workdir", 0, workdir)},
+    {"--hostname NAME", "host name", VALUE("hostname", 0, hostname)},
+    {"--stop-timeout N",
      "seconds from a SIGTERM/SIGINT (forwarded) to SIGKILL (default 10; a second signal kills "
-     "at once)"},
-    {VALUE("timeout", 0, timeout), .kinds = CLI_RUN_VM, "--timeout SECONDS",
-     "stop the guest after this long (exit 124)"},
-    {FLAG("persist", 0, persist), .kinds = CLI_RUN_VM, "--persist",
-     "write guest writes to DISK.img (default: thrown away)"},
-    {FLAG("verbose", 0, verbose), .kinds = CLI_RUN_VM, "--verbose",
-     "show the guest kernel's messages on the console"},
-    {CALL("as", 0, as_opt), .kinds = BOTH, "--as container|vm", "default container"},
-    {FLAG("detach", 'd', detach), .kinds = BOTH, "-d, --detach",
-     "run in the background, print the run's id (docs/services.md)"},
-    {VALUE("name", 0, name), .kinds = BOTH, "--name NAME", "the detached run's name"},
-    {FLAG("rm", 0, remove), .kinds = BOTH, "--rm", "remove the detached run when it ends"},
-    {VALUE("entrypoint", 0, entrypoint), .kinds = BOTH, "--entrypoint PROG",
-     "replaces the image's entrypoint (and drops its cmd)"},
-    {VALUE("log-max", 0, log_max), .kinds = BOTH, "--log-max SIZE",
-     "detached run's log: rotated at SIZE (default 16M)"},
-    {.kinds = BOTH,
-     .usage = "--pull POLICY",
-     .help = "a remote IMAGE (HOST/REPO:TAG): missing (default) pulls it only when the store "
-             "lacks it, always, or never (docs/registry.md)"},
-    {.kinds = BOTH, .usage = "-q, --quiet", .help = "no pull progress"},
-    {.kinds = BOTH,
-     .usage = "--tls-verify=false",
+     "at once)",
+     VALUE("stop-timeout", 0, stop_timeout), .only = CLI_RUN_CONTAINER},
+    {"--timeout SECONDS", "stop the guest after this long (exit 124)", VALUE("timeout", 0, timeout),
+     .only = CLI_RUN_VM},
+    {"--persist", "write guest writes to DISK.img (default: thrown away)",
+     FLAG("persist", 0, persist), .only = CLI_RUN_VM},
+    {"--verbose", "show the guest kernel's messages on the console", FLAG("verbose", 0, verbose),
+     .only = CLI_RUN_VM},
+    {"--as container|vm", "default container", CALL("as", 0, as_opt)},
+    {"-d, --detach", "run in the background, print the run's id (docs/services.md)",
+     FLAG("detach", 'd', detach)},
+    {"--name NAME", "the detached run's name", VALUE("name", 0, name)},
+    {"--rm", "remove the detached run when it ends", FLAG("rm", 0, remove)},
+    {"--entrypoint PROG", "replaces the image's entrypoint (and drops its cmd)",
+     VALUE("entrypoint", 0, entrypoint)},
+    {"--log-max SIZE", "detached run's log: rotated at SIZE (default 16M)",
+     VALUE("log-max", 0, log_max)},
+    {.usage = "--pull POLICY",
+     .help = "a remote IMAGE (HOST/REPO:TAG): missing (default) pulls it only when the "
+             "store lacks it, always, or never (docs/registry.md)"},
+    {.usage = "-q, --quiet", .help = "no pull progress"},
+    {.usage = "--tls-verify=false",
      .help = "pull over plain HTTP or with an untrusted certificate"},
-    {.kinds = BOTH,
-     .usage = "--cert-dir DIR",
+    {.usage = "--cert-dir DIR",
      .help = "per-registry TLS files in DIR/HOST/ (default /etc/containers/certs.d)"},
-    {.kinds = BOTH, .usage = "--authfile FILE", .help = "registry credentials"},
-    {LIST("rootfs", 0, rootfs)},
+    {.usage = "--authfile FILE", .help = "registry credentials"},
+    {LIST("rootfs", 0, rootfs)}, /* hidden: no usage */
 };
 
 /* One pass over argv: cli_opts_parse's rows (row i is options[i], then the
@@ -140,9 +138,9 @@ static void help(void)
                "store); ARGs replace its cmd. A SPEC is built first; a DISK.img is for VMs.\n\n");
         for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
                 const run_option *op = &options[i];
-                const char *kind = op->kinds == CLI_RUN_CONTAINER ? "[container] "
-                                   : op->kinds == CLI_RUN_VM      ? "[vm] "
-                                                                  : "";
+                const char *kind = op->only == CLI_RUN_CONTAINER ? "[container] "
+                                   : op->only == CLI_RUN_VM      ? "[vm] "
+                                                                 : "";
 
                 if (op->usage == NULL)
                         continue;
@@ -172,7 +170,7 @@ static int kind_error(const run_option *op, cli_run_kind kind)
                 const run_option *o = &options[i];
                 int n;
 
-                if (o->usage == NULL || !(o->kinds & CLI_RUN_VM) || o->fn == as_opt)
+                if (o->usage == NULL || o->only == CLI_RUN_CONTAINER || o->fn == as_opt)
                         continue;
                 n = snprintf(takes + len, sizeof(takes) - len, "%s%.*s", len ? ", " : "",
                              (int)strcspn(o->usage, " ,"), o->usage);
@@ -206,13 +204,13 @@ static int port_opt(run_parse *p, const cli_opt *row, const char *arg)
 
 static int as_opt(run_parse *p, const cli_opt *row, const char *arg)
 {
+        static const cli_choice kinds[] = {{"container", CLI_RUN_CONTAINER}, {"vm", CLI_RUN_VM}};
+        int v;
+
         (void)row;
-        if (strcmp(arg, "container") == 0)
-                p->o->kind = CLI_RUN_CONTAINER;
-        else if (strcmp(arg, "vm") == 0)
-                p->o->kind = CLI_RUN_VM;
-        else
+        if (cli_choice_find(kinds, ARRAY_SIZE(kinds), arg, &v) < 0)
                 return cli_usage_error("run", "--as wants container or vm, got '%s'", arg);
+        p->o->kind = (cli_run_kind)v;
         return 0;
 }
 
@@ -223,9 +221,9 @@ static int seen(const char *cmd, const cli_opt *row, const char *arg)
         const run_option *op = &options[row - p->rows];
 
         (void)cmd;
-        if (op->kinds == CLI_RUN_CONTAINER && p->first_narrow[0] == NULL)
+        if (op->only == CLI_RUN_CONTAINER && p->first_narrow[0] == NULL)
                 p->first_narrow[0] = op;
-        if (op->kinds == CLI_RUN_VM && p->first_narrow[1] == NULL)
+        if (op->only == CLI_RUN_VM && p->first_narrow[1] == NULL)
                 p->first_narrow[1] = op;
         return op->fn != NULL ? op->fn(p, row, arg) : 0;
 }

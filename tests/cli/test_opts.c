@@ -259,9 +259,45 @@ static void test_registry_rows(void **state)
                             "pull: --pull is missing, always or never, not 'sometimes'");
 }
 
+/* CLI_CHOICE rows: the word's value in the field, the last one given wins;
+ * another word is a usage error naming the option as written and the words. */
+static void test_choice_rows(void **state)
+{
+        static const cli_choice words[] = {{"low", 1}, {"high", 7}, {"off", -1}};
+        static const cli_choices level = {words, ARRAY_SIZE(words), "low, high or off"};
+        store_compression comp = STORE_COMPRESSION_DEFAULT;
+        int lv = 0, v = 0;
+        const cli_opt opts[] = {
+            CLI_CHOICE(NULL, 'l', &lv, &level),
+            CLI_CHOICE("compression", 0, &comp, &cli_compressions),
+        };
+        const cli_opts_cmd cmd = {"push", "", 0, 0, -1, NULL};
+        char **argv = ARGV("-lhigh", "--compression=gzip", "--compression", "zstd", "-l", "off");
+        char **bad = ARGV("--compression", "xz");
+        char **bad_short = ARGV("-l", "LOW");
+        int first;
+
+        (void)state;
+        assert_int_equal(cli_opts_parse(&cmd, opts, ARRAY_SIZE(opts), 7, argv, &first), 0);
+        assert_int_equal(lv, -1);
+        assert_int_equal(comp, STORE_COMPRESSION_ZSTD);
+        assert_int_equal(cli_opts_parse(&cmd, opts, ARRAY_SIZE(opts), 3, bad, &first), 2);
+        assert_string_equal(last_error, "push: --compression is gzip or zstd, not 'xz'");
+        assert_int_equal(comp, STORE_COMPRESSION_ZSTD);
+        assert_int_equal(cli_opts_parse(&cmd, opts, ARRAY_SIZE(opts), 3, bad_short, &first), 2);
+        assert_string_equal(last_error, "push: -l is low, high or off, not 'LOW'");
+        /* the lookup alone: exact words only, *ret untouched on a miss */
+        assert_int_equal(cli_choice_find(words, ARRAY_SIZE(words), "high", &v), 0);
+        assert_int_equal(v, 7);
+        assert_int_equal(cli_choice_find(words, ARRAY_SIZE(words), "hig", &v), -1);
+        assert_int_equal(cli_choice_find(words, ARRAY_SIZE(words), "", &v), -1);
+        assert_int_equal(v, 7);
+}
+
 TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_value_spellings),
              cmocka_unit_test(test_missing_value), cmocka_unit_test(test_unknown_option),
              cmocka_unit_test(test_short_flags), cmocka_unit_test(test_repeated),
              cmocka_unit_test(test_fn), cmocka_unit_test(test_operands),
              cmocka_unit_test(test_double_dash), cmocka_unit_test(test_in_order),
-             cmocka_unit_test(test_help), cmocka_unit_test(test_registry_rows))
+             cmocka_unit_test(test_help), cmocka_unit_test(test_registry_rows),
+             cmocka_unit_test(test_choice_rows))
