@@ -458,6 +458,13 @@ static bool same_origin(const reg_session *s, const char *url)
         return strncmp(url, s->base, n) == 0 && (url[n] == '/' || url[n] == '\0');
 }
 
+void reg_repo_init(reg_repo *r, store *st, reg_session *s, const registry_opts *o, const char *repo,
+                   const char *actions)
+{
+        *r = (reg_repo){.st = st, .s = s, .o = o, .repo = repo};
+        snprintf(r->scope, sizeof(r->scope), "repository:%s:%s", repo, actions);
+}
+
 int reg_do(reg_session *s, const char *scope, http_request *rq, http_response *ret,
            forge_error **err)
 {
