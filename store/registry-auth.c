@@ -120,22 +120,12 @@ bad:
 char *registry_auth_file_path(void)
 {
         const char *v = getenv("REGISTRY_AUTH_FILE");
-        char *out = NULL;
+        char *r;
 
         if (v != NULL && v[0] != '\0')
                 return strdup(v);
-        v = getenv("XDG_RUNTIME_DIR");
-        if (v != NULL && v[0] == '/') {
-                if (asprintf(&out, "%s/containers/auth.json", v) < 0)
-                        return NULL;
-                return out;
-        }
-        v = getenv("HOME");
-        if (v == NULL || v[0] != '/')
-                return NULL;
-        if (asprintf(&out, "%s/.docker/config.json", v) < 0)
-                return NULL;
-        return out;
+        r = fs_env_path("XDG_RUNTIME_DIR", "containers/auth.json");
+        return r != NULL ? r : fs_env_path("HOME", ".docker/config.json");
 }
 
 /* Reads the auth file: NULL with *ret == NULL when it does not exist. */

@@ -19,22 +19,14 @@ static const char *const store_dirs[] = {"blobs", "blobs/sha256", "tags", "kv", 
 char *store_default_root(void)
 {
         const char *env = getenv("FORGE_STORE");
-        const char *xdg, *home;
-        char *r = NULL;
+        char *r;
 
         if (env != NULL && env[0] != '\0')
                 return strdup(env);
         if (geteuid() == 0)
                 return strdup("/var/lib/forge");
-        xdg = getenv("XDG_DATA_HOME");
-        if (xdg != NULL && xdg[0] == '/')
-                return fs_path_join(xdg, "forge");
-        home = getenv("HOME");
-        if (home == NULL || home[0] != '/')
-                return NULL;
-        if (asprintf(&r, "%s/.local/share/forge", home) < 0)
-                return NULL;
-        return r;
+        r = fs_env_path("XDG_DATA_HOME", "forge");
+        return r != NULL ? r : fs_env_path("HOME", ".local/share/forge");
 }
 
 int store_open(const char *root, store **ret, forge_error **err)
