@@ -117,6 +117,13 @@ int store_archive_entry_read(struct archive *a, size_t max, char **ret, size_t *
         return bad(err, "read archive entry", a);
 }
 
+/* Ends the reading of the current member, if any. */
+static void member_close(store_deb *d)
+{
+        store_archive_cleanup(&d->tar);
+        d->tar = NULL;
+}
+
 int store_deb_open(const char *path, store_deb **ret, forge_error **err)
 {
         cleanup_store_deb store_deb *d = calloc(1, sizeof(*d));
@@ -134,7 +141,7 @@ void store_deb_free(store_deb *d)
 {
         if (d == NULL)
                 return;
-        store_archive_cleanup(&d->tar);
+        member_close(d);
         store_archive_cleanup(&d->ar);
         free(d->buf);
         free(d);
@@ -145,8 +152,7 @@ int store_deb_next(store_deb *d, const char *prefix, const char **ret_name, forg
         struct archive_entry *ae;
         int r;
 
-        store_archive_cleanup(&d->tar);
-        d->tar = NULL;
+        member_close(d);
         while ((r = archive_read_next_header(d->ar, &ae)) == ARCHIVE_OK) {
                 const char *name = archive_entry_pathname(ae);
                 if (name != NULL && strncmp(name, prefix, strlen(prefix)) == 0) {
@@ -172,7 +178,7 @@ static la_ssize_t member_read(struct archive *a, void *ud, const void **out)
 
 struct archive *store_deb_tar(store_deb *d, forge_error **err)
 {
-        store_archive_cleanup(&d->tar);
+        member_close(d);
         d->tar = store_archive_open_read(STORE_AR_FILTERS | STORE_AR_TAR, d, member_read,
                                          "read package member", err);
         return d->tar;
