@@ -475,6 +475,14 @@ void registry_cred_release(registry_cred *c)
 
 /* ---- WWW-Authenticate ---- */
 
+void registry_challenge_release(registry_challenge *c)
+{
+        free(c->realm);
+        free(c->service);
+        free(c->scope);
+        c->realm = c->service = c->scope = NULL;
+}
+
 static const char *skip_ws(const char *p)
 {
         while (*p == ' ' || *p == '\t' || *p == ',')
@@ -560,12 +568,4 @@ int registry_challenge_parse(const char *header, registry_challenge *ret, forge_
         }
         *ret = c;
         return 0;
-}
-
-void registry_challenge_release(registry_challenge *c)
-{
-        free(c->realm);
-        free(c->service);
-        free(c->scope);
-        c->realm = c->service = c->scope = NULL;
 }
