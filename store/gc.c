@@ -151,8 +151,10 @@ static int each_entry(store *s, const char *dir, entry_fn fn, void *ud, forge_er
         return 0;
 }
 
-static int remove_tree(const char *path, forge_error **err)
+/* An entry_fn: removes path and everything below it. */
+static int remove_entry(store *s, const char *path, const char *name, void *ud, forge_error **err)
 {
+        (void)s, (void)name, (void)ud;
         if (fs_rm_rf(path, err) < 0)
                 return forge_error_prefix(err, "gc");
         return 0;
@@ -177,7 +179,7 @@ static int sweep_unpacked_one(store *s, const char *path, const char *name, void
                 w->st->unpacked_bytes += tree_size(path);
         if (w->dry_run)
                 return 0;
-        if (remove_tree(path, err) < 0)
+        if (remove_entry(s, path, name, NULL, err) < 0)
                 return -1;
         if (strlen(name) == DIGEST_HEX_LEN) {
                 forge_error *e = NULL;
@@ -227,12 +229,6 @@ static int sweep_cache(store *s, hexset *live, bool dry_run, store_gc_stats *st)
                         unlinkat(s->root_fd, rel, 0);
         }
         return 0;
-}
-
-static int remove_entry(store *s, const char *path, const char *name, void *ud, forge_error **err)
-{
-        (void)s, (void)name, (void)ud;
-        return remove_tree(path, err);
 }
 
 static int clear_tmp(store *s, forge_error **err)
