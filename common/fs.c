@@ -39,6 +39,15 @@ char *fs_path_join(const char *a, const char *b)
         return r;
 }
 
+char *fs_env_path(const char *var, const char *rel)
+{
+        const char *v = getenv(var);
+
+        if (v == NULL || v[0] != '/')
+                return NULL;
+        return fs_path_join(v, rel);
+}
+
 char *fs_companion_find(const char *name, const char *build_subdir)
 {
         static const char *const installed[] = {"/usr/local/libexec/forge", "/usr/libexec/forge"};

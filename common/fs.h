@@ -10,6 +10,9 @@
 
 /* malloc'd "a/b", with exactly one '/' between; NULL on ENOMEM. */
 char *fs_path_join(const char *a, const char *b);
+/* fs_path_join($var, rel) when the environment variable var holds an absolute
+ * path; NULL when it does not (or on ENOMEM). */
+char *fs_env_path(const char *var, const char *rel);
 /* A program installed with forge (forge-init, forge-vminit, forge-vmm): next
  * to the running executable, at ../BUILD_SUBDIR/NAME from it (the build
  * tree), at ../libexec/forge/NAME, else in /usr/local/libexec/forge or

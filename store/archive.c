@@ -49,31 +49,49 @@ int store_archive_write_header(struct archive *a, struct archive_entry *ae)
         return r;
 }
 
-static struct archive *reader(bool raw)
+static struct archive *reader(unsigned formats)
 {
         struct archive *a = archive_read_new();
 
         if (a == NULL)
                 return NULL;
-        store_archive_filters(a);
-        if (raw) {
+        if (formats & STORE_AR_FILTERS)
+                store_archive_filters(a);
+        if (formats & STORE_AR_RAW)
                 archive_read_support_format_raw(a);
-        } else {
+        if (formats & STORE_AR_TAR) {
                 archive_read_support_format_tar(a);
                 archive_read_support_format_gnutar(a);
-                archive_read_support_format_cpio(a);
         }
+        if (formats & STORE_AR_CPIO)
+                archive_read_support_format_cpio(a);
         return a;
 }
 
 struct archive *store_archive_reader(void)
 {
-        return reader(false);
+        return reader(STORE_AR_FILTERS | STORE_AR_TAR | STORE_AR_CPIO);
 }
 
 struct archive *store_archive_raw_reader(void)
 {
-        return reader(true);
+        return reader(STORE_AR_FILTERS | STORE_AR_RAW);
+}
+
+struct archive *store_archive_open_read(unsigned formats, void *ud, archive_read_callback *read,
+                                        const char *what, forge_error **err)
+{
+        cleanup_archive struct archive *a = reader(formats);
+
+        if (a == NULL) {
+                forge_error_make(err, ENOMEM, "%s", what);
+                return NULL;
+        }
+        if (archive_read_open(a, ud, NULL, read, NULL) != ARCHIVE_OK) {
+                bad(err, what, a);
+                return NULL;
+        }
+        return take_ptr(a);
 }
 
 static ssize_t entry_read(void *ctx, void *buf, size_t len)
@@ -99,22 +117,23 @@ int store_archive_entry_read(struct archive *a, size_t max, char **ret, size_t *
         return bad(err, "read archive entry", a);
 }
 
+/* Ends the reading of the current member, if any. */
+static void member_close(store_deb *d)
+{
+        store_archive_cleanup(&d->tar);
+        d->tar = NULL;
+}
+
 int store_deb_open(const char *path, store_deb **ret, forge_error **err)
 {
-        store_deb *d = calloc(1, sizeof(*d));
+        cleanup_store_deb store_deb *d = calloc(1, sizeof(*d));
 
-        if (d == NULL || (d->buf = malloc(DEB_BUF)) == NULL ||
-            (d->ar = archive_read_new()) == NULL) {
-                store_deb_free(d);
+        if (d == NULL || (d->buf = malloc(DEB_BUF)) == NULL || (d->ar = archive_read_new()) == NULL)
                 return forge_error_make(err, ENOMEM, "open package");
-        }
         archive_read_support_format_ar(d->ar);
-        if (archive_read_open_filename(d->ar, path, DEB_BUF) != ARCHIVE_OK) {
-                bad(err, "not a Debian package", d->ar);
-                store_deb_free(d);
-                return -1;
-        }
-        *ret = d;
+        if (archive_read_open_filename(d->ar, path, DEB_BUF) != ARCHIVE_OK)
+                return bad(err, "not a Debian package", d->ar);
+        *ret = take_ptr(d);
         return 0;
 }
 
@@ -122,7 +141,7 @@ void store_deb_free(store_deb *d)
 {
         if (d == NULL)
                 return;
-        store_archive_cleanup(&d->tar);
+        member_close(d);
         store_archive_cleanup(&d->ar);
         free(d->buf);
         free(d);
@@ -133,8 +152,7 @@ int store_deb_next(store_deb *d, const char *prefix, const char **ret_name, forg
         struct archive_entry *ae;
         int r;
 
-        store_archive_cleanup(&d->tar);
-        d->tar = NULL;
+        member_close(d);
         while ((r = archive_read_next_header(d->ar, &ae)) == ARCHIVE_OK) {
                 const char *name = archive_entry_pathname(ae);
                 if (name != NULL && strncmp(name, prefix, strlen(prefix)) == 0) {
@@ -160,19 +178,9 @@ static la_ssize_t member_read(struct archive *a, void *ud, const void **out)
 
 struct archive *store_deb_tar(store_deb *d, forge_error **err)
 {
-        store_archive_cleanup(&d->tar);
-        d->tar = archive_read_new();
-        if (d->tar == NULL) {
-                forge_error_make(err, ENOMEM, "read package member");
-                return NULL;
-        }
-        store_archive_filters(d->tar);
-        archive_read_support_format_tar(d->tar);
-        archive_read_support_format_gnutar(d->tar);
-        if (archive_read_open(d->tar, d, NULL, member_read, NULL) != ARCHIVE_OK) {
-                bad(err, "read package member", d->tar);
-                return NULL;
-        }
+        member_close(d);
+        d->tar = store_archive_open_read(STORE_AR_FILTERS | STORE_AR_TAR, d, member_read,
+                                         "read package member", err);
         return d->tar;
 }
 

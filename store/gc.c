@@ -128,34 +128,73 @@ static int sweep_blobs(store *s, hexset *live, bool dry_run, store_gc_fn cb, voi
         return 0;
 }
 
-static int sweep_unpacked(store *s, hexset *diffs, bool dry_run, store_gc_stats *st,
-                          forge_error **err)
+typedef int (*entry_fn)(store *s, const char *path, const char *name, void *ud, forge_error **err);
+
+/* fn for every entry but "." and ".." of the store's directory dir, with its
+ * absolute path; a directory that cannot be opened has none. */
+static int each_entry(store *s, const char *dir, entry_fn fn, void *ud, forge_error **err)
 {
-        cleanup_closedir DIR *d = opendir_at(s->root_fd, "layers");
+        cleanup_closedir DIR *d = opendir_at(s->root_fd, dir);
         struct dirent *de;
 
         if (d == NULL)
                 return 0;
         while ((de = readdir(d)) != NULL) {
                 cleanup_free char *path = NULL;
-                if (de->d_name[0] == '.' || hexset_has(diffs, de->d_name))
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                if (asprintf(&path, "%s/layers/%s", s->root, de->d_name) < 0)
+                if (asprintf(&path, "%s/%s/%s", s->root, dir, de->d_name) < 0)
                         return forge_error_make(err, ENOMEM, "gc");
-                st->unpacked++;
-                /* tree_size runs du through a shell: only forge's own hex names */
-                if (strlen(de->d_name) == DIGEST_HEX_LEN &&
-                    strspn(de->d_name, "0123456789abcdef") == DIGEST_HEX_LEN)
-                        st->unpacked_bytes += tree_size(path);
-                if (!dry_run && fs_rm_rf(path, err) < 0)
-                        return forge_error_prefix(err, "gc");
-                if (!dry_run && strlen(de->d_name) == DIGEST_HEX_LEN) {
-                        forge_error *e = NULL;
-                        if (store_kv_delete(s, "unpacked", de->d_name, &e) < 0)
-                                forge_error_release(&e);
-                }
+                if (fn(s, path, de->d_name, ud, err) < 0)
+                        return -1;
         }
         return 0;
+}
+
+/* An entry_fn: removes path and everything below it. */
+static int remove_entry(store *s, const char *path, const char *name, void *ud, forge_error **err)
+{
+        (void)s, (void)name, (void)ud;
+        if (fs_rm_rf(path, err) < 0)
+                return forge_error_prefix(err, "gc");
+        return 0;
+}
+
+typedef struct unpacked_sweep {
+        hexset *diffs;
+        bool dry_run;
+        store_gc_stats *st;
+} unpacked_sweep;
+
+static int sweep_unpacked_one(store *s, const char *path, const char *name, void *ud,
+                              forge_error **err)
+{
+        unpacked_sweep *w = ud;
+
+        if (name[0] == '.' || hexset_has(w->diffs, name))
+                return 0;
+        w->st->unpacked++;
+        /* tree_size runs du through a shell: only forge's own hex names */
+        if (strlen(name) == DIGEST_HEX_LEN && strspn(name, "0123456789abcdef") == DIGEST_HEX_LEN)
+                w->st->unpacked_bytes += tree_size(path);
+        if (w->dry_run)
+                return 0;
+        if (remove_entry(s, path, name, NULL, err) < 0)
+                return -1;
+        if (strlen(name) == DIGEST_HEX_LEN) {
+                forge_error *e = NULL;
+                if (store_kv_delete(s, "unpacked", name, &e) < 0)
+                        forge_error_release(&e);
+        }
+        return 0;
+}
+
+static int sweep_unpacked(store *s, hexset *diffs, bool dry_run, store_gc_stats *st,
+                          forge_error **err)
+{
+        unpacked_sweep w = {diffs, dry_run, st};
+
+        return each_entry(s, "layers", sweep_unpacked_one, &w, err);
 }
 
 /* Drops cache records whose blob is gone (or about to be). */
@@ -194,21 +233,7 @@ static int sweep_cache(store *s, hexset *live, bool dry_run, store_gc_stats *st)
 
 static int clear_tmp(store *s, forge_error **err)
 {
-        cleanup_closedir DIR *d = opendir_at(s->root_fd, "tmp");
-        struct dirent *de;
-
-        if (d == NULL)
-                return 0;
-        while ((de = readdir(d)) != NULL) {
-                cleanup_free char *path = NULL;
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (asprintf(&path, "%s/tmp/%s", s->root, de->d_name) < 0)
-                        return forge_error_make(err, ENOMEM, "gc");
-                if (fs_rm_rf(path, err) < 0)
-                        return forge_error_prefix(err, "gc");
-        }
-        return 0;
+        return each_entry(s, "tmp", remove_entry, NULL, err);
 }
 
 int store_gc(store *s, bool dry_run, store_gc_fn cb, void *userdata, store_gc_stats *ret,

@@ -134,20 +134,10 @@ int layer_stream_open(int fd, store_blob_writer *w, layer_stream **ret, forge_er
 
 struct archive *layer_stream_tar(layer_stream *ls, forge_error **err)
 {
-        if (ls->inner != NULL)
-                return ls->inner;
-        ls->inner = archive_read_new();
-        if (ls->inner == NULL) {
-                forge_error_make(err, ENOMEM, "layer");
-                return NULL;
-        }
-        archive_read_support_format_tar(ls->inner);
-        archive_read_support_format_gnutar(ls->inner);
-        archive_read_support_format_cpio(ls->inner);
-        if (archive_read_open(ls->inner, ls, NULL, plain_read, NULL) != ARCHIVE_OK) {
-                forge_error_make(err, EIO, "read the layer: %s", archive_error_string(ls->inner));
-                return NULL;
-        }
+        /* no filters: what the layer decompresses to is read as it is */
+        if (ls->inner == NULL)
+                ls->inner = store_archive_open_read(STORE_AR_TAR | STORE_AR_CPIO, ls, plain_read,
+                                                    "read the layer", err);
         return ls->inner;
 }
 

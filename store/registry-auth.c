@@ -120,22 +120,12 @@ bad:
 char *registry_auth_file_path(void)
 {
         const char *v = getenv("REGISTRY_AUTH_FILE");
-        char *out = NULL;
+        char *r;
 
         if (v != NULL && v[0] != '\0')
                 return strdup(v);
-        v = getenv("XDG_RUNTIME_DIR");
-        if (v != NULL && v[0] == '/') {
-                if (asprintf(&out, "%s/containers/auth.json", v) < 0)
-                        return NULL;
-                return out;
-        }
-        v = getenv("HOME");
-        if (v == NULL || v[0] != '/')
-                return NULL;
-        if (asprintf(&out, "%s/.docker/config.json", v) < 0)
-                return NULL;
-        return out;
+        r = fs_env_path("XDG_RUNTIME_DIR", "containers/auth.json");
+        return r != NULL ? r : fs_env_path("HOME", ".docker/config.json");
 }
 
 /* Reads the auth file: NULL with *ret == NULL when it does not exist. */
@@ -485,6 +475,14 @@ void registry_cred_release(registry_cred *c)
 
 /* ---- WWW-Authenticate ---- */
 
+void registry_challenge_release(registry_challenge *c)
+{
+        free(c->realm);
+        free(c->service);
+        free(c->scope);
+        c->realm = c->service = c->scope = NULL;
+}
+
 static const char *skip_ws(const char *p)
 {
         while (*p == ' ' || *p == '\t' || *p == ',')
@@ -570,12 +568,4 @@ int registry_challenge_parse(const char *header, registry_challenge *ret, forge_
         }
         *ret = c;
         return 0;
-}
-
-void registry_challenge_release(registry_challenge *c)
-{
-        free(c->realm);
-        free(c->service);
-        free(c->scope);
-        c->realm = c->service = c->scope = NULL;
 }

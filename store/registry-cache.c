@@ -41,12 +41,14 @@ int registry_cache_new(store *s, const registry_opts *o, registry_cache **ret, f
 {
         registry_cache *c = calloc(1, sizeof(*c));
 
-        if (c == NULL)
+        /* a record appended to a NULL array would be lost without a word */
+        if (c == NULL || (c->added = json_array()) == NULL ||
+            (c->added_keys = json_object()) == NULL) {
+                registry_cache_free(c);
                 return forge_error_make(err, ENOMEM, "cache");
+        }
         c->st = s;
         c->o = o;
-        c->added = json_array();
-        c->added_keys = json_object();
         *ret = c;
         return 0;
 }

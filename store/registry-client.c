@@ -31,6 +31,32 @@ static void secret_free(char *p)
         }
 }
 
+static void token_release(reg_token *t)
+{
+        free(t->scope);
+        secret_free(t->header);
+}
+
+/* Sets s->basic_header ("Authorization: Basic base64(user:secret)"). */
+static int basic_header_set(reg_session *s, const char *user, const char *secret)
+{
+        cleanup_free char *pair = NULL;
+        char *enc;
+        int r;
+
+        if (asprintf(&pair, "%s:%s", user, secret) < 0)
+                return -1;
+        enc = registry_base64_encode(pair, strlen(pair));
+        explicit_bzero(pair, strlen(pair));
+        r = enc == NULL ? -1 : asprintf(&s->basic_header, "Authorization: Basic %s", enc);
+        secret_free(enc);
+        if (r < 0) {
+                s->basic_header = NULL; /* asprintf leaves it undefined */
+                return -1;
+        }
+        return 0;
+}
+
 void registry_opts_init(registry_opts *o)
 {
         *o = (registry_opts){.tls_verify = -1};
@@ -189,16 +215,14 @@ void reg_session_free(reg_session *s)
         if (s == NULL)
                 return;
         http_client_free(s->http);
-        free(s->host);
-        free(s->base);
-        free(s->auth_file);
-        registry_cred_release(&s->cred);
-        registry_challenge_release(&s->chal);
+        for (size_t i = 0; i < s->n_tokens; i++)
+                token_release(&s->tokens[i]);
         secret_free(s->basic_header);
-        for (size_t i = 0; i < s->n_tokens; i++) {
-                free(s->tokens[i].scope);
-                secret_free(s->tokens[i].header);
-        }
+        registry_challenge_release(&s->chal);
+        registry_cred_release(&s->cred);
+        free(s->auth_file);
+        free(s->base);
+        free(s->host);
         pthread_mutex_destroy(&s->lock);
         free(s);
 }
@@ -215,19 +239,9 @@ static int load_cred(reg_session *s, forge_error **err)
         if (r < 0)
                 return -1;
         s->cred_loaded = true;
-        if (r > 0 && !s->cred.identity_token) {
-                cleanup_free char *pair = NULL;
-                char *enc;
-                if (asprintf(&pair, "%s:%s", s->cred.user, s->cred.secret) < 0)
-                        return forge_error_make(err, ENOMEM, "credentials");
-                enc = registry_base64_encode(pair, strlen(pair));
-                explicit_bzero(pair, strlen(pair));
-                if (enc == NULL || asprintf(&s->basic_header, "Authorization: Basic %s", enc) < 0) {
-                        secret_free(enc);
-                        return forge_error_make(err, ENOMEM, "credentials");
-                }
-                secret_free(enc);
-        }
+        if (r > 0 && !s->cred.identity_token &&
+            basic_header_set(s, s->cred.user, s->cred.secret) < 0)
+                return forge_error_make(err, ENOMEM, "credentials");
         return 0;
 }
 
@@ -379,8 +393,7 @@ static int fetch_token(reg_session *s, const char *scope, reg_token *ret, forge_
                 explicit_bzero(r.body, r.body_len);
         ret->scope = strdup(scope ? scope : "");
         if (ret->header == NULL || ret->scope == NULL) {
-                secret_free(ret->header);
-                free(ret->scope);
+                token_release(ret);
                 return forge_error_make(err, ENOMEM, "token");
         }
         return 0;
@@ -396,13 +409,17 @@ static reg_token *find_token(reg_session *s, const char *scope)
         return NULL;
 }
 
+static void remove_token(reg_session *s, size_t i)
+{
+        token_release(&s->tokens[i]);
+        s->tokens[i] = s->tokens[--s->n_tokens];
+}
+
 static void drop_token(reg_session *s, const char *scope)
 {
         for (size_t i = 0; i < s->n_tokens; i++)
                 if (strcmp(s->tokens[i].scope, scope ? scope : "") == 0) {
-                        free(s->tokens[i].scope);
-                        secret_free(s->tokens[i].header);
-                        s->tokens[i] = s->tokens[--s->n_tokens];
+                        remove_token(s, i);
                         return;
                 }
 }
@@ -438,11 +455,8 @@ static int auth_header(reg_session *s, const char *scope, bool refresh, char **r
                         r = -1;
                         goto out;
                 }
-                if (s->n_tokens == REG_MAX_TOKENS) {
-                        free(s->tokens[0].scope);
-                        secret_free(s->tokens[0].header);
-                        s->tokens[0] = s->tokens[--s->n_tokens];
-                }
+                if (s->n_tokens == REG_MAX_TOKENS)
+                        remove_token(s, 0);
                 s->tokens[s->n_tokens] = nt;
                 t = &s->tokens[s->n_tokens++];
         }
@@ -456,6 +470,13 @@ static bool same_origin(const reg_session *s, const char *url)
 {
         size_t n = strlen(s->base);
         return strncmp(url, s->base, n) == 0 && (url[n] == '/' || url[n] == '\0');
+}
+
+void reg_repo_init(reg_repo *r, store *st, reg_session *s, const registry_opts *o, const char *repo,
+                   const char *actions)
+{
+        *r = (reg_repo){.st = st, .s = s, .o = o, .repo = repo};
+        snprintf(r->scope, sizeof(r->scope), "repository:%s:%s", repo, actions);
 }
 
 int reg_do(reg_session *s, const char *scope, http_request *rq, http_response *ret,
@@ -572,8 +593,6 @@ int registry_login_check(const char *host, const char *user, const char *passwor
 {
         cleanup_reg_session reg_session *s = NULL;
         cleanup_http_response http_response r = {0};
-        cleanup_free char *pair = NULL;
-        char *enc;
         http_request rq;
 
         if (reg_session_open(host, o, &s, err) < 0)
@@ -582,15 +601,8 @@ int registry_login_check(const char *host, const char *user, const char *passwor
         s->cred.user = strdup(user);
         s->cred.secret = strdup(password);
         if (s->cred.user == NULL || s->cred.secret == NULL ||
-            asprintf(&pair, "%s:%s", user, password) < 0)
+            basic_header_set(s, user, password) < 0)
                 return forge_error_make(err, ENOMEM, "login");
-        enc = registry_base64_encode(pair, strlen(pair));
-        explicit_bzero(pair, strlen(pair));
-        if (enc == NULL || asprintf(&s->basic_header, "Authorization: Basic %s", enc) < 0) {
-                secret_free(enc);
-                return forge_error_make(err, ENOMEM, "login");
-        }
-        secret_free(enc);
         if (s->chal.scheme[0] == '\0')
                 return 0; /* the registry asks for no credentials */
         http_request_init(&rq, "/v2/");

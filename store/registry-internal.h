@@ -40,6 +40,19 @@ int reg_session_open(const char *host, const registry_opts *o, reg_session **ret
                      forge_error **err);
 void reg_session_free(reg_session *s);
 
+/* One repository of a registry, as pull and push address it. */
+typedef struct reg_repo {
+        store *st;
+        reg_session *s; /* may be set after reg_repo_init() */
+        const registry_opts *o;
+        const char *repo;
+        char scope[600]; /* "repository:REPO:ACTIONS", for reg_do() */
+} reg_repo;
+
+/* Fills r; actions is "pull" or "pull,push". */
+void reg_repo_init(reg_repo *r, store *st, reg_session *s, const registry_opts *o, const char *repo,
+                   const char *actions);
+
 /* Performs rq (its url relative to the registry's base when it starts with
  * '/') with credentials for scope ("repository:REPO:pull[,push]", several
  * separated by ' '); a 401 is answered once by authenticating. */

@@ -82,7 +82,7 @@ static int parse_image(registry_manifest *m, forge_error **err)
 int registry_manifest_parse(const char *body, size_t len, const char *content_type,
                             registry_manifest *ret, forge_error **err)
 {
-        registry_manifest m = {0};
+        cleanup_registry_manifest registry_manifest m = {0};
         json_error_t je;
         const char *mt;
         json_t *sv;
@@ -94,17 +94,13 @@ int registry_manifest_parse(const char *body, size_t len, const char *content_ty
         if (m.json == NULL)
                 return forge_error_make(
                     err, EBADMSG, "the manifest is not valid JSON: %s (line %d)", je.text, je.line);
-        if (!json_is_object(m.json)) {
-                forge_error_make(err, EBADMSG, "the manifest is not a JSON object");
-                goto fail;
-        }
+        if (!json_is_object(m.json))
+                return forge_error_make(err, EBADMSG, "the manifest is not a JSON object");
         sv = json_object_get(m.json, "schemaVersion");
-        if (!json_is_integer(sv) || json_integer_value(sv) != 2) {
-                forge_error_make(err, EBADMSG,
-                                 "the manifest is not schemaVersion 2 (schema 1 is "
-                                 "not supported)");
-                goto fail;
-        }
+        if (!json_is_integer(sv) || json_integer_value(sv) != 2)
+                return forge_error_make(err, EBADMSG,
+                                        "the manifest is not schemaVersion 2 (schema 1 is "
+                                        "not supported)");
         mt = json_string_value(json_object_get(m.json, "mediaType"));
         if (mt == NULL && content_type != NULL) {
                 size_t n = strcspn(content_type, "; ");
@@ -120,21 +116,15 @@ int registry_manifest_parse(const char *body, size_t len, const char *content_ty
         m.kind = registry_media_kind(mt);
         if (mt != m.media_type)
                 snprintf(m.media_type, sizeof(m.media_type), "%s", mt);
-        if (m.kind == REGISTRY_KIND_UNKNOWN) {
-                forge_error_make(err, EBADMSG, "unsupported manifest media type '%s'", mt);
-                goto fail;
-        }
+        if (m.kind == REGISTRY_KIND_UNKNOWN)
+                return forge_error_make(err, EBADMSG, "unsupported manifest media type '%s'", mt);
         if (m.kind == REGISTRY_KIND_IMAGE && parse_image(&m, err) < 0)
-                goto fail;
-        if (m.kind == REGISTRY_KIND_INDEX && !json_is_array(json_object_get(m.json, "manifests"))) {
-                forge_error_make(err, EBADMSG, "the index has no manifests array");
-                goto fail;
-        }
+                return -1;
+        if (m.kind == REGISTRY_KIND_INDEX && !json_is_array(json_object_get(m.json, "manifests")))
+                return forge_error_make(err, EBADMSG, "the index has no manifests array");
         *ret = m;
+        m = (registry_manifest){0}; /* *ret owns it now */
         return 0;
-fail:
-        registry_manifest_release(&m);
-        return -1;
 }
 
 void registry_manifest_release(registry_manifest *m)

@@ -31,11 +31,7 @@
 #define MAX_REDIRECTS 5
 
 typedef struct pull_ctx {
-        store *st;
-        reg_session *s;
-        const registry_opts *o;
-        const char *repo;
-        char scope[600];
+        reg_repo r;
         const registry_descriptor *layers;
         size_t n_layers;
 } pull_ctx;
@@ -68,13 +64,13 @@ static int get_manifest(pull_ctx *c, const char *reference, const char *want_dig
         const char *dcd;
         http_request rq;
 
-        if (asprintf(&path, "/v2/%s/manifests/%s", c->repo, reference) < 0)
+        if (asprintf(&path, "/v2/%s/manifests/%s", c->r.repo, reference) < 0)
                 return forge_error_make(err, ENOMEM, "pull");
         http_request_init(&rq, path);
         rq.headers = hdrs;
         rq.max_body = REGISTRY_MAX_MANIFEST;
         rq.max_redirects = MAX_REDIRECTS;
-        if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
+        if (reg_do(c->r.s, c->r.scope, &rq, &r, err) < 0)
                 return forge_error_prefix(err, "manifest '%s'", reference);
         if (r.status != 200)
                 return reg_status_error(err, &r, "manifest");
@@ -111,7 +107,7 @@ static void progress_cb(void *userdata, uint64_t now, uint64_t total)
         blob_progress *p = userdata;
 
         (void)total;
-        emit(p->c->o, p->what, p->index, p->c->n_layers, p->d->digest, p->base + now, p->d->size,
+        emit(p->c->r.o, p->what, p->index, p->c->n_layers, p->d->digest, p->base + now, p->d->size,
              "downloading");
 }
 
@@ -122,7 +118,7 @@ static int have_blob(pull_ctx *c, const registry_descriptor *d, const char *what
 {
         uint64_t size;
 
-        if (store_blob_size(c->st, d->digest, &size, err) < 0)
+        if (store_blob_size(c->r.st, d->digest, &size, err) < 0)
                 return -1;
         if (size != d->size)
                 return forge_error_make(err, EBADMSG,
@@ -130,7 +126,7 @@ static int have_blob(pull_ctx *c, const registry_descriptor *d, const char *what
                                         "blob has %llu",
                                         what, d->digest, (unsigned long long)d->size,
                                         (unsigned long long)size);
-        emit(c->o, what, index, c->n_layers, d->digest, d->size, d->size, "exists");
+        emit(c->r.o, what, index, c->n_layers, d->digest, d->size, d->size, "exists");
         return 0;
 }
 
@@ -153,18 +149,19 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
                 return forge_error_make(err, EFBIG, "%s %s is %llu bytes (at most %llu)", what,
                                         d->digest, (unsigned long long)d->size,
                                         (unsigned long long)cap);
-        if (store_blob_exists(c->st, d->digest))
+        if (store_blob_exists(c->r.st, d->digest))
                 return have_blob(c, d, what, index, err);
         snprintf(rel, sizeof(rel), "tmp/pull-%s", digest_hex(d->digest));
         store_blob_relpath(d->digest, dest, sizeof(dest));
-        fd = openat(store_root_fd(c->st), rel, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = openat(store_root_fd(c->r.st), rel, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
-                return forge_error_make(err, errno, "pull: create '%s/%s'", store_root(c->st), rel);
+                return forge_error_make(err, errno, "pull: create '%s/%s'", store_root(c->r.st),
+                                        rel);
         /* another pull of the same blob: wait for it, then it may be there */
         if (flock(fd, LOCK_EX) < 0)
                 return forge_error_make(err, errno, "pull: lock '%s'", rel);
-        if (store_blob_exists(c->st, d->digest)) {
-                unlinkat(store_root_fd(c->st), rel, 0);
+        if (store_blob_exists(c->r.st, d->digest)) {
+                unlinkat(store_root_fd(c->r.st), rel, 0);
                 return have_blob(c, d, what, index, err);
         }
         if (fstat(fd, &st) < 0)
@@ -178,9 +175,9 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
         if (lseek(fd, have, SEEK_SET) < 0)
                 return forge_error_make(err, errno, "pull: seek '%s'", rel);
         if ((uint64_t)have < d->size) {
-                emit(c->o, what, index, c->n_layers, d->digest, (uint64_t)have, d->size,
+                emit(c->r.o, what, index, c->n_layers, d->digest, (uint64_t)have, d->size,
                      have ? "resuming" : "downloading");
-                if (asprintf(&path, "/v2/%s/blobs/%s", c->repo, d->digest) < 0)
+                if (asprintf(&path, "/v2/%s/blobs/%s", c->r.repo, d->digest) < 0)
                         return forge_error_make(err, ENOMEM, "pull");
                 http_request_init(&rq, path);
                 rq.out_fd = fd;
@@ -191,13 +188,13 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
                 bp = (blob_progress){c, d, what, index, (uint64_t)have};
                 rq.progress = progress_cb;
                 rq.userdata = &bp;
-                if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
+                if (reg_do(c->r.s, c->r.scope, &rq, &r, err) < 0)
                         return forge_error_prefix(err, "%s %s", what, d->digest);
                 if (r.status != 200 && r.status != 206)
                         return reg_status_error(err, &r, what);
                 dcd = http_response_header(&r, "docker-content-digest");
                 if (dcd != NULL && strncmp(dcd, "sha256:", 7) == 0 && strcmp(dcd, d->digest) != 0) {
-                        unlinkat(store_root_fd(c->st), rel, 0);
+                        unlinkat(store_root_fd(c->r.st), rel, 0);
                         return forge_error_make(err, EBADMSG,
                                                 "%s %s: the registry says it sent "
                                                 "%.80s",
@@ -207,7 +204,7 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
         if (fstat(fd, &st) < 0)
                 return forge_error_make(err, errno, "pull: stat '%s'", rel);
         if ((uint64_t)st.st_size > d->size) {
-                unlinkat(store_root_fd(c->st), rel, 0);
+                unlinkat(store_root_fd(c->r.st), rel, 0);
                 return forge_error_make(err, EBADMSG,
                                         "%s %s: the registry sent %llu bytes, the "
                                         "manifest says %llu (nothing was stored)",
@@ -223,7 +220,7 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
         if (lseek(fd, 0, SEEK_SET) < 0 || hash_sha256_fd(fd, got, err) < 0)
                 return forge_error_prefix(err, "pull: hash '%s'", rel);
         if (strcmp(got, d->digest) != 0) {
-                unlinkat(store_root_fd(c->st), rel, 0);
+                unlinkat(store_root_fd(c->r.st), rel, 0);
                 return forge_error_make(err, EBADMSG,
                                         "%s %s: the registry sent content that "
                                         "hashes to %s (nothing was stored)",
@@ -231,9 +228,9 @@ static int fetch_blob(pull_ctx *c, const registry_descriptor *d, const char *wha
         }
         if (fchmod(fd, 0444) < 0 || fsync(fd) < 0)
                 return forge_error_make(err, errno, "pull: write '%s'", rel);
-        if (store_commit_file(c->st, rel, dest, err) < 0)
+        if (store_commit_file(c->r.st, rel, dest, err) < 0)
                 return -1;
-        emit(c->o, what, index, c->n_layers, d->digest, d->size, d->size, "done");
+        emit(c->r.o, what, index, c->n_layers, d->digest, d->size, d->size, "done");
         return 0;
 }
 
@@ -248,7 +245,7 @@ static int fetch_layer(void *ctx, size_t i, forge_error **err)
 
 static int fetch_layers(pull_ctx *c, forge_error **err)
 {
-        return pool_run(c->n_layers, c->o->parallel, fetch_layer, c, err);
+        return pool_run(c->n_layers, c->r.o->parallel, fetch_layer, c, err);
 }
 
 /* The config must describe the manifest's layers (as the store expects). */
@@ -305,9 +302,9 @@ static int check_media(const registry_manifest *m, forge_error **err)
 int reg_blob_fetch(store *st, reg_session *s, const registry_opts *o, const char *repo,
                    const registry_descriptor *d, uint64_t cap, forge_error **err)
 {
-        pull_ctx c = {.st = st, .s = s, .o = o, .repo = repo};
+        pull_ctx c = {0};
 
-        snprintf(c.scope, sizeof(c.scope), "repository:%s:pull", repo);
+        reg_repo_init(&c.r, st, s, o, repo, "pull");
         return fetch_blob(&c, d, "blob", 0, cap, err);
 }
 
@@ -316,9 +313,9 @@ int reg_manifest_get(store *st, reg_session *s, const registry_opts *o, const ch
                      char ret_digest[DIGEST_STR_SIZE], char **ret_body, size_t *ret_len,
                      forge_error **err)
 {
-        pull_ctx c = {.st = st, .s = s, .o = o, .repo = repo};
+        pull_ctx c = {0};
 
-        snprintf(c.scope, sizeof(c.scope), "repository:%s:pull", repo);
+        reg_repo_init(&c.r, st, s, o, repo, "pull");
         return get_manifest(&c, reference, want_digest, ret, ret_digest, ret_body, ret_len, err);
 }
 
@@ -439,14 +436,14 @@ static int pull_locked(store *st, const registry_ref *ref, const registry_opts *
         cleanup_free char *body = NULL;
         char digest[DIGEST_STR_SIZE], stored[DIGEST_STR_SIZE], name[256], tag[256];
         size_t len;
-        pull_ctx c = {.st = st, .o = o, .repo = ref->repo};
+        pull_ctx c = {0};
 
         if (local_tag(ref, o, name, sizeof(name), tag, sizeof(tag), err) < 0)
                 return -1;
-        snprintf(c.scope, sizeof(c.scope), "repository:%s:pull", ref->repo);
+        reg_repo_init(&c.r, st, NULL, o, ref->repo, "pull");
         if (reg_session_open(ref->host, o, &s, err) < 0)
                 return -1;
-        c.s = s;
+        c.r.s = s;
         if (get_manifest(&c, ref->digest[0] ? ref->digest : ref->tag,
                          ref->digest[0] ? ref->digest : NULL, &m, digest, &body, &len, err) < 0)
                 return -1;

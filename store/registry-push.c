@@ -32,11 +32,7 @@ typedef struct push_blob {
 } push_blob;
 
 typedef struct push_ctx {
-        store *st;
-        reg_session *s;
-        const registry_opts *o;
-        const char *repo;
-        char scope[600];
+        reg_repo r;
         push_blob *blobs;
         size_t n_blobs, n_layers;
         uint64_t chunk;
@@ -46,8 +42,8 @@ static void emit(const push_ctx *c, const push_blob *b, uint64_t now, const char
 {
         registry_progress_event ev = {b->what, b->index, c->n_layers, b->digest,
                                       now,     b->size,  state};
-        if (c->o->progress)
-                c->o->progress(&ev, c->o->userdata);
+        if (c->r.o->progress)
+                c->r.o->progress(&ev, c->r.o->userdata);
 }
 
 static int head_blob(push_ctx *c, const push_blob *b, bool *ret_exists, forge_error **err)
@@ -56,12 +52,12 @@ static int head_blob(push_ctx *c, const push_blob *b, bool *ret_exists, forge_er
         cleanup_free char *path = NULL;
         http_request rq;
 
-        if (asprintf(&path, "/v2/%s/blobs/%s", c->repo, b->digest) < 0)
+        if (asprintf(&path, "/v2/%s/blobs/%s", c->r.repo, b->digest) < 0)
                 return forge_error_make(err, ENOMEM, "push");
         http_request_init(&rq, path);
         rq.method = "HEAD";
         rq.max_redirects = 5;
-        if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
+        if (reg_do(c->r.s, c->r.scope, &rq, &r, err) < 0)
                 return -1;
         if (r.status == 200) {
                 *ret_exists = true;
@@ -85,19 +81,19 @@ static int start_upload(push_ctx *c, const push_blob *b, bool *ret_mounted, char
 
         *ret_mounted = false;
         if (b->mount_from[0]) {
-                if (asprintf(&path, "/v2/%s/blobs/uploads/?mount=%s&from=%s", c->repo, b->digest,
+                if (asprintf(&path, "/v2/%s/blobs/uploads/?mount=%s&from=%s", c->r.repo, b->digest,
                              b->mount_from) < 0)
                         return forge_error_make(err, ENOMEM, "push");
-                snprintf(scope, sizeof(scope), "%s repository:%s:pull", c->scope, b->mount_from);
+                snprintf(scope, sizeof(scope), "%s repository:%s:pull", c->r.scope, b->mount_from);
         } else {
-                if (asprintf(&path, "/v2/%s/blobs/uploads/", c->repo) < 0)
+                if (asprintf(&path, "/v2/%s/blobs/uploads/", c->r.repo) < 0)
                         return forge_error_make(err, ENOMEM, "push");
-                snprintf(scope, sizeof(scope), "%s", c->scope);
+                snprintf(scope, sizeof(scope), "%s", c->r.scope);
         }
         http_request_init(&rq, path);
         rq.method = "POST";
         rq.no_retry = true;
-        if (reg_do(c->s, scope, &rq, &r, err) < 0)
+        if (reg_do(c->r.s, scope, &rq, &r, err) < 0)
                 return -1;
         if (r.status == 201 && b->mount_from[0]) {
                 *ret_mounted = true;
@@ -105,7 +101,7 @@ static int start_upload(push_ctx *c, const push_blob *b, bool *ret_mounted, char
         }
         if (r.status != 202)
                 return reg_status_error(err, &r, "start upload");
-        *ret_location = reg_resolve_location(c->s, http_response_header(&r, "location"));
+        *ret_location = reg_resolve_location(c->r.s, http_response_header(&r, "location"));
         if (*ret_location == NULL)
                 return forge_error_make(err, EBADMSG,
                                         "start upload: the registry gave no usable "
@@ -177,12 +173,12 @@ static int upload_chunks(push_ctx *c, const push_blob *b, int fd, char **locatio
                 up->base = off;
                 rq.progress = upload_cb;
                 rq.userdata = up;
-                if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
+                if (reg_do(c->r.s, c->r.scope, &rq, &r, err) < 0)
                         return -1;
                 if (r.status != 202)
                         return reg_status_error(err, &r, "upload chunk");
                 free(*location);
-                *location = reg_resolve_location(c->s, http_response_header(&r, "location"));
+                *location = reg_resolve_location(c->r.s, http_response_header(&r, "location"));
                 if (*location == NULL)
                         return forge_error_make(err, EBADMSG, "upload chunk: no usable Location");
                 emit(c, b, off + n, "uploading");
@@ -212,7 +208,7 @@ static int upload_finish(push_ctx *c, const push_blob *b, const char *location, 
                 rq.progress = upload_cb;
                 rq.userdata = up;
         }
-        if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
+        if (reg_do(c->r.s, c->r.scope, &rq, &r, err) < 0)
                 return -1;
         return check_created(&r, b, fd >= 0 ? "upload" : "finish upload", err);
 }
@@ -223,7 +219,7 @@ static int upload(push_ctx *c, const push_blob *b, char *loc, forge_error **err)
         cleanup_close int fd = -1;
         cleanup_free char *location = loc;
 
-        if (store_blob_open(c->st, b->digest, &fd, err) < 0)
+        if (store_blob_open(c->r.st, b->digest, &fd, err) < 0)
                 return -1;
         emit(c, b, 0, "uploading");
         if (b->size <= c->chunk)
@@ -271,14 +267,14 @@ static int push_item(void *ctx, size_t i, forge_error **err)
 
 static int push_blobs(push_ctx *c, forge_error **err)
 {
-        return pool_run(c->n_blobs, c->o->parallel, push_item, c, err);
+        return pool_run(c->n_blobs, c->r.o->parallel, push_item, c, err);
 }
 
 /* ---- where blobs already are: records of earlier pulls and pushes ---- */
 
 static void find_mounts(push_ctx *c, const char *host)
 {
-        cleanup_closedir DIR *d = opendir_at(store_root_fd(c->st), "kv/registry-origin");
+        cleanup_closedir DIR *d = opendir_at(store_root_fd(c->r.st), "kv/registry-origin");
         struct dirent *de;
 
         if (d == NULL)
@@ -295,7 +291,7 @@ static void find_mounts(push_ctx *c, const char *host)
                 if (de->d_name[0] == '.')
                         continue;
                 snprintf(rel, sizeof(rel), "kv/registry-origin/%s", de->d_name);
-                if (fs_read_all(store_root_fd(c->st), rel, 1 << 20, &buf, NULL, &e) < 0) {
+                if (fs_read_all(store_root_fd(c->r.st), rel, 1 << 20, &buf, NULL, &e) < 0) {
                         forge_error_release(&e);
                         continue;
                 }
@@ -303,7 +299,7 @@ static void find_mounts(push_ctx *c, const char *host)
                 h = json_string_value(json_object_get(j, "host"));
                 repo = json_string_value(json_object_get(j, "repo"));
                 blobs = json_object_get(j, "blobs");
-                if (h && repo && strcmp(h, host) == 0 && strcmp(repo, c->repo) != 0 &&
+                if (h && repo && strcmp(h, host) == 0 && strcmp(repo, c->r.repo) != 0 &&
                     strlen(repo) < sizeof(c->blobs[0].mount_from))
                         json_array_foreach(blobs, i, v)
                         {
@@ -393,7 +389,7 @@ static int put_manifest(push_ctx *c, const registry_ref *ref, const char *mt, co
         if (ref->digest[0] && strcmp(ref->digest, digest) != 0)
                 return forge_error_usage(err, "the image is %s, not the digest named (%s)", digest,
                                          ref->digest);
-        if (asprintf(&path, "/v2/%s/manifests/%s", c->repo, ref->tag ? ref->tag : digest) < 0 ||
+        if (asprintf(&path, "/v2/%s/manifests/%s", c->r.repo, ref->tag ? ref->tag : digest) < 0 ||
             asprintf(&ctype, "Content-Type: %s", mt) < 0)
                 return forge_error_make(err, ENOMEM, "push");
         hdrs[0] = ctype;
@@ -403,7 +399,7 @@ static int put_manifest(push_ctx *c, const registry_ref *ref, const char *mt, co
         rq.body_kind = HTTP_BODY_BUFFER;
         rq.body = body;
         rq.body_len = len;
-        if (reg_do(c->s, c->scope, &rq, &r, err) < 0)
+        if (reg_do(c->r.s, c->r.scope, &rq, &r, err) < 0)
                 return forge_error_prefix(err, "manifest");
         if (r.status != 201)
                 return reg_status_error(err, &r, "manifest");
@@ -431,7 +427,7 @@ int reg_push_manifest(store *st, const registry_ref *ref, const char (*digests)[
 {
         cleanup_reg_session reg_session *s = NULL;
         cleanup_free push_blob *blobs = calloc(n ? n : 1, sizeof(*blobs));
-        push_ctx c = {.st = st, .o = o, .repo = ref->repo, .chunk = chunk_size()};
+        push_ctx c = {.chunk = chunk_size()};
 
         if (blobs == NULL)
                 return forge_error_make(err, ENOMEM, "push");
@@ -450,11 +446,11 @@ int reg_push_manifest(store *st, const registry_ref *ref, const char (*digests)[
         c.blobs = blobs;
         c.n_blobs = n;
         c.n_layers = n ? n - 1 : 0;
-        snprintf(c.scope, sizeof(c.scope), "repository:%s:pull,push", ref->repo);
+        reg_repo_init(&c.r, st, NULL, o, ref->repo, "pull,push");
         find_mounts(&c, ref->host);
         if (reg_session_open(ref->host, o, &s, err) < 0)
                 return -1;
-        c.s = s;
+        c.r.s = s;
         if (push_blobs(&c, err) < 0 || put_manifest(&c, ref, mt, body, len, digest, err) < 0)
                 return -1;
         {

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <archive.h>
+
 #include "store/store.h"
 
 struct store {
@@ -16,6 +18,18 @@ void store_blob_relpath(const char *digest, char *buf, size_t len);
 int store_tmpfile(store *s, int *ret_fd, char **ret_rel, forge_error **err);
 /* Renames tmp (relative to root) to dest (relative to root) and fsyncs the dest dir. */
 int store_commit_file(store *s, const char *tmp_rel, const char *dest_rel, forge_error **err);
+
+/* What a reader of store_archive_open_read() reads. */
+enum {
+        STORE_AR_FILTERS = 1 << 0, /* store_archive_filters() */
+        STORE_AR_TAR = 1 << 1,     /* tar and GNU tar */
+        STORE_AR_CPIO = 1 << 2,
+        STORE_AR_RAW = 1 << 3, /* the (decompressed) bytes as one entry */
+};
+/* A reader of formats (STORE_AR_*) over read(ud), opened; NULL with ENOMEM
+ * or EBADMSG (libarchive's words) after what when it cannot be. */
+struct archive *store_archive_open_read(unsigned formats, void *ud, archive_read_callback *read,
+                                        const char *what, forge_error **err);
 
 /* A layer blob read from fd once (store/layer-stream.c): hashed as stored
  * and as decompressed (by libarchive's filters, as unpack reads it); every

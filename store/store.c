@@ -19,28 +19,20 @@ static const char *const store_dirs[] = {"blobs", "blobs/sha256", "tags", "kv", 
 char *store_default_root(void)
 {
         const char *env = getenv("FORGE_STORE");
-        const char *xdg, *home;
-        char *r = NULL;
+        char *r;
 
         if (env != NULL && env[0] != '\0')
                 return strdup(env);
         if (geteuid() == 0)
                 return strdup("/var/lib/forge");
-        xdg = getenv("XDG_DATA_HOME");
-        if (xdg != NULL && xdg[0] == '/')
-                return fs_path_join(xdg, "forge");
-        home = getenv("HOME");
-        if (home == NULL || home[0] != '/')
-                return NULL;
-        if (asprintf(&r, "%s/.local/share/forge", home) < 0)
-                return NULL;
-        return r;
+        r = fs_env_path("XDG_DATA_HOME", "forge");
+        return r != NULL ? r : fs_env_path("HOME", ".local/share/forge");
 }
 
 int store_open(const char *root, store **ret, forge_error **err)
 {
         cleanup_free char *abs = NULL;
-        store *s;
+        cleanup_store store *s = NULL;
 
         if (fs_mkdir_p(root, 0755, err) < 0)
                 return forge_error_prefix(err, "open store '%s'", root);
@@ -53,20 +45,13 @@ int store_open(const char *root, store **ret, forge_error **err)
         s->lock_fd = -1;
         s->root = take_ptr(abs);
         s->root_fd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (s->root_fd < 0) {
-                forge_error_make(err, errno, "open store '%s'", s->root);
-                store_close(s);
-                return -1;
-        }
-        for (size_t i = 0; i < ARRAY_SIZE(store_dirs); i++) {
-                if (mkdirat(s->root_fd, store_dirs[i], 0755) < 0 && errno != EEXIST) {
-                        forge_error_make(err, errno, "open store '%s': create '%s'", s->root,
-                                         store_dirs[i]);
-                        store_close(s);
-                        return -1;
-                }
-        }
-        *ret = s;
+        if (s->root_fd < 0)
+                return forge_error_make(err, errno, "open store '%s'", s->root);
+        for (size_t i = 0; i < ARRAY_SIZE(store_dirs); i++)
+                if (mkdirat(s->root_fd, store_dirs[i], 0755) < 0 && errno != EEXIST)
+                        return forge_error_make(err, errno, "open store '%s': create '%s'", s->root,
+                                                store_dirs[i]);
+        *ret = take_ptr(s);
         return 0;
 }
 
@@ -74,10 +59,8 @@ void store_close(store *s)
 {
         if (s == NULL)
                 return;
-        if (s->lock_fd >= 0)
-                close(s->lock_fd);
-        if (s->root_fd >= 0)
-                close(s->root_fd);
+        cleanup_close_fn(&s->lock_fd);
+        cleanup_close_fn(&s->root_fd);
         free(s->root);
         free(s);
 }

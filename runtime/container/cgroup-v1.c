@@ -37,32 +37,31 @@ static int make_dir(cgroup *cg, const char *controller, char **ret_dir, forge_er
 
 static int v1_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
 {
-        char buf[64], *dir;
+        char *dir;
 
         if (cfg->memory) {
                 if (make_dir(cg, "memory", &dir, err) < 0)
                         return -1;
                 cg->memory_dir = dir;
-                snprintf(buf, sizeof(buf), "%llu", (unsigned long long)cfg->memory);
-                if (ctr_cgroup_write(dir, "memory.limit_in_bytes", buf, err) < 0)
+                if (ctr_cgroup_printf(dir, "memory.limit_in_bytes", err, "%llu",
+                                      (unsigned long long)cfg->memory) < 0)
                         return -1;
                 /* No escape into swap: memory+swap gets the same limit. */
-                ctr_cgroup_write(dir, "memory.memsw.limit_in_bytes", buf, NULL);
+                ctr_cgroup_printf(dir, "memory.memsw.limit_in_bytes", NULL, "%llu",
+                                  (unsigned long long)cfg->memory);
                 ctr_cgroup_write(dir, "memory.swappiness", "0", NULL);
         }
         if (cfg->pids) {
-                if (make_dir(cg, "pids", &dir, err) < 0)
-                        return -1;
-                snprintf(buf, sizeof(buf), "%lld", (long long)cfg->pids);
-                if (ctr_cgroup_write(dir, "pids.max", buf, err) < 0)
+                if (make_dir(cg, "pids", &dir, err) < 0 ||
+                    ctr_cgroup_printf(dir, "pids.max", err, "%lld", (long long)cfg->pids) < 0)
                         return -1;
         }
         if (cfg->cpus_milli) {
-                if (make_dir(cg, "cpu", &dir, err) < 0)
-                        return -1;
-                snprintf(buf, sizeof(buf), "%u", cfg->cpus_milli * 100);
-                if (ctr_cgroup_write(dir, "cpu.cfs_period_us", "100000", err) < 0 ||
-                    ctr_cgroup_write(dir, "cpu.cfs_quota_us", buf, err) < 0)
+                unsigned quota_us = cfg->cpus_milli * 100; /* of every 100000 */
+
+                if (make_dir(cg, "cpu", &dir, err) < 0 ||
+                    ctr_cgroup_write(dir, "cpu.cfs_period_us", "100000", err) < 0 ||
+                    ctr_cgroup_printf(dir, "cpu.cfs_quota_us", err, "%u", quota_us) < 0)
                         return -1;
         }
         return 0;
@@ -70,6 +69,7 @@ static int v1_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
 
 const cgroup_ops ctr_cgroup_v1_ops = {
     .name = "v1",
+    .self_join_file = "tasks",
     .create = v1_create,
     .oom_file = "memory.oom_control",
 };

@@ -56,7 +56,7 @@ static int v2_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
 {
         cleanup_free char *self = ctr_cgroup_self_path("");
         cleanup_free char *parent = NULL;
-        char buf[64], *dir = NULL;
+        char *dir = NULL;
 
         if (self == NULL)
                 return forge_error_make(err, 0, "no cgroup v2 path in /proc/self/cgroup");
@@ -72,24 +72,19 @@ static int v2_create(cgroup *cg, const runtime_config *cfg, forge_error **err)
         cg->dirs[cg->n_dirs++] = dir;
         if (cfg->memory) {
                 cg->memory_dir = dir;
-                snprintf(buf, sizeof(buf), "%llu", (unsigned long long)cfg->memory);
-                if (ctr_cgroup_write(dir, "memory.max", buf, err) < 0)
+                if (ctr_cgroup_printf(dir, "memory.max", err, "%llu",
+                                      (unsigned long long)cfg->memory) < 0)
                         return forge_error_prefix(err,
                                                   "is the memory controller enabled in "
                                                   "'%s/cgroup.subtree_control'",
                                                   parent);
                 ctr_cgroup_write(dir, "memory.swap.max", "0", NULL);
         }
-        if (cfg->pids) {
-                snprintf(buf, sizeof(buf), "%lld", (long long)cfg->pids);
-                if (ctr_cgroup_write(dir, "pids.max", buf, err) < 0)
-                        return -1;
-        }
-        if (cfg->cpus_milli) {
-                snprintf(buf, sizeof(buf), "%u 100000", cfg->cpus_milli * 100);
-                if (ctr_cgroup_write(dir, "cpu.max", buf, err) < 0)
-                        return -1;
-        }
+        if (cfg->pids && ctr_cgroup_printf(dir, "pids.max", err, "%lld", (long long)cfg->pids) < 0)
+                return -1;
+        if (cfg->cpus_milli &&
+            ctr_cgroup_printf(dir, "cpu.max", err, "%u 100000", cfg->cpus_milli * 100) < 0)
+                return -1;
         return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,17 @@ int ctr_cgroup_write(const char *dir, const char *file, const char *value, forge
         return 0;
 }
 
+int ctr_cgroup_printf(const char *dir, const char *file, forge_error **err, const char *fmt, ...)
+{
+        char buf[64];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        return ctr_cgroup_write(dir, file, buf, err);
+}
+
 static bool is_cgroup2(const char *path)
 {
         struct statfs st;
@@ -106,11 +118,8 @@ int ctr_cgroup_new(const runtime_config *cfg, cgroup **ret, forge_error **err)
 
 int ctr_cgroup_attach(cgroup *cg, pid_t pid, forge_error **err)
 {
-        char buf[32];
-
-        snprintf(buf, sizeof(buf), "%d", (int)pid);
         for (size_t i = 0; i < cg->n_dirs; i++)
-                if (ctr_cgroup_write(cg->dirs[i], "cgroup.procs", buf, err) < 0)
+                if (ctr_cgroup_printf(cg->dirs[i], "cgroup.procs", err, "%d", (int)pid) < 0)
                         return -1;
         return 0;
 }
@@ -140,10 +149,10 @@ int ctr_cgroup_self_join_open(cgroup *cg, int fds[CGROUP_MAX_DIRS], size_t *ret_
                               forge_error **err)
 {
         *ret_n = 0;
-        if (cg == NULL || cg->ops != &ctr_cgroup_v1_ops)
+        if (cg == NULL || cg->ops->self_join_file == NULL)
                 return 0;
         for (size_t i = 0; i < cg->n_dirs; i++) {
-                cleanup_free char *p = fs_path_join(cg->dirs[i], "tasks");
+                cleanup_free char *p = fs_path_join(cg->dirs[i], cg->ops->self_join_file);
 
                 fds[i] = p ? open(p, O_WRONLY | O_CLOEXEC) : -1;
                 if (fds[i] < 0) {

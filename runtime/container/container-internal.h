@@ -19,6 +19,9 @@ typedef struct cgroup cgroup;
 
 typedef struct cgroup_ops {
         const char *name;
+        /* the file of each directory that a thread joins by writing "0"
+         * (see ctr_cgroup_self_join_open), or NULL: attach by pid */
+        const char *self_join_file;
         /* Creates the run's cgroup (relative to forge's own) and applies limits. */
         int (*create)(cgroup *cg, const runtime_config *cfg, forge_error **err);
         /* the memory controller's file with the oom_kill counter */
@@ -63,6 +66,9 @@ bool ctr_cgroup_unified(void);
  * the v2 one ("0::"). malloc'd, NULL when absent. */
 char *ctr_cgroup_self_path(const char *controller);
 int ctr_cgroup_write(const char *dir, const char *file, const char *value, forge_error **err);
+/* ctr_cgroup_write() of a formatted value. */
+int ctr_cgroup_printf(const char *dir, const char *file, forge_error **err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* ---- security (caps.c, seccomp.c) ---- */
 

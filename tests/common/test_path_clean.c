@@ -88,6 +88,23 @@ static void size_units(void **state)
                 assert_int_equal(fs_parse_size(bad[i], &v), -1);
 }
 
+/* fs_env_path: only an absolute value counts; one '/' before rel */
+static void env_path(void **state)
+{
+        char *p;
+
+        (void)state;
+        unsetenv("FORGE_TEST_DIR");
+        assert_null(fs_env_path("FORGE_TEST_DIR", "x"));
+        setenv("FORGE_TEST_DIR", "rel/dir", 1);
+        assert_null(fs_env_path("FORGE_TEST_DIR", "x"));
+        setenv("FORGE_TEST_DIR", "/d/", 1);
+        p = fs_env_path("FORGE_TEST_DIR", "a/b.json");
+        assert_string_equal(p, "/d/a/b.json");
+        free(p);
+        unsetenv("FORGE_TEST_DIR");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -96,6 +113,7 @@ int main(void)
             cmocka_unit_test(dotdot_kept),
             cmocka_unit_test(dotdot_applied_never_above_the_top),
             cmocka_unit_test(size_units),
+            cmocka_unit_test(env_path),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -231,6 +231,66 @@ static void test_gc(void **state)
         assert_true(store_blob_exists(f->s, kernel)); /* listed in dev.forge.blobs */
 }
 
+static void make_dir_at(const char *root, const char *rel)
+{
+        char p[512];
+
+        snprintf(p, sizeof(p), "%s/%s", root, rel);
+        assert_int_equal(mkdir(p, 0755), 0);
+}
+
+static bool exists_at(const char *root, const char *rel)
+{
+        char p[512];
+        struct stat sb;
+
+        snprintf(p, sizeof(p), "%s/%s", root, rel);
+        return lstat(p, &sb) == 0;
+}
+
+/* gc removes unpacked layers no tagged image uses (with their kv record) and
+ * all of tmp/, dot names included; unpacked dot names (in progress) stay. */
+static void test_gc_unpacked_and_tmp(void **state)
+{
+        fixture *f = *state;
+        forge_error *e = NULL;
+        char keep[DIGEST_STR_SIZE], live[DIGEST_STR_SIZE], rel[128];
+        const char *stale = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        cleanup_free char *v = NULL;
+        store_gc_stats st = {0};
+
+        make_image(f->s, "kept-layer", keep, NULL);
+        hash_sha256_buf("kept-layer", 10, live); /* make_image's diff_id */
+        assert_int_equal(store_tag_set(f->s, "keep", "latest", keep, &e), 0);
+        snprintf(rel, sizeof(rel), "layers/%s", digest_hex(live));
+        make_dir_at(f->store_dir, rel);
+        snprintf(rel, sizeof(rel), "layers/%s", stale);
+        make_dir_at(f->store_dir, rel);
+        snprintf(rel, sizeof(rel), "layers/%s/usr", stale);
+        make_dir_at(f->store_dir, rel);
+        make_dir_at(f->store_dir, "layers/.partial");
+        make_dir_at(f->store_dir, "tmp/d.1");
+        make_dir_at(f->store_dir, "tmp/d.1/x");
+        make_dir_at(f->store_dir, "tmp/.hidden");
+        assert_int_equal(store_kv_put(f->s, "unpacked", stale, "{}", &e), 0);
+
+        assert_int_equal(store_gc(f->s, true, NULL, NULL, &st, &e), 0);
+        assert_int_equal(st.unpacked, 1);
+        snprintf(rel, sizeof(rel), "layers/%s", stale);
+        assert_true(exists_at(f->store_dir, rel)); /* dry run */
+        assert_true(exists_at(f->store_dir, "tmp/d.1/x"));
+
+        assert_int_equal(store_gc(f->s, false, NULL, NULL, &st, &e), 0);
+        assert_int_equal(st.unpacked, 1);
+        assert_false(exists_at(f->store_dir, rel));
+        assert_int_equal(store_kv_get(f->s, "unpacked", stale, &v, &e), 0); /* 0: none */
+        snprintf(rel, sizeof(rel), "layers/%s", digest_hex(live));
+        assert_true(exists_at(f->store_dir, rel));
+        assert_true(exists_at(f->store_dir, "layers/.partial"));
+        assert_false(exists_at(f->store_dir, "tmp/d.1"));
+        assert_false(exists_at(f->store_dir, "tmp/.hidden"));
+}
+
 static void count_bad(const char *what, const char *problem, void *ud)
 {
         (*(size_t *)ud)++;
@@ -368,5 +428,6 @@ TU_TEST_MAIN(NULL, NULL, tu_store_test(test_blob_roundtrip),
              tu_store_test(test_blob_expected_mismatch),
              tu_store_test(test_image_roundtrip_and_canonical),
              tu_store_test(test_resolve_and_tags), tu_store_test(test_kv), tu_store_test(test_gc),
-             tu_store_test(test_verify), tu_store_test(test_concurrency),
-             tu_store_test(test_sigkill), cmocka_unit_test(test_layer_dirs_dedupe))
+             tu_store_test(test_gc_unpacked_and_tmp), tu_store_test(test_verify),
+             tu_store_test(test_concurrency), tu_store_test(test_sigkill),
+             cmocka_unit_test(test_layer_dirs_dedupe))
