@@ -17,7 +17,6 @@
 
 #define MAX_KERNEL (256ULL << 20)
 #define MAX_INITRD (1ULL << 30)
-#define MAX_CMDLINE 4096
 
 static int read_range(int fd, uint64_t part_off, uint64_t part_size, uint64_t off, uint64_t len,
                       uint64_t max, const char *what, void **ret, forge_error **err)
@@ -73,8 +72,8 @@ static int boot_open(const char *disk_path, bool read_data, vmimage_boot *ret, f
                                       "kernel", &b.kernel, err) < 0 ||
                            read_range(fd, off, size, h.initrd_off, h.initrd_len, MAX_INITRD,
                                       "initramfs", &b.initrd, err) < 0)) ||
-            read_range(fd, off, size, h.cmdline_off, h.cmdline_len, MAX_CMDLINE, "command line",
-                       &cmd, err) < 0) {
+            read_range(fd, off, size, h.cmdline_off, h.cmdline_len, VM_BOOT_CMDLINE_MAX,
+                       "command line", &cmd, err) < 0) {
                 vmimage_boot_release(&b);
                 return forge_error_prefix(err, "'%s'", disk_path);
         }
@@ -86,6 +85,17 @@ static int boot_open(const char *disk_path, bool read_data, vmimage_boot *ret, f
         if (strlen(b.cmdline) != h.cmdline_len) {
                 vmimage_boot_release(&b);
                 return forge_error_make(err, EINVAL, "'%s': corrupt command line", disk_path);
+        }
+        if (h.vmlinux_len != 0) {
+                if (h.vmlinux_len > MAX_KERNEL || h.vmlinux_off > size ||
+                    h.vmlinux_len > size - h.vmlinux_off) {
+                        vmimage_boot_release(&b);
+                        return forge_error_make(
+                            err, EINVAL, "'%s': corrupt disk image: bad uncompressed kernel extent",
+                            disk_path);
+                }
+                b.vmlinux_off = off + h.vmlinux_off;
+                b.vmlinux_len = h.vmlinux_len;
         }
         b.memory = h.memory;
         b.cpus = h.cpus;

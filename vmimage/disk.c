@@ -501,14 +501,15 @@ static int uki_locate(const char *esp, const char *uki, const char *kernel, cons
  * start of the disk, and only the command line is here; otherwise (version
  * 1) both follow the header, at offsets from the partition's start. */
 static int write_boot_partition(const vmimage_opts *o, int fd, uint64_t off, const char *kernel,
-                                const char *initrd, bool in_esp, uint64_t kernel_at,
-                                uint64_t initrd_at, const char *cmdline, forge_error **err)
+                                const char *initrd, const char *vmlinux, bool in_esp,
+                                uint64_t kernel_at, uint64_t initrd_at, const char *cmdline,
+                                forge_error **err)
 {
         struct vm_boot_header h = {0};
-        struct stat ks, is;
+        struct stat ks, is, vs = {0};
         uint64_t base = in_esp ? 0 : off; /* what the header's offsets count from */
 
-        if (stat(kernel, &ks) < 0 || stat(initrd, &is) < 0)
+        if (stat(kernel, &ks) < 0 || stat(initrd, &is) < 0 || (vmlinux && stat(vmlinux, &vs) < 0))
                 return forge_error_make(err, errno, "boot partition");
         memcpy(h.magic, VM_BOOT_MAGIC, 8);
         h.version = in_esp ? 2 : 1;
@@ -517,6 +518,9 @@ static int write_boot_partition(const vmimage_opts *o, int fd, uint64_t off, con
         h.kernel_len = (uint64_t)ks.st_size;
         h.initrd_len = (uint64_t)is.st_size;
         h.cmdline_len = strlen(cmdline);
+        if (h.cmdline_len > VM_BOOT_CMDLINE_MAX)
+                return forge_error_make(err, E2BIG, "the kernel command line is over %u bytes",
+                                        VM_BOOT_CMDLINE_MAX);
         if (in_esp) {
                 h.kernel_off = kernel_at;
                 h.initrd_off = initrd_at;
@@ -526,6 +530,14 @@ static int write_boot_partition(const vmimage_opts *o, int fd, uint64_t off, con
                 h.initrd_off = align_up(h.kernel_off + h.kernel_len, 4096);
                 h.cmdline_off = align_up(h.initrd_off + h.initrd_len, 4096);
         }
+        if (vmlinux) {
+                /* after the command line's page, page aligned: forge-vmm
+                 * reads its segments straight into guest memory */
+                h.vmlinux_off = (in_esp ? off : 0) +
+                                align_up(h.cmdline_off - (in_esp ? off : 0) + VM_BOOT_CMDLINE_MAX,
+                                         VM_BOOT_VMLINUX_ALIGN);
+                h.vmlinux_len = (uint64_t)vs.st_size;
+        }
         if (pwrite(fd, &h, sizeof(h), (off_t)off) != sizeof(h) ||
             pwrite(fd, cmdline, h.cmdline_len, (off_t)(base + h.cmdline_off)) !=
                 (ssize_t)h.cmdline_len)
@@ -533,17 +545,30 @@ static int write_boot_partition(const vmimage_opts *o, int fd, uint64_t off, con
         if (!in_esp && (copy_sparse(kernel, fd, off + h.kernel_off, err) < 0 ||
                         copy_sparse(initrd, fd, off + h.initrd_off, err) < 0))
                 return -1;
+        if (vmlinux && copy_sparse(vmlinux, fd, base + h.vmlinux_off, err) < 0)
+                return -1;
         return 0;
 }
 
-static uint64_t boot_part_size(const char *kernel, const char *initrd, size_t cmdline_len)
+/* The boot partition's size: header, then (in_esp: none of) kernel and
+ * initramfs, the command line, then the uncompressed kernel if any. */
+static uint64_t boot_part_size(bool in_esp, const char *kernel, const char *initrd,
+                               const char *vmlinux)
 {
-        struct stat ks = {0}, is = {0};
-        stat(kernel, &ks);
-        stat(initrd, &is);
-        return align_up(4096 + align_up((uint64_t)ks.st_size, 4096) +
-                            align_up((uint64_t)is.st_size, 4096) + cmdline_len + 4096,
-                        MiB);
+        struct stat ks = {0}, is = {0}, vs = {0};
+        uint64_t n = 4096;
+
+        if (!in_esp) {
+                stat(kernel, &ks);
+                stat(initrd, &is);
+                n += align_up((uint64_t)ks.st_size, 4096) + align_up((uint64_t)is.st_size, 4096);
+        }
+        n += VM_BOOT_CMDLINE_MAX;
+        if (vmlinux) {
+                stat(vmlinux, &vs);
+                n = align_up(n, VM_BOOT_VMLINUX_ALIGN) + (uint64_t)vs.st_size;
+        }
+        return align_up(n, MiB);
 }
 
 static char *path_in(const char *dir, const char *name)
@@ -587,6 +612,7 @@ typedef struct build {
         vm_kernel k;
         char *initrd, *uki, *esp, *root, *cmdf, *log, *cmdline;
         const char *kernel_path, *initrd_path, *uki_path; /* the boot files used */
+        char *vmlinux;                 /* the kernel uncompressed (vmlinux.c), or NULL */
         bool shared;                   /* the boot partition points into the ESP */
         uint64_t kernel_at, initrd_at; /* there, from the start of the ESP */
         vm_part parts[3];
@@ -603,6 +629,7 @@ static void build_release(build *b)
         free(b->cmdf);
         free(b->log);
         free(b->cmdline);
+        free(b->vmlinux);
 }
 
 static int build_init(build *b, const vmimage_opts *o, forge_error **err)
@@ -623,6 +650,21 @@ static int build_init(build *b, const vmimage_opts *o, forge_error **err)
         return 0;
 }
 
+/* The uncompressed kernel beside the bzImage, when it has one to give. */
+static int vmlinux_file(build *b, forge_error **err)
+{
+        cleanup_free char *p = path_in(b->o->tmpdir, "vmlinux");
+        bool made;
+
+        if (p == NULL)
+                return forge_error_make(err, ENOMEM, "disk image");
+        if (vm_vmlinux_extract(b->kernel_path, p, &made, err) < 0)
+                return -1;
+        if (made)
+                b->vmlinux = take_ptr(p);
+        return 0;
+}
+
 /* The kernel, initramfs and UKI: the ones given, else made from the kernel. */
 static int boot_files(build *b, forge_error **err)
 {
@@ -634,7 +676,7 @@ static int boot_files(build *b, forge_error **err)
                 b->kernel_path = o->prepared_bzimage;
                 b->initrd_path = o->prepared_initrd;
                 b->uki_path = o->prepared_uki;
-                return 0;
+                return vmlinux_file(b, err);
         }
         kcopy = path_in(o->tmpdir, "bzImage");
         if (kcopy == NULL)
@@ -652,7 +694,7 @@ static int boot_files(build *b, forge_error **err)
         b->kernel_path = b->k.bzimage;
         b->initrd_path = b->initrd;
         b->uki_path = b->uki;
-        return 0;
+        return vmlinux_file(b, err);
 }
 
 /* The run configuration, inside the root file system: whatever the image
@@ -696,8 +738,7 @@ static int layout(build *b, forge_error **err)
                 return -1;
         b->shared = uki_locate(b->esp, b->uki_path, b->kernel_path, b->initrd_path, &b->kernel_at,
                                &b->initrd_at);
-        boot_size =
-            b->shared ? MiB : boot_part_size(b->kernel_path, b->initrd_path, strlen(b->cmdline));
+        boot_size = boot_part_size(b->shared, b->kernel_path, b->initrd_path, b->vmlinux);
         /* ext4 metadata (inode tables, journal) plus the content */
         root_size = align_up(content + content / 8 + inodes * 512 + 24 * MiB, MiB);
         b->total = MiB + esp_size + boot_size + root_size + MiB;
@@ -737,9 +778,9 @@ static int assemble(build *b, forge_error **err)
         }
         if (vm_gpt_write(fd, b->total, p, 3, o->seed, err) < 0 ||
             copy_sparse(b->esp, fd, p[0].offset, err) < 0 ||
-            write_boot_partition(o, fd, p[1].offset, b->kernel_path, b->initrd_path, b->shared,
-                                 p[0].offset + b->kernel_at, p[0].offset + b->initrd_at, b->cmdline,
-                                 err) < 0 ||
+            write_boot_partition(o, fd, p[1].offset, b->kernel_path, b->initrd_path, b->vmlinux,
+                                 b->shared, p[0].offset + b->kernel_at, p[0].offset + b->initrd_at,
+                                 b->cmdline, err) < 0 ||
             copy_sparse(b->root, fd, p[2].offset, err) < 0)
                 goto fail;
         if (fsync(fd) < 0 || rename(tmp_out, o->out_path) < 0) {

@@ -50,14 +50,22 @@ int vm_kernel_prepare(const vmimage_opts *o, const char *work, vm_kernel *ret, f
 void vm_kernel_release(vm_kernel *k);
 /* Checks the Linux boot protocol header of a bzImage. */
 int vm_bzimage_check(const void *buf, size_t len, forge_error **err);
+/* Decompresses a bzImage's payload (the kernel as an ELF with its
+ * relocation table, vmlinux.c) into out; *ret_made false when the kernel
+ * carries none libarchive reads (the bzImage is then all there is). */
+int vm_vmlinux_extract(const char *bzimage, const char *out, bool *ret_made, forge_error **err);
 /* Writes the initramfs: /init and the modules needed to reach the root disk. */
 int vm_initramfs_write(const vmimage_opts *o, const vm_kernel *k, const char *out_path,
                        forge_error **err);
 
 /* The boot partition header (boot.c). Version 1: extents relative to the
  * partition, the data in it; version 2: extents relative to the disk (the
- * kernel and initramfs are the UKI's sections in the ESP). */
+ * kernel and initramfs are the UKI's sections in the ESP). Both: the
+ * uncompressed kernel (vmlinux_len 0: none; disks from before it have zeros
+ * there), in the boot partition, at an offset counted as the others. */
 #define VM_BOOT_MAGIC "FORGEBT1"
+#define VM_BOOT_CMDLINE_MAX 4096u   /* the command line's room, NUL excluded */
+#define VM_BOOT_VMLINUX_ALIGN 4096u /* page aligned: read into guest memory as is */
 struct vm_boot_header {
         char magic[8];
         uint32_t version;
@@ -66,4 +74,5 @@ struct vm_boot_header {
         uint64_t kernel_off, kernel_len;
         uint64_t initrd_off, initrd_len;
         uint64_t cmdline_off, cmdline_len;
+        uint64_t vmlinux_off, vmlinux_len;
 } __attribute__((packed));

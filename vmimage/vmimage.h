@@ -26,6 +26,9 @@ typedef struct vmimage_boot {
         unsigned cpus;             /* the image's vm.cpus (0 = unset) */
         uint64_t kernel_off;       /* where the kernel and initramfs lie in the disk file */
         uint64_t initrd_off;
+        /* the kernel uncompressed (an ELF with its relocations, for
+         * forge-vmm), never read here; vmlinux_len 0: the disk has none */
+        uint64_t vmlinux_off, vmlinux_len;
 } vmimage_boot;
 
 int vmimage_boot_load(const char *disk_path, vmimage_boot *ret, forge_error **err);
@@ -52,7 +55,7 @@ typedef struct vmimage_vm_config {
 int vmimage_vm_config_parse(const json_t *image_config, vmimage_vm_config *ret, forge_error **err);
 
 /* Bump when the bytes of a disk image change for the same inputs. */
-#define VMIMAGE_FORMAT 3
+#define VMIMAGE_FORMAT 4
 
 typedef struct vmimage_opts {
         const char *rootfs_dir;  /* the flattened image; /.forge/run is added */

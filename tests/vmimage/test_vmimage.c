@@ -102,6 +102,113 @@ static void test_bzimage_check(void **state)
         forge_error_release(&e);
 }
 
+/* gzip of len bytes (zlib's gzip wrapper) */
+static uint8_t *gzip_of(const uint8_t *in, size_t len, size_t *ret_len)
+{
+        z_stream z = {0};
+        uint8_t *out = malloc(len + 1024);
+
+        assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        z.next_in = (uint8_t *)in;
+        z.avail_in = (uInt)len;
+        z.next_out = out;
+        z.avail_out = (uInt)(len + 1024);
+        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+        *ret_len = z.total_out;
+        deflateEnd(&z);
+        return out;
+}
+
+/* A bzImage of 4 setup sectors whose payload is the given bytes. */
+static void write_bzimage(const char *path, const uint8_t *payload, size_t plen)
+{
+        size_t len = 5 * 512 + 16 + plen;
+        uint8_t *k = calloc(1, len);
+        int fd;
+
+        k[0x1f1] = 4;
+        memcpy(k + 0x202, "HdrS", 4);
+        k[0x206] = 0x0f;
+        k[0x207] = 0x02;
+        k[0x236] = 1;
+        k[0x248] = 16; /* payload_offset, from the protected-mode part */
+        k[0x24c] = (uint8_t)plen;
+        k[0x24d] = (uint8_t)(plen >> 8);
+        k[0x24e] = (uint8_t)(plen >> 16);
+        memcpy(k + 5 * 512 + 16, payload, plen);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, k, len), (ssize_t)len);
+        close(fd);
+        free(k);
+}
+
+/* The bzImage's compressed payload comes out as the ELF it holds; other
+ * payloads leave the bzImage alone; a broken one is an error. */
+static void test_vmlinux_extract(void **state)
+{
+        char dir[] = "/tmp/forge-vmlinux-XXXXXX", bz[64], out[64];
+        uint8_t elf[70000];
+        uint8_t *gz;
+        size_t gzlen, got_len;
+        char *got = NULL;
+        forge_error *e = NULL;
+        bool made;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        snprintf(bz, sizeof(bz), "%s/bz", dir);
+        snprintf(out, sizeof(out), "%s/vmlinux", dir);
+        for (size_t i = 0; i < sizeof(elf); i++)
+                elf[i] = (uint8_t)(i * 31 / 7);
+        memcpy(elf, "\177ELF\2\1\1", 7);
+        memset(elf + 7, 0, 9);
+        elf[18] = 62; /* EM_X86_64 */
+        elf[19] = 0;
+        gz = gzip_of(elf, sizeof(elf), &gzlen);
+        write_bzimage(bz, gz, gzlen);
+        assert_int_equal(vm_vmlinux_extract(bz, out, &made, &e), 0);
+        assert_true(made);
+        assert_int_equal(fs_read_all(AT_FDCWD, out, 1 << 20, &got, &got_len, &e), 0);
+        assert_int_equal(got_len, sizeof(elf));
+        assert_memory_equal(got, elf, sizeof(elf));
+        free(got);
+        unlink(out);
+
+        /* a broken stream in a known format: refused, nothing written */
+        write_bzimage(bz, gz, gzlen / 2);
+        assert_int_equal(vm_vmlinux_extract(bz, out, &made, &e), -1);
+        assert_non_null(strstr(e->msg, "compressed payload"));
+        forge_error_release(&e);
+        assert_false(made);
+        assert_int_equal(access(out, F_OK), -1);
+        free(gz);
+
+        /* compressed, but not an x86-64 ELF (another machine) */
+        elf[18] = 3;
+        gz = gzip_of(elf, sizeof(elf), &gzlen);
+        write_bzimage(bz, gz, gzlen);
+        assert_int_equal(vm_vmlinux_extract(bz, out, &made, &e), 0);
+        assert_false(made);
+        free(gz);
+        /* not compressed in any format libarchive reads */
+        write_bzimage(bz, elf, 4096);
+        assert_int_equal(vm_vmlinux_extract(bz, out, &made, &e), 0);
+        assert_false(made);
+        /* a payload extent past the file */
+        write_bzimage(bz, elf, 4096);
+        {
+                int fd = open(bz, O_WRONLY);
+                assert_int_equal(ftruncate(fd, 5 * 512 + 100), 0);
+                close(fd);
+        }
+        assert_int_equal(vm_vmlinux_extract(bz, out, &made, &e), 0);
+        assert_false(made);
+        assert_int_equal(access(out, F_OK), -1);
+        unlink(bz);
+        rmdir(dir);
+}
+
 static void test_boot_partition_bounds(void **state)
 {
         char path[64];
@@ -110,6 +217,7 @@ static void test_boot_partition_bounds(void **state)
         struct vm_boot_header h = {0};
         forge_error *e = NULL;
         vmimage_boot b;
+        char buf[4];
 
         assert_int_equal(vm_gpt_write(fd, 16 << 20, parts, 1, "s", &e), 0);
         memcpy(h.magic, VM_BOOT_MAGIC, 8);
@@ -136,6 +244,32 @@ static void test_boot_partition_bounds(void **state)
         assert_true(vmimage_boot_load(path, &b, &e) < 0);
         assert_non_null(strstr(e->msg, "kernel"));
         forge_error_release(&e);
+        /* the uncompressed kernel's extent: within the partition (v1), its
+         * offset from the partition's start */
+        h.version = 1;
+        h.kernel_off = 4096;
+        h.cmdline_len = 3;
+        memcpy(buf, "abc", 3);
+        assert_int_equal(pwrite(fd, buf, 3, (1 << 20) + 12288), 3);
+        h.vmlinux_off = 16384;
+        h.vmlinux_len = 4 << 20; /* 16 KiB past the partition's end */
+        assert_int_equal(pwrite(fd, &h, sizeof(h), 1 << 20), sizeof(h));
+        assert_true(vmimage_boot_locate(path, &b, &e) < 0);
+        assert_non_null(strstr(e->msg, "uncompressed kernel"));
+        forge_error_release(&e);
+        h.vmlinux_off = UINT64_MAX - 10;
+        h.vmlinux_len = 100;
+        assert_int_equal(pwrite(fd, &h, sizeof(h), 1 << 20), sizeof(h));
+        assert_true(vmimage_boot_locate(path, &b, &e) < 0);
+        forge_error_release(&e);
+        h.vmlinux_off = 16384;
+        h.vmlinux_len = 4096;
+        assert_int_equal(pwrite(fd, &h, sizeof(h), 1 << 20), sizeof(h));
+        assert_int_equal(vmimage_boot_locate(path, &b, &e), 0);
+        assert_int_equal(b.vmlinux_off, (1 << 20) + 16384);
+        assert_int_equal(b.vmlinux_len, 4096);
+        vmimage_boot_release(&b);
+        h.vmlinux_off = h.vmlinux_len = 0;
         h.version = 3; /* unknown */
         assert_int_equal(pwrite(fd, &h, sizeof(h), 1 << 20), sizeof(h));
         assert_true(vmimage_boot_load(path, &b, &e) < 0);
@@ -295,6 +429,6 @@ static void test_initramfs(void **state)
 }
 
 TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_gpt_roundtrip), cmocka_unit_test(test_guid),
-             cmocka_unit_test(test_bzimage_check), cmocka_unit_test(test_boot_partition_bounds),
-             cmocka_unit_test(test_run_config), cmocka_unit_test(test_run_config_edges),
-             cmocka_unit_test(test_initramfs))
+             cmocka_unit_test(test_bzimage_check), cmocka_unit_test(test_vmlinux_extract),
+             cmocka_unit_test(test_boot_partition_bounds), cmocka_unit_test(test_run_config),
+             cmocka_unit_test(test_run_config_edges), cmocka_unit_test(test_initramfs))

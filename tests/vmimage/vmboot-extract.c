@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Test tool: writes the kernel, initramfs and command line a forge disk
- * image carries (vmimage_boot_load) to DIR/{kernel,initrd,cmdline}. */
+ * image carries (vmimage_boot_load) to DIR/{kernel,initrd,cmdline}, and
+ * the uncompressed kernel, when the disk has one, to DIR/vmlinux. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/fs.h"
 #include "vmimage/vmimage.h"
@@ -37,6 +40,18 @@ int main(int argc, char **argv)
             put(argv[2], "cmdline", b.cmdline, strlen(b.cmdline)) < 0) {
                 perror("vmboot-extract");
                 return 1;
+        }
+        if (b.vmlinux_len) {
+                char *v = malloc(b.vmlinux_len);
+                int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+                if (v == NULL || fd < 0 ||
+                    pread(fd, v, b.vmlinux_len, (off_t)b.vmlinux_off) != (ssize_t)b.vmlinux_len ||
+                    put(argv[2], "vmlinux", v, b.vmlinux_len) < 0) {
+                        perror("vmboot-extract: vmlinux");
+                        return 1;
+                }
+                close(fd);
+                free(v);
         }
         printf("memory=%llu cpus=%u\n", b.memory, b.cpus);
         vmimage_boot_release(&b);
