@@ -1,7 +1,9 @@
 #!/bin/bash
 # Benchmark: `forge run --as vm DISK -- /bin/th true`, boot to workload exit,
 # against QEMU/KVM with the same kernel, initramfs, command line and disk
-# (`-M microvm,pcie=on,rtc=on` and `-M pc`, the disk as virtio-blk-pci with
+# (`-M microvm,pcie=on,rtc=on` and `-M pc` booting the bzImage, and microvm
+# booting the disk's uncompressed kernel as forge does, through its PVH
+# entry point: `microvm-elf`; the disk as virtio-blk-pci with
 # snapshot=on, as forge keeps the image unchanged too), run alternately, RUNS
 # times each; and each launcher's memory overhead: peak RSS (VmHWM) minus the
 # guest RAM it touched (the resident part of its largest mapping), sampled
@@ -34,7 +36,7 @@ RUNS=${2:-5}
 source "$SRC/bench/lib.sh"
 vm_bench_setup
 source "$SRC/tests/kvm/lib-kvm.sh"
-export KVM_HARNESS_TIMEOUT=${KVM_HARNESS_TIMEOUT:-$((300 + RUNS * 3 * 60))}
+export KVM_HARNESS_TIMEOUT=${KVM_HARNESS_TIMEOUT:-$((300 + RUNS * 4 * 60))}
 kdeb=$(kernel_deb cloud)
 
 # the image: busybox and the test helper, 384 MiB, one vCPU
@@ -62,9 +64,12 @@ if [ "$DIAG" = 1 ]; then
 	diag_files=("$T/dd.img" "$T/cmdline.diag")
 fi
 
+# the launchers, in the order of the first round (rotated each round)
+names="forge microvm pc microvm-elf"
 cat >"$T/guest.sh" <<EOF
 RUNS=$RUNS
 DIAG=$DIAG
+names="$names"
 DMESG_ARGS=$(hexargs /bin/busybox dmesg)
 TRUE_ARGS=$(hexargs /bin/th true)
 SLEEP_ARGS=$(hexargs /bin/sleep 4)
@@ -82,6 +87,7 @@ launch() { # launch NAME ARGS_HEX ARGV...: one of the three; execs, so call it i
 	case $1 in
 	forge) shift 2; exec $FORGE --store /tmp/store run --as vm "${QEMU_DISK:-$B/d.img}" -- "$@" ;;
 	microvm) qemu_boot microvm,pcie=on,rtc=on 384 "forge.bootstat=1 forge.args=$2" ;;
+	microvm-elf) QEMU_KERNEL=$B/vmlinux qemu_boot microvm,pcie=on,rtc=on 384 "forge.bootstat=1 forge.args=$2" ;;
 	pc) qemu_boot pc 384 "forge.bootstat=1 forge.args=$2" -global kvm-apic.vapic=false ;;
 	esac
 }
@@ -131,10 +137,9 @@ medians() {
 		print ""
 	}' "$1"
 }
-names="forge microvm pc"
 for i in $(seq 1 $RUNS); do
 	# rotate the order each round
-	order=$(echo $names | awk -v r=$((i % 3)) '{ for (k = 0; k < 3; k++) printf "%s ", $(((k + r) % 3) + 1) }')
+	order=$(echo $names | awk -v i=$i '{ for (k = 0; k < NF; k++) printf "%s ", $(((k + i) % NF) + 1) }')
 	for n in $order; do
 		t0=$(now)
 		st=0
@@ -191,23 +196,25 @@ done
 checks_done
 GUEST
 
-vm_bench_run "${diag_files[@]}"
+vm_bench_run "$T/boot/vmlinux" "${diag_files[@]}"
 grep -E '^run ' "$T/h/serial.log"
 m() { kvm_harness_marker "$T/h" "$1"; }
-fm=$(m median-forge) mm=$(m median-microvm) pm=$(m median-pc)
+fm=$(m median-forge) mm=$(m median-microvm) pm=$(m median-pc) em=$(m median-microvm-elf)
 echo
 printf 'boot to workload exit, median of %d runs each (nested KVM under TCG: compare ratios only)\n' "$RUNS"
 printf '  forge run --as vm:          %6.2f s\n' "$fm"
 printf '  qemu -M microvm (pcie,rtc): %6.2f s   forge/microvm = %.2f\n' "$mm" "$(echo "$fm / $mm" | bc -l)"
 printf '  qemu -M pc:                 %6.2f s   forge/pc      = %.2f\n' "$pm" "$(echo "$fm / $pm" | bc -l)"
+printf '  qemu -M microvm, the uncompressed kernel (PVH entry):\n'
+printf '                              %6.2f s   forge/microvm-elf = %.2f\n' "$em" "$(echo "$fm / $em" | bc -l)"
 echo "phases, ms, medians (bench/README.md explains them; the guest side from forge-vminit's"
 echo "timestamps on the guest kernel's clock, forge's launcher side from forge-vmm's):"
-for n in forge microvm pc; do
-	printf '  %-8s %s\n' "$n" "$(m phases-$n)"
+for n in $names; do
+	printf '  %-11s %s\n' "$n" "$(m phases-$n)"
 done
 echo "memory, KiB (peak RSS, resident guest RAM, overhead = the difference):"
-for n in forge microvm pc; do
-	printf '  %-8s %s\n' "$n" "$(m mem-$n)"
+for n in $names; do
+	printf '  %-11s %s\n' "$n" "$(m mem-$n)"
 done
 if [ "$DIAG" = 1 ]; then
 	for n in forge microvm; do

@@ -310,6 +310,14 @@ typedef struct vm_launch {
         int net_fd; /* -1: no network */
 } vm_launch;
 
+/* FORGE_VM_BOOT=bzimage: the kernel decompresses itself, as under other
+ * launchers, even where the disk has it uncompressed (docs/vm.md, "Boot") */
+static bool boot_bzimage_only(void)
+{
+        const char *v = getenv("FORGE_VM_BOOT");
+        return v != NULL && strcmp(v, "bzimage") == 0;
+}
+
 static void launcher_argv(const vm_opts *o, const vm_launch *l, vmm_argv *a)
 {
         const vmimage_boot *b = l->boot;
@@ -319,6 +327,9 @@ static void launcher_argv(const vm_opts *o, const vm_launch *l, vmm_argv *a)
         arg_add(a, "--disk-name", l->disk);
         arg_addf(a, "--kernel", "%llu:%llu", (unsigned long long)b->kernel_off,
                  (unsigned long long)b->kernel_len);
+        if (b->vmlinux_len && !boot_bzimage_only())
+                arg_addf(a, "--vmlinux", "%llu:%llu", (unsigned long long)b->vmlinux_off,
+                         (unsigned long long)b->vmlinux_len);
         arg_addf(a, "--initrd", "%llu:%llu", (unsigned long long)b->initrd_off,
                  (unsigned long long)b->initrd_len);
         arg_add(a, "--cmdline", l->cmdline);

@@ -43,8 +43,8 @@ echo "== tests under ASan+UBSan (VM boots excluded: they exercise the same code 
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800 -LE 'vm|bench'
 
-echo "== fuzzing the KVM launcher's virtio queue and PCI config code, the import parsers and image config readers, the VM protocol decoders (libFuzzer, ${FORGE_FUZZ_SECONDS:-60} s each)"
+echo "== fuzzing the KVM launcher's virtio queue and PCI config code, the import parsers and image config readers, the VM protocol decoders, the uncompressed-kernel loader (libFuzzer, ${FORGE_FUZZ_SECONDS:-60} s each)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DFORGE_FUZZ=ON -DFORGE_WERROR=ON >/dev/null
-cmake --build build-fuzz --target fuzz_vmm fuzz_import fuzz_vfs fuzz_vmctl fuzz_registry fuzz_vmproto -j"$jobs"
+cmake --build build-fuzz --target fuzz_vmm fuzz_import fuzz_vfs fuzz_vmctl fuzz_registry fuzz_vmproto fuzz_vmlinux -j"$jobs"
 cmake --build build-fuzz --target fuzz_pkg -j"$jobs" # apt sources, InRelease, armor
 ctest --test-dir build-fuzz --output-on-failure -j"$jobs" -L fuzz

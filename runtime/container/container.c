@@ -165,9 +165,11 @@ static int overlay_prepare(const runtime_config *cfg, run_dirs *d, forge_error *
         if (d->mount_points != 0) {
                 cleanup_free char *root = realpath(d->rootfs, NULL);
 
-                abs[n] = root ? fs_path_join(root, "m") : NULL;
+                if (root == NULL)
+                        return forge_error_make(err, errno, "run dir '%s'", d->rootfs);
+                abs[n] = fs_path_join(root, "m");
                 if (abs[n] == NULL)
-                        return forge_error_make(err, errno ? errno : ENOMEM, "run dir");
+                        return forge_error_make(err, ENOMEM, "run dir");
                 n++;
         }
         if (overlay_options_direct((const char *const *)abs, n, d->upper, d->work, discard,

@@ -27,7 +27,8 @@
 #define IFNAME "eth0"
 #define HOST_NAME "host.forge.internal"
 
-static int fail(char *errbuf, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *errbuf, size_t errlen, const char *fmt,
+                                                      ...)
 {
         int e = errno;
         va_list ap;

@@ -69,6 +69,7 @@ void *gm_ptr(const guest_mem *gm, uint64_t gpa, uint64_t len);
 /* boot.c: the boot protocol over a guest memory (no KVM needed: unit tested) */
 typedef struct boot_layout {
         uint64_t kernel_entry; /* 64-bit entry point */
+        bool kaslr;            /* the uncompressed kernel's virtual base was randomised */
         uint64_t initrd_addr;
         uint64_t initrd_size;
 } boot_layout;
@@ -81,12 +82,36 @@ struct e820_entry {
 #define E820_RAM 1
 #define E820_RESERVED 2
 
+/* The uncompressed kernel (an ELF and its relocation table, as a bzImage
+ * carries it; vmimage/vmlinux.c) at [off, off + len) of fd. */
+typedef struct boot_vmlinux {
+        int fd;
+        uint64_t off, len;
+} boot_vmlinux;
+
+typedef struct vmlinux_loaded {
+        uint64_t entry;      /* startup_64, physical */
+        uint64_t start, end; /* the image in guest memory */
+        uint64_t virt_delta; /* the KASLR shift applied */
+        bool randomized;     /* KASLR on (the kernel then randomises its memory regions) */
+} vmlinux_loaded;
+
+/* x86/vmlinux.c: loads the segments at their physical addresses and, with
+ * kaslr and a relocation table, shifts the kernel's virtual base by a
+ * 2 MiB multiple chosen from random. */
+int vmm_vmlinux_load(guest_mem *gm, const boot_vmlinux *v, bool kaslr, uint64_t random,
+                     vmlinux_loaded *ret, forge_error **err);
+
 /* Fills table (max entries) with the RAM map of gm; returns the count. */
 unsigned vmm_boot_e820(const guest_mem *gm, struct e820_entry *table, unsigned max);
 /* Checks the bzImage header, loads kernel, initrd, command line, boot_params,
- * the GDT and identity page tables. */
-int vmm_boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *initrd,
-                  size_t initrd_len, const char *cmdline, boot_layout *ret, forge_error **err);
+ * the GDT and identity page tables. With vmlinux (else NULL) the kernel
+ * booted is that one, entered at its startup_64; kernel then needs to hold
+ * only the bzImage's setup (its first VMM_BOOT_SETUP_MAX bytes). */
+int vmm_boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const boot_vmlinux *vmlinux,
+                  const void *initrd, size_t initrd_len, const char *cmdline, boot_layout *ret,
+                  forge_error **err);
+
 /* The MP table announcing cpus vCPUs, the IOAPIC, ISA and PCI interrupts. */
 int vmm_boot_mptable(guest_mem *gm, unsigned cpus, unsigned pci_slot_intx, forge_error **err);
 /* The same CPUs and IOAPIC as ACPI tables (RSDP, XSDT, MADT), for kernels

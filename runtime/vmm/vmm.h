@@ -29,9 +29,16 @@ typedef struct vmm_fs_share {
  * socket and its pid for a vmm_fs_share. */
 int vmm_virtiofsd_start(const char *src, bool ro, int *ret_sock, int *ret_pid, forge_error **err);
 
+/* more than a bzImage's real-mode setup takes (setup_sects 255, plus a page) */
+#define VMM_BOOT_SETUP_MAX ((255 + 1) * 512 + 4096)
+
 typedef struct vmm_config {
-        const void *kernel; /* bzImage */
+        const void *kernel; /* bzImage (with a vmlinux: its first VMM_BOOT_SETUP_MAX bytes do) */
         size_t kernel_len;
+        /* the kernel uncompressed, at [vmlinux_off, +vmlinux_len) of
+         * vmlinux_fd (vmimage/vmlinux.c); vmlinux_len 0: the bzImage boots */
+        int vmlinux_fd;
+        uint64_t vmlinux_off, vmlinux_len;
         const void *initrd;
         size_t initrd_len;
         const char *cmdline;

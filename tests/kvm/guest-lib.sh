@@ -73,8 +73,8 @@ median() {
 # the status through isa-debug-exit, booting what vmboot-extract took from
 # the disk ($KVM_FILES/kernel, initrd, cmdline; APPEND added to the command
 # line) with the disk $KVM_FILES/d.img as virtio-blk-pci (snapshot=on: the
-# image stays unchanged, as forge keeps it); QEMU_DISK and QEMU_CMDLINE name
-# another disk and command line file. The words after the disk's are forge's
+# image stays unchanged, as forge keeps it); QEMU_DISK, QEMU_CMDLINE and
+# QEMU_KERNEL name another disk, command line file and kernel. The words after the disk's are forge's
 # own without --verbose (cli/cmd-run-vm.c)
 qemu_boot() {
 	_m=$1 _mem=$2 _app=$3
@@ -82,7 +82,7 @@ qemu_boot() {
 	exec "$KVM_QEMU" -L "$KVM_QEMU_FW" -enable-kvm -cpu host -M "$_m" -m "$_mem" -smp 1 "$@" \
 		-nodefaults -nographic -no-reboot -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-		-kernel "$KVM_FILES/kernel" -initrd "$KVM_FILES/initrd" \
+		-kernel "${QEMU_KERNEL:-$KVM_FILES/kernel}" -initrd "$KVM_FILES/initrd" \
 		-append "$(cat "${QEMU_CMDLINE:-$KVM_FILES/cmdline}") reboot=t 8250.nr_uarts=1 quiet loglevel=1 $_app" \
 		-drive "file=${QEMU_DISK:-$KVM_FILES/d.img},if=none,id=d0,format=raw,snapshot=on" -device virtio-blk-pci,drive=d0
 }

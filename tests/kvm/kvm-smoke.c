@@ -171,10 +171,7 @@ static int run_io_hlt(int kvm, int mmap_size)
 static int irqchip_vm(int kvm)
 {
         struct kvm_pit_config pit = {.flags = 0};
-        struct {
-                struct kvm_cpuid2 c;
-                struct kvm_cpuid_entry2 e[256];
-        } cpuid;
+        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 256 * sizeof(c->entries[0]));
         int vm, vcpu;
 
         vm = ioctl(kvm, KVM_CREATE_VM, 0);
@@ -189,13 +186,15 @@ static int irqchip_vm(int kvm)
         vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
         if (vcpu < 0)
                 return fail("KVM_CREATE_VCPU with irqchip");
-        memset(&cpuid, 0, sizeof(cpuid));
-        cpuid.c.nent = 256;
-        if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid.c) < 0)
+        if (c == NULL)
+                return fail("calloc");
+        c->nent = 256;
+        if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, c) < 0)
                 return fail("KVM_GET_SUPPORTED_CPUID");
-        if (ioctl(vcpu, KVM_SET_CPUID2, &cpuid.c) < 0)
+        if (ioctl(vcpu, KVM_SET_CPUID2, c) < 0)
                 return fail("KVM_SET_CPUID2");
-        printf("kvm-smoke: irqchip, PIT and %u CPUID entries set\n", cpuid.c.nent);
+        printf("kvm-smoke: irqchip, PIT and %u CPUID entries set\n", c->nent);
+        free(c);
         close(vcpu);
         close(vm);
         return 0;

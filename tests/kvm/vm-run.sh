@@ -9,6 +9,8 @@
 # pty), --user/--workdir/--hostname, and IMAGE booted from a copy of the
 # store (its cached disk; the store still verifies).
 source "$(dirname "${BASH_SOURCE[0]}")/lib-kvm.sh" || exit 1
+# about twenty boots in one harness (ctest allows 900 s)
+export KVM_HARNESS_TIMEOUT=${KVM_HARNESS_TIMEOUT:-840}
 need_disk_tools
 need_kernel_deb
 
@@ -225,6 +227,28 @@ sed 's/^/  pty| /' /tmp/t/pty.out | tail -n 12
 grep -q '^30 100' /tmp/t/pty.out || bad "-t: the guest's terminal is not 30x100"
 grep -q '^typed-42' /tmp/t/pty.out || bad "-t: the typed command did not run in the guest's shell"
 grep -q 'terminal-restored=1' /tmp/t/pty.out || bad "-t: the host terminal's modes were not restored"
+
+# the kernel: uncompressed from the disk with KASLR by default (its _text
+# moves between boots: a third boot if two share one of the ~500 slots), the
+# bzImage with FORGE_VM_BOOT=bzimage (the kernel decompresses itself)
+ktext() { # KIND: boots, checks forge-vmm loaded the kernel as KIND; sets kt
+	FORGE_VMM_BOOTSTAT=1 vm $D -- sh -c 'echo 0 >/proc/sys/kernel/kptr_restrict; grep " _text$" /proc/kallsyms'
+	[ "$st" = 0 ] || bad "kallsyms ($1): exit $st"
+	printf '%s\n' "$err" | grep -q "^forge-vmm: bootstat .* kernel=$1\$" || bad "expected the kernel booted as $1: $err"
+	kt=$(printf '%s\n' "$out" | awk '$3 == "_text" { print $1 }')
+}
+ktext vmlinux-kaslr
+t1=$kt
+ktext vmlinux-kaslr
+t2=$kt
+[ "$t1" != "$t2" ] || { ktext vmlinux-kaslr; t2=$kt; }
+kvm-mark kaslr "$t1 $t2"
+case "$t1 $t2" in ffffffff*\ ffffffff*) ;; *) bad "no kernel _text address read: '$t1' '$t2'" ;; esac
+[ "$t1" != "$t2" ] || bad "KASLR: _text at $t1 in three boots"
+export FORGE_VM_BOOT=bzimage
+ktext bzimage
+unset FORGE_VM_BOOT
+case "$kt" in ffffffff*) ;; *) bad "FORGE_VM_BOOT=bzimage: no _text: '$kt'" ;; esac
 
 # --user, --workdir, --hostname reach the guest init
 vm --user 1000:1000 --workdir /tmp --hostname vmhost $D -- \

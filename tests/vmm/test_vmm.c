@@ -76,7 +76,8 @@ static void test_boot_load(void **state)
         (void)state;
         memset(initrd, 0x5a, sizeof(initrd));
         assert_int_equal(
-            vmm_boot_load(gm, k, klen, initrd, sizeof(initrd), "console=ttyS0 x=1", &l, &err), 0);
+            vmm_boot_load(gm, k, klen, NULL, initrd, sizeof(initrd), "console=ttyS0 x=1", &l, &err),
+            0);
         assert_int_equal(l.kernel_entry, KERNEL_ADDR + 0x200);
         /* payload copied to 1 MiB */
         assert_memory_equal(gm->host + KERNEL_ADDR, k + 5 * 512, 4096);
@@ -125,32 +126,33 @@ static void test_boot_rejects(void **state)
         (void)state;
         /* not a bzImage */
         k[0x202] = 'X';
-        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, NULL, 0, "", &l, &err), -1);
         assert_non_null(strstr(err->msg, "bzImage"));
         forge_error_release(&err);
         k[0x202] = 'H';
         /* no 64-bit entry */
         wr16(k + 0x236, 0);
-        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, NULL, 0, "", &l, &err), -1);
         assert_non_null(strstr(err->msg, "64-bit"));
         forge_error_release(&err);
         wr16(k + 0x236, 1);
         /* truncated: fewer bytes than the setup sectors */
-        assert_int_equal(vmm_boot_load(gm, k, 0x400 + 10, NULL, 0, "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, 0x400 + 10, NULL, NULL, 0, "", &l, &err), -1);
         forge_error_release(&err);
         /* a command line longer than the kernel takes */
         memset(longcmd, 'a', 4095);
         longcmd[4095] = '\0';
-        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, 0, longcmd, &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, NULL, 0, longcmd, &l, &err), -1);
         assert_non_null(strstr(err->msg, "command line"));
         forge_error_release(&err);
         /* an initrd that cannot fit */
-        assert_int_equal(vmm_boot_load(gm, k, klen, gm->host, MEM - (8 << 20), "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, gm->host, MEM - (8 << 20), "", &l, &err),
+                         -1);
         assert_non_null(strstr(err->msg, "too small"));
         forge_error_release(&err);
         /* a huge init_size */
         wr32(k + 0x260, 0xffffffff);
-        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, 0, "", &l, &err), -1);
+        assert_int_equal(vmm_boot_load(gm, k, klen, NULL, NULL, 0, "", &l, &err), -1);
         forge_error_release(&err);
         free(longcmd);
         free(k);

@@ -7,14 +7,17 @@
  * crypto libraries. Not meant to be run by hand:
  *
  *   forge-vmm --disk-fd FD --disk-name PATH --kernel OFF:LEN --initrd OFF:LEN
- *             --cmdline TEXT --memory BYTES --cpus N [--timeout S] [--tty]
+ *             [--vmlinux OFF:LEN] --cmdline TEXT --memory BYTES --cpus N
+ *             [--timeout S] [--tty]
  *             [--persist] [--read-only] [--share TAG,ro|rw,DIR]... [--control DIR]
  *             [--net-fd FD (a passt stream socket: virtio-net)]
  *
  * The kernel and initramfs are read from the disk at the given extents
- * (checked against the file). The exit status and messages are forge run's
- * (docs/vm.md). --share: a host directory the guest mounts by TAG, served by a
- * virtiofsd this program starts and ends with the VM.
+ * (checked against the file); with --vmlinux the uncompressed kernel there
+ * is booted, the bzImage only gives its setup header. The exit status and
+ * messages are forge run's (docs/vm.md). --share: a host directory the
+ * guest mounts by TAG, served by a virtiofsd this program starts and ends
+ * with the VM.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -135,7 +138,7 @@ static int report(const vmm_result *res, unsigned timeout)
  * kernel and initramfs lie on the disk, the directories to share. */
 typedef struct args {
         vmm_config c;
-        uint64_t koff, klen, ioff, ilen;
+        uint64_t kernel[2], initrd[2], vmlinux[2]; /* offset and length on the disk */
         share shares[VMM_MAX_FS];
         unsigned n_shares;
 } args;
@@ -144,21 +147,14 @@ typedef struct args {
 static int parse_args(int argc, char **argv, args *a)
 {
         static const struct option opts[] = {
-            {"disk-fd", required_argument, NULL, 'd'},
-            {"disk-name", required_argument, NULL, 'n'},
-            {"kernel", required_argument, NULL, 'k'},
-            {"initrd", required_argument, NULL, 'i'},
-            {"cmdline", required_argument, NULL, 'c'},
-            {"memory", required_argument, NULL, 'm'},
-            {"cpus", required_argument, NULL, 'p'},
-            {"timeout", required_argument, NULL, 't'},
-            {"tty", no_argument, NULL, 'T'},
-            {"persist", no_argument, NULL, 'P'},
-            {"read-only", no_argument, NULL, 'R'},
-            {"share", required_argument, NULL, 's'},
-            {"net-fd", required_argument, NULL, 'N'},
-            {"control", required_argument, NULL, 'C'},
-            {NULL, 0, NULL, 0},
+            {"disk-fd", required_argument, NULL, 'd'}, {"disk-name", required_argument, NULL, 'n'},
+            {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+            {"vmlinux", required_argument, NULL, 'v'}, {"cmdline", required_argument, NULL, 'c'},
+            {"memory", required_argument, NULL, 'm'},  {"cpus", required_argument, NULL, 'p'},
+            {"timeout", required_argument, NULL, 't'}, {"tty", no_argument, NULL, 'T'},
+            {"persist", no_argument, NULL, 'P'},       {"read-only", no_argument, NULL, 'R'},
+            {"share", required_argument, NULL, 's'},   {"net-fd", required_argument, NULL, 'N'},
+            {"control", required_argument, NULL, 'C'}, {NULL, 0, NULL, 0},
         };
         vmm_config *c = &a->c;
         int o;
@@ -174,13 +170,13 @@ static int parse_args(int argc, char **argv, args *a)
                         c->disk_path = optarg;
                         break;
                 case 'k':
-                        if (extent(optarg, &a->koff, &a->klen) < 0)
-                                return usage("--kernel wants OFFSET:LENGTH");
-                        break;
                 case 'i':
-                        if (extent(optarg, &a->ioff, &a->ilen) < 0)
-                                return usage("--initrd wants OFFSET:LENGTH");
+                case 'v': {
+                        uint64_t *ext = o == 'k' ? a->kernel : o == 'i' ? a->initrd : a->vmlinux;
+                        if (extent(optarg, &ext[0], &ext[1]) < 0)
+                                return usage("--kernel, --initrd and --vmlinux want OFFSET:LENGTH");
                         break;
+                }
                 case 'c':
                         c->cmdline = optarg;
                         break;
@@ -249,8 +245,27 @@ int main(int argc, char **argv)
                 return 125;
         c->fs = fs;
         c->n_fs = a.n_shares;
-        kernel = read_extent(c->disk_fd, (uint64_t)st.st_size, a.koff, a.klen, MAX_KERNEL);
-        initrd = read_extent(c->disk_fd, (uint64_t)st.st_size, a.ioff, a.ilen, MAX_INITRD);
+        if (a.vmlinux[1]) {
+                /* the uncompressed kernel is read into guest memory from the
+                 * disk; of the bzImage only its setup header is needed */
+                if (a.vmlinux[0] > (uint64_t)st.st_size ||
+                    a.vmlinux[1] > (uint64_t)st.st_size - a.vmlinux[0]) {
+                        fprintf(stderr,
+                                "forge run: '%s': corrupt disk image: bad uncompressed kernel "
+                                "extent\n",
+                                c->disk_path);
+                        return 125;
+                }
+                c->vmlinux_fd = c->disk_fd;
+                c->vmlinux_off = a.vmlinux[0];
+                c->vmlinux_len = a.vmlinux[1];
+                if (a.kernel[1] > VMM_BOOT_SETUP_MAX)
+                        a.kernel[1] = VMM_BOOT_SETUP_MAX;
+        }
+        kernel =
+            read_extent(c->disk_fd, (uint64_t)st.st_size, a.kernel[0], a.kernel[1], MAX_KERNEL);
+        initrd =
+            read_extent(c->disk_fd, (uint64_t)st.st_size, a.initrd[0], a.initrd[1], MAX_INITRD);
         if (kernel == NULL || initrd == NULL) {
                 fprintf(
                     stderr,
@@ -259,9 +274,9 @@ int main(int argc, char **argv)
                 return 125;
         }
         c->kernel = kernel;
-        c->kernel_len = a.klen;
+        c->kernel_len = a.kernel[1];
         c->initrd = initrd;
-        c->initrd_len = a.ilen;
+        c->initrd_len = a.initrd[1];
         r = vmm_create(c, &vm, &err);
         /* in guest memory now: not kept twice while the guest runs */
         free(kernel);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 /* offsets in the bzImage / zero page */
 #define HDR_START 0x1f1
@@ -35,6 +36,7 @@
 #define BP_E820_MAX 128
 
 #define LOADED_HIGH 0x01
+#define KASLR_FLAG 0x02 /* set by whoever randomised the kernel's base */
 #define CAN_USE_HEAP 0x80
 #define XLF_KERNEL_64 0x01
 
@@ -167,7 +169,7 @@ static int initrd_place(guest_mem *gm, const bz_header *h, uint64_t kernel_end, 
 /* The zero page: the kernel's setup header with what the loader fills in,
  * and the e820 map. */
 static void zero_page_write(guest_mem *gm, const uint8_t *k, const bz_header *h,
-                            uint64_t initrd_addr, size_t initrd_len)
+                            uint64_t initrd_addr, size_t initrd_len, bool kaslr)
 {
         struct e820_entry e820[BP_E820_MAX];
         uint8_t *zp = gm_ptr(gm, ZERO_PAGE_ADDR, 4096);
@@ -178,6 +180,8 @@ static void zero_page_write(guest_mem *gm, const uint8_t *k, const bz_header *h,
         put16(zp + HDR_VID_MODE, 0xffff);
         zp[HDR_TYPE_OF_LOADER] = 0xff;
         zp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
+        if (kaslr)
+                zp[HDR_LOADFLAGS] |= KASLR_FLAG;
         put16(zp + HDR_HEAP_END, 0xfe00);
         put32(zp + HDR_CMD_LINE_PTR, (uint32_t)CMDLINE_ADDR);
         put32(zp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_addr);
@@ -187,15 +191,48 @@ static void zero_page_write(guest_mem *gm, const uint8_t *k, const bz_header *h,
         memcpy(zp + BP_E820_TABLE, e820, n * sizeof(e820[0]));
 }
 
-int vmm_boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const void *initrd,
-                  size_t initrd_len, const char *cmdline, boot_layout *ret, forge_error **err)
+/* Whether word stands alone on the command line (as the kernel's
+ * cmdline_find_option_bool matches it). */
+static bool cmdline_has(const char *cmdline, const char *word)
+{
+        size_t n = strlen(word);
+
+        for (const char *p = cmdline; (p = strstr(p, word)) != NULL; p += n)
+                if ((p == cmdline || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+                        return true;
+        return false;
+}
+
+/* The uncompressed kernel, with KASLR unless the command line says
+ * nokaslr; kernel_end: where it ends. */
+static int vmlinux_place(guest_mem *gm, const boot_vmlinux *v, const char *cmdline,
+                         uint64_t *kernel_end, boot_layout *ret, forge_error **err)
+{
+        bool kaslr = !cmdline_has(cmdline, "nokaslr");
+        uint64_t random = 0;
+        vmlinux_loaded l;
+
+        if (kaslr && getrandom(&random, sizeof(random), 0) != (ssize_t)sizeof(random))
+                return forge_error_make(err, errno, "random bytes for the kernel's KASLR");
+        if (vmm_vmlinux_load(gm, v, kaslr, random, &l, err) < 0)
+                return -1;
+        *kernel_end = l.end;
+        ret->kernel_entry = l.entry;
+        ret->kaslr = l.randomized;
+        return 0;
+}
+
+int vmm_boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const boot_vmlinux *vmlinux,
+                  const void *initrd, size_t initrd_len, const char *cmdline, boot_layout *ret,
+                  forge_error **err)
 {
         const uint8_t *k = kernel;
         size_t cmd_len = strlen(cmdline);
-        uint64_t initrd_addr, kernel_end;
+        uint64_t initrd_addr, kernel_end = 0;
         bz_header h = {0};
         uint8_t *dst;
 
+        memset(ret, 0, sizeof(*ret));
         if (gm->low_size < VMM_MIN_MEMORY)
                 return forge_error_make(err, 0,
                                         "guest memory of %llu MiB is too small (at least %llu MiB)",
@@ -207,25 +244,32 @@ int vmm_boot_load(guest_mem *gm, const void *kernel, size_t kernel_len, const vo
                 return forge_error_make(
                     err, 0, "kernel command line of %zu bytes is too long (at most %u)", cmd_len,
                     h.cmdline_size ? h.cmdline_size : (unsigned)CMDLINE_MAX - 1);
-        /* the kernel decompresses itself at or above 16 MiB (LOAD_PHYSICAL_ADDR)
-         * and needs init_size bytes there */
-        kernel_end = (h.payload_len > h.init_size ? h.payload_len : h.init_size) + 0x1000000ULL;
-        if (kernel_end > gm->low_size)
-                return forge_error_make(err, 0,
-                                        "guest memory of %llu MiB is too small for the kernel",
-                                        (unsigned long long)(gm->low_size >> 20));
-        dst = gm_ptr(gm, KERNEL_ADDR, h.payload_len);
-        if (dst == NULL)
-                return forge_error_make(err, 0, "kernel of %zu bytes does not fit in guest memory",
-                                        h.payload_len);
-        memcpy(dst, k + h.setup_size, h.payload_len);
+        if (vmlinux != NULL) {
+                if (vmlinux_place(gm, vmlinux, cmdline, &kernel_end, ret, err) < 0)
+                        return -1;
+        } else {
+                /* the kernel decompresses itself at or above 16 MiB
+                 * (LOAD_PHYSICAL_ADDR) and needs init_size bytes there */
+                kernel_end =
+                    (h.payload_len > h.init_size ? h.payload_len : h.init_size) + 0x1000000ULL;
+                if (kernel_end > gm->low_size)
+                        return forge_error_make(
+                            err, 0, "guest memory of %llu MiB is too small for the kernel",
+                            (unsigned long long)(gm->low_size >> 20));
+                dst = gm_ptr(gm, KERNEL_ADDR, h.payload_len);
+                if (dst == NULL)
+                        return forge_error_make(err, 0,
+                                                "kernel of %zu bytes does not fit in guest memory",
+                                                h.payload_len);
+                memcpy(dst, k + h.setup_size, h.payload_len);
+                ret->kernel_entry = KERNEL_ADDR + 0x200;
+        }
         if (initrd_place(gm, &h, kernel_end, initrd, initrd_len, &initrd_addr, err) < 0)
                 return -1;
         memcpy(gm_ptr(gm, CMDLINE_ADDR, cmd_len + 1), cmdline, cmd_len + 1);
-        zero_page_write(gm, k, &h, initrd_addr, initrd_len);
+        zero_page_write(gm, k, &h, initrd_addr, initrd_len, ret->kaslr);
         setup_gdt(gm);
         setup_page_tables(gm);
-        ret->kernel_entry = KERNEL_ADDR + 0x200;
         ret->initrd_addr = initrd_addr;
         ret->initrd_size = initrd_len;
         return 0;
