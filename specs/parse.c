@@ -126,29 +126,62 @@ static int get_bool(parser *p, yaml_node_t *n, const char *key, bool *ret)
         return 0;
 }
 
+/* Digits only in base, at most max */
+static bool scan_uint(const char *v, int base, unsigned long long max, unsigned long long *ret)
+{
+        char *end = NULL;
+        unsigned long long x;
+
+        if (!isdigit((unsigned char)v[0]))
+                return false;
+        errno = 0;
+        x = strtoull(v, &end, base);
+        if (errno != 0 || *end != '\0' || x > max)
+                return false;
+        *ret = x;
+        return true;
+}
+
 static int get_uint(parser *p, yaml_node_t *n, const char *key, uint64_t max, uint64_t *ret)
 {
-        const char *v;
-        char *end = NULL;
         unsigned long long x;
 
         if (expect_scalar(p, n, key) < 0)
                 return -1;
-        v = scalar(n);
-        errno = 0;
-        if (!isdigit((unsigned char)v[0]))
-                goto bad;
-        x = strtoull(v, &end, 10);
-        if (errno != 0 || *end != '\0' || x > max)
-                goto bad;
+        if (!scan_uint(scalar(n), 10, max, &x)) {
+                /* -1, not FAIL()'s result: gcc can't see that is negative and
+                 * warns that the callers' *ret may be unset */
+                FAIL(p, n, "'%s' is '%s' (expected a whole number from 0 to %llu)", key, scalar(n),
+                     (unsigned long long)max);
+                return -1;
+        }
         *ret = x;
         return 0;
-bad:
-        /* -1, not FAIL()'s result: gcc can't see that is negative and warns
-         * that the callers' *ret may be unset */
-        FAIL(p, n, "'%s' is '%s' (expected a whole number from 0 to %llu)", key, v,
-             (unsigned long long)max);
-        return -1;
+}
+
+/* A whole number from 1 to max; expected says so for 0 */
+static int get_count(parser *p, yaml_node_t *n, const char *key, uint64_t max, const char *expected,
+                     uint64_t *ret)
+{
+        if (get_uint(p, n, key, max, ret) < 0)
+                return -1;
+        if (*ret == 0)
+                return FAIL(p, n, "'%s' is 0 (expected %s)", key, expected);
+        return 0;
+}
+
+/* 1 to max characters, each a digit, a letter (letter) or one of punct */
+static bool word_valid(const char *w, size_t max, int (*letter)(int), const char *punct)
+{
+        size_t len = strlen(w);
+
+        if (len == 0 || len > max)
+                return false;
+        for (const char *c = w; *c; c++)
+                if (!isdigit((unsigned char)*c) && !letter((unsigned char)*c) &&
+                    strchr(punct, *c) == NULL)
+                        return false;
+        return true;
 }
 
 static int get_size(parser *p, yaml_node_t *n, const char *key, uint64_t *ret)
@@ -372,10 +405,8 @@ typedef struct key_handler {
 static int get_pids(parser *p, yaml_node_t *v, int64_t *ret)
 {
         uint64_t n;
-        if (get_uint(p, v, "pids", 4194304, &n) < 0)
+        if (get_count(p, v, "pids", 4194304, "a positive number of processes", &n) < 0)
                 return -1;
-        if (n == 0)
-                return FAIL(p, v, "'pids' is 0 (expected a positive number of processes)");
         *ret = (int64_t)n;
         return 0;
 }
@@ -526,17 +557,13 @@ KEYFN(l_network)
 
 static int parse_mode(parser *p, yaml_node_t *v, int *ret)
 {
-        const char *s;
-        char *end = NULL;
-        long m;
+        unsigned long long m;
 
         if (expect_scalar(p, v, "mode") < 0)
                 return -1;
-        s = scalar(v);
-        errno = 0;
-        m = strtol(s, &end, 8);
-        if (s[0] < '0' || s[0] > '7' || errno != 0 || *end != '\0' || m < 0 || m > 07777)
-                return FAIL(p, v, "'mode' is '%s' (expected an octal mode like \"0755\")", s);
+        if (!scan_uint(scalar(v), 8, 07777, &m))
+                return FAIL(p, v, "'mode' is '%s' (expected an octal mode like \"0755\")",
+                            scalar(v));
         *ret = (int)m;
         return 0;
 }
@@ -801,19 +828,12 @@ KEYFN(c_user)
 KEYFN(c_hostname)
 {
         spec_config *c = obj;
-        size_t len;
         if (get_string(p, v, "hostname", &c->hostname) < 0)
                 return -1;
-        len = strlen(c->hostname);
-        if (len == 0 || len > 63)
-                goto bad;
-        for (const char *ch = c->hostname; *ch; ch++)
-                if (!isalnum((unsigned char)*ch) && *ch != '-' && *ch != '.')
-                        goto bad;
+        if (!word_valid(c->hostname, 63, isalpha, "-."))
+                return FAIL(p, v, "'hostname' is '%s' (expected 1-63 letters, digits, '-' or '.')",
+                            c->hostname);
         return 0;
-bad:
-        return FAIL(p, v, "'hostname' is '%s' (expected 1-63 letters, digits, '-' or '.')",
-                    c->hostname);
 }
 
 static const key_handler config_keys[] = {
@@ -1010,10 +1030,8 @@ KEYFN(v_kernel)
 KEYFN(v_cpus)
 {
         uint64_t n;
-        if (get_uint(p, v, "cpus", 255, &n) < 0)
+        if (get_count(p, v, "cpus", 255, "1 to 255", &n) < 0)
                 return -1;
-        if (n == 0)
-                return FAIL(p, v, "'cpus' is 0 (expected 1 to 255)");
         ((spec_vm *)obj)->cpus = (uint32_t)n;
         return 0;
 }
@@ -1217,12 +1235,8 @@ KEYFN(r_url)
 
 static bool archive_word_valid(const char *w)
 {
-        if (w[0] == '\0' || w[0] == '.' || strlen(w) > 128)
-                return false;
-        for (const char *c = w; *c; c++)
-                if (!isalnum((unsigned char)*c) && !strchr("-_.+/", *c))
-                        return false;
-        return strstr(w, "..") == NULL && strstr(w, "//") == NULL;
+        return w[0] != '.' && word_valid(w, 128, isalpha, "-_.+/") && strstr(w, "..") == NULL &&
+               strstr(w, "//") == NULL;
 }
 
 KEYFN(r_suite)
@@ -1317,15 +1331,11 @@ KEYFN(t_architecture)
         if (get_string(p, v, "architecture", &s->architecture) < 0)
                 return -1;
         s->arch_pos = pos_of(v);
-        if (s->architecture[0] == '\0' || strlen(s->architecture) > 32)
-                goto bad;
-        for (const char *c = s->architecture; *c; c++)
-                if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '-')
-                        goto bad;
+        if (!word_valid(s->architecture, 32, islower, "-"))
+                return FAIL(p, v,
+                            "'architecture' is '%s' (expected a Debian architecture like amd64)",
+                            s->architecture);
         return 0;
-bad:
-        return FAIL(p, v, "'architecture' is '%s' (expected a Debian architecture like amd64)",
-                    s->architecture);
 }
 
 static const key_handler top_keys[] = {
@@ -1370,7 +1380,6 @@ static int parse_document(parser *p)
 static int resolve_epoch(spec *s, forge_error **err, bool have)
 {
         const char *env;
-        char *end = NULL;
         unsigned long long v;
 
         if (have)
@@ -1378,9 +1387,7 @@ static int resolve_epoch(spec *s, forge_error **err, bool have)
         env = getenv("SOURCE_DATE_EPOCH");
         if (env == NULL || env[0] == '\0')
                 return 0;
-        errno = 0;
-        v = strtoull(env, &end, 10);
-        if (!isdigit((unsigned char)env[0]) || errno || *end != '\0')
+        if (!scan_uint(env, 10, ULLONG_MAX, &v))
                 return forge_error_usage(err,
                                          "SOURCE_DATE_EPOCH is '%s' (expected seconds since "
                                          "1970 as a whole number)",
