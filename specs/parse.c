@@ -369,7 +369,8 @@ static int get_sha256(parser *p, yaml_node_t *n, char **ret)
 typedef int (*key_fn)(parser *p, void *obj, yaml_node_t *key, yaml_node_t *value);
 
 /* What a key's value is: most keys are read straight into a field of the
- * object (at offset); the others have a function of their own. */
+ * object (at offset), then checked by fn if there is one; the others
+ * (KEY_FN) have a function of their own. */
 typedef enum key_type {
         KEY_FN,       /* fn reads it */
         KEY_STRING,   /* char * */
@@ -401,6 +402,10 @@ typedef struct key_handler {
         {                                                                                          \
                 name, KEY_FN, 0, fn                                                                \
         }
+#define KEY_CHECK(name, type, obj_type, field, fn)                                                 \
+        {                                                                                          \
+                name, type, offsetof(obj_type, field), fn                                          \
+        }
 
 static int get_pids(parser *p, yaml_node_t *v, int64_t *ret)
 {
@@ -414,13 +419,11 @@ static int get_pids(parser *p, yaml_node_t *v, int64_t *ret)
 static int parse_network(parser *p, yaml_node_t *v, spec_network *ret);
 static int parse_ports(parser *p, yaml_node_t *v, char ***ret);
 
-static int set_key(parser *p, const key_handler *h, void *obj, yaml_node_t *k, yaml_node_t *v)
+static int read_key(parser *p, const key_handler *h, void *field, yaml_node_t *v)
 {
-        void *field = (char *)obj + h->offset;
-
         switch (h->type) {
         case KEY_FN:
-                return h->fn(p, obj, k, v);
+                break;
         case KEY_STRING:
                 return get_string(p, v, h->name, field);
         case KEY_BOOL:
@@ -453,6 +456,13 @@ static int set_key(parser *p, const key_handler *h, void *obj, yaml_node_t *k, y
                 return parse_ports(p, v, field);
         }
         return forge_error_make(p->err, EINVAL, "parse spec: key '%s'", h->name);
+}
+
+static int set_key(parser *p, const key_handler *h, void *obj, yaml_node_t *k, yaml_node_t *v)
+{
+        if (h->type != KEY_FN && read_key(p, h, (char *)obj + h->offset, v) < 0)
+                return -1;
+        return h->fn ? h->fn(p, obj, k, v) : 0;
 }
 
 static int walk_map(parser *p, yaml_node_t *map, const char *what, const key_handler *h, size_t nh,
@@ -528,9 +538,8 @@ KEYFN(l_archive)
 
 KEYFN(l_sha256)
 {
-        spec_layer *l = obj;
-        l->sha256_pos = pos_of(v);
-        return get_sha256(p, v, &l->sha256);
+        ((spec_layer *)obj)->sha256_pos = pos_of(v);
+        return 0;
 }
 
 KEYFN(l_run)
@@ -595,10 +604,7 @@ bad:
 
 KEYFN(f_src)
 {
-        spec_file *f = obj;
-        if (get_string(p, v, "src", &f->src) < 0)
-                return -1;
-        return resolve_input(p, v, "src", true, &f->src_path);
+        return resolve_input(p, v, "src", true, &((spec_file *)obj)->src_path);
 }
 
 KEYFN(f_mode)
@@ -613,7 +619,7 @@ KEYFN(f_owner)
 }
 
 static const key_handler file_keys[] = {
-    KEY_CALL("src", f_src),
+    KEY_CHECK("src", KEY_STRING, spec_file, src, f_src),
     KEY("dest", KEY_ABS_PATH, spec_file, dest),
     KEY_CALL("mode", f_mode),
     KEY_CALL("owner", f_owner),
@@ -727,7 +733,7 @@ static const key_handler layer_keys[] = {
     KEY_CALL("archive", l_archive),
     KEY_CALL("files", l_files),
     KEY_CALL("run", l_run),
-    KEY_CALL("sha256", l_sha256),
+    KEY_CHECK("sha256", KEY_SHA256, spec_layer, sha256, l_sha256),
     KEY("dest", KEY_ABS_PATH, spec_layer, dest),
     KEY("env", KEY_ENV, spec_layer, env),
     KEY_CALL("network", l_network),
@@ -803,24 +809,19 @@ static int parse_layers(parser *p, yaml_node_t *v)
 
 KEYFN(c_entrypoint)
 {
-        spec_config *c = obj;
-        c->has_entrypoint = true;
-        return get_strv(p, v, "entrypoint", &c->entrypoint);
+        ((spec_config *)obj)->has_entrypoint = true;
+        return 0;
 }
 
 KEYFN(c_cmd)
 {
-        spec_config *c = obj;
-        c->has_cmd = true;
-        return get_strv(p, v, "cmd", &c->cmd);
+        ((spec_config *)obj)->has_cmd = true;
+        return 0;
 }
 
 KEYFN(c_user)
 {
-        spec_config *c = obj;
-        if (get_string(p, v, "user", &c->user) < 0)
-                return -1;
-        if (c->user[0] == '\0')
+        if (((spec_config *)obj)->user[0] == '\0')
                 return FAIL(p, v, "'user' is empty (expected \"uid:gid\" or a user name)");
         return 0;
 }
@@ -828,8 +829,6 @@ KEYFN(c_user)
 KEYFN(c_hostname)
 {
         spec_config *c = obj;
-        if (get_string(p, v, "hostname", &c->hostname) < 0)
-                return -1;
         if (!word_valid(c->hostname, 63, isalpha, "-."))
                 return FAIL(p, v, "'hostname' is '%s' (expected 1-63 letters, digits, '-' or '.')",
                             c->hostname);
@@ -837,12 +836,12 @@ KEYFN(c_hostname)
 }
 
 static const key_handler config_keys[] = {
-    KEY_CALL("entrypoint", c_entrypoint),
-    KEY_CALL("cmd", c_cmd),
+    KEY_CHECK("entrypoint", KEY_STRV, spec_config, entrypoint, c_entrypoint),
+    KEY_CHECK("cmd", KEY_STRV, spec_config, cmd, c_cmd),
     KEY("env", KEY_ENV, spec_config, env),
     KEY("workdir", KEY_ABS_PATH, spec_config, workdir),
-    KEY_CALL("user", c_user),
-    KEY_CALL("hostname", c_hostname),
+    KEY_CHECK("user", KEY_STRING, spec_config, user, c_user),
+    KEY_CHECK("hostname", KEY_STRING, spec_config, hostname, c_hostname),
     KEY("labels", KEY_KVS, spec_config, labels),
 };
 
@@ -1038,10 +1037,7 @@ KEYFN(v_cpus)
 
 KEYFN(v_cmdline)
 {
-        spec_vm *vm = obj;
-        if (get_string(p, v, "cmdline", &vm->cmdline) < 0)
-                return -1;
-        if (strlen(vm->cmdline) > 2048)
+        if (strlen(((spec_vm *)obj)->cmdline) > 2048)
                 return FAIL(p, v, "'cmdline' is longer than 2048 bytes");
         return 0;
 }
@@ -1051,7 +1047,7 @@ static const key_handler vm_keys[] = {
     KEY("memory", KEY_SIZE, spec_vm, memory),
     KEY_CALL("cpus", v_cpus),
     KEY("disk_size", KEY_SIZE, spec_vm, disk_size),
-    KEY_CALL("cmdline", v_cmdline),
+    KEY_CHECK("cmdline", KEY_STRING, spec_vm, cmdline, v_cmdline),
     KEY_CALL("network", v_network),
     KEY("ports", KEY_PORTS, spec_vm, ports),
 };
@@ -1072,8 +1068,6 @@ KEYFN(t_forge)
 
 KEYFN(t_name)
 {
-        if (get_string(p, v, "name", &p->s->name) < 0)
-                return -1;
         if (!image_name_valid(p->s->name))
                 return FAIL(p, v, "name '%s' is not valid (expected [a-z0-9][a-z0-9._-]{0,127})",
                             p->s->name);
@@ -1082,8 +1076,6 @@ KEYFN(t_name)
 
 KEYFN(t_tag)
 {
-        if (get_string(p, v, "tag", &p->s->tag) < 0)
-                return -1;
         if (!image_tag_valid(p->s->tag))
                 return FAIL(p, v,
                             "tag '%s' is not valid (expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127})",
@@ -1124,8 +1116,6 @@ KEYFN(t_from)
         spec *s = p->s;
         const char *f;
 
-        if (get_string(p, v, "from", &s->from) < 0)
-                return -1;
         s->from_pos = pos_of(v);
         f = s->from;
         if (strcmp(f, "scratch") == 0) {
@@ -1218,10 +1208,8 @@ const char *spec_repo_url_problem(const char *u)
 KEYFN(r_url)
 {
         spec_repo *r = obj;
-        const char *why;
-        if (get_string(p, v, "url", &r->url) < 0)
-                return -1;
-        why = spec_repo_url_problem(r->url);
+        const char *why = spec_repo_url_problem(r->url);
+
         if (why != NULL && why[0] == 'i')
                 return FAIL(p, v, "'url' is '%s' (expected an http://, https:// or file:/// URL)",
                             r->url);
@@ -1242,8 +1230,6 @@ static bool archive_word_valid(const char *w)
 KEYFN(r_suite)
 {
         spec_repo *r = obj;
-        if (get_string(p, v, "suite", &r->suite) < 0)
-                return -1;
         if (!archive_word_valid(r->suite))
                 return FAIL(p, v, "'suite' is '%s' (expected a suite like bookworm)", r->suite);
         return 0;
@@ -1252,8 +1238,6 @@ KEYFN(r_suite)
 KEYFN(r_components)
 {
         spec_repo *r = obj;
-        if (get_strv(p, v, "components", &r->components) < 0)
-                return -1;
         if (r->components[0] == NULL)
                 return FAIL(p, v, "'components' is empty (expected a list like [main])");
         for (char **c = r->components; *c; c++)
@@ -1264,9 +1248,9 @@ KEYFN(r_components)
 }
 
 static const key_handler repo_keys[] = {
-    KEY_CALL("url", r_url),
-    KEY_CALL("suite", r_suite),
-    KEY_CALL("components", r_components),
+    KEY_CHECK("url", KEY_STRING, spec_repo, url, r_url),
+    KEY_CHECK("suite", KEY_STRING, spec_repo, suite, r_suite),
+    KEY_CHECK("components", KEY_STRV, spec_repo, components, r_components),
     KEY("keyring", KEY_INPUT, spec_repo, keyring),
     KEY("check_valid_until", KEY_BOOL, spec_repo, check_valid_until),
 };
@@ -1328,8 +1312,6 @@ KEYFN(t_repositories)
 KEYFN(t_architecture)
 {
         spec *s = p->s;
-        if (get_string(p, v, "architecture", &s->architecture) < 0)
-                return -1;
         s->arch_pos = pos_of(v);
         if (!word_valid(s->architecture, 32, islower, "-"))
                 return FAIL(p, v,
@@ -1340,11 +1322,11 @@ KEYFN(t_architecture)
 
 static const key_handler top_keys[] = {
     KEY_CALL("repositories", t_repositories),
-    KEY_CALL("architecture", t_architecture),
+    KEY_CHECK("architecture", KEY_STRING, spec, architecture, t_architecture),
     KEY_CALL("forge", t_forge),
-    KEY_CALL("name", t_name),
-    KEY_CALL("tag", t_tag),
-    KEY_CALL("from", t_from),
+    KEY_CHECK("name", KEY_STRING, spec, name, t_name),
+    KEY_CHECK("tag", KEY_STRING, spec, tag, t_tag),
+    KEY_CHECK("from", KEY_STRING, spec, from, t_from),
     KEY_CALL("source_date_epoch", t_sde),
     KEY_CALL("layers", t_layers),
     KEY_CALL("config", t_config),
