@@ -89,6 +89,53 @@ static int expect_map(parser *p, yaml_node_t *n, const char *key)
         return 0;
 }
 
+/* A list (expected says what of); its length in *ret_n */
+static int expect_list(parser *p, yaml_node_t *n, const char *key, const char *expected,
+                       size_t *ret_n)
+{
+        if (n->type != YAML_SEQUENCE_NODE)
+                return FAIL(p, n, "'%s' is %s (expected %s)", key, type_name(n), expected);
+        *ret_n = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+        return 0;
+}
+
+/* A key the map e must have: "WHAT has no 'KEY' (expected ...)" */
+static int require_key(parser *p, yaml_node_t *e, bool given, const char *what, const char *key,
+                       const char *expected)
+{
+        if (given)
+                return 0;
+        return FAIL(p, e, "%s has no '%s' (expected %s)", what, key, expected);
+}
+
+typedef int (*entry_fn)(parser *p, yaml_node_t *e, void *entry);
+
+/* An array for n entries of size, zeroed; NULL (and the error) when out of memory */
+static void *new_entries(parser *p, size_t n, size_t size)
+{
+        void *a = calloc(n ? n : 1, size);
+
+        if (a == NULL)
+                forge_error_make(p->err, ENOMEM, "parse spec");
+        return a;
+}
+
+/* Reads each entry of the list n with fn into array (from new_entries),
+ * counting in *count those begun, so that spec_free frees them. */
+static int read_entries(parser *p, yaml_node_t *n, void *array, size_t size, size_t *count,
+                        entry_fn fn)
+{
+        if (array == NULL)
+                return -1;
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+                void *entry = (char *)array + (*count)++ * size;
+                if (fn(p, node(p, *it), entry) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 /* A scalar without a NUL byte in it. */
 static int expect_string(parser *p, yaml_node_t *n, const char *key)
 {
@@ -201,10 +248,8 @@ static int get_strv(parser *p, yaml_node_t *n, const char *key, char ***ret)
         size_t count, i = 0;
         char **v;
 
-        if (n->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, n, "'%s' is %s (expected a list of strings, like [\"/bin/sh\"])",
-                            key, type_name(n));
-        count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+        if (expect_list(p, n, key, "a list of strings, like [\"/bin/sh\"]", &count) < 0)
+                return -1;
         v = calloc(count + 1, sizeof(char *));
         if (v == NULL)
                 return forge_error_make(p->err, ENOMEM, "parse spec");
@@ -625,35 +670,31 @@ static const key_handler file_keys[] = {
     KEY_CALL("owner", f_owner),
 };
 
+static int parse_file(parser *p, yaml_node_t *e, void *entry)
+{
+        spec_file *f = entry;
+
+        f->mode = -1;
+        f->pos = pos_of(e);
+        if (walk_map(p, e, "a files entry", file_keys, ARRAY_SIZE(file_keys), f) < 0 ||
+            require_key(p, e, f->src != NULL, "files entry", "src", "src and dest") < 0 ||
+            require_key(p, e, f->dest != NULL, "files entry", "dest", "src and dest") < 0)
+                return -1;
+        return 0;
+}
+
 KEYFN(l_files)
 {
         spec_layer *l = obj;
         size_t n;
 
-        if (set_source(p, l, k, SPEC_LAYER_FILES) < 0)
+        if (set_source(p, l, k, SPEC_LAYER_FILES) < 0 ||
+            expect_list(p, v, "files", "a list of {src, dest}", &n) < 0)
                 return -1;
-        if (v->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, v, "'files' is %s (expected a list of {src, dest})", type_name(v));
-        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
         if (n == 0)
                 return FAIL(p, v, "'files' is empty (expected at least one {src, dest})");
-        l->files = calloc(n, sizeof(*l->files));
-        if (l->files == NULL)
-                return forge_error_make(p->err, ENOMEM, "parse spec");
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-             it++) {
-                yaml_node_t *e = node(p, *it);
-                spec_file *f = &l->files[l->n_files++];
-                f->mode = -1;
-                f->pos = pos_of(e);
-                if (walk_map(p, e, "a files entry", file_keys, ARRAY_SIZE(file_keys), f) < 0)
-                        return -1;
-                if (f->src == NULL)
-                        return FAIL(p, e, "files entry has no 'src' (expected src and dest)");
-                if (f->dest == NULL)
-                        return FAIL(p, e, "files entry has no 'dest' (expected src and dest)");
-        }
-        return 0;
+        l->files = new_entries(p, n, sizeof(*l->files));
+        return read_entries(p, v, l->files, sizeof(*l->files), &l->n_files, parse_file);
 }
 
 /* "NAME", "NAME:ARCH" or "NAME (OP VERSION)" with OP one of = >= <= >> <<. */
@@ -771,38 +812,36 @@ static int check_layer_keys(parser *p, spec_layer *l, yaml_node_t *map)
         return 0;
 }
 
+static int parse_layer(parser *p, yaml_node_t *e, void *entry)
+{
+        spec_layer *l = entry;
+
+        l->pos = pos_of(e);
+        l->essential = true;
+        if (walk_map(p, e, "a layer", layer_keys, ARRAY_SIZE(layer_keys), l) < 0)
+                return -1;
+        if (l->src_pos.line == 0)
+                return FAIL(p, e,
+                            "layer has no source (expected exactly one of deb, "
+                            "archive, files, run, packages)");
+        if (check_layer_keys(p, l, e) < 0)
+                return -1;
+        if (l->kind == SPEC_LAYER_ARCHIVE && l->dest == NULL && (l->dest = strdup("/")) == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        return 0;
+}
+
 static int parse_layers(parser *p, yaml_node_t *v)
 {
         spec *s = p->s;
         size_t n;
 
-        if (v->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, v, "'layers' is %s (expected a list of layers)", type_name(v));
-        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (expect_list(p, v, "layers", "a list of layers", &n) < 0)
+                return -1;
         if (n > 1000)
                 return FAIL(p, v, "%zu layers (at most 1000 are supported)", n);
-        s->layers = calloc(n ? n : 1, sizeof(*s->layers));
-        if (s->layers == NULL)
-                return forge_error_make(p->err, ENOMEM, "parse spec");
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-             it++) {
-                yaml_node_t *e = node(p, *it);
-                spec_layer *l = &s->layers[s->n_layers++];
-                l->pos = pos_of(e);
-                l->essential = true;
-                if (walk_map(p, e, "a layer", layer_keys, ARRAY_SIZE(layer_keys), l) < 0)
-                        return -1;
-                if (l->src_pos.line == 0)
-                        return FAIL(p, e,
-                                    "layer has no source (expected exactly one of deb, "
-                                    "archive, files, run, packages)");
-                if (check_layer_keys(p, l, e) < 0)
-                        return -1;
-                if (l->kind == SPEC_LAYER_ARCHIVE && l->dest == NULL &&
-                    (l->dest = strdup("/")) == NULL)
-                        return forge_error_make(p->err, ENOMEM, "parse spec");
-        }
-        return 0;
+        s->layers = new_entries(p, n, sizeof(*s->layers));
+        return read_entries(p, v, s->layers, sizeof(*s->layers), &s->n_layers, parse_layer);
 }
 
 /* ---- config ---- */
@@ -949,29 +988,27 @@ static const key_handler mount_keys[] = {
     KEY("ro", KEY_BOOL, spec_mount, ro),
 };
 
+static int parse_mount(parser *p, yaml_node_t *e, void *entry)
+{
+        spec_mount *m = entry;
+
+        m->pos = pos_of(e);
+        if (walk_map(p, e, "a mount", mount_keys, ARRAY_SIZE(mount_keys), m) < 0)
+                return -1;
+        if (m->src == NULL || m->dest == NULL)
+                return FAIL(p, e, "mount needs 'src' and 'dest'");
+        return 0;
+}
+
 KEYFN(k_mounts)
 {
         spec_container *c = obj;
         size_t n;
 
-        if (v->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, v, "'mounts' is %s (expected a list of {src, dest, ro})",
-                            type_name(v));
-        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-        c->mounts = calloc(n ? n : 1, sizeof(*c->mounts));
-        if (c->mounts == NULL)
-                return forge_error_make(p->err, ENOMEM, "parse spec");
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-             it++) {
-                yaml_node_t *e = node(p, *it);
-                spec_mount *m = &c->mounts[c->n_mounts++];
-                m->pos = pos_of(e);
-                if (walk_map(p, e, "a mount", mount_keys, ARRAY_SIZE(mount_keys), m) < 0)
-                        return -1;
-                if (m->src == NULL || m->dest == NULL)
-                        return FAIL(p, e, "mount needs 'src' and 'dest'");
-        }
-        return 0;
+        if (expect_list(p, v, "mounts", "a list of {src, dest, ro}", &n) < 0)
+                return -1;
+        c->mounts = new_entries(p, n, sizeof(*c->mounts));
+        return read_entries(p, v, c->mounts, sizeof(*c->mounts), &c->n_mounts, parse_mount);
 }
 
 static const key_handler container_keys[] = {
@@ -1255,8 +1292,10 @@ static const key_handler repo_keys[] = {
     KEY("check_valid_until", KEY_BOOL, spec_repo, check_valid_until),
 };
 
-static int parse_repo(parser *p, yaml_node_t *e, spec_repo *r)
+static int parse_repo(parser *p, yaml_node_t *e, void *entry)
 {
+        spec_repo *r = entry;
+
         r->pos = pos_of(e);
         r->check_valid_until = true;
         if (e->type == YAML_SCALAR_NODE) {
@@ -1268,16 +1307,13 @@ static int parse_repo(parser *p, yaml_node_t *e, spec_repo *r)
                 r->host = true;
                 return 0;
         }
-        if (walk_map(p, e, "a repository", repo_keys, ARRAY_SIZE(repo_keys), r) < 0)
+        if (walk_map(p, e, "a repository", repo_keys, ARRAY_SIZE(repo_keys), r) < 0 ||
+            require_key(p, e, r->url != NULL, "repository", "url", "url, suite, keyring") < 0 ||
+            require_key(p, e, r->suite != NULL, "repository", "suite", "a suite like bookworm") <
+                0 ||
+            require_key(p, e, r->keyring != NULL, "repository", "keyring",
+                        "the OpenPGP key file that signs its InRelease") < 0)
                 return -1;
-        if (r->url == NULL)
-                return FAIL(p, e, "repository has no 'url' (expected url, suite, keyring)");
-        if (r->suite == NULL)
-                return FAIL(p, e, "repository has no 'suite' (expected a suite like bookworm)");
-        if (r->keyring == NULL)
-                return FAIL(p, e,
-                            "repository has no 'keyring' (expected the OpenPGP key file "
-                            "that signs its InRelease)");
         if (r->components == NULL) {
                 r->components = calloc(2, sizeof(char *));
                 if (r->components == NULL || (r->components[0] = strdup("main")) == NULL)
@@ -1292,21 +1328,12 @@ KEYFN(t_repositories)
         size_t n;
 
         s->repos_pos = pos_of(k);
-        if (v->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, v, "'repositories' is %s (expected a list like [host])",
-                            type_name(v));
-        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (expect_list(p, v, "repositories", "a list like [host]", &n) < 0)
+                return -1;
         if (n == 0 || n > 64)
                 return FAIL(p, v, "'repositories' has %zu entries (expected 1 to 64)", n);
-        s->repos = calloc(n, sizeof(*s->repos));
-        if (s->repos == NULL)
-                return forge_error_make(p->err, ENOMEM, "parse spec");
-        for (size_t i = 0; i < n; i++) {
-                s->n_repos++;
-                if (parse_repo(p, node(p, v->data.sequence.items.start[i]), &s->repos[i]) < 0)
-                        return -1;
-        }
-        return 0;
+        s->repos = new_entries(p, n, sizeof(*s->repos));
+        return read_entries(p, v, s->repos, sizeof(*s->repos), &s->n_repos, parse_repo);
 }
 
 KEYFN(t_architecture)
