@@ -1593,61 +1593,77 @@ static void kvs_free(spec_kvs *kvs)
         free(kvs->items);
 }
 
+/* Frees what the typed keys of h read into obj */
+static void free_keys(const key_handler *h, size_t nh, void *obj)
+{
+        for (size_t i = 0; i < nh; i++) {
+                void *field = (char *)obj + h[i].offset;
+
+                switch (h[i].type) {
+                case KEY_STRING:
+                case KEY_ABS_PATH:
+                case KEY_SHA256:
+                case KEY_INPUT:
+                        free(*(char **)field);
+                        break;
+                case KEY_STRV:
+                case KEY_PORTS:
+                        cleanup_strv_fn(field);
+                        break;
+                case KEY_KVS:
+                case KEY_ENV:
+                        kvs_free(field);
+                        break;
+                case KEY_FN:
+                case KEY_BOOL:
+                case KEY_SIZE:
+                case KEY_PIDS:
+                case KEY_NETWORK:
+                        break;
+                }
+        }
+}
+
+#define FREE_KEYS(keys, obj) free_keys(keys, ARRAY_SIZE(keys), obj)
+
+/* What the key functions (KEY_FN, checks) of a layer filled in too */
+static void layer_free(spec_layer *l)
+{
+        FREE_KEYS(layer_keys, l);
+        free(l->src);
+        free(l->src_path);
+        for (size_t i = 0; i < l->n_files; i++) {
+                FREE_KEYS(file_keys, &l->files[i]);
+                free(l->files[i].src_path);
+        }
+        free(l->files);
+        free(l->run);
+        cleanup_strv_fn(&l->packages);
+        free(l->package_pos);
+}
+
 void spec_free(spec *s)
 {
         if (s == NULL)
                 return;
+        FREE_KEYS(top_keys, s);
         free(s->path);
         free(s->context_dir);
-        free(s->name);
-        free(s->tag);
-        free(s->from);
         free(s->from_path);
-        for (size_t i = 0; i < s->n_layers; i++) {
-                spec_layer *l = &s->layers[i];
-                free(l->name);
-                free(l->src);
-                free(l->src_path);
-                free(l->sha256);
-                free(l->dest);
-                for (size_t j = 0; j < l->n_files; j++) {
-                        free(l->files[j].src);
-                        free(l->files[j].src_path);
-                        free(l->files[j].dest);
-                }
-                free(l->files);
-                free(l->run);
-                kvs_free(&l->env);
-                cleanup_strv_fn(&l->packages);
-                free(l->package_pos);
-        }
+        for (size_t i = 0; i < s->n_layers; i++)
+                layer_free(&s->layers[i]);
         free(s->layers);
-        cleanup_strv_fn(&s->config.entrypoint);
-        cleanup_strv_fn(&s->config.cmd);
-        kvs_free(&s->config.env);
-        free(s->config.workdir);
-        free(s->config.user);
-        free(s->config.hostname);
-        kvs_free(&s->config.labels);
-        for (size_t i = 0; i < s->container.n_mounts; i++) {
-                free(s->container.mounts[i].src);
-                free(s->container.mounts[i].dest);
-        }
+        FREE_KEYS(config_keys, &s->config);
+        for (size_t i = 0; i < s->container.n_mounts; i++)
+                FREE_KEYS(mount_keys, &s->container.mounts[i]);
         free(s->container.mounts);
-        cleanup_strv_fn(&s->container.ports);
-        cleanup_strv_fn(&s->vm.ports);
+        FREE_KEYS(container_keys, &s->container);
+        FREE_KEYS(vm_keys, &s->vm);
+        FREE_KEYS(kernel_keys, &s->vm);
         free(s->vm.kernel_deb);
         free(s->vm.kernel_bzimage);
-        free(s->vm.kernel_modules);
-        free(s->vm.kernel_sha256);
-        free(s->vm.cmdline);
-        for (size_t i = 0; i < s->n_repos; i++) {
-                free(s->repos[i].url);
-                free(s->repos[i].suite);
-                cleanup_strv_fn(&s->repos[i].components);
-                free(s->repos[i].keyring);
-        }
+        for (size_t i = 0; i < s->n_repos; i++)
+                FREE_KEYS(repo_keys, &s->repos[i]);
         free(s->repos);
-        free(s->architecture);
         free(s);
 }
