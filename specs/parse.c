@@ -38,15 +38,14 @@ static spec_pos pos_of(const yaml_node_t *n)
 
 int spec_error(forge_error **err, const spec *s, spec_pos pos, const char *fmt, ...)
 {
-        cleanup_free char *msg = NULL;
         va_list ap;
 
+        if (err == NULL || *err != NULL)
+                return -1; /* as forge_error_usage: the first error stands */
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        forge_error_usagev(err, fmt, ap);
         va_end(ap);
-        return forge_error_usage(err, "%s:%d:%d: %s", s->path, pos.line, pos.col,
-                                 msg ? msg : "error");
+        return forge_error_prefix(err, "%s:%d:%d", s->path, pos.line, pos.col);
 }
 
 #define FAIL(p, node, ...) spec_error((p)->err, (p)->s, pos_of(node), __VA_ARGS__)
