@@ -418,7 +418,7 @@ static int kv_parse(const kv_key *k, const char *v, size_t len, void *obj)
         switch (k->type) {
         case KV_LIST_SET:
                 *(bool *)field(obj, k->set) = true;
-                return unhex_list(v, len, f, field(obj, k->n));
+                /* fall through */
         case KV_LIST:
                 return unhex_list(v, len, f, field(obj, k->n));
         case KV_HEX:
@@ -439,35 +439,28 @@ static int kv_parse(const kv_key *k, const char *v, size_t len, void *obj)
         return EINVAL;
 }
 
-/* Frees what the keys of f hold in obj, and zeroes it */
+static void shares_free(vmproto_share *sh, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(sh[i].tag);
+                free(sh[i].path);
+        }
+}
+
+/* Frees what the keys of f hold in obj (strings, lists, shares; the other
+ * types hold no memory), and zeroes it */
 static void kv_release(const kv_format *f, void *obj)
 {
         for (size_t i = 0; i < f->n_keys; i++) {
                 const kv_key *k = &f->keys[i];
                 void *at = field(obj, k->at);
-                const size_t *n = field(obj, k->n);
 
-                switch (k->type) {
-                case KV_LIST:
-                case KV_LIST_SET:
-                        vmproto_strv_free(*(char ***)at, *n);
-                        break;
-                case KV_HEX:
-                case KV_WORD:
-                case KV_TEXT:
+                if (k->type == KV_LIST || k->type == KV_LIST_SET)
+                        vmproto_strv_free(*(char ***)at, *(size_t *)field(obj, k->n));
+                else if (k->type == KV_SHARES)
+                        shares_free(at, *(size_t *)field(obj, k->n));
+                else if (k->type == KV_HEX || k->type == KV_WORD || k->type == KV_TEXT)
                         free(*(char **)at);
-                        break;
-                case KV_SHARES:
-                        for (size_t j = 0; j < *n; j++) {
-                                free(((vmproto_share *)at)[j].tag);
-                                free(((vmproto_share *)at)[j].path);
-                        }
-                        break;
-                case KV_BOOL:
-                case KV_DIM:
-                case KV_COUNT:
-                        break;
-                }
         }
         memset(obj, 0, f->size);
 }
