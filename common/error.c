@@ -51,6 +51,11 @@ int forge_error_usage(forge_error **err, const char *fmt, ...)
         return -1;
 }
 
+int forge_error_usagev(forge_error **err, const char *fmt, va_list ap)
+{
+        return set_error(err, 0, FORGE_EXIT_USAGE, fmt, ap);
+}
+
 int forge_error_prefix(forge_error **err, const char *fmt, ...)
 {
         char *ctx = NULL, *full = NULL;

@@ -31,6 +31,9 @@ int forge_error_make(forge_error **err, int errnum, const char *fmt, ...)
 /* Like forge_error_make, but marks the error as a usage/spec error (exit 2). */
 int forge_error_usage(forge_error **err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* forge_error_usage with a va_list, for functions that take a format */
+int forge_error_usagev(forge_error **err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Prepends "context: " to an existing error. Always returns -1. */
 int forge_error_prefix(forge_error **err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

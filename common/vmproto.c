@@ -6,6 +6,7 @@
 #include "common/vmproto.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,11 +65,12 @@ static int sb_finish(sbuf *b, int err, char **ret)
         return 0;
 }
 
+static const char hex_digits[] = "0123456789abcdef";
+
 /* Hex of the strings joined by NUL. A list of one empty string would read
  * back as the empty list: refused. */
 static int sb_hex_strv(sbuf *b, const char *const *v, size_t n)
 {
-        static const char digits[] = "0123456789abcdef";
 
         if (n > VMPROTO_MAX_STRINGS)
                 return E2BIG;
@@ -78,7 +80,7 @@ static int sb_hex_strv(sbuf *b, const char *const *v, size_t n)
                 if (i > 0)
                         sb_add(b, "00", 2);
                 for (const unsigned char *c = (const unsigned char *)v[i]; *c; c++) {
-                        char h[2] = {digits[*c >> 4], digits[*c & 15]};
+                        char h[2] = {hex_digits[*c >> 4], hex_digits[*c & 15]};
                         sb_add(b, h, 2);
                 }
         }
@@ -92,15 +94,15 @@ int vmproto_hex_strv(const char *const *v, size_t n, char **ret)
         return sb_finish(&b, sb_hex_strv(&b, v, n), ret);
 }
 
+/* The value of a hex digit in either case, -1 for anything else */
 static int hexval(char c)
 {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
+        const char *d;
+
         if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
+                c = (char)(c - 'A' + 'a');
+        d = memchr(hex_digits, c, 16);
+        return d ? (int)(d - hex_digits) : -1;
 }
 
 void vmproto_strv_free(char **v, size_t n)
@@ -183,30 +185,63 @@ fail:
         return -1;
 }
 
-/* ---- the kernel command line ---- */
+/* ---- KEY=VALUE lists: the kernel command line and /.forge/run ---- */
 
-enum {
-        K_ARGS,
-        K_ENV,
-        K_ENTRYPOINT,
-        K_USER,
-        K_WORKDIR,
-        K_HOSTNAME,
-        K_RO,
-        K_FS,
-        K_NET,
-        K_TTY,
-        K_ROWS,
-        K_COLS,
-        K_ROOT,
-        K_BOOTSTAT,
-        K_N
-};
+/* What a key's value is, and where it goes in the object decoded */
+typedef enum kv_type {
+        KV_LIST,     /* char ** at, its size_t count at n: hex of the strings, NUL-joined */
+        KV_LIST_SET, /* KV_LIST; the bool at set marks it given (an empty list counts) */
+        KV_HEX,      /* char *: hex of one string ("" is the empty string) */
+        KV_WORD,     /* char *: as written, when valid() */
+        KV_TEXT,     /* char *: as written; "" or one with a NUL byte: unset */
+        KV_BOOL,     /* bool: 0 or 1 */
+        KV_DIM,      /* unsigned: 1-65535 */
+        KV_COUNT,    /* size_t: 0 to the size_t at n (a key before it) */
+        KV_SHARES,   /* vmproto_share[VMPROTO_MAX_SHARES] at, its size_t count at n */
+} kv_type;
 
-static const char *const run_keys[K_N] = {
-    "forge.args",     "forge.env",  "forge.entrypoint", "forge.user",    "forge.workdir",
-    "forge.hostname", "forge.ro",   "forge.fs",         "forge.net",     "forge.tty",
-    "forge.rows",     "forge.cols", "forge.root",       "forge.bootstat"};
+typedef struct kv_key {
+        const char *name;
+        kv_type type;
+        size_t at, n, set;
+        bool (*valid)(const char *v, size_t len);
+} kv_key;
+
+/* Rows of a key table, for the object type KV_OBJ names */
+#define KV_AT(f) offsetof(KV_OBJ, f)
+#define KV_(name, type, f, n, set, valid)                                                          \
+        {                                                                                          \
+                name, type, KV_AT(f), n, set, valid                                                \
+        }
+#define LIST_SET(name, f, n, set) KV_(name, KV_LIST_SET, f, KV_AT(n), KV_AT(set), NULL)
+#define LIST(name, f, n) KV_(name, KV_LIST, f, KV_AT(n), 0, NULL)
+#define HEX(name, f) KV_(name, KV_HEX, f, 0, 0, NULL)
+#define WORD(name, f, valid) KV_(name, KV_WORD, f, 0, 0, valid)
+#define TEXT(name, f) KV_(name, KV_TEXT, f, 0, 0, NULL)
+#define BOOL(name, f) KV_(name, KV_BOOL, f, 0, 0, NULL)
+#define DIM(name, f) KV_(name, KV_DIM, f, 0, 0, NULL)
+#define COUNT(name, f, bound) KV_(name, KV_COUNT, f, KV_AT(bound), 0, NULL)
+#define SHARES(name, f, n) KV_(name, KV_SHARES, f, KV_AT(n), 0, NULL)
+
+/* KEY=VALUE units of a text (words of a command line, lines of a file), at
+ * most MAX_KEYS keys, parsed in the table's order */
+#define MAX_KEYS 16
+typedef struct kv_format {
+        bool (*next)(const char **p, const char **ret_unit, size_t *ret_len);
+        const kv_key *keys;
+        size_t n_keys;
+        size_t size; /* of the object */
+} kv_format;
+
+static void *field(void *obj, size_t at)
+{
+        return (char *)obj + at;
+}
+
+static const void *cfield(const void *obj, size_t at)
+{
+        return (const char *)obj + at;
+}
 
 static bool is_space(char c)
 {
@@ -231,6 +266,17 @@ static bool next_word(const char **p, const char **ret_word, size_t *ret_len)
         *ret_word = s;
         *ret_len = i;
         *p = s + i;
+        return true;
+}
+
+static bool next_line(const char **p, const char **ret_line, size_t *ret_len)
+{
+        if (**p == '\0')
+                return false;
+        *ret_line = *p;
+        *ret_len = strcspn(*p, "\n");
+        *p += *ret_len;
+        *p += **p == '\n';
         return true;
 }
 
@@ -266,22 +312,33 @@ static int parse_bool(const char *v, size_t len, bool *ret)
         return 0;
 }
 
-/* 1-65535, digits only */
-static int parse_dim(const char *v, size_t len, unsigned *ret)
+/* At most digits decimal digits, value min to max */
+static int parse_decimal(const char *v, size_t len, size_t digits, size_t min, size_t max,
+                         size_t *ret)
 {
-        unsigned n = 0;
+        size_t n = 0;
 
-        if (len == 0 || len > 5)
+        if (len == 0 || len > digits)
                 return EINVAL;
         for (size_t i = 0; i < len; i++) {
                 if (v[i] < '0' || v[i] > '9')
                         return EINVAL;
-                n = n * 10 + (unsigned)(v[i] - '0');
+                n = n * 10 + (size_t)(v[i] - '0');
         }
-        if (n == 0 || n > 65535)
+        if (n < min || n > max)
                 return EINVAL;
         *ret = n;
         return 0;
+}
+
+static int parse_dim(const char *v, size_t len, unsigned *ret)
+{
+        size_t n;
+        int e = parse_decimal(v, len, 5, 1, 65535, &n);
+
+        if (!e)
+                *ret = (unsigned)n;
+        return e;
 }
 
 static bool span_of(const char *v, size_t len, const char *accept)
@@ -317,7 +374,7 @@ static bool share_valid(const char *tag, const char *path, const char *mode)
 }
 
 /* TAG, PATH, ro|rw for each share, NUL-joined */
-static int parse_shares(const char *v, size_t len, vmproto_run *r)
+static int parse_shares(const char *v, size_t len, vmproto_share *ret, size_t *ret_n)
 {
         char **s = NULL;
         size_t n = 0;
@@ -331,11 +388,11 @@ static int parse_shares(const char *v, size_t len, vmproto_run *r)
                 if (!share_valid(s[i], s[i + 1], s[i + 2]))
                         e = EINVAL;
         for (size_t i = 0; !e && i < n; i += 3) {
-                r->shares[i / 3] = (vmproto_share){s[i], s[i + 1], strcmp(s[i + 2], "ro") == 0};
+                ret[i / 3] = (vmproto_share){s[i], s[i + 1], strcmp(s[i + 2], "ro") == 0};
                 s[i] = s[i + 1] = NULL;
         }
         if (!e)
-                r->n_shares = n / 3;
+                *ret_n = n / 3;
         vmproto_strv_free(s, n);
         return e;
 }
@@ -346,54 +403,67 @@ static int dup_span(const char *v, size_t len, char **ret)
         return *ret ? 0 : ENOMEM;
 }
 
-static int parse_run_key(int k, const char *v, size_t len, void *out)
+/* text: "" is unset */
+static int dup_text(const char *v, size_t len, char **ret)
 {
-        vmproto_run *r = out;
+        if (len == 0 || memchr(v, '\0', len) != NULL)
+                return 0;
+        return dup_span(v, len, ret);
+}
 
-        switch (k) {
-        case K_ARGS:
-                r->has_args = true;
-                return unhex_list(v, len, &r->args, &r->n_args);
-        case K_ENV:
-                return unhex_list(v, len, &r->env, &r->n_env);
-        case K_ENTRYPOINT:
-                return unhex_one(v, len, &r->entrypoint);
-        case K_USER:
-                return unhex_one(v, len, &r->user);
-        case K_WORKDIR:
-                return unhex_one(v, len, &r->workdir);
-        case K_HOSTNAME:
-                return unhex_one(v, len, &r->hostname);
-        case K_RO:
-                return parse_bool(v, len, &r->read_only);
-        case K_FS:
-                return parse_shares(v, len, r);
-        case K_NET:
-                return net_valid(v, len) ? dup_span(v, len, &r->net) : EINVAL;
-        case K_TTY:
-                return parse_bool(v, len, &r->tty);
-        case K_ROWS:
-                return parse_dim(v, len, &r->rows);
-        case K_COLS:
-                return parse_dim(v, len, &r->cols);
-        case K_ROOT:
-                return root_valid(v, len) ? dup_span(v, len, &r->root) : EINVAL;
-        case K_BOOTSTAT:
-                return parse_bool(v, len, &r->bootstat);
+static int kv_parse(const kv_key *k, const char *v, size_t len, void *obj)
+{
+        void *f = field(obj, k->at);
+
+        switch (k->type) {
+        case KV_LIST_SET:
+                *(bool *)field(obj, k->set) = true;
+                /* fall through */
+        case KV_LIST:
+                return unhex_list(v, len, f, field(obj, k->n));
+        case KV_HEX:
+                return unhex_one(v, len, f);
+        case KV_WORD:
+                return k->valid(v, len) ? dup_span(v, len, f) : EINVAL;
+        case KV_TEXT:
+                return dup_text(v, len, f);
+        case KV_BOOL:
+                return parse_bool(v, len, f);
+        case KV_DIM:
+                return parse_dim(v, len, f);
+        case KV_COUNT:
+                return parse_decimal(v, len, 9, 0, *(size_t *)field(obj, k->n), f);
+        case KV_SHARES:
+                return parse_shares(v, len, f, field(obj, k->n));
         }
         return EINVAL;
 }
 
-/* KEY=VALUE units of a text (words of a command line, lines of a file), at
- * most MAX_KEYS keys */
-#define MAX_KEYS 16
-typedef struct kv_format {
-        bool (*next)(const char **p, const char **ret_unit, size_t *ret_len);
-        const char *const *keys;
-        int n_keys;
-        int (*parse)(int k, const char *v, size_t len, void *out);
-        void (*release)(void *out); /* what parse filled in, on failure */
-} kv_format;
+static void shares_free(vmproto_share *sh, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(sh[i].tag);
+                free(sh[i].path);
+        }
+}
+
+/* Frees what the keys of f hold in obj (strings, lists, shares; the other
+ * types hold no memory), and zeroes it */
+static void kv_release(const kv_format *f, void *obj)
+{
+        for (size_t i = 0; i < f->n_keys; i++) {
+                const kv_key *k = &f->keys[i];
+                void *at = field(obj, k->at);
+
+                if (k->type == KV_LIST || k->type == KV_LIST_SET)
+                        vmproto_strv_free(*(char ***)at, *(size_t *)field(obj, k->n));
+                else if (k->type == KV_SHARES)
+                        shares_free(at, *(size_t *)field(obj, k->n));
+                else if (k->type == KV_HEX || k->type == KV_WORD || k->type == KV_TEXT)
+                        free(*(char **)at);
+        }
+        memset(obj, 0, f->size);
+}
 
 /* Each key's value (the last one counts) parsed in key order; on failure
  * errno and the key in *ret_bad */
@@ -403,6 +473,7 @@ static int kv_decode(const kv_format *f, const char *text, size_t max, void *out
         const char *val[MAX_KEYS] = {0}, *p = text, *u;
         size_t vlen[MAX_KEYS] = {0}, len;
 
+        memset(out, 0, f->size);
         *ret_bad = NULL;
         if (strnlen(text, max + 1) > max) {
                 errno = E2BIG;
@@ -410,18 +481,18 @@ static int kv_decode(const kv_format *f, const char *text, size_t max, void *out
         }
         while (f->next(&p, &u, &len)) {
                 const char *eq = memchr(u, '=', len);
-                for (int k = 0; eq && k < f->n_keys; k++)
-                        if (strlen(f->keys[k]) == (size_t)(eq - u) &&
-                            memcmp(u, f->keys[k], (size_t)(eq - u)) == 0) {
+                for (size_t k = 0; eq && k < f->n_keys; k++)
+                        if (strlen(f->keys[k].name) == (size_t)(eq - u) &&
+                            memcmp(u, f->keys[k].name, (size_t)(eq - u)) == 0) {
                                 val[k] = eq + 1;
                                 vlen[k] = len - (size_t)(eq - u) - 1;
                         }
         }
-        for (int k = 0; k < f->n_keys; k++) {
-                int e = val[k] ? f->parse(k, val[k], vlen[k], out) : 0;
+        for (size_t k = 0; k < f->n_keys; k++) {
+                int e = val[k] ? kv_parse(&f->keys[k], val[k], vlen[k], out) : 0;
                 if (e) {
-                        f->release(out);
-                        *ret_bad = f->keys[k];
+                        kv_release(f, out);
+                        *ret_bad = f->keys[k].name;
                         errno = e;
                         return -1;
                 }
@@ -429,142 +500,147 @@ static int kv_decode(const kv_format *f, const char *text, size_t max, void *out
         return 0;
 }
 
-static void release_run(void *r)
-{
-        vmproto_run_free(r);
-}
+/* ---- the kernel command line ---- */
+
+#define KV_OBJ vmproto_run
+/* in the order vmproto_run_encode writes them */
+static const kv_key run_keys[] = {
+    LIST_SET("forge.args", args, n_args, has_args),
+    LIST("forge.env", env, n_env),
+    HEX("forge.entrypoint", entrypoint),
+    HEX("forge.user", user),
+    HEX("forge.workdir", workdir),
+    HEX("forge.hostname", hostname),
+    BOOL("forge.ro", read_only),
+    SHARES("forge.fs", shares, n_shares),
+    WORD("forge.net", net, net_valid),
+    BOOL("forge.tty", tty),
+    DIM("forge.rows", rows),
+    DIM("forge.cols", cols),
+    WORD("forge.root", root, root_valid),
+    BOOL("forge.bootstat", bootstat),
+};
+#undef KV_OBJ
+_Static_assert(sizeof(run_keys) / sizeof(run_keys[0]) <= MAX_KEYS, "too many keys");
+
+static const kv_format run_format = {next_word, run_keys, sizeof(run_keys) / sizeof(run_keys[0]),
+                                     sizeof(vmproto_run)};
 
 int vmproto_run_decode(const char *cmdline, vmproto_run *ret, const char **ret_bad)
 {
-        static const kv_format f = {next_word, run_keys, K_N, parse_run_key, release_run};
-
-        *ret = (vmproto_run){0};
-        return kv_decode(&f, cmdline, VMPROTO_CMDLINE_MAX, ret, ret_bad);
+        return kv_decode(&run_format, cmdline, VMPROTO_CMDLINE_MAX, ret, ret_bad);
 }
 
 void vmproto_run_free(vmproto_run *r)
 {
-        vmproto_strv_free(r->args, r->n_args);
-        vmproto_strv_free(r->env, r->n_env);
-        free(r->entrypoint);
-        free(r->user);
-        free(r->workdir);
-        free(r->hostname);
-        for (size_t i = 0; i < r->n_shares; i++) {
-                free(r->shares[i].tag);
-                free(r->shares[i].path);
-        }
-        free(r->net);
-        free(r->root);
-        *r = (vmproto_run){0};
+        kv_release(&run_format, r);
 }
 
 /* "KEY=", after a space when something comes before */
-static void word_key(sbuf *b, int k)
+static void word_key(sbuf *b, const char *key)
 {
         if (b->len > 0)
                 sb_add(b, " ", 1);
-        sb_str(b, run_keys[k]);
+        sb_str(b, key);
         sb_add(b, "=", 1);
 }
 
 /* KEY=HEX of the strings */
-static int word_hex(sbuf *b, int k, const char *const *v, size_t n)
+static int word_hex(sbuf *b, const char *key, const char *const *v, size_t n)
 {
-        word_key(b, k);
+        word_key(b, key);
         return sb_hex_strv(b, v, n);
 }
 
 /* one string: its hex ("" for the empty string) */
-static int word_hex_one(sbuf *b, int k, const char *s)
+static int word_hex_one(sbuf *b, const char *key, const char *s)
 {
         if (s == NULL)
                 return 0;
         if (s[0] == '\0') {
-                word_key(b, k);
+                word_key(b, key);
                 return 0;
         }
-        return word_hex(b, k, &s, 1);
+        return word_hex(b, key, &s, 1);
 }
 
-static void word_text(sbuf *b, int k, const char *value)
+static void word_text(sbuf *b, const char *key, const char *value)
 {
-        word_key(b, k);
+        word_key(b, key);
         sb_str(b, value);
 }
 
-static void word_uint(sbuf *b, int k, unsigned v)
-{
-        char n[16];
-
-        snprintf(n, sizeof(n), "%u", v);
-        word_text(b, k, n);
-}
-
-static int words_shares(sbuf *b, const vmproto_run *r)
+static int word_shares(sbuf *b, const char *key, const vmproto_share *sh, size_t n)
 {
         const char *v[3 * VMPROTO_MAX_SHARES];
 
-        if (r->n_shares > VMPROTO_MAX_SHARES)
+        if (n > VMPROTO_MAX_SHARES)
                 return E2BIG;
-        for (size_t i = 0; i < r->n_shares; i++) {
-                v[3 * i] = r->shares[i].tag;
-                v[3 * i + 1] = r->shares[i].path;
-                v[3 * i + 2] = r->shares[i].ro ? "ro" : "rw";
+        for (size_t i = 0; i < n; i++) {
+                v[3 * i] = sh[i].tag;
+                v[3 * i + 1] = sh[i].path;
+                v[3 * i + 2] = sh[i].ro ? "ro" : "rw";
                 if (!share_valid(v[3 * i], v[3 * i + 1], v[3 * i + 2]))
                         return EINVAL;
         }
-        return r->n_shares ? word_hex(b, K_FS, v, 3 * r->n_shares) : 0;
+        return n ? word_hex(b, key, v, 3 * n) : 0;
 }
 
-static int words_lists(sbuf *b, const vmproto_run *r)
+/* A valid word as written */
+static int word_checked(sbuf *b, const kv_key *k, const char *s)
 {
-        int e = 0;
-
-        if (r->has_args)
-                e = word_hex(b, K_ARGS, (const char *const *)r->args, r->n_args);
-        if (!e && r->n_env)
-                e = word_hex(b, K_ENV, (const char *const *)r->env, r->n_env);
-        if (!e)
-                e = word_hex_one(b, K_ENTRYPOINT, r->entrypoint);
-        if (!e)
-                e = word_hex_one(b, K_USER, r->user);
-        if (!e)
-                e = word_hex_one(b, K_WORKDIR, r->workdir);
-        if (!e)
-                e = word_hex_one(b, K_HOSTNAME, r->hostname);
-        return e;
-}
-
-static int words_flags(sbuf *b, const vmproto_run *r)
-{
-        int e;
-
-        if (r->read_only)
-                word_text(b, K_RO, "1");
-        if ((e = words_shares(b, r)) != 0)
-                return e;
-        if (r->net) {
-                if (!net_valid(r->net, strlen(r->net)))
-                        return EINVAL;
-                word_text(b, K_NET, r->net);
-        }
-        if (r->tty)
-                word_text(b, K_TTY, "1");
-        if (r->rows > 65535 || r->cols > 65535)
+        if (s == NULL)
+                return 0;
+        if (!k->valid(s, strlen(s)))
                 return EINVAL;
-        if (r->rows)
-                word_uint(b, K_ROWS, r->rows);
-        if (r->cols)
-                word_uint(b, K_COLS, r->cols);
-        if (r->root) {
-                if (!root_valid(r->root, strlen(r->root)))
-                        return EINVAL;
-                word_text(b, K_ROOT, r->root);
-        }
-        if (r->bootstat)
-                word_text(b, K_BOOTSTAT, "1");
+        word_text(b, k->name, s);
         return 0;
+}
+
+static int word_dim(sbuf *b, const char *key, unsigned v)
+{
+        char n[16];
+
+        if (v > 65535)
+                return EINVAL;
+        snprintf(n, sizeof(n), "%u", v);
+        if (v)
+                word_text(b, key, n);
+        return 0;
+}
+
+/* The word of key k, if r gives it */
+static int word_encode(sbuf *b, const kv_key *k, const vmproto_run *r)
+{
+        const void *at = cfield(r, k->at);
+        const size_t *n = cfield(r, k->n);
+
+        switch (k->type) {
+        case KV_LIST_SET:
+                if (!*(const bool *)cfield(r, k->set))
+                        return 0;
+                return word_hex(b, k->name, (const char *const *)*(char *const *const *)at, *n);
+        case KV_LIST:
+                if (*n == 0)
+                        return 0;
+                return word_hex(b, k->name, (const char *const *)*(char *const *const *)at, *n);
+        case KV_HEX:
+                return word_hex_one(b, k->name, *(char *const *)at);
+        case KV_WORD:
+                return word_checked(b, k, *(char *const *)at);
+        case KV_BOOL:
+                if (*(const bool *)at)
+                        word_text(b, k->name, "1");
+                return 0;
+        case KV_DIM:
+                return word_dim(b, k->name, *(const unsigned *)at);
+        case KV_SHARES:
+                return word_shares(b, k->name, at, *n);
+        case KV_TEXT:
+        case KV_COUNT:
+                break; /* /.forge/run's */
+        }
+        return EINVAL;
 }
 
 /* Whether the words after s would be read as words: an odd number of
@@ -581,14 +657,13 @@ static bool quotes_balanced(const char *s)
 int vmproto_run_encode(const vmproto_run *r, const char *base, char **ret)
 {
         sbuf b = {0};
-        int e;
+        int e = 0;
 
         if (!quotes_balanced(base))
                 return sb_finish(&b, EINVAL, ret);
         sb_str(&b, base ? base : "");
-        e = words_lists(&b, r);
-        if (!e)
-                e = words_flags(&b, r);
+        for (size_t k = 0; !e && k < run_format.n_keys; k++)
+                e = word_encode(&b, &run_keys[k], r);
         if (!e && b.len > VMPROTO_CMDLINE_MAX)
                 e = E2BIG;
         return sb_finish(&b, e, ret);
@@ -633,90 +708,26 @@ int vmproto_image_encode(const vmproto_image *im, char **ret)
         return sb_finish(&b, e, ret);
 }
 
-enum { I_ARGV, I_ENTRYPOINT, I_ENV, I_WORKDIR, I_USER, I_HOSTNAME, I_N };
-static const char *const image_keys[I_N] = {"argv",    "entrypoint", "env",
-                                            "workdir", "user",       "hostname"};
+#define KV_OBJ vmproto_image
+/* argv before entrypoint: the count is checked against it */
+static const kv_key image_keys[] = {
+    LIST("argv", argv, argc), COUNT("entrypoint", n_entrypoint, argc),
+    LIST("env", env, n_env),  TEXT("workdir", workdir),
+    TEXT("user", user),       TEXT("hostname", hostname),
+};
+#undef KV_OBJ
 
-/* decimal, at most max */
-static int parse_count(const char *v, size_t len, size_t max, size_t *ret)
-{
-        size_t n = 0;
-
-        if (len == 0 || len > 9)
-                return EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                if (v[i] < '0' || v[i] > '9')
-                        return EINVAL;
-                n = n * 10 + (size_t)(v[i] - '0');
-        }
-        if (n > max)
-                return EINVAL;
-        *ret = n;
-        return 0;
-}
-
-/* text: "" is unset */
-static int dup_text(const char *v, size_t len, char **ret)
-{
-        if (len == 0 || memchr(v, '\0', len) != NULL)
-                return 0;
-        return dup_span(v, len, ret);
-}
-
-static int parse_image_key(int k, const char *v, size_t len, void *out)
-{
-        vmproto_image *im = out;
-
-        switch (k) {
-        case I_ARGV:
-                return unhex_list(v, len, &im->argv, &im->argc);
-        case I_ENTRYPOINT:
-                return parse_count(v, len, im->argc, &im->n_entrypoint);
-        case I_ENV:
-                return unhex_list(v, len, &im->env, &im->n_env);
-        case I_WORKDIR:
-                return dup_text(v, len, &im->workdir);
-        case I_USER:
-                return dup_text(v, len, &im->user);
-        case I_HOSTNAME:
-                return dup_text(v, len, &im->hostname);
-        }
-        return EINVAL;
-}
-
-static bool next_line(const char **p, const char **ret_line, size_t *ret_len)
-{
-        if (**p == '\0')
-                return false;
-        *ret_line = *p;
-        *ret_len = strcspn(*p, "\n");
-        *p += *ret_len;
-        *p += **p == '\n';
-        return true;
-}
-
-static void release_image(void *im)
-{
-        vmproto_image_free(im);
-}
+static const kv_format image_format = {
+    next_line, image_keys, sizeof(image_keys) / sizeof(image_keys[0]), sizeof(vmproto_image)};
 
 int vmproto_image_decode(const char *text, vmproto_image *ret, const char **ret_bad)
 {
-        /* argv before entrypoint: the count is checked against it */
-        static const kv_format f = {next_line, image_keys, I_N, parse_image_key, release_image};
-
-        *ret = (vmproto_image){0};
-        return kv_decode(&f, text, VMPROTO_RUN_FILE_MAX, ret, ret_bad);
+        return kv_decode(&image_format, text, VMPROTO_RUN_FILE_MAX, ret, ret_bad);
 }
 
 void vmproto_image_free(vmproto_image *im)
 {
-        vmproto_strv_free(im->argv, im->argc);
-        vmproto_strv_free(im->env, im->n_env);
-        free(im->workdir);
-        free(im->user);
-        free(im->hostname);
-        *im = (vmproto_image){0};
+        kv_release(&image_format, im);
 }
 
 static int strv_dup_append(char ***v, size_t *n, char *const *add, size_t n_add)

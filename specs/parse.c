@@ -38,15 +38,14 @@ static spec_pos pos_of(const yaml_node_t *n)
 
 int spec_error(forge_error **err, const spec *s, spec_pos pos, const char *fmt, ...)
 {
-        cleanup_free char *msg = NULL;
         va_list ap;
 
+        if (err == NULL || *err != NULL)
+                return -1; /* as forge_error_usage: the first error stands */
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        forge_error_usagev(err, fmt, ap);
         va_end(ap);
-        return forge_error_usage(err, "%s:%d:%d: %s", s->path, pos.line, pos.col,
-                                 msg ? msg : "error");
+        return forge_error_prefix(err, "%s:%d:%d", s->path, pos.line, pos.col);
 }
 
 #define FAIL(p, node, ...) spec_error((p)->err, (p)->s, pos_of(node), __VA_ARGS__)
@@ -89,6 +88,53 @@ static int expect_map(parser *p, yaml_node_t *n, const char *key)
         return 0;
 }
 
+/* A list (expected says what of); its length in *ret_n */
+static int expect_list(parser *p, yaml_node_t *n, const char *key, const char *expected,
+                       size_t *ret_n)
+{
+        if (n->type != YAML_SEQUENCE_NODE)
+                return FAIL(p, n, "'%s' is %s (expected %s)", key, type_name(n), expected);
+        *ret_n = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+        return 0;
+}
+
+/* A key the map e must have: "WHAT has no 'KEY' (expected ...)" */
+static int require_key(parser *p, yaml_node_t *e, bool given, const char *what, const char *key,
+                       const char *expected)
+{
+        if (given)
+                return 0;
+        return FAIL(p, e, "%s has no '%s' (expected %s)", what, key, expected);
+}
+
+typedef int (*entry_fn)(parser *p, yaml_node_t *e, void *entry);
+
+/* An array for n entries of size, zeroed; NULL (and the error) when out of memory */
+static void *new_entries(parser *p, size_t n, size_t size)
+{
+        void *a = calloc(n ? n : 1, size);
+
+        if (a == NULL)
+                forge_error_make(p->err, ENOMEM, "parse spec");
+        return a;
+}
+
+/* Reads each entry of the list n with fn into array (from new_entries),
+ * counting in *count those begun, so that spec_free frees them. */
+static int read_entries(parser *p, yaml_node_t *n, void *array, size_t size, size_t *count,
+                        entry_fn fn)
+{
+        if (array == NULL)
+                return -1;
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+                void *entry = (char *)array + (*count)++ * size;
+                if (fn(p, node(p, *it), entry) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 /* A scalar without a NUL byte in it. */
 static int expect_string(parser *p, yaml_node_t *n, const char *key)
 {
@@ -126,29 +172,62 @@ static int get_bool(parser *p, yaml_node_t *n, const char *key, bool *ret)
         return 0;
 }
 
+/* Digits only in base, at most max */
+static bool scan_uint(const char *v, int base, unsigned long long max, unsigned long long *ret)
+{
+        char *end = NULL;
+        unsigned long long x;
+
+        if (!isdigit((unsigned char)v[0]))
+                return false;
+        errno = 0;
+        x = strtoull(v, &end, base);
+        if (errno != 0 || *end != '\0' || x > max)
+                return false;
+        *ret = x;
+        return true;
+}
+
 static int get_uint(parser *p, yaml_node_t *n, const char *key, uint64_t max, uint64_t *ret)
 {
-        const char *v;
-        char *end = NULL;
         unsigned long long x;
 
         if (expect_scalar(p, n, key) < 0)
                 return -1;
-        v = scalar(n);
-        errno = 0;
-        if (!isdigit((unsigned char)v[0]))
-                goto bad;
-        x = strtoull(v, &end, 10);
-        if (errno != 0 || *end != '\0' || x > max)
-                goto bad;
+        if (!scan_uint(scalar(n), 10, max, &x)) {
+                /* -1, not FAIL()'s result: gcc can't see that is negative and
+                 * warns that the callers' *ret may be unset */
+                FAIL(p, n, "'%s' is '%s' (expected a whole number from 0 to %llu)", key, scalar(n),
+                     (unsigned long long)max);
+                return -1;
+        }
         *ret = x;
         return 0;
-bad:
-        /* -1, not FAIL()'s result: gcc can't see that is negative and warns
-         * that the callers' *ret may be unset */
-        FAIL(p, n, "'%s' is '%s' (expected a whole number from 0 to %llu)", key, v,
-             (unsigned long long)max);
-        return -1;
+}
+
+/* A whole number from 1 to max; expected says so for 0 */
+static int get_count(parser *p, yaml_node_t *n, const char *key, uint64_t max, const char *expected,
+                     uint64_t *ret)
+{
+        if (get_uint(p, n, key, max, ret) < 0)
+                return -1;
+        if (*ret == 0)
+                return FAIL(p, n, "'%s' is 0 (expected %s)", key, expected);
+        return 0;
+}
+
+/* 1 to max characters, each a digit, a letter (letter) or one of punct */
+static bool word_valid(const char *w, size_t max, int (*letter)(int), const char *punct)
+{
+        size_t len = strlen(w);
+
+        if (len == 0 || len > max)
+                return false;
+        for (const char *c = w; *c; c++)
+                if (!isdigit((unsigned char)*c) && !letter((unsigned char)*c) &&
+                    strchr(punct, *c) == NULL)
+                        return false;
+        return true;
 }
 
 static int get_size(parser *p, yaml_node_t *n, const char *key, uint64_t *ret)
@@ -168,10 +247,8 @@ static int get_strv(parser *p, yaml_node_t *n, const char *key, char ***ret)
         size_t count, i = 0;
         char **v;
 
-        if (n->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, n, "'%s' is %s (expected a list of strings, like [\"/bin/sh\"])",
-                            key, type_name(n));
-        count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+        if (expect_list(p, n, key, "a list of strings, like [\"/bin/sh\"]", &count) < 0)
+                return -1;
         v = calloc(count + 1, sizeof(char *));
         if (v == NULL)
                 return forge_error_make(p->err, ENOMEM, "parse spec");
@@ -336,7 +413,8 @@ static int get_sha256(parser *p, yaml_node_t *n, char **ret)
 typedef int (*key_fn)(parser *p, void *obj, yaml_node_t *key, yaml_node_t *value);
 
 /* What a key's value is: most keys are read straight into a field of the
- * object (at offset); the others have a function of their own. */
+ * object (at offset), then checked by fn if there is one; the others
+ * (KEY_FN) have a function of their own. */
 typedef enum key_type {
         KEY_FN,       /* fn reads it */
         KEY_STRING,   /* char * */
@@ -368,14 +446,16 @@ typedef struct key_handler {
         {                                                                                          \
                 name, KEY_FN, 0, fn                                                                \
         }
+#define KEY_CHECK(name, type, obj_type, field, fn)                                                 \
+        {                                                                                          \
+                name, type, offsetof(obj_type, field), fn                                          \
+        }
 
 static int get_pids(parser *p, yaml_node_t *v, int64_t *ret)
 {
         uint64_t n;
-        if (get_uint(p, v, "pids", 4194304, &n) < 0)
+        if (get_count(p, v, "pids", 4194304, "a positive number of processes", &n) < 0)
                 return -1;
-        if (n == 0)
-                return FAIL(p, v, "'pids' is 0 (expected a positive number of processes)");
         *ret = (int64_t)n;
         return 0;
 }
@@ -383,13 +463,11 @@ static int get_pids(parser *p, yaml_node_t *v, int64_t *ret)
 static int parse_network(parser *p, yaml_node_t *v, spec_network *ret);
 static int parse_ports(parser *p, yaml_node_t *v, char ***ret);
 
-static int set_key(parser *p, const key_handler *h, void *obj, yaml_node_t *k, yaml_node_t *v)
+static int read_key(parser *p, const key_handler *h, void *field, yaml_node_t *v)
 {
-        void *field = (char *)obj + h->offset;
-
         switch (h->type) {
         case KEY_FN:
-                return h->fn(p, obj, k, v);
+                break;
         case KEY_STRING:
                 return get_string(p, v, h->name, field);
         case KEY_BOOL:
@@ -422,6 +500,13 @@ static int set_key(parser *p, const key_handler *h, void *obj, yaml_node_t *k, y
                 return parse_ports(p, v, field);
         }
         return forge_error_make(p->err, EINVAL, "parse spec: key '%s'", h->name);
+}
+
+static int set_key(parser *p, const key_handler *h, void *obj, yaml_node_t *k, yaml_node_t *v)
+{
+        if (h->type != KEY_FN && read_key(p, h, (char *)obj + h->offset, v) < 0)
+                return -1;
+        return h->fn ? h->fn(p, obj, k, v) : 0;
 }
 
 static int walk_map(parser *p, yaml_node_t *map, const char *what, const key_handler *h, size_t nh,
@@ -497,9 +582,8 @@ KEYFN(l_archive)
 
 KEYFN(l_sha256)
 {
-        spec_layer *l = obj;
-        l->sha256_pos = pos_of(v);
-        return get_sha256(p, v, &l->sha256);
+        ((spec_layer *)obj)->sha256_pos = pos_of(v);
+        return 0;
 }
 
 KEYFN(l_run)
@@ -526,17 +610,13 @@ KEYFN(l_network)
 
 static int parse_mode(parser *p, yaml_node_t *v, int *ret)
 {
-        const char *s;
-        char *end = NULL;
-        long m;
+        unsigned long long m;
 
         if (expect_scalar(p, v, "mode") < 0)
                 return -1;
-        s = scalar(v);
-        errno = 0;
-        m = strtol(s, &end, 8);
-        if (s[0] < '0' || s[0] > '7' || errno != 0 || *end != '\0' || m < 0 || m > 07777)
-                return FAIL(p, v, "'mode' is '%s' (expected an octal mode like \"0755\")", s);
+        if (!scan_uint(scalar(v), 8, 07777, &m))
+                return FAIL(p, v, "'mode' is '%s' (expected an octal mode like \"0755\")",
+                            scalar(v));
         *ret = (int)m;
         return 0;
 }
@@ -568,10 +648,7 @@ bad:
 
 KEYFN(f_src)
 {
-        spec_file *f = obj;
-        if (get_string(p, v, "src", &f->src) < 0)
-                return -1;
-        return resolve_input(p, v, "src", true, &f->src_path);
+        return resolve_input(p, v, "src", true, &((spec_file *)obj)->src_path);
 }
 
 KEYFN(f_mode)
@@ -586,41 +663,37 @@ KEYFN(f_owner)
 }
 
 static const key_handler file_keys[] = {
-    KEY_CALL("src", f_src),
+    KEY_CHECK("src", KEY_STRING, spec_file, src, f_src),
     KEY("dest", KEY_ABS_PATH, spec_file, dest),
     KEY_CALL("mode", f_mode),
     KEY_CALL("owner", f_owner),
 };
+
+static int parse_file(parser *p, yaml_node_t *e, void *entry)
+{
+        spec_file *f = entry;
+
+        f->mode = -1;
+        f->pos = pos_of(e);
+        if (walk_map(p, e, "a files entry", file_keys, ARRAY_SIZE(file_keys), f) < 0 ||
+            require_key(p, e, f->src != NULL, "files entry", "src", "src and dest") < 0 ||
+            require_key(p, e, f->dest != NULL, "files entry", "dest", "src and dest") < 0)
+                return -1;
+        return 0;
+}
 
 KEYFN(l_files)
 {
         spec_layer *l = obj;
         size_t n;
 
-        if (set_source(p, l, k, SPEC_LAYER_FILES) < 0)
+        if (set_source(p, l, k, SPEC_LAYER_FILES) < 0 ||
+            expect_list(p, v, "files", "a list of {src, dest}", &n) < 0)
                 return -1;
-        if (v->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, v, "'files' is %s (expected a list of {src, dest})", type_name(v));
-        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
         if (n == 0)
                 return FAIL(p, v, "'files' is empty (expected at least one {src, dest})");
-        l->files = calloc(n, sizeof(*l->files));
-        if (l->files == NULL)
-                return forge_error_make(p->err, ENOMEM, "parse spec");
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-             it++) {
-                yaml_node_t *e = node(p, *it);
-                spec_file *f = &l->files[l->n_files++];
-                f->mode = -1;
-                f->pos = pos_of(e);
-                if (walk_map(p, e, "a files entry", file_keys, ARRAY_SIZE(file_keys), f) < 0)
-                        return -1;
-                if (f->src == NULL)
-                        return FAIL(p, e, "files entry has no 'src' (expected src and dest)");
-                if (f->dest == NULL)
-                        return FAIL(p, e, "files entry has no 'dest' (expected src and dest)");
-        }
-        return 0;
+        l->files = new_entries(p, n, sizeof(*l->files));
+        return read_entries(p, v, l->files, sizeof(*l->files), &l->n_files, parse_file);
 }
 
 /* "NAME", "NAME:ARCH" or "NAME (OP VERSION)" with OP one of = >= <= >> <<. */
@@ -700,7 +773,7 @@ static const key_handler layer_keys[] = {
     KEY_CALL("archive", l_archive),
     KEY_CALL("files", l_files),
     KEY_CALL("run", l_run),
-    KEY_CALL("sha256", l_sha256),
+    KEY_CHECK("sha256", KEY_SHA256, spec_layer, sha256, l_sha256),
     KEY("dest", KEY_ABS_PATH, spec_layer, dest),
     KEY("env", KEY_ENV, spec_layer, env),
     KEY_CALL("network", l_network),
@@ -738,62 +811,55 @@ static int check_layer_keys(parser *p, spec_layer *l, yaml_node_t *map)
         return 0;
 }
 
+static int parse_layer(parser *p, yaml_node_t *e, void *entry)
+{
+        spec_layer *l = entry;
+
+        l->pos = pos_of(e);
+        l->essential = true;
+        if (walk_map(p, e, "a layer", layer_keys, ARRAY_SIZE(layer_keys), l) < 0)
+                return -1;
+        if (l->src_pos.line == 0)
+                return FAIL(p, e,
+                            "layer has no source (expected exactly one of deb, "
+                            "archive, files, run, packages)");
+        if (check_layer_keys(p, l, e) < 0)
+                return -1;
+        if (l->kind == SPEC_LAYER_ARCHIVE && l->dest == NULL && (l->dest = strdup("/")) == NULL)
+                return forge_error_make(p->err, ENOMEM, "parse spec");
+        return 0;
+}
+
 static int parse_layers(parser *p, yaml_node_t *v)
 {
         spec *s = p->s;
         size_t n;
 
-        if (v->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, v, "'layers' is %s (expected a list of layers)", type_name(v));
-        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (expect_list(p, v, "layers", "a list of layers", &n) < 0)
+                return -1;
         if (n > 1000)
                 return FAIL(p, v, "%zu layers (at most 1000 are supported)", n);
-        s->layers = calloc(n ? n : 1, sizeof(*s->layers));
-        if (s->layers == NULL)
-                return forge_error_make(p->err, ENOMEM, "parse spec");
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-             it++) {
-                yaml_node_t *e = node(p, *it);
-                spec_layer *l = &s->layers[s->n_layers++];
-                l->pos = pos_of(e);
-                l->essential = true;
-                if (walk_map(p, e, "a layer", layer_keys, ARRAY_SIZE(layer_keys), l) < 0)
-                        return -1;
-                if (l->src_pos.line == 0)
-                        return FAIL(p, e,
-                                    "layer has no source (expected exactly one of deb, "
-                                    "archive, files, run, packages)");
-                if (check_layer_keys(p, l, e) < 0)
-                        return -1;
-                if (l->kind == SPEC_LAYER_ARCHIVE && l->dest == NULL &&
-                    (l->dest = strdup("/")) == NULL)
-                        return forge_error_make(p->err, ENOMEM, "parse spec");
-        }
-        return 0;
+        s->layers = new_entries(p, n, sizeof(*s->layers));
+        return read_entries(p, v, s->layers, sizeof(*s->layers), &s->n_layers, parse_layer);
 }
 
 /* ---- config ---- */
 
 KEYFN(c_entrypoint)
 {
-        spec_config *c = obj;
-        c->has_entrypoint = true;
-        return get_strv(p, v, "entrypoint", &c->entrypoint);
+        ((spec_config *)obj)->has_entrypoint = true;
+        return 0;
 }
 
 KEYFN(c_cmd)
 {
-        spec_config *c = obj;
-        c->has_cmd = true;
-        return get_strv(p, v, "cmd", &c->cmd);
+        ((spec_config *)obj)->has_cmd = true;
+        return 0;
 }
 
 KEYFN(c_user)
 {
-        spec_config *c = obj;
-        if (get_string(p, v, "user", &c->user) < 0)
-                return -1;
-        if (c->user[0] == '\0')
+        if (((spec_config *)obj)->user[0] == '\0')
                 return FAIL(p, v, "'user' is empty (expected \"uid:gid\" or a user name)");
         return 0;
 }
@@ -801,28 +867,19 @@ KEYFN(c_user)
 KEYFN(c_hostname)
 {
         spec_config *c = obj;
-        size_t len;
-        if (get_string(p, v, "hostname", &c->hostname) < 0)
-                return -1;
-        len = strlen(c->hostname);
-        if (len == 0 || len > 63)
-                goto bad;
-        for (const char *ch = c->hostname; *ch; ch++)
-                if (!isalnum((unsigned char)*ch) && *ch != '-' && *ch != '.')
-                        goto bad;
+        if (!word_valid(c->hostname, 63, isalpha, "-."))
+                return FAIL(p, v, "'hostname' is '%s' (expected 1-63 letters, digits, '-' or '.')",
+                            c->hostname);
         return 0;
-bad:
-        return FAIL(p, v, "'hostname' is '%s' (expected 1-63 letters, digits, '-' or '.')",
-                    c->hostname);
 }
 
 static const key_handler config_keys[] = {
-    KEY_CALL("entrypoint", c_entrypoint),
-    KEY_CALL("cmd", c_cmd),
+    KEY_CHECK("entrypoint", KEY_STRV, spec_config, entrypoint, c_entrypoint),
+    KEY_CHECK("cmd", KEY_STRV, spec_config, cmd, c_cmd),
     KEY("env", KEY_ENV, spec_config, env),
     KEY("workdir", KEY_ABS_PATH, spec_config, workdir),
-    KEY_CALL("user", c_user),
-    KEY_CALL("hostname", c_hostname),
+    KEY_CHECK("user", KEY_STRING, spec_config, user, c_user),
+    KEY_CHECK("hostname", KEY_STRING, spec_config, hostname, c_hostname),
     KEY("labels", KEY_KVS, spec_config, labels),
 };
 
@@ -930,29 +987,27 @@ static const key_handler mount_keys[] = {
     KEY("ro", KEY_BOOL, spec_mount, ro),
 };
 
+static int parse_mount(parser *p, yaml_node_t *e, void *entry)
+{
+        spec_mount *m = entry;
+
+        m->pos = pos_of(e);
+        if (walk_map(p, e, "a mount", mount_keys, ARRAY_SIZE(mount_keys), m) < 0)
+                return -1;
+        if (m->src == NULL || m->dest == NULL)
+                return FAIL(p, e, "mount needs 'src' and 'dest'");
+        return 0;
+}
+
 KEYFN(k_mounts)
 {
         spec_container *c = obj;
         size_t n;
 
-        if (v->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, v, "'mounts' is %s (expected a list of {src, dest, ro})",
-                            type_name(v));
-        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-        c->mounts = calloc(n ? n : 1, sizeof(*c->mounts));
-        if (c->mounts == NULL)
-                return forge_error_make(p->err, ENOMEM, "parse spec");
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-             it++) {
-                yaml_node_t *e = node(p, *it);
-                spec_mount *m = &c->mounts[c->n_mounts++];
-                m->pos = pos_of(e);
-                if (walk_map(p, e, "a mount", mount_keys, ARRAY_SIZE(mount_keys), m) < 0)
-                        return -1;
-                if (m->src == NULL || m->dest == NULL)
-                        return FAIL(p, e, "mount needs 'src' and 'dest'");
-        }
-        return 0;
+        if (expect_list(p, v, "mounts", "a list of {src, dest, ro}", &n) < 0)
+                return -1;
+        c->mounts = new_entries(p, n, sizeof(*c->mounts));
+        return read_entries(p, v, c->mounts, sizeof(*c->mounts), &c->n_mounts, parse_mount);
 }
 
 static const key_handler container_keys[] = {
@@ -1010,20 +1065,15 @@ KEYFN(v_kernel)
 KEYFN(v_cpus)
 {
         uint64_t n;
-        if (get_uint(p, v, "cpus", 255, &n) < 0)
+        if (get_count(p, v, "cpus", 255, "1 to 255", &n) < 0)
                 return -1;
-        if (n == 0)
-                return FAIL(p, v, "'cpus' is 0 (expected 1 to 255)");
         ((spec_vm *)obj)->cpus = (uint32_t)n;
         return 0;
 }
 
 KEYFN(v_cmdline)
 {
-        spec_vm *vm = obj;
-        if (get_string(p, v, "cmdline", &vm->cmdline) < 0)
-                return -1;
-        if (strlen(vm->cmdline) > 2048)
+        if (strlen(((spec_vm *)obj)->cmdline) > 2048)
                 return FAIL(p, v, "'cmdline' is longer than 2048 bytes");
         return 0;
 }
@@ -1033,7 +1083,7 @@ static const key_handler vm_keys[] = {
     KEY("memory", KEY_SIZE, spec_vm, memory),
     KEY_CALL("cpus", v_cpus),
     KEY("disk_size", KEY_SIZE, spec_vm, disk_size),
-    KEY_CALL("cmdline", v_cmdline),
+    KEY_CHECK("cmdline", KEY_STRING, spec_vm, cmdline, v_cmdline),
     KEY_CALL("network", v_network),
     KEY("ports", KEY_PORTS, spec_vm, ports),
 };
@@ -1054,8 +1104,6 @@ KEYFN(t_forge)
 
 KEYFN(t_name)
 {
-        if (get_string(p, v, "name", &p->s->name) < 0)
-                return -1;
         if (!image_name_valid(p->s->name))
                 return FAIL(p, v, "name '%s' is not valid (expected [a-z0-9][a-z0-9._-]{0,127})",
                             p->s->name);
@@ -1064,8 +1112,6 @@ KEYFN(t_name)
 
 KEYFN(t_tag)
 {
-        if (get_string(p, v, "tag", &p->s->tag) < 0)
-                return -1;
         if (!image_tag_valid(p->s->tag))
                 return FAIL(p, v,
                             "tag '%s' is not valid (expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127})",
@@ -1106,8 +1152,6 @@ KEYFN(t_from)
         spec *s = p->s;
         const char *f;
 
-        if (get_string(p, v, "from", &s->from) < 0)
-                return -1;
         s->from_pos = pos_of(v);
         f = s->from;
         if (strcmp(f, "scratch") == 0) {
@@ -1200,10 +1244,8 @@ const char *spec_repo_url_problem(const char *u)
 KEYFN(r_url)
 {
         spec_repo *r = obj;
-        const char *why;
-        if (get_string(p, v, "url", &r->url) < 0)
-                return -1;
-        why = spec_repo_url_problem(r->url);
+        const char *why = spec_repo_url_problem(r->url);
+
         if (why != NULL && why[0] == 'i')
                 return FAIL(p, v, "'url' is '%s' (expected an http://, https:// or file:/// URL)",
                             r->url);
@@ -1217,19 +1259,13 @@ KEYFN(r_url)
 
 static bool archive_word_valid(const char *w)
 {
-        if (w[0] == '\0' || w[0] == '.' || strlen(w) > 128)
-                return false;
-        for (const char *c = w; *c; c++)
-                if (!isalnum((unsigned char)*c) && !strchr("-_.+/", *c))
-                        return false;
-        return strstr(w, "..") == NULL && strstr(w, "//") == NULL;
+        return w[0] != '.' && word_valid(w, 128, isalpha, "-_.+/") && strstr(w, "..") == NULL &&
+               strstr(w, "//") == NULL;
 }
 
 KEYFN(r_suite)
 {
         spec_repo *r = obj;
-        if (get_string(p, v, "suite", &r->suite) < 0)
-                return -1;
         if (!archive_word_valid(r->suite))
                 return FAIL(p, v, "'suite' is '%s' (expected a suite like bookworm)", r->suite);
         return 0;
@@ -1238,8 +1274,6 @@ KEYFN(r_suite)
 KEYFN(r_components)
 {
         spec_repo *r = obj;
-        if (get_strv(p, v, "components", &r->components) < 0)
-                return -1;
         if (r->components[0] == NULL)
                 return FAIL(p, v, "'components' is empty (expected a list like [main])");
         for (char **c = r->components; *c; c++)
@@ -1250,15 +1284,17 @@ KEYFN(r_components)
 }
 
 static const key_handler repo_keys[] = {
-    KEY_CALL("url", r_url),
-    KEY_CALL("suite", r_suite),
-    KEY_CALL("components", r_components),
+    KEY_CHECK("url", KEY_STRING, spec_repo, url, r_url),
+    KEY_CHECK("suite", KEY_STRING, spec_repo, suite, r_suite),
+    KEY_CHECK("components", KEY_STRV, spec_repo, components, r_components),
     KEY("keyring", KEY_INPUT, spec_repo, keyring),
     KEY("check_valid_until", KEY_BOOL, spec_repo, check_valid_until),
 };
 
-static int parse_repo(parser *p, yaml_node_t *e, spec_repo *r)
+static int parse_repo(parser *p, yaml_node_t *e, void *entry)
 {
+        spec_repo *r = entry;
+
         r->pos = pos_of(e);
         r->check_valid_until = true;
         if (e->type == YAML_SCALAR_NODE) {
@@ -1270,16 +1306,13 @@ static int parse_repo(parser *p, yaml_node_t *e, spec_repo *r)
                 r->host = true;
                 return 0;
         }
-        if (walk_map(p, e, "a repository", repo_keys, ARRAY_SIZE(repo_keys), r) < 0)
+        if (walk_map(p, e, "a repository", repo_keys, ARRAY_SIZE(repo_keys), r) < 0 ||
+            require_key(p, e, r->url != NULL, "repository", "url", "url, suite, keyring") < 0 ||
+            require_key(p, e, r->suite != NULL, "repository", "suite", "a suite like bookworm") <
+                0 ||
+            require_key(p, e, r->keyring != NULL, "repository", "keyring",
+                        "the OpenPGP key file that signs its InRelease") < 0)
                 return -1;
-        if (r->url == NULL)
-                return FAIL(p, e, "repository has no 'url' (expected url, suite, keyring)");
-        if (r->suite == NULL)
-                return FAIL(p, e, "repository has no 'suite' (expected a suite like bookworm)");
-        if (r->keyring == NULL)
-                return FAIL(p, e,
-                            "repository has no 'keyring' (expected the OpenPGP key file "
-                            "that signs its InRelease)");
         if (r->components == NULL) {
                 r->components = calloc(2, sizeof(char *));
                 if (r->components == NULL || (r->components[0] = strdup("main")) == NULL)
@@ -1294,47 +1327,32 @@ KEYFN(t_repositories)
         size_t n;
 
         s->repos_pos = pos_of(k);
-        if (v->type != YAML_SEQUENCE_NODE)
-                return FAIL(p, v, "'repositories' is %s (expected a list like [host])",
-                            type_name(v));
-        n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (expect_list(p, v, "repositories", "a list like [host]", &n) < 0)
+                return -1;
         if (n == 0 || n > 64)
                 return FAIL(p, v, "'repositories' has %zu entries (expected 1 to 64)", n);
-        s->repos = calloc(n, sizeof(*s->repos));
-        if (s->repos == NULL)
-                return forge_error_make(p->err, ENOMEM, "parse spec");
-        for (size_t i = 0; i < n; i++) {
-                s->n_repos++;
-                if (parse_repo(p, node(p, v->data.sequence.items.start[i]), &s->repos[i]) < 0)
-                        return -1;
-        }
-        return 0;
+        s->repos = new_entries(p, n, sizeof(*s->repos));
+        return read_entries(p, v, s->repos, sizeof(*s->repos), &s->n_repos, parse_repo);
 }
 
 KEYFN(t_architecture)
 {
         spec *s = p->s;
-        if (get_string(p, v, "architecture", &s->architecture) < 0)
-                return -1;
         s->arch_pos = pos_of(v);
-        if (s->architecture[0] == '\0' || strlen(s->architecture) > 32)
-                goto bad;
-        for (const char *c = s->architecture; *c; c++)
-                if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '-')
-                        goto bad;
+        if (!word_valid(s->architecture, 32, islower, "-"))
+                return FAIL(p, v,
+                            "'architecture' is '%s' (expected a Debian architecture like amd64)",
+                            s->architecture);
         return 0;
-bad:
-        return FAIL(p, v, "'architecture' is '%s' (expected a Debian architecture like amd64)",
-                    s->architecture);
 }
 
 static const key_handler top_keys[] = {
     KEY_CALL("repositories", t_repositories),
-    KEY_CALL("architecture", t_architecture),
+    KEY_CHECK("architecture", KEY_STRING, spec, architecture, t_architecture),
     KEY_CALL("forge", t_forge),
-    KEY_CALL("name", t_name),
-    KEY_CALL("tag", t_tag),
-    KEY_CALL("from", t_from),
+    KEY_CHECK("name", KEY_STRING, spec, name, t_name),
+    KEY_CHECK("tag", KEY_STRING, spec, tag, t_tag),
+    KEY_CHECK("from", KEY_STRING, spec, from, t_from),
     KEY_CALL("source_date_epoch", t_sde),
     KEY_CALL("layers", t_layers),
     KEY_CALL("config", t_config),
@@ -1370,7 +1388,6 @@ static int parse_document(parser *p)
 static int resolve_epoch(spec *s, forge_error **err, bool have)
 {
         const char *env;
-        char *end = NULL;
         unsigned long long v;
 
         if (have)
@@ -1378,9 +1395,7 @@ static int resolve_epoch(spec *s, forge_error **err, bool have)
         env = getenv("SOURCE_DATE_EPOCH");
         if (env == NULL || env[0] == '\0')
                 return 0;
-        errno = 0;
-        v = strtoull(env, &end, 10);
-        if (!isdigit((unsigned char)env[0]) || errno || *end != '\0')
+        if (!scan_uint(env, 10, ULLONG_MAX, &v))
                 return forge_error_usage(err,
                                          "SOURCE_DATE_EPOCH is '%s' (expected seconds since "
                                          "1970 as a whole number)",
@@ -1577,61 +1592,77 @@ static void kvs_free(spec_kvs *kvs)
         free(kvs->items);
 }
 
+/* Frees what the typed keys of h read into obj */
+static void free_keys(const key_handler *h, size_t nh, void *obj)
+{
+        for (size_t i = 0; i < nh; i++) {
+                void *field = (char *)obj + h[i].offset;
+
+                switch (h[i].type) {
+                case KEY_STRING:
+                case KEY_ABS_PATH:
+                case KEY_SHA256:
+                case KEY_INPUT:
+                        free(*(char **)field);
+                        break;
+                case KEY_STRV:
+                case KEY_PORTS:
+                        cleanup_strv_fn(field);
+                        break;
+                case KEY_KVS:
+                case KEY_ENV:
+                        kvs_free(field);
+                        break;
+                case KEY_FN:
+                case KEY_BOOL:
+                case KEY_SIZE:
+                case KEY_PIDS:
+                case KEY_NETWORK:
+                        break;
+                }
+        }
+}
+
+#define FREE_KEYS(keys, obj) free_keys(keys, ARRAY_SIZE(keys), obj)
+
+/* What the key functions (KEY_FN, checks) of a layer filled in too */
+static void layer_free(spec_layer *l)
+{
+        FREE_KEYS(layer_keys, l);
+        free(l->src);
+        free(l->src_path);
+        for (size_t i = 0; i < l->n_files; i++) {
+                FREE_KEYS(file_keys, &l->files[i]);
+                free(l->files[i].src_path);
+        }
+        free(l->files);
+        free(l->run);
+        cleanup_strv_fn(&l->packages);
+        free(l->package_pos);
+}
+
 void spec_free(spec *s)
 {
         if (s == NULL)
                 return;
+        FREE_KEYS(top_keys, s);
         free(s->path);
         free(s->context_dir);
-        free(s->name);
-        free(s->tag);
-        free(s->from);
         free(s->from_path);
-        for (size_t i = 0; i < s->n_layers; i++) {
-                spec_layer *l = &s->layers[i];
-                free(l->name);
-                free(l->src);
-                free(l->src_path);
-                free(l->sha256);
-                free(l->dest);
-                for (size_t j = 0; j < l->n_files; j++) {
-                        free(l->files[j].src);
-                        free(l->files[j].src_path);
-                        free(l->files[j].dest);
-                }
-                free(l->files);
-                free(l->run);
-                kvs_free(&l->env);
-                cleanup_strv_fn(&l->packages);
-                free(l->package_pos);
-        }
+        for (size_t i = 0; i < s->n_layers; i++)
+                layer_free(&s->layers[i]);
         free(s->layers);
-        cleanup_strv_fn(&s->config.entrypoint);
-        cleanup_strv_fn(&s->config.cmd);
-        kvs_free(&s->config.env);
-        free(s->config.workdir);
-        free(s->config.user);
-        free(s->config.hostname);
-        kvs_free(&s->config.labels);
-        for (size_t i = 0; i < s->container.n_mounts; i++) {
-                free(s->container.mounts[i].src);
-                free(s->container.mounts[i].dest);
-        }
+        FREE_KEYS(config_keys, &s->config);
+        for (size_t i = 0; i < s->container.n_mounts; i++)
+                FREE_KEYS(mount_keys, &s->container.mounts[i]);
         free(s->container.mounts);
-        cleanup_strv_fn(&s->container.ports);
-        cleanup_strv_fn(&s->vm.ports);
+        FREE_KEYS(container_keys, &s->container);
+        FREE_KEYS(vm_keys, &s->vm);
+        FREE_KEYS(kernel_keys, &s->vm);
         free(s->vm.kernel_deb);
         free(s->vm.kernel_bzimage);
-        free(s->vm.kernel_modules);
-        free(s->vm.kernel_sha256);
-        free(s->vm.cmdline);
-        for (size_t i = 0; i < s->n_repos; i++) {
-                free(s->repos[i].url);
-                free(s->repos[i].suite);
-                cleanup_strv_fn(&s->repos[i].components);
-                free(s->repos[i].keyring);
-        }
+        for (size_t i = 0; i < s->n_repos; i++)
+                FREE_KEYS(repo_keys, &s->repos[i]);
         free(s->repos);
-        free(s->architecture);
         free(s);
 }

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -619,15 +620,26 @@ typedef struct build {
         uint64_t total;
 } build;
 
+/* The files of the build in o->tmpdir */
+static const struct {
+        size_t at; /* a char * in build */
+        const char *name;
+} tmp_files[] = {
+    {offsetof(build, initrd), "initrd.cpio"}, {offsetof(build, uki), "uki.efi"},
+    {offsetof(build, esp), "esp.img"},        {offsetof(build, root), "root.img"},
+    {offsetof(build, cmdf), "cmdline"},       {offsetof(build, log), "log"},
+};
+
+static char **tmp_file(build *b, size_t i)
+{
+        return (char **)((char *)b + tmp_files[i].at);
+}
+
 static void build_release(build *b)
 {
         vm_kernel_release(&b->k);
-        free(b->initrd);
-        free(b->uki);
-        free(b->esp);
-        free(b->root);
-        free(b->cmdf);
-        free(b->log);
+        for (size_t i = 0; i < ARRAY_SIZE(tmp_files); i++)
+                free(*tmp_file(b, i));
         free(b->cmdline);
         free(b->vmlinux);
 }
@@ -635,14 +647,10 @@ static void build_release(build *b)
 static int build_init(build *b, const vmimage_opts *o, forge_error **err)
 {
         *b = (build){.o = o};
-        b->initrd = path_in(o->tmpdir, "initrd.cpio");
-        b->uki = path_in(o->tmpdir, "uki.efi");
-        b->esp = path_in(o->tmpdir, "esp.img");
-        b->root = path_in(o->tmpdir, "root.img");
-        b->cmdf = path_in(o->tmpdir, "cmdline");
-        b->log = path_in(o->tmpdir, "log");
-        if (!b->initrd || !b->uki || !b->esp || !b->root || !b->cmdf || !b->log ||
-            asprintf(&b->cmdline, "console=ttyS0 panic=-1 forge.root=%s%s%s", VM_ROOT_NAME,
+        for (size_t i = 0; i < ARRAY_SIZE(tmp_files); i++)
+                if ((*tmp_file(b, i) = path_in(o->tmpdir, tmp_files[i].name)) == NULL)
+                        return forge_error_make(err, ENOMEM, "disk image");
+        if (asprintf(&b->cmdline, "console=ttyS0 panic=-1 forge.root=%s%s%s", VM_ROOT_NAME,
                      o->cmdline && o->cmdline[0] ? " " : "", o->cmdline ? o->cmdline : "") < 0) {
                 b->cmdline = NULL;
                 return forge_error_make(err, ENOMEM, "disk image");
