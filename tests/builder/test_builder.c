@@ -1067,7 +1067,6 @@ static void test_spec_check(void **state)
         fixture *f = *state;
         cleanup_free char *specp = fs_path_join(f->ctx, "spec.yaml");
         cleanup_free char *in = fs_path_join(f->ctx, "in.tar");
-        cleanup_free char *sd = fs_path_join(f->dir, "store");
         cleanup_free char *before = NULL, *after = NULL, *spec_text = NULL;
         char h[DIGEST_STR_SIZE];
         forge_error *err = NULL;
@@ -1078,7 +1077,7 @@ static void test_spec_check(void **state)
         fd = open(in, O_RDONLY | O_CLOEXEC);
         assert_int_equal(hash_sha256_fd(fd, h, &err), 0);
         close(fd);
-        before = tree_listing(sd);
+        before = tree_listing(f->store_dir);
         const char *pins[] = {digest_hex(h),
                               "0000000000000000000000000000000000000000000000000000000000000000"};
         for (int i = 0; i < 2; i++) {
@@ -1097,7 +1096,7 @@ static void test_spec_check(void **state)
                 assert_non_null(strstr(err->msg, "spec.yaml:6:13: 'in.tar' has sha256"));
                 forge_error_release(&err);
         }
-        after = tree_listing(sd);
+        after = tree_listing(f->store_dir);
         assert_string_equal(before, after); /* a check writes nothing */
 }
 

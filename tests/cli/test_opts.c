@@ -69,6 +69,12 @@ static int parse_with(unsigned flags, int min, int max, int argc, char **argv)
 #define PARSE(...) parse_with(0, 0, -1, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
 #define PARSE_ARGS(flags, min, max, ...)                                                           \
         parse_with((flags), (min), (max), ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+/* PARSE(...) is a usage error (exit 2) whose message is msg. */
+#define EXPECT_USAGE(msg, ...)                                                                     \
+        do {                                                                                       \
+                assert_int_equal(PARSE(__VA_ARGS__), 2);                                           \
+                assert_string_equal(last_error, (msg));                                            \
+        } while (0)
 
 static void test_value_spellings(void **state)
 {
@@ -92,30 +98,22 @@ static void test_value_spellings(void **state)
 static void test_missing_value(void **state)
 {
         (void)state;
-        assert_int_equal(PARSE("x", "--tag"), 2);
-        assert_string_equal(last_error, "cmd: option '--tag' needs a value");
-        assert_int_equal(PARSE("-o"), 2);
-        assert_string_equal(last_error, "cmd: option '-o' needs a value");
-        assert_int_equal(PARSE("--level"), 2);
-        assert_string_equal(last_error, "cmd: option '--level' needs a value");
+        EXPECT_USAGE("cmd: option '--tag' needs a value", "x", "--tag");
+        EXPECT_USAGE("cmd: option '-o' needs a value", "-o");
+        EXPECT_USAGE("cmd: option '--level' needs a value", "--level");
         assert_int_equal(f.calls, 0);
 }
 
 static void test_unknown_option(void **state)
 {
         (void)state;
-        assert_int_equal(PARSE("--frob"), 2);
-        assert_string_equal(last_error, "cmd: unknown option '--frob'");
-        assert_int_equal(PARSE("--frob=1", "x"), 2);
-        assert_string_equal(last_error, "cmd: unknown option '--frob'");
-        assert_int_equal(PARSE("-Z"), 2);
-        assert_string_equal(last_error, "cmd: unknown option '-Z'");
+        EXPECT_USAGE("cmd: unknown option '--frob'", "--frob");
+        EXPECT_USAGE("cmd: unknown option '--frob'", "--frob=1", "x");
+        EXPECT_USAGE("cmd: unknown option '-Z'", "-Z");
         /* inside a bundle, the letter that is wrong */
-        assert_int_equal(PARSE("-qZ"), 2);
-        assert_string_equal(last_error, "cmd: unknown option '-Z'");
+        EXPECT_USAGE("cmd: unknown option '-Z'", "-qZ");
         /* a flag given a value */
-        assert_int_equal(PARSE("--quiet=yes"), 2);
-        assert_string_equal(last_error, "cmd: unknown option '--quiet'");
+        EXPECT_USAGE("cmd: unknown option '--quiet'", "--quiet=yes");
         /* after an error nothing else is read */
         assert_int_equal(PARSE("--frob", "--tag", "a"), 2);
         assert_null(f.tag);
@@ -147,8 +145,8 @@ static void test_repeated(void **state)
         assert_int_equal(f.n_env, 3);
         assert_string_equal(f.env[0], "A=1");
         assert_string_equal(f.env[2], "C=3");
-        assert_int_equal(PARSE("-e", "A=1", "-e", "B=2", "-e", "C=3", "-e", "D=4"), 2);
-        assert_string_equal(last_error, "cmd: too many --env (at most 3)");
+        EXPECT_USAGE("cmd: too many --env (at most 3)", "-e", "A=1", "-e", "B=2", "-e", "C=3", "-e",
+                     "D=4");
         assert_int_equal(PARSE("--level", "1", "--level", "2", "-PP"), 0);
         assert_int_equal(f.calls, 4);
 }
@@ -157,14 +155,12 @@ static void test_fn(void **state)
 {
         (void)state;
         /* fn sees the value before it is stored, and may refuse it */
-        assert_int_equal(PARSE("-e", "=x"), 2);
-        assert_string_equal(last_error, "cmd: -e wants K=V, got '=x'");
+        EXPECT_USAGE("cmd: -e wants K=V, got '=x'", "-e", "=x");
         assert_int_equal(f.n_env, 0);
         assert_int_equal(PARSE("-e", "novalue"), 2);
         assert_int_equal(PARSE("--level=7"), 0);
         assert_string_equal(f.called_with, "7");
-        assert_int_equal(PARSE("--level", "no", "-q"), 2);
-        assert_string_equal(last_error, "cmd: --level refuses 'no'");
+        EXPECT_USAGE("cmd: --level refuses 'no'", "--level", "no", "-q");
         assert_false(f.quiet);
 }
 

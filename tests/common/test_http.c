@@ -195,6 +195,16 @@ static void expect_status(http_client *c, const http_request *rq, int status, ht
         assert_int_equal(r->status, status);
 }
 
+/* A GET of path (the request's defaults): an answer with status in *r (the
+ * caller frees it). */
+static void expect_get(http_client *c, const char *path, int status, http_response *r)
+{
+        http_request rq;
+
+        http_request_init(&rq, url(path));
+        expect_status(c, &rq, status, r);
+}
+
 /* rq done: an error whose message contains frag. */
 static void expect_failure(http_client *c, const http_request *rq, const char *frag)
 {
@@ -209,20 +219,17 @@ static void expect_failure(http_client *c, const http_request *rq, const char *f
 static void test_get_headers(void **state)
 {
         cleanup_http_client http_client *c = client();
-        http_request rq;
         http_response r = {0};
 
         (void)state;
-        http_request_init(&rq, url("/ok"));
-        expect_status(c, &rq, 200, &r);
+        expect_get(c, "/ok", 200, &r);
         assert_string_equal(r.body, "hello");
         assert_string_equal(http_response_header(&r, "x-test"), "abc");
         assert_string_equal(http_response_header(&r, "X-TEST"), "abc");
         assert_null(http_response_header(&r, "x-none"));
         http_response_free(&r);
 
-        http_request_init(&rq, url("/missing"));
-        expect_status(c, &rq, 404, &r);
+        expect_get(c, "/missing", 404, &r);
         http_response_free(&r);
 }
 
@@ -249,8 +256,7 @@ static void test_cap_and_redirects(void **state)
         http_response_free(&r);
 
         /* not followed unless asked */
-        http_request_init(&rq, url("/redir"));
-        expect_status(c, &rq, 302, &r);
+        expect_get(c, "/redir", 302, &r);
         assert_string_equal(http_response_header(&r, "location"), "/ok");
         http_response_free(&r);
 }

@@ -46,17 +46,25 @@ static ssize_t src_read(void *ctx, void *buf, size_t len)
         return (ssize_t)n;
 }
 
+/* A source of len bytes handed out step at a time, read under a cap of max:
+ * all of it, as a string of len 'x'. */
+static void expect_read_whole(size_t len, size_t step, size_t max)
+{
+        src s = {.len = len, .step = step};
+        cleanup_free char *buf = NULL;
+        size_t got = 99;
+
+        assert_int_equal(fs_read_capped(src_read, &s, max, 0, &buf, &got), 0);
+        assert_non_null(buf);
+        assert_int_equal(got, len);
+        assert_int_equal(buf[got], '\0');
+        assert_int_equal(strspn(buf, "x"), len);
+}
+
 static void reads_all_in_chunks(void **state)
 {
-        src s = {.len = 100000, .step = 777};
-        cleanup_free char *buf = NULL;
-        size_t len = 0;
-
         (void)state;
-        assert_int_equal(fs_read_capped(src_read, &s, 100000, 0, &buf, &len), 0);
-        assert_int_equal(len, 100000);
-        assert_int_equal(buf[len], '\0');
-        assert_int_equal(strspn(buf, "x"), 100000);
+        expect_read_whole(100000, 777, 100000);
 }
 
 static void exactly_max_is_fine_one_more_is_efbig(void **state)
@@ -100,15 +108,8 @@ static void source_error_is_passed_on(void **state)
 
 static void empty_source_gives_empty_string(void **state)
 {
-        src s = {.len = 0, .step = 1};
-        cleanup_free char *buf = NULL;
-        size_t len = 99;
-
         (void)state;
-        assert_int_equal(fs_read_capped(src_read, &s, 0, 0, &buf, &len), 0);
-        assert_non_null(buf);
-        assert_int_equal(len, 0);
-        assert_string_equal(buf, "");
+        expect_read_whole(0, 1, 0);
 }
 
 typedef struct fx {

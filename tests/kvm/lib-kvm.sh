@@ -33,3 +33,16 @@ uplink_files() {
 	cp "$1"/lib/modules/*/kernel/drivers/net/veth.ko "$1/veth.ko"
 	cp "$(command -v passt)" "$1/passt"
 }
+
+# kvm_vm_spec NAME [KEY...] <BODY: vm_spec NAME KEY... whose layer after the
+# busybox package is a files: layer installing the test helper (th, see
+# vm_context) as /bin/th and the applet links into /bin; BODY goes on with
+# more entries of that list, then config:
+kvm_vm_spec() {
+	{
+		printf '  - files:\n'
+		printf '      - {src: th, dest: /bin/th, mode: "0755"}\n'
+		printf '      - {src: links/, dest: /bin/}\n'
+		cat
+	} | vm_spec "$@"
+}

@@ -26,10 +26,7 @@ CTX=$T/ctx
 vm_context "$CTX" sh cat grep ip wget httpd sleep nslookup
 mkdir -p "$CTX/www"
 echo guest-page >"$CTX/www/index.html"
-vm_spec vmnet "memory: 256M" "cpus: 1" >"$CTX/vm.yaml" <<'EOF'
-  - files:
-      - {src: th, dest: /bin/th, mode: "0755"}
-      - {src: links/, dest: /bin/}
+kvm_vm_spec vmnet "memory: 256M" "cpus: 1" >"$CTX/vm.yaml" <<'EOF'
       - {src: www/, dest: /www/}
 config:
   cmd: [/bin/sh]

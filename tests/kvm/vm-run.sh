@@ -18,10 +18,7 @@ need_kernel_deb
 CTX=$T/ctx
 vm_context "$CTX" sh cat nproc grep sleep sync
 mkdir -p "$CTX/root"
-vm_spec vmrun "memory: 384M" "cpus: 1" >"$CTX/vm.yaml" <<'EOF'
-  - files:
-      - {src: th, dest: /bin/th, mode: "0755"}
-      - {src: links/, dest: /bin/}
+kvm_vm_spec vmrun "memory: 384M" "cpus: 1" >"$CTX/vm.yaml" <<'EOF'
       - {src: root/, dest: /root/}
 config:
   cmd: [/bin/sh, -c, "echo hello-from-vm; echo cpus=$(nproc); grep MemTotal /proc/meminfo"]

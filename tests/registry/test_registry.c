@@ -39,41 +39,54 @@ static void test_ref_remote(void **state)
 /* want NULL: got is NULL too */
 static void assert_string_or_null(const char *got, const char *want)
 {
-        if (want == NULL)
+        if (want == NULL) {
                 assert_null(got);
-        else
+        } else {
+                assert_non_null(got);
                 assert_string_equal(got, want);
+        }
+}
+
+/* A string a parser accepts and the four string fields it fills (NULL: not
+ * set), in the order the test names them. */
+typedef struct parse_case {
+        const char *in;
+        const char *want[4];
+} parse_case;
+
+/* got, the four fields the parser filled from c->in, are c->want. */
+static void expect_parsed(const parse_case *c, const char *const got[4])
+{
+        for (size_t i = 0; i < 4; i++)
+                assert_string_or_null(got[i], c->want[i]);
 }
 
 static void test_ref_parse(void **state)
 {
         forge_error *e = NULL;
         registry_ref r;
-        static const struct {
-                const char *in, *host, *repo, *tag, *digest;
-                const char *formatted; /* NULL: not checked */
-        } good[] = {
-            {"127.0.0.1:5000/team/app:v1.2", "127.0.0.1:5000", "team/app", "v1.2", "", NULL},
-            {"localhost/app", "localhost", "app", "latest", "", NULL},
-            {"reg.example:8443/a/b@sha256:" HEX_A, "reg.example:8443", "a/b", NULL, "sha256:" HEX_A,
-             "reg.example:8443/a/b@sha256:" HEX_A},
-            {"localhost:5000/a:t@sha256:" HEX_B, "localhost:5000", "a", "t", "sha256:" HEX_B, NULL},
-            {"[::1]:5000/a_b__c-d.e/f:x", "[::1]:5000", "a_b__c-d.e/f", "x", "", NULL},
+        char *f;
+        /* host, repo, tag, digest */
+        static const parse_case good[] = {
+            {"127.0.0.1:5000/team/app:v1.2", {"127.0.0.1:5000", "team/app", "v1.2", ""}},
+            {"localhost/app", {"localhost", "app", "latest", ""}},
+            {"reg.example:8443/a/b@sha256:" HEX_A,
+             {"reg.example:8443", "a/b", NULL, "sha256:" HEX_A}},
+            {"localhost:5000/a:t@sha256:" HEX_B, {"localhost:5000", "a", "t", "sha256:" HEX_B}},
+            {"[::1]:5000/a_b__c-d.e/f:x", {"[::1]:5000", "a_b__c-d.e/f", "x", ""}},
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
                 assert_int_equal(registry_ref_parse(good[i].in, &r, &e), 0);
-                assert_string_equal(r.host, good[i].host);
-                assert_string_equal(r.repo, good[i].repo);
-                assert_string_or_null(r.tag, good[i].tag);
-                assert_string_equal(r.digest, good[i].digest);
-                if (good[i].formatted != NULL) {
-                        char *f = registry_ref_format(&r);
-                        assert_string_equal(f, good[i].formatted);
-                        free(f);
-                }
+                expect_parsed(&good[i], (const char *[]){r.host, r.repo, r.tag, r.digest});
                 registry_ref_release(&r);
         }
+        /* a digest reference formats back as written */
+        assert_int_equal(registry_ref_parse("reg.example:8443/a/b@sha256:" HEX_A, &r, &e), 0);
+        f = registry_ref_format(&r);
+        assert_string_equal(f, "reg.example:8443/a/b@sha256:" HEX_A);
+        free(f);
+        registry_ref_release(&r);
 
         static const char *const bad[] = {
             "hello",                    /* local */
@@ -418,14 +431,13 @@ static void test_challenge(void **state)
 {
         forge_error *e = NULL;
         registry_challenge c;
-        static const struct {
-                const char *in, *scheme, *realm, *service, *scope;
-        } good[] = {
+        /* scheme, realm, service, scope */
+        static const parse_case good[] = {
             {"Bearer realm=\"http://127.0.0.1:9/token\",service=\"reg\","
              "scope=\"repository:a/b:pull,push\"",
-             "bearer", "http://127.0.0.1:9/token", "reg", "repository:a/b:pull,push"},
-            {"basic Realm=\"Registry \\\"x\\\"\"", "basic", "Registry \"x\"", NULL, NULL},
-            {"Bearer realm=tok,error=\"invalid_token\"", "bearer", "tok", NULL, NULL},
+             {"bearer", "http://127.0.0.1:9/token", "reg", "repository:a/b:pull,push"}},
+            {"basic Realm=\"Registry \\\"x\\\"\"", {"basic", "Registry \"x\"", NULL, NULL}},
+            {"Bearer realm=tok,error=\"invalid_token\"", {"bearer", "tok", NULL, NULL}},
         };
         static const char *const bad[] = {
             "Bearer service=\"x\"",
@@ -436,10 +448,7 @@ static void test_challenge(void **state)
 
         for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
                 assert_int_equal(registry_challenge_parse(good[i].in, &c, &e), 0);
-                assert_string_equal(c.scheme, good[i].scheme);
-                assert_string_equal(c.realm, good[i].realm);
-                assert_string_or_null(c.service, good[i].service);
-                assert_string_or_null(c.scope, good[i].scope);
+                expect_parsed(&good[i], (const char *[]){c.scheme, c.realm, c.service, c.scope});
                 registry_challenge_release(&c);
         }
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {

@@ -539,6 +539,12 @@ static void test_truncated(void **state)
 
 /* ---- whiteouts ---- */
 
+/* A layer's whiteout of the top-level victim of the layers below
+ * (".wh.VICTIM", empty), and the opaque marker of directory dir
+ * ("DIR/.wh..wh..opq": hides all that was below it). */
+#define WHITEOUT(victim) ((ent){.name = ".wh." victim, .type = AE_IFREG, .data = ""})
+#define OPAQUE(dir) ((ent){.name = dir "/.wh..wh..opq", .type = AE_IFREG, .data = ""})
+
 static void test_whiteouts(void **state)
 {
         (void)state;
@@ -549,12 +555,12 @@ static void test_whiteouts(void **state)
                        {.name = "gonedir/x", .type = AE_IFREG, .data = "1"},
                        {.name = "keep", .type = AE_IFREG, .data = "1"}};
         ent upper[] = {{.name = "d", .type = AE_IFDIR, .perm = 0755},
-                       {.name = "d/.wh..wh..opq", .type = AE_IFREG, .data = ""},
+                       OPAQUE("d"),
                        {.name = "d/new", .type = AE_IFREG, .data = "2"},
-                       {.name = ".wh.gone", .type = AE_IFREG, .data = ""},
-                       {.name = ".wh.gonedir", .type = AE_IFREG, .data = ""},
-                       {.name = ".wh.never-existed", .type = AE_IFREG, .data = ""}};
-        ent bad[] = {{.name = ".wh...", .type = AE_IFREG, .data = ""}};
+                       WHITEOUT("gone"),
+                       WHITEOUT("gonedir"),
+                       WHITEOUT("never-existed")};
+        ent bad[] = {WHITEOUT("..")};
         make_tar(lower, 6);
         assert_int_equal(extract(STORE_EXTRACT_WHITEOUTS_APPLY), 0);
         make_tar(upper, 6);
@@ -581,9 +587,8 @@ static void test_whiteouts_overlay_form(void **state)
 {
         char v[4];
         (void)state;
-        ent upper[] = {{.name = "d/.wh..wh..opq", .type = AE_IFREG, .data = ""},
-                       {.name = "d/kept", .type = AE_IFREG, .data = "k"},
-                       {.name = ".wh.gone", .type = AE_IFREG, .data = ""}};
+        ent upper[] = {
+            OPAQUE("d"), {.name = "d/kept", .type = AE_IFREG, .data = "k"}, WHITEOUT("gone")};
         make_tar(upper, 3);
         assert_int_equal(extract(STORE_EXTRACT_WHITEOUTS_OVERLAY), 0);
         assert_true(S_ISCHR(lstat_root("gone").st_mode));

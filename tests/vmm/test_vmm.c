@@ -829,86 +829,140 @@ static void tx_offer(guest_mem *gm, unsigned slot, uint32_t len, uint8_t fill)
         offer_at(gm, TXAVAIL, (uint16_t)(2 * slot));
 }
 
+/* A virtio-net device on fresh guest memory, its backend one end of a
+ * socket pair; the test holds the other end (peer). */
+typedef struct net_fixture {
+        guest_mem *gm;
+        irq_log log;
+        vblk_irq_ops ops;
+        pthread_mutex_t lock;
+        int peer;
+        vnet *d;
+} net_fixture;
+
+/* sockbuf > 0: both ends' socket buffers that small (SO_SNDBUF of the
+ * backend's, SO_RCVBUF of the peer), so the backend falls behind at once. */
+static int net_open(void **state, int sockbuf)
+{
+        net_fixture *f = calloc(1, sizeof(*f));
+        int sv[2];
+
+        assert_non_null(f);
+        f->gm = new_mem(MEM);
+        f->ops = (vblk_irq_ops){log_msi, log_intx, &f->log};
+        assert_int_equal(pthread_mutex_init(&f->lock, NULL), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        if (sockbuf > 0) {
+                setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sockbuf, sizeof(sockbuf));
+                setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sockbuf, sizeof(sockbuf));
+        }
+        f->peer = sv[1];
+        f->d = vnet_new(sv[0], f->gm, 0xe0010000, &f->ops, &f->lock);
+        assert_non_null(f->d);
+        *state = f;
+        return 0;
+}
+
+static int net_setup(void **state)
+{
+        return net_open(state, 0);
+}
+
+static int net_setup_small_sockbuf(void **state)
+{
+        return net_open(state, 4096);
+}
+
+static int net_teardown(void **state)
+{
+        net_fixture *f = *state;
+
+        vnet_free(f->d);
+        close(f->peer);
+        free_mem(f->gm);
+        pthread_mutex_destroy(&f->lock);
+        free(f);
+        return 0;
+}
+
+/* Four frames of 60000 bytes in tx slots 0-3, slot i's filled with
+ * base + i, then the tx queue's kick. */
+static void tx_offer_four(net_fixture *f, uint8_t base)
+{
+        for (unsigned slot = 0; slot < 4; slot++)
+                tx_offer(f->gm, slot, 60000, (uint8_t)(base + slot));
+        nbar_w(f->d, 0x3004, 1, 2);
+}
+
 static void test_vnet_tx_rx(void **state)
 {
-        guest_mem *gm = new_mem(MEM);
-        irq_log log = {0};
-        vblk_irq_ops ops = {log_msi, log_intx, &log};
-        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        net_fixture *f = *state;
         uint8_t got[256], frame[100], mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
         uint64_t txd, rxd;
-        int sv[2];
-        vnet *d;
 
-        (void)state;
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-        d = vnet_new(sv[0], gm, 0xe0010000, &ops, &lock);
-        assert_non_null(d);
         for (unsigned i = 0; i < 6; i++)
-                assert_int_equal(nbar_r(d, 0x2000 + i, 1), mac[i]);
-        assert_int_equal(nbar_r(d, 0x2006, 2), 1); /* link up */
+                assert_int_equal(nbar_r(f->d, 0x2000 + i, 1), mac[i]);
+        assert_int_equal(nbar_r(f->d, 0x2006, 2), 1); /* link up */
         /* before DRIVER_OK a frame is dropped, not held */
-        assert_int_equal(vnet_rx_frame(d, frame, sizeof(frame)), 1);
-        net_driver_init(d);
+        assert_int_equal(vnet_rx_frame(f->d, frame, sizeof(frame)), 1);
+        net_driver_init(f->d);
 
         /* tx: the frame reaches the socket behind its 4-byte big-endian length */
-        tx_offer(gm, 0, 60, 0xab);
-        nbar_w(d, 0x3004, 1, 2);
-        assert_int_equal(read(sv[1], got, 64), 64);
+        tx_offer(f->gm, 0, 60, 0xab);
+        nbar_w(f->d, 0x3004, 1, 2);
+        assert_int_equal(read(f->peer, got, 64), 64);
         assert_int_equal(got[0] | got[1] | got[2], 0);
         assert_int_equal(got[3], 60);
         for (unsigned i = 0; i < 60; i++)
                 assert_int_equal(got[4 + i], 0xab);
-        assert_int_equal(rd16(gm->host + TXUSED + 2), 1);
-        assert_int_equal(log.intx_level, 1); /* no MSI-X set up: INTx */
+        assert_int_equal(rd16(f->gm->host + TXUSED + 2), 1);
+        assert_int_equal(f->log.intx_level, 1); /* no MSI-X set up: INTx */
 
         /* hostile tx chains: no room for the header, a frame beyond 64 KiB,
          * a device-writable buffer only: each returned, none sent */
-        set_desc(gm, TXDESC, 2, PKT, 8, 0, 0);
-        offer_at(gm, TXAVAIL, 2);
-        set_desc(gm, TXDESC, 3, PKT, 12 + VNET_MAX_FRAME + 1, 0, 0);
-        offer_at(gm, TXAVAIL, 3);
-        set_desc(gm, TXDESC, 4, PKT, 100, 2, 0);
-        offer_at(gm, TXAVAIL, 4);
-        nbar_w(d, 0x3004, 1, 2);
-        assert_int_equal(rd16(gm->host + TXUSED + 2), 4);
-        vnet_counters(d, &txd, &rxd);
+        set_desc(f->gm, TXDESC, 2, PKT, 8, 0, 0);
+        offer_at(f->gm, TXAVAIL, 2);
+        set_desc(f->gm, TXDESC, 3, PKT, 12 + VNET_MAX_FRAME + 1, 0, 0);
+        offer_at(f->gm, TXAVAIL, 3);
+        set_desc(f->gm, TXDESC, 4, PKT, 100, 2, 0);
+        offer_at(f->gm, TXAVAIL, 4);
+        nbar_w(f->d, 0x3004, 1, 2);
+        assert_int_equal(rd16(f->gm->host + TXUSED + 2), 4);
+        vnet_counters(f->d, &txd, &rxd);
         assert_int_equal(txd, 3);
-        assert_int_equal(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), -1);
+        assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
 
         /* rx: nothing posted yet, then one buffer: header with num_buffers 1, frame */
         for (unsigned i = 0; i < sizeof(frame); i++)
                 frame[i] = (uint8_t)i;
-        assert_int_equal(vnet_rx_frame(d, frame, sizeof(frame)), 0);
-        assert_int_equal(rd16(gm->host + USED), 0); /* out of buffers: kick me */
-        memset(gm->host + DATA, 0xee, 2048);
-        set_desc(gm, DESC, 0, DATA, 12 + 1514, 2, 0);
-        offer_at(gm, AVAIL, 0);
-        assert_int_equal(vnet_rx_frame(d, frame, sizeof(frame)), 1);
-        assert_int_equal(rd16(gm->host + USED + 2), 1);
-        assert_int_equal(rd16(gm->host + USED), 1); /* VRING_USED_F_NO_NOTIFY: no kick per refill */
-        assert_int_equal(rd32(gm->host + USED + 8), 12 + sizeof(frame));
-        assert_int_equal(rd16(gm->host + DATA + 10), 1);
-        assert_int_equal(gm->host[DATA], 0);
-        assert_memory_equal(gm->host + DATA + 12, frame, sizeof(frame));
-        assert_int_equal(gm->host[DATA + 12 + sizeof(frame)], 0xee);
+        assert_int_equal(vnet_rx_frame(f->d, frame, sizeof(frame)), 0);
+        assert_int_equal(rd16(f->gm->host + USED), 0); /* out of buffers: kick me */
+        memset(f->gm->host + DATA, 0xee, 2048);
+        set_desc(f->gm, DESC, 0, DATA, 12 + 1514, 2, 0);
+        offer_at(f->gm, AVAIL, 0);
+        assert_int_equal(vnet_rx_frame(f->d, frame, sizeof(frame)), 1);
+        assert_int_equal(rd16(f->gm->host + USED + 2), 1);
+        assert_int_equal(rd16(f->gm->host + USED),
+                         1); /* VRING_USED_F_NO_NOTIFY: no kick per refill */
+        assert_int_equal(rd32(f->gm->host + USED + 8), 12 + sizeof(frame));
+        assert_int_equal(rd16(f->gm->host + DATA + 10), 1);
+        assert_int_equal(f->gm->host[DATA], 0);
+        assert_memory_equal(f->gm->host + DATA + 12, frame, sizeof(frame));
+        assert_int_equal(f->gm->host[DATA + 12 + sizeof(frame)], 0xee);
         /* a frame larger than the posted buffer: the buffer comes back empty */
-        set_desc(gm, DESC, 1, DATA + 4096, 50, 2, 0);
-        offer_at(gm, AVAIL, 1);
-        assert_int_equal(vnet_rx_frame(d, frame, sizeof(frame)), 1);
-        assert_int_equal(rd16(gm->host + USED + 2), 2);
-        assert_int_equal(rd32(gm->host + USED + 8 + 8), 0);
+        set_desc(f->gm, DESC, 1, DATA + 4096, 50, 2, 0);
+        offer_at(f->gm, AVAIL, 1);
+        assert_int_equal(vnet_rx_frame(f->d, frame, sizeof(frame)), 1);
+        assert_int_equal(rd16(f->gm->host + USED + 2), 2);
+        assert_int_equal(rd32(f->gm->host + USED + 8 + 8), 0);
         /* a read-only buffer posted for receive: not written */
-        memset(gm->host + DATA + 8192, 0x11, 256);
-        set_desc(gm, DESC, 2, DATA + 8192, 256, 0, 0);
-        offer_at(gm, AVAIL, 2);
-        assert_int_equal(vnet_rx_frame(d, frame, sizeof(frame)), 1);
-        assert_int_equal(gm->host[DATA + 8192 + 12], 0x11);
-        vnet_counters(d, &txd, &rxd);
+        memset(f->gm->host + DATA + 8192, 0x11, 256);
+        set_desc(f->gm, DESC, 2, DATA + 8192, 256, 0, 0);
+        offer_at(f->gm, AVAIL, 2);
+        assert_int_equal(vnet_rx_frame(f->d, frame, sizeof(frame)), 1);
+        assert_int_equal(f->gm->host[DATA + 8192 + 12], 0x11);
+        vnet_counters(f->d, &txd, &rxd);
         assert_int_equal(rxd, 3);
-        vnet_free(d);
-        close(sv[1]);
-        free_mem(gm);
 }
 
 /* A guest sending faster than the backend reads: forge-vmm keeps no queue.
@@ -916,87 +970,65 @@ static void test_vnet_tx_rx(void **state)
  * returned to the guest and dropped. */
 static void test_vnet_tx_flood(void **state)
 {
-        guest_mem *gm = new_mem(MEM);
-        vblk_irq_ops ops = {log_msi, log_intx, &(irq_log){0}};
-        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-        int sv[2], small = 4096;
+        net_fixture *f = *state;
         uint64_t txd, rxd;
         uint16_t used = 0;
-        vnet *d;
 
-        (void)state;
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-        setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-        d = vnet_new(sv[0], gm, 0xe0010000, &ops, &lock);
-        net_driver_init(d);
-        for (unsigned round = 0; round < 16 && nbar_r(d, 0x2006, 2) == 1; round++) {
-                for (unsigned slot = 0; slot < 4; slot++)
-                        tx_offer(gm, slot, 60000, (uint8_t)slot);
-                nbar_w(d, 0x3004, 1, 2);
-                used = rd16(gm->host + TXUSED + 2);
+        net_driver_init(f->d);
+        for (unsigned round = 0; round < 16 && nbar_r(f->d, 0x2006, 2) == 1; round++) {
+                tx_offer_four(f, 0);
+                used = rd16(f->gm->host + TXUSED + 2);
                 assert_int_equal(used, 4 * (round + 1)); /* every chain came back */
         }
-        assert_int_equal(nbar_r(d, 0x2006, 2), 0); /* link down */
-        tx_offer(gm, 0, 60, 1);
-        nbar_w(d, 0x3004, 1, 2);
-        assert_int_equal(rd16(gm->host + TXUSED + 2), (uint16_t)(used + 1));
-        vnet_counters(d, &txd, &rxd);
+        assert_int_equal(nbar_r(f->d, 0x2006, 2), 0); /* link down */
+        tx_offer(f->gm, 0, 60, 1);
+        nbar_w(f->d, 0x3004, 1, 2);
+        assert_int_equal(rd16(f->gm->host + TXUSED + 2), (uint16_t)(used + 1));
+        vnet_counters(f->d, &txd, &rxd);
         assert_true(txd >= 1);
-        vnet_free(d);
-        close(sv[1]);
-        free_mem(gm);
 }
 
 /* VIRTIO_RING_F_EVENT_IDX: the device publishes avail_event after the used
  * ring and interrupts only when the driver's used_event is passed. */
 static void test_vnet_event_idx(void **state)
 {
-        guest_mem *gm = new_mem(MEM);
-        irq_log log = {0};
-        vblk_irq_ops ops = {log_msi, log_intx, &log};
-        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        net_fixture *f = *state;
         uint8_t got[64];
-        int sv[2];
-        vnet *d;
+        static const struct {
+                uint16_t used_event;  /* the driver's, in its avail ring */
+                uint16_t used;        /* the used index after the step */
+                int intx;             /* the INTx level after it */
+                uint16_t avail_event; /* the device's, after its used ring */
+        } steps[] = {
+            {5, 1, 0, 1}, /* an interrupt only after the 6th used chain; kick at the next one */
+            {1, 2, 1, 2}, /* used_event 1: the second used chain passes it */
+        };
 
-        (void)state;
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-        d = vnet_new(sv[0], gm, 0xe0010000, &ops, &lock);
-        nbar_w(d, 0x14, 0, 1);
-        nbar_w(d, 0x14, 1 | 2, 1);
-        nbar_w(d, 0x00, 0, 4);
-        assert_true(nbar_r(d, 0x04, 4) & (1u << 29)); /* EVENT_IDX offered */
-        assert_true(nbar_r(d, 0x04, 4) & (1u << 3));  /* MTU offered */
-        assert_int_equal(nbar_r(d, 0x200a, 2), 16000);
-        nbar_w(d, 0x08, 0, 4);
-        nbar_w(d, 0x0c, (1u << 5) | (1u << 29), 4);
-        nbar_w(d, 0x08, 1, 4);
-        nbar_w(d, 0x0c, 1, 4);
-        nbar_w(d, 0x14, 1 | 2 | 8, 1);
-        net_queue(d, 0, DESC, AVAIL, USED);
-        net_queue(d, 1, TXDESC, TXAVAIL, TXUSED);
-        nbar_w(d, 0x14, 1 | 2 | 8 | 4, 1);
+        nbar_w(f->d, 0x14, 0, 1);
+        nbar_w(f->d, 0x14, 1 | 2, 1);
+        nbar_w(f->d, 0x00, 0, 4);
+        assert_true(nbar_r(f->d, 0x04, 4) & (1u << 29)); /* EVENT_IDX offered */
+        assert_true(nbar_r(f->d, 0x04, 4) & (1u << 3));  /* MTU offered */
+        assert_int_equal(nbar_r(f->d, 0x200a, 2), 16000);
+        nbar_w(f->d, 0x08, 0, 4);
+        nbar_w(f->d, 0x0c, (1u << 5) | (1u << 29), 4);
+        nbar_w(f->d, 0x08, 1, 4);
+        nbar_w(f->d, 0x0c, 1, 4);
+        nbar_w(f->d, 0x14, 1 | 2 | 8, 1);
+        net_queue(f->d, 0, DESC, AVAIL, USED);
+        net_queue(f->d, 1, TXDESC, TXAVAIL, TXUSED);
+        nbar_w(f->d, 0x14, 1 | 2 | 8 | 4, 1);
 
-        /* the driver wants an interrupt only after the 6th used chain */
-        wr16(gm->host + TXAVAIL + 4 + 2 * 8, 5);
-        tx_offer(gm, 0, 60, 1);
-        nbar_w(d, 0x3004, 1, 2);
-        assert_int_equal(read(sv[1], got, 64), 64);
-        assert_int_equal(rd16(gm->host + TXUSED + 2), 1);
-        assert_int_equal(log.intx_level, 0);
-        assert_int_equal(rd16(gm->host + TXUSED + 4 + 8 * 8), 1); /* kick at the next one */
-        /* used_event 1: the second used chain passes it */
-        wr16(gm->host + TXAVAIL + 4 + 2 * 8, 1);
-        tx_offer(gm, 1, 60, 2);
-        nbar_w(d, 0x3004, 1, 2);
-        assert_int_equal(read(sv[1], got, 64), 64);
-        assert_int_equal(rd16(gm->host + TXUSED + 2), 2);
-        assert_int_equal(log.intx_level, 1);
-        assert_int_equal(rd16(gm->host + TXUSED + 4 + 8 * 8), 2);
-        vnet_free(d);
-        close(sv[1]);
-        free_mem(gm);
+        /* one frame a step, in tx slot i, filled with i + 1 */
+        for (unsigned i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+                wr16(f->gm->host + TXAVAIL + 4 + 2 * 8, steps[i].used_event);
+                tx_offer(f->gm, i, 60, (uint8_t)(i + 1));
+                nbar_w(f->d, 0x3004, 1, 2);
+                assert_int_equal(read(f->peer, got, 64), 64);
+                assert_int_equal(rd16(f->gm->host + TXUSED + 2), steps[i].used);
+                assert_int_equal(f->log.intx_level, steps[i].intx);
+                assert_int_equal(rd16(f->gm->host + TXUSED + 4 + 8 * 8), steps[i].avail_event);
+        }
 }
 
 static uint16_t used_idx_now(guest_mem *gm, uint64_t used)
@@ -1010,43 +1042,32 @@ static uint16_t used_idx_now(guest_mem *gm, uint64_t used)
  * every frame arrives whole and in order. */
 static void test_vnet_io_thread_tx(void **state)
 {
-        guest_mem *gm = new_mem(MEM);
-        vblk_irq_ops ops = {log_msi, log_intx, &(irq_log){0}};
-        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        net_fixture *f = *state;
         static uint8_t got[64 * 1024];
-        int sv[2], small = 4096;
         uint16_t offered = 0, used = 0;
         uint64_t txd, rxd, want, have = 0;
         bool stalled = false;
-        vnet *d;
 
-        (void)state;
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-        setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-        d = vnet_new(sv[0], gm, 0xe0010000, &ops, &lock);
-        net_driver_init(d);
-        assert_int_equal(vnet_start(d), 0);
+        net_driver_init(f->d);
+        assert_int_equal(vnet_start(f->d), 0);
         for (unsigned round = 0; round < 64 && !stalled; round++) {
-                pthread_mutex_lock(&lock);
-                for (unsigned slot = 0; slot < 4; slot++)
-                        tx_offer(gm, slot, 60000, (uint8_t)(offered + slot));
+                pthread_mutex_lock(&f->lock);
+                tx_offer_four(f, (uint8_t)offered);
                 offered = (uint16_t)(offered + 4);
-                nbar_w(d, 0x3004, 1, 2);
-                pthread_mutex_unlock(&lock);
-                for (int i = 0; i < 50 && used_idx_now(gm, TXUSED) != offered; i++)
+                pthread_mutex_unlock(&f->lock);
+                for (int i = 0; i < 50 && used_idx_now(f->gm, TXUSED) != offered; i++)
                         usleep(10 * 1000);
-                used = used_idx_now(gm, TXUSED);
+                used = used_idx_now(f->gm, TXUSED);
                 stalled = used != offered;
         }
         assert_true(stalled);
         /* what forge-vmm took is bounded by its buffer and the socket's */
         assert_true((uint64_t)used * 60004 <= (256 << 10) + (512 << 10));
-        assert_int_equal(nbar_r(d, 0x2006, 2), 1); /* the link stays up */
+        assert_int_equal(nbar_r(f->d, 0x2006, 2), 1); /* the link stays up */
         /* the backend reads: everything offered arrives, in order */
         want = (uint64_t)offered * 60004;
         while (have < want) {
-                ssize_t n = read(sv[1], got, sizeof(got));
+                ssize_t n = read(f->peer, got, sizeof(got));
                 assert_true(n > 0);
                 for (ssize_t i = 0; i < n; i++) {
                         uint64_t at = (have + (uint64_t)i) % 60004;
@@ -1060,60 +1081,46 @@ static void test_vnet_io_thread_tx(void **state)
                 }
                 have += (uint64_t)n;
         }
-        for (int i = 0; i < 100 && used_idx_now(gm, TXUSED) != offered; i++)
+        for (int i = 0; i < 100 && used_idx_now(f->gm, TXUSED) != offered; i++)
                 usleep(10 * 1000);
-        assert_int_equal(used_idx_now(gm, TXUSED), offered);
-        vnet_counters(d, &txd, &rxd);
+        assert_int_equal(used_idx_now(f->gm, TXUSED), offered);
+        vnet_counters(f->d, &txd, &rxd);
         assert_int_equal(txd, 0);
-        vnet_free(d);
-        close(sv[1]);
-        free_mem(gm);
 }
 
 /* The receive thread end to end: frames written to the socket land in the
  * guest's buffers as they are posted; vnet_free stops the thread. */
 static void test_vnet_rx_thread(void **state)
 {
-        guest_mem *gm = new_mem(MEM);
-        irq_log log = {0};
-        vblk_irq_ops ops = {log_msi, log_intx, &log};
-        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        net_fixture *f = *state;
         uint8_t msg[4 + 64] = {0, 0, 0, 64};
-        int sv[2];
-        vnet *d;
 
-        (void)state;
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-        d = vnet_new(sv[0], gm, 0xe0010000, &ops, &lock);
-        pthread_mutex_lock(&lock);
-        net_driver_init(d);
-        pthread_mutex_unlock(&lock);
-        assert_int_equal(vnet_start(d), 0);
+        pthread_mutex_lock(&f->lock);
+        net_driver_init(f->d);
+        pthread_mutex_unlock(&f->lock);
+        assert_int_equal(vnet_start(f->d), 0);
         memset(msg + 4, 0x5a, 64);
-        assert_int_equal(write(sv[1], msg, sizeof(msg)), sizeof(msg));
+        assert_int_equal(write(f->peer, msg, sizeof(msg)), sizeof(msg));
         usleep(100 * 1000); /* the thread waits: no buffer yet */
-        assert_int_equal(rd16(gm->host + USED + 2), 0);
-        pthread_mutex_lock(&lock);
-        set_desc(gm, DESC, 0, DATA, 2048, 2, 0);
-        offer_at(gm, AVAIL, 0);
-        nbar_w(d, 0x3000, 0, 2); /* the guest kicks the rx queue */
-        pthread_mutex_unlock(&lock);
-        for (int i = 0;
-             i < 200 && __atomic_load_n((uint16_t *)(gm->host + USED + 2), __ATOMIC_ACQUIRE) == 0;
+        assert_int_equal(rd16(f->gm->host + USED + 2), 0);
+        pthread_mutex_lock(&f->lock);
+        set_desc(f->gm, DESC, 0, DATA, 2048, 2, 0);
+        offer_at(f->gm, AVAIL, 0);
+        nbar_w(f->d, 0x3000, 0, 2); /* the guest kicks the rx queue */
+        pthread_mutex_unlock(&f->lock);
+        for (int i = 0; i < 200 && __atomic_load_n((uint16_t *)(f->gm->host + USED + 2),
+                                                   __ATOMIC_ACQUIRE) == 0;
              i++)
                 usleep(10 * 1000);
-        assert_int_equal(rd16(gm->host + USED + 2), 1);
-        assert_int_equal(rd32(gm->host + USED + 8), 12 + 64);
-        assert_int_equal(gm->host[DATA + 12 + 63], 0x5a);
+        assert_int_equal(rd16(f->gm->host + USED + 2), 1);
+        assert_int_equal(rd32(f->gm->host + USED + 8), 12 + 64);
+        assert_int_equal(f->gm->host[DATA + 12 + 63], 0x5a);
         /* a length beyond any frame: the stream is not the protocol, the link goes down */
         msg[0] = 0x7f;
-        assert_int_equal(write(sv[1], msg, 4), 4);
-        for (int i = 0; i < 200 && nbar_r(d, 0x2006, 2) != 0; i++)
+        assert_int_equal(write(f->peer, msg, 4), 4);
+        for (int i = 0; i < 200 && nbar_r(f->d, 0x2006, 2) != 0; i++)
                 usleep(10 * 1000);
-        assert_int_equal(nbar_r(d, 0x2006, 2), 0);
-        vnet_free(d);
-        close(sv[1]);
-        free_mem(gm);
+        assert_int_equal(nbar_r(f->d, 0x2006, 2), 0);
 }
 
 /* --- --read-only: VIRTIO_BLK_F_RO and writes refused --- */
@@ -1658,11 +1665,13 @@ int main(void)
             cmocka_unit_test(test_vfs_vhost_user),
             cmocka_unit_test(test_vhost_user_hostile),
             cmocka_unit_test(test_vfs_hostile_driver),
-            cmocka_unit_test(test_vnet_tx_rx),
-            cmocka_unit_test(test_vnet_tx_flood),
-            cmocka_unit_test(test_vnet_rx_thread),
-            cmocka_unit_test(test_vnet_event_idx),
-            cmocka_unit_test(test_vnet_io_thread_tx),
+            cmocka_unit_test_setup_teardown(test_vnet_tx_rx, net_setup, net_teardown),
+            cmocka_unit_test_setup_teardown(test_vnet_tx_flood, net_setup_small_sockbuf,
+                                            net_teardown),
+            cmocka_unit_test_setup_teardown(test_vnet_rx_thread, net_setup, net_teardown),
+            cmocka_unit_test_setup_teardown(test_vnet_event_idx, net_setup, net_teardown),
+            cmocka_unit_test_setup_teardown(test_vnet_io_thread_tx, net_setup_small_sockbuf,
+                                            net_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
