@@ -117,7 +117,8 @@ phases() {
 			# less the guest clock from init to exit: the time before init
 			# as the host saw it (bzImage decompression, early boot)
 			out = out " launcher_setup=" ms(h["first_run"] - t0) " cli=" ms(h["create"] - t0) \
-				" vmm_setup=" ms(h["first_run"] - h["create"]) \
+				" vmm_setup=" ms(h["first_run"] - h["create"]) " vm_devices=" ms(h["devices"] - h["create"]) \
+				" kernel_load=" ms(h["loaded"] - h["devices"]) " vcpus=" ms(h["first_run"] - h["loaded"]) \
 				" first_run_to_init=" ms(h["end"] - h["first_run"] - (g["exit"] - g["init"])) \
 				" shutdown=" ms(t1 - h["end"])
 		}
@@ -137,6 +138,7 @@ medians() {
 		print ""
 	}' "$1"
 }
+kvm-mark thp "$(cat /sys/kernel/mm/transparent_hugepage/enabled) / $(cat /sys/kernel/mm/transparent_hugepage/defrag)"
 for i in $(seq 1 $RUNS); do
 	# rotate the order each round
 	order=$(echo $names | awk -v i=$i '{ for (k = 0; k < NF; k++) printf "%s ", $(((k + i) % NF) + 1) }')

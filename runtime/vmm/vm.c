@@ -82,7 +82,7 @@ struct vmm {
         /* FORGE_VMM_BOOTSTAT=1: CLOCK_BOOTTIME of the launcher's steps,
          * printed at the end (bench/vm-boot.sh) */
         bool bootstat;
-        struct timespec t_create, t_first_run, t_end;
+        struct timespec t_create, t_devices, t_kernel, t_first_run, t_end;
         const char *boot_kind; /* how the kernel was loaded: bzimage, vmlinux[-kaslr] */
         vmm_config cfg;
         vmm_result result;
@@ -948,6 +948,8 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
                 v->cpu[i].fd = -1;
         if (create_vm(v, err) < 0 || create_devices(v, c, err) < 0)
                 goto fail;
+        if (v->bootstat)
+                clock_gettime(CLOCK_BOOTTIME, &v->t_devices);
         if (vmm_boot_load(&v->gm, c->kernel, c->kernel_len,
                           c->vmlinux_len
                               ? &(boot_vmlinux){c->vmlinux_fd, c->vmlinux_off, c->vmlinux_len}
@@ -956,6 +958,8 @@ int vmm_create(const vmm_config *c, vmm **ret, forge_error **err)
             vmm_boot_mptable(&v->gm, v->ncpus, BLK_SLOT, err) < 0 ||
             vmm_boot_acpi(&v->gm, v->ncpus, err) < 0)
                 goto fail;
+        if (v->bootstat)
+                clock_gettime(CLOCK_BOOTTIME, &v->t_kernel);
         v->boot_kind = c->vmlinux_len ? (layout.kaslr ? "vmlinux-kaslr" : "vmlinux") : "bzimage";
         if (create_vcpus(v, layout.kernel_entry, err) < 0)
                 goto fail;
@@ -1052,10 +1056,11 @@ static void bootstat_print(vm *v)
 
         clock_gettime(CLOCK_BOOTTIME, &now);
         fprintf(stderr,
-                "forge-vmm: bootstat proc_start=%.3f create=%.6f first_run=%.6f end=%.6f "
-                "destroyed=%.6f kernel=%s\n",
-                proc_start(), ts_sec(&v->t_create), ts_sec(&v->t_first_run), ts_sec(&v->t_end),
-                ts_sec(&now), v->boot_kind ? v->boot_kind : "none");
+                "forge-vmm: bootstat proc_start=%.3f create=%.6f devices=%.6f loaded=%.6f "
+                "first_run=%.6f end=%.6f destroyed=%.6f kernel=%s\n",
+                proc_start(), ts_sec(&v->t_create), ts_sec(&v->t_devices), ts_sec(&v->t_kernel),
+                ts_sec(&v->t_first_run), ts_sec(&v->t_end), ts_sec(&now),
+                v->boot_kind ? v->boot_kind : "none");
 }
 
 void vmm_destroy(vmm *v)

@@ -206,6 +206,30 @@ static void test_load_kaslr(void **state)
         free_mem(gm);
 }
 
+/* A PT_LOAD of no memory is no segment, whatever its file size and address
+ * (the fuzzer's find: it was copied to a NULL guest pointer). */
+static void test_empty_segment(void **state)
+{
+        guest_mem *gm = new_mem();
+        kimg k = make_kernel();
+        Elf64_Ehdr *eh = (Elf64_Ehdr *)k.b;
+        Elf64_Phdr *ph = (Elf64_Phdr *)(k.b + sizeof(*eh));
+        vmlinux_loaded l;
+        forge_error *err = NULL;
+
+        (void)state;
+        eh->e_phnum = 3;
+        ph[2] = (Elf64_Phdr){.p_type = PT_LOAD,
+                             .p_offset = 0,
+                             .p_paddr = UINT64_MAX - 10,
+                             .p_filesz = 4096,
+                             .p_memsz = 0};
+        assert_int_equal(load(gm, &k, true, 3, &l, &err), 0);
+        assert_int_equal(l.end, DATA_PA + DATA_MEM);
+        free(k.b);
+        free_mem(gm);
+}
+
 /* Through vmm_boot_load: the zero page says KASLR unless nokaslr. */
 static void test_boot_vmlinux(void **state)
 {
@@ -361,4 +385,5 @@ static void test_refuses(void **state)
 }
 
 TU_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_load_plain), cmocka_unit_test(test_load_kaslr),
-             cmocka_unit_test(test_boot_vmlinux), cmocka_unit_test(test_refuses))
+             cmocka_unit_test(test_empty_segment), cmocka_unit_test(test_boot_vmlinux),
+             cmocka_unit_test(test_refuses))
