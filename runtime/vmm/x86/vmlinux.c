@@ -154,8 +154,17 @@ static void *copy_worker(void *arg)
 {
         copy_job *j = arg;
 
-        for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n;)
-                memcpy(j->p[i].dst, j->p[i].src, j->p[i].len);
+        for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) {
+                const copy_piece *p = &j->p[i];
+                uintptr_t from = ((uintptr_t)p->src + 4095) & ~(uintptr_t)4095;
+                uintptr_t to = ((uintptr_t)p->src + p->len) & ~(uintptr_t)4095;
+
+                memcpy(p->dst, p->src, p->len);
+                /* the file's pages leave this process's memory at once (its
+                 * peak RSS is guest memory and the launcher, not the file) */
+                if (to > from)
+                        madvise((void *)from, to - from, MADV_DONTNEED);
+        }
         return NULL;
 }
 
