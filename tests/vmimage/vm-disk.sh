@@ -78,8 +78,17 @@ sfdisk --json "$T/d1.img" >"$T/pt.json"
 [ "$(jq -r '.partitiontable.partitions[0].type' "$T/pt.json")" = C12A7328-F81F-11D2-BA4B-00A0C93EC93B ] ||
 	fail "partition 1 is not an EFI system partition"
 [ "$(jq -r '.partitiontable.partitions[2].name' "$T/pt.json")" = forge-root ] || fail "no forge-root"
-# the forge boot partition only points into the ESP's UKI (no second copy)
-[ "$(jq '.partitiontable.partitions[1].size' "$T/pt.json")" = 2048 ] || fail "forge-boot holds a copy"
+# the forge boot partition only points into the ESP's UKI (no second copy of
+# the bzImage or initramfs): header and command line pages, then the kernel
+# uncompressed (an x86-64 ELF), the partition 1 MiB aligned around them
+bstart=$(jq '.partitiontable.partitions[1].start' "$T/pt.json")
+bsize=$(jq '.partitiontable.partitions[1].size' "$T/pt.json")
+hdr() { od -An -t u8 -j $((bstart * 512 + $1)) -N 8 "$T/d1.img" | tr -d ' '; } # a u64 of the header
+voff=$(hdr 72) vlen=$(hdr 80)
+[ "$vlen" -gt 1048576 ] || fail "forge-boot has no uncompressed kernel (vmlinux_len $vlen)"
+[ "$voff" = $((bstart * 512 + 8192)) ] || fail "the uncompressed kernel is at $voff, not after the command line"
+[ "$(od -An -tx1 -j "$voff" -N 4 "$T/d1.img" | tr -d ' ')" = 7f454c46 ] || fail "the uncompressed kernel is not an ELF"
+[ "$bsize" = $(((8192 + vlen + 1048575) / 1048576 * 2048)) ] || fail "forge-boot holds a copy ($bsize sectors for $vlen bytes)"
 part() { # part N OUT: partition N of d1.img into OUT
 	local start size
 	start=$(jq ".partitiontable.partitions[$(($1 - 1))].start" "$T/pt.json")
