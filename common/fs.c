@@ -304,6 +304,26 @@ ssize_t fs_read_some(int fd, void *buf, size_t len)
         return n;
 }
 
+int fs_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+        char *p = buf;
+
+        while (len > 0) {
+                ssize_t n = pread(fd, p, len, (off_t)off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        if (n == 0)
+                                errno = EIO;
+                        return -1;
+                }
+                p += n;
+                off += (uint64_t)n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
 static ssize_t fd_read(void *ctx, void *buf, size_t len)
 {
         return fs_read_some(*(int *)ctx, buf, len);

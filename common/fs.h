@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <dirent.h>
 #include <sys/types.h>
@@ -43,6 +44,8 @@ int fs_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mo
                     forge_error **err);
 /* read(2), retried on EINTR. */
 ssize_t fs_read_some(int fd, void *buf, size_t len);
+/* All len bytes at off: 0, or -1 with errno (EIO when the file ends first). */
+int fs_pread_all(int fd, void *buf, size_t len, uint64_t off);
 /* A read(2)-like source: bytes read, 0 at the end, -1 with errno. */
 typedef ssize_t (*fs_read_fn)(void *ctx, void *buf, size_t len);
 /* Reads fn to its end into a malloc'd, NUL-terminated buffer of at most max

@@ -532,11 +532,11 @@ static int write_boot_partition(const vmimage_opts *o, int fd, uint64_t off, con
                 h.cmdline_off = align_up(h.initrd_off + h.initrd_len, 4096);
         }
         if (vmlinux) {
-                /* after the command line's page, page aligned: forge-vmm
-                 * reads its segments straight into guest memory */
-                h.vmlinux_off = (in_esp ? off : 0) +
-                                align_up(h.cmdline_off - (in_esp ? off : 0) + VM_BOOT_CMDLINE_MAX,
-                                         VM_BOOT_VMLINUX_ALIGN);
+                /* after the command line's room, page aligned in the disk
+                 * too (partitions are 1 MiB aligned): forge-vmm reads its
+                 * segments straight into guest memory */
+                h.vmlinux_off =
+                    align_up(h.cmdline_off + VM_BOOT_CMDLINE_MAX, VM_BOOT_VMLINUX_ALIGN);
                 h.vmlinux_len = (uint64_t)vs.st_size;
         }
         if (pwrite(fd, &h, sizeof(h), (off_t)off) != sizeof(h) ||

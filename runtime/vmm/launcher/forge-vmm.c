@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "runtime/vmm/vmm.h"
 
 #define MAX_KERNEL (256ULL << 20)
@@ -87,23 +88,23 @@ static int start_shares(const share *sh, unsigned n, vmm_fs_share *fs)
         return 0;
 }
 
+/* Whether [off, off + len) is a non-empty extent of at most max bytes of a
+ * file of file_size bytes. */
+static bool extent_ok(uint64_t file_size, uint64_t off, uint64_t len, uint64_t max)
+{
+        return len != 0 && len <= max && off <= file_size && len <= file_size - off;
+}
+
 static void *read_extent(int fd, uint64_t file_size, uint64_t off, uint64_t len, uint64_t max)
 {
         uint8_t *buf;
-        uint64_t done = 0;
 
-        if (len == 0 || len > max || off > file_size || len > file_size - off)
+        if (!extent_ok(file_size, off, len, max))
                 return NULL;
         buf = malloc(len);
-        while (buf && done < len) {
-                ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        free(buf);
-                        return NULL;
-                }
-                done += (uint64_t)n;
+        if (buf != NULL && fs_pread_all(fd, buf, len, off) < 0) {
+                free(buf);
+                return NULL;
         }
         return buf;
 }
@@ -248,8 +249,7 @@ int main(int argc, char **argv)
         if (a.vmlinux[1]) {
                 /* the uncompressed kernel is read into guest memory from the
                  * disk; of the bzImage only its setup header is needed */
-                if (a.vmlinux[0] > (uint64_t)st.st_size ||
-                    a.vmlinux[1] > (uint64_t)st.st_size - a.vmlinux[0]) {
+                if (!extent_ok((uint64_t)st.st_size, a.vmlinux[0], a.vmlinux[1], UINT64_MAX)) {
                         fprintf(stderr,
                                 "forge run: '%s': corrupt disk image: bad uncompressed kernel "
                                 "extent\n",

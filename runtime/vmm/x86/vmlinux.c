@@ -32,28 +32,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/fs.h"
+
 #define MAX_PHDRS 32
 #define MAX_RELOCS_BYTES (16u << 20)
 #define KERNEL_ALIGN (2ULL << 20)      /* CONFIG_PHYSICAL_ALIGN, and what startup_64 checks */
 #define KERNEL_IMAGE_SIZE (1ULL << 30) /* the kernel's mapping with KASLR */
 #define START_KERNEL_MAP 0xffffffff80000000ULL /* __START_KERNEL_map */
-
-static int read_at(int fd, void *buf, uint64_t len, uint64_t off)
-{
-        uint8_t *p = buf;
-
-        while (len > 0) {
-                ssize_t n = pread(fd, p, len > (1u << 30) ? (1u << 30) : len, (off_t)off);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return -1;
-                p += n;
-                off += (uint64_t)n;
-                len -= (uint64_t)n;
-        }
-        return 0;
-}
 
 static int bad(forge_error **err, const char *what)
 {
@@ -63,7 +48,7 @@ static int bad(forge_error **err, const char *what)
 /* The ELF header and program headers, checked against the file. */
 static int headers_read(const boot_vmlinux *v, Elf64_Ehdr *eh, Elf64_Phdr *ph, forge_error **err)
 {
-        if (v->len < sizeof(*eh) || read_at(v->fd, eh, sizeof(*eh), v->off) < 0)
+        if (v->len < sizeof(*eh) || fs_pread_all(v->fd, eh, sizeof(*eh), v->off) < 0)
                 return bad(err, "no ELF header");
         if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
             eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64 ||
@@ -72,7 +57,7 @@ static int headers_read(const boot_vmlinux *v, Elf64_Ehdr *eh, Elf64_Phdr *ph, f
         if (eh->e_phentsize != sizeof(*ph) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS ||
             eh->e_phoff > v->len || (uint64_t)eh->e_phnum * sizeof(*ph) > v->len - eh->e_phoff)
                 return bad(err, "bad program header table");
-        if (read_at(v->fd, ph, (uint64_t)eh->e_phnum * sizeof(*ph), v->off + eh->e_phoff) < 0)
+        if (fs_pread_all(v->fd, ph, (size_t)eh->e_phnum * sizeof(*ph), v->off + eh->e_phoff) < 0)
                 return bad(err, "short program header table");
         return 0;
 }
@@ -235,9 +220,8 @@ static int segments_load(guest_mem *gm, const boot_vmlinux *v, const Elf64_Ehdr 
                 dst = gm_ptr(gm, p->p_paddr, p->p_memsz); /* checked: not NULL */
                 /* without a mapping (or the memory for the job), read */
                 if ((map == MAP_FAILED || r < 0) &&
-                    read_at(v->fd, dst, p->p_filesz, v->off + p->p_offset) < 0)
-                        return forge_error_make(err, errno ? errno : EIO,
-                                                "read the uncompressed kernel");
+                    fs_pread_all(v->fd, dst, p->p_filesz, v->off + p->p_offset) < 0)
+                        return forge_error_make(err, errno, "read the uncompressed kernel");
                 memset(dst + p->p_filesz, 0, p->p_memsz - p->p_filesz);
         }
         return 0;
@@ -265,7 +249,7 @@ static int relocs_read(const boot_vmlinux *v, const span *s, relocs *r, forge_er
         r->w = malloc(len);
         if (r->w == NULL)
                 return forge_error_make(err, ENOMEM, "read the kernel's relocations");
-        if (read_at(v->fd, r->w, len, v->off + s->elf_end) < 0) {
+        if (fs_pread_all(v->fd, r->w, len, v->off + s->elf_end) < 0) {
                 free(r->w);
                 r->w = NULL;
                 return bad(err, "short relocation table");
