@@ -466,6 +466,17 @@ static int c_pty(int argc, char **argv)
                 if (w == pid)
                         break;
         }
+        /* what the command wrote before it exited and is still in the
+         * terminal (more than the one read above took): this end holds the
+         * slave open, so the master reads it rather than EIO */
+        for (;;) {
+                struct pollfd p = {master, POLLIN, 0};
+                ssize_t n;
+                if (poll(&p, 1, 0) <= 0 || (n = read(master, buf, sizeof(buf))) <= 0)
+                        break;
+                fwrite(buf, 1, (size_t)n, stdout);
+        }
+        fflush(stdout);
         tcgetattr(slave, &after);
         printf("\nterminal-restored=%d\n", before.c_lflag == after.c_lflag &&
                                                before.c_iflag == after.c_iflag &&
